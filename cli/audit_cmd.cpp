@@ -1,0 +1,97 @@
+// autoctl audit list
+#include "context.hpp"
+
+#include <automation/core/json.hpp>
+#include <automation/core/time.hpp>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+namespace autoctl {
+namespace st = automation::storage;
+
+namespace {
+
+struct ListOptions {
+  std::string since, until, actor, action, resource, outcome;
+  std::size_t limit = 50;
+  bool oldest_first = false;
+};
+
+int audit_list(Context& ctx, const ListOptions& o) {
+  st::AuditQuery q;
+  const auto now = automation::SystemClock::instance().now();
+  if (!o.since.empty()) {
+    auto t = automation::parse_time_spec(o.since, now);
+    if (!t) return ctx.error(automation::with_context(t.error(), "--since"));
+    q.since = *t;
+  }
+  if (!o.until.empty()) {
+    auto t = automation::parse_time_spec(o.until, now);
+    if (!t) return ctx.error(automation::with_context(t.error(), "--until"));
+    q.until = *t;
+  }
+  if (!o.outcome.empty()) {
+    auto out = st::parse_audit_outcome(o.outcome);
+    if (!out) return ctx.error(automation::with_context(out.error(), "--outcome"));
+    q.outcome = *out;
+  }
+  if (!o.actor.empty()) q.actor = o.actor;
+  if (!o.action.empty()) q.action = o.action;
+  if (!o.resource.empty()) q.resource = o.resource;
+  q.limit = o.limit;
+  q.newest_first = !o.oldest_first;
+
+  auto opts = ctx.open_options();
+  opts.read_only = true;
+  auto store = st::open_store(ctx.store_uri(), opts);
+  if (!store) return ctx.error(store.error());
+  auto records = (*store)->query_audit(q);
+  if (!records) return ctx.error(records.error());
+
+  if (ctx.global.json) {
+    boost::json::array arr;
+    for (const auto& r : *records) {
+      auto details = automation::json::parse(r.details, "details");
+      arr.push_back(boost::json::object{{"id", r.id},
+                                        {"time", automation::format_timestamp(r.time)},
+                                        {"actor", r.actor},
+                                        {"action", r.action},
+                                        {"resource", r.resource},
+                                        {"origin", r.origin},
+                                        {"outcome", std::string(st::to_string(r.outcome))},
+                                        {"reason", r.reason},
+                                        {"details", details ? *details : boost::json::value(r.details)},
+                                        {"correlation_id", r.correlation_id}});
+    }
+    ctx.print_json(boost::json::object{{"records", arr}});
+  } else {
+    if (records->empty()) fmt::print(stderr, "no audit records match\n");
+    for (const auto& r : *records) {
+      fmt::print("{:>6}  {}  {:<8} {:<20} {:<22} {:<24} {}\n", r.id, automation::format_timestamp(r.time), st::to_string(r.outcome),
+                 r.actor, r.action, r.resource, r.reason);
+    }
+  }
+  return ex_ok;
+}
+
+}  // namespace
+
+void register_audit(CLI::App& app, Context& ctx) {
+  auto* audit = app.add_subcommand("audit", "The audit trail of every mutating action");
+  audit->require_subcommand(1);
+  auto o = std::make_shared<ListOptions>();
+  auto* list = audit->add_subcommand("list", "List audit records, newest first");
+  list->add_option("--since", o->since, "From this time: ISO-8601 (2026-11-23T00:00:00Z), a date, or a duration ago (24h, 7d)");
+  list->add_option("--until", o->until, "Before this time (same forms as --since)");
+  list->add_option("--actor", o->actor, "Only this actor (a trailing * matches a prefix: 'user:*')");
+  list->add_option("--action", o->action, "Only this action (store.migrate; a trailing * matches a prefix)");
+  list->add_option("--resource", o->resource, "Only this resource (a trailing * matches a prefix: 'breaker:*')");
+  list->add_option("--outcome", o->outcome, "Only success, failure or denied");
+  list->add_option("--limit", o->limit, "At most this many records (0: all)")->capture_default_str();
+  list->add_flag("--oldest-first", o->oldest_first, "Oldest first");
+  list->footer("Examples:\n  autoctl audit list --since 24h\n  autoctl audit list --resource 'breaker:*' --outcome failure --json");
+  list->callback([&ctx, o] { ctx.run = [&ctx, o] { return audit_list(ctx, *o); }; });
+}
+
+}  // namespace autoctl

@@ -1,0 +1,116 @@
+#include "context.hpp"
+
+#include <automation/core/json.hpp>
+#include <automation/core/logging.hpp>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+
+#include <pwd.h>
+#include <unistd.h>
+
+namespace autoctl {
+
+using automation::errc;
+
+int exit_code_for(errc e) noexcept {
+  switch (e) {
+    case errc::invalid_argument:
+    case errc::corrupt:
+    case errc::schema_too_new: return ex_dataerr;
+    case errc::not_found: return ex_noinput;
+    case errc::unavailable: return ex_unavailable;
+    case errc::io: return ex_ioerr;
+    case errc::busy:
+    case errc::conflict:
+    case errc::timeout:
+    case errc::cancelled: return ex_tempfail;
+    case errc::permission_denied: return ex_noperm;
+    case errc::config: return ex_config;
+    case errc::already_exists: return ex_dataerr;
+    case errc::internal: return ex_software;
+  }
+  return ex_software;
+}
+
+std::optional<int> Context::load() {
+  auto cfg = automation::load_config(global.config, automation::process_environment());
+  if (!cfg) {
+    auto e = cfg.error();
+    if (e.is(errc::not_found)) e = automation::Error(errc::config, e.message);
+    return error(e);
+  }
+  config = std::move(cfg.value());
+  automation::LoggingOptions lo;
+  lo.level = config.log.level;
+  lo.format = config.log.format;
+  lo.file = config.log.file;
+  // On a terminal, unconfigured logs are short text and only warnings; -v/-q adjust.
+  const bool level_default = config.sources["log.level"] == "default";
+  if (level_default) lo.level = automation::LogLevel::warn;
+  if (config.sources["log.format"] == "default" && ::isatty(STDERR_FILENO)) lo.format = automation::LogFormat::text;
+  if (global.verbose == 1) lo.level = automation::LogLevel::debug;
+  if (global.verbose >= 2) lo.level = automation::LogLevel::trace;
+  if (global.quiet) lo.level = automation::LogLevel::error;
+  automation::configure_logging(lo);
+  return std::nullopt;
+}
+
+std::string Context::store_uri() const { return global.db.empty() ? config.db : global.db; }
+
+automation::storage::OpenOptions Context::open_options() const {
+  automation::storage::OpenOptions o;
+  o.busy_timeout = config.storage.busy_timeout;
+  o.synchronous = config.storage.synchronous == "full" ? automation::storage::Synchronous::full : automation::storage::Synchronous::normal;
+  return o;
+}
+
+automation::Result<std::unique_ptr<automation::storage::Store>> Context::open_store() const {
+  return automation::storage::open_store(store_uri(), open_options());
+}
+
+std::string Context::actor() const {
+  if (const char* a = std::getenv("AUTOCTL_ACTOR"); a && *a) return a;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return fmt::format("user:{}", pw->pw_name);
+  return fmt::format("uid:{}", ::geteuid());
+}
+
+std::string Context::origin() const {
+  char host[HOST_NAME_MAX + 1] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("cli pid={} host={}", ::getpid(), host);
+}
+
+void Context::audit(automation::storage::Store& store, std::string action, std::string resource, automation::storage::AuditOutcome outcome,
+                    std::string reason, boost::json::object details) const {
+  automation::storage::AuditRecord r;
+  r.time = automation::SystemClock::instance().now();
+  r.actor = actor();
+  r.action = std::move(action);
+  r.resource = std::move(resource);
+  r.origin = origin();
+  r.outcome = outcome;
+  r.reason = std::move(reason);
+  r.details = automation::json::dump(details);
+  r.correlation_id = std::string(automation::current_correlation_id());
+  if (auto res = store.append_audit({&r, 1}); !res)
+    fmt::print(stderr, "autoctl: warning: could not record the audit entry: {}\n", res.error().message);
+}
+
+int Context::error(const automation::Error& e) const {
+  if (global.json) {
+    boost::json::object err{{"code", std::string(e.name())}, {"message", e.what()}};
+    fmt::print(stderr, "{}\n", automation::json::dump(boost::json::object{{"error", err}}));
+  } else {
+    fmt::print(stderr, "autoctl: error: {}\n", e.what());
+  }
+  return exit_code_for(e.kind());
+}
+
+void Context::print_json(const boost::json::value& v) const { fmt::print("{}\n", automation::json::pretty(v)); }
+
+}  // namespace autoctl

@@ -1,0 +1,76 @@
+#pragma once
+// Shared state of one autoctl invocation: global options, configuration, output and exit codes.
+#include <automation/core/config.hpp>
+#include <automation/core/error.hpp>
+#include <automation/storage/store.hpp>
+
+#include <boost/json/value.hpp>
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace autoctl {
+
+// sysexits(3)
+enum exit_code : int {
+  ex_ok = 0,
+  ex_no = 1,  // ran, and the answer is no
+  ex_usage = 64,
+  ex_dataerr = 65,
+  ex_noinput = 66,
+  ex_unavailable = 69,
+  ex_software = 70,
+  ex_ioerr = 74,
+  ex_tempfail = 75,
+  ex_noperm = 77,
+  ex_config = 78,
+};
+
+int exit_code_for(automation::errc e) noexcept;
+
+struct GlobalOptions {
+  std::string db;                     // --db (empty: from config)
+  std::optional<std::string> config;  // --config
+  bool json = false;
+  int verbose = 0;
+  bool quiet = false;
+};
+
+class Context {
+ public:
+  GlobalOptions global;
+  automation::Config config;
+  // The action chosen by the parsed subcommand; returns an exit code.
+  std::function<int()> run;
+
+  /// Loads config (file + environment) and sets up logging. Returns an exit code on failure.
+  std::optional<int> load();
+
+  /// The store URI in effect: --db, else AUTOMATION_DB / config "db".
+  std::string store_uri() const;
+  automation::storage::OpenOptions open_options() const;
+  /// Opens the store (creating and migrating it as needed).
+  automation::Result<std::unique_ptr<automation::storage::Store>> open_store() const;
+
+  /// Who and where, for audit records.
+  std::string actor() const;
+  std::string origin() const;
+  /// Appends an audit record for a mutating action; a failure to record is reported on stderr.
+  void audit(automation::storage::Store& store, std::string action, std::string resource, automation::storage::AuditOutcome outcome,
+             std::string reason, boost::json::object details) const;
+
+  /// Prints an error (plain or JSON per --json) and returns its exit code.
+  int error(const automation::Error& e) const;
+  /// Prints a JSON document to stdout.
+  void print_json(const boost::json::value& v) const;
+};
+
+// Subcommand registration, one per file.
+void register_store(CLI::App& app, Context& ctx);
+void register_audit(CLI::App& app, Context& ctx);
+void register_config(CLI::App& app, Context& ctx);
+
+}  // namespace autoctl

@@ -1,0 +1,74 @@
+#pragma once
+/// Configuration: one JSON file plus AUTOMATION_* environment overrides, checked against a schema of
+/// known keys. Unknown keys, unknown AUTOMATION_* variables, wrong types and out-of-range values are
+/// all reported (every problem, each with its key path and origin), never silently ignored.
+/// Precedence: defaults < file < environment < explicit command-line flags (applied by the host).
+/// Thread-safety: Config is a plain value; the functions are pure given their inputs.
+#include <automation/core/clock.hpp>
+#include <automation/core/error.hpp>
+#include <automation/core/logging.hpp>
+
+#include <boost/json/object.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace automation {
+
+struct LogConfig {
+  LogLevel level = LogLevel::info;
+  LogFormat format = LogFormat::json;
+  std::string file;  ///< empty: stderr
+};
+
+struct StorageConfig {
+  std::string synchronous = "normal";  ///< "normal" or "full"
+  Millis busy_timeout{5000};
+};
+
+/// Alert and scaling thresholds in percent (seed defaults).
+struct ThresholdsConfig {
+  double cpu_high = 80;
+  double cpu_low = 20;
+  double memory_high = 85;
+  double disk_high = 90;
+};
+
+struct Config {
+  std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
+  std::string time_zone = "UTC";               ///< IANA name, used for calendar periods
+  LogConfig log;
+  StorageConfig storage;
+  ThresholdsConfig thresholds;
+
+  /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
+  std::map<std::string, std::string> sources;
+
+  /// The effective configuration as a JSON object with the same shape as the file.
+  boost::json::object to_json() const;
+};
+
+/// One known key: its path in the file ("storage.busy_timeout"), its environment variable, its type
+/// ("string", "number", "duration", ...) and what it does.
+struct ConfigKey {
+  std::string path;
+  std::string env;
+  std::string type;
+  std::string description;
+};
+const std::vector<ConfigKey>& config_keys();
+
+/// Environment variables by name. process_environment() returns the AUTOMATION_* variables.
+using Environment = std::map<std::string, std::string, std::less<>>;
+Environment process_environment();
+
+/// Applies `json_text` (from `origin`, used in messages) and then `env` over the defaults.
+/// errc::config with every problem listed, one per line, when anything is wrong.
+Result<Config> parse_config(std::string_view json_text, std::string_view origin, const Environment& env);
+/// Reads the file when given (errc::not_found if it does not exist), then as parse_config.
+Result<Config> load_config(const std::optional<std::string>& file, const Environment& env);
+
+}  // namespace automation

@@ -1,0 +1,23 @@
+#pragma once
+/// Small helpers over Boost.JSON used across the library: parsing with line/column in errors and
+/// stable, compact printing. Thread-safety: pure functions.
+#include <automation/core/error.hpp>
+
+#include <boost/json/value.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace automation::json {
+
+/// Parses a JSON document. On error the message names `origin` (a file name or "request body"),
+/// the line and column, and what is wrong.
+Result<boost::json::value> parse(std::string_view text, std::string_view origin = "input");
+/// Compact serialization.
+std::string dump(const boost::json::value& v);
+/// Indented serialization (2 spaces), for humans.
+std::string pretty(const boost::json::value& v);
+/// The JSON type name of a value ("string", "number", "object", ...), for error messages.
+std::string_view type_name(const boost::json::value& v) noexcept;
+
+}  // namespace automation::json

@@ -1,0 +1,39 @@
+#pragma once
+/// The embedded default Store: one SQLite file in WAL mode, STRICT tables, epoch-millisecond UTC
+/// times, write transactions with BEGIN IMMEDIATE, migrations by PRAGMA user_version. A file written
+/// by a newer version is refused with errc::schema_too_new and not modified; a file that is not an
+/// SQLite database, or is damaged, gives errc::corrupt. See docs/storage.md.
+/// Thread-safety: safe from several threads (one connection, serialized); several processes may
+/// share one file.
+#include <automation/storage/store.hpp>
+
+#include <memory>
+#include <string>
+
+namespace automation::storage {
+
+class SqliteStore final : public Store {
+ public:
+  /// Opens (and, per options, creates and migrates) the database at `path`.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, const OpenOptions& options = {});
+  ~SqliteStore() override;
+
+  const std::string& path() const noexcept;
+
+  std::string_view backend() const noexcept override { return "sqlite"; }
+  Result<StoreInfo> info() override;
+  Result<int> schema_version() override;
+  Result<MigrationReport> migrate() override;
+  Result<std::int64_t> append_audit(std::span<const AuditRecord> records) override;
+  Result<std::vector<AuditRecord>> query_audit(const AuditQuery& query) override;
+
+  /// Runs PRAGMA quick_check; errc::corrupt with SQLite's findings when the file is damaged.
+  Result<void> check_integrity();
+
+ private:
+  struct Impl;
+  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace automation::storage

@@ -1,0 +1,47 @@
+#pragma once
+/// A Store decorator for tests: forwards to a real store, and on command fails the Nth write, answers
+/// busy, or fails every write. A failed write is not forwarded, so the inner store is unchanged.
+/// Thread-safety: as safe as the inner store; the fault settings are atomic.
+#include <automation/storage/store.hpp>
+
+#include <atomic>
+#include <cstdint>
+
+namespace automation::testing {
+
+class FaultInjectingStore final : public storage::Store {
+ public:
+  explicit FaultInjectingStore(storage::Store& inner) noexcept : inner_(inner) {}
+
+  /// The n-th write from now (1 = the next one) fails with `code`; later writes succeed.
+  void fail_nth_write(std::uint64_t n, errc code = errc::io) noexcept;
+  /// Every write fails with `code` until clear() (errc::busy simulates a locked database).
+  void fail_all_writes(errc code) noexcept;
+  /// Every read fails with `code` until clear().
+  void fail_all_reads(errc code) noexcept;
+  void clear() noexcept;
+
+  std::uint64_t writes() const noexcept { return writes_.load(); }
+  std::uint64_t reads() const noexcept { return reads_.load(); }
+  std::uint64_t injected_failures() const noexcept { return injected_.load(); }
+
+  std::string_view backend() const noexcept override { return inner_.backend(); }
+  Result<storage::StoreInfo> info() override;
+  Result<int> schema_version() override;
+  Result<storage::MigrationReport> migrate() override;
+  Result<std::int64_t> append_audit(std::span<const storage::AuditRecord> records) override;
+  Result<std::vector<storage::AuditRecord>> query_audit(const storage::AuditQuery& query) override;
+
+ private:
+  Result<void> before_write(std::string_view op);
+  Result<void> before_read(std::string_view op);
+
+  storage::Store& inner_;
+  std::atomic<std::uint64_t> writes_{0}, reads_{0}, injected_{0};
+  std::atomic<std::uint64_t> fail_at_{0};  // absolute write number to fail; 0 = none
+  std::atomic<int> fail_at_code_{0};
+  std::atomic<int> all_writes_code_{0};
+  std::atomic<int> all_reads_code_{0};
+};
+
+}  // namespace automation::testing

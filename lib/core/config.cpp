@@ -1,0 +1,307 @@
+#include <automation/core/config.hpp>
+#include <automation/core/json.hpp>
+#include <automation/core/time.hpp>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <variant>
+
+extern char** environ;
+
+namespace automation {
+namespace {
+
+enum class Kind { string, number, duration, enumeration, zone, store_uri, log_level, log_format };
+
+using Value = std::variant<std::string, double, Millis, LogLevel, LogFormat>;
+
+struct KeyDef {
+  std::string path;
+  std::string env;
+  Kind kind;
+  std::string description;
+  std::vector<std::string> choices;  // for Kind::enumeration
+  double min = -INFINITY, max = INFINITY;
+  std::function<void(Config&, const Value&)> set;
+  std::function<boost::json::value(const Config&)> get;
+};
+
+std::string_view kind_name(Kind k) {
+  switch (k) {
+    case Kind::string: return "string";
+    case Kind::number: return "number";
+    case Kind::duration: return "duration";
+    case Kind::enumeration: return "enum";
+    case Kind::zone: return "time zone";
+    case Kind::store_uri: return "store URI";
+    case Kind::log_level: return "log level";
+    case Kind::log_format: return "log format";
+  }
+  return "value";
+}
+
+const std::vector<KeyDef>& defs() {
+  static const std::vector<KeyDef> d = [] {
+    std::vector<KeyDef> v;
+    auto str = [](std::string Config::*m) {
+      return std::pair{[m](Config& c, const Value& x) { c.*m = std::get<std::string>(x); },
+                       [m](const Config& c) { return boost::json::value(c.*m); }};
+    };
+    {
+      auto [s, g] = str(&Config::db);
+      v.push_back({"db", "AUTOMATION_DB", Kind::store_uri, "store URI: sqlite:PATH or memory:", {}, -INFINITY, INFINITY, s, g});
+    }
+    {
+      auto [s, g] = str(&Config::time_zone);
+      v.push_back({"time_zone", "AUTOMATION_TIME_ZONE", Kind::zone, "IANA time zone for calendar periods", {}, -INFINITY, INFINITY, s, g});
+    }
+    v.push_back({"log.level", "AUTOMATION_LOG_LEVEL", Kind::log_level, "trace, debug, info, warn, error or off", {}, -INFINITY, INFINITY,
+                 [](Config& c, const Value& x) { c.log.level = std::get<LogLevel>(x); },
+                 [](const Config& c) { return boost::json::value(std::string(to_string(c.log.level))); }});
+    v.push_back({"log.format", "AUTOMATION_LOG_FORMAT", Kind::log_format, "json or text", {}, -INFINITY, INFINITY,
+                 [](Config& c, const Value& x) { c.log.format = std::get<LogFormat>(x); },
+                 [](const Config& c) { return boost::json::value(c.log.format == LogFormat::json ? "json" : "text"); }});
+    v.push_back({"log.file", "AUTOMATION_LOG_FILE", Kind::string, "log file (empty: stderr)", {}, -INFINITY, INFINITY,
+                 [](Config& c, const Value& x) { c.log.file = std::get<std::string>(x); },
+                 [](const Config& c) { return boost::json::value(c.log.file); }});
+    v.push_back({"storage.synchronous", "AUTOMATION_STORAGE_SYNCHRONOUS", Kind::enumeration, "SQLite synchronous: normal or full",
+                 {"normal", "full"}, -INFINITY, INFINITY,
+                 [](Config& c, const Value& x) { c.storage.synchronous = std::get<std::string>(x); },
+                 [](const Config& c) { return boost::json::value(c.storage.synchronous); }});
+    v.push_back({"storage.busy_timeout", "AUTOMATION_STORAGE_BUSY_TIMEOUT", Kind::duration, "how long a write waits for a lock",
+                 {}, -INFINITY, INFINITY,
+                 [](Config& c, const Value& x) { c.storage.busy_timeout = std::get<Millis>(x); },
+                 [](const Config& c) { return boost::json::value(format_duration(c.storage.busy_timeout)); }});
+    auto pct = [&v](std::string name, std::string env, double ThresholdsConfig::*m, std::string desc) {
+      v.push_back({"thresholds." + name, std::move(env), Kind::number, std::move(desc), {}, 0, 100,
+                   [m](Config& c, const Value& x) { c.thresholds.*m = std::get<double>(x); },
+                   [m](const Config& c) { return boost::json::value(c.thresholds.*m); }});
+    };
+    pct("cpu_high", "AUTOMATION_CPU_HIGH_THRESHOLD", &ThresholdsConfig::cpu_high, "CPU percent above which to alert / scale up");
+    pct("cpu_low", "AUTOMATION_CPU_LOW_THRESHOLD", &ThresholdsConfig::cpu_low, "CPU percent below which to scale down");
+    pct("memory_high", "AUTOMATION_MEMORY_HIGH_THRESHOLD", &ThresholdsConfig::memory_high, "memory percent above which to alert");
+    pct("disk_high", "AUTOMATION_DISK_HIGH_THRESHOLD", &ThresholdsConfig::disk_high, "disk percent above which to alert");
+    return v;
+  }();
+  return d;
+}
+
+// Converts a JSON value (from the file) or a string (from the environment) to the key's type.
+Result<Value> convert(const KeyDef& k, const boost::json::value* jv, const std::string* text) {
+  auto type_error = [&](std::string_view expected) -> Error {
+    if (jv) return fail(errc::config, fmt::format("expected {}, got {} {}", expected, json::type_name(*jv), json::dump(*jv)));
+    return fail(errc::config, fmt::format("expected {}, got \"{}\"", expected, *text));
+  };
+  std::string s;
+  if (k.kind == Kind::number) {
+    double d = 0;
+    if (jv) {
+      if (!jv->is_number()) return type_error("a number");
+      d = jv->to_number<double>();
+    } else {
+      const char* b = text->c_str();
+      char* e = nullptr;
+      errno = 0;
+      d = std::strtod(b, &e);
+      if (text->empty() || e != b + text->size() || errno == ERANGE || !std::isfinite(d)) return type_error("a number");
+    }
+    if (d < k.min || d > k.max) return fail(errc::config, fmt::format("{} is out of range [{}, {}]", d, k.min, k.max));
+    return Value(d);
+  }
+  if (jv) {
+    if (!jv->is_string()) return type_error(fmt::format("a string ({})", kind_name(k.kind)));
+    s = std::string(jv->get_string());
+  } else {
+    s = *text;
+  }
+  switch (k.kind) {
+    case Kind::string: return Value(s);
+    case Kind::duration: {
+      auto d = parse_duration(s);
+      if (!d) return fail(errc::config, d.error().message);
+      return Value(d.value());
+    }
+    case Kind::enumeration:
+      for (const auto& c : k.choices)
+        if (c == s) return Value(s);
+      return fail(errc::config, fmt::format("\"{}\" is not one of {}", s, fmt::join(k.choices, ", ")));
+    case Kind::zone: {
+      auto z = TimeZone::locate(s);
+      if (!z) return fail(errc::config, z.error().message);
+      return Value(s);
+    }
+    case Kind::store_uri:
+      if (s == "memory:" || (s.rfind("sqlite:", 0) == 0 && s.size() > 7)) return Value(s);
+      return fail(errc::config, fmt::format("\"{}\" is not a store URI (use sqlite:PATH or memory:)", s));
+    case Kind::log_level: {
+      auto l = parse_log_level(s);
+      if (!l) return fail(errc::config, l.error().message);
+      return Value(l.value());
+    }
+    case Kind::log_format: {
+      auto f = parse_log_format(s);
+      if (!f) return fail(errc::config, f.error().message);
+      return Value(f.value());
+    }
+    case Kind::number: break;
+  }
+  return fail(errc::internal, "unhandled config kind");
+}
+
+std::string suggestion(std::string_view unknown, bool env) {
+  // Suggest the known key with the smallest edit distance when it is close.
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::string best;
+  std::size_t best_d = 4;
+  for (const auto& k : defs()) {
+    const std::string& name = env ? k.env : k.path;
+    const auto d = distance(unknown, name);
+    if (d < best_d) {
+      best_d = d;
+      best = name;
+    }
+  }
+  return best.empty() ? std::string() : fmt::format(" (did you mean \"{}\"?)", best);
+}
+
+void walk(const boost::json::object& obj, const std::string& prefix, std::string_view origin, Config& cfg,
+          std::vector<std::string>& problems) {
+  for (const auto& kv : obj) {
+    const std::string path = prefix.empty() ? std::string(kv.key()) : prefix + "." + std::string(kv.key());
+    const KeyDef* def = nullptr;
+    bool is_section = false;
+    for (const auto& k : defs()) {
+      if (k.path == path) def = &k;
+      if (k.path.rfind(path + ".", 0) == 0) is_section = true;
+    }
+    if (def) {
+      auto v = convert(*def, &kv.value(), nullptr);
+      if (!v) {
+        problems.push_back(fmt::format("{}: \"{}\": {}", origin, path, v.error().message));
+        continue;
+      }
+      def->set(cfg, v.value());
+      cfg.sources[path] = fmt::format("file:{}", origin);
+    } else if (is_section) {
+      if (!kv.value().is_object()) {
+        problems.push_back(fmt::format("{}: \"{}\": expected an object, got {}", origin, path, json::type_name(kv.value())));
+        continue;
+      }
+      walk(kv.value().get_object(), path, origin, cfg, problems);
+    } else {
+      problems.push_back(fmt::format("{}: unknown key \"{}\"{}", origin, path, suggestion(path, false)));
+    }
+  }
+}
+
+}  // namespace
+
+boost::json::object Config::to_json() const {
+  boost::json::object root;
+  for (const auto& k : defs()) {
+    boost::json::object* node = &root;
+    std::string_view path = k.path;
+    std::size_t dot;
+    while ((dot = path.find('.')) != std::string_view::npos) {
+      auto& child = (*node)[path.substr(0, dot)];
+      if (!child.is_object()) child = boost::json::object();
+      node = &child.get_object();
+      path.remove_prefix(dot + 1);
+    }
+    (*node)[path] = k.get(*this);
+  }
+  return root;
+}
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = [] {
+    std::vector<ConfigKey> out;
+    for (const auto& k : defs()) out.push_back({k.path, k.env, std::string(kind_name(k.kind)), k.description});
+    return out;
+  }();
+  return keys;
+}
+
+Environment process_environment() {
+  Environment env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("AUTOMATION_", 0) != 0) continue;
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+Result<Config> parse_config(std::string_view json_text, std::string_view origin, const Environment& env) {
+  Config cfg;
+  for (const auto& k : defs()) cfg.sources[k.path] = "default";
+  std::vector<std::string> problems;
+  if (!json_text.empty()) {
+    auto doc = json::parse(json_text, origin);
+    if (!doc) return fail(errc::config, doc.error().message);
+    if (!doc->is_object()) return fail(errc::config, fmt::format("{}: expected a JSON object at the top level, got {}", origin, json::type_name(*doc)));
+    walk(doc->get_object(), "", origin, cfg, problems);
+  }
+  for (const auto& [name, value] : env) {
+    if (name.rfind("AUTOMATION_", 0) != 0) continue;
+    // Variables that select the config itself or belong to the test harness are not keys.
+    if (name == "AUTOMATION_CONFIG") continue;
+    const KeyDef* def = nullptr;
+    for (const auto& k : defs())
+      if (k.env == name) def = &k;
+    if (!def) {
+      problems.push_back(fmt::format("environment: unknown variable {}{}", name, suggestion(name, true)));
+      continue;
+    }
+    auto v = convert(*def, nullptr, &value);
+    if (!v) {
+      problems.push_back(fmt::format("environment: {} (\"{}\"): {}", name, def->path, v.error().message));
+      continue;
+    }
+    def->set(cfg, v.value());
+    cfg.sources[def->path] = "env:" + name;
+  }
+  if (!problems.empty()) {
+    std::string msg = problems.size() == 1 ? problems.front()
+                                           : fmt::format("{} configuration problems:\n  {}", problems.size(), fmt::join(problems, "\n  "));
+    return fail(errc::config, msg);
+  }
+  return cfg;
+}
+
+Result<Config> load_config(const std::optional<std::string>& file, const Environment& env) {
+  std::string text;
+  std::string origin = "defaults";
+  if (file) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) return fail(errc::not_found, fmt::format("config file {} cannot be read: {}", *file, std::strerror(errno)));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+    origin = *file;
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+      return fail(errc::config, fmt::format("{}: the file is empty (expected a JSON object, e.g. {{}})", *file));
+  }
+  return parse_config(text, origin, env);
+}
+
+}  // namespace automation

@@ -1,0 +1,317 @@
+#include <automation/storage/sqlite_store.hpp>
+
+#include "storage/schema.hpp"
+#include <detail/log.hpp>
+#include <detail/sqlite.hpp>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <mutex>
+#include <variant>
+
+namespace automation::storage {
+
+namespace fs = std::filesystem;
+namespace sq = automation::detail::sqlite;
+using automation::detail::logf;
+
+struct SqliteStore::Impl {
+  std::string path;
+  OpenOptions options;
+  sq::Connection db;
+  std::mutex mu;
+  int version = 0;
+  sq::Statement insert_audit;
+
+  // Operations of an area need the schema that created it; a database opened without migrating
+  // may be behind (another process may have migrated it since, so look again before refusing).
+  Result<void> ensure_current() {
+    if (version >= latest_schema_version()) return {};
+    auto v = db.scalar_int("PRAGMA user_version", "read the schema version");
+    if (!v) return v.error();
+    version = static_cast<int>(*v);
+    if (version >= latest_schema_version()) return {};
+    return fail(errc::unavailable, fmt::format("database {} has schema version {}, this build needs {}: run `autoctl store migrate`",
+                                               path, version, latest_schema_version()));
+  }
+
+  Result<MigrationReport> migrate_locked() {
+    MigrationReport report;
+    auto cur = db.scalar_int("PRAGMA user_version", "read the schema version");
+    if (!cur) return cur.error();
+    report.from_version = static_cast<int>(*cur);
+    for (const auto& m : detail::migrations()) {
+      if (m.version <= report.from_version) continue;
+      sq::Transaction tx(db);
+      if (auto r = tx.begin(); !r) return with_context(r.error(), fmt::format("migrate {} to version {}", path, m.version));
+      // Another process may have applied it while we waited for the lock.
+      auto now = db.scalar_int("PRAGMA user_version", "read the schema version");
+      if (!now) return now.error();
+      if (*now >= m.version) {
+        (void)tx.commit();
+        continue;
+      }
+      if (auto r = db.exec(m.sql, fmt::format("apply migration {} ({})", m.version, m.description)); !r) return r.error();
+      if (m.version == 1) {
+        if (auto r = db.exec(fmt::format("PRAGMA application_id = {}", detail::kApplicationId), "set application_id"); !r) return r.error();
+      }
+      if (auto r = db.exec(fmt::format("PRAGMA user_version = {}", m.version), "set user_version"); !r) return r.error();
+      if (auto r = tx.commit(); !r) return r.error();
+      report.applied.push_back(fmt::format("{}: {}", m.version, m.description));
+      logf(LogLevel::info, "store", "applied migration {} ({}) to {}", m.version, m.description, path);
+    }
+    auto v = db.scalar_int("PRAGMA user_version", "read the schema version");
+    if (!v) return v.error();
+    version = report.to_version = static_cast<int>(*v);
+    insert_audit = {};  // statements prepared against an older schema are dropped
+    return report;
+  }
+};
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+const std::string& SqliteStore::path() const noexcept { return impl_->path; }
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, const OpenOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->options = options;
+  const bool read_only = options.read_only;
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  if (!exists && (read_only || !options.create_if_missing))
+    return fail(errc::not_found, fmt::format("database {} does not exist", path));
+  if (exists && fs::is_directory(path, ec)) return fail(errc::invalid_argument, fmt::format("database path {} is a directory", path));
+  if (!exists) {
+    const auto parent = fs::path(path).parent_path();
+    if (!parent.empty()) {
+      fs::create_directories(parent, ec);
+      if (ec) return fail(errc::io, fmt::format("cannot create directory {} for the database: {}", parent.string(), ec.message()));
+    }
+  }
+  const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
+  if (auto r = impl->db.open(path, flags); !r) return r.error();
+  sqlite3_busy_timeout(impl->db.get(), static_cast<int>(options.busy_timeout.count()));
+
+  // Identify the file before writing anything to it: a foreign or newer database stays untouched.
+  auto version = impl->db.scalar_int("PRAGMA user_version", "read the schema version");
+  if (!version) {
+    if (version.error().is(errc::corrupt)) return fail(errc::corrupt, fmt::format("{} is not an SQLite database or is damaged ({})", path, version.error().message));
+    return with_context(version.error(), fmt::format("open {}", path));
+  }
+  auto app_id = impl->db.scalar_int("PRAGMA application_id", "read the application id");
+  if (!app_id) return app_id.error();
+  auto tables = impl->db.scalar_int("SELECT count(*) FROM sqlite_schema", "list tables");
+  if (!tables) {
+    if (tables.error().is(errc::corrupt)) return fail(errc::corrupt, fmt::format("{} is damaged: {}", path, tables.error().message));
+    return tables.error();
+  }
+  if (*app_id != detail::kApplicationId && (*app_id != 0 || *tables > 0 || *version > 0))
+    return fail(errc::corrupt, fmt::format("{} is an SQLite database of another application (application_id {}, {} schema objects); "
+                                           "refusing to use it",
+                                           path, *app_id, *tables));
+  impl->version = static_cast<int>(*version);
+  if (impl->version > latest_schema_version())
+    return fail(errc::schema_too_new, fmt::format("database {} has schema version {}, newer than this build's {}; upgrade automation "
+                                                  "(the file was not modified)",
+                                                  path, impl->version, latest_schema_version()));
+
+  if (!read_only) {
+    auto mode = impl->db.scalar_text("PRAGMA journal_mode = WAL", "enable WAL");
+    if (!mode) return mode.error();
+  }
+  const char* sync = options.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+  if (auto r = impl->db.exec(sync, "set synchronous"); !r) return r.error();
+  if (auto r = impl->db.exec("PRAGMA foreign_keys = ON", "enable foreign keys"); !r) return r.error();
+
+  if (!read_only && options.migrate) {
+    std::lock_guard lock(impl->mu);
+    if (auto r = impl->migrate_locked(); !r) return r.error();
+  }
+  logf(LogLevel::debug, "store", "opened {} (schema version {}{})", path, impl->version, read_only ? ", read-only" : "");
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+Result<int> SqliteStore::schema_version() {
+  std::lock_guard lock(impl_->mu);
+  auto v = impl_->db.scalar_int("PRAGMA user_version", "read the schema version");
+  if (!v) return v.error();
+  impl_->version = static_cast<int>(*v);
+  return impl_->version;
+}
+
+Result<MigrationReport> SqliteStore::migrate() {
+  if (impl_->options.read_only) return fail(errc::permission_denied, fmt::format("database {} was opened read-only", impl_->path));
+  std::lock_guard lock(impl_->mu);
+  return impl_->migrate_locked();
+}
+
+Result<StoreInfo> SqliteStore::info() {
+  std::lock_guard lock(impl_->mu);
+  StoreInfo info;
+  info.backend = "sqlite";
+  info.location = impl_->path;
+  auto v = impl_->db.scalar_int("PRAGMA user_version", "read the schema version");
+  if (!v) return v.error();
+  info.schema_version = impl_->version = static_cast<int>(*v);
+  info.latest_schema_version = latest_schema_version();
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string p = impl_->path + suffix;
+    std::error_code ec;
+    const auto size = fs::file_size(p, ec);
+    if (!ec) info.files.push_back({p, static_cast<std::int64_t>(size)});
+  }
+  auto mode = impl_->db.scalar_text("PRAGMA journal_mode", "read journal_mode");
+  if (!mode) return mode.error();
+  info.journal_mode = *mode;
+  auto sync = impl_->db.scalar_int("PRAGMA synchronous", "read synchronous");
+  if (!sync) return sync.error();
+  info.synchronous = *sync == 2 ? "full" : *sync == 1 ? "normal" : *sync == 3 ? "extra" : "off";
+  struct AreaTable {
+    const char* area;
+    const char* table;
+    int since_version;
+  };
+  static constexpr AreaTable kAreas[] = {{"audit", "audit_log", 1}};
+  for (const auto& a : kAreas) {
+    std::int64_t rows = 0;
+    if (info.schema_version >= a.since_version) {
+      auto n = impl_->db.scalar_int(fmt::format("SELECT count(*) FROM {}", a.table), fmt::format("count {}", a.table));
+      if (!n) return n.error();
+      rows = *n;
+    }
+    info.areas.push_back({a.area, a.table, rows});
+  }
+  return info;
+}
+
+Result<void> SqliteStore::check_integrity() {
+  std::lock_guard lock(impl_->mu);
+  auto st = impl_->db.prepare("PRAGMA quick_check");
+  if (!st) return st.error();
+  std::vector<std::string> problems;
+  for (;;) {
+    auto row = st->step("integrity check");
+    if (!row) return fail(errc::corrupt, fmt::format("{}: integrity check failed: {}", impl_->path, row.error().message));
+    if (!*row) break;
+    auto line = st->text(0);
+    if (line != "ok") problems.push_back(std::move(line));
+  }
+  if (!problems.empty())
+    return fail(errc::corrupt, fmt::format("{} is damaged: {}", impl_->path, fmt::join(problems, "; ")));
+  return {};
+}
+
+Result<std::int64_t> SqliteStore::append_audit(std::span<const AuditRecord> records) {
+  for (const auto& r : records)
+    if (auto v = validate(r); !v) return v.error();
+  if (impl_->options.read_only) return fail(errc::permission_denied, fmt::format("database {} was opened read-only", impl_->path));
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  if (records.empty()) return 0;
+  if (!impl_->insert_audit) {
+    auto st = impl_->db.prepare(
+        "INSERT INTO audit_log (ts_ms, actor, action, resource, origin, outcome, reason, details, correlation_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    if (!st) return st.error();
+    impl_->insert_audit = std::move(st.value());
+  }
+  sq::Transaction tx(impl_->db);
+  if (auto r = tx.begin(); !r) return with_context(r.error(), "append audit records");
+  auto& st = impl_->insert_audit;
+  for (const auto& r : records) {
+    st.reset();
+    st.bind(1, to_epoch_ms(r.time));
+    st.bind(2, r.actor);
+    st.bind(3, r.action);
+    st.bind(4, r.resource);
+    st.bind(5, r.origin);
+    st.bind(6, to_string(r.outcome));
+    st.bind(7, r.reason);
+    st.bind(8, r.details);
+    st.bind(9, r.correlation_id);
+    auto s = st.step("insert audit record");
+    st.reset();
+    if (!s) return s.error();
+  }
+  const std::int64_t last = sqlite3_last_insert_rowid(impl_->db.get());
+  if (auto r = tx.commit(); !r) return r.error();
+  return last;
+}
+
+Result<std::vector<AuditRecord>> SqliteStore::query_audit(const AuditQuery& q) {
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  std::string sql =
+      "SELECT id, ts_ms, actor, action, resource, origin, outcome, reason, details, correlation_id FROM audit_log WHERE 1=1";
+  int n = 0;
+  struct Bind {
+    int index;
+    std::variant<std::int64_t, std::string> value;
+  };
+  std::vector<Bind> binds;
+  auto text_filter = [&](const char* column, const std::optional<std::string>& pattern) {
+    if (!pattern) return;
+    const std::string& p = *pattern;
+    if (!p.empty() && p.back() == '*') {
+      const std::string prefix = p.substr(0, p.size() - 1);
+      ++n;
+      sql += fmt::format(" AND substr({}, 1, {}) = ?{}", column, prefix.size(), n);
+      binds.push_back({n, prefix});
+    } else {
+      sql += fmt::format(" AND {} = ?{}", column, ++n);
+      binds.push_back({n, p});
+    }
+  };
+  if (q.since) {
+    sql += fmt::format(" AND ts_ms >= ?{}", ++n);
+    binds.push_back({n, to_epoch_ms(*q.since)});
+  }
+  if (q.until) {
+    sql += fmt::format(" AND ts_ms < ?{}", ++n);
+    binds.push_back({n, to_epoch_ms(*q.until)});
+  }
+  text_filter("actor", q.actor);
+  text_filter("action", q.action);
+  text_filter("resource", q.resource);
+  if (q.outcome) {
+    sql += fmt::format(" AND outcome = ?{}", ++n);
+    binds.push_back({n, std::string(to_string(*q.outcome))});
+  }
+  sql += q.newest_first ? " ORDER BY id DESC" : " ORDER BY id ASC";
+  if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
+  auto st = impl_->db.prepare(sql);
+  if (!st) return st.error();
+  for (const auto& b : binds) {
+    if (const auto* i = std::get_if<std::int64_t>(&b.value)) {
+      st->bind(b.index, *i);
+    } else {
+      st->bind(b.index, std::string_view(std::get<std::string>(b.value)));
+    }
+  }
+  std::vector<AuditRecord> out;
+  for (;;) {
+    auto row = st->step("query audit records");
+    if (!row) return row.error();
+    if (!*row) break;
+    AuditRecord r;
+    r.id = st->int64(0);
+    r.time = from_epoch_ms(st->int64(1));
+    r.actor = st->text(2);
+    r.action = st->text(3);
+    r.resource = st->text(4);
+    r.origin = st->text(5);
+    auto outcome = parse_audit_outcome(st->text(6));
+    if (!outcome) return fail(errc::corrupt, fmt::format("audit record {}: {}", r.id, outcome.error().message));
+    r.outcome = *outcome;
+    r.reason = st->text(7);
+    r.details = st->text(8);
+    r.correlation_id = st->text(9);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace automation::storage
