@@ -148,7 +148,7 @@ class CallbackSink final : public spdlog::sinks::base_sink<std::mutex> {
 struct State {
   std::mutex mu;
   std::shared_ptr<spdlog::sinks::sink> sink;
-  std::atomic<int> level{static_cast<int>(spdlog::level::info)};
+  std::atomic<int> level{static_cast<int>(spdlog::level::warn)};  // until a host configures logging
 };
 
 State& state() {

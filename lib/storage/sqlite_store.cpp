@@ -7,13 +7,17 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <chrono>
 #include <mutex>
+#include <thread>
+#include <optional>
 #include <variant>
 
 namespace automation::storage {
 
 namespace fs = std::filesystem;
 namespace sq = automation::detail::sqlite;
+namespace detail_sq = automation::detail::sqlite;
 using automation::detail::logf;
 
 struct SqliteStore::Impl {
@@ -96,6 +100,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
   sqlite3_busy_timeout(impl->db.get(), static_cast<int>(options.busy_timeout.count()));
 
   // Identify the file before writing anything to it: a foreign or newer database stays untouched.
+  // One read transaction, so a concurrent creator's migration is seen either entirely or not at all.
+  if (auto r = impl->db.exec("BEGIN", "begin a read transaction"); !r) return r.error();
+  struct EndRead {
+    detail_sq::Connection& db;
+    ~EndRead() { (void)db.exec("COMMIT", "end the read transaction"); }
+  };
+  std::optional<EndRead> end_read(std::in_place, impl->db);
   auto version = impl->db.scalar_int("PRAGMA user_version", "read the schema version");
   if (!version) {
     if (version.error().is(errc::corrupt)) return fail(errc::corrupt, fmt::format("{} is not an SQLite database or is damaged ({})", path, version.error().message));
@@ -112,6 +123,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     return fail(errc::corrupt, fmt::format("{} is an SQLite database of another application (application_id {}, {} schema objects); "
                                            "refusing to use it",
                                            path, *app_id, *tables));
+  end_read.reset();
   impl->version = static_cast<int>(*version);
   if (impl->version > latest_schema_version())
     return fail(errc::schema_too_new, fmt::format("database {} has schema version {}, newer than this build's {}; upgrade automation "
@@ -119,8 +131,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
                                                   path, impl->version, latest_schema_version()));
 
   if (!read_only) {
-    auto mode = impl->db.scalar_text("PRAGMA journal_mode = WAL", "enable WAL");
-    if (!mode) return mode.error();
+    // Switching to WAL needs an exclusive lock and SQLite answers BUSY at once (no busy handler)
+    // when a concurrent opener holds a lock, so retry within busy_timeout. Once WAL, it persists.
+    const auto deadline = std::chrono::steady_clock::now() + options.busy_timeout;
+    for (;;) {
+      auto mode = impl->db.scalar_text("PRAGMA journal_mode", "read journal_mode");
+      if (mode && *mode == "wal") break;
+      if (mode) mode = impl->db.scalar_text("PRAGMA journal_mode = WAL", "enable WAL");
+      if (mode && *mode == "wal") break;
+      if (mode) return fail(errc::io, fmt::format("{}: cannot enable WAL (journal_mode stays {})", path, *mode));
+      if (!mode.error().is(errc::busy) || std::chrono::steady_clock::now() >= deadline) return mode.error();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   const char* sync = options.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
   if (auto r = impl->db.exec(sync, "set synchronous"); !r) return r.error();

@@ -5,6 +5,7 @@
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
 
+#include <iosfwd>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -68,6 +69,12 @@ struct Error {
   /// "message" or, when the message is empty, the code's description.
   std::string what() const;
 };
+
+/// Prints "name: message" (used by test frameworks and boost::system::result's printer).
+template <class Ch, class Tr>
+std::basic_ostream<Ch, Tr>& operator<<(std::basic_ostream<Ch, Tr>& os, const Error& e) {
+  return os << e.name() << ": " << e.what();
+}
 
 /// Thrown only by Result<T>::value() on an error and by constructors that cannot succeed.
 class Exception : public std::runtime_error {

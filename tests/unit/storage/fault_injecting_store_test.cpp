@@ -1,0 +1,48 @@
+#include <automation/storage/memory_store.hpp>
+#include <automation/testing/fault_injecting_store.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace automation;
+using namespace automation::storage;
+
+namespace {
+AuditRecord rec() {
+  AuditRecord r;
+  r.actor = "a";
+  r.action = "b";
+  r.resource = "c";
+  return r;
+}
+}  // namespace
+
+TEST_CASE("FaultInjectingStore fails exactly the Nth write and leaves the inner store unchanged") {
+  MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  store.fail_nth_write(2, errc::io);
+  CHECK(store.append_audit(std::vector{rec()}));
+  auto second = store.append_audit(std::vector{rec()});
+  REQUIRE_FALSE(second);
+  CHECK(second.error().is(errc::io));
+  CHECK_THAT(second.error().message, Catch::Contains("injected"));
+  CHECK(store.append_audit(std::vector{rec()}));
+  CHECK(inner.query_audit({.limit = 0}).value().size() == 2);
+  CHECK(store.writes() == 3);
+  CHECK(store.injected_failures() == 1);
+}
+
+TEST_CASE("FaultInjectingStore answers busy for every write until cleared and reads can fail too") {
+  MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  store.fail_all_writes(errc::busy);
+  for (int i = 0; i < 3; ++i) CHECK(store.append_audit(std::vector{rec()}).error().is(errc::busy));
+  CHECK(store.migrate().error().is(errc::busy));
+  CHECK(store.query_audit({}).value().empty());
+  store.fail_all_reads(errc::unavailable);
+  CHECK(store.query_audit({}).error().is(errc::unavailable));
+  CHECK(store.info().error().is(errc::unavailable));
+  store.clear();
+  CHECK(store.append_audit(std::vector{rec()}));
+  CHECK(store.query_audit({}).value().size() == 1);
+  CHECK(store.backend() == "memory");
+}

@@ -1,0 +1,270 @@
+#include <automation/storage/sqlite_store.hpp>
+
+#include "storage/schema.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace automation;
+using namespace automation::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Raw sqlite3 access, independent of the code under test.
+void raw_exec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  INFO((err ? err : ""));
+  sqlite3_free(err);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+std::string raw_text(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  std::string out;
+  if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+AuditRecord rec(std::string actor = "user:t") {
+  AuditRecord r;
+  r.actor = std::move(actor);
+  r.action = "test.write";
+  r.resource = "store";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a new database gets WAL, the schema, STRICT tables and our application id") {
+  test::TempDir dir;
+  const auto path = dir.file("sub/dir/a.db");  // parent directories are created
+  auto store = SqliteStore::open(path);
+  REQUIRE(store);
+  CHECK(fs::exists(path));
+  auto info = (*store)->info().value();
+  CHECK(info.journal_mode == "wal");
+  CHECK(info.synchronous == "normal");
+  CHECK(info.schema_version == latest_schema_version());
+  CHECK(info.files.at(0).path == path);
+  CHECK(info.files.at(0).bytes > 0);
+  store->reset();
+  CHECK(raw_text(path, "PRAGMA application_id") == std::to_string(detail::kApplicationId));
+  CHECK(raw_text(path, "SELECT strict FROM pragma_table_list WHERE name = 'audit_log'") == "1");
+}
+
+TEST_CASE("synchronous FULL is selectable and busy_timeout is applied") {
+  test::TempDir dir;
+  OpenOptions o;
+  o.synchronous = Synchronous::full;
+  auto store = SqliteStore::open(dir.file("f.db"), o);
+  REQUIRE(store);
+  CHECK((*store)->info().value().synchronous == "full");
+}
+
+TEST_CASE("times are stored as epoch milliseconds UTC and the audit log is append-only") {
+  test::TempDir dir;
+  const auto path = dir.file("a.db");
+  {
+    auto store = SqliteStore::open(path).value();
+    auto r = rec();
+    r.time = from_epoch_ms(1767225600123);
+    REQUIRE(store->append_audit(std::vector{r}));
+  }
+  CHECK(raw_text(path, "SELECT ts_ms FROM audit_log") == "1767225600123");
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  CHECK(sqlite3_exec(db, "UPDATE audit_log SET actor = 'mallory'", nullptr, nullptr, &err) != SQLITE_OK);
+  CHECK_THAT(std::string(err ? err : ""), Catch::Contains("append-only"));
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+TEST_CASE("a database from a newer version is refused with schema_too_new and left byte-for-byte untouched") {
+  test::TempDir dir;
+  const auto path = dir.file("new.db");
+  { REQUIRE(SqliteStore::open(path)); }
+  raw_exec(path, "PRAGMA user_version = 99; PRAGMA journal_mode = DELETE;");
+  const auto before = slurp(path);
+  auto store = SqliteStore::open(path);
+  REQUIRE_FALSE(store);
+  CHECK(store.error().is(errc::schema_too_new));
+  CHECK_THAT(store.error().message, Catch::Contains("99"));
+  CHECK_THAT(store.error().message, Catch::Contains("not modified"));
+  CHECK(slurp(path) == before);
+  CHECK(raw_text(path, "PRAGMA journal_mode") == "delete");  // we did not switch it to WAL
+}
+
+TEST_CASE("a file that is not SQLite is refused with corrupt and not modified") {
+  test::TempDir dir;
+  const auto path = dir.file("junk.db");
+  std::ofstream(path) << "this is not a database, it is a CSV,1,2,3\n" << std::string(5000, 'x');
+  const auto before = slurp(path);
+  auto store = SqliteStore::open(path);
+  REQUIRE_FALSE(store);
+  CHECK(store.error().is(errc::corrupt));
+  CHECK_THAT(store.error().message, Catch::Contains("junk.db"));
+  CHECK_THAT(store.error().message, Catch::Contains("not an SQLite database"));
+  CHECK(slurp(path) == before);
+}
+
+TEST_CASE("another application's SQLite database is refused and not modified") {
+  test::TempDir dir;
+  const auto path = dir.file("other.db");
+  raw_exec(path, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'x');");
+  const auto before = slurp(path);
+  auto store = SqliteStore::open(path);
+  REQUIRE_FALSE(store);
+  CHECK(store.error().is(errc::corrupt));
+  CHECK_THAT(store.error().message, Catch::Contains("another application"));
+  CHECK(slurp(path) == before);
+}
+
+TEST_CASE("a damaged database is detected by the integrity check") {
+  test::TempDir dir;
+  const auto path = dir.file("damaged.db");
+  {
+    auto store = SqliteStore::open(path).value();
+    std::vector<AuditRecord> many(2000, rec());
+    REQUIRE(store->append_audit(many));
+  }
+  raw_exec(path, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;");
+  // Overwrite the middle of the file (table and index pages) with garbage, keeping the header.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 * 3);
+    const std::string junk(4096 * 4, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto store = SqliteStore::open(path, {.migrate = false});
+  if (!store) {
+    CHECK(store.error().is(errc::corrupt));
+  } else {
+    auto check = (*store)->check_integrity();
+    REQUIRE_FALSE(check);
+    CHECK(check.error().is(errc::corrupt));
+    CHECK_THAT(check.error().message, Catch::Contains("damaged.db"));
+  }
+}
+
+TEST_CASE("missing databases: read-only and no-create opens say not_found and create nothing") {
+  test::TempDir dir;
+  const auto path = dir.file("missing.db");
+  auto ro = SqliteStore::open(path, {.read_only = true});
+  REQUIRE_FALSE(ro);
+  CHECK(ro.error().is(errc::not_found));
+  auto nc = SqliteStore::open(path, {.create_if_missing = false});
+  REQUIRE_FALSE(nc);
+  CHECK(nc.error().is(errc::not_found));
+  CHECK_FALSE(fs::exists(path));
+  auto dirpath = SqliteStore::open(dir.path().string());
+  REQUIRE_FALSE(dirpath);
+  CHECK(dirpath.error().is(errc::invalid_argument));
+}
+
+TEST_CASE("opening without migrating leaves an old database alone until migrate() is called") {
+  test::TempDir dir;
+  const auto path = dir.file("old.db");
+  auto store = SqliteStore::open(path, {.migrate = false}).value();
+  CHECK(store->schema_version().value() == 0);
+  auto write = store->append_audit(std::vector{rec()});
+  REQUIRE_FALSE(write);
+  CHECK(write.error().is(errc::unavailable));
+  CHECK_THAT(write.error().message, Catch::Contains("autoctl store migrate"));
+  CHECK(pending_migrations(0).size() == static_cast<std::size_t>(latest_schema_version()));
+  auto report = store->migrate().value();
+  CHECK(report.from_version == 0);
+  CHECK(report.to_version == latest_schema_version());
+  CHECK(report.applied.size() == static_cast<std::size_t>(latest_schema_version()));
+  CHECK(store->append_audit(std::vector{rec()}));
+  CHECK(store->migrate().value().applied.empty());
+}
+
+TEST_CASE("read-only stores refuse writes with permission_denied") {
+  test::TempDir dir;
+  const auto path = dir.file("ro.db");
+  { REQUIRE(SqliteStore::open(path)); }
+  auto store = SqliteStore::open(path, {.read_only = true}).value();
+  CHECK(store->query_audit({}).value().empty());
+  CHECK(store->append_audit(std::vector{rec()}).error().is(errc::permission_denied));
+  CHECK(store->migrate().error().is(errc::permission_denied));
+}
+
+TEST_CASE("two connections migrating one new file at once apply each migration once") {
+  test::TempDir dir;
+  const auto path = dir.file("race.db");
+  std::vector<std::unique_ptr<SqliteStore>> stores(4);
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto s = SqliteStore::open(path);
+      if (s) {
+        stores[i] = std::move(s.value());
+      } else {
+        errors[i] = s.error().message;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) {
+    INFO(errors[i]);
+    REQUIRE(stores[i]);
+  }
+  CHECK(stores[0]->schema_version().value() == latest_schema_version());
+  REQUIRE(stores[1]->append_audit(std::vector{rec("one")}));
+  REQUIRE(stores[2]->append_audit(std::vector{rec("two")}));
+  CHECK(stores[3]->query_audit({.limit = 0}).value().size() == 2);
+}
+
+TEST_CASE("a writer blocked past busy_timeout gets errc::busy and nothing is written") {
+  test::TempDir dir;
+  const auto path = dir.file("busy.db");
+  auto store = SqliteStore::open(path, {.busy_timeout = std::chrono::milliseconds(50)}).value();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  auto r = store->append_audit(std::vector{rec()});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::busy));
+  CHECK_THAT(r.error().message, Catch::Contains("try again"));
+  sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  CHECK(store->query_audit({}).value().empty());
+  CHECK(store->append_audit(std::vector{rec()}));
+}
+
+TEST_CASE("open_store parses URIs") {
+  test::TempDir dir;
+  CHECK(open_store("memory:").value()->backend() == "memory");
+  CHECK(open_store("sqlite:" + dir.file("u.db")).value()->backend() == "sqlite");
+  CHECK(open_store(dir.file("bare.db")).value()->backend() == "sqlite");
+  auto bad = open_store("postgres://host/db");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().is(errc::invalid_argument));
+  CHECK_THAT(bad.error().message, Catch::Contains("postgres://host/db"));
+  CHECK_FALSE(open_store("sqlite:"));
+}
