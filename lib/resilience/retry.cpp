@@ -1,0 +1,193 @@
+#include <automation/core/json.hpp>
+#include <automation/core/time.hpp>
+#include <automation/resilience/retry.hpp>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+namespace automation::resilience {
+
+std::string_view to_string(Backoff b) noexcept {
+  switch (b) {
+    case Backoff::fixed: return "fixed";
+    case Backoff::exponential: return "exponential";
+    case Backoff::linear: return "linear";
+  }
+  return "fixed";
+}
+
+std::string_view to_string(RetryReason r) noexcept {
+  switch (r) {
+    case RetryReason::retry: return "retry";
+    case RetryReason::succeeded: return "succeeded";
+    case RetryReason::non_retryable: return "non_retryable";
+    case RetryReason::attempts_exhausted: return "attempts_exhausted";
+    case RetryReason::deadline_exceeded: return "deadline_exceeded";
+  }
+  return "retry";
+}
+
+Result<void> RetryPolicy::validate() const {
+  if (max_attempts < 1) return fail(errc::invalid_argument, fmt::format("retry: max_attempts must be at least 1, got {}", max_attempts));
+  if (initial_delay.count() < 0 || increment.count() < 0 || max_delay.count() < 0)
+    return fail(errc::invalid_argument, "retry: delays must not be negative");
+  if (!(multiplier >= 1.0) || !std::isfinite(multiplier))
+    return fail(errc::invalid_argument, fmt::format("retry: multiplier must be at least 1, got {}", multiplier));
+  if (!(jitter >= 0.0 && jitter <= 1.0)) return fail(errc::invalid_argument, fmt::format("retry: jitter must be in [0, 1], got {}", jitter));
+  if (deadline && deadline->count() <= 0) return fail(errc::invalid_argument, "retry: deadline must be positive");
+  return {};
+}
+
+Millis RetryPolicy::base_delay(int attempt) const noexcept {
+  if (attempt < 2) return Millis(0);
+  const int n = attempt - 1;  // 1 for the first retry
+  double d = 0;
+  switch (backoff) {
+    case Backoff::fixed: d = static_cast<double>(initial_delay.count()); break;
+    case Backoff::exponential: d = static_cast<double>(initial_delay.count()) * std::pow(multiplier, n - 1); break;
+    case Backoff::linear: d = static_cast<double>(initial_delay.count()) + static_cast<double>(increment.count()) * (n - 1); break;
+  }
+  d = std::min(d, static_cast<double>(max_delay.count()));
+  return Millis(static_cast<Millis::rep>(d));
+}
+
+RetryPolicy RetryPolicy::none() {
+  RetryPolicy p;
+  p.max_attempts = 1;
+  return p;
+}
+
+RetryPolicy RetryPolicy::standard() {
+  RetryPolicy p;
+  p.max_attempts = 3;
+  p.initial_delay = Millis(1000);
+  return p;
+}
+
+Result<RetryPolicy> RetryPolicy::from_json(const boost::json::value& v, std::string_view where) {
+  if (!v.is_object()) return fail(errc::invalid_argument, fmt::format("{}: expected an object, got {}", where, json::type_name(v)));
+  RetryPolicy p;
+  auto bad = [&](std::string_view key, std::string_view what) {
+    return fail(errc::invalid_argument, fmt::format("{}.{}: {}", where, key, what));
+  };
+  for (const auto& kv : v.get_object()) {
+    const std::string_view key = kv.key();
+    const auto& val = kv.value();
+    auto duration = [&](Millis& out) -> Result<void> {
+      if (!val.is_string()) return bad(key, fmt::format("expected a duration string like \"1s\", got {}", json::type_name(val)));
+      auto d = parse_duration(val.get_string());
+      if (!d) return bad(key, d.error().message);
+      out = *d;
+      return {};
+    };
+    Result<void> r;
+    if (key == "max_attempts") {
+      if (!val.is_int64() && !val.is_uint64()) r = bad(key, "expected an integer");
+      else p.max_attempts = static_cast<int>(val.to_number<std::int64_t>());
+    } else if (key == "backoff") {
+      const std::string_view s = val.is_string() ? std::string_view(val.get_string()) : std::string_view();
+      if (s == "fixed") p.backoff = Backoff::fixed;
+      else if (s == "exponential") p.backoff = Backoff::exponential;
+      else if (s == "linear") p.backoff = Backoff::linear;
+      else r = bad(key, "expected \"fixed\", \"exponential\" or \"linear\"");
+    } else if (key == "initial_delay") {
+      r = duration(p.initial_delay);
+    } else if (key == "increment") {
+      r = duration(p.increment);
+    } else if (key == "max_delay") {
+      r = duration(p.max_delay);
+    } else if (key == "deadline") {
+      Millis d{0};
+      r = duration(d);
+      if (r) p.deadline = d;
+    } else if (key == "multiplier" || key == "jitter") {
+      if (!val.is_number()) r = bad(key, "expected a number");
+      else (key == "multiplier" ? p.multiplier : p.jitter) = val.to_number<double>();
+    } else if (key == "seed") {
+      if (!val.is_int64() && !val.is_uint64()) r = bad(key, "expected an integer");
+      else p.seed = val.to_number<std::uint64_t>();
+    } else if (key == "non_retryable") {
+      if (!val.is_array()) {
+        r = bad(key, "expected an array of error codes");
+      } else {
+        p.non_retryable.clear();
+        for (const auto& e : val.get_array()) {
+          auto code = e.is_string() ? errc_from_string(e.get_string()) : std::nullopt;
+          if (!code) {
+            r = bad(key, fmt::format("unknown error code {}", json::dump(e)));
+            break;
+          }
+          p.non_retryable.push_back(*code);
+        }
+      }
+    } else {
+      r = bad(key, "unknown key");
+    }
+    if (!r) return r.error();
+  }
+  if (auto ok = p.validate(); !ok) return with_context(ok.error(), where);
+  return p;
+}
+
+boost::json::object RetryPolicy::to_json() const {
+  boost::json::object o{{"max_attempts", max_attempts},
+                        {"backoff", std::string(to_string(backoff))},
+                        {"initial_delay", format_duration(initial_delay)},
+                        {"multiplier", multiplier},
+                        {"increment", format_duration(increment)},
+                        {"max_delay", format_duration(max_delay)},
+                        {"jitter", jitter},
+                        {"seed", seed}};
+  if (deadline) o["deadline"] = format_duration(*deadline);
+  boost::json::array nr;
+  for (auto e : non_retryable) nr.emplace_back(std::string(automation::to_string(e)));
+  o["non_retryable"] = std::move(nr);
+  return o;
+}
+
+RetryState::RetryState(const RetryPolicy& policy, TimePoint start) : policy_(policy), start_(start), rng_(policy.seed) {}
+
+RetryDecision RetryState::on_failure(const Error& error, TimePoint now) {
+  RetryDecision d;
+  d.next_attempt = attempt_ + 1;
+  const auto kind = error.kind();
+  const bool listed = std::find(policy_.non_retryable.begin(), policy_.non_retryable.end(), kind) != policy_.non_retryable.end();
+  if (listed || (policy_.retry_on && !policy_.retry_on(error))) {
+    d.reason = RetryReason::non_retryable;
+    d.explanation = fmt::format("not retried: {} errors are not retryable (attempt {} of {})", error.name(), attempt_, policy_.max_attempts);
+    return d;
+  }
+  if (attempt_ >= policy_.max_attempts) {
+    d.reason = RetryReason::attempts_exhausted;
+    d.explanation = fmt::format("gave up after {} attempt{}", attempt_, attempt_ == 1 ? "" : "s");
+    return d;
+  }
+  double delay = static_cast<double>(policy_.base_delay(attempt_ + 1).count());
+  if (policy_.jitter > 0) {
+    std::uniform_real_distribution<double> u(1.0 - policy_.jitter, 1.0 + policy_.jitter);
+    delay *= u(rng_);
+  }
+  delay = std::min(delay, static_cast<double>(policy_.max_delay.count()));
+  d.delay = Millis(static_cast<Millis::rep>(std::llround(delay)));
+  if (policy_.deadline && now + d.delay >= start_ + *policy_.deadline) {
+    d.reason = RetryReason::deadline_exceeded;
+    d.explanation = fmt::format("gave up after {} attempt{}: the next one would start past the {} deadline", attempt_,
+                                attempt_ == 1 ? "" : "s", format_duration(*policy_.deadline));
+    return d;
+  }
+  d.retry = true;
+  d.reason = RetryReason::retry;
+  d.explanation = fmt::format("attempt {} of {} failed ({}); retrying in {}", attempt_, policy_.max_attempts, error.name(),
+                              format_duration(d.delay));
+  delays_.push_back(d.delay);
+  ++attempt_;
+  return d;
+}
+
+void ThreadSleeper::sleep_for(Millis d) { std::this_thread::sleep_for(d); }
+
+}  // namespace automation::resilience
