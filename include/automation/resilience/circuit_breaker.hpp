@@ -1,0 +1,279 @@
+#pragma once
+/// CircuitBreaker: stops calling a failing dependency, probes it, and recovers, on an injected clock
+/// and with no thread of its own. Rules (all optional, combined): failure-rate and slow-call-rate
+/// thresholds over a count- or time-based window with a minimum number of calls, consecutive
+/// failures, a user predicate over the window, and outcomes that ask to open for a duration or until
+/// a time. Half-open admits an exact number of probes through move-only permits that expire after a
+/// lease; results from an older state generation are dropped. Open durations are fixed, exponential,
+/// linear, capped, jittered (seeded) or a user function. Manual control follows a table of legal
+/// transitions; every real transition emits exactly one event with its reason.
+/// Thread-safety: every method may be called from any thread. Admission in the closed state is a
+/// single atomic load; recording and transitions take an internal mutex. Subscribers are called
+/// outside the mutex, in the thread that caused the event; a throwing subscriber is isolated.
+/// Needs: a Clock.
+#include <automation/core/clock.hpp>
+#include <automation/core/error.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace automation::resilience {
+
+enum class BreakerState : std::uint8_t { closed, open, half_open, forced_open, disabled, metrics_only };
+std::string_view to_string(BreakerState s) noexcept;
+Result<BreakerState> parse_breaker_state(std::string_view text);
+/// Whether a transition from `from` to `to` is allowed (the resilience4j table: everything except
+/// closed -> half_open, metrics_only -> open and metrics_only -> half_open).
+bool is_legal_transition(BreakerState from, BreakerState to) noexcept;
+
+enum class Outcome : std::uint8_t { success, failure, ignored };
+
+/// Aggregates of the current window.
+struct WindowSnapshot {
+  std::uint32_t calls = 0;  ///< successes + failures (ignored calls are not counted)
+  std::uint32_t failures = 0;
+  std::uint32_t slow_calls = 0;
+  std::uint32_t slow_failures = 0;
+  /// Percent (0..100); -1 while calls == 0.
+  double failure_rate() const noexcept { return calls ? 100.0 * failures / calls : -1.0; }
+  double slow_call_rate() const noexcept { return calls ? 100.0 * slow_calls / calls : -1.0; }
+};
+
+/// Lifetime counters: never reset, not even by reset().
+struct BreakerCounters {
+  std::uint64_t successes = 0, failures = 0, ignored = 0, slow = 0, not_permitted = 0, stale = 0, transitions = 0;
+};
+
+struct OpenDurationContext {
+  int attempt = 1;  ///< 1 for the first opening since the breaker last closed
+  double failure_rate = -1;
+  std::uint32_t failures = 0;
+};
+
+/// How long the breaker stays open.
+struct OpenDuration {
+  enum class Kind { fixed, exponential, linear, custom } kind = Kind::fixed;
+  Duration base = std::chrono::seconds(60);
+  double multiplier = 2.0;                       ///< exponential: base * multiplier^(attempt-1)
+  Duration increment = std::chrono::seconds(60);  ///< linear: base + increment * (attempt-1)
+  Duration max = std::chrono::hours(24);          ///< cap
+  double jitter = 0.0;                            ///< 0..1, uniform in [d*(1-j), d*(1+j)], seeded
+  std::uint64_t seed = 0;
+  std::function<Duration(const OpenDurationContext&)> custom;
+
+  Duration compute(const OpenDurationContext& ctx, std::mt19937_64& rng) const;
+};
+
+struct BreakerConfig {
+  // Window.
+  enum class Window { count, time } window = Window::count;
+  std::uint32_t window_size = 100;                    ///< count: last N calls; time: N buckets
+  Duration bucket_width = std::chrono::seconds(1);   ///< time window bucket width
+  std::uint32_t minimum_calls = 100;                 ///< before any rate can trip (clamped to a count window's size)
+  // Trip rules (a rule is off when unset).
+  std::optional<double> failure_rate_threshold = 50.0;  ///< percent, trips when rate >= threshold
+  std::optional<double> slow_call_rate_threshold;       ///< percent, trips when rate >= threshold
+  Duration slow_call_duration = std::chrono::seconds(60);  ///< a call is slow when duration >= this
+  std::optional<std::uint32_t> consecutive_failures;    ///< trips after N failures in a row
+  std::function<bool(const WindowSnapshot&)> trip_predicate;
+  // Classification of raw results (used by record_result / execute).
+  std::function<Outcome(const Error* error, Duration elapsed)> classifier;
+  bool cancellation_is_failure = false;  ///< by default errc::cancelled is ignored (neutral)
+  // Half-open.
+  std::uint32_t half_open_max_concurrent = 1;  ///< probes in flight at once
+  enum class HalfOpenDecision { consecutive, rate } half_open_decision = HalfOpenDecision::consecutive;
+  std::uint32_t half_open_successes_to_close = 2;  ///< consecutive: this many successes close, one failure opens
+  std::uint32_t half_open_probes = 10;             ///< rate: decide after this many probes by failure_rate_threshold
+  Duration permit_lease = std::chrono::seconds(60);  ///< an unreported half-open permit frees its slot after this
+  std::optional<Duration> max_half_open_wait;        ///< reopen if undecided after this long in half-open
+  // Open.
+  OpenDuration open_duration;
+
+  Result<void> validate() const;
+  /// The seed documents' breaker: opens after 5 consecutive failures, half-opens after 60 s,
+  /// closes after 2 successes.
+  static BreakerConfig seed_preset();
+};
+
+enum class BreakerEventType : std::uint8_t {
+  success,
+  error,
+  ignored,
+  not_permitted,
+  state_transition,
+  reset,
+  failure_rate_exceeded,
+  slow_call_rate_exceeded,
+};
+std::string_view to_string(BreakerEventType t) noexcept;
+
+struct BreakerEvent {
+  BreakerEventType type;
+  std::string_view breaker;  ///< valid during the callback
+  TimePoint time;
+  BreakerState from = BreakerState::closed;  ///< transitions
+  BreakerState to = BreakerState::closed;    ///< transitions
+  std::string_view reason;                   ///< transitions and rate events: a stable reason code
+  WindowSnapshot window;
+  Duration elapsed{0};  ///< call events
+};
+
+class CircuitBreaker;
+
+/// Admission to one call. Move-only. An admitted permit that is dropped without a report reports
+/// "ignored". A rejected permit carries retry_after(). Reporting on a permit from an older state
+/// generation, or after its lease expired, is dropped (counted as stale).
+class Permit {
+ public:
+  Permit() = default;
+  Permit(Permit&& o) noexcept;
+  Permit& operator=(Permit&& o) noexcept;
+  Permit(const Permit&) = delete;
+  Permit& operator=(const Permit&) = delete;
+  ~Permit();
+
+  bool admitted() const noexcept { return breaker_ != nullptr; }
+  explicit operator bool() const noexcept { return admitted(); }
+  /// When rejected: how long until the breaker may admit again (0 when unknown, e.g. forced open).
+  Duration retry_after() const noexcept { return retry_after_; }
+  BreakerState rejected_state() const noexcept { return rejected_state_; }
+
+  /// Reports the call. Without `elapsed` the breaker measures from admission with its clock.
+  void success(std::optional<Duration> elapsed = std::nullopt);
+  void failure(std::optional<Duration> elapsed = std::nullopt);
+  void ignore();
+  /// A failure that asks the breaker to open now, for `d` / until `t` (e.g. a 429 with Retry-After).
+  void failure_open_for(Duration d);
+  void failure_open_until(TimePoint t);
+  /// Classifies `error` (nullptr = success) with the configured classifier, then reports it.
+  void record(const Error* error, std::optional<Duration> elapsed = std::nullopt);
+
+ private:
+  friend class CircuitBreaker;
+  CircuitBreaker* breaker_ = nullptr;
+  std::uint64_t generation_ = 0;
+  std::uint64_t probe_id_ = 0;  // non-zero for half-open probes
+  TimePoint start_{};
+  Duration retry_after_{0};
+  BreakerState rejected_state_ = BreakerState::closed;
+};
+
+class CircuitBreaker {
+ public:
+  CircuitBreaker(std::string name, BreakerConfig config, const Clock& clock);
+  ~CircuitBreaker();
+  CircuitBreaker(const CircuitBreaker&) = delete;
+  CircuitBreaker& operator=(const CircuitBreaker&) = delete;
+
+  const std::string& name() const noexcept { return name_; }
+  const BreakerConfig& config() const noexcept { return config_; }
+
+  /// Asks to make a call. Never throws, never blocks on the protected call.
+  Permit try_acquire();
+  /// Runs `fn` (returning Result<T>) if admitted and records its outcome; a rejection returns
+  /// errc::unavailable naming the breaker and the retry-after.
+  template <class F>
+  auto execute(F&& fn) -> decltype(fn());
+
+  /// The state at the clock's now (an elapsed open period shows as half_open).
+  BreakerState state();
+  std::uint64_t generation() const noexcept { return state_word_.load(std::memory_order_acquire) >> 8; }
+  WindowSnapshot snapshot() const;
+  BreakerCounters counters() const;
+  /// When the current open period ends (open state only).
+  std::optional<TimePoint> open_until() const;
+  /// The openings since the breaker last closed.
+  int open_attempt() const;
+  /// Why the breaker is in its state: the reason code of the last transition.
+  std::string last_reason() const;
+
+  // Manual control. Each checks is_legal_transition; an illegal one is errc::invalid_argument and
+  // changes nothing; a transition to the current state is a no-op without an event.
+  Result<void> transition_to(BreakerState to, std::string_view reason = "manual");
+  Result<void> force_open() { return transition_to(BreakerState::forced_open, "forced_open"); }
+  Result<void> disable() { return transition_to(BreakerState::disabled, "disabled"); }
+  Result<void> metrics_only() { return transition_to(BreakerState::metrics_only, "metrics_only"); }
+  /// Back to closed with an empty window and the open-attempt counter at zero; emits reset.
+  void reset();
+
+  /// Subscribes to events; returns an id for unsubscribe.
+  std::uint64_t subscribe(std::function<void(const BreakerEvent&)> fn);
+  void unsubscribe(std::uint64_t id);
+  /// Subscriber exceptions caught and dropped so far.
+  std::uint64_t subscriber_failures() const noexcept { return subscriber_failures_.load(); }
+
+  /// Restores a persisted state (used by persistence/sharing): state, open-until, attempt.
+  void restore(BreakerState state, std::optional<TimePoint> open_until, int attempt, std::string reason);
+
+ private:
+  friend class Permit;
+  struct Window;
+  struct PendingEvent;
+
+  void report(Permit& p, Outcome outcome, std::optional<Duration> elapsed, std::optional<TimePoint> open_until) noexcept;
+  Permit acquire_slow(std::uint64_t word);
+  // Under mu_: move to `to`, recording why; queues the events.
+  void transition_locked(BreakerState to, std::string_view reason, TimePoint now, std::vector<PendingEvent>& events,
+                         std::optional<TimePoint> open_until = std::nullopt);
+  void advance_locked(TimePoint now, std::vector<PendingEvent>& events);
+  void dispatch(std::vector<PendingEvent>& events) noexcept;
+  void emit_call_event(BreakerEventType type, Duration elapsed);
+  static std::uint64_t pack(BreakerState s, std::uint64_t gen) noexcept { return (gen << 8) | static_cast<std::uint64_t>(s); }
+
+  std::string name_;
+  BreakerConfig config_;
+  const Clock& clock_;
+  bool needs_start_time_;
+
+  std::atomic<std::uint64_t> state_word_;  // (generation << 8) | state
+  mutable std::mutex mu_;
+  std::unique_ptr<Window> window_;
+  std::uint32_t consecutive_failures_ = 0;
+  TimePoint open_until_{};
+  TimePoint half_open_since_{};
+  int open_attempt_ = 0;
+  std::string last_reason_ = "initial";
+  std::mt19937_64 rng_;
+  // Half-open probes.
+  struct Probe {
+    std::uint64_t id;
+    TimePoint expires;
+  };
+  std::vector<Probe> probes_in_flight_;
+  std::uint64_t next_probe_id_ = 1;
+  std::uint32_t probe_successes_ = 0, probe_failures_ = 0;
+
+  std::atomic<std::uint64_t> c_success_{0}, c_failure_{0}, c_ignored_{0}, c_slow_{0}, c_not_permitted_{0}, c_stale_{0}, c_transitions_{0};
+
+  mutable std::mutex sub_mu_;
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<std::function<void(const BreakerEvent&)>>>> subscribers_;
+  std::atomic<bool> has_subscribers_{false};
+  std::uint64_t next_sub_id_ = 1;
+  std::atomic<std::uint64_t> subscriber_failures_{0};
+};
+
+template <class F>
+auto CircuitBreaker::execute(F&& fn) -> decltype(fn()) {
+  Permit p = try_acquire();
+  if (!p) {
+    return fail(errc::unavailable, "circuit breaker '" + name_ + "' is " + std::string(to_string(p.rejected_state())) + "; retry after " +
+                                       std::to_string(std::chrono::duration_cast<Millis>(p.retry_after()).count()) + "ms");
+  }
+  auto r = fn();
+  if (r) {
+    p.record(nullptr);
+  } else {
+    const Error e = r.error();  // boost::system::result::error() returns by value
+    p.record(&e);
+  }
+  return r;
+}
+
+}  // namespace automation::resilience

@@ -1,0 +1,655 @@
+#include <automation/resilience/circuit_breaker.hpp>
+
+#include <detail/log.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace automation::resilience {
+
+using automation::detail::logf;
+
+std::string_view to_string(BreakerState s) noexcept {
+  switch (s) {
+    case BreakerState::closed: return "closed";
+    case BreakerState::open: return "open";
+    case BreakerState::half_open: return "half_open";
+    case BreakerState::forced_open: return "forced_open";
+    case BreakerState::disabled: return "disabled";
+    case BreakerState::metrics_only: return "metrics_only";
+  }
+  return "closed";
+}
+
+Result<BreakerState> parse_breaker_state(std::string_view text) {
+  for (auto s : {BreakerState::closed, BreakerState::open, BreakerState::half_open, BreakerState::forced_open, BreakerState::disabled,
+                 BreakerState::metrics_only})
+    if (to_string(s) == text) return s;
+  return fail(errc::invalid_argument,
+              fmt::format("unknown breaker state \"{}\" (use closed, open, half_open, forced_open, disabled or metrics_only)", text));
+}
+
+bool is_legal_transition(BreakerState from, BreakerState to) noexcept {
+  if (from == BreakerState::closed && to == BreakerState::half_open) return false;
+  if (from == BreakerState::metrics_only && (to == BreakerState::open || to == BreakerState::half_open)) return false;
+  return true;
+}
+
+std::string_view to_string(BreakerEventType t) noexcept {
+  switch (t) {
+    case BreakerEventType::success: return "success";
+    case BreakerEventType::error: return "error";
+    case BreakerEventType::ignored: return "ignored";
+    case BreakerEventType::not_permitted: return "not_permitted";
+    case BreakerEventType::state_transition: return "state_transition";
+    case BreakerEventType::reset: return "reset";
+    case BreakerEventType::failure_rate_exceeded: return "failure_rate_exceeded";
+    case BreakerEventType::slow_call_rate_exceeded: return "slow_call_rate_exceeded";
+  }
+  return "success";
+}
+
+// ---- configuration -----------------------------------------------------------------------------
+
+Duration OpenDuration::compute(const OpenDurationContext& ctx, std::mt19937_64& rng) const {
+  double d = 0;
+  const int n = std::max(ctx.attempt, 1);
+  switch (kind) {
+    case Kind::fixed: d = static_cast<double>(base.count()); break;
+    case Kind::exponential: d = static_cast<double>(base.count()) * std::pow(multiplier, n - 1); break;
+    case Kind::linear: d = static_cast<double>(base.count()) + static_cast<double>(increment.count()) * (n - 1); break;
+    case Kind::custom: d = custom ? static_cast<double>(custom(ctx).count()) : static_cast<double>(base.count()); break;
+  }
+  d = std::min(d, static_cast<double>(max.count()));
+  if (jitter > 0) {
+    std::uniform_real_distribution<double> u(1.0 - jitter, 1.0 + jitter);
+    d = std::min(d * u(rng), static_cast<double>(max.count()));
+  }
+  return Duration(static_cast<Duration::rep>(std::max(d, 0.0)));
+}
+
+Result<void> BreakerConfig::validate() const {
+  auto bad = [](std::string msg) { return fail(errc::invalid_argument, "circuit breaker config: " + msg); };
+  if (window_size == 0) return bad("window_size must be at least 1");
+  if (window == Window::time && bucket_width <= Duration::zero()) return bad("bucket_width must be positive");
+  if (minimum_calls == 0) return bad("minimum_calls must be at least 1");
+  for (auto [name, v] : {std::pair{"failure_rate_threshold", failure_rate_threshold}, std::pair{"slow_call_rate_threshold", slow_call_rate_threshold}})
+    if (v && !(*v > 0 && *v <= 100)) return bad(fmt::format("{} must be in (0, 100], got {}", name, *v));
+  if (consecutive_failures && *consecutive_failures == 0) return bad("consecutive_failures must be at least 1");
+  if (half_open_max_concurrent == 0) return bad("half_open_max_concurrent must be at least 1");
+  if (half_open_successes_to_close == 0) return bad("half_open_successes_to_close must be at least 1");
+  if (half_open_probes == 0) return bad("half_open_probes must be at least 1");
+  if (half_open_decision == HalfOpenDecision::rate && !failure_rate_threshold)
+    return bad("the rate half-open decision needs failure_rate_threshold");
+  if (permit_lease <= Duration::zero()) return bad("permit_lease must be positive");
+  if (max_half_open_wait && *max_half_open_wait <= Duration::zero()) return bad("max_half_open_wait must be positive");
+  if (open_duration.kind != OpenDuration::Kind::custom && open_duration.base <= Duration::zero()) return bad("open duration must be positive");
+  if (open_duration.kind == OpenDuration::Kind::custom && !open_duration.custom) return bad("a custom open duration needs a function");
+  if (!(open_duration.multiplier >= 1)) return bad("open duration multiplier must be at least 1");
+  if (!(open_duration.jitter >= 0 && open_duration.jitter <= 1)) return bad("open duration jitter must be in [0, 1]");
+  if (open_duration.max <= Duration::zero()) return bad("open duration max must be positive");
+  return {};
+}
+
+BreakerConfig BreakerConfig::seed_preset() {
+  BreakerConfig c;
+  c.failure_rate_threshold.reset();
+  c.consecutive_failures = 5;
+  c.open_duration.kind = OpenDuration::Kind::fixed;
+  c.open_duration.base = std::chrono::seconds(60);
+  c.half_open_decision = HalfOpenDecision::consecutive;
+  c.half_open_successes_to_close = 2;
+  c.half_open_max_concurrent = 1;
+  return c;
+}
+
+// ---- window ------------------------------------------------------------------------------------
+
+struct CircuitBreaker::Window {
+  BreakerConfig::Window kind;
+  std::uint32_t size;
+  Duration width;
+  // count window: a ring of outcomes, bit 0 = failure, bit 1 = slow, bit 7 = occupied
+  std::vector<std::uint8_t> ring;
+  std::uint32_t head = 0;
+  // time window: one aggregate per bucket, tagged with its epoch (time / width)
+  struct Bucket {
+    std::int64_t epoch = INT64_MIN;
+    WindowSnapshot agg;
+  };
+  std::vector<Bucket> buckets;
+  std::int64_t latest = INT64_MIN;
+  WindowSnapshot total;
+
+  Window(BreakerConfig::Window k, std::uint32_t n, Duration w) : kind(k), size(n), width(w) {
+    if (kind == BreakerConfig::Window::count) {
+      ring.assign(n, 0);
+    } else {
+      buckets.assign(n, {});
+    }
+  }
+
+  static void add(WindowSnapshot& s, bool failure, bool slow, int sign) {
+    s.calls += sign;
+    if (failure) s.failures += sign;
+    if (slow) s.slow_calls += sign;
+    if (failure && slow) s.slow_failures += sign;
+  }
+
+  std::int64_t epoch_of(TimePoint t) const { return t.time_since_epoch().count() / width.count(); }
+
+  // Drops buckets that fell out of the window ending at `now`: O(buckets passed), O(1) amortized.
+  void evict(TimePoint now) {
+    if (kind != BreakerConfig::Window::time) return;
+    const std::int64_t e = epoch_of(now);
+    if (latest != INT64_MIN && e <= latest) return;
+    if (latest == INT64_MIN || e - latest >= size) {
+      for (auto& b : buckets) b = {};
+      total = {};
+    } else {
+      for (std::int64_t x = latest + 1; x <= e; ++x) {
+        auto& b = buckets[static_cast<std::size_t>(x % size)];
+        if (b.epoch != INT64_MIN) {
+          total.calls -= b.agg.calls;
+          total.failures -= b.agg.failures;
+          total.slow_calls -= b.agg.slow_calls;
+          total.slow_failures -= b.agg.slow_failures;
+        }
+        b = {};
+        b.epoch = x;
+      }
+    }
+    latest = e;
+    buckets[static_cast<std::size_t>(e % size)].epoch = e;
+  }
+
+  void record(bool failure, bool slow, TimePoint now) {
+    if (kind == BreakerConfig::Window::count) {
+      auto& slot = ring[head];
+      if (slot & 0x80) add(total, slot & 1, slot & 2, -1);
+      slot = static_cast<std::uint8_t>(0x80 | (failure ? 1 : 0) | (slow ? 2 : 0));
+      head = head + 1 == size ? 0 : head + 1;
+      add(total, failure, slow, +1);
+      return;
+    }
+    evict(now);
+    const std::int64_t e = epoch_of(now);
+    if (e <= latest - static_cast<std::int64_t>(size)) return;  // older than the window
+    auto& b = buckets[static_cast<std::size_t>(((e % size) + size) % size)];
+    if (b.epoch != e) return;
+    add(b.agg, failure, slow, +1);
+    add(total, failure, slow, +1);
+  }
+
+  WindowSnapshot snapshot(TimePoint now) {
+    evict(now);
+    return total;
+  }
+
+  void clear() {
+    std::fill(ring.begin(), ring.end(), 0);
+    head = 0;
+    for (auto& b : buckets) b = {};
+    latest = INT64_MIN;
+    total = {};
+  }
+};
+
+struct CircuitBreaker::PendingEvent {
+  BreakerEventType type;
+  TimePoint time;
+  BreakerState from, to;
+  std::string reason;
+  WindowSnapshot window;
+  Duration elapsed{0};
+};
+
+// ---- permit ------------------------------------------------------------------------------------
+
+Permit::Permit(Permit&& o) noexcept
+    : breaker_(o.breaker_), generation_(o.generation_), probe_id_(o.probe_id_), start_(o.start_), retry_after_(o.retry_after_),
+      rejected_state_(o.rejected_state_) {
+  o.breaker_ = nullptr;
+}
+
+Permit& Permit::operator=(Permit&& o) noexcept {
+  if (this != &o) {
+    if (breaker_) breaker_->report(*this, Outcome::ignored, std::nullopt, std::nullopt);
+    breaker_ = o.breaker_;
+    generation_ = o.generation_;
+    probe_id_ = o.probe_id_;
+    start_ = o.start_;
+    retry_after_ = o.retry_after_;
+    rejected_state_ = o.rejected_state_;
+    o.breaker_ = nullptr;
+  }
+  return *this;
+}
+
+Permit::~Permit() {
+  if (breaker_) breaker_->report(*this, Outcome::ignored, std::nullopt, std::nullopt);
+}
+
+void Permit::success(std::optional<Duration> elapsed) {
+  if (breaker_) breaker_->report(*this, Outcome::success, elapsed, std::nullopt);
+}
+void Permit::failure(std::optional<Duration> elapsed) {
+  if (breaker_) breaker_->report(*this, Outcome::failure, elapsed, std::nullopt);
+}
+void Permit::ignore() {
+  if (breaker_) breaker_->report(*this, Outcome::ignored, std::nullopt, std::nullopt);
+}
+void Permit::failure_open_for(Duration d) {
+  if (breaker_) breaker_->report(*this, Outcome::failure, std::nullopt, breaker_->clock_.now() + d);
+}
+void Permit::failure_open_until(TimePoint t) {
+  if (breaker_) breaker_->report(*this, Outcome::failure, std::nullopt, t);
+}
+
+void Permit::record(const Error* error, std::optional<Duration> elapsed) {
+  if (!breaker_) return;
+  const auto& cfg = breaker_->config_;
+  Outcome o;
+  if (cfg.classifier) {
+    Duration d = elapsed ? *elapsed : (start_ != TimePoint{} ? breaker_->clock_.now() - start_ : Duration::zero());
+    try {
+      o = cfg.classifier(error, d);
+    } catch (...) {
+      o = error ? Outcome::failure : Outcome::success;  // a throwing classifier must not lose the call
+    }
+  } else if (!error) {
+    o = Outcome::success;
+  } else if (error->is(errc::cancelled) && !cfg.cancellation_is_failure) {
+    o = Outcome::ignored;
+  } else {
+    o = Outcome::failure;
+  }
+  breaker_->report(*this, o, elapsed, std::nullopt);
+}
+
+// ---- breaker -----------------------------------------------------------------------------------
+
+CircuitBreaker::CircuitBreaker(std::string name, BreakerConfig config, const Clock& clock)
+    : name_(std::move(name)), config_(std::move(config)), clock_(clock), state_word_(pack(BreakerState::closed, 1)),
+      rng_(config_.open_duration.seed) {
+  if (auto v = config_.validate(); !v) throw Exception(with_context(v.error(), name_));
+  if (config_.window == BreakerConfig::Window::count) config_.minimum_calls = std::min(config_.minimum_calls, config_.window_size);
+  needs_start_time_ = config_.slow_call_rate_threshold.has_value() || static_cast<bool>(config_.classifier);
+  window_ = std::make_unique<Window>(config_.window, config_.window_size, config_.bucket_width);
+}
+
+CircuitBreaker::~CircuitBreaker() = default;
+
+Permit CircuitBreaker::try_acquire() {
+  const std::uint64_t w = state_word_.load(std::memory_order_acquire);
+  const auto s = static_cast<BreakerState>(w & 0xff);
+  if (s == BreakerState::closed || s == BreakerState::metrics_only || s == BreakerState::disabled) {
+    Permit p;
+    p.breaker_ = this;
+    p.generation_ = w >> 8;
+    if (needs_start_time_) p.start_ = clock_.now();
+    return p;
+  }
+  return acquire_slow(w);
+}
+
+void CircuitBreaker::advance_locked(TimePoint now, std::vector<PendingEvent>& events) {
+  const auto s = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
+  if (s == BreakerState::open && now >= open_until_) {
+    transition_locked(BreakerState::half_open, "open_duration_elapsed", now, events);
+  } else if (s == BreakerState::half_open) {
+    // Probes whose lease ran out free their slots, as if reported ignored.
+    std::erase_if(probes_in_flight_, [&](const Probe& p) {
+      if (p.expires > now) return false;
+      c_ignored_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    });
+    if (config_.max_half_open_wait && now - half_open_since_ >= *config_.max_half_open_wait)
+      transition_locked(BreakerState::open, "half_open_timeout", now, events);
+  }
+}
+
+Permit CircuitBreaker::acquire_slow(std::uint64_t) {
+  std::vector<PendingEvent> events;
+  Permit p;
+  {
+    std::lock_guard lock(mu_);
+    const TimePoint now = clock_.now();
+    advance_locked(now, events);
+    const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
+    const auto s = static_cast<BreakerState>(w & 0xff);
+    switch (s) {
+      case BreakerState::closed:
+      case BreakerState::metrics_only:
+      case BreakerState::disabled:
+        p.breaker_ = this;
+        p.generation_ = w >> 8;
+        if (needs_start_time_) p.start_ = now;
+        break;
+      case BreakerState::half_open: {
+        const auto in_flight = static_cast<std::uint32_t>(probes_in_flight_.size());
+        const bool room = in_flight < config_.half_open_max_concurrent &&
+                          (config_.half_open_decision != BreakerConfig::HalfOpenDecision::rate ||
+                           probe_successes_ + probe_failures_ + in_flight < config_.half_open_probes);
+        if (room) {
+          p.breaker_ = this;
+          p.generation_ = w >> 8;
+          p.probe_id_ = next_probe_id_++;
+          p.start_ = now;
+          probes_in_flight_.push_back({p.probe_id_, now + config_.permit_lease});
+        } else {
+          TimePoint earliest = now + config_.permit_lease;
+          for (const auto& pr : probes_in_flight_) earliest = std::min(earliest, pr.expires);
+          p.retry_after_ = earliest - now;
+          p.rejected_state_ = s;
+        }
+        break;
+      }
+      case BreakerState::open:
+        p.retry_after_ = open_until_ - now;
+        p.rejected_state_ = s;
+        break;
+      case BreakerState::forced_open:
+        p.retry_after_ = Duration::zero();
+        p.rejected_state_ = s;
+        break;
+    }
+    if (!p.admitted()) {
+      c_not_permitted_.fetch_add(1, std::memory_order_relaxed);
+      if (has_subscribers_.load(std::memory_order_relaxed))
+        events.push_back({BreakerEventType::not_permitted, now, s, s, std::string(to_string(s)), window_->snapshot(now)});
+    }
+  }
+  dispatch(events);
+  return p;
+}
+
+void CircuitBreaker::report(Permit& p, Outcome outcome, std::optional<Duration> elapsed, std::optional<TimePoint> open_until) noexcept {
+  p.breaker_ = nullptr;
+  std::vector<PendingEvent> events;
+  try {
+    const bool time_window = config_.window == BreakerConfig::Window::time;
+    // Only the hot path (a success in a count window, no slow rule, predicate, probe or subscriber)
+    // skips reading the clock; anything that may transition or stamp an event reads it.
+    const bool want_now = time_window || p.probe_id_ != 0 || outcome != Outcome::success || open_until || has_subscribers_.load() ||
+                          (!elapsed && p.start_ != TimePoint{}) || config_.slow_call_rate_threshold || config_.trip_predicate;
+    TimePoint now = want_now ? clock_.now() : TimePoint{};
+    bool have_now = want_now;
+    // Anything that transitions or stamps an event needs the real time, even on the fast path.
+    auto ensure_now = [&]() -> TimePoint {
+      if (!have_now) {
+        now = clock_.now();
+        have_now = true;
+      }
+      return now;
+    };
+    std::optional<Duration> d = elapsed;
+    if (!d && p.start_ != TimePoint{}) d = now - p.start_;
+    const bool slow = d && *d >= config_.slow_call_duration;
+
+    std::lock_guard lock(mu_);
+    const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
+    const auto s = static_cast<BreakerState>(w & 0xff);
+    if ((w >> 8) != p.generation_) {
+      c_stale_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (p.probe_id_) {
+      auto it = std::find_if(probes_in_flight_.begin(), probes_in_flight_.end(), [&](const Probe& pr) { return pr.id == p.probe_id_; });
+      if (it == probes_in_flight_.end()) {
+        c_stale_.fetch_add(1, std::memory_order_relaxed);  // its lease expired and the slot was given away
+        return;
+      }
+      const bool expired = it->expires <= now;
+      probes_in_flight_.erase(it);
+      if (expired) {
+        c_stale_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    if (outcome == Outcome::ignored) {
+      c_ignored_.fetch_add(1, std::memory_order_relaxed);
+      if (has_subscribers_.load(std::memory_order_relaxed))
+        events.push_back({BreakerEventType::ignored, now, s, s, {}, window_->total, d.value_or(Duration::zero())});
+    } else {
+      const bool failure = outcome == Outcome::failure;
+      (failure ? c_failure_ : c_success_).fetch_add(1, std::memory_order_relaxed);
+      if (slow) c_slow_.fetch_add(1, std::memory_order_relaxed);
+      if (has_subscribers_.load(std::memory_order_relaxed))
+        events.push_back({failure ? BreakerEventType::error : BreakerEventType::success, now, s, s, {}, window_->total,
+                          d.value_or(Duration::zero())});
+      if (s == BreakerState::half_open && p.probe_id_) {
+        (failure ? probe_failures_ : probe_successes_)++;
+        if (failure && open_until) {
+          transition_locked(BreakerState::open, "open_requested_by_outcome", now, events, open_until);
+        } else if (config_.half_open_decision == BreakerConfig::HalfOpenDecision::consecutive) {
+          if (failure) {
+            transition_locked(BreakerState::open, "half_open_probe_failed", now, events);
+          } else if (probe_successes_ >= config_.half_open_successes_to_close) {
+            transition_locked(BreakerState::closed, "half_open_probes_succeeded", now, events);
+          }
+        } else {
+          const std::uint32_t decided = probe_successes_ + probe_failures_;
+          if (decided >= config_.half_open_probes) {
+            const double rate = 100.0 * probe_failures_ / decided;
+            if (rate >= *config_.failure_rate_threshold) {
+              transition_locked(BreakerState::open, "half_open_failure_rate_exceeded", now, events);
+            } else {
+              transition_locked(BreakerState::closed, "half_open_failure_rate_below_threshold", now, events);
+            }
+          }
+        }
+      } else if (s == BreakerState::closed || s == BreakerState::metrics_only) {
+        window_->record(failure, slow, now);
+        consecutive_failures_ = failure ? consecutive_failures_ + 1 : 0;
+        const bool act = s == BreakerState::closed;
+        const WindowSnapshot snap = window_->total;
+        std::string_view reason;
+        if (failure && open_until) {
+          reason = "open_requested_by_outcome";
+        } else if (config_.consecutive_failures && consecutive_failures_ >= *config_.consecutive_failures) {
+          reason = "consecutive_failures";
+        }
+        if (snap.calls >= config_.minimum_calls || config_.trip_predicate) ensure_now();
+        if (snap.calls >= config_.minimum_calls) {
+          if (config_.failure_rate_threshold && snap.failure_rate() >= *config_.failure_rate_threshold) {
+            events.push_back({BreakerEventType::failure_rate_exceeded, now, s, s, "failure_rate_exceeded", snap});
+            if (reason.empty()) reason = "failure_rate_exceeded";
+          }
+          if (config_.slow_call_rate_threshold && snap.slow_call_rate() >= *config_.slow_call_rate_threshold) {
+            events.push_back({BreakerEventType::slow_call_rate_exceeded, now, s, s, "slow_call_rate_exceeded", snap});
+            if (reason.empty()) reason = "slow_call_rate_exceeded";
+          }
+        }
+        if (reason.empty() && config_.trip_predicate) {
+          bool trip = false;
+          try {
+            trip = config_.trip_predicate(snap);
+          } catch (...) {
+          }
+          if (trip) reason = "predicate";
+        }
+        if (act && !reason.empty()) transition_locked(BreakerState::open, reason, now, events, failure ? open_until : std::nullopt);
+      }
+    }
+  } catch (...) {
+    // Reporting never throws (it runs from Permit's destructor).
+  }
+  dispatch(events);
+}
+
+void CircuitBreaker::transition_locked(BreakerState to, std::string_view reason, TimePoint now, std::vector<PendingEvent>& events,
+                                       std::optional<TimePoint> open_until) {
+  const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
+  const auto from = static_cast<BreakerState>(w & 0xff);
+  if (from == to) return;
+  const WindowSnapshot before = window_->snapshot(now);
+  if (to == BreakerState::open) {
+    ++open_attempt_;
+    const Duration d = open_until ? *open_until - now
+                                  : config_.open_duration.compute({open_attempt_, before.failure_rate(), before.failures}, rng_);
+    open_until_ = now + std::max(d, Duration::zero());
+  }
+  if (to == BreakerState::half_open) half_open_since_ = now;
+  if (to == BreakerState::closed) open_attempt_ = 0;  // the attempt counter resets on close
+  probes_in_flight_.clear();
+  probe_successes_ = probe_failures_ = 0;
+  window_->clear();
+  consecutive_failures_ = 0;
+  last_reason_ = std::string(reason);
+  state_word_.store(pack(to, (w >> 8) + 1), std::memory_order_release);
+  c_transitions_.fetch_add(1, std::memory_order_relaxed);
+  events.push_back({BreakerEventType::state_transition, now, from, to, std::string(reason), before});
+  logf(LogLevel::info, "breaker", "circuit breaker '{}' {} -> {} ({})", name_, to_string(from), to_string(to), reason);
+}
+
+BreakerState CircuitBreaker::state() {
+  const auto s = static_cast<BreakerState>(state_word_.load(std::memory_order_acquire) & 0xff);
+  if (s != BreakerState::open && s != BreakerState::half_open) return s;
+  std::vector<PendingEvent> events;
+  BreakerState now_state;
+  {
+    std::lock_guard lock(mu_);
+    advance_locked(clock_.now(), events);
+    now_state = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
+  }
+  dispatch(events);
+  return now_state;
+}
+
+WindowSnapshot CircuitBreaker::snapshot() const {
+  std::lock_guard lock(mu_);
+  return window_->snapshot(clock_.now());
+}
+
+BreakerCounters CircuitBreaker::counters() const {
+  BreakerCounters c;
+  c.successes = c_success_.load();
+  c.failures = c_failure_.load();
+  c.ignored = c_ignored_.load();
+  c.slow = c_slow_.load();
+  c.not_permitted = c_not_permitted_.load();
+  c.stale = c_stale_.load();
+  c.transitions = c_transitions_.load();
+  return c;
+}
+
+std::optional<TimePoint> CircuitBreaker::open_until() const {
+  std::lock_guard lock(mu_);
+  if (static_cast<BreakerState>(state_word_.load() & 0xff) != BreakerState::open) return std::nullopt;
+  return open_until_;
+}
+
+int CircuitBreaker::open_attempt() const {
+  std::lock_guard lock(mu_);
+  return open_attempt_;
+}
+
+std::string CircuitBreaker::last_reason() const {
+  std::lock_guard lock(mu_);
+  return last_reason_;
+}
+
+Result<void> CircuitBreaker::transition_to(BreakerState to, std::string_view reason) {
+  std::vector<PendingEvent> events;
+  {
+    std::lock_guard lock(mu_);
+    const TimePoint now = clock_.now();
+    advance_locked(now, events);
+    const auto from = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
+    if (!is_legal_transition(from, to)) {
+      dispatch(events);
+      return fail(errc::invalid_argument, fmt::format("circuit breaker '{}': {} -> {} is not a legal transition", name_, to_string(from), to_string(to)));
+    }
+    transition_locked(to, reason, now, events);
+  }
+  dispatch(events);
+  return {};
+}
+
+void CircuitBreaker::reset() {
+  std::vector<PendingEvent> events;
+  {
+    std::lock_guard lock(mu_);
+    const TimePoint now = clock_.now();
+    const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
+    const auto from = static_cast<BreakerState>(w & 0xff);
+    const WindowSnapshot before = window_->snapshot(now);
+    window_->clear();
+    consecutive_failures_ = 0;
+    open_attempt_ = 0;
+    probes_in_flight_.clear();
+    probe_successes_ = probe_failures_ = 0;
+    last_reason_ = "reset";
+    state_word_.store(pack(BreakerState::closed, (w >> 8) + 1), std::memory_order_release);
+    events.push_back({BreakerEventType::reset, now, from, BreakerState::closed, "reset", before});
+    if (from != BreakerState::closed) {
+      c_transitions_.fetch_add(1, std::memory_order_relaxed);
+      events.push_back({BreakerEventType::state_transition, now, from, BreakerState::closed, "reset", before});
+    }
+  }
+  dispatch(events);
+}
+
+void CircuitBreaker::restore(BreakerState state, std::optional<TimePoint> open_until, int attempt, std::string reason) {
+  std::vector<PendingEvent> events;
+  {
+    std::lock_guard lock(mu_);
+    const TimePoint now = clock_.now();
+    const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
+    const auto from = static_cast<BreakerState>(w & 0xff);
+    window_->clear();
+    consecutive_failures_ = 0;
+    probes_in_flight_.clear();
+    probe_successes_ = probe_failures_ = 0;
+    open_attempt_ = attempt;
+    if (state == BreakerState::open) open_until_ = open_until.value_or(now);
+    if (state == BreakerState::half_open) half_open_since_ = now;
+    last_reason_ = reason;
+    state_word_.store(pack(state, (w >> 8) + 1), std::memory_order_release);
+    if (from != state) {
+      c_transitions_.fetch_add(1, std::memory_order_relaxed);
+      events.push_back({BreakerEventType::state_transition, now, from, state, std::move(reason), {}});
+    }
+  }
+  dispatch(events);
+}
+
+std::uint64_t CircuitBreaker::subscribe(std::function<void(const BreakerEvent&)> fn) {
+  std::lock_guard lock(sub_mu_);
+  const auto id = next_sub_id_++;
+  subscribers_.emplace_back(id, std::make_shared<std::function<void(const BreakerEvent&)>>(std::move(fn)));
+  has_subscribers_.store(true);
+  return id;
+}
+
+void CircuitBreaker::unsubscribe(std::uint64_t id) {
+  std::lock_guard lock(sub_mu_);
+  std::erase_if(subscribers_, [id](const auto& s) { return s.first == id; });
+  has_subscribers_.store(!subscribers_.empty());
+}
+
+void CircuitBreaker::dispatch(std::vector<PendingEvent>& events) noexcept {
+  if (events.empty() || !has_subscribers_.load()) return;
+  std::vector<std::shared_ptr<std::function<void(const BreakerEvent&)>>> subs;
+  try {
+    std::lock_guard lock(sub_mu_);
+    for (const auto& s : subscribers_) subs.push_back(s.second);
+  } catch (...) {
+    return;
+  }
+  for (const auto& e : events) {
+    BreakerEvent ev{e.type, name_, e.time, e.from, e.to, e.reason, e.window, e.elapsed};
+    for (const auto& fn : subs) {
+      try {
+        (*fn)(ev);
+      } catch (...) {
+        subscriber_failures_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+}
+
+}  // namespace automation::resilience
