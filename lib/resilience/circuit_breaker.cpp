@@ -292,6 +292,27 @@ Permit CircuitBreaker::try_acquire() {
     if (needs_start_time_) p.start_ = clock_.now();
     return p;
   }
+  // Lock-free rejections: forced open always, open while its period lasts. Subscribers want a
+  // not_permitted event with a window snapshot, which the slow path provides.
+  if (!has_subscribers_.load(std::memory_order_relaxed)) {
+    if (s == BreakerState::forced_open) {
+      c_not_permitted_.fetch_add(1, std::memory_order_relaxed);
+      Permit p;
+      p.rejected_state_ = s;
+      return p;
+    }
+    if (s == BreakerState::open) {
+      const auto until = TimePoint(Duration(open_until_rep_.load(std::memory_order_acquire)));
+      const auto now = clock_.now();
+      if (now < until && state_word_.load(std::memory_order_acquire) == w) {
+        c_not_permitted_.fetch_add(1, std::memory_order_relaxed);
+        Permit p;
+        p.rejected_state_ = s;
+        p.retry_after_ = until - now;
+        return p;
+      }
+    }
+  }
   return acquire_slow(w);
 }
 
@@ -491,6 +512,7 @@ void CircuitBreaker::transition_locked(BreakerState to, std::string_view reason,
     const Duration d = open_until ? *open_until - now
                                   : config_.open_duration.compute({open_attempt_, before.failure_rate(), before.failures}, rng_);
     open_until_ = now + std::max(d, Duration::zero());
+    open_until_rep_.store(open_until_.time_since_epoch().count(), std::memory_order_release);
   }
   if (to == BreakerState::half_open) half_open_since_ = now;
   if (to == BreakerState::closed) open_attempt_ = 0;  // the attempt counter resets on close
@@ -605,7 +627,10 @@ void CircuitBreaker::restore(BreakerState state, std::optional<TimePoint> open_u
     probes_in_flight_.clear();
     probe_successes_ = probe_failures_ = 0;
     open_attempt_ = attempt;
-    if (state == BreakerState::open) open_until_ = open_until.value_or(now);
+    if (state == BreakerState::open) {
+      open_until_ = open_until.value_or(now);
+      open_until_rep_.store(open_until_.time_since_epoch().count(), std::memory_order_release);
+    }
     if (state == BreakerState::half_open) half_open_since_ = now;
     last_reason_ = reason;
     state_word_.store(pack(state, (w >> 8) + 1), std::memory_order_release);

@@ -233,6 +233,7 @@ class CircuitBreaker {
   bool needs_start_time_;
 
   std::atomic<std::uint64_t> state_word_;  // (generation << 8) | state
+  std::atomic<Duration::rep> open_until_rep_{0};  // open_until_ for the lock-free rejection path
   mutable std::mutex mu_;
   std::unique_ptr<Window> window_;
   std::uint32_t consecutive_failures_ = 0;

@@ -1,0 +1,95 @@
+// CircuitBreaker overhead against a direct call of the same function in the same binary.
+// Published anchors: resilience4j ~320 ns and 272 B per call, Polly v8 ~138 ns, gobreaker ~200 ns.
+#include <automation/core/clock.hpp>
+#include <automation/resilience/circuit_breaker.hpp>
+
+#include "alloc_counter.hpp"
+
+#include <benchmark/benchmark.h>
+
+using namespace automation;
+using namespace automation::resilience;
+
+namespace {
+
+// The protected work: cheap and opaque to the optimizer.
+[[gnu::noinline]] int protected_call(int x) {
+  benchmark::DoNotOptimize(x);
+  return x + 1;
+}
+
+void report_allocations(benchmark::State& state, std::uint64_t before) {
+  state.counters["allocs_per_call"] =
+      benchmark::Counter(static_cast<double>(bench::g_allocations.load() - before), benchmark::Counter::kAvgIterations);
+}
+
+void BM_DirectCall_Baseline(benchmark::State& state) {
+  int x = 0;
+  const auto before = bench::g_allocations.load();
+  for (auto _ : state) x = protected_call(x);
+  report_allocations(state, before);
+}
+BENCHMARK(BM_DirectCall_Baseline);
+BENCHMARK(BM_DirectCall_Baseline)->Threads(8);
+
+CircuitBreaker& closed_breaker() {
+  static CircuitBreaker cb("bench-closed", BreakerConfig{}, SystemClock::instance());
+  return cb;
+}
+
+void BM_Breaker_ClosedAdmitted(benchmark::State& state) {
+  auto& cb = closed_breaker();
+  int x = 0;
+  const auto before = bench::g_allocations.load();
+  for (auto _ : state) {
+    auto p = cb.try_acquire();
+    if (p) {
+      x = protected_call(x);
+      p.success();
+    }
+  }
+  report_allocations(state, before);
+}
+BENCHMARK(BM_Breaker_ClosedAdmitted);
+BENCHMARK(BM_Breaker_ClosedAdmitted)->Threads(8);
+
+CircuitBreaker& open_breaker() {
+  static CircuitBreaker* cb = [] {
+    BreakerConfig c;
+    c.open_duration.base = std::chrono::hours(24);
+    c.open_duration.max = std::chrono::hours(24);
+    auto* b = new CircuitBreaker("bench-open", c, SystemClock::instance());
+    (void)b->transition_to(BreakerState::open, "bench");
+    return b;
+  }();
+  return *cb;
+}
+
+void BM_Breaker_Rejected(benchmark::State& state) {
+  auto& cb = open_breaker();
+  int x = 0;
+  const auto before = bench::g_allocations.load();
+  for (auto _ : state) {
+    auto p = cb.try_acquire();
+    if (p) x = protected_call(x);
+    benchmark::DoNotOptimize(p.retry_after());
+  }
+  report_allocations(state, before);
+}
+BENCHMARK(BM_Breaker_Rejected);
+BENCHMARK(BM_Breaker_Rejected)->Threads(8);
+
+void BM_Breaker_ForcedOpenRejected(benchmark::State& state) {
+  static CircuitBreaker cb("bench-forced", BreakerConfig{}, SystemClock::instance());
+  static const bool forced = cb.force_open().has_value();
+  benchmark::DoNotOptimize(forced);
+  const auto before = bench::g_allocations.load();
+  for (auto _ : state) {
+    auto p = cb.try_acquire();
+    benchmark::DoNotOptimize(p.admitted());
+  }
+  report_allocations(state, before);
+}
+BENCHMARK(BM_Breaker_ForcedOpenRejected);
+
+}  // namespace
