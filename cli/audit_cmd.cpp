@@ -4,8 +4,8 @@
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace autoctl {
 namespace st = automation::storage;

@@ -3,8 +3,8 @@
 
 #include <automation/core/json.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace autoctl {
 
@@ -40,7 +40,9 @@ void register_config(CLI::App& app, Context& ctx) {
     ctx.run = [&ctx, file]() -> int {
       if (!file->empty()) {
         auto cfg = automation::load_config(*file, automation::process_environment());
-        if (!cfg) return ctx.error(cfg.error().is(automation::errc::not_found) ? automation::Error(automation::errc::config, cfg.error().message) : cfg.error());
+        if (!cfg)
+          return ctx.error(cfg.error().is(automation::errc::not_found) ? automation::Error(automation::errc::config, cfg.error().message)
+                                                                       : cfg.error());
       }
       if (ctx.global.json) {
         ctx.print_json(boost::json::object{{"ok", true}});

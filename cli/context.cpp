@@ -3,8 +3,8 @@
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <climits>
 #include <cstdio>
@@ -21,18 +21,27 @@ int exit_code_for(errc e) noexcept {
   switch (e) {
     case errc::invalid_argument:
     case errc::corrupt:
-    case errc::schema_too_new: return ex_dataerr;
-    case errc::not_found: return ex_noinput;
-    case errc::unavailable: return ex_unavailable;
-    case errc::io: return ex_ioerr;
+    case errc::schema_too_new:
+      return ex_dataerr;
+    case errc::not_found:
+      return ex_noinput;
+    case errc::unavailable:
+      return ex_unavailable;
+    case errc::io:
+      return ex_ioerr;
     case errc::busy:
     case errc::conflict:
     case errc::timeout:
-    case errc::cancelled: return ex_tempfail;
-    case errc::permission_denied: return ex_noperm;
-    case errc::config: return ex_config;
-    case errc::already_exists: return ex_dataerr;
-    case errc::internal: return ex_software;
+    case errc::cancelled:
+      return ex_tempfail;
+    case errc::permission_denied:
+      return ex_noperm;
+    case errc::config:
+      return ex_config;
+    case errc::already_exists:
+      return ex_dataerr;
+    case errc::internal:
+      return ex_software;
   }
   return ex_software;
 }

@@ -4,8 +4,8 @@
 #include <automation/core/error.hpp>
 #include <automation/storage/store.hpp>
 
-#include <boost/json/value.hpp>
 #include <CLI/CLI.hpp>
+#include <boost/json/value.hpp>
 
 #include <functional>
 #include <memory>

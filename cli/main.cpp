@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("autoctl ") + automation::version_string);
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("--db", ctx.global.db, "Store URI: sqlite:PATH or memory: (default: AUTOMATION_DB, config \"db\", sqlite:var/automation.db)");
+  app.add_option("--db", ctx.global.db,
+                 "Store URI: sqlite:PATH or memory: (default: AUTOMATION_DB, config \"db\", sqlite:var/automation.db)");
   app.add_option("--config", ctx.global.config, "JSON configuration file (AUTOMATION_* variables override it)");
   app.add_flag("--json", ctx.global.json, "Print one JSON document on stdout; errors as JSON on stderr");
   app.add_flag("-v,--verbose", ctx.global.verbose, "More log output on stderr (-vv for trace)");

@@ -3,8 +3,8 @@
 
 #include <automation/storage/sqlite_store.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace autoctl {
 namespace st = automation::storage;

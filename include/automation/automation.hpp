@@ -1,6 +1,5 @@
 #pragma once
 /// Umbrella header for embedders. Library code includes only what it uses.
-#include <automation/version.hpp>
 #include <automation/core/clock.hpp>
 #include <automation/core/config.hpp>
 #include <automation/core/error.hpp>
@@ -13,3 +12,4 @@
 #include <automation/storage/store.hpp>
 #include <automation/testing/fault_injecting_store.hpp>
 #include <automation/testing/manual_clock.hpp>
+#include <automation/version.hpp>

@@ -2,8 +2,8 @@
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <cerrno>
 #include <cmath>
@@ -35,14 +35,22 @@ struct KeyDef {
 
 std::string_view kind_name(Kind k) {
   switch (k) {
-    case Kind::string: return "string";
-    case Kind::number: return "number";
-    case Kind::duration: return "duration";
-    case Kind::enumeration: return "enum";
-    case Kind::zone: return "time zone";
-    case Kind::store_uri: return "store URI";
-    case Kind::log_level: return "log level";
-    case Kind::log_format: return "log format";
+    case Kind::string:
+      return "string";
+    case Kind::number:
+      return "number";
+    case Kind::duration:
+      return "duration";
+    case Kind::enumeration:
+      return "enum";
+    case Kind::zone:
+      return "time zone";
+    case Kind::store_uri:
+      return "store URI";
+    case Kind::log_level:
+      return "log level";
+    case Kind::log_format:
+      return "log format";
   }
   return "value";
 }
@@ -62,25 +70,59 @@ const std::vector<KeyDef>& defs() {
       auto [s, g] = str(&Config::time_zone);
       v.push_back({"time_zone", "AUTOMATION_TIME_ZONE", Kind::zone, "IANA time zone for calendar periods", {}, -INFINITY, INFINITY, s, g});
     }
-    v.push_back({"log.level", "AUTOMATION_LOG_LEVEL", Kind::log_level, "trace, debug, info, warn, error or off", {}, -INFINITY, INFINITY,
+    v.push_back({"log.level",
+                 "AUTOMATION_LOG_LEVEL",
+                 Kind::log_level,
+                 "trace, debug, info, warn, error or off",
+                 {},
+                 -INFINITY,
+                 INFINITY,
                  [](Config& c, const Value& x) { c.log.level = std::get<LogLevel>(x); },
                  [](const Config& c) { return boost::json::value(std::string(to_string(c.log.level))); }});
-    v.push_back({"log.format", "AUTOMATION_LOG_FORMAT", Kind::log_format, "json or text", {}, -INFINITY, INFINITY,
+    v.push_back({"log.format",
+                 "AUTOMATION_LOG_FORMAT",
+                 Kind::log_format,
+                 "json or text",
+                 {},
+                 -INFINITY,
+                 INFINITY,
                  [](Config& c, const Value& x) { c.log.format = std::get<LogFormat>(x); },
                  [](const Config& c) { return boost::json::value(c.log.format == LogFormat::json ? "json" : "text"); }});
-    v.push_back({"log.file", "AUTOMATION_LOG_FILE", Kind::string, "log file (empty: stderr)", {}, -INFINITY, INFINITY,
+    v.push_back({"log.file",
+                 "AUTOMATION_LOG_FILE",
+                 Kind::string,
+                 "log file (empty: stderr)",
+                 {},
+                 -INFINITY,
+                 INFINITY,
                  [](Config& c, const Value& x) { c.log.file = std::get<std::string>(x); },
                  [](const Config& c) { return boost::json::value(c.log.file); }});
-    v.push_back({"storage.synchronous", "AUTOMATION_STORAGE_SYNCHRONOUS", Kind::enumeration, "SQLite synchronous: normal or full",
-                 {"normal", "full"}, -INFINITY, INFINITY,
+    v.push_back({"storage.synchronous",
+                 "AUTOMATION_STORAGE_SYNCHRONOUS",
+                 Kind::enumeration,
+                 "SQLite synchronous: normal or full",
+                 {"normal", "full"},
+                 -INFINITY,
+                 INFINITY,
                  [](Config& c, const Value& x) { c.storage.synchronous = std::get<std::string>(x); },
                  [](const Config& c) { return boost::json::value(c.storage.synchronous); }});
-    v.push_back({"storage.busy_timeout", "AUTOMATION_STORAGE_BUSY_TIMEOUT", Kind::duration, "how long a write waits for a lock",
-                 {}, -INFINITY, INFINITY,
+    v.push_back({"storage.busy_timeout",
+                 "AUTOMATION_STORAGE_BUSY_TIMEOUT",
+                 Kind::duration,
+                 "how long a write waits for a lock",
+                 {},
+                 -INFINITY,
+                 INFINITY,
                  [](Config& c, const Value& x) { c.storage.busy_timeout = std::get<Millis>(x); },
                  [](const Config& c) { return boost::json::value(format_duration(c.storage.busy_timeout)); }});
     auto pct = [&v](std::string name, std::string env, double ThresholdsConfig::*m, std::string desc) {
-      v.push_back({"thresholds." + name, std::move(env), Kind::number, std::move(desc), {}, 0, 100,
+      v.push_back({"thresholds." + name,
+                   std::move(env),
+                   Kind::number,
+                   std::move(desc),
+                   {},
+                   0,
+                   100,
                    [m](Config& c, const Value& x) { c.thresholds.*m = std::get<double>(x); },
                    [m](const Config& c) { return boost::json::value(c.thresholds.*m); }});
     };
@@ -122,7 +164,8 @@ Result<Value> convert(const KeyDef& k, const boost::json::value* jv, const std::
     s = *text;
   }
   switch (k.kind) {
-    case Kind::string: return Value(s);
+    case Kind::string:
+      return Value(s);
     case Kind::duration: {
       auto d = parse_duration(s);
       if (!d) return fail(errc::config, d.error().message);
@@ -150,7 +193,8 @@ Result<Value> convert(const KeyDef& k, const boost::json::value* jv, const std::
       if (!f) return fail(errc::config, f.error().message);
       return Value(f.value());
     }
-    case Kind::number: break;
+    case Kind::number:
+      break;
   }
   return fail(errc::internal, "unhandled config kind");
 }
@@ -258,7 +302,8 @@ Result<Config> parse_config(std::string_view json_text, std::string_view origin,
   if (!json_text.empty()) {
     auto doc = json::parse(json_text, origin);
     if (!doc) return fail(errc::config, doc.error().message);
-    if (!doc->is_object()) return fail(errc::config, fmt::format("{}: expected a JSON object at the top level, got {}", origin, json::type_name(*doc)));
+    if (!doc->is_object())
+      return fail(errc::config, fmt::format("{}: expected a JSON object at the top level, got {}", origin, json::type_name(*doc)));
     walk(doc->get_object(), "", origin, cfg, problems);
   }
   for (const auto& [name, value] : env) {

@@ -28,20 +28,34 @@ class Category final : public std::error_category {
   const char* name() const noexcept override { return "automation"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::invalid_argument: return "invalid argument";
-      case errc::not_found: return "not found";
-      case errc::already_exists: return "already exists";
-      case errc::conflict: return "conflict with a concurrent change";
-      case errc::busy: return "resource busy";
-      case errc::io: return "input/output error";
-      case errc::corrupt: return "data is corrupt";
-      case errc::schema_too_new: return "schema written by a newer version";
-      case errc::timeout: return "timed out";
-      case errc::unavailable: return "unavailable";
-      case errc::permission_denied: return "permission denied";
-      case errc::cancelled: return "cancelled";
-      case errc::config: return "configuration error";
-      case errc::internal: return "internal error";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::not_found:
+        return "not found";
+      case errc::already_exists:
+        return "already exists";
+      case errc::conflict:
+        return "conflict with a concurrent change";
+      case errc::busy:
+        return "resource busy";
+      case errc::io:
+        return "input/output error";
+      case errc::corrupt:
+        return "data is corrupt";
+      case errc::schema_too_new:
+        return "schema written by a newer version";
+      case errc::timeout:
+        return "timed out";
+      case errc::unavailable:
+        return "unavailable";
+      case errc::permission_denied:
+        return "permission denied";
+      case errc::cancelled:
+        return "cancelled";
+      case errc::config:
+        return "configuration error";
+      case errc::internal:
+        return "internal error";
     }
     return "unknown automation error";
   }
@@ -71,8 +85,7 @@ std::optional<errc> errc_from_string(std::string_view name) noexcept {
 errc Error::kind() const noexcept {
   if (code.category() == error_category()) {
     const int v = code.value();
-    if (v >= static_cast<int>(errc::invalid_argument) && v <= static_cast<int>(errc::internal))
-      return static_cast<errc>(v);
+    if (v >= static_cast<int>(errc::invalid_argument) && v <= static_cast<int>(errc::internal)) return static_cast<errc>(v);
     return errc::internal;
   }
   if (code == std::errc::timed_out) return errc::timeout;

@@ -1,8 +1,8 @@
 #include <automation/core/json.hpp>
 
+#include <fmt/format.h>
 #include <boost/json/serialize.hpp>
 #include <boost/json/stream_parser.hpp>
-#include <fmt/format.h>
 
 namespace automation::json {
 
@@ -80,14 +80,20 @@ std::string pretty(const boost::json::value& v) {
 
 std::string_view type_name(const boost::json::value& v) noexcept {
   switch (v.kind()) {
-    case boost::json::kind::null: return "null";
-    case boost::json::kind::bool_: return "boolean";
+    case boost::json::kind::null:
+      return "null";
+    case boost::json::kind::bool_:
+      return "boolean";
     case boost::json::kind::int64:
     case boost::json::kind::uint64:
-    case boost::json::kind::double_: return "number";
-    case boost::json::kind::string: return "string";
-    case boost::json::kind::array: return "array";
-    case boost::json::kind::object: return "object";
+    case boost::json::kind::double_:
+      return "number";
+    case boost::json::kind::string:
+      return "string";
+    case boost::json::kind::array:
+      return "array";
+    case boost::json::kind::object:
+      return "object";
   }
   return "unknown";
 }

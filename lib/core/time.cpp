@@ -19,12 +19,7 @@ struct Unit {
   std::int64_t ms;
 };
 // "ms" must be tried before "m".
-constexpr std::array<Unit, 6> kUnits{{{"ms", 1},
-                                      {"s", 1000},
-                                      {"m", 60'000},
-                                      {"h", 3'600'000},
-                                      {"d", 86'400'000},
-                                      {"w", 604'800'000}}};
+constexpr std::array<Unit, 6> kUnits{{{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}, {"w", 604'800'000}}};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -91,7 +86,8 @@ Result<Millis> parse_duration(std::string_view input) {
       }
     }
     if (!unit) {
-      if (pos >= text.size()) return bad_duration(input, fmt::format("missing unit after \"{}\" (use ms, s, m, h, d or w)", text.substr(start)));
+      if (pos >= text.size())
+        return bad_duration(input, fmt::format("missing unit after \"{}\" (use ms, s, m, h, d or w)", text.substr(start)));
       return bad_duration(input, fmt::format("unknown unit at position {} (use ms, s, m, h, d or w)", pos + 1));
     }
     pos += unit->name.size();
@@ -131,15 +127,16 @@ Result<TimePoint> parse_timestamp(std::string_view input) {
   const std::string_view s = trim(input);
   std::size_t pos = 0;
   int y = 0, mo = 0, d = 0;
-  if (!digits(s, pos, 4, y) || pos >= s.size() || s[pos++] != '-' || !digits(s, pos, 2, mo) || pos >= s.size() ||
-      s[pos++] != '-' || !digits(s, pos, 2, d))
+  if (!digits(s, pos, 4, y) || pos >= s.size() || s[pos++] != '-' || !digits(s, pos, 2, mo) || pos >= s.size() || s[pos++] != '-' ||
+      !digits(s, pos, 2, d))
     return bad_timestamp(input, "expected YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|+HH:MM]");
   if (mo < 1 || mo > 12) return bad_timestamp(input, fmt::format("month {} out of range", mo));
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return bad_timestamp(input, fmt::format("day {} out of range", d));
   sys_time<nanoseconds> t = sys_days(ymd);
   if (pos == s.size()) return time_point_cast<Duration>(t);
-  if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') return bad_timestamp(input, fmt::format("unexpected '{}' at position {}", s[pos], pos + 1));
+  if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ')
+    return bad_timestamp(input, fmt::format("unexpected '{}' at position {}", s[pos], pos + 1));
   ++pos;
   int hh = 0, mm = 0, ss = 0;
   if (!digits(s, pos, 2, hh) || pos >= s.size() || s[pos++] != ':' || !digits(s, pos, 2, mm))
@@ -190,9 +187,8 @@ std::string format_timestamp(TimePoint t) {
   const auto day = floor<days>(ms);
   const year_month_day ymd{day};
   const hh_mm_ss<milliseconds> tod{ms - day};
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
-                                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                                tod.hours().count(), tod.minutes().count(), tod.seconds().count());
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                                static_cast<unsigned>(ymd.day()), tod.hours().count(), tod.minutes().count(), tod.seconds().count());
   if (tod.subseconds().count()) out += fmt::format(".{:03}", tod.subseconds().count());
   out.push_back('Z');
   return out;
@@ -233,8 +229,7 @@ Result<TimeZone> TimeZone::locate(std::string_view name) {
   try {
     return TimeZone(date::locate_zone(name));
   } catch (const std::exception& e) {
-    return fail(errc::invalid_argument,
-                fmt::format("unknown time zone \"{}\" (expected an IANA name such as UTC or Europe/Berlin)", name));
+    return fail(errc::invalid_argument, fmt::format("unknown time zone \"{}\" (expected an IANA name such as UTC or Europe/Berlin)", name));
   }
 }
 
@@ -257,9 +252,7 @@ std::chrono::seconds TimeZone::offset(TimePoint t) const {
   return zone_of(zone_)->get_info(t).offset;
 }
 
-std::chrono::year_month_day TimeZone::local_date(TimePoint t) const {
-  return year_month_day{floor<days>(to_local(t))};
-}
+std::chrono::year_month_day TimeZone::local_date(TimePoint t) const { return year_month_day{floor<days>(to_local(t))}; }
 
 TimePoint TimeZone::start_of_day(std::chrono::year_month_day day) const {
   return to_sys(std::chrono::local_time<Duration>(local_days(day).time_since_epoch()));

@@ -7,24 +7,32 @@ namespace automation::detail::sqlite {
 errc map_code(int rc) noexcept {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return errc::busy;
+    case SQLITE_LOCKED:
+      return errc::busy;
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
-    case SQLITE_FORMAT: return errc::corrupt;
+    case SQLITE_FORMAT:
+      return errc::corrupt;
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_NOLFS:
-    case SQLITE_PROTOCOL: return errc::io;
+    case SQLITE_PROTOCOL:
+      return errc::io;
     case SQLITE_READONLY:
     case SQLITE_PERM:
-    case SQLITE_AUTH: return errc::permission_denied;
-    case SQLITE_CONSTRAINT: return errc::conflict;
-    case SQLITE_INTERRUPT: return errc::cancelled;
+    case SQLITE_AUTH:
+      return errc::permission_denied;
+    case SQLITE_CONSTRAINT:
+      return errc::conflict;
+    case SQLITE_INTERRUPT:
+      return errc::cancelled;
     case SQLITE_TOOBIG:
     case SQLITE_RANGE:
-    case SQLITE_MISMATCH: return errc::invalid_argument;
-    default: return errc::internal;
+    case SQLITE_MISMATCH:
+      return errc::invalid_argument;
+    default:
+      return errc::internal;
   }
 }
 

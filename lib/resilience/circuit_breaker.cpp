@@ -13,12 +13,18 @@ using automation::detail::logf;
 
 std::string_view to_string(BreakerState s) noexcept {
   switch (s) {
-    case BreakerState::closed: return "closed";
-    case BreakerState::open: return "open";
-    case BreakerState::half_open: return "half_open";
-    case BreakerState::forced_open: return "forced_open";
-    case BreakerState::disabled: return "disabled";
-    case BreakerState::metrics_only: return "metrics_only";
+    case BreakerState::closed:
+      return "closed";
+    case BreakerState::open:
+      return "open";
+    case BreakerState::half_open:
+      return "half_open";
+    case BreakerState::forced_open:
+      return "forced_open";
+    case BreakerState::disabled:
+      return "disabled";
+    case BreakerState::metrics_only:
+      return "metrics_only";
   }
   return "closed";
 }
@@ -39,14 +45,22 @@ bool is_legal_transition(BreakerState from, BreakerState to) noexcept {
 
 std::string_view to_string(BreakerEventType t) noexcept {
   switch (t) {
-    case BreakerEventType::success: return "success";
-    case BreakerEventType::error: return "error";
-    case BreakerEventType::ignored: return "ignored";
-    case BreakerEventType::not_permitted: return "not_permitted";
-    case BreakerEventType::state_transition: return "state_transition";
-    case BreakerEventType::reset: return "reset";
-    case BreakerEventType::failure_rate_exceeded: return "failure_rate_exceeded";
-    case BreakerEventType::slow_call_rate_exceeded: return "slow_call_rate_exceeded";
+    case BreakerEventType::success:
+      return "success";
+    case BreakerEventType::error:
+      return "error";
+    case BreakerEventType::ignored:
+      return "ignored";
+    case BreakerEventType::not_permitted:
+      return "not_permitted";
+    case BreakerEventType::state_transition:
+      return "state_transition";
+    case BreakerEventType::reset:
+      return "reset";
+    case BreakerEventType::failure_rate_exceeded:
+      return "failure_rate_exceeded";
+    case BreakerEventType::slow_call_rate_exceeded:
+      return "slow_call_rate_exceeded";
   }
   return "success";
 }
@@ -57,10 +71,18 @@ Duration OpenDuration::compute(const OpenDurationContext& ctx, std::mt19937_64& 
   double d = 0;
   const int n = std::max(ctx.attempt, 1);
   switch (kind) {
-    case Kind::fixed: d = static_cast<double>(base.count()); break;
-    case Kind::exponential: d = static_cast<double>(base.count()) * std::pow(multiplier, n - 1); break;
-    case Kind::linear: d = static_cast<double>(base.count()) + static_cast<double>(increment.count()) * (n - 1); break;
-    case Kind::custom: d = custom ? static_cast<double>(custom(ctx).count()) : static_cast<double>(base.count()); break;
+    case Kind::fixed:
+      d = static_cast<double>(base.count());
+      break;
+    case Kind::exponential:
+      d = static_cast<double>(base.count()) * std::pow(multiplier, n - 1);
+      break;
+    case Kind::linear:
+      d = static_cast<double>(base.count()) + static_cast<double>(increment.count()) * (n - 1);
+      break;
+    case Kind::custom:
+      d = custom ? static_cast<double>(custom(ctx).count()) : static_cast<double>(base.count());
+      break;
   }
   d = std::min(d, static_cast<double>(max.count()));
   if (jitter > 0) {
@@ -75,7 +97,8 @@ Result<void> BreakerConfig::validate() const {
   if (window_size == 0) return bad("window_size must be at least 1");
   if (window == Window::time && bucket_width <= Duration::zero()) return bad("bucket_width must be positive");
   if (minimum_calls == 0) return bad("minimum_calls must be at least 1");
-  for (auto [name, v] : {std::pair{"failure_rate_threshold", failure_rate_threshold}, std::pair{"slow_call_rate_threshold", slow_call_rate_threshold}})
+  for (auto [name, v] :
+       {std::pair{"failure_rate_threshold", failure_rate_threshold}, std::pair{"slow_call_rate_threshold", slow_call_rate_threshold}})
     if (v && !(*v > 0 && *v <= 100)) return bad(fmt::format("{} must be in (0, 100], got {}", name, *v));
   if (consecutive_failures && *consecutive_failures == 0) return bad("consecutive_failures must be at least 1");
   if (half_open_max_concurrent == 0) return bad("half_open_max_concurrent must be at least 1");
@@ -85,7 +108,8 @@ Result<void> BreakerConfig::validate() const {
     return bad("the rate half-open decision needs failure_rate_threshold");
   if (permit_lease <= Duration::zero()) return bad("permit_lease must be positive");
   if (max_half_open_wait && *max_half_open_wait <= Duration::zero()) return bad("max_half_open_wait must be positive");
-  if (open_duration.kind != OpenDuration::Kind::custom && open_duration.base <= Duration::zero()) return bad("open duration must be positive");
+  if (open_duration.kind != OpenDuration::Kind::custom && open_duration.base <= Duration::zero())
+    return bad("open duration must be positive");
   if (open_duration.kind == OpenDuration::Kind::custom && !open_duration.custom) return bad("a custom open duration needs a function");
   if (!(open_duration.multiplier >= 1)) return bad("open duration multiplier must be at least 1");
   if (!(open_duration.jitter >= 0 && open_duration.jitter <= 1)) return bad("open duration jitter must be in [0, 1]");
@@ -209,7 +233,11 @@ struct CircuitBreaker::PendingEvent {
 // ---- permit ------------------------------------------------------------------------------------
 
 Permit::Permit(Permit&& o) noexcept
-    : breaker_(o.breaker_), generation_(o.generation_), probe_id_(o.probe_id_), start_(o.start_), retry_after_(o.retry_after_),
+    : breaker_(o.breaker_),
+      generation_(o.generation_),
+      probe_id_(o.probe_id_),
+      start_(o.start_),
+      retry_after_(o.retry_after_),
       rejected_state_(o.rejected_state_) {
   o.breaker_ = nullptr;
 }
@@ -272,7 +300,10 @@ void Permit::record(const Error* error, std::optional<Duration> elapsed) {
 // ---- breaker -----------------------------------------------------------------------------------
 
 CircuitBreaker::CircuitBreaker(std::string name, BreakerConfig config, const Clock& clock)
-    : name_(std::move(name)), config_(std::move(config)), clock_(clock), state_word_(pack(BreakerState::closed, 1)),
+    : name_(std::move(name)),
+      config_(std::move(config)),
+      clock_(clock),
+      state_word_(pack(BreakerState::closed, 1)),
       rng_(config_.open_duration.seed) {
   if (auto v = config_.validate(); !v) throw Exception(with_context(v.error(), name_));
   if (config_.window == BreakerConfig::Window::count) config_.minimum_calls = std::min(config_.minimum_calls, config_.window_size);
@@ -351,9 +382,9 @@ Permit CircuitBreaker::acquire_slow(std::uint64_t) {
         break;
       case BreakerState::half_open: {
         const auto in_flight = static_cast<std::uint32_t>(probes_in_flight_.size());
-        const bool room = in_flight < config_.half_open_max_concurrent &&
-                          (config_.half_open_decision != BreakerConfig::HalfOpenDecision::rate ||
-                           probe_successes_ + probe_failures_ + in_flight < config_.half_open_probes);
+        const bool room =
+            in_flight < config_.half_open_max_concurrent && (config_.half_open_decision != BreakerConfig::HalfOpenDecision::rate ||
+                                                             probe_successes_ + probe_failures_ + in_flight < config_.half_open_probes);
         if (room) {
           p.breaker_ = this;
           p.generation_ = w >> 8;
@@ -439,8 +470,8 @@ void CircuitBreaker::report(Permit& p, Outcome outcome, std::optional<Duration> 
       (failure ? c_failure_ : c_success_).fetch_add(1, std::memory_order_relaxed);
       if (slow) c_slow_.fetch_add(1, std::memory_order_relaxed);
       if (has_subscribers_.load(std::memory_order_relaxed))
-        events.push_back({failure ? BreakerEventType::error : BreakerEventType::success, now, s, s, {}, window_->total,
-                          d.value_or(Duration::zero())});
+        events.push_back(
+            {failure ? BreakerEventType::error : BreakerEventType::success, now, s, s, {}, window_->total, d.value_or(Duration::zero())});
       if (s == BreakerState::half_open && p.probe_id_) {
         (failure ? probe_failures_ : probe_successes_)++;
         if (failure && open_until) {
@@ -509,8 +540,8 @@ void CircuitBreaker::transition_locked(BreakerState to, std::string_view reason,
   const WindowSnapshot before = window_->snapshot(now);
   if (to == BreakerState::open) {
     ++open_attempt_;
-    const Duration d = open_until ? *open_until - now
-                                  : config_.open_duration.compute({open_attempt_, before.failure_rate(), before.failures}, rng_);
+    const Duration d =
+        open_until ? *open_until - now : config_.open_duration.compute({open_attempt_, before.failure_rate(), before.failures}, rng_);
     open_until_ = now + std::max(d, Duration::zero());
     open_until_rep_.store(open_until_.time_since_epoch().count(), std::memory_order_release);
   }
@@ -583,7 +614,8 @@ Result<void> CircuitBreaker::transition_to(BreakerState to, std::string_view rea
     const auto from = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
     if (!is_legal_transition(from, to)) {
       dispatch(events);
-      return fail(errc::invalid_argument, fmt::format("circuit breaker '{}': {} -> {} is not a legal transition", name_, to_string(from), to_string(to)));
+      return fail(errc::invalid_argument,
+                  fmt::format("circuit breaker '{}': {} -> {} is not a legal transition", name_, to_string(from), to_string(to)));
     }
     transition_locked(to, reason, now, events);
   }

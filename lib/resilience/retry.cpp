@@ -2,8 +2,8 @@
 #include <automation/core/time.hpp>
 #include <automation/resilience/retry.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -13,20 +13,28 @@ namespace automation::resilience {
 
 std::string_view to_string(Backoff b) noexcept {
   switch (b) {
-    case Backoff::fixed: return "fixed";
-    case Backoff::exponential: return "exponential";
-    case Backoff::linear: return "linear";
+    case Backoff::fixed:
+      return "fixed";
+    case Backoff::exponential:
+      return "exponential";
+    case Backoff::linear:
+      return "linear";
   }
   return "fixed";
 }
 
 std::string_view to_string(RetryReason r) noexcept {
   switch (r) {
-    case RetryReason::retry: return "retry";
-    case RetryReason::succeeded: return "succeeded";
-    case RetryReason::non_retryable: return "non_retryable";
-    case RetryReason::attempts_exhausted: return "attempts_exhausted";
-    case RetryReason::deadline_exceeded: return "deadline_exceeded";
+    case RetryReason::retry:
+      return "retry";
+    case RetryReason::succeeded:
+      return "succeeded";
+    case RetryReason::non_retryable:
+      return "non_retryable";
+    case RetryReason::attempts_exhausted:
+      return "attempts_exhausted";
+    case RetryReason::deadline_exceeded:
+      return "deadline_exceeded";
   }
   return "retry";
 }
@@ -37,7 +45,8 @@ Result<void> RetryPolicy::validate() const {
     return fail(errc::invalid_argument, "retry: delays must not be negative");
   if (!(multiplier >= 1.0) || !std::isfinite(multiplier))
     return fail(errc::invalid_argument, fmt::format("retry: multiplier must be at least 1, got {}", multiplier));
-  if (!(jitter >= 0.0 && jitter <= 1.0)) return fail(errc::invalid_argument, fmt::format("retry: jitter must be in [0, 1], got {}", jitter));
+  if (!(jitter >= 0.0 && jitter <= 1.0))
+    return fail(errc::invalid_argument, fmt::format("retry: jitter must be in [0, 1], got {}", jitter));
   if (deadline && deadline->count() <= 0) return fail(errc::invalid_argument, "retry: deadline must be positive");
   return {};
 }
@@ -47,9 +56,15 @@ Millis RetryPolicy::base_delay(int attempt) const noexcept {
   const int n = attempt - 1;  // 1 for the first retry
   double d = 0;
   switch (backoff) {
-    case Backoff::fixed: d = static_cast<double>(initial_delay.count()); break;
-    case Backoff::exponential: d = static_cast<double>(initial_delay.count()) * std::pow(multiplier, n - 1); break;
-    case Backoff::linear: d = static_cast<double>(initial_delay.count()) + static_cast<double>(increment.count()) * (n - 1); break;
+    case Backoff::fixed:
+      d = static_cast<double>(initial_delay.count());
+      break;
+    case Backoff::exponential:
+      d = static_cast<double>(initial_delay.count()) * std::pow(multiplier, n - 1);
+      break;
+    case Backoff::linear:
+      d = static_cast<double>(initial_delay.count()) + static_cast<double>(increment.count()) * (n - 1);
+      break;
   }
   d = std::min(d, static_cast<double>(max_delay.count()));
   return Millis(static_cast<Millis::rep>(d));
@@ -86,14 +101,20 @@ Result<RetryPolicy> RetryPolicy::from_json(const boost::json::value& v, std::str
     };
     Result<void> r;
     if (key == "max_attempts") {
-      if (!val.is_int64() && !val.is_uint64()) r = bad(key, "expected an integer");
-      else p.max_attempts = static_cast<int>(val.to_number<std::int64_t>());
+      if (!val.is_int64() && !val.is_uint64())
+        r = bad(key, "expected an integer");
+      else
+        p.max_attempts = static_cast<int>(val.to_number<std::int64_t>());
     } else if (key == "backoff") {
       const std::string_view s = val.is_string() ? std::string_view(val.get_string()) : std::string_view();
-      if (s == "fixed") p.backoff = Backoff::fixed;
-      else if (s == "exponential") p.backoff = Backoff::exponential;
-      else if (s == "linear") p.backoff = Backoff::linear;
-      else r = bad(key, "expected \"fixed\", \"exponential\" or \"linear\"");
+      if (s == "fixed")
+        p.backoff = Backoff::fixed;
+      else if (s == "exponential")
+        p.backoff = Backoff::exponential;
+      else if (s == "linear")
+        p.backoff = Backoff::linear;
+      else
+        r = bad(key, "expected \"fixed\", \"exponential\" or \"linear\"");
     } else if (key == "initial_delay") {
       r = duration(p.initial_delay);
     } else if (key == "increment") {
@@ -105,11 +126,15 @@ Result<RetryPolicy> RetryPolicy::from_json(const boost::json::value& v, std::str
       r = duration(d);
       if (r) p.deadline = d;
     } else if (key == "multiplier" || key == "jitter") {
-      if (!val.is_number()) r = bad(key, "expected a number");
-      else (key == "multiplier" ? p.multiplier : p.jitter) = val.to_number<double>();
+      if (!val.is_number())
+        r = bad(key, "expected a number");
+      else
+        (key == "multiplier" ? p.multiplier : p.jitter) = val.to_number<double>();
     } else if (key == "seed") {
-      if (!val.is_int64() && !val.is_uint64()) r = bad(key, "expected an integer");
-      else p.seed = val.to_number<std::uint64_t>();
+      if (!val.is_int64() && !val.is_uint64())
+        r = bad(key, "expected an integer");
+      else
+        p.seed = val.to_number<std::uint64_t>();
     } else if (key == "non_retryable") {
       if (!val.is_array()) {
         r = bad(key, "expected an array of error codes");
@@ -158,7 +183,8 @@ RetryDecision RetryState::on_failure(const Error& error, TimePoint now) {
   const bool listed = std::find(policy_.non_retryable.begin(), policy_.non_retryable.end(), kind) != policy_.non_retryable.end();
   if (listed || (policy_.retry_on && !policy_.retry_on(error))) {
     d.reason = RetryReason::non_retryable;
-    d.explanation = fmt::format("not retried: {} errors are not retryable (attempt {} of {})", error.name(), attempt_, policy_.max_attempts);
+    d.explanation =
+        fmt::format("not retried: {} errors are not retryable (attempt {} of {})", error.name(), attempt_, policy_.max_attempts);
     return d;
   }
   if (attempt_ >= policy_.max_attempts) {
@@ -181,8 +207,8 @@ RetryDecision RetryState::on_failure(const Error& error, TimePoint now) {
   }
   d.retry = true;
   d.reason = RetryReason::retry;
-  d.explanation = fmt::format("attempt {} of {} failed ({}); retrying in {}", attempt_, policy_.max_attempts, error.name(),
-                              format_duration(d.delay));
+  d.explanation =
+      fmt::format("attempt {} of {} failed ({}); retrying in {}", attempt_, policy_.max_attempts, error.name(), format_duration(d.delay));
   delays_.push_back(d.delay);
   ++attempt_;
   return d;

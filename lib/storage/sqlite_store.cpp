@@ -1,16 +1,16 @@
 #include <automation/storage/sqlite_store.hpp>
 
-#include "storage/schema.hpp"
 #include <detail/log.hpp>
 #include <detail/sqlite.hpp>
+#include "storage/schema.hpp"
 
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
-#include <thread>
 #include <optional>
+#include <thread>
 #include <variant>
 
 namespace automation::storage {
@@ -36,8 +36,8 @@ struct SqliteStore::Impl {
     if (!v) return v.error();
     version = static_cast<int>(*v);
     if (version >= latest_schema_version()) return {};
-    return fail(errc::unavailable, fmt::format("database {} has schema version {}, this build needs {}: run `autoctl store migrate`",
-                                               path, version, latest_schema_version()));
+    return fail(errc::unavailable, fmt::format("database {} has schema version {}, this build needs {}: run `autoctl store migrate`", path,
+                                               version, latest_schema_version()));
   }
 
   Result<MigrationReport> migrate_locked() {
@@ -85,8 +85,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
   const bool read_only = options.read_only;
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
-  if (!exists && (read_only || !options.create_if_missing))
-    return fail(errc::not_found, fmt::format("database {} does not exist", path));
+  if (!exists && (read_only || !options.create_if_missing)) return fail(errc::not_found, fmt::format("database {} does not exist", path));
   if (exists && fs::is_directory(path, ec)) return fail(errc::invalid_argument, fmt::format("database path {} is a directory", path));
   if (!exists) {
     const auto parent = fs::path(path).parent_path();
@@ -109,7 +108,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
   std::optional<EndRead> end_read(std::in_place, impl->db);
   auto version = impl->db.scalar_int("PRAGMA user_version", "read the schema version");
   if (!version) {
-    if (version.error().is(errc::corrupt)) return fail(errc::corrupt, fmt::format("{} is not an SQLite database or is damaged ({})", path, version.error().message));
+    if (version.error().is(errc::corrupt))
+      return fail(errc::corrupt, fmt::format("{} is not an SQLite database or is damaged ({})", path, version.error().message));
     return with_context(version.error(), fmt::format("open {}", path));
   }
   auto app_id = impl->db.scalar_int("PRAGMA application_id", "read the application id");
@@ -221,8 +221,7 @@ Result<void> SqliteStore::check_integrity() {
     auto line = st->text(0);
     if (line != "ok") problems.push_back(std::move(line));
   }
-  if (!problems.empty())
-    return fail(errc::corrupt, fmt::format("{} is damaged: {}", impl_->path, fmt::join(problems, "; ")));
+  if (!problems.empty()) return fail(errc::corrupt, fmt::format("{} is damaged: {}", impl_->path, fmt::join(problems, "; ")));
   return {};
 }
 
@@ -266,8 +265,7 @@ Result<std::int64_t> SqliteStore::append_audit(std::span<const AuditRecord> reco
 Result<std::vector<AuditRecord>> SqliteStore::query_audit(const AuditQuery& q) {
   std::lock_guard lock(impl_->mu);
   if (auto r = impl_->ensure_current(); !r) return r.error();
-  std::string sql =
-      "SELECT id, ts_ms, actor, action, resource, origin, outcome, reason, details, correlation_id FROM audit_log WHERE 1=1";
+  std::string sql = "SELECT id, ts_ms, actor, action, resource, origin, outcome, reason, details, correlation_id FROM audit_log WHERE 1=1";
   int n = 0;
   struct Bind {
     int index;

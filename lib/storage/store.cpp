@@ -20,9 +20,12 @@ std::vector<std::string> pending_migrations(int from_version) {
 
 std::string_view to_string(AuditOutcome o) noexcept {
   switch (o) {
-    case AuditOutcome::success: return "success";
-    case AuditOutcome::failure: return "failure";
-    case AuditOutcome::denied: return "denied";
+    case AuditOutcome::success:
+      return "success";
+    case AuditOutcome::failure:
+      return "failure";
+    case AuditOutcome::denied:
+      return "denied";
   }
   return "failure";
 }

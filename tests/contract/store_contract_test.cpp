@@ -25,8 +25,7 @@ struct SqliteBackend {
   std::unique_ptr<Store> store = open_store("sqlite:" + dir.file("contract.db")).value();
 };
 
-AuditRecord record(TimePoint t, std::string actor, std::string action, std::string resource,
-                   AuditOutcome outcome = AuditOutcome::success) {
+AuditRecord record(TimePoint t, std::string actor, std::string action, std::string resource, AuditOutcome outcome = AuditOutcome::success) {
   AuditRecord r;
   r.time = t;
   r.actor = std::move(actor);
@@ -88,8 +87,9 @@ TEMPLATE_TEST_CASE("contract: audit queries filter by time range, actor, action,
   const auto t0 = clock.now();
   std::vector<AuditRecord> batch;
   for (int i = 0; i < 10; ++i) {
-    batch.push_back(record(t0 + std::chrono::minutes(i), i % 2 ? "user:alice" : "system:scheduler", i < 5 ? "breaker.reset" : "store.migrate",
-                           i % 3 ? "breaker:payments" : "breaker:search", i == 7 ? AuditOutcome::denied : AuditOutcome::success));
+    batch.push_back(record(t0 + std::chrono::minutes(i), i % 2 ? "user:alice" : "system:scheduler",
+                           i < 5 ? "breaker.reset" : "store.migrate", i % 3 ? "breaker:payments" : "breaker:search",
+                           i == 7 ? AuditOutcome::denied : AuditOutcome::success));
   }
   REQUIRE(b.store->append_audit(batch));
   auto count = [&](AuditQuery q) {

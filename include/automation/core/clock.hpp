@@ -27,9 +27,7 @@ class SystemClock final : public Clock {
 };
 
 /// Milliseconds since the Unix epoch, UTC: the unit every store persists.
-inline std::int64_t to_epoch_ms(TimePoint t) noexcept {
-  return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();
-}
+inline std::int64_t to_epoch_ms(TimePoint t) noexcept { return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count(); }
 inline TimePoint from_epoch_ms(std::int64_t ms) noexcept { return TimePoint(Millis(ms)); }
 
 }  // namespace automation

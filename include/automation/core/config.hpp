@@ -39,7 +39,7 @@ struct ThresholdsConfig {
 
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
-  std::string time_zone = "UTC";               ///< IANA name, used for calendar periods
+  std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
   LogConfig log;
   StorageConfig storage;
   ThresholdsConfig thresholds;

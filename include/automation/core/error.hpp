@@ -37,9 +37,7 @@ enum class errc {
 template <>
 struct std::is_error_code_enum<automation::errc> : std::true_type {};
 
-namespace automation {
-
-}  // namespace automation
+namespace automation {}  // namespace automation
 
 namespace automation {
 

@@ -61,7 +61,7 @@ struct OpenDurationContext {
 struct OpenDuration {
   enum class Kind { fixed, exponential, linear, custom } kind = Kind::fixed;
   Duration base = std::chrono::seconds(60);
-  double multiplier = 2.0;                       ///< exponential: base * multiplier^(attempt-1)
+  double multiplier = 2.0;                        ///< exponential: base * multiplier^(attempt-1)
   Duration increment = std::chrono::seconds(60);  ///< linear: base + increment * (attempt-1)
   Duration max = std::chrono::hours(24);          ///< cap
   double jitter = 0.0;                            ///< 0..1, uniform in [d*(1-j), d*(1+j)], seeded
@@ -74,14 +74,14 @@ struct OpenDuration {
 struct BreakerConfig {
   // Window.
   enum class Window { count, time } window = Window::count;
-  std::uint32_t window_size = 100;                    ///< count: last N calls; time: N buckets
-  Duration bucket_width = std::chrono::seconds(1);   ///< time window bucket width
-  std::uint32_t minimum_calls = 100;                 ///< before any rate can trip (clamped to a count window's size)
+  std::uint32_t window_size = 100;                  ///< count: last N calls; time: N buckets
+  Duration bucket_width = std::chrono::seconds(1);  ///< time window bucket width
+  std::uint32_t minimum_calls = 100;                ///< before any rate can trip (clamped to a count window's size)
   // Trip rules (a rule is off when unset).
-  std::optional<double> failure_rate_threshold = 50.0;  ///< percent, trips when rate >= threshold
-  std::optional<double> slow_call_rate_threshold;       ///< percent, trips when rate >= threshold
+  std::optional<double> failure_rate_threshold = 50.0;     ///< percent, trips when rate >= threshold
+  std::optional<double> slow_call_rate_threshold;          ///< percent, trips when rate >= threshold
   Duration slow_call_duration = std::chrono::seconds(60);  ///< a call is slow when duration >= this
-  std::optional<std::uint32_t> consecutive_failures;    ///< trips after N failures in a row
+  std::optional<std::uint32_t> consecutive_failures;       ///< trips after N failures in a row
   std::function<bool(const WindowSnapshot&)> trip_predicate;
   // Classification of raw results (used by record_result / execute).
   std::function<Outcome(const Error* error, Duration elapsed)> classifier;
@@ -89,8 +89,8 @@ struct BreakerConfig {
   // Half-open.
   std::uint32_t half_open_max_concurrent = 1;  ///< probes in flight at once
   enum class HalfOpenDecision { consecutive, rate } half_open_decision = HalfOpenDecision::consecutive;
-  std::uint32_t half_open_successes_to_close = 2;  ///< consecutive: this many successes close, one failure opens
-  std::uint32_t half_open_probes = 10;             ///< rate: decide after this many probes by failure_rate_threshold
+  std::uint32_t half_open_successes_to_close = 2;    ///< consecutive: this many successes close, one failure opens
+  std::uint32_t half_open_probes = 10;               ///< rate: decide after this many probes by failure_rate_threshold
   Duration permit_lease = std::chrono::seconds(60);  ///< an unreported half-open permit frees its slot after this
   std::optional<Duration> max_half_open_wait;        ///< reopen if undecided after this long in half-open
   // Open.
@@ -232,7 +232,7 @@ class CircuitBreaker {
   const Clock& clock_;
   bool needs_start_time_;
 
-  std::atomic<std::uint64_t> state_word_;  // (generation << 8) | state
+  std::atomic<std::uint64_t> state_word_;         // (generation << 8) | state
   std::atomic<Duration::rep> open_until_rep_{0};  // open_until_ for the lock-free rejection path
   mutable std::mutex mu_;
   std::unique_ptr<Window> window_;

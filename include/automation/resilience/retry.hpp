@@ -25,16 +25,16 @@ std::string_view to_string(Backoff b) noexcept;
 struct RetryPolicy {
   int max_attempts = 3;  ///< including the first attempt; 1 = never retry
   Backoff backoff = Backoff::exponential;
-  Millis initial_delay{100};  ///< delay before the second attempt
-  double multiplier = 2.0;    ///< exponential: delay(n) = initial * multiplier^(n-1)
-  Millis increment{100};      ///< linear: delay(n) = initial + increment * (n-1)
-  Millis max_delay{30'000};   ///< cap applied after jitter
-  double jitter = 0.0;        ///< 0..1: the delay is drawn uniformly from [d*(1-j), d*(1+j)]
-  std::uint64_t seed = 0;     ///< jitter seed: the same seed gives the same delays
+  Millis initial_delay{100};       ///< delay before the second attempt
+  double multiplier = 2.0;         ///< exponential: delay(n) = initial * multiplier^(n-1)
+  Millis increment{100};           ///< linear: delay(n) = initial + increment * (n-1)
+  Millis max_delay{30'000};        ///< cap applied after jitter
+  double jitter = 0.0;             ///< 0..1: the delay is drawn uniformly from [d*(1-j), d*(1+j)]
+  std::uint64_t seed = 0;          ///< jitter seed: the same seed gives the same delays
   std::optional<Millis> deadline;  ///< overall budget from the first attempt's start
   /// Errors never retried (in addition to a retry_on that returns false).
   std::vector<errc> non_retryable{errc::invalid_argument, errc::not_found, errc::permission_denied, errc::config,
-                                  errc::schema_too_new, errc::corrupt, errc::cancelled, errc::already_exists};
+                                  errc::schema_too_new,   errc::corrupt,   errc::cancelled,         errc::already_exists};
   /// Optional predicate: retry only when it returns true (checked after non_retryable).
   std::function<bool(const Error&)> retry_on;
 

@@ -15,9 +15,7 @@ class ManualClock final : public Clock {
   TimePoint now() const noexcept override { return TimePoint(Duration(now_.load(std::memory_order_acquire))); }
   void set(TimePoint t) noexcept { now_.store(t.time_since_epoch().count(), std::memory_order_release); }
   /// Moves time forward (or backward, for a negative d) and returns the new now.
-  TimePoint advance(Duration d) noexcept {
-    return TimePoint(Duration(now_.fetch_add(d.count(), std::memory_order_acq_rel) + d.count()));
-  }
+  TimePoint advance(Duration d) noexcept { return TimePoint(Duration(now_.fetch_add(d.count(), std::memory_order_acq_rel) + d.count())); }
   static TimePoint default_start() noexcept { return TimePoint(std::chrono::seconds(1767225600)); }
 
  private:

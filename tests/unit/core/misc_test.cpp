@@ -32,6 +32,7 @@ TEST_CASE("json::parse reports where the error is") {
   REQUIRE_FALSE(trailing);
   auto empty = json::parse("");
   REQUIRE_FALSE(empty);
-  CHECK(json::pretty(json::parse(R"({"a":[1,{"b":null}],"c":{}})").value()) == "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n  \"c\": {}\n}");
+  CHECK(json::pretty(json::parse(R"({"a":[1,{"b":null}],"c":{}})").value()) ==
+        "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n  \"c\": {}\n}");
   CHECK(json::type_name(boost::json::value(1.5)) == "number");
 }

@@ -256,7 +256,9 @@ TEST_CASE("breaker: ignored outcomes are neutral, cancellation is ignored by def
   CHECK(cb.state() == BreakerState::closed);
 
   auto cfg = rate_config(4, 1, 50);
-  cfg.classifier = [](const Error* e, Duration) { return e && e->is(errc::not_found) ? Outcome::success : e ? Outcome::failure : Outcome::success; };
+  cfg.classifier = [](const Error* e, Duration) {
+    return e && e->is(errc::not_found) ? Outcome::success : e ? Outcome::failure : Outcome::success;
+  };
   CircuitBreaker classified("classified", cfg, clock);
   const Error missing(errc::not_found, "404");
   classified.try_acquire().record(&missing);
@@ -433,7 +435,9 @@ TEST_CASE("breaker: open durations: linear, custom function and seeded jitter") 
   CHECK(got == std::vector<Duration>{10s, 15s, 20s});
 
   cfg.open_duration.kind = OpenDuration::Kind::custom;
-  cfg.open_duration.custom = [](const OpenDurationContext& c) { return std::chrono::seconds(7 * c.attempt + static_cast<int>(c.failures)); };
+  cfg.open_duration.custom = [](const OpenDurationContext& c) {
+    return std::chrono::seconds(7 * c.attempt + static_cast<int>(c.failures));
+  };
   CircuitBreaker custom("custom", cfg, clock);
   fail_n(custom, 1);
   CHECK(*custom.open_until() - clock.now() == 8s);  // 7*1 + 1 failure

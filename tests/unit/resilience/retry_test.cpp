@@ -119,7 +119,8 @@ TEST_CASE("retry: retry_call returns the first success") {
 
 TEST_CASE("retry: policies load from JSON and bad JSON names the key") {
   auto p = RetryPolicy::from_json(json::parse(R"({"max_attempts": 5, "backoff": "linear", "initial_delay": "2s",
-      "increment": "1s", "max_delay": "10s", "jitter": 0.1, "seed": 3, "deadline": "1m", "non_retryable": ["not_found"]})").value());
+      "increment": "1s", "max_delay": "10s", "jitter": 0.1, "seed": 3, "deadline": "1m", "non_retryable": ["not_found"]})")
+                                      .value());
   REQUIRE(p);
   CHECK(p->max_attempts == 5);
   CHECK(p->backoff == Backoff::linear);

@@ -3,8 +3,8 @@
 #include "storage/schema.hpp"
 #include "support/temp_dir.hpp"
 
-#include <catch2/catch.hpp>
 #include <sqlite3.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
