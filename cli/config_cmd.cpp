@@ -4,6 +4,8 @@
 #include <automation/core/json.hpp>
 
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <boost/json.hpp>
 
 namespace autoctl {
@@ -23,9 +25,10 @@ void register_config(CLI::App& app, Context& ctx) {
       } else {
         const auto doc = ctx.config.to_json();
         for (const auto& key : automation::config_keys()) {
-          const boost::json::value* v = &doc.at(key.path.substr(0, key.path.find('.')));
-          if (key.path.find('.') != std::string::npos) v = &v->as_object().at(key.path.substr(key.path.find('.') + 1));
-          fmt::print("{:<24} {:<28} ({})\n", key.path, automation::json::dump(*v), ctx.config.sources[key.path]);
+          std::string pointer = "/" + key.path;
+          std::replace(pointer.begin(), pointer.end(), '.', '/');
+          fmt::print("{:<24} {:<28} ({})\n", key.path, automation::json::dump(boost::json::value(doc).at_pointer(pointer)),
+                     ctx.config.sources[key.path]);
         }
       }
       return ex_ok;

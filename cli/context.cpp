@@ -78,10 +78,6 @@ automation::storage::OpenOptions Context::open_options() const {
   return o;
 }
 
-automation::Result<std::unique_ptr<automation::storage::Store>> Context::open_store() const {
-  return automation::storage::open_store(store_uri(), open_options());
-}
-
 std::string Context::actor() const {
   if (const char* a = std::getenv("AUTOCTL_ACTOR"); a && *a) return a;
   if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return fmt::format("user:{}", pw->pw_name);

@@ -52,8 +52,6 @@ class Context {
   /// The store URI in effect: --db, else AUTOMATION_DB / config "db".
   std::string store_uri() const;
   automation::storage::OpenOptions open_options() const;
-  /// Opens the store (creating and migrating it as needed).
-  automation::Result<std::unique_ptr<automation::storage::Store>> open_store() const;
 
   /// Who and where, for audit records.
   std::string actor() const;

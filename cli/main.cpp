@@ -63,7 +63,8 @@ Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavail
   }
   try {
     if (auto code = ctx.load()) return *code;
-    automation::CorrelationScope correlation(std::getenv("AUTOCTL_CORRELATION_ID") ? std::getenv("AUTOCTL_CORRELATION_ID") : "");
+    const char* given_id = std::getenv("AUTOCTL_CORRELATION_ID");
+    automation::CorrelationScope correlation(given_id ? given_id : "");
     return ctx.run ? ctx.run() : autoctl::ex_usage;
   } catch (const automation::Exception& e) {
     return ctx.error(e.error());

@@ -80,7 +80,6 @@ Result<Millis> parse_duration(std::string_view input) {
     const Unit* unit = nullptr;
     for (const auto& u : kUnits) {
       if (text.substr(pos, u.name.size()) == u.name) {
-        // "m" must not swallow the "m" of "ms"; kUnits order handles it, but "5mx" must still fail below.
         unit = &u;
         break;
       }

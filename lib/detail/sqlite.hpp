@@ -83,15 +83,16 @@ class Connection {
   sqlite3* db_ = nullptr;
 };
 
-/// BEGIN IMMEDIATE on construction via begin(); ROLLBACK on destruction unless committed.
+/// A transaction: begin() (BEGIN IMMEDIATE for writes, or plain BEGIN for a consistent read);
+/// ROLLBACK on destruction unless committed.
 class Transaction {
  public:
   explicit Transaction(Connection& c) : c_(c) {}
   ~Transaction() {
     if (active_) (void)c_.exec("ROLLBACK", "rollback");
   }
-  Result<void> begin() {
-    auto r = c_.exec("BEGIN IMMEDIATE", "begin a write transaction");
+  Result<void> begin(std::string_view statement = "BEGIN IMMEDIATE") {
+    auto r = c_.exec(statement, "begin a transaction");
     if (r) active_ = true;
     return r;
   }

@@ -344,7 +344,7 @@ Permit CircuitBreaker::try_acquire() {
       }
     }
   }
-  return acquire_slow(w);
+  return acquire_slow();
 }
 
 void CircuitBreaker::advance_locked(TimePoint now, std::vector<PendingEvent>& events) {
@@ -363,7 +363,7 @@ void CircuitBreaker::advance_locked(TimePoint now, std::vector<PendingEvent>& ev
   }
 }
 
-Permit CircuitBreaker::acquire_slow(std::uint64_t) {
+Permit CircuitBreaker::acquire_slow() {
   std::vector<PendingEvent> events;
   Permit p;
   {
@@ -607,20 +607,21 @@ std::string CircuitBreaker::last_reason() const {
 
 Result<void> CircuitBreaker::transition_to(BreakerState to, std::string_view reason) {
   std::vector<PendingEvent> events;
+  Result<void> result;
   {
     std::lock_guard lock(mu_);
     const TimePoint now = clock_.now();
     advance_locked(now, events);
     const auto from = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
-    if (!is_legal_transition(from, to)) {
-      dispatch(events);
-      return fail(errc::invalid_argument,
-                  fmt::format("circuit breaker '{}': {} -> {} is not a legal transition", name_, to_string(from), to_string(to)));
+    if (is_legal_transition(from, to)) {
+      transition_locked(to, reason, now, events);
+    } else {
+      result = fail(errc::invalid_argument,
+                    fmt::format("circuit breaker '{}': {} -> {} is not a legal transition", name_, to_string(from), to_string(to)));
     }
-    transition_locked(to, reason, now, events);
   }
-  dispatch(events);
-  return {};
+  dispatch(events);  // outside the mutex: a subscriber may call back into the breaker
+  return result;
 }
 
 void CircuitBreaker::reset() {
@@ -642,33 +643,6 @@ void CircuitBreaker::reset() {
     if (from != BreakerState::closed) {
       c_transitions_.fetch_add(1, std::memory_order_relaxed);
       events.push_back({BreakerEventType::state_transition, now, from, BreakerState::closed, "reset", before});
-    }
-  }
-  dispatch(events);
-}
-
-void CircuitBreaker::restore(BreakerState state, std::optional<TimePoint> open_until, int attempt, std::string reason) {
-  std::vector<PendingEvent> events;
-  {
-    std::lock_guard lock(mu_);
-    const TimePoint now = clock_.now();
-    const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
-    const auto from = static_cast<BreakerState>(w & 0xff);
-    window_->clear();
-    consecutive_failures_ = 0;
-    probes_in_flight_.clear();
-    probe_successes_ = probe_failures_ = 0;
-    open_attempt_ = attempt;
-    if (state == BreakerState::open) {
-      open_until_ = open_until.value_or(now);
-      open_until_rep_.store(open_until_.time_since_epoch().count(), std::memory_order_release);
-    }
-    if (state == BreakerState::half_open) half_open_since_ = now;
-    last_reason_ = reason;
-    state_word_.store(pack(state, (w >> 8) + 1), std::memory_order_release);
-    if (from != state) {
-      c_transitions_.fetch_add(1, std::memory_order_relaxed);
-      events.push_back({BreakerEventType::state_transition, now, from, state, std::move(reason), {}});
     }
   }
   dispatch(events);

@@ -17,7 +17,6 @@ namespace automation::storage {
 
 namespace fs = std::filesystem;
 namespace sq = automation::detail::sqlite;
-namespace detail_sq = automation::detail::sqlite;
 using automation::detail::logf;
 
 struct SqliteStore::Impl {
@@ -100,12 +99,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
 
   // Identify the file before writing anything to it: a foreign or newer database stays untouched.
   // One read transaction, so a concurrent creator's migration is seen either entirely or not at all.
-  if (auto r = impl->db.exec("BEGIN", "begin a read transaction"); !r) return r.error();
-  struct EndRead {
-    detail_sq::Connection& db;
-    ~EndRead() { (void)db.exec("COMMIT", "end the read transaction"); }
-  };
-  std::optional<EndRead> end_read(std::in_place, impl->db);
+  sq::Transaction read(impl->db);
+  if (auto r = read.begin("BEGIN"); !r) return r.error();
   auto version = impl->db.scalar_int("PRAGMA user_version", "read the schema version");
   if (!version) {
     if (version.error().is(errc::corrupt))
@@ -123,7 +118,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     return fail(errc::corrupt, fmt::format("{} is an SQLite database of another application (application_id {}, {} schema objects); "
                                            "refusing to use it",
                                            path, *app_id, *tables));
-  end_read.reset();
+  (void)read.commit();
   impl->version = static_cast<int>(*version);
   if (impl->version > latest_schema_version())
     return fail(errc::schema_too_new, fmt::format("database {} has schema version {}, newer than this build's {}; upgrade automation "

@@ -2,6 +2,8 @@
 // A temporary directory removed with everything in it when the object dies.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -26,5 +28,13 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// The bytes of a file ("" when it cannot be read): lets tests prove a file was left untouched.
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 }  // namespace automation::test

@@ -209,16 +209,13 @@ class CircuitBreaker {
   /// Subscriber exceptions caught and dropped so far.
   std::uint64_t subscriber_failures() const noexcept { return subscriber_failures_.load(); }
 
-  /// Restores a persisted state (used by persistence/sharing): state, open-until, attempt.
-  void restore(BreakerState state, std::optional<TimePoint> open_until, int attempt, std::string reason);
-
  private:
   friend class Permit;
   struct Window;
   struct PendingEvent;
 
   void report(Permit& p, Outcome outcome, std::optional<Duration> elapsed, std::optional<TimePoint> open_until) noexcept;
-  Permit acquire_slow(std::uint64_t word);
+  Permit acquire_slow();
   // Under mu_: move to `to`, recording why; queues the events.
   void transition_locked(BreakerState to, std::string_view reason, TimePoint now, std::vector<PendingEvent>& events,
                          std::optional<TimePoint> open_until = std::nullopt);

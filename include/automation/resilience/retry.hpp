@@ -69,7 +69,9 @@ struct RetryDecision {
 /// One operation's walk through a policy.
 class RetryState {
  public:
+  /// Keeps a reference to `policy`, which must outlive the state.
   RetryState(const RetryPolicy& policy, TimePoint start);
+  RetryState(RetryPolicy&&, TimePoint) = delete;
   /// The attempt about to run or running (1-based).
   int attempt() const noexcept { return attempt_; }
   /// After a failed attempt ending at `now`: retry (with the delay) or stop, and why.

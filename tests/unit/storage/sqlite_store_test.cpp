@@ -17,13 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Raw sqlite3 access, independent of the code under test.
 void raw_exec(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
@@ -108,13 +101,13 @@ TEST_CASE("a database from a newer version is refused with schema_too_new and le
   const auto path = dir.file("new.db");
   { REQUIRE(SqliteStore::open(path)); }
   raw_exec(path, "PRAGMA user_version = 99; PRAGMA journal_mode = DELETE;");
-  const auto before = slurp(path);
+  const auto before = test::read_file(path);
   auto store = SqliteStore::open(path);
   REQUIRE_FALSE(store);
   CHECK(store.error().is(errc::schema_too_new));
   CHECK_THAT(store.error().message, Catch::Contains("99"));
   CHECK_THAT(store.error().message, Catch::Contains("not modified"));
-  CHECK(slurp(path) == before);
+  CHECK(test::read_file(path) == before);
   CHECK(raw_text(path, "PRAGMA journal_mode") == "delete");  // we did not switch it to WAL
 }
 
@@ -122,25 +115,25 @@ TEST_CASE("a file that is not SQLite is refused with corrupt and not modified") 
   test::TempDir dir;
   const auto path = dir.file("junk.db");
   std::ofstream(path) << "this is not a database, it is a CSV,1,2,3\n" << std::string(5000, 'x');
-  const auto before = slurp(path);
+  const auto before = test::read_file(path);
   auto store = SqliteStore::open(path);
   REQUIRE_FALSE(store);
   CHECK(store.error().is(errc::corrupt));
   CHECK_THAT(store.error().message, Catch::Contains("junk.db"));
   CHECK_THAT(store.error().message, Catch::Contains("not an SQLite database"));
-  CHECK(slurp(path) == before);
+  CHECK(test::read_file(path) == before);
 }
 
 TEST_CASE("another application's SQLite database is refused and not modified") {
   test::TempDir dir;
   const auto path = dir.file("other.db");
   raw_exec(path, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'x');");
-  const auto before = slurp(path);
+  const auto before = test::read_file(path);
   auto store = SqliteStore::open(path);
   REQUIRE_FALSE(store);
   CHECK(store.error().is(errc::corrupt));
   CHECK_THAT(store.error().message, Catch::Contains("another application"));
-  CHECK(slurp(path) == before);
+  CHECK(test::read_file(path) == before);
 }
 
 TEST_CASE("a damaged database is detected by the integrity check") {
