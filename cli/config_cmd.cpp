@@ -23,12 +23,14 @@ void register_config(CLI::App& app, Context& ctx) {
         for (const auto& [k, v] : ctx.config.sources) sources[k] = v;
         ctx.print_json(boost::json::object{{"config", ctx.config.to_json()}, {"sources", sources}});
       } else {
-        const auto doc = ctx.config.to_json();
+        const boost::json::value doc = ctx.config.to_json();
         for (const auto& key : automation::config_keys()) {
           std::string pointer = "/" + key.path;
           std::replace(pointer.begin(), pointer.end(), '.', '/');
-          fmt::print("{:<24} {:<28} ({})\n", key.path, automation::json::dump(boost::json::value(doc).at_pointer(pointer)),
-                     ctx.config.sources[key.path]);
+          const auto& v = doc.at_pointer(pointer);
+          // Boost.JSON prints doubles as 7.5E1; people read 75.
+          const std::string shown = v.is_double() ? fmt::format("{}", v.as_double()) : automation::json::dump(v);
+          fmt::print("{:<24} {:<28} ({})\n", key.path, shown, ctx.config.sources[key.path]);
         }
       }
       return ex_ok;

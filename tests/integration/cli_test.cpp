@@ -194,6 +194,9 @@ TEST_CASE("cli: configuration problems exit 78 naming every key and config show 
   CHECK(j.at("config").at("thresholds").at("cpu_low").as_double() == 15);
   CHECK(j.at("sources").at("thresholds.cpu_low").as_string() == "env:AUTOMATION_CPU_LOW_THRESHOLD");
   CHECK(j.at("sources").at("thresholds.cpu_high").as_string() == "file:" + cfg);
+  auto text = autoctl({"--config", cfg, "config", "show"});
+  REQUIRE(text.exit_code == 0);
+  CHECK_THAT(text.out, Catch::Contains("thresholds.cpu_high      75 ") && Catch::Contains("(file:" + cfg + ")") && !Catch::Contains("E1"));
   CHECK(autoctl({"config", "check", cfg}).exit_code == 0);
   CHECK(autoctl({"config", "keys"}).out.find("AUTOMATION_CPU_HIGH_THRESHOLD") != std::string::npos);
 }
