@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 1> kMigrations{{
+constexpr std::array<Migration, 2> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -33,6 +33,40 @@ CREATE INDEX audit_log_resource ON audit_log (resource, ts_ms);
 -- The audit log is append-only.
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+)sql"},
+    {2, "task history and breaker areas", R"sql(
+-- One row per task execution. kind_hash (domain, action) and params_hash (params) are 64-bit
+-- FNV-1a hashes the statistics group by without reading the texts; params is checked as a JSON
+-- object by the library before insert (checking it here would halve the insert rate).
+CREATE TABLE task_history (
+  id             INTEGER PRIMARY KEY,
+  domain         TEXT NOT NULL CHECK (domain <> ''),
+  action         TEXT NOT NULL CHECK (action <> ''),
+  kind_hash      INTEGER NOT NULL,
+  params         TEXT NOT NULL,
+  params_hash    INTEGER NOT NULL,
+  outcome        TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'timeout', 'cancelled')),
+  error          TEXT NOT NULL,
+  started_ms     INTEGER NOT NULL,
+  ended_ms       INTEGER NOT NULL,
+  duration_us    INTEGER NOT NULL CHECK (duration_us >= 0),
+  impact         REAL,
+  correlation_id TEXT NOT NULL
+) STRICT;
+CREATE INDEX task_history_started ON task_history (started_ms);
+
+-- The shared state of named circuit breakers; version is bumped on every write (compare-and-set).
+CREATE TABLE breaker_state (
+  name          TEXT PRIMARY KEY CHECK (name <> ''),
+  state         TEXT NOT NULL CHECK (state IN ('closed', 'open', 'half_open', 'forced_open', 'disabled', 'metrics_only')),
+  open_until_ms INTEGER NOT NULL,
+  open_attempt  INTEGER NOT NULL CHECK (open_attempt >= 0),
+  reason        TEXT NOT NULL,
+  details       TEXT NOT NULL CHECK (json_valid(details) AND json_type(details) = 'object'),
+  updated_ms    INTEGER NOT NULL,
+  updated_by    TEXT NOT NULL,
+  version       INTEGER NOT NULL CHECK (version >= 1)
+) STRICT, WITHOUT ROWID;
 )sql"},
 }};
 

@@ -3,6 +3,7 @@
 #include <detail/log.hpp>
 #include <detail/sqlite.hpp>
 #include "storage/schema.hpp"
+#include "storage/task_stats.hpp"
 
 #include <fmt/format.h>
 
@@ -26,6 +27,12 @@ struct SqliteStore::Impl {
   std::mutex mu;
   int version = 0;
   sq::Statement insert_audit;
+  sq::Statement insert_task;
+
+  Result<void> writable() const {
+    if (options.read_only) return fail(errc::permission_denied, fmt::format("database {} was opened read-only", path));
+    return {};
+  }
 
   // Operations of an area need the schema that created it; a database opened without migrating
   // may be behind (another process may have migrated it since, so look again before refusing).
@@ -67,7 +74,9 @@ struct SqliteStore::Impl {
     auto v = db.scalar_int("PRAGMA user_version", "read the schema version");
     if (!v) return v.error();
     version = report.to_version = static_cast<int>(*v);
-    insert_audit = {};  // statements prepared against an older schema are dropped
+    // Statements prepared against an older schema are dropped.
+    insert_audit = {};
+    insert_task = {};
     return report;
   }
 };
@@ -191,7 +200,7 @@ Result<StoreInfo> SqliteStore::info() {
     const char* table;
     int since_version;
   };
-  static constexpr AreaTable kAreas[] = {{"audit", "audit_log", 1}};
+  static constexpr AreaTable kAreas[] = {{"audit", "audit_log", 1}, {"tasks", "task_history", 2}, {"breakers", "breaker_state", 2}};
   for (const auto& a : kAreas) {
     std::int64_t rows = 0;
     if (info.schema_version >= a.since_version) {
@@ -255,6 +264,308 @@ Result<std::int64_t> SqliteStore::append_audit(std::span<const AuditRecord> reco
   const std::int64_t last = sqlite3_last_insert_rowid(impl_->db.get());
   if (auto r = tx.commit(); !r) return r.error();
   return last;
+}
+
+namespace {
+
+// A WHERE clause with numbered parameters.
+struct Filter {
+  std::string sql;
+  int n = 0;
+  std::vector<std::pair<int, std::variant<std::int64_t, std::string>>> binds;
+
+  void add(std::string_view lhs_op, std::variant<std::int64_t, std::string> v) {
+    sql += fmt::format(" AND {} ?{}", lhs_op, ++n);
+    binds.emplace_back(n, std::move(v));
+  }
+  void apply(sq::Statement& st) const {
+    for (const auto& [i, v] : binds) {
+      if (const auto* x = std::get_if<std::int64_t>(&v)) {
+        st.bind(i, *x);
+      } else {
+        st.bind(i, std::string_view(std::get<std::string>(v)));
+      }
+    }
+  }
+};
+
+std::int64_t to_us(Duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+Duration from_us(std::int64_t us) { return std::chrono::duration_cast<Duration>(std::chrono::microseconds(us)); }
+
+// Hash columns are stored as signed 64-bit integers.
+std::int64_t as_column(std::uint64_t h) { return static_cast<std::int64_t>(h); }
+
+Filter task_filter(const std::optional<TimePoint>& since, const std::optional<TimePoint>& until, const std::optional<std::string>& domain,
+                   const std::optional<std::string>& action) {
+  Filter f;
+  if (since) f.add("started_ms >=", to_epoch_ms(*since));
+  if (until) f.add("started_ms <", to_epoch_ms(*until));
+  if (domain && action) {
+    f.add("kind_hash =", as_column(detail::kind_hash(*domain, *action)));
+    f.add("domain =", *domain);
+    f.add("action =", *action);
+  } else if (domain) {
+    f.add("domain =", *domain);
+  } else if (action) {
+    f.add("action =", *action);
+  }
+  return f;
+}
+
+}  // namespace
+
+Result<std::int64_t> SqliteStore::append_tasks(std::span<const TaskRecord> records) {
+  for (const auto& r : records)
+    if (auto v = validate(r); !v) return v.error();
+  if (auto w = impl_->writable(); !w) return w.error();
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  if (records.empty()) return 0;
+  if (!impl_->insert_task) {
+    auto st = impl_->db.prepare(
+        "INSERT INTO task_history (domain, action, kind_hash, params, params_hash, outcome, error, started_ms, ended_ms, duration_us, "
+        "impact, correlation_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    if (!st) return st.error();
+    impl_->insert_task = std::move(st.value());
+  }
+  sq::Transaction tx(impl_->db);
+  if (auto r = tx.begin(); !r) return with_context(r.error(), "append task records");
+  auto& st = impl_->insert_task;
+  for (const auto& r : records) {
+    st.bind(1, std::string_view(r.domain));
+    st.bind(2, std::string_view(r.action));
+    st.bind(3, as_column(detail::kind_hash(r.domain, r.action)));
+    st.bind(4, std::string_view(r.params));
+    st.bind(5, as_column(detail::fnv1a(r.params)));
+    st.bind(6, to_string(r.outcome));
+    st.bind(7, std::string_view(r.error));
+    st.bind(8, to_epoch_ms(r.started));
+    st.bind(9, to_epoch_ms(r.ended));
+    st.bind(10, to_us(r.duration));
+    if (r.impact) {
+      st.bind(11, *r.impact);
+    } else {
+      st.bind_null(11);
+    }
+    st.bind(12, std::string_view(r.correlation_id));
+    auto s = st.step("insert task record");
+    st.reset();
+    if (!s) return s.error();
+  }
+  const std::int64_t last = sqlite3_last_insert_rowid(impl_->db.get());
+  if (auto r = tx.commit(); !r) return r.error();
+  return last;
+}
+
+Result<std::vector<TaskRecord>> SqliteStore::query_tasks(const TaskQuery& q) {
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  Filter f = task_filter(q.since, q.until, q.domain, q.action);
+  if (q.outcome) f.add("outcome =", std::string(to_string(*q.outcome)));
+  if (q.correlation_id) f.add("correlation_id =", *q.correlation_id);
+  std::string sql =
+      "SELECT id, domain, action, params, outcome, error, started_ms, ended_ms, duration_us, impact, correlation_id FROM task_history "
+      "WHERE 1=1" +
+      f.sql + (q.newest_first ? " ORDER BY id DESC" : " ORDER BY id ASC");
+  if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
+  auto st = impl_->db.prepare(sql);
+  if (!st) return st.error();
+  f.apply(*st);
+  std::vector<TaskRecord> out;
+  for (;;) {
+    auto row = st->step("query task records");
+    if (!row) return row.error();
+    if (!*row) break;
+    TaskRecord r;
+    r.id = st->int64(0);
+    r.domain = st->text(1);
+    r.action = st->text(2);
+    r.params = st->text(3);
+    auto outcome = parse_task_outcome(st->text_view(4));
+    if (!outcome) return fail(errc::corrupt, fmt::format("task record {}: {}", r.id, outcome.error().message));
+    r.outcome = *outcome;
+    r.error = st->text(5);
+    r.started = from_epoch_ms(st->int64(6));
+    r.ended = from_epoch_ms(st->int64(7));
+    r.duration = from_us(st->int64(8));
+    if (!st->is_null(9)) r.impact = st->real(9);
+    r.correlation_id = st->text(10);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery& q) {
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  const Filter f = task_filter(q.since, q.until, q.domain, q.action);
+  // The time index pays off for narrow ranges; for a range holding most of the table a plain scan
+  // of the table is several times faster than index lookups, so ask SQLite for that.
+  bool scan = !q.since && !q.until;
+  if (!scan) {
+    Filter range = task_filter(q.since, q.until, std::nullopt, std::nullopt);
+    auto in_range = impl_->db.prepare("SELECT count(*) FROM task_history WHERE 1=1" + range.sql);
+    if (!in_range) return in_range.error();
+    range.apply(*in_range);
+    if (auto row = in_range->step("count task records in range"); !row) return row.error();
+    const auto n = in_range->int64(0);
+    auto total = impl_->db.scalar_int("SELECT max(id) - min(id) + 1 FROM task_history", "size the task history");
+    if (!total) return total.error();
+    scan = n * 4 > *total;
+  }
+  auto st = impl_->db.prepare(std::string("SELECT kind_hash, outcome, duration_us, impact, params_hash, domain, action, params, error ") +
+                              (scan ? "FROM task_history NOT INDEXED" : "FROM task_history") + " WHERE 1=1" + f.sql);
+  if (!st) return st.error();
+  f.apply(*st);
+  detail::TaskStatsBuilder b;
+  for (;;) {
+    auto row = st->step("scan task records");
+    if (!row) return row.error();
+    if (!*row) break;
+    auto& g = b.group(static_cast<std::uint64_t>(st->int64(0)), [&](std::string& d, std::string& a) {
+      d = st->text(5);
+      a = st->text(6);
+    });
+    const auto outcome_text = st->text_view(1);
+    TaskOutcome outcome = TaskOutcome::failure;
+    switch (outcome_text.empty() ? 'f' : outcome_text[0]) {
+      case 's':
+        outcome = TaskOutcome::success;
+        break;
+      case 't':
+        outcome = TaskOutcome::timeout;
+        break;
+      case 'c':
+        outcome = TaskOutcome::cancelled;
+        break;
+      default:
+        break;
+    }
+    double impact = 0;
+    const bool has_impact = !st->is_null(3);
+    if (has_impact) impact = st->real(3);
+    const auto ph = static_cast<std::uint64_t>(st->int64(4));
+    if (!b.knows_params(ph)) b.add_params(ph, st->text(7));
+    b.add(g, outcome, st->int64(2), has_impact ? &impact : nullptr, ph, [&] { return st->text_view(8); });
+  }
+  return b.finish(q);
+}
+
+Result<std::int64_t> SqliteStore::prune_tasks(TimePoint before) {
+  if (auto w = impl_->writable(); !w) return w.error();
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  // In chunks, each its own transaction, so other writers are never locked out for long.
+  auto st = impl_->db.prepare(
+      "DELETE FROM task_history WHERE id IN (SELECT id FROM task_history WHERE started_ms < ?1 ORDER BY started_ms LIMIT 10000)");
+  if (!st) return st.error();
+  std::int64_t total = 0;
+  for (;;) {
+    sq::Transaction tx(impl_->db);
+    if (auto r = tx.begin(); !r) return with_context(r.error(), "prune task records");
+    st->reset();
+    st->bind(1, to_epoch_ms(before));
+    if (auto r = st->step("prune task records"); !r) return r.error();
+    const int n = sqlite3_changes(impl_->db.get());
+    if (auto r = tx.commit(); !r) return r.error();
+    total += n;
+    if (n == 0) break;
+  }
+  return total;
+}
+
+namespace {
+constexpr const char* kBreakerColumns = "name, state, open_until_ms, open_attempt, reason, details, updated_ms, updated_by, version";
+
+BreakerRecord read_breaker(const sq::Statement& st) {
+  BreakerRecord r;
+  r.name = st.text(0);
+  r.state = st.text(1);
+  r.open_until = from_epoch_ms(st.int64(2));
+  r.open_attempt = static_cast<int>(st.int64(3));
+  r.reason = st.text(4);
+  r.details = st.text(5);
+  r.updated = from_epoch_ms(st.int64(6));
+  r.updated_by = st.text(7);
+  r.version = st.int64(8);
+  return r;
+}
+}  // namespace
+
+Result<std::optional<BreakerRecord>> SqliteStore::get_breaker(std::string_view name) {
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  auto st = impl_->db.prepare(fmt::format("SELECT {} FROM breaker_state WHERE name = ?1", kBreakerColumns));
+  if (!st) return st.error();
+  st->bind(1, name);
+  auto row = st->step("read breaker state");
+  if (!row) return row.error();
+  if (!*row) return std::optional<BreakerRecord>();
+  return std::optional<BreakerRecord>(read_breaker(*st));
+}
+
+Result<std::vector<BreakerRecord>> SqliteStore::list_breakers() {
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  auto st = impl_->db.prepare(fmt::format("SELECT {} FROM breaker_state ORDER BY name", kBreakerColumns));
+  if (!st) return st.error();
+  std::vector<BreakerRecord> out;
+  for (;;) {
+    auto row = st->step("list breaker states");
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(read_breaker(*st));
+  }
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::put_breaker(const BreakerRecord& r, std::optional<std::int64_t> expected_version) {
+  if (auto v = validate(r); !v) return v.error();
+  if (auto w = impl_->writable(); !w) return w.error();
+  std::lock_guard lock(impl_->mu);
+  if (auto e = impl_->ensure_current(); !e) return e.error();
+  sq::Transaction tx(impl_->db);
+  if (auto e = tx.begin(); !e) return with_context(e.error(), fmt::format("write breaker '{}'", r.name));
+  auto cur = impl_->db.prepare("SELECT version FROM breaker_state WHERE name = ?1");
+  if (!cur) return cur.error();
+  cur->bind(1, std::string_view(r.name));
+  auto row = cur->step("read breaker version");
+  if (!row) return row.error();
+  const std::int64_t current = *row ? cur->int64(0) : 0;
+  cur = sq::Statement();
+  if (expected_version && *expected_version != current)
+    return fail(errc::conflict,
+                fmt::format("breaker '{}' is at version {}, not {}: another writer changed it", r.name, current, *expected_version));
+  auto st = impl_->db.prepare(fmt::format(
+      "INSERT INTO breaker_state ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (name) DO UPDATE SET state = excluded.state, "
+      "open_until_ms = excluded.open_until_ms, open_attempt = excluded.open_attempt, reason = excluded.reason, details = "
+      "excluded.details, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by, version = excluded.version",
+      kBreakerColumns));
+  if (!st) return st.error();
+  st->bind(1, std::string_view(r.name));
+  st->bind(2, std::string_view(r.state));
+  st->bind(3, to_epoch_ms(r.open_until));
+  st->bind(4, r.open_attempt);
+  st->bind(5, std::string_view(r.reason));
+  st->bind(6, std::string_view(r.details));
+  st->bind(7, to_epoch_ms(r.updated));
+  st->bind(8, std::string_view(r.updated_by));
+  st->bind(9, current + 1);
+  if (auto e = st->step("write breaker state"); !e) return e.error();
+  st = sq::Statement();
+  if (auto e = tx.commit(); !e) return e.error();
+  return current + 1;
+}
+
+Result<bool> SqliteStore::delete_breaker(std::string_view name) {
+  if (auto w = impl_->writable(); !w) return w.error();
+  std::lock_guard lock(impl_->mu);
+  if (auto e = impl_->ensure_current(); !e) return e.error();
+  auto st = impl_->db.prepare("DELETE FROM breaker_state WHERE name = ?1");
+  if (!st) return st.error();
+  st->bind(1, name);
+  if (auto e = st->step("delete breaker state"); !e) return e.error();
+  return sqlite3_changes(impl_->db.get()) > 0;
 }
 
 Result<std::vector<AuditRecord>> SqliteStore::query_audit(const AuditQuery& q) {

@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace automation::storage {
 
 int latest_schema_version() noexcept { return detail::migrations().back().version; }
@@ -47,6 +50,59 @@ Result<void> validate(const AuditRecord& r) {
   if (!doc) return fail(errc::invalid_argument, doc.error().message);
   if (!doc->is_object())
     return fail(errc::invalid_argument, fmt::format("audit record: \"details\" must be a JSON object, got {}", json::type_name(*doc)));
+  return {};
+}
+
+std::string_view to_string(TaskOutcome o) noexcept {
+  switch (o) {
+    case TaskOutcome::success:
+      return "success";
+    case TaskOutcome::failure:
+      return "failure";
+    case TaskOutcome::timeout:
+      return "timeout";
+    case TaskOutcome::cancelled:
+      return "cancelled";
+  }
+  return "failure";
+}
+
+Result<TaskOutcome> parse_task_outcome(std::string_view text) {
+  for (auto o : {TaskOutcome::success, TaskOutcome::failure, TaskOutcome::timeout, TaskOutcome::cancelled})
+    if (to_string(o) == text) return o;
+  return fail(errc::invalid_argument, fmt::format("unknown task outcome \"{}\" (use success, failure, timeout or cancelled)", text));
+}
+
+namespace {
+Result<void> check_object(std::string_view what, const std::string& text) {
+  auto doc = json::parse(text, what);
+  if (!doc) return fail(errc::invalid_argument, doc.error().message);
+  if (!doc->is_object()) return fail(errc::invalid_argument, fmt::format("{} must be a JSON object, got {}", what, json::type_name(*doc)));
+  return {};
+}
+}  // namespace
+
+Result<void> validate(const TaskRecord& r) {
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument,
+                fmt::format("task record ({}/{}): {}", r.domain.empty() ? "?" : r.domain, r.action.empty() ? "?" : r.action, msg));
+  };
+  if (r.domain.empty()) return bad("\"domain\" must not be empty");
+  if (r.action.empty()) return bad("\"action\" must not be empty");
+  if (auto v = check_object("task record \"params\"", r.params); !v) return bad(v.error().message);
+  if (r.ended < r.started) return bad("\"ended\" is before \"started\"");
+  if (r.duration < Duration::zero()) return bad("\"duration\" is negative");
+  if (r.impact && !std::isfinite(*r.impact)) return bad("\"impact\" is not a finite number");
+  return {};
+}
+
+Result<void> validate(const BreakerRecord& r) {
+  static constexpr std::string_view kStates[] = {"closed", "open", "half_open", "forced_open", "disabled", "metrics_only"};
+  if (r.name.empty()) return fail(errc::invalid_argument, "breaker record: \"name\" must not be empty");
+  if (std::find(std::begin(kStates), std::end(kStates), r.state) == std::end(kStates))
+    return fail(errc::invalid_argument, fmt::format("breaker record '{}': unknown state \"{}\"", r.name, r.state));
+  if (r.open_attempt < 0) return fail(errc::invalid_argument, fmt::format("breaker record '{}': negative open_attempt", r.name));
+  if (auto v = check_object(fmt::format("breaker record '{}' \"details\"", r.name), r.details); !v) return v.error();
   return {};
 }
 

@@ -57,4 +57,37 @@ Result<std::vector<storage::AuditRecord>> FaultInjectingStore::query_audit(const
   return inner_.query_audit(q);
 }
 
+Result<std::int64_t> FaultInjectingStore::append_tasks(std::span<const storage::TaskRecord> records) {
+  if (auto r = before_write("append_tasks"); !r) return r.error();
+  return inner_.append_tasks(records);
+}
+Result<std::vector<storage::TaskRecord>> FaultInjectingStore::query_tasks(const storage::TaskQuery& q) {
+  if (auto r = before_read("query_tasks"); !r) return r.error();
+  return inner_.query_tasks(q);
+}
+Result<std::vector<storage::TaskGroupStats>> FaultInjectingStore::task_stats(const storage::TaskStatsQuery& q) {
+  if (auto r = before_read("task_stats"); !r) return r.error();
+  return inner_.task_stats(q);
+}
+Result<std::int64_t> FaultInjectingStore::prune_tasks(TimePoint before) {
+  if (auto r = before_write("prune_tasks"); !r) return r.error();
+  return inner_.prune_tasks(before);
+}
+Result<std::optional<storage::BreakerRecord>> FaultInjectingStore::get_breaker(std::string_view name) {
+  if (auto r = before_read("get_breaker"); !r) return r.error();
+  return inner_.get_breaker(name);
+}
+Result<std::vector<storage::BreakerRecord>> FaultInjectingStore::list_breakers() {
+  if (auto r = before_read("list_breakers"); !r) return r.error();
+  return inner_.list_breakers();
+}
+Result<std::int64_t> FaultInjectingStore::put_breaker(const storage::BreakerRecord& record, std::optional<std::int64_t> expected_version) {
+  if (auto r = before_write("put_breaker"); !r) return r.error();
+  return inner_.put_breaker(record, expected_version);
+}
+Result<bool> FaultInjectingStore::delete_breaker(std::string_view name) {
+  if (auto r = before_write("delete_breaker"); !r) return r.error();
+  return inner_.delete_breaker(name);
+}
+
 }  // namespace automation::testing

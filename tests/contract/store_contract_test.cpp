@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -157,4 +158,236 @@ TEMPLATE_TEST_CASE("contract: concurrent appenders lose nothing and ids are uniq
   for (const auto& r : all) ids.insert(r.id);
   CHECK(ids.size() == all.size());
   CHECK(b.store->info().value().areas[0].rows == kThreads * kPerThread);
+}
+
+// ---- task history ------------------------------------------------------------------------------
+
+namespace {
+
+TaskRecord task(TimePoint started, std::string domain, std::string action, TaskOutcome outcome, Duration d, std::string params,
+                std::string error = {}, std::optional<double> impact = std::nullopt) {
+  TaskRecord r;
+  r.domain = std::move(domain);
+  r.action = std::move(action);
+  r.params = std::move(params);
+  r.outcome = outcome;
+  r.error = std::move(error);
+  r.started = started;
+  r.ended = started + d;
+  r.duration = d;
+  r.impact = impact;
+  r.correlation_id = "c1";
+  return r;
+}
+
+// The hand-computed data set (see the expectations in the test below).
+std::vector<TaskRecord> task_fixture(TimePoint t0) {
+  using O = TaskOutcome;
+  auto at = [&](int i) { return t0 + std::chrono::minutes(i); };
+  return {
+      task(at(0), "workflow", "deploy", O::success, 100ms, R"({"region":"eu","size":3})", {}, 1.0),
+      task(at(1), "workflow", "deploy", O::success, 200ms, R"({"region":"eu","size":3})", {}, 3.0),
+      task(at(2), "workflow", "deploy", O::failure, 300ms, R"({"region":"us","size":3})", "timeout talking to db"),
+      task(at(3), "workflow", "deploy", O::success, 400ms, R"({"size":5,"region":"eu"})"),
+      task(at(4), "workflow", "deploy", O::failure, 500ms, R"({"region":"us","size":5})", "timeout talking to db"),
+      task(at(5), "workflow", "deploy", O::timeout, 600ms, R"({"region":"us","size":3})"),
+      task(at(6), "workflow", "deploy", O::cancelled, 700ms, R"({"region":"eu","size":3})"),
+      task(at(7), "workflow", "deploy", O::failure, 800ms, R"({"region":"us","size":3})", "disk full", 2.0),
+      task(at(10), "scaler", "scale_up", O::success, 10ms, R"({"by":1})"),
+      task(at(11), "scaler", "scale_up", O::success, 10ms, R"({"by":1})"),
+  };
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: task records round-trip with store-assigned ids and filters", "[contract]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  const auto t0 = from_epoch_ms(1'700'000'000'000);
+  auto fixture = task_fixture(t0);
+  fixture[0].duration = std::chrono::nanoseconds(1'234'567);  // stored to the microsecond
+  auto last = b.store->append_tasks(fixture);
+  REQUIRE(last);
+  auto all = b.store->query_tasks({.limit = 0, .newest_first = false}).value();
+  REQUIRE(all.size() == fixture.size());
+  CHECK(all.back().id == *last);
+  auto expected = fixture[0];
+  expected.id = all[0].id;
+  expected.duration = 1234us;
+  CHECK(all[0] == expected);
+  CHECK_FALSE(all[2].impact.has_value());
+  CHECK(all[2].error == "timeout talking to db");
+  auto count = [&](TaskQuery q) {
+    q.limit = 0;
+    return b.store->query_tasks(q).value().size();
+  };
+  CHECK(count({.domain = "workflow"}) == 8);
+  CHECK(count({.domain = "workflow", .action = "deploy"}) == 8);
+  CHECK(count({.action = "scale_up"}) == 2);
+  CHECK(count({.outcome = TaskOutcome::failure}) == 3);
+  CHECK(count({.since = t0 + 2min, .until = t0 + 5min}) == 3);
+  CHECK(count({.correlation_id = "c1"}) == 10);
+  CHECK(count({.correlation_id = "other"}) == 0);
+  auto newest = b.store->query_tasks({.limit = 1}).value();
+  REQUIRE(newest.size() == 1);
+  CHECK(newest[0].action == "scale_up");
+  auto info = b.store->info().value();
+  auto area = std::find_if(info.areas.begin(), info.areas.end(), [](const AreaInfo& a) { return a.area == "tasks"; });
+  REQUIRE(area != info.areas.end());
+  CHECK(area->rows == 10);
+}
+
+TEMPLATE_TEST_CASE("contract: task statistics match hand-computed values", "[contract]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  const auto t0 = from_epoch_ms(1'700'000'000'000);
+  REQUIRE(b.store->append_tasks(task_fixture(t0)));
+  auto stats = b.store->task_stats({}).value();
+  REQUIRE(stats.size() == 2);
+  const auto& s = stats[0];  // "scaler" sorts before "workflow"
+  CHECK(s.domain == "scaler");
+  CHECK(s.count == 2);
+  CHECK(s.success_rate == 1.0);
+  CHECK(s.p95_duration == 10ms);
+  CHECK_FALSE(s.mean_impact.has_value());
+  const auto& w = stats[1];
+  CHECK(w.domain == "workflow");
+  CHECK(w.action == "deploy");
+  CHECK(w.count == 8);
+  CHECK(w.successes == 3);
+  CHECK(w.failures == 3);
+  CHECK(w.timeouts == 1);
+  CHECK(w.cancelled == 1);
+  CHECK(w.success_rate == Approx(0.375));
+  CHECK(w.mean_duration == 450ms);
+  CHECK(w.p50_duration == 400ms);  // nearest rank: ceil(0.50 * 8) = 4th
+  CHECK(w.p95_duration == 800ms);  // ceil(0.95 * 8) = 8th
+  REQUIRE(w.mean_impact.has_value());
+  CHECK(*w.mean_impact == Approx(2.0));
+  CHECK(w.impact_samples == 3);
+  REQUIRE(w.top_failures.size() == 3);
+  CHECK(w.top_failures[0] == FailureReason{"timeout talking to db", 2});
+  CHECK(w.top_failures[1] == FailureReason{"disk full", 1});
+  CHECK(w.top_failures[2] == FailureReason{"timeout", 1});  // a timeout without an error text
+  // region "eu": 4 runs, 3 successes; size 3: 6 runs, 2 successes; region "us" never succeeded and
+  // size 5 has 2 runs, under the minimum support of 3.
+  REQUIRE(w.success_params.size() == 2);
+  CHECK(w.success_params[0].key == "region");
+  CHECK(w.success_params[0].value == "\"eu\"");
+  CHECK(w.success_params[0].support == 4);
+  CHECK(w.success_params[0].successes == 3);
+  CHECK(w.success_params[0].success_rate == Approx(0.75));
+  CHECK(w.success_params[0].lift == Approx(2.0));
+  CHECK(w.success_params[1].key == "size");
+  CHECK(w.success_params[1].value == "3");
+  CHECK(w.success_params[1].support == 6);
+  CHECK(w.success_params[1].success_rate == Approx(1.0 / 3));
+
+  auto limited = b.store->task_stats({.domain = "workflow", .top_failures = 1, .top_params = 1, .min_support = 1}).value();
+  REQUIRE(limited.size() == 1);
+  CHECK(limited[0].top_failures.size() == 1);
+  REQUIRE(limited[0].success_params.size() == 1);
+  CHECK(limited[0].success_params[0].value == "\"eu\"");  // eu 3/4 beats size 5 at 1/2
+  auto ranged = b.store->task_stats({.since = t0 + 4min, .until = t0 + 8min}).value();
+  REQUIRE(ranged.size() == 1);
+  CHECK(ranged[0].count == 4);
+  CHECK(ranged[0].successes == 0);
+  CHECK(ranged[0].success_params.empty());
+  CHECK(b.store->task_stats({.action = "scale_up"}).value().size() == 1);
+  CHECK(b.store->task_stats({.domain = "nothing"}).value().empty());
+}
+
+TEMPLATE_TEST_CASE("contract: pruning deletes only older task records and invalid ones are refused", "[contract]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  const auto t0 = from_epoch_ms(1'700'000'000'000);
+  REQUIRE(b.store->append_tasks(task_fixture(t0)));
+  CHECK(b.store->prune_tasks(t0 + 2min).value() == 2);
+  CHECK(b.store->prune_tasks(t0 + 2min).value() == 0);
+  CHECK(b.store->query_tasks({.limit = 0}).value().size() == 8);
+  auto good = task_fixture(t0)[0];
+  auto bad_params = good;
+  bad_params.params = "[1]";
+  auto no_domain = good;
+  no_domain.domain.clear();
+  auto backwards = good;
+  backwards.ended = good.started - 1s;
+  for (const auto& bad : {bad_params, no_domain, backwards}) {
+    auto r = b.store->append_tasks(std::vector{good, bad});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::invalid_argument));
+  }
+  CHECK(b.store->query_tasks({.limit = 0}).value().size() == 8);
+  CHECK_THAT(b.store->append_tasks(std::vector{backwards}).error().message, Catch::Contains("\"ended\" is before \"started\""));
+}
+
+// ---- breakers ----------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("contract: breaker records are written by compare-and-set", "[contract]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  const auto t0 = from_epoch_ms(1'700'000'000'000);
+  BreakerRecord r{.name = "payments",
+                  .state = "open",
+                  .open_until = t0 + 60s,
+                  .open_attempt = 1,
+                  .reason = "consecutive_failures",
+                  .details = R"({"failures":5})",
+                  .updated = t0,
+                  .updated_by = "pid 1"};
+  CHECK_FALSE(b.store->get_breaker("payments").value().has_value());
+  CHECK(b.store->put_breaker(r, 0).value() == 1);
+  auto again = b.store->put_breaker(r, 0);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().is(errc::conflict));
+  auto got = b.store->get_breaker("payments").value();
+  REQUIRE(got.has_value());
+  auto expected = r;
+  expected.version = 1;
+  CHECK(*got == expected);
+  r.state = "half_open";
+  CHECK(b.store->put_breaker(r, 1).value() == 2);
+  CHECK(b.store->put_breaker(r, 1).error().is(errc::conflict));
+  CHECK(b.store->put_breaker(r, std::nullopt).value() == 3);  // unconditional
+  auto other = r;
+  other.name = "auth";
+  CHECK(b.store->put_breaker(other, std::nullopt).value() == 1);
+  auto all = b.store->list_breakers().value();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].name == "auth");
+  CHECK(all[1].version == 3);
+  auto bad = r;
+  bad.state = "ajar";
+  CHECK(b.store->put_breaker(bad, std::nullopt).error().is(errc::invalid_argument));
+  CHECK(b.store->delete_breaker("auth").value());
+  CHECK_FALSE(b.store->delete_breaker("auth").value());
+  CHECK(b.store->list_breakers().value().size() == 1);
+}
+
+TEMPLATE_TEST_CASE("contract: concurrent compare-and-set writers never lose an update", "[contract]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  constexpr int kThreads = 4, kPerThread = 25;
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread;) {
+        auto cur = b.store->get_breaker("x");
+        if (!cur) {
+          FAIL_CHECK(cur.error().message);
+          return;
+        }
+        const std::int64_t v = *cur ? (*cur)->version : 0;
+        BreakerRecord r{.name = "x", .state = "closed", .reason = std::to_string(v)};
+        auto w = b.store->put_breaker(r, v);
+        if (w) {
+          ++i;
+        } else if (w.error().is(errc::conflict)) {
+          ++conflicts;
+        } else {
+          FAIL_CHECK(w.error().message);
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(b.store->get_breaker("x").value()->version == kThreads * kPerThread);
 }

@@ -26,6 +26,14 @@ class SqliteStore final : public Store {
   Result<MigrationReport> migrate() override;
   Result<std::int64_t> append_audit(std::span<const AuditRecord> records) override;
   Result<std::vector<AuditRecord>> query_audit(const AuditQuery& query) override;
+  Result<std::int64_t> append_tasks(std::span<const TaskRecord> records) override;
+  Result<std::vector<TaskRecord>> query_tasks(const TaskQuery& query) override;
+  Result<std::vector<TaskGroupStats>> task_stats(const TaskStatsQuery& query) override;
+  Result<std::int64_t> prune_tasks(TimePoint before) override;
+  Result<std::optional<BreakerRecord>> get_breaker(std::string_view name) override;
+  Result<std::vector<BreakerRecord>> list_breakers() override;
+  Result<std::int64_t> put_breaker(const BreakerRecord& record, std::optional<std::int64_t> expected_version) override;
+  Result<bool> delete_breaker(std::string_view name) override;
 
   /// Runs PRAGMA quick_check; errc::corrupt with SQLite's findings when the file is damaged.
   Result<void> check_integrity();

@@ -1,6 +1,6 @@
 #pragma once
 /// The pluggable storage interface. Operations are coarse and domain-level, grouped by area (meta,
-/// audit; later areas add theirs), and every one is written to stay correct when several processes
+/// audit, task history, breakers; later areas add theirs), and every one is written to stay correct when several processes
 /// share one database: appends get store-assigned ids, updates use compare-and-set on a version,
 /// "exactly once" uses unique keys, and claims carry an owner and a lease.
 /// Thread-safety: every Store implementation is safe to call from several threads.
@@ -90,6 +90,102 @@ struct AuditQuery {
 /// Every backend calls this, so all of them reject the same input with the same message.
 Result<void> validate(const AuditRecord& record);
 
+// ---- task history area -------------------------------------------------------------------------
+
+enum class TaskOutcome : std::uint8_t { success, failure, timeout, cancelled };
+std::string_view to_string(TaskOutcome o) noexcept;
+Result<TaskOutcome> parse_task_outcome(std::string_view text);
+
+/// One execution of an automated task. Times are stored to the millisecond, durations to the
+/// microsecond.
+struct TaskRecord {
+  std::int64_t id = 0;        ///< assigned by the store on append
+  std::string domain;         ///< "workflow", "scaler", "healer", "metrics", ...
+  std::string action;         ///< "deploy-production", "scale_up", "restart", ...
+  std::string params = "{}";  ///< a JSON object with the inputs
+  TaskOutcome outcome = TaskOutcome::success;
+  std::string error;  ///< why it failed (empty on success)
+  TimePoint started{};
+  TimePoint ended{};
+  Duration duration{0};          ///< usually ended - started; may exclude queueing
+  std::optional<double> impact;  ///< an impact score chosen by the caller (e.g. 0..1 or a saving)
+  std::string correlation_id;
+
+  friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
+};
+
+/// Filters are ANDed; the time range applies to `started`.
+struct TaskQuery {
+  std::optional<TimePoint> since;  ///< inclusive
+  std::optional<TimePoint> until;  ///< exclusive
+  std::optional<std::string> domain;
+  std::optional<std::string> action;
+  std::optional<TaskOutcome> outcome;
+  std::optional<std::string> correlation_id;
+  std::size_t limit = 100;   ///< 0: no limit
+  bool newest_first = true;  ///< by id
+};
+
+struct TaskStatsQuery {
+  std::optional<TimePoint> since;  ///< inclusive, on `started`
+  std::optional<TimePoint> until;  ///< exclusive
+  std::optional<std::string> domain;
+  std::optional<std::string> action;
+  std::size_t top_failures = 5;   ///< failure reasons kept per group
+  std::size_t top_params = 5;     ///< parameter values kept per group
+  std::uint64_t min_support = 3;  ///< runs a parameter value needs before it is reported
+};
+
+struct FailureReason {
+  std::string reason;  ///< the error text ("timeout" for a timeout without one)
+  std::uint64_t count = 0;
+  friend bool operator==(const FailureReason&, const FailureReason&) = default;
+};
+
+/// A top-level parameter value and how runs with it ended.
+struct ParamAssociation {
+  std::string key;
+  std::string value;            ///< compact JSON: "\"eu-west\"", "3", "true"
+  std::uint64_t support = 0;    ///< runs with this value
+  std::uint64_t successes = 0;  ///< of which succeeded
+  double success_rate = 0;      ///< successes / support, 0..1
+  double lift = 0;              ///< success_rate / the group's success rate
+};
+
+/// Statistics of one (domain, action) over a range. Percentiles are nearest-rank.
+struct TaskGroupStats {
+  std::string domain, action;
+  std::uint64_t count = 0, successes = 0, failures = 0, timeouts = 0, cancelled = 0;
+  double success_rate = 0;  ///< successes / count, 0..1
+  Duration mean_duration{0}, p50_duration{0}, p95_duration{0};
+  std::optional<double> mean_impact;  ///< over the records that have one
+  std::uint64_t impact_samples = 0;
+  std::vector<FailureReason> top_failures;       ///< most frequent first, ties by text
+  std::vector<ParamAssociation> success_params;  ///< highest success rate first, then support
+};
+
+Result<void> validate(const TaskRecord& record);
+
+// ---- breaker area ------------------------------------------------------------------------------
+
+/// The persisted state of a named circuit breaker. `version` increases by one on every write, so
+/// writers coordinate by compare-and-set.
+struct BreakerRecord {
+  std::string name;
+  std::string state;  ///< "closed", "open", "half_open", "forced_open", "disabled", "metrics_only"
+  TimePoint open_until{};
+  int open_attempt = 0;
+  std::string reason;          ///< why it is in this state
+  std::string details = "{}";  ///< a JSON object: the writer's window and counters
+  TimePoint updated{};
+  std::string updated_by;  ///< "pid 4242 on web1", "user:alice"
+  std::int64_t version = 0;
+
+  friend bool operator==(const BreakerRecord&, const BreakerRecord&) = default;
+};
+
+Result<void> validate(const BreakerRecord& record);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -110,6 +206,26 @@ class Store {
   /// Ids and times of the input are ignored/kept respectively: the store assigns ids.
   virtual Result<std::int64_t> append_audit(std::span<const AuditRecord> records) = 0;
   virtual Result<std::vector<AuditRecord>> query_audit(const AuditQuery& query) = 0;
+
+  // task history
+  /// Appends records atomically (all or none) and returns the id given to the last one.
+  virtual Result<std::int64_t> append_tasks(std::span<const TaskRecord> records) = 0;
+  virtual Result<std::vector<TaskRecord>> query_tasks(const TaskQuery& query) = 0;
+  /// Statistics per (domain, action), ordered by domain then action.
+  virtual Result<std::vector<TaskGroupStats>> task_stats(const TaskStatsQuery& query) = 0;
+  /// Deletes the records that started before `before`; returns how many.
+  virtual Result<std::int64_t> prune_tasks(TimePoint before) = 0;
+
+  // breakers
+  virtual Result<std::optional<BreakerRecord>> get_breaker(std::string_view name) = 0;
+  /// Ordered by name.
+  virtual Result<std::vector<BreakerRecord>> list_breakers() = 0;
+  /// Writes `record` if the stored version is `expected_version` (0: no record yet) and returns the
+  /// new version (expected_version + 1); errc::conflict, changing nothing, when another writer got
+  /// there first. Without `expected_version` the write is unconditional. record.version is ignored.
+  virtual Result<std::int64_t> put_breaker(const BreakerRecord& record, std::optional<std::int64_t> expected_version) = 0;
+  /// Removes a record; false when there was none.
+  virtual Result<bool> delete_breaker(std::string_view name) = 0;
 };
 
 enum class Synchronous { normal, full };

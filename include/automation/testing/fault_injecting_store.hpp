@@ -31,6 +31,14 @@ class FaultInjectingStore final : public storage::Store {
   Result<storage::MigrationReport> migrate() override;
   Result<std::int64_t> append_audit(std::span<const storage::AuditRecord> records) override;
   Result<std::vector<storage::AuditRecord>> query_audit(const storage::AuditQuery& query) override;
+  Result<std::int64_t> append_tasks(std::span<const storage::TaskRecord> records) override;
+  Result<std::vector<storage::TaskRecord>> query_tasks(const storage::TaskQuery& query) override;
+  Result<std::vector<storage::TaskGroupStats>> task_stats(const storage::TaskStatsQuery& query) override;
+  Result<std::int64_t> prune_tasks(TimePoint before) override;
+  Result<std::optional<storage::BreakerRecord>> get_breaker(std::string_view name) override;
+  Result<std::vector<storage::BreakerRecord>> list_breakers() override;
+  Result<std::int64_t> put_breaker(const storage::BreakerRecord& record, std::optional<std::int64_t> expected_version) override;
+  Result<bool> delete_breaker(std::string_view name) override;
 
  private:
   Result<void> before_write(std::string_view op);

@@ -1,0 +1,104 @@
+#pragma once
+// Task statistics computed in one pass over the records of a range, shared by every backend so all
+// of them answer identically. Backends feed rows; domain/action, parameter and error texts are
+// only materialized the first time a hash is seen.
+#include <automation/storage/store.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace automation::storage::detail {
+
+/// 64-bit FNV-1a.
+constexpr std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ull) noexcept {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+/// Identifies a (domain, action) pair.
+constexpr std::uint64_t kind_hash(std::string_view domain, std::string_view action) noexcept {
+  return fnv1a(action, fnv1a(std::string_view("\0", 1), fnv1a(domain)));
+}
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return static_cast<std::size_t>(fnv1a(s)); }
+};
+
+class TaskStatsBuilder {
+ public:
+  struct Group {
+    std::string domain, action;
+    std::uint64_t count = 0, successes = 0, failures = 0, timeouts = 0, cancelled = 0;
+    std::vector<std::int64_t> durations_us;
+    double impact_sum = 0;
+    std::uint64_t impact_n = 0;
+    std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> errors;
+    struct ParamCount {
+      std::uint64_t support = 0, successes = 0;
+    };
+    std::unordered_map<std::uint64_t, ParamCount> params;  // by params hash
+  };
+
+  /// The group of a kind hash; `names(domain, action)` fills a new group's names.
+  template <class F>
+  Group& group(std::uint64_t kind, F&& names) {
+    if (kind == last_kind_ && last_) return *last_;
+    auto [it, inserted] = groups_.try_emplace(kind);
+    if (inserted) names(it->second.domain, it->second.action);
+    last_kind_ = kind;
+    last_ = &it->second;
+    return it->second;
+  }
+
+  /// Records one run. `error` is read only for failures and timeouts.
+  template <class E>
+  void add(Group& g, TaskOutcome outcome, std::int64_t duration_us, const double* impact, std::uint64_t params_hash, E&& error) {
+    ++g.count;
+    g.durations_us.push_back(duration_us);
+    if (impact) {
+      g.impact_sum += *impact;
+      ++g.impact_n;
+    }
+    auto& pc = g.params[params_hash];
+    ++pc.support;
+    switch (outcome) {
+      case TaskOutcome::success:
+        ++g.successes;
+        ++pc.successes;
+        break;
+      case TaskOutcome::failure:
+      case TaskOutcome::timeout: {
+        ++(outcome == TaskOutcome::failure ? g.failures : g.timeouts);
+        std::string_view e = error();
+        if (e.empty()) e = outcome == TaskOutcome::timeout ? "timeout" : "failure";
+        auto it = g.errors.find(e);
+        if (it == g.errors.end()) it = g.errors.emplace(std::string(e), 0).first;
+        ++it->second;
+        break;
+      }
+      case TaskOutcome::cancelled:
+        ++g.cancelled;
+        break;
+    }
+  }
+
+  bool knows_params(std::uint64_t h) const { return params_text_.contains(h); }
+  void add_params(std::uint64_t h, std::string text) { params_text_.emplace(h, std::move(text)); }
+
+  /// The groups ordered by domain then action.
+  std::vector<TaskGroupStats> finish(const TaskStatsQuery& q);
+
+ private:
+  std::unordered_map<std::uint64_t, Group> groups_;
+  std::unordered_map<std::uint64_t, std::string> params_text_;
+  std::uint64_t last_kind_ = 0;
+  Group* last_ = nullptr;
+};
+
+}  // namespace automation::storage::detail
