@@ -1,10 +1,16 @@
+#include <automation/core/json.hpp>
 #include <automation/resilience/circuit_breaker.hpp>
+#include <automation/storage/store.hpp>
 
 #include <detail/log.hpp>
 
 #include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace automation::resilience {
@@ -212,6 +218,80 @@ struct CircuitBreaker::Window {
     return total;
   }
 
+  // The window's contents as JSON, so a restart (or the next one-shot process) goes on counting.
+  boost::json::object save() const {
+    boost::json::object o{{"kind", kind == BreakerConfig::Window::count ? "count" : "time"}, {"size", size}};
+    if (kind == BreakerConfig::Window::count) {
+      std::string r(ring.size(), '.');
+      for (std::size_t i = 0; i < ring.size(); ++i)
+        if (ring[i] & 0x80) r[i] = "sfSF"[(ring[i] & 1) | (ring[i] & 2)];
+      o["ring"] = r;
+      o["head"] = head;
+    } else {
+      boost::json::array b;
+      for (const auto& x : buckets)
+        if (x.epoch != INT64_MIN && x.agg.calls)
+          b.push_back(boost::json::array{x.epoch, x.agg.calls, x.agg.failures, x.agg.slow_calls, x.agg.slow_failures});
+      o["buckets"] = std::move(b);
+      o["width_ns"] = width.count();
+    }
+    return o;
+  }
+
+  // Restores what save() wrote when the window has the same shape; false (and empty) otherwise.
+  bool load(const boost::json::object& o, TimePoint now) {
+    try {
+      if (load_unchecked(o, now)) return true;
+    } catch (const std::exception&) {  // a number out of range in a hand-edited record
+    }
+    clear();
+    return false;
+  }
+
+  bool load_unchecked(const boost::json::object& o, TimePoint now) {
+    clear();
+    const auto* k = o.if_contains("kind");
+    const auto* n = o.if_contains("size");
+    if (!k || !k->is_string() || !n || !n->is_number() || n->to_number<std::uint32_t>() != size) return false;
+    if (kind == BreakerConfig::Window::count) {
+      const auto* r = o.if_contains("ring");
+      const auto* h = o.if_contains("head");
+      if (k->as_string() != "count" || !r || !r->is_string() || r->as_string().size() != size || !h || !h->is_number()) return false;
+      const auto hv = h->to_number<std::uint32_t>();
+      if (hv >= size) return false;
+      const auto& text = r->as_string();
+      for (std::size_t i = 0; i < size; ++i) {
+        const char c = text[i];
+        if (c == '.') continue;
+        const bool failure = c == 'f' || c == 'F', slow = c == 'S' || c == 'F';
+        ring[i] = static_cast<std::uint8_t>(0x80 | (failure ? 1 : 0) | (slow ? 2 : 0));
+        add(total, failure, slow, +1);
+      }
+      head = hv;
+      return true;
+    }
+    const auto* b = o.if_contains("buckets");
+    const auto* w = o.if_contains("width_ns");
+    if (k->as_string() != "time" || !b || !b->is_array() || !w || !w->is_number() || w->to_number<Duration::rep>() != width.count())
+      return false;
+    evict(now);
+    for (const auto& v : b->as_array()) {
+      if (!v.is_array() || v.as_array().size() != 5) continue;
+      const auto& a = v.as_array();
+      const auto e = a[0].to_number<std::int64_t>();
+      if (e > latest || e <= latest - static_cast<std::int64_t>(size)) continue;  // outside the window now
+      auto& x = buckets[static_cast<std::size_t>(((e % size) + size) % size)];
+      x.epoch = e;
+      x.agg = {a[1].to_number<std::uint32_t>(), a[2].to_number<std::uint32_t>(), a[3].to_number<std::uint32_t>(),
+               a[4].to_number<std::uint32_t>()};
+      total.calls += x.agg.calls;
+      total.failures += x.agg.failures;
+      total.slow_calls += x.agg.slow_calls;
+      total.slow_failures += x.agg.slow_failures;
+    }
+    return true;
+  }
+
   void clear() {
     std::fill(ring.begin(), ring.end(), 0);
     head = 0;
@@ -314,6 +394,8 @@ CircuitBreaker::CircuitBreaker(std::string name, BreakerConfig config, const Clo
 CircuitBreaker::~CircuitBreaker() = default;
 
 Permit CircuitBreaker::try_acquire() {
+  if (polling_.load(std::memory_order_relaxed)) [[unlikely]]
+    poll_if_due();
   const std::uint64_t w = state_word_.load(std::memory_order_acquire);
   const auto s = static_cast<BreakerState>(w & 0xff);
   if (s == BreakerState::closed || s == BreakerState::metrics_only || s == BreakerState::disabled) {
@@ -554,11 +636,13 @@ void CircuitBreaker::transition_locked(BreakerState to, std::string_view reason,
   last_reason_ = std::string(reason);
   state_word_.store(pack(to, (w >> 8) + 1), std::memory_order_release);
   c_transitions_.fetch_add(1, std::memory_order_relaxed);
+  if (!adopting_) dirty_.store(true, std::memory_order_release);
   events.push_back({BreakerEventType::state_transition, now, from, to, std::string(reason), before});
   logf(LogLevel::info, "breaker", "circuit breaker '{}' {} -> {} ({})", name_, to_string(from), to_string(to), reason);
 }
 
 BreakerState CircuitBreaker::state() {
+  if (polling_.load(std::memory_order_relaxed)) poll_if_due();
   const auto s = static_cast<BreakerState>(state_word_.load(std::memory_order_acquire) & 0xff);
   if (s != BreakerState::open && s != BreakerState::half_open) return s;
   std::vector<PendingEvent> events;
@@ -638,6 +722,7 @@ void CircuitBreaker::reset() {
     probes_in_flight_.clear();
     probe_successes_ = probe_failures_ = 0;
     last_reason_ = "reset";
+    dirty_.store(true, std::memory_order_release);
     state_word_.store(pack(BreakerState::closed, (w >> 8) + 1), std::memory_order_release);
     events.push_back({BreakerEventType::reset, now, from, BreakerState::closed, "reset", before});
     if (from != BreakerState::closed) {
@@ -663,6 +748,20 @@ void CircuitBreaker::unsubscribe(std::uint64_t id) {
 }
 
 void CircuitBreaker::dispatch(std::vector<PendingEvent>& events) noexcept {
+  // A local transition is published once the breaker's mutex is released (never under it).
+  if (persisting_.load(std::memory_order_acquire) && dirty_.load(std::memory_order_acquire)) {
+    std::vector<PendingEvent> more;
+    {
+      std::lock_guard sync(sync_mu_);
+      if (dirty_.exchange(false) && sharing_) (void)publish_locked_sync(more);
+    }
+    if (!more.empty()) {
+      try {
+        events.insert(events.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+      } catch (...) {
+      }
+    }
+  }
   if (events.empty() || !has_subscribers_.load()) return;
   std::vector<std::shared_ptr<std::function<void(const BreakerEvent&)>>> subs;
   try {
@@ -681,6 +780,324 @@ void CircuitBreaker::dispatch(std::vector<PendingEvent>& events) noexcept {
       }
     }
   }
+}
+
+// ---- persistence and sharing -------------------------------------------------------------------
+
+std::string_view to_string(SharingMode m) noexcept {
+  switch (m) {
+    case SharingMode::none:
+      return "none";
+    case SharingMode::snapshot:
+      return "snapshot";
+    case SharingMode::shared:
+      return "shared";
+  }
+  return "none";
+}
+
+Result<SharingMode> parse_sharing_mode(std::string_view text) {
+  for (auto m : {SharingMode::none, SharingMode::snapshot, SharingMode::shared})
+    if (to_string(m) == text) return m;
+  return fail(errc::invalid_argument, fmt::format("unknown breaker sharing mode \"{}\" (use none, snapshot or shared)", text));
+}
+
+struct CircuitBreaker::Sharing {
+  storage::Store* store = nullptr;
+  SharingOptions options;
+  SharingStatus status;
+};
+
+namespace {
+
+std::string default_owner() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = 0;
+  return fmt::format("pid {} on {}", static_cast<long>(getpid()), host[0] ? host.data() : "unknown");
+}
+
+// A reason as written to the store: without the prefixes that mark adopted states.
+std::string_view base_reason(std::string_view r) {
+  for (std::string_view p : {"shared:", "restored:"})
+    if (r.substr(0, p.size()) == p) return r.substr(p.size());
+  return r;
+}
+
+boost::json::object window_json(const WindowSnapshot& w) {
+  return {{"calls", w.calls}, {"failures", w.failures}, {"slow_calls", w.slow_calls}, {"slow_failures", w.slow_failures}};
+}
+
+boost::json::object counters_json(const BreakerCounters& c) {
+  return {{"successes", c.successes},         {"failures", c.failures}, {"ignored", c.ignored},        {"slow", c.slow},
+          {"not_permitted", c.not_permitted}, {"stale", c.stale},       {"transitions", c.transitions}};
+}
+
+std::uint64_t u64(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_uint64()) return v->as_uint64();
+  if (v->is_int64() && v->as_int64() >= 0) return static_cast<std::uint64_t>(v->as_int64());
+  return 0;
+}
+
+}  // namespace
+
+Result<BreakerStatus> status_from_record(const storage::BreakerRecord& r) {
+  BreakerStatus s;
+  s.name = r.name;
+  auto st = parse_breaker_state(r.state);
+  if (!st) return with_context(st.error(), fmt::format("breaker record '{}'", r.name));
+  s.state = *st;
+  s.reason = r.reason;
+  if (s.state == BreakerState::open) s.open_until = r.open_until;
+  s.open_attempt = r.open_attempt;
+  s.updated = r.updated;
+  s.updated_by = r.updated_by;
+  s.version = r.version;
+  auto doc = json::parse(r.details, fmt::format("breaker record '{}' details", r.name));
+  if (!doc) return doc.error();
+  if (const auto* o = doc->if_object()) {
+    if (const auto* w = o->if_contains("window"); w && w->is_object()) {
+      const auto& wo = w->as_object();
+      s.window.calls = static_cast<std::uint32_t>(u64(wo, "calls"));
+      s.window.failures = static_cast<std::uint32_t>(u64(wo, "failures"));
+      s.window.slow_calls = static_cast<std::uint32_t>(u64(wo, "slow_calls"));
+      s.window.slow_failures = static_cast<std::uint32_t>(u64(wo, "slow_failures"));
+    }
+    if (const auto* c = o->if_contains("counters"); c && c->is_object()) {
+      const auto& co = c->as_object();
+      s.counters = {u64(co, "successes"),     u64(co, "failures"), u64(co, "ignored"),    u64(co, "slow"),
+                    u64(co, "not_permitted"), u64(co, "stale"),    u64(co, "transitions")};
+    }
+  }
+  return s;
+}
+
+storage::BreakerRecord CircuitBreaker::make_record_locked(TimePoint now) const {
+  storage::BreakerRecord r;
+  r.name = name_;
+  const auto s = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
+  r.state = std::string(to_string(s));
+  r.open_until = s == BreakerState::open ? open_until_ : TimePoint{};
+  r.open_attempt = open_attempt_;
+  r.reason = std::string(base_reason(last_reason_));
+  boost::json::object d{{"window", window_json(window_->total)},
+                        {"counters", counters_json(counters())},
+                        {"generation", generation()},
+                        {"consecutive_failures", consecutive_failures_},
+                        {"window_state", window_->save()}};
+  r.details = boost::json::serialize(d);
+  r.updated = now;
+  r.updated_by = sharing_ ? sharing_->options.owner : std::string();
+  return r;
+}
+
+void CircuitBreaker::store_failed_locked_sync(const Error& e) {
+  auto& st = sharing_->status;
+  ++st.failures;
+  if (st.store_ok)
+    logf(LogLevel::warn, "breaker", "circuit breaker '{}': the store is unavailable, going on locally ({})", name_, e.message);
+  st.store_ok = false;
+  st.last_error = e.message;
+  dirty_.store(true, std::memory_order_release);  // publish again once the store answers
+}
+
+Result<void> CircuitBreaker::publish_locked_sync(std::vector<PendingEvent>& events) {
+  auto& sh = *sharing_;
+  storage::BreakerRecord rec;
+  {
+    std::lock_guard lock(mu_);
+    rec = make_record_locked(clock_.now());
+  }
+  const bool cas = sh.options.mode == SharingMode::shared;
+  auto r = sh.store->put_breaker(rec, cas ? std::optional<std::int64_t>(sh.status.version) : std::nullopt);
+  if (r) {
+    if (!sh.status.store_ok) logf(LogLevel::info, "breaker", "circuit breaker '{}': the store answers again", name_);
+    sh.status.store_ok = true;
+    sh.status.version = *r;
+    ++sh.status.publishes;
+    return {};
+  }
+  const Error e = r.error();
+  if (e.is(errc::conflict) && cas) {
+    ++sh.status.conflicts;  // another process wrote first: its state wins
+    return pull_locked_sync(events, "shared:");
+  }
+  store_failed_locked_sync(e);
+  return e;
+}
+
+Result<void> CircuitBreaker::pull_locked_sync(std::vector<PendingEvent>& events, std::string_view prefix) {
+  auto& sh = *sharing_;
+  auto r = sh.store->get_breaker(name_);
+  if (!r) {
+    const Error e = r.error();
+    store_failed_locked_sync(e);
+    return e;
+  }
+  if (!sh.status.store_ok) logf(LogLevel::info, "breaker", "circuit breaker '{}': the store answers again", name_);
+  sh.status.store_ok = true;
+  if (!*r) {
+    // Nothing stored yet (or it was deleted): write ours.
+    storage::BreakerRecord rec;
+    {
+      std::lock_guard lock(mu_);
+      rec = make_record_locked(clock_.now());
+    }
+    auto w = sh.store->put_breaker(rec, sh.options.mode == SharingMode::shared ? std::optional<std::int64_t>(0) : std::nullopt);
+    if (w) {
+      sh.status.version = *w;
+      ++sh.status.publishes;
+      return {};
+    }
+    const Error e = w.error();
+    if (e.is(errc::conflict)) {
+      ++sh.status.conflicts;  // created meanwhile; adopt it at the next poll
+      sh.status.version = -1;
+      return {};
+    }
+    store_failed_locked_sync(e);
+    return e;
+  }
+  if ((*r)->version != sh.status.version) {
+    adopt(**r, prefix, events);
+    sh.status.version = (*r)->version;
+    ++sh.status.adoptions;
+  }
+  return {};
+}
+
+void CircuitBreaker::adopt(const storage::BreakerRecord& r, std::string_view prefix, std::vector<PendingEvent>& events) {
+  const bool restore_window = prefix == "restored:";
+  auto to = parse_breaker_state(r.state);
+  if (!to) {
+    logf(LogLevel::error, "breaker", "circuit breaker '{}': ignoring a stored state: {}", name_, to.error().message);
+    return;
+  }
+  std::lock_guard lock(mu_);
+  const TimePoint now = clock_.now();
+  const auto from = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
+  const std::string reason = std::string(prefix) + r.reason;
+  adopting_ = true;
+  if (base_reason(r.reason) == "reset") {
+    // A manual reset elsewhere (e.g. `autoctl breaker reset`) starts this one over too.
+    window_->clear();
+    consecutive_failures_ = 0;
+  }
+  if (from == *to) {
+    if (*to == BreakerState::open && open_until_ != r.open_until) {
+      open_until_ = r.open_until;
+      open_until_rep_.store(open_until_.time_since_epoch().count(), std::memory_order_release);
+      last_reason_ = reason;
+    }
+  } else {
+    transition_locked(*to, reason, now, events, *to == BreakerState::open ? std::optional<TimePoint>(r.open_until) : std::nullopt);
+  }
+  open_attempt_ = r.open_attempt;
+  adopting_ = false;
+  if (restore_window) {
+    // At start, go on counting where the last writer stopped (same window shape only).
+    auto doc = json::parse(r.details, "breaker details");
+    const auto* o = doc ? doc->if_object() : nullptr;
+    const auto* ws = o ? o->if_contains("window_state") : nullptr;
+    const auto* cf = o ? o->if_contains("consecutive_failures") : nullptr;
+    if (ws && ws->is_object() && window_->load(ws->as_object(), now) && cf && cf->is_number())
+      consecutive_failures_ = cf->to_number<std::uint32_t>();
+  }
+  advance_locked(now, events);  // e.g. an open period that already ended: half-open here (published)
+}
+
+Result<void> CircuitBreaker::share(storage::Store& store, SharingOptions options) {
+  if (options.poll_interval < Duration::zero())
+    return fail(errc::invalid_argument, fmt::format("circuit breaker '{}': negative poll_interval", name_));
+  std::vector<PendingEvent> events;
+  Result<void> result;
+  {
+    std::lock_guard sync(sync_mu_);
+    polling_.store(false);
+    persisting_.store(false);
+    if (options.mode == SharingMode::none) {
+      sharing_.reset();
+      return {};
+    }
+    if (options.owner.empty()) options.owner = default_owner();
+    sharing_ = std::make_unique<Sharing>();
+    sharing_->store = &store;
+    sharing_->options = std::move(options);
+    sharing_->status.mode = sharing_->options.mode;
+    dirty_.store(false);
+    result = pull_locked_sync(events, "restored:");
+    next_poll_rep_.store((clock_.now() + sharing_->options.poll_interval).time_since_epoch().count());
+    persisting_.store(true, std::memory_order_release);
+    polling_.store(sharing_->options.mode == SharingMode::shared, std::memory_order_release);
+  }
+  dispatch(events);
+  return result;
+}
+
+void CircuitBreaker::poll_if_due() noexcept {
+  const auto now = clock_.now().time_since_epoch().count();
+  if (now < next_poll_rep_.load(std::memory_order_relaxed)) return;
+  std::vector<PendingEvent> events;
+  {
+    std::unique_lock sync(sync_mu_, std::try_to_lock);
+    if (!sync || !sharing_) return;  // another thread is looking already
+    next_poll_rep_.store(now + sharing_->options.poll_interval.count(), std::memory_order_relaxed);
+    try {
+      if (dirty_.exchange(false)) {
+        (void)publish_locked_sync(events);
+      } else {
+        (void)pull_locked_sync(events, "shared:");
+      }
+    } catch (...) {
+    }
+  }
+  dispatch(events);
+}
+
+Result<void> CircuitBreaker::publish_now() {
+  std::vector<PendingEvent> events;
+  Result<void> r;
+  {
+    std::lock_guard sync(sync_mu_);
+    if (!sharing_) return fail(errc::invalid_argument, fmt::format("circuit breaker '{}' is not persisted (call share() first)", name_));
+    dirty_.store(false);
+    r = publish_locked_sync(events);
+  }
+  dispatch(events);
+  return r;
+}
+
+Result<void> CircuitBreaker::sync_now() {
+  std::vector<PendingEvent> events;
+  Result<void> r;
+  {
+    std::lock_guard sync(sync_mu_);
+    if (!sharing_) return fail(errc::invalid_argument, fmt::format("circuit breaker '{}' is not persisted (call share() first)", name_));
+    r = dirty_.exchange(false) ? publish_locked_sync(events) : pull_locked_sync(events, "shared:");
+  }
+  dispatch(events);
+  return r;
+}
+
+SharingStatus CircuitBreaker::sharing_status() const {
+  std::lock_guard sync(sync_mu_);
+  return sharing_ ? sharing_->status : SharingStatus{};
+}
+
+BreakerStatus CircuitBreaker::status() {
+  BreakerStatus s;
+  s.name = name_;
+  s.state = state();
+  s.sharing = sharing_status();
+  std::lock_guard lock(mu_);
+  s.reason = last_reason_;
+  if (s.state == BreakerState::open) s.open_until = open_until_;
+  s.open_attempt = open_attempt_;
+  s.window = window_->snapshot(clock_.now());
+  s.counters = counters();
+  s.version = s.sharing.version;
+  return s;
 }
 
 }  // namespace automation::resilience

@@ -24,6 +24,11 @@
 #include <string>
 #include <vector>
 
+namespace automation::storage {
+class Store;
+struct BreakerRecord;
+}  // namespace automation::storage
+
 namespace automation::resilience {
 
 enum class BreakerState : std::uint8_t { closed, open, half_open, forced_open, disabled, metrics_only };
@@ -127,6 +132,46 @@ struct BreakerEvent {
 
 class CircuitBreaker;
 
+/// How a breaker uses a Store (see CircuitBreaker::share).
+enum class SharingMode : std::uint8_t {
+  none,      ///< local only
+  snapshot,  ///< restore at start, write every transition (last writer wins)
+  shared,    ///< restore at start, publish transitions by compare-and-set, adopt other processes' transitions
+};
+std::string_view to_string(SharingMode m) noexcept;
+Result<SharingMode> parse_sharing_mode(std::string_view text);
+
+struct SharingOptions {
+  SharingMode mode = SharingMode::shared;
+  Duration poll_interval = std::chrono::seconds(1);  ///< shared: how often admissions look at the store
+  std::string owner;                                 ///< written as updated_by (default "pid N on HOST")
+};
+
+struct SharingStatus {
+  SharingMode mode = SharingMode::none;
+  bool store_ok = true;      ///< false while the store is unavailable (the breaker goes on locally)
+  std::string last_error;    ///< why the store was last unavailable
+  std::int64_t version = 0;  ///< the stored version this breaker last saw or wrote
+  std::uint64_t publishes = 0, adoptions = 0, conflicts = 0, failures = 0;
+};
+
+/// A plain picture of a breaker, from a live breaker or from its stored record.
+struct BreakerStatus {
+  std::string name;
+  BreakerState state = BreakerState::closed;
+  std::string reason;
+  std::optional<TimePoint> open_until;
+  int open_attempt = 0;
+  WindowSnapshot window;
+  BreakerCounters counters;
+  std::optional<TimePoint> updated;  ///< stored records: when and by whom
+  std::string updated_by;
+  std::int64_t version = 0;
+  SharingStatus sharing;
+};
+/// The status a stored record describes (its counters and window are the last writer's).
+Result<BreakerStatus> status_from_record(const storage::BreakerRecord& record);
+
 /// Admission to one call. Move-only. An admitted permit that is dropped without a report reports
 /// "ignored". A rejected permit carries retry_after(). Reporting on a permit from an older state
 /// generation, or after its lease expired, is dropped (counted as stale).
@@ -184,6 +229,8 @@ class CircuitBreaker {
 
   /// The state at the clock's now (an elapsed open period shows as half_open).
   BreakerState state();
+  /// The state as last recorded, without looking at the clock or the store (lock-free).
+  BreakerState current_state() const noexcept { return static_cast<BreakerState>(state_word_.load(std::memory_order_acquire) & 0xff); }
   std::uint64_t generation() const noexcept { return state_word_.load(std::memory_order_acquire) >> 8; }
   WindowSnapshot snapshot() const;
   BreakerCounters counters() const;
@@ -202,6 +249,22 @@ class CircuitBreaker {
   Result<void> metrics_only() { return transition_to(BreakerState::metrics_only, "metrics_only"); }
   /// Back to closed with an empty window and the open-attempt counter at zero; emits reset.
   void reset();
+
+  /// Persists and optionally shares this breaker through `store` under its name. The stored state, if
+  /// any, is adopted now (a transition with reason "restored:<reason>"); otherwise the current state
+  /// is written. In shared mode every local transition is published by compare-and-set and
+  /// admissions look at the store at most once per poll_interval, adopting what other processes
+  /// wrote ("shared:<reason>"); the first writer wins a race. No lock is held while a protected call
+  /// runs. When the store is unavailable the breaker goes on locally, logs it, reports it in
+  /// sharing_status() and tries again at the next poll or transition; the error is also returned.
+  /// The store must outlive the breaker (or a later share() with SharingMode::none).
+  Result<void> share(storage::Store& store, SharingOptions options = {});
+  SharingStatus sharing_status() const;
+  /// Writes the current state and counters now (snapshot and shared modes), e.g. at shutdown.
+  Result<void> publish_now();
+  /// Looks at the store now (shared mode) instead of waiting for the poll interval.
+  Result<void> sync_now();
+  BreakerStatus status();
 
   /// Subscribes to events; returns an id for unsubscribe.
   std::uint64_t subscribe(std::function<void(const BreakerEvent&)> fn);
@@ -223,6 +286,14 @@ class CircuitBreaker {
   void dispatch(std::vector<PendingEvent>& events) noexcept;
   void emit_call_event(BreakerEventType type, Duration elapsed);
   static std::uint64_t pack(BreakerState s, std::uint64_t gen) noexcept { return (gen << 8) | static_cast<std::uint64_t>(s); }
+  // Sharing.
+  struct Sharing;
+  void poll_if_due() noexcept;
+  Result<void> publish_locked_sync(std::vector<PendingEvent>& events);
+  Result<void> pull_locked_sync(std::vector<PendingEvent>& events, std::string_view prefix);
+  void adopt(const storage::BreakerRecord& r, std::string_view prefix, std::vector<PendingEvent>& events);
+  storage::BreakerRecord make_record_locked(TimePoint now) const;
+  void store_failed_locked_sync(const Error& e);
 
   std::string name_;
   BreakerConfig config_;
@@ -255,6 +326,14 @@ class CircuitBreaker {
   std::atomic<bool> has_subscribers_{false};
   std::uint64_t next_sub_id_ = 1;
   std::atomic<std::uint64_t> subscriber_failures_{0};
+
+  std::unique_ptr<Sharing> sharing_;  // guarded by sync_mu_ (taken before mu_, never while calling out)
+  mutable std::mutex sync_mu_;
+  std::atomic<bool> polling_{false};     // shared mode: admissions poll the store
+  std::atomic<bool> persisting_{false};  // snapshot or shared mode
+  std::atomic<bool> dirty_{false};       // a local transition waits to be published
+  std::atomic<Duration::rep> next_poll_rep_{0};
+  bool adopting_ = false;  // under mu_: transitions come from the store
 };
 
 template <class F>

@@ -1,0 +1,226 @@
+#include <automation/core/time.hpp>
+#include <automation/resilience/breaker_registry.hpp>
+
+#include <detail/log.hpp>
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include <algorithm>
+
+namespace automation::resilience {
+
+using automation::detail::logf;
+
+BreakerRegistry::BreakerRegistry(const Clock& clock, RegistryOptions options) : clock_(clock), options_(std::move(options)) {
+  if (auto v = options_.defaults.validate(); !v) throw Exception(with_context(v.error(), "breaker registry defaults"));
+  if (options_.max_breakers == 0) options_.max_breakers = 1;
+}
+
+BreakerRegistry::~BreakerRegistry() = default;
+
+Result<void> BreakerRegistry::configure(std::string pattern, BreakerConfig config) {
+  if (pattern.empty()) return fail(errc::invalid_argument, "breaker registry: an empty name pattern");
+  if (auto v = config.validate(); !v) return with_context(v.error(), fmt::format("breaker pattern \"{}\"", pattern));
+  std::lock_guard lock(mu_);
+  auto it = std::find_if(patterns_.begin(), patterns_.end(), [&](const auto& p) { return p.first == pattern; });
+  if (it != patterns_.end()) {
+    it->second = std::move(config);
+  } else {
+    patterns_.emplace_back(std::move(pattern), std::move(config));
+  }
+  return {};
+}
+
+const BreakerConfig& BreakerRegistry::config_for(std::string_view name) const {
+  const BreakerConfig* best = &options_.defaults;
+  std::size_t best_len = 0;
+  bool exact = false;
+  for (const auto& [p, c] : patterns_) {
+    if (p.back() == '*') {
+      const std::string_view prefix(p.data(), p.size() - 1);
+      if (!exact && name.substr(0, prefix.size()) == prefix && prefix.size() + 1 > best_len) {
+        best = &c;
+        best_len = prefix.size() + 1;
+      }
+    } else if (p == name) {
+      best = &c;
+      exact = true;
+    }
+  }
+  return *best;
+}
+
+bool BreakerRegistry::evict_one_locked() {
+  auto victim = breakers_.end();
+  for (auto it = breakers_.begin(); it != breakers_.end(); ++it) {
+    auto& b = it->second.breaker;
+    // Idle: nobody else holds it, and closed (an open breaker's memory is the point of having it).
+    if (b.use_count() != 1 || b->current_state() != BreakerState::closed) continue;
+    if (victim == breakers_.end() || it->second.last_used < victim->second.last_used) victim = it;
+  }
+  if (victim == breakers_.end()) return false;
+  logf(LogLevel::debug, "breaker", "evicting idle closed circuit breaker '{}' (registry cap {})", victim->first, options_.max_breakers);
+  breakers_.erase(victim);
+  ++evictions_;
+  return true;
+}
+
+Result<std::shared_ptr<CircuitBreaker>> BreakerRegistry::get(std::string_view name) {
+  if (name.empty()) return fail(errc::invalid_argument, "breaker registry: an empty breaker name");
+  std::shared_ptr<CircuitBreaker> created;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = breakers_.find(name); it != breakers_.end()) {
+      it->second.last_used = ++tick_;
+      return it->second.breaker;
+    }
+    if (breakers_.size() >= options_.max_breakers && !evict_one_locked())
+      return fail(errc::busy,
+                  fmt::format("breaker registry is full ({} breakers, none idle and closed): cannot create '{}'", breakers_.size(), name));
+    created = std::make_shared<CircuitBreaker>(std::string(name), config_for(name), clock_);
+    breakers_.emplace(std::string(name), Entry{created, ++tick_});
+  }
+  if (options_.store && options_.sharing.mode != SharingMode::none) {
+    // Outside the registry's mutex: this reads the store. A failure leaves the breaker local.
+    if (auto r = created->share(*options_.store, options_.sharing); !r)
+      logf(LogLevel::warn, "breaker", "circuit breaker '{}' starts without its stored state: {}", name, r.error().message);
+  }
+  return created;
+}
+
+std::shared_ptr<CircuitBreaker> BreakerRegistry::find(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = breakers_.find(name);
+  return it == breakers_.end() ? nullptr : it->second.breaker;
+}
+
+std::vector<std::shared_ptr<CircuitBreaker>> BreakerRegistry::list() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<CircuitBreaker>> out;
+  out.reserve(breakers_.size());
+  for (const auto& [n, e] : breakers_) out.push_back(e.breaker);
+  return out;
+}
+
+bool BreakerRegistry::remove(std::string_view name) {
+  std::lock_guard lock(mu_);
+  auto it = breakers_.find(name);
+  if (it == breakers_.end()) return false;
+  breakers_.erase(it);
+  return true;
+}
+
+std::size_t BreakerRegistry::size() const {
+  std::lock_guard lock(mu_);
+  return breakers_.size();
+}
+
+std::uint64_t BreakerRegistry::evictions() const {
+  std::lock_guard lock(mu_);
+  return evictions_;
+}
+
+Result<void> BreakerRegistry::publish_all() {
+  Result<void> first;
+  if (!options_.store || options_.sharing.mode == SharingMode::none) return first;
+  for (const auto& b : list()) {
+    auto r = b->publish_now();
+    if (!r && first) first = r;
+  }
+  return first;
+}
+
+// ---- export ------------------------------------------------------------------------------------
+
+boost::json::value to_json(const BreakerStatus& s) {
+  namespace bj = boost::json;
+  bj::object o{{"name", s.name}, {"state", to_string(s.state)}, {"reason", s.reason}, {"open_attempt", s.open_attempt}};
+  o["open_until"] = s.open_until ? bj::value(format_timestamp(*s.open_until)) : bj::value(nullptr);
+  o["window"] = bj::object{{"calls", s.window.calls},
+                           {"failures", s.window.failures},
+                           {"slow_calls", s.window.slow_calls},
+                           {"failure_rate", s.window.failure_rate()},
+                           {"slow_call_rate", s.window.slow_call_rate()}};
+  o["counters"] = bj::object{{"successes", s.counters.successes},
+                             {"failures", s.counters.failures},
+                             {"ignored", s.counters.ignored},
+                             {"slow", s.counters.slow},
+                             {"not_permitted", s.counters.not_permitted},
+                             {"stale", s.counters.stale},
+                             {"transitions", s.counters.transitions}};
+  o["updated"] = s.updated ? bj::value(format_timestamp(*s.updated)) : bj::value(nullptr);
+  o["updated_by"] = s.updated_by;
+  o["version"] = s.version;
+  o["sharing"] = bj::object{{"mode", to_string(s.sharing.mode)}, {"store_ok", s.sharing.store_ok},   {"last_error", s.sharing.last_error},
+                            {"publishes", s.sharing.publishes},  {"adoptions", s.sharing.adoptions}, {"conflicts", s.sharing.conflicts},
+                            {"failures", s.sharing.failures}};
+  return o;
+}
+
+namespace {
+// Label values escape backslash, double quote and newline.
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string to_prometheus(std::span<const BreakerStatus> breakers) {
+  std::string out;
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help, auto&& value_of) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    for (const auto& b : breakers) value_of(b);
+  };
+  static constexpr BreakerState kStates[] = {BreakerState::closed,      BreakerState::open,     BreakerState::half_open,
+                                             BreakerState::forced_open, BreakerState::disabled, BreakerState::metrics_only};
+  family("automation_circuit_breaker_state", "gauge", "1 for the state the circuit breaker is in, 0 for the others.",
+         [&](const BreakerStatus& b) {
+           for (auto s : kStates)
+             out += fmt::format("automation_circuit_breaker_state{{name=\"{}\",state=\"{}\"}} {}\n", label(b.name), to_string(s),
+                                s == b.state ? 1 : 0);
+         });
+  family("automation_circuit_breaker_window_calls", "gauge", "Calls in the current window.", [&](const BreakerStatus& b) {
+    out += fmt::format("automation_circuit_breaker_window_calls{{name=\"{}\",kind=\"all\"}} {}\n", label(b.name), b.window.calls);
+    out += fmt::format("automation_circuit_breaker_window_calls{{name=\"{}\",kind=\"failed\"}} {}\n", label(b.name), b.window.failures);
+    out += fmt::format("automation_circuit_breaker_window_calls{{name=\"{}\",kind=\"slow\"}} {}\n", label(b.name), b.window.slow_calls);
+  });
+  family("automation_circuit_breaker_failure_rate", "gauge", "Failure rate of the current window in percent (-1 with no calls).",
+         [&](const BreakerStatus& b) {
+           out += fmt::format("automation_circuit_breaker_failure_rate{{name=\"{}\"}} {}\n", label(b.name), b.window.failure_rate());
+         });
+  family("automation_circuit_breaker_calls_total", "counter", "Calls by outcome since the process started.", [&](const BreakerStatus& b) {
+    const std::pair<const char*, std::uint64_t> kinds[] = {{"successful", b.counters.successes},
+                                                           {"failed", b.counters.failures},
+                                                           {"ignored", b.counters.ignored},
+                                                           {"not_permitted", b.counters.not_permitted},
+                                                           {"stale", b.counters.stale}};
+    for (const auto& [k, v] : kinds)
+      out += fmt::format("automation_circuit_breaker_calls_total{{name=\"{}\",kind=\"{}\"}} {}\n", label(b.name), k, v);
+  });
+  family("automation_circuit_breaker_slow_calls_total", "counter", "Slow calls since the process started.", [&](const BreakerStatus& b) {
+    out += fmt::format("automation_circuit_breaker_slow_calls_total{{name=\"{}\"}} {}\n", label(b.name), b.counters.slow);
+  });
+  family("automation_circuit_breaker_transitions_total", "counter", "State transitions since the process started.",
+         [&](const BreakerStatus& b) {
+           out += fmt::format("automation_circuit_breaker_transitions_total{{name=\"{}\"}} {}\n", label(b.name), b.counters.transitions);
+         });
+  family("automation_circuit_breaker_open_until_seconds", "gauge", "Unix time when the open period ends (0 when not open).",
+         [&](const BreakerStatus& b) {
+           const double t = b.open_until ? std::chrono::duration<double>(b.open_until->time_since_epoch()).count() : 0.0;
+           out += fmt::format("automation_circuit_breaker_open_until_seconds{{name=\"{}\"}} {:.3f}\n", label(b.name), t);
+         });
+  return out;
+}
+
+}  // namespace automation::resilience

@@ -1,0 +1,269 @@
+// Persistence and sharing of circuit breakers through the Store, and the registry.
+#include <automation/resilience/breaker_registry.hpp>
+#include <automation/storage/memory_store.hpp>
+#include <automation/storage/sqlite_store.hpp>
+#include <automation/testing/fault_injecting_store.hpp>
+#include <automation/testing/manual_clock.hpp>
+
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace automation;
+using namespace automation::resilience;
+using namespace std::chrono_literals;
+
+namespace {
+
+void fail_times(CircuitBreaker& b, int n) {
+  for (int i = 0; i < n; ++i) {
+    auto p = b.try_acquire();
+    REQUIRE(p);
+    p.failure();
+  }
+}
+
+void succeed_times(CircuitBreaker& b, int n) {
+  for (int i = 0; i < n; ++i) {
+    auto p = b.try_acquire();
+    REQUIRE(p);
+    p.success();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("breaker sharing: two instances on one SQLite file see one breaker", "[breaker][sharing]") {
+  test::TempDir dir;
+  // Two connections, as two processes would have.
+  auto store_a = storage::SqliteStore::open(dir.file("b.db")).value();
+  auto store_b = storage::SqliteStore::open(dir.file("b.db")).value();
+  testing::ManualClock clock;
+  CircuitBreaker a("payments", BreakerConfig::seed_preset(), clock);
+  CircuitBreaker b("payments", BreakerConfig::seed_preset(), clock);
+  REQUIRE(a.share(*store_a, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "A"}));
+  REQUIRE(b.share(*store_b, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "B"}));
+  CHECK(a.sharing_status().version == 1);  // A created the record, B adopted it (same state)
+  CHECK(b.sharing_status().version == 1);
+
+  fail_times(a, 5);  // A trips and publishes
+  CHECK(a.current_state() == BreakerState::open);
+  auto rec = store_b->get_breaker("payments").value();
+  REQUIRE(rec);
+  CHECK(rec->state == "open");
+  CHECK(rec->reason == "consecutive_failures");
+  CHECK(rec->updated_by == "A");
+  CHECK(rec->open_until == clock.now() + 60s);
+
+  CHECK(b.try_acquire().admitted());  // B has not looked yet (poll interval)
+  clock.advance(1s);
+  auto rejected = b.try_acquire();  // B looks at the store and adopts the open state
+  CHECK_FALSE(rejected);
+  CHECK(rejected.retry_after() == 59s);
+  CHECK(b.current_state() == BreakerState::open);
+  CHECK(b.last_reason() == "shared:consecutive_failures");
+  CHECK(b.open_attempt() == 1);
+
+  // After the open period both go half-open; B's probes close it, and A adopts that.
+  clock.advance(60s);
+  succeed_times(b, 2);
+  CHECK(b.current_state() == BreakerState::closed);
+  clock.advance(1s);
+  CHECK(a.state() == BreakerState::closed);
+  CHECK(a.last_reason() == "shared:half_open_probes_succeeded");
+  CHECK(a.open_attempt() == 0);
+
+  // A manual force-open written to the store by someone else (autoctl) reaches both.
+  auto cur = store_a->get_breaker("payments").value().value();
+  cur.state = "forced_open";
+  cur.reason = "forced_open";
+  cur.updated_by = "user:alice";
+  REQUIRE(store_a->put_breaker(cur, cur.version));
+  clock.advance(1s);
+  CHECK_FALSE(a.try_acquire());
+  CHECK_FALSE(b.try_acquire());
+  CHECK(a.current_state() == BreakerState::forced_open);
+  CHECK(b.current_state() == BreakerState::forced_open);
+}
+
+TEST_CASE("breaker sharing: the first writer wins a race and the loser adopts its state", "[breaker][sharing]") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  CircuitBreaker a("x", BreakerConfig::seed_preset(), clock);
+  CircuitBreaker b("x", BreakerConfig::seed_preset(), clock);
+  REQUIRE(a.share(store, {.poll_interval = 10s, .owner = "A"}));
+  REQUIRE(b.share(store, {.poll_interval = 10s, .owner = "B"}));
+  REQUIRE(a.force_open());  // published at version 2
+  // B has not seen it; its own transition conflicts and B adopts A's state instead.
+  REQUIRE(b.disable());
+  CHECK(b.current_state() == BreakerState::forced_open);
+  CHECK(b.sharing_status().conflicts == 1);
+  CHECK(store.get_breaker("x").value()->state == "forced_open");
+  CHECK(store.get_breaker("x").value()->updated_by == "A");
+}
+
+TEST_CASE("breaker sharing: a snapshot is restored at start with the open period it had", "[breaker][sharing]") {
+  test::TempDir dir;
+  testing::ManualClock clock;
+  {
+    auto store = storage::SqliteStore::open(dir.file("b.db")).value();
+    CircuitBreaker b("search", BreakerConfig::seed_preset(), clock);
+    REQUIRE(b.share(*store, {.mode = SharingMode::snapshot}));
+    fail_times(b, 5);
+    REQUIRE(b.publish_now());
+  }
+  clock.advance(10s);
+  auto store = storage::SqliteStore::open(dir.file("b.db")).value();
+  CircuitBreaker b("search", BreakerConfig::seed_preset(), clock);
+  std::vector<std::string> transitions;
+  b.subscribe([&](const BreakerEvent& e) {
+    if (e.type == BreakerEventType::state_transition) transitions.push_back(std::string(e.reason));
+  });
+  REQUIRE(b.share(*store, {.mode = SharingMode::snapshot}));
+  CHECK(transitions == std::vector<std::string>{"restored:consecutive_failures"});
+  auto p = b.try_acquire();
+  CHECK_FALSE(p);
+  CHECK(p.retry_after() == 50s);
+  auto rec = store->get_breaker("search").value().value();
+  auto status = status_from_record(rec).value();
+  CHECK(status.state == BreakerState::open);
+  CHECK(status.counters.failures == 5);  // the writer's lifetime counters
+}
+
+TEST_CASE("breaker sharing: with the store unavailable the breaker goes on locally and says so", "[breaker][sharing]") {
+  storage::MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  testing::ManualClock clock;
+  CircuitBreaker b("x", BreakerConfig::seed_preset(), clock);
+  store.fail_all_reads(errc::unavailable);
+  store.fail_all_writes(errc::unavailable);
+  auto r = b.share(store, {.poll_interval = 1s});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::unavailable));
+  CHECK_FALSE(b.sharing_status().store_ok);
+  CHECK_THAT(b.sharing_status().last_error, Catch::Contains("injected fault"));
+  fail_times(b, 5);  // works locally: trips
+  CHECK(b.current_state() == BreakerState::open);
+  CHECK_FALSE(inner.get_breaker("x").value().has_value());
+  store.clear();
+  clock.advance(1s);
+  (void)b.try_acquire();  // the next poll publishes what it could not write
+  CHECK(b.sharing_status().store_ok);
+  auto rec = inner.get_breaker("x").value();
+  REQUIRE(rec);
+  CHECK(rec->state == "open");
+}
+
+TEST_CASE("breaker registry: per-key configuration, a size cap that evicts only idle closed breakers", "[breaker][registry]") {
+  testing::ManualClock clock;
+  BreakerRegistry reg(clock, {.max_breakers = 3});
+  auto strict = BreakerConfig::seed_preset();
+  strict.consecutive_failures = 1;
+  REQUIRE(reg.configure("payments:*", strict));
+  auto exact = BreakerConfig::seed_preset();
+  exact.consecutive_failures = 3;
+  REQUIRE(reg.configure("payments:eu", exact));
+  CHECK(reg.configure("bad", BreakerConfig{.window_size = 0}).error().is(errc::invalid_argument));
+
+  auto us = reg.get("payments:us").value();
+  CHECK(us->config().consecutive_failures == 1u);
+  CHECK(reg.get("payments:eu").value()->config().consecutive_failures == 3u);
+  CHECK(reg.get("search").value()->config().failure_rate_threshold == 50.0);  // defaults
+  CHECK(reg.get("payments:us").value() == us);
+  CHECK(reg.size() == 3);
+
+  fail_times(*us, 1);  // open, and still held by `us`
+  // Full: "payments:eu" and "search" are idle and closed; the least recently used goes.
+  auto d = reg.get("d");
+  REQUIRE(d);
+  CHECK(reg.evictions() == 1);
+  CHECK(reg.find("payments:eu") == nullptr);
+  CHECK(reg.find("search") != nullptr);
+  us.reset();  // nobody holds it now, but it is open: never evicted
+  auto e = reg.get("e");
+  REQUIRE(e);
+  CHECK(reg.find("search") == nullptr);
+  CHECK(reg.find("payments:us") != nullptr);
+  auto held = reg.get("f");  // d and e are held by the test, payments:us is open
+  REQUIRE_FALSE(held);
+  CHECK(held.error().is(errc::busy));
+  CHECK_THAT(held.error().message, Catch::Contains("none idle and closed"));
+  CHECK(reg.get("").error().is(errc::invalid_argument));
+  CHECK(reg.remove("d"));
+  CHECK(reg.list().size() == 2);
+}
+
+TEST_CASE("breaker registry: persisted breakers and the Prometheus export", "[breaker][registry]") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  {
+    BreakerRegistry reg(clock, {.defaults = BreakerConfig::seed_preset(), .store = &store, .sharing = {.mode = SharingMode::shared}});
+    fail_times(*reg.get("a\"b").value(), 5);
+    succeed_times(*reg.get("ok").value(), 3);
+    REQUIRE(reg.publish_all());
+    std::vector<BreakerStatus> all;
+    for (const auto& b : reg.list()) all.push_back(b->status());
+    const auto text = to_prometheus(all);
+    CHECK_THAT(text, Catch::Contains("# TYPE automation_circuit_breaker_state gauge"));
+    CHECK_THAT(text, Catch::Contains(R"(automation_circuit_breaker_state{name="a\"b",state="open"} 1)"));
+    CHECK_THAT(text, Catch::Contains(R"(automation_circuit_breaker_calls_total{name="ok",kind="successful"} 3)"));
+    CHECK_THAT(text, Catch::Contains(R"(automation_circuit_breaker_calls_total{name="a\"b",kind="failed"} 5)"));
+  }
+  BreakerRegistry again(clock, {.defaults = BreakerConfig::seed_preset(), .store = &store, .sharing = {.mode = SharingMode::shared}});
+  CHECK(again.get("a\"b").value()->current_state() == BreakerState::open);
+  CHECK(store.list_breakers().value().size() == 2);
+}
+
+TEST_CASE("breaker sharing: a restart goes on counting where the window stopped", "[breaker][sharing]") {
+  test::TempDir dir;
+  testing::ManualClock clock;
+  auto time_cfg = BreakerConfig{};
+  time_cfg.window = BreakerConfig::Window::time;
+  time_cfg.window_size = 10;
+  time_cfg.bucket_width = 1s;
+  time_cfg.minimum_calls = 4;
+  time_cfg.failure_rate_threshold = 50;
+  {
+    auto store = storage::SqliteStore::open(dir.file("b.db")).value();
+    CircuitBreaker count("count", BreakerConfig::seed_preset(), clock);
+    CircuitBreaker time("time", time_cfg, clock);
+    REQUIRE(count.share(*store, {.mode = SharingMode::snapshot}));
+    REQUIRE(time.share(*store, {.mode = SharingMode::snapshot}));
+    succeed_times(count, 1);
+    fail_times(count, 4);  // one short of the seed preset's 5
+    succeed_times(time, 2);
+    fail_times(time, 1);
+    REQUIRE(count.publish_now());
+    REQUIRE(time.publish_now());
+  }
+  auto store = storage::SqliteStore::open(dir.file("b.db")).value();
+  CircuitBreaker count("count", BreakerConfig::seed_preset(), clock);
+  CircuitBreaker time("time", time_cfg, clock);
+  REQUIRE(count.share(*store, {.mode = SharingMode::snapshot}));
+  REQUIRE(time.share(*store, {.mode = SharingMode::snapshot}));
+  CHECK(count.snapshot().calls == 5);
+  CHECK(count.snapshot().failures == 4);
+  fail_times(count, 1);
+  CHECK(count.current_state() == BreakerState::open);
+  CHECK(count.last_reason() == "consecutive_failures");
+  CHECK(time.snapshot().calls == 3);
+  fail_times(time, 1);  // 2 of 4 failed: 50 %
+  CHECK(time.current_state() == BreakerState::open);
+
+  // A different window shape starts empty instead of guessing.
+  {
+    CircuitBreaker first("shape", BreakerConfig::seed_preset(), clock);
+    REQUIRE(first.share(*store, {.mode = SharingMode::snapshot}));
+    fail_times(first, 3);
+    REQUIRE(first.publish_now());
+  }
+  auto other = BreakerConfig::seed_preset();
+  other.window_size = 7;
+  CircuitBreaker same("shape", BreakerConfig::seed_preset(), clock);
+  CircuitBreaker reshaped("shape", other, clock);
+  REQUIRE(same.share(*store, {.mode = SharingMode::none}));
+  REQUIRE(same.share(*store, {.mode = SharingMode::snapshot}));
+  REQUIRE(reshaped.share(*store, {.mode = SharingMode::snapshot}));
+  CHECK(same.snapshot().failures == 3);
+  CHECK(reshaped.snapshot().calls == 0);
+}
