@@ -28,8 +28,7 @@ void register_config(CLI::App& app, Context& ctx) {
           std::string pointer = "/" + key.path;
           std::replace(pointer.begin(), pointer.end(), '.', '/');
           const auto& v = doc.at_pointer(pointer);
-          // Boost.JSON prints doubles as 7.5E1; people read 75.
-          const std::string shown = v.is_double() ? fmt::format("{}", v.as_double()) : automation::json::dump(v);
+          const std::string shown = automation::json::dump(v);  // 75, not Boost's 7.5E1
           fmt::print("{:<24} {:<28} ({})\n", key.path, shown, ctx.config.sources[key.path]);
         }
       }

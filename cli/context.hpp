@@ -70,5 +70,7 @@ class Context {
 void register_store(CLI::App& app, Context& ctx);
 void register_audit(CLI::App& app, Context& ctx);
 void register_config(CLI::App& app, Context& ctx);
+void register_breaker(CLI::App& app, Context& ctx);
+void register_history(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

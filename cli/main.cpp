@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   autoctl store info                      where the data lives, schema version, row counts
   autoctl --db sqlite:/tmp/a.db store migrate
   autoctl audit list --since 24h --actor 'user:*'
+  autoctl breaker list                    circuit breakers shared through the store
+  autoctl history stats --since 7d        success rates, durations, failure reasons per action
   autoctl config show --json              effective configuration and where each value came from
 
 Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavailable,
@@ -44,6 +46,8 @@ Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavail
   autoctl::register_store(app, ctx);
   autoctl::register_audit(app, ctx);
   autoctl::register_config(app, ctx);
+  autoctl::register_breaker(app, ctx);
+  autoctl::register_history(app, ctx);
 
   try {
     app.parse(argc, argv);

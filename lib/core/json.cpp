@@ -4,6 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/stream_parser.hpp>
 
+#include <cmath>
+
 namespace automation::json {
 
 Result<boost::json::value> parse(std::string_view text, std::string_view origin) {
@@ -28,53 +30,73 @@ Result<boost::json::value> parse(std::string_view text, std::string_view origin)
   return p.release();
 }
 
-std::string dump(const boost::json::value& v) { return boost::json::serialize(v); }
-
 namespace {
-void pretty_into(std::string& out, const boost::json::value& v, int indent) {
-  const std::string pad(static_cast<std::size_t>(indent) * 2, ' ');
-  const std::string inner(static_cast<std::size_t>(indent + 1) * 2, ' ');
+// Numbers as people write them: 0.75 and 555000, not 7.5E-1 and 5.55E5 (Boost's double format).
+// Non-finite doubles, which JSON cannot carry, become null.
+void write_into(std::string& out, const boost::json::value& v, int indent, bool pretty) {
+  const std::string pad = pretty ? std::string(static_cast<std::size_t>(indent) * 2, ' ') : std::string();
+  const std::string inner = pretty ? std::string(static_cast<std::size_t>(indent + 1) * 2, ' ') : std::string();
+  const char* nl = pretty ? "\n" : "";
   if (v.is_object()) {
     const auto& o = v.get_object();
     if (o.empty()) {
       out += "{}";
       return;
     }
-    out += "{\n";
+    out += '{';
+    out += nl;
     bool first = true;
     for (const auto& kv : o) {
-      if (!first) out += ",\n";
+      if (!first) {
+        out += ',';
+        out += nl;
+      }
       first = false;
       out += inner;
       out += boost::json::serialize(boost::json::value(kv.key()));
-      out += ": ";
-      pretty_into(out, kv.value(), indent + 1);
+      out += pretty ? ": " : ":";
+      write_into(out, kv.value(), indent + 1, pretty);
     }
-    out += "\n" + pad + "}";
+    out += nl;
+    out += pad + "}";
   } else if (v.is_array()) {
     const auto& a = v.get_array();
     if (a.empty()) {
       out += "[]";
       return;
     }
-    out += "[\n";
+    out += '[';
+    out += nl;
     bool first = true;
     for (const auto& e : a) {
-      if (!first) out += ",\n";
+      if (!first) {
+        out += ',';
+        out += nl;
+      }
       first = false;
       out += inner;
-      pretty_into(out, e, indent + 1);
+      write_into(out, e, indent + 1, pretty);
     }
-    out += "\n" + pad + "]";
+    out += nl;
+    out += pad + "]";
+  } else if (v.is_double()) {
+    const double d = v.get_double();
+    out += std::isfinite(d) ? fmt::format("{}", d) : std::string("null");
   } else {
     out += boost::json::serialize(v);
   }
 }
 }  // namespace
 
+std::string dump(const boost::json::value& v) {
+  std::string out;
+  write_into(out, v, 0, false);
+  return out;
+}
+
 std::string pretty(const boost::json::value& v) {
   std::string out;
-  pretty_into(out, v, 0);
+  write_into(out, v, 0, true);
   return out;
 }
 

@@ -89,7 +89,7 @@ Result<void> validate(const TaskRecord& r) {
   };
   if (r.domain.empty()) return bad("\"domain\" must not be empty");
   if (r.action.empty()) return bad("\"action\" must not be empty");
-  if (auto v = check_object("task record \"params\"", r.params); !v) return bad(v.error().message);
+  if (auto v = check_object("\"params\"", r.params); !v) return bad(v.error().message);
   if (r.ended < r.started) return bad("\"ended\" is before \"started\"");
   if (r.duration < Duration::zero()) return bad("\"duration\" is negative");
   if (r.impact && !std::isfinite(*r.impact)) return bad("\"impact\" is not a finite number");

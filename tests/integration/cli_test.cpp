@@ -190,8 +190,8 @@ TEST_CASE("cli: configuration problems exit 78 naming every key and config show 
   auto show = autoctl({"--json", "--config", cfg, "config", "show"}, {{"AUTOMATION_CPU_LOW_THRESHOLD", "15"}});
   REQUIRE(show.exit_code == 0);
   auto j = json_out(show);
-  CHECK(j.at("config").at("thresholds").at("cpu_high").as_double() == 75);
-  CHECK(j.at("config").at("thresholds").at("cpu_low").as_double() == 15);
+  CHECK(j.at("config").at("thresholds").at("cpu_high").to_number<double>() == 75);
+  CHECK(j.at("config").at("thresholds").at("cpu_low").to_number<double>() == 15);
   CHECK(j.at("sources").at("thresholds.cpu_low").as_string() == "env:AUTOMATION_CPU_LOW_THRESHOLD");
   CHECK(j.at("sources").at("thresholds.cpu_high").as_string() == "file:" + cfg);
   auto text = autoctl({"--config", cfg, "config", "show"});
