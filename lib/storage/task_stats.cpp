@@ -10,13 +10,14 @@ namespace automation::storage::detail {
 
 namespace {
 
-// Nearest-rank percentile of an unsorted vector (reordered in place).
-std::int64_t percentile(std::vector<std::int64_t>& v, double p) {
-  if (v.empty()) return 0;
-  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-  rank = std::clamp<std::size_t>(rank, 1, v.size());
-  auto nth = v.begin() + static_cast<std::ptrdiff_t>(rank - 1);
-  std::nth_element(v.begin(), nth, v.end());
+// Nearest-rank percentile of v[from..] (reordered in place); `from` lets a higher percentile reuse
+// the partition a lower one left: everything before the lower rank is already no larger.
+std::size_t rank_of(std::size_t n, double p) {
+  return std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(n))), 1, n) - 1;
+}
+std::int64_t select(std::vector<std::int64_t>& v, std::size_t from, std::size_t index) {
+  auto nth = v.begin() + static_cast<std::ptrdiff_t>(index);
+  std::nth_element(v.begin() + static_cast<std::ptrdiff_t>(from), nth, v.end());
   return *nth;
 }
 
@@ -30,6 +31,36 @@ std::vector<std::pair<std::string, std::string>> flatten(const std::string& text
 }
 
 }  // namespace
+
+void TaskStatsBuilder::merge(TaskStatsBuilder&& other) {
+  for (auto& [h, text] : other.params_text_) params_text_.try_emplace(h, std::move(text));
+  for (auto& [kind, o] : other.groups_) {
+    auto [it, inserted] = groups_.try_emplace(kind);
+    Group& g = it->second;
+    if (inserted) {
+      g = std::move(o);
+      g.params_cache = {};
+      continue;
+    }
+    g.count += o.count;
+    g.successes += o.successes;
+    g.failures += o.failures;
+    g.timeouts += o.timeouts;
+    g.cancelled += o.cancelled;
+    g.durations_us.insert(g.durations_us.end(), o.durations_us.begin(), o.durations_us.end());
+    g.impact_sum += o.impact_sum;
+    g.impact_n += o.impact_n;
+    for (auto& [e, n] : o.errors) g.errors[e] += n;
+    for (auto& [ph, pc] : o.params) {
+      auto& mine = g.params[ph];
+      mine.support += pc.support;
+      mine.successes += pc.successes;
+    }
+    g.params_cache = {};
+  }
+  group_cache_ = {};
+  other.groups_.clear();
+}
 
 std::vector<TaskGroupStats> TaskStatsBuilder::finish(const TaskStatsQuery& q) {
   std::map<std::uint64_t, std::vector<std::pair<std::string, std::string>>> parsed;
@@ -50,8 +81,9 @@ std::vector<TaskGroupStats> TaskStatsBuilder::finish(const TaskStatsQuery& q) {
       for (auto d : g.durations_us) sum += static_cast<long double>(d);
       const auto mean_us = static_cast<std::int64_t>(std::llround(sum / static_cast<long double>(g.durations_us.size())));
       s.mean_duration = std::chrono::duration_cast<Duration>(std::chrono::microseconds(mean_us));
-      s.p50_duration = std::chrono::duration_cast<Duration>(std::chrono::microseconds(percentile(g.durations_us, 50)));
-      s.p95_duration = std::chrono::duration_cast<Duration>(std::chrono::microseconds(percentile(g.durations_us, 95)));
+      const std::size_t r50 = rank_of(g.durations_us.size(), 50), r95 = rank_of(g.durations_us.size(), 95);
+      s.p50_duration = std::chrono::duration_cast<Duration>(std::chrono::microseconds(select(g.durations_us, 0, r50)));
+      s.p95_duration = std::chrono::duration_cast<Duration>(std::chrono::microseconds(select(g.durations_us, r50, r95)));
     }
     s.impact_samples = g.impact_n;
     if (g.impact_n) s.mean_impact = g.impact_sum / static_cast<double>(g.impact_n);

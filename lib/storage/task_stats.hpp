@@ -4,6 +4,7 @@
 // only materialized the first time a hash is seen.
 #include <automation/storage/store.hpp>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,16 +44,23 @@ class TaskStatsBuilder {
       std::uint64_t support = 0, successes = 0;
     };
     std::unordered_map<std::uint64_t, ParamCount> params;  // by params hash
+    // A direct-mapped cache in front of `params`: most rows repeat one of a few parameter sets.
+    std::array<std::pair<std::uint64_t, ParamCount*>, 16> params_cache{};
+    ParamCount& param_count(std::uint64_t h) {
+      auto& slot = params_cache[h & 15];
+      if (!slot.second || slot.first != h) slot = {h, &params[h]};  // node-based map: stable pointers
+      return *slot.second;
+    }
   };
 
   /// The group of a kind hash; `names(domain, action)` fills a new group's names.
   template <class F>
   Group& group(std::uint64_t kind, F&& names) {
-    if (kind == last_kind_ && last_) return *last_;
+    auto& slot = group_cache_[kind & 63];
+    if (slot.second && slot.first == kind) return *slot.second;
     auto [it, inserted] = groups_.try_emplace(kind);
     if (inserted) names(it->second.domain, it->second.action);
-    last_kind_ = kind;
-    last_ = &it->second;
+    slot = {kind, &it->second};
     return it->second;
   }
 
@@ -65,7 +73,7 @@ class TaskStatsBuilder {
       g.impact_sum += *impact;
       ++g.impact_n;
     }
-    auto& pc = g.params[params_hash];
+    auto& pc = g.param_count(params_hash);
     ++pc.support;
     switch (outcome) {
       case TaskOutcome::success:
@@ -88,8 +96,17 @@ class TaskStatsBuilder {
     }
   }
 
-  bool knows_params(std::uint64_t h) const { return params_text_.contains(h); }
+  bool knows_params(std::uint64_t h) {
+    auto& slot = known_cache_[h & 63];
+    if (slot == h && h != 0) return true;
+    if (!params_text_.contains(h)) return false;
+    slot = h;
+    return true;
+  }
   void add_params(std::uint64_t h, std::string text) { params_text_.emplace(h, std::move(text)); }
+
+  /// Adds what another builder (over disjoint records) collected.
+  void merge(TaskStatsBuilder&& other);
 
   /// The groups ordered by domain then action.
   std::vector<TaskGroupStats> finish(const TaskStatsQuery& q);
@@ -97,8 +114,8 @@ class TaskStatsBuilder {
  private:
   std::unordered_map<std::uint64_t, Group> groups_;
   std::unordered_map<std::uint64_t, std::string> params_text_;
-  std::uint64_t last_kind_ = 0;
-  Group* last_ = nullptr;
+  std::array<std::pair<std::uint64_t, Group*>, 64> group_cache_{};
+  std::array<std::uint64_t, 64> known_cache_{};
 };
 
 }  // namespace automation::storage::detail
