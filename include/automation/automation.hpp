@@ -7,6 +7,10 @@
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
 #include <automation/core/time.hpp>
+#include <automation/resilience/breaker_registry.hpp>
+#include <automation/resilience/circuit_breaker.hpp>
+#include <automation/resilience/retry.hpp>
+#include <automation/resilience/task_history.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/storage/store.hpp>

@@ -152,9 +152,10 @@ boost::json::value to_json(const BreakerStatus& s) {
   o["updated"] = s.updated ? bj::value(format_timestamp(*s.updated)) : bj::value(nullptr);
   o["updated_by"] = s.updated_by;
   o["version"] = s.version;
-  o["sharing"] = bj::object{{"mode", to_string(s.sharing.mode)}, {"store_ok", s.sharing.store_ok},   {"last_error", s.sharing.last_error},
-                            {"publishes", s.sharing.publishes},  {"adoptions", s.sharing.adoptions}, {"conflicts", s.sharing.conflicts},
-                            {"failures", s.sharing.failures}};
+  if (s.sharing.mode != SharingMode::none)  // a live breaker that uses a store
+    o["sharing"] = bj::object{{"mode", to_string(s.sharing.mode)}, {"store_ok", s.sharing.store_ok},   {"last_error", s.sharing.last_error},
+                              {"publishes", s.sharing.publishes},  {"adoptions", s.sharing.adoptions}, {"conflicts", s.sharing.conflicts},
+                              {"failures", s.sharing.failures}};
   return o;
 }
 

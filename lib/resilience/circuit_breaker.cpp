@@ -415,8 +415,10 @@ Permit CircuitBreaker::try_acquire() {
       return p;
     }
     if (s == BreakerState::open) {
+      // The coarse clock lags now() by at most a few ms: rejections may go on that much past the
+      // end of the period (and retry_after may be that much longer); then the slow path decides.
       const auto until = TimePoint(Duration(open_until_rep_.load(std::memory_order_acquire)));
-      const auto now = clock_.now();
+      const auto now = clock_.coarse_now();
       if (now < until && state_word_.load(std::memory_order_acquire) == w) {
         c_not_permitted_.fetch_add(1, std::memory_order_relaxed);
         Permit p;

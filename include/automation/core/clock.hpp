@@ -16,12 +16,17 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual TimePoint now() const noexcept = 0;
+  /// A cheaper "now" that may lag now() by a few milliseconds (never runs ahead of it), for hot
+  /// paths that only compare against deadlines. Defaults to now().
+  virtual TimePoint coarse_now() const noexcept { return now(); }
 };
 
 /// The real wall clock (std::chrono::system_clock).
 class SystemClock final : public Clock {
  public:
   TimePoint now() const noexcept override { return std::chrono::system_clock::now(); }
+  /// CLOCK_REALTIME_COARSE: the last timer tick (1-4 ms resolution), a few ns to read.
+  TimePoint coarse_now() const noexcept override;
   /// A process-wide instance, for hosts that do not want to own one.
   static SystemClock& instance() noexcept;
 };
