@@ -35,17 +35,25 @@ std::string describe_until(const rs::BreakerStatus& s) {
   return automation::format_timestamp(*s.open_until);
 }
 
-int breaker_list(Context& ctx) {
+// Every stored breaker as a status, by name.
+automation::Result<std::vector<rs::BreakerStatus>> stored_statuses(Context& ctx) {
   auto store = open(ctx, false);
-  if (!store) return ctx.error(store.error());
+  if (!store) return store.error();
   auto records = (*store)->list_breakers();
-  if (!records) return ctx.error(records.error());
+  if (!records) return records.error();
   std::vector<rs::BreakerStatus> all;
   for (const auto& r : *records) {
     auto s = rs::status_from_record(r);
-    if (!s) return ctx.error(s.error());
+    if (!s) return s.error();
     all.push_back(std::move(*s));
   }
+  return all;
+}
+
+int breaker_list(Context& ctx) {
+  auto stored = stored_statuses(ctx);
+  if (!stored) return ctx.error(stored.error());
+  const auto& all = *stored;
   if (ctx.global.json) {
     boost::json::array arr;
     for (const auto& s : all) arr.push_back(rs::to_json(s));
@@ -132,18 +140,11 @@ int breaker_set(Context& ctx, const std::string& name, rs::BreakerState to, cons
 }
 
 int breaker_export(Context& ctx, const std::string& format) {
-  auto store = open(ctx, false);
-  if (!store) return ctx.error(store.error());
-  auto records = (*store)->list_breakers();
-  if (!records) return ctx.error(records.error());
-  std::vector<rs::BreakerStatus> all;
-  for (const auto& r : *records) {
-    auto s = rs::status_from_record(r);
-    if (!s) return ctx.error(s.error());
-    all.push_back(std::move(*s));
-  }
+  auto stored = stored_statuses(ctx);
+  if (!stored) return ctx.error(stored.error());
+  const auto& all = *stored;
   if (format == "prometheus") {
-    fmt::print("{}", rs::to_prometheus(all));
+    fmt::print("{}", rs::to_prometheus(all, /*live=*/false));
   } else {
     boost::json::array arr;
     for (const auto& s : all) arr.push_back(rs::to_json(s));

@@ -32,7 +32,12 @@ Result<void> BreakerRegistry::configure(std::string pattern, BreakerConfig confi
   return {};
 }
 
-const BreakerConfig& BreakerRegistry::config_for(std::string_view name) const {
+BreakerConfig BreakerRegistry::config_for(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  return config_for_locked(name);
+}
+
+const BreakerConfig& BreakerRegistry::config_for_locked(std::string_view name) const {
   const BreakerConfig* best = &options_.defaults;
   std::size_t best_len = 0;
   bool exact = false;
@@ -68,24 +73,31 @@ bool BreakerRegistry::evict_one_locked() {
 
 Result<std::shared_ptr<CircuitBreaker>> BreakerRegistry::get(std::string_view name) {
   if (name.empty()) return fail(errc::invalid_argument, "breaker registry: an empty breaker name");
-  std::shared_ptr<CircuitBreaker> created;
+  BreakerConfig config;
   {
     std::lock_guard lock(mu_);
     if (auto it = breakers_.find(name); it != breakers_.end()) {
       it->second.last_used = ++tick_;
       return it->second.breaker;
     }
-    if (breakers_.size() >= options_.max_breakers && !evict_one_locked())
-      return fail(errc::busy,
-                  fmt::format("breaker registry is full ({} breakers, none idle and closed): cannot create '{}'", breakers_.size(), name));
-    created = std::make_shared<CircuitBreaker>(std::string(name), config_for(name), clock_);
-    breakers_.emplace(std::string(name), Entry{created, ++tick_});
+    config = config_for_locked(name);
   }
+  // Built and restored from the store outside the registry's mutex (this reads the store), and
+  // published only once restored, so nobody sees it closed while its stored state is forced open.
+  auto created = std::make_shared<CircuitBreaker>(std::string(name), std::move(config), clock_);
   if (options_.store && options_.sharing.mode != SharingMode::none) {
-    // Outside the registry's mutex: this reads the store. A failure leaves the breaker local.
     if (auto r = created->share(*options_.store, options_.sharing); !r)
       logf(LogLevel::warn, "breaker", "circuit breaker '{}' starts without its stored state: {}", name, r.error().message);
   }
+  std::lock_guard lock(mu_);
+  if (auto it = breakers_.find(name); it != breakers_.end()) {  // another thread got there first
+    it->second.last_used = ++tick_;
+    return it->second.breaker;
+  }
+  if (breakers_.size() >= options_.max_breakers && !evict_one_locked())
+    return fail(errc::busy,
+                fmt::format("breaker registry is full ({} breakers, none idle and closed): cannot create '{}'", breakers_.size(), name));
+  breakers_.emplace(std::string(name), Entry{created, ++tick_});
   return created;
 }
 
@@ -177,7 +189,7 @@ std::string label(std::string_view v) {
 }
 }  // namespace
 
-std::string to_prometheus(std::span<const BreakerStatus> breakers) {
+std::string to_prometheus(std::span<const BreakerStatus> breakers, bool live) {
   std::string out;
   auto family = [&](std::string_view name, std::string_view type, std::string_view help, auto&& value_of) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -200,22 +212,23 @@ std::string to_prometheus(std::span<const BreakerStatus> breakers) {
          [&](const BreakerStatus& b) {
            out += fmt::format("automation_circuit_breaker_failure_rate{{name=\"{}\"}} {}\n", label(b.name), b.window.failure_rate());
          });
-  family("automation_circuit_breaker_calls_total", "counter", "Calls by outcome since the process started.", [&](const BreakerStatus& b) {
+  const std::string calls = live ? "automation_circuit_breaker_calls_total" : "automation_circuit_breaker_writer_calls";
+  const std::string slow = live ? "automation_circuit_breaker_slow_calls_total" : "automation_circuit_breaker_writer_slow_calls";
+  const std::string transitions = live ? "automation_circuit_breaker_transitions_total" : "automation_circuit_breaker_writer_transitions";
+  const char* counter = live ? "counter" : "gauge";
+  const char* since = live ? "since the process started." : "counted by the process that last wrote the stored state.";
+  family(calls, counter, fmt::format("Calls by outcome {}", since), [&](const BreakerStatus& b) {
     const std::pair<const char*, std::uint64_t> kinds[] = {{"successful", b.counters.successes},
                                                            {"failed", b.counters.failures},
                                                            {"ignored", b.counters.ignored},
                                                            {"not_permitted", b.counters.not_permitted},
                                                            {"stale", b.counters.stale}};
-    for (const auto& [k, v] : kinds)
-      out += fmt::format("automation_circuit_breaker_calls_total{{name=\"{}\",kind=\"{}\"}} {}\n", label(b.name), k, v);
+    for (const auto& [k, v] : kinds) out += fmt::format("{}{{name=\"{}\",kind=\"{}\"}} {}\n", calls, label(b.name), k, v);
   });
-  family("automation_circuit_breaker_slow_calls_total", "counter", "Slow calls since the process started.", [&](const BreakerStatus& b) {
-    out += fmt::format("automation_circuit_breaker_slow_calls_total{{name=\"{}\"}} {}\n", label(b.name), b.counters.slow);
-  });
-  family("automation_circuit_breaker_transitions_total", "counter", "State transitions since the process started.",
-         [&](const BreakerStatus& b) {
-           out += fmt::format("automation_circuit_breaker_transitions_total{{name=\"{}\"}} {}\n", label(b.name), b.counters.transitions);
-         });
+  family(slow, counter, fmt::format("Slow calls {}", since),
+         [&](const BreakerStatus& b) { out += fmt::format("{}{{name=\"{}\"}} {}\n", slow, label(b.name), b.counters.slow); });
+  family(transitions, counter, fmt::format("State transitions {}", since),
+         [&](const BreakerStatus& b) { out += fmt::format("{}{{name=\"{}\"}} {}\n", transitions, label(b.name), b.counters.transitions); });
   family("automation_circuit_breaker_open_until_seconds", "gauge", "Unix time when the open period ends (0 when not open).",
          [&](const BreakerStatus& b) {
            const double t = b.open_until ? std::chrono::duration<double>(b.open_until->time_since_epoch()).count() : 0.0;

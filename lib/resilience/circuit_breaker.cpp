@@ -753,9 +753,11 @@ void CircuitBreaker::dispatch(std::vector<PendingEvent>& events) noexcept {
   // A local transition is published once the breaker's mutex is released (never under it).
   if (persisting_.load(std::memory_order_acquire) && dirty_.load(std::memory_order_acquire)) {
     std::vector<PendingEvent> more;
-    {
+    try {
       std::lock_guard sync(sync_mu_);
       if (dirty_.exchange(false) && sharing_) (void)publish_locked_sync(more);
+    } catch (...) {
+      retry_publish_.store(true);  // e.g. out of memory: try again at the next poll
     }
     if (!more.empty()) {
       try {
@@ -882,11 +884,14 @@ storage::BreakerRecord CircuitBreaker::make_record_locked(TimePoint now) const {
   r.state = std::string(to_string(s));
   r.open_until = s == BreakerState::open ? open_until_ : TimePoint{};
   r.open_attempt = open_attempt_;
-  r.reason = std::string(base_reason(last_reason_));
+  // Adopted reasons keep their prefix, so re-publishing an adopted reset is not a new reset.
+  r.reason = last_reason_;
   boost::json::object d{{"window", window_json(window_->total)},
                         {"counters", counters_json(counters())},
                         {"generation", generation()},
                         {"consecutive_failures", consecutive_failures_},
+                        {"probe_successes", probe_successes_},
+                        {"probe_failures", probe_failures_},
                         {"window_state", window_->save()}};
   r.details = boost::json::serialize(d);
   r.updated = now;
@@ -901,7 +906,7 @@ void CircuitBreaker::store_failed_locked_sync(const Error& e) {
     logf(LogLevel::warn, "breaker", "circuit breaker '{}': the store is unavailable, going on locally ({})", name_, e.message);
   st.store_ok = false;
   st.last_error = e.message;
-  dirty_.store(true, std::memory_order_release);  // publish again once the store answers
+  retry_publish_.store(true, std::memory_order_release);  // publish again at the next poll, not on every call
 }
 
 Result<void> CircuitBreaker::publish_locked_sync(std::vector<PendingEvent>& events) {
@@ -979,9 +984,9 @@ void CircuitBreaker::adopt(const storage::BreakerRecord& r, std::string_view pre
   std::lock_guard lock(mu_);
   const TimePoint now = clock_.now();
   const auto from = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
-  const std::string reason = std::string(prefix) + r.reason;
+  const std::string reason = std::string(prefix) + std::string(base_reason(r.reason));
   adopting_ = true;
-  if (base_reason(r.reason) == "reset") {
+  if (r.reason == "reset") {
     // A manual reset elsewhere (e.g. `autoctl breaker reset`) starts this one over too.
     window_->clear();
     consecutive_failures_ = 0;
@@ -990,21 +995,32 @@ void CircuitBreaker::adopt(const storage::BreakerRecord& r, std::string_view pre
     if (*to == BreakerState::open && open_until_ != r.open_until) {
       open_until_ = r.open_until;
       open_until_rep_.store(open_until_.time_since_epoch().count(), std::memory_order_release);
-      last_reason_ = reason;
     }
+    last_reason_ = reason;  // the same state, for the writer's reason (e.g. a reset of a closed breaker)
   } else {
     transition_locked(*to, reason, now, events, *to == BreakerState::open ? std::optional<TimePoint>(r.open_until) : std::nullopt);
   }
   open_attempt_ = r.open_attempt;
   adopting_ = false;
   if (restore_window) {
-    // At start, go on counting where the last writer stopped (same window shape only).
-    auto doc = json::parse(r.details, "breaker details");
-    const auto* o = doc ? doc->if_object() : nullptr;
-    const auto* ws = o ? o->if_contains("window_state") : nullptr;
-    const auto* cf = o ? o->if_contains("consecutive_failures") : nullptr;
-    if (ws && ws->is_object() && window_->load(ws->as_object(), now) && cf && cf->is_number())
-      consecutive_failures_ = cf->to_number<std::uint32_t>();
+    // At start, go on counting where the last writer stopped: the window (same shape only), the
+    // failures in a row, and in half-open the probe outcomes so far (so one-shot processes such as
+    // `autoctl breaker run` can close it together).
+    try {
+      auto doc = json::parse(r.details, "breaker details");
+      const auto* o = doc ? doc->if_object() : nullptr;
+      const auto* ws = o ? o->if_contains("window_state") : nullptr;
+      const auto* cf = o ? o->if_contains("consecutive_failures") : nullptr;
+      if (ws && ws->is_object() && window_->load(ws->as_object(), now) && cf && cf->is_number())
+        consecutive_failures_ = cf->to_number<std::uint32_t>();
+      const auto* ps = o ? o->if_contains("probe_successes") : nullptr;
+      const auto* pf = o ? o->if_contains("probe_failures") : nullptr;
+      if (*to == BreakerState::half_open && ps && pf && ps->is_number() && pf->is_number()) {
+        probe_successes_ = ps->to_number<std::uint32_t>();
+        probe_failures_ = pf->to_number<std::uint32_t>();
+      }
+    } catch (const std::exception&) {  // a hand-edited record: start counting afresh
+    }
   }
   advance_locked(now, events);  // e.g. an open period that already ended: half-open here (published)
 }
@@ -1046,7 +1062,8 @@ void CircuitBreaker::poll_if_due() noexcept {
     if (!sync || !sharing_) return;  // another thread is looking already
     next_poll_rep_.store(now + sharing_->options.poll_interval.count(), std::memory_order_relaxed);
     try {
-      if (dirty_.exchange(false)) {
+      const bool retry = retry_publish_.exchange(false);
+      if (dirty_.exchange(false) || retry) {
         (void)publish_locked_sync(events);
       } else {
         (void)pull_locked_sync(events, "shared:");
@@ -1076,7 +1093,8 @@ Result<void> CircuitBreaker::sync_now() {
   {
     std::lock_guard sync(sync_mu_);
     if (!sharing_) return fail(errc::invalid_argument, fmt::format("circuit breaker '{}' is not persisted (call share() first)", name_));
-    r = dirty_.exchange(false) ? publish_locked_sync(events) : pull_locked_sync(events, "shared:");
+    const bool retry = retry_publish_.exchange(false);
+    r = dirty_.exchange(false) || retry ? publish_locked_sync(events) : pull_locked_sync(events, "shared:");
   }
   dispatch(events);
   return r;

@@ -73,8 +73,9 @@ bj::value to_json(const TaskRecord& r) {
                {"ended", format_timestamp(r.ended)},
                {"duration_ms", ms(r.duration)},
                {"correlation_id", r.correlation_id}};
-  auto params = bj::parse(r.params);
-  o["params"] = std::move(params);
+  boost::system::error_code ec;
+  auto params = bj::parse(r.params, ec);
+  o["params"] = ec ? bj::value(r.params) : std::move(params);  // a row written around the library: show the text
   o["impact"] = r.impact ? bj::value(*r.impact) : bj::value(nullptr);
   return o;
 }
@@ -237,7 +238,11 @@ TaskHistory::Execution TaskHistory::begin(std::string domain, std::string action
 TaskHistory::Execution::Execution(Execution&& o) noexcept : history_(o.history_), record_(std::move(o.record_)) { o.history_ = nullptr; }
 
 TaskHistory::Execution::~Execution() {
-  if (history_) (void)finish_with(TaskOutcome::cancelled, "abandoned", std::nullopt);
+  if (!history_) return;
+  try {
+    (void)finish_with(TaskOutcome::cancelled, "abandoned", std::nullopt);
+  } catch (...) {  // a destructor must not throw; the record is lost (out of memory)
+  }
 }
 
 Result<std::int64_t> TaskHistory::Execution::succeed(std::optional<double> impact) { return finish_with(TaskOutcome::success, {}, impact); }

@@ -476,15 +476,21 @@ Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery
   std::unique_lock lock(impl_->mu);
   if (auto r = impl_->ensure_current(); !r) return r.error();
   const Filter f = task_filter(q.since, q.until, q.domain, q.action);
-  // Bounds in O(log n): each subquery is answered from the rowid or the time index.
-  auto bounds = impl_->db.prepare(
-      "SELECT (SELECT min(id) FROM task_history), (SELECT max(id) FROM task_history), (SELECT min(started_ms) FROM task_history), "
-      "(SELECT max(started_ms) FROM task_history)");
-  if (!bounds) return bounds.error();
-  if (auto row = bounds->step("size the task history"); !row) return row.error();
-  if (bounds->is_null(0)) return std::vector<TaskGroupStats>{};
-  const std::int64_t min_id = bounds->int64(0), max_id = bounds->int64(1);
-  const std::int64_t t_lo = bounds->int64(2), t_hi = bounds->int64(3) + 1;
+  // Bounds in O(log n): each subquery is answered from the rowid or the time index. The statement
+  // is finalized here, under the mutex (the connection is not thread-safe by itself).
+  std::int64_t min_id = 0, max_id = 0, t_lo = 0, t_hi = 0;
+  {
+    auto bounds = impl_->db.prepare(
+        "SELECT (SELECT min(id) FROM task_history), (SELECT max(id) FROM task_history), (SELECT min(started_ms) FROM task_history), "
+        "(SELECT max(started_ms) FROM task_history)");
+    if (!bounds) return bounds.error();
+    if (auto row = bounds->step("size the task history"); !row) return row.error();
+    if (bounds->is_null(0)) return std::vector<TaskGroupStats>{};
+    min_id = bounds->int64(0);
+    max_id = bounds->int64(1);
+    t_lo = bounds->int64(2);
+    t_hi = bounds->int64(3) + 1;
+  }
   // The share of the table the range covers, assuming rows spread evenly over time.
   const std::int64_t lo = q.since ? std::max(t_lo, to_epoch_ms(*q.since)) : t_lo;
   const std::int64_t hi = q.until ? std::min(t_hi, to_epoch_ms(*q.until)) : t_hi;
@@ -504,7 +510,8 @@ Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery
   // run in parallel on their own read connections (each part sees its own WAL snapshot; parts are
   // disjoint, so nothing is counted twice).
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  const auto parts = static_cast<std::int64_t>(rows < 200'000 || impl_->path.empty() ? 1 : std::min(hw, 4u));
+  const bool parallel = rows >= static_cast<double>(impl_->options.parallel_scan_min_rows) && max_id > min_id;
+  const auto parts = static_cast<std::int64_t>(parallel ? std::clamp(hw, 2u, 4u) : 1u);
   const std::string sql = std::string(kStatsColumns) + "FROM task_history NOT INDEXED WHERE id BETWEEN ?90 AND ?91" + f.sql;
   const std::int64_t span = (max_id - min_id + parts) / parts;
   std::vector<detail::TaskStatsBuilder> builders(static_cast<std::size_t>(parts));

@@ -1,6 +1,7 @@
 // Runs the real autoctl binary against real SQLite files in temporary directories.
 #include <automation/core/json.hpp>
 
+#include "support/json_out.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -12,6 +13,7 @@
 #include <sstream>
 
 using namespace automation;
+using automation::test::json_out;
 using automation::test::run_process;
 namespace fs = std::filesystem;
 
@@ -22,14 +24,6 @@ test::ProcessResult autoctl(const std::vector<std::string>& args, const std::map
   std::vector<std::string> argv{AUTOCTL_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, env, cwd);
-}
-
-boost::json::object json_out(const test::ProcessResult& r) {
-  auto v = json::parse(r.out, "stdout");
-  INFO(r.out << r.err);
-  REQUIRE(v);
-  REQUIRE(v->is_object());
-  return v->as_object();
 }
 
 boost::json::object json_err(const test::ProcessResult& r) {

@@ -4,6 +4,7 @@
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
+#include "support/json_out.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -14,6 +15,7 @@
 
 using namespace automation;
 using namespace std::chrono_literals;
+using automation::test::json_out;
 using automation::test::run_process;
 namespace fs = std::filesystem;
 
@@ -23,14 +25,6 @@ test::ProcessResult autoctl(const std::string& db, const std::vector<std::string
   std::vector<std::string> argv{AUTOCTL_PATH, "--db", "sqlite:" + db};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, {{"AUTOCTL_ACTOR", "user:ci"}}, cwd);
-}
-
-boost::json::object json_out(const test::ProcessResult& r) {
-  auto v = json::parse(r.out, "stdout");
-  INFO(r.out << r.err);
-  REQUIRE(v);
-  REQUIRE(v->is_object());
-  return v->as_object();
 }
 
 }  // namespace
@@ -99,6 +93,7 @@ TEST_CASE("cli: autoctl processes and a library process share one circuit breake
   auto prom = autoctl(db, {"breaker", "export", "--format", "prometheus"});
   REQUIRE(prom.exit_code == 0);
   CHECK_THAT(prom.out, Catch::Contains(R"(automation_circuit_breaker_state{name="search",state="open"} 1)"));
+  CHECK_THAT(prom.out, Catch::Contains("# TYPE automation_circuit_breaker_writer_calls gauge"));
   auto check = run_process({"/usr/bin/promtool", "check", "metrics"}, {}, {}, prom.out);
   INFO(check.out << check.err);
   CHECK(check.exit_code == 0);
@@ -110,6 +105,19 @@ TEST_CASE("cli: autoctl processes and a library process share one circuit breake
   CHECK(records[0].at("action").as_string() == "breaker.reset");
   CHECK(records[0].at("reason").as_string() == "provider fixed");
   CHECK(records[1].at("action").as_string() == "breaker.force_open");
+
+  // One-shot processes carry the half-open probes between them: two successes close it.
+  const std::vector<std::string> quick{"breaker", "run", "flaky", "--consecutive-failures", "1", "--open-for", "1ms", "--"};
+  auto with = [&](std::vector<std::string> cmd) {
+    auto args = quick;
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    return autoctl(db, args);
+  };
+  CHECK(with({"false"}).exit_code == 1);  // opens for 1 ms, long over when the next process starts
+  CHECK(with({"true"}).exit_code == 0);   // half-open: the first probe succeeds
+  CHECK(json_out(autoctl(db, {"--json", "breaker", "status", "flaky"})).at("state").as_string() == "half_open");
+  CHECK(with({"true"}).exit_code == 0);  // the second closes it
+  CHECK(json_out(autoctl(db, {"--json", "breaker", "status", "flaky"})).at("state").as_string() == "closed");
 
   auto unknown = autoctl(db, {"breaker", "reset", "nope"});
   CHECK(unknown.exit_code == 66);

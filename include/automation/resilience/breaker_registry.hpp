@@ -4,7 +4,9 @@
 /// closed breakers (closed, and held by nobody but the registry), and optional persistence or
 /// sharing of every breaker through a Store. Exports for JSON and the Prometheus text format.
 /// Thread-safety: every method is safe from any thread; breakers are shared_ptr-owned, so one
-/// evicted or removed while a caller still holds it stays valid for that caller.
+/// evicted or removed while a caller still holds it stays valid for that caller. A Permit points
+/// at its breaker without owning it: hold the shared_ptr until the permit is reported (a breaker
+/// nobody holds is idle, and an idle closed breaker may be evicted under the cap).
 /// Needs: a Clock; a Store for persistence.
 #include <automation/resilience/circuit_breaker.hpp>
 
@@ -37,7 +39,7 @@ class BreakerRegistry {
   /// Applies to breakers created afterwards; the config is validated now.
   Result<void> configure(std::string pattern, BreakerConfig config);
   /// The config a breaker of this name would get.
-  const BreakerConfig& config_for(std::string_view name) const;
+  BreakerConfig config_for(std::string_view name) const;
 
   /// The breaker of this name, created on first use (and restored from the store when persisted).
   /// errc::busy when the registry is full and no breaker can be evicted; errc::invalid_argument for
@@ -59,6 +61,7 @@ class BreakerRegistry {
     std::uint64_t last_used = 0;
   };
   bool evict_one_locked();
+  const BreakerConfig& config_for_locked(std::string_view name) const;
 
   const Clock& clock_;
   RegistryOptions options_;
@@ -71,7 +74,10 @@ class BreakerRegistry {
 /// JSON of a breaker status (times ISO-8601 UTC, durations in ms).
 boost::json::value to_json(const BreakerStatus& s);
 /// The Prometheus text exposition format (version 0.0.4) for these breakers: state as a 0/1 gauge
-/// per state, window figures, lifetime counters, open-until.
-std::string to_prometheus(std::span<const BreakerStatus> breakers);
+/// per state, window figures, open-until, and the lifetime counters. Live breakers (`live`) export
+/// the counters as counters; statuses read from stored records carry the counters of whichever
+/// process wrote last, which are not monotonic across writers, so they are exported as gauges
+/// named automation_circuit_breaker_writer_* instead.
+std::string to_prometheus(std::span<const BreakerStatus> breakers, bool live = true);
 
 }  // namespace automation::resilience

@@ -175,6 +175,7 @@ Result<BreakerStatus> status_from_record(const storage::BreakerRecord& record);
 /// Admission to one call. Move-only. An admitted permit that is dropped without a report reports
 /// "ignored". A rejected permit carries retry_after(). Reporting on a permit from an older state
 /// generation, or after its lease expired, is dropped (counted as stale).
+/// A permit points at its breaker without owning it: it must not outlive the breaker.
 class Permit {
  public:
   Permit() = default;
@@ -329,9 +330,10 @@ class CircuitBreaker {
 
   std::unique_ptr<Sharing> sharing_;  // guarded by sync_mu_ (taken before mu_, never while calling out)
   mutable std::mutex sync_mu_;
-  std::atomic<bool> polling_{false};     // shared mode: admissions poll the store
-  std::atomic<bool> persisting_{false};  // snapshot or shared mode
-  std::atomic<bool> dirty_{false};       // a local transition waits to be published
+  std::atomic<bool> polling_{false};        // shared mode: admissions poll the store
+  std::atomic<bool> persisting_{false};     // snapshot or shared mode
+  std::atomic<bool> dirty_{false};          // a local transition waits to be published
+  std::atomic<bool> retry_publish_{false};  // a publish failed: retry at the next poll
   std::atomic<Duration::rep> next_poll_rep_{0};
   bool adopting_ = false;  // under mu_: transitions come from the store
 };

@@ -236,6 +236,9 @@ struct OpenOptions {
   bool read_only = false;         ///< open without any write (implies no create, no migrate)
   Synchronous synchronous = Synchronous::normal;
   Millis busy_timeout{5000};
+  /// SQLite: task statistics over at least this many rows scan in parallel on extra read-only
+  /// connections (one per core, up to 4).
+  std::int64_t parallel_scan_min_rows = 200000;
 };
 
 /// Opens a store by URI: "sqlite:PATH" (a relative PATH is relative to the working directory;

@@ -267,3 +267,65 @@ TEST_CASE("breaker sharing: a restart goes on counting where the window stopped"
   CHECK(same.snapshot().failures == 3);
   CHECK(reshaped.snapshot().calls == 0);
 }
+
+TEST_CASE("breaker sharing: one-shot processes close a half-open breaker together", "[breaker][sharing]") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  auto one_shot = [&](bool ok) {  // what `autoctl breaker run` does in each process
+    CircuitBreaker b("x", BreakerConfig::seed_preset(), clock);
+    REQUIRE(b.share(store, {.mode = SharingMode::shared}));
+    auto p = b.try_acquire();
+    if (p) ok ? p.success() : p.failure();
+    REQUIRE(b.publish_now());
+    return b.current_state();
+  };
+  for (int i = 0; i < 4; ++i) CHECK(one_shot(false) == BreakerState::closed);
+  CHECK(one_shot(false) == BreakerState::open);
+  clock.advance(61s);
+  CHECK(one_shot(true) == BreakerState::half_open);  // the first of two probe successes
+  CHECK(one_shot(true) == BreakerState::closed);
+  CHECK(store.get_breaker("x").value()->reason == "half_open_probes_succeeded");
+}
+
+TEST_CASE("breaker sharing: a failed publish is retried at the next poll, not on every call", "[breaker][sharing]") {
+  storage::MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  testing::ManualClock clock;
+  CircuitBreaker b("x", BreakerConfig::seed_preset(), clock);
+  REQUIRE(b.share(store, {.poll_interval = 5s}));
+  store.fail_all_writes(errc::busy);
+  const auto before = store.writes();
+  fail_times(b, 5);  // trips: one publish attempt, which fails
+  CHECK(store.writes() == before + 1);
+  for (int i = 0; i < 20; ++i) {
+    CHECK_FALSE(b.try_acquire());
+    (void)b.state();
+  }
+  CHECK(store.writes() == before + 1);  // calls did not wait on the store
+  CHECK_FALSE(b.sharing_status().store_ok);
+  store.clear();
+  clock.advance(5s);
+  (void)b.try_acquire();
+  CHECK(store.writes() == before + 2);
+  CHECK(b.sharing_status().store_ok);
+  CHECK(inner.get_breaker("x").value()->state == "open");
+}
+
+TEST_CASE("breaker sharing: re-publishing an adopted reset does not reset the others again", "[breaker][sharing]") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  CircuitBreaker a("x", BreakerConfig::seed_preset(), clock);
+  CircuitBreaker b("x", BreakerConfig::seed_preset(), clock);
+  REQUIRE(a.share(store, {.poll_interval = 1s}));
+  REQUIRE(b.share(store, {.poll_interval = 1s}));
+  a.reset();  // published as "reset"
+  clock.advance(1s);
+  CHECK(b.state() == BreakerState::closed);
+  CHECK(b.last_reason() == "shared:reset");
+  fail_times(b, 3);          // b counts 3 failures in a row locally
+  REQUIRE(b.publish_now());  // writes "shared:reset", which is not a new reset
+  clock.advance(1s);
+  (void)a.state();
+  fail_times(b, 2);  // 5 in a row: b trips
+  CHECK(b.current_state() == BreakerState::open);
+}

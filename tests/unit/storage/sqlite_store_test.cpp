@@ -261,3 +261,63 @@ TEST_CASE("open_store parses URIs") {
   CHECK_THAT(bad.error().message, Catch::Contains("postgres://host/db"));
   CHECK_FALSE(open_store("sqlite:"));
 }
+
+TEST_CASE("task statistics are the same whether SQLite scans in parallel parts, by index, or memory computes them") {
+  test::TempDir dir;
+  OpenOptions parallel;
+  parallel.parallel_scan_min_rows = 1;  // force the split scan even for a small table
+  auto sqlite = SqliteStore::open(dir.file("p.db"), parallel).value();
+  auto serial = SqliteStore::open(dir.file("p.db")).value();
+  auto memory = open_store("memory:").value();
+  std::vector<TaskRecord> rows;
+  const auto t0 = from_epoch_ms(1'700'000'000'000);
+  for (int k = 0; k < 3001; ++k) {
+    TaskRecord r;
+    r.domain = k % 3 ? "workflow" : "healer";
+    r.action = "a" + std::to_string(k % 7);
+    r.params = k % 5 ? R"({"region":"eu"})" : R"({"region":"us","size":2})";
+    r.outcome = k % 11 == 0 ? TaskOutcome::failure : k % 13 == 0 ? TaskOutcome::timeout : TaskOutcome::success;
+    if (r.outcome == TaskOutcome::failure) r.error = k % 2 ? "exit 1" : "exit 2";
+    r.started = t0 + std::chrono::seconds(k);
+    r.duration = std::chrono::milliseconds((k * 7919) % 1000);
+    r.ended = r.started + r.duration;
+    if (k % 4) r.impact = k % 10;
+    rows.push_back(std::move(r));
+  }
+  REQUIRE(sqlite->append_tasks(rows));
+  REQUIRE(memory->append_tasks(rows));
+  auto same = [](const std::vector<TaskGroupStats>& a, const std::vector<TaskGroupStats>& b) {
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      INFO(a[i].domain << "/" << a[i].action);
+      CHECK(a[i].domain == b[i].domain);
+      CHECK(a[i].action == b[i].action);
+      CHECK(a[i].count == b[i].count);
+      CHECK(a[i].successes == b[i].successes);
+      CHECK(a[i].timeouts == b[i].timeouts);
+      CHECK(a[i].mean_duration == b[i].mean_duration);
+      CHECK(a[i].p50_duration == b[i].p50_duration);
+      CHECK(a[i].p95_duration == b[i].p95_duration);
+      CHECK(a[i].mean_impact.value_or(-1) == Approx(b[i].mean_impact.value_or(-1)));
+      CHECK(a[i].top_failures == b[i].top_failures);
+      REQUIRE(a[i].success_params.size() == b[i].success_params.size());
+      for (std::size_t j = 0; j < a[i].success_params.size(); ++j) {
+        CHECK(a[i].success_params[j].value == b[i].success_params[j].value);
+        CHECK(a[i].success_params[j].support == b[i].success_params[j].support);
+      }
+    }
+  };
+  const std::vector<TaskStatsQuery> queries{
+      {},                                                                                   // everything: split scan
+      {.since = t0 + std::chrono::seconds(500), .until = t0 + std::chrono::seconds(2900)},  // most: split scan with a range
+      {.since = t0 + std::chrono::seconds(100), .until = t0 + std::chrono::seconds(300)},   // narrow: the time index
+      {.domain = "healer"},
+      {.domain = "workflow", .action = "a3"},
+  };
+  for (const auto& q : queries) {
+    auto m = memory->task_stats(q).value();
+    CHECK_FALSE(m.empty());
+    same(sqlite->task_stats(q).value(), m);
+    same(serial->task_stats(q).value(), m);
+  }
+}
