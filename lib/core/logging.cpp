@@ -1,5 +1,6 @@
 #include <automation/core/ids.hpp>
 #include <automation/core/logging.hpp>
+#include <detail/names.hpp>
 
 #include <detail/log.hpp>
 
@@ -117,17 +118,12 @@ class JsonFormatter final : public spdlog::formatter {
     append_json_string(out, std::string_view(msg.payload.data(), msg.payload.size()));
     out.append(std::string_view(",\"correlation_id\":"));
     append_json_string(out, t_ctx.correlation_id);
-    if (!t_ctx.workflow.empty()) {
-      out.append(std::string_view(",\"workflow\":"));
-      append_json_string(out, t_ctx.workflow);
-    }
-    if (!t_ctx.run_id.empty()) {
-      out.append(std::string_view(",\"run_id\":"));
-      append_json_string(out, t_ctx.run_id);
-    }
-    if (!t_ctx.step.empty()) {
-      out.append(std::string_view(",\"step\":"));
-      append_json_string(out, t_ctx.step);
+    for (const auto& [key, value] : {std::pair<std::string_view, std::string_view>{",\"workflow\":", t_ctx.workflow},
+                                     {",\"run_id\":", t_ctx.run_id},
+                                     {",\"step\":", t_ctx.step}}) {
+      if (value.empty()) continue;
+      out.append(key);
+      append_json_string(out, value);
     }
     out.append(std::string_view("}\n"));
   }
@@ -205,10 +201,9 @@ std::string_view to_string(LogLevel level) noexcept {
 }
 
 Result<LogLevel> parse_log_level(std::string_view text) {
-  for (auto l : {LogLevel::trace, LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error, LogLevel::off})
-    if (to_string(l) == text) return l;
   if (text == "warning") return LogLevel::warn;
-  return fail(errc::invalid_argument, fmt::format("unknown log level \"{}\" (use trace, debug, info, warn, error or off)", text));
+  return detail::parse_name(text, {LogLevel::trace, LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error, LogLevel::off},
+                            "log level");
 }
 
 Result<LogFormat> parse_log_format(std::string_view text) {

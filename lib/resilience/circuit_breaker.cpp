@@ -1,6 +1,7 @@
 #include <automation/core/json.hpp>
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/storage/store.hpp>
+#include <detail/names.hpp>
 
 #include <detail/log.hpp>
 
@@ -36,11 +37,10 @@ std::string_view to_string(BreakerState s) noexcept {
 }
 
 Result<BreakerState> parse_breaker_state(std::string_view text) {
-  for (auto s : {BreakerState::closed, BreakerState::open, BreakerState::half_open, BreakerState::forced_open, BreakerState::disabled,
-                 BreakerState::metrics_only})
-    if (to_string(s) == text) return s;
-  return fail(errc::invalid_argument,
-              fmt::format("unknown breaker state \"{}\" (use closed, open, half_open, forced_open, disabled or metrics_only)", text));
+  return automation::detail::parse_name(text,
+                                        {BreakerState::closed, BreakerState::open, BreakerState::half_open, BreakerState::forced_open,
+                                         BreakerState::disabled, BreakerState::metrics_only},
+                                        "breaker state");
 }
 
 bool is_legal_transition(BreakerState from, BreakerState to) noexcept {
@@ -801,9 +801,7 @@ std::string_view to_string(SharingMode m) noexcept {
 }
 
 Result<SharingMode> parse_sharing_mode(std::string_view text) {
-  for (auto m : {SharingMode::none, SharingMode::snapshot, SharingMode::shared})
-    if (to_string(m) == text) return m;
-  return fail(errc::invalid_argument, fmt::format("unknown breaker sharing mode \"{}\" (use none, snapshot or shared)", text));
+  return automation::detail::parse_name(text, {SharingMode::none, SharingMode::snapshot, SharingMode::shared}, "breaker sharing mode");
 }
 
 struct CircuitBreaker::Sharing {

@@ -1,6 +1,7 @@
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/resilience/retry.hpp>
+#include <detail/names.hpp>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -106,15 +107,12 @@ Result<RetryPolicy> RetryPolicy::from_json(const boost::json::value& v, std::str
       else
         p.max_attempts = static_cast<int>(val.to_number<std::int64_t>());
     } else if (key == "backoff") {
-      const std::string_view s = val.is_string() ? std::string_view(val.get_string()) : std::string_view();
-      if (s == "fixed")
-        p.backoff = Backoff::fixed;
-      else if (s == "exponential")
-        p.backoff = Backoff::exponential;
-      else if (s == "linear")
-        p.backoff = Backoff::linear;
+      auto b = automation::detail::parse_name(val.is_string() ? std::string_view(val.get_string()) : std::string_view(),
+                                              {Backoff::fixed, Backoff::exponential, Backoff::linear}, "backoff");
+      if (b)
+        p.backoff = *b;
       else
-        r = bad(key, "expected \"fixed\", \"exponential\" or \"linear\"");
+        r = bad(key, b.error().message);
     } else if (key == "initial_delay") {
       r = duration(p.initial_delay);
     } else if (key == "increment") {

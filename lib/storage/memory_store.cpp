@@ -28,6 +28,25 @@ Duration at_us(Duration d) { return std::chrono::duration_cast<Duration>(std::ch
 bool in_range(const TaskRecord& r, const std::optional<TimePoint>& since, const std::optional<TimePoint>& until) {
   return (!since || r.started >= at_ms(*since)) && (!until || r.started < at_ms(*until));
 }
+
+// The records (kept in id order) that `keep` accepts, oldest or newest first, at most `limit` (0: all).
+template <class R, class Keep>
+std::vector<R> select(const std::vector<R>& all, bool newest_first, std::size_t limit, Keep&& keep) {
+  std::vector<R> out;
+  auto take = [&](const R& r) {
+    if (!keep(r)) return true;
+    out.push_back(r);
+    return limit == 0 || out.size() < limit;
+  };
+  if (newest_first) {
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+      if (!take(*it)) break;
+  } else {
+    for (const auto& r : all)
+      if (!take(r)) break;
+  }
+  return out;
+}
 }  // namespace
 
 MemoryStore::MemoryStore() : state_(std::make_unique<State>()) {}
@@ -68,20 +87,7 @@ Result<std::int64_t> MemoryStore::append_audit(std::span<const AuditRecord> reco
 
 Result<std::vector<AuditRecord>> MemoryStore::query_audit(const AuditQuery& q) {
   std::lock_guard lock(state_->mu);
-  std::vector<AuditRecord> out;
-  auto take = [&](const AuditRecord& r) {
-    if (!detail::matches(r, q)) return true;
-    out.push_back(r);
-    return q.limit == 0 || out.size() < q.limit;
-  };
-  if (q.newest_first) {
-    for (auto it = state_->audit.rbegin(); it != state_->audit.rend(); ++it)
-      if (!take(*it)) break;
-  } else {
-    for (const auto& r : state_->audit)
-      if (!take(r)) break;
-  }
-  return out;
+  return select(state_->audit, q.newest_first, q.limit, [&](const AuditRecord& r) { return detail::matches(r, q); });
 }
 
 Result<std::int64_t> MemoryStore::append_tasks(std::span<const TaskRecord> records) {
@@ -101,22 +107,10 @@ Result<std::int64_t> MemoryStore::append_tasks(std::span<const TaskRecord> recor
 
 Result<std::vector<TaskRecord>> MemoryStore::query_tasks(const TaskQuery& q) {
   std::lock_guard lock(state_->mu);
-  std::vector<TaskRecord> out;
-  auto take = [&](const TaskRecord& r) {
-    if (!in_range(r, q.since, q.until) || (q.domain && r.domain != *q.domain) || (q.action && r.action != *q.action) ||
-        (q.outcome && r.outcome != *q.outcome) || (q.correlation_id && r.correlation_id != *q.correlation_id))
-      return true;
-    out.push_back(r);
-    return q.limit == 0 || out.size() < q.limit;
-  };
-  if (q.newest_first) {
-    for (auto it = state_->tasks.rbegin(); it != state_->tasks.rend(); ++it)
-      if (!take(*it)) break;
-  } else {
-    for (const auto& r : state_->tasks)
-      if (!take(r)) break;
-  }
-  return out;
+  return select(state_->tasks, q.newest_first, q.limit, [&](const TaskRecord& r) {
+    return in_range(r, q.since, q.until) && (!q.domain || r.domain == *q.domain) && (!q.action || r.action == *q.action) &&
+           (!q.outcome || r.outcome == *q.outcome) && (!q.correlation_id || r.correlation_id == *q.correlation_id);
+  });
 }
 
 Result<std::vector<TaskGroupStats>> MemoryStore::task_stats(const TaskStatsQuery& q) {

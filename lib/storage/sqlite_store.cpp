@@ -669,52 +669,29 @@ Result<bool> SqliteStore::delete_breaker(std::string_view name) {
 Result<std::vector<AuditRecord>> SqliteStore::query_audit(const AuditQuery& q) {
   std::lock_guard lock(impl_->mu);
   if (auto r = impl_->ensure_current(); !r) return r.error();
-  std::string sql = "SELECT id, ts_ms, actor, action, resource, origin, outcome, reason, details, correlation_id FROM audit_log WHERE 1=1";
-  int n = 0;
-  struct Bind {
-    int index;
-    std::variant<std::int64_t, std::string> value;
-  };
-  std::vector<Bind> binds;
-  auto text_filter = [&](const char* column, const std::optional<std::string>& pattern) {
+  Filter f;
+  // An exact match, or a prefix match when the pattern ends in '*'.
+  auto text_filter = [&](std::string_view column, const std::optional<std::string>& pattern) {
     if (!pattern) return;
     const std::string& p = *pattern;
     if (!p.empty() && p.back() == '*') {
-      const std::string prefix = p.substr(0, p.size() - 1);
-      ++n;
-      sql += fmt::format(" AND substr({}, 1, {}) = ?{}", column, prefix.size(), n);
-      binds.push_back({n, prefix});
+      f.add(fmt::format("substr({}, 1, {}) =", column, p.size() - 1), p.substr(0, p.size() - 1));
     } else {
-      sql += fmt::format(" AND {} = ?{}", column, ++n);
-      binds.push_back({n, p});
+      f.add(fmt::format("{} =", column), p);
     }
   };
-  if (q.since) {
-    sql += fmt::format(" AND ts_ms >= ?{}", ++n);
-    binds.push_back({n, to_epoch_ms(*q.since)});
-  }
-  if (q.until) {
-    sql += fmt::format(" AND ts_ms < ?{}", ++n);
-    binds.push_back({n, to_epoch_ms(*q.until)});
-  }
+  if (q.since) f.add("ts_ms >=", to_epoch_ms(*q.since));
+  if (q.until) f.add("ts_ms <", to_epoch_ms(*q.until));
   text_filter("actor", q.actor);
   text_filter("action", q.action);
   text_filter("resource", q.resource);
-  if (q.outcome) {
-    sql += fmt::format(" AND outcome = ?{}", ++n);
-    binds.push_back({n, std::string(to_string(*q.outcome))});
-  }
-  sql += q.newest_first ? " ORDER BY id DESC" : " ORDER BY id ASC";
+  if (q.outcome) f.add("outcome =", std::string(to_string(*q.outcome)));
+  std::string sql = "SELECT id, ts_ms, actor, action, resource, origin, outcome, reason, details, correlation_id FROM audit_log WHERE 1=1" +
+                    f.sql + (q.newest_first ? " ORDER BY id DESC" : " ORDER BY id ASC");
   if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
   auto st = impl_->db.prepare(sql);
   if (!st) return st.error();
-  for (const auto& b : binds) {
-    if (const auto* i = std::get_if<std::int64_t>(&b.value)) {
-      st->bind(b.index, *i);
-    } else {
-      st->bind(b.index, std::string_view(std::get<std::string>(b.value)));
-    }
-  }
+  f.apply(*st);
   std::vector<AuditRecord> out;
   for (;;) {
     auto row = st->step("query audit records");

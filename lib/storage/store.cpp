@@ -2,6 +2,7 @@
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/storage/store.hpp>
+#include <detail/names.hpp>
 
 #include "storage/schema.hpp"
 
@@ -34,10 +35,17 @@ std::string_view to_string(AuditOutcome o) noexcept {
 }
 
 Result<AuditOutcome> parse_audit_outcome(std::string_view text) {
-  for (auto o : {AuditOutcome::success, AuditOutcome::failure, AuditOutcome::denied})
-    if (to_string(o) == text) return o;
-  return fail(errc::invalid_argument, fmt::format("unknown audit outcome \"{}\" (use success, failure or denied)", text));
+  return automation::detail::parse_name(text, {AuditOutcome::success, AuditOutcome::failure, AuditOutcome::denied}, "audit outcome");
 }
+
+namespace {
+Result<void> check_object(std::string_view what, const std::string& text) {
+  auto doc = json::parse(text, what);
+  if (!doc) return fail(errc::invalid_argument, doc.error().message);
+  if (!doc->is_object()) return fail(errc::invalid_argument, fmt::format("{} must be a JSON object, got {}", what, json::type_name(*doc)));
+  return {};
+}
+}  // namespace
 
 Result<void> validate(const AuditRecord& r) {
   auto missing = [](std::string_view field) {
@@ -46,11 +54,7 @@ Result<void> validate(const AuditRecord& r) {
   if (r.actor.empty()) return missing("actor");
   if (r.action.empty()) return missing("action");
   if (r.resource.empty()) return missing("resource");
-  auto doc = json::parse(r.details, "audit record \"details\"");
-  if (!doc) return fail(errc::invalid_argument, doc.error().message);
-  if (!doc->is_object())
-    return fail(errc::invalid_argument, fmt::format("audit record: \"details\" must be a JSON object, got {}", json::type_name(*doc)));
-  return {};
+  return check_object("audit record \"details\"", r.details);
 }
 
 std::string_view to_string(TaskOutcome o) noexcept {
@@ -68,19 +72,9 @@ std::string_view to_string(TaskOutcome o) noexcept {
 }
 
 Result<TaskOutcome> parse_task_outcome(std::string_view text) {
-  for (auto o : {TaskOutcome::success, TaskOutcome::failure, TaskOutcome::timeout, TaskOutcome::cancelled})
-    if (to_string(o) == text) return o;
-  return fail(errc::invalid_argument, fmt::format("unknown task outcome \"{}\" (use success, failure, timeout or cancelled)", text));
+  return automation::detail::parse_name(text, {TaskOutcome::success, TaskOutcome::failure, TaskOutcome::timeout, TaskOutcome::cancelled},
+                                        "task outcome");
 }
-
-namespace {
-Result<void> check_object(std::string_view what, const std::string& text) {
-  auto doc = json::parse(text, what);
-  if (!doc) return fail(errc::invalid_argument, doc.error().message);
-  if (!doc->is_object()) return fail(errc::invalid_argument, fmt::format("{} must be a JSON object, got {}", what, json::type_name(*doc)));
-  return {};
-}
-}  // namespace
 
 Result<void> validate(const TaskRecord& r) {
   auto bad = [&](std::string msg) {
