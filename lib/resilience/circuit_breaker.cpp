@@ -818,7 +818,7 @@ std::string default_owner() {
   return fmt::format("pid {} on {}", static_cast<long>(getpid()), host[0] ? host.data() : "unknown");
 }
 
-// A reason as written to the store: without the prefixes that mark adopted states.
+// A reason without the prefix that marks it adopted, so adopting an adopted reason does not nest.
 std::string_view base_reason(std::string_view r) {
   for (std::string_view p : {"shared:", "restored:"})
     if (r.substr(0, p.size()) == p) return r.substr(p.size());
@@ -926,13 +926,13 @@ Result<void> CircuitBreaker::publish_locked_sync(std::vector<PendingEvent>& even
   const Error e = r.error();
   if (e.is(errc::conflict) && cas) {
     ++sh.status.conflicts;  // another process wrote first: its state wins
-    return pull_locked_sync(events, "shared:");
+    return pull_locked_sync(events, Adoption::follow);
   }
   store_failed_locked_sync(e);
   return e;
 }
 
-Result<void> CircuitBreaker::pull_locked_sync(std::vector<PendingEvent>& events, std::string_view prefix) {
+Result<void> CircuitBreaker::pull_locked_sync(std::vector<PendingEvent>& events, Adoption how) {
   auto& sh = *sharing_;
   auto r = sh.store->get_breaker(name_);
   if (!r) {
@@ -965,15 +965,14 @@ Result<void> CircuitBreaker::pull_locked_sync(std::vector<PendingEvent>& events,
     return e;
   }
   if ((*r)->version != sh.status.version) {
-    adopt(**r, prefix, events);
+    adopt(**r, how, events);
     sh.status.version = (*r)->version;
     ++sh.status.adoptions;
   }
   return {};
 }
 
-void CircuitBreaker::adopt(const storage::BreakerRecord& r, std::string_view prefix, std::vector<PendingEvent>& events) {
-  const bool restore_window = prefix == "restored:";
+void CircuitBreaker::adopt(const storage::BreakerRecord& r, Adoption how, std::vector<PendingEvent>& events) {
   auto to = parse_breaker_state(r.state);
   if (!to) {
     logf(LogLevel::error, "breaker", "circuit breaker '{}': ignoring a stored state: {}", name_, to.error().message);
@@ -982,7 +981,7 @@ void CircuitBreaker::adopt(const storage::BreakerRecord& r, std::string_view pre
   std::lock_guard lock(mu_);
   const TimePoint now = clock_.now();
   const auto from = static_cast<BreakerState>(state_word_.load(std::memory_order_relaxed) & 0xff);
-  const std::string reason = std::string(prefix) + std::string(base_reason(r.reason));
+  const std::string reason = std::string(how == Adoption::restore ? "restored:" : "shared:") + std::string(base_reason(r.reason));
   adopting_ = true;
   if (r.reason == "reset") {
     // A manual reset elsewhere (e.g. `autoctl breaker reset`) starts this one over too.
@@ -1000,7 +999,7 @@ void CircuitBreaker::adopt(const storage::BreakerRecord& r, std::string_view pre
   }
   open_attempt_ = r.open_attempt;
   adopting_ = false;
-  if (restore_window) {
+  if (how == Adoption::restore) {
     // At start, go on counting where the last writer stopped: the window (same shape only), the
     // failures in a row, and in half-open the probe outcomes so far (so one-shot processes such as
     // `autoctl breaker run` can close it together).
@@ -1042,7 +1041,7 @@ Result<void> CircuitBreaker::share(storage::Store& store, SharingOptions options
     sharing_->options = std::move(options);
     sharing_->status.mode = sharing_->options.mode;
     dirty_.store(false);
-    result = pull_locked_sync(events, "restored:");
+    result = pull_locked_sync(events, Adoption::restore);
     next_poll_rep_.store((clock_.now() + sharing_->options.poll_interval).time_since_epoch().count());
     persisting_.store(true, std::memory_order_release);
     polling_.store(sharing_->options.mode == SharingMode::shared, std::memory_order_release);
@@ -1051,8 +1050,15 @@ Result<void> CircuitBreaker::share(storage::Store& store, SharingOptions options
   return result;
 }
 
+Result<void> CircuitBreaker::exchange_locked_sync(std::vector<PendingEvent>& events) {
+  const bool retry = retry_publish_.exchange(false);
+  if (dirty_.exchange(false) || retry) return publish_locked_sync(events);
+  return pull_locked_sync(events, Adoption::follow);
+}
+
 void CircuitBreaker::poll_if_due() noexcept {
-  const auto now = clock_.now().time_since_epoch().count();
+  // On every admission of a shared breaker: the coarse clock is plenty for a poll interval.
+  const auto now = clock_.coarse_now().time_since_epoch().count();
   if (now < next_poll_rep_.load(std::memory_order_relaxed)) return;
   std::vector<PendingEvent> events;
   {
@@ -1060,12 +1066,7 @@ void CircuitBreaker::poll_if_due() noexcept {
     if (!sync || !sharing_) return;  // another thread is looking already
     next_poll_rep_.store(now + sharing_->options.poll_interval.count(), std::memory_order_relaxed);
     try {
-      const bool retry = retry_publish_.exchange(false);
-      if (dirty_.exchange(false) || retry) {
-        (void)publish_locked_sync(events);
-      } else {
-        (void)pull_locked_sync(events, "shared:");
-      }
+      (void)exchange_locked_sync(events);
     } catch (...) {
     }
   }
@@ -1091,8 +1092,7 @@ Result<void> CircuitBreaker::sync_now() {
   {
     std::lock_guard sync(sync_mu_);
     if (!sharing_) return fail(errc::invalid_argument, fmt::format("circuit breaker '{}' is not persisted (call share() first)", name_));
-    const bool retry = retry_publish_.exchange(false);
-    r = dirty_.exchange(false) || retry ? publish_locked_sync(events) : pull_locked_sync(events, "shared:");
+    r = exchange_locked_sync(events);
   }
   dispatch(events);
   return r;

@@ -291,8 +291,12 @@ class CircuitBreaker {
   struct Sharing;
   void poll_if_due() noexcept;
   Result<void> publish_locked_sync(std::vector<PendingEvent>& events);
-  Result<void> pull_locked_sync(std::vector<PendingEvent>& events, std::string_view prefix);
-  void adopt(const storage::BreakerRecord& r, std::string_view prefix, std::vector<PendingEvent>& events);
+  // How a stored state is taken over: at start (with the window's contents), or from another process.
+  enum class Adoption { restore, follow };
+  Result<void> pull_locked_sync(std::vector<PendingEvent>& events, Adoption how);
+  // Publishes when a transition or a failed publish waits, else looks at the store.
+  Result<void> exchange_locked_sync(std::vector<PendingEvent>& events);
+  void adopt(const storage::BreakerRecord& r, Adoption how, std::vector<PendingEvent>& events);
   storage::BreakerRecord make_record_locked(TimePoint now) const;
   void store_failed_locked_sync(const Error& e);
 
