@@ -161,6 +161,20 @@ struct RunOptions {
   std::vector<std::string> command;
 };
 
+// Runs argv and waits for it: its exit status (128 + signal when killed).
+automation::Result<int> run_command(const std::vector<std::string>& command) {
+  std::vector<char*> argv;
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (const int rc = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ); rc != 0)
+    return automation::fail(errc::not_found, fmt::format("cannot run {}: {}", command[0], std::strerror(rc)));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
 // Runs a command through a breaker shared with every other process on the same store.
 int breaker_run(Context& ctx, const RunOptions& o) {
   auto open_for = automation::parse_duration(o.open_for);
@@ -172,43 +186,42 @@ int breaker_run(Context& ctx, const RunOptions& o) {
   cfg.consecutive_failures = o.consecutive_failures;
   cfg.open_duration.base = *open_for;
   cfg.half_open_successes_to_close = o.successes_to_close;
-  auto& clock = automation::SystemClock::instance();
-  rs::CircuitBreaker breaker(o.name, cfg, clock);
-  if (auto r = breaker.share(**store, {.mode = rs::SharingMode::shared}); !r)
-    fmt::print(stderr, "autoctl: warning: circuit breaker '{}' runs without its shared state: {}\n", o.name, r.error().message);
-  auto permit = breaker.try_acquire();
+  // A breaker restored from the store as it is now.
+  auto attach = [&] {
+    auto b = std::make_unique<rs::CircuitBreaker>(o.name, cfg, automation::SystemClock::instance());
+    if (auto r = b->share(**store, {.mode = rs::SharingMode::shared}); !r)
+      fmt::print(stderr, "autoctl: warning: circuit breaker '{}' runs without its shared state: {}\n", o.name, r.error().message);
+    return b;
+  };
+  auto breaker = attach();
+  auto permit = breaker->try_acquire();
   if (!permit) {
     const auto secs = std::chrono::duration_cast<std::chrono::seconds>(permit.retry_after()).count();
     return ctx.error(automation::Error(
         errc::unavailable,
         fmt::format("circuit breaker '{}' is {} ({}); not running the command{}", o.name, rs::to_string(permit.rejected_state()),
-                    breaker.last_reason(), permit.retry_after().count() > 0 ? fmt::format("; retry after {}s", secs) : "")));
+                    breaker->last_reason(), permit.retry_after().count() > 0 ? fmt::format("; retry after {}s", secs) : "")));
   }
-  std::vector<char*> argv;
-  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
-  int code = 0;
-  if (rc != 0) {
-    permit.failure();
-    (void)breaker.publish_now();
-    return ctx.error(automation::Error(errc::not_found, fmt::format("cannot run {}: {}", o.command[0], std::strerror(rc))));
+  const auto code = run_command(o.command);  // no lock and no transaction is held meanwhile
+  const bool ok = code && *code == 0;
+  // Record the outcome. When another process published first (a compare-and-set conflict), start
+  // again from what it wrote and record this outcome on top of it, so concurrent runs lose nothing.
+  // If the breaker opened meanwhile, the outcome no longer matters.
+  for (int attempt = 0; permit && attempt < 10; ++attempt) {
+    const auto conflicts = breaker->sharing_status().conflicts;
+    ok ? permit.success() : permit.failure();  // a transition is published here
+    if (breaker->sharing_status().conflicts == conflicts) {
+      if (auto r = breaker->publish_now(); !r) fmt::print(stderr, "autoctl: warning: the outcome was not shared: {}\n", r.error().message);
+      if (breaker->sharing_status().conflicts == conflicts) break;
+    }
+    breaker = attach();
+    permit = breaker->try_acquire();
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  if (code == 0) {
-    permit.success();
-  } else {
-    permit.failure();
-  }
-  if (auto r = breaker.publish_now(); !r) fmt::print(stderr, "autoctl: warning: the outcome was not shared: {}\n", r.error().message);
-  if (!ctx.global.quiet && breaker.current_state() != rs::BreakerState::closed)
-    fmt::print(stderr, "autoctl: circuit breaker '{}' is now {} ({})\n", o.name, rs::to_string(breaker.current_state()),
-               breaker.last_reason());
-  return code;
+  if (!ctx.global.quiet && breaker->current_state() != rs::BreakerState::closed)
+    fmt::print(stderr, "autoctl: circuit breaker '{}' is now {} ({})\n", o.name, rs::to_string(breaker->current_state()),
+               breaker->last_reason());
+  if (!code) return ctx.error(code.error());
+  return *code;
 }
 
 }  // namespace

@@ -155,7 +155,7 @@ TEST_CASE("cli: bad databases give clear errors, exit codes, and stay untouched"
   const auto newer = dir.file("newer.db");
   REQUIRE(autoctl({"--db", newer, "store", "migrate"}).exit_code == 0);
   // Bump the version as a future release would.
-  REQUIRE(test::run_process({"/usr/bin/sqlite3", newer, "PRAGMA user_version = 42;"}).exit_code == 0);
+  REQUIRE(test::run_process({SQLITE3_PATH, newer, "PRAGMA user_version = 42;"}).exit_code == 0);
   const auto newer_before = test::read_file(newer);
   auto r = autoctl({"--json", "--db", newer, "store", "migrate"});
   CHECK(r.exit_code == 65);

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <future>
 
 using namespace automation;
 using namespace std::chrono_literals;
@@ -94,7 +95,7 @@ TEST_CASE("cli: autoctl processes and a library process share one circuit breake
   REQUIRE(prom.exit_code == 0);
   CHECK_THAT(prom.out, Catch::Contains(R"(automation_circuit_breaker_state{name="search",state="open"} 1)"));
   CHECK_THAT(prom.out, Catch::Contains("# TYPE automation_circuit_breaker_writer_calls gauge"));
-  auto check = run_process({"/usr/bin/promtool", "check", "metrics"}, {}, {}, prom.out);
+  auto check = run_process({PROMTOOL_PATH, "check", "metrics"}, {}, {}, prom.out);
   INFO(check.out << check.err);
   CHECK(check.exit_code == 0);
 
@@ -107,14 +108,18 @@ TEST_CASE("cli: autoctl processes and a library process share one circuit breake
   CHECK(records[1].at("action").as_string() == "breaker.force_open");
 
   // One-shot processes carry the half-open probes between them: two successes close it.
-  const std::vector<std::string> quick{"breaker", "run", "flaky", "--consecutive-failures", "1", "--open-for", "1ms", "--"};
+  const std::vector<std::string> quick{"breaker", "run", "flaky", "--consecutive-failures", "1", "--"};
   auto with = [&](std::vector<std::string> cmd) {
     auto args = quick;
     args.insert(args.end(), cmd.begin(), cmd.end());
     return autoctl(db, args);
   };
-  CHECK(with({"false"}).exit_code == 1);  // opens for 1 ms, long over when the next process starts
-  CHECK(with({"true"}).exit_code == 0);   // half-open: the first probe succeeds
+  CHECK(with({"false"}).exit_code == 1);  // opens for 60 s
+  auto opened = store->get_breaker("flaky").value().value();
+  REQUIRE(opened.state == "open");
+  opened.open_until = SystemClock::instance().now() - 1s;  // the open period is over, without waiting for it
+  REQUIRE(store->put_breaker(opened, opened.version));
+  CHECK(with({"true"}).exit_code == 0);  // half-open: the first probe succeeds
   CHECK(json_out(autoctl(db, {"--json", "breaker", "status", "flaky"})).at("state").as_string() == "half_open");
   CHECK(with({"true"}).exit_code == 0);  // the second closes it
   CHECK(json_out(autoctl(db, {"--json", "breaker", "status", "flaky"})).at("state").as_string() == "closed");
@@ -122,6 +127,29 @@ TEST_CASE("cli: autoctl processes and a library process share one circuit breake
   auto unknown = autoctl(db, {"breaker", "reset", "nope"});
   CHECK(unknown.exit_code == 66);
   CHECK_THAT(unknown.err, Catch::Contains("no circuit breaker named 'nope'"));
+}
+
+TEST_CASE("cli: concurrent breaker run processes lose no failure to a compare-and-set race", "[breaker]") {
+  test::TempDir dir;
+  const auto db = dir.file("race.db");
+  REQUIRE(autoctl(db, {"store", "migrate"}).exit_code == 0);
+  // Four processes fail at about the same time; four failures in a row open the breaker, so it is
+  // open afterwards only if every process's failure was counted.
+  constexpr int kProcesses = 4;
+  std::vector<std::future<test::ProcessResult>> runs;
+  for (int i = 0; i < kProcesses; ++i)
+    runs.push_back(std::async(std::launch::async, [&] {
+      return autoctl(db, {"breaker", "run", "shared", "--consecutive-failures", std::to_string(kProcesses), "--", "sh", "-c", "exit 3"});
+    }));
+  for (auto& r : runs) {
+    auto res = r.get();
+    INFO(res.err);
+    CHECK(res.exit_code == 3);
+  }
+  auto status = json_out(autoctl(db, {"--json", "breaker", "status", "shared"}));
+  CHECK(status.at("state").as_string() == "open");
+  CHECK(status.at("reason").as_string() == "consecutive_failures");
+  CHECK(status.at("open_attempt").to_number<int>() == 1);
 }
 
 TEST_CASE("cli: history record, list, stats and prune", "[history]") {
