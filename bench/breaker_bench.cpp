@@ -19,8 +19,10 @@ namespace {
 }
 
 void report_allocations(benchmark::State& state, std::uint64_t before) {
+  // The allocation counter is process-wide: each of N threads sees every thread's allocations, and
+  // the per-thread values are summed, so divide by N.
   state.counters["allocs_per_call"] =
-      benchmark::Counter(static_cast<double>(bench::g_allocations.load() - before), benchmark::Counter::kAvgIterations);
+      benchmark::Counter(static_cast<double>(bench::g_allocations.load() - before) / state.threads(), benchmark::Counter::kAvgIterations);
 }
 
 void BM_DirectCall_Baseline(benchmark::State& state) {

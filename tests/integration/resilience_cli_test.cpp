@@ -4,6 +4,7 @@
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
+#include "support/breaker.hpp"
 #include "support/json_out.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -81,7 +82,7 @@ TEST_CASE("cli: autoctl processes and a library process share one circuit breake
   // The library process trips a second breaker; autoctl lists both.
   resilience::CircuitBreaker search("search", resilience::BreakerConfig::seed_preset(), clock);
   REQUIRE(search.share(*store, {.mode = resilience::SharingMode::shared}));
-  for (int i = 0; i < 5; ++i) search.try_acquire().failure();
+  test::fail_n(search, 5);
   auto list = autoctl(db, {"--json", "breaker", "list"});
   REQUIRE(list.exit_code == 0);
   auto arr = json_out(list).at("breakers").as_array();

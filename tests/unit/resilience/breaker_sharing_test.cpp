@@ -5,6 +5,7 @@
 #include <automation/testing/fault_injecting_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
+#include "support/breaker.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -12,26 +13,6 @@
 using namespace automation;
 using namespace automation::resilience;
 using namespace std::chrono_literals;
-
-namespace {
-
-void fail_times(CircuitBreaker& b, int n) {
-  for (int i = 0; i < n; ++i) {
-    auto p = b.try_acquire();
-    REQUIRE(p);
-    p.failure();
-  }
-}
-
-void succeed_times(CircuitBreaker& b, int n) {
-  for (int i = 0; i < n; ++i) {
-    auto p = b.try_acquire();
-    REQUIRE(p);
-    p.success();
-  }
-}
-
-}  // namespace
 
 TEST_CASE("breaker sharing: two instances on one SQLite file see one breaker", "[breaker][sharing]") {
   test::TempDir dir;
@@ -46,7 +27,7 @@ TEST_CASE("breaker sharing: two instances on one SQLite file see one breaker", "
   CHECK(a.sharing_status().version == 1);  // A created the record, B adopted it (same state)
   CHECK(b.sharing_status().version == 1);
 
-  fail_times(a, 5);  // A trips and publishes
+  test::fail_n(a, 5);  // A trips and publishes
   CHECK(a.current_state() == BreakerState::open);
   auto rec = store_b->get_breaker("payments").value();
   REQUIRE(rec);
@@ -66,7 +47,7 @@ TEST_CASE("breaker sharing: two instances on one SQLite file see one breaker", "
 
   // After the open period both go half-open; B's probes close it, and A adopts that.
   clock.advance(60s);
-  succeed_times(b, 2);
+  test::succeed_n(b, 2);
   CHECK(b.current_state() == BreakerState::closed);
   clock.advance(1s);
   CHECK(a.state() == BreakerState::closed);
@@ -109,7 +90,7 @@ TEST_CASE("breaker sharing: a snapshot is restored at start with the open period
     auto store = storage::SqliteStore::open(dir.file("b.db")).value();
     CircuitBreaker b("search", BreakerConfig::seed_preset(), clock);
     REQUIRE(b.share(*store, {.mode = SharingMode::snapshot}));
-    fail_times(b, 5);
+    test::fail_n(b, 5);
     REQUIRE(b.publish_now());
   }
   clock.advance(10s);
@@ -142,7 +123,7 @@ TEST_CASE("breaker sharing: with the store unavailable the breaker goes on local
   CHECK(r.error().is(errc::unavailable));
   CHECK_FALSE(b.sharing_status().store_ok);
   CHECK_THAT(b.sharing_status().last_error, Catch::Contains("injected fault"));
-  fail_times(b, 5);  // works locally: trips
+  test::fail_n(b, 5);  // works locally: trips
   CHECK(b.current_state() == BreakerState::open);
   CHECK_FALSE(inner.get_breaker("x").value().has_value());
   store.clear();
@@ -172,7 +153,7 @@ TEST_CASE("breaker registry: per-key configuration, a size cap that evicts only 
   CHECK(reg.get("payments:us").value() == us);
   CHECK(reg.size() == 3);
 
-  fail_times(*us, 1);  // open, and still held by `us`
+  test::fail_n(*us, 1);  // open, and still held by `us`
   // Full: "payments:eu" and "search" are idle and closed; the least recently used goes.
   auto d = reg.get("d");
   REQUIRE(d);
@@ -198,8 +179,8 @@ TEST_CASE("breaker registry: persisted breakers and the Prometheus export", "[br
   testing::ManualClock clock;
   {
     BreakerRegistry reg(clock, {.defaults = BreakerConfig::seed_preset(), .store = &store, .sharing = {.mode = SharingMode::shared}});
-    fail_times(*reg.get("a\"b").value(), 5);
-    succeed_times(*reg.get("ok").value(), 3);
+    test::fail_n(*reg.get("a\"b").value(), 5);
+    test::succeed_n(*reg.get("ok").value(), 3);
     REQUIRE(reg.publish_all());
     std::vector<BreakerStatus> all;
     for (const auto& b : reg.list()) all.push_back(b->status());
@@ -229,10 +210,10 @@ TEST_CASE("breaker sharing: a restart goes on counting where the window stopped"
     CircuitBreaker time("time", time_cfg, clock);
     REQUIRE(count.share(*store, {.mode = SharingMode::snapshot}));
     REQUIRE(time.share(*store, {.mode = SharingMode::snapshot}));
-    succeed_times(count, 1);
-    fail_times(count, 4);  // one short of the seed preset's 5
-    succeed_times(time, 2);
-    fail_times(time, 1);
+    test::succeed_n(count, 1);
+    test::fail_n(count, 4);  // one short of the seed preset's 5
+    test::succeed_n(time, 2);
+    test::fail_n(time, 1);
     REQUIRE(count.publish_now());
     REQUIRE(time.publish_now());
   }
@@ -243,18 +224,18 @@ TEST_CASE("breaker sharing: a restart goes on counting where the window stopped"
   REQUIRE(time.share(*store, {.mode = SharingMode::snapshot}));
   CHECK(count.snapshot().calls == 5);
   CHECK(count.snapshot().failures == 4);
-  fail_times(count, 1);
+  test::fail_n(count, 1);
   CHECK(count.current_state() == BreakerState::open);
   CHECK(count.last_reason() == "consecutive_failures");
   CHECK(time.snapshot().calls == 3);
-  fail_times(time, 1);  // 2 of 4 failed: 50 %
+  test::fail_n(time, 1);  // 2 of 4 failed: 50 %
   CHECK(time.current_state() == BreakerState::open);
 
   // A different window shape starts empty instead of guessing.
   {
     CircuitBreaker first("shape", BreakerConfig::seed_preset(), clock);
     REQUIRE(first.share(*store, {.mode = SharingMode::snapshot}));
-    fail_times(first, 3);
+    test::fail_n(first, 3);
     REQUIRE(first.publish_now());
   }
   auto other = BreakerConfig::seed_preset();
@@ -295,7 +276,7 @@ TEST_CASE("breaker sharing: a failed publish is retried at the next poll, not on
   REQUIRE(b.share(store, {.poll_interval = 5s}));
   store.fail_all_writes(errc::busy);
   const auto before = store.writes();
-  fail_times(b, 5);  // trips: one publish attempt, which fails
+  test::fail_n(b, 5);  // trips: one publish attempt, which fails
   CHECK(store.writes() == before + 1);
   for (int i = 0; i < 20; ++i) {
     CHECK_FALSE(b.try_acquire());
@@ -322,10 +303,12 @@ TEST_CASE("breaker sharing: re-publishing an adopted reset does not reset the ot
   clock.advance(1s);
   CHECK(b.state() == BreakerState::closed);
   CHECK(b.last_reason() == "shared:reset");
-  fail_times(b, 3);          // b counts 3 failures in a row locally
+  test::fail_n(a, 3);        // a counts 3 failures in a row locally
   REQUIRE(b.publish_now());  // writes "shared:reset", which is not a new reset
   clock.advance(1s);
-  (void)a.state();
-  fail_times(b, 2);  // 5 in a row: b trips
-  CHECK(b.current_state() == BreakerState::open);
+  CHECK(a.state() == BreakerState::closed);  // a adopts b's record...
+  CHECK(a.sharing_status().version == store.get_breaker("x").value()->version);
+  CHECK(a.snapshot().failures == 3);  // ...and keeps its window
+  test::fail_n(a, 2);                 // 5 in a row: a trips
+  CHECK(a.current_state() == BreakerState::open);
 }

@@ -1,9 +1,12 @@
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/testing/manual_clock.hpp>
 
+#include "support/breaker.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <latch>
 #include <thread>
 
 using namespace automation;
@@ -35,20 +38,8 @@ struct Recorder {
   }
 };
 
-void fail_n(CircuitBreaker& cb, int n) {
-  for (int i = 0; i < n; ++i) {
-    auto p = cb.try_acquire();
-    REQUIRE(p);
-    p.failure();
-  }
-}
-void succeed_n(CircuitBreaker& cb, int n) {
-  for (int i = 0; i < n; ++i) {
-    auto p = cb.try_acquire();
-    REQUIRE(p);
-    p.success();
-  }
-}
+using test::fail_n;
+using test::succeed_n;
 
 BreakerConfig rate_config(std::uint32_t window, std::uint32_t min_calls, double threshold) {
   BreakerConfig c;
@@ -297,6 +288,13 @@ TEST_CASE("breaker: half-open admits exactly its probes, frees dropped permits a
   e.success();
   succeed_n(cb, 2);
   CHECK(cb.state() == BreakerState::closed);
+  // Each of the 11 admissions is counted once: 5 failures to trip, a dropped, b and d freed when
+  // their leases ran out (their late reports are only counted as stale), e and 2 more successes.
+  const auto n = cb.counters();
+  CHECK(n.failures == 5);
+  CHECK(n.ignored == 3);
+  CHECK(n.successes == 3);
+  CHECK(n.successes + n.failures + n.ignored == 11);
 }
 
 TEST_CASE("breaker: results from an older state generation are dropped") {
@@ -405,16 +403,23 @@ TEST_CASE("breaker: reset empties the window, emits reset, and lifetime counters
   CircuitBreaker cb("reset", BreakerConfig::seed_preset(), clock);
   Recorder rec;
   rec.attach(cb);
-  fail_n(cb, 5);
+  fail_n(cb, 4);  // one short of tripping: only reset() can empty this window
+  cb.reset();
+  CHECK(cb.snapshot().calls == 0);
+  fail_n(cb, 4);  // the failures in a row start over too
+  CHECK(cb.state() == BreakerState::closed);
+  CHECK(cb.snapshot().calls == 4);
+  fail_n(cb, 1);
+  CHECK(cb.state() == BreakerState::open);
   cb.reset();
   CHECK(cb.state() == BreakerState::closed);
   CHECK(cb.open_attempt() == 0);
   CHECK(cb.snapshot().calls == 0);
-  CHECK(cb.counters().failures == 5);
-  CHECK(rec.count(BreakerEventType::reset) == 1);
+  CHECK(cb.counters().failures == 9);
+  CHECK(rec.count(BreakerEventType::reset) == 2);
   CHECK(rec.transitions().back() == "open->closed:reset");
   cb.reset();  // closed already: a reset event but no transition
-  CHECK(rec.count(BreakerEventType::reset) == 2);
+  CHECK(rec.count(BreakerEventType::reset) == 3);
   CHECK(rec.count(BreakerEventType::state_transition) == 2);
 }
 
@@ -512,9 +517,11 @@ TEST_CASE("breaker: under contention half-open never over-admits and every call 
   REQUIRE(cb.state() == BreakerState::half_open);
   std::atomic<int> in_flight{0}, max_in_flight{0}, admitted{0}, rejected{0};
   constexpr int kThreads = 8, kIterations = 2000;
+  std::latch start(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
+      start.arrive_and_wait();
       for (int i = 0; i < kIterations; ++i) {
         auto p = cb.try_acquire();
         if (!p) {
@@ -526,7 +533,8 @@ TEST_CASE("breaker: under contention half-open never over-admits and every call 
         int prev = max_in_flight.load();
         while (now > prev && !max_in_flight.compare_exchange_weak(prev, now)) {
         }
-        --in_flight;  // leave before reporting: the slot is freed by the report
+        for (int k = 0; k < 3; ++k) std::this_thread::yield();  // hold the slot, so over-admission would show
+        --in_flight;                                            // leave before reporting: the slot is freed by the report
         if ((i + t) % 3 == 0) {
           p.ignore();
         } else {
@@ -537,14 +545,18 @@ TEST_CASE("breaker: under contention half-open never over-admits and every call 
   }
   for (auto& th : threads) th.join();
   CHECK(max_in_flight.load() <= 3);
-  CHECK(admitted + rejected == kThreads * kIterations);
+  CHECK(admitted.load() > 0);
   const auto c = cb.counters();
   CHECK(c.successes + c.ignored == static_cast<std::uint64_t>(admitted.load()));
   CHECK(c.not_permitted == static_cast<std::uint64_t>(rejected.load()));
   CHECK(cb.state() == BreakerState::half_open);
+  // No slot leaked: exactly three probes fit now.
+  auto p1 = cb.try_acquire(), p2 = cb.try_acquire(), p3 = cb.try_acquire(), p4 = cb.try_acquire();
+  CHECK((p1 && p2 && p3));
+  CHECK_FALSE(p4);
 }
 
-TEST_CASE("breaker: under contention in the closed state counts are exact and the breaker trips once") {
+TEST_CASE("breaker: under contention in the closed state counts are exact and the breaker trips at most once") {
   testing::ManualClock clock;
   auto cfg = rate_config(1000, 1000, 100);  // only trips when the window is all failures
   CircuitBreaker cb("closed-stress", cfg, clock);
@@ -567,6 +579,9 @@ TEST_CASE("breaker: under contention in the closed state counts are exact and th
   }
   for (auto& th : threads) th.join();
   const auto c = cb.counters();
+  // Whether the window ever fills with failures alone depends on scheduling; once open, the clock
+  // never moves, so there is at most one transition, and every call is counted exactly once.
+  CHECK(c.transitions <= 1);
   CHECK(c.successes + c.failures + c.not_permitted + c.stale == static_cast<std::uint64_t>(kThreads * kIterations));
   CHECK(rec.count(BreakerEventType::state_transition) == static_cast<int>(c.transitions));
   CHECK(rec.count(BreakerEventType::success) == static_cast<int>(c.successes));

@@ -68,7 +68,7 @@ TEST_CASE("a new database gets WAL, the schema, STRICT tables and our applicatio
   CHECK(raw_text(path, "SELECT strict FROM pragma_table_list WHERE name = 'audit_log'") == "1");
 }
 
-TEST_CASE("synchronous FULL is selectable and busy_timeout is applied") {
+TEST_CASE("synchronous FULL is selectable") {
   test::TempDir dir;
   OpenOptions o;
   o.synchronous = Synchronous::full;
