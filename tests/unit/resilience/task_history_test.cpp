@@ -34,9 +34,12 @@ TaskRecord run(TimePoint started, std::string action, TaskOutcome o, Duration d,
 }  // namespace
 
 TEST_CASE("task history: statistics compare with the previous range of equal length", "[history]") {
-  storage::MemoryStore store;
+  test::TempDir dir;
+  const std::string uri = GENERATE(as<std::string>{}, "memory:", "sqlite");
+  auto store = storage::open_store(uri == "memory:" ? uri : "sqlite:" + dir.file("h.db")).value();
+  INFO(uri);
   testing::ManualClock clock(from_epoch_ms(1'700'000'000'000));
-  TaskHistory h(store, clock);
+  TaskHistory h(*store, clock);
   const auto t0 = clock.now();
   // Previous day: 4 restarts, 2 succeed, durations 1,2,3,4 s, impact 1 and 3.
   // This day: 5 restarts, 4 succeed, durations 1,1,2,2,10 s, impact 2 and 4 and 6.
