@@ -55,6 +55,28 @@ void BM_Breaker_ClosedAdmitted(benchmark::State& state) {
 BENCHMARK(BM_Breaker_ClosedAdmitted);
 BENCHMARK(BM_Breaker_ClosedAdmitted)->Threads(8);
 
+// A time-based window records under the breaker's mutex (the count window is lock-free).
+void BM_Breaker_ClosedAdmitted_TimeWindow(benchmark::State& state) {
+  static CircuitBreaker cb("bench-closed-time", [] {
+    BreakerConfig c;
+    c.window = BreakerConfig::Window::time;
+    c.window_size = 10;
+    return c;
+  }(), SystemClock::instance());
+  int x = 0;
+  const auto before = bench::g_allocations.load();
+  for (auto _ : state) {
+    auto p = cb.try_acquire();
+    if (p) {
+      x = protected_call(x);
+      p.success();
+    }
+  }
+  report_allocations(state, before);
+}
+BENCHMARK(BM_Breaker_ClosedAdmitted_TimeWindow);
+BENCHMARK(BM_Breaker_ClosedAdmitted_TimeWindow)->Threads(8);
+
 CircuitBreaker& open_breaker() {
   static CircuitBreaker* cb = [] {
     BreakerConfig c;

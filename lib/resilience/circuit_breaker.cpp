@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <cmath>
 
 namespace automation::resilience {
@@ -101,6 +102,7 @@ Duration OpenDuration::compute(const OpenDurationContext& ctx, std::mt19937_64& 
 Result<void> BreakerConfig::validate() const {
   auto bad = [](std::string msg) { return fail(errc::invalid_argument, "circuit breaker config: " + msg); };
   if (window_size == 0) return bad("window_size must be at least 1");
+  if (window_size > kMaxWindowSize) return bad(fmt::format("window_size must be at most {}, got {}", kMaxWindowSize, window_size));
   if (window == Window::time && bucket_width <= Duration::zero()) return bad("bucket_width must be positive");
   if (minimum_calls == 0) return bad("minimum_calls must be at least 1");
   for (auto [name, v] :
@@ -141,10 +143,24 @@ struct CircuitBreaker::Window {
   BreakerConfig::Window kind;
   std::uint32_t size;
   Duration width;
-  // count window: a ring of outcomes, bit 0 = failure, bit 1 = slow, bit 7 = occupied
-  std::vector<std::uint8_t> ring;
-  std::uint32_t head = 0;
-  // time window: one aggregate per bucket, tagged with its epoch (time / width)
+
+  // Count window, lock-free: a ring of outcomes (bit 0 = failure, bit 1 = slow, bit 7 = occupied)
+  // written at ticket % size, and the aggregates packed as two signed 32-bit fields per word
+  // (calls | failures, slow_calls | slow_failures). Every slot change adds (new - old) to the words,
+  // so whatever the interleaving of recorders, clear() and load(), the words converge to the sum of
+  // the ring; a reader racing a recorder may see one call in flight. A success replacing a success
+  // changes neither word.
+  std::unique_ptr<std::atomic<std::uint8_t>[]> ring;
+  std::uint64_t fastmod_c = 0;  // Lemire's fastmod constant for `size`
+  struct alignas(64) Hot {
+    std::atomic<std::uint64_t> tickets{0};  // outcomes recorded ever (positions the ring; never cleared)
+    std::atomic<std::uint64_t> calls_failures{0};
+    std::atomic<std::uint64_t> slow_words{0};
+  };
+  Hot hot;
+  alignas(64) std::atomic<std::uint64_t> failures_recorded{0};  // failures among the tickets
+
+  // Time window (under the breaker's mutex): one aggregate per bucket, tagged with its epoch.
   struct Bucket {
     std::int64_t epoch = INT64_MIN;
     WindowSnapshot agg;
@@ -155,10 +171,62 @@ struct CircuitBreaker::Window {
 
   Window(BreakerConfig::Window k, std::uint32_t n, Duration w) : kind(k), size(n), width(w) {
     if (kind == BreakerConfig::Window::count) {
-      ring.assign(n, 0);
+      ring = std::make_unique<std::atomic<std::uint8_t>[]>(n);
+      for (std::uint32_t i = 0; i < n; ++i) ring[i].store(0, std::memory_order_relaxed);
+      fastmod_c = ~std::uint64_t{0} / n + 1;
     } else {
       buckets.assign(n, {});
     }
+  }
+
+  bool is_count() const noexcept { return kind == BreakerConfig::Window::count; }
+
+  static std::uint64_t pack2(std::int64_t lo, std::int64_t hi) noexcept {
+    return static_cast<std::uint64_t>(lo) + (static_cast<std::uint64_t>(hi) << 32);
+  }
+  static std::pair<std::int64_t, std::int64_t> unpack2(std::uint64_t w) noexcept {
+    const auto lo = static_cast<std::int32_t>(static_cast<std::uint32_t>(w));
+    const auto hi = static_cast<std::int32_t>(static_cast<std::uint32_t>((w - static_cast<std::uint64_t>(std::int64_t{lo})) >> 32));
+    return {lo, hi};
+  }
+  static std::uint8_t encode(bool failure, bool slow) noexcept {
+    return static_cast<std::uint8_t>(0x80 | (failure ? 1 : 0) | (slow ? 2 : 0));
+  }
+  static std::int64_t bit(std::uint8_t v, int b) noexcept { return (v >> b) & 1; }
+  // Adds the change of one slot from `ov` to `nv` to the aggregate words.
+  void apply(std::uint8_t ov, std::uint8_t nv) noexcept {
+    if (ov == nv) return;
+    const std::int64_t f_new = bit(nv, 0), f_old = bit(ov, 0), s_new = bit(nv, 1), s_old = bit(ov, 1);
+    if (const auto d = pack2(bit(nv, 7) - bit(ov, 7), f_new - f_old); d) hot.calls_failures.fetch_add(d, std::memory_order_relaxed);
+    if (const auto d = pack2(s_new - s_old, s_new * f_new - s_old * f_old); d) hot.slow_words.fetch_add(d, std::memory_order_relaxed);
+  }
+  std::uint32_t slot_of(std::uint64_t ticket) const noexcept {
+    const std::uint64_t low = fastmod_c * static_cast<std::uint32_t>(ticket);
+    __extension__ using u128 = unsigned __int128;
+    return static_cast<std::uint32_t>((static_cast<u128>(low) * size) >> 64);
+  }
+  WindowSnapshot count_snapshot() const noexcept {
+    auto [calls, failures] = unpack2(hot.calls_failures.load(std::memory_order_relaxed));
+    auto [slow, slow_failures] = unpack2(hot.slow_words.load(std::memory_order_relaxed));
+    // Clamped: a reader racing recorders may see a change half applied.
+    const auto clamp = [](std::int64_t v, std::int64_t hi) { return static_cast<std::uint32_t>(std::clamp<std::int64_t>(v, 0, hi)); };
+    WindowSnapshot s;
+    s.calls = clamp(calls, size);
+    s.failures = clamp(failures, s.calls);
+    s.slow_calls = clamp(slow, s.calls);
+    s.slow_failures = clamp(slow_failures, std::min(s.failures, s.slow_calls));
+    return s;
+  }
+  // The count window's record: lock-free, O(1).
+  void record_count(bool failure, bool slow) noexcept {
+    const std::uint64_t t = hot.tickets.fetch_add(1, std::memory_order_relaxed);
+    if (failure) failures_recorded.fetch_add(1, std::memory_order_relaxed);
+    const std::uint8_t nv = encode(failure, slow);
+    auto& slot = ring[slot_of(t)];
+    // An outcome equal to the one it replaces changes nothing: no write, so a healthy breaker's
+    // ring stays shared between cores. (A racing writer of the same slot holds a newer ticket.)
+    if (slot.load(std::memory_order_relaxed) == nv) return;
+    apply(slot.exchange(nv, std::memory_order_relaxed), nv);
   }
 
   static void add(WindowSnapshot& s, bool failure, bool slow, int sign) {
@@ -172,7 +240,7 @@ struct CircuitBreaker::Window {
 
   // Drops buckets that fell out of the window ending at `now`: O(buckets passed), O(1) amortized.
   void evict(TimePoint now) {
-    if (kind != BreakerConfig::Window::time) return;
+    if (is_count()) return;
     const std::int64_t e = epoch_of(now);
     if (latest != INT64_MIN && e <= latest) return;
     if (latest == INT64_MIN || e - latest >= size) {
@@ -195,15 +263,11 @@ struct CircuitBreaker::Window {
     buckets[static_cast<std::size_t>(e % size)].epoch = e;
   }
 
+  // Time windows: under the breaker's mutex.
   void record(bool failure, bool slow, TimePoint now) {
-    if (kind == BreakerConfig::Window::count) {
-      auto& slot = ring[head];
-      if (slot & 0x80) add(total, slot & 1, slot & 2, -1);
-      slot = static_cast<std::uint8_t>(0x80 | (failure ? 1 : 0) | (slow ? 2 : 0));
-      head = head + 1 == size ? 0 : head + 1;
-      add(total, failure, slow, +1);
-      return;
-    }
+    if (is_count()) return record_count(failure, slow);
+    hot.tickets.fetch_add(1, std::memory_order_relaxed);
+    if (failure) failures_recorded.fetch_add(1, std::memory_order_relaxed);
     evict(now);
     const std::int64_t e = epoch_of(now);
     if (e <= latest - static_cast<std::int64_t>(size)) return;  // older than the window
@@ -214,19 +278,22 @@ struct CircuitBreaker::Window {
   }
 
   WindowSnapshot snapshot(TimePoint now) {
+    if (is_count()) return count_snapshot();
     evict(now);
     return total;
   }
+  // The last snapshot without moving a time window (for event payloads).
+  WindowSnapshot current() const { return is_count() ? count_snapshot() : total; }
 
   // The window's contents as JSON, so a restart (or the next one-shot process) goes on counting.
   boost::json::object save() const {
-    boost::json::object o{{"kind", kind == BreakerConfig::Window::count ? "count" : "time"}, {"size", size}};
-    if (kind == BreakerConfig::Window::count) {
-      std::string r(ring.size(), '.');
-      for (std::size_t i = 0; i < ring.size(); ++i)
-        if (ring[i] & 0x80) r[i] = "sfSF"[(ring[i] & 1) | (ring[i] & 2)];
+    boost::json::object o{{"kind", is_count() ? "count" : "time"}, {"size", size}};
+    if (is_count()) {
+      std::string r(size, '.');
+      for (std::uint32_t i = 0; i < size; ++i)
+        if (const auto v = ring[i].load(std::memory_order_relaxed); v & 0x80) r[i] = "sfSF"[(v & 1) | (v & 2)];
       o["ring"] = r;
-      o["head"] = head;
+      o["head"] = slot_of(hot.tickets.load(std::memory_order_relaxed));
     } else {
       boost::json::array b;
       for (const auto& x : buckets)
@@ -253,21 +320,23 @@ struct CircuitBreaker::Window {
     const auto* k = o.if_contains("kind");
     const auto* n = o.if_contains("size");
     if (!k || !k->is_string() || !n || !n->is_number() || n->to_number<std::uint32_t>() != size) return false;
-    if (kind == BreakerConfig::Window::count) {
+    if (is_count()) {
       const auto* r = o.if_contains("ring");
       const auto* h = o.if_contains("head");
       if (k->as_string() != "count" || !r || !r->is_string() || r->as_string().size() != size || !h || !h->is_number()) return false;
       const auto hv = h->to_number<std::uint32_t>();
       if (hv >= size) return false;
+      // Rotated so that the saved head lands where this ring writes next: the oldest outcome is
+      // overwritten first, as in the process that saved it.
+      const std::uint32_t here = slot_of(hot.tickets.load(std::memory_order_relaxed));
       const auto& text = r->as_string();
-      for (std::size_t i = 0; i < size; ++i) {
+      for (std::uint32_t i = 0; i < size; ++i) {
         const char c = text[i];
         if (c == '.') continue;
-        const bool failure = c == 'f' || c == 'F', slow = c == 'S' || c == 'F';
-        ring[i] = static_cast<std::uint8_t>(0x80 | (failure ? 1 : 0) | (slow ? 2 : 0));
-        add(total, failure, slow, +1);
+        const std::uint8_t nv = encode(c == 'f' || c == 'F', c == 'S' || c == 'F');
+        const std::uint32_t at = static_cast<std::uint32_t>((std::uint64_t{i} + size - hv + here) % size);
+        apply(ring[at].exchange(nv, std::memory_order_relaxed), nv);
       }
-      head = hv;
       return true;
     }
     const auto* b = o.if_contains("buckets");
@@ -293,8 +362,10 @@ struct CircuitBreaker::Window {
   }
 
   void clear() {
-    std::fill(ring.begin(), ring.end(), 0);
-    head = 0;
+    if (is_count()) {
+      for (std::uint32_t i = 0; i < size; ++i) apply(ring[i].exchange(0, std::memory_order_relaxed), 0);
+      return;
+    }
     for (auto& b : buckets) b = {};
     latest = INT64_MIN;
     total = {};
@@ -312,6 +383,13 @@ struct CircuitBreaker::PendingEvent {
 
 // ---- permit ------------------------------------------------------------------------------------
 
+namespace {
+// Reports pass times as plain integers (kNoTime for none): optionals cost a store-forwarding stall
+// per call on the hot path.
+constexpr Duration::rep kNoTime = std::numeric_limits<Duration::rep>::min();
+Duration::rep rep_of(std::optional<Duration> d) noexcept { return d ? d->count() : kNoTime; }
+}  // namespace
+
 Permit::Permit(Permit&& o) noexcept
     : breaker_(o.breaker_),
       generation_(o.generation_),
@@ -324,7 +402,7 @@ Permit::Permit(Permit&& o) noexcept
 
 Permit& Permit::operator=(Permit&& o) noexcept {
   if (this != &o) {
-    if (breaker_) breaker_->report(*this, Outcome::ignored, std::nullopt, std::nullopt);
+    if (breaker_) breaker_->report(*this, Outcome::ignored, kNoTime, kNoTime);
     breaker_ = o.breaker_;
     generation_ = o.generation_;
     probe_id_ = o.probe_id_;
@@ -337,23 +415,23 @@ Permit& Permit::operator=(Permit&& o) noexcept {
 }
 
 Permit::~Permit() {
-  if (breaker_) breaker_->report(*this, Outcome::ignored, std::nullopt, std::nullopt);
+  if (breaker_) breaker_->report(*this, Outcome::ignored, kNoTime, kNoTime);
 }
 
 void Permit::success(std::optional<Duration> elapsed) {
-  if (breaker_) breaker_->report(*this, Outcome::success, elapsed, std::nullopt);
+  if (breaker_) breaker_->report(*this, Outcome::success, rep_of(elapsed), kNoTime);
 }
 void Permit::failure(std::optional<Duration> elapsed) {
-  if (breaker_) breaker_->report(*this, Outcome::failure, elapsed, std::nullopt);
+  if (breaker_) breaker_->report(*this, Outcome::failure, rep_of(elapsed), kNoTime);
 }
 void Permit::ignore() {
-  if (breaker_) breaker_->report(*this, Outcome::ignored, std::nullopt, std::nullopt);
+  if (breaker_) breaker_->report(*this, Outcome::ignored, kNoTime, kNoTime);
 }
 void Permit::failure_open_for(Duration d) {
-  if (breaker_) breaker_->report(*this, Outcome::failure, std::nullopt, breaker_->clock_.now() + d);
+  if (breaker_) breaker_->report(*this, Outcome::failure, kNoTime, (breaker_->clock_.now() + d).time_since_epoch().count());
 }
 void Permit::failure_open_until(TimePoint t) {
-  if (breaker_) breaker_->report(*this, Outcome::failure, std::nullopt, t);
+  if (breaker_) breaker_->report(*this, Outcome::failure, kNoTime, t.time_since_epoch().count());
 }
 
 void Permit::record(const Error* error, std::optional<Duration> elapsed) {
@@ -374,7 +452,7 @@ void Permit::record(const Error* error, std::optional<Duration> elapsed) {
   } else {
     o = Outcome::failure;
   }
-  breaker_->report(*this, o, elapsed, std::nullopt);
+  breaker_->report(*this, o, rep_of(elapsed), kNoTime);
 }
 
 // ---- breaker -----------------------------------------------------------------------------------
@@ -502,118 +580,165 @@ Permit CircuitBreaker::acquire_slow() {
   return p;
 }
 
-void CircuitBreaker::report(Permit& p, Outcome outcome, std::optional<Duration> elapsed, std::optional<TimePoint> open_until) noexcept {
+std::string_view CircuitBreaker::trip_reason(const WindowSnapshot& snap, bool failure, bool open_requested, std::uint32_t in_a_row,
+                                             bool& rate_exceeded, bool& slow_rate_exceeded) const noexcept {
+  std::string_view reason;
+  if (failure && open_requested) {
+    reason = "open_requested_by_outcome";
+  } else if (config_.consecutive_failures && in_a_row >= *config_.consecutive_failures) {
+    reason = "consecutive_failures";
+  }
+  rate_exceeded = slow_rate_exceeded = false;
+  if (snap.calls >= config_.minimum_calls) {
+    // Inclusive thresholds, compared without dividing: 100 * part >= threshold * calls.
+    if (config_.failure_rate_threshold && 100.0 * snap.failures >= *config_.failure_rate_threshold * snap.calls) {
+      rate_exceeded = true;
+      if (reason.empty()) reason = "failure_rate_exceeded";
+    }
+    if (config_.slow_call_rate_threshold && 100.0 * snap.slow_calls >= *config_.slow_call_rate_threshold * snap.calls) {
+      slow_rate_exceeded = true;
+      if (reason.empty()) reason = "slow_call_rate_exceeded";
+    }
+  }
+  if (reason.empty() && config_.trip_predicate) {
+    try {
+      if (config_.trip_predicate(snap)) reason = "predicate";
+    } catch (...) {
+    }
+  }
+  return reason;
+}
+
+std::uint32_t CircuitBreaker::count_in_a_row(bool failure) noexcept {
+  if (failure) return consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
+  // A success writes only when there is a run to end, so a healthy breaker's successes share the line.
+  if (consecutive_failures_.load(std::memory_order_relaxed) != 0) consecutive_failures_.store(0, std::memory_order_relaxed);
+  return 0;
+}
+
+void CircuitBreaker::report(Permit& p, Outcome outcome, Duration::rep elapsed_rep, Duration::rep open_until_rep) noexcept {
   p.breaker_ = nullptr;
   std::vector<PendingEvent> events;
   try {
-    const bool time_window = config_.window == BreakerConfig::Window::time;
-    // Only the hot path (a success in a count window, no slow rule, predicate, probe or subscriber)
-    // skips reading the clock; anything that may transition or stamp an event reads it.
-    const bool want_now = time_window || p.probe_id_ != 0 || outcome != Outcome::success || open_until || has_subscribers_.load() ||
-                          (!elapsed && p.start_ != TimePoint{}) || config_.slow_call_rate_threshold || config_.trip_predicate;
-    TimePoint now = want_now ? clock_.now() : TimePoint{};
-    bool have_now = want_now;
-    // Anything that transitions or stamps an event needs the real time, even on the fast path.
-    auto ensure_now = [&]() -> TimePoint {
-      if (!have_now) {
-        now = clock_.now();
-        have_now = true;
-      }
-      return now;
-    };
-    std::optional<Duration> d = elapsed;
-    if (!d && p.start_ != TimePoint{}) d = now - p.start_;
+    const std::optional<Duration> elapsed = elapsed_rep == kNoTime ? std::nullopt : std::optional<Duration>(Duration(elapsed_rep));
+    const std::optional<TimePoint> open_until =
+        open_until_rep == kNoTime ? std::nullopt : std::optional<TimePoint>(TimePoint(Duration(open_until_rep)));
+    // Anything that may stamp an event or time a call reads the clock; the common case does not.
+    const bool timed = !elapsed && p.start_ != TimePoint{};
+    const bool subscribed = has_subscribers_.load(std::memory_order_relaxed);
+    const bool count_window = config_.window == BreakerConfig::Window::count;
+    TimePoint now = (timed || !count_window || p.probe_id_ != 0 || open_until || subscribed) ? clock_.now() : TimePoint{};
+    const std::optional<Duration> d = timed ? std::optional<Duration>(now - p.start_) : elapsed;
     const bool slow = d && *d >= config_.slow_call_duration;
+    const bool failure = outcome == Outcome::failure;
 
-    std::lock_guard lock(mu_);
-    const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
-    const auto s = static_cast<BreakerState>(w & 0xff);
-    if ((w >> 8) != p.generation_) {
-      c_stale_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    if (p.probe_id_) {
-      auto it = std::find_if(probes_in_flight_.begin(), probes_in_flight_.end(), [&](const Probe& pr) { return pr.id == p.probe_id_; });
-      if (it == probes_in_flight_.end()) {
-        c_stale_.fetch_add(1, std::memory_order_relaxed);  // its lease expired and the slot was given away
-        return;
-      }
-      const bool expired = it->expires <= now;
-      probes_in_flight_.erase(it);
-      if (expired) {
+    // Lock-free path: a success or failure in a count window, outside half-open, nobody listening.
+    // The mutex is taken only when the outcome trips the breaker. A report racing a transition by a
+    // few instructions may land in the window the transition cleared; one that arrives after it is
+    // dropped as stale, as on the locked path.
+    if (count_window && p.probe_id_ == 0 && outcome != Outcome::ignored && !open_until && !subscribed) {
+      const std::uint64_t w = state_word_.load(std::memory_order_acquire);
+      const auto s = static_cast<BreakerState>(w & 0xff);
+      if ((w >> 8) != p.generation_) {
         c_stale_.fetch_add(1, std::memory_order_relaxed);
         return;
       }
-    }
-    if (outcome == Outcome::ignored) {
-      c_ignored_.fetch_add(1, std::memory_order_relaxed);
-      if (has_subscribers_.load(std::memory_order_relaxed))
-        events.push_back({BreakerEventType::ignored, now, s, s, {}, window_->total, d.value_or(Duration::zero())});
-    } else {
-      const bool failure = outcome == Outcome::failure;
-      (failure ? c_failure_ : c_success_).fetch_add(1, std::memory_order_relaxed);
       if (slow) c_slow_.fetch_add(1, std::memory_order_relaxed);
-      if (has_subscribers_.load(std::memory_order_relaxed))
-        events.push_back(
-            {failure ? BreakerEventType::error : BreakerEventType::success, now, s, s, {}, window_->total, d.value_or(Duration::zero())});
-      if (s == BreakerState::half_open && p.probe_id_) {
-        (failure ? probe_failures_ : probe_successes_)++;
-        if (failure && open_until) {
-          transition_locked(BreakerState::open, "open_requested_by_outcome", now, events, open_until);
-        } else if (config_.half_open_decision == BreakerConfig::HalfOpenDecision::consecutive) {
-          if (failure) {
-            transition_locked(BreakerState::open, "half_open_probe_failed", now, events);
-          } else if (probe_successes_ >= config_.half_open_successes_to_close) {
-            transition_locked(BreakerState::closed, "half_open_probes_succeeded", now, events);
-          }
-        } else {
-          const std::uint32_t decided = probe_successes_ + probe_failures_;
-          if (decided >= config_.half_open_probes) {
-            const double rate = 100.0 * probe_failures_ / decided;
-            if (rate >= *config_.failure_rate_threshold) {
-              transition_locked(BreakerState::open, "half_open_failure_rate_exceeded", now, events);
-            } else {
-              transition_locked(BreakerState::closed, "half_open_failure_rate_below_threshold", now, events);
-            }
-          }
-        }
-      } else if (s == BreakerState::closed || s == BreakerState::metrics_only) {
-        window_->record(failure, slow, now);
-        consecutive_failures_ = failure ? consecutive_failures_ + 1 : 0;
-        const bool act = s == BreakerState::closed;
-        const WindowSnapshot snap = window_->total;
-        std::string_view reason;
-        if (failure && open_until) {
-          reason = "open_requested_by_outcome";
-        } else if (config_.consecutive_failures && consecutive_failures_ >= *config_.consecutive_failures) {
-          reason = "consecutive_failures";
-        }
-        if (snap.calls >= config_.minimum_calls || config_.trip_predicate) ensure_now();
-        if (snap.calls >= config_.minimum_calls) {
-          if (config_.failure_rate_threshold && snap.failure_rate() >= *config_.failure_rate_threshold) {
-            events.push_back({BreakerEventType::failure_rate_exceeded, now, s, s, "failure_rate_exceeded", snap});
-            if (reason.empty()) reason = "failure_rate_exceeded";
-          }
-          if (config_.slow_call_rate_threshold && snap.slow_call_rate() >= *config_.slow_call_rate_threshold) {
-            events.push_back({BreakerEventType::slow_call_rate_exceeded, now, s, s, "slow_call_rate_exceeded", snap});
-            if (reason.empty()) reason = "slow_call_rate_exceeded";
-          }
-        }
-        if (reason.empty() && config_.trip_predicate) {
-          bool trip = false;
-          try {
-            trip = config_.trip_predicate(snap);
-          } catch (...) {
-          }
-          if (trip) reason = "predicate";
-        }
-        if (act && !reason.empty()) transition_locked(BreakerState::open, reason, now, events, failure ? open_until : std::nullopt);
+      if (s != BreakerState::closed && s != BreakerState::metrics_only) {
+        (failure ? c_failure_ : c_success_).fetch_add(1, std::memory_order_relaxed);
+        return;  // disabled: counted only
       }
+      window_->record_count(failure, slow);
+      const std::uint32_t in_a_row = count_in_a_row(failure);
+      bool rate = false, slow_rate = false;
+      const std::string_view reason = trip_reason(window_->count_snapshot(), failure, false, in_a_row, rate, slow_rate);
+      if (reason.empty() || s != BreakerState::closed) return;
+      std::lock_guard lock(mu_);
+      if (state_word_.load(std::memory_order_relaxed) != w) return;  // someone else moved it meanwhile
+      now = clock_.now();
+      const WindowSnapshot snap = window_->count_snapshot();
+      if (rate) events.push_back({BreakerEventType::failure_rate_exceeded, now, s, s, "failure_rate_exceeded", snap});
+      if (slow_rate) events.push_back({BreakerEventType::slow_call_rate_exceeded, now, s, s, "slow_call_rate_exceeded", snap});
+      transition_locked(BreakerState::open, reason, now, events);
+    } else {
+      report_locked_path(p, outcome, failure, slow, d, now, open_until, events);
     }
   } catch (...) {
     // Reporting never throws (it runs from Permit's destructor).
   }
   dispatch(events);
+}
+
+void CircuitBreaker::report_locked_path(const Permit& p, Outcome outcome, bool failure, bool slow, std::optional<Duration> d,
+                                        TimePoint now, std::optional<TimePoint> open_until, std::vector<PendingEvent>& events) {
+  std::lock_guard lock(mu_);
+  const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
+  const auto s = static_cast<BreakerState>(w & 0xff);
+  if ((w >> 8) != p.generation_) {
+    c_stale_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (p.probe_id_) {
+    auto it = std::find_if(probes_in_flight_.begin(), probes_in_flight_.end(), [&](const Probe& pr) { return pr.id == p.probe_id_; });
+    if (it == probes_in_flight_.end()) {
+      c_stale_.fetch_add(1, std::memory_order_relaxed);  // its lease expired and the slot was given away
+      return;
+    }
+    const bool expired = it->expires <= now;
+    probes_in_flight_.erase(it);
+    if (expired) {
+      c_stale_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  const bool subscribed = has_subscribers_.load(std::memory_order_relaxed);
+  if (outcome == Outcome::ignored) {
+    c_ignored_.fetch_add(1, std::memory_order_relaxed);
+    if (subscribed) events.push_back({BreakerEventType::ignored, now, s, s, {}, window_->current(), d.value_or(Duration::zero())});
+    return;
+  }
+  if (slow) c_slow_.fetch_add(1, std::memory_order_relaxed);
+  const bool windowed = s == BreakerState::closed || s == BreakerState::metrics_only;
+  // Windowed outcomes are counted by the window itself (see counters()).
+  if (windowed) {
+    window_->record(failure, slow, now);
+  } else {
+    (failure ? c_failure_ : c_success_).fetch_add(1, std::memory_order_relaxed);
+  }
+  if (subscribed)
+    events.push_back(
+        {failure ? BreakerEventType::error : BreakerEventType::success, now, s, s, {}, window_->current(), d.value_or(Duration::zero())});
+  if (s == BreakerState::half_open && p.probe_id_) {
+    (failure ? probe_failures_ : probe_successes_)++;
+    if (failure && open_until) {
+      transition_locked(BreakerState::open, "open_requested_by_outcome", now, events, open_until);
+    } else if (config_.half_open_decision == BreakerConfig::HalfOpenDecision::consecutive) {
+      if (failure) {
+        transition_locked(BreakerState::open, "half_open_probe_failed", now, events);
+      } else if (probe_successes_ >= config_.half_open_successes_to_close) {
+        transition_locked(BreakerState::closed, "half_open_probes_succeeded", now, events);
+      }
+    } else {
+      const std::uint32_t decided = probe_successes_ + probe_failures_;
+      if (decided >= config_.half_open_probes) {
+        const double rate = 100.0 * probe_failures_ / decided;
+        if (rate >= *config_.failure_rate_threshold) {
+          transition_locked(BreakerState::open, "half_open_failure_rate_exceeded", now, events);
+        } else {
+          transition_locked(BreakerState::closed, "half_open_failure_rate_below_threshold", now, events);
+        }
+      }
+    }
+  } else if (windowed) {
+    const std::uint32_t in_a_row = count_in_a_row(failure);
+    const WindowSnapshot snap = window_->current();
+    bool rate = false, slow_rate = false;
+    const std::string_view reason = trip_reason(snap, failure, open_until.has_value(), in_a_row, rate, slow_rate);
+    if (rate) events.push_back({BreakerEventType::failure_rate_exceeded, now, s, s, "failure_rate_exceeded", snap});
+    if (slow_rate) events.push_back({BreakerEventType::slow_call_rate_exceeded, now, s, s, "slow_call_rate_exceeded", snap});
+    if (s == BreakerState::closed && !reason.empty())
+      transition_locked(BreakerState::open, reason, now, events, failure ? open_until : std::nullopt);
+  }
 }
 
 void CircuitBreaker::transition_locked(BreakerState to, std::string_view reason, TimePoint now, std::vector<PendingEvent>& events,
@@ -634,7 +759,7 @@ void CircuitBreaker::transition_locked(BreakerState to, std::string_view reason,
   probes_in_flight_.clear();
   probe_successes_ = probe_failures_ = 0;
   window_->clear();
-  consecutive_failures_ = 0;
+  consecutive_failures_.store(0, std::memory_order_relaxed);
   last_reason_ = std::string(reason);
   state_word_.store(pack(to, (w >> 8) + 1), std::memory_order_release);
   c_transitions_.fetch_add(1, std::memory_order_relaxed);
@@ -665,8 +790,10 @@ WindowSnapshot CircuitBreaker::snapshot() const {
 
 BreakerCounters CircuitBreaker::counters() const {
   BreakerCounters c;
-  c.successes = c_success_.load();
-  c.failures = c_failure_.load();
+  // Outcomes recorded in the window are counted by it (the lock-free path skips these counters).
+  const std::uint64_t windowed = window_->hot.tickets.load(), windowed_failures = window_->failures_recorded.load();
+  c.successes = c_success_.load() + (windowed - windowed_failures);
+  c.failures = c_failure_.load() + windowed_failures;
   c.ignored = c_ignored_.load();
   c.slow = c_slow_.load();
   c.not_permitted = c_not_permitted_.load();
@@ -719,7 +846,7 @@ void CircuitBreaker::reset() {
     const auto from = static_cast<BreakerState>(w & 0xff);
     const WindowSnapshot before = window_->snapshot(now);
     window_->clear();
-    consecutive_failures_ = 0;
+    consecutive_failures_.store(0, std::memory_order_relaxed);
     open_attempt_ = 0;
     probes_in_flight_.clear();
     probe_successes_ = probe_failures_ = 0;
@@ -884,10 +1011,10 @@ storage::BreakerRecord CircuitBreaker::make_record_locked(TimePoint now) const {
   r.open_attempt = open_attempt_;
   // Adopted reasons keep their prefix, so re-publishing an adopted reset is not a new reset.
   r.reason = last_reason_;
-  boost::json::object d{{"window", window_json(window_->total)},
+  boost::json::object d{{"window", window_json(window_->current())},
                         {"counters", counters_json(counters())},
                         {"generation", generation()},
-                        {"consecutive_failures", consecutive_failures_},
+                        {"consecutive_failures", consecutive_failures_.load(std::memory_order_relaxed)},
                         {"probe_successes", probe_successes_},
                         {"probe_failures", probe_failures_},
                         {"window_state", window_->save()}};
@@ -986,7 +1113,7 @@ void CircuitBreaker::adopt(const storage::BreakerRecord& r, Adoption how, std::v
   if (r.reason == "reset") {
     // A manual reset elsewhere (e.g. `autoctl breaker reset`) starts this one over too.
     window_->clear();
-    consecutive_failures_ = 0;
+    consecutive_failures_.store(0, std::memory_order_relaxed);
   }
   if (from == *to) {
     if (*to == BreakerState::open && open_until_ != r.open_until) {
@@ -1009,7 +1136,7 @@ void CircuitBreaker::adopt(const storage::BreakerRecord& r, Adoption how, std::v
       const auto* ws = o ? o->if_contains("window_state") : nullptr;
       const auto* cf = o ? o->if_contains("consecutive_failures") : nullptr;
       if (ws && ws->is_object() && window_->load(ws->as_object(), now) && cf && cf->is_number())
-        consecutive_failures_ = cf->to_number<std::uint32_t>();
+        consecutive_failures_.store(cf->to_number<std::uint32_t>(), std::memory_order_relaxed);
       const auto* ps = o ? o->if_contains("probe_successes") : nullptr;
       const auto* pf = o ? o->if_contains("probe_failures") : nullptr;
       if (*to == BreakerState::half_open && ps && pf && ps->is_number() && pf->is_number()) {

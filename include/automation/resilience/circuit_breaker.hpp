@@ -8,7 +8,8 @@
 /// linear, capped, jittered (seeded) or a user function. Manual control follows a table of legal
 /// transitions; every real transition emits exactly one event with its reason.
 /// Thread-safety: every method may be called from any thread. Admission in the closed state is a
-/// single atomic load; recording and transitions take an internal mutex. Subscribers are called
+/// single atomic load; with a count window and no subscriber, recording an outcome while closed is
+/// lock-free; everything else (time windows, half-open probes, transitions) takes an internal mutex. Subscribers are called
 /// outside the mutex, in the thread that caused the event; a throwing subscriber is isolated.
 /// Needs: a Clock.
 #include <automation/core/clock.hpp>
@@ -79,7 +80,8 @@ struct OpenDuration {
 struct BreakerConfig {
   // Window.
   enum class Window { count, time } window = Window::count;
-  std::uint32_t window_size = 100;                  ///< count: last N calls; time: N buckets
+  static constexpr std::uint32_t kMaxWindowSize = 1u << 24;
+  std::uint32_t window_size = 100;                  ///< count: last N calls; time: N buckets (at most kMaxWindowSize)
   Duration bucket_width = std::chrono::seconds(1);  ///< time window bucket width
   std::uint32_t minimum_calls = 100;                ///< before any rate can trip (clamped to a count window's size)
   // Trip rules (a rule is off when unset).
@@ -278,7 +280,14 @@ class CircuitBreaker {
   struct Window;
   struct PendingEvent;
 
-  void report(Permit& p, Outcome outcome, std::optional<Duration> elapsed, std::optional<TimePoint> open_until) noexcept;
+  // elapsed and open_until as nanosecond counts, the minimum value for none.
+  void report(Permit& p, Outcome outcome, Duration::rep elapsed, Duration::rep open_until) noexcept;
+  void report_locked_path(const Permit& p, Outcome outcome, bool failure, bool slow, std::optional<Duration> d, TimePoint now,
+                          std::optional<TimePoint> open_until, std::vector<PendingEvent>& events);
+  // Why the outcome just recorded trips the breaker (empty: it does not), and which rates it exceeds.
+  std::string_view trip_reason(const WindowSnapshot& snap, bool failure, bool open_requested, std::uint32_t in_a_row, bool& rate_exceeded,
+                               bool& slow_rate_exceeded) const noexcept;
+  std::uint32_t count_in_a_row(bool failure) noexcept;
   Permit acquire_slow();
   // Under mu_: move to `to`, recording why; queues the events.
   void transition_locked(BreakerState to, std::string_view reason, TimePoint now, std::vector<PendingEvent>& events,
@@ -309,7 +318,7 @@ class CircuitBreaker {
   std::atomic<Duration::rep> open_until_rep_{0};  // open_until_ for the lock-free rejection path
   mutable std::mutex mu_;
   std::unique_ptr<Window> window_;
-  std::uint32_t consecutive_failures_ = 0;
+  std::atomic<std::uint32_t> consecutive_failures_{0};
   TimePoint open_until_{};
   TimePoint half_open_since_{};
   int open_attempt_ = 0;

@@ -587,3 +587,65 @@ TEST_CASE("breaker: under contention in the closed state counts are exact and th
   CHECK(rec.count(BreakerEventType::success) == static_cast<int>(c.successes));
   CHECK(rec.count(BreakerEventType::error) == static_cast<int>(c.failures));
 }
+
+TEST_CASE("breaker: the lock-free count window is exact once recorders stop, even with resets racing them") {
+  testing::ManualClock clock;
+  BreakerConfig cfg;
+  cfg.window_size = 64;
+  cfg.minimum_calls = 64;
+  cfg.failure_rate_threshold.reset();  // never trips: the window alone is under test
+  cfg.slow_call_duration = 10ms;
+  CircuitBreaker cb("lock-free-window", cfg, clock);  // no subscriber: the lock-free path
+  constexpr int kThreads = 8, kIterations = 20000;
+  std::latch start(kThreads + 1);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kIterations; ++i) {
+        auto p = cb.try_acquire();
+        const bool slow = (i + t) % 3 == 0;
+        if ((i + t) % 2) {
+          p.success(slow ? 20ms : 1ms);
+        } else {
+          p.failure(slow ? 20ms : 1ms);
+        }
+      }
+    });
+  }
+  std::thread resetter([&] {
+    start.arrive_and_wait();
+    while (!stop.load()) cb.reset();
+  });
+  for (auto& th : threads) th.join();
+  stop = true;
+  resetter.join();
+  // Every call is counted once, as an outcome or as stale (reported after a reset it raced).
+  const auto c = cb.counters();
+  CHECK(c.successes + c.failures + c.stale == static_cast<std::uint64_t>(kThreads * kIterations));
+  // The aggregates track the ring exactly: after N more calls of one kind nothing else is left.
+  succeed_n(cb, 64);
+  auto s = cb.snapshot();
+  CHECK(s.calls == 64);
+  CHECK(s.failures == 0);
+  CHECK(s.slow_calls == 0);
+  CHECK(s.slow_failures == 0);
+  for (int i = 0; i < 64; ++i) cb.try_acquire().failure(20ms);
+  s = cb.snapshot();
+  CHECK(s.calls == 64);
+  CHECK(s.failures == 64);
+  CHECK(s.slow_calls == 64);
+  CHECK(s.slow_failures == 64);
+  cb.reset();
+  s = cb.snapshot();
+  CHECK(s.calls == 0);
+  CHECK(s.failures == 0);
+}
+
+TEST_CASE("breaker: a window over the size limit is refused") {
+  testing::ManualClock clock;
+  BreakerConfig cfg;
+  cfg.window_size = BreakerConfig::kMaxWindowSize + 1;
+  CHECK_THROWS_WITH(CircuitBreaker("huge", cfg, clock), Catch::Contains("window_size must be at most"));
+}
