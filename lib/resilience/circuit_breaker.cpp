@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <array>
-#include <limits>
 #include <cmath>
+#include <limits>
 
 namespace automation::resilience {
 
@@ -580,8 +580,8 @@ Permit CircuitBreaker::acquire_slow() {
   return p;
 }
 
-std::string_view CircuitBreaker::trip_reason(const WindowSnapshot& snap, bool failure, bool open_requested, std::uint32_t in_a_row,
-                                             bool& rate_exceeded, bool& slow_rate_exceeded) const noexcept {
+inline std::string_view CircuitBreaker::trip_reason(const WindowSnapshot& snap, bool failure, bool open_requested, std::uint32_t in_a_row,
+                                                    bool& rate_exceeded, bool& slow_rate_exceeded) const noexcept {
   std::string_view reason;
   if (failure && open_requested) {
     reason = "open_requested_by_outcome";
@@ -600,13 +600,16 @@ std::string_view CircuitBreaker::trip_reason(const WindowSnapshot& snap, bool fa
       if (reason.empty()) reason = "slow_call_rate_exceeded";
     }
   }
-  if (reason.empty() && config_.trip_predicate) {
-    try {
-      if (config_.trip_predicate(snap)) reason = "predicate";
-    } catch (...) {
-    }
-  }
+  if (reason.empty() && config_.trip_predicate && predicate_trips(snap)) reason = "predicate";
   return reason;
+}
+
+bool CircuitBreaker::predicate_trips(const WindowSnapshot& snap) const noexcept {
+  try {
+    return config_.trip_predicate(snap);
+  } catch (...) {
+    return false;  // a throwing predicate never trips
+  }
 }
 
 std::uint32_t CircuitBreaker::count_in_a_row(bool failure) noexcept {
@@ -669,8 +672,8 @@ void CircuitBreaker::report(Permit& p, Outcome outcome, Duration::rep elapsed_re
   dispatch(events);
 }
 
-void CircuitBreaker::report_locked_path(const Permit& p, Outcome outcome, bool failure, bool slow, std::optional<Duration> d,
-                                        TimePoint now, std::optional<TimePoint> open_until, std::vector<PendingEvent>& events) {
+void CircuitBreaker::report_locked_path(const Permit& p, Outcome outcome, bool failure, bool slow, std::optional<Duration> d, TimePoint now,
+                                        std::optional<TimePoint> open_until, std::vector<PendingEvent>& events) {
   std::lock_guard lock(mu_);
   const std::uint64_t w = state_word_.load(std::memory_order_relaxed);
   const auto s = static_cast<BreakerState>(w & 0xff);

@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 2> kMigrations{{
+constexpr std::array<Migration, 3> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -66,6 +66,20 @@ CREATE TABLE breaker_state (
   updated_ms    INTEGER NOT NULL,
   updated_by    TEXT NOT NULL,
   version       INTEGER NOT NULL CHECK (version >= 1)
+) STRICT, WITHOUT ROWID;
+)sql"},
+    {3, "task history hourly rollups", R"sql(
+-- Per hour (of started_ms) and (domain, action): the task statistics of that hour's records as
+-- rollup JSON (counts, duration sum and histogram, impact, failure texts, parameter values), kept
+-- in the same transaction as the records, so statistics read whole hours from here and only the
+-- raw records at a range's edges. The migration fills it from the existing records.
+CREATE TABLE task_rollup (
+  hour_ms   INTEGER NOT NULL,
+  kind_hash INTEGER NOT NULL,
+  domain    TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  data      TEXT NOT NULL,
+  PRIMARY KEY (hour_ms, kind_hash)
 ) STRICT, WITHOUT ROWID;
 )sql"},
 }};

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -47,6 +48,8 @@ struct SqliteStore::Impl {
                                                version, latest_schema_version()));
   }
 
+  Result<void> fill_task_rollups();
+
   Result<MigrationReport> migrate_locked() {
     MigrationReport report;
     auto cur = db.scalar_int("PRAGMA user_version", "read the schema version");
@@ -66,6 +69,9 @@ struct SqliteStore::Impl {
       if (auto r = db.exec(m.sql, fmt::format("apply migration {} ({})", m.version, m.description)); !r) return r.error();
       if (m.version == 1) {
         if (auto r = db.exec(fmt::format("PRAGMA application_id = {}", detail::kApplicationId), "set application_id"); !r) return r.error();
+      }
+      if (m.version == 3) {
+        if (auto r = fill_task_rollups(); !r) return r.error();
       }
       if (auto r = db.exec(fmt::format("PRAGMA user_version = {}", m.version), "set user_version"); !r) return r.error();
       if (auto r = tx.commit(); !r) return r.error();
@@ -359,6 +365,115 @@ void bind_task(sq::Statement& st, int row, const TaskRecord& r) {
 
 }  // namespace
 
+namespace {
+
+// Feeds the rows of one prepared scan (kStatsColumns) into the builder `pick(started_ms)` returns.
+template <class Pick>
+Result<void> scan_tasks(sq::Statement& st, Pick&& pick) {
+  for (;;) {
+    auto row = st.step("scan task records");
+    if (!row) return row.error();
+    if (!*row) return {};
+    detail::TaskStatsBuilder& b = pick(st.int64(9));
+    auto& g = b.group(static_cast<std::uint64_t>(st.int64(0)), [&](std::string& d, std::string& a) {
+      d = st.text(5);
+      a = st.text(6);
+    });
+    const auto outcome_text = st.text_view(1);
+    TaskOutcome outcome = TaskOutcome::failure;
+    switch (outcome_text.empty() ? 'f' : outcome_text[0]) {
+      case 's':
+        outcome = TaskOutcome::success;
+        break;
+      case 't':
+        outcome = TaskOutcome::timeout;
+        break;
+      case 'c':
+        outcome = TaskOutcome::cancelled;
+        break;
+      default:
+        break;
+    }
+    double impact = 0;
+    const bool has_impact = !st.is_null(3);
+    if (has_impact) impact = st.real(3);
+    const auto ph = static_cast<std::uint64_t>(st.int64(4));
+    if (!b.knows_params(ph)) b.add_params(ph, st.text(7));
+    b.add(g, outcome, st.int64(2), has_impact ? &impact : nullptr, ph, [&] { return st.text_view(8); });
+  }
+}
+
+constexpr const char* kStatsColumns =
+    "SELECT kind_hash, outcome, duration_us, impact, params_hash, domain, action, params, error, started_ms ";
+
+constexpr std::int64_t kHourMs = 3'600'000;
+std::int64_t hour_floor(std::int64_t ms) { return ms - (((ms % kHourMs) + kHourMs) % kHourMs); }
+std::int64_t hour_ceil(std::int64_t ms) { return hour_floor(ms) == ms ? ms : hour_floor(ms) + kHourMs; }
+
+// Adds (merge = true) or writes (merge = false) the rollups of each hour's builder. Under a write
+// transaction.
+Result<void> write_rollups(sq::Connection& db, std::map<std::int64_t, detail::TaskStatsBuilder>& hours, bool merge) {
+  auto get = db.prepare("SELECT data FROM task_rollup WHERE hour_ms = ?1 AND kind_hash = ?2");
+  if (!get) return get.error();
+  auto put = db.prepare(
+      "INSERT INTO task_rollup (hour_ms, kind_hash, domain, action, data) VALUES (?1, ?2, ?3, ?4, ?5) "
+      "ON CONFLICT (hour_ms, kind_hash) DO UPDATE SET data = excluded.data");
+  if (!put) return put.error();
+  for (auto& [hour, b] : hours) {
+    for (const auto kind : b.kinds()) {
+      const auto* g = b.find(kind);
+      if (merge) {
+        get->reset();
+        get->bind(1, hour);
+        get->bind(2, as_column(kind));
+        auto row = get->step("read a task rollup");
+        if (!row) return row.error();
+        if (*row) {
+          if (auto r = b.add_rollup(kind, g->domain, g->action, get->text_view(0)); !r) return r.error();
+        }
+      }
+      const std::string data = b.rollup_json(kind);
+      put->reset();
+      put->bind(1, hour);
+      put->bind(2, as_column(kind));
+      put->bind(3, std::string_view(g->domain));
+      put->bind(4, std::string_view(g->action));
+      put->bind(5, std::string_view(data));
+      if (auto r = put->step("write a task rollup"); !r) return r.error();
+    }
+  }
+  return {};
+}
+
+// Recomputes the rollups of the hours in [from, to) from the records, one hour in memory at a time.
+// Under a write transaction.
+Result<void> rebuild_rollups(sq::Connection& db, std::int64_t from, std::int64_t to) {
+  auto del = db.prepare("DELETE FROM task_rollup WHERE hour_ms >= ?1 AND hour_ms < ?2");
+  if (!del) return del.error();
+  del->bind(1, from);
+  del->bind(2, to);
+  if (auto r = del->step("delete task rollups"); !r) return r.error();
+  auto st = db.prepare(std::string(kStatsColumns) + "FROM task_history WHERE started_ms >= ?1 AND started_ms < ?2 ORDER BY started_ms");
+  if (!st) return st.error();
+  st->bind(1, from);
+  st->bind(2, to);
+  std::map<std::int64_t, detail::TaskStatsBuilder> hours;
+  Result<void> written;
+  auto r = scan_tasks(*st, [&](std::int64_t started) -> detail::TaskStatsBuilder& {
+    const std::int64_t h = hour_floor(started);
+    if (!hours.empty() && hours.begin()->first != h) {
+      if (written) written = write_rollups(db, hours, false);
+      hours.clear();
+    }
+    return hours[h];
+  });
+  if (!r) return r.error();
+  if (!written) return written.error();
+  return write_rollups(db, hours, false);
+}
+
+}  // namespace
+
 Result<std::int64_t> SqliteStore::append_tasks(std::span<const TaskRecord> records) {
   for (const auto& r : records)
     if (auto v = validate(r); !v) return v.error();
@@ -390,6 +505,18 @@ Result<std::int64_t> SqliteStore::append_tasks(std::span<const TaskRecord> recor
     if (!s) return s.error();
   }
   const std::int64_t last = sqlite3_last_insert_rowid(impl_->db.get());
+  std::map<std::int64_t, detail::TaskStatsBuilder> hours;
+  for (const auto& r : records) {
+    auto& b = hours[hour_floor(to_epoch_ms(r.started))];
+    auto& g = b.group(detail::kind_hash(r.domain, r.action), [&](std::string& d, std::string& a) {
+      d = r.domain;
+      a = r.action;
+    });
+    const auto ph = detail::fnv1a(r.params);
+    if (!b.knows_params(ph)) b.add_params(ph, r.params);
+    b.add(g, r.outcome, to_us(r.duration), r.impact ? &*r.impact : nullptr, ph, [&] { return std::string_view(r.error); });
+  }
+  if (auto r = write_rollups(impl_->db, hours, true); !r) return with_context(r.error(), "append task records");
   if (auto r = tx.commit(); !r) return r.error();
   return last;
 }
@@ -432,121 +559,65 @@ Result<std::vector<TaskRecord>> SqliteStore::query_tasks(const TaskQuery& q) {
   return out;
 }
 
-namespace {
-
-// Feeds the rows of one prepared scan into a builder.
-Result<void> scan_tasks(sq::Statement& st, detail::TaskStatsBuilder& b) {
-  for (;;) {
-    auto row = st.step("scan task records");
-    if (!row) return row.error();
-    if (!*row) return {};
-    auto& g = b.group(static_cast<std::uint64_t>(st.int64(0)), [&](std::string& d, std::string& a) {
-      d = st.text(5);
-      a = st.text(6);
-    });
-    const auto outcome_text = st.text_view(1);
-    TaskOutcome outcome = TaskOutcome::failure;
-    switch (outcome_text.empty() ? 'f' : outcome_text[0]) {
-      case 's':
-        outcome = TaskOutcome::success;
-        break;
-      case 't':
-        outcome = TaskOutcome::timeout;
-        break;
-      case 'c':
-        outcome = TaskOutcome::cancelled;
-        break;
-      default:
-        break;
-    }
-    double impact = 0;
-    const bool has_impact = !st.is_null(3);
-    if (has_impact) impact = st.real(3);
-    const auto ph = static_cast<std::uint64_t>(st.int64(4));
-    if (!b.knows_params(ph)) b.add_params(ph, st.text(7));
-    b.add(g, outcome, st.int64(2), has_impact ? &impact : nullptr, ph, [&] { return st.text_view(8); });
-  }
-}
-
-constexpr const char* kStatsColumns = "SELECT kind_hash, outcome, duration_us, impact, params_hash, domain, action, params, error ";
-
-}  // namespace
-
-Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery& q) {
-  std::unique_lock lock(impl_->mu);
-  if (auto r = impl_->ensure_current(); !r) return r.error();
-  const Filter f = task_filter(q.since, q.until, q.domain, q.action);
-  // Bounds in O(log n): each subquery is answered from the rowid or the time index. The statement
-  // is finalized here, under the mutex (the connection is not thread-safe by itself).
-  std::int64_t min_id = 0, max_id = 0, t_lo = 0, t_hi = 0;
+Result<void> SqliteStore::Impl::fill_task_rollups() {
+  std::int64_t from = 0, to = 0;
   {
-    auto bounds = impl_->db.prepare(
-        "SELECT (SELECT min(id) FROM task_history), (SELECT max(id) FROM task_history), (SELECT min(started_ms) FROM task_history), "
-        "(SELECT max(started_ms) FROM task_history)");
+    auto bounds = db.prepare("SELECT min(started_ms), max(started_ms) FROM task_history");
     if (!bounds) return bounds.error();
     if (auto row = bounds->step("size the task history"); !row) return row.error();
-    if (bounds->is_null(0)) return std::vector<TaskGroupStats>{};
-    min_id = bounds->int64(0);
-    max_id = bounds->int64(1);
-    t_lo = bounds->int64(2);
-    t_hi = bounds->int64(3) + 1;
+    if (bounds->is_null(0)) return {};
+    from = hour_floor(bounds->int64(0));
+    to = hour_floor(bounds->int64(1)) + kHourMs;
   }
-  // The share of the table the range covers, assuming rows spread evenly over time.
-  const std::int64_t lo = q.since ? std::max(t_lo, to_epoch_ms(*q.since)) : t_lo;
-  const std::int64_t hi = q.until ? std::min(t_hi, to_epoch_ms(*q.until)) : t_hi;
-  if (hi <= lo) return std::vector<TaskGroupStats>{};
-  const double share = static_cast<double>(hi - lo) / static_cast<double>(t_hi - t_lo);
-  const auto rows = static_cast<double>(max_id - min_id + 1) * share;
+  return rebuild_rollups(db, from, to);
+}
+
+Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery& q) {
+  std::lock_guard lock(impl_->mu);
+  if (auto r = impl_->ensure_current(); !r) return r.error();
+  // One read transaction, so the rollups and the records agree.
+  sq::Transaction read(impl_->db);  // ends (rolls back) when the statements are done
+  if (auto r = read.begin("BEGIN"); !r) return with_context(r.error(), "task statistics");
+  // Whole hours come from the rollups; the records before the first whole hour and after the last
+  // are read raw through the time index.
+  const std::optional<std::int64_t> lo = q.since ? std::optional(to_epoch_ms(*q.since)) : std::nullopt;
+  const std::optional<std::int64_t> hi = q.until ? std::optional(to_epoch_ms(*q.until)) : std::nullopt;
+  if (lo && hi && *hi <= *lo) return std::vector<TaskGroupStats>{};
+  const std::int64_t first = lo ? hour_ceil(*lo) : std::numeric_limits<std::int64_t>::min();
+  const std::int64_t last = hi ? hour_floor(*hi) : std::numeric_limits<std::int64_t>::max();
   detail::TaskStatsBuilder b;
-  if ((q.since || q.until) && share < 0.25) {
-    // A narrow range: the time index finds its rows.
+  auto raw = [&](std::optional<std::int64_t> from, std::optional<std::int64_t> to) -> Result<void> {
+    const Filter f = task_filter(from ? std::optional(from_epoch_ms(*from)) : std::nullopt,
+                                 to ? std::optional(from_epoch_ms(*to)) : std::nullopt, q.domain, q.action);
     auto st = impl_->db.prepare(std::string(kStatsColumns) + "FROM task_history WHERE 1=1" + f.sql);
     if (!st) return st.error();
     f.apply(*st);
-    if (auto r = scan_tasks(*st, b); !r) return r.error();
+    return scan_tasks(*st, [&](std::int64_t) -> detail::TaskStatsBuilder& { return b; });
+  };
+  if (first >= last) {
+    if (auto r = raw(lo, hi); !r) return r.error();
     return b.finish(q);
   }
-  // Most of the table: a plain scan beats index lookups, and it splits by rowid into parts that
-  // run in parallel on their own read connections (each part sees its own WAL snapshot; parts are
-  // disjoint, so nothing is counted twice).
-  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  const bool parallel = rows >= static_cast<double>(impl_->options.parallel_scan_min_rows) && max_id > min_id;
-  const auto parts = static_cast<std::int64_t>(parallel ? std::clamp(hw, 2u, 4u) : 1u);
-  const std::string sql = std::string(kStatsColumns) + "FROM task_history NOT INDEXED WHERE id BETWEEN ?90 AND ?91" + f.sql;
-  const std::int64_t span = (max_id - min_id + parts) / parts;
-  std::vector<detail::TaskStatsBuilder> builders(static_cast<std::size_t>(parts));
-  std::vector<Result<void>> results(static_cast<std::size_t>(parts));
-  auto run_part = [&](sq::Connection& db, std::int64_t i) {
-    auto st = db.prepare(sql);
-    if (!st) {
-      results[static_cast<std::size_t>(i)] = st.error();
-      return;
-    }
-    f.apply(*st);
-    st->bind(90, min_id + i * span);
-    st->bind(91, std::min(max_id, min_id + (i + 1) * span - 1));
-    results[static_cast<std::size_t>(i)] = scan_tasks(*st, builders[static_cast<std::size_t>(i)]);
-  };
-  std::vector<std::thread> threads;
-  std::vector<std::unique_ptr<sq::Connection>> readers;
-  for (std::int64_t i = 1; i < parts; ++i) {
-    auto c = std::make_unique<sq::Connection>();
-    if (auto r = c->open(impl_->path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX); !r) {
-      results[static_cast<std::size_t>(i)] = r.error();
-      continue;
-    }
-    sqlite3_busy_timeout(c->get(), static_cast<int>(impl_->options.busy_timeout.count()));
-    readers.push_back(std::move(c));
-    threads.emplace_back(run_part, std::ref(*readers.back()), i);
+  Filter f = task_filter(std::nullopt, std::nullopt, q.domain, q.action);
+  f.add("hour_ms >=", first);
+  f.add("hour_ms <", last);
+  auto st = impl_->db.prepare("SELECT kind_hash, domain, action, data FROM task_rollup WHERE 1=1" + f.sql);
+  if (!st) return st.error();
+  f.apply(*st);
+  for (;;) {
+    auto row = st->step("read task rollups");
+    if (!row) return row.error();
+    if (!*row) break;
+    if (auto r = b.add_rollup(static_cast<std::uint64_t>(st->int64(0)), st->text_view(1), st->text_view(2), st->text_view(3)); !r)
+      return r.error();
   }
-  run_part(impl_->db, 0);
-  for (auto& t : threads) t.join();
-  lock.unlock();
-  for (std::size_t i = 0; i < builders.size(); ++i) {
-    if (!results[i]) return results[i].error();
-    if (i > 0) builders[0].merge(std::move(builders[i]));
+  if (lo) {
+    if (auto r = raw(lo, first); !r) return r.error();
   }
-  return builders[0].finish(q);
+  if (hi) {
+    if (auto r = raw(last, hi); !r) return r.error();
+  }
+  return b.finish(q);
 }
 
 Result<std::int64_t> SqliteStore::prune_tasks(TimePoint before) {
@@ -557,14 +628,26 @@ Result<std::int64_t> SqliteStore::prune_tasks(TimePoint before) {
   auto st = impl_->db.prepare(
       "DELETE FROM task_history WHERE id IN (SELECT id FROM task_history WHERE started_ms < ?1 ORDER BY started_ms LIMIT 10000)");
   if (!st) return st.error();
+  const std::int64_t cut = to_epoch_ms(before);
   std::int64_t total = 0;
-  for (;;) {
+  for (bool first = true;; first = false) {
     sq::Transaction tx(impl_->db);
     if (auto r = tx.begin(); !r) return with_context(r.error(), "prune task records");
+    if (first) {
+      // The rollups of the hours wholly before the cut go first, so statistics never count a
+      // pruned hour; the hour the cut falls in is recomputed at the end.
+      auto del = impl_->db.prepare("DELETE FROM task_rollup WHERE hour_ms < ?1");
+      if (!del) return del.error();
+      del->bind(1, hour_floor(cut));
+      if (auto r = del->step("prune task rollups"); !r) return r.error();
+    }
     st->reset();
-    st->bind(1, to_epoch_ms(before));
+    st->bind(1, cut);
     if (auto r = st->step("prune task records"); !r) return r.error();
     const int n = sqlite3_changes(impl_->db.get());
+    if (n == 0 && hour_floor(cut) != cut) {
+      if (auto r = rebuild_rollups(impl_->db, hour_floor(cut), hour_floor(cut) + kHourMs); !r) return r.error();
+    }
     if (auto r = tx.commit(); !r) return r.error();
     total += n;
     if (n == 0) break;

@@ -287,6 +287,7 @@ class CircuitBreaker {
   // Why the outcome just recorded trips the breaker (empty: it does not), and which rates it exceeds.
   std::string_view trip_reason(const WindowSnapshot& snap, bool failure, bool open_requested, std::uint32_t in_a_row, bool& rate_exceeded,
                                bool& slow_rate_exceeded) const noexcept;
+  bool predicate_trips(const WindowSnapshot& snap) const noexcept;
   std::uint32_t count_in_a_row(bool failure) noexcept;
   Permit acquire_slow();
   // Under mu_: move to `to`, recording why; queues the events.

@@ -1,6 +1,7 @@
 #include <automation/storage/sqlite_store.hpp>
 
 #include "storage/schema.hpp"
+#include "storage/task_stats.hpp"
 #include "support/temp_dir.hpp"
 
 #include <sqlite3.h>
@@ -262,30 +263,32 @@ TEST_CASE("open_store parses URIs") {
   CHECK_FALSE(open_store("sqlite:"));
 }
 
-TEST_CASE("task statistics are the same whether SQLite scans in parallel parts, by index, or memory computes them") {
+TEST_CASE("task statistics from SQLite's hourly rollups and edge records equal memory's over any range") {
   test::TempDir dir;
-  OpenOptions parallel;
-  parallel.parallel_scan_min_rows = 1;  // force the split scan even for a small table
-  auto sqlite = SqliteStore::open(dir.file("p.db"), parallel).value();
-  auto serial = SqliteStore::open(dir.file("p.db")).value();
+  auto sqlite = SqliteStore::open(dir.file("p.db")).value();
   auto memory = open_store("memory:").value();
-  std::vector<TaskRecord> rows;
-  const auto t0 = from_epoch_ms(1'700'000'000'000);
-  for (int k = 0; k < 3001; ++k) {
+  const auto t0 = from_epoch_ms(1'700'000'000'000 - 1'700'000'000'000 % 3'600'000 + 1'234'567);  // 20 min into an hour
+  auto row = [&](int k, std::chrono::seconds at) {
     TaskRecord r;
     r.domain = k % 3 ? "workflow" : "healer";
     r.action = "a" + std::to_string(k % 7);
     r.params = k % 5 ? R"({"region":"eu"})" : R"({"region":"us","size":2})";
     r.outcome = k % 11 == 0 ? TaskOutcome::failure : k % 13 == 0 ? TaskOutcome::timeout : TaskOutcome::success;
     if (r.outcome == TaskOutcome::failure) r.error = k % 2 ? "exit 1" : "exit 2";
-    r.started = t0 + std::chrono::seconds(k);
-    r.duration = std::chrono::milliseconds((k * 7919) % 1000);
+    r.started = t0 + at;
+    r.duration = std::chrono::microseconds((k * 7919) % 1000 * 1013 + k % 17);  // beyond 3 digits: quantized
     r.ended = r.started + r.duration;
     if (k % 4) r.impact = k % 10;
-    rows.push_back(std::move(r));
+    return r;
+  };
+  std::vector<TaskRecord> rows;
+  for (int k = 0; k < 3001; ++k) rows.push_back(row(k, std::chrono::seconds(k * 7)));  // ~5.8 hours
+  // In batches that end mid-hour, so rollups are merged across appends.
+  for (std::size_t i = 0; i < rows.size(); i += 700) {
+    const std::span<const TaskRecord> batch(rows.data() + i, std::min<std::size_t>(700, rows.size() - i));
+    REQUIRE(sqlite->append_tasks(batch));
+    REQUIRE(memory->append_tasks(batch));
   }
-  REQUIRE(sqlite->append_tasks(rows));
-  REQUIRE(memory->append_tasks(rows));
   auto same = [](const std::vector<TaskGroupStats>& a, const std::vector<TaskGroupStats>& b) {
     REQUIRE(a.size() == b.size());
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -307,17 +310,57 @@ TEST_CASE("task statistics are the same whether SQLite scans in parallel parts, 
       }
     }
   };
+  const auto hour = std::chrono::hours(1);
+  const auto h0 = t0 - std::chrono::milliseconds(1'234'567);  // the first record's hour
   const std::vector<TaskStatsQuery> queries{
-      {},                                                                                   // everything: split scan
-      {.since = t0 + std::chrono::seconds(500), .until = t0 + std::chrono::seconds(2900)},  // most: split scan with a range
-      {.since = t0 + std::chrono::seconds(100), .until = t0 + std::chrono::seconds(300)},   // narrow: the time index
+      {},
+      {.since = t0 + std::chrono::seconds(100), .until = t0 + std::chrono::seconds(20000)},  // edges and whole hours
+      {.since = t0 + std::chrono::seconds(100), .until = t0 + std::chrono::seconds(300)},    // inside one hour
+      {.since = h0 + hour, .until = h0 + 4 * hour},                                          // exactly whole hours
+      {.since = h0 + hour},
+      {.until = h0 + 3 * hour + std::chrono::seconds(1)},
       {.domain = "healer"},
-      {.domain = "workflow", .action = "a3"},
+      {.since = t0 + std::chrono::seconds(5000), .domain = "workflow", .action = "a3"},
   };
-  for (const auto& q : queries) {
-    auto m = memory->task_stats(q).value();
-    CHECK_FALSE(m.empty());
-    same(sqlite->task_stats(q).value(), m);
-    same(serial->task_stats(q).value(), m);
+  auto compare_all = [&](SqliteStore& s) {
+    int nonempty = 0;
+    for (const auto& q : queries) {
+      auto m = memory->task_stats(q).value();
+      nonempty += !m.empty();
+      same(s.task_stats(q).value(), m);
+    }
+    return nonempty;
+  };
+  CHECK(compare_all(*sqlite) == static_cast<int>(queries.size()));
+  // A late record into an hour that already has a rollup.
+  const auto late = row(3, std::chrono::seconds(3 * 3600));
+  REQUIRE(sqlite->append_tasks(std::span(&late, 1)));
+  REQUIRE(memory->append_tasks(std::span(&late, 1)));
+  CHECK(compare_all(*sqlite) == static_cast<int>(queries.size()));
+  // Pruning mid-hour: whole hours lose their rollups and the cut hour is recomputed.
+  const auto cut = h0 + hour + std::chrono::minutes(25);
+  CHECK(sqlite->prune_tasks(cut).value() == memory->prune_tasks(cut).value());
+  CHECK(compare_all(*sqlite) == static_cast<int>(queries.size()) - 1);  // the range inside the first hour is gone
+  // A database from before the rollups: the migration builds them from the records.
+  sqlite.reset();
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.file("p.db").c_str(), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DROP TABLE task_rollup; PRAGMA user_version = 2;", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
   }
+  auto migrated = SqliteStore::open(dir.file("p.db")).value();
+  CHECK(migrated->schema_version().value() == 3);
+  CHECK(compare_all(*migrated) == static_cast<int>(queries.size()) - 1);
+}
+
+TEST_CASE("task durations are quantized to three significant digits, exact below a millisecond") {
+  using detail::quantize_us;
+  CHECK(quantize_us(0) == 0);
+  CHECK(quantize_us(999) == 999);
+  CHECK(quantize_us(1000) == 1000);
+  CHECK(quantize_us(1234) == 1230);
+  CHECK(quantize_us(987'654) == 987'000);
+  CHECK(quantize_us(720'000'000) == 720'000'000);
+  CHECK(quantize_us(123'456'789'012) == 123'000'000'000);
 }
