@@ -364,3 +364,27 @@ TEST_CASE("task durations are quantized to three significant digits, exact below
   CHECK(quantize_us(720'000'000) == 720'000'000);
   CHECK(quantize_us(123'456'789'012) == 123'000'000'000);
 }
+
+TEST_CASE("a task rollup keeps the most frequent failure texts and never truncates counts") {
+  test::TempDir dir;
+  auto sqlite = SqliteStore::open(dir.file("caps.db")).value();
+  const auto t0 = from_epoch_ms(1'700'002'800'000);  // on an hour
+  std::vector<TaskRecord> rows;
+  for (int k = 0; k < 160; ++k) {
+    TaskRecord r;
+    r.domain = "workflow";
+    r.action = "deploy";
+    r.outcome = TaskOutcome::failure;
+    r.error = k < 150 ? "request " + std::to_string(k) + " failed" : "disk full";  // 150 unique texts, one 10 times
+    r.started = t0 + std::chrono::seconds(k);
+    r.ended = r.started;
+    rows.push_back(std::move(r));
+  }
+  REQUIRE(sqlite->append_tasks(rows));
+  const auto s = sqlite->task_stats({.since = t0, .until = t0 + std::chrono::hours(1), .top_failures = 3}).value();  // one whole hour
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].count == 160);
+  CHECK(s[0].failures == 160);
+  REQUIRE_FALSE(s[0].top_failures.empty());
+  CHECK(s[0].top_failures[0] == FailureReason{"disk full", 10});
+}
