@@ -72,5 +72,6 @@ void register_audit(CLI::App& app, Context& ctx);
 void register_config(CLI::App& app, Context& ctx);
 void register_breaker(CLI::App& app, Context& ctx);
 void register_history(CLI::App& app, Context& ctx);
+void register_cron(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

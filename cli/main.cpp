@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   autoctl breaker list                    circuit breakers shared through the store
   autoctl history stats --since 7d        success rates, durations, failure reasons per action
   autoctl config show --json              effective configuration and where each value came from
+  autoctl cron next "daily at 03:00" --tz Europe/Berlin   the next fire times of a schedule
 
 Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavailable,
 70 internal, 74 I/O, 75 busy/retry, 77 no permission, 78 config.)");
@@ -48,6 +49,7 @@ Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavail
   autoctl::register_config(app, ctx);
   autoctl::register_breaker(app, ctx);
   autoctl::register_history(app, ctx);
+  autoctl::register_cron(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -268,4 +268,33 @@ std::string TimeZone::format(TimePoint t) const {
   return s;
 }
 
+TimeZone::Period TimeZone::period(TimePoint t) const {
+  if (!zone_) return {TimePoint::min(), TimePoint::max(), seconds(0)};
+  const auto info = zone_of(zone_)->get_info(t);
+  // The first and last periods reach far beyond what a nanosecond TimePoint holds.
+  constexpr auto kLimit = std::chrono::duration_cast<seconds>(TimePoint::duration::max()) - seconds(1);
+  auto clamp = [&](date::sys_seconds x, TimePoint beyond_low, TimePoint beyond_high) {
+    if (x.time_since_epoch() >= kLimit) return beyond_high;
+    if (x.time_since_epoch() <= -kLimit) return beyond_low;
+    return TimePoint(x.time_since_epoch());
+  };
+  return {clamp(info.begin, TimePoint::min(), TimePoint::max()), clamp(info.end, TimePoint::min(), TimePoint::max()), info.offset};
+}
+
+TimeZone::Resolution TimeZone::resolve(std::chrono::local_time<Duration> local) const {
+  const TimePoint naive(local.time_since_epoch());
+  if (!zone_) return {Resolution::Kind::unique, naive, naive};
+  const auto info = zone_of(zone_)->get_info(date::local_seconds(floor<seconds>(local).time_since_epoch()));
+  switch (info.result) {
+    case date::local_info::nonexistent: {
+      const TimePoint end(info.second.begin.time_since_epoch());
+      return {Resolution::Kind::gap, end, end};
+    }
+    case date::local_info::ambiguous:
+      return {Resolution::Kind::repeated, naive - info.first.offset, naive - info.second.offset};
+    default:
+      return {Resolution::Kind::unique, naive - info.first.offset, naive - info.first.offset};
+  }
+}
+
 }  // namespace automation

@@ -50,6 +50,20 @@ class TimeZone {
   /// RFC 3339 with the local offset: "2026-11-23T08:31:12+01:00".
   std::string format(TimePoint t) const;
 
+  /// A span [begin, end) with one UTC offset (for UTC: all of time).
+  struct Period {
+    TimePoint begin, end;
+    std::chrono::seconds offset{0};
+  };
+  Period period(TimePoint t) const;
+  /// How a local time maps to instants: once; not at all (a DST gap: `first` = `second` = the
+  /// instant the gap ends); or twice (a repeated hour: `first` earlier than `second`).
+  struct Resolution {
+    enum class Kind { unique, gap, repeated } kind = Kind::unique;
+    TimePoint first, second;
+  };
+  Resolution resolve(std::chrono::local_time<Duration> local) const;
+
   friend bool operator==(const TimeZone& a, const TimeZone& b) noexcept { return a.zone_ == b.zone_; }
 
  private:

@@ -1,0 +1,47 @@
+// autoctl cron against the real binary.
+#include "support/json_out.hpp"
+#include "support/process.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+using automation::test::json_out;
+using automation::test::run_process;
+
+namespace {
+automation::test::ProcessResult autoctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{AUTOCTL_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv, {}, {});
+}
+}  // namespace
+
+TEST_CASE("cli: cron next prints fire times in a zone across a DST change", "[cron]") {
+  auto r = autoctl({"--json", "cron", "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2026-03-07T12:00:00Z", "--count", "2"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto doc = json_out(r);
+  CHECK(doc.at("normalized").as_string() == "0 30 2 * * *");
+  CHECK(doc.at("fixed_time").as_bool());
+  const auto& next = doc.at("next").as_array();
+  REQUIRE(next.size() == 2);
+  CHECK(next[0].at("utc").as_string() == "2026-03-08T07:00:00Z");  // the skipped 02:30 runs as the gap ends
+  CHECK(next[0].at("local").as_string() == "2026-03-08T03:00:00-04:00");
+  CHECK(next[1].at("utc").as_string() == "2026-03-09T06:30:00Z");
+
+  auto text = autoctl({"cron", "next", "daily at 03:00", "--from", "2026-06-01T04:00:00Z", "--count", "1"});
+  CHECK(text.exit_code == 0);
+  CHECK(text.out == "2026-06-02T03:00:00+00:00  (2026-06-02T03:00:00Z)\n");
+}
+
+TEST_CASE("cli: cron next refuses bad input with exit 65, and says so when an expression never fires", "[cron]") {
+  auto bad = autoctl({"cron", "next", "*/0 * * * *"});
+  CHECK(bad.exit_code == 65);
+  CHECK_THAT(bad.err, Catch::Contains("minute field \"*/0\": a step must be at least 1"));
+  auto zone = autoctl({"cron", "next", "@daily", "--tz", "Mars/Olympus"});
+  CHECK(zone.exit_code == 65);
+  CHECK_THAT(zone.err, Catch::Contains("--tz"));
+  auto never = autoctl({"cron", "next", "0 0 30 2 *"});
+  CHECK(never.exit_code == 1);
+  CHECK_THAT(never.err, Catch::Contains("never fires"));
+}
