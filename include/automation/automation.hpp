@@ -17,3 +17,4 @@
 #include <automation/testing/fault_injecting_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 #include <automation/version.hpp>
+#include <automation/workflow/cron.hpp>
