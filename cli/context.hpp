@@ -73,5 +73,6 @@ void register_config(CLI::App& app, Context& ctx);
 void register_breaker(CLI::App& app, Context& ctx);
 void register_history(CLI::App& app, Context& ctx);
 void register_cron(CLI::App& app, Context& ctx);
+void register_workflow(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

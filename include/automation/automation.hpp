@@ -18,3 +18,5 @@
 #include <automation/testing/manual_clock.hpp>
 #include <automation/version.hpp>
 #include <automation/workflow/cron.hpp>
+#include <automation/workflow/definition.hpp>
+#include <automation/workflow/expression.hpp>

@@ -1,6 +1,7 @@
 #include <automation/core/config.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
+#include <detail/names.hpp>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -200,29 +201,9 @@ Result<Value> convert(const KeyDef& k, const boost::json::value* jv, const std::
 }
 
 std::string suggestion(std::string_view unknown, bool env) {
-  // Suggest the known key with the smallest edit distance when it is close.
-  auto distance = [](std::string_view a, std::string_view b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-      cur[0] = i;
-      for (std::size_t j = 1; j <= b.size(); ++j)
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      std::swap(prev, cur);
-    }
-    return prev[b.size()];
-  };
-  std::string best;
-  std::size_t best_d = 4;
-  for (const auto& k : defs()) {
-    const std::string& name = env ? k.env : k.path;
-    const auto d = distance(unknown, name);
-    if (d < best_d) {
-      best_d = d;
-      best = name;
-    }
-  }
-  return best.empty() ? std::string() : fmt::format(" (did you mean \"{}\"?)", best);
+  std::vector<std::string_view> names;
+  for (const auto& k : defs()) names.push_back(env ? std::string_view(k.env) : std::string_view(k.path));
+  return detail::did_you_mean(unknown, names);
 }
 
 void walk(const boost::json::object& obj, const std::string& prefix, std::string_view origin, Config& cfg,

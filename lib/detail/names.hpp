@@ -5,9 +5,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace automation::detail {
 
@@ -22,6 +24,32 @@ Result<E> parse_name(std::string_view text, std::initializer_list<E> values, std
     ++i;
   }
   return fail(errc::invalid_argument, fmt::format("unknown {} \"{}\" (use {})", what, text, choices));
+}
+
+/// " (did you mean \"x\"?)" for the candidate closest to `unknown` (edit distance under 4), else "".
+template <class Range>
+std::string did_you_mean(std::string_view unknown, const Range& candidates) {
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::string best;
+  std::size_t best_d = 4;
+  for (const auto& c : candidates) {
+    const std::string_view name(c);
+    if (const auto d = distance(unknown, name); d < best_d) {
+      best_d = d;
+      best = std::string(name);
+    }
+  }
+  return best.empty() ? std::string() : fmt::format(" (did you mean \"{}\"?)", best);
 }
 
 }  // namespace automation::detail

@@ -1,6 +1,9 @@
 // autoctl cron against the real binary.
 #include "support/json_out.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+#include <fstream>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -44,4 +47,24 @@ TEST_CASE("cli: cron next refuses bad input with exit 65, and says so when an ex
   auto never = autoctl({"cron", "next", "0 0 30 2 *"});
   CHECK(never.exit_code == 1);
   CHECK_THAT(never.err, Catch::Contains("never fires"));
+}
+
+TEST_CASE("cli: workflow validate accepts a good file and lists every problem of a bad one", "[workflow]") {
+  automation::test::TempDir dir;
+  const auto good = dir.file("good.json"), bad = dir.file("bad.json");
+  std::ofstream(good)
+      << R"json({"name": "nightly", "steps": [{"id": "b", "run": ["true"], "needs": ["a"]}, {"id": "a", "run": ["true"]}]})json";
+  std::ofstream(bad)
+      << R"json({"name": "nightly", "steps": [{"id": "a", "run": ["true"], "needs": ["b"]}, {"id": "b", "run": ["true"], "needs": ["a"]}, {"id": "c"}]})json";
+  auto ok = autoctl({"workflow", "validate", good});
+  INFO(ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK_THAT(ok.out, Catch::Contains("workflow \"nightly\" is valid: 2 steps (a -> b)"));
+  auto no = autoctl({"workflow", "validate", bad});
+  CHECK(no.exit_code == 65);
+  CHECK_THAT(no.err, Catch::Contains("2 problems"));
+  CHECK_THAT(no.err, Catch::Contains("dependency cycle: a -> b -> a"));
+  CHECK_THAT(no.err, Catch::Contains("$.steps[2]: needs one of run, shell, callback, http, workflow or action"));
+  auto missing = autoctl({"workflow", "validate", dir.file("nope.json")});
+  CHECK(missing.exit_code == 66);
 }
