@@ -126,32 +126,23 @@ struct ExprParser {
     return n;
   }
 
-  Result<std::shared_ptr<const Node>> parse_or() {
-    auto l = parse_and();
+  // A left-associative chain `next (op next)*`.
+  template <class Next>
+  Result<std::shared_ptr<const Node>> chain(std::string_view op, Node::Kind kind, Next next) {
+    auto l = (this->*next)();
     if (!l) return l;
-    while (eat("||")) {
-      auto r = parse_and();
+    while (eat(op)) {
+      auto r = (this->*next)();
       if (!r) return r;
-      auto n = node(Node::Kind::or_);
+      auto n = node(kind);
       n->a = *l;
       n->b = *r;
       l = std::shared_ptr<const Node>(n);
     }
     return l;
   }
-  Result<std::shared_ptr<const Node>> parse_and() {
-    auto l = parse_not();
-    if (!l) return l;
-    while (eat("&&")) {
-      auto r = parse_not();
-      if (!r) return r;
-      auto n = node(Node::Kind::and_);
-      n->a = *l;
-      n->b = *r;
-      l = std::shared_ptr<const Node>(n);
-    }
-    return l;
-  }
+  Result<std::shared_ptr<const Node>> parse_or() { return chain("||", Node::Kind::or_, &ExprParser::parse_and); }
+  Result<std::shared_ptr<const Node>> parse_and() { return chain("&&", Node::Kind::and_, &ExprParser::parse_not); }
   Result<std::shared_ptr<const Node>> parse_not() {
     ws();
     if (i < s.size() && s[i] == '!' && s.substr(i, 2) != "!=") {
