@@ -42,9 +42,7 @@ int audit_list(Context& ctx, const ListOptions& o) {
   q.limit = o.limit;
   q.newest_first = !o.oldest_first;
 
-  auto opts = ctx.open_options();
-  opts.read_only = true;
-  auto store = st::open_store(ctx.store_uri(), opts);
+  auto store = ctx.open_store(Context::Access::read);
   if (!store) return ctx.error(store.error());
   auto records = (*store)->query_audit(q);
   if (!records) return ctx.error(records.error());

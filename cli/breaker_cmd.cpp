@@ -24,12 +24,6 @@ using automation::errc;
 
 namespace {
 
-automation::Result<std::unique_ptr<st::Store>> open(Context& ctx, bool write) {
-  auto opts = ctx.open_options();
-  opts.read_only = !write;
-  return st::open_store(ctx.store_uri(), opts);
-}
-
 std::string describe_until(const rs::BreakerStatus& s) {
   if (!s.open_until) return "-";
   return automation::format_timestamp(*s.open_until);
@@ -37,7 +31,7 @@ std::string describe_until(const rs::BreakerStatus& s) {
 
 // Every stored breaker as a status, by name.
 automation::Result<std::vector<rs::BreakerStatus>> stored_statuses(Context& ctx) {
-  auto store = open(ctx, false);
+  auto store = ctx.open_store(Context::Access::read);
   if (!store) return store.error();
   auto records = (*store)->list_breakers();
   if (!records) return records.error();
@@ -79,7 +73,7 @@ automation::Result<st::BreakerRecord> find_record(st::Store& store, const std::s
 }
 
 int breaker_status(Context& ctx, const std::string& name) {
-  auto store = open(ctx, false);
+  auto store = ctx.open_store(Context::Access::read);
   if (!store) return ctx.error(store.error());
   auto rec = find_record(**store, name);
   if (!rec) return ctx.error(rec.error());
@@ -103,7 +97,7 @@ int breaker_status(Context& ctx, const std::string& name) {
 
 // reset and force-open: a compare-and-set write that every sharing process adopts at its next poll.
 int breaker_set(Context& ctx, const std::string& name, rs::BreakerState to, const std::string& why) {
-  auto store = open(ctx, true);
+  auto store = ctx.open_store(Context::Access::write);
   if (!store) return ctx.error(store.error());
   const std::string action = to == rs::BreakerState::closed ? "breaker.reset" : "breaker.force_open";
   const std::string resource = "breaker:" + name;
@@ -180,7 +174,7 @@ int breaker_run(Context& ctx, const RunOptions& o) {
   auto open_for = automation::parse_duration(o.open_for);
   if (!open_for) return ctx.error(automation::with_context(open_for.error(), "--open-for"));
   if (o.command.empty()) return ctx.error(automation::Error(errc::invalid_argument, "breaker run: no command given after --"));
-  auto store = open(ctx, true);
+  auto store = ctx.open_store(Context::Access::write);
   if (!store) return ctx.error(store.error());
   auto cfg = rs::BreakerConfig::seed_preset();
   cfg.consecutive_failures = o.consecutive_failures;

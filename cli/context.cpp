@@ -78,6 +78,12 @@ automation::storage::OpenOptions Context::open_options() const {
   return o;
 }
 
+automation::Result<std::unique_ptr<automation::storage::Store>> Context::open_store(Access access) const {
+  auto o = open_options();
+  o.read_only = access == Access::read;
+  return automation::storage::open_store(store_uri(), o);
+}
+
 std::string Context::actor() const {
   if (const char* a = std::getenv("AUTOCTL_ACTOR"); a && *a) return a;
   if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return fmt::format("user:{}", pw->pw_name);

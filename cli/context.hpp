@@ -52,6 +52,9 @@ class Context {
   /// The store URI in effect: --db, else AUTOMATION_DB / config "db".
   std::string store_uri() const;
   automation::storage::OpenOptions open_options() const;
+  /// Opens the store in effect; read-only opens never create, migrate or change anything.
+  enum class Access { read, write };
+  automation::Result<std::unique_ptr<automation::storage::Store>> open_store(Access access) const;
 
   /// Who and where, for audit records.
   std::string actor() const;

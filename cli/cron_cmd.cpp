@@ -11,7 +11,7 @@ namespace autoctl {
 
 namespace {
 struct NextOptions {
-  std::string expr, from, tz = "UTC";
+  std::string expr, from, tz;  // tz empty: the configured time_zone
   std::size_t count = 5;
 };
 }  // namespace
@@ -24,7 +24,7 @@ void register_cron(CLI::App& app, Context& ctx) {
   next->add_option("expression", o->expr, "A cron expression (5 or 6 fields, @daily, ...) or a natural form (\"daily at 03:00\")")
       ->required();
   next->add_option("--from", o->from, "Start after this time: ISO-8601, a date, now, or a duration ago (24h)");
-  next->add_option("--tz", o->tz, "IANA time zone the expression is read in (default UTC)");
+  next->add_option("--tz", o->tz, "IANA time zone the expression is read in (default: config time_zone, UTC)");
   next->add_option("--count", o->count, "How many fire times (default 5)")->check(CLI::Range(1, 10000));
   next->footer(
       "Examples:\n  autoctl cron next \"*/15 * * * *\"\n  autoctl cron next \"30 2 * * *\" --tz America/New_York --from 2026-03-07 "
@@ -33,7 +33,7 @@ void register_cron(CLI::App& app, Context& ctx) {
     ctx.run = [&ctx, o]() -> int {
       auto expr = automation::workflow::CronExpression::parse(o->expr);
       if (!expr) return ctx.error(expr.error());
-      auto zone = automation::TimeZone::locate(o->tz);
+      auto zone = automation::TimeZone::locate(o->tz.empty() ? ctx.config.time_zone : o->tz);
       if (!zone) return ctx.error(automation::with_context(zone.error(), "--tz"));
       automation::TimePoint from = automation::SystemClock::instance().now();
       if (!o->from.empty()) {

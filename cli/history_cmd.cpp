@@ -69,9 +69,7 @@ int history_list(Context& ctx, const Filters& f) {
     q.outcome = *o;
   }
   q.limit = f.limit;
-  auto opts = ctx.open_options();
-  opts.read_only = true;
-  auto store = st::open_store(ctx.store_uri(), opts);
+  auto store = ctx.open_store(Context::Access::read);
   if (!store) return ctx.error(store.error());
   auto records = (*store)->query_tasks(q);
   if (!records) return ctx.error(records.error());
@@ -95,9 +93,7 @@ int history_stats(Context& ctx, const Filters& f) {
   if (!f.action.empty()) q.action = f.action;
   q.top_failures = q.top_params = f.top;
   q.min_support = f.min_support;
-  auto opts = ctx.open_options();
-  opts.read_only = true;
-  auto store = st::open_store(ctx.store_uri(), opts);
+  auto store = ctx.open_store(Context::Access::read);
   if (!store) return ctx.error(store.error());
   rs::TaskHistory history(**store, automation::SystemClock::instance());
   auto report = history.stats(q);
@@ -136,7 +132,7 @@ int history_stats(Context& ctx, const Filters& f) {
 int history_prune(Context& ctx, const Filters& f) {
   auto age = automation::parse_duration(f.older_than);
   if (!age) return ctx.error(automation::with_context(age.error(), "--older-than"));
-  auto store = st::open_store(ctx.store_uri(), ctx.open_options());
+  auto store = ctx.open_store(Context::Access::write);
   if (!store) return ctx.error(store.error());
   const auto cutoff = automation::SystemClock::instance().now() - *age;
   if (f.dry_run) {
@@ -182,7 +178,7 @@ int history_record(Context& ctx, const Filters& f) {
   r.started = r.ended - *d;
   r.impact = f.impact;
   r.correlation_id = f.correlation_id;
-  auto store = st::open_store(ctx.store_uri(), ctx.open_options());
+  auto store = ctx.open_store(Context::Access::write);
   if (!store) return ctx.error(store.error());
   rs::TaskHistory history(**store, automation::SystemClock::instance());
   auto id = history.record(r);

@@ -12,9 +12,7 @@ namespace st = automation::storage;
 namespace {
 
 int store_info(Context& ctx, bool check) {
-  auto opts = ctx.open_options();
-  opts.read_only = true;  // looking must not create, migrate or otherwise change anything
-  auto store = st::open_store(ctx.store_uri(), opts);
+  auto store = ctx.open_store(Context::Access::read);  // looking must not create, migrate or change anything
   if (!store) return ctx.error(store.error());
   auto info = (*store)->info();
   if (!info) return ctx.error(info.error());

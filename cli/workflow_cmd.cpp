@@ -19,11 +19,10 @@ void register_workflow(CLI::App& app, Context& ctx) {
     ctx.run = [&ctx, file]() -> int {
       auto w = automation::workflow::load_workflow_file(*file);
       if (!w) return ctx.error(w.error());
-      std::vector<std::string> order;
-      for (auto i : w->topological_order()) order.push_back(w->steps[i].id);
+      const auto order = w->topological_order();
       if (ctx.global.json) {
         boost::json::array steps;
-        for (auto i : w->topological_order()) {
+        for (auto i : order) {
           const auto& s = w->steps[i];
           boost::json::array needs;
           for (const auto& n : s.needs) needs.emplace_back(n);
@@ -32,8 +31,10 @@ void register_workflow(CLI::App& app, Context& ctx) {
         }
         ctx.print_json(boost::json::object{{"valid", true}, {"name", w->name}, {"steps", std::move(steps)}});
       } else {
+        std::vector<std::string_view> ids;
+        for (auto i : order) ids.push_back(w->steps[i].id);
         fmt::print("{}: workflow \"{}\" is valid: {} step{} ({})\n", *file, w->name, w->steps.size(), w->steps.size() == 1 ? "" : "s",
-                   fmt::join(order, " -> "));
+                   fmt::join(ids, " -> "));
       }
       return ex_ok;
     };

@@ -12,42 +12,16 @@ namespace automation::workflow {
 
 namespace {
 
-// ---- civil calendar (Howard Hinnant's algorithms) ----------------------------------------------
+// ---- civil calendar: thin names over std::chrono's ------------------------------------------
 
-constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+namespace chr = std::chrono;
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+  return chr::sys_days{chr::year{static_cast<int>(y)} / chr::month{m} / chr::day{d}}.time_since_epoch().count();
 }
-
-struct Civil {
-  std::int64_t y;
-  unsigned m, d;
-};
-constexpr Civil civil_from_days(std::int64_t z) noexcept {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return {y + (m <= 2), m, d};
+unsigned weekday_of(std::int64_t days) noexcept { return chr::weekday{chr::sys_days{chr::days{days}}}.c_encoding(); }  // 0 = Sunday
+unsigned days_in_month(std::int64_t y, unsigned m) noexcept {
+  return static_cast<unsigned>((chr::year{static_cast<int>(y)} / chr::month{m} / chr::last).day());
 }
-constexpr unsigned weekday_of(std::int64_t days) noexcept {  // 0 = Sunday
-  return static_cast<unsigned>(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6);
-}
-constexpr bool is_leap(std::int64_t y) noexcept { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
-constexpr unsigned days_in_month(std::int64_t y, unsigned m) noexcept {
-  constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : kDays[m - 1];
-}
-constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 // The lowest set bit of `mask` at or above `from`, or -1.
 inline int next_bit(std::uint64_t mask, unsigned from) noexcept {
@@ -89,11 +63,11 @@ bool CronExpression::day_matches(int y, unsigned m, unsigned d, unsigned wd, uns
 }
 
 std::optional<std::int64_t> CronExpression::next_local(std::int64_t t) const {
-  std::int64_t days = floor_div(t, 86400);
-  auto sod = static_cast<unsigned>(t - days * 86400);
-  Civil c = civil_from_days(days);
-  std::int64_t y = c.y;
-  unsigned m = c.m, d = c.d, h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
+  const auto day0 = chr::floor<chr::days>(chr::sys_seconds{chr::seconds{t}});
+  const auto sod = static_cast<unsigned>(t - chr::sys_seconds{day0}.time_since_epoch().count());
+  const chr::year_month_day c{day0};
+  std::int64_t y = static_cast<int>(c.year());
+  unsigned m = static_cast<unsigned>(c.month()), d = static_cast<unsigned>(c.day()), h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
   const std::int64_t last_year = y + 28;
   auto next_day = [&] {
     ++d;
@@ -169,10 +143,11 @@ std::optional<TimePoint> CronExpression::next(TimePoint after, const TimeZone& z
   const TimeZone::Period p = zone.period(after);
   std::int64_t start = (after_s.time_since_epoch() + p.offset).count() + 1;  // local seconds, strictly after
   auto instant = [](std::int64_t local, seconds offset) { return TimePoint(seconds(local) - offset); };
-  const bool utc = p.begin == TimePoint::min();
+  // One offset for all time (UTC, Etc/GMT-3, ...): no gaps or repeats to look up.
+  const bool fixed_offset = p.begin == TimePoint::min() && p.end == TimePoint::max();
   // Wall-clock expressions in the first pass through a repeated hour: matches left in it come
   // first, then the repeated hour again from its start.
-  if (!utc && !fixed_ && p.end != TimePoint::max()) {
+  if (!fixed_offset && !fixed_ && p.end != TimePoint::max()) {
     const TimeZone::Period after_change = zone.period(p.end);
     const std::int64_t repeat_begin = (std::chrono::floor<seconds>(p.end).time_since_epoch() + after_change.offset).count();
     const std::int64_t repeat_end = (std::chrono::floor<seconds>(p.end).time_since_epoch() + p.offset).count();
@@ -185,7 +160,7 @@ std::optional<TimePoint> CronExpression::next(TimePoint after, const TimeZone& z
   for (int guard = 0; guard < 100000; ++guard) {
     const auto c = next_local(start);
     if (!c) return std::nullopt;
-    if (utc) return instant(*c, seconds(0));
+    if (fixed_offset) return instant(*c, p.offset);
     const auto r = zone.resolve(std::chrono::local_time<Duration>(seconds(*c)));
     switch (r.kind) {
       case TimeZone::Resolution::Kind::unique:
@@ -370,10 +345,10 @@ struct CronParser {
       e.quartz_ = true;
       return true;
     }
-    if (p == "l") {  // Quartz: L alone in day-of-week is Saturday
-      e.dow_ |= 1u << 6;
-      return true;
-    }
+    if (p == "l")  // Quartz reads it as Saturday, Spring as Sunday: too ambiguous to guess
+      return bad(f, field,
+                 "L alone is ambiguous here (Saturday in Quartz, Sunday in Spring); write SAT or SUN, or dL for the last weekday d of the "
+                 "month (5L = last Friday)");
     return false;
   }
 
@@ -488,11 +463,7 @@ struct CronParser {
     }
     const unsigned at_s = at.value_or(0);
     const std::string hms = fmt::format("{} {} {}", at_s % 60, at_s / 60 % 60, at_s / 3600);
-    auto make = [&](const std::string& six) -> Result<CronExpression> {
-      auto e = cron(split_ws(six));
-      if (e) e->text_ = std::string(text);
-      return e;
-    };
+    auto make = [&](const std::string& six) { return cron(split_ws(six)); };  // parse() keeps the text as written
     auto day_index = [](std::string_view w) -> int {
       for (int i = 0; i < 7; ++i) {
         const std::string plural = std::string(kDayNames[static_cast<std::size_t>(i)]) + "s";
@@ -543,9 +514,11 @@ struct CronParser {
                                        u == "second"   ? "minute"
                                        : u == "minute" ? "hour"
                                                        : "day"));
-      if (u == "second") return make(fmt::format("*/{} * * * * *", n));
-      if (u == "minute") return make(fmt::format("0 */{} * * * *", n));
-      return make(fmt::format("0 0 */{} * * *", n));
+      // Every 60 minutes is every hour: a step as large as its range is one value.
+      const std::string step = n == range ? "0" : fmt::format("*/{}", n);
+      if (u == "second") return make(fmt::format("{} * * * * *", n == range ? "0" : step));
+      if (u == "minute") return make(fmt::format("0 {} * * * *", step));
+      return make(fmt::format("0 0 {} * * *", step));
     }
     if (w == "monthly" && t.size() >= 2) {
       std::vector<std::string> rest(t.begin() + 1, t.end());

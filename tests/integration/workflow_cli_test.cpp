@@ -12,10 +12,10 @@ using automation::test::json_out;
 using automation::test::run_process;
 
 namespace {
-automation::test::ProcessResult autoctl(const std::vector<std::string>& args) {
+automation::test::ProcessResult autoctl(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
   std::vector<std::string> argv{AUTOCTL_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_process(argv, {}, {});
+  return run_process(argv, env, {});
 }
 }  // namespace
 
@@ -35,6 +35,12 @@ TEST_CASE("cli: cron next prints fire times in a zone across a DST change", "[cr
   auto text = autoctl({"cron", "next", "daily at 03:00", "--from", "2026-06-01T04:00:00Z", "--count", "1"});
   CHECK(text.exit_code == 0);
   CHECK(text.out == "2026-06-02T03:00:00+00:00  (2026-06-02T03:00:00Z)\n");
+
+  // Without --tz, the configured time zone.
+  auto configured =
+      autoctl({"cron", "next", "0 9 * * *", "--from", "2026-01-01T00:00:00Z", "--count", "1"}, {{"AUTOMATION_TIME_ZONE", "Etc/GMT-3"}});
+  INFO(configured.err);
+  CHECK(configured.out == "2026-01-01T09:00:00+03:00  (2026-01-01T06:00:00Z)\n");
 }
 
 TEST_CASE("cli: cron next refuses bad input with exit 65, and says so when an expression never fires", "[cron]") {

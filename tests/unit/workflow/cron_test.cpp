@@ -93,6 +93,8 @@ TEST_CASE("cron: DST gaps and repeated hours follow the cronie rule in several z
   // Sydney (southern hemisphere): 2026-04-05 03:00 AEDT -> 02:00 AEST; 2026-10-04 02:00 AEST -> 03:00 AEDT.
   CHECK(fires("30 2 * * *", "2026-04-04T12:00:00Z", 1, "Australia/Sydney") == V{"2026-04-04T15:30:00Z"});
   CHECK(fires("30 2 * * *", "2026-10-03T00:00:00Z", 1, "Australia/Sydney") == V{"2026-10-03T16:00:00Z"});
+  // A fixed offset for all time (no transitions at all): 09:00 at UTC+3 is 06:00Z.
+  CHECK(fires("0 9 * * *", "2026-01-01T00:00:00Z", 1, "Etc/GMT-3") == V{"2026-01-01T06:00:00Z"});
   // No DST, a half-hour offset.
   CHECK(fires("0 9 * * *", "2026-01-01T00:00:00Z", 1, "Asia/Kolkata") == V{"2026-01-01T03:30:00Z"});
 }
@@ -119,6 +121,9 @@ TEST_CASE("cron: natural forms, including the seed schedules") {
   CHECK(norm("hourly") == "0 0 * * * *");
   CHECK(norm("every minute") == "0 * * * * *");
   CHECK(norm("every 30 seconds") == "*/30 * * * * *");
+  CHECK(norm("every 60 minutes") == "0 0 * * * *");
+  CHECK(norm("every 24 hours") == "0 0 0 * * *");
+  CHECK(norm("every 60 seconds") == "0 * * * * *");
   CHECK(norm("monthly on the 1st at 02:00") == "0 0 2 1 * *");
   CHECK(norm("monthly on the last day at 23:00") == "0 0 23 L * *");
   CHECK(norm("daily at 03:00:30") == "30 0 3 * * *");
@@ -143,6 +148,7 @@ TEST_CASE("cron: malformed expressions are refused naming the field and the prob
   CHECK_THAT(err("1,,2 * * * *"), Catch::Contains("empty list element"));
   CHECK_THAT(err("? * * * *"), Catch::Contains("only allowed in the day fields"));
   CHECK_THAT(err("0 0 * * MON#6"), Catch::Contains("k between 1 and 5"));
+  CHECK_THAT(err("0 0 ? * L"), Catch::Contains("L alone is ambiguous"));
   CHECK_THAT(err("@fortnightly"), Catch::Contains("unknown macro"));
   CHECK_THAT(err("every 7 minutes"), Catch::Contains("interval schedule"));
   CHECK_THAT(err("daily at 25:00"), Catch::Contains("not a time of day"));
