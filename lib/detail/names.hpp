@@ -15,10 +15,12 @@ namespace automation::detail {
 
 template <class E>
 Result<E> parse_name(std::string_view text, std::initializer_list<E> values, std::string_view what) {
+  for (E v : values)
+    if (to_string(v) == text) return v;
+  // The message is built only on failure: parsing sits on row-reading paths.
   std::string choices;
   std::size_t i = 0;
   for (E v : values) {
-    if (to_string(v) == text) return v;
     if (i > 0) choices += i + 1 == values.size() ? " or " : ", ";
     choices += to_string(v);
     ++i;

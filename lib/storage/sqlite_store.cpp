@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,13 @@ namespace fs = std::filesystem;
 namespace sq = automation::detail::sqlite;
 using automation::detail::logf;
 
+namespace {
+// The task rollup statements, prepared on first use (see write_rollups).
+struct RollupStatements {
+  sq::Statement get, put;
+};
+}  // namespace
+
 struct SqliteStore::Impl {
   std::string path;
   OpenOptions options;
@@ -30,6 +38,7 @@ struct SqliteStore::Impl {
   sq::Statement insert_audit;
   sq::Statement insert_task;
   sq::Statement insert_tasks_multi;  // kTaskRowsPerInsert rows per statement
+  RollupStatements rollup;
 
   Result<void> writable() const {
     if (options.read_only) return fail(errc::permission_denied, fmt::format("database {} was opened read-only", path));
@@ -85,6 +94,7 @@ struct SqliteStore::Impl {
     insert_audit = {};
     insert_task = {};
     insert_tasks_multi = {};
+    rollup = {};
     return report;
   }
 };
@@ -341,15 +351,20 @@ std::string task_insert_sql(int rows) {
   return sql;
 }
 
-void bind_task(sq::Statement& st, int row, const TaskRecord& r) {
+// A record's (domain, action) and params hashes, computed once for the row and its rollup.
+struct TaskHashes {
+  std::uint64_t kind, params;
+};
+
+void bind_task(sq::Statement& st, int row, const TaskRecord& r, TaskHashes h) {
   const int o = row * kTaskColumns;
   // The records outlive the step, so SQLite need not copy the texts.
   auto text = [&](int i, std::string_view v) { sqlite3_bind_text(st.get(), o + i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC); };
   text(1, r.domain);
   text(2, r.action);
-  st.bind(o + 3, as_column(detail::kind_hash(r.domain, r.action)));
+  st.bind(o + 3, as_column(h.kind));
   text(4, r.params);
-  st.bind(o + 5, as_column(detail::fnv1a(r.params)));
+  st.bind(o + 5, as_column(h.params));
   text(6, to_string(r.outcome));
   text(7, r.error);
   st.bind(o + 8, to_epoch_ms(r.started));
@@ -367,39 +382,28 @@ void bind_task(sq::Statement& st, int row, const TaskRecord& r) {
 
 namespace {
 
-// Feeds the rows of one prepared scan (kStatsColumns) into the builder `pick(started_ms)` returns.
+// Feeds the rows of one prepared scan (kStatsColumns) into the builder `pick(started_ms)` returns;
+// a null builder stops the scan.
 template <class Pick>
 Result<void> scan_tasks(sq::Statement& st, Pick&& pick) {
   for (;;) {
     auto row = st.step("scan task records");
     if (!row) return row.error();
     if (!*row) return {};
-    detail::TaskStatsBuilder& b = pick(st.int64(9));
-    auto& g = b.group(static_cast<std::uint64_t>(st.int64(0)), [&](std::string& d, std::string& a) {
+    detail::TaskStatsBuilder* b = pick(st.int64(9));
+    if (!b) return {};
+    auto& g = b->group(static_cast<std::uint64_t>(st.int64(0)), [&](std::string& d, std::string& a) {
       d = st.text(5);
       a = st.text(6);
     });
-    const auto outcome_text = st.text_view(1);
-    TaskOutcome outcome = TaskOutcome::failure;
-    switch (outcome_text.empty() ? 'f' : outcome_text[0]) {
-      case 's':
-        outcome = TaskOutcome::success;
-        break;
-      case 't':
-        outcome = TaskOutcome::timeout;
-        break;
-      case 'c':
-        outcome = TaskOutcome::cancelled;
-        break;
-      default:
-        break;
-    }
+    auto outcome = parse_task_outcome(st.text_view(1));
+    if (!outcome) return fail(errc::corrupt, fmt::format("task record outcome: {}", outcome.error().message));
     double impact = 0;
     const bool has_impact = !st.is_null(3);
     if (has_impact) impact = st.real(3);
     const auto ph = static_cast<std::uint64_t>(st.int64(4));
-    if (!b.knows_params(ph)) b.add_params(ph, st.text(7));
-    b.add(g, outcome, st.int64(2), has_impact ? &impact : nullptr, ph, [&] { return st.text_view(8); });
+    if (!b->knows_params(ph)) b->add_params(ph, st.text(7));
+    b->add(g, *outcome, st.int64(2), has_impact ? &impact : nullptr, ph, [&] { return st.text_view(8); });
   }
 }
 
@@ -410,44 +414,61 @@ constexpr std::int64_t kHourMs = 3'600'000;
 std::int64_t hour_floor(std::int64_t ms) { return ms - (((ms % kHourMs) + kHourMs) % kHourMs); }
 std::int64_t hour_ceil(std::int64_t ms) { return hour_floor(ms) == ms ? ms : hour_floor(ms) + kHourMs; }
 
+Result<void> rebuild_rollups(sq::Connection& db, RollupStatements& rs, std::int64_t from, std::int64_t to);
+
 // Adds (merge = true) or writes (merge = false) the rollups of each hour's builder. Under a write
-// transaction.
-Result<void> write_rollups(sq::Connection& db, std::map<std::int64_t, detail::TaskStatsBuilder>& hours, bool merge) {
-  auto get = db.prepare("SELECT data FROM task_rollup WHERE hour_ms = ?1 AND kind_hash = ?2");
-  if (!get) return get.error();
-  auto put = db.prepare(
-      "INSERT INTO task_rollup (hour_ms, kind_hash, domain, action, data) VALUES (?1, ?2, ?3, ?4, ?5) "
-      "ON CONFLICT (hour_ms, kind_hash) DO UPDATE SET data = excluded.data");
-  if (!put) return put.error();
+// transaction. A stored rollup that does not parse is derived data: its hour is recomputed from the
+// records (which the transaction already holds) rather than refusing the append.
+Result<void> write_rollups(sq::Connection& db, RollupStatements& rs, std::map<std::int64_t, detail::TaskStatsBuilder>& hours, bool merge) {
+  for (auto [st, sql] : {std::pair{&rs.get, "SELECT data FROM task_rollup WHERE hour_ms = ?1 AND kind_hash = ?2"},
+                         std::pair{&rs.put,
+                                   "INSERT INTO task_rollup (hour_ms, kind_hash, domain, action, data) VALUES (?1, ?2, ?3, ?4, ?5) "
+                                   "ON CONFLICT (hour_ms, kind_hash) DO UPDATE SET data = excluded.data"}}) {
+    if (*st) continue;
+    auto p = db.prepare(sql);
+    if (!p) return p.error();
+    *st = std::move(p.value());
+  }
+  auto& get = rs.get;
+  auto& put = rs.put;
+  std::vector<std::int64_t> damaged;
   for (auto& [hour, b] : hours) {
     for (const auto kind : b.kinds()) {
       const auto* g = b.find(kind);
       if (merge) {
-        get->reset();
-        get->bind(1, hour);
-        get->bind(2, as_column(kind));
-        auto row = get->step("read a task rollup");
+        get.reset();
+        get.bind(1, hour);
+        get.bind(2, as_column(kind));
+        auto row = get.step("read a task rollup");
         if (!row) return row.error();
         if (*row) {
-          if (auto r = b.add_rollup(kind, g->domain, g->action, get->text_view(0)); !r) return r.error();
+          if (auto r = b.add_rollup(kind, g->domain, g->action, get.text_view(0)); !r) {
+            logf(LogLevel::warn, "store", "{}: recomputing the hour from the records", r.error().message);
+            damaged.push_back(hour);
+            break;
+          }
         }
       }
       const std::string data = b.rollup_json(kind);
-      put->reset();
-      put->bind(1, hour);
-      put->bind(2, as_column(kind));
-      put->bind(3, std::string_view(g->domain));
-      put->bind(4, std::string_view(g->action));
-      put->bind(5, std::string_view(data));
-      if (auto r = put->step("write a task rollup"); !r) return r.error();
+      put.reset();
+      put.bind(1, hour);
+      put.bind(2, as_column(kind));
+      put.bind(3, std::string_view(g->domain));
+      put.bind(4, std::string_view(g->action));
+      put.bind(5, std::string_view(data));
+      if (auto r = put.step("write a task rollup"); !r) return r.error();
     }
   }
+  get.reset();
+  put.reset();
+  for (const auto hour : damaged)
+    if (auto r = rebuild_rollups(db, rs, hour, hour + kHourMs); !r) return r;
   return {};
 }
 
 // Recomputes the rollups of the hours in [from, to) from the records, one hour in memory at a time.
 // Under a write transaction.
-Result<void> rebuild_rollups(sq::Connection& db, std::int64_t from, std::int64_t to) {
+Result<void> rebuild_rollups(sq::Connection& db, RollupStatements& rs, std::int64_t from, std::int64_t to) {
   auto del = db.prepare("DELETE FROM task_rollup WHERE hour_ms >= ?1 AND hour_ms < ?2");
   if (!del) return del.error();
   del->bind(1, from);
@@ -459,17 +480,18 @@ Result<void> rebuild_rollups(sq::Connection& db, std::int64_t from, std::int64_t
   st->bind(2, to);
   std::map<std::int64_t, detail::TaskStatsBuilder> hours;
   Result<void> written;
-  auto r = scan_tasks(*st, [&](std::int64_t started) -> detail::TaskStatsBuilder& {
+  auto r = scan_tasks(*st, [&](std::int64_t started) -> detail::TaskStatsBuilder* {
     const std::int64_t h = hour_floor(started);
     if (!hours.empty() && hours.begin()->first != h) {
-      if (written) written = write_rollups(db, hours, false);
+      written = write_rollups(db, rs, hours, false);
+      if (!written) return nullptr;
       hours.clear();
     }
-    return hours[h];
+    return &hours[h];
   });
   if (!r) return r.error();
   if (!written) return written.error();
-  return write_rollups(db, hours, false);
+  return write_rollups(db, rs, hours, false);
 }
 
 }  // namespace
@@ -487,36 +509,43 @@ Result<std::int64_t> SqliteStore::append_tasks(std::span<const TaskRecord> recor
     if (!p) return p.error();
     *st = std::move(p.value());
   }
+  // The rollup of each hour and (domain, action) the records touch, and their hashes, in one pass.
+  std::vector<TaskHashes> hashes;
+  hashes.reserve(records.size());
+  std::map<std::int64_t, detail::TaskStatsBuilder> hours;
+  for (const auto& r : records) {
+    const TaskHashes h{detail::kind_hash(r.domain, r.action), detail::fnv1a(r.params)};
+    hashes.push_back(h);
+    auto& b = hours[hour_floor(to_epoch_ms(r.started))];
+    auto& g = b.group(h.kind, [&](std::string& d, std::string& a) {
+      d = r.domain;
+      a = r.action;
+    });
+    if (!b.knows_params(h.params)) b.add_params(h.params, r.params);
+    b.add(g, r.outcome, to_us(r.duration), r.impact ? &*r.impact : nullptr, h.params, [&] { return std::string_view(r.error); });
+  }
   sq::Transaction tx(impl_->db);
   if (auto r = tx.begin(); !r) return with_context(r.error(), "append task records");
   std::size_t i = 0;
   for (; i + kTaskRowsPerInsert <= records.size(); i += kTaskRowsPerInsert) {
     auto& st = impl_->insert_tasks_multi;
-    for (int row = 0; row < kTaskRowsPerInsert; ++row) bind_task(st, row, records[i + static_cast<std::size_t>(row)]);
+    for (int row = 0; row < kTaskRowsPerInsert; ++row) {
+      const auto k = i + static_cast<std::size_t>(row);
+      bind_task(st, row, records[k], hashes[k]);
+    }
     auto s = st.step("insert task records");
     st.reset();
     if (!s) return s.error();
   }
   for (; i < records.size(); ++i) {
     auto& st = impl_->insert_task;
-    bind_task(st, 0, records[i]);
+    bind_task(st, 0, records[i], hashes[i]);
     auto s = st.step("insert task record");
     st.reset();
     if (!s) return s.error();
   }
   const std::int64_t last = sqlite3_last_insert_rowid(impl_->db.get());
-  std::map<std::int64_t, detail::TaskStatsBuilder> hours;
-  for (const auto& r : records) {
-    auto& b = hours[hour_floor(to_epoch_ms(r.started))];
-    auto& g = b.group(detail::kind_hash(r.domain, r.action), [&](std::string& d, std::string& a) {
-      d = r.domain;
-      a = r.action;
-    });
-    const auto ph = detail::fnv1a(r.params);
-    if (!b.knows_params(ph)) b.add_params(ph, r.params);
-    b.add(g, r.outcome, to_us(r.duration), r.impact ? &*r.impact : nullptr, ph, [&] { return std::string_view(r.error); });
-  }
-  if (auto r = write_rollups(impl_->db, hours, true); !r) return with_context(r.error(), "append task records");
+  if (auto r = write_rollups(impl_->db, impl_->rollup, hours, true); !r) return with_context(r.error(), "append task records");
   if (auto r = tx.commit(); !r) return r.error();
   return last;
 }
@@ -569,7 +598,7 @@ Result<void> SqliteStore::Impl::fill_task_rollups() {
     from = hour_floor(bounds->int64(0));
     to = hour_floor(bounds->int64(1)) + kHourMs;
   }
-  return rebuild_rollups(db, from, to);
+  return rebuild_rollups(db, rollup, from, to);
 }
 
 Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery& q) {
@@ -592,7 +621,7 @@ Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery
     auto st = impl_->db.prepare(std::string(kStatsColumns) + "FROM task_history WHERE 1=1" + f.sql);
     if (!st) return st.error();
     f.apply(*st);
-    return scan_tasks(*st, [&](std::int64_t) -> detail::TaskStatsBuilder& { return b; });
+    return scan_tasks(*st, [&](std::int64_t) { return &b; });
   };
   if (first >= last) {
     if (auto r = raw(lo, hi); !r) return r.error();
@@ -611,10 +640,10 @@ Result<std::vector<TaskGroupStats>> SqliteStore::task_stats(const TaskStatsQuery
     if (auto r = b.add_rollup(static_cast<std::uint64_t>(st->int64(0)), st->text_view(1), st->text_view(2), st->text_view(3)); !r)
       return r.error();
   }
-  if (lo) {
+  if (lo && *lo < first) {
     if (auto r = raw(lo, first); !r) return r.error();
   }
-  if (hi) {
+  if (hi && last < *hi) {
     if (auto r = raw(last, hi); !r) return r.error();
   }
   return b.finish(q);
@@ -624,35 +653,49 @@ Result<std::int64_t> SqliteStore::prune_tasks(TimePoint before) {
   if (auto w = impl_->writable(); !w) return w.error();
   std::lock_guard lock(impl_->mu);
   if (auto r = impl_->ensure_current(); !r) return r.error();
-  // In chunks, each its own transaction, so other writers are never locked out for long.
-  auto st = impl_->db.prepare(
-      "DELETE FROM task_history WHERE id IN (SELECT id FROM task_history WHERE started_ms < ?1 ORDER BY started_ms LIMIT 10000)");
-  if (!st) return st.error();
-  const std::int64_t cut = to_epoch_ms(before);
+  // In chunks, each its own transaction, so other writers are never locked out for long. Each
+  // chunk keeps the rollups in step within its transaction: the rollups of hours wholly before
+  // the cut go (records about to be pruned may leave the statistics a chunk early; pruned ones
+  // never stay), and the hour the cut falls in is recomputed whenever the chunk deletes from it.
+  auto chunk = impl_->db.prepare(
+      "DELETE FROM task_history WHERE id IN (SELECT id FROM task_history WHERE started_ms < ?1 ORDER BY started_ms LIMIT ?2)");
+  if (!chunk) return chunk.error();
+  auto old_rollups = impl_->db.prepare("DELETE FROM task_rollup WHERE hour_ms < ?1");
+  if (!old_rollups) return old_rollups.error();
+  auto in_cut_hour = impl_->db.prepare("SELECT EXISTS (SELECT 1 FROM task_history WHERE started_ms >= ?1 AND started_ms < ?2)");
+  if (!in_cut_hour) return in_cut_hour.error();
+  constexpr int kChunk = 10000;
+  const std::int64_t cut = to_epoch_ms(before), cut_hour = hour_floor(cut);
   std::int64_t total = 0;
-  for (bool first = true;; first = false) {
+  auto one_chunk = [&]() -> Result<int> {
     sq::Transaction tx(impl_->db);
-    if (auto r = tx.begin(); !r) return with_context(r.error(), "prune task records");
-    if (first) {
-      // The rollups of the hours wholly before the cut go first, so statistics never count a
-      // pruned hour; the hour the cut falls in is recomputed at the end.
-      auto del = impl_->db.prepare("DELETE FROM task_rollup WHERE hour_ms < ?1");
-      if (!del) return del.error();
-      del->bind(1, hour_floor(cut));
-      if (auto r = del->step("prune task rollups"); !r) return r.error();
-    }
-    st->reset();
-    st->bind(1, cut);
-    if (auto r = st->step("prune task records"); !r) return r.error();
+    if (auto r = tx.begin(); !r) return r.error();
+    old_rollups->reset();
+    old_rollups->bind(1, cut_hour);
+    if (auto r = old_rollups->step("prune task rollups"); !r) return r.error();
+    in_cut_hour->reset();
+    in_cut_hour->bind(1, cut_hour);
+    in_cut_hour->bind(2, cut);
+    if (auto r = in_cut_hour->step("look for records in the cut hour"); !r) return r.error();
+    const bool touches_cut_hour = in_cut_hour->int64(0) != 0;
+    in_cut_hour->reset();
+    chunk->reset();
+    chunk->bind(1, cut);
+    chunk->bind(2, std::int64_t{kChunk});
+    if (auto r = chunk->step("prune task records"); !r) return r.error();
     const int n = sqlite3_changes(impl_->db.get());
-    if (n == 0 && hour_floor(cut) != cut) {
-      if (auto r = rebuild_rollups(impl_->db, hour_floor(cut), hour_floor(cut) + kHourMs); !r) return r.error();
+    if (touches_cut_hour) {
+      if (auto r = rebuild_rollups(impl_->db, impl_->rollup, cut_hour, cut_hour + kHourMs); !r) return r.error();
     }
     if (auto r = tx.commit(); !r) return r.error();
-    total += n;
-    if (n == 0) break;
+    return n;
+  };
+  for (;;) {
+    auto n = one_chunk();
+    if (!n) return with_context(n.error(), fmt::format("prune task records (after pruning {})", total));
+    total += *n;
+    if (*n < kChunk) return total;
   }
-  return total;
 }
 
 namespace {

@@ -24,11 +24,9 @@ std::int64_t percentile(const std::vector<std::pair<std::int64_t, std::uint64_t>
   return hist.empty() ? 0 : hist.back().first;
 }
 
-// The group's durations (raw rows quantized, plus rolled-up ones) as a histogram sorted by value.
+// The group's duration histogram sorted by value.
 std::vector<std::pair<std::int64_t, std::uint64_t>> histogram(const TaskStatsBuilder::Group& g) {
-  std::unordered_map<std::int64_t, std::uint64_t> h = g.hist;
-  for (auto d : g.durations_us) ++h[quantize_us(d)];
-  std::vector<std::pair<std::int64_t, std::uint64_t>> out(h.begin(), h.end());
+  std::vector<std::pair<std::int64_t, std::uint64_t>> out(g.hist.begin(), g.hist.end());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -43,43 +41,6 @@ std::vector<std::pair<std::string, std::string>> flatten(const std::string& text
 }
 
 }  // namespace
-
-void TaskStatsBuilder::merge(TaskStatsBuilder&& other) {
-  for (auto& [h, text] : other.params_text_) params_text_.try_emplace(h, std::move(text));
-  for (auto& [kind, o] : other.groups_) {
-    auto [it, inserted] = groups_.try_emplace(kind);
-    Group& g = it->second;
-    if (inserted) {
-      g = std::move(o);
-      g.params_cache = {};
-      continue;
-    }
-    g.count += o.count;
-    g.successes += o.successes;
-    g.failures += o.failures;
-    g.timeouts += o.timeouts;
-    g.cancelled += o.cancelled;
-    g.durations_us.insert(g.durations_us.end(), o.durations_us.begin(), o.durations_us.end());
-    for (const auto& [v, c] : o.hist) g.hist[v] += c;
-    g.duration_sum_us += o.duration_sum_us;
-    for (auto& [kv, pc] : o.kv) {
-      auto& mine = g.kv[kv];
-      mine.support += pc.support;
-      mine.successes += pc.successes;
-    }
-    g.impact_sum += o.impact_sum;
-    g.impact_n += o.impact_n;
-    for (auto& [e, n] : o.errors) g.errors[e] += n;
-    for (auto& [ph, pc] : o.params) {
-      auto& mine = g.params[ph];
-      mine.support += pc.support;
-      mine.successes += pc.successes;
-    }
-    g.params_cache = {};
-  }
-  group_cache_ = {};
-  other.groups_.clear();
-}
 
 std::vector<TaskGroupStats> TaskStatsBuilder::finish(const TaskStatsQuery& q) {
   std::map<std::uint64_t, std::vector<std::pair<std::string, std::string>>> parsed;
@@ -235,6 +196,8 @@ Result<void> TaskStatsBuilder::add_rollup(std::uint64_t kind, std::string_view d
       pc.support += a.at(2).to_number<std::uint64_t>();
       pc.successes += a.at(3).to_number<std::uint64_t>();
     }
+  } catch (const boost::system::system_error& e) {
+    return bad(e.code().message());  // what() carries Boost's source location
   } catch (const std::exception& e) {
     return bad(e.what());
   }

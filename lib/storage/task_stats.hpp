@@ -47,9 +47,8 @@ class TaskStatsBuilder {
   struct Group {
     std::string domain, action;
     std::uint64_t count = 0, successes = 0, failures = 0, timeouts = 0, cancelled = 0;
-    std::vector<std::int64_t> durations_us;                // raw rows
-    std::unordered_map<std::int64_t, std::uint64_t> hist;  // from rollups: quantized us -> count
-    std::int64_t duration_sum_us = 0;                      // every duration, raw or rolled up
+    std::unordered_map<std::int64_t, std::uint64_t> hist;  // quantize_us(duration) -> count
+    std::int64_t duration_sum_us = 0;                      // exact, for the mean
     double impact_sum = 0;
     std::uint64_t impact_n = 0;
     std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> errors;
@@ -82,7 +81,7 @@ class TaskStatsBuilder {
   template <class E>
   void add(Group& g, TaskOutcome outcome, std::int64_t duration_us, const double* impact, std::uint64_t params_hash, E&& error) {
     ++g.count;
-    g.durations_us.push_back(duration_us);
+    ++g.hist[quantize_us(duration_us)];
     g.duration_sum_us += duration_us;
     if (impact) {
       g.impact_sum += *impact;
@@ -119,9 +118,6 @@ class TaskStatsBuilder {
     return true;
   }
   void add_params(std::uint64_t h, std::string text) { params_text_.emplace(h, std::move(text)); }
-
-  /// Adds what another builder (over disjoint records) collected.
-  void merge(TaskStatsBuilder&& other);
 
   /// Every group's kind hash.
   std::vector<std::uint64_t> kinds() const;

@@ -388,3 +388,38 @@ TEST_CASE("a task rollup keeps the most frequent failure texts and never truncat
   REQUIRE_FALSE(s[0].top_failures.empty());
   CHECK(s[0].top_failures[0] == FailureReason{"disk full", 10});
 }
+
+TEST_CASE("a rollup that does not parse is recomputed from the records instead of refusing the append") {
+  test::TempDir dir;
+  auto sqlite = SqliteStore::open(dir.file("damaged.db")).value();
+  const auto t0 = from_epoch_ms(1'700'002'800'000);  // on an hour
+  auto record = [&](int k) {
+    TaskRecord r;
+    r.domain = "backup";
+    r.action = "nightly";
+    r.outcome = k % 2 ? TaskOutcome::success : TaskOutcome::failure;
+    r.error = r.outcome == TaskOutcome::failure ? "disk full" : "";
+    r.started = t0 + std::chrono::minutes(k);
+    r.ended = r.started;
+    r.duration = std::chrono::seconds(k);
+    return r;
+  };
+  std::vector<TaskRecord> rows{record(1), record(2), record(3)};
+  REQUIRE(sqlite->append_tasks(rows));
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.file("damaged.db").c_str(), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "UPDATE task_rollup SET data = '{\"n\": \"many\"}'", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const auto more = record(4);
+  REQUIRE(sqlite->append_tasks(std::span(&more, 1)));  // the damaged rollup does not lose this record
+  const auto s = sqlite->task_stats({.since = t0, .until = t0 + std::chrono::hours(1)}).value();  // whole hour: rollups only
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].count == 4);
+  CHECK(s[0].failures == 2);
+  CHECK(s[0].mean_duration == std::chrono::milliseconds(2500));
+  REQUIRE(s[0].top_failures.size() == 1);
+  CHECK(s[0].top_failures[0] == FailureReason{"disk full", 2});
+  CHECK(sqlite->query_tasks({.limit = 0}).value().size() == 4);
+}
