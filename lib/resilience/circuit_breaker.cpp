@@ -220,7 +220,8 @@ struct CircuitBreaker::Window {
   // The count window's record: lock-free, O(1).
   void record_count(bool failure, bool slow) noexcept {
     const std::uint64_t t = hot.tickets.fetch_add(1, std::memory_order_relaxed);
-    if (failure) failures_recorded.fetch_add(1, std::memory_order_relaxed);
+    // Release after the ticket: a reader that sees this failure sees its ticket (see counters()).
+    if (failure) failures_recorded.fetch_add(1, std::memory_order_release);
     const std::uint8_t nv = encode(failure, slow);
     auto& slot = ring[slot_of(t)];
     // An outcome equal to the one it replaces changes nothing: no write, so a healthy breaker's
@@ -267,7 +268,7 @@ struct CircuitBreaker::Window {
   void record(bool failure, bool slow, TimePoint now) {
     if (is_count()) return record_count(failure, slow);
     hot.tickets.fetch_add(1, std::memory_order_relaxed);
-    if (failure) failures_recorded.fetch_add(1, std::memory_order_relaxed);
+    if (failure) failures_recorded.fetch_add(1, std::memory_order_release);
     evict(now);
     const std::int64_t e = epoch_of(now);
     if (e <= latest - static_cast<std::int64_t>(size)) return;  // older than the window
@@ -612,7 +613,13 @@ bool CircuitBreaker::predicate_trips(const WindowSnapshot& snap) const noexcept 
   }
 }
 
+Error CircuitBreaker::rejection(const Permit& p) const {
+  return Error(errc::unavailable, fmt::format("circuit breaker '{}' is {}; retry after {}ms", name_, to_string(p.rejected_state()),
+                                              std::chrono::duration_cast<Millis>(p.retry_after()).count()));
+}
+
 std::uint32_t CircuitBreaker::count_in_a_row(bool failure) noexcept {
+  if (!config_.consecutive_failures) return 0;  // the rule is off: nothing to keep
   if (failure) return consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
   // A success writes only when there is a run to end, so a healthy breaker's successes share the line.
   if (consecutive_failures_.load(std::memory_order_relaxed) != 0) consecutive_failures_.store(0, std::memory_order_relaxed);
@@ -653,9 +660,10 @@ void CircuitBreaker::report(Permit& p, Outcome outcome, Duration::rep elapsed_re
       }
       window_->record_count(failure, slow);
       const std::uint32_t in_a_row = count_in_a_row(failure);
+      if (s != BreakerState::closed) return;  // metrics-only: its rate events are for subscribers only
       bool rate = false, slow_rate = false;
       const std::string_view reason = trip_reason(window_->count_snapshot(), failure, false, in_a_row, rate, slow_rate);
-      if (reason.empty() || s != BreakerState::closed) return;
+      if (reason.empty()) return;
       std::lock_guard lock(mu_);
       if (state_word_.load(std::memory_order_relaxed) != w) return;  // someone else moved it meanwhile
       now = clock_.now();
@@ -690,6 +698,9 @@ void CircuitBreaker::report_locked_path(const Permit& p, Outcome outcome, bool f
     const bool expired = it->expires <= now;
     probes_in_flight_.erase(it);
     if (expired) {
+      // Counted as advance_locked counts a lease that runs out first (ignored), and the late
+      // report as stale, whichever comes first.
+      c_ignored_.fetch_add(1, std::memory_order_relaxed);
       c_stale_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -794,7 +805,10 @@ WindowSnapshot CircuitBreaker::snapshot() const {
 BreakerCounters CircuitBreaker::counters() const {
   BreakerCounters c;
   // Outcomes recorded in the window are counted by it (the lock-free path skips these counters).
-  const std::uint64_t windowed = window_->hot.tickets.load(), windowed_failures = window_->failures_recorded.load();
+  // Failures first (acquire), then tickets: every failure seen has its ticket seen, so the
+  // difference never wraps; a success in flight may show up a moment late.
+  const std::uint64_t windowed_failures = window_->failures_recorded.load(std::memory_order_acquire);
+  const std::uint64_t windowed = std::max(window_->hot.tickets.load(std::memory_order_relaxed), windowed_failures);
   c.successes = c_success_.load() + (windowed - windowed_failures);
   c.failures = c_failure_.load() + windowed_failures;
   c.ignored = c_ignored_.load();

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 namespace automation::resilience {
@@ -102,10 +103,10 @@ Result<RetryPolicy> RetryPolicy::from_json(const boost::json::value& v, std::str
     };
     Result<void> r;
     if (key == "max_attempts") {
-      if (!val.is_int64() && !val.is_uint64())
-        r = bad(key, "expected an integer");
+      if (!val.is_int64() || val.get_int64() < 1 || val.get_int64() > std::numeric_limits<int>::max())
+        r = bad(key, fmt::format("expected an integer from 1 to {}", std::numeric_limits<int>::max()));
       else
-        p.max_attempts = static_cast<int>(val.to_number<std::int64_t>());
+        p.max_attempts = static_cast<int>(val.get_int64());
     } else if (key == "backoff") {
       auto b = automation::detail::parse_name(val.is_string() ? std::string_view(val.get_string()) : std::string_view(),
                                               {Backoff::fixed, Backoff::exponential, Backoff::linear}, "backoff");
@@ -129,10 +130,12 @@ Result<RetryPolicy> RetryPolicy::from_json(const boost::json::value& v, std::str
       else
         (key == "multiplier" ? p.multiplier : p.jitter) = val.to_number<double>();
     } else if (key == "seed") {
-      if (!val.is_int64() && !val.is_uint64())
-        r = bad(key, "expected an integer");
+      if (val.is_uint64())
+        p.seed = val.get_uint64();
+      else if (val.is_int64() && val.get_int64() >= 0)
+        p.seed = static_cast<std::uint64_t>(val.get_int64());
       else
-        p.seed = val.to_number<std::uint64_t>();
+        r = bad(key, "expected a non-negative integer");
     } else if (key == "non_retryable") {
       if (!val.is_array()) {
         r = bad(key, "expected an array of error codes");
@@ -148,7 +151,9 @@ Result<RetryPolicy> RetryPolicy::from_json(const boost::json::value& v, std::str
         }
       }
     } else {
-      r = bad(key, "unknown key");
+      static constexpr std::string_view kKeys[] = {"max_attempts", "backoff",    "initial_delay", "increment", "max_delay",
+                                                   "deadline",     "multiplier", "jitter",        "seed",      "non_retryable"};
+      r = bad(key, "unknown key" + automation::detail::did_you_mean(key, kKeys));
     }
     if (!r) return r.error();
   }

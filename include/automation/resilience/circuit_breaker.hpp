@@ -91,6 +91,7 @@ struct BreakerConfig {
   std::optional<std::uint32_t> consecutive_failures;       ///< trips after N failures in a row
   std::function<bool(const WindowSnapshot&)> trip_predicate;
   // Classification of raw results (used by record_result / execute).
+  /// (To classify by the returned value as well, pass a classifier to execute(fn, classify).)
   std::function<Outcome(const Error* error, Duration elapsed)> classifier;
   bool cancellation_is_failure = false;  ///< by default errc::cancelled is ignored (neutral)
   // Half-open.
@@ -229,6 +230,11 @@ class CircuitBreaker {
   /// errc::unavailable naming the breaker and the retry-after.
   template <class F>
   auto execute(F&& fn) -> decltype(fn());
+  /// The same, classifying the whole result: `classify(const Result<T>&, Duration elapsed)` returns
+  /// the outcome, so a value can count as a failure (an HTTP 503 returned as a value) or a success
+  /// can be ignored. A throwing classifier falls back to success or failure by the result.
+  template <class F, class C>
+  auto execute(F&& fn, C&& classify) -> decltype(fn());
 
   /// The state at the clock's now (an elapsed open period shows as half_open).
   BreakerState state();
@@ -282,6 +288,8 @@ class CircuitBreaker {
 
   // elapsed and open_until as nanosecond counts, the minimum value for none.
   void report(Permit& p, Outcome outcome, Duration::rep elapsed, Duration::rep open_until) noexcept;
+  // The errc::unavailable execute() returns for a rejected permit (names the breaker and retry-after).
+  Error rejection(const Permit& p) const;
   void report_locked_path(const Permit& p, Outcome outcome, bool failure, bool slow, std::optional<Duration> d, TimePoint now,
                           std::optional<TimePoint> open_until, std::vector<PendingEvent>& events);
   // Why the outcome just recorded trips the breaker (empty: it does not), and which rates it exceeds.
@@ -355,16 +363,39 @@ class CircuitBreaker {
 template <class F>
 auto CircuitBreaker::execute(F&& fn) -> decltype(fn()) {
   Permit p = try_acquire();
-  if (!p) {
-    return fail(errc::unavailable, "circuit breaker '" + name_ + "' is " + std::string(to_string(p.rejected_state())) + "; retry after " +
-                                       std::to_string(std::chrono::duration_cast<Millis>(p.retry_after()).count()) + "ms");
-  }
+  if (!p) return rejection(p);
   auto r = fn();
   if (r) {
     p.record(nullptr);
   } else {
     const Error e = r.error();  // boost::system::result::error() returns by value
     p.record(&e);
+  }
+  return r;
+}
+
+template <class F, class C>
+auto CircuitBreaker::execute(F&& fn, C&& classify) -> decltype(fn()) {
+  Permit p = try_acquire();
+  if (!p) return rejection(p);
+  const TimePoint start = clock_.now();
+  auto r = fn();
+  const Duration elapsed = clock_.now() - start;
+  Outcome o = r ? Outcome::success : Outcome::failure;
+  try {
+    o = classify(static_cast<const decltype(r)&>(r), elapsed);
+  } catch (...) {
+  }
+  switch (o) {
+    case Outcome::success:
+      p.success(elapsed);
+      break;
+    case Outcome::failure:
+      p.failure(elapsed);
+      break;
+    case Outcome::ignored:
+      p.ignore();
+      break;
   }
   return r;
 }

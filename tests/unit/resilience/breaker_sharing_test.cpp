@@ -10,6 +10,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <latch>
+#include <thread>
+
 using namespace automation;
 using namespace automation::resilience;
 using namespace std::chrono_literals;
@@ -311,4 +314,43 @@ TEST_CASE("breaker sharing: re-publishing an adopted reset does not reset the ot
   CHECK(a.snapshot().failures == 3);  // ...and keeps its window
   test::fail_n(a, 2);                 // 5 in a row: a trips
   CHECK(a.current_state() == BreakerState::open);
+}
+
+TEST_CASE("breaker sharing: no lock is held while a protected call runs", "[breaker][sharing]") {
+  // A call admitted by A is still running (its thread waits) while everything else happens: other
+  // calls on A, a second instance tripping and publishing, A adopting that, status, a reset and a
+  // publish. Were any lock of the breaker or its store held across the call, this would hang.
+  test::TempDir dir;
+  auto store_a = storage::SqliteStore::open(dir.file("nolock.db")).value();
+  auto store_b = storage::SqliteStore::open(dir.file("nolock.db")).value();
+  testing::ManualClock clock;
+  CircuitBreaker a("payments", BreakerConfig::seed_preset(), clock);
+  CircuitBreaker b("payments", BreakerConfig::seed_preset(), clock);
+  REQUIRE(a.share(*store_a, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "A"}));
+  REQUIRE(b.share(*store_b, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "B"}));
+  std::latch admitted(1), finish(1);
+  bool was_admitted = false;  // checked on the main thread (Catch2 assertions are not thread-safe)
+  std::thread call([&] {
+    auto p = a.try_acquire();
+    was_admitted = p.admitted();
+    admitted.count_down();
+    finish.wait();  // the protected call runs until the main thread is done
+    p.success();    // from an older generation by now: dropped as stale
+  });
+  admitted.wait();
+  CHECK(was_admitted);
+  test::succeed_n(a, 3);
+  test::fail_n(b, 5);  // B trips and publishes by compare-and-set
+  CHECK(b.current_state() == BreakerState::open);
+  REQUIRE(a.sync_now());  // A adopts it
+  CHECK(a.current_state() == BreakerState::open);
+  CHECK(a.status().state == BreakerState::open);
+  a.reset();
+  REQUIRE(a.publish_now());
+  REQUIRE(b.sync_now());
+  CHECK(b.current_state() == BreakerState::closed);
+  finish.count_down();
+  call.join();
+  CHECK(a.counters().stale == 1);
+  CHECK(a.counters().successes == 3);
 }

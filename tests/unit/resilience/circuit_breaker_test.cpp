@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <barrier>
 #include <latch>
 #include <thread>
 
@@ -556,36 +557,52 @@ TEST_CASE("breaker: under contention half-open never over-admits and every call 
   CHECK_FALSE(p4);
 }
 
-TEST_CASE("breaker: under contention in the closed state counts are exact and the breaker trips at most once") {
-  testing::ManualClock clock;
-  auto cfg = rate_config(1000, 1000, 100);  // only trips when the window is all failures
-  CircuitBreaker cb("closed-stress", cfg, clock);
-  Recorder rec;
-  rec.attach(cb);
-  constexpr int kThreads = 8, kIterations = 5000;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kIterations; ++i) {
-        auto p = cb.try_acquire();
-        if (!p) continue;
-        if (t % 2) {
-          p.success();
-        } else {
-          p.failure();
+TEST_CASE("breaker: under contention in the closed state counts are exact and the breaker trips exactly once") {
+  // With a subscriber every report takes the locked path; without one, the lock-free path.
+  for (const bool subscribed : {true, false}) {
+    INFO("subscribed: " << subscribed);
+    testing::ManualClock clock;
+    auto cfg = rate_config(1000, 1000, 100);  // only trips when the window is all failures
+    CircuitBreaker cb("closed-stress", cfg, clock);
+    Recorder rec;
+    if (subscribed) rec.attach(cb);
+    constexpr int kThreads = 8, kIterations = 5000;
+    std::barrier phase(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        // Phase 1: every thread alternates, so any 1000 calls in a row hold at most 500 + 8
+        // failures, whatever the interleaving: it never trips.
+        for (int i = 0; i < kIterations; ++i) {
+          auto p = cb.try_acquire();
+          if (!p) continue;
+          if ((i + t) % 2) {
+            p.success();
+          } else {
+            p.failure();
+          }
         }
-      }
-    });
+        phase.arrive_and_wait();
+        // Phase 2: only failures; the first 1000 fill the window and trip it, the rest are refused.
+        for (int i = 0; i < kIterations; ++i) {
+          auto p = cb.try_acquire();
+          if (p) p.failure();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    const auto c = cb.counters();
+    CHECK(cb.current_state() == BreakerState::open);
+    CHECK(c.transitions == 1);  // the clock never moves, so it never half-opens
+    CHECK(c.successes == static_cast<std::uint64_t>(kThreads / 2 * kIterations));
+    CHECK(c.successes + c.failures + c.not_permitted + c.stale == static_cast<std::uint64_t>(2 * kThreads * kIterations));
+    CHECK(c.not_permitted > 0);
+    if (subscribed) {
+      CHECK(rec.count(BreakerEventType::state_transition) == 1);
+      CHECK(rec.count(BreakerEventType::success) == static_cast<int>(c.successes));
+      CHECK(rec.count(BreakerEventType::error) == static_cast<int>(c.failures));
+    }
   }
-  for (auto& th : threads) th.join();
-  const auto c = cb.counters();
-  // Whether the window ever fills with failures alone depends on scheduling; once open, the clock
-  // never moves, so there is at most one transition, and every call is counted exactly once.
-  CHECK(c.transitions <= 1);
-  CHECK(c.successes + c.failures + c.not_permitted + c.stale == static_cast<std::uint64_t>(kThreads * kIterations));
-  CHECK(rec.count(BreakerEventType::state_transition) == static_cast<int>(c.transitions));
-  CHECK(rec.count(BreakerEventType::success) == static_cast<int>(c.successes));
-  CHECK(rec.count(BreakerEventType::error) == static_cast<int>(c.failures));
 }
 
 TEST_CASE("breaker: the lock-free count window is exact once recorders stop, even with resets racing them") {
@@ -648,4 +665,73 @@ TEST_CASE("breaker: a window over the size limit is refused") {
   BreakerConfig cfg;
   cfg.window_size = BreakerConfig::kMaxWindowSize + 1;
   CHECK_THROWS_WITH(CircuitBreaker("huge", cfg, clock), Catch::Contains("window_size must be at most"));
+}
+
+TEST_CASE("breaker: execute() can classify the returned value and the duration, not only the error") {
+  testing::ManualClock clock;
+  CircuitBreaker cb("by-value", BreakerConfig::seed_preset(), clock);
+  std::vector<Duration> seen;
+  // A negative value is a failure even though the call "succeeded"; the classifier sees the time
+  // the call took on the breaker's clock.
+  auto classify = [&](const Result<int>& r, Duration elapsed) {
+    seen.push_back(elapsed);
+    return r && *r >= 0 ? Outcome::success : Outcome::failure;
+  };
+  for (int i = 0; i < 4; ++i) {
+    auto r = cb.execute(
+        [&]() -> Result<int> {
+          clock.advance(2s);
+          return -1;
+        },
+        classify);
+    REQUIRE(r);  // the caller still gets the value
+    CHECK(*r == -1);
+  }
+  CHECK(cb.current_state() == BreakerState::closed);
+  CHECK(cb.execute([]() -> Result<int> { return 7; }, classify).value() == 7);  // a success ends the run of failures
+  for (int i = 0; i < 5; ++i) (void)cb.execute([]() -> Result<int> { return -2; }, classify);
+  CHECK(cb.current_state() == BreakerState::open);
+  CHECK(cb.counters().failures == 9);
+  CHECK(cb.counters().successes == 1);
+  REQUIRE(seen.size() == 10);
+  CHECK(seen[0] == 2s);
+  CHECK(seen[9] == 0s);
+  // Rejected while open, without calling the function or the classifier.
+  bool called = false;
+  auto rejected = cb.execute(
+      [&]() -> Result<int> {
+        called = true;
+        return 1;
+      },
+      classify);
+  REQUIRE_FALSE(rejected);
+  CHECK(rejected.error().is(errc::unavailable));
+  CHECK_FALSE(called);
+  CHECK(seen.size() == 10);
+  // A throwing classifier falls back to the result's own verdict.
+  cb.reset();
+  (void)cb.execute([]() -> Result<int> { return 1; }, [](const Result<int>&, Duration) -> Outcome { throw std::runtime_error("bug"); });
+  CHECK(cb.counters().successes == 2);
+}
+
+TEST_CASE("breaker: an expired probe is counted the same whether its late report or the lease check comes first") {
+  testing::ManualClock clock;
+  auto cfg = BreakerConfig::seed_preset();
+  cfg.permit_lease = 10s;
+  for (const bool report_first : {true, false}) {
+    CircuitBreaker cb("lease", cfg, clock);
+    fail_n(cb, 5);
+    clock.advance(60s);
+    auto p = cb.try_acquire();
+    REQUIRE(p);
+    clock.advance(11s);
+    if (!report_first) CHECK(cb.state() == BreakerState::half_open);  // the lease check frees the slot first
+    p.success();
+    const auto c = cb.counters();
+    INFO("report first: " << report_first);
+    CHECK(c.ignored == 1);
+    CHECK(c.stale == 1);
+    CHECK(c.successes == 0);
+    CHECK(c.failures + c.successes + c.ignored == 6);  // each admission once
+  }
 }

@@ -130,11 +130,20 @@ TEST_CASE("retry: policies load from JSON and bad JSON names the key") {
   CHECK(RetryPolicy::from_json(boost::json::value(p->to_json())).value().to_json() == p->to_json());
   auto bad = RetryPolicy::from_json(json::parse(R"({"max_attemps": 5})").value(), "steps[2].retry");
   REQUIRE_FALSE(bad);
-  CHECK_THAT(bad.error().message, Catch::Contains("steps[2].retry.max_attemps: unknown key"));
+  CHECK_THAT(bad.error().message, Catch::Contains("steps[2].retry.max_attemps: unknown key (did you mean \"max_attempts\"?)"));
   auto bad2 = RetryPolicy::from_json(json::parse(R"({"initial_delay": "soon"})").value());
   CHECK_THAT(bad2.error().message, Catch::Contains("retry.initial_delay"));
   auto bad3 = RetryPolicy::from_json(json::parse(R"({"jitter": 2})").value());
   CHECK_THAT(bad3.error().message, Catch::Contains("jitter must be in [0, 1]"));
   auto bad4 = RetryPolicy::from_json(json::parse(R"({"non_retryable": ["nope"]})").value());
   CHECK_THAT(bad4.error().message, Catch::Contains("unknown error code \"nope\""));
+  // Out-of-range numbers are errors, never exceptions or silent truncation.
+  for (const char* text : {R"({"max_attempts": 4294967297})", R"({"max_attempts": 18446744073709551615})", R"({"max_attempts": 0})"}) {
+    auto r = RetryPolicy::from_json(json::parse(text).value());
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("retry.max_attempts: expected an integer from 1 to"));
+  }
+  CHECK_THAT(RetryPolicy::from_json(json::parse(R"({"seed": -1})").value()).error().message,
+             Catch::Contains("retry.seed: expected a non-negative integer"));
+  CHECK(RetryPolicy::from_json(json::parse(R"({"seed": 18446744073709551615})").value()).value().seed == 18446744073709551615u);
 }
