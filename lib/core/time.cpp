@@ -1,4 +1,5 @@
 #include <automation/core/time.hpp>
+#include <detail/names.hpp>
 
 #include <date/date.h>
 #include <date/tz.h>
@@ -20,12 +21,6 @@ struct Unit {
 };
 // "ms" must be tried before "m".
 constexpr std::array<Unit, 6> kUnits{{{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}, {"w", 604'800'000}}};
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 Error bad_duration(std::string_view text, std::string_view why) {
   return fail(errc::invalid_argument, fmt::format("invalid duration \"{}\": {}", text, why));
@@ -52,7 +47,7 @@ bool digits(std::string_view s, std::size_t& pos, int n, int& out) {
 }  // namespace
 
 Result<Millis> parse_duration(std::string_view input) {
-  const std::string_view text = trim(input);
+  const std::string_view text = detail::trim(input);
   if (text.empty()) return bad_duration(input, "empty (expected e.g. 30s, 5m, 1h30m, 90d)");
   if (text.front() == '-') return bad_duration(input, "negative durations are not allowed");
   if (text == "0") return Millis(0);
@@ -123,7 +118,7 @@ std::string format_duration(Millis d) {
 }
 
 Result<TimePoint> parse_timestamp(std::string_view input) {
-  const std::string_view s = trim(input);
+  const std::string_view s = detail::trim(input);
   std::size_t pos = 0;
   int y = 0, mo = 0, d = 0;
   if (!digits(s, pos, 4, y) || pos >= s.size() || s[pos++] != '-' || !digits(s, pos, 2, mo) || pos >= s.size() || s[pos++] != '-' ||
@@ -194,7 +189,7 @@ std::string format_timestamp(TimePoint t) {
 }
 
 Result<TimePoint> parse_time_spec(std::string_view input, TimePoint now) {
-  const std::string_view s = trim(input);
+  const std::string_view s = detail::trim(input);
   if (s == "now") return now;
   if (s.size() >= 10 && s[4] == '-') return parse_timestamp(s);
   auto d = parse_duration(s);

@@ -1,17 +1,26 @@
 #pragma once
-// Parsing an enum from its name, for every enum with a to_string() found by ADL: one loop and one
-// error message ("unknown task outcome \"x\" (use success, failure, timeout or cancelled)").
+// Small text helpers for parsers: an enum from its name, for every enum with a to_string() found by
+// ADL (one loop and one error message: "unknown task outcome \"x\" (use success, failure, timeout or
+// cancelled)"), a did-you-mean suggestion, and trimming.
 #include <automation/core/error.hpp>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace automation::detail {
+
+/// `s` without leading and trailing white space.
+inline std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
 
 template <class E>
 Result<E> parse_name(std::string_view text, std::initializer_list<E> values, std::string_view what) {

@@ -297,17 +297,23 @@ void check_structure(const WorkflowDefinition& w, Checker& c, bool parsed) {
 
   // Upstream sets, for reference checks: a step may read the outputs of steps it (transitively) needs.
   std::vector<std::set<std::string>> upstream(w.steps.size());
-  for (auto i : w.topological_order())
+  std::vector<bool> ordered(w.steps.size(), false);  // false: in or after a cycle (already reported)
+  for (auto i : w.topological_order()) {
+    ordered[i] = true;
     for (const auto& n : w.steps[i].needs)
       if (auto it = index.find(n); it != index.end()) {
         upstream[i].insert(n);
         upstream[i].insert(upstream[it->second].begin(), upstream[it->second].end());
       }
+  }
   std::set<std::string> params;
   for (const auto& p : w.params) params.insert(p.name);
+  constexpr std::size_t kWorkflowLevel = static_cast<std::size_t>(-1);  // decided before any step runs
   auto check_refs = [&](const Expression& e, const std::string& path, std::size_t step) {
     for (const auto& r : e.references()) {
-      if (r[0] == "params" && !params.contains(r[1])) {
+      if (r[0] == "steps" && step == kWorkflowLevel) {
+        c.add(path, fmt::format("\"{}\" reads steps.{}, but this is decided before any step runs (use params or env)", e.text(), r[1]));
+      } else if (r[0] == "params" && !params.contains(r[1])) {
         std::vector<std::string_view> names(params.begin(), params.end());
         c.add(path, fmt::format("\"{}\" reads params.{}, which the workflow does not declare{}", e.text(), r[1],
                                 detail::did_you_mean(r[1], names)));
@@ -315,7 +321,7 @@ void check_structure(const WorkflowDefinition& w, Checker& c, bool parsed) {
         auto it = index.find(r[1]);
         if (it == index.end()) {
           c.add(path, fmt::format("\"{}\" reads steps.{}, which does not exist{}", e.text(), r[1], detail::did_you_mean(r[1], ids)));
-        } else if (step < w.steps.size() && !upstream[step].contains(r[1]) && !w.steps[step].finally) {
+        } else if (ordered[step] && !upstream[step].contains(r[1]) && !w.steps[step].finally) {
           c.add(path,
                 fmt::format("\"{}\" reads steps.{}, which step \"{}\" does not need (add it to needs)", e.text(), r[1], w.steps[step].id));
         } else if (r.size() == 4 && r[2] == "outputs") {
@@ -354,11 +360,36 @@ void check_structure(const WorkflowDefinition& w, Checker& c, bool parsed) {
       for (auto* e : s.working_directory->expressions()) check_refs(*e, p + ".working_directory", i);
     if (s.retry)
       if (auto v = s.retry->validate(); !v) c.add(p + ".retry", v.error().message);
-    if (!parsed && s.action.kind == StepKind::command && s.action.argv.empty()) c.add(p + ".run", "needs at least the program");
+    auto duplicates = [&](const std::vector<std::string>& names, const std::string& where, std::string_view what) {
+      std::set<std::string_view> seen;
+      for (const auto& n : names)
+        if (!seen.insert(n).second) c.add(where, fmt::format("{} \"{}\" is listed twice", what, n));
+    };
+    duplicates(s.needs, p + ".needs", "step");
+    duplicates(s.outputs, p + ".outputs", "output");
+    for (const auto& n : s.outputs)
+      if (!valid_id(n)) c.add(p + ".outputs", fmt::format("output name \"{}\" must be letters, digits, '-' or '_'", n));
+    if (parsed) continue;
+    // What the JSON reader already checks, for definitions built in C++.
+    auto action_shape = [&](const StepAction& a, const std::string& where) {
+      if (a.kind == StepKind::command && a.argv.empty()) c.add(where + ".run", "needs at least the program");
+      if (a.kind == StepKind::shell && (!a.shell || a.shell->text().empty())) c.add(where + ".shell", "needs a command line");
+      if ((a.kind == StepKind::callback || a.kind == StepKind::workflow || a.kind == StepKind::action) && a.name.empty())
+        c.add(where, fmt::format("a {} step needs a name", to_string(a.kind)));
+      if (a.kind == StepKind::http && (!a.http || a.http->url.text().empty())) c.add(where + ".http", "needs \"url\"");
+    };
+    action_shape(s.action, p);
+    if (s.compensate) action_shape(*s.compensate, p + ".compensate");
+    if (s.timeout && *s.timeout <= Duration::zero()) c.add(p + ".timeout", "must be more than zero");
   }
   if (w.concurrency_key)
-    for (auto* e : w.concurrency_key->expressions()) check_refs(*e, "$.concurrency.key", w.steps.size());
+    for (auto* e : w.concurrency_key->expressions()) check_refs(*e, "$.concurrency.key", kWorkflowLevel);
   if (w.max_concurrent_runs < 0) c.add("$.max_concurrent_runs", "must be 0 (no limit) or more");
+  if (!parsed) {
+    if (w.deadline && *w.deadline <= Duration::zero()) c.add("$.deadline", "must be more than zero");
+    for (const auto& pd : w.params)
+      if (!valid_id(pd.name)) c.add("$.params." + pd.name, "a parameter name is letters, digits, '-' or '_'");
+  }
 }
 
 Result<void> verdict(const Checker& c, std::string_view source) {
@@ -472,8 +503,10 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
         s.needs = v->is_string() ? std::vector<std::string>{std::string(v->as_string())} : c.strings(*v, p + ".needs");
       if (const auto* v = o->if_contains("if")) {
         if (auto t = c.string(*v, p + ".if", true)) {
-          std::string_view e = *t;
-          if (e.starts_with("${{") && e.ends_with("}}")) e = e.substr(3, e.size() - 5);
+          // "${{ expr }}" is accepted as well as "expr" (only when it is one expression).
+          std::string_view e = detail::trim(*t);
+          if (e.starts_with("${{") && e.ends_with("}}") && e.substr(3, e.size() - 5).find("}}") == std::string_view::npos)
+            e = e.substr(3, e.size() - 5);
           auto ex = Expression::parse(e);
           if (!ex)
             c.add(p + ".if", ex.error().message);
@@ -502,9 +535,7 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
       if (const auto* v = o->if_contains("working_directory")) s.working_directory = c.tmpl(*v, p + ".working_directory");
       if (const auto* v = o->if_contains("env")) s.env = c.tmpl_map(*v, p + ".env");
       if (const auto* v = o->if_contains("outputs")) {
-        s.outputs = c.strings(*v, p + ".outputs");
-        for (const auto& n : s.outputs)
-          if (!valid_id(n)) c.add(p + ".outputs", fmt::format("output name \"{}\" must be letters, digits, '-' or '_'", n));
+        s.outputs = c.strings(*v, p + ".outputs");  // names are checked with the structure
       }
       if (const auto* v = o->if_contains("compensate")) {
         if (const auto* co = c.object(*v, p + ".compensate")) {

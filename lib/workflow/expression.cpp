@@ -1,4 +1,5 @@
 #include <automation/workflow/expression.hpp>
+#include <detail/names.hpp>
 
 #include <fmt/format.h>
 
@@ -25,7 +26,7 @@ std::optional<double> as_number(const ExprValue& v) {
   if (const auto* s = std::get_if<std::string>(&v)) {
     double x = 0;
     auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), x);
-    if (ec == std::errc() && p == s->data() + s->size() && !s->empty()) return x;
+    if (ec == std::errc() && p == s->data() + s->size() && !s->empty() && std::isfinite(x)) return x;  // not "nan" or "inf"
   }
   return std::nullopt;
 }
@@ -247,8 +248,7 @@ struct ExprParser {
 };
 
 Result<Expression> Expression::parse(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  text = detail::trim(text);
   Expression e;
   e.text_ = std::string(text);
   ExprParser p{e.text_, 0, e};

@@ -62,7 +62,6 @@ class Template {
   std::string render(const ExprContext& ctx) const;
   const std::string& text() const noexcept { return text_; }
   std::vector<const Expression*> expressions() const;
-  bool is_literal() const noexcept { return parts_.size() <= 1 && (parts_.empty() || !parts_[0].expr); }
 
  private:
   struct Part {

@@ -47,6 +47,7 @@ TEST_CASE("expressions: status functions, comparisons, logic and names") {
   CHECK(truthy(eval("params.missing == null")));
   CHECK(to_text(eval("params.a || 'fallback'")) == "fallback");
   CHECK(to_text(eval("42")) == "42");
+  CHECK_FALSE(truthy(eval("params.x == 0", {{"params.x", std::string("nan")}})));  // "nan" is text, not a number
   auto refs = Expression::parse("success() && steps.test.outcome == 'succeeded' && params.env == 'x'").value();
   CHECK(refs.uses_status());
   REQUIRE(refs.references().size() == 2);
@@ -76,7 +77,8 @@ TEST_CASE("templates substitute ${{ }} parts and leave the rest") {
   };
   CHECK(t.render(ctx) == "deploy 1.2 to prod!");
   CHECK(t.expressions().size() == 2);
-  CHECK(Template::parse("plain").value().is_literal());
+  CHECK(Template::parse("plain").value().expressions().empty());
+  CHECK(Template::parse("plain").value().render({}) == "plain");
   CHECK_THAT(Template::parse("a ${{ params.x").error().message, Catch::Contains("never closed"));
 }
 
@@ -166,4 +168,40 @@ TEST_CASE("workflow definitions: outputs must be declared, and C++ definitions a
   REQUIRE_FALSE(v);
   CHECK_THAT(v.error().message, Catch::Contains("$.name: \"in code\" must be letters"));
   CHECK_THAT(v.error().message, Catch::Contains("unknown step \"two\""));
+}
+
+TEST_CASE("workflow definitions: no second-hand errors after a cycle, and the concurrency key reads params only") {
+  const auto msg = problems(R"json({"name": "c", "concurrency": {"key": "k-${{ steps.a.outcome }}"}, "steps": [
+      {"id": "a", "run": ["true"], "needs": ["b"], "outputs": ["x", "x"]},
+      {"id": "b", "run": ["echo", "${{ steps.a.outputs.x }}"], "needs": ["a", "a"]}]})json");
+  CHECK_THAT(msg, Catch::Contains("dependency cycle"));
+  CHECK_THAT(msg, !Catch::Contains("does not need"));  // b does need a; the cycle is the problem
+  CHECK_THAT(msg, Catch::Contains("$.concurrency.key: \"steps.a.outcome\" reads steps.a, but this is decided before any step runs"));
+  CHECK_THAT(msg, Catch::Contains("$.steps[0].outputs: output \"x\" is listed twice"));
+  CHECK_THAT(msg, Catch::Contains("$.steps[1].needs: step \"a\" is listed twice"));
+}
+
+TEST_CASE("workflow definitions: validate() checks what the JSON reader would for definitions built in C++") {
+  WorkflowDefinition w;
+  w.name = "code";
+  w.deadline = Duration::zero();
+  StepDefinition a;
+  a.id = "a";
+  a.action.kind = StepKind::callback;  // no name
+  a.timeout = -std::chrono::seconds(1);
+  a.outputs = {"bad name"};
+  StepDefinition b;
+  b.id = "b";
+  b.action.kind = StepKind::http;  // no url
+  b.compensate = StepAction{};     // a command without argv
+  w.steps = {a, b};
+  auto v = validate(w);
+  REQUIRE_FALSE(v);
+  const auto& m = v.error().message;
+  CHECK_THAT(m, Catch::Contains("$.steps[0]: a callback step needs a name"));
+  CHECK_THAT(m, Catch::Contains("$.steps[0].timeout: must be more than zero"));
+  CHECK_THAT(m, Catch::Contains("output name \"bad name\""));
+  CHECK_THAT(m, Catch::Contains("$.steps[1].http: needs \"url\""));
+  CHECK_THAT(m, Catch::Contains("$.steps[1].compensate.run: needs at least the program"));
+  CHECK_THAT(m, Catch::Contains("$.deadline: must be more than zero"));
 }
