@@ -1,5 +1,6 @@
 #include <automation/core/time.hpp>
 #include <automation/resilience/breaker_registry.hpp>
+#include "resilience/breaker_json.hpp"
 
 #include <detail/log.hpp>
 
@@ -149,18 +150,11 @@ boost::json::value to_json(const BreakerStatus& s) {
   namespace bj = boost::json;
   bj::object o{{"name", s.name}, {"state", to_string(s.state)}, {"reason", s.reason}, {"open_attempt", s.open_attempt}};
   o["open_until"] = s.open_until ? bj::value(format_timestamp(*s.open_until)) : bj::value(nullptr);
-  o["window"] = bj::object{{"calls", s.window.calls},
-                           {"failures", s.window.failures},
-                           {"slow_calls", s.window.slow_calls},
-                           {"failure_rate", s.window.failure_rate()},
-                           {"slow_call_rate", s.window.slow_call_rate()}};
-  o["counters"] = bj::object{{"successes", s.counters.successes},
-                             {"failures", s.counters.failures},
-                             {"ignored", s.counters.ignored},
-                             {"slow", s.counters.slow},
-                             {"not_permitted", s.counters.not_permitted},
-                             {"stale", s.counters.stale},
-                             {"transitions", s.counters.transitions}};
+  bj::object window = detail::window_json(s.window);
+  window["failure_rate"] = s.window.failure_rate();
+  window["slow_call_rate"] = s.window.slow_call_rate();
+  o["window"] = std::move(window);
+  o["counters"] = detail::counters_json(s.counters);
   o["updated"] = s.updated ? bj::value(format_timestamp(*s.updated)) : bj::value(nullptr);
   o["updated_by"] = s.updated_by;
   o["version"] = s.version;

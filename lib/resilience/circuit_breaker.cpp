@@ -2,6 +2,7 @@
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/storage/store.hpp>
 #include <detail/names.hpp>
+#include "resilience/breaker_json.hpp"
 
 #include <detail/log.hpp>
 
@@ -969,15 +970,6 @@ std::string_view base_reason(std::string_view r) {
   return r;
 }
 
-boost::json::object window_json(const WindowSnapshot& w) {
-  return {{"calls", w.calls}, {"failures", w.failures}, {"slow_calls", w.slow_calls}, {"slow_failures", w.slow_failures}};
-}
-
-boost::json::object counters_json(const BreakerCounters& c) {
-  return {{"successes", c.successes},         {"failures", c.failures}, {"ignored", c.ignored},        {"slow", c.slow},
-          {"not_permitted", c.not_permitted}, {"stale", c.stale},       {"transitions", c.transitions}};
-}
-
 std::uint64_t u64(const boost::json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   if (!v) return 0;
@@ -1028,14 +1020,14 @@ storage::BreakerRecord CircuitBreaker::make_record_locked(TimePoint now) const {
   r.open_attempt = open_attempt_;
   // Adopted reasons keep their prefix, so re-publishing an adopted reset is not a new reset.
   r.reason = last_reason_;
-  boost::json::object d{{"window", window_json(window_->current())},
-                        {"counters", counters_json(counters())},
+  boost::json::object d{{"window", detail::window_json(window_->current())},
+                        {"counters", detail::counters_json(counters())},
                         {"generation", generation()},
                         {"consecutive_failures", consecutive_failures_.load(std::memory_order_relaxed)},
                         {"probe_successes", probe_successes_},
                         {"probe_failures", probe_failures_},
                         {"window_state", window_->save()}};
-  r.details = boost::json::serialize(d);
+  r.details = json::dump(d);
   r.updated = now;
   r.updated_by = sharing_ ? sharing_->options.owner : std::string();
   return r;
