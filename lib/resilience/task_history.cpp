@@ -133,12 +133,14 @@ Result<void> TaskHistory::add(TaskRecord r) {
   {
     std::lock_guard lock(mu_);
     if (buffer_.size() >= options_.max_buffered) {
-      buffer_.erase(buffer_.begin());
+      buffer_.pop_front();
       if (dropped_++ == 0)
         logf(LogLevel::warn, "history", "task history buffer full ({} records): dropping the oldest", options_.max_buffered);
     }
     buffer_.push_back(std::move(r));
-    full = buffer_.size() >= options_.batch_size;
+    // Once per batch_size adds: while the store is down, one attempt per batch of adds, not one
+    // per add (an attempt may wait out the store's busy timeout).
+    full = ++adds_since_flush_ >= options_.batch_size;
   }
   if (full) return flush();
   return {};
@@ -148,20 +150,21 @@ Result<void> TaskHistory::flush() {
   std::vector<TaskRecord> batch;
   {
     std::lock_guard lock(mu_);
-    batch.swap(buffer_);
+    batch.assign(std::make_move_iterator(buffer_.begin()), std::make_move_iterator(buffer_.end()));
+    buffer_.clear();
+    adds_since_flush_ = 0;
   }
   if (batch.empty()) return {};
   auto r = store_.append_tasks(batch);
   if (!r) {
     std::lock_guard lock(mu_);
-    // Put the batch back in front of anything added meanwhile, within the cap.
-    batch.insert(batch.end(), std::make_move_iterator(buffer_.begin()), std::make_move_iterator(buffer_.end()));
-    if (batch.size() > options_.max_buffered) {
-      const auto excess = batch.size() - options_.max_buffered;
+    // Put the batch back in front of anything added meanwhile, within the cap (oldest dropped).
+    buffer_.insert(buffer_.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+    if (buffer_.size() > options_.max_buffered) {
+      const auto excess = buffer_.size() - options_.max_buffered;
       dropped_ += excess;
-      batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(excess));
+      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(excess));
     }
-    buffer_.swap(batch);
     return with_context(r.error(), fmt::format("write {} buffered task records (kept for the next flush)", buffer_.size()));
   }
   return {};

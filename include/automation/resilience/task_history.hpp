@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -56,7 +57,7 @@ class TaskHistory {
  public:
   struct Options {
     Duration retention = std::chrono::hours(24 * 90);  ///< prune() deletes records older than this
-    std::size_t batch_size = 1000;                     ///< add() flushes when this many are buffered
+    std::size_t batch_size = 1000;                     ///< add() flushes after this many adds since the last flush
     std::size_t max_buffered = 100000;                 ///< beyond this, add() drops the oldest (counted)
   };
 
@@ -122,7 +123,8 @@ class TaskHistory {
   const Clock& clock_;
   Options options_;
   mutable std::mutex mu_;
-  std::vector<TaskRecord> buffer_;
+  std::deque<TaskRecord> buffer_;
+  std::size_t adds_since_flush_ = 0;
   std::uint64_t dropped_ = 0;
 };
 

@@ -137,9 +137,11 @@ TEST_CASE("task history: a failed batch write keeps the records for the next flu
   CHECK(full.error().is(errc::busy));
   CHECK_THAT(full.error().message, Catch::Contains("kept for the next flush"));
   CHECK(h.buffered() == 3);
-  (void)h.add(r);
-  (void)h.add(r);
-  (void)h.add(r);  // over max_buffered: the oldest is dropped and counted
+  CHECK(h.add(r));  // no new attempt on every add while the store is down...
+  CHECK(h.add(r));
+  auto again = h.add(r);  // ...but once per batch: over max_buffered, the oldest is dropped and counted
+  REQUIRE_FALSE(again);
+  CHECK(again.error().is(errc::busy));
   CHECK(h.buffered() == 5);
   CHECK(h.dropped() == 1);
   store.clear();
