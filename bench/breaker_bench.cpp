@@ -45,10 +45,12 @@ void run_closed(benchmark::State& state, CircuitBreaker& cb) {
   const auto before = bench::g_allocations.load();
   for (auto _ : state) {
     auto p = cb.try_acquire();
-    if (p) {
-      x = protected_call(x);
-      p.success();
+    if (!p) {
+      state.SkipWithError("rejected: the breaker is not closed");
+      break;
     }
+    x = protected_call(x);
+    p.success();
   }
   report_allocations(state, before);
 }
@@ -79,7 +81,7 @@ CircuitBreaker& open_breaker() {
     c.open_duration.base = std::chrono::hours(24);
     c.open_duration.max = std::chrono::hours(24);
     auto* b = new CircuitBreaker("bench-open", c, SystemClock::instance());
-    (void)b->transition_to(BreakerState::open, "bench");
+    if (!b->transition_to(BreakerState::open, "bench")) std::abort();  // cannot happen from closed
     return b;
   }();
   return *cb;
@@ -87,11 +89,13 @@ CircuitBreaker& open_breaker() {
 
 void BM_Breaker_Rejected(benchmark::State& state) {
   auto& cb = open_breaker();
-  int x = 0;
   const auto before = bench::g_allocations.load();
   for (auto _ : state) {
     auto p = cb.try_acquire();
-    if (p) x = protected_call(x);
+    if (p) {
+      state.SkipWithError("admitted: the breaker is not open");
+      break;
+    }
     benchmark::DoNotOptimize(p.retry_after());
   }
   report_allocations(state, before);
@@ -102,11 +106,14 @@ BENCHMARK(BM_Breaker_Rejected)->Threads(8);
 void BM_Breaker_ForcedOpenRejected(benchmark::State& state) {
   static CircuitBreaker cb("bench-forced", BreakerConfig{}, SystemClock::instance());
   static const bool forced = cb.force_open().has_value();
-  benchmark::DoNotOptimize(forced);
+  if (!forced) return state.SkipWithError("force_open failed");
   const auto before = bench::g_allocations.load();
   for (auto _ : state) {
     auto p = cb.try_acquire();
-    benchmark::DoNotOptimize(p.admitted());
+    if (p) {
+      state.SkipWithError("admitted: the breaker is not forced open");
+      break;
+    }
   }
   report_allocations(state, before);
 }

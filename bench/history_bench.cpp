@@ -4,6 +4,7 @@
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
+#include "raw_sqlite.hpp"
 #include "support/temp_dir.hpp"
 
 #include <benchmark/benchmark.h>
@@ -55,25 +56,21 @@ BENCHMARK(BM_TaskHistory_AppendBatch)->Arg(100)->Arg(1000)->Arg(10000)->Unit(ben
 // validation (the JSON check of params) or hashing.
 void BM_TaskHistory_RawSqliteInsert(benchmark::State& state) {
   test::TempDir dir;
-  { auto s = SqliteStore::open(dir.file("raw.db")).value(); }
-  sqlite3* db = nullptr;
-  sqlite3_open(dir.file("raw.db").c_str(), &db);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db,
-                     "INSERT INTO task_history (domain, action, kind_hash, params, params_hash, outcome, error, started_ms, ended_ms, "
-                     "duration_us, impact, correlation_id) VALUES (?1, ?2, 0, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                     -1, &st, nullptr);
+  { auto s = SqliteStore::open(dir.file("raw.db")).value(); }  // same schema
+  bench::RawSqlite raw(dir.file("raw.db"));
+  auto* st = raw.prepare(
+      "INSERT INTO task_history (domain, action, kind_hash, params, params_hash, outcome, error, started_ms, ended_ms, "
+      "duration_us, impact, correlation_id) VALUES (?1, ?2, 0, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   const auto batch = make_batch(static_cast<std::size_t>(state.range(0)), 0);
-  auto text = [&](int i, const std::string& s) { sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); };
   for (auto _ : state) {
-    sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (!raw.ok()) break;
+    raw.exec("BEGIN IMMEDIATE");
     for (const auto& r : batch) {
-      text(1, r.domain);
-      text(2, r.action);
-      text(3, r.params);
-      sqlite3_bind_text(st, 4, r.outcome == TaskOutcome::success ? "success" : "failure", -1, SQLITE_STATIC);
-      text(5, r.error);
+      raw.text(st, 1, r.domain);
+      raw.text(st, 2, r.action);
+      raw.text(st, 3, r.params);
+      raw.text(st, 4, to_string(r.outcome));
+      raw.text(st, 5, r.error);
       sqlite3_bind_int64(st, 6, to_epoch_ms(r.started));
       sqlite3_bind_int64(st, 7, to_epoch_ms(r.ended));
       sqlite3_bind_int64(st, 8, std::chrono::duration_cast<std::chrono::microseconds>(r.duration).count());
@@ -82,14 +79,12 @@ void BM_TaskHistory_RawSqliteInsert(benchmark::State& state) {
       } else {
         sqlite3_bind_null(st, 9);
       }
-      text(10, r.correlation_id);
-      if (sqlite3_step(st) != SQLITE_DONE) state.SkipWithError("insert failed");
-      sqlite3_reset(st);
+      raw.text(st, 10, r.correlation_id);
+      raw.step_done(st);
     }
-    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    raw.exec("COMMIT");
   }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  if (!raw.ok()) state.SkipWithError(raw.error().c_str());
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_TaskHistory_RawSqliteInsert)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
@@ -98,9 +93,11 @@ BENCHMARK(BM_TaskHistory_RawSqliteInsert)->Arg(1000)->Arg(10000)->Unit(benchmark
 struct MillionFixture {
   test::TempDir dir;
   std::unique_ptr<SqliteStore> store;
+  std::string error;  // why the fixture is unusable (the benchmarks skip)
   MillionFixture() {
     store = SqliteStore::open(dir.file("million.db")).value();
-    for (std::size_t off = 0; off < 1'000'000; off += 10'000) (void)store->append_tasks(make_batch(10'000, off));
+    for (std::size_t off = 0; off < 1'000'000 && error.empty(); off += 10'000)
+      if (auto r = store->append_tasks(make_batch(10'000, off)); !r) error = r.error().message;
   }
   static MillionFixture& get() {
     static MillionFixture f;
@@ -110,6 +107,7 @@ struct MillionFixture {
 
 void BM_TaskHistory_Stats1M(benchmark::State& state) {
   auto& f = MillionFixture::get();
+  if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
   testing::ManualClock clock(from_epoch_ms(1767225600000 + 1'000'000'000));
   resilience::TaskHistory h(*f.store, clock);
   std::size_t groups = 0;
@@ -131,6 +129,7 @@ BENCHMARK(BM_TaskHistory_Stats1M)->Unit(benchmark::kMillisecond)->Iterations(5);
 // the second over an empty range).
 void BM_TaskHistory_Stats1M_Ranged(benchmark::State& state) {
   auto& f = MillionFixture::get();
+  if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
   const auto t0 = from_epoch_ms(1767225600000);
   testing::ManualClock clock(t0 + std::chrono::seconds(1'000'000));
   resilience::TaskHistory h(*f.store, clock);
@@ -150,21 +149,16 @@ BENCHMARK(BM_TaskHistory_Stats1M_Ranged)->Unit(benchmark::kMillisecond)->Iterati
 // action), which computes less than the library (no percentiles, failure reasons or parameters).
 void BM_TaskHistory_RawSqliteGroupBy1M(benchmark::State& state) {
   auto& f = MillionFixture::get();
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(f.store->path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db,
-                     "SELECT domain, action, count(*), sum(outcome = 'success'), avg(duration_us), avg(impact) FROM task_history "
-                     "GROUP BY domain, action",
-                     -1, &st, nullptr);
+  if (!f.error.empty()) return state.SkipWithError(f.error.c_str());
+  bench::RawSqlite raw(f.store->path(), true);
+  auto* st = raw.prepare(
+      "SELECT domain, action, count(*), sum(outcome = 'success'), avg(duration_us), avg(impact) FROM task_history "
+      "GROUP BY domain, action");
   for (auto _ : state) {
-    int rows = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) ++rows;
-    sqlite3_reset(st);
-    benchmark::DoNotOptimize(rows);
+    if (!raw.ok()) break;
+    benchmark::DoNotOptimize(raw.count_rows(st));
   }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  if (!raw.ok()) state.SkipWithError(raw.error().c_str());
   state.SetItemsProcessed(state.iterations() * 1'000'000);
 }
 BENCHMARK(BM_TaskHistory_RawSqliteGroupBy1M)->Unit(benchmark::kMillisecond)->Iterations(5);

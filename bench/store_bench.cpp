@@ -1,6 +1,7 @@
 // Audit appends through SqliteStore against raw sqlite3 doing the same inserts (the baseline).
 #include <automation/storage/sqlite_store.hpp>
 
+#include "raw_sqlite.hpp"
 #include "support/temp_dir.hpp"
 
 #include <benchmark/benchmark.h>
@@ -43,34 +44,29 @@ BENCHMARK(BM_SqliteStore_AppendAudit)->Arg(1)->Arg(100)->Arg(1000)->Unit(benchma
 void BM_RawSqlite_Insert(benchmark::State& state) {
   test::TempDir dir;
   { auto s = SqliteStore::open(dir.file("raw.db")).value(); }  // same schema and pragmas
-  sqlite3* db = nullptr;
-  sqlite3_open(dir.file("raw.db").c_str(), &db);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db,
-                     "INSERT INTO audit_log (ts_ms, actor, action, resource, origin, outcome, reason, details, correlation_id) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                     -1, &st, nullptr);
+  bench::RawSqlite raw(dir.file("raw.db"));
+  auto* st = raw.prepare(
+      "INSERT INTO audit_log (ts_ms, actor, action, resource, origin, outcome, reason, details, correlation_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   const auto batch = make_batch(static_cast<std::size_t>(state.range(0)));
   for (auto _ : state) {
-    sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (!raw.ok()) break;
+    raw.exec("BEGIN IMMEDIATE");
     for (const auto& r : batch) {
       sqlite3_bind_int64(st, 1, to_epoch_ms(r.time));
-      sqlite3_bind_text(st, 2, r.actor.data(), static_cast<int>(r.actor.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 3, r.action.data(), static_cast<int>(r.action.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 4, r.resource.data(), static_cast<int>(r.resource.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 5, r.origin.data(), static_cast<int>(r.origin.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 6, "success", 7, SQLITE_STATIC);
-      sqlite3_bind_text(st, 7, r.reason.data(), static_cast<int>(r.reason.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 8, r.details.data(), static_cast<int>(r.details.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 9, r.correlation_id.data(), static_cast<int>(r.correlation_id.size()), SQLITE_TRANSIENT);
-      if (sqlite3_step(st) != SQLITE_DONE) state.SkipWithError("insert failed");
-      sqlite3_reset(st);
+      raw.text(st, 2, r.actor);
+      raw.text(st, 3, r.action);
+      raw.text(st, 4, r.resource);
+      raw.text(st, 5, r.origin);
+      raw.text(st, 6, "success");
+      raw.text(st, 7, r.reason);
+      raw.text(st, 8, r.details);
+      raw.text(st, 9, r.correlation_id);
+      raw.step_done(st);
     }
-    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    raw.exec("COMMIT");
   }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  if (!raw.ok()) state.SkipWithError(raw.error().c_str());
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_RawSqlite_Insert)->Arg(1)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
@@ -79,7 +75,8 @@ void BM_SqliteStore_QueryAudit(benchmark::State& state) {
   test::TempDir dir;
   auto store = SqliteStore::open(dir.file("q.db")).value();
   const auto batch = make_batch(1000);
-  for (int i = 0; i < 100; ++i) (void)store->append_audit(batch);
+  for (int i = 0; i < 100; ++i)
+    if (auto r = store->append_audit(batch); !r) return state.SkipWithError(r.error().message.c_str());
   for (auto _ : state) {
     auto r = store->query_audit({.resource = "workflow:*", .limit = static_cast<std::size_t>(state.range(0))});
     benchmark::DoNotOptimize(r);
