@@ -2,6 +2,7 @@
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/storage/store.hpp>
 #include <detail/names.hpp>
+#include "resilience/backoff.hpp"
 #include "resilience/breaker_json.hpp"
 
 #include <detail/log.hpp>
@@ -76,28 +77,18 @@ std::string_view to_string(BreakerEventType t) noexcept {
 // ---- configuration -----------------------------------------------------------------------------
 
 Duration OpenDuration::compute(const OpenDurationContext& ctx, std::mt19937_64& rng) const {
+  const auto maxd = static_cast<double>(max.count());
   double d = 0;
-  const int n = std::max(ctx.attempt, 1);
-  switch (kind) {
-    case Kind::fixed:
-      d = static_cast<double>(base.count());
-      break;
-    case Kind::exponential:
-      d = static_cast<double>(base.count()) * std::pow(multiplier, n - 1);
-      break;
-    case Kind::linear:
-      d = static_cast<double>(base.count()) + static_cast<double>(increment.count()) * (n - 1);
-      break;
-    case Kind::custom:
-      d = custom ? static_cast<double>(custom(ctx).count()) : static_cast<double>(base.count());
-      break;
+  if (kind == Kind::custom) {
+    d = std::min(static_cast<double>(custom ? custom(ctx).count() : base.count()), maxd);
+  } else {
+    const auto g = kind == Kind::exponential ? detail::Growth::exponential
+                   : kind == Kind::linear    ? detail::Growth::linear
+                                             : detail::Growth::fixed;
+    d = detail::grown_delay(g, static_cast<double>(base.count()), multiplier, static_cast<double>(increment.count()),
+                            std::max(ctx.attempt, 1), maxd);
   }
-  d = std::min(d, static_cast<double>(max.count()));
-  if (jitter > 0) {
-    std::uniform_real_distribution<double> u(1.0 - jitter, 1.0 + jitter);
-    d = std::min(d * u(rng), static_cast<double>(max.count()));
-  }
-  return Duration(static_cast<Duration::rep>(std::max(d, 0.0)));
+  return Duration(static_cast<Duration::rep>(std::max(detail::jittered(d, jitter, rng, maxd), 0.0)));
 }
 
 Result<void> BreakerConfig::validate() const {

@@ -2,6 +2,7 @@
 #include <automation/core/time.hpp>
 #include <automation/resilience/retry.hpp>
 #include <detail/names.hpp>
+#include "resilience/backoff.hpp"
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -55,21 +56,13 @@ Result<void> RetryPolicy::validate() const {
 
 Millis RetryPolicy::base_delay(int attempt) const noexcept {
   if (attempt < 2) return Millis(0);
-  const int n = attempt - 1;  // 1 for the first retry
-  double d = 0;
-  switch (backoff) {
-    case Backoff::fixed:
-      d = static_cast<double>(initial_delay.count());
-      break;
-    case Backoff::exponential:
-      d = static_cast<double>(initial_delay.count()) * std::pow(multiplier, n - 1);
-      break;
-    case Backoff::linear:
-      d = static_cast<double>(initial_delay.count()) + static_cast<double>(increment.count()) * (n - 1);
-      break;
-  }
-  d = std::min(d, static_cast<double>(max_delay.count()));
-  return Millis(static_cast<Millis::rep>(d));
+  const auto g = backoff == Backoff::exponential ? detail::Growth::exponential
+                 : backoff == Backoff::linear    ? detail::Growth::linear
+                                                 : detail::Growth::fixed;
+  // attempt 2 (the first retry) is the first delay
+  return Millis(static_cast<Millis::rep>(detail::grown_delay(g, static_cast<double>(initial_delay.count()), multiplier,
+                                                             static_cast<double>(increment.count()), attempt - 1,
+                                                             static_cast<double>(max_delay.count()))));
 }
 
 RetryPolicy RetryPolicy::none() {
@@ -195,12 +188,8 @@ RetryDecision RetryState::on_failure(const Error& error, TimePoint now) {
     d.explanation = fmt::format("gave up after {} attempt{}", attempt_, attempt_ == 1 ? "" : "s");
     return d;
   }
-  double delay = static_cast<double>(policy_.base_delay(attempt_ + 1).count());
-  if (policy_.jitter > 0) {
-    std::uniform_real_distribution<double> u(1.0 - policy_.jitter, 1.0 + policy_.jitter);
-    delay *= u(rng_);
-  }
-  delay = std::min(delay, static_cast<double>(policy_.max_delay.count()));
+  const double delay = detail::jittered(static_cast<double>(policy_.base_delay(attempt_ + 1).count()), policy_.jitter, rng_,
+                                        static_cast<double>(policy_.max_delay.count()));
   d.delay = Millis(static_cast<Millis::rep>(std::llround(delay)));
   if (policy_.deadline && now + d.delay >= start_ + *policy_.deadline) {
     d.reason = RetryReason::deadline_exceeded;

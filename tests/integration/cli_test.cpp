@@ -1,6 +1,7 @@
 // Runs the real autoctl binary against real SQLite files in temporary directories.
 #include <automation/core/json.hpp>
 
+#include "support/autoctl.hpp"
 #include "support/json_out.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -13,18 +14,12 @@
 #include <sstream>
 
 using namespace automation;
+using automation::test::autoctl;
 using automation::test::json_out;
 using automation::test::run_process;
 namespace fs = std::filesystem;
 
 namespace {
-
-test::ProcessResult autoctl(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
-                            const std::string& cwd = {}) {
-  std::vector<std::string> argv{AUTOCTL_PATH};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_process(argv, env, cwd);
-}
 
 boost::json::object json_err(const test::ProcessResult& r) {
   auto v = json::parse(r.err, "stderr");

@@ -4,6 +4,7 @@
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
+#include "support/autoctl.hpp"
 #include "support/breaker.hpp"
 #include "support/json_out.hpp"
 #include "support/process.hpp"
@@ -23,10 +24,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-test::ProcessResult autoctl(const std::string& db, const std::vector<std::string>& args, const std::string& cwd = {}) {
-  std::vector<std::string> argv{AUTOCTL_PATH, "--db", "sqlite:" + db};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_process(argv, {{"AUTOCTL_ACTOR", "user:ci"}}, cwd);
+// autoctl on the database `db`, as user:ci.
+test::ProcessResult autoctl(const std::string& db, std::vector<std::string> args, const std::string& cwd = {}) {
+  args.insert(args.begin(), {"--db", "sqlite:" + db});
+  return test::autoctl(args, {{"AUTOCTL_ACTOR", "user:ci"}}, cwd);
 }
 
 }  // namespace

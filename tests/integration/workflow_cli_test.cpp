@@ -1,4 +1,5 @@
 // autoctl cron against the real binary.
+#include "support/autoctl.hpp"
 #include "support/json_out.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -9,15 +10,8 @@
 #include <catch2/catch.hpp>
 
 using automation::test::json_out;
-using automation::test::run_process;
 
-namespace {
-automation::test::ProcessResult autoctl(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
-  std::vector<std::string> argv{AUTOCTL_PATH};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_process(argv, env, {});
-}
-}  // namespace
+using automation::test::autoctl;
 
 TEST_CASE("cli: cron next prints fire times in a zone across a DST change", "[cron]") {
   auto r = autoctl({"--json", "cron", "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2026-03-07T12:00:00Z", "--count", "2"});
