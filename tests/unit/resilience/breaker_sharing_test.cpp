@@ -17,17 +17,30 @@ using namespace automation;
 using namespace automation::resilience;
 using namespace std::chrono_literals;
 
-TEST_CASE("breaker sharing: two instances on one SQLite file see one breaker", "[breaker][sharing]") {
+namespace {
+
+// Two "payments" breakers in shared mode on one SQLite file through two connections, as two
+// processes would have them.
+struct SharedPair {
   test::TempDir dir;
-  // Two connections, as two processes would have.
-  auto store_a = storage::SqliteStore::open(dir.file("b.db")).value();
-  auto store_b = storage::SqliteStore::open(dir.file("b.db")).value();
+  std::unique_ptr<storage::SqliteStore> store_a = storage::SqliteStore::open(dir.file("b.db")).value();
+  std::unique_ptr<storage::SqliteStore> store_b = storage::SqliteStore::open(dir.file("b.db")).value();
   testing::ManualClock clock;
-  CircuitBreaker a("payments", BreakerConfig::seed_preset(), clock);
-  CircuitBreaker b("payments", BreakerConfig::seed_preset(), clock);
-  REQUIRE(a.share(*store_a, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "A"}));
-  REQUIRE(b.share(*store_b, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "B"}));
-  CHECK(a.sharing_status().version == 1);  // A created the record, B adopted it (same state)
+  CircuitBreaker a{"payments", BreakerConfig::seed_preset(), clock};
+  CircuitBreaker b{"payments", BreakerConfig::seed_preset(), clock};
+  SharedPair() {
+    REQUIRE(a.share(*store_a, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "A"}));
+    REQUIRE(b.share(*store_b, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "B"}));
+  }
+  auto parts() { return std::tie(store_a, store_b, clock, a, b); }
+};
+
+}  // namespace
+
+TEST_CASE("breaker sharing: two instances on one SQLite file see one breaker", "[breaker][sharing]") {
+  SharedPair pair;
+  auto [store_a, store_b, clock, a, b] = pair.parts();  // references into the pair
+  CHECK(a.sharing_status().version == 1);               // A created the record, B adopted it (same state)
   CHECK(b.sharing_status().version == 1);
 
   test::fail_n(a, 5);  // A trips and publishes
@@ -320,14 +333,8 @@ TEST_CASE("breaker sharing: no lock is held while a protected call runs", "[brea
   // A call admitted by A is still running (its thread waits) while everything else happens: other
   // calls on A, a second instance tripping and publishing, A adopting that, status, a reset and a
   // publish. Were any lock of the breaker or its store held across the call, this would hang.
-  test::TempDir dir;
-  auto store_a = storage::SqliteStore::open(dir.file("nolock.db")).value();
-  auto store_b = storage::SqliteStore::open(dir.file("nolock.db")).value();
-  testing::ManualClock clock;
-  CircuitBreaker a("payments", BreakerConfig::seed_preset(), clock);
-  CircuitBreaker b("payments", BreakerConfig::seed_preset(), clock);
-  REQUIRE(a.share(*store_a, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "A"}));
-  REQUIRE(b.share(*store_b, {.mode = SharingMode::shared, .poll_interval = 1s, .owner = "B"}));
+  SharedPair pair;
+  auto [store_a, store_b, clock, a, b] = pair.parts();  // references into the pair
   std::latch admitted(1), finish(1);
   bool was_admitted = false;  // checked on the main thread (Catch2 assertions are not thread-safe)
   std::thread call([&] {
