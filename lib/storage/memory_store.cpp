@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <mutex>
 
@@ -18,6 +19,15 @@ struct MemoryStore::State {
   std::vector<TaskRecord> tasks;  // in id order
   std::int64_t next_task_id = 1;
   std::map<std::string, BreakerRecord, std::less<>> breakers;
+  struct Run {
+    RunRecord record;
+    std::vector<StepRecord> steps;        // creation order
+    std::vector<AttemptRecord> attempts;  // insertion order
+  };
+  std::map<std::int64_t, Run> runs;
+  std::int64_t next_run_id = 1;
+  std::map<std::string, ScheduleRecord, std::less<>> schedules;
+  std::map<std::pair<std::string, std::int64_t>, FireRecord> fires;
 };
 
 namespace {
@@ -61,6 +71,8 @@ Result<StoreInfo> MemoryStore::info() {
   info.areas.push_back({"audit", "audit_log", static_cast<std::int64_t>(state_->audit.size())});
   info.areas.push_back({"tasks", "task_history", static_cast<std::int64_t>(state_->tasks.size())});
   info.areas.push_back({"breakers", "breaker_state", static_cast<std::int64_t>(state_->breakers.size())});
+  info.areas.push_back({"workflow runs", "workflow_run", static_cast<std::int64_t>(state_->runs.size())});
+  info.areas.push_back({"schedules", "schedule_state", static_cast<std::int64_t>(state_->schedules.size())});
   return info;
 }
 
@@ -172,6 +184,210 @@ Result<bool> MemoryStore::delete_breaker(std::string_view name) {
   if (it == state_->breakers.end()) return false;
   state_->breakers.erase(it);
   return true;
+}
+
+namespace {
+RunRecord stored_run(const RunRecord& r) {
+  RunRecord s = r;
+  s.queued_at = at_ms(r.queued_at);
+  s.started_at = at_ms(r.started_at);
+  s.ended_at = at_ms(r.ended_at);
+  s.lease_until = at_ms(r.lease_until);
+  return s;
+}
+StepRecord stored_step(const StepRecord& r, std::int64_t run_id) {
+  StepRecord s = r;
+  s.run_id = run_id;
+  s.started = at_ms(r.started);
+  s.ended = at_ms(r.ended);
+  return s;
+}
+AttemptRecord stored_attempt(const AttemptRecord& r, std::int64_t run_id) {
+  AttemptRecord s = r;
+  s.run_id = run_id;
+  s.started = at_ms(r.started);
+  s.ended = at_ms(r.ended);
+  return s;
+}
+}  // namespace
+
+Result<std::int64_t> MemoryStore::create_run(const RunRecord& run, std::span<const StepRecord> steps, const FireRecord* fire) {
+  if (auto v = validate(run); !v) return v.error();
+  for (const auto& st : steps)
+    if (auto v = validate(st); !v) return v.error();
+  if (fire)
+    if (auto v = validate(*fire); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  if (fire && state_->fires.contains({fire->schedule, to_epoch_ms(fire->fire_time)}))
+    return fail(errc::conflict, fmt::format("schedule '{}' already fired at {} ms", fire->schedule, to_epoch_ms(fire->fire_time)));
+  const std::int64_t id = state_->next_run_id++;
+  auto& stored = state_->runs[id];
+  stored.record = stored_run(run);
+  stored.record.id = id;
+  stored.record.version = 1;
+  for (const auto& st : steps) stored.steps.push_back(stored_step(st, id));
+  if (fire) {
+    FireRecord f = *fire;
+    f.fire_time = at_ms(f.fire_time);
+    f.recorded = at_ms(f.recorded);
+    f.run_id = id;
+    state_->fires.emplace(std::pair{f.schedule, to_epoch_ms(f.fire_time)}, std::move(f));
+  }
+  return id;
+}
+
+Result<std::int64_t> MemoryStore::update_run(const RunRecord& run, std::span<const StepRecord> steps, std::span<const AttemptRecord> attempts) {
+  for (const auto& st : steps)
+    if (auto v = validate(st); !v) return v.error();
+  for (const auto& a : attempts)
+    if (auto v = validate(a); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  auto it = state_->runs.find(run.id);
+  if (it == state_->runs.end()) return fail(errc::not_found, fmt::format("workflow run {} does not exist", run.id));
+  auto& stored = it->second;
+  if (stored.record.version != run.version)
+    return fail(errc::conflict, fmt::format("workflow run {} is at version {}, not {}: another writer changed it", run.id,
+                                            stored.record.version, run.version));
+  auto& r = stored.record;
+  r.state = run.state;
+  r.started_at = at_ms(run.started_at);
+  r.ended_at = at_ms(run.ended_at);
+  r.reason = run.reason;
+  r.owner = run.owner;
+  r.lease_until = at_ms(run.lease_until);
+  r.cancel_requested = run.cancel_requested;
+  r.cancel_reason = run.cancel_reason;
+  ++r.version;
+  for (const auto& st : steps) {
+    auto s = std::find_if(stored.steps.begin(), stored.steps.end(), [&](const StepRecord& x) { return x.step == st.step; });
+    if (s == stored.steps.end())
+      stored.steps.push_back(stored_step(st, run.id));
+    else
+      *s = stored_step(st, run.id);
+  }
+  for (const auto& at : attempts) {
+    auto a = std::find_if(stored.attempts.begin(), stored.attempts.end(),
+                          [&](const AttemptRecord& x) { return x.step == at.step && x.attempt == at.attempt; });
+    if (a == stored.attempts.end())
+      stored.attempts.push_back(stored_attempt(at, run.id));
+    else
+      *a = stored_attempt(at, run.id);
+  }
+  return r.version;
+}
+
+Result<std::optional<RunRecord>> MemoryStore::get_run(std::int64_t id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->runs.find(id);
+  if (it == state_->runs.end()) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(it->second.record);
+}
+
+Result<std::vector<RunRecord>> MemoryStore::list_runs(const RunQuery& q) {
+  std::lock_guard lock(state_->mu);
+  std::vector<RunRecord> out;
+  auto take = [&](const RunRecord& r) {
+    if (q.workflow && r.workflow != *q.workflow) return true;
+    if (!q.states.empty() && std::find(q.states.begin(), q.states.end(), r.state) == q.states.end()) return true;
+    if (q.since && r.queued_at < at_ms(*q.since)) return true;
+    if (q.until && r.queued_at >= at_ms(*q.until)) return true;
+    if (q.parent_run_id && r.parent_run_id != *q.parent_run_id) return true;
+    out.push_back(r);
+    return q.limit == 0 || out.size() < q.limit;
+  };
+  if (q.newest_first) {
+    for (auto it = state_->runs.rbegin(); it != state_->runs.rend(); ++it)
+      if (!take(it->second.record)) break;
+  } else {
+    for (const auto& [id, run] : state_->runs)
+      if (!take(run.record)) break;
+  }
+  return out;
+}
+
+Result<std::vector<StepRecord>> MemoryStore::run_steps(std::int64_t run_id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->runs.find(run_id);
+  if (it == state_->runs.end()) return std::vector<StepRecord>();
+  return it->second.steps;
+}
+
+Result<std::vector<AttemptRecord>> MemoryStore::run_attempts(std::int64_t run_id, std::optional<std::string_view> step) {
+  std::lock_guard lock(state_->mu);
+  std::vector<AttemptRecord> out;
+  auto it = state_->runs.find(run_id);
+  if (it == state_->runs.end()) return out;
+  const auto& run = it->second;
+  for (const auto& s : run.steps) {
+    if (step && s.step != *step) continue;
+    std::vector<AttemptRecord> of_step;
+    for (const auto& a : run.attempts)
+      if (a.step == s.step) of_step.push_back(a);
+    std::sort(of_step.begin(), of_step.end(), [](const auto& a, const auto& b) { return a.attempt < b.attempt; });
+    out.insert(out.end(), of_step.begin(), of_step.end());
+  }
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::prune_runs(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  const auto cut = at_ms(before);
+  return static_cast<std::int64_t>(
+      std::erase_if(state_->runs, [&](const auto& kv) { return is_final(kv.second.record.state) && kv.second.record.ended_at < cut; }));
+}
+
+Result<std::optional<ScheduleRecord>> MemoryStore::get_schedule(std::string_view name) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->schedules.find(name);
+  if (it == state_->schedules.end()) return std::optional<ScheduleRecord>();
+  return std::optional<ScheduleRecord>(it->second);
+}
+
+Result<std::vector<ScheduleRecord>> MemoryStore::list_schedules() {
+  std::lock_guard lock(state_->mu);
+  std::vector<ScheduleRecord> out;
+  for (const auto& [name, r] : state_->schedules) out.push_back(r);
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::put_schedule(const ScheduleRecord& r, std::optional<std::int64_t> expected_version) {
+  if (auto v = validate(r); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  auto it = state_->schedules.find(r.name);
+  const std::int64_t current = it == state_->schedules.end() ? 0 : it->second.version;
+  if (expected_version && *expected_version != current)
+    return fail(errc::conflict,
+                fmt::format("schedule '{}' is at version {}, not {}: another writer changed it", r.name, current, *expected_version));
+  ScheduleRecord stored = r;
+  stored.last_fire = at_ms(r.last_fire);
+  stored.updated = at_ms(r.updated);
+  stored.version = current + 1;
+  state_->schedules.insert_or_assign(r.name, std::move(stored));
+  return current + 1;
+}
+
+Result<bool> MemoryStore::record_fire(const FireRecord& fire) {
+  if (auto v = validate(fire); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  FireRecord f = fire;
+  f.fire_time = at_ms(f.fire_time);
+  f.recorded = at_ms(f.recorded);
+  return state_->fires.emplace(std::pair{f.schedule, to_epoch_ms(f.fire_time)}, f).second;
+}
+
+Result<std::vector<FireRecord>> MemoryStore::list_fires(std::string_view schedule, std::size_t limit) {
+  std::lock_guard lock(state_->mu);
+  std::vector<FireRecord> out;
+  const std::string key(schedule);
+  auto lo = state_->fires.lower_bound({key, std::numeric_limits<std::int64_t>::min()});
+  auto hi = state_->fires.lower_bound({key + '\0', std::numeric_limits<std::int64_t>::min()});
+  for (auto it = hi; it != lo;) {
+    --it;
+    if (it->first.first != key) continue;
+    out.push_back(it->second);
+    if (limit && out.size() >= limit) break;
+  }
+  return out;
 }
 
 }  // namespace automation::storage

@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 3> kMigrations{{
+constexpr std::array<Migration, 4> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -80,6 +80,87 @@ CREATE TABLE task_rollup (
   action    TEXT NOT NULL,
   data      TEXT NOT NULL,
   PRIMARY KEY (hour_ms, kind_hash)
+) STRICT, WITHOUT ROWID;
+)sql"},
+    {4, "workflow runs and schedules", R"sql(
+-- One row per workflow run. workflow .. queued_ms are fixed at creation; the rest changes by
+-- compare-and-set on version. owner and lease_until_ms say which engine runs it (crash recovery).
+CREATE TABLE workflow_run (
+  id               INTEGER PRIMARY KEY,
+  workflow         TEXT NOT NULL CHECK (workflow <> ''),
+  definition       TEXT NOT NULL,
+  params           TEXT NOT NULL,
+  state            TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled', 'timed_out', 'interrupted')),
+  trigger          TEXT NOT NULL,
+  correlation_id   TEXT NOT NULL,
+  priority         INTEGER NOT NULL,
+  concurrency_key  TEXT NOT NULL,
+  parent_run_id    INTEGER NOT NULL,
+  queued_ms        INTEGER NOT NULL,
+  started_ms       INTEGER NOT NULL,
+  ended_ms         INTEGER NOT NULL,
+  reason           TEXT NOT NULL,
+  owner            TEXT NOT NULL,
+  lease_until_ms   INTEGER NOT NULL,
+  cancel_requested INTEGER NOT NULL CHECK (cancel_requested IN (0, 1)),
+  cancel_reason    TEXT NOT NULL,
+  version          INTEGER NOT NULL CHECK (version >= 1)
+) STRICT;
+CREATE INDEX workflow_run_workflow ON workflow_run (workflow, id);
+CREATE INDEX workflow_run_active   ON workflow_run (state) WHERE state IN ('queued', 'running');
+CREATE INDEX workflow_run_parent   ON workflow_run (parent_run_id) WHERE parent_run_id <> 0;
+CREATE INDEX workflow_run_ended    ON workflow_run (ended_ms);
+
+CREATE TABLE workflow_step (
+  run_id     INTEGER NOT NULL REFERENCES workflow_run (id) ON DELETE CASCADE,
+  step       TEXT NOT NULL CHECK (step <> ''),
+  seq        INTEGER NOT NULL,
+  state      TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled', 'timed_out', 'interrupted')),
+  attempts   INTEGER NOT NULL CHECK (attempts >= 0),
+  started_ms INTEGER NOT NULL,
+  ended_ms   INTEGER NOT NULL,
+  exit_code  INTEGER,
+  outputs    TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE workflow_attempt (
+  run_id     INTEGER NOT NULL REFERENCES workflow_run (id) ON DELETE CASCADE,
+  step       TEXT NOT NULL,
+  attempt    INTEGER NOT NULL CHECK (attempt >= 1),
+  state      TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled', 'timed_out', 'interrupted')),
+  started_ms INTEGER NOT NULL,
+  ended_ms   INTEGER NOT NULL,
+  exit_code  INTEGER,
+  stdout     TEXT NOT NULL,
+  stderr     TEXT NOT NULL,
+  error      TEXT NOT NULL,
+  pid        INTEGER NOT NULL,
+  pid_start  INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step, attempt)
+) STRICT;
+
+CREATE TABLE schedule_state (
+  name                 TEXT PRIMARY KEY CHECK (name <> ''),
+  paused               INTEGER NOT NULL CHECK (paused IN (0, 1)),
+  reason               TEXT NOT NULL,
+  consecutive_failures INTEGER NOT NULL CHECK (consecutive_failures >= 0),
+  last_fire_ms         INTEGER NOT NULL,
+  updated_ms           INTEGER NOT NULL,
+  updated_by           TEXT NOT NULL,
+  version              INTEGER NOT NULL CHECK (version >= 1)
+) STRICT, WITHOUT ROWID;
+
+-- One row per schedule fire; the primary key is what makes a fire happen exactly once.
+CREATE TABLE schedule_fire (
+  schedule    TEXT NOT NULL CHECK (schedule <> ''),
+  fire_ms     INTEGER NOT NULL,
+  run_id      INTEGER NOT NULL,
+  outcome     TEXT NOT NULL CHECK (outcome IN ('started', 'skipped', 'buffered')),
+  reason      TEXT NOT NULL,
+  recorded_ms INTEGER NOT NULL,
+  PRIMARY KEY (schedule, fire_ms)
 ) STRICT, WITHOUT ROWID;
 )sql"},
 }};

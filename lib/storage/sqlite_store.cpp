@@ -3,6 +3,7 @@
 #include <detail/log.hpp>
 #include <detail/sqlite.hpp>
 #include "storage/schema.hpp"
+#include "storage/sqlite_impl.hpp"
 #include "storage/task_stats.hpp"
 
 #include <fmt/format.h>
@@ -21,83 +22,6 @@ namespace automation::storage {
 namespace fs = std::filesystem;
 namespace sq = automation::detail::sqlite;
 using automation::detail::logf;
-
-namespace {
-// The task rollup statements, prepared on first use (see write_rollups).
-struct RollupStatements {
-  sq::Statement get, put;
-};
-}  // namespace
-
-struct SqliteStore::Impl {
-  std::string path;
-  OpenOptions options;
-  sq::Connection db;
-  std::mutex mu;
-  int version = 0;
-  sq::Statement insert_audit;
-  sq::Statement insert_task;
-  sq::Statement insert_tasks_multi;  // kTaskRowsPerInsert rows per statement
-  RollupStatements rollup;
-
-  Result<void> writable() const {
-    if (options.read_only) return fail(errc::permission_denied, fmt::format("database {} was opened read-only", path));
-    return {};
-  }
-
-  // Operations of an area need the schema that created it; a database opened without migrating
-  // may be behind (another process may have migrated it since, so look again before refusing).
-  Result<void> ensure_current() {
-    if (version >= latest_schema_version()) return {};
-    auto v = db.scalar_int("PRAGMA user_version", "read the schema version");
-    if (!v) return v.error();
-    version = static_cast<int>(*v);
-    if (version >= latest_schema_version()) return {};
-    return fail(errc::unavailable, fmt::format("database {} has schema version {}, this build needs {}: run `autoctl store migrate`", path,
-                                               version, latest_schema_version()));
-  }
-
-  Result<void> fill_task_rollups();
-
-  Result<MigrationReport> migrate_locked() {
-    MigrationReport report;
-    auto cur = db.scalar_int("PRAGMA user_version", "read the schema version");
-    if (!cur) return cur.error();
-    report.from_version = static_cast<int>(*cur);
-    for (const auto& m : detail::migrations()) {
-      if (m.version <= report.from_version) continue;
-      sq::Transaction tx(db);
-      if (auto r = tx.begin(); !r) return with_context(r.error(), fmt::format("migrate {} to version {}", path, m.version));
-      // Another process may have applied it while we waited for the lock.
-      auto now = db.scalar_int("PRAGMA user_version", "read the schema version");
-      if (!now) return now.error();
-      if (*now >= m.version) {
-        (void)tx.commit();
-        continue;
-      }
-      if (auto r = db.exec(m.sql, fmt::format("apply migration {} ({})", m.version, m.description)); !r) return r.error();
-      if (m.version == 1) {
-        if (auto r = db.exec(fmt::format("PRAGMA application_id = {}", detail::kApplicationId), "set application_id"); !r) return r.error();
-      }
-      if (m.version == 3) {
-        if (auto r = fill_task_rollups(); !r) return r.error();
-      }
-      if (auto r = db.exec(fmt::format("PRAGMA user_version = {}", m.version), "set user_version"); !r) return r.error();
-      if (auto r = tx.commit(); !r) return r.error();
-      report.applied.push_back(fmt::format("{}: {}", m.version, m.description));
-      logf(LogLevel::info, "store", "applied migration {} ({}) to {}", m.version, m.description, path);
-    }
-    auto v = db.scalar_int("PRAGMA user_version", "read the schema version");
-    if (!v) return v.error();
-    version = report.to_version = static_cast<int>(*v);
-    // Statements prepared against an older schema are dropped.
-    insert_audit = {};
-    insert_task = {};
-    insert_tasks_multi = {};
-    rollup = {};
-    return report;
-  }
-};
 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
@@ -218,7 +142,8 @@ Result<StoreInfo> SqliteStore::info() {
     const char* table;
     int since_version;
   };
-  static constexpr AreaTable kAreas[] = {{"audit", "audit_log", 1}, {"tasks", "task_history", 2}, {"breakers", "breaker_state", 2}};
+  static constexpr AreaTable kAreas[] = {{"audit", "audit_log", 1}, {"tasks", "task_history", 2}, {"breakers", "breaker_state", 2},
+                                          {"workflow runs", "workflow_run", 4}, {"schedules", "schedule_state", 4}};
   for (const auto& a : kAreas) {
     std::int64_t rows = 0;
     if (info.schema_version >= a.since_version) {

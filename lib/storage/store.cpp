@@ -100,6 +100,77 @@ Result<void> validate(const BreakerRecord& r) {
   return {};
 }
 
+std::string_view to_string(RunState s) noexcept {
+  switch (s) {
+    case RunState::queued:
+      return "queued";
+    case RunState::running:
+      return "running";
+    case RunState::succeeded:
+      return "succeeded";
+    case RunState::failed:
+      return "failed";
+    case RunState::skipped:
+      return "skipped";
+    case RunState::cancelled:
+      return "cancelled";
+    case RunState::timed_out:
+      return "timed_out";
+    case RunState::interrupted:
+      return "interrupted";
+  }
+  return "failed";
+}
+
+Result<RunState> parse_run_state(std::string_view text) {
+  return automation::detail::parse_name(text,
+                                        {RunState::queued, RunState::running, RunState::succeeded, RunState::failed, RunState::skipped,
+                                         RunState::cancelled, RunState::timed_out, RunState::interrupted},
+                                        "run state");
+}
+
+Result<void> validate(const RunRecord& r) {
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("workflow run {} ({}): {}", r.id, r.workflow.empty() ? "?" : r.workflow, msg));
+  };
+  if (r.workflow.empty()) return bad("\"workflow\" must not be empty");
+  if (auto v = check_object("\"params\"", r.params); !v) return bad(v.error().message);
+  if (auto v = check_object("\"definition\"", r.definition); !v) return bad(v.error().message);
+  if (r.parent_run_id < 0) return bad("\"parent_run_id\" is negative");
+  return {};
+}
+
+Result<void> validate(const StepRecord& r) {
+  auto bad = [&](std::string msg) { return fail(errc::invalid_argument, fmt::format("step record (run {}, step \"{}\"): {}", r.run_id, r.step, msg)); };
+  if (r.step.empty()) return bad("\"step\" must not be empty");
+  if (r.attempts < 0) return bad("\"attempts\" is negative");
+  if (auto v = check_object("\"outputs\"", r.outputs); !v) return bad(v.error().message);
+  return {};
+}
+
+Result<void> validate(const AttemptRecord& r) {
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("attempt record (run {}, step \"{}\", attempt {}): {}", r.run_id, r.step, r.attempt, msg));
+  };
+  if (r.step.empty()) return bad("\"step\" must not be empty");
+  if (r.attempt < 1) return bad("\"attempt\" must be at least 1");
+  return {};
+}
+
+Result<void> validate(const ScheduleRecord& r) {
+  if (r.name.empty()) return fail(errc::invalid_argument, "schedule record: \"name\" must not be empty");
+  if (r.consecutive_failures < 0) return fail(errc::invalid_argument, fmt::format("schedule record '{}': negative consecutive_failures", r.name));
+  return {};
+}
+
+Result<void> validate(const FireRecord& r) {
+  static constexpr std::string_view kOutcomes[] = {"started", "skipped", "buffered"};
+  if (r.schedule.empty()) return fail(errc::invalid_argument, "fire record: \"schedule\" must not be empty");
+  if (std::find(std::begin(kOutcomes), std::end(kOutcomes), r.outcome) == std::end(kOutcomes))
+    return fail(errc::invalid_argument, fmt::format("fire record '{}': unknown outcome \"{}\" (started, skipped or buffered)", r.schedule, r.outcome));
+  return {};
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view uri, const OpenOptions& options) {
   if (uri == "memory:") return std::unique_ptr<Store>(std::make_unique<MemoryStore>());
   std::string path;

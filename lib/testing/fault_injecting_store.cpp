@@ -89,5 +89,53 @@ Result<bool> FaultInjectingStore::delete_breaker(std::string_view name) {
   if (auto r = before_write("delete_breaker"); !r) return r.error();
   return inner_.delete_breaker(name);
 }
+Result<std::int64_t> FaultInjectingStore::create_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps, const storage::FireRecord* fire) {
+  if (auto r = before_write("create_run"); !r) return r.error();
+  return inner_.create_run(run, steps, fire);
+}
+Result<std::int64_t> FaultInjectingStore::update_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps, std::span<const storage::AttemptRecord> attempts) {
+  if (auto r = before_write("update_run"); !r) return r.error();
+  return inner_.update_run(run, steps, attempts);
+}
+Result<std::optional<storage::RunRecord>> FaultInjectingStore::get_run(std::int64_t id) {
+  if (auto r = before_read("get_run"); !r) return r.error();
+  return inner_.get_run(id);
+}
+Result<std::vector<storage::RunRecord>> FaultInjectingStore::list_runs(const storage::RunQuery& query) {
+  if (auto r = before_read("list_runs"); !r) return r.error();
+  return inner_.list_runs(query);
+}
+Result<std::vector<storage::StepRecord>> FaultInjectingStore::run_steps(std::int64_t run_id) {
+  if (auto r = before_read("run_steps"); !r) return r.error();
+  return inner_.run_steps(run_id);
+}
+Result<std::vector<storage::AttemptRecord>> FaultInjectingStore::run_attempts(std::int64_t run_id, std::optional<std::string_view> step) {
+  if (auto r = before_read("run_attempts"); !r) return r.error();
+  return inner_.run_attempts(run_id, step);
+}
+Result<std::int64_t> FaultInjectingStore::prune_runs(TimePoint before) {
+  if (auto r = before_write("prune_runs"); !r) return r.error();
+  return inner_.prune_runs(before);
+}
+Result<std::optional<storage::ScheduleRecord>> FaultInjectingStore::get_schedule(std::string_view name) {
+  if (auto r = before_read("get_schedule"); !r) return r.error();
+  return inner_.get_schedule(name);
+}
+Result<std::vector<storage::ScheduleRecord>> FaultInjectingStore::list_schedules() {
+  if (auto r = before_read("list_schedules"); !r) return r.error();
+  return inner_.list_schedules();
+}
+Result<std::int64_t> FaultInjectingStore::put_schedule(const storage::ScheduleRecord& record, std::optional<std::int64_t> expected_version) {
+  if (auto r = before_write("put_schedule"); !r) return r.error();
+  return inner_.put_schedule(record, expected_version);
+}
+Result<bool> FaultInjectingStore::record_fire(const storage::FireRecord& fire) {
+  if (auto r = before_write("record_fire"); !r) return r.error();
+  return inner_.record_fire(fire);
+}
+Result<std::vector<storage::FireRecord>> FaultInjectingStore::list_fires(std::string_view schedule, std::size_t limit) {
+  if (auto r = before_read("list_fires"); !r) return r.error();
+  return inner_.list_fires(schedule, limit);
+}
 
 }  // namespace automation::testing

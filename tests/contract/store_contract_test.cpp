@@ -391,3 +391,271 @@ TEMPLATE_TEST_CASE("contract: concurrent compare-and-set writers never lose an u
   for (auto& t : threads) t.join();
   CHECK(b.store->get_breaker("x").value()->version == kThreads * kPerThread);
 }
+
+// ---- workflow runs and schedules ---------------------------------------------------------------
+
+namespace {
+RunRecord a_run(std::string workflow, TimePoint queued) {
+  RunRecord r;
+  r.workflow = std::move(workflow);
+  r.definition = R"({"name":"x"})";
+  r.params = R"({"env":"prod"})";
+  r.trigger = "manual";
+  r.correlation_id = "c1";
+  r.priority = 3;
+  r.concurrency_key = "deploy-prod";
+  r.queued_at = queued;
+  r.reason = "queued by a test";
+  return r;
+}
+StepRecord a_step(std::string id, RunState s = RunState::queued) {
+  StepRecord st;
+  st.step = std::move(id);
+  st.state = s;
+  return st;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: a run and its steps round-trip and updates are compare-and-set", "[contract][workflow]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  const auto t0 = TimePoint(1'700'000'000'123ms);
+  std::vector<StepRecord> steps{a_step("build"), a_step("test"), a_step("deploy")};
+  auto id = b.store->create_run(a_run("deploy", t0), steps, nullptr);
+  REQUIRE(id);
+  auto run = b.store->get_run(*id).value();
+  REQUIRE(run);
+  CHECK(run->id == *id);
+  CHECK(run->version == 1);
+  CHECK(run->workflow == "deploy");
+  CHECK(run->params == R"({"env":"prod"})");
+  CHECK(run->queued_at == t0);
+  CHECK(run->priority == 3);
+  CHECK(run->concurrency_key == "deploy-prod");
+  CHECK(run->state == RunState::queued);
+
+  RunRecord u = *run;
+  u.state = RunState::running;
+  u.started_at = t0 + 5ms;
+  u.owner = "pid 1 on h";
+  u.lease_until = t0 + 60s;
+  StepRecord build = a_step("build", RunState::succeeded);
+  build.attempts = 1;
+  build.started = t0 + 5ms;
+  build.ended = t0 + 9ms;
+  build.exit_code = 0;
+  build.outputs = R"({"artifact":"a.tar"})";
+  AttemptRecord att;
+  att.step = "build";
+  att.attempt = 1;
+  att.state = RunState::succeeded;
+  att.started = t0 + 5ms;
+  att.ended = t0 + 9ms;
+  att.exit_code = 0;
+  att.stdout_text = "artifact=a.tar\n";
+  att.stderr_text = "warn\n";
+  att.pid = 4242;
+  att.pid_start = 77;
+  auto v2 = b.store->update_run(u, std::vector{build, a_step("build.compensate")}, std::vector{att});
+  REQUIRE(v2);
+  CHECK(*v2 == 2);
+
+  // A second writer holding version 1 loses and changes nothing.
+  RunRecord stale = u;
+  stale.state = RunState::failed;
+  auto lost = b.store->update_run(stale, std::vector{a_step("test", RunState::failed)}, {});
+  REQUIRE_FALSE(lost);
+  CHECK(lost.error().is(errc::conflict));
+  stale.id = 999;
+  CHECK(b.store->update_run(stale, {}, {}).error().is(errc::not_found));
+
+  auto now = b.store->get_run(*id).value().value();
+  CHECK(now.state == RunState::running);
+  CHECK(now.version == 2);
+  CHECK(now.owner == "pid 1 on h");
+  CHECK(now.lease_until == t0 + 60s);
+  auto st = b.store->run_steps(*id).value();
+  REQUIRE(st.size() == 4);
+  CHECK(st[0] == [&] {
+    auto e = build;
+    e.run_id = *id;
+    return e;
+  }());
+  CHECK(st[1].step == "test");
+  CHECK(st[1].state == RunState::queued);
+  CHECK(st[3].step == "build.compensate");
+  auto attempts = b.store->run_attempts(*id, std::nullopt).value();
+  REQUIRE(attempts.size() == 1);
+  att.run_id = *id;
+  CHECK(attempts[0] == att);
+  CHECK(b.store->run_attempts(*id, std::string_view("test")).value().empty());
+
+  // Attempts upsert by (step, attempt) and list in step order then attempt.
+  AttemptRecord t2 = att;
+  t2.step = "test";
+  t2.attempt = 2;
+  AttemptRecord t1 = t2;
+  t1.attempt = 1;
+  t1.state = RunState::failed;
+  t1.exit_code = std::nullopt;
+  now.state = RunState::succeeded;
+  now.ended_at = t0 + 1s;
+  REQUIRE(b.store->update_run(now, {}, std::vector{t2, t1}));
+  attempts = b.store->run_attempts(*id, std::nullopt).value();
+  REQUIRE(attempts.size() == 3);
+  CHECK(attempts[1].step == "test");
+  CHECK(attempts[1].attempt == 1);
+  CHECK_FALSE(attempts[1].exit_code);
+  CHECK(attempts[2].attempt == 2);
+
+  // Bad input is refused with what and where.
+  auto bad = a_run("", t0);
+  CHECK(b.store->create_run(bad, {}, nullptr).error().is(errc::invalid_argument));
+  bad = a_run("x", t0);
+  bad.params = "[1]";
+  auto e = b.store->create_run(bad, {}, nullptr);
+  REQUIRE_FALSE(e);
+  CHECK_THAT(e.error().message, Catch::Contains("params"));
+  CHECK(b.store->list_runs({}).value().size() == 1);
+}
+
+TEMPLATE_TEST_CASE("contract: runs are listed by workflow, state, time and parent, and pruned when finished", "[contract][workflow]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 6; ++i) {
+    auto r = a_run(i % 2 ? "odd" : "even", t0 + std::chrono::minutes(i));
+    r.parent_run_id = i == 5 ? 1 : 0;
+    ids.push_back(b.store->create_run(r, {}, nullptr).value());
+  }
+  CHECK(ids == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6});
+  // Finish runs 1 and 2.
+  for (std::int64_t id : {1, 2}) {
+    auto r = b.store->get_run(id).value().value();
+    r.state = id == 1 ? RunState::succeeded : RunState::failed;
+    r.ended_at = t0 + std::chrono::minutes(10 * id);
+    REQUIRE(b.store->update_run(r, {}, {}));
+  }
+  RunQuery q;
+  q.workflow = "even";
+  auto even = b.store->list_runs(q).value();
+  REQUIRE(even.size() == 3);
+  CHECK(even[0].id == 5);
+  q.newest_first = false;
+  q.limit = 2;
+  even = b.store->list_runs(q).value();
+  REQUIRE(even.size() == 2);
+  CHECK(even[0].id == 1);
+  RunQuery active;
+  active.states = {RunState::queued, RunState::running};
+  CHECK(b.store->list_runs(active).value().size() == 4);
+  RunQuery range;
+  range.since = t0 + 2min;
+  range.until = t0 + 4min;
+  auto in_range = b.store->list_runs(range).value();
+  REQUIRE(in_range.size() == 2);
+  CHECK(in_range[0].id == 4);
+  RunQuery children;
+  children.parent_run_id = 1;
+  REQUIRE(b.store->list_runs(children).value().size() == 1);
+
+  // Pruning removes finished runs ended before the cut, never active ones.
+  CHECK(b.store->prune_runs(t0 + 15min).value() == 1);
+  CHECK_FALSE(b.store->get_run(1).value());
+  CHECK(b.store->get_run(2).value());
+  CHECK(b.store->prune_runs(t0 + 1000min).value() == 1);
+  CHECK(b.store->list_runs({}).value().size() == 4);
+}
+
+TEMPLATE_TEST_CASE("contract: a schedule fire happens once per (schedule, time), with its run or without", "[contract][workflow]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  FireRecord f;
+  f.schedule = "nightly";
+  f.fire_time = t0;
+  f.outcome = "started";
+  f.reason = "cron 0 2 * * *";
+  f.recorded = t0 + 3ms;
+  auto id = b.store->create_run(a_run("backup", t0), {}, &f);
+  REQUIRE(id);
+  auto again = b.store->create_run(a_run("backup", t0), {}, &f);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().is(errc::conflict));
+  CHECK(b.store->list_runs({}).value().size() == 1);  // the losing run was not created
+
+  FireRecord skip = f;
+  skip.fire_time = t0 + 1h;
+  skip.outcome = "skipped";
+  skip.reason = "overlap: run 1 still running";
+  CHECK(b.store->record_fire(skip).value());
+  CHECK_FALSE(b.store->record_fire(skip).value());
+  FireRecord other = f;
+  other.schedule = "nightly-2";
+  CHECK(b.store->record_fire(other).value());
+  skip.outcome = "maybe";
+  CHECK(b.store->record_fire(skip).error().is(errc::invalid_argument));
+
+  auto fires = b.store->list_fires("nightly", 0).value();
+  REQUIRE(fires.size() == 2);
+  CHECK(fires[0].fire_time == t0 + 1h);
+  CHECK(fires[0].run_id == 0);
+  CHECK(fires[1].run_id == *id);
+  CHECK(fires[1].recorded == t0 + 3ms);
+  CHECK(b.store->list_fires("nightly", 1).value().size() == 1);
+  CHECK(b.store->list_fires("none", 0).value().empty());
+}
+
+TEMPLATE_TEST_CASE("contract: schedule state is compare-and-set", "[contract][workflow]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  ScheduleRecord s;
+  s.name = "hourly";
+  s.paused = true;
+  s.reason = "paused after 3 consecutive failures";
+  s.consecutive_failures = 3;
+  s.last_fire = TimePoint(1'700'000'000'000ms);
+  s.updated_by = "test";
+  CHECK(b.store->put_schedule(s, 0).value() == 1);
+  CHECK(b.store->put_schedule(s, 0).error().is(errc::conflict));
+  CHECK(b.store->put_schedule(s, 1).value() == 2);
+  auto got = b.store->get_schedule("hourly").value().value();
+  CHECK(got.paused);
+  CHECK(got.consecutive_failures == 3);
+  CHECK(got.last_fire == s.last_fire);
+  CHECK(got.version == 2);
+  CHECK_FALSE(b.store->get_schedule("nope").value());
+  s.name = "a";
+  REQUIRE(b.store->put_schedule(s, std::nullopt));
+  auto all = b.store->list_schedules().value();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].name == "a");
+  s.name = "";
+  CHECK(b.store->put_schedule(s, std::nullopt).error().is(errc::invalid_argument));
+}
+
+TEMPLATE_TEST_CASE("contract: two writers race for each fire and exactly one wins", "[contract][workflow]", SqliteBackend) {
+  TestType b;
+  auto second = open_store("sqlite:" + b.dir.file("contract.db")).value();
+  std::atomic<int> wins{0}, conflicts{0};
+  auto race = [&](Store& s) {
+    for (int i = 0; i < 50; ++i) {
+      FireRecord f;
+      f.schedule = "s";
+      f.fire_time = TimePoint(std::chrono::minutes(i));
+      f.outcome = "started";
+      auto r = s.create_run(a_run("w", f.fire_time), {}, &f);
+      if (r)
+        ++wins;
+      else if (r.error().is(errc::conflict))
+        ++conflicts;
+    }
+  };
+  std::thread t1([&] { race(*b.store); });
+  std::thread t2([&] { race(*second); });
+  t1.join();
+  t2.join();
+  CHECK(wins == 50);
+  CHECK(conflicts == 50);
+  CHECK(b.store->list_runs({.limit = 0}).value().size() == 50);
+}

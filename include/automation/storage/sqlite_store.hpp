@@ -34,6 +34,18 @@ class SqliteStore final : public Store {
   Result<std::vector<BreakerRecord>> list_breakers() override;
   Result<std::int64_t> put_breaker(const BreakerRecord& record, std::optional<std::int64_t> expected_version) override;
   Result<bool> delete_breaker(std::string_view name) override;
+  Result<std::int64_t> create_run(const RunRecord& run, std::span<const StepRecord> steps, const FireRecord* fire) override;
+  Result<std::int64_t> update_run(const RunRecord& run, std::span<const StepRecord> steps, std::span<const AttemptRecord> attempts) override;
+  Result<std::optional<RunRecord>> get_run(std::int64_t id) override;
+  Result<std::vector<RunRecord>> list_runs(const RunQuery& query) override;
+  Result<std::vector<StepRecord>> run_steps(std::int64_t run_id) override;
+  Result<std::vector<AttemptRecord>> run_attempts(std::int64_t run_id, std::optional<std::string_view> step) override;
+  Result<std::int64_t> prune_runs(TimePoint before) override;
+  Result<std::optional<ScheduleRecord>> get_schedule(std::string_view name) override;
+  Result<std::vector<ScheduleRecord>> list_schedules() override;
+  Result<std::int64_t> put_schedule(const ScheduleRecord& record, std::optional<std::int64_t> expected_version) override;
+  Result<bool> record_fire(const FireRecord& fire) override;
+  Result<std::vector<FireRecord>> list_fires(std::string_view schedule, std::size_t limit) override;
 
   /// Runs PRAGMA quick_check; errc::corrupt with SQLite's findings when the file is damaged.
   Result<void> check_integrity();

@@ -1,6 +1,6 @@
 #pragma once
 /// The pluggable storage interface. Operations are coarse and domain-level, grouped by area (meta,
-/// audit, task history, breakers; later areas add theirs), and every one is written to stay correct when several processes
+/// audit, task history, breakers, workflow runs, schedules; later areas add theirs), and every one is written to stay correct when several processes
 /// share one database: appends get store-assigned ids, updates use compare-and-set on a version,
 /// "exactly once" uses unique keys, and claims carry an owner and a lease.
 /// Thread-safety: every Store implementation is safe to call from several threads.
@@ -187,6 +187,112 @@ struct BreakerRecord {
 
 Result<void> validate(const BreakerRecord& record);
 
+
+// ---- workflow area -----------------------------------------------------------------------------
+
+/// The state of a workflow run, a step or an attempt. queued: waiting to start (a step waiting for
+/// its needs or a retry); the last six are final, except that an interrupted run may be resumed.
+enum class RunState : std::uint8_t { queued, running, succeeded, failed, skipped, cancelled, timed_out, interrupted };
+std::string_view to_string(RunState s) noexcept;
+Result<RunState> parse_run_state(std::string_view text);
+/// Every state but queued and running.
+constexpr bool is_final(RunState s) noexcept { return s != RunState::queued && s != RunState::running; }
+
+/// One run of a workflow. `workflow`, `definition`, `params`, `trigger`, `correlation_id`,
+/// `priority`, `concurrency_key`, `parent_run_id` and `queued_at` are fixed when the run is created;
+/// the rest changes through update_run, which bumps `version` (compare-and-set).
+struct RunRecord {
+  std::int64_t id = 0;  ///< assigned by the store
+  std::string workflow;
+  std::string definition = "{}";  ///< the definition as run (JSON), so a resume runs the same steps
+  std::string params = "{}";      ///< a JSON object of strings
+  RunState state = RunState::queued;
+  std::string trigger;  ///< "manual", "schedule:NAME", "event:NAME", "workflow:RUN/STEP", "resume:RUN"
+  std::string correlation_id;
+  int priority = 0;
+  std::string concurrency_key;
+  std::int64_t parent_run_id = 0;  ///< the run whose step started this one (0: none)
+  TimePoint queued_at{}, started_at{}, ended_at{};  ///< epoch 0: not yet
+  std::string reason;  ///< why it ended as it did (or is waiting)
+  std::string owner;   ///< the engine running it: "pid 4242 (start 123456) on web1"; empty when none
+  TimePoint lease_until{};
+  bool cancel_requested = false;
+  std::string cancel_reason;
+  std::int64_t version = 0;
+
+  friend bool operator==(const RunRecord&, const RunRecord&) = default;
+};
+
+struct StepRecord {
+  std::int64_t run_id = 0;
+  std::string step;  ///< the step id; a compensation is "ID.compensate"
+  RunState state = RunState::queued;
+  int attempts = 0;
+  TimePoint started{}, ended{};
+  std::optional<int> exit_code;
+  std::string outputs = "{}";  ///< a JSON object of strings
+  std::string reason;
+
+  friend bool operator==(const StepRecord&, const StepRecord&) = default;
+};
+
+struct AttemptRecord {
+  std::int64_t run_id = 0;
+  std::string step;
+  int attempt = 1;
+  RunState state = RunState::running;
+  TimePoint started{}, ended{};
+  std::optional<int> exit_code;
+  std::string stdout_text, stderr_text;  ///< bounded by the engine
+  std::string error;
+  std::int64_t pid = 0;        ///< a command's process (group leader); 0 for in-process steps
+  std::int64_t pid_start = 0;  ///< its start time in clock ticks since boot, to tell a reused pid apart
+
+  friend bool operator==(const AttemptRecord&, const AttemptRecord&) = default;
+};
+
+/// Filters are ANDed; the time range applies to `queued_at`.
+struct RunQuery {
+  std::optional<std::string> workflow;
+  std::vector<RunState> states;  ///< any of these (empty: all)
+  std::optional<TimePoint> since, until;
+  std::optional<std::int64_t> parent_run_id;
+  std::size_t limit = 100;   ///< 0: no limit
+  bool newest_first = true;  ///< by id
+};
+
+/// The persisted state of a schedule (its definition lives in code or configuration).
+struct ScheduleRecord {
+  std::string name;
+  bool paused = false;
+  std::string reason;  ///< why it is paused (or was resumed)
+  int consecutive_failures = 0;
+  TimePoint last_fire{};  ///< the latest fire time handled (started, skipped or buffered)
+  TimePoint updated{};
+  std::string updated_by;
+  std::int64_t version = 0;
+
+  friend bool operator==(const ScheduleRecord&, const ScheduleRecord&) = default;
+};
+
+/// One fire of a schedule, unique per (schedule, fire_time): the key that makes fires exactly-once.
+struct FireRecord {
+  std::string schedule;
+  TimePoint fire_time{};  ///< the nominal time (or, for an event, the emit time)
+  std::int64_t run_id = 0;
+  std::string outcome;  ///< "started", "skipped", "buffered"
+  std::string reason;
+  TimePoint recorded{};
+
+  friend bool operator==(const FireRecord&, const FireRecord&) = default;
+};
+
+Result<void> validate(const RunRecord& record);
+Result<void> validate(const StepRecord& record);
+Result<void> validate(const AttemptRecord& record);
+Result<void> validate(const ScheduleRecord& record);
+Result<void> validate(const FireRecord& record);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -227,6 +333,35 @@ class Store {
   virtual Result<std::int64_t> put_breaker(const BreakerRecord& record, std::optional<std::int64_t> expected_version) = 0;
   /// Removes a record; false when there was none.
   virtual Result<bool> delete_breaker(std::string_view name) = 0;
+
+  // workflow runs
+  /// Creates a run and its step rows atomically and returns the run's id. With `fire`, the fire
+  /// record (its run_id set to the new run) is inserted in the same transaction; errc::conflict,
+  /// creating nothing, when that (schedule, fire_time) is already recorded.
+  virtual Result<std::int64_t> create_run(const RunRecord& run, std::span<const StepRecord> steps, const FireRecord* fire) = 0;
+  /// Writes the run's changing fields if its stored version is `run.version`, and upserts the step
+  /// and attempt rows, in one transaction; returns the new version. errc::conflict, writing nothing,
+  /// when another writer changed the run first; errc::not_found for an unknown run.
+  virtual Result<std::int64_t> update_run(const RunRecord& run, std::span<const StepRecord> steps,
+                                          std::span<const AttemptRecord> attempts) = 0;
+  virtual Result<std::optional<RunRecord>> get_run(std::int64_t id) = 0;
+  virtual Result<std::vector<RunRecord>> list_runs(const RunQuery& query) = 0;
+  /// The run's steps in creation order.
+  virtual Result<std::vector<StepRecord>> run_steps(std::int64_t run_id) = 0;
+  /// The run's attempts (of one step when given), in order of step creation then attempt.
+  virtual Result<std::vector<AttemptRecord>> run_attempts(std::int64_t run_id, std::optional<std::string_view> step) = 0;
+  /// Deletes finished runs (with their steps and attempts) that ended before `before`; returns how many.
+  virtual Result<std::int64_t> prune_runs(TimePoint before) = 0;
+
+  // schedules
+  virtual Result<std::optional<ScheduleRecord>> get_schedule(std::string_view name) = 0;
+  virtual Result<std::vector<ScheduleRecord>> list_schedules() = 0;
+  /// Compare-and-set as put_breaker.
+  virtual Result<std::int64_t> put_schedule(const ScheduleRecord& record, std::optional<std::int64_t> expected_version) = 0;
+  /// Inserts the fire if its (schedule, fire_time) is new; false, changing nothing, when it exists.
+  virtual Result<bool> record_fire(const FireRecord& fire) = 0;
+  /// Newest fire time first.
+  virtual Result<std::vector<FireRecord>> list_fires(std::string_view schedule, std::size_t limit) = 0;
 };
 
 enum class Synchronous { normal, full };

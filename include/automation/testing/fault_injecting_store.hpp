@@ -39,6 +39,18 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::vector<storage::BreakerRecord>> list_breakers() override;
   Result<std::int64_t> put_breaker(const storage::BreakerRecord& record, std::optional<std::int64_t> expected_version) override;
   Result<bool> delete_breaker(std::string_view name) override;
+  Result<std::int64_t> create_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps, const storage::FireRecord* fire) override;
+  Result<std::int64_t> update_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps, std::span<const storage::AttemptRecord> attempts) override;
+  Result<std::optional<storage::RunRecord>> get_run(std::int64_t id) override;
+  Result<std::vector<storage::RunRecord>> list_runs(const storage::RunQuery& query) override;
+  Result<std::vector<storage::StepRecord>> run_steps(std::int64_t run_id) override;
+  Result<std::vector<storage::AttemptRecord>> run_attempts(std::int64_t run_id, std::optional<std::string_view> step) override;
+  Result<std::int64_t> prune_runs(TimePoint before) override;
+  Result<std::optional<storage::ScheduleRecord>> get_schedule(std::string_view name) override;
+  Result<std::vector<storage::ScheduleRecord>> list_schedules() override;
+  Result<std::int64_t> put_schedule(const storage::ScheduleRecord& record, std::optional<std::int64_t> expected_version) override;
+  Result<bool> record_fire(const storage::FireRecord& fire) override;
+  Result<std::vector<storage::FireRecord>> list_fires(std::string_view schedule, std::size_t limit) override;
 
  private:
   Result<void> before_write(std::string_view op);
