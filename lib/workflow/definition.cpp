@@ -44,6 +44,18 @@ std::string_view to_string(ConflictPolicy p) noexcept {
   return "?";
 }
 
+std::string_view to_string(InterruptPolicy p) noexcept {
+  switch (p) {
+    case InterruptPolicy::resume:
+      return "resume";
+    case InterruptPolicy::restart:
+      return "restart";
+    case InterruptPolicy::fail:
+      return "fail";
+  }
+  return "?";
+}
+
 const StepDefinition* WorkflowDefinition::step(std::string_view id) const {
   for (const auto& s : steps)
     if (s.id == id) return &s;
@@ -415,7 +427,7 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
   const auto* root = c.object(*doc, "$");
   if (!root) return verdict(c, source).error();
   c.unknown_keys(*root, "$",
-                 {"name", "description", "params", "env", "priority", "max_concurrent_runs", "concurrency", "deadline", "steps"});
+                 {"name", "description", "params", "env", "priority", "max_concurrent_runs", "concurrency", "deadline", "on_interrupt", "steps"});
   if (const auto* v = root->if_contains("name")) {
     if (auto s = c.string(*v, "$.name", true)) w.name = *s;
   } else {
@@ -475,6 +487,15 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
     }
   }
   if (const auto* v = root->if_contains("deadline")) w.deadline = c.duration(*v, "$.deadline");
+  if (const auto* v = root->if_contains("on_interrupt")) {
+    if (auto s = c.string(*v, "$.on_interrupt")) {
+      auto pol = detail::parse_name(*s, {InterruptPolicy::resume, InterruptPolicy::restart, InterruptPolicy::fail}, "interrupt policy");
+      if (!pol)
+        c.add("$.on_interrupt", pol.error().message);
+      else
+        w.on_interrupt = *pol;
+    }
+  }
   const auto* steps = root->if_contains("steps");
   if (!steps || !steps->is_array() || steps->as_array().empty()) {
     c.add("$.steps", "must be a non-empty array of steps");
@@ -488,8 +509,8 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
         continue;
       }
       c.unknown_keys(*o, p,
-                     {"id", "name", "run", "shell", "callback", "http", "workflow", "action", "needs", "if", "continue_on_error", "retry",
-                      "timeout", "working_directory", "env", "outputs", "compensate", "finally"});
+                     {"id", "name", "run", "shell", "callback", "http", "workflow", "action", "with", "needs", "if", "continue_on_error",
+                      "retry", "timeout", "working_directory", "env", "outputs", "compensate", "finally"});
       if (const auto* v = o->if_contains("id")) {
         if (auto id = c.string(*v, p + ".id", true)) s.id = *id;
       } else {
@@ -499,6 +520,13 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
       if (const auto* v = o->if_contains("name"))
         if (auto n = c.string(*v, p + ".name")) s.name = *n;
       if (auto a = c.action(*o, p)) s.action = std::move(*a);
+      if (const auto* v = o->if_contains("with")) {
+        // Arguments of a callback step (workflow and action steps take theirs inside their object).
+        if (s.action.kind != StepKind::callback)
+          c.add(p + ".with", "only a callback step takes \"with\" here; a workflow or action step takes it inside its object");
+        else
+          s.action.with = c.tmpl_map(*v, p + ".with");
+      }
       if (const auto* v = o->if_contains("needs"))
         s.needs = v->is_string() ? std::vector<std::string>{std::string(v->as_string())} : c.strings(*v, p + ".needs");
       if (const auto* v = o->if_contains("if")) {
@@ -549,6 +577,115 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
   check_structure(w, c, true);
   if (auto v = verdict(c, source); !v) return v.error();
   return w;
+}
+
+namespace {
+std::string duration_text(Duration d) { return format_duration(std::chrono::duration_cast<Millis>(d)); }
+
+bj::object template_map(const std::map<std::string, Template>& m) {
+  bj::object o;
+  for (const auto& [k, t] : m) o[k] = t.text();
+  return o;
+}
+
+void put_action(bj::object& o, const StepAction& a) {
+  switch (a.kind) {
+    case StepKind::command: {
+      bj::array argv;
+      for (const auto& t : a.argv) argv.emplace_back(t.text());
+      o["run"] = std::move(argv);
+      break;
+    }
+    case StepKind::shell:
+      o["shell"] = a.shell ? a.shell->text() : std::string();
+      break;
+    case StepKind::callback:
+      o["callback"] = a.name;
+      if (!a.with.empty()) o["with"] = template_map(a.with);
+      break;
+    case StepKind::http: {
+      bj::object h;
+      if (a.http) {
+        h["method"] = a.http->method;
+        h["url"] = a.http->url.text();
+        if (!a.http->headers.empty()) h["headers"] = template_map(a.http->headers);
+        if (a.http->body) h["body"] = a.http->body->text();
+        if (!a.http->expect_status.empty()) {
+          bj::array st;
+          for (int c : a.http->expect_status) st.emplace_back(c);
+          h["expect_status"] = std::move(st);
+        }
+      }
+      o["http"] = std::move(h);
+      break;
+    }
+    case StepKind::workflow:
+    case StepKind::action: {
+      bj::object w{{"name", a.name}};
+      if (!a.with.empty()) w["with"] = template_map(a.with);
+      o[a.kind == StepKind::workflow ? "workflow" : "action"] = std::move(w);
+      break;
+    }
+  }
+}
+}  // namespace
+
+std::string to_json(const WorkflowDefinition& w) {
+  bj::object o;
+  o["name"] = w.name;
+  if (!w.description.empty()) o["description"] = w.description;
+  if (!w.params.empty()) {
+    bj::object ps;
+    for (const auto& p : w.params) {
+      bj::object po;
+      if (p.default_value) po["default"] = *p.default_value;
+      if (!p.description.empty()) po["description"] = p.description;
+      ps[p.name] = std::move(po);
+    }
+    o["params"] = std::move(ps);
+  }
+  if (!w.env.empty()) {
+    bj::object env;
+    for (const auto& [k, v] : w.env) env[k] = v;
+    o["env"] = std::move(env);
+  }
+  if (w.priority) o["priority"] = w.priority;
+  if (w.max_concurrent_runs) o["max_concurrent_runs"] = w.max_concurrent_runs;
+  if (w.concurrency_key) o["concurrency"] = bj::object{{"key", w.concurrency_key->text()}, {"on_conflict", to_string(w.on_conflict)}};
+  if (w.deadline) o["deadline"] = duration_text(*w.deadline);
+  if (w.on_interrupt != InterruptPolicy::resume) o["on_interrupt"] = to_string(w.on_interrupt);
+  bj::array steps;
+  for (const auto& s : w.steps) {
+    bj::object so;
+    so["id"] = s.id;
+    if (!s.name.empty() && s.name != s.id) so["name"] = s.name;
+    put_action(so, s.action);
+    if (!s.needs.empty()) {
+      bj::array n;
+      for (const auto& x : s.needs) n.emplace_back(x);
+      so["needs"] = std::move(n);
+    }
+    if (s.condition) so["if"] = s.condition->text();
+    if (s.continue_on_error) so["continue_on_error"] = true;
+    if (s.retry) so["retry"] = s.retry->to_json();
+    if (s.timeout) so["timeout"] = duration_text(*s.timeout);
+    if (s.working_directory) so["working_directory"] = s.working_directory->text();
+    if (!s.env.empty()) so["env"] = template_map(s.env);
+    if (!s.outputs.empty()) {
+      bj::array n;
+      for (const auto& x : s.outputs) n.emplace_back(x);
+      so["outputs"] = std::move(n);
+    }
+    if (s.compensate) {
+      bj::object co;
+      put_action(co, *s.compensate);
+      so["compensate"] = std::move(co);
+    }
+    if (s.finally) so["finally"] = true;
+    steps.emplace_back(std::move(so));
+  }
+  o["steps"] = std::move(steps);
+  return json::dump(o);
 }
 
 Result<WorkflowDefinition> load_workflow_file(const std::string& path) {

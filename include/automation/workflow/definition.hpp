@@ -7,6 +7,7 @@
 ///   {"name": "deploy", "description": "...", "params": {"version": {"default": "latest"}},
 ///    "env": {"K": "v"}, "priority": 0, "max_concurrent_runs": 1,
 ///    "concurrency": {"key": "deploy-${{ params.env }}", "on_conflict": "queue"}, "deadline": "30m",
+///    "on_interrupt": "resume",
 ///    "steps": [{"id": "build", "run": ["make", "all"], "outputs": ["version"], "timeout": "10m",
 ///               "retry": {"max_attempts": 3}, "needs": [], "if": "success()", "continue_on_error": false,
 ///               "working_directory": "/src", "env": {}, "compensate": {"run": ["make", "clean"]},
@@ -33,6 +34,12 @@ std::string_view to_string(StepKind k) noexcept;
 
 enum class ConflictPolicy : std::uint8_t { queue, cancel_running, skip };
 std::string_view to_string(ConflictPolicy p) noexcept;
+
+/// What the next engine does with a run whose engine died: resume it (finished steps keep their
+/// outcome and outputs, interrupted steps run again), restart it from the first step as a new
+/// run, or leave it interrupted.
+enum class InterruptPolicy : std::uint8_t { resume, restart, fail };
+std::string_view to_string(InterruptPolicy p) noexcept;
 
 struct HttpRequest {
   std::string method = "GET";
@@ -84,6 +91,7 @@ struct WorkflowDefinition {
   std::optional<Template> concurrency_key;
   ConflictPolicy on_conflict = ConflictPolicy::queue;
   std::optional<Duration> deadline;
+  InterruptPolicy on_interrupt = InterruptPolicy::resume;
   std::vector<StepDefinition> steps;
 
   const StepDefinition* step(std::string_view id) const;
@@ -95,6 +103,9 @@ struct WorkflowDefinition {
 /// listed in one errc::invalid_argument error, one per line.
 Result<WorkflowDefinition> parse_workflow(std::string_view json_text, std::string_view source = "workflow");
 Result<WorkflowDefinition> load_workflow_file(const std::string& path);
+/// The JSON form parse_workflow reads back to an equal definition (a run stores it, so a resume
+/// runs exactly what was started).
+std::string to_json(const WorkflowDefinition& w);
 /// Checks a definition built in C++ the same way (names, ids, needs, cycles, references).
 Result<void> validate(const WorkflowDefinition& w);
 

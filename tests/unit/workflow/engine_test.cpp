@@ -1,0 +1,665 @@
+// WorkflowEngine: DAG order and parallelism, conditions, retries on the manual clock, process
+// timeouts that kill a whole tree, outputs, compensation order, cancellation, durable history,
+// recovery, concurrency keys, sub-workflows and HTTP steps.
+#include <automation/storage/memory_store.hpp>
+#include <automation/storage/sqlite_store.hpp>
+#include <automation/testing/manual_clock.hpp>
+#include <automation/workflow/engine.hpp>
+
+#include "support/catch_result.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <csignal>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+using namespace automation;
+using namespace automation::workflow;
+using namespace std::chrono_literals;
+using storage::RunState;
+
+namespace {
+
+WorkflowDefinition parse(std::string_view json) {
+  auto w = parse_workflow(json, "test");
+  if (!w) FAIL(w.error().message);
+  return std::move(w.value());
+}
+
+// Polls (and waits in real time for processes) until `done` or 20 s of real time.
+template <class Pred>
+bool drive(WorkflowEngine& e, Pred done) {
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    e.poll();
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() > until) return false;
+    e.wait(20ms);
+  }
+}
+
+struct Fixture {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  std::mutex mu;
+  std::vector<std::string> calls;
+  std::unique_ptr<WorkflowEngine> engine;
+
+  explicit Fixture(WorkflowEngine::Options o = {}) {
+    o.kill_grace = 2s;
+    engine = std::make_unique<WorkflowEngine>(store, clock, std::move(o));
+    engine->register_callback("record", [this](StepContext& c) {
+      std::lock_guard lock(mu);
+      calls.push_back(c.step);
+      return Result<void>();
+    });
+    engine->register_callback("boom", [this](StepContext& c) -> Result<void> {
+      std::lock_guard lock(mu);
+      calls.push_back(c.step);
+      return fail(errc::io, "boom in " + c.step);
+    });
+  }
+  RunRecord run(std::int64_t id) { return store.get_run(id).value().value(); }
+  std::vector<storage::StepRecord> steps(std::int64_t id) { return store.run_steps(id).value(); }
+  storage::StepRecord step(std::int64_t id, std::string_view s) {
+    for (auto& r : steps(id))
+      if (r.step == s) return r;
+    FAIL("no step " << s);
+    return {};
+  }
+  RunRecord finish(std::int64_t id) {
+    REQUIRE(drive(*engine, [&] { return !engine->is_active(id); }));
+    return run(id);
+  }
+};
+
+bool process_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+}  // namespace
+
+TEST_CASE("engine: steps run in dependency order and every transition is recorded") {
+  Fixture f;
+  auto w = parse(R"json({"name":"dag","steps":[
+    {"id":"d","callback":"record","needs":["b","c"]},
+    {"id":"b","callback":"record","needs":"a"},
+    {"id":"a","callback":"record"},
+    {"id":"c","callback":"record","needs":"a"}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("dag", {.trigger = "test"});
+  REQUIRE(id);
+  CHECK(f.run(*id).state == RunState::queued);
+  auto r = f.finish(*id);
+  CHECK(r.state == RunState::succeeded);
+  CHECK(r.reason == "all steps succeeded");
+  CHECK(r.trigger == "test");
+  CHECK(r.owner.empty());
+  CHECK(f.calls == std::vector<std::string>{"a", "b", "c", "d"});
+  auto steps = f.steps(*id);
+  REQUIRE(steps.size() == 4);
+  for (const auto& s : steps) {
+    CHECK(s.state == RunState::succeeded);
+    CHECK(s.attempts == 1);
+  }
+  CHECK(f.store.run_attempts(*id, std::nullopt).value().size() == 4);
+  // Each step and the run went to TaskHistory.
+  auto tasks = f.store.query_tasks({.domain = "workflow", .limit = 0}).value();
+  CHECK(tasks.size() == 5);
+  CHECK(std::any_of(tasks.begin(), tasks.end(), [](const auto& t) { return t.action == "dag/d"; }));
+  CHECK(std::any_of(tasks.begin(), tasks.end(), [](const auto& t) { return t.action == "dag"; }));
+}
+
+TEST_CASE("engine: independent steps run in parallel on the executor, up to the limit") {
+  std::vector<std::thread> threads;
+  std::mutex tmu;
+  WorkflowEngine::Options o;
+  o.max_parallel_steps = 2;
+  o.executor = [&](std::function<void()> fn) {
+    std::lock_guard lock(tmu);
+    threads.emplace_back(std::move(fn));
+  };
+  Fixture f(o);
+  std::atomic<int> running{0}, peak{0};
+  std::mutex m;
+  std::condition_variable cv;
+  int arrived = 0;
+  f.engine->register_callback("together", [&](StepContext&) -> Result<void> {
+    const int now = ++running;
+    int p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+    std::unique_lock lock(m);
+    ++arrived;
+    cv.notify_all();
+    // Two at a time meet here; a third never runs alongside them.
+    const bool met = cv.wait_for(lock, 10s, [&] { return arrived % 2 == 0; });
+    --running;
+    return met ? Result<void>() : fail(errc::timeout, "no partner arrived");
+  });
+  auto w = parse(R"json({"name":"par","steps":[
+    {"id":"a","callback":"together"},{"id":"b","callback":"together"},
+    {"id":"c","callback":"together"},{"id":"d","callback":"together"}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("par");
+  auto r = f.finish(*id);
+  {
+    std::lock_guard lock(tmu);
+    for (auto& t : threads) t.join();
+  }
+  CHECK(r.state == RunState::succeeded);
+  CHECK(peak.load() == 2);
+}
+
+TEST_CASE("engine: conditions and skips follow success(), failure(), always() and expressions") {
+  Fixture f;
+  auto w = parse(R"json({"name":"cond","params":{"env":{"default":"prod"}},"steps":[
+    {"id":"ok","callback":"record"},
+    {"id":"bad","callback":"boom","needs":"ok"},
+    {"id":"after_bad","callback":"record","needs":"bad"},
+    {"id":"on_failure","callback":"record","needs":"after_bad","if":"failure()"},
+    {"id":"always","callback":"record","needs":"bad","if":"always()"},
+    {"id":"prod_only","callback":"record","needs":"ok","if":"params.env == 'prod'"},
+    {"id":"dev_only","callback":"record","needs":"ok","if":"params.env == 'dev'"},
+    {"id":"soft","callback":"boom","continue_on_error":true},
+    {"id":"after_soft","callback":"record","needs":"soft"}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("cond");
+  auto r = f.finish(*id);
+  CHECK(r.state == RunState::failed);
+  CHECK_THAT(r.reason, Catch::Contains("bad") && Catch::Contains("boom in bad"));
+  CHECK(f.step(*id, "ok").state == RunState::succeeded);
+  CHECK(f.step(*id, "bad").state == RunState::failed);
+  CHECK(f.step(*id, "after_bad").state == RunState::skipped);
+  CHECK_THAT(f.step(*id, "after_bad").reason, Catch::Contains("needs \"bad\", which failed"));
+  CHECK(f.step(*id, "on_failure").state == RunState::succeeded);
+  CHECK(f.step(*id, "always").state == RunState::succeeded);
+  CHECK(f.step(*id, "prod_only").state == RunState::succeeded);
+  CHECK(f.step(*id, "dev_only").state == RunState::skipped);
+  CHECK_THAT(f.step(*id, "dev_only").reason, Catch::Contains("condition \"params.env == 'dev'\" is false"));
+  CHECK(f.step(*id, "soft").state == RunState::failed);
+  CHECK_THAT(f.step(*id, "soft").reason, Catch::Contains("continue_on_error"));
+  CHECK(f.step(*id, "after_soft").state == RunState::succeeded);
+}
+
+TEST_CASE("engine: retries wait on the clock with the policy's backoff") {
+  Fixture f;
+  int calls = 0;
+  f.engine->register_callback("flaky", [&](StepContext& c) -> Result<void> {
+    ++calls;
+    CHECK(c.attempt == calls);
+    if (calls < 3) return fail(errc::unavailable, fmt::format("try {} failed", calls));
+    c.set_output("tries", std::to_string(calls));
+    return {};
+  });
+  auto w = parse(R"json({"name":"retry","steps":[
+    {"id":"s","callback":"flaky","outputs":["tries"],"retry":{"max_attempts":3,"initial_delay":"10s","multiplier":3}}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("retry");
+  auto p = f.engine->poll();
+  CHECK(calls == 1);
+  REQUIRE(p.next_timer);
+  CHECK(*p.next_timer <= f.clock.now() + 10s);
+  CHECK(f.step(*id, "s").state == RunState::queued);
+  CHECK_THAT(f.step(*id, "s").reason, Catch::Contains("try 1 failed") && Catch::Contains("retry"));
+  f.clock.advance(9s);
+  f.engine->poll();
+  CHECK(calls == 1);  // not yet
+  f.clock.advance(1s);
+  f.engine->poll();
+  CHECK(calls == 2);
+  f.clock.advance(29s);
+  f.engine->poll();
+  CHECK(calls == 2);
+  f.clock.advance(1s);
+  f.engine->poll();
+  CHECK(calls == 3);
+  auto r = f.run(*id);
+  CHECK(r.state == RunState::succeeded);
+  auto s = f.step(*id, "s");
+  CHECK(s.attempts == 3);
+  CHECK(s.reason == "succeeded on attempt 3");
+  CHECK(s.outputs == R"({"tries":"3"})");
+  auto attempts = f.store.run_attempts(*id, std::string_view("s")).value();
+  REQUIRE(attempts.size() == 3);
+  CHECK(attempts[0].state == RunState::failed);
+  CHECK(attempts[0].error == "try 1 failed");
+  CHECK(attempts[1].started == attempts[0].ended + 10s);
+  CHECK(attempts[2].state == RunState::succeeded);
+}
+
+TEST_CASE("engine: a command's outputs feed later steps and its logs are kept per attempt") {
+  Fixture f;
+  std::string seen;
+  f.engine->register_callback("check", [&](StepContext& c) {
+    seen = c.with.at("v");
+    return Result<void>();
+  });
+  auto w = parse(R"json({"name":"outs","params":{"who":{"default":"world"}},"steps":[
+    {"id":"gen","run":["sh","-c","echo hello ${{ params.who }}; echo version=1.2.3; echo junk=1; echo oops >&2"],"outputs":["version"]},
+    {"id":"use","run":["sh","-c","echo got=$0","${{ steps.gen.outputs.version }}"],"needs":"gen","outputs":["got"]},
+    {"id":"cb","callback":"check","with":{"v":"${{ steps.use.outputs.got }}"},"needs":"use"}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("outs");
+  auto r = f.finish(*id);
+  CHECK(r.state == RunState::succeeded);
+  CHECK(f.step(*id, "gen").outputs == R"({"version":"1.2.3"})");
+  CHECK(f.step(*id, "gen").exit_code == 0);
+  CHECK(seen == "1.2.3");
+  auto a = f.store.run_attempts(*id, std::string_view("gen")).value();
+  REQUIRE(a.size() == 1);
+  CHECK(a[0].stdout_text == "hello world\nversion=1.2.3\njunk=1\n");
+  CHECK(a[0].stderr_text == "oops\n");
+  CHECK(a[0].pid > 0);
+}
+
+TEST_CASE("engine: a failing command fails its step with the exit status; logs are bounded") {
+  WorkflowEngine::Options o;
+  o.max_log_bytes = 100;
+  Fixture f(o);
+  auto w = parse(R"json({"name":"fails","steps":[
+    {"id":"s","run":["sh","-c","i=0; while [ $i -lt 50 ]; do echo line-$i; i=$((i+1)); done; exit 3"]},
+    {"id":"missing","run":["no-such-program-xyz"]}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("fails");
+  auto r = f.finish(*id);
+  CHECK(r.state == RunState::failed);
+  auto s = f.step(*id, "s");
+  CHECK(s.exit_code == 3);
+  CHECK_THAT(s.reason, Catch::Contains("exit 3"));
+  auto a = f.store.run_attempts(*id, std::string_view("s")).value();
+  CHECK_THAT(a[0].stdout_text, Catch::StartsWith("[... ") && Catch::EndsWith("line-49\n"));
+  CHECK(a[0].stdout_text.size() < 160);
+  CHECK_THAT(f.step(*id, "missing").reason, Catch::Contains("cannot run \"no-such-program-xyz\""));
+}
+
+TEST_CASE("engine: a timeout sends SIGTERM, then SIGKILL to the whole process group, and confirms it is gone") {
+  test::TempDir dir;
+  Fixture f;
+  const std::string pids = dir.file("pids");
+  // The shell and its background child ignore SIGTERM, so only the SIGKILL after the grace ends them.
+  auto w = parse(fmt::format(R"json({{"name":"slow","steps":[
+    {{"id":"s","shell":"trap '' TERM; sleep 300 & echo $$ $! > {}; wait","timeout":"5s",
+      "retry":{{"max_attempts":1}}}}]}})json",
+                             pids));
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("slow");
+  REQUIRE(drive(*f.engine, [&] { return std::ifstream(pids).peek() != EOF; }));
+  pid_t shell = 0, child = 0;
+  REQUIRE(drive(*f.engine, [&] {
+    std::ifstream in(pids);
+    return static_cast<bool>(in >> shell >> child);
+  }));
+  CHECK(f.step(*id, "s").state == RunState::running);
+  f.clock.advance(5s);
+  f.engine->poll();  // SIGTERM, ignored
+  f.engine->wait(100ms);
+  f.engine->poll();
+  CHECK_FALSE(process_gone(shell));
+  CHECK(f.engine->is_active(*id));
+  f.clock.advance(2s);  // the grace
+  auto r = f.finish(*id);
+  CHECK(r.state == RunState::failed);
+  auto s = f.step(*id, "s");
+  CHECK(s.state == RunState::timed_out);
+  CHECK_THAT(s.reason, Catch::Contains("timed out after 5s") && Catch::Contains("SIGKILL"));
+  CHECK(process_gone(shell));
+  CHECK(process_gone(child));
+}
+
+TEST_CASE("engine: a failed run compensates succeeded steps in reverse order, then runs finally steps") {
+  Fixture f;
+  auto w = parse(R"json({"name":"saga","steps":[
+    {"id":"a","callback":"record","compensate":{"callback":"record"}},
+    {"id":"b","callback":"record","needs":"a","compensate":{"callback":"record"}},
+    {"id":"c","callback":"record","needs":"b","compensate":{"callback":"record"}},
+    {"id":"d","callback":"boom","needs":"c","compensate":{"callback":"record"}},
+    {"id":"cleanup","callback":"record","finally":true}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("saga");
+  auto r = f.finish(*id);
+  CHECK(r.state == RunState::failed);
+  CHECK_THAT(r.reason, Catch::Contains("3 compensations ran"));
+  CHECK(f.calls == std::vector<std::string>{"a", "b", "c", "d", "c.compensate", "b.compensate", "a.compensate", "cleanup"});
+  CHECK(f.step(*id, "c.compensate").state == RunState::succeeded);
+  CHECK(f.step(*id, "cleanup").state == RunState::succeeded);
+}
+
+TEST_CASE("engine: a successful run does not compensate, and finally steps still run") {
+  Fixture f;
+  auto w = parse(R"json({"name":"ok","steps":[
+    {"id":"a","callback":"record","compensate":{"callback":"record"}},
+    {"id":"z","callback":"record","finally":true}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto r = f.finish(f.engine->start("ok").value());
+  CHECK(r.state == RunState::succeeded);
+  CHECK(f.calls == std::vector<std::string>{"a", "z"});
+}
+
+TEST_CASE("engine: cancelling a run stops its process, skips what is left and runs finally steps") {
+  Fixture f;
+  auto w = parse(R"json({"name":"long","steps":[
+    {"id":"s","run":["sleep","300"]},
+    {"id":"next","callback":"record","needs":"s"},
+    {"id":"fin","callback":"record","finally":true}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("long").value();
+  f.engine->poll();
+  CHECK(f.step(id, "s").state == RunState::running);
+  REQUIRE(f.engine->cancel(id, "operator asked"));
+  auto r = f.finish(id);
+  CHECK(r.state == RunState::cancelled);
+  CHECK(r.reason == "operator asked");
+  CHECK(f.step(id, "s").state == RunState::cancelled);
+  CHECK_THAT(f.step(id, "s").reason, Catch::Contains("SIGTERM"));
+  CHECK(f.step(id, "next").state == RunState::cancelled);
+  CHECK(f.step(id, "fin").state == RunState::succeeded);
+  CHECK(f.calls == std::vector<std::string>{"fin"});
+  CHECK(f.engine->cancel(id, "again").error().is(errc::conflict));
+}
+
+TEST_CASE("engine: a run past its deadline is timed out") {
+  Fixture f;
+  auto w = parse(R"json({"name":"dl","deadline":"1m","steps":[{"id":"s","run":["sleep","300"]}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("dl").value();
+  f.engine->poll();
+  f.clock.advance(61s);
+  auto r = f.finish(id);
+  CHECK(r.state == RunState::timed_out);
+  CHECK_THAT(r.reason, Catch::Contains("deadline of 1m"));
+}
+
+TEST_CASE("engine: parameters are checked and rendered") {
+  Fixture f;
+  auto w = parse(R"json({"name":"p","params":{"need":{"description":"required one"},"opt":{"default":"x"}},
+    "steps":[{"id":"s","callback":"record"}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto missing = f.engine->start("p");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().is(errc::invalid_argument));
+  CHECK_THAT(missing.error().message, Catch::Contains("parameter \"need\" is required (required one)"));
+  auto unknown = f.engine->start("p", {.params = {{"need", "1"}, {"typo", "2"}}});
+  REQUIRE_FALSE(unknown);
+  CHECK_THAT(unknown.error().message, Catch::Contains("unknown parameter \"typo\""));
+  auto nf = f.engine->start("nope");
+  CHECK(nf.error().is(errc::not_found));
+  auto id = f.engine->start("p", {.params = {{"need", "1"}}});
+  REQUIRE(id);
+  CHECK(f.run(*id).params == R"({"need":"1","opt":"x"})");
+}
+
+TEST_CASE("engine: a concurrency key queues, skips or cancels conflicting runs") {
+  Fixture f;
+  auto make = [&](std::string policy) {
+    return parse(fmt::format(R"json({{"name":"deploy-{0}","params":{{"env":{{}}}},
+      "concurrency":{{"key":"deploy-${{{{ params.env }}}}","on_conflict":"{0}"}},
+      "steps":[{{"id":"s","run":["sleep","300"]}}]}})json",
+                             policy));
+  };
+  SECTION("queue") {
+    REQUIRE(f.engine->register_workflow(make("queue")));
+    auto a = f.engine->start("deploy-queue", {.params = {{"env", "prod"}}}).value();
+    auto b = f.engine->start("deploy-queue", {.params = {{"env", "prod"}}}).value();
+    auto c = f.engine->start("deploy-queue", {.params = {{"env", "dev"}}}).value();
+    f.engine->poll();
+    CHECK(f.run(a).state == RunState::running);
+    CHECK(f.run(b).state == RunState::queued);
+    CHECK_THAT(f.run(b).reason, Catch::Contains("waits for run 1"));
+    CHECK(f.run(c).state == RunState::running);
+    REQUIRE(f.engine->cancel(a, "done with it"));
+    REQUIRE(drive(*f.engine, [&] { return f.run(b).state == RunState::running; }));
+    f.engine->cancel(b, "x");
+    f.engine->cancel(c, "x");
+    f.finish(b);
+    f.finish(c);
+  }
+  SECTION("skip") {
+    REQUIRE(f.engine->register_workflow(make("skip")));
+    auto a = f.engine->start("deploy-skip", {.params = {{"env", "prod"}}}).value();
+    auto b = f.engine->start("deploy-skip", {.params = {{"env", "prod"}}});
+    REQUIRE_FALSE(b);
+    CHECK(b.error().is(errc::busy));
+    f.engine->cancel(a, "x");
+    f.finish(a);
+  }
+  SECTION("cancel_running") {
+    REQUIRE(f.engine->register_workflow(make("cancel_running")));
+    auto a = f.engine->start("deploy-cancel_running", {.params = {{"env", "prod"}}}).value();
+    f.engine->poll();
+    auto b = f.engine->start("deploy-cancel_running", {.params = {{"env", "prod"}}}).value();
+    REQUIRE(drive(*f.engine, [&] { return f.run(b).state == RunState::running; }));
+    CHECK(f.run(a).state == RunState::cancelled);
+    CHECK_THAT(f.run(a).reason, Catch::Contains("superseded"));
+    f.engine->cancel(b, "x");
+    f.finish(b);
+  }
+}
+
+TEST_CASE("engine: max_concurrent_runs and priority decide which queued run starts") {
+  Fixture f;
+  auto w = parse(R"json({"name":"one","max_concurrent_runs":1,"steps":[{"id":"s","callback":"record"}]})json");
+  REQUIRE(f.engine->register_workflow(w));
+  auto a = f.engine->start("one").value();
+  auto b = f.engine->start("one").value();
+  f.finish(b);
+  CHECK(f.run(a).state == RunState::succeeded);
+  CHECK(f.run(b).state == RunState::succeeded);
+  CHECK(f.run(a).ended_at <= f.run(b).started_at);
+}
+
+TEST_CASE("engine: a sub-workflow step runs a child run and takes its outcome") {
+  Fixture f;
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"child","params":{"x":{}},"steps":[
+    {"id":"c","callback":"record","if":"params.x == 'go'"}]})json")));
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"failing-child","steps":[{"id":"c","callback":"boom"}]})json")));
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"parent","steps":[
+    {"id":"sub","workflow":{"name":"child","with":{"x":"go"}}},
+    {"id":"bad","workflow":{"name":"failing-child"},"needs":"sub"}]})json")));
+  auto id = f.engine->start("parent").value();
+  auto r = f.finish(id);
+  CHECK(r.state == RunState::failed);
+  CHECK(f.step(id, "sub").state == RunState::succeeded);
+  CHECK(f.step(id, "bad").state == RunState::failed);
+  storage::RunQuery q;
+  q.parent_run_id = id;
+  auto children = f.store.list_runs(q).value();
+  REQUIRE(children.size() == 2);
+  CHECK(children[1].workflow == "child");
+  CHECK(children[1].trigger == fmt::format("workflow:{}/sub", id));
+  CHECK(children[1].correlation_id == r.correlation_id);
+  CHECK(f.calls == std::vector<std::string>{"c", "c"});
+}
+
+TEST_CASE("engine: a run whose engine died is marked interrupted and resumed without redoing finished steps") {
+  Fixture f;
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"r","steps":[
+    {"id":"a","callback":"record"},{"id":"b","callback":"record","needs":"a"}]})json")));
+  // What a killed engine leaves behind: a running run owned by a dead process, step a done.
+  RunRecord rec;
+  rec.workflow = "r";
+  rec.definition = to_json(*f.engine->workflow("r"));
+  rec.state = RunState::running;
+  rec.trigger = "manual";
+  rec.owner = "pid 999999 (start 1) on " + [] {
+    char h[256] = {};
+    gethostname(h, 255);
+    return std::string(h);
+  }();
+  rec.lease_until = f.clock.now() + 1h;
+  std::vector<storage::StepRecord> steps(2);
+  steps[0].step = "a";
+  steps[0].state = RunState::succeeded;
+  steps[0].attempts = 1;
+  steps[1].step = "b";
+  steps[1].state = RunState::running;
+  steps[1].attempts = 1;
+  auto id = f.store.create_run(rec, steps, nullptr).value();
+  CHECK_FALSE(owner_alive(f.run(id), f.clock.now()));
+
+  auto report = f.engine->recover(false);
+  REQUIRE(report);
+  CHECK(report->interrupted == std::vector<std::int64_t>{id});
+  CHECK(f.run(id).state == RunState::interrupted);
+  CHECK_THAT(f.run(id).reason, Catch::Contains("pid 999999") && Catch::Contains("is gone"));
+  CHECK(f.step(id, "b").state == RunState::interrupted);
+  CHECK(f.engine->recover(false)->interrupted.empty());  // once
+
+  REQUIRE(f.engine->resume(id, "resumed by the test"));
+  auto r = f.finish(id);
+  CHECK(r.state == RunState::succeeded);
+  CHECK(f.calls == std::vector<std::string>{"b"});  // a is not redone
+  CHECK(f.step(id, "b").attempts == 2);
+  CHECK(f.engine->resume(id).error().is(errc::conflict));
+}
+
+TEST_CASE("engine: recover(adopt) resumes a dead owner's run; a live owner's run is left alone") {
+  Fixture f;
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"r","steps":[{"id":"a","callback":"record"}]})json")));
+  RunRecord rec;
+  rec.workflow = "r";
+  rec.definition = to_json(*f.engine->workflow("r"));
+  rec.state = RunState::running;
+  rec.owner = "pid 1 (start 5) on some-other-host";
+  rec.lease_until = f.clock.now() + 30s;  // another host: alive until its lease expires
+  auto id = f.store.create_run(rec, std::vector<storage::StepRecord>(1, storage::StepRecord{.step = "a"}), nullptr).value();
+  CHECK(f.engine->recover(true)->interrupted.empty());
+  f.clock.advance(31s);
+  auto report = f.engine->recover(true).value();
+  CHECK(report.interrupted == std::vector<std::int64_t>{id});
+  CHECK(report.adopted == std::vector<std::int64_t>{id});
+  CHECK_THAT(f.run(id).reason, Catch::Contains("resumed by"));
+  CHECK(f.finish(id).state == RunState::succeeded);
+}
+
+TEST_CASE("engine: cancel through the store reaches a run no engine owns") {
+  Fixture f;
+  RunRecord rec;
+  rec.workflow = "orphan";
+  rec.state = RunState::running;
+  rec.owner = "pid 999999 (start 1) on nowhere";
+  auto id = f.store.create_run(rec, std::vector<storage::StepRecord>(1, storage::StepRecord{.step = "a", .state = RunState::running}), nullptr)
+                .value();
+  REQUIRE(f.engine->cancel(id, "cleanup"));
+  CHECK(f.run(id).state == RunState::cancelled);
+  CHECK(f.step(id, "a").state == RunState::cancelled);
+  CHECK(f.engine->cancel(12345, "x").error().is(errc::not_found));
+}
+
+TEST_CASE("engine: history is durable on SQLite and the definition stored with the run loads back") {
+  test::TempDir dir;
+  auto store = storage::SqliteStore::open(dir.file("w.db")).value();
+  testing::ManualClock clock;
+  WorkflowEngine e(*store, clock);
+  auto w = parse(R"json({"name":"dur","params":{"v":{"default":"1"}},"env":{"A":"b"},"deadline":"1h","on_interrupt":"restart",
+    "steps":[{"id":"s","run":["true"],"retry":{"max_attempts":2,"initial_delay":"1s"},"timeout":"30s","env":{"X":"${{ params.v }}"},
+              "compensate":{"run":["true"]},"outputs":["o"]},
+             {"id":"h","http":{"method":"POST","url":"http://127.0.0.1:1/x","body":{"a":1},"expect_status":[200]},"needs":"s","if":"always()"}]})json");
+  REQUIRE(e.register_workflow(w));
+  auto stored = parse_workflow(to_json(w), "round trip");
+  REQUIRE(stored);
+  CHECK(to_json(*stored) == to_json(w));
+  auto id = e.start("dur").value();
+  REQUIRE(drive(e, [&] { return !e.is_active(id); }));
+  auto r = store->get_run(id).value().value();
+  CHECK(r.state == RunState::failed);  // nothing listens on port 1
+  CHECK(store->run_steps(id).value()[0].state == RunState::succeeded);
+  CHECK_THAT(store->run_steps(id).value()[1].reason, Catch::Contains("127.0.0.1:1"));
+  CHECK(parse_workflow(r.definition, "stored"));
+}
+
+namespace {
+// A one-shot HTTP server on 127.0.0.1 (port 0) answering every request with `status` and `body`.
+class TinyHttpServer {
+ public:
+  TinyHttpServer(int status, std::string body) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(fd_, 8);
+    thread_ = std::thread([this, status, body = std::move(body)] {
+      for (;;) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string req;
+        char buf[4096];
+        while (req.find("\r\n\r\n") == std::string::npos) {
+          const auto n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          req.append(buf, static_cast<std::size_t>(n));
+        }
+        // The body, by Content-Length.
+        const auto head_end = req.find("\r\n\r\n");
+        std::size_t want = 0;
+        if (auto cl = req.find("Content-Length: "); cl != std::string::npos) want = std::stoul(req.substr(cl + 16));
+        while (head_end != std::string::npos && req.size() < head_end + 4 + want) {
+          const auto n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          req.append(buf, static_cast<std::size_t>(n));
+        }
+        {
+          std::lock_guard lock(mu_);
+          requests_.push_back(req);
+        }
+        const std::string resp = fmt::format("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status, body.size(), body);
+        [[maybe_unused]] auto w = ::write(c, resp.data(), resp.size());
+        ::close(c);
+      }
+    });
+  }
+  ~TinyHttpServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+};
+}  // namespace
+
+TEST_CASE("engine: an http step sends the rendered request to a real server and checks the status") {
+  TinyHttpServer ok(201, "created");
+  TinyHttpServer bad(503, "down");
+  Fixture f;
+  auto w = parse(fmt::format(R"json({{"name":"hook","params":{{"env":{{"default":"prod"}}}},"steps":[
+    {{"id":"post","http":{{"method":"POST","url":"http://127.0.0.1:{}/deploy/${{{{ params.env }}}}",
+      "headers":{{"X-Token":"t-1"}},"body":{{"env":"${{{{ params.env }}}}"}},"expect_status":[201]}}}},
+    {{"id":"down","http":{{"url":"http://127.0.0.1:{}/health"}},"needs":"post"}}]}})json",
+                             ok.port(), bad.port()));
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("hook").value();
+  auto r = f.finish(id);
+  CHECK(r.state == RunState::failed);
+  auto post = f.step(id, "post");
+  CHECK(post.state == RunState::succeeded);
+  CHECK(post.outputs == R"({"body":"created","status":"201"})");
+  auto reqs = ok.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK_THAT(reqs[0], Catch::StartsWith("POST /deploy/prod HTTP/1.1") && Catch::Contains("X-Token: t-1") &&
+                          Catch::Contains("application/json") && Catch::EndsWith(R"({"env":"prod"})"));
+  CHECK(f.step(id, "down").state == RunState::failed);
+  CHECK_THAT(f.step(id, "down").reason, Catch::Contains("answered 503"));
+}
