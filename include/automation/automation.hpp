@@ -18,5 +18,7 @@
 #include <automation/testing/manual_clock.hpp>
 #include <automation/version.hpp>
 #include <automation/workflow/cron.hpp>
+#include <automation/workflow/builtins.hpp>
 #include <automation/workflow/definition.hpp>
+#include <automation/workflow/engine.hpp>
 #include <automation/workflow/expression.hpp>

@@ -1,0 +1,265 @@
+#include <automation/core/time.hpp>
+#include <automation/workflow/builtins.hpp>
+#include <detail/sqlite.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sys/stat.h>
+
+namespace automation::workflow {
+
+namespace fs = std::filesystem;
+namespace sq = automation::detail::sqlite;
+
+namespace {
+
+// The seed catalog. Commands of templates come from parameters; a shell is used only where the
+// definition says "shell" (the parameter is a command line the operator chose).
+constexpr std::string_view kCatalog[] = {
+    R"json({"name":"auto_backup","description":"Online backup of the store, checked, keeping the newest copies (seed: every 6 hours)",
+  "params":{"dir":{"default":"var/backups","description":"where the copies go"},"keep":{"default":"7","description":"copies kept"}},
+  "steps":[{"id":"backup","action":{"name":"backup","with":{"dir":"${{ params.dir }}","keep":"${{ params.keep }}"}},
+            "outputs":["path","bytes","removed"],"retry":{"max_attempts":3,"initial_delay":"5s"}}]})json",
+    R"json({"name":"auto_optimize","description":"Checkpoint, ANALYZE and VACUUM the store and prune expired history (seed: daily at 02:00)",
+  "params":{"task_retention":{"default":"90d"},"run_retention":{"default":"30d"},"vacuum":{"default":"true"}},
+  "steps":[{"id":"optimize","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
+            "run_retention":"${{ params.run_retention }}","vacuum":"${{ params.vacuum }}"}},
+            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned"]}]})json",
+    R"json({"name":"database-maintenance","description":"Back up the store, then optimize it and prune expired history",
+  "params":{"dir":{"default":"var/backups"},"keep":{"default":"7"},"task_retention":{"default":"90d"},"run_retention":{"default":"30d"}},
+  "steps":[{"id":"backup","action":{"name":"backup","with":{"dir":"${{ params.dir }}","keep":"${{ params.keep }}"}},"outputs":["path"]},
+           {"id":"optimize","needs":"backup","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
+            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned"]}]})json",
+    R"json({"name":"cleanup-resources","description":"Delete files older than N days under the configured directories and report the bytes freed",
+  "params":{"dirs":{"default":"var/tmp,var/logs","description":"comma-separated directories"},"older_than":{"default":"7d"},
+            "dry_run":{"default":"false"}},
+  "steps":[{"id":"cleanup","action":{"name":"cleanup","with":{"dirs":"${{ params.dirs }}","older_than":"${{ params.older_than }}",
+            "dry_run":"${{ params.dry_run }}"}},"outputs":["files","bytes_freed"]}]})json",
+    R"json({"name":"test-and-build","description":"Template: run the tests, then the build, in the source directory",
+  "params":{"source_dir":{"default":"."},"test_command":{"default":"make test"},"build_command":{"default":"make"}},
+  "steps":[{"id":"test","shell":"${{ params.test_command }}","working_directory":"${{ params.source_dir }}","timeout":"1h"},
+           {"id":"build","shell":"${{ params.build_command }}","working_directory":"${{ params.source_dir }}","needs":"test","timeout":"1h"}]})json",
+    R"json({"name":"deploy-production","description":"Template: build, deploy, verify; roll back the deploy when a later step fails",
+  "params":{"version":{"default":"latest"},"build_command":{"default":"make"},
+            "deploy_command":{"description":"deploys version $VERSION; required"},
+            "verify_command":{"default":"true"},"rollback_command":{"default":"echo no rollback command configured >&2; exit 1"}},
+  "max_concurrent_runs":1,"concurrency":{"key":"deploy-production","on_conflict":"queue"},"deadline":"2h","on_interrupt":"fail",
+  "steps":[{"id":"build","shell":"${{ params.build_command }}","env":{"VERSION":"${{ params.version }}"},"timeout":"1h"},
+           {"id":"deploy","shell":"${{ params.deploy_command }}","env":{"VERSION":"${{ params.version }}"},"needs":"build","timeout":"30m",
+            "compensate":{"shell":"${{ params.rollback_command }}"}},
+           {"id":"verify","shell":"${{ params.verify_command }}","needs":"deploy","timeout":"10m",
+            "retry":{"max_attempts":3,"initial_delay":"10s"}}]})json",
+    R"json({"name":"setup-monitoring","description":"Template: install or refresh monitoring with the configured command",
+  "params":{"command":{"default":"echo monitoring setup command not configured"}},
+  "steps":[{"id":"setup","shell":"${{ params.command }}","timeout":"15m"}]})json",
+    R"json({"name":"health_check","description":"Template until the SelfHealer lands: probe a health URL (seed: every 5 minutes)",
+  "params":{"url":{"default":"http://127.0.0.1:8080/healthz"}},
+  "steps":[{"id":"probe","http":{"url":"${{ params.url }}"},"timeout":"10s"}]})json",
+    R"json({"name":"auto_scale_check","description":"Template until the ResourceScaler lands: run the configured check command (seed: every 10 minutes)",
+  "params":{"command":{"default":"true"}},
+  "steps":[{"id":"check","shell":"${{ params.command }}","timeout":"5m"}]})json",
+    R"json({"name":"on_user_register","description":"Template run on the user.registered event; the payload is in params.payload",
+  "params":{"payload":{"default":"{}"},"command":{"default":"echo user registered: $PAYLOAD"}},
+  "steps":[{"id":"handle","shell":"${{ params.command }}","env":{"PAYLOAD":"${{ params.payload }}"},"timeout":"5m"}]})json",
+    R"json({"name":"on_content_publish","description":"Template run on the content.published event; the payload is in params.payload",
+  "params":{"payload":{"default":"{}"},"command":{"default":"echo content published: $PAYLOAD"}},
+  "steps":[{"id":"handle","shell":"${{ params.command }}","env":{"PAYLOAD":"${{ params.payload }}"},"timeout":"5m"}]})json",
+};
+
+std::string arg(const StepContext& c, const std::string& key, std::string fallback) {
+  auto it = c.with.find(key);
+  return it == c.with.end() || it->second.empty() ? fallback : it->second;
+}
+
+Result<bool> flag(const StepContext& c, const std::string& key, bool fallback) {
+  auto v = arg(c, key, fallback ? "true" : "false");
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no") return false;
+  return fail(errc::invalid_argument, fmt::format("{}: \"{}\" must be true or false, got \"{}\"", c.step, key, v));
+}
+
+Result<std::string> sqlite_path(storage::Store& store, std::string_view action) {
+  if (store.backend() != "sqlite")
+    return fail(errc::config, fmt::format("{} needs an SQLite store; this one is {}", action, store.backend()));
+  auto info = store.info();
+  if (!info) return info.error();
+  return info->location;
+}
+
+std::int64_t file_bytes(const std::string& path) {
+  std::int64_t total = 0;
+  for (const char* suffix : {"", "-wal"}) {
+    std::error_code ec;
+    const auto n = fs::file_size(path + suffix, ec);
+    if (!ec) total += static_cast<std::int64_t>(n);
+  }
+  return total;
+}
+
+Result<void> backup(storage::Store& store, StepContext& c) {
+  auto src_path = sqlite_path(store, "backup");
+  if (!src_path) return src_path.error();
+  const std::string dir = arg(c, "dir", "var/backups");
+  const std::string keep_text = arg(c, "keep", "7");
+  int keep = 0;
+  try {
+    keep = std::stoi(keep_text);
+  } catch (...) {
+    keep = 0;
+  }
+  if (keep < 1) return fail(errc::invalid_argument, fmt::format("backup: \"keep\" must be a whole number of at least 1, got \"{}\"", keep_text));
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(errc::io, fmt::format("backup: cannot create {}: {}", dir, ec.message()));
+  const auto stamp = format_timestamp(c.clock->now());
+  std::string name = "automation-";
+  for (char ch : stamp)
+    if (std::isalnum(static_cast<unsigned char>(ch))) name.push_back(ch);
+  const std::string dest_path = (fs::path(dir) / (name + ".db")).string();
+  const std::string part = dest_path + ".part";
+  fs::remove(part, ec);
+  {
+    sq::Connection src, dst;
+    if (auto r = src.open(*src_path, SQLITE_OPEN_READONLY); !r) return with_context(r.error(), "backup: open the store");
+    sqlite3_busy_timeout(src.get(), 5000);
+    if (auto r = dst.open(part, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); !r) return with_context(r.error(), "backup: create the copy");
+    sqlite3_backup* b = sqlite3_backup_init(dst.get(), "main", src.get(), "main");
+    if (!b) return sq::error(dst.get(), sqlite3_errcode(dst.get()), "backup: start");
+    const int step = sqlite3_backup_step(b, -1);
+    const int fin = sqlite3_backup_finish(b);
+    if (step != SQLITE_DONE) return sq::error(dst.get(), step, "backup: copy pages");
+    if (fin != SQLITE_OK) return sq::error(dst.get(), fin, "backup: finish");
+    auto check = dst.scalar_text("PRAGMA integrity_check", "check the copy");
+    if (!check) return check.error();
+    if (*check != "ok") return fail(errc::corrupt, fmt::format("backup: the copy failed its integrity check: {}", *check));
+  }
+  fs::rename(part, dest_path, ec);
+  if (ec) return fail(errc::io, fmt::format("backup: cannot move the copy into place: {}", ec.message()));
+  // Keep the newest `keep` copies (names sort by time).
+  std::vector<fs::path> copies;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file() && e.path().filename().string().starts_with("automation-") && e.path().extension() == ".db")
+      copies.push_back(e.path());
+  std::sort(copies.begin(), copies.end());
+  int removed = 0;
+  while (copies.size() > static_cast<std::size_t>(keep)) {
+    fs::remove(copies.front(), ec);
+    if (!ec) ++removed;
+    copies.erase(copies.begin());
+  }
+  const auto bytes = static_cast<std::int64_t>(fs::file_size(dest_path, ec));
+  c.set_output("path", dest_path);
+  c.set_output("bytes", std::to_string(bytes));
+  c.set_output("removed", std::to_string(removed));
+  c.log(fmt::format("backed up {} to {} ({} bytes, integrity ok); removed {} old cop{}", *src_path, dest_path, bytes, removed,
+                    removed == 1 ? "y" : "ies"));
+  return {};
+}
+
+Result<void> maintenance(storage::Store& store, StepContext& c) {
+  auto path = sqlite_path(store, "db_maintenance");
+  if (!path) return path.error();
+  auto task_ret = parse_duration(arg(c, "task_retention", "90d"));
+  if (!task_ret) return with_context(task_ret.error(), "db_maintenance: task_retention");
+  auto run_ret = parse_duration(arg(c, "run_retention", "30d"));
+  if (!run_ret) return with_context(run_ret.error(), "db_maintenance: run_retention");
+  auto vacuum = flag(c, "vacuum", true);
+  if (!vacuum) return vacuum.error();
+  const TimePoint now = c.clock->now();
+  auto tasks = store.prune_tasks(now - *task_ret);
+  if (!tasks) return with_context(tasks.error(), "db_maintenance: prune task history");
+  auto runs = store.prune_runs(now - *run_ret);
+  if (!runs) return with_context(runs.error(), "db_maintenance: prune workflow runs");
+  const auto before = file_bytes(*path);
+  sq::Connection db;
+  if (auto r = db.open(*path, SQLITE_OPEN_READWRITE); !r) return with_context(r.error(), "db_maintenance: open the store");
+  sqlite3_busy_timeout(db.get(), 10000);
+  if (auto r = db.exec("PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint the WAL"); !r) return r.error();
+  if (auto r = db.exec("ANALYZE", "ANALYZE"); !r) return r.error();
+  if (*vacuum)
+    if (auto r = db.exec("VACUUM", "VACUUM"); !r) return r.error();
+  if (auto r = db.exec("PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint the WAL"); !r) return r.error();
+  const auto after = file_bytes(*path);
+  c.set_output("bytes_before", std::to_string(before));
+  c.set_output("bytes_after", std::to_string(after));
+  c.set_output("tasks_pruned", std::to_string(*tasks));
+  c.set_output("runs_pruned", std::to_string(*runs));
+  c.log(fmt::format("pruned {} task records and {} runs; checkpoint, ANALYZE{}: {} -> {} bytes", *tasks, *runs, *vacuum ? ", VACUUM" : "",
+                    before, after));
+  return {};
+}
+
+Result<void> cleanup(StepContext& c) {
+  const std::string dirs = arg(c, "dirs", "");
+  if (dirs.empty()) return fail(errc::invalid_argument, "cleanup: \"dirs\" names no directory");
+  auto age = parse_duration(arg(c, "older_than", "7d"));
+  if (!age) return with_context(age.error(), "cleanup: older_than");
+  auto dry = flag(c, "dry_run", false);
+  if (!dry) return dry.error();
+  const auto cut = to_epoch_ms(c.clock->now() - *age);
+  std::int64_t files = 0, bytes = 0;
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    const auto end = std::min(dirs.find(',', start), dirs.size());
+    std::string dir = dirs.substr(start, end - start);
+    start = end + 1;
+    dir.erase(0, dir.find_first_not_of(' '));
+    dir.erase(dir.find_last_not_of(' ') + 1);
+    if (dir.empty()) continue;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      c.log(fmt::format("{}: not a directory; skipped", dir));
+      continue;
+    }
+    for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      struct stat st {};
+      if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      const std::int64_t mtime_ms = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+      if (mtime_ms >= cut) continue;
+      if (!*dry) {
+        std::error_code rec;
+        if (!fs::remove(it->path(), rec) || rec) {
+          c.log(fmt::format("cannot delete {}: {}", it->path().string(), rec.message()));
+          continue;
+        }
+      }
+      ++files;
+      bytes += st.st_size;
+      c.log(fmt::format("{}{} ({} bytes)", *dry ? "would delete " : "deleted ", it->path().string(), st.st_size));
+    }
+  }
+  c.set_output("files", std::to_string(files));
+  c.set_output("bytes_freed", std::to_string(*dry ? 0 : bytes));
+  c.log(fmt::format("{} {} files, {} bytes", *dry ? "would delete" : "deleted", files, bytes));
+  return {};
+}
+
+}  // namespace
+
+std::vector<WorkflowDefinition> builtin_workflows() {
+  std::vector<WorkflowDefinition> out;
+  for (auto text : kCatalog) {
+    auto w = parse_workflow(text, "built-in catalog");
+    if (!w) throw Exception(w.error());  // a bug in the catalog; the tests load every entry
+    out.push_back(std::move(w.value()));
+  }
+  return out;
+}
+
+void register_builtin_actions(WorkflowEngine& engine, storage::Store& store) {
+  engine.register_action("backup", [&store](StepContext& c) { return backup(store, c); });
+  engine.register_action("db_maintenance", [&store](StepContext& c) { return maintenance(store, c); });
+  engine.register_action("cleanup", [](StepContext& c) { return cleanup(c); });
+}
+
+Result<void> register_builtins(WorkflowEngine& engine, storage::Store& store) {
+  register_builtin_actions(engine, store);
+  for (auto& w : builtin_workflows())
+    if (auto r = engine.register_workflow(std::move(w)); !r) return r;
+  return {};
+}
+
+}  // namespace automation::workflow

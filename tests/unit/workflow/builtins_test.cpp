@@ -1,0 +1,167 @@
+// The built-in catalog and actions: real backups, maintenance and cleanup.
+#include <automation/storage/memory_store.hpp>
+#include <automation/storage/sqlite_store.hpp>
+#include <automation/testing/manual_clock.hpp>
+#include <automation/workflow/builtins.hpp>
+
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <sqlite3.h>
+#include <boost/json.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+using namespace automation;
+using namespace automation::workflow;
+using namespace std::chrono_literals;
+using storage::RunState;
+namespace fs = std::filesystem;
+
+namespace {
+template <class Pred>
+bool drive(WorkflowEngine& e, Pred done) {
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    e.poll();
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() > until) return false;
+    e.wait(20ms);
+  }
+}
+
+std::map<std::string, std::string> outputs(storage::Store& s, std::int64_t run, std::string_view step) {
+  for (const auto& r : s.run_steps(run).value())
+    if (r.step == step) {
+      std::map<std::string, std::string> m;
+      auto doc = boost::json::parse(r.outputs);
+      for (const auto& kv : doc.as_object()) m[std::string(kv.key())] = std::string(kv.value().as_string());
+      return m;
+    }
+  return {};
+}
+
+void set_mtime(const std::string& path, TimePoint t) {
+  const auto ms = to_epoch_ms(t);
+  timespec ts[2];
+  ts[0].tv_sec = ts[1].tv_sec = ms / 1000;
+  ts[0].tv_nsec = ts[1].tv_nsec = (ms % 1000) * 1'000'000;
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), ts, 0) == 0);
+}
+}  // namespace
+
+TEST_CASE("builtins: every catalog entry loads and validates, and the seed names are there") {
+  auto all = builtin_workflows();
+  std::set<std::string> names;
+  for (const auto& w : all) {
+    CHECK(validate(w));
+    names.insert(w.name);
+  }
+  for (const char* n : {"auto_backup", "auto_optimize", "database-maintenance", "cleanup-resources", "test-and-build", "deploy-production",
+                        "setup-monitoring", "health_check", "auto_scale_check", "on_user_register", "on_content_publish"})
+    CHECK(names.contains(n));
+}
+
+TEST_CASE("builtins: auto_backup makes a checked online copy of the store and keeps the newest N") {
+  test::TempDir dir;
+  auto store = storage::SqliteStore::open(dir.file("s.db")).value();
+  testing::ManualClock clock;
+  WorkflowEngine engine(*store, clock);
+  REQUIRE(register_builtins(engine, *store));
+  const std::string backups = dir.file("backups");
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3; ++i) {
+    auto id = engine.start("auto_backup", {.params = {{"dir", backups}, {"keep", "2"}}}).value();
+    REQUIRE(drive(engine, [&] { return !engine.is_active(id); }));
+    auto run = store->get_run(id).value().value();
+    REQUIRE(run.state == RunState::succeeded);
+    auto out = outputs(*store, id, "backup");
+    paths.push_back(out["path"]);
+    CHECK(std::stoll(out["bytes"]) > 0);
+    CHECK(out["removed"] == (i == 2 ? "1" : "0"));
+    clock.advance(6h);
+  }
+  CHECK_FALSE(fs::exists(paths[0]));
+  REQUIRE(fs::exists(paths[2]));
+  // The copy is a real database holding the runs recorded before it was taken.
+  auto copy = storage::SqliteStore::open(paths[2], {.read_only = true}).value();
+  CHECK(copy->check_integrity());
+  CHECK(copy->get_run(2).value());
+  // Memory stores cannot be backed up, and say so.
+  storage::MemoryStore mem;
+  WorkflowEngine e2(mem, clock);
+  REQUIRE(register_builtins(e2, mem));
+  auto id = e2.start("auto_backup", {.params = {{"dir", backups}}}).value();
+  REQUIRE(drive(e2, [&] { return !e2.is_active(id); }));
+  CHECK_THAT(mem.get_run(id).value()->reason, Catch::Contains("needs an SQLite store"));
+}
+
+TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
+  test::TempDir dir;
+  auto store = storage::SqliteStore::open(dir.file("s.db")).value();
+  testing::ManualClock clock;
+  std::vector<storage::TaskRecord> old(2000);
+  for (auto& t : old) {
+    t.domain = "x";
+    t.action = "y";
+    t.params = R"({"pad":")" + std::string(200, 'p') + R"("})";
+    t.started = t.ended = clock.now() - std::chrono::hours(24 * 100);
+  }
+  REQUIRE(store->append_tasks(old));
+  WorkflowEngine engine(*store, clock);
+  REQUIRE(register_builtins(engine, *store));
+  auto id = engine.start("auto_optimize").value();
+  REQUIRE(drive(engine, [&] { return !engine.is_active(id); }));
+  REQUIRE(store->get_run(id).value()->state == RunState::succeeded);
+  auto out = outputs(*store, id, "optimize");
+  CHECK(out["tasks_pruned"] == "2000");
+  CHECK(std::stoll(out["bytes_after"]) < std::stoll(out["bytes_before"]));
+}
+
+TEST_CASE("builtins: cleanup-resources deletes only regular files older than the age and reports the bytes") {
+  test::TempDir dir;
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  WorkflowEngine engine(store, clock);
+  REQUIRE(register_builtins(engine, store));
+  fs::create_directories(dir.path() / "a" / "deep");
+  fs::create_directories(dir.path() / "b");
+  auto write = [&](const std::string& rel, std::size_t n, Duration age) {
+    const std::string p = (dir.path() / rel).string();
+    std::ofstream(p) << std::string(n, 'x');
+    set_mtime(p, clock.now() - age);
+    return p;
+  };
+  const auto old1 = write("a/old.log", 100, 8 * 24h);
+  const auto old2 = write("a/deep/old.bin", 50, 30 * 24h);
+  const auto fresh = write("a/new.log", 10, 24h);
+  const auto other = write("b/old.txt", 7, 10 * 24h);
+  fs::create_symlink(old1, dir.path() / "b" / "link-to-old");
+  const std::string dirs = (dir.path() / "a").string() + ", " + (dir.path() / "missing").string();
+  SECTION("dry run") {
+    auto id = engine.start("cleanup-resources", {.params = {{"dirs", dirs}, {"dry_run", "true"}}}).value();
+    REQUIRE(drive(engine, [&] { return !engine.is_active(id); }));
+    CHECK(outputs(store, id, "cleanup")["files"] == "2");
+    CHECK(fs::exists(old1));
+  }
+  SECTION("for real") {
+    auto id = engine.start("cleanup-resources", {.params = {{"dirs", dirs}}}).value();
+    REQUIRE(drive(engine, [&] { return !engine.is_active(id); }));
+    REQUIRE(store.get_run(id).value()->state == RunState::succeeded);
+    auto out = outputs(store, id, "cleanup");
+    CHECK(out["files"] == "2");
+    CHECK(out["bytes_freed"] == "150");
+    CHECK_FALSE(fs::exists(old1));
+    CHECK_FALSE(fs::exists(old2));
+    CHECK(fs::exists(fresh));
+    CHECK(fs::exists(other));  // not a listed directory
+    auto logs = store.run_attempts(id, std::nullopt).value();
+    CHECK_THAT(logs[0].stdout_text, Catch::Contains("missing: not a directory; skipped"));
+  }
+}
