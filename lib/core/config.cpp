@@ -68,6 +68,12 @@ const std::vector<KeyDef>& defs() {
       v.push_back({"db", "AUTOMATION_DB", Kind::store_uri, "store URI: sqlite:PATH or memory:", {}, -INFINITY, INFINITY, s, g});
     }
     {
+      auto [s, g] = str(&Config::workflows_dir);
+      v.push_back({"workflows_dir", "AUTOMATION_WORKFLOWS_DIR", Kind::string,
+                   "directory of workflow definitions (NAME.json); a file overrides the built-in of the same name", {}, -INFINITY, INFINITY,
+                   s, g});
+    }
+    {
       auto [s, g] = str(&Config::time_zone);
       v.push_back({"time_zone", "AUTOMATION_TIME_ZONE", Kind::zone, "IANA time zone for calendar periods", {}, -INFINITY, INFINITY, s, g});
     }

@@ -1456,6 +1456,66 @@ struct WorkflowEngine::Impl {
   }
 };
 
+// ---- JSON forms ----------------------------------------------------------------------------------
+
+namespace {
+bj::value time_or_null(TimePoint t) { return t == TimePoint{} ? bj::value(nullptr) : bj::value(format_timestamp(t)); }
+bj::value object_or_text(const std::string& text) {
+  auto doc = json::parse(text, "stored JSON");
+  return doc ? std::move(*doc) : bj::value(text);
+}
+bj::value duration_ms(TimePoint a, TimePoint b) {
+  if (a == TimePoint{} || b == TimePoint{}) return nullptr;
+  return duration_cast<Millis>(b - a).count();
+}
+}  // namespace
+
+bj::object to_json(const RunRecord& r) {
+  return bj::object{{"id", r.id},
+                    {"workflow", r.workflow},
+                    {"state", to_string(r.state)},
+                    {"reason", r.reason},
+                    {"params", object_or_text(r.params)},
+                    {"trigger", r.trigger},
+                    {"correlation_id", r.correlation_id},
+                    {"priority", r.priority},
+                    {"concurrency_key", r.concurrency_key},
+                    {"parent_run_id", r.parent_run_id ? bj::value(r.parent_run_id) : bj::value(nullptr)},
+                    {"queued_at", time_or_null(r.queued_at)},
+                    {"started_at", time_or_null(r.started_at)},
+                    {"ended_at", time_or_null(r.ended_at)},
+                    {"duration_ms", duration_ms(r.started_at, r.ended_at)},
+                    {"owner", r.owner},
+                    {"cancel_requested", r.cancel_requested},
+                    {"version", r.version}};
+}
+
+bj::object to_json(const sd::StepRecord& s) {
+  return bj::object{{"step", s.step},
+                    {"state", to_string(s.state)},
+                    {"reason", s.reason},
+                    {"attempts", s.attempts},
+                    {"started_at", time_or_null(s.started)},
+                    {"ended_at", time_or_null(s.ended)},
+                    {"duration_ms", duration_ms(s.started, s.ended)},
+                    {"exit_code", s.exit_code ? bj::value(*s.exit_code) : bj::value(nullptr)},
+                    {"outputs", object_or_text(s.outputs)}};
+}
+
+bj::object to_json(const sd::AttemptRecord& a) {
+  return bj::object{{"step", a.step},
+                    {"attempt", a.attempt},
+                    {"state", to_string(a.state)},
+                    {"started_at", time_or_null(a.started)},
+                    {"ended_at", time_or_null(a.ended)},
+                    {"duration_ms", duration_ms(a.started, a.ended)},
+                    {"exit_code", a.exit_code ? bj::value(*a.exit_code) : bj::value(nullptr)},
+                    {"error", a.error},
+                    {"pid", a.pid ? bj::value(a.pid) : bj::value(nullptr)},
+                    {"stdout", a.stdout_text},
+                    {"stderr", a.stderr_text}};
+}
+
 // ---- the public face ----------------------------------------------------------------------------
 
 WorkflowEngine::WorkflowEngine(sd::Store& store, const Clock& clock) : WorkflowEngine(store, clock, Options{}) {}

@@ -40,6 +40,7 @@ struct ThresholdsConfig {
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
   std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
+  std::string workflows_dir = "workflows";      ///< workflow definitions (NAME.json), relative to the working directory
   LogConfig log;
   StorageConfig storage;
   ThresholdsConfig thresholds;

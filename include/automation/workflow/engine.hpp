@@ -27,6 +27,8 @@
 #include <automation/storage/store.hpp>
 #include <automation/workflow/definition.hpp>
 
+#include <boost/json/object.hpp>
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -174,6 +176,12 @@ class WorkflowEngine {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+/// JSON forms for the CLI and the HTTP API (times ISO-8601 UTC, durations in milliseconds; params
+/// and outputs as objects).
+boost::json::object to_json(const RunRecord& r);
+boost::json::object to_json(const storage::StepRecord& s);
+boost::json::object to_json(const storage::AttemptRecord& a);
 
 /// Whether the owner named in a run record is alive: on this host, its process (pid and start
 /// time) still exists; on another host, its lease has not expired at `now`.
