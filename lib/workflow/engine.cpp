@@ -177,6 +177,33 @@ struct StepRt {
 
 enum class Phase { main, compensate, finally_steps, done };
 
+struct Completion {
+  std::int64_t run;
+  std::string step;
+  int attempt;
+  AsyncResult result;
+};
+
+// What executor threads hand back, and the eventfd that wakes wait(). Shared with the work posted
+// to the executor, so a callback finishing after the engine is gone writes into a live object.
+struct Inbox {
+  std::mutex mu;
+  std::deque<Completion> completions;
+  int wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  Inbox() = default;
+  Inbox(const Inbox&) = delete;
+  Inbox& operator=(const Inbox&) = delete;
+  ~Inbox() {
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+  void wake() const {
+    if (wake_fd >= 0) {
+      const std::uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
+    }
+  }
+};
+
 struct RunRt {
   RunRecord rec;
   std::shared_ptr<const WorkflowDefinition> def;
@@ -216,19 +243,12 @@ struct WorkflowEngine::Impl {
   std::map<std::int64_t, std::pair<RunState, std::string>> finished_children;
   std::size_t inflight = 0;
   std::optional<TimePoint> next_timer;
-  int wake_fd = -1;
+  std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
 
   // Shared with other threads.
   mutable std::mutex mu;
   std::set<std::int64_t> active_ids;
   std::deque<std::pair<std::int64_t, std::string>> cancel_requests;
-  struct Completion {
-    std::int64_t run;
-    std::string step;
-    int attempt;
-    AsyncResult result;
-  };
-  std::deque<Completion> completions;
 
   Impl(sd::Store& s, const Clock& c, Options o) : store(s), clock(c), options(std::move(o)) {
     if (options.owner.empty()) options.owner = this_process_owner();
@@ -249,18 +269,9 @@ struct WorkflowEngine::Impl {
         if (eq != std::string_view::npos) base_env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
       }
     }
-    wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  }
-  ~Impl() {
-    if (wake_fd >= 0) ::close(wake_fd);
   }
 
-  void signal_wake() const {
-    if (wake_fd >= 0) {
-      const std::uint64_t one = 1;
-      [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
-    }
-  }
+  void signal_wake() const { inbox->wake(); }
 
   // ---- records ----
 
@@ -723,13 +734,13 @@ struct WorkflowEngine::Impl {
       const std::int64_t run_id = r.rec.id;
       const std::string step = s.id;
       const int number = at.number;
-      options.executor([this, run_id, step, number, work = std::move(work)] {
+      options.executor([inbox = inbox, run_id, step, number, work = std::move(work)] {
         AsyncResult res = work();
         {
-          std::lock_guard lock(mu);
-          completions.push_back({run_id, step, number, std::move(res)});
+          std::lock_guard lock(inbox->mu);
+          inbox->completions.push_back({run_id, step, number, std::move(res)});
         }
-        signal_wake();
+        inbox->wake();
       });
       return;
     }
@@ -1155,8 +1166,11 @@ struct WorkflowEngine::Impl {
       std::deque<Completion> done;
       std::deque<std::pair<std::int64_t, std::string>> cancels;
       {
+        std::lock_guard lock(inbox->mu);
+        done.swap(inbox->completions);
+      }
+      {
         std::lock_guard lock(mu);
-        done.swap(completions);
         cancels.swap(cancel_requests);
       }
       for (auto& c : done) {
@@ -1257,6 +1271,7 @@ struct WorkflowEngine::Impl {
 
   void wait(std::chrono::milliseconds max) {
     std::vector<pollfd> fds;
+    const int wake_fd = inbox->wake_fd;
     if (wake_fd >= 0) fds.push_back({wake_fd, POLLIN, 0});
     bool no_pidfd = false;
     bool stragglers = false;
@@ -1281,8 +1296,12 @@ struct WorkflowEngine::Impl {
     }
     if (no_pidfd || stragglers) timeout = std::min(timeout, std::chrono::milliseconds(5));
     {
+      std::lock_guard lock(inbox->mu);
+      if (!inbox->completions.empty()) return;
+    }
+    {
       std::lock_guard lock(mu);
-      if (!completions.empty() || !cancel_requests.empty()) return;
+      if (!cancel_requests.empty()) return;
     }
     if (timeout.count() <= 0) return;
     const int n = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long long>(timeout.count(), 1 << 30)));

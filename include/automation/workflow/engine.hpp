@@ -111,7 +111,8 @@ class WorkflowEngine {
     Duration lease = std::chrono::seconds(60);  ///< renewed every third of it while a run is active
     Duration cancel_check = std::chrono::seconds(1);  ///< how often cancel requests from other processes are read
     std::string owner;  ///< default: "pid N (start T) on HOST"
-    /// Runs in-process steps elsewhere (a thread pool); empty: inline on the polling thread.
+    /// Runs in-process steps elsewhere (a thread pool); empty: inline on the polling thread. Work
+    /// still running when the engine is destroyed finishes harmlessly (its result is dropped).
     std::function<void(std::function<void()>)> executor;
     /// Steps and runs are also recorded here; null: an internal TaskHistory on the same store.
     resilience::TaskHistory* history = nullptr;

@@ -261,7 +261,7 @@ TEST_CASE("engine: a command's outputs feed later steps and its logs are kept pe
   CHECK(a[0].pid > 0);
 }
 
-TEST_CASE("engine: a failing command fails its step with the exit status; logs are bounded") {
+TEST_CASE("engine: a failing command fails its step with the exit status and logs are bounded") {
   WorkflowEngine::Options o;
   o.max_log_bytes = 100;
   Fixture f(o);
@@ -521,7 +521,7 @@ TEST_CASE("engine: a run whose engine died is marked interrupted and resumed wit
   CHECK(f.engine->resume(id).error().is(errc::conflict));
 }
 
-TEST_CASE("engine: recover(adopt) resumes a dead owner's run; a live owner's run is left alone") {
+TEST_CASE("engine: recover(adopt) resumes a dead owner's run and leaves a live owner's run alone") {
   Fixture f;
   REQUIRE(f.engine->register_workflow(parse(R"json({"name":"r","steps":[{"id":"a","callback":"record"}]})json")));
   RunRecord rec;
