@@ -14,6 +14,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <fstream>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -114,6 +115,7 @@ BENCHMARK(BM_Workflow_DurableSteps_Sqlite)->Arg(100)->Unit(benchmark::kMilliseco
 void BM_Workflow_DurableSteps_RawSqliteBaseline(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   test::TempDir dir;
+  std::ofstream(dir.file("raw.db")).flush();  // an empty file is an empty database
   bench::RawSqlite db(dir.file("raw.db"));
   db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, step TEXT, state TEXT)");
   auto* begin = db.prepare("BEGIN IMMEDIATE");

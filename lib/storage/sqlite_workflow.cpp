@@ -59,11 +59,13 @@ Result<RunRecord> read_run(const sq::Statement& st) {
   return r;
 }
 
-constexpr std::string_view kUpsertStep =
+// A step row is updated in place; only a new one (a compensation) reads the next sequence number.
+constexpr std::string_view kUpdateStep =
+    "UPDATE workflow_step SET state = ?3, attempts = ?4, started_ms = ?5, ended_ms = ?6, exit_code = ?7, outputs = ?8, reason = ?9 WHERE "
+    "run_id = ?1 AND step = ?2";
+constexpr std::string_view kInsertStep =
     "INSERT INTO workflow_step (run_id, step, seq, state, attempts, started_ms, ended_ms, exit_code, outputs, reason) VALUES (?1, ?2, "
-    "(SELECT coalesce(max(seq), 0) + 1 FROM workflow_step WHERE run_id = ?1), ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (run_id, step) DO "
-    "UPDATE SET state = excluded.state, attempts = excluded.attempts, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, "
-    "exit_code = excluded.exit_code, outputs = excluded.outputs, reason = excluded.reason";
+    "(SELECT coalesce(max(seq), 0) + 1 FROM workflow_step WHERE run_id = ?1), ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 constexpr std::string_view kUpsertAttempt =
     "INSERT INTO workflow_attempt (run_id, step, attempt, state, started_ms, ended_ms, exit_code, stdout, stderr, error, pid, pid_start) "
@@ -75,21 +77,24 @@ constexpr std::string_view kUpsertAttempt =
 
 Result<void> SqliteStore::Impl::upsert_steps(std::int64_t run_id, std::span<const StepRecord> steps) {
   for (const auto& s : steps) {
-    auto st = cached(kUpsertStep);
-    if (!st) return st.error();
-    auto& q = **st;
-    q.bind(1, run_id);
-    q.bind(2, std::string_view(s.step));
-    q.bind(3, to_string(s.state));
-    q.bind(4, s.attempts);
-    q.bind(5, to_epoch_ms(s.started));
-    q.bind(6, to_epoch_ms(s.ended));
-    bind_optional(q, 7, s.exit_code);
-    q.bind(8, std::string_view(s.outputs));
-    q.bind(9, std::string_view(s.reason));
-    auto r = q.step("write a workflow step");
-    q.reset();
-    if (!r) return r.error();
+    for (const auto sql : {kUpdateStep, kInsertStep}) {
+      auto st = cached(sql);
+      if (!st) return st.error();
+      auto& q = **st;
+      q.bind(1, run_id);
+      q.bind(2, std::string_view(s.step));
+      q.bind(3, to_string(s.state));
+      q.bind(4, s.attempts);
+      q.bind(5, to_epoch_ms(s.started));
+      q.bind(6, to_epoch_ms(s.ended));
+      bind_optional(q, 7, s.exit_code);
+      q.bind(8, std::string_view(s.outputs));
+      q.bind(9, std::string_view(s.reason));
+      auto r = q.step("write a workflow step");
+      q.reset();
+      if (!r) return r.error();
+      if (sqlite3_changes(db.get()) > 0) break;
+    }
   }
   return {};
 }
@@ -165,24 +170,32 @@ Result<std::int64_t> SqliteStore::update_run(const RunRecord& run, std::span<con
   if (auto e = impl_->ensure_current(); !e) return e.error();
   sq::Transaction tx(impl_->db);
   if (auto e = tx.begin(); !e) return with_context(e.error(), fmt::format("update workflow run {}", run.id));
-  auto st = impl_->cached(
-      "UPDATE workflow_run SET state = ?3, started_ms = ?4, ended_ms = ?5, reason = ?6, owner = ?7, lease_until_ms = ?8, cancel_requested = "
-      "?9, cancel_reason = ?10, version = version + 1 WHERE id = ?1 AND version = ?2");
-  if (!st) return st.error();
-  auto& q = **st;
-  q.bind(1, run.id);
-  q.bind(2, run.version);
-  q.bind(3, to_string(run.state));
-  q.bind(4, to_epoch_ms(run.started_at));
-  q.bind(5, to_epoch_ms(run.ended_at));
-  q.bind(6, std::string_view(run.reason));
-  q.bind(7, std::string_view(run.owner));
-  q.bind(8, to_epoch_ms(run.lease_until));
-  q.bind(9, run.cancel_requested ? 1 : 0);
-  q.bind(10, std::string_view(run.cancel_reason));
-  auto done = q.step("update a workflow run");
-  q.reset();
-  if (!done) return done.error();
+  // Most transitions change only steps: then only the version moves (no index is touched). When a
+  // run field changed too, the full update.
+  for (const std::string_view sql :
+       {std::string_view("UPDATE workflow_run SET version = version + 1 WHERE id = ?1 AND version = ?2 AND state = ?3 AND started_ms = ?4 "
+                         "AND ended_ms = ?5 AND reason = ?6 AND owner = ?7 AND lease_until_ms = ?8 AND cancel_requested = ?9 AND "
+                         "cancel_reason = ?10"),
+        std::string_view("UPDATE workflow_run SET state = ?3, started_ms = ?4, ended_ms = ?5, reason = ?6, owner = ?7, lease_until_ms = ?8, "
+                         "cancel_requested = ?9, cancel_reason = ?10, version = version + 1 WHERE id = ?1 AND version = ?2")}) {
+    auto st = impl_->cached(sql);
+    if (!st) return st.error();
+    auto& q = **st;
+    q.bind(1, run.id);
+    q.bind(2, run.version);
+    q.bind(3, to_string(run.state));
+    q.bind(4, to_epoch_ms(run.started_at));
+    q.bind(5, to_epoch_ms(run.ended_at));
+    q.bind(6, std::string_view(run.reason));
+    q.bind(7, std::string_view(run.owner));
+    q.bind(8, to_epoch_ms(run.lease_until));
+    q.bind(9, run.cancel_requested ? 1 : 0);
+    q.bind(10, std::string_view(run.cancel_reason));
+    auto done = q.step("update a workflow run");
+    q.reset();
+    if (!done) return done.error();
+    if (sqlite3_changes(impl_->db.get()) > 0) break;
+  }
   if (sqlite3_changes(impl_->db.get()) == 0) {
     auto cur = impl_->db.prepare("SELECT version FROM workflow_run WHERE id = ?1");
     if (!cur) return cur.error();
