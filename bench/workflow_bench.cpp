@@ -14,9 +14,9 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include <fstream>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <fstream>
 
 extern char** environ;
 

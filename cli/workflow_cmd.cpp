@@ -32,7 +32,8 @@ extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
 
 // SIGINT/SIGTERM cancel the run (its processes get SIGTERM, then SIGKILL after the grace).
 struct StopSignals {
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   StopSignals() {
     g_signal.store(0);
     struct sigaction sa {};
@@ -177,7 +178,8 @@ void register_workflow(CLI::App& app, Context& ctx) {
         for (const auto& e : cat->entries) {
           bj::object o{{"name", e.definition.name}, {"description", e.definition.description}, {"source", e.source}};
           if (auto it = last.find(e.definition.name); it != last.end())
-            o["last_run"] = bj::object{{"id", it->second.id}, {"state", st::to_string(it->second.state)}, {"queued_at", when(it->second.queued_at)}};
+            o["last_run"] =
+                bj::object{{"id", it->second.id}, {"state", st::to_string(it->second.state)}, {"queued_at", when(it->second.queued_at)}};
           else
             o["last_run"] = nullptr;
           out.push_back(std::move(o));
@@ -191,7 +193,8 @@ void register_workflow(CLI::App& app, Context& ctx) {
           std::string lr = "-";
           if (auto it = last.find(e.definition.name); it != last.end())
             lr = fmt::format("{} {}", it->second.id, st::to_string(it->second.state));
-          fmt::print("{:<22} {:<10} {:<22} {}\n", e.definition.name, e.source == "built-in" ? "built-in" : "file", lr, e.definition.description);
+          fmt::print("{:<22} {:<10} {:<22} {}\n", e.definition.name, e.source == "built-in" ? "built-in" : "file", lr,
+                     e.definition.description);
         }
         for (const auto& p : cat->problems) fmt::print(stderr, "autoctl: warning: {}\n", p);
       }
@@ -276,7 +279,8 @@ void register_workflow(CLI::App& app, Context& ctx) {
 
   // ---- resume ----
   auto resume_id = std::make_shared<std::string>();
-  auto* resume = wfc->add_subcommand("resume", "Continue an interrupted run: finished steps keep their outcome, interrupted ones run again");
+  auto* resume =
+      wfc->add_subcommand("resume", "Continue an interrupted run: finished steps keep their outcome, interrupted ones run again");
   resume->add_option("run", *resume_id, "The run id")->required();
   resume->callback([&ctx, resume_id] {
     ctx.run = [&ctx, resume_id]() -> int {
@@ -357,11 +361,12 @@ void register_workflow(CLI::App& app, Context& ctx) {
         auto j = wf::to_json(r);
         fmt::print("run {} of {}: {}{} ({})\n", r.id, r.workflow, st::to_string(r.state),
                    orphan ? " (its engine is gone: the next `autoctl workflow run` marks it interrupted)" : "", r.reason);
-        fmt::print("  trigger {}  queued {}  started {}  ended {}  took {}\n", r.trigger, when(r.queued_at), when(r.started_at), when(r.ended_at),
-                   ms_text(j["duration_ms"]));
+        fmt::print("  trigger {}  queued {}  started {}  ended {}  took {}\n", r.trigger, when(r.queued_at), when(r.started_at),
+                   when(r.ended_at), ms_text(j["duration_ms"]));
         for (const auto& s : *steps) {
           auto sj = wf::to_json(s);
-          fmt::print("  {:<24} {:<11} attempts {}  {:>8}  {}\n", s.step, st::to_string(s.state), s.attempts, ms_text(sj["duration_ms"]), s.reason);
+          fmt::print("  {:<24} {:<11} attempts {}  {:>8}  {}\n", s.step, st::to_string(s.state), s.attempts, ms_text(sj["duration_ms"]),
+                     s.reason);
         }
       }
       return r.state == st::RunState::succeeded || !st::is_final(r.state) ? ex_ok : ex_no;
@@ -378,7 +383,8 @@ void register_workflow(CLI::App& app, Context& ctx) {
   auto* history = wfc->add_subcommand("history", "Recent runs, newest first");
   history->add_option("workflow", ha->workflow, "Only runs of this workflow");
   history->add_option("-n,--limit", ha->limit, "At most this many runs (0: all)")->capture_default_str();
-  history->add_option("--state", ha->state, "Only runs in this state (queued, running, succeeded, failed, cancelled, timed_out, interrupted)");
+  history->add_option("--state", ha->state,
+                      "Only runs in this state (queued, running, succeeded, failed, cancelled, timed_out, interrupted)");
   history->callback([&ctx, ha] {
     ctx.run = [&ctx, ha]() -> int {
       st::RunQuery q;

@@ -51,8 +51,8 @@ automation::Result<CatalogEntry> resolve_workflow(const Catalog& catalog, const 
   if (auto it = catalog.broken.find(target); it != catalog.broken.end()) return it->second;
   std::vector<std::string> names;
   for (const auto& e : catalog.entries) names.push_back(e.definition.name);
-  return automation::fail(automation::errc::not_found,
-                          fmt::format("no workflow named \"{}\" (known: {}; or give a path to a JSON file)", target, fmt::join(names, ", ")));
+  return automation::fail(automation::errc::not_found, fmt::format("no workflow named \"{}\" (known: {}; or give a path to a JSON file)",
+                                                                   target, fmt::join(names, ", ")));
 }
 
 automation::Result<std::unique_ptr<wf::WorkflowEngine>> make_engine(const Context& ctx, automation::storage::Store& store,
@@ -65,7 +65,10 @@ automation::Result<std::unique_ptr<wf::WorkflowEngine>> make_engine(const Contex
   if (!report) return report.error();
   if (!ctx.global.quiet) {
     for (auto id : report->interrupted)
-      fmt::print(stderr, "autoctl: run {} was left running by an engine that is gone; marked interrupted (`autoctl workflow resume {}` continues it)\n", id, id);
+      fmt::print(
+          stderr,
+          "autoctl: run {} was left running by an engine that is gone; marked interrupted (`autoctl workflow resume {}` continues it)\n",
+          id, id);
     for (const auto& k : report->killed) fmt::print(stderr, "autoctl: killed an orphaned process group: {}\n", k);
   }
   return engine;

@@ -17,9 +17,9 @@ struct CatalogEntry {
 };
 
 struct Catalog {
-  std::vector<CatalogEntry> entries;                   // by name
-  std::map<std::string, automation::Error> broken;     // files that do not load, by their stem
-  std::vector<std::string> problems;                   // the same, as lines for `list`
+  std::vector<CatalogEntry> entries;                // by name
+  std::map<std::string, automation::Error> broken;  // files that do not load, by their stem
+  std::vector<std::string> problems;                // the same, as lines for `list`
 };
 
 /// The built-in catalog overridden by workflows_dir/NAME.json files.

@@ -17,8 +17,8 @@
 #include <automation/testing/fault_injecting_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 #include <automation/version.hpp>
-#include <automation/workflow/cron.hpp>
 #include <automation/workflow/builtins.hpp>
+#include <automation/workflow/cron.hpp>
 #include <automation/workflow/definition.hpp>
 #include <automation/workflow/engine.hpp>
 #include <automation/workflow/expression.hpp>

@@ -69,9 +69,15 @@ const std::vector<KeyDef>& defs() {
     }
     {
       auto [s, g] = str(&Config::workflows_dir);
-      v.push_back({"workflows_dir", "AUTOMATION_WORKFLOWS_DIR", Kind::string,
-                   "directory of workflow definitions (NAME.json); a file overrides the built-in of the same name", {}, -INFINITY, INFINITY,
-                   s, g});
+      v.push_back({"workflows_dir",
+                   "AUTOMATION_WORKFLOWS_DIR",
+                   Kind::string,
+                   "directory of workflow definitions (NAME.json); a file overrides the built-in of the same name",
+                   {},
+                   -INFINITY,
+                   INFINITY,
+                   s,
+                   g});
     }
     {
       auto [s, g] = str(&Config::time_zone);

@@ -236,7 +236,8 @@ Result<std::int64_t> MemoryStore::create_run(const RunRecord& run, std::span<con
   return id;
 }
 
-Result<std::int64_t> MemoryStore::update_run(const RunRecord& run, std::span<const StepRecord> steps, std::span<const AttemptRecord> attempts) {
+Result<std::int64_t> MemoryStore::update_run(const RunRecord& run, std::span<const StepRecord> steps,
+                                             std::span<const AttemptRecord> attempts) {
   for (const auto& st : steps)
     if (auto v = validate(st); !v) return v.error();
   for (const auto& a : attempts)

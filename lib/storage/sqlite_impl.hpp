@@ -109,5 +109,4 @@ struct SqliteStore::Impl {
   }
 };
 
-
 }  // namespace automation::storage

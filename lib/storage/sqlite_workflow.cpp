@@ -140,7 +140,8 @@ Result<std::int64_t> SqliteStore::create_run(const RunRecord& run, std::span<con
   if (auto r = impl_->upsert_steps(id, steps); !r) return r.error();
   if (fire) {
     auto f = impl_->cached(
-        "INSERT INTO schedule_fire (schedule, fire_ms, run_id, outcome, reason, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO "
+        "INSERT INTO schedule_fire (schedule, fire_ms, run_id, outcome, reason, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT "
+        "DO "
         "NOTHING");
     if (!f) return f.error();
     auto& fq = **f;
@@ -160,7 +161,8 @@ Result<std::int64_t> SqliteStore::create_run(const RunRecord& run, std::span<con
   return id;
 }
 
-Result<std::int64_t> SqliteStore::update_run(const RunRecord& run, std::span<const StepRecord> steps, std::span<const AttemptRecord> attempts) {
+Result<std::int64_t> SqliteStore::update_run(const RunRecord& run, std::span<const StepRecord> steps,
+                                             std::span<const AttemptRecord> attempts) {
   for (const auto& s : steps)
     if (auto v = validate(s); !v) return v.error();
   for (const auto& a : attempts)
@@ -176,8 +178,9 @@ Result<std::int64_t> SqliteStore::update_run(const RunRecord& run, std::span<con
        {std::string_view("UPDATE workflow_run SET version = version + 1 WHERE id = ?1 AND version = ?2 AND state = ?3 AND started_ms = ?4 "
                          "AND ended_ms = ?5 AND reason = ?6 AND owner = ?7 AND lease_until_ms = ?8 AND cancel_requested = ?9 AND "
                          "cancel_reason = ?10"),
-        std::string_view("UPDATE workflow_run SET state = ?3, started_ms = ?4, ended_ms = ?5, reason = ?6, owner = ?7, lease_until_ms = ?8, "
-                         "cancel_requested = ?9, cancel_reason = ?10, version = version + 1 WHERE id = ?1 AND version = ?2")}) {
+        std::string_view(
+            "UPDATE workflow_run SET state = ?3, started_ms = ?4, ended_ms = ?5, reason = ?6, owner = ?7, lease_until_ms = ?8, "
+            "cancel_requested = ?9, cancel_reason = ?10, version = version + 1 WHERE id = ?1 AND version = ?2")}) {
     auto st = impl_->cached(sql);
     if (!st) return st.error();
     auto& q = **st;
@@ -270,8 +273,7 @@ Result<std::vector<RunRecord>> SqliteStore::list_runs(const RunQuery& q) {
   if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
   auto st = impl_->db.prepare(sql);
   if (!st) return st.error();
-  for (std::size_t i = 0; i < binds.size(); ++i)
-    std::visit([&](const auto& v) { st->bind(static_cast<int>(i + 1), v); }, binds[i]);
+  for (std::size_t i = 0; i < binds.size(); ++i) std::visit([&](const auto& v) { st->bind(static_cast<int>(i + 1), v); }, binds[i]);
   std::vector<RunRecord> out;
   for (;;) {
     auto row = st->step("list workflow runs");
@@ -355,8 +357,7 @@ Result<std::int64_t> SqliteStore::prune_runs(TimePoint before) {
   if (auto w = impl_->writable(); !w) return w.error();
   std::lock_guard lock(impl_->mu);
   if (auto e = impl_->ensure_current(); !e) return e.error();
-  auto st = impl_->db.prepare(
-      "DELETE FROM workflow_run WHERE ended_ms < ?1 AND state NOT IN ('queued', 'running')");
+  auto st = impl_->db.prepare("DELETE FROM workflow_run WHERE ended_ms < ?1 AND state NOT IN ('queued', 'running')");
   if (!st) return st.error();
   st->bind(1, to_epoch_ms(before));
   if (auto e = st->step("prune workflow runs"); !e) return e.error();

@@ -141,7 +141,9 @@ Result<void> validate(const RunRecord& r) {
 }
 
 Result<void> validate(const StepRecord& r) {
-  auto bad = [&](std::string msg) { return fail(errc::invalid_argument, fmt::format("step record (run {}, step \"{}\"): {}", r.run_id, r.step, msg)); };
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("step record (run {}, step \"{}\"): {}", r.run_id, r.step, msg));
+  };
   if (r.step.empty()) return bad("\"step\" must not be empty");
   if (r.attempts < 0) return bad("\"attempts\" is negative");
   if (auto v = check_object("\"outputs\"", r.outputs); !v) return bad(v.error().message);
@@ -150,7 +152,8 @@ Result<void> validate(const StepRecord& r) {
 
 Result<void> validate(const AttemptRecord& r) {
   auto bad = [&](std::string msg) {
-    return fail(errc::invalid_argument, fmt::format("attempt record (run {}, step \"{}\", attempt {}): {}", r.run_id, r.step, r.attempt, msg));
+    return fail(errc::invalid_argument,
+                fmt::format("attempt record (run {}, step \"{}\", attempt {}): {}", r.run_id, r.step, r.attempt, msg));
   };
   if (r.step.empty()) return bad("\"step\" must not be empty");
   if (r.attempt < 1) return bad("\"attempt\" must be at least 1");
@@ -159,7 +162,8 @@ Result<void> validate(const AttemptRecord& r) {
 
 Result<void> validate(const ScheduleRecord& r) {
   if (r.name.empty()) return fail(errc::invalid_argument, "schedule record: \"name\" must not be empty");
-  if (r.consecutive_failures < 0) return fail(errc::invalid_argument, fmt::format("schedule record '{}': negative consecutive_failures", r.name));
+  if (r.consecutive_failures < 0)
+    return fail(errc::invalid_argument, fmt::format("schedule record '{}': negative consecutive_failures", r.name));
   return {};
 }
 
@@ -167,7 +171,8 @@ Result<void> validate(const FireRecord& r) {
   static constexpr std::string_view kOutcomes[] = {"started", "skipped", "buffered"};
   if (r.schedule.empty()) return fail(errc::invalid_argument, "fire record: \"schedule\" must not be empty");
   if (std::find(std::begin(kOutcomes), std::end(kOutcomes), r.outcome) == std::end(kOutcomes))
-    return fail(errc::invalid_argument, fmt::format("fire record '{}': unknown outcome \"{}\" (started, skipped or buffered)", r.schedule, r.outcome));
+    return fail(errc::invalid_argument,
+                fmt::format("fire record '{}': unknown outcome \"{}\" (started, skipped or buffered)", r.schedule, r.outcome));
   return {};
 }
 

@@ -89,11 +89,13 @@ Result<bool> FaultInjectingStore::delete_breaker(std::string_view name) {
   if (auto r = before_write("delete_breaker"); !r) return r.error();
   return inner_.delete_breaker(name);
 }
-Result<std::int64_t> FaultInjectingStore::create_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps, const storage::FireRecord* fire) {
+Result<std::int64_t> FaultInjectingStore::create_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps,
+                                                     const storage::FireRecord* fire) {
   if (auto r = before_write("create_run"); !r) return r.error();
   return inner_.create_run(run, steps, fire);
 }
-Result<std::int64_t> FaultInjectingStore::update_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps, std::span<const storage::AttemptRecord> attempts) {
+Result<std::int64_t> FaultInjectingStore::update_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps,
+                                                     std::span<const storage::AttemptRecord> attempts) {
   if (auto r = before_write("update_run"); !r) return r.error();
   return inner_.update_run(run, steps, attempts);
 }
@@ -125,7 +127,8 @@ Result<std::vector<storage::ScheduleRecord>> FaultInjectingStore::list_schedules
   if (auto r = before_read("list_schedules"); !r) return r.error();
   return inner_.list_schedules();
 }
-Result<std::int64_t> FaultInjectingStore::put_schedule(const storage::ScheduleRecord& record, std::optional<std::int64_t> expected_version) {
+Result<std::int64_t> FaultInjectingStore::put_schedule(const storage::ScheduleRecord& record,
+                                                       std::optional<std::int64_t> expected_version) {
   if (auto r = before_write("put_schedule"); !r) return r.error();
   return inner_.put_schedule(record, expected_version);
 }

@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <filesystem>
-#include <sys/stat.h>
 
 namespace automation::workflow {
 
@@ -109,7 +109,8 @@ Result<void> backup(storage::Store& store, StepContext& c) {
   } catch (...) {
     keep = 0;
   }
-  if (keep < 1) return fail(errc::invalid_argument, fmt::format("backup: \"keep\" must be a whole number of at least 1, got \"{}\"", keep_text));
+  if (keep < 1)
+    return fail(errc::invalid_argument, fmt::format("backup: \"keep\" must be a whole number of at least 1, got \"{}\"", keep_text));
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail(errc::io, fmt::format("backup: cannot create {}: {}", dir, ec.message()));

@@ -426,8 +426,9 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
   WorkflowDefinition w;
   const auto* root = c.object(*doc, "$");
   if (!root) return verdict(c, source).error();
-  c.unknown_keys(*root, "$",
-                 {"name", "description", "params", "env", "priority", "max_concurrent_runs", "concurrency", "deadline", "on_interrupt", "steps"});
+  c.unknown_keys(
+      *root, "$",
+      {"name", "description", "params", "env", "priority", "max_concurrent_runs", "concurrency", "deadline", "on_interrupt", "steps"});
   if (const auto* v = root->if_contains("name")) {
     if (auto s = c.string(*v, "$.name", true)) w.name = *s;
   } else {

@@ -9,19 +9,19 @@
 #include "workflow/http_step.hpp"
 #include "workflow/process.hpp"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <deque>
 #include <mutex>
-#include <poll.h>
 #include <set>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 extern char** environ;
 
@@ -105,7 +105,8 @@ std::map<std::string, std::string> string_map(std::string_view text) {
   std::map<std::string, std::string> out;
   auto doc = json::parse(text, "stored map");
   if (!doc || !doc->is_object()) return out;
-  for (const auto& kv : doc->as_object()) out[std::string(kv.key())] = kv.value().is_string() ? std::string(kv.value().as_string()) : json::dump(kv.value());
+  for (const auto& kv : doc->as_object())
+    out[std::string(kv.key())] = kv.value().is_string() ? std::string(kv.value().as_string()) : json::dump(kv.value());
   return out;
 }
 
@@ -432,8 +433,7 @@ struct WorkflowEngine::Impl {
       else
         problems.push_back(fmt::format("parameter \"{}\" is required{}", p.name, p.description.empty() ? "" : " (" + p.description + ")"));
     }
-    if (!problems.empty())
-      return fail(errc::invalid_argument, fmt::format("workflow \"{}\": {}", def->name, fmt::join(problems, "; ")));
+    if (!problems.empty()) return fail(errc::invalid_argument, fmt::format("workflow \"{}\": {}", def->name, fmt::join(problems, "; ")));
     bj::object po;
     for (const auto& [k, v] : params) po[k] = v;
 
@@ -442,9 +442,9 @@ struct WorkflowEngine::Impl {
     rec.definition = to_json(*def);
     rec.params = json::dump(po);
     rec.trigger = o.trigger;
-    rec.correlation_id = !o.correlation_id.empty()                 ? o.correlation_id
-                         : !current_correlation_id().empty()     ? std::string(current_correlation_id())
-                                                                 : generate_id();
+    rec.correlation_id = !o.correlation_id.empty()           ? o.correlation_id
+                         : !current_correlation_id().empty() ? std::string(current_correlation_id())
+                                                             : generate_id();
     rec.priority = def->priority;
     rec.parent_run_id = o.parent_run_id;
     rec.queued_at = clock.now();
@@ -469,10 +469,11 @@ struct WorkflowEngine::Impl {
         if (def->on_conflict == ConflictPolicy::skip)
           return fail(errc::busy, fmt::format("workflow \"{}\": run {} with concurrency key \"{}\" is in progress (on_conflict: skip)",
                                               def->name, conflicting.front(), rec.concurrency_key));
-        rec.reason = fmt::format("queued ({}); waits for run {} with concurrency key \"{}\"", o.trigger, conflicting.front(),
-                                 rec.concurrency_key);
+        rec.reason =
+            fmt::format("queued ({}); waits for run {} with concurrency key \"{}\"", o.trigger, conflicting.front(), rec.concurrency_key);
         if (def->on_conflict == ConflictPolicy::cancel_running)
-          for (auto id : conflicting) (void)cancel_any(id, fmt::format("superseded by a newer run with concurrency key \"{}\"", rec.concurrency_key));
+          for (auto id : conflicting)
+            (void)cancel_any(id, fmt::format("superseded by a newer run with concurrency key \"{}\"", rec.concurrency_key));
       }
     }
     std::vector<sd::StepRecord> steps;
@@ -491,7 +492,8 @@ struct WorkflowEngine::Impl {
     return *id;
   }
 
-  std::unique_ptr<RunRt> make_runtime(RunRecord rec, std::shared_ptr<const WorkflowDefinition> def, std::map<std::string, std::string> params) {
+  std::unique_ptr<RunRt> make_runtime(RunRecord rec, std::shared_ptr<const WorkflowDefinition> def,
+                                      std::map<std::string, std::string> params) {
     auto rt = std::make_unique<RunRt>();
     rt->rec = std::move(rec);
     rt->def = std::move(def);
@@ -711,7 +713,8 @@ struct WorkflowEngine::Impl {
       const auto& table = act.kind == StepKind::action ? actions : callbacks;
       auto it = table.find(act.name);
       if (it == table.end())
-        return fail_now(Error(errc::not_found, fmt::format("no {} named \"{}\" is registered", act.kind == StepKind::action ? "action" : "callback", act.name)));
+        return fail_now(Error(errc::not_found, fmt::format("no {} named \"{}\" is registered",
+                                                           act.kind == StepKind::action ? "action" : "callback", act.name)));
       StepFunction fn = it->second;
       work = [fn = std::move(fn), ctxp]() {
         AsyncResult out;
@@ -753,8 +756,7 @@ struct WorkflowEngine::Impl {
     Attempt& a = *s.inflight;
     a.out.append(res.log, options.max_log_bytes);
     for (auto& [k, v] : res.outputs) {
-      if (s.def && s.action->kind != StepKind::http &&
-          std::find(s.def->outputs.begin(), s.def->outputs.end(), k) == s.def->outputs.end())
+      if (s.def && s.action->kind != StepKind::http && std::find(s.def->outputs.begin(), s.def->outputs.end(), k) == s.def->outputs.end())
         continue;
       if (v.size() > options.max_output_bytes) v.resize(options.max_output_bytes);
       a.outputs[k] = std::move(v);
@@ -762,9 +764,9 @@ struct WorkflowEngine::Impl {
     const TimePoint now = clock.now();
     if (a.stopping) return finish_attempt(r, s, a.stop_state, Error(errc::cancelled, a.stop_reason), res.status);
     if (a.deadline && now > *a.deadline)
-      return finish_attempt(r, s, RunState::timed_out,
-                            Error(errc::timeout, fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout)))),
-                            res.status);
+      return finish_attempt(
+          r, s, RunState::timed_out,
+          Error(errc::timeout, fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout)))), res.status);
     if (!res.result) return finish_attempt(r, s, RunState::failed, res.result.error(), res.status);
     finish_attempt(r, s, RunState::succeeded, Error(), res.status);
   }
@@ -789,7 +791,8 @@ struct WorkflowEngine::Impl {
       if (d.retry) {
         s.state = RunState::queued;
         s.not_before = now + d.delay;
-        s.reason = fmt::format("attempt {} {}: {}; {}", s.attempts, how == RunState::timed_out ? "timed out" : "failed", err_text, d.explanation);
+        s.reason =
+            fmt::format("attempt {} {}: {}; {}", s.attempts, how == RunState::timed_out ? "timed out" : "failed", err_text, d.explanation);
         note_step(r, s);
         return;
       }
@@ -852,12 +855,13 @@ struct WorkflowEngine::Impl {
       const int st = *c.status();
       const int code = detail::exit_code(st);
       if (a.stopping) {
-        return finish_attempt(r, s, a.stop_state,
-                              Error(a.stop_state == RunState::timed_out ? errc::timeout : errc::cancelled,
-                                    fmt::format("{} ({}{})", a.stop_reason, detail::describe_status(st),
-                                                a.kill_sent ? fmt::format(", {} after SIGTERM", format_duration(duration_cast<Millis>(options.kill_grace)))
-                                                            : std::string())),
-                              code);
+        return finish_attempt(
+            r, s, a.stop_state,
+            Error(a.stop_state == RunState::timed_out ? errc::timeout : errc::cancelled,
+                  fmt::format("{} ({}{})", a.stop_reason, detail::describe_status(st),
+                              a.kill_sent ? fmt::format(", {} after SIGTERM", format_duration(duration_cast<Millis>(options.kill_grace)))
+                                          : std::string())),
+            code);
       }
       if (code == 0) return finish_attempt(r, s, RunState::succeeded, Error(), code);
       return finish_attempt(r, s, RunState::failed, Error(errc::io, detail::describe_status(st)), code);
@@ -913,7 +917,8 @@ struct WorkflowEngine::Impl {
     if (it == workflows.end()) {
       std::vector<std::string_view> names;
       for (const auto& [n, d] : workflows) names.push_back(n);
-      return fail(errc::not_found, fmt::format("no workflow named \"{}\" is registered{}", name, automation::detail::did_you_mean(name, names)));
+      return fail(errc::not_found,
+                  fmt::format("no workflow named \"{}\" is registered{}", name, automation::detail::did_you_mean(name, names)));
     }
     return it->second;
   }
@@ -966,7 +971,8 @@ struct WorkflowEngine::Impl {
       progress = true;
     }
     if (r.deadline && now >= *r.deadline && !r.cancelling)
-      begin_cancel(r, RunState::timed_out, fmt::format("run deadline of {} passed", format_duration(duration_cast<Millis>(*r.def->deadline))));
+      begin_cancel(r, RunState::timed_out,
+                   fmt::format("run deadline of {} passed", format_duration(duration_cast<Millis>(*r.def->deadline))));
     if (now >= r.next_renew) {
       r.rec.lease_until = now + options.lease;
       r.next_renew = now + options.lease / 3;
@@ -996,12 +1002,17 @@ struct WorkflowEngine::Impl {
           if (state == RunState::succeeded)
             finish_attempt(r, s, RunState::succeeded, Error(), std::nullopt);
           else
-            finish_attempt(r, s, state == RunState::timed_out ? RunState::timed_out : state == RunState::cancelled ? RunState::cancelled : RunState::failed,
-                           Error(state == RunState::timed_out ? errc::timeout : errc::io, fmt::format("run {} {}: {}", child, to_string(state), reason)),
+            finish_attempt(r, s,
+                           state == RunState::timed_out   ? RunState::timed_out
+                           : state == RunState::cancelled ? RunState::cancelled
+                                                          : RunState::failed,
+                           Error(state == RunState::timed_out ? errc::timeout : errc::io,
+                                 fmt::format("run {} {}: {}", child, to_string(state), reason)),
                            std::nullopt);
           progress = true;
         } else if (!a.stopping && a.deadline && now >= *a.deadline) {
-          stop_attempt(r, s, RunState::timed_out, fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout))));
+          stop_attempt(r, s, RunState::timed_out,
+                       fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout))));
         }
       } else if (a.async && !a.stopping && a.deadline && now >= *a.deadline) {
         // The callback cannot be interrupted; it is told to stop and its late result is dropped.
@@ -1061,7 +1072,8 @@ struct WorkflowEngine::Impl {
           continue;
         } else if (blocker && !fin) {
           run_it = false;
-          why_not = fmt::format("needs \"{}\", which {}", blocker->id, blocker->state == RunState::skipped ? "was skipped" : to_string(blocker->state));
+          why_not = fmt::format("needs \"{}\", which {}", blocker->id,
+                                blocker->state == RunState::skipped ? "was skipped" : to_string(blocker->state));
         } else if (s.def->condition) {
           run_it = s.def->condition->test(context(r, &s, false));
           if (!run_it) why_not = fmt::format("condition \"{}\" is false", s.def->condition->text());
@@ -1318,7 +1330,9 @@ struct WorkflowEngine::Impl {
     if (!def) {
       // Definitions written before a format change, or built in C++: use the registered one.
       auto reg = find_workflow(rec.workflow);
-      if (!reg) return fail(errc::corrupt, fmt::format("run {}: its stored definition does not load ({}) and {}", rec.id, def.error().message, reg.error().message));
+      if (!reg)
+        return fail(errc::corrupt, fmt::format("run {}: its stored definition does not load ({}) and {}", rec.id, def.error().message,
+                                               reg.error().message));
       return make_runtime(rec, *reg, string_map(rec.params));
     }
     auto shared = std::make_shared<const WorkflowDefinition>(std::move(def.value()));
@@ -1334,7 +1348,8 @@ struct WorkflowEngine::Impl {
     const TimePoint now = clock.now();
     if (rec.state != RunState::interrupted) {
       if (is_final(rec.state))
-        return fail(errc::conflict, fmt::format("workflow run {} ended ({}); only an interrupted run can be resumed", id, to_string(rec.state)));
+        return fail(errc::conflict,
+                    fmt::format("workflow run {} ended ({}); only an interrupted run can be resumed", id, to_string(rec.state)));
       if (owner_alive(rec, now)) return fail(errc::busy, fmt::format("workflow run {} is running in {}", id, rec.owner));
     }
     auto rt = load(rec);

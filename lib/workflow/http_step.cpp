@@ -1,11 +1,11 @@
 #include "workflow/http_step.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
@@ -24,7 +24,8 @@ struct Url {
 Result<Url> parse_url(const std::string& url) {
   constexpr std::string_view kScheme = "http://";
   if (url.rfind("https://", 0) == 0)
-    return fail(errc::invalid_argument, fmt::format("{}: https is not supported by http steps yet (use http:// or a command step with curl)", url));
+    return fail(errc::invalid_argument,
+                fmt::format("{}: https is not supported by http steps yet (use http:// or a command step with curl)", url));
   if (url.rfind(kScheme, 0) != 0) return fail(errc::invalid_argument, fmt::format("\"{}\" is not an http:// URL", url));
   std::string_view rest(url);
   rest.remove_prefix(kScheme.size());
@@ -115,13 +116,13 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
   }
   if (failure == beast::error::timeout)
     return fail(errc::timeout, fmt::format("{} {}: no answer within {} ms ({})", call.method, call.url, call.timeout.count(), stage));
-  if (failure)
-    return fail(errc::unavailable, fmt::format("{} {}: cannot {}: {}", call.method, call.url, stage, failure.message()));
+  if (failure) return fail(errc::unavailable, fmt::format("{} {}: cannot {}: {}", call.method, call.url, stage, failure.message()));
   HttpAnswer a;
   a.status = static_cast<int>(parser.get().result_int());
   a.body = std::move(parser.get().body());
-  a.accepted = call.expect_status.empty() ? a.status >= 200 && a.status < 300
-                                          : std::find(call.expect_status.begin(), call.expect_status.end(), a.status) != call.expect_status.end();
+  a.accepted = call.expect_status.empty()
+                   ? a.status >= 200 && a.status < 300
+                   : std::find(call.expect_status.begin(), call.expect_status.end(), a.status) != call.expect_status.end();
   return a;
 }
 

@@ -14,7 +14,7 @@
 namespace automation::workflow::detail {
 
 struct SpawnRequest {
-  std::vector<std::string> argv;  // argv[0] is looked up in PATH
+  std::vector<std::string> argv;           // argv[0] is looked up in PATH
   std::map<std::string, std::string> env;  // the whole environment
   std::string working_directory;           // empty: inherit
 };

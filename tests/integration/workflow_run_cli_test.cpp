@@ -8,12 +8,12 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
-#include <csignal>
 #include <fcntl.h>
-#include <filesystem>
-#include <fstream>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 extern char** environ;
@@ -61,9 +61,7 @@ class Background {
     }
     return -1;
   }
-  void kill(int sig) {
-    ::kill(pid_, sig);
-  }
+  void kill(int sig) { ::kill(pid_, sig); }
   std::string err() const { return automation::test::read_file(err_); }
 
  private:

@@ -35,7 +35,8 @@ class SqliteStore final : public Store {
   Result<std::int64_t> put_breaker(const BreakerRecord& record, std::optional<std::int64_t> expected_version) override;
   Result<bool> delete_breaker(std::string_view name) override;
   Result<std::int64_t> create_run(const RunRecord& run, std::span<const StepRecord> steps, const FireRecord* fire) override;
-  Result<std::int64_t> update_run(const RunRecord& run, std::span<const StepRecord> steps, std::span<const AttemptRecord> attempts) override;
+  Result<std::int64_t> update_run(const RunRecord& run, std::span<const StepRecord> steps,
+                                  std::span<const AttemptRecord> attempts) override;
   Result<std::optional<RunRecord>> get_run(std::int64_t id) override;
   Result<std::vector<RunRecord>> list_runs(const RunQuery& query) override;
   Result<std::vector<StepRecord>> run_steps(std::int64_t run_id) override;

@@ -1,9 +1,8 @@
 #pragma once
 /// The pluggable storage interface. Operations are coarse and domain-level, grouped by area (meta,
-/// audit, task history, breakers, workflow runs, schedules; later areas add theirs), and every one is written to stay correct when several processes
-/// share one database: appends get store-assigned ids, updates use compare-and-set on a version,
-/// "exactly once" uses unique keys, and claims carry an owner and a lease.
-/// Thread-safety: every Store implementation is safe to call from several threads.
+/// audit, task history, breakers, workflow runs, schedules; later areas add theirs), and every one is written to stay correct when several
+/// processes share one database: appends get store-assigned ids, updates use compare-and-set on a version, "exactly once" uses unique keys,
+/// and claims carry an owner and a lease. Thread-safety: every Store implementation is safe to call from several threads.
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
 
@@ -187,7 +186,6 @@ struct BreakerRecord {
 
 Result<void> validate(const BreakerRecord& record);
 
-
 // ---- workflow area -----------------------------------------------------------------------------
 
 /// The state of a workflow run, a step or an attempt. queued: waiting to start (a step waiting for
@@ -211,10 +209,10 @@ struct RunRecord {
   std::string correlation_id;
   int priority = 0;
   std::string concurrency_key;
-  std::int64_t parent_run_id = 0;  ///< the run whose step started this one (0: none)
+  std::int64_t parent_run_id = 0;                   ///< the run whose step started this one (0: none)
   TimePoint queued_at{}, started_at{}, ended_at{};  ///< epoch 0: not yet
-  std::string reason;  ///< why it ended as it did (or is waiting)
-  std::string owner;   ///< the engine running it: "pid 4242 (start 123456) on web1"; empty when none
+  std::string reason;                               ///< why it ended as it did (or is waiting)
+  std::string owner;                                ///< the engine running it: "pid 4242 (start 123456) on web1"; empty when none
   TimePoint lease_until{};
   bool cancel_requested = false;
   std::string cancel_reason;

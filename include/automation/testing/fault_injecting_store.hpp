@@ -39,8 +39,10 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::vector<storage::BreakerRecord>> list_breakers() override;
   Result<std::int64_t> put_breaker(const storage::BreakerRecord& record, std::optional<std::int64_t> expected_version) override;
   Result<bool> delete_breaker(std::string_view name) override;
-  Result<std::int64_t> create_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps, const storage::FireRecord* fire) override;
-  Result<std::int64_t> update_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps, std::span<const storage::AttemptRecord> attempts) override;
+  Result<std::int64_t> create_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps,
+                                  const storage::FireRecord* fire) override;
+  Result<std::int64_t> update_run(const storage::RunRecord& run, std::span<const storage::StepRecord> steps,
+                                  std::span<const storage::AttemptRecord> attempts) override;
   Result<std::optional<storage::RunRecord>> get_run(std::int64_t id) override;
   Result<std::vector<storage::RunRecord>> list_runs(const storage::RunQuery& query) override;
   Result<std::vector<storage::StepRecord>> run_steps(std::int64_t run_id) override;

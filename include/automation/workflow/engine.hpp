@@ -103,14 +103,14 @@ struct RecoveryReport {
 class WorkflowEngine {
  public:
   struct Options {
-    std::size_t max_parallel_steps = 8;     ///< steps in flight at once, over all runs
-    std::size_t max_active_runs = 64;       ///< runs started at once; the rest wait queued by priority
-    Duration kill_grace = std::chrono::seconds(10);  ///< SIGTERM to SIGKILL on a timeout or cancel
-    std::size_t max_log_bytes = 64 * 1024;  ///< per stream and attempt: the last bytes are kept
-    std::size_t max_output_bytes = 4096;    ///< per output value
-    Duration lease = std::chrono::seconds(60);  ///< renewed every third of it while a run is active
+    std::size_t max_parallel_steps = 8;               ///< steps in flight at once, over all runs
+    std::size_t max_active_runs = 64;                 ///< runs started at once; the rest wait queued by priority
+    Duration kill_grace = std::chrono::seconds(10);   ///< SIGTERM to SIGKILL on a timeout or cancel
+    std::size_t max_log_bytes = 64 * 1024;            ///< per stream and attempt: the last bytes are kept
+    std::size_t max_output_bytes = 4096;              ///< per output value
+    Duration lease = std::chrono::seconds(60);        ///< renewed every third of it while a run is active
     Duration cancel_check = std::chrono::seconds(1);  ///< how often cancel requests from other processes are read
-    std::string owner;  ///< default: "pid N (start T) on HOST"
+    std::string owner;                                ///< default: "pid N (start T) on HOST"
     /// Runs in-process steps elsewhere (a thread pool); empty: inline on the polling thread. Work
     /// still running when the engine is destroyed finishes harmlessly (its result is dropped).
     std::function<void(std::function<void()>)> executor;

@@ -6,13 +6,13 @@
 
 #include "support/temp_dir.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
-#include <sqlite3.h>
-#include <boost/json.hpp>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
+#include <boost/json.hpp>
 
 #include <filesystem>
 #include <fstream>

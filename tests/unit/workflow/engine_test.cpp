@@ -9,16 +9,16 @@
 #include "support/catch_result.hpp"
 #include "support/temp_dir.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -546,8 +546,9 @@ TEST_CASE("engine: cancel through the store reaches a run no engine owns") {
   rec.workflow = "orphan";
   rec.state = RunState::running;
   rec.owner = "pid 999999 (start 1) on nowhere";
-  auto id = f.store.create_run(rec, std::vector<storage::StepRecord>(1, storage::StepRecord{.step = "a", .state = RunState::running}), nullptr)
-                .value();
+  auto id =
+      f.store.create_run(rec, std::vector<storage::StepRecord>(1, storage::StepRecord{.step = "a", .state = RunState::running}), nullptr)
+          .value();
   REQUIRE(f.engine->cancel(id, "cleanup"));
   CHECK(f.run(id).state == RunState::cancelled);
   CHECK(f.step(id, "a").state == RunState::cancelled);
@@ -614,7 +615,8 @@ class TinyHttpServer {
           std::lock_guard lock(mu_);
           requests_.push_back(req);
         }
-        const std::string resp = fmt::format("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status, body.size(), body);
+        const std::string resp =
+            fmt::format("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status, body.size(), body);
         [[maybe_unused]] auto w = ::write(c, resp.data(), resp.size());
         ::close(c);
       }
