@@ -124,6 +124,18 @@ automation::Result<std::int64_t> parse_run_id(const std::string& text) {
   return automation::fail(automation::errc::invalid_argument, fmt::format("\"{}\" is not a run id (a positive number)", text));
 }
 
+// Opens the store for reading and loads run `text`.
+automation::Result<std::pair<std::unique_ptr<st::Store>, st::RunRecord>> open_run(const Context& ctx, const std::string& text) {
+  auto id = parse_run_id(text);
+  if (!id) return id.error();
+  auto store = ctx.open_store(Context::Access::read);
+  if (!store) return store.error();
+  auto run = (*store)->get_run(*id);
+  if (!run) return run.error();
+  if (!*run) return automation::fail(automation::errc::not_found, fmt::format("workflow run {} does not exist", *id));
+  return std::pair{std::move(store.value()), std::move(**run)};
+}
+
 }  // namespace
 
 void register_workflow(CLI::App& app, Context& ctx) {
@@ -339,16 +351,11 @@ void register_workflow(CLI::App& app, Context& ctx) {
   status->add_option("run", *status_id, "The run id")->required();
   status->callback([&ctx, status_id] {
     ctx.run = [&ctx, status_id]() -> int {
-      auto id = parse_run_id(*status_id);
-      if (!id) return ctx.error(id.error());
-      auto store = ctx.open_store(Context::Access::read);
-      if (!store) return ctx.error(store.error());
-      auto run = (*store)->get_run(*id);
-      if (!run) return ctx.error(run.error());
-      if (!*run) return ctx.error(automation::Error(automation::errc::not_found, fmt::format("workflow run {} does not exist", *id)));
-      auto steps = (*store)->run_steps(*id);
+      auto loaded = open_run(ctx, *status_id);
+      if (!loaded) return ctx.error(loaded.error());
+      auto& [store, r] = *loaded;
+      auto steps = store->run_steps(r.id);
       if (!steps) return ctx.error(steps.error());
-      const auto& r = **run;
       const bool orphan = !st::is_final(r.state) && !wf::owner_alive(r, automation::SystemClock::instance().now());
       if (ctx.global.json) {
         auto doc = wf::to_json(r);
@@ -426,27 +433,24 @@ void register_workflow(CLI::App& app, Context& ctx) {
   logs->add_option("step", la->step, "Only this step");
   logs->callback([&ctx, la] {
     ctx.run = [&ctx, la]() -> int {
-      auto id = parse_run_id(la->run);
-      if (!id) return ctx.error(id.error());
-      auto store = ctx.open_store(Context::Access::read);
-      if (!store) return ctx.error(store.error());
-      auto run = (*store)->get_run(*id);
-      if (!run) return ctx.error(run.error());
-      if (!*run) return ctx.error(automation::Error(automation::errc::not_found, fmt::format("workflow run {} does not exist", *id)));
-      auto attempts = (*store)->run_attempts(*id, la->step.empty() ? std::nullopt : std::optional<std::string_view>(la->step));
+      auto loaded = open_run(ctx, la->run);
+      if (!loaded) return ctx.error(loaded.error());
+      auto& [store, run] = *loaded;
+      const std::int64_t id = run.id;
+      auto attempts = store->run_attempts(id, la->step.empty() ? std::nullopt : std::optional<std::string_view>(la->step));
       if (!attempts) return ctx.error(attempts.error());
       if (!la->step.empty() && attempts->empty()) {
-        auto steps = (*store)->run_steps(*id);
+        auto steps = store->run_steps(id);
         bool known = false;
         if (steps)
           for (const auto& s : *steps) known = known || s.step == la->step;
         if (!known)
-          return ctx.error(automation::Error(automation::errc::not_found, fmt::format("run {} has no step \"{}\"", *id, la->step)));
+          return ctx.error(automation::Error(automation::errc::not_found, fmt::format("run {} has no step \"{}\"", id, la->step)));
       }
       if (ctx.global.json) {
         bj::array arr;
         for (const auto& a : *attempts) arr.push_back(wf::to_json(a));
-        ctx.print_json(bj::object{{"run_id", *id}, {"attempts", std::move(arr)}});
+        ctx.print_json(bj::object{{"run_id", id}, {"attempts", std::move(arr)}});
         return ex_ok;
       }
       for (const auto& a : *attempts) {

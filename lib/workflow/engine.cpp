@@ -1198,13 +1198,17 @@ struct WorkflowEngine::Impl {
       for (auto& [id, reason] : cancels)
         if (auto it = runs.find(id); it != runs.end()) begin_cancel(*it->second, RunState::cancelled, reason);
     }
-    // Higher priority first, then older.
+    // Running runs first, then queued ones by priority (then age: the map is by id).
     std::vector<RunRt*> order;
-    for (auto& [id, r] : runs) order.push_back(r.get());
-    std::stable_sort(order.begin(), order.end(), [](const RunRt* a, const RunRt* b) {
-      if (a->admitted != b->admitted) return a->admitted;
-      return a->rec.priority > b->rec.priority;
-    });
+    auto reorder = [&] {
+      order.clear();
+      for (auto& [id, r] : runs) order.push_back(r.get());
+      std::stable_sort(order.begin(), order.end(), [](const RunRt* a, const RunRt* b) {
+        if (a->admitted != b->admitted) return a->admitted;
+        return a->rec.priority > b->rec.priority;
+      });
+    };
+    reorder();
     bool any = true;
     for (int rounds = 0; any && rounds < 1'000'000; ++rounds) {
       any = false;
@@ -1213,12 +1217,7 @@ struct WorkflowEngine::Impl {
         if (advance(*r, now)) any = true;
       // Runs created during this pass (sub-workflows) join the next one.
       if (order.size() != runs.size()) {
-        order.clear();
-        for (auto& [id, r] : runs) order.push_back(r.get());
-        std::stable_sort(order.begin(), order.end(), [](const RunRt* a, const RunRt* b) {
-          if (a->admitted != b->admitted) return a->admitted;
-          return a->rec.priority > b->rec.priority;
-        });
+        reorder();
         any = true;
       }
       // Drop finished and lost runs.
@@ -1237,12 +1236,7 @@ struct WorkflowEngine::Impl {
         }
       }
       if (removed) {
-        order.clear();
-        for (auto& [id, r] : runs) order.push_back(r.get());
-        std::stable_sort(order.begin(), order.end(), [](const RunRt* a, const RunRt* b) {
-          if (a->admitted != b->admitted) return a->admitted;
-          return a->rec.priority > b->rec.priority;
-        });
+        reorder();
         any = true;
       }
     }
