@@ -1,5 +1,7 @@
 #include "context.hpp"
 
+#include <automation/core/ids.hpp>
+
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
 
@@ -90,11 +92,7 @@ std::string Context::actor() const {
   return fmt::format("uid:{}", ::geteuid());
 }
 
-std::string Context::origin() const {
-  char host[HOST_NAME_MAX + 1] = {};
-  ::gethostname(host, sizeof host - 1);
-  return fmt::format("cli pid={} host={}", ::getpid(), host);
-}
+std::string Context::origin() const { return fmt::format("cli pid={} host={}", ::getpid(), automation::host_name()); }
 
 void Context::audit(automation::storage::Store& store, std::string action, std::string resource, automation::storage::AuditOutcome outcome,
                     std::string reason, boost::json::object details) const {

@@ -47,4 +47,10 @@ bool is_trace_id(std::string_view s) noexcept {
   return nonzero;
 }
 
+std::string host_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) return "unknown";
+  return host;
+}
+
 }  // namespace automation

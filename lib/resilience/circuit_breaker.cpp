@@ -1,3 +1,4 @@
+#include <automation/core/ids.hpp>
 #include <automation/core/json.hpp>
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/storage/store.hpp>
@@ -948,11 +949,7 @@ struct CircuitBreaker::Sharing {
 
 namespace {
 
-std::string default_owner() {
-  std::array<char, 256> host{};
-  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = 0;
-  return fmt::format("pid {} on {}", static_cast<long>(getpid()), host[0] ? host.data() : "unknown");
-}
+std::string default_owner() { return fmt::format("pid {} on {}", static_cast<long>(getpid()), host_name()); }
 
 // A reason without the prefix that marks it adopted, so adopting an adopted reason does not nest.
 std::string_view base_reason(std::string_view r) {

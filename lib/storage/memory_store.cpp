@@ -35,6 +35,17 @@ namespace {
 TimePoint at_ms(TimePoint t) { return from_epoch_ms(to_epoch_ms(t)); }
 Duration at_us(Duration d) { return std::chrono::duration_cast<Duration>(std::chrono::duration_cast<std::chrono::microseconds>(d)); }
 
+// The stored version of `name` in a map of versioned records (0: none), or errc::conflict when it
+// is not `expected` (the message matches SqliteStore's).
+template <class Map>
+Result<std::int64_t> checked_version(const Map& m, std::string_view what, const std::string& name, std::optional<std::int64_t> expected) {
+  auto it = m.find(name);
+  const std::int64_t current = it == m.end() ? 0 : it->second.version;
+  if (expected && *expected != current)
+    return fail(errc::conflict, fmt::format("{} '{}' is at version {}, not {}: another writer changed it", what, name, current, *expected));
+  return current;
+}
+
 bool in_range(const TaskRecord& r, const std::optional<TimePoint>& since, const std::optional<TimePoint>& until) {
   return (!since || r.started >= at_ms(*since)) && (!until || r.started < at_ms(*until));
 }
@@ -165,11 +176,9 @@ Result<std::vector<BreakerRecord>> MemoryStore::list_breakers() {
 Result<std::int64_t> MemoryStore::put_breaker(const BreakerRecord& r, std::optional<std::int64_t> expected_version) {
   if (auto v = validate(r); !v) return v.error();
   std::lock_guard lock(state_->mu);
-  auto it = state_->breakers.find(r.name);
-  const std::int64_t current = it == state_->breakers.end() ? 0 : it->second.version;
-  if (expected_version && *expected_version != current)
-    return fail(errc::conflict,
-                fmt::format("breaker '{}' is at version {}, not {}: another writer changed it", r.name, current, *expected_version));
+  auto cur = checked_version(state_->breakers, "breaker", r.name, expected_version);
+  if (!cur) return cur.error();
+  const std::int64_t current = *cur;
   BreakerRecord stored = r;
   stored.open_until = at_ms(r.open_until);
   stored.updated = at_ms(r.updated);
@@ -354,11 +363,9 @@ Result<std::vector<ScheduleRecord>> MemoryStore::list_schedules() {
 Result<std::int64_t> MemoryStore::put_schedule(const ScheduleRecord& r, std::optional<std::int64_t> expected_version) {
   if (auto v = validate(r); !v) return v.error();
   std::lock_guard lock(state_->mu);
-  auto it = state_->schedules.find(r.name);
-  const std::int64_t current = it == state_->schedules.end() ? 0 : it->second.version;
-  if (expected_version && *expected_version != current)
-    return fail(errc::conflict,
-                fmt::format("schedule '{}' is at version {}, not {}: another writer changed it", r.name, current, *expected_version));
+  auto cur = checked_version(state_->schedules, "schedule", r.name, expected_version);
+  if (!cur) return cur.error();
+  const std::int64_t current = *cur;
   ScheduleRecord stored = r;
   stored.last_fire = at_ms(r.last_fire);
   stored.updated = at_ms(r.updated);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -67,6 +68,10 @@ struct SqliteStore::Impl {
 
   Result<void> fill_task_rollups();
   Result<void> upsert_steps(std::int64_t run_id, std::span<const StepRecord> steps);
+  // Inside a write transaction: the stored version of row `name` of `table` (0: none), or
+  // errc::conflict when it is not `expected` (no expectation: any version).
+  Result<std::int64_t> checked_version(std::string_view table, std::string_view what, const std::string& name,
+                                       std::optional<std::int64_t> expected);
 
   Result<MigrationReport> migrate_locked() {
     MigrationReport report;

@@ -23,6 +23,19 @@ namespace fs = std::filesystem;
 namespace sq = automation::detail::sqlite;
 using automation::detail::logf;
 
+Result<std::int64_t> SqliteStore::Impl::checked_version(std::string_view table, std::string_view what, const std::string& name,
+                                                        std::optional<std::int64_t> expected) {
+  auto cur = db.prepare(fmt::format("SELECT version FROM {} WHERE name = ?1", table));
+  if (!cur) return cur.error();
+  cur->bind(1, std::string_view(name));
+  auto row = cur->step(fmt::format("read the {} version", what));
+  if (!row) return row.error();
+  const std::int64_t current = *row ? cur->int64(0) : 0;
+  if (expected && *expected != current)
+    return fail(errc::conflict, fmt::format("{} '{}' is at version {}, not {}: another writer changed it", what, name, current, *expected));
+  return current;
+}
+
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
 
@@ -678,16 +691,9 @@ Result<std::int64_t> SqliteStore::put_breaker(const BreakerRecord& r, std::optio
   if (auto e = impl_->ensure_current(); !e) return e.error();
   sq::Transaction tx(impl_->db);
   if (auto e = tx.begin(); !e) return with_context(e.error(), fmt::format("write breaker '{}'", r.name));
-  auto cur = impl_->db.prepare("SELECT version FROM breaker_state WHERE name = ?1");
+  auto cur = impl_->checked_version("breaker_state", "breaker", r.name, expected_version);
   if (!cur) return cur.error();
-  cur->bind(1, std::string_view(r.name));
-  auto row = cur->step("read breaker version");
-  if (!row) return row.error();
-  const std::int64_t current = *row ? cur->int64(0) : 0;
-  cur = sq::Statement();
-  if (expected_version && *expected_version != current)
-    return fail(errc::conflict,
-                fmt::format("breaker '{}' is at version {}, not {}: another writer changed it", r.name, current, *expected_version));
+  const std::int64_t current = *cur;
   auto st = impl_->db.prepare(fmt::format(
       "INSERT INTO breaker_state ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (name) DO UPDATE SET state = excluded.state, "
       "open_until_ms = excluded.open_until_ms, open_attempt = excluded.open_attempt, reason = excluded.reason, details = "

@@ -415,16 +415,9 @@ Result<std::int64_t> SqliteStore::put_schedule(const ScheduleRecord& r, std::opt
   if (auto e = impl_->ensure_current(); !e) return e.error();
   sq::Transaction tx(impl_->db);
   if (auto e = tx.begin(); !e) return with_context(e.error(), fmt::format("write schedule '{}'", r.name));
-  auto cur = impl_->db.prepare("SELECT version FROM schedule_state WHERE name = ?1");
+  auto cur = impl_->checked_version("schedule_state", "schedule", r.name, expected_version);
   if (!cur) return cur.error();
-  cur->bind(1, std::string_view(r.name));
-  auto row = cur->step("read a schedule's version");
-  if (!row) return row.error();
-  const std::int64_t current = *row ? cur->int64(0) : 0;
-  cur = sq::Statement();
-  if (expected_version && *expected_version != current)
-    return fail(errc::conflict,
-                fmt::format("schedule '{}' is at version {}, not {}: another writer changed it", r.name, current, *expected_version));
+  const std::int64_t current = *cur;
   auto st = impl_->db.prepare(fmt::format(
       "INSERT INTO schedule_state ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
       "reason = excluded.reason, consecutive_failures = excluded.consecutive_failures, last_fire_ms = excluded.last_fire_ms, updated_ms = "

@@ -35,12 +35,6 @@ using std::chrono::duration_cast;
 // ---- owners --------------------------------------------------------------------------------------
 
 namespace {
-std::string host_name() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) return "localhost";
-  return host;
-}
-
 struct OwnerId {
   long long pid = 0, start = 0;
   std::string host;
@@ -82,12 +76,12 @@ bool failing(RunState s, bool continue_on_error) {
 sd::TaskOutcome task_outcome(RunState s) {
   switch (s) {
     case RunState::succeeded:
-    case RunState::skipped:
       return sd::TaskOutcome::success;
     case RunState::timed_out:
       return sd::TaskOutcome::timeout;
     case RunState::cancelled:
     case RunState::interrupted:
+    case RunState::skipped:
       return sd::TaskOutcome::cancelled;
     default:
       return sd::TaskOutcome::failure;
@@ -145,7 +139,7 @@ struct Attempt {
   TimePoint started{};
   std::optional<TimePoint> deadline;
   std::optional<detail::Child> child;
-  bool term_sent = false, kill_sent = false, stopping = false, leader_done = false;
+  bool term_sent = false, kill_sent = false, stopping = false;
   TimePoint kill_at{};
   RunState stop_state = RunState::cancelled;
   std::string stop_reason;
@@ -593,6 +587,10 @@ struct WorkflowEngine::Impl {
 
   // ---- attempts ----
 
+  static std::string timeout_reason(const StepRt& s) {
+    return fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout)));
+  }
+
   std::map<std::string, std::string> step_env(const RunRt& r, const StepRt& s, const ExprContext& ctx, int attempt) const {
     std::map<std::string, std::string> env = base_env;
     for (const auto& [k, v] : r.def->env) env[k] = v;
@@ -762,11 +760,11 @@ struct WorkflowEngine::Impl {
       a.outputs[k] = std::move(v);
     }
     const TimePoint now = clock.now();
-    if (a.stopping) return finish_attempt(r, s, a.stop_state, Error(errc::cancelled, a.stop_reason), res.status);
+    if (a.stopping)
+      return finish_attempt(r, s, a.stop_state, Error(a.stop_state == RunState::timed_out ? errc::timeout : errc::cancelled, a.stop_reason),
+                            res.status);
     if (a.deadline && now > *a.deadline)
-      return finish_attempt(
-          r, s, RunState::timed_out,
-          Error(errc::timeout, fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout)))), res.status);
+      return finish_attempt(r, s, RunState::timed_out, Error(errc::timeout, timeout_reason(s)), res.status);
     if (!res.result) return finish_attempt(r, s, RunState::failed, res.result.error(), res.status);
     finish_attempt(r, s, RunState::succeeded, Error(), res.status);
   }
@@ -784,9 +782,8 @@ struct WorkflowEngine::Impl {
       s.inflight.reset();
       return settle(r, s, RunState::succeeded, s.attempts > 1 ? fmt::format("succeeded on attempt {}", s.attempts) : "succeeded", now);
     }
-    const bool stopping = a.stopping;
     s.inflight.reset();
-    if (!stopping && how != RunState::cancelled && !r.cancelling) {
+    if (how != RunState::cancelled && !r.cancelling) {
       auto d = s.retry->on_failure(error, now);
       if (d.retry) {
         s.state = RunState::queued;
@@ -820,6 +817,9 @@ struct WorkflowEngine::Impl {
     s.reason = std::move(reason);
     s.finish_seq = ++r.finish_counter;
     note_step(r, s);
+    // A step stopped before it ran (cancel, deadline) is an outcome for TaskHistory; one whose
+    // condition said no did not execute and is not recorded.
+    if (state != RunState::skipped) record_task(r, r.rec.workflow + "/" + s.id, state, s.reason, s.started, now);
   }
 
   // Reads output, reaps, enforces timeouts and kills for one process step.
@@ -867,7 +867,7 @@ struct WorkflowEngine::Impl {
       return finish_attempt(r, s, RunState::failed, Error(errc::io, detail::describe_status(st)), code);
     }
     if (!a.stopping && a.deadline && now >= *a.deadline) {
-      stop_attempt(r, s, RunState::timed_out, fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout))));
+      stop_attempt(r, s, RunState::timed_out, timeout_reason(s));
     }
     if (a.term_sent && !a.kill_sent && now >= a.kill_at) {
       c.signal_group(SIGKILL);
@@ -1011,16 +1011,12 @@ struct WorkflowEngine::Impl {
                            std::nullopt);
           progress = true;
         } else if (!a.stopping && a.deadline && now >= *a.deadline) {
-          stop_attempt(r, s, RunState::timed_out,
-                       fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout))));
+          stop_attempt(r, s, RunState::timed_out, timeout_reason(s));
         }
       } else if (a.async && !a.stopping && a.deadline && now >= *a.deadline) {
         // The callback cannot be interrupted; it is told to stop and its late result is dropped.
-        a.cancel->store(true);
-        a.stopping = true;
-        a.stop_state = RunState::timed_out;
-        a.stop_reason = fmt::format("timed out after {}", format_duration(duration_cast<Millis>(*s.def->timeout)));
-        finish_attempt(r, s, RunState::timed_out, Error(errc::timeout, a.stop_reason), std::nullopt);
+        stop_attempt(r, s, RunState::timed_out, timeout_reason(s));
+        finish_attempt(r, s, RunState::timed_out, Error(errc::timeout, timeout_reason(s)), std::nullopt);
         progress = true;
       }
     }

@@ -11,4 +11,7 @@ std::string generate_id();
 /// True for 32 lowercase hex digits that are not all zeros.
 bool is_trace_id(std::string_view s) noexcept;
 
+/// This machine's host name, as owners and origins name it ("unknown" when it cannot be read).
+std::string host_name();
+
 }  // namespace automation

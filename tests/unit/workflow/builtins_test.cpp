@@ -5,6 +5,7 @@
 #include <automation/workflow/builtins.hpp>
 
 #include "support/temp_dir.hpp"
+#include "support/workflow.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
@@ -24,18 +25,9 @@ using namespace std::chrono_literals;
 using storage::RunState;
 namespace fs = std::filesystem;
 
-namespace {
-template <class Pred>
-bool drive(WorkflowEngine& e, Pred done) {
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  for (;;) {
-    e.poll();
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() > until) return false;
-    e.wait(20ms);
-  }
-}
+using test::drive;
 
+namespace {
 std::map<std::string, std::string> outputs(storage::Store& s, std::int64_t run, std::string_view step) {
   for (const auto& r : s.run_steps(run).value())
     if (r.step == step) {

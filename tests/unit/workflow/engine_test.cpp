@@ -1,6 +1,7 @@
 // WorkflowEngine: DAG order and parallelism, conditions, retries on the manual clock, process
 // timeouts that kill a whole tree, outputs, compensation order, cancellation, durable history,
 // recovery, concurrency keys, sub-workflows and HTTP steps.
+#include <automation/core/ids.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/testing/manual_clock.hpp>
@@ -8,6 +9,7 @@
 
 #include "support/catch_result.hpp"
 #include "support/temp_dir.hpp"
+#include "support/workflow.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
@@ -19,6 +21,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -36,17 +39,7 @@ WorkflowDefinition parse(std::string_view json) {
   return std::move(w.value());
 }
 
-// Polls (and waits in real time for processes) until `done` or 20 s of real time.
-template <class Pred>
-bool drive(WorkflowEngine& e, Pred done) {
-  const auto until = std::chrono::steady_clock::now() + 20s;
-  for (;;) {
-    e.poll();
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() > until) return false;
-    e.wait(20ms);
-  }
-}
+using test::drive;
 
 struct Fixture {
   storage::MemoryStore store;
@@ -364,6 +357,11 @@ TEST_CASE("engine: cancelling a run stops its process, skips what is left and ru
   CHECK(f.step(id, "fin").state == RunState::succeeded);
   CHECK(f.calls == std::vector<std::string>{"fin"});
   CHECK(f.engine->cancel(id, "again").error().is(errc::conflict));
+  // Every step outcome, including the one that never started, is in TaskHistory.
+  auto next = f.store.query_tasks({.action = "long/next"}).value();
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].outcome == storage::TaskOutcome::cancelled);
+  CHECK(f.store.query_tasks({.action = "long/s"}).value().at(0).outcome == storage::TaskOutcome::cancelled);
 }
 
 TEST_CASE("engine: a run past its deadline is timed out") {
@@ -444,16 +442,58 @@ TEST_CASE("engine: a concurrency key queues, skips or cancels conflicting runs")
   }
 }
 
-TEST_CASE("engine: max_concurrent_runs and priority decide which queued run starts") {
+TEST_CASE("engine: max_concurrent_runs holds a second run queued until the first ends") {
   Fixture f;
-  auto w = parse(R"json({"name":"one","max_concurrent_runs":1,"steps":[{"id":"s","callback":"record"}]})json");
+  auto w = parse(R"json({"name":"one","max_concurrent_runs":1,"steps":[{"id":"s","run":["sleep","300"]}]})json");
   REQUIRE(f.engine->register_workflow(w));
   auto a = f.engine->start("one").value();
   auto b = f.engine->start("one").value();
+  f.engine->poll();
+  CHECK(f.run(a).state == RunState::running);
+  CHECK(f.run(b).state == RunState::queued);
+  f.engine->poll();
+  CHECK(f.run(b).state == RunState::queued);
+  REQUIRE(f.engine->cancel(a, "make room"));
+  REQUIRE(drive(*f.engine, [&] { return f.run(b).state == RunState::running; }));
+  CHECK(f.run(a).state == RunState::cancelled);
+  f.engine->cancel(b, "done");
   f.finish(b);
-  CHECK(f.run(a).state == RunState::succeeded);
-  CHECK(f.run(b).state == RunState::succeeded);
-  CHECK(f.run(a).ended_at <= f.run(b).started_at);
+}
+
+TEST_CASE("engine: when runs wait for a slot, the higher priority starts first") {
+  WorkflowEngine::Options o;
+  o.max_active_runs = 1;
+  Fixture f(o);
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"low","priority":1,"steps":[{"id":"low","callback":"record"}]})json")));
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"high","priority":9,"steps":[{"id":"high","callback":"record"}]})json")));
+  auto low = f.engine->start("low").value();  // queued first
+  auto high = f.engine->start("high").value();
+  f.finish(low);
+  f.finish(high);
+  CHECK(f.calls == std::vector<std::string>{"high", "low"});
+}
+
+TEST_CASE("engine: a timed-out attempt is retried when the policy allows it") {
+  test::TempDir dir;
+  Fixture f;
+  const std::string marker = dir.file("tried");
+  auto w = parse(fmt::format(R"json({{"name":"retry-timeout","steps":[
+    {{"id":"s","shell":"if [ -f {0} ]; then echo second; else touch {0}; exec sleep 300; fi","timeout":"5s",
+      "retry":{{"max_attempts":2,"initial_delay":"1s"}}}}]}})json",
+                             marker));
+  REQUIRE(f.engine->register_workflow(w));
+  auto id = f.engine->start("retry-timeout").value();
+  REQUIRE(drive(*f.engine, [&] { return std::filesystem::exists(marker); }));
+  f.clock.advance(5s);  // SIGTERM ends the sleep
+  REQUIRE(drive(*f.engine, [&] { return f.step(id, "s").state == RunState::queued; }));
+  CHECK_THAT(f.step(id, "s").reason, Catch::Contains("timed out after 5s"));
+  f.clock.advance(1s);
+  auto r = f.finish(id);
+  CHECK(r.state == RunState::succeeded);
+  auto attempts = f.store.run_attempts(id, std::string_view("s")).value();
+  REQUIRE(attempts.size() == 2);
+  CHECK(attempts[0].state == RunState::timed_out);
+  CHECK(attempts[1].stdout_text == "second\n");
 }
 
 TEST_CASE("engine: a sub-workflow step runs a child run and takes its outcome") {
@@ -489,11 +529,7 @@ TEST_CASE("engine: a run whose engine died is marked interrupted and resumed wit
   rec.definition = to_json(*f.engine->workflow("r"));
   rec.state = RunState::running;
   rec.trigger = "manual";
-  rec.owner = "pid 999999 (start 1) on " + [] {
-    char h[256] = {};
-    gethostname(h, 255);
-    return std::string(h);
-  }();
+  rec.owner = "pid 999999 (start 1) on " + host_name();
   rec.lease_until = f.clock.now() + 1h;
   std::vector<storage::StepRecord> steps(2);
   steps[0].step = "a";
