@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 namespace automation::storage {
 
@@ -27,7 +28,10 @@ struct MemoryStore::State {
   std::map<std::int64_t, Run> runs;
   std::int64_t next_run_id = 1;
   std::map<std::string, ScheduleRecord, std::less<>> schedules;
-  std::map<std::pair<std::string, std::int64_t>, FireRecord> fires;
+  using FireKey = std::tuple<std::string, std::int64_t, std::int64_t>;  // schedule, fire ms, event id
+  std::map<FireKey, FireRecord> fires;
+  std::vector<EventRecord> events;  // in id order
+  std::int64_t next_event_id = 1;
 };
 
 namespace {
@@ -227,8 +231,12 @@ Result<std::int64_t> MemoryStore::create_run(const RunRecord& run, std::span<con
   if (fire)
     if (auto v = validate(*fire); !v) return v.error();
   std::lock_guard lock(state_->mu);
-  if (fire && state_->fires.contains({fire->schedule, to_epoch_ms(fire->fire_time)}))
-    return fail(errc::conflict, fmt::format("schedule '{}' already fired at {} ms", fire->schedule, to_epoch_ms(fire->fire_time)));
+  State::FireKey key;
+  if (fire) {
+    key = {fire->schedule, to_epoch_ms(fire->fire_time), fire->event_id};
+    if (auto it = state_->fires.find(key); it != state_->fires.end() && it->second.outcome != "buffered")
+      return fail(errc::conflict, fmt::format("schedule '{}' already fired at {} ms", fire->schedule, to_epoch_ms(fire->fire_time)));
+  }
   const std::int64_t id = state_->next_run_id++;
   auto& stored = state_->runs[id];
   stored.record = stored_run(run);
@@ -240,7 +248,7 @@ Result<std::int64_t> MemoryStore::create_run(const RunRecord& run, std::span<con
     f.fire_time = at_ms(f.fire_time);
     f.recorded = at_ms(f.recorded);
     f.run_id = id;
-    state_->fires.emplace(std::pair{f.schedule, to_epoch_ms(f.fire_time)}, std::move(f));
+    state_->fires.insert_or_assign(std::move(key), std::move(f));
   }
   return id;
 }
@@ -380,22 +388,52 @@ Result<bool> MemoryStore::record_fire(const FireRecord& fire) {
   FireRecord f = fire;
   f.fire_time = at_ms(f.fire_time);
   f.recorded = at_ms(f.recorded);
-  return state_->fires.emplace(std::pair{f.schedule, to_epoch_ms(f.fire_time)}, f).second;
+  return state_->fires.emplace(State::FireKey{f.schedule, to_epoch_ms(f.fire_time), f.event_id}, f).second;
 }
 
 Result<std::vector<FireRecord>> MemoryStore::list_fires(std::string_view schedule, std::size_t limit) {
   std::lock_guard lock(state_->mu);
   std::vector<FireRecord> out;
   const std::string key(schedule);
-  auto lo = state_->fires.lower_bound({key, std::numeric_limits<std::int64_t>::min()});
-  auto hi = state_->fires.lower_bound({key + '\0', std::numeric_limits<std::int64_t>::min()});
+  constexpr auto lowest = std::numeric_limits<std::int64_t>::min();
+  auto lo = state_->fires.lower_bound({key, lowest, lowest});
+  auto hi = state_->fires.lower_bound({key + '\0', lowest, lowest});
   for (auto it = hi; it != lo;) {
     --it;
-    if (it->first.first != key) continue;
+    if (std::get<0>(it->first) != key) continue;
     out.push_back(it->second);
     if (limit && out.size() >= limit) break;
   }
   return out;
+}
+
+Result<std::int64_t> MemoryStore::append_event(const EventRecord& event) {
+  if (auto v = validate(event); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  EventRecord e = event;
+  e.id = state_->next_event_id++;
+  e.time = at_ms(e.time);
+  state_->events.push_back(std::move(e));
+  return state_->events.back().id;
+}
+
+Result<std::vector<EventRecord>> MemoryStore::list_events(const EventQuery& q) {
+  std::lock_guard lock(state_->mu);
+  std::vector<EventRecord> out;
+  auto it = std::upper_bound(state_->events.begin(), state_->events.end(), q.after_id,
+                             [](std::int64_t id, const EventRecord& e) { return id < e.id; });
+  for (; it != state_->events.end() && (q.limit == 0 || out.size() < q.limit); ++it) {
+    if (q.name && it->name != *q.name) continue;
+    if (q.since && it->time < at_ms(*q.since)) continue;
+    out.push_back(*it);
+  }
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::prune_events(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  const auto cut = at_ms(before);
+  return static_cast<std::int64_t>(std::erase_if(state_->events, [&](const EventRecord& e) { return e.time < cut; }));
 }
 
 }  // namespace automation::storage

@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 4> kMigrations{{
+constexpr std::array<Migration, 5> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -162,6 +162,40 @@ CREATE TABLE schedule_fire (
   recorded_ms INTEGER NOT NULL,
   PRIMARY KEY (schedule, fire_ms)
 ) STRICT, WITHOUT ROWID;
+)sql"},
+    {5, "events and event fires", R"sql(
+-- Events from the host and the library; event schedules read them in id order. AUTOINCREMENT so an
+-- id is never reused after a prune (schedules keep the last id they handled).
+CREATE TABLE event (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  name           TEXT NOT NULL CHECK (name <> ''),
+  time_ms        INTEGER NOT NULL,
+  payload        TEXT NOT NULL,
+  source         TEXT NOT NULL,
+  correlation_id TEXT NOT NULL,
+  depth          INTEGER NOT NULL CHECK (depth >= 0)
+) STRICT;
+CREATE INDEX event_name ON event (name, id);
+CREATE INDEX event_time ON event (time_ms);
+
+ALTER TABLE schedule_state ADD COLUMN last_event_id INTEGER NOT NULL DEFAULT 0;
+
+-- A fire is now keyed by its event too (two events in one millisecond are two fires), and a fire
+-- can be recorded as missed (outside the catch-up window).
+CREATE TABLE schedule_fire_v5 (
+  schedule    TEXT NOT NULL CHECK (schedule <> ''),
+  fire_ms     INTEGER NOT NULL,
+  event_id    INTEGER NOT NULL CHECK (event_id >= 0),
+  run_id      INTEGER NOT NULL,
+  outcome     TEXT NOT NULL CHECK (outcome IN ('started', 'skipped', 'buffered', 'missed')),
+  reason      TEXT NOT NULL,
+  recorded_ms INTEGER NOT NULL,
+  PRIMARY KEY (schedule, fire_ms, event_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO schedule_fire_v5 SELECT schedule, fire_ms, 0, run_id, outcome, reason, recorded_ms FROM schedule_fire;
+DROP TABLE schedule_fire;
+ALTER TABLE schedule_fire_v5 RENAME TO schedule_fire;
+CREATE INDEX schedule_fire_buffered ON schedule_fire (schedule) WHERE outcome = 'buffered';
 )sql"},
 }};
 

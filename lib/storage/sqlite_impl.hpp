@@ -68,6 +68,8 @@ struct SqliteStore::Impl {
 
   Result<void> fill_task_rollups();
   Result<void> upsert_steps(std::int64_t run_id, std::span<const StepRecord> steps);
+  // Binds ?1..?7 = schedule, fire_ms, event_id, run_id, outcome, reason, recorded_ms.
+  static void bind_fire(sq::Statement& q, const FireRecord& f);
   // Inside a write transaction: the stored version of row `name` of `table` (0: none), or
   // errc::conflict when it is not `expected` (no expectation: any version).
   Result<std::int64_t> checked_version(std::string_view table, std::string_view what, const std::string& name,

@@ -75,6 +75,16 @@ constexpr std::string_view kUpsertAttempt =
 
 }  // namespace
 
+void SqliteStore::Impl::bind_fire(sq::Statement& q, const FireRecord& f) {
+  q.bind(1, std::string_view(f.schedule));
+  q.bind(2, to_epoch_ms(f.fire_time));
+  q.bind(3, f.event_id);
+  q.bind(4, f.run_id);
+  q.bind(5, std::string_view(f.outcome));
+  q.bind(6, std::string_view(f.reason));
+  q.bind(7, to_epoch_ms(f.recorded));
+}
+
 Result<void> SqliteStore::Impl::upsert_steps(std::int64_t run_id, std::span<const StepRecord> steps) {
   for (const auto& s : steps) {
     for (const auto sql : {kUpdateStep, kInsertStep}) {
@@ -139,18 +149,16 @@ Result<std::int64_t> SqliteStore::create_run(const RunRecord& run, std::span<con
   const std::int64_t id = sqlite3_last_insert_rowid(impl_->db.get());
   if (auto r = impl_->upsert_steps(id, steps); !r) return r.error();
   if (fire) {
+    // Insert the fire, or claim it when it was recorded as buffered; anything else is a conflict.
     auto f = impl_->cached(
-        "INSERT INTO schedule_fire (schedule, fire_ms, run_id, outcome, reason, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT "
-        "DO "
-        "NOTHING");
+        "INSERT INTO schedule_fire (schedule, fire_ms, event_id, run_id, outcome, reason, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+        "ON CONFLICT (schedule, fire_ms, event_id) DO UPDATE SET run_id = excluded.run_id, outcome = excluded.outcome, reason = "
+        "excluded.reason, recorded_ms = excluded.recorded_ms WHERE schedule_fire.outcome = 'buffered'");
     if (!f) return f.error();
     auto& fq = **f;
-    fq.bind(1, std::string_view(fire->schedule));
-    fq.bind(2, to_epoch_ms(fire->fire_time));
-    fq.bind(3, id);
-    fq.bind(4, std::string_view(fire->outcome));
-    fq.bind(5, std::string_view(fire->reason));
-    fq.bind(6, to_epoch_ms(fire->recorded));
+    FireRecord claimed = *fire;
+    claimed.run_id = id;
+    impl_->bind_fire(fq, claimed);
     auto r = fq.step("record a schedule fire");
     fq.reset();
     if (!r) return r.error();
@@ -365,7 +373,8 @@ Result<std::int64_t> SqliteStore::prune_runs(TimePoint before) {
 }
 
 namespace {
-constexpr std::string_view kScheduleColumns = "name, paused, reason, consecutive_failures, last_fire_ms, updated_ms, updated_by, version";
+constexpr std::string_view kScheduleColumns =
+    "name, paused, reason, consecutive_failures, last_fire_ms, updated_ms, updated_by, version, last_event_id";
 
 ScheduleRecord read_schedule(const sq::Statement& st) {
   ScheduleRecord r;
@@ -377,6 +386,7 @@ ScheduleRecord read_schedule(const sq::Statement& st) {
   r.updated = from_epoch_ms(st.int64(5));
   r.updated_by = st.text(6);
   r.version = st.int64(7);
+  r.last_event_id = st.int64(8);
   return r;
 }
 }  // namespace
@@ -419,9 +429,10 @@ Result<std::int64_t> SqliteStore::put_schedule(const ScheduleRecord& r, std::opt
   if (!cur) return cur.error();
   const std::int64_t current = *cur;
   auto st = impl_->db.prepare(fmt::format(
-      "INSERT INTO schedule_state ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
-      "reason = excluded.reason, consecutive_failures = excluded.consecutive_failures, last_fire_ms = excluded.last_fire_ms, updated_ms = "
-      "excluded.updated_ms, updated_by = excluded.updated_by, version = excluded.version",
+      "INSERT INTO schedule_state ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (name) DO UPDATE SET paused = "
+      "excluded.paused, reason = excluded.reason, consecutive_failures = excluded.consecutive_failures, last_fire_ms = "
+      "excluded.last_fire_ms, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by, version = excluded.version, "
+      "last_event_id = excluded.last_event_id",
       kScheduleColumns));
   if (!st) return st.error();
   st->bind(1, std::string_view(r.name));
@@ -432,6 +443,7 @@ Result<std::int64_t> SqliteStore::put_schedule(const ScheduleRecord& r, std::opt
   st->bind(6, to_epoch_ms(r.updated));
   st->bind(7, std::string_view(r.updated_by));
   st->bind(8, current + 1);
+  st->bind(9, r.last_event_id);
   if (auto e = st->step("write a schedule's state"); !e) return e.error();
   st = sq::Statement();
   if (auto e = tx.commit(); !e) return e.error();
@@ -444,16 +456,11 @@ Result<bool> SqliteStore::record_fire(const FireRecord& f) {
   std::lock_guard lock(impl_->mu);
   if (auto e = impl_->ensure_current(); !e) return e.error();
   auto st = impl_->cached(
-      "INSERT INTO schedule_fire (schedule, fire_ms, run_id, outcome, reason, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO "
-      "NOTHING");
+      "INSERT INTO schedule_fire (schedule, fire_ms, event_id, run_id, outcome, reason, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+      "ON CONFLICT DO NOTHING");
   if (!st) return st.error();
   auto& q = **st;
-  q.bind(1, std::string_view(f.schedule));
-  q.bind(2, to_epoch_ms(f.fire_time));
-  q.bind(3, f.run_id);
-  q.bind(4, std::string_view(f.outcome));
-  q.bind(5, std::string_view(f.reason));
-  q.bind(6, to_epoch_ms(f.recorded));
+  impl_->bind_fire(q, f);
   auto r = q.step("record a schedule fire");
   q.reset();
   if (!r) return r.error();
@@ -464,7 +471,8 @@ Result<std::vector<FireRecord>> SqliteStore::list_fires(std::string_view schedul
   std::lock_guard lock(impl_->mu);
   if (auto e = impl_->ensure_current(); !e) return e.error();
   std::string sql =
-      "SELECT schedule, fire_ms, run_id, outcome, reason, recorded_ms FROM schedule_fire WHERE schedule = ?1 ORDER BY fire_ms DESC";
+      "SELECT schedule, fire_ms, event_id, run_id, outcome, reason, recorded_ms FROM schedule_fire WHERE schedule = ?1 ORDER BY fire_ms "
+      "DESC, event_id DESC";
   if (limit) sql += fmt::format(" LIMIT {}", limit);
   auto st = impl_->db.prepare(sql);
   if (!st) return st.error();
@@ -477,13 +485,77 @@ Result<std::vector<FireRecord>> SqliteStore::list_fires(std::string_view schedul
     FireRecord f;
     f.schedule = st->text(0);
     f.fire_time = from_epoch_ms(st->int64(1));
-    f.run_id = st->int64(2);
-    f.outcome = st->text(3);
-    f.reason = st->text(4);
-    f.recorded = from_epoch_ms(st->int64(5));
+    f.event_id = st->int64(2);
+    f.run_id = st->int64(3);
+    f.outcome = st->text(4);
+    f.reason = st->text(5);
+    f.recorded = from_epoch_ms(st->int64(6));
     out.push_back(std::move(f));
   }
   return out;
+}
+
+Result<std::int64_t> SqliteStore::append_event(const EventRecord& e) {
+  if (auto v = validate(e); !v) return v.error();
+  if (auto w = impl_->writable(); !w) return w.error();
+  std::lock_guard lock(impl_->mu);
+  if (auto c = impl_->ensure_current(); !c) return c.error();
+  auto st = impl_->cached(
+      "INSERT INTO event (name, time_ms, payload, source, correlation_id, depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!st) return st.error();
+  auto& q = **st;
+  q.bind(1, std::string_view(e.name));
+  q.bind(2, to_epoch_ms(e.time));
+  q.bind(3, std::string_view(e.payload));
+  q.bind(4, std::string_view(e.source));
+  q.bind(5, std::string_view(e.correlation_id));
+  q.bind(6, e.depth);
+  auto r = q.step("append an event");
+  q.reset();
+  if (!r) return with_context(r.error(), fmt::format("event \"{}\"", e.name));
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(impl_->db.get()));
+}
+
+Result<std::vector<EventRecord>> SqliteStore::list_events(const EventQuery& q) {
+  std::lock_guard lock(impl_->mu);
+  if (auto c = impl_->ensure_current(); !c) return c.error();
+  std::string sql = "SELECT id, name, time_ms, payload, source, correlation_id, depth FROM event WHERE id > ?1";
+  if (q.name) sql += " AND name = ?2";
+  if (q.since) sql += " AND time_ms >= ?3";
+  sql += " ORDER BY id";
+  if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
+  auto st = impl_->db.prepare(sql);
+  if (!st) return st.error();
+  st->bind(1, q.after_id);
+  if (q.name) st->bind(2, std::string_view(*q.name));
+  if (q.since) st->bind(3, to_epoch_ms(*q.since));
+  std::vector<EventRecord> out;
+  for (;;) {
+    auto row = st->step("list events");
+    if (!row) return row.error();
+    if (!*row) break;
+    EventRecord e;
+    e.id = st->int64(0);
+    e.name = st->text(1);
+    e.time = from_epoch_ms(st->int64(2));
+    e.payload = st->text(3);
+    e.source = st->text(4);
+    e.correlation_id = st->text(5);
+    e.depth = static_cast<int>(st->int64(6));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<std::int64_t> SqliteStore::prune_events(TimePoint before) {
+  if (auto w = impl_->writable(); !w) return w.error();
+  std::lock_guard lock(impl_->mu);
+  if (auto c = impl_->ensure_current(); !c) return c.error();
+  auto st = impl_->db.prepare("DELETE FROM event WHERE time_ms < ?1");
+  if (!st) return st.error();
+  st->bind(1, to_epoch_ms(before));
+  if (auto e = st->step("prune events"); !e) return e.error();
+  return static_cast<std::int64_t>(sqlite3_changes(impl_->db.get()));
 }
 
 }  // namespace automation::storage

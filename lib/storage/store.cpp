@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 namespace automation::storage {
@@ -168,11 +169,24 @@ Result<void> validate(const ScheduleRecord& r) {
 }
 
 Result<void> validate(const FireRecord& r) {
-  static constexpr std::string_view kOutcomes[] = {"started", "skipped", "buffered"};
+  static constexpr std::string_view kOutcomes[] = {"started", "skipped", "buffered", "missed"};
   if (r.schedule.empty()) return fail(errc::invalid_argument, "fire record: \"schedule\" must not be empty");
   if (std::find(std::begin(kOutcomes), std::end(kOutcomes), r.outcome) == std::end(kOutcomes))
     return fail(errc::invalid_argument,
-                fmt::format("fire record '{}': unknown outcome \"{}\" (started, skipped or buffered)", r.schedule, r.outcome));
+                fmt::format("fire record '{}': unknown outcome \"{}\" (started, skipped, buffered or missed)", r.schedule, r.outcome));
+  if (r.event_id < 0) return fail(errc::invalid_argument, fmt::format("fire record '{}': negative event_id", r.schedule));
+  return {};
+}
+
+Result<void> validate(const EventRecord& r) {
+  if (r.name.empty()) return fail(errc::invalid_argument, "event: \"name\" must not be empty");
+  for (char c : r.name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':'))
+      return fail(errc::invalid_argument,
+                  fmt::format("event \"{}\": names use letters, digits and . _ - : only (found '{}')", r.name, c));
+  if (r.depth < 0) return fail(errc::invalid_argument, fmt::format("event \"{}\": negative depth", r.name));
+  if (r.payload.empty() || r.payload.front() != '{')
+    return fail(errc::invalid_argument, fmt::format("event \"{}\": the payload must be a JSON object", r.name));
   return {};
 }
 

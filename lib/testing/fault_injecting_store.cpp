@@ -140,5 +140,17 @@ Result<std::vector<storage::FireRecord>> FaultInjectingStore::list_fires(std::st
   if (auto r = before_read("list_fires"); !r) return r.error();
   return inner_.list_fires(schedule, limit);
 }
+Result<std::int64_t> FaultInjectingStore::append_event(const storage::EventRecord& event) {
+  if (auto r = before_write("append_event"); !r) return r.error();
+  return inner_.append_event(event);
+}
+Result<std::vector<storage::EventRecord>> FaultInjectingStore::list_events(const storage::EventQuery& query) {
+  if (auto r = before_read("list_events"); !r) return r.error();
+  return inner_.list_events(query);
+}
+Result<std::int64_t> FaultInjectingStore::prune_events(TimePoint before) {
+  if (auto r = before_write("prune_events"); !r) return r.error();
+  return inner_.prune_events(before);
+}
 
 }  // namespace automation::testing

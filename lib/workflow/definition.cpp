@@ -1,6 +1,7 @@
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/workflow/definition.hpp>
+#include <detail/json_checker.hpp>
 #include <detail/names.hpp>
 
 #include <fmt/format.h>
@@ -88,37 +89,7 @@ namespace {
 
 namespace bj = boost::json;
 
-struct Checker {
-  std::vector<std::string> problems;
-
-  void add(const std::string& path, std::string msg) { problems.push_back(path + ": " + std::move(msg)); }
-
-  void unknown_keys(const bj::object& o, const std::string& path, std::initializer_list<std::string_view> known) {
-    for (const auto& kv : o) {
-      const std::string_view k = kv.key();
-      if (std::find(known.begin(), known.end(), k) == known.end())
-        add(path, fmt::format("unknown key \"{}\"{}", k, detail::did_you_mean(k, known)));
-    }
-  }
-  const bj::object* object(const bj::value& v, const std::string& path) {
-    if (!v.is_object()) {
-      add(path, "must be an object");
-      return nullptr;
-    }
-    return &v.as_object();
-  }
-  std::optional<std::string> string(const bj::value& v, const std::string& path, bool non_empty = false) {
-    if (!v.is_string()) {
-      add(path, "must be a string");
-      return std::nullopt;
-    }
-    std::string s(v.as_string());
-    if (non_empty && s.empty()) {
-      add(path, "must not be empty");
-      return std::nullopt;
-    }
-    return s;
-  }
+struct Checker : detail::JsonChecker {
   std::optional<Template> tmpl(const bj::value& v, const std::string& path) {
     auto s = string(v, path);
     if (!s) return std::nullopt;
@@ -146,31 +117,6 @@ struct Checker {
     }
     return out;
   }
-  std::optional<Duration> duration(const bj::value& v, const std::string& path) {
-    auto s = string(v, path);
-    if (!s) return std::nullopt;
-    auto d = parse_duration(*s);
-    if (!d) {
-      add(path, d.error().message);
-      return std::nullopt;
-    }
-    if (d->count() == 0) {
-      add(path, "must be more than zero");
-      return std::nullopt;
-    }
-    return std::chrono::duration_cast<Duration>(*d);
-  }
-  std::vector<std::string> strings(const bj::value& v, const std::string& path) {
-    std::vector<std::string> out;
-    if (!v.is_array()) {
-      add(path, "must be an array of strings");
-      return out;
-    }
-    for (std::size_t i = 0; i < v.as_array().size(); ++i)
-      if (auto s = string(v.as_array()[i], fmt::format("{}[{}]", path, i), true)) out.push_back(*s);
-    return out;
-  }
-
   // The action keys of a step (or of a compensation).
   std::optional<StepAction> action(const bj::object& o, const std::string& path) {
     static constexpr std::string_view kKinds[] = {"run", "shell", "callback", "http", "workflow", "action"};
@@ -404,19 +350,13 @@ void check_structure(const WorkflowDefinition& w, Checker& c, bool parsed) {
   }
 }
 
-Result<void> verdict(const Checker& c, std::string_view source) {
-  if (c.problems.empty()) return {};
-  std::string msg = fmt::format("{}: {} problem{}:", source, c.problems.size(), c.problems.size() == 1 ? "" : "s");
-  for (const auto& p : c.problems) msg += "\n  " + p;
-  return fail(errc::invalid_argument, msg);
-}
 
 }  // namespace
 
 Result<void> validate(const WorkflowDefinition& w) {
   Checker c;
   check_structure(w, c, false);
-  return verdict(c, fmt::format("workflow \"{}\"", w.name));
+  return detail::verdict(c, fmt::format("workflow \"{}\"", w.name));
 }
 
 Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_view source) {
@@ -425,7 +365,7 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
   Checker c;
   WorkflowDefinition w;
   const auto* root = c.object(*doc, "$");
-  if (!root) return verdict(c, source).error();
+  if (!root) return detail::verdict(c, source).error();
   c.unknown_keys(
       *root, "$",
       {"name", "description", "params", "env", "priority", "max_concurrent_runs", "concurrency", "deadline", "on_interrupt", "steps"});
@@ -576,7 +516,7 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
     }
   }
   check_structure(w, c, true);
-  if (auto v = verdict(c, source); !v) return v.error();
+  if (auto v = detail::verdict(c, source); !v) return v.error();
   return w;
 }
 

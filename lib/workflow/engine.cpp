@@ -221,6 +221,7 @@ struct RunRt {
   std::size_t finish_counter = 0;
   bool admitted = false;
   bool lost = false;  // another engine took it over
+  int event_depth = -1;  // the depth of the event that started it (-1: none)
 };
 
 }  // namespace
@@ -229,6 +230,7 @@ struct WorkflowEngine::Impl {
   sd::Store& store;
   const Clock& clock;
   Options options;
+  std::vector<std::function<void(const RunRecord&)>> finished_listeners;
   std::unique_ptr<resilience::TaskHistory> own_history;
   resilience::TaskHistory* history = nullptr;
   std::map<std::string, std::string> base_env;
@@ -481,6 +483,7 @@ struct WorkflowEngine::Impl {
     rec.id = *id;
     rec.version = 1;
     auto rt = make_runtime(std::move(rec), std::move(def), std::move(params));
+    rt->event_depth = o.event_depth;
     logf(LogLevel::info, "workflow", "run {} of {} queued ({})", *id, rt->rec.workflow, rt->rec.trigger);
     add_run(std::move(rt));
     return *id;
@@ -1167,6 +1170,25 @@ struct WorkflowEngine::Impl {
     logf(state == RunState::succeeded ? LogLevel::info : LogLevel::warn, "workflow", "run {} of {} {}: {}", r.rec.id, r.rec.workflow,
          to_string(state), reason);
     if (r.rec.parent_run_id) finished_children[r.rec.id] = {state, reason};
+    if (options.emit_run_events) emit_run_event(r);
+    for (auto& fn : finished_listeners) fn(r.rec);
+  }
+
+  void emit_run_event(const RunRt& r) {
+    sd::EventRecord e;
+    e.name = fmt::format("workflow.{}", to_string(r.rec.state));
+    e.time = r.rec.ended_at;
+    boost::json::object payload{{"run_id", r.rec.id},
+                                {"workflow", r.rec.workflow},
+                                {"state", to_string(r.rec.state)},
+                                {"reason", r.rec.reason},
+                                {"trigger", r.rec.trigger}};
+    e.payload = boost::json::serialize(payload);
+    e.source = "workflow";
+    e.correlation_id = r.rec.correlation_id;
+    e.depth = r.event_depth + 1;
+    if (auto a = store.append_event(e); !a)
+      logf(LogLevel::warn, "workflow", "run {}: could not record event {}: {}", r.rec.id, e.name, a.error().message);
   }
 
   PollResult poll() {
@@ -1603,6 +1625,8 @@ bool WorkflowEngine::is_active(std::int64_t run_id) const {
   std::lock_guard lock(impl_->mu);
   return impl_->active_ids.contains(run_id);
 }
+
+void WorkflowEngine::on_run_finished(std::function<void(const RunRecord&)> fn) { impl_->finished_listeners.push_back(std::move(fn)); }
 
 Result<RunRecord> WorkflowEngine::run_to_completion(std::int64_t run_id) {
   for (;;) {

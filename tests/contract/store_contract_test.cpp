@@ -607,6 +607,100 @@ TEMPLATE_TEST_CASE("contract: a schedule fire happens once per (schedule, time),
   CHECK(b.store->list_fires("none", 0).value().empty());
 }
 
+TEMPLATE_TEST_CASE("contract: a buffered fire is claimed by exactly one run and events are part of the key", "[contract][workflow]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  FireRecord f;
+  f.schedule = "sync";
+  f.fire_time = t0;
+  f.outcome = "buffered";
+  f.reason = "overlap buffer_one: run 7 still running";
+  f.recorded = t0;
+  CHECK(b.store->record_fire(f).value());
+  CHECK_FALSE(b.store->record_fire(f).value());  // a second process buffering the same fire loses
+
+  FireRecord start = f;
+  start.outcome = "started";
+  start.reason = "buffered fire started: run 7 ended";
+  start.recorded = t0 + 5s;
+  auto id = b.store->create_run(a_run("sync", t0), {}, &start);
+  REQUIRE(id);
+  auto twice = b.store->create_run(a_run("sync", t0), {}, &start);
+  CHECK(twice.error().is(errc::conflict));
+  auto fires = b.store->list_fires("sync", 0).value();
+  REQUIRE(fires.size() == 1);
+  CHECK(fires[0].outcome == "started");
+  CHECK(fires[0].run_id == *id);
+  CHECK(fires[0].recorded == t0 + 5s);
+
+  // Two events in the same millisecond are two fires; the same event twice is one.
+  FireRecord e1 = start;
+  e1.fire_time = t0 + 1h;
+  e1.event_id = 10;
+  FireRecord e2 = e1;
+  e2.event_id = 11;
+  REQUIRE(b.store->create_run(a_run("sync", t0), {}, &e1));
+  REQUIRE(b.store->create_run(a_run("sync", t0), {}, &e2));
+  CHECK(b.store->create_run(a_run("sync", t0), {}, &e2).error().is(errc::conflict));
+  FireRecord missed = f;
+  missed.fire_time = t0 - 1h;
+  missed.outcome = "missed";
+  CHECK(b.store->record_fire(missed).value());
+  CHECK(b.store->create_run(a_run("sync", t0), {}, &missed).error().is(errc::conflict));
+  fires = b.store->list_fires("sync", 0).value();
+  REQUIRE(fires.size() == 4);
+  CHECK(fires[0].event_id == 11);
+  CHECK(fires[1].event_id == 10);
+  CHECK(fires[3].outcome == "missed");
+  CHECK(b.store->list_runs({}).value().size() == 3);
+}
+
+TEMPLATE_TEST_CASE("contract: events get increasing ids that survive a prune and are listed by id, name and time", "[contract][workflow]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  auto event = [&](std::string name, TimePoint t, std::string payload = "{}") {
+    EventRecord e;
+    e.name = std::move(name);
+    e.time = t;
+    e.payload = std::move(payload);
+    e.source = "host";
+    e.correlation_id = "c-1";
+    return e;
+  };
+  const auto a = b.store->append_event(event("user.registered", t0, R"({"user":"ada"})")).value();
+  const auto c = b.store->append_event(event("content.published", t0 + 1s)).value();
+  auto d_event = event("user.registered", t0 + 2s);
+  d_event.depth = 2;
+  const auto d = b.store->append_event(d_event).value();
+  CHECK(a < c);
+  CHECK(c < d);
+  auto all = b.store->list_events({}).value();
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].id == a);
+  CHECK(all[0].payload == R"({"user":"ada"})");
+  CHECK(all[0].time == t0);
+  CHECK(all[0].source == "host");
+  CHECK(all[0].correlation_id == "c-1");
+  CHECK(all[2].depth == 2);
+  CHECK(b.store->list_events({.after_id = a}).value().size() == 2);
+  auto users = b.store->list_events({.name = "user.registered"}).value();
+  REQUIRE(users.size() == 2);
+  CHECK(users[1].id == d);
+  CHECK(b.store->list_events({.since = t0 + 1s}).value().size() == 2);
+  CHECK(b.store->list_events({.limit = 1}).value().size() == 1);
+
+  CHECK(b.store->prune_events(t0 + 2s).value() == 2);
+  const auto e = b.store->append_event(event("user.registered", t0 + 3s)).value();
+  CHECK(e > d);  // never reused
+  CHECK(b.store->list_events({}).value().size() == 2);
+
+  CHECK(b.store->append_event(event("", t0)).error().is(errc::invalid_argument));
+  CHECK(b.store->append_event(event("user registered", t0)).error().is(errc::invalid_argument));
+  CHECK(b.store->append_event(event("x", t0, "[1]")).error().is(errc::invalid_argument));
+}
+
 TEMPLATE_TEST_CASE("contract: schedule state is compare-and-set", "[contract][workflow]", MemoryBackend, SqliteBackend) {
   TestType b;
   ScheduleRecord s;
@@ -615,6 +709,7 @@ TEMPLATE_TEST_CASE("contract: schedule state is compare-and-set", "[contract][wo
   s.reason = "paused after 3 consecutive failures";
   s.consecutive_failures = 3;
   s.last_fire = TimePoint(1'700'000'000'000ms);
+  s.last_event_id = 42;
   s.updated_by = "test";
   CHECK(b.store->put_schedule(s, 0).value() == 1);
   CHECK(b.store->put_schedule(s, 0).error().is(errc::conflict));
@@ -623,6 +718,7 @@ TEMPLATE_TEST_CASE("contract: schedule state is compare-and-set", "[contract][wo
   CHECK(got.paused);
   CHECK(got.consecutive_failures == 3);
   CHECK(got.last_fire == s.last_fire);
+  CHECK(got.last_event_id == 42);
   CHECK(got.version == 2);
   CHECK_FALSE(b.store->get_schedule("nope").value());
   s.name = "a";

@@ -265,7 +265,8 @@ struct ScheduleRecord {
   bool paused = false;
   std::string reason;  ///< why it is paused (or was resumed)
   int consecutive_failures = 0;
-  TimePoint last_fire{};  ///< the latest fire time handled (started, skipped or buffered)
+  TimePoint last_fire{};  ///< the latest fire time handled (started, skipped, buffered or missed)
+  std::int64_t last_event_id = 0;  ///< event schedules: the newest event handled
   TimePoint updated{};
   std::string updated_by;
   std::int64_t version = 0;
@@ -273,16 +274,40 @@ struct ScheduleRecord {
   friend bool operator==(const ScheduleRecord&, const ScheduleRecord&) = default;
 };
 
-/// One fire of a schedule, unique per (schedule, fire_time): the key that makes fires exactly-once.
+/// One fire of a schedule, unique per (schedule, fire_time, event_id): the key that makes fires
+/// exactly-once.
 struct FireRecord {
   std::string schedule;
-  TimePoint fire_time{};  ///< the nominal time (or, for an event, the emit time)
+  TimePoint fire_time{};      ///< the nominal time (for an event, the emit time)
+  std::int64_t event_id = 0;  ///< the event that caused it (0: a time trigger or a manual fire)
   std::int64_t run_id = 0;
-  std::string outcome;  ///< "started", "skipped", "buffered"
+  std::string outcome;  ///< "started", "skipped", "buffered" (claimed, to start later) or "missed"
   std::string reason;
   TimePoint recorded{};
 
   friend bool operator==(const FireRecord&, const FireRecord&) = default;
+};
+
+/// An event emitted by the host ("user.registered") or by the library ("workflow.failed",
+/// "breaker.opened"); event schedules start runs for the ones they match.
+struct EventRecord {
+  std::int64_t id = 0;  ///< assigned by the store, increasing, never reused
+  std::string name;     ///< letters, digits and . _ - : (no spaces)
+  TimePoint time{};
+  std::string payload = "{}";  ///< a JSON object
+  std::string source;          ///< who emitted it: "host", "cli:alice", "workflow", "breaker"
+  std::string correlation_id;
+  int depth = 0;  ///< 0 from the host; n + 1 for an event caused by a run an event of depth n started
+
+  friend bool operator==(const EventRecord&, const EventRecord&) = default;
+};
+
+/// Events with id > after_id, oldest first; filters are ANDed.
+struct EventQuery {
+  std::int64_t after_id = 0;
+  std::optional<std::string> name;  ///< exact name
+  std::optional<TimePoint> since;   ///< time >= since
+  std::size_t limit = 1000;         ///< 0: no limit
 };
 
 Result<void> validate(const RunRecord& record);
@@ -290,6 +315,7 @@ Result<void> validate(const StepRecord& record);
 Result<void> validate(const AttemptRecord& record);
 Result<void> validate(const ScheduleRecord& record);
 Result<void> validate(const FireRecord& record);
+Result<void> validate(const EventRecord& record);
 
 // ---- the interface -----------------------------------------------------------------------------
 
@@ -334,8 +360,9 @@ class Store {
 
   // workflow runs
   /// Creates a run and its step rows atomically and returns the run's id. With `fire`, the fire
-  /// record (its run_id set to the new run) is inserted in the same transaction; errc::conflict,
-  /// creating nothing, when that (schedule, fire_time) is already recorded.
+  /// record (its run_id set to the new run) is inserted in the same transaction, or claims a fire
+  /// with that key recorded as "buffered"; errc::conflict, creating nothing, when that (schedule,
+  /// fire_time, event_id) is already recorded with any other outcome.
   virtual Result<std::int64_t> create_run(const RunRecord& run, std::span<const StepRecord> steps, const FireRecord* fire) = 0;
   /// Writes the run's changing fields if its stored version is `run.version`, and upserts the step
   /// and attempt rows, in one transaction; returns the new version. errc::conflict, writing nothing,
@@ -356,10 +383,18 @@ class Store {
   virtual Result<std::vector<ScheduleRecord>> list_schedules() = 0;
   /// Compare-and-set as put_breaker.
   virtual Result<std::int64_t> put_schedule(const ScheduleRecord& record, std::optional<std::int64_t> expected_version) = 0;
-  /// Inserts the fire if its (schedule, fire_time) is new; false, changing nothing, when it exists.
+  /// Inserts the fire if its (schedule, fire_time, event_id) is new; false, changing nothing, when
+  /// it exists.
   virtual Result<bool> record_fire(const FireRecord& fire) = 0;
-  /// Newest fire time first.
+  /// Newest fire time first (then newest event).
   virtual Result<std::vector<FireRecord>> list_fires(std::string_view schedule, std::size_t limit) = 0;
+
+  // events
+  /// Appends an event and returns its id (ids increase and are never reused, even after a prune).
+  virtual Result<std::int64_t> append_event(const EventRecord& event) = 0;
+  virtual Result<std::vector<EventRecord>> list_events(const EventQuery& query) = 0;
+  /// Deletes events older than `before`; returns how many.
+  virtual Result<std::int64_t> prune_events(TimePoint before) = 0;
 };
 
 enum class Synchronous { normal, full };

@@ -84,6 +84,8 @@ struct StartOptions {
   std::string correlation_id;  ///< empty: the thread's current one, or a new one
   std::int64_t parent_run_id = 0;
   const storage::FireRecord* fire = nullptr;  ///< create the run only if this fire is new
+  /// The depth of the event that caused this run (-1: none); its own workflow.* event gets depth + 1.
+  int event_depth = -1;
 };
 
 /// Why a poll() returned and what comes next.
@@ -118,6 +120,10 @@ class WorkflowEngine {
     resilience::TaskHistory* history = nullptr;
     /// The environment commands start from (default: this process's).
     std::optional<std::map<std::string, std::string>> base_env;
+    /// Appends an event "workflow.<state>" (succeeded, failed, cancelled, timed_out) to the store
+    /// when a run ends, with payload {run_id, workflow, state, reason, trigger}, so schedules can
+    /// react to it (in this process or another).
+    bool emit_run_events = true;
   };
 
   WorkflowEngine(storage::Store& store, const Clock& clock);
@@ -162,6 +168,10 @@ class WorkflowEngine {
   Result<RunRecord> run_to_completion(std::int64_t run_id);
   /// Whether this engine has the run in hand.
   bool is_active(std::int64_t run_id) const;
+  /// Calls `fn` with the final record of every run this engine finishes (succeeded, failed,
+  /// cancelled, timed out), on the polling thread, after the record is stored. `fn` must not call
+  /// back into the engine; queue the work instead. Listeners cannot be removed.
+  void on_run_finished(std::function<void(const RunRecord&)> fn);
 
   /// Finds runs whose owner is gone (its process is dead on this host, or its lease expired),
   /// kills their orphaned process groups on this host, and marks them interrupted. With `adopt`,

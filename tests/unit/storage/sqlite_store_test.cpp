@@ -4,6 +4,7 @@
 #include "storage/task_stats.hpp"
 #include "support/temp_dir.hpp"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 #include <catch2/catch.hpp>
 
@@ -348,13 +349,42 @@ TEST_CASE("task statistics from SQLite's hourly rollups and edge records equal m
     REQUIRE(sqlite3_open(dir.file("p.db").c_str(), &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
                        "DROP TABLE task_rollup; DROP TABLE workflow_attempt; DROP TABLE workflow_step; DROP TABLE workflow_run; "
-                       "DROP TABLE schedule_state; DROP TABLE schedule_fire; PRAGMA user_version = 2;",
+                       "DROP TABLE schedule_state; DROP TABLE schedule_fire; DROP TABLE event; PRAGMA user_version = 2;",
                        nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
   }
   auto migrated = SqliteStore::open(dir.file("p.db")).value();
   CHECK(migrated->schema_version().value() == latest_schema_version());
   CHECK(compare_all(*migrated) == static_cast<int>(queries.size()) - 1);
+}
+
+TEST_CASE("migration 5 keeps the fires and schedule state of a version 4 database") {
+  test::TempDir dir;
+  const auto path = dir.file("v4.db");
+  std::string sql;
+  for (const auto& m : detail::migrations())
+    if (m.version <= 4) sql += m.sql;
+  sql +=
+      "INSERT INTO schedule_state VALUES ('nightly', 1, 'paused by ada', 2, 1700000000000, 1700000000001, 'user:ada', 3);"
+      "INSERT INTO schedule_fire VALUES ('nightly', 1700000000000, 7, 'started', 'cron 0 2 * * *', 1700000000002);"
+      "INSERT INTO schedule_fire VALUES ('nightly', 1700000060000, 0, 'buffered', 'overlap', 1700000060002);"
+      "PRAGMA user_version = 4;" +
+      fmt::format("PRAGMA application_id = {};", detail::kApplicationId);
+  raw_exec(path, sql);
+  auto store = SqliteStore::open(path).value();
+  CHECK(store->schema_version().value() == latest_schema_version());
+  auto rec = store->get_schedule("nightly").value().value();
+  CHECK(rec.paused);
+  CHECK(rec.reason == "paused by ada");
+  CHECK(rec.consecutive_failures == 2);
+  CHECK(rec.version == 3);
+  CHECK(rec.last_event_id == 0);
+  auto fires = store->list_fires("nightly", 0).value();
+  REQUIRE(fires.size() == 2);
+  CHECK(fires[1].run_id == 7);
+  CHECK(fires[1].event_id == 0);
+  CHECK(fires[1].reason == "cron 0 2 * * *");
+  CHECK(fires[0].outcome == "buffered");
 }
 
 TEST_CASE("task durations are quantized to three significant digits, exact below a millisecond") {
