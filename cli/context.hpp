@@ -77,5 +77,7 @@ void register_breaker(CLI::App& app, Context& ctx);
 void register_history(CLI::App& app, Context& ctx);
 void register_cron(CLI::App& app, Context& ctx);
 void register_workflow(CLI::App& app, Context& ctx);
+void register_schedule(CLI::App& app, Context& ctx);
+void register_emit(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

@@ -27,92 +27,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::atomic<int> g_signal{0};
-extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
-
-// SIGINT/SIGTERM cancel the run (its processes get SIGTERM, then SIGKILL after the grace).
-struct StopSignals {
-  struct sigaction old_int {
-  }, old_term{};
-  StopSignals() {
-    g_signal.store(0);
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-  }
-  ~StopSignals() {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-  }
-};
-
 std::string ms_text(const bj::value& v) {
   if (!v.is_int64()) return "-";
   return automation::format_duration(automation::Millis(v.as_int64()));
 }
 
 std::string when(automation::TimePoint t) { return t == automation::TimePoint{} ? std::string("-") : automation::format_timestamp(t); }
-
-// Drives the engine until `run_id` is final, printing step transitions to stderr.
-int drive(Context& ctx, wf::WorkflowEngine& engine, st::Store& store, std::int64_t run_id) {
-  StopSignals signals;
-  std::map<std::string, st::RunState> seen;
-  bool cancel_sent = false;
-  auto report_steps = [&] {
-    if (ctx.global.quiet) return;
-    auto steps = store.run_steps(run_id);
-    if (!steps) return;
-    for (const auto& s : *steps) {
-      auto it = seen.find(s.step);
-      if (it != seen.end() && it->second == s.state) continue;
-      if (it == seen.end() && s.state == st::RunState::queued) {
-        seen[s.step] = s.state;
-        continue;
-      }
-      seen[s.step] = s.state;
-      std::string extra;
-      if (st::is_final(s.state) && s.started != automation::TimePoint{})
-        extra = fmt::format(" in {}", automation::format_duration(std::chrono::duration_cast<automation::Millis>(s.ended - s.started)));
-      fmt::print(stderr, "  {:<24} {}{}{}\n", s.step, automation::storage::to_string(s.state), extra,
-                 s.reason.empty() || s.state == st::RunState::succeeded || s.state == st::RunState::running ? "" : ": " + s.reason);
-    }
-  };
-  for (;;) {
-    engine.poll();
-    report_steps();
-    if (!engine.is_active(run_id)) break;
-    if (const int sig = g_signal.load(); sig && !cancel_sent) {
-      cancel_sent = true;
-      const std::string why = fmt::format("autoctl received SIG{}", sig == SIGINT ? "INT" : "TERM");
-      if (!ctx.global.quiet) fmt::print(stderr, "autoctl: {}; cancelling run {}\n", why, run_id);
-      (void)engine.cancel(run_id, why);
-      continue;
-    }
-    engine.wait(std::chrono::milliseconds(1000));
-  }
-  auto run = store.get_run(run_id);
-  if (!run) return ctx.error(run.error());
-  if (!*run) return ctx.error(automation::Error(automation::errc::internal, fmt::format("run {} vanished", run_id)));
-  const auto& r = **run;
-  if (ctx.global.json) {
-    auto doc = wf::to_json(r);
-    bj::array steps;
-    if (auto ss = store.run_steps(run_id))
-      for (const auto& s : *ss) steps.push_back(wf::to_json(s));
-    doc["steps"] = std::move(steps);
-    ctx.print_json(doc);
-  } else {
-    fmt::print("run {} of {} {}{}: {}\n", r.id, r.workflow, automation::storage::to_string(r.state),
-               r.started_at != automation::TimePoint{} && r.ended_at != automation::TimePoint{}
-                   ? " in " + automation::format_duration(std::chrono::duration_cast<automation::Millis>(r.ended_at - r.started_at))
-                   : std::string(),
-               r.reason);
-  }
-  return r.state == st::RunState::succeeded ? ex_ok : ex_no;
-}
 
 automation::Result<std::int64_t> parse_run_id(const std::string& text) {
   try {
@@ -285,7 +205,7 @@ void register_workflow(CLI::App& app, Context& ctx) {
       ctx.audit(**store, "workflow.run", resource, st::AuditOutcome::success, fmt::format("run {} started from the command line", *id),
                 {{"run_id", *id}, {"params", details}, {"source", def->source}});
       if (!ctx.global.quiet) fmt::print(stderr, "autoctl: run {} of {} started\n", *id, def->definition.name);
-      return drive(ctx, **engine, **store, *id);
+      return drive_run(ctx, **engine, **store, *id);
     };
   });
 
@@ -309,7 +229,7 @@ void register_workflow(CLI::App& app, Context& ctx) {
                 r ? "resumed from the command line" : r.error().message, {{"run_id", *id}});
       if (!r) return ctx.error(r.error());
       if (!ctx.global.quiet) fmt::print(stderr, "autoctl: run {} resumed\n", *id);
-      return drive(ctx, **engine, **store, *id);
+      return drive_run(ctx, **engine, **store, *id);
     };
   });
 

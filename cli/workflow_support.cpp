@@ -1,16 +1,46 @@
 #include "workflow_support.hpp"
 
+#include <automation/core/time.hpp>
 #include <automation/workflow/builtins.hpp>
+
+#include <boost/json.hpp>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <filesystem>
 
 namespace autoctl {
 
 namespace wf = automation::workflow;
+namespace st = automation::storage;
+namespace bj = boost::json;
 namespace fs = std::filesystem;
+
+namespace {
+std::atomic<int> g_signal{0};
+extern "C" void on_stop_signal(int sig) { g_signal.store(sig); }
+}  // namespace
+
+StopSignals::StopSignals() {
+  g_signal.store(0);
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR
+  sigaction(SIGINT, &sa, &old_int_);
+  sigaction(SIGTERM, &sa, &old_term_);
+}
+
+StopSignals::~StopSignals() {
+  sigaction(SIGINT, &old_int_, nullptr);
+  sigaction(SIGTERM, &old_term_, nullptr);
+}
+
+int stop_signal() noexcept { return g_signal.load(); }
+
 
 automation::Result<Catalog> load_catalog(const Context& ctx) {
   Catalog c;
@@ -56,8 +86,8 @@ automation::Result<CatalogEntry> resolve_workflow(const Catalog& catalog, const 
 }
 
 automation::Result<std::unique_ptr<wf::WorkflowEngine>> make_engine(const Context& ctx, automation::storage::Store& store,
-                                                                    const Catalog& catalog) {
-  auto engine = std::make_unique<wf::WorkflowEngine>(store, automation::SystemClock::instance());
+                                                                    const Catalog& catalog, const automation::Clock* clock) {
+  auto engine = std::make_unique<wf::WorkflowEngine>(store, clock ? *clock : automation::SystemClock::instance());
   wf::register_builtin_actions(*engine, store);
   for (const auto& e : catalog.entries)
     if (auto r = engine->register_workflow(e.definition); !r) return r.error();
@@ -72,6 +102,84 @@ automation::Result<std::unique_ptr<wf::WorkflowEngine>> make_engine(const Contex
     for (const auto& k : report->killed) fmt::print(stderr, "autoctl: killed an orphaned process group: {}\n", k);
   }
   return engine;
+}
+
+// Drives the engine until `run_id` is final, printing step transitions to stderr.
+automation::Result<std::vector<ScheduleEntry>> load_schedules(const Context& ctx) {
+  std::vector<ScheduleEntry> out;
+  for (auto& s : wf::builtin_schedules()) out.push_back({std::move(s), "built-in"});
+  const fs::path file = fs::path(ctx.config.workflows_dir) / "schedules.json";
+  std::error_code ec;
+  if (!ctx.config.workflows_dir.empty() && fs::exists(file, ec)) {
+    auto defs = wf::load_schedules_file(file.string());
+    if (!defs) return defs.error();
+    for (auto& d : *defs) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const ScheduleEntry& e) { return e.definition.name == d.name; });
+      if (it != out.end())
+        *it = {std::move(d), file.string()};
+      else
+        out.push_back({std::move(d), file.string()});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.definition.name < b.definition.name; });
+  return out;
+}
+
+int drive_run(Context& ctx, wf::WorkflowEngine& engine, st::Store& store, std::int64_t run_id) {
+  StopSignals signals;
+  std::map<std::string, st::RunState> seen;
+  bool cancel_sent = false;
+  auto report_steps = [&] {
+    if (ctx.global.quiet) return;
+    auto steps = store.run_steps(run_id);
+    if (!steps) return;
+    for (const auto& s : *steps) {
+      auto it = seen.find(s.step);
+      if (it != seen.end() && it->second == s.state) continue;
+      if (it == seen.end() && s.state == st::RunState::queued) {
+        seen[s.step] = s.state;
+        continue;
+      }
+      seen[s.step] = s.state;
+      std::string extra;
+      if (st::is_final(s.state) && s.started != automation::TimePoint{})
+        extra = fmt::format(" in {}", automation::format_duration(std::chrono::duration_cast<automation::Millis>(s.ended - s.started)));
+      fmt::print(stderr, "  {:<24} {}{}{}\n", s.step, automation::storage::to_string(s.state), extra,
+                 s.reason.empty() || s.state == st::RunState::succeeded || s.state == st::RunState::running ? "" : ": " + s.reason);
+    }
+  };
+  for (;;) {
+    engine.poll();
+    report_steps();
+    if (!engine.is_active(run_id)) break;
+    if (const int sig = stop_signal(); sig && !cancel_sent) {
+      cancel_sent = true;
+      const std::string why = fmt::format("autoctl received SIG{}", sig == SIGINT ? "INT" : "TERM");
+      if (!ctx.global.quiet) fmt::print(stderr, "autoctl: {}; cancelling run {}\n", why, run_id);
+      (void)engine.cancel(run_id, why);
+      continue;
+    }
+    engine.wait(std::chrono::milliseconds(1000));
+  }
+  auto run = store.get_run(run_id);
+  if (!run) return ctx.error(run.error());
+  if (!*run) return ctx.error(automation::Error(automation::errc::internal, fmt::format("run {} vanished", run_id)));
+  const auto& r = **run;
+  if (ctx.global.json) {
+    auto doc = wf::to_json(r);
+    bj::array steps;
+    if (auto ss = store.run_steps(run_id))
+      for (const auto& s : *ss) steps.push_back(wf::to_json(s));
+    doc["steps"] = std::move(steps);
+    ctx.print_json(doc);
+  } else {
+    fmt::print("run {} of {} {}{}: {}\n", r.id, r.workflow, automation::storage::to_string(r.state),
+               r.started_at != automation::TimePoint{} && r.ended_at != automation::TimePoint{}
+                   ? " in " + automation::format_duration(std::chrono::duration_cast<automation::Millis>(r.ended_at - r.started_at))
+                   : std::string(),
+               r.reason);
+  }
+  return r.state == st::RunState::succeeded ? ex_ok : ex_no;
 }
 
 }  // namespace autoctl

@@ -3,7 +3,9 @@
 #include "context.hpp"
 
 #include <automation/workflow/engine.hpp>
+#include <automation/workflow/scheduler.hpp>
 
+#include <csignal>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +31,34 @@ automation::Result<CatalogEntry> resolve_workflow(const Catalog& catalog, const 
 /// An engine on `store` with the built-in actions and the catalog registered, after marking runs of
 /// dead engines interrupted (reported on stderr).
 automation::Result<std::unique_ptr<automation::workflow::WorkflowEngine>> make_engine(const Context& ctx, automation::storage::Store& store,
-                                                                                      const Catalog& catalog);
+                                                                                      const Catalog& catalog,
+                                                                                      const automation::Clock* clock = nullptr);
+
+/// The seed schedules overridden (by name) and extended by workflows_dir/schedules.json, with where
+/// each came from ("built-in" or the file).
+struct ScheduleEntry {
+  automation::workflow::ScheduleDefinition definition;
+  std::string source;
+};
+automation::Result<std::vector<ScheduleEntry>> load_schedules(const Context& ctx);
+
+/// While alive, SIGINT and SIGTERM are caught (stop_signal() says which arrived, 0: none) instead of
+/// killing the process, so a command can cancel its runs cleanly.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+int stop_signal() noexcept;
+
+/// Drives the engine until `run_id` is final, printing step transitions to stderr; the first
+/// SIGINT/SIGTERM cancels the run. Prints the run's outcome; exit 0 when it succeeded, else 1.
+int drive_run(Context& ctx, automation::workflow::WorkflowEngine& engine, automation::storage::Store& store, std::int64_t run_id);
 
 }  // namespace autoctl

@@ -386,6 +386,17 @@ struct Scheduler::Impl {
     }
     std::size_t missed = 0;
     TimePoint first_missed{}, last_missed{};
+    // One record for a run of missed fires, written before the fire that follows them.
+    auto flush_missed = [&] {
+      if (!missed) return;
+      auto f = fire_record(s, last_missed, 0, "missed",
+                           fmt::format("{}{} fire{} from {} to {} missed: more than the catch-up window ({}) late", missed,
+                                       missed >= options.max_missed_scan ? " or more" : "", missed == 1 ? "" : "s",
+                                       format_timestamp(first_missed), format_timestamp(last_missed),
+                                       format_duration(std::chrono::duration_cast<Millis>(s.def.catch_up))));
+      record(std::move(f));
+      missed = 0;
+    };
     for (;;) {
       auto t = s.next_after(s.cursor);
       if (!t) break;
@@ -403,6 +414,7 @@ struct Scheduler::Impl {
         }
         continue;
       }
+      flush_missed();
       handle(s, *t, nullptr,
              fmt::format("{} due at {}{}", s.def.trigger_text(), format_timestamp(*t),
                          now - due_at >= std::chrono::seconds(1)
@@ -410,14 +422,7 @@ struct Scheduler::Impl {
                                            format_duration(std::chrono::duration_cast<Millis>(s.def.catch_up)))
                              : std::string()));
     }
-    if (missed) {
-      auto f = fire_record(s, last_missed, 0, "missed",
-                           fmt::format("{}{} fire{} from {} to {} missed: more than the catch-up window ({}) late", missed,
-                                       missed >= options.max_missed_scan ? " or more" : "", missed == 1 ? "" : "s",
-                                       format_timestamp(first_missed), format_timestamp(last_missed),
-                                       format_duration(std::chrono::duration_cast<Millis>(s.def.catch_up))));
-      record(std::move(f));
-    }
+    flush_missed();
   }
 
   // ---- events and refresh ----------------------------------------------------------------------
