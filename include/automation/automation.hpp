@@ -22,3 +22,4 @@
 #include <automation/workflow/definition.hpp>
 #include <automation/workflow/engine.hpp>
 #include <automation/workflow/expression.hpp>
+#include <automation/workflow/scheduler.hpp>

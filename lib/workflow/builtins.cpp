@@ -26,12 +26,12 @@ constexpr std::string_view kCatalog[] = {
   "params":{"task_retention":{"default":"90d"},"run_retention":{"default":"30d"},"vacuum":{"default":"true"}},
   "steps":[{"id":"optimize","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
             "run_retention":"${{ params.run_retention }}","vacuum":"${{ params.vacuum }}"}},
-            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned"]}]})json",
+            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned"]}]})json",
     R"json({"name":"database-maintenance","description":"Back up the store, then optimize it and prune expired history",
   "params":{"dir":{"default":"var/backups"},"keep":{"default":"7"},"task_retention":{"default":"90d"},"run_retention":{"default":"30d"}},
   "steps":[{"id":"backup","action":{"name":"backup","with":{"dir":"${{ params.dir }}","keep":"${{ params.keep }}"}},"outputs":["path"]},
            {"id":"optimize","needs":"backup","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
-            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned"]}]})json",
+            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned"]}]})json",
     R"json({"name":"cleanup-resources","description":"Delete files older than N days under the configured directories and report the bytes freed",
   "params":{"dirs":{"default":"var/tmp,var/logs","description":"comma-separated directories"},"older_than":{"default":"7d"},
             "dry_run":{"default":"false"}},
@@ -173,6 +173,8 @@ Result<void> maintenance(storage::Store& store, StepContext& c) {
   if (!tasks) return with_context(tasks.error(), "db_maintenance: prune task history");
   auto runs = store.prune_runs(now - *run_ret);
   if (!runs) return with_context(runs.error(), "db_maintenance: prune workflow runs");
+  auto events = store.prune_events(now - *run_ret);
+  if (!events) return with_context(events.error(), "db_maintenance: prune events");
   const auto before = file_bytes(*path);
   sq::Connection db;
   if (auto r = db.open(*path, SQLITE_OPEN_READWRITE); !r) return with_context(r.error(), "db_maintenance: open the store");
@@ -187,8 +189,9 @@ Result<void> maintenance(storage::Store& store, StepContext& c) {
   c.set_output("bytes_after", std::to_string(after));
   c.set_output("tasks_pruned", std::to_string(*tasks));
   c.set_output("runs_pruned", std::to_string(*runs));
-  c.log(fmt::format("pruned {} task records and {} runs; checkpoint, ANALYZE{}: {} -> {} bytes", *tasks, *runs, *vacuum ? ", VACUUM" : "",
-                    before, after));
+  c.set_output("events_pruned", std::to_string(*events));
+  c.log(fmt::format("pruned {} task records, {} runs and {} events; checkpoint, ANALYZE{}: {} -> {} bytes", *tasks, *runs, *events,
+                    *vacuum ? ", VACUUM" : "", before, after));
   return {};
 }
 

@@ -106,6 +106,12 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
     t.started = t.ended = clock.now() - std::chrono::hours(24 * 100);
   }
   REQUIRE(store->append_tasks(old));
+  storage::EventRecord old_event, new_event;
+  old_event.name = new_event.name = "user.registered";
+  old_event.time = clock.now() - std::chrono::hours(24 * 40);
+  new_event.time = clock.now() - std::chrono::hours(1);
+  REQUIRE(store->append_event(old_event));
+  REQUIRE(store->append_event(new_event));
   WorkflowEngine engine(*store, clock);
   REQUIRE(register_builtins(engine, *store));
   auto id = engine.start("auto_optimize").value();
@@ -113,6 +119,8 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   REQUIRE(store->get_run(id).value()->state == RunState::succeeded);
   auto out = outputs(*store, id, "optimize");
   CHECK(out["tasks_pruned"] == "2000");
+  CHECK(out["events_pruned"] == "1");
+  CHECK(store->list_events({.name = "user.registered"}).value().size() == 1);
   CHECK(std::stoll(out["bytes_after"]) < std::stoll(out["bytes_before"]));
 }
 
