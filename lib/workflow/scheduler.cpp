@@ -438,8 +438,7 @@ struct Scheduler::Impl {
     if (evs.empty()) return;
     std::int64_t after = evs.front()->event_cursor;
     for (auto* s : evs) after = std::min(after, s->event_cursor);
-    std::map<Sched*, std::pair<std::size_t, const sd::EventRecord*>> missed;
-    std::vector<sd::EventRecord> kept;  // keeps missed events alive until they are recorded
+    std::map<Sched*, std::size_t> missed;
     for (;;) {
       sd::EventQuery q;
       q.after_id = after;
@@ -456,12 +455,11 @@ struct Scheduler::Impl {
         if (auto p = json::parse(e.payload, "event payload"); p && p->is_object()) payload = p->as_object();
         for (auto* s : evs) {
           if (e.id <= s->event_cursor) continue;
-          s->event_cursor = e.id;
-          s->dirty = true;
+          s->event_cursor = e.id;  // saved with the next fire: skipping a non-matching event again is cheap
           if (s->rec.paused || !event_matches(s->def, e.name, payload)) continue;
+          s->dirty = true;
           if (now - e.time > s->def.catch_up) {
-            auto& m = missed[s];
-            ++m.first;
+            ++missed[s];
             continue;
           }
           handle(*s, e.time, &e,
@@ -471,9 +469,9 @@ struct Scheduler::Impl {
       }
       if (batch->size() < q.limit) break;
     }
-    for (auto& [s, m] : missed)
-      logf(LogLevel::warn, "scheduler", "schedule {}: {} event(s) older than its catch-up window ({}) were not handled", s->def.name,
-           m.first, format_duration(std::chrono::duration_cast<Millis>(s->def.catch_up)));
+    for (auto& [s, n] : missed)
+      logf(LogLevel::warn, "scheduler", "schedule {}: {} event(s) older than its catch-up window ({}) were not handled", s->def.name, n,
+           format_duration(std::chrono::duration_cast<Millis>(s->def.catch_up)));
   }
 
   void refresh() {

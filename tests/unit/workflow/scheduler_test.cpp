@@ -188,15 +188,23 @@ TEST_CASE("scheduler: after downtime, fires inside the catch-up window run and o
 TEST_CASE("scheduler: overlap policies decide what a fire does while the previous run is active") {
   storage::MemoryStore store;
   testing::ManualClock clock;
-  SECTION("skip") {
-    Host h(store, clock, true);
+  // A schedule every minute; the first run is held (its callback waits) while more fires come.
+  auto add_every_minute = [](Host& h, OverlapPolicy p) {
     auto s = sched("ov", "job");
     s.interval = 1min;
+    s.overlap = p;
     REQUIRE(h.scheduler->add(s));
-    for (int i = 0; i < 3; ++i) {
+  };
+  auto fire = [&](Host& h, int n) {
+    for (int i = 0; i < n; ++i) {
       clock.advance(1min);
       h.scheduler->poll();
     }
+  };
+  SECTION("skip") {
+    Host h(store, clock, true);
+    add_every_minute(h, OverlapPolicy::skip);
+    fire(h, 3);
     CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "skipped", "skipped"});
     CHECK(h.fires("ov")[1].reason.find("overlap skip: run 1 is still running") != std::string::npos);
     h.release();
@@ -204,14 +212,8 @@ TEST_CASE("scheduler: overlap policies decide what a fire does while the previou
   }
   SECTION("buffer_one") {
     Host h(store, clock, true);
-    auto s = sched("ov", "job");
-    s.interval = 1min;
-    s.overlap = OverlapPolicy::buffer_one;
-    REQUIRE(h.scheduler->add(s));
-    for (int i = 0; i < 3; ++i) {
-      clock.advance(1min);
-      h.scheduler->poll();
-    }
+    add_every_minute(h, OverlapPolicy::buffer_one);
+    fire(h, 3);
     CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "buffered", "skipped"});
     h.release();
     CHECK(h.calls.size() == 2);
@@ -220,14 +222,8 @@ TEST_CASE("scheduler: overlap policies decide what a fire does while the previou
   }
   SECTION("buffer_all") {
     Host h(store, clock, true);
-    auto s = sched("ov", "job");
-    s.interval = 1min;
-    s.overlap = OverlapPolicy::buffer_all;
-    REQUIRE(h.scheduler->add(s));
-    for (int i = 0; i < 3; ++i) {
-      clock.advance(1min);
-      h.scheduler->poll();
-    }
+    add_every_minute(h, OverlapPolicy::buffer_all);
+    fire(h, 3);
     CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "buffered", "buffered"});
     h.release();
     CHECK(h.calls.size() == 3);
@@ -239,14 +235,8 @@ TEST_CASE("scheduler: overlap policies decide what a fire does while the previou
   }
   SECTION("cancel_other") {
     Host h(store, clock, true);
-    auto s = sched("ov", "job");
-    s.interval = 1min;
-    s.overlap = OverlapPolicy::cancel_other;
-    REQUIRE(h.scheduler->add(s));
-    clock.advance(1min);
-    h.scheduler->poll();
-    clock.advance(1min);
-    h.scheduler->poll();
+    add_every_minute(h, OverlapPolicy::cancel_other);
+    fire(h, 2);
     h.release();
     auto runs = h.runs();
     REQUIRE(runs.size() == 2);
@@ -257,14 +247,8 @@ TEST_CASE("scheduler: overlap policies decide what a fire does while the previou
   }
   SECTION("allow_all") {
     Host h(store, clock, true);
-    auto s = sched("ov", "job");
-    s.interval = 1min;
-    s.overlap = OverlapPolicy::allow_all;
-    REQUIRE(h.scheduler->add(s));
-    for (int i = 0; i < 3; ++i) {
-      clock.advance(1min);
-      h.scheduler->poll();
-    }
+    add_every_minute(h, OverlapPolicy::allow_all);
+    fire(h, 3);
     CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "started", "started"});
     CHECK(h.pending.size() == 3);  // all three running at once
     h.release();
