@@ -42,8 +42,9 @@ Result<const ScheduleEntry*> find_schedule(const std::vector<ScheduleEntry>& all
     if (e.definition.name == name) return &e;
   std::vector<std::string> names;
   for (const auto& e : all) names.push_back(e.definition.name);
-  return automation::fail(automation::errc::not_found,
-                          fmt::format("no schedule named \"{}\" (known: {}; add one in workflows_dir/schedules.json)", name, fmt::join(names, ", ")));
+  return automation::fail(
+      automation::errc::not_found,
+      fmt::format("no schedule named \"{}\" (known: {}; add one in workflows_dir/schedules.json)", name, fmt::join(names, ", ")));
 }
 
 // The stored state of every schedule, by name; empty when the database does not exist yet.
@@ -242,7 +243,8 @@ void register_schedule(CLI::App& app, Context& ctx) {
       for (const auto& v : fires) {
         const auto& f = v.as_object();
         fmt::print("  {} {}{}: {}\n", f.at("fire_time").as_string().c_str(), f.at("outcome").as_string().c_str(),
-                   f.contains("run_id") ? fmt::format(" run {}", f.at("run_id").as_int64()) : std::string(), f.at("reason").as_string().c_str());
+                   f.contains("run_id") ? fmt::format(" run {}", f.at("run_id").as_int64()) : std::string(),
+                   f.at("reason").as_string().c_str());
       }
       return ex_ok;
     };
@@ -301,7 +303,8 @@ void register_schedule(CLI::App& app, Context& ctx) {
           fmt::print("schedule {}: {}: {}\n", fa->name, f->outcome, f->reason);
         return f->outcome == "buffered" ? ex_ok : ex_no;
       }
-      if (!ctx.global.quiet) fmt::print(stderr, "autoctl: schedule {} fired: run {} of {} started\n", fa->name, f->run_id, e.value()->definition.workflow);
+      if (!ctx.global.quiet)
+        fmt::print(stderr, "autoctl: schedule {} fired: run {} of {} started\n", fa->name, f->run_id, e.value()->definition.workflow);
       return drive_run(ctx, *host.engine, *host.store, f->run_id);
     };
   });
@@ -311,8 +314,8 @@ void register_schedule(CLI::App& app, Context& ctx) {
     std::string at;
   };
   auto ta = std::make_shared<TickArgs>();
-  auto* tick = sc->add_subcommand(
-      "tick", "One scheduler pass: start every fire due now (and events not yet handled), run them to completion, exit");
+  auto* tick =
+      sc->add_subcommand("tick", "One scheduler pass: start every fire due now (and events not yet handled), run them to completion, exit");
   tick->add_option("--at", ta->at, "Act as if it were this time (ISO-8601): replays or tests a schedule");
   tick->footer(
       "For hosts without `autoctl serve`: run it from cron every minute.\n  * * * * * autoctl schedule tick\n"
@@ -401,8 +404,9 @@ void register_emit(CLI::App& app, Context& ctx) {
         if (ctx.global.json)
           ctx.print_json(bj::object{{"event_id", *id}, {"name", ea->name}, {"schedules", matching.size()}});
         else
-          fmt::print("event {} #{} recorded; {}\n", ea->name, *id,
-                     matching.empty() ? std::string("no schedule handles it") : fmt::format("{} schedule(s) will handle it", matching.size()));
+          fmt::print(
+              "event {} #{} recorded; {}\n", ea->name, *id,
+              matching.empty() ? std::string("no schedule handles it") : fmt::format("{} schedule(s) will handle it", matching.size()));
         return ex_ok;
       }
       auto h = make_host(ctx, matching, std::nullopt);

@@ -41,7 +41,6 @@ StopSignals::~StopSignals() {
 
 int stop_signal() noexcept { return g_signal.load(); }
 
-
 automation::Result<Catalog> load_catalog(const Context& ctx) {
   Catalog c;
   for (auto& w : wf::builtin_workflows()) c.entries.push_back({std::move(w), "built-in"});

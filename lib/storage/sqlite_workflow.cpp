@@ -428,12 +428,12 @@ Result<std::int64_t> SqliteStore::put_schedule(const ScheduleRecord& r, std::opt
   auto cur = impl_->checked_version("schedule_state", "schedule", r.name, expected_version);
   if (!cur) return cur.error();
   const std::int64_t current = *cur;
-  auto st = impl_->db.prepare(fmt::format(
-      "INSERT INTO schedule_state ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (name) DO UPDATE SET paused = "
-      "excluded.paused, reason = excluded.reason, consecutive_failures = excluded.consecutive_failures, last_fire_ms = "
-      "excluded.last_fire_ms, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by, version = excluded.version, "
-      "last_event_id = excluded.last_event_id",
-      kScheduleColumns));
+  auto st = impl_->db.prepare(
+      fmt::format("INSERT INTO schedule_state ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (name) DO UPDATE SET paused = "
+                  "excluded.paused, reason = excluded.reason, consecutive_failures = excluded.consecutive_failures, last_fire_ms = "
+                  "excluded.last_fire_ms, updated_ms = excluded.updated_ms, updated_by = excluded.updated_by, version = excluded.version, "
+                  "last_event_id = excluded.last_event_id",
+                  kScheduleColumns));
   if (!st) return st.error();
   st->bind(1, std::string_view(r.name));
   st->bind(2, r.paused ? 1 : 0);
@@ -500,8 +500,7 @@ Result<std::int64_t> SqliteStore::append_event(const EventRecord& e) {
   if (auto w = impl_->writable(); !w) return w.error();
   std::lock_guard lock(impl_->mu);
   if (auto c = impl_->ensure_current(); !c) return c.error();
-  auto st = impl_->cached(
-      "INSERT INTO event (name, time_ms, payload, source, correlation_id, depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  auto st = impl_->cached("INSERT INTO event (name, time_ms, payload, source, correlation_id, depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   if (!st) return st.error();
   auto& q = **st;
   q.bind(1, std::string_view(e.name));

@@ -182,8 +182,7 @@ Result<void> validate(const EventRecord& r) {
   if (r.name.empty()) return fail(errc::invalid_argument, "event: \"name\" must not be empty");
   for (char c : r.name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':'))
-      return fail(errc::invalid_argument,
-                  fmt::format("event \"{}\": names use letters, digits and . _ - : only (found '{}')", r.name, c));
+      return fail(errc::invalid_argument, fmt::format("event \"{}\": names use letters, digits and . _ - : only (found '{}')", r.name, c));
   if (r.depth < 0) return fail(errc::invalid_argument, fmt::format("event \"{}\": negative depth", r.name));
   if (r.payload.empty() || r.payload.front() != '{')
     return fail(errc::invalid_argument, fmt::format("event \"{}\": the payload must be a JSON object", r.name));

@@ -350,7 +350,6 @@ void check_structure(const WorkflowDefinition& w, Checker& c, bool parsed) {
   }
 }
 
-
 }  // namespace
 
 Result<void> validate(const WorkflowDefinition& w) {

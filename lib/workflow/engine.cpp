@@ -220,7 +220,7 @@ struct RunRt {
   bool run_dirty = false;
   std::size_t finish_counter = 0;
   bool admitted = false;
-  bool lost = false;  // another engine took it over
+  bool lost = false;     // another engine took it over
   int event_depth = -1;  // the depth of the event that started it (-1: none)
 };
 

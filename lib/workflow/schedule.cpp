@@ -40,10 +40,10 @@ std::string_view to_string(OverlapPolicy p) noexcept {
 }
 
 Result<OverlapPolicy> parse_overlap_policy(std::string_view text) {
-  return detail::parse_name(text,
-                            {OverlapPolicy::skip, OverlapPolicy::buffer_one, OverlapPolicy::buffer_all, OverlapPolicy::cancel_other,
-                             OverlapPolicy::allow_all},
-                            "overlap policy");
+  return detail::parse_name(
+      text,
+      {OverlapPolicy::skip, OverlapPolicy::buffer_one, OverlapPolicy::buffer_all, OverlapPolicy::cancel_other, OverlapPolicy::allow_all},
+      "overlap policy");
 }
 
 std::string_view to_string(TriggerKind k) noexcept {
@@ -99,7 +99,8 @@ void check(const ScheduleDefinition& s, detail::JsonChecker& c) {
     c.add("$.offset", fmt::format("must be at least 0 and less than the interval ({})", ms_text(s.interval)));
   if (s.interval_offset > Duration::zero() && s.interval <= Duration::zero()) c.add("$.offset", "applies to interval triggers only");
   if (!s.event.empty() && !valid_event_pattern(s.event))
-    c.add("$.event", fmt::format("\"{}\" must be an event name (letters, digits and . _ - :), a prefix pattern \"name.*\", or \"*\"", s.event));
+    c.add("$.event",
+          fmt::format("\"{}\" must be an event name (letters, digits and . _ - :), a prefix pattern \"name.*\", or \"*\"", s.event));
   if (!s.event_filter.empty() && s.event.empty()) c.add("$.filter", "applies to event triggers only");
   if (auto tz = TimeZone::locate(s.time_zone); !tz) c.add("$.time_zone", tz.error().message);
   if (s.catch_up < Duration::zero()) c.add("$.catch_up", "must not be negative");
@@ -127,7 +128,8 @@ std::optional<Duration> read_duration(detail::JsonChecker& c, const bj::value& v
 std::map<std::string, std::string> read_string_map(detail::JsonChecker& c, const bj::value& v, const std::string& path) {
   std::map<std::string, std::string> out;
   if (const auto* o = c.object(v, path))
-    for (const auto& kv : *o) out[std::string(kv.key())] = kv.value().is_string() ? std::string(kv.value().as_string()) : json::dump(kv.value());
+    for (const auto& kv : *o)
+      out[std::string(kv.key())] = kv.value().is_string() ? std::string(kv.value().as_string()) : json::dump(kv.value());
   return out;
 }
 

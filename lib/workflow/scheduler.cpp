@@ -318,9 +318,9 @@ struct Scheduler::Impl {
     const bool waiting = !s.buffered.empty();
     if (active->empty() && !waiting) return start(s, std::move(f), event);
     // What this fire would wait for: the active run, or the fire already waiting before it.
-    const std::string busy_text =
-        active->empty() ? fmt::format("the fire at {} is waiting", format_timestamp(s.buffered.front().fire.fire_time))
-                        : fmt::format("run {} is still {}", active->front().id, to_string(active->front().state));
+    const std::string busy_text = active->empty()
+                                      ? fmt::format("the fire at {} is waiting", format_timestamp(s.buffered.front().fire.fire_time))
+                                      : fmt::format("run {} is still {}", active->front().id, to_string(active->front().state));
     const std::string blocker = active->empty() ? fmt::format("the fire at {}", format_timestamp(s.buffered.front().fire.fire_time))
                                                 : fmt::format("run {}", active->front().id);
     switch (s.def.overlap) {
@@ -389,11 +389,11 @@ struct Scheduler::Impl {
     // One record for a run of missed fires, written before the fire that follows them.
     auto flush_missed = [&] {
       if (!missed) return;
-      auto f = fire_record(s, last_missed, 0, "missed",
-                           fmt::format("{}{} fire{} from {} to {} missed: more than the catch-up window ({}) late", missed,
-                                       missed >= options.max_missed_scan ? " or more" : "", missed == 1 ? "" : "s",
-                                       format_timestamp(first_missed), format_timestamp(last_missed),
-                                       format_duration(std::chrono::duration_cast<Millis>(s.def.catch_up))));
+      auto f = fire_record(
+          s, last_missed, 0, "missed",
+          fmt::format("{}{} fire{} from {} to {} missed: more than the catch-up window ({}) late", missed,
+                      missed >= options.max_missed_scan ? " or more" : "", missed == 1 ? "" : "s", format_timestamp(first_missed),
+                      format_timestamp(last_missed), format_duration(std::chrono::duration_cast<Millis>(s.def.catch_up))));
       record(std::move(f));
       missed = 0;
     };
@@ -416,11 +416,12 @@ struct Scheduler::Impl {
       }
       flush_missed();
       handle(s, *t, nullptr,
-             fmt::format("{} due at {}{}", s.def.trigger_text(), format_timestamp(*t),
-                         now - due_at >= std::chrono::seconds(1)
-                             ? fmt::format(", run {} late (catch-up window {})", format_duration(std::chrono::duration_cast<Millis>(now - due_at)),
-                                           format_duration(std::chrono::duration_cast<Millis>(s.def.catch_up)))
-                             : std::string()));
+             fmt::format(
+                 "{} due at {}{}", s.def.trigger_text(), format_timestamp(*t),
+                 now - due_at >= std::chrono::seconds(1)
+                     ? fmt::format(", run {} late (catch-up window {})", format_duration(std::chrono::duration_cast<Millis>(now - due_at)),
+                                   format_duration(std::chrono::duration_cast<Millis>(s.def.catch_up)))
+                     : std::string()));
     }
     flush_missed();
   }
@@ -494,8 +495,7 @@ struct Scheduler::Impl {
     Sched& s = it->second;
     s.check_buffer = true;
     if (run.state == RunState::succeeded) {
-      if (s.rec.consecutive_failures != 0)
-        (void)update_record(s, [](sd::ScheduleRecord& r) { r.consecutive_failures = 0; });
+      if (s.rec.consecutive_failures != 0) (void)update_record(s, [](sd::ScheduleRecord& r) { r.consecutive_failures = 0; });
     } else if (run.state == RunState::failed || run.state == RunState::timed_out) {
       count_failure(s, fmt::format("run {} {}: {}", run.id, to_string(run.state), run.reason));
     }
@@ -649,7 +649,8 @@ Result<Sched*> find(std::map<std::string, Sched, std::less<>>& m, std::string_vi
 Result<void> Scheduler::pause(std::string_view name, std::string reason, std::string actor) {
   auto s = find(impl_->scheds, name);
   if (!s) return s.error();
-  auto r = pause_schedule(impl_->store, name, std::move(reason), actor.empty() ? impl_->options.actor : std::move(actor), impl_->clock.now());
+  auto r =
+      pause_schedule(impl_->store, name, std::move(reason), actor.empty() ? impl_->options.actor : std::move(actor), impl_->clock.now());
   if (!r) return r.error();
   Impl::adopt(**s, *r);
   return {};
@@ -658,7 +659,8 @@ Result<void> Scheduler::pause(std::string_view name, std::string reason, std::st
 Result<void> Scheduler::resume(std::string_view name, std::string reason, std::string actor) {
   auto s = find(impl_->scheds, name);
   if (!s) return s.error();
-  auto r = resume_schedule(impl_->store, name, std::move(reason), actor.empty() ? impl_->options.actor : std::move(actor), impl_->clock.now());
+  auto r =
+      resume_schedule(impl_->store, name, std::move(reason), actor.empty() ? impl_->options.actor : std::move(actor), impl_->clock.now());
   if (!r) return r.error();
   Impl::adopt(**s, *r);
   return {};
@@ -668,8 +670,7 @@ Result<FireResult> Scheduler::fire(std::string_view name, std::string actor) {
   auto s = find(impl_->scheds, name);
   if (!s) return s.error();
   if (!impl_->started) impl_->startup(impl_->clock.now());
-  auto r = impl_->handle(**s, impl_->clock.now(), nullptr,
-                         fmt::format("fired by {}", actor.empty() ? impl_->options.actor : actor));
+  auto r = impl_->handle(**s, impl_->clock.now(), nullptr, fmt::format("fired by {}", actor.empty() ? impl_->options.actor : actor));
   impl_->persist(**s);
   return r;
 }
@@ -697,12 +698,11 @@ void Scheduler::watch(std::shared_ptr<resilience::CircuitBreaker> breaker) {
     const std::string suffix = to == resilience::BreakerState::open     ? "opened"
                                : to == resilience::BreakerState::closed ? "closed"
                                                                         : std::string(resilience::to_string(to));
-    (void)emit("breaker." + suffix,
-               bj::object{{"breaker", ev.breaker},
-                          {"from", resilience::to_string(ev.from)},
-                          {"to", resilience::to_string(ev.to)},
-                          {"reason", ev.reason}},
-               "breaker");
+    (void)emit(
+        "breaker." + suffix,
+        bj::object{
+            {"breaker", ev.breaker}, {"from", resilience::to_string(ev.from)}, {"to", resilience::to_string(ev.to)}, {"reason", ev.reason}},
+        "breaker");
   });
   std::lock_guard lock(impl_->watch_mu);
   impl_->watched.emplace_back(std::move(breaker), id);

@@ -265,7 +265,7 @@ struct ScheduleRecord {
   bool paused = false;
   std::string reason;  ///< why it is paused (or was resumed)
   int consecutive_failures = 0;
-  TimePoint last_fire{};  ///< the latest fire time handled (started, skipped, buffered or missed)
+  TimePoint last_fire{};           ///< the latest fire time handled (started, skipped, buffered or missed)
   std::int64_t last_event_id = 0;  ///< event schedules: the newest event handled
   TimePoint updated{};
   std::string updated_by;

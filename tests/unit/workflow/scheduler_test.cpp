@@ -1,10 +1,10 @@
 // Scheduler on a ManualClock: cron and interval fires, overlap policies, catch-up, jitter, pause and
 // resume, pause after failures, host and library events, loop protection, restarts, and two
 // schedulers on one database firing each fire exactly once.
+#include <automation/core/time.hpp>
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
-#include <automation/core/time.hpp>
 #include <automation/testing/manual_clock.hpp>
 #include <automation/workflow/engine.hpp>
 #include <automation/workflow/scheduler.hpp>
@@ -314,7 +314,7 @@ TEST_CASE("scheduler: jitter delays each fire by the same amount in every proces
     a.scheduler->poll();
     CHECK(a.calls.size() == static_cast<std::size_t>(i + 1));
   }
-  CHECK(delays.size() > 1);  // not a constant offset
+  CHECK(delays.size() > 1);                                     // not a constant offset
   CHECK(a.fires("j")[0].fire_time == ManualClockStart() + 1h);  // the key is the nominal time
 }
 
