@@ -49,7 +49,7 @@ automation::Result<Catalog> load_catalog(const Context& ctx) {
   if (!dir.empty() && fs::is_directory(dir, ec)) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
+      if (e.is_regular_file() && e.path().extension() == ".json" && e.path().filename() != kSchedulesFile) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       auto w = wf::load_workflow_file(f.string());
@@ -107,7 +107,7 @@ automation::Result<std::unique_ptr<wf::WorkflowEngine>> make_engine(const Contex
 automation::Result<std::vector<ScheduleEntry>> load_schedules(const Context& ctx) {
   std::vector<ScheduleEntry> out;
   for (auto& s : wf::builtin_schedules()) out.push_back({std::move(s), "built-in"});
-  const fs::path file = fs::path(ctx.config.workflows_dir) / "schedules.json";
+  const fs::path file = fs::path(ctx.config.workflows_dir) / kSchedulesFile;
   std::error_code ec;
   if (!ctx.config.workflows_dir.empty() && fs::exists(file, ec)) {
     auto defs = wf::load_schedules_file(file.string());

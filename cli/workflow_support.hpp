@@ -24,6 +24,9 @@ struct Catalog {
   std::vector<std::string> problems;                // the same, as lines for `list`
 };
 
+/// The schedules file in workflows_dir; every other *.json file there is a workflow.
+inline constexpr const char* kSchedulesFile = "schedules.json";
+
 /// The built-in catalog overridden by workflows_dir/NAME.json files.
 automation::Result<Catalog> load_catalog(const Context& ctx);
 /// A name from the catalog, or a path to a JSON file (contains '/' or ends in .json).

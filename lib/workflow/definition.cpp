@@ -146,6 +146,8 @@ struct Checker : detail::JsonChecker {
     } else if (k == "callback") {
       a.kind = StepKind::callback;
       if (auto s = string(v, p, true)) a.name = *s;
+      // A callback's arguments sit beside it (a workflow or action step takes them in its object).
+      if (const auto* with = o.if_contains("with")) a.with = tmpl_map(*with, path + ".with");
     } else if (k == "http") {
       a.kind = StepKind::http;
       const auto* h = object(v, p);
@@ -191,6 +193,8 @@ struct Checker : detail::JsonChecker {
       }
       if (const auto* with = w->if_contains("with")) a.with = tmpl_map(*with, p + ".with");
     }
+    if (k != "callback" && o.contains("with"))
+      add(path + ".with", "only a callback step takes \"with\" here; a workflow or action step takes it inside its object");
     return a;
   }
 };
@@ -460,13 +464,6 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
       if (const auto* v = o->if_contains("name"))
         if (auto n = c.string(*v, p + ".name")) s.name = *n;
       if (auto a = c.action(*o, p)) s.action = std::move(*a);
-      if (const auto* v = o->if_contains("with")) {
-        // Arguments of a callback step (workflow and action steps take theirs inside their object).
-        if (s.action.kind != StepKind::callback)
-          c.add(p + ".with", "only a callback step takes \"with\" here; a workflow or action step takes it inside its object");
-        else
-          s.action.with = c.tmpl_map(*v, p + ".with");
-      }
       if (const auto* v = o->if_contains("needs"))
         s.needs = v->is_string() ? std::vector<std::string>{std::string(v->as_string())} : c.strings(*v, p + ".needs");
       if (const auto* v = o->if_contains("if")) {
@@ -507,7 +504,7 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
       }
       if (const auto* v = o->if_contains("compensate")) {
         if (const auto* co = c.object(*v, p + ".compensate")) {
-          c.unknown_keys(*co, p + ".compensate", {"run", "shell", "callback", "http", "workflow", "action"});
+          c.unknown_keys(*co, p + ".compensate", {"run", "shell", "callback", "http", "workflow", "action", "with"});
           s.compensate = c.action(*co, p + ".compensate");
         }
       }

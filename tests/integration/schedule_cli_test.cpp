@@ -103,6 +103,11 @@ TEST_CASE("autoctl schedule: list, show, pause, resume and fire, with reasons in
   CHECK(names.count("hourly-mark") == 1);
   CHECK(names.count("auto_backup") == 1);  // the seeds are listed too
   CHECK(names.count("on_user_register") == 1);
+  // schedules.json sits among the workflow files but is not one of them.
+  auto workflows = autoctl({"workflow", "list"}, {}, dir.path());
+  CHECK(workflows.exit_code == 0);
+  CHECK(workflows.out.find("mark") != std::string::npos);
+  CHECK(workflows.err.find("schedules.json") == std::string::npos);
   auto text = autoctl({"schedule", "list"}, {}, dir.path());
   CHECK(text.out.find("cron 0 0 * * * * (@hourly)") != std::string::npos);
 

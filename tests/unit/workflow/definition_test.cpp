@@ -205,3 +205,25 @@ TEST_CASE("workflow definitions: validate() checks what the JSON reader would fo
   CHECK_THAT(m, Catch::Contains("$.steps[1].compensate.run: needs at least the program"));
   CHECK_THAT(m, Catch::Contains("$.deadline: must be more than zero"));
 }
+
+TEST_CASE("workflow definitions: a callback's with round-trips for steps and compensations, and only callbacks take it beside them") {
+  auto w = parse_workflow(R"({"name":"pay","steps":[{"id":"charge","callback":"charge","with":{"amount":"5"},
+    "compensate":{"callback":"refund","with":{"amount":"5","why":"rollback"}}}]})",
+                          "pay.json");
+  REQUIRE(w);
+  CHECK(w->steps[0].action.with.at("amount").text() == "5");
+  REQUIRE(w->steps[0].compensate);
+  CHECK(w->steps[0].compensate->with.at("why").text() == "rollback");
+  // What the engine stores for a run reads back the same (a resume runs what was started).
+  auto again = parse_workflow(to_json(*w), "stored");
+  REQUIRE(again);
+  CHECK(to_json(*again) == to_json(*w));
+  CHECK(again->steps[0].compensate->with.at("amount").text() == "5");
+
+  auto bad = parse_workflow(R"({"name":"x","steps":[{"id":"a","shell":"true","with":{"k":"v"}},
+    {"id":"b","shell":"true","compensate":{"shell":"false","with":{"k":"v"}}}]})",
+                            "x.json");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("$.steps[0].with: only a callback step takes \"with\" here"));
+  CHECK_THAT(bad.error().message, Catch::Contains("$.steps[1].compensate.with: only a callback step takes \"with\" here"));
+}
