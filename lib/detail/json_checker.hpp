@@ -2,7 +2,6 @@
 // Validation of JSON documents that reports every problem with its JSON path ("$.steps[2].needs:
 // ..."), shared by workflow and schedule definitions.
 #include <automation/core/error.hpp>
-#include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <detail/names.hpp>
 
@@ -51,7 +50,7 @@ struct JsonChecker {
     }
     return s;
   }
-  std::optional<Duration> duration(const bj::value& v, const std::string& path) {
+  std::optional<Duration> duration(const bj::value& v, const std::string& path, bool allow_zero = false) {
     auto s = string(v, path);
     if (!s) return std::nullopt;
     auto d = parse_duration(*s);
@@ -59,7 +58,7 @@ struct JsonChecker {
       add(path, d.error().message);
       return std::nullopt;
     }
-    if (d->count() == 0) {
+    if (!allow_zero && d->count() == 0) {
       add(path, "must be more than zero");
       return std::nullopt;
     }

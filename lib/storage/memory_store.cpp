@@ -400,11 +400,25 @@ Result<std::vector<FireRecord>> MemoryStore::list_fires(std::string_view schedul
   auto hi = state_->fires.lower_bound({key + '\0', lowest, lowest});
   for (auto it = hi; it != lo;) {
     --it;
-    if (std::get<0>(it->first) != key) continue;
     out.push_back(it->second);
     if (limit && out.size() >= limit) break;
   }
   return out;
+}
+
+Result<std::vector<FireRecord>> MemoryStore::buffered_fires(std::string_view schedule) {
+  std::lock_guard lock(state_->mu);
+  std::vector<FireRecord> out;
+  const std::string key(schedule);
+  constexpr auto lowest = std::numeric_limits<std::int64_t>::min();
+  for (auto it = state_->fires.lower_bound({key, lowest, lowest}); it != state_->fires.end() && std::get<0>(it->first) == key; ++it)
+    if (it->second.outcome == "buffered") out.push_back(it->second);
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::last_event_id() {
+  std::lock_guard lock(state_->mu);
+  return state_->next_event_id - 1;
 }
 
 Result<std::int64_t> MemoryStore::append_event(const EventRecord& event) {

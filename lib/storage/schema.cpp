@@ -175,7 +175,6 @@ CREATE TABLE event (
   correlation_id TEXT NOT NULL,
   depth          INTEGER NOT NULL CHECK (depth >= 0)
 ) STRICT;
-CREATE INDEX event_name ON event (name, id);
 CREATE INDEX event_time ON event (time_ms);
 
 ALTER TABLE schedule_state ADD COLUMN last_event_id INTEGER NOT NULL DEFAULT 0;

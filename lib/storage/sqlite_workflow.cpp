@@ -467,14 +467,11 @@ Result<bool> SqliteStore::record_fire(const FireRecord& f) {
   return sqlite3_changes(impl_->db.get()) > 0;
 }
 
-Result<std::vector<FireRecord>> SqliteStore::list_fires(std::string_view schedule, std::size_t limit) {
-  std::lock_guard lock(impl_->mu);
-  if (auto e = impl_->ensure_current(); !e) return e.error();
-  std::string sql =
-      "SELECT schedule, fire_ms, event_id, run_id, outcome, reason, recorded_ms FROM schedule_fire WHERE schedule = ?1 ORDER BY fire_ms "
-      "DESC, event_id DESC";
-  if (limit) sql += fmt::format(" LIMIT {}", limit);
-  auto st = impl_->db.prepare(sql);
+namespace {
+// The fires of one schedule selected by `where_order` (after "WHERE schedule = ?1 ").
+Result<std::vector<FireRecord>> read_fires(sq::Connection& db, std::string_view schedule, std::string_view where_order) {
+  auto st = db.prepare(fmt::format(
+      "SELECT schedule, fire_ms, event_id, run_id, outcome, reason, recorded_ms FROM schedule_fire WHERE schedule = ?1 {}", where_order));
   if (!st) return st.error();
   st->bind(1, schedule);
   std::vector<FireRecord> out;
@@ -493,6 +490,29 @@ Result<std::vector<FireRecord>> SqliteStore::list_fires(std::string_view schedul
     out.push_back(std::move(f));
   }
   return out;
+}
+}  // namespace
+
+Result<std::vector<FireRecord>> SqliteStore::list_fires(std::string_view schedule, std::size_t limit) {
+  std::lock_guard lock(impl_->mu);
+  if (auto e = impl_->ensure_current(); !e) return e.error();
+  return read_fires(impl_->db, schedule, limit ? fmt::format("ORDER BY fire_ms DESC, event_id DESC LIMIT {}", limit)
+                                               : std::string("ORDER BY fire_ms DESC, event_id DESC"));
+}
+
+Result<std::vector<FireRecord>> SqliteStore::buffered_fires(std::string_view schedule) {
+  std::lock_guard lock(impl_->mu);
+  if (auto e = impl_->ensure_current(); !e) return e.error();
+  return read_fires(impl_->db, schedule, "AND outcome = 'buffered' ORDER BY fire_ms, event_id");  // the partial index
+}
+
+Result<std::int64_t> SqliteStore::last_event_id() {
+  std::lock_guard lock(impl_->mu);
+  if (auto e = impl_->ensure_current(); !e) return e.error();
+  // AUTOINCREMENT keeps the highest id ever given in sqlite_sequence, pruned or not.
+  auto v = impl_->db.scalar_int("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'event'), 0)", "read the last event id");
+  if (!v) return v.error();
+  return static_cast<std::int64_t>(*v);
 }
 
 Result<std::int64_t> SqliteStore::append_event(const EventRecord& e) {

@@ -6,6 +6,7 @@
 // range from them plus the raw rows at its edges. Durations are kept as a histogram at three
 // significant digits (exact below 1 ms), so percentiles are within 0.1 % whatever the source.
 #include <automation/storage/store.hpp>
+#include <detail/hash.hpp>
 
 #include <array>
 #include <cstdint>
@@ -17,14 +18,7 @@
 
 namespace automation::storage::detail {
 
-/// 64-bit FNV-1a.
-constexpr std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ull) noexcept {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
+using automation::detail::fnv1a;
 /// Identifies a (domain, action) pair.
 constexpr std::uint64_t kind_hash(std::string_view domain, std::string_view action) noexcept {
   return fnv1a(action, fnv1a(std::string_view("\0", 1), fnv1a(domain)));

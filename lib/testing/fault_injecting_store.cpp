@@ -140,6 +140,14 @@ Result<std::vector<storage::FireRecord>> FaultInjectingStore::list_fires(std::st
   if (auto r = before_read("list_fires"); !r) return r.error();
   return inner_.list_fires(schedule, limit);
 }
+Result<std::vector<storage::FireRecord>> FaultInjectingStore::buffered_fires(std::string_view schedule) {
+  if (auto r = before_read("buffered_fires"); !r) return r.error();
+  return inner_.buffered_fires(schedule);
+}
+Result<std::int64_t> FaultInjectingStore::last_event_id() {
+  if (auto r = before_read("last_event_id"); !r) return r.error();
+  return inner_.last_event_id();
+}
 Result<std::int64_t> FaultInjectingStore::append_event(const storage::EventRecord& event) {
   if (auto r = before_write("append_event"); !r) return r.error();
   return inner_.append_event(event);

@@ -7,7 +7,10 @@
 #include <automation/workflow/cron.hpp>
 #include <automation/workflow/scheduler.hpp>
 #include <detail/json_checker.hpp>
+#include <detail/log.hpp>
 #include <detail/names.hpp>
+
+#include "workflow/schedule_internal.hpp"
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -85,44 +88,27 @@ bool valid_event_pattern(std::string_view p) {
 }
 
 // The structural checks shared by validate() and the JSON reader.
-void check(const ScheduleDefinition& s, detail::JsonChecker& c) {
-  if (!valid_schedule_name(s.name)) c.add("$.name", fmt::format("\"{}\" must be 1-128 letters, digits, '-', '_' or '.'", s.name));
-  if (s.workflow.empty()) c.add("$.workflow", "names the workflow to run and must not be empty");
+void check(const ScheduleDefinition& s, detail::JsonChecker& c, const std::string& path = "$") {
+  if (!valid_schedule_name(s.name)) c.add(path + ".name", fmt::format("\"{}\" must be 1-128 letters, digits, '-', '_' or '.'", s.name));
+  if (s.workflow.empty()) c.add(path + ".workflow", "names the workflow to run and must not be empty");
   const int triggers = (s.cron.empty() ? 0 : 1) + (s.interval > Duration::zero() ? 1 : 0) + (s.event.empty() ? 0 : 1);
   if (triggers != 1)
-    c.add("$", triggers == 0 ? "needs one trigger: \"cron\", \"interval\" or \"event\""
+    c.add(path, triggers == 0 ? "needs one trigger: \"cron\", \"interval\" or \"event\""
                              : "has more than one trigger: choose one of \"cron\", \"interval\" and \"event\"");
   if (!s.cron.empty())
-    if (auto e = CronExpression::parse(s.cron); !e) c.add("$.cron", e.error().message);
-  if (s.interval < Duration::zero()) c.add("$.interval", "must be more than zero");
+    if (auto e = CronExpression::parse(s.cron); !e) c.add(path + ".cron", e.error().message);
+  if (s.interval < Duration::zero()) c.add(path + ".interval", "must be more than zero");
   if (s.interval_offset < Duration::zero() || (s.interval > Duration::zero() && s.interval_offset >= s.interval))
-    c.add("$.offset", fmt::format("must be at least 0 and less than the interval ({})", ms_text(s.interval)));
-  if (s.interval_offset > Duration::zero() && s.interval <= Duration::zero()) c.add("$.offset", "applies to interval triggers only");
+    c.add(path + ".offset", fmt::format("must be at least 0 and less than the interval ({})", ms_text(s.interval)));
+  if (s.interval_offset > Duration::zero() && s.interval <= Duration::zero()) c.add(path + ".offset", "applies to interval triggers only");
   if (!s.event.empty() && !valid_event_pattern(s.event))
-    c.add("$.event",
+    c.add(path + ".event",
           fmt::format("\"{}\" must be an event name (letters, digits and . _ - :), a prefix pattern \"name.*\", or \"*\"", s.event));
-  if (!s.event_filter.empty() && s.event.empty()) c.add("$.filter", "applies to event triggers only");
-  if (auto tz = TimeZone::locate(s.time_zone); !tz) c.add("$.time_zone", tz.error().message);
-  if (s.catch_up < Duration::zero()) c.add("$.catch_up", "must not be negative");
-  if (s.jitter < Duration::zero()) c.add("$.jitter", "must not be negative");
-  if (s.pause_after_failures < 0) c.add("$.pause_after_failures", "must be 0 (never) or more");
-}
-
-std::optional<Duration> read_duration(detail::JsonChecker& c, const bj::value& v, const std::string& path, bool allow_zero) {
-  if (!v.is_string()) {
-    c.add(path, "must be a duration string such as \"90s\" or \"6h\"");
-    return std::nullopt;
-  }
-  auto d = parse_duration(v.as_string());
-  if (!d) {
-    c.add(path, d.error().message);
-    return std::nullopt;
-  }
-  if (!allow_zero && d->count() == 0) {
-    c.add(path, "must be more than zero");
-    return std::nullopt;
-  }
-  return std::chrono::duration_cast<Duration>(*d);
+  if (!s.event_filter.empty() && s.event.empty()) c.add(path + ".filter", "applies to event triggers only");
+  if (auto tz = TimeZone::locate(s.time_zone); !tz) c.add(path + ".time_zone", tz.error().message);
+  if (s.catch_up < Duration::zero()) c.add(path + ".catch_up", "must not be negative");
+  if (s.jitter < Duration::zero()) c.add(path + ".jitter", "must not be negative");
+  if (s.pause_after_failures < 0) c.add(path + ".pause_after_failures", "must be 0 (never) or more");
 }
 
 std::map<std::string, std::string> read_string_map(detail::JsonChecker& c, const bj::value& v, const std::string& path) {
@@ -158,13 +144,13 @@ ScheduleDefinition read(detail::JsonChecker& c, const bj::value& v, const std::s
   if (const auto* x = o->if_contains("params")) s.params = read_string_map(c, *x, path + ".params");
   if (const auto* x = o->if_contains("filter")) s.event_filter = read_string_map(c, *x, path + ".filter");
   if (const auto* x = o->if_contains("interval"))
-    if (auto d = read_duration(c, *x, path + ".interval", false)) s.interval = *d;
+    if (auto d = c.duration(*x, path + ".interval")) s.interval = *d;
   if (const auto* x = o->if_contains("offset"))
-    if (auto d = read_duration(c, *x, path + ".offset", true)) s.interval_offset = *d;
+    if (auto d = c.duration(*x, path + ".offset", true)) s.interval_offset = *d;
   if (const auto* x = o->if_contains("catch_up"))
-    if (auto d = read_duration(c, *x, path + ".catch_up", true)) s.catch_up = *d;
+    if (auto d = c.duration(*x, path + ".catch_up", true)) s.catch_up = *d;
   if (const auto* x = o->if_contains("jitter"))
-    if (auto d = read_duration(c, *x, path + ".jitter", true)) s.jitter = *d;
+    if (auto d = c.duration(*x, path + ".jitter", true)) s.jitter = *d;
   if (const auto* x = o->if_contains("overlap")) {
     if (auto t = c.string(*x, path + ".overlap")) {
       if (auto p = parse_overlap_policy(*t))
@@ -185,9 +171,7 @@ ScheduleDefinition read(detail::JsonChecker& c, const bj::value& v, const std::s
     else
       s.paused = x->as_bool();
   }
-  detail::JsonChecker inner;
-  check(s, inner);
-  for (auto& p : inner.problems) c.problems.push_back(path + p.substr(1));  // "$.cron: ..." -> "PATH.cron: ..."
+  check(s, c, path);
   return s;
 }
 
@@ -357,16 +341,15 @@ std::optional<TimePoint> next_fire_time(const ScheduleDefinition& s, TimePoint a
   return e->next(after, *tz);
 }
 
+bool internal::event_name_matches(std::string_view p, std::string_view name) noexcept {
+  if (p == "*") return true;
+  if (p.size() > 2 && p.substr(p.size() - 2) == ".*")
+    return name.size() > p.size() - 1 && name.substr(0, p.size() - 1) == p.substr(0, p.size() - 1);
+  return name == p;
+}
+
 bool event_matches(const ScheduleDefinition& s, std::string_view name, const bj::object& payload) {
-  const std::string_view p = s.event;
-  bool ok = false;
-  if (p == "*")
-    ok = true;
-  else if (p.size() > 2 && p.substr(p.size() - 2) == ".*")
-    ok = name.size() > p.size() - 1 && name.substr(0, p.size() - 1) == p.substr(0, p.size() - 1);
-  else
-    ok = name == p;
-  if (!ok) return false;
+  if (!internal::event_name_matches(s.event, name)) return false;
   for (const auto& [k, want] : s.event_filter) {
     const auto* v = payload.if_contains(k);
     if (!v) return false;
@@ -396,8 +379,12 @@ Result<storage::ScheduleRecord> change_state(storage::Store& store, std::string_
     r.updated = now;
     r.updated_by = actor;
     if (!pause) {
+      // Neither the fires nor the events of the paused time are caught up.
       r.consecutive_failures = 0;
-      if (r.last_fire < now) r.last_fire = now;  // the paused time is not caught up
+      if (r.last_fire < now) r.last_fire = now;
+      auto last_event = store.last_event_id();
+      if (!last_event) return last_event.error();
+      r.last_event_id = std::max(r.last_event_id, *last_event);
     }
     auto put = store.put_schedule(r, *cur ? (**cur).version : 0);
     if (!put) {
@@ -405,22 +392,28 @@ Result<storage::ScheduleRecord> change_state(storage::Store& store, std::string_
       return put.error();
     }
     r.version = *put;
-    storage::AuditRecord a;
-    a.time = now;
-    a.actor = actor;
-    a.action = pause ? "schedule.pause" : "schedule.resume";
-    a.resource = "schedule:" + r.name;
-    a.origin = fmt::format("pid={} host={}", ::getpid(), host_name());
-    a.reason = reason;
-    a.details = json::dump(bj::object{{"consecutive_failures", r.consecutive_failures}});
-    a.correlation_id = std::string(current_correlation_id());
-    (void)store.append_audit({&a, 1});
+    internal::audit_schedule(store, now, actor, pause ? "schedule.pause" : "schedule.resume", r);
     return r;
   }
   return fail(errc::conflict, fmt::format("schedule '{}' kept changing under us; try again", name));
 }
 
 }  // namespace
+
+void internal::audit_schedule(storage::Store& store, TimePoint now, std::string actor, std::string action, const storage::ScheduleRecord& r) {
+  storage::AuditRecord a;
+  a.time = now;
+  a.actor = std::move(actor);
+  a.action = std::move(action);
+  a.resource = "schedule:" + r.name;
+  a.origin = fmt::format("pid={} host={}", ::getpid(), host_name());
+  a.reason = r.reason;
+  a.details = json::dump(bj::object{{"consecutive_failures", r.consecutive_failures}});
+  a.correlation_id = std::string(current_correlation_id());
+  if (auto w = store.append_audit({&a, 1}); !w)
+    detail::logf(LogLevel::warn, "scheduler", "schedule {}: could not record {} in the audit log: {}", r.name, a.action,
+                             w.error().message);
+}
 
 Result<storage::ScheduleRecord> pause_schedule(storage::Store& store, std::string_view name, std::string reason, std::string actor,
                                                TimePoint now) {
@@ -440,13 +433,8 @@ bj::object to_json(const FireResult& f) {
 }
 
 bj::object to_json(const storage::FireRecord& f) {
-  bj::object o{{"schedule", f.schedule},
-               {"fire_time", format_timestamp(f.fire_time)},
-               {"outcome", f.outcome},
-               {"reason", f.reason},
-               {"recorded", format_timestamp(f.recorded)}};
-  if (f.event_id) o["event_id"] = f.event_id;
-  if (f.run_id) o["run_id"] = f.run_id;
+  auto o = to_json(FireResult{f.schedule, f.fire_time, f.event_id, f.outcome, f.run_id, f.reason});
+  o["recorded"] = format_timestamp(f.recorded);
   return o;
 }
 

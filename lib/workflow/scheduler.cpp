@@ -6,13 +6,14 @@
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/workflow/cron.hpp>
 #include <automation/workflow/scheduler.hpp>
+#include <detail/hash.hpp>
 #include <detail/log.hpp>
 #include <detail/names.hpp>
 
+#include "workflow/schedule_internal.hpp"
+
 #include <fmt/format.h>
 #include <boost/json.hpp>
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,16 +28,11 @@ using detail::logf;
 
 namespace {
 
-// splitmix64 over the schedule's name and the fire time: the same jitter in every process.
+// A hash of the schedule's name and the fire time: the same jitter in every process.
 Duration jitter_for(const ScheduleDefinition& d, TimePoint t) {
   const auto span = std::chrono::duration_cast<Millis>(d.jitter).count();
   if (span <= 0) return Duration::zero();
-  std::uint64_t h = 1469598103934665603ull;
-  for (char c : d.name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  std::uint64_t z = h + static_cast<std::uint64_t>(to_epoch_ms(t)) + 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
+  const std::uint64_t z = detail::mix64(detail::fnv1a(d.name) + static_cast<std::uint64_t>(to_epoch_ms(t)));
   return std::chrono::duration_cast<Duration>(Millis(static_cast<std::int64_t>(z % static_cast<std::uint64_t>(span))));
 }
 
@@ -56,7 +52,7 @@ struct Sched {
   bool check_buffer = false;
   bool dirty = false;  // cursors moved: write the record
 
-  std::string trigger() const { return "schedule:" + def.name; }
+  std::string trigger() const { return std::string(internal::kScheduleTriggerPrefix) + def.name; }
   std::optional<TimePoint> next_after(TimePoint t) const {
     if (def.kind() == TriggerKind::cron) return cron && !cron->at_reboot() ? cron->next(t, tz) : std::nullopt;
     return next_fire_time(def, t);
@@ -89,7 +85,7 @@ struct Scheduler::Impl {
   Impl(WorkflowEngine& e, Options o) : engine(e), store(e.store()), clock(e.clock()), options(std::move(o)) {
     engine.on_run_finished([box = inbox](const RunRecord& r) {
       std::lock_guard lock(box->mu);
-      if (!box->closed && r.trigger.rfind("schedule:", 0) == 0) box->finished.push_back(r);
+      if (!box->closed && r.trigger.starts_with(internal::kScheduleTriggerPrefix)) box->finished.push_back(r);
     });
   }
 
@@ -225,9 +221,11 @@ struct Scheduler::Impl {
   }
 
   void count_failure(Sched& s, const std::string& why) {
+    bool paused_now = false;
     auto r = update_record(s, [&](sd::ScheduleRecord& rec) {
       rec.consecutive_failures += 1;
-      if (s.def.pause_after_failures > 0 && rec.consecutive_failures >= s.def.pause_after_failures && !rec.paused) {
+      paused_now = s.def.pause_after_failures > 0 && rec.consecutive_failures >= s.def.pause_after_failures && !rec.paused;
+      if (paused_now) {
         rec.paused = true;
         rec.reason = fmt::format("paused after {} consecutive failures (last: {})", rec.consecutive_failures, why);
       }
@@ -236,17 +234,9 @@ struct Scheduler::Impl {
       logf(LogLevel::warn, "scheduler", "schedule {}: could not record a failure: {}", s.def.name, r.error().message);
       return;
     }
-    if (s.rec.paused && s.rec.consecutive_failures == s.def.pause_after_failures) {
+    if (paused_now) {
       logf(LogLevel::warn, "scheduler", "schedule {} {}", s.def.name, s.rec.reason);
-      sd::AuditRecord a;
-      a.time = clock.now();
-      a.actor = options.actor;
-      a.action = "schedule.pause";
-      a.resource = "schedule:" + s.def.name;
-      a.origin = fmt::format("pid={} host={}", ::getpid(), host_name());
-      a.reason = s.rec.reason;
-      a.details = json::dump(bj::object{{"consecutive_failures", s.rec.consecutive_failures}});
-      (void)store.append_audit({&a, 1});
+      internal::audit_schedule(store, clock.now(), options.actor, "schedule.pause", s.rec);
     }
   }
 
@@ -318,11 +308,10 @@ struct Scheduler::Impl {
     const bool waiting = !s.buffered.empty();
     if (active->empty() && !waiting) return start(s, std::move(f), event);
     // What this fire would wait for: the active run, or the fire already waiting before it.
-    const std::string busy_text = active->empty()
-                                      ? fmt::format("the fire at {} is waiting", format_timestamp(s.buffered.front().fire.fire_time))
-                                      : fmt::format("run {} is still {}", active->front().id, to_string(active->front().state));
     const std::string blocker = active->empty() ? fmt::format("the fire at {}", format_timestamp(s.buffered.front().fire.fire_time))
                                                 : fmt::format("run {}", active->front().id);
+    const std::string busy_text =
+        blocker + (active->empty() ? std::string(" is waiting") : fmt::format(" is still {}", to_string(active->front().state)));
     switch (s.def.overlap) {
       case OverlapPolicy::skip:
         f.outcome = "skipped";
@@ -364,6 +353,7 @@ struct Scheduler::Impl {
 
   // Starts the oldest buffered fire once no run of the schedule is active.
   void drain(Sched& s) {
+    if (s.rec.paused) return;  // claimed fires wait for the resume
     s.check_buffer = false;
     while (!s.buffered.empty()) {
       auto active = active_runs(s);
@@ -439,7 +429,11 @@ struct Scheduler::Impl {
     if (evs.empty()) return;
     std::int64_t after = evs.front()->event_cursor;
     for (auto* s : evs) after = std::min(after, s->event_cursor);
-    std::map<Sched*, std::size_t> missed;
+    struct Missed {
+      std::size_t count = 0;
+      sd::EventRecord last;
+    };
+    std::map<Sched*, Missed> missed;
     for (;;) {
       sd::EventQuery q;
       q.after_id = after;
@@ -452,15 +446,25 @@ struct Scheduler::Impl {
       }
       for (auto& e : *batch) {
         after = e.id;
-        bj::object payload;
-        if (auto p = json::parse(e.payload, "event payload"); p && p->is_object()) payload = p->as_object();
+        std::optional<bj::object> payload;  // parsed once, when a schedule with a filter needs it
+        auto matches = [&](const Sched& s) {
+          if (!internal::event_name_matches(s.def.event, e.name)) return false;
+          if (s.def.event_filter.empty()) return true;
+          if (!payload) {
+            auto p = json::parse(e.payload, "event payload");
+            payload = p && p->is_object() ? p->as_object() : bj::object();
+          }
+          return event_matches(s.def, e.name, *payload);
+        };
         for (auto* s : evs) {
           if (e.id <= s->event_cursor) continue;
           s->event_cursor = e.id;  // saved with the next fire: skipping a non-matching event again is cheap
-          if (s->rec.paused || !event_matches(s->def, e.name, payload)) continue;
+          if (s->rec.paused || !matches(*s)) continue;
           s->dirty = true;
           if (now - e.time > s->def.catch_up) {
-            ++missed[s];
+            auto& m = missed[s];
+            ++m.count;
+            m.last = e;
             continue;
           }
           handle(*s, e.time, &e,
@@ -470,9 +474,12 @@ struct Scheduler::Impl {
       }
       if (batch->size() < q.limit) break;
     }
-    for (auto& [s, n] : missed)
-      logf(LogLevel::warn, "scheduler", "schedule {}: {} event(s) older than its catch-up window ({}) were not handled", s->def.name, n,
-           format_duration(std::chrono::duration_cast<Millis>(s->def.catch_up)));
+    // One record per schedule, under the key of the last event it missed.
+    for (auto& [s, m] : missed)
+      record(fire_record(*s, m.last.time, m.last.id, "missed",
+                         fmt::format("{} event{} up to {} #{} missed: more than the catch-up window ({}) old", m.count,
+                                     m.count == 1 ? "" : "s", m.last.name, m.last.id,
+                                     format_duration(std::chrono::duration_cast<Millis>(s->def.catch_up)))));
   }
 
   void refresh() {
@@ -490,7 +497,7 @@ struct Scheduler::Impl {
   }
 
   void on_finished(const RunRecord& run) {
-    auto it = scheds.find(std::string_view(run.trigger).substr(9));
+    auto it = scheds.find(std::string_view(run.trigger).substr(internal::kScheduleTriggerPrefix.size()));
     if (it == scheds.end()) return;
     Sched& s = it->second;
     s.check_buffer = true;
@@ -501,26 +508,28 @@ struct Scheduler::Impl {
     }
   }
 
+  // Fires buffered earlier (by this process before a restart, or by another) are still claimed.
+  Result<void> reload_buffered(Sched& s) {
+    auto fs = store.buffered_fires(s.def.name);
+    if (!fs) return fs.error();
+    for (auto& f : *fs) {
+      Buffered b{std::move(f), std::nullopt};
+      if (b.fire.event_id) {
+        sd::EventQuery q;
+        q.after_id = b.fire.event_id - 1;
+        q.limit = 1;
+        if (auto e = store.list_events(q); e && !e->empty() && e->front().id == b.fire.event_id) b.event = e->front();
+      }
+      s.buffered.push_back(std::move(b));
+    }
+    s.check_buffer = !s.buffered.empty();
+    return {};
+  }
+
   void startup(TimePoint now) {
     started = true;
-    for (auto& [name, s] : scheds) {
-      // Fires buffered before a restart (by this process or another) are still claimed: reload them.
-      if (auto fs = store.list_fires(name, 1000)) {
-        for (auto it = fs->rbegin(); it != fs->rend(); ++it) {
-          if (it->outcome != "buffered") continue;
-          Buffered b{*it, std::nullopt};
-          if (it->event_id) {
-            sd::EventQuery q;
-            q.after_id = it->event_id - 1;
-            q.limit = 1;
-            if (auto e = store.list_events(q); e && !e->empty() && e->front().id == it->event_id) b.event = e->front();
-          }
-          s.buffered.push_back(std::move(b));
-          s.check_buffer = true;
-        }
-      }
+    for (auto& [name, s] : scheds)
       if (s.cron && s.cron->at_reboot() && !s.rec.paused) handle(s, now, nullptr, "@reboot: the scheduler started");
-    }
   }
 
   PollResult poll() {
@@ -536,10 +545,12 @@ struct Scheduler::Impl {
       for (const auto& r : done) on_finished(r);
       if (round == 0) {
         const bool pending = events_pending.exchange(false);
-        if (now >= next_refresh || pending) {
-          if (now >= next_refresh) refresh();
+        if (now >= next_refresh) {
+          refresh();
           read_events(now);
           next_refresh = now + options.refresh;
+        } else if (pending) {
+          read_events(now);  // emit() in this process: no need to wait for the refresh
         }
         for (auto& [name, s] : scheds) due(s, now);
       }
@@ -597,6 +608,8 @@ Result<void> Scheduler::add(ScheduleDefinition def) {
     return {};
   }
   if (auto r = impl_->load_record(s, impl_->clock.now()); !r) return r.error();
+  if (auto r = impl_->reload_buffered(s); !r) return r.error();
+  if (s.def.kind() == TriggerKind::event) impl_->events_pending = true;  // read the events at the next poll
   const std::string name = s.def.name;
   impl_->scheds.emplace(name, std::move(s));
   return {};

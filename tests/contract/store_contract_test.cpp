@@ -619,6 +619,14 @@ TEMPLATE_TEST_CASE("contract: a buffered fire is claimed by exactly one run and 
   f.recorded = t0;
   CHECK(b.store->record_fire(f).value());
   CHECK_FALSE(b.store->record_fire(f).value());  // a second process buffering the same fire loses
+  FireRecord later = f;
+  later.fire_time = t0 + 1min;
+  CHECK(b.store->record_fire(later).value());
+  auto waiting = b.store->buffered_fires("sync").value();
+  REQUIRE(waiting.size() == 2);
+  CHECK(waiting[0].fire_time == t0);  // oldest first
+  CHECK(waiting[1].fire_time == t0 + 1min);
+  CHECK(b.store->buffered_fires("other").value().empty());
 
   FireRecord start = f;
   start.outcome = "started";
@@ -629,10 +637,11 @@ TEMPLATE_TEST_CASE("contract: a buffered fire is claimed by exactly one run and 
   auto twice = b.store->create_run(a_run("sync", t0), {}, &start);
   CHECK(twice.error().is(errc::conflict));
   auto fires = b.store->list_fires("sync", 0).value();
-  REQUIRE(fires.size() == 1);
-  CHECK(fires[0].outcome == "started");
-  CHECK(fires[0].run_id == *id);
-  CHECK(fires[0].recorded == t0 + 5s);
+  REQUIRE(fires.size() == 2);
+  CHECK(fires[1].outcome == "started");
+  CHECK(fires[1].run_id == *id);
+  CHECK(fires[1].recorded == t0 + 5s);
+  REQUIRE(b.store->buffered_fires("sync").value().size() == 1);  // the claimed one is no longer waiting
 
   // Two events in the same millisecond are two fires; the same event twice is one.
   FireRecord e1 = start;
@@ -649,10 +658,10 @@ TEMPLATE_TEST_CASE("contract: a buffered fire is claimed by exactly one run and 
   CHECK(b.store->record_fire(missed).value());
   CHECK(b.store->create_run(a_run("sync", t0), {}, &missed).error().is(errc::conflict));
   fires = b.store->list_fires("sync", 0).value();
-  REQUIRE(fires.size() == 4);
+  REQUIRE(fires.size() == 5);
   CHECK(fires[0].event_id == 11);
   CHECK(fires[1].event_id == 10);
-  CHECK(fires[3].outcome == "missed");
+  CHECK(fires[4].outcome == "missed");
   CHECK(b.store->list_runs({}).value().size() == 3);
 }
 
@@ -669,6 +678,7 @@ TEMPLATE_TEST_CASE("contract: events get increasing ids that survive a prune and
     e.correlation_id = "c-1";
     return e;
   };
+  CHECK(b.store->last_event_id().value() == 0);
   const auto a = b.store->append_event(event("user.registered", t0, R"({"user":"ada"})")).value();
   const auto c = b.store->append_event(event("content.published", t0 + 1s)).value();
   auto d_event = event("user.registered", t0 + 2s);
@@ -694,7 +704,10 @@ TEMPLATE_TEST_CASE("contract: events get increasing ids that survive a prune and
   CHECK(b.store->prune_events(t0 + 2s).value() == 2);
   const auto e = b.store->append_event(event("user.registered", t0 + 3s)).value();
   CHECK(e > d);  // never reused
-  CHECK(b.store->list_events({}).value().size() == 2);
+  CHECK(b.store->last_event_id().value() == e);
+  CHECK(b.store->prune_events(t0 + 1h).value() == 2);
+  CHECK(b.store->last_event_id().value() == e);  // pruned or not
+  CHECK(b.store->list_events({}).value().empty());
 
   CHECK(b.store->append_event(event("", t0)).error().is(errc::invalid_argument));
   CHECK(b.store->append_event(event("user registered", t0)).error().is(errc::invalid_argument));

@@ -40,7 +40,9 @@ class MemoryStore final : public Store {
   Result<std::int64_t> put_schedule(const ScheduleRecord& record, std::optional<std::int64_t> expected_version) override;
   Result<bool> record_fire(const FireRecord& fire) override;
   Result<std::vector<FireRecord>> list_fires(std::string_view schedule, std::size_t limit) override;
+  Result<std::vector<FireRecord>> buffered_fires(std::string_view schedule) override;
   Result<std::int64_t> append_event(const EventRecord& event) override;
+  Result<std::int64_t> last_event_id() override;
   Result<std::vector<EventRecord>> list_events(const EventQuery& query) override;
   Result<std::int64_t> prune_events(TimePoint before) override;
 

@@ -388,11 +388,15 @@ class Store {
   virtual Result<bool> record_fire(const FireRecord& fire) = 0;
   /// Newest fire time first (then newest event).
   virtual Result<std::vector<FireRecord>> list_fires(std::string_view schedule, std::size_t limit) = 0;
+  /// The schedule's fires recorded as "buffered" (claimed, not started yet), oldest first.
+  virtual Result<std::vector<FireRecord>> buffered_fires(std::string_view schedule) = 0;
 
   // events
   /// Appends an event and returns its id (ids increase and are never reused, even after a prune).
   virtual Result<std::int64_t> append_event(const EventRecord& event) = 0;
   virtual Result<std::vector<EventRecord>> list_events(const EventQuery& query) = 0;
+  /// The id the newest event got (0: none yet); pruned or not, since ids are never reused.
+  virtual Result<std::int64_t> last_event_id() = 0;
   /// Deletes events older than `before`; returns how many.
   virtual Result<std::int64_t> prune_events(TimePoint before) = 0;
 };

@@ -53,7 +53,9 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::int64_t> put_schedule(const storage::ScheduleRecord& record, std::optional<std::int64_t> expected_version) override;
   Result<bool> record_fire(const storage::FireRecord& fire) override;
   Result<std::vector<storage::FireRecord>> list_fires(std::string_view schedule, std::size_t limit) override;
+  Result<std::vector<storage::FireRecord>> buffered_fires(std::string_view schedule) override;
   Result<std::int64_t> append_event(const storage::EventRecord& event) override;
+  Result<std::int64_t> last_event_id() override;
   Result<std::vector<storage::EventRecord>> list_events(const storage::EventQuery& query) override;
   Result<std::int64_t> prune_events(TimePoint before) override;
 

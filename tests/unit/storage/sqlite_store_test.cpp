@@ -66,7 +66,7 @@ TEST_CASE("a new database gets WAL, the schema, STRICT tables and our applicatio
   CHECK(info.files.at(0).path == path);
   CHECK(info.files.at(0).bytes > 0);
   store->reset();
-  CHECK(raw_text(path, "PRAGMA application_id") == std::to_string(detail::kApplicationId));
+  CHECK(raw_text(path, "PRAGMA application_id") == std::to_string(storage::detail::kApplicationId));
   CHECK(raw_text(path, "SELECT strict FROM pragma_table_list WHERE name = 'audit_log'") == "1");
 }
 
@@ -362,14 +362,14 @@ TEST_CASE("migration 5 keeps the fires and schedule state of a version 4 databas
   test::TempDir dir;
   const auto path = dir.file("v4.db");
   std::string sql;
-  for (const auto& m : detail::migrations())
+  for (const auto& m : storage::detail::migrations())
     if (m.version <= 4) sql += m.sql;
   sql +=
       "INSERT INTO schedule_state VALUES ('nightly', 1, 'paused by ada', 2, 1700000000000, 1700000000001, 'user:ada', 3);"
       "INSERT INTO schedule_fire VALUES ('nightly', 1700000000000, 7, 'started', 'cron 0 2 * * *', 1700000000002);"
       "INSERT INTO schedule_fire VALUES ('nightly', 1700000060000, 0, 'buffered', 'overlap', 1700000060002);"
       "PRAGMA user_version = 4;" +
-      fmt::format("PRAGMA application_id = {};", detail::kApplicationId);
+      fmt::format("PRAGMA application_id = {};", storage::detail::kApplicationId);
   raw_exec(path, sql);
   auto store = SqliteStore::open(path).value();
   CHECK(store->schema_version().value() == latest_schema_version());
@@ -388,7 +388,7 @@ TEST_CASE("migration 5 keeps the fires and schedule state of a version 4 databas
 }
 
 TEST_CASE("task durations are quantized to three significant digits, exact below a millisecond") {
-  using detail::quantize_us;
+  using storage::detail::quantize_us;
   CHECK(quantize_us(0) == 0);
   CHECK(quantize_us(999) == 999);
   CHECK(quantize_us(1000) == 1000);

@@ -18,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include <deque>
+#include <map>
 #include <functional>
 #include <set>
 
@@ -255,6 +256,29 @@ TEST_CASE("scheduler: overlap policies decide what a fire does while the previou
   }
 }
 
+TEST_CASE("scheduler: a buffered fire waits while its schedule is paused and starts after the resume") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  Host h(store, clock, true);
+  auto s = sched("ov", "job");
+  s.interval = 1min;
+  s.overlap = OverlapPolicy::buffer_one;
+  REQUIRE(h.scheduler->add(s));
+  clock.advance(1min);
+  h.scheduler->poll();
+  clock.advance(1min);
+  h.scheduler->poll();
+  REQUIRE(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "buffered"});
+  REQUIRE(h.scheduler->pause("ov", "maintenance"));
+  h.release();  // run 1 ends while paused
+  CHECK(h.calls.size() == 1);
+  CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "buffered"});
+  REQUIRE(h.scheduler->resume("ov", "done"));
+  h.release();
+  CHECK(h.calls.size() == 2);
+  CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "started"});
+}
+
 TEST_CASE("scheduler: a buffered fire survives a restart and is started once the old run is gone") {
   test::TempDir dir;
   testing::ManualClock clock;
@@ -457,6 +481,66 @@ TEST_CASE("scheduler: events emitted while no scheduler ran are handled within t
   auto f = h.fires("on-publish");
   REQUIRE(f.size() == 1);
   CHECK(f[0].event_id == 2);
+
+  // A schedule with a shorter window records the event it is too late for, once, as missed.
+  auto strict = sched("on-publish-strict", "handler");
+  strict.event = "content.published";
+  strict.catch_up = 5min;
+  REQUIRE(h.scheduler->add(strict));
+  h.scheduler->poll();
+  h.scheduler->poll();
+  CHECK(h.calls.size() == 1);
+  auto m = h.fires("on-publish-strict");
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].outcome == "missed");
+  CHECK(m[0].event_id == 2);
+  CHECK(m[0].reason.find("1 event up to content.published #2 missed") != std::string::npos);
+}
+
+TEST_CASE("scheduler: events that came while a schedule was paused are not run after the resume") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  auto s = sched("on-publish", "handler");
+  s.event = "content.published";
+  s.catch_up = 24h;
+  {
+    Host first(store, clock, false);
+    REQUIRE(first.scheduler->add(s));
+    first.scheduler->poll();
+  }
+  // No scheduler runs (cron-driven `schedule tick`): pause, an event, resume, all through the store.
+  REQUIRE(pause_schedule(store, "on-publish", "quiet hours", "user:ada", clock.now()));
+  storage::EventRecord e;
+  e.name = "content.published";
+  e.time = clock.now();
+  REQUIRE(store.append_event(e));
+  clock.advance(1min);
+  REQUIRE(resume_schedule(store, "on-publish", "", "user:ada", clock.now()));
+  Host h(store, clock, false);
+  REQUIRE(h.scheduler->add(s));
+  h.scheduler->poll();
+  CHECK(h.calls.empty());
+  CHECK(h.fires("on-publish").empty());
+  REQUIRE(h.scheduler->emit("content.published", {{"id", "after"}}));  // one after the resume runs
+  h.scheduler->poll();
+  CHECK(h.payloads == std::vector<std::string>{R"({"id":"after"})"});
+}
+
+TEST_CASE("scheduler: a stream of emits does not hold back the refresh that brings another process's pause") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  Host h(store, clock, false);
+  auto s = sched("iv", "job");
+  s.interval = 10s;
+  REQUIRE(h.scheduler->add(s));
+  h.scheduler->poll();
+  REQUIRE(pause_schedule(store, "iv", "paused elsewhere", "user:bob", clock.now()));
+  for (int i = 0; i < 20; ++i) {  // an event every 200 ms, faster than the 1 s refresh
+    REQUIRE(h.scheduler->emit("noise", {}));
+    clock.advance(200ms);
+    h.scheduler->poll();
+  }
+  CHECK(h.calls.empty());
 }
 
 TEST_CASE("scheduler: the library's own events trigger schedules, and an event loop stops at the depth limit") {
@@ -517,8 +601,11 @@ TEST_CASE("scheduler: two schedulers on one SQLite database fire every fire exac
   testing::ManualClock clock;
   auto store_a = storage::SqliteStore::open(dir.file("s.db")).value();
   auto store_b = storage::SqliteStore::open(dir.file("s.db")).value();
-  Host a(*store_a, clock, false);
-  Host b(*store_b, clock, false);
+  // Neither rereads the other's state between fires, so both reach every fire and race for its key.
+  Scheduler::Options so;
+  so.refresh = 24h;
+  Host a(*store_a, clock, false, so);
+  Host b(*store_b, clock, false, so);
   auto s = sched("tick", "job");
   s.cron = "* * * * *";
   s.overlap = OverlapPolicy::allow_all;
@@ -546,6 +633,24 @@ TEST_CASE("scheduler: two schedulers on one SQLite database fire every fire exac
   }
   CHECK(runs.size() == 30);
   CHECK(a.runs().size() == 30);
+  std::map<std::string, int> outcomes_seen;
+  for (auto* h : {&a, &b})
+    for (const auto& f : h->scheduler->take_fires()) ++outcomes_seen[f.outcome];
+  CHECK(outcomes_seen["started"] == 30);
+  CHECK(outcomes_seen["taken"] == 29);  // every fire but the first, which b had stored before a first read the state
+
+  // A restart whose state write was lost (it starts from an older last fire) runs nothing again.
+  auto rec = store_a->get_schedule("tick").value().value();
+  rec.last_fire = ManualClockStart() + 25min;
+  REQUIRE(store_a->put_schedule(rec, rec.version));
+  Host c(*store_a, clock, false);
+  REQUIRE(c.scheduler->add(s));
+  c.scheduler->poll();
+  CHECK(c.calls.empty());
+  CHECK(a.runs().size() == 30);
+  auto again = c.scheduler->take_fires();
+  REQUIRE_FALSE(again.empty());
+  for (const auto& f : again) CHECK(f.outcome == "taken");
 }
 
 TEST_CASE("scheduler: @reboot fires once when the scheduler starts, and schedules follow their time zone across DST") {
