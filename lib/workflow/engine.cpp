@@ -17,7 +17,6 @@
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <csignal>
 #include <deque>
 #include <mutex>
@@ -116,13 +115,12 @@ struct BoundedLog {
       text.erase(0, cut);
     }
   }
-  std::string finish(std::size_t max) {
-    if (text.size() > max) {
-      dropped += text.size() - max;
-      text.erase(0, text.size() - max);
-    }
-    if (!dropped) return text;
-    return fmt::format("[... {} earlier bytes dropped ...]\n{}", dropped, text);
+  // The last `max` bytes, with a note of how many came before.
+  std::string finish(std::size_t max) const {
+    const std::size_t cut = text.size() > max ? text.size() - max : 0;
+    const std::string_view kept = std::string_view(text).substr(cut);
+    if (!dropped && !cut) return text;
+    return fmt::format("[... {} earlier bytes dropped ...]\n{}", dropped + cut, kept);
   }
 };
 
@@ -163,7 +161,6 @@ struct StepRt {
   std::optional<int> exit_code;
   std::map<std::string, std::string> outputs;
   std::string reason;
-  std::optional<resilience::RetryPolicy> policy;
   std::optional<resilience::RetryState> retry;
   TimePoint not_before{};
   std::unique_ptr<Attempt> inflight;
@@ -301,9 +298,8 @@ struct WorkflowEngine::Impl {
     rec.ended = ended;
     rec.exit_code = code;
     if (is_final(state)) {
-      BoundedLog out = a.out, err = a.err;
-      rec.stdout_text = out.finish(options.max_log_bytes);
-      rec.stderr_text = err.finish(options.max_log_bytes);
+      rec.stdout_text = a.out.finish(options.max_log_bytes);
+      rec.stderr_text = a.err.finish(options.max_log_bytes);
     }
     rec.error = std::move(error);
     if (a.child) {
@@ -340,13 +336,17 @@ struct WorkflowEngine::Impl {
         return false;
       }
       r.rec.version = theirs.version;
-      if (theirs.cancel_requested && !r.rec.cancel_requested) {
-        r.rec.cancel_requested = true;
-        r.rec.cancel_reason = theirs.cancel_reason;
-        begin_cancel(r, RunState::cancelled, theirs.cancel_reason.empty() ? "cancel requested" : theirs.cancel_reason);
-      }
+      if (!r.rec.cancel_requested) absorb_cancel(r, theirs);
     }
     return true;
+  }
+
+  // Takes a cancel that another process requested through the store.
+  void absorb_cancel(RunRt& r, const RunRecord& theirs) {
+    if (!theirs.cancel_requested) return;
+    r.rec.cancel_requested = true;
+    r.rec.cancel_reason = theirs.cancel_reason;
+    begin_cancel(r, RunState::cancelled, theirs.cancel_reason.empty() ? "cancel requested" : theirs.cancel_reason);
   }
 
   void record_task(const RunRt& r, std::string action, RunState state, std::string error, TimePoint started, TimePoint ended) {
@@ -376,7 +376,7 @@ struct WorkflowEngine::Impl {
         return std::nullopt;
       }
       if (path.size() == 2 && path[0] == "env") {
-        if (s && s->def)
+        if (s)
           if (auto it = s->def->env.find(path[1]); it != s->def->env.end()) return ExprValue(it->second.text());
         if (auto it = r.def->env.find(path[1]); it != r.def->env.end()) return ExprValue(it->second);
         if (auto it = base_env.find(path[1]); it != base_env.end()) return ExprValue(it->second);
@@ -501,7 +501,6 @@ struct WorkflowEngine::Impl {
       st.def = &s;
       st.action = &s.action;
       st.id = s.id;
-      if (s.retry) st.policy = *s.retry;
       rt->index.emplace(s.id, rt->steps.size());
       rt->steps.push_back(std::move(st));
     }
@@ -597,8 +596,7 @@ struct WorkflowEngine::Impl {
   std::map<std::string, std::string> step_env(const RunRt& r, const StepRt& s, const ExprContext& ctx, int attempt) const {
     std::map<std::string, std::string> env = base_env;
     for (const auto& [k, v] : r.def->env) env[k] = v;
-    if (s.def)
-      for (const auto& [k, t] : s.def->env) env[k] = t.render(ctx);
+    for (const auto& [k, t] : s.def->env) env[k] = t.render(ctx);
     env["AUTOMATION_RUN_ID"] = std::to_string(r.rec.id);
     env["AUTOMATION_WORKFLOW"] = r.rec.workflow;
     env["AUTOMATION_STEP"] = s.id;
@@ -614,10 +612,11 @@ struct WorkflowEngine::Impl {
     a->number = ++s.attempts;
     a->started = now;
     if (s.attempts == 1 || s.started == TimePoint{}) s.started = now;
-    if (s.def && s.def->timeout) a->deadline = now + *s.def->timeout;
+    if (s.def->timeout) a->deadline = now + *s.def->timeout;
     if (!s.retry) {
-      if (!s.policy) s.policy = resilience::RetryPolicy::none();
-      s.retry.emplace(*s.policy, now);
+      // The policy lives in the run's definition (kept alive by r.def); compensations never retry.
+      static const resilience::RetryPolicy kNoRetry = resilience::RetryPolicy::none();
+      s.retry.emplace(s.compensation || !s.def->retry ? kNoRetry : *s.def->retry, now);
     }
     s.state = RunState::running;
     s.reason = s.attempts == 1 ? "started" : fmt::format("attempt {}", s.attempts);
@@ -639,7 +638,7 @@ struct WorkflowEngine::Impl {
           for (const auto& t : act.argv) req.argv.push_back(t.render(ctx));
         }
         req.env = step_env(r, s, ctx, at.number);
-        if (s.def && s.def->working_directory) req.working_directory = s.def->working_directory->render(ctx);
+        if (s.def->working_directory) req.working_directory = s.def->working_directory->render(ctx);
         auto child = detail::Child::spawn(req);
         if (!child) return fail_now(child.error());
         at.child.emplace(std::move(child.value()));
@@ -670,20 +669,6 @@ struct WorkflowEngine::Impl {
     }
 
     // In-process: a callback, an action or an HTTP request.
-    auto ctxp = std::make_shared<StepContext>();
-    ctxp->run_id = r.rec.id;
-    ctxp->workflow = r.rec.workflow;
-    ctxp->step = s.id;
-    ctxp->attempt = at.number;
-    ctxp->params = r.params;
-    for (const auto& [k, t] : act.with) ctxp->with[k] = t.render(ctx);
-    if (s.def) {
-      for (const auto& [k, v] : r.def->env) ctxp->env[k] = v;
-      for (const auto& [k, t] : s.def->env) ctxp->env[k] = t.render(ctx);
-    }
-    if (at.deadline) ctxp->deadline = *at.deadline;
-    ctxp->clock = &clock;
-    ctxp->cancel_ = at.cancel.get();
     std::function<AsyncResult()> work;
     if (act.kind == StepKind::http) {
       HttpCall call;
@@ -692,7 +677,7 @@ struct WorkflowEngine::Impl {
       for (const auto& [k, t] : act.http->headers) call.headers.emplace_back(k, t.render(ctx));
       if (act.http->body) call.body = act.http->body->render(ctx);
       call.expect_status = act.http->expect_status;
-      call.timeout = s.def && s.def->timeout ? duration_cast<Millis>(*s.def->timeout) : Millis(30'000);
+      if (s.def->timeout) call.timeout = duration_cast<Millis>(*s.def->timeout);
       work = [call = std::move(call), cancel = at.cancel] {
         AsyncResult out;
         auto resp = perform_http(call, *cancel);
@@ -716,6 +701,18 @@ struct WorkflowEngine::Impl {
       if (it == table.end())
         return fail_now(Error(errc::not_found, fmt::format("no {} named \"{}\" is registered",
                                                            act.kind == StepKind::action ? "action" : "callback", act.name)));
+      auto ctxp = std::make_shared<StepContext>();
+      ctxp->run_id = r.rec.id;
+      ctxp->workflow = r.rec.workflow;
+      ctxp->step = s.id;
+      ctxp->attempt = at.number;
+      ctxp->params = r.params;
+      for (const auto& [k, t] : act.with) ctxp->with[k] = t.render(ctx);
+      for (const auto& [k, v] : r.def->env) ctxp->env[k] = v;
+      for (const auto& [k, t] : s.def->env) ctxp->env[k] = t.render(ctx);
+      if (at.deadline) ctxp->deadline = *at.deadline;
+      ctxp->clock = &clock;
+      ctxp->cancel_ = at.cancel.get();
       StepFunction fn = it->second;
       work = [fn = std::move(fn), ctxp]() {
         AsyncResult out;
@@ -757,7 +754,7 @@ struct WorkflowEngine::Impl {
     Attempt& a = *s.inflight;
     a.out.append(res.log, options.max_log_bytes);
     for (auto& [k, v] : res.outputs) {
-      if (s.def && s.action->kind != StepKind::http && std::find(s.def->outputs.begin(), s.def->outputs.end(), k) == s.def->outputs.end())
+      if (s.action->kind != StepKind::http && std::find(s.def->outputs.begin(), s.def->outputs.end(), k) == s.def->outputs.end())
         continue;
       if (v.size() > options.max_output_bytes) v.resize(options.max_output_bytes);
       a.outputs[k] = std::move(v);
@@ -805,7 +802,7 @@ struct WorkflowEngine::Impl {
     s.state = state;
     s.ended = now;
     s.reason = std::move(reason);
-    if (s.def && s.def->continue_on_error && state != RunState::succeeded && !s.compensation) s.reason += " (continue_on_error)";
+    if (s.def->continue_on_error && state != RunState::succeeded && !s.compensation) s.reason += " (continue_on_error)";
     s.finish_seq = ++r.finish_counter;
     note_step(r, s);
     record_task(r, r.rec.workflow + "/" + s.id, state, state == RunState::succeeded ? std::string() : s.reason,
@@ -829,15 +826,16 @@ struct WorkflowEngine::Impl {
   void check_process(RunRt& r, StepRt& s) {
     Attempt& a = *s.inflight;
     auto& c = *a.child;
-    std::string chunk;
-    c.read_stdout(chunk);
-    if (!chunk.empty()) {
+    auto pump = [&] {
+      std::string chunk;
+      c.read_stdout(chunk);
       a.out.append(chunk, options.max_log_bytes);
       parse_outputs(s, a, chunk);
-    }
-    chunk.clear();
-    c.read_stderr(chunk);
-    if (!chunk.empty()) a.err.append(chunk, options.max_log_bytes);
+      chunk.clear();
+      c.read_stderr(chunk);
+      a.err.append(chunk, options.max_log_bytes);
+    };
+    pump();
     const TimePoint now = clock.now();
     if (!c.exited()) c.reap();
     if (c.exited()) {
@@ -846,14 +844,8 @@ struct WorkflowEngine::Impl {
         c.signal_group(SIGKILL);
         if (!c.group_gone()) return;  // confirmed at the next poll
       }
-      chunk.clear();
-      c.read_stdout(chunk);
-      a.out.append(chunk, options.max_log_bytes);
-      parse_outputs(s, a, chunk);
+      pump();
       if (!a.line.empty() && !a.line_overflow) parse_line(s, a, a.line);
-      chunk.clear();
-      c.read_stderr(chunk);
-      a.err.append(chunk, options.max_log_bytes);
       c.close_pipes();
       const int st = *c.status();
       const int code = detail::exit_code(st);
@@ -879,7 +871,7 @@ struct WorkflowEngine::Impl {
   }
 
   void parse_line(StepRt& s, Attempt& a, std::string_view line) {
-    if (!s.def || s.def->outputs.empty()) return;
+    if (s.def->outputs.empty()) return;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const auto eq = line.find('=');
     if (eq == std::string_view::npos) return;
@@ -933,6 +925,10 @@ struct WorkflowEngine::Impl {
     std::size_t admitted = 0;
     for (const auto& [id, other] : runs) admitted += other->admitted ? 1 : 0;
     if (admitted >= options.max_active_runs) return false;
+    // Earlier queued runs with the same key go first (checked in memory before reading the store).
+    if (!r.rec.concurrency_key.empty())
+      for (const auto& [id, other] : runs)
+        if (id < r.rec.id && !other->admitted && other->rec.concurrency_key == r.rec.concurrency_key && !other->cancelling) return false;
     if (r.def->max_concurrent_runs > 0 || !r.rec.concurrency_key.empty()) {
       sd::RunQuery q;
       q.workflow = r.rec.workflow;
@@ -941,13 +937,9 @@ struct WorkflowEngine::Impl {
       auto running = store.list_runs(q);
       if (!running) return false;
       if (r.def->max_concurrent_runs > 0 && running->size() >= static_cast<std::size_t>(r.def->max_concurrent_runs)) return false;
-      if (!r.rec.concurrency_key.empty()) {
+      if (!r.rec.concurrency_key.empty())
         for (const auto& o : *running)
           if (o.concurrency_key == r.rec.concurrency_key && o.id != r.rec.id) return false;
-        // Earlier queued runs with the same key go first.
-        for (const auto& [id, other] : runs)
-          if (id < r.rec.id && !other->admitted && other->rec.concurrency_key == r.rec.concurrency_key && !other->cancelling) return false;
-      }
     }
     r.admitted = true;
     r.rec.state = RunState::running;
@@ -985,9 +977,7 @@ struct WorkflowEngine::Impl {
       r.next_cancel_check = now + options.cancel_check;
       if (auto cur = store.get_run(r.rec.id); cur && *cur && (*cur)->cancel_requested && !r.cancelling) {
         r.rec.version = (*cur)->version;
-        r.rec.cancel_requested = true;
-        r.rec.cancel_reason = (*cur)->cancel_reason;
-        begin_cancel(r, RunState::cancelled, (*cur)->cancel_reason.empty() ? "cancel requested" : (*cur)->cancel_reason);
+        absorb_cancel(r, **cur);
       }
     }
     // In-flight steps.
@@ -1044,6 +1034,7 @@ struct WorkflowEngine::Impl {
           if (inflight >= options.max_parallel_steps) continue;
           start_attempt(r, i);
           progress = true;
+          if (!flush(r)) return false;
           continue;
         }
         // Ready when every need is final.
@@ -1116,7 +1107,6 @@ struct WorkflowEngine::Impl {
             c.action = &*r.steps[of].def->compensate;
             c.id = r.steps[of].id + ".compensate";
             c.compensation = true;
-            c.policy = resilience::RetryPolicy::none();
             r.index.emplace(c.id, r.steps.size());
             r.steps.push_back(std::move(c));
             start_attempt(r, r.steps.size() - 1);
@@ -1144,7 +1134,7 @@ struct WorkflowEngine::Impl {
     std::string reason = "all steps succeeded";
     std::vector<std::string> failed;
     for (const auto& s : r.steps)
-      if (s.def && !s.compensation && failing(s.state, s.def->continue_on_error)) failed.push_back(fmt::format("{} ({})", s.id, s.reason));
+      if (!s.compensation && failing(s.state, s.def->continue_on_error)) failed.push_back(fmt::format("{} ({})", s.id, s.reason));
     std::vector<std::string> comp_failed;
     for (const auto& s : r.steps)
       if (s.compensation && s.state != RunState::succeeded) comp_failed.push_back(s.id);
@@ -1366,9 +1356,15 @@ struct WorkflowEngine::Impl {
     }
     auto rt = load(rec);
     if (!rt) return rt.error();
+    return take_over(std::move(rt.value()), std::move(reason), now);
+  }
+
+  // Continues a loaded interrupted run here: finished steps keep their outcome.
+  Result<void> take_over(std::unique_ptr<RunRt> rt, std::string reason, TimePoint now) {
+    const std::int64_t id = rt->rec.id;
     auto stored = store.run_steps(id);
     if (!stored) return stored.error();
-    RunRt& r = **rt;
+    RunRt& r = *rt;
     for (const auto& s : *stored) {
       auto it = r.index.find(s.step);
       if (it == r.index.end()) continue;  // compensations are created again when needed
@@ -1398,7 +1394,7 @@ struct WorkflowEngine::Impl {
     if (!v) return with_context(v.error(), fmt::format("take over workflow run {}", id));
     r.rec.version = *v;
     logf(LogLevel::info, "workflow", "run {} of {} resumed: {}", id, r.rec.workflow, reason);
-    add_run(std::move(rt.value()));
+    add_run(std::move(rt));
     return {};
   }
 
@@ -1454,16 +1450,13 @@ struct WorkflowEngine::Impl {
       report.interrupted.push_back(rec.id);
       logf(LogLevel::warn, "workflow", "run {} of {} {}", rec.id, rec.workflow, rec.reason);
       if (!adopt) continue;
-      auto policy = InterruptPolicy::resume;
-      if (auto def = parse_workflow(rec.definition, "stored definition"))
-        policy = def->on_interrupt;
-      else if (auto reg = find_workflow(rec.workflow))
-        policy = (*reg)->on_interrupt;
+      auto rt = load(rec);
+      if (!rt) continue;
+      const auto policy = (*rt)->def->on_interrupt;
       if (policy == InterruptPolicy::resume) {
-        if (auto r = resume(rec.id, fmt::format("resumed by {} after {}", options.owner, gone)); r) report.adopted.push_back(rec.id);
+        if (take_over(std::move(rt.value()), fmt::format("resumed by {} after {}", options.owner, gone), now))
+          report.adopted.push_back(rec.id);
       } else if (policy == InterruptPolicy::restart) {
-        auto rt = load(rec);
-        if (!rt) continue;
         StartOptions so;
         so.params = (*rt)->params;
         so.trigger = fmt::format("restart:{}", rec.id);
@@ -1630,9 +1623,8 @@ void WorkflowEngine::on_run_finished(std::function<void(const RunRecord&)> fn) {
 
 Result<RunRecord> WorkflowEngine::run_to_completion(std::int64_t run_id) {
   for (;;) {
-    auto p = poll();
+    poll();
     if (!is_active(run_id)) break;
-    (void)p;
     wait(std::chrono::milliseconds(1000));
   }
   auto r = impl_->store.get_run(run_id);

@@ -197,14 +197,11 @@ Child::~Child() { release(); }
 
 void Child::release() noexcept {
   if (pid_ > 0) {
-    if (!status_) {
-      signal_group(SIGKILL);
-      int st = 0;
+    signal_group(SIGKILL);  // the leader, or the stragglers of a finished one
+    int st = 0;
+    if (!status_)
       while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
       }
-    } else {
-      signal_group(SIGKILL);  // stragglers of a finished leader
-    }
   }
   close_pipes();
   close_fd(pidfd_);
