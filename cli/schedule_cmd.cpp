@@ -4,7 +4,6 @@
 #include "workflow_support.hpp"
 
 #include <automation/core/clock.hpp>
-#include <automation/core/ids.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/workflow/scheduler.hpp>
@@ -12,8 +11,8 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
-#include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 namespace autoctl {
 
@@ -35,7 +34,6 @@ class ShiftedClock final : public automation::Clock {
   automation::Duration offset_;
 };
 
-std::string when(std::optional<TimePoint> t) { return t && *t != TimePoint{} ? automation::format_timestamp(*t) : "-"; }
 
 Result<const ScheduleEntry*> find_schedule(const std::vector<ScheduleEntry>& all, const std::string& name) {
   for (const auto& e : all)
@@ -47,18 +45,18 @@ Result<const ScheduleEntry*> find_schedule(const std::vector<ScheduleEntry>& all
       fmt::format("no schedule named \"{}\" (known: {}; add one in workflows_dir/schedules.json)", name, fmt::join(names, ", ")));
 }
 
-// The stored state of every schedule, by name; empty when the database does not exist yet.
-Result<std::map<std::string, st::ScheduleRecord>> stored_state(const Context& ctx) {
-  std::map<std::string, st::ScheduleRecord> out;
+// The database opened read-only, or null when it does not exist yet.
+Result<std::unique_ptr<st::Store>> open_existing(const Context& ctx) {
   auto store = ctx.open_store(Context::Access::read);
-  if (!store) {
-    if (store.error().is(automation::errc::not_found)) return out;
-    return store.error();
-  }
-  auto all = (*store)->list_schedules();
-  if (!all) return all.error();
-  for (auto& r : *all) out.emplace(r.name, std::move(r));
-  return out;
+  if (!store && store.error().is(automation::errc::not_found)) return std::unique_ptr<st::Store>();
+  return store;
+}
+
+// "TIME OUTCOME[ run N]: REASON" for a FireResult or a FireRecord.
+template <class Fire>
+std::string fire_line(const Fire& f) {
+  return fmt::format("{} {}{}: {}", automation::format_timestamp(f.fire_time), f.outcome,
+                     f.run_id ? fmt::format(" run {}", f.run_id) : std::string(), f.reason);
 }
 
 bj::object status_json(const ScheduleEntry& e, const st::ScheduleRecord* rec, TimePoint now) {
@@ -73,7 +71,7 @@ bj::object status_json(const ScheduleEntry& e, const st::ScheduleRecord* rec, Ti
     o["last_fire"] = when(rec->last_fire);
     o["updated_by"] = rec->updated_by;
   }
-  if (!paused && e.definition.kind() != wf::TriggerKind::event) {
+  if (!paused) {
     const TimePoint after = rec && rec->last_fire > now ? rec->last_fire : now;
     if (auto t = wf::next_fire_time(e.definition, after)) o["next_fire"] = automation::format_timestamp(*t);
   }
@@ -93,13 +91,11 @@ Result<std::unique_ptr<Host>> make_host(Context& ctx, const std::vector<Schedule
   auto h = std::make_unique<Host>();
   auto cat = load_catalog(ctx);
   if (!cat) return cat.error();
-  auto store = ctx.open_store(Context::Access::write);
-  if (!store) return store.error();
-  h->store = std::move(store.value());
   if (at) h->clock = std::make_unique<ShiftedClock>(*at);
-  auto engine = make_engine(ctx, *h->store, *cat, h->clock.get());
-  if (!engine) return engine.error();
-  h->engine = std::move(engine.value());
+  auto opened = open_engine(ctx, *cat, h->clock.get());
+  if (!opened) return opened.error();
+  h->store = std::move(opened->store);
+  h->engine = std::move(opened->engine);
   h->engine->on_run_finished([raw = h.get()](const st::RunRecord& r) { raw->finished.push_back(r); });
   wf::Scheduler::Options so;
   so.actor = "system:scheduler (" + ctx.actor() + ")";
@@ -121,8 +117,7 @@ struct Reporter {
       if (ctx.global.json) {
         fires.push_back(wf::to_json(f));
       } else if (!ctx.global.quiet || f.outcome != "taken") {
-        fmt::print("{} {} {}{}: {}\n", f.schedule, automation::format_timestamp(f.fire_time), f.outcome,
-                   f.run_id ? fmt::format(" run {}", f.run_id) : std::string(), f.reason);
+        fmt::print("{} {}\n", f.schedule, fire_line(f));
       }
     }
     for (auto& r : h.finished) {
@@ -187,13 +182,19 @@ void register_schedule(CLI::App& app, Context& ctx) {
     ctx.run = [&ctx]() -> int {
       auto all = load_schedules(ctx);
       if (!all) return ctx.error(all.error());
-      auto state = stored_state(ctx);
-      if (!state) return ctx.error(state.error());
+      auto store = open_existing(ctx);
+      if (!store) return ctx.error(store.error());
+      std::map<std::string, st::ScheduleRecord> state;
+      if (*store) {
+        auto records = (*store)->list_schedules();
+        if (!records) return ctx.error(records.error());
+        for (auto& r : *records) state.emplace(r.name, std::move(r));
+      }
       const auto now = automation::SystemClock::instance().now();
       bj::array rows;
       for (const auto& e : *all) {
-        auto it = state->find(e.definition.name);
-        rows.push_back(status_json(e, it == state->end() ? nullptr : &it->second, now));
+        auto it = state.find(e.definition.name);
+        rows.push_back(status_json(e, it == state.end() ? nullptr : &it->second, now));
       }
       if (ctx.global.json) {
         ctx.print_json(bj::object{{"schedules", rows}});
@@ -221,15 +222,22 @@ void register_schedule(CLI::App& app, Context& ctx) {
       if (!all) return ctx.error(all.error());
       auto e = find_schedule(*all, sa->name);
       if (!e) return ctx.error(e.error());
-      auto state = stored_state(ctx);
-      if (!state) return ctx.error(state.error());
-      auto it = state->find(sa->name);
-      auto doc = status_json(**e, it == state->end() ? nullptr : &it->second, automation::SystemClock::instance().now());
-      bj::array fires;
-      if (auto store = ctx.open_store(Context::Access::read))
-        if (auto fs = (*store)->list_fires(sa->name, sa->fires))
-          for (const auto& f : *fs) fires.push_back(wf::to_json(f));
-      doc["fires"] = fires;
+      auto store = open_existing(ctx);
+      if (!store) return ctx.error(store.error());
+      std::optional<st::ScheduleRecord> rec;
+      std::vector<st::FireRecord> fires;
+      if (*store) {
+        auto r = (*store)->get_schedule(sa->name);
+        if (!r) return ctx.error(r.error());
+        rec = std::move(*r);
+        auto fs = (*store)->list_fires(sa->name, sa->fires);
+        if (!fs) return ctx.error(fs.error());
+        fires = std::move(*fs);
+      }
+      auto doc = status_json(**e, rec ? &*rec : nullptr, automation::SystemClock::instance().now());
+      bj::array fire_docs;
+      for (const auto& f : fires) fire_docs.push_back(wf::to_json(f));
+      doc["fires"] = fire_docs;
       if (ctx.global.json) {
         ctx.print_json(doc);
         return ex_ok;
@@ -240,12 +248,7 @@ void register_schedule(CLI::App& app, Context& ctx) {
       }
       if (!doc.at("params").as_object().empty()) fmt::print("{:<22} {}\n", "params:", automation::json::dump(doc.at("params")));
       fmt::print("recent fires:\n");
-      for (const auto& v : fires) {
-        const auto& f = v.as_object();
-        fmt::print("  {} {}{}: {}\n", f.at("fire_time").as_string().c_str(), f.at("outcome").as_string().c_str(),
-                   f.contains("run_id") ? fmt::format(" run {}", f.at("run_id").as_int64()) : std::string(),
-                   f.at("reason").as_string().c_str());
-      }
+      for (const auto& f : fires) fmt::print("  {}\n", fire_line(f));
       return ex_ok;
     };
   });
@@ -393,13 +396,7 @@ void register_emit(CLI::App& app, Context& ctx) {
       if (ea->no_wait || matching.empty()) {
         auto store = ctx.open_store(Context::Access::write);
         if (!store) return ctx.error(store.error());
-        st::EventRecord ev;
-        ev.name = ea->name;
-        ev.time = automation::SystemClock::instance().now();
-        ev.payload = automation::json::dump(*payload);
-        ev.source = source;
-        ev.correlation_id = automation::generate_id();
-        auto id = (*store)->append_event(ev);
+        auto id = wf::emit_event(**store, ea->name, payload->as_object(), source, automation::SystemClock::instance().now());
         if (!id) return ctx.error(id.error());
         if (ctx.global.json)
           ctx.print_json(bj::object{{"event_id", *id}, {"name", ea->name}, {"schedules", matching.size()}});

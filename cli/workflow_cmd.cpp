@@ -6,16 +6,12 @@
 #include <automation/core/clock.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
-#include <automation/workflow/builtins.hpp>
 #include <automation/workflow/definition.hpp>
 #include <automation/workflow/engine.hpp>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
-#include <atomic>
-#include <csignal>
-#include <filesystem>
 #include <map>
 
 namespace autoctl {
@@ -23,7 +19,6 @@ namespace autoctl {
 namespace wf = automation::workflow;
 namespace st = automation::storage;
 namespace bj = boost::json;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -32,7 +27,6 @@ std::string ms_text(const bj::value& v) {
   return automation::format_duration(automation::Millis(v.as_int64()));
 }
 
-std::string when(automation::TimePoint t) { return t == automation::TimePoint{} ? std::string("-") : automation::format_timestamp(t); }
 
 automation::Result<std::int64_t> parse_run_id(const std::string& text) {
   try {
@@ -190,22 +184,21 @@ void register_workflow(CLI::App& app, Context& ctx) {
       if (!cat) return ctx.error(cat.error());
       auto def = resolve_workflow(*cat, ra->target);
       if (!def) return ctx.error(def.error());
-      auto store = ctx.open_store(Context::Access::write);
-      if (!store) return ctx.error(store.error());
-      auto engine = make_engine(ctx, **store, *cat);
-      if (!engine) return ctx.error(engine.error());
-      auto id = (*engine)->start(def->definition, {.params = params, .trigger = "manual:cli"});
+      auto host = open_engine(ctx, *cat);
+      if (!host) return ctx.error(host.error());
+      auto& [store, engine] = *host;
+      auto id = engine->start(def->definition, {.params = params, .trigger = "manual:cli"});
       const std::string resource = "workflow:" + def->definition.name;
       bj::object details;
       for (const auto& [k, v] : params) details[k] = v;
       if (!id) {
-        ctx.audit(**store, "workflow.run", resource, st::AuditOutcome::failure, id.error().message, {{"params", details}});
+        ctx.audit(*store, "workflow.run", resource, st::AuditOutcome::failure, id.error().message, {{"params", details}});
         return ctx.error(id.error());
       }
-      ctx.audit(**store, "workflow.run", resource, st::AuditOutcome::success, fmt::format("run {} started from the command line", *id),
+      ctx.audit(*store, "workflow.run", resource, st::AuditOutcome::success, fmt::format("run {} started from the command line", *id),
                 {{"run_id", *id}, {"params", details}, {"source", def->source}});
       if (!ctx.global.quiet) fmt::print(stderr, "autoctl: run {} of {} started\n", *id, def->definition.name);
-      return drive_run(ctx, **engine, **store, *id);
+      return drive_run(ctx, *engine, *store, *id);
     };
   });
 
@@ -220,16 +213,15 @@ void register_workflow(CLI::App& app, Context& ctx) {
       if (!id) return ctx.error(id.error());
       auto cat = load_catalog(ctx);
       if (!cat) return ctx.error(cat.error());
-      auto store = ctx.open_store(Context::Access::write);
-      if (!store) return ctx.error(store.error());
-      auto engine = make_engine(ctx, **store, *cat);
-      if (!engine) return ctx.error(engine.error());
-      auto r = (*engine)->resume(*id, fmt::format("resumed by {} from the command line", ctx.actor()));
-      ctx.audit(**store, "workflow.resume", fmt::format("run:{}", *id), r ? st::AuditOutcome::success : st::AuditOutcome::failure,
+      auto host = open_engine(ctx, *cat);
+      if (!host) return ctx.error(host.error());
+      auto& [store, engine] = *host;
+      auto r = engine->resume(*id, fmt::format("resumed by {} from the command line", ctx.actor()));
+      ctx.audit(*store, "workflow.resume", fmt::format("run:{}", *id), r ? st::AuditOutcome::success : st::AuditOutcome::failure,
                 r ? "resumed from the command line" : r.error().message, {{"run_id", *id}});
       if (!r) return ctx.error(r.error());
       if (!ctx.global.quiet) fmt::print(stderr, "autoctl: run {} resumed\n", *id);
-      return drive_run(ctx, **engine, **store, *id);
+      return drive_run(ctx, *engine, *store, *id);
     };
   });
 

@@ -84,8 +84,10 @@ automation::Result<CatalogEntry> resolve_workflow(const Catalog& catalog, const 
                                                                    target, fmt::join(names, ", ")));
 }
 
-automation::Result<std::unique_ptr<wf::WorkflowEngine>> make_engine(const Context& ctx, automation::storage::Store& store,
-                                                                    const Catalog& catalog, const automation::Clock* clock) {
+automation::Result<EngineHost> open_engine(const Context& ctx, const Catalog& catalog, const automation::Clock* clock) {
+  auto opened = ctx.open_store(Context::Access::write);
+  if (!opened) return opened.error();
+  auto& store = **opened;
   auto engine = std::make_unique<wf::WorkflowEngine>(store, clock ? *clock : automation::SystemClock::instance());
   wf::register_builtin_actions(*engine, store);
   for (const auto& e : catalog.entries)
@@ -100,10 +102,13 @@ automation::Result<std::unique_ptr<wf::WorkflowEngine>> make_engine(const Contex
           id, id);
     for (const auto& k : report->killed) fmt::print(stderr, "autoctl: killed an orphaned process group: {}\n", k);
   }
-  return engine;
+  return EngineHost{std::move(opened.value()), std::move(engine)};
 }
 
-// Drives the engine until `run_id` is final, printing step transitions to stderr.
+std::string when(std::optional<automation::TimePoint> t) {
+  return t && *t != automation::TimePoint{} ? automation::format_timestamp(*t) : std::string("-");
+}
+
 automation::Result<std::vector<ScheduleEntry>> load_schedules(const Context& ctx) {
   std::vector<ScheduleEntry> out;
   for (auto& s : wf::builtin_schedules()) out.push_back({std::move(s), "built-in"});

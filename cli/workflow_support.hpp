@@ -31,11 +31,14 @@ inline constexpr const char* kSchedulesFile = "schedules.json";
 automation::Result<Catalog> load_catalog(const Context& ctx);
 /// A name from the catalog, or a path to a JSON file (contains '/' or ends in .json).
 automation::Result<CatalogEntry> resolve_workflow(const Catalog& catalog, const std::string& target);
-/// An engine on `store` with the built-in actions and the catalog registered, after marking runs of
-/// dead engines interrupted (reported on stderr).
-automation::Result<std::unique_ptr<automation::workflow::WorkflowEngine>> make_engine(const Context& ctx, automation::storage::Store& store,
-                                                                                      const Catalog& catalog,
-                                                                                      const automation::Clock* clock = nullptr);
+/// The store opened for writing and an engine on it with the built-in actions and the catalog
+/// registered, after marking runs of dead engines interrupted (reported on stderr). The engine runs
+/// on `clock` (default: the system clock), which must outlive it.
+struct EngineHost {
+  std::unique_ptr<automation::storage::Store> store;
+  std::unique_ptr<automation::workflow::WorkflowEngine> engine;
+};
+automation::Result<EngineHost> open_engine(const Context& ctx, const Catalog& catalog, const automation::Clock* clock = nullptr);
 
 /// The seed schedules overridden (by name) and extended by workflows_dir/schedules.json, with where
 /// each came from ("built-in" or the file).
@@ -59,6 +62,9 @@ class StopSignals {
   struct sigaction old_term_ {};
 };
 int stop_signal() noexcept;
+
+/// An RFC 3339 time, or "-" for none (an empty optional or the epoch, which records use for "not yet").
+std::string when(std::optional<automation::TimePoint> t);
 
 /// Drives the engine until `run_id` is final, printing step transitions to stderr; the first
 /// SIGINT/SIGTERM cancels the run. Prints the run's outcome; exit 0 when it succeeded, else 1.

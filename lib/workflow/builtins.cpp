@@ -1,5 +1,6 @@
 #include <automation/core/time.hpp>
 #include <automation/workflow/builtins.hpp>
+#include <detail/names.hpp>
 #include <detail/sqlite.hpp>
 
 #include <fmt/format.h>
@@ -207,10 +208,8 @@ Result<void> cleanup(StepContext& c) {
   std::size_t start = 0;
   while (start <= dirs.size()) {
     const auto end = std::min(dirs.find(',', start), dirs.size());
-    std::string dir = dirs.substr(start, end - start);
+    const std::string dir(detail::trim(std::string_view(dirs).substr(start, end - start)));
     start = end + 1;
-    dir.erase(0, dir.find_first_not_of(' '));
-    dir.erase(dir.find_last_not_of(' ') + 1);
     if (dir.empty()) continue;
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {

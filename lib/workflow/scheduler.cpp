@@ -577,6 +577,18 @@ struct Scheduler::Impl {
   }
 };
 
+Result<std::int64_t> emit_event(sd::Store& store, std::string name, const bj::object& payload, std::string source, TimePoint now,
+                                int depth) {
+  sd::EventRecord e;
+  e.name = std::move(name);
+  e.time = now;
+  e.payload = json::dump(payload);
+  e.source = std::move(source);
+  e.correlation_id = current_correlation_id().empty() ? generate_id() : std::string(current_correlation_id());
+  e.depth = depth;
+  return store.append_event(e);
+}
+
 Scheduler::Scheduler(WorkflowEngine& engine) : Scheduler(engine, Options{}) {}
 Scheduler::Scheduler(WorkflowEngine& engine, Options options) : impl_(std::make_unique<Impl>(engine, std::move(options))) {}
 Scheduler::~Scheduler() = default;
@@ -689,14 +701,7 @@ Result<FireResult> Scheduler::fire(std::string_view name, std::string actor) {
 }
 
 Result<std::int64_t> Scheduler::emit(std::string name, bj::object payload, std::string source, int depth) {
-  sd::EventRecord e;
-  e.name = std::move(name);
-  e.time = impl_->clock.now();
-  e.payload = json::dump(payload);
-  e.source = std::move(source);
-  e.correlation_id = current_correlation_id().empty() ? generate_id() : std::string(current_correlation_id());
-  e.depth = depth;
-  auto id = impl_->store.append_event(e);
+  auto id = emit_event(impl_->store, std::move(name), payload, std::move(source), impl_->clock.now(), depth);
   if (!id) return id.error();
   impl_->events_pending = true;
   impl_->engine.wake();

@@ -121,6 +121,11 @@ Result<storage::ScheduleRecord> pause_schedule(storage::Store& store, std::strin
 Result<storage::ScheduleRecord> resume_schedule(storage::Store& store, std::string_view name, std::string reason, std::string actor,
                                                 TimePoint now);
 
+/// Stores an event through the store alone (the CLI, another process) with the thread's correlation
+/// id (or a new one); returns its id. A Scheduler's emit() does the same and wakes it.
+Result<std::int64_t> emit_event(storage::Store& store, std::string name, const boost::json::object& payload, std::string source,
+                                TimePoint now, int depth = 0);
+
 /// What happened to one fire.
 struct FireResult {
   std::string schedule;
