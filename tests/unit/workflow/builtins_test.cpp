@@ -112,6 +112,13 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   new_event.time = clock.now() - std::chrono::hours(1);
   REQUIRE(store->append_event(old_event));
   REQUIRE(store->append_event(new_event));
+  for (auto ended : {clock.now() - 40 * 24h, clock.now() - 1h}) {
+    RunRecord run;
+    run.workflow = "old";
+    run.state = RunState::succeeded;
+    run.queued_at = run.started_at = run.ended_at = ended;
+    REQUIRE(store->create_run(run, {}, nullptr));
+  }
   WorkflowEngine engine(*store, clock);
   REQUIRE(register_builtins(engine, *store));
   auto id = engine.start("auto_optimize").value();
@@ -120,6 +127,23 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   auto out = outputs(*store, id, "optimize");
   CHECK(out["tasks_pruned"] == "2000");
   CHECK(out["events_pruned"] == "1");
+  CHECK(out["runs_pruned"] == "1");
+  CHECK(store->get_run(1).value() == std::nullopt);
+  CHECK(store->get_run(2).value());
+  // ANALYZE ran (statistics exist) and VACUUM left no free pages, on the file itself.
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open_v2(dir.file("s.db").c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  auto scalar = [&](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(raw, sql, -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const auto v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+  };
+  CHECK(scalar("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'") == 1);
+  CHECK(scalar("PRAGMA freelist_count") == 0);
+  sqlite3_close(raw);
   CHECK(store->list_events({.name = "user.registered"}).value().size() == 1);
   CHECK(std::stoll(out["bytes_after"]) < std::stoll(out["bytes_before"]));
 }
@@ -142,13 +166,24 @@ TEST_CASE("builtins: cleanup-resources deletes only regular files older than the
   const auto old2 = write("a/deep/old.bin", 50, 30 * 24h);
   const auto fresh = write("a/new.log", 10, 24h);
   const auto other = write("b/old.txt", 7, 10 * 24h);
-  fs::create_symlink(old1, dir.path() / "b" / "link-to-old");
+  // Links inside a scanned directory, themselves old: neither they nor what they point at go.
+  const auto file_link = dir.path() / "a" / "link-to-other";
+  const auto dir_link = dir.path() / "a" / "link-to-b";
+  fs::create_symlink(other, file_link);
+  fs::create_directory_symlink(dir.path() / "b", dir_link);
+  for (const auto& l : {file_link, dir_link}) {
+    const auto t = std::chrono::duration_cast<std::chrono::seconds>((clock.now() - 40 * 24h).time_since_epoch()).count();
+    timespec ts[2] = {{t, 0}, {t, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, l.c_str(), ts, AT_SYMLINK_NOFOLLOW) == 0);
+  }
   const std::string dirs = (dir.path() / "a").string() + ", " + (dir.path() / "missing").string();
   SECTION("dry run") {
     auto id = engine.start("cleanup-resources", {.params = {{"dirs", dirs}, {"dry_run", "true"}}}).value();
     REQUIRE(drive(engine, [&] { return !engine.is_active(id); }));
     CHECK(outputs(store, id, "cleanup")["files"] == "2");
+    CHECK(outputs(store, id, "cleanup")["bytes_freed"] == "0");
     CHECK(fs::exists(old1));
+    CHECK(fs::exists(old2));
   }
   SECTION("for real") {
     auto id = engine.start("cleanup-resources", {.params = {{"dirs", dirs}}}).value();
@@ -160,7 +195,9 @@ TEST_CASE("builtins: cleanup-resources deletes only regular files older than the
     CHECK_FALSE(fs::exists(old1));
     CHECK_FALSE(fs::exists(old2));
     CHECK(fs::exists(fresh));
-    CHECK(fs::exists(other));  // not a listed directory
+    CHECK(fs::exists(other));  // not a listed directory, and reached only through links
+    CHECK(fs::is_symlink(file_link));
+    CHECK(fs::is_symlink(dir_link));
     auto logs = store.run_attempts(id, std::nullopt).value();
     CHECK_THAT(logs[0].stdout_text, Catch::Contains("missing: not a directory; skipped"));
   }

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -33,11 +34,7 @@ using storage::RunState;
 
 namespace {
 
-WorkflowDefinition parse(std::string_view json) {
-  auto w = parse_workflow(json, "test");
-  if (!w) FAIL(w.error().message);
-  return std::move(w.value());
-}
+using test::parse;
 
 using test::drive;
 
@@ -152,10 +149,41 @@ TEST_CASE("engine: independent steps run in parallel on the executor, up to the 
   CHECK(peak.load() == 2);
 }
 
+TEST_CASE("engine: at most max_parallel_steps are in flight and the others start as slots free") {
+  std::deque<std::function<void()>> held;  // callbacks wait here until the test runs them
+  WorkflowEngine::Options o;
+  o.max_parallel_steps = 2;
+  o.executor = [&](std::function<void()> fn) { held.push_back(std::move(fn)); };
+  Fixture f(o);
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"wide","steps":[
+    {"id":"a","callback":"record"},{"id":"b","callback":"record"},{"id":"c","callback":"record"},{"id":"d","callback":"record"}]})json")));
+  auto id = f.engine->start("wide").value();
+  f.engine->poll();
+  CHECK(held.size() == 2);  // two independent steps started together, not four
+  for (int done = 0; done < 4; ++done) {
+    REQUIRE_FALSE(held.empty());
+    auto fn = std::move(held.front());
+    held.pop_front();
+    fn();
+    f.engine->poll();
+    CHECK(held.size() == static_cast<std::size_t>(std::min(2, 4 - done - 1)));  // a freed slot is taken at once
+  }
+  CHECK(f.run(id).state == RunState::succeeded);
+}
+
 TEST_CASE("engine: conditions and skips follow success(), failure(), always() and expressions") {
   Fixture f;
+  f.engine->register_callback("gen", [](StepContext& c) -> Result<void> {
+    c.set_output("n", "12");
+    return {};
+  });
   auto w = parse(R"json({"name":"cond","params":{"env":{"default":"prod"}},"steps":[
     {"id":"ok","callback":"record"},
+    {"id":"no_failure","callback":"record","needs":"ok","if":"failure()"},
+    {"id":"success_after_bad","callback":"record","needs":"bad","if":"success()"},
+    {"id":"gen","callback":"gen","outputs":["n"]},
+    {"id":"big","callback":"record","needs":"gen","if":"steps.gen.outputs.n >= 10 && !(params.env == 'dev')"},
+    {"id":"small","callback":"record","needs":"gen","if":"steps.gen.outputs.n < 10 || params.env == 'dev'"},
     {"id":"bad","callback":"boom","needs":"ok"},
     {"id":"after_bad","callback":"record","needs":"bad"},
     {"id":"on_failure","callback":"record","needs":"after_bad","if":"failure()"},
@@ -181,6 +209,13 @@ TEST_CASE("engine: conditions and skips follow success(), failure(), always() an
   CHECK(f.step(*id, "soft").state == RunState::failed);
   CHECK_THAT(f.step(*id, "soft").reason, Catch::Contains("continue_on_error"));
   CHECK(f.step(*id, "after_soft").state == RunState::succeeded);
+  // failure() is false when nothing the step needs failed; success() is false when something did.
+  CHECK(f.step(*id, "no_failure").state == RunState::skipped);
+  CHECK_THAT(f.step(*id, "no_failure").reason, Catch::Contains("condition \"failure()\" is false"));
+  CHECK(f.step(*id, "success_after_bad").state == RunState::skipped);
+  // Outputs of earlier steps, numbers, && || and ! in expressions.
+  CHECK(f.step(*id, "big").state == RunState::succeeded);
+  CHECK(f.step(*id, "small").state == RunState::skipped);
 }
 
 TEST_CASE("engine: retries wait on the clock with the policy's backoff") {
@@ -591,6 +626,38 @@ TEST_CASE("engine: cancel through the store reaches a run no engine owns") {
   CHECK(f.engine->cancel(12345, "x").error().is(errc::not_found));
 }
 
+TEST_CASE("engine: on_interrupt restart starts a new run with the same parameters, and fail leaves the run interrupted") {
+  Fixture f;
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"again","on_interrupt":"restart","params":{"v":{"default":"1"}},
+    "steps":[{"id":"a","callback":"record"}]})json")));
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"stop","on_interrupt":"fail","steps":[{"id":"a","callback":"record"}]})json")));
+  auto dead_run = [&](const char* name, std::string params) {
+    RunRecord rec;
+    rec.workflow = name;
+    rec.definition = to_json(*f.engine->workflow(name));
+    rec.params = std::move(params);
+    rec.state = RunState::running;
+    rec.correlation_id = "corr-1";
+    rec.owner = "pid 999999 (start 1) on " + host_name();
+    return f.store.create_run(rec, std::vector<storage::StepRecord>(1, storage::StepRecord{.step = "a"}), nullptr).value();
+  };
+  const auto restarted = dead_run("again", R"({"v":"7"})");
+  const auto failed = dead_run("stop", "{}");
+  auto report = f.engine->recover(true).value();
+  CHECK(report.interrupted.size() == 2);
+  CHECK(report.adopted.empty());
+  REQUIRE(report.restarted.size() == 1);
+  const auto fresh = report.restarted[0];
+  CHECK(f.run(restarted).state == RunState::interrupted);  // the old run stays as it was left
+  CHECK(f.run(failed).state == RunState::interrupted);
+  auto n = f.finish(fresh);
+  CHECK(n.state == RunState::succeeded);
+  CHECK(n.trigger == fmt::format("restart:{}", restarted));
+  CHECK(n.params == R"({"v":"7"})");
+  CHECK(n.correlation_id == "corr-1");
+  CHECK(f.calls == std::vector<std::string>{"a"});  // only the restarted workflow ran
+}
+
 TEST_CASE("engine: history is durable on SQLite and the definition stored with the run loads back") {
   test::TempDir dir;
   auto store = storage::SqliteStore::open(dir.file("w.db")).value();
@@ -610,7 +677,15 @@ TEST_CASE("engine: history is durable on SQLite and the definition stored with t
   CHECK(r.state == RunState::failed);  // nothing listens on port 1
   CHECK(store->run_steps(id).value()[0].state == RunState::succeeded);
   CHECK_THAT(store->run_steps(id).value()[1].reason, Catch::Contains("127.0.0.1:1"));
-  CHECK(parse_workflow(r.definition, "stored"));
+  auto loaded = parse_workflow(r.definition, "stored");
+  REQUIRE(loaded);
+  CHECK(to_json(*loaded) == to_json(w));
+  // Another connection (a later process) reads the same history.
+  auto reopened = storage::SqliteStore::open(dir.file("w.db")).value();
+  CHECK(reopened->get_run(id).value().value() == r);
+  CHECK(reopened->run_steps(id).value() == store->run_steps(id).value());
+  CHECK(reopened->run_attempts(id, std::nullopt).value() == store->run_attempts(id, std::nullopt).value());
+  CHECK_FALSE(reopened->run_attempts(id, std::nullopt).value().empty());
 }
 
 namespace {

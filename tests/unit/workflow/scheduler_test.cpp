@@ -12,14 +12,14 @@
 #include "support/breaker.hpp"
 #include "support/catch_result.hpp"
 #include "support/temp_dir.hpp"
+#include "support/workflow.hpp"
 
-#include <fmt/format.h>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include <deque>
-#include <map>
 #include <functional>
+#include <map>
 #include <set>
 
 using namespace automation;
@@ -31,11 +31,7 @@ namespace {
 
 TimePoint ManualClockStart() { return testing::ManualClock::default_start(); }
 
-WorkflowDefinition parse(std::string_view json) {
-  auto w = parse_workflow(json, "test");
-  if (!w) FAIL(w.error().message);
-  return std::move(w.value());
-}
+using test::parse;
 
 ScheduleDefinition sched(std::string name, std::string workflow) {
   ScheduleDefinition s;
@@ -70,6 +66,14 @@ struct Host {
     REQUIRE(engine->register_workflow(
         parse(R"({"name":"handler","params":{"payload":{"default":"{}"}},"steps":[{"id":"a","callback":"work"}]})")));
     scheduler = std::make_unique<Scheduler>(*engine, std::move(so));
+  }
+  // Runs the oldest held callback, then polls.
+  void run_one() {
+    REQUIRE_FALSE(pending.empty());
+    auto fn = std::move(pending.front());
+    pending.pop_front();
+    fn();
+    scheduler->poll();
   }
   // Runs held callbacks (and polls) until nothing is pending.
   void release() {
@@ -226,18 +230,28 @@ TEST_CASE("scheduler: overlap policies decide what a fire does while the previou
     add_every_minute(h, OverlapPolicy::buffer_all);
     fire(h, 3);
     CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "buffered", "buffered"});
+    // One at a time, in fire order: each run ends before the next buffered fire starts.
+    CHECK(h.pending.size() == 1);
+    h.run_one();
+    CHECK(h.pending.size() == 1);
+    CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "started", "buffered"});
+    h.run_one();
+    CHECK(h.pending.size() == 1);
+    CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "started", "started"});
     h.release();
     CHECK(h.calls.size() == 3);
     auto runs = h.runs();
     REQUIRE(runs.size() == 3);
-    // One at a time, in fire order.
-    CHECK(runs[1].queued_at >= runs[0].ended_at);
-    CHECK(runs[2].queued_at >= runs[1].ended_at);
+    CHECK(h.fires("ov")[1].run_id == runs[1].id);
   }
   SECTION("cancel_other") {
     Host h(store, clock, true);
     add_every_minute(h, OverlapPolicy::cancel_other);
     fire(h, 2);
+    // The new fire waits for the cancelled run to end instead of running beside it.
+    CHECK(outcomes(h.fires("ov")) == std::vector<std::string>{"started", "buffered"});
+    CHECK(h.fires("ov")[1].reason.find("cancelled run 1") != std::string::npos);
+    CHECK(h.runs().size() == 1);
     h.release();
     auto runs = h.runs();
     REQUIRE(runs.size() == 2);
@@ -666,13 +680,19 @@ TEST_CASE("scheduler: @reboot fires once when the scheduler starts, and schedule
   REQUIRE(h.scheduler->add(boot));
   REQUIRE(h.scheduler->add(nightly));
   h.scheduler->poll();
-  h.scheduler->poll();
-  CHECK(h.fires("boot").size() == 1);
   clock.set(parse_timestamp("2026-03-08T07:00:00Z").value());  // 03:00 EDT
   h.scheduler->poll();
   auto f = h.fires("nightly");
   REQUIRE(f.size() == 1);
   CHECK(f[0].fire_time == parse_timestamp("2026-03-08T07:00:00Z").value());
+  auto boots = h.fires("boot");
+  REQUIRE(boots.size() == 1);  // once per scheduler start, not per poll
+  CHECK(boots[0].fire_time == parse_timestamp("2026-03-08T05:00:00Z").value());
+  // Another scheduler starting (another process, a restart) fires it again, at its own start.
+  Host second(store, clock, false);
+  REQUIRE(second.scheduler->add(boot));
+  second.scheduler->poll();
+  CHECK(h.fires("boot").size() == 2);
 }
 
 TEST_CASE("scheduler: definitions are validated with JSON paths, and add() checks the workflow and its parameters") {
