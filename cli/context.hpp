@@ -78,6 +78,7 @@ void register_history(CLI::App& app, Context& ctx);
 void register_cron(CLI::App& app, Context& ctx);
 void register_workflow(CLI::App& app, Context& ctx);
 void register_schedule(CLI::App& app, Context& ctx);
+void register_forecast(CLI::App& app, Context& ctx);
 void register_emit(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

@@ -1,0 +1,111 @@
+// autoctl forecast on real CSV files.
+#include <automation/core/json.hpp>
+
+#include "support/autoctl.hpp"
+#include "support/json_out.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+using namespace automation;
+using automation::test::autoctl;
+using automation::test::json_out;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::string write(const test::TempDir& dir, const std::string& name, const std::string& text) {
+  const auto path = (dir.path() / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string monthly_csv(int months) {
+  std::string csv = "month,revenue\n";
+  for (int i = 0; i < months; ++i) {
+    const int year = 2020 + i / 12, month = 1 + i % 12;
+    const double value = (1000 + 10 * i) * (1 + 0.2 * std::sin(2 * M_PI * i / 12.0));
+    char row[64];
+    std::snprintf(row, sizeof row, "%d-%02d-01,%.2f\n", year, month, value);
+    csv += row;
+  }
+  return csv;
+}
+
+}  // namespace
+
+TEST_CASE("autoctl forecast: a dated monthly CSV gives dated predictions with intervals") {
+  test::TempDir dir;
+  const auto file = write(dir, "revenue.csv", monthly_csv(60));
+  auto r = autoctl({"forecast", "--input", file, "--horizon", "14", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto doc = json_out(r);
+  CHECK(doc.at("method").as_string() == "auto");
+  CHECK(doc.at("step").as_string() == "monthly");
+  CHECK(doc.at("seasonality").at("period").as_int64() == 12);
+  CHECK(doc.at("seasonality").at("seasonal").as_bool());
+  const auto& p = doc.at("predictions").as_array();
+  REQUIRE(p.size() == 14);
+  CHECK(p[0].at("date").as_string() == "2025-01-01");
+  CHECK(p[13].at("date").as_string() == "2026-02-01");
+  CHECK(p[0].at("confidence").to_number<double>() == 95);
+  CHECK(p[0].at("lower").to_number<double>() < p[0].at("value").to_number<double>());
+  CHECK(p[0].at("intervals").as_array().size() == 2);
+  CHECK(doc.at("insights").as_array().size() == 3);
+
+  auto plain = autoctl({"forecast", "--input", file, "--horizon", "3", "--method", "theta", "--levels", "90"});
+  REQUIRE(plain.exit_code == 0);
+  CHECK_THAT(plain.out, Contains("lo90"));
+  CHECK_THAT(plain.out, Contains("2025-03-01"));
+  CHECK_THAT(plain.out, Contains("method: theta"));
+  CHECK_THAT(plain.out, Contains("insight: the series is trending"));
+}
+
+TEST_CASE("autoctl forecast: a value-only CSV, a chosen column and a chosen frequency") {
+  test::TempDir dir;
+  std::string csv = "a,b\n";
+  for (int i = 0; i < 30; ++i) csv += std::to_string(i) + "," + std::to_string(50 + (i % 7 == 6 ? 20 : 0)) + "\n";
+  const auto file = write(dir, "two.csv", csv);
+  auto ambiguous = autoctl({"forecast", "--input", file});
+  CHECK(ambiguous.exit_code == 65);
+  CHECK_THAT(ambiguous.err, Contains("name it with --column (columns: a, b)"));
+  auto r = autoctl({"forecast", "--input", file, "--column", "b", "--frequency", "7", "--horizon", "7", "--method", "snaive", "--json"});
+  REQUIRE(r.exit_code == 0);
+  auto doc = json_out(r);
+  const auto& p = doc.at("predictions").as_array();
+  CHECK(p[4].at("value").to_number<double>() == 70);  // the spike at 27 comes back at 34 (step 5)
+  CHECK(p[3].at("value").to_number<double>() == 50);
+  CHECK(p[0].as_object().count("date") == 0);
+}
+
+TEST_CASE("autoctl forecast: bad input names the file, the line and the reason") {
+  test::TempDir dir;
+  auto bad_number = autoctl({"forecast", "--input", write(dir, "bad.csv", "date,value\n2026-01-01,3\n2026-01-02,x7\n")});
+  CHECK(bad_number.exit_code == 65);
+  CHECK_THAT(bad_number.err, Contains("bad.csv:3: 'x7' in column 'value' is not a number"));
+
+  auto gap = write(dir, "gap.csv", "value\n1\n2\n\n4\nNA\n6\n7\n");
+  auto refused = autoctl({"forecast", "--input", gap});
+  CHECK(refused.exit_code == 65);
+  CHECK_THAT(refused.err, Contains("gap.csv:6: the value is missing; pass --fill-gaps"));
+  auto filled = autoctl({"forecast", "--input", gap, "--fill-gaps", "--horizon", "2", "--json"});
+  REQUIRE(filled.exit_code == 0);
+  CHECK_THAT(json::dump(json_out(filled).at("notes")), Contains("1 missing value(s) filled"));
+
+  auto unsorted = autoctl({"forecast", "--input", write(dir, "u.csv", "date,value\n2026-01-02,1\n2026-01-01,2\n")});
+  CHECK(unsorted.exit_code == 65);
+  CHECK_THAT(unsorted.err, Contains("u.csv:3: 2026-01-01 is not after the previous row's date"));
+
+  CHECK(autoctl({"forecast", "--input", (dir.path() / "missing.csv").string()}).exit_code == 66);
+  auto method = autoctl({"forecast", "--input", gap, "--fill-gaps", "--method", "arima"});
+  CHECK(method.exit_code == 65);
+  CHECK_THAT(method.err, Contains("--method: unknown method 'arima'"));
+  auto levels = autoctl({"forecast", "--input", gap, "--fill-gaps", "--levels", "80,101"});
+  CHECK(levels.exit_code == 65);
+  CHECK_THAT(levels.err, Contains("--levels: '101' is not a percentage"));
+}
