@@ -4,6 +4,7 @@
 
 #include <automation/core/time.hpp>
 #include <automation/forecast/forecast.hpp>
+#include <automation/forecast/forecaster.hpp>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -12,6 +13,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 
@@ -32,6 +34,7 @@ struct ForecastOptions {
   std::size_t frequency = 0;
   bool frequency_given = false;
   bool fill_gaps = false;
+  bool statistical = false;
 };
 
 struct Series {
@@ -223,7 +226,17 @@ int run_forecast(Context& ctx, const ForecastOptions& o) {
   options.levels = *levels;
   options.period = o.frequency_given ? o.frequency : step.period;
   options.gaps = o.fill_gaps ? fc::Gaps::interpolate : fc::Gaps::reject;
-  auto f = fc::forecast(series->values, options);
+  fc::ForecasterOptions backend;
+  if (!o.statistical) {
+    automation::Environment openai;
+    for (const char* name : {"OPENAI_BASE_URL", "OPENAI_API_KEY"})
+      if (const char* v = std::getenv(name)) openai.emplace(name, v);
+    auto llm = fc::LlmConfig::from_config(ctx.config, openai);
+    if (!llm) return ctx.error(llm.error());
+    backend.llm = *llm;
+  }
+  fc::Forecaster forecaster(automation::SystemClock::instance(), backend);
+  auto f = forecaster.forecast(series->values, options);
   if (!f) return ctx.error(automation::with_context(f.error(), o.input));
   std::vector<std::string> dates;
   if (!series->dates.empty() && step.fixed.count() + step.months > 0)
@@ -249,7 +262,8 @@ int run_forecast(Context& ctx, const ForecastOptions& o) {
     for (const auto& iv : f->intervals) row += fmt::format("  {:>12.6g} {:>12.6g}", iv.lower[k], iv.upper[k]);
     fmt::print("{}\n", row);
   }
-  fmt::print("\nmethod: {} ({})\nseasonality: {}\nobservations: {}{}\n", fc::to_string(f->method), f->detail, f->seasonality.reason,
+  fmt::print("\nbackend: {}: {}\n", f->backend, f->why);
+  fmt::print("method: {} ({})\nseasonality: {}\nobservations: {}{}\n", fc::to_string(f->method), f->detail, f->seasonality.reason,
              f->observations, series->dates.empty() ? "" : fmt::format(", {}", step.name));
   for (const auto& note : f->notes) fmt::print("note: {}\n", note);
   for (const auto& i : insights) fmt::print("insight: {}\n", i.text);
@@ -273,9 +287,11 @@ void register_forecast(CLI::App& app, Context& ctx) {
   cmd->add_option("--column", o->column, "The value column (default: value, y, amount, total, count, or the only other column)");
   cmd->add_option("--date-column", o->date_column, "The date column (default: date, timestamp, time, ds, day, month or period)");
   cmd->add_flag("--fill-gaps", o->fill_gaps, "Interpolate empty or NA values instead of refusing the file");
+  cmd->add_flag("--statistical", o->statistical, "Do not ask the LLM backend even when AUTOMATION_LLM_* configure one");
   cmd->footer(
       "Examples:\n  autoctl forecast --input sales.csv --horizon 12\n  autoctl forecast --input daily.csv --horizon 30 "
-      "--method theta --levels 90 --json\n\nMethods are described in docs/forecasting.md.");
+      "--method theta --levels 90 --json\n  AUTOMATION_LLM_BASE_URL=https://api.openai.com/v1 AUTOMATION_LLM_MODEL=gpt-4o-mini "
+      "OPENAI_API_KEY=... autoctl forecast --input sales.csv\n\nMethods and the LLM backend are described in docs/forecasting.md.");
   cmd->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_forecast(ctx, *o); }; });
 }
 

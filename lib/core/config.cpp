@@ -128,6 +128,31 @@ const std::vector<KeyDef>& defs() {
                  INFINITY,
                  [](Config& c, const Value& x) { c.storage.busy_timeout = std::get<Millis>(x); },
                  [](const Config& c) { return boost::json::value(format_duration(c.storage.busy_timeout)); }});
+    auto llm_text = [&v](std::string name, std::string env, std::string LlmSettings::*m, std::string desc, bool secret) {
+      v.push_back({"llm." + name,
+                   std::move(env),
+                   Kind::string,
+                   std::move(desc),
+                   {},
+                   -INFINITY,
+                   INFINITY,
+                   [m](Config& c, const Value& x) { c.llm.*m = std::get<std::string>(x); },
+                   [m, secret](const Config& c) { return boost::json::value(secret && !(c.llm.*m).empty() ? "***" : c.llm.*m); }});
+    };
+    llm_text("base_url", "AUTOMATION_LLM_BASE_URL", &LlmSettings::base_url,
+             "OpenAI-compatible API base URL for LLM forecasts (empty: statistical only; else OPENAI_BASE_URL)", false);
+    llm_text("model", "AUTOMATION_LLM_MODEL", &LlmSettings::model, "model name for LLM forecasts", false);
+    llm_text("api_key", "AUTOMATION_LLM_API_KEY", &LlmSettings::api_key, "bearer token for the LLM API (else OPENAI_API_KEY)", true);
+    llm_text("ca_file", "AUTOMATION_LLM_CA_FILE", &LlmSettings::ca_file, "extra trusted CA certificates (PEM) for the LLM API", false);
+    v.push_back({"llm.timeout",
+                 "AUTOMATION_LLM_TIMEOUT",
+                 Kind::duration,
+                 "how long to wait for the LLM before falling back",
+                 {},
+                 -INFINITY,
+                 INFINITY,
+                 [](Config& c, const Value& x) { c.llm.timeout = std::get<Millis>(x); },
+                 [](const Config& c) { return boost::json::value(format_duration(c.llm.timeout)); }});
     auto pct = [&v](std::string name, std::string env, double ThresholdsConfig::*m, std::string desc) {
       v.push_back({"thresholds." + name,
                    std::move(env),

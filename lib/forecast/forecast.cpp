@@ -347,6 +347,9 @@ Result<Forecast> forecast(std::span<const double> history, const Options& option
   Fitted fitted = fit(options.method, x, m, out.notes);
   out.method = fitted.method;
   out.detail = fitted.model->name() + (adjust ? " on seasonally adjusted data" : "");
+  out.why = fitted.method == options.method
+                ? fmt::format("{} was asked for", to_string(options.method))
+                : fmt::format("{} was asked for; {} ran instead (see notes)", to_string(options.method), to_string(fitted.method));
 
   out.mean.resize(h);
   fitted.model->path(n, h, out.mean.data());
@@ -457,7 +460,9 @@ boost::json::object to_json(const Forecast& f, std::span<const std::string> date
     p["intervals"] = std::move(intervals);
     predictions.push_back(std::move(p));
   }
-  return {{"method", to_string(f.method)},
+  return {{"backend", f.backend},
+          {"why", f.why},
+          {"method", to_string(f.method)},
           {"detail", f.detail},
           {"horizon", f.mean.size()},
           {"observations", f.observations},

@@ -6,7 +6,7 @@
 #include <automation/core/time.hpp>
 #include <detail/log.hpp>
 #include <detail/names.hpp>
-#include "workflow/http_step.hpp"
+#include "detail/http_client.hpp"
 #include "workflow/process.hpp"
 
 #include <fmt/format.h>
@@ -671,7 +671,7 @@ struct WorkflowEngine::Impl {
     // In-process: a callback, an action or an HTTP request.
     std::function<AsyncResult()> work;
     if (act.kind == StepKind::http) {
-      HttpCall call;
+      automation::detail::HttpCall call;
       call.method = act.http->method;
       call.url = act.http->url.render(ctx);
       for (const auto& [k, t] : act.http->headers) call.headers.emplace_back(k, t.render(ctx));
@@ -680,7 +680,7 @@ struct WorkflowEngine::Impl {
       if (s.def->timeout) call.timeout = duration_cast<Millis>(*s.def->timeout);
       work = [call = std::move(call), cancel = at.cancel] {
         AsyncResult out;
-        auto resp = perform_http(call, *cancel);
+        auto resp = automation::detail::perform_http(call, *cancel);
         if (!resp) {
           out.result = resp.error();
           return out;
@@ -754,8 +754,7 @@ struct WorkflowEngine::Impl {
     Attempt& a = *s.inflight;
     a.out.append(res.log, options.max_log_bytes);
     for (auto& [k, v] : res.outputs) {
-      if (s.action->kind != StepKind::http && std::find(s.def->outputs.begin(), s.def->outputs.end(), k) == s.def->outputs.end())
-        continue;
+      if (s.action->kind != StepKind::http && std::find(s.def->outputs.begin(), s.def->outputs.end(), k) == s.def->outputs.end()) continue;
       if (v.size() > options.max_output_bytes) v.resize(options.max_output_bytes);
       a.outputs[k] = std::move(v);
     }

@@ -2,6 +2,7 @@
 #include <automation/core/json.hpp>
 
 #include "support/autoctl.hpp"
+#include "support/http_server.hpp"
 #include "support/json_out.hpp"
 #include "support/temp_dir.hpp"
 
@@ -108,4 +109,37 @@ TEST_CASE("autoctl forecast: bad input names the file, the line and the reason")
   auto levels = autoctl({"forecast", "--input", gap, "--fill-gaps", "--levels", "80,101"});
   CHECK(levels.exit_code == 65);
   CHECK_THAT(levels.err, Contains("--levels: '101' is not a percentage"));
+}
+
+TEST_CASE("autoctl forecast: an LLM backend from the environment, and its fallback") {
+  test::TempDir dir;
+  const auto file = write(dir, "revenue.csv", monthly_csv(36));
+  std::string answer = R"({"forecast":[)";
+  for (int k = 0; k < 2; ++k) answer += std::string(k ? "," : "") + R"({"value":5,"lower_80":4,"upper_80":6,"lower_95":3,"upper_95":7})";
+  answer += "]}";
+  const auto content = json::dump(boost::json::value(answer));
+  test::HttpServer llm(200, R"({"choices":[{"message":{"role":"assistant","content":)" + content + "}}]}");
+  const std::map<std::string, std::string> env{{"AUTOMATION_LLM_BASE_URL", llm.url() + "/v1"}, {"AUTOMATION_LLM_MODEL", "m1"}};
+  auto r = autoctl({"forecast", "--input", file, "--horizon", "2", "--json"}, env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto doc = json_out(r);
+  CHECK(doc.at("backend").as_string() == "llm");
+  CHECK(doc.at("predictions").as_array()[1].at("value").to_number<double>() == 5);
+  CHECK(llm.requests().size() == 1);
+
+  auto skipped = autoctl({"forecast", "--input", file, "--horizon", "2", "--json", "--statistical"}, env);
+  REQUIRE(skipped.exit_code == 0);
+  CHECK(json_out(skipped).at("backend").as_string() == "statistical");
+  CHECK(llm.requests().size() == 1);
+
+  test::HttpServer broken(200, R"({"choices":[{"message":{"content":"no idea"}}]})");
+  auto fell_back =
+      autoctl({"forecast", "--input", file, "--horizon", "2"}, {{"AUTOMATION_LLM_BASE_URL", broken.url()}, {"AUTOMATION_LLM_MODEL", "m1"}});
+  REQUIRE(fell_back.exit_code == 0);
+  CHECK_THAT(fell_back.out, Contains("backend: statistical: the LLM backend failed (corrupt"));
+
+  auto bad_env = autoctl({"forecast", "--input", file}, {{"AUTOMATION_LLM_BASE_URL", "ftp://x"}, {"AUTOMATION_LLM_MODEL", "m"}});
+  CHECK(bad_env.exit_code == 78);
+  CHECK_THAT(bad_env.err, Contains("not an http:// or https:// URL"));
 }

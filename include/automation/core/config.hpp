@@ -37,6 +37,15 @@ struct ThresholdsConfig {
   double disk_high = 90;
 };
 
+/// The forecaster's optional LLM backend (see docs/forecasting.md).
+struct LlmSettings {
+  std::string base_url;  ///< empty: no LLM backend
+  std::string model;
+  std::string api_key;  ///< shown as "***" by to_json()
+  Millis timeout{30'000};
+  std::string ca_file;
+};
+
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
   std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
@@ -44,6 +53,7 @@ struct Config {
   LogConfig log;
   StorageConfig storage;
   ThresholdsConfig thresholds;
+  LlmSettings llm;
 
   /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
   std::map<std::string, std::string> sources;

@@ -70,8 +70,10 @@ struct Interval {
 };
 
 struct Forecast {
-  Method method = Method::automatic;  ///< the method that produced the numbers
-  std::string detail;                 ///< e.g. "mean of ses, damped, theta on deseasonalised data"
+  Method method = Method::automatic;    ///< the statistical method (the fallback when backend is "llm")
+  std::string backend = "statistical";  ///< "statistical" or "llm" (see Forecaster)
+  std::string why;                      ///< why this backend and method were used
+  std::string detail;                   ///< e.g. "mean of ses, damped, theta on deseasonalised data"
   std::vector<double> mean;
   std::vector<Interval> intervals;  ///< one per requested level, in the order requested
   Seasonality seasonality;

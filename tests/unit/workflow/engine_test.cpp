@@ -8,6 +8,7 @@
 #include <automation/workflow/engine.hpp>
 
 #include "support/catch_result.hpp"
+#include "support/http_server.hpp"
 #include "support/temp_dir.hpp"
 #include "support/workflow.hpp"
 
@@ -688,70 +689,7 @@ TEST_CASE("engine: history is durable on SQLite and the definition stored with t
   CHECK_FALSE(reopened->run_attempts(id, std::nullopt).value().empty());
 }
 
-namespace {
-// A one-shot HTTP server on 127.0.0.1 (port 0) answering every request with `status` and `body`.
-class TinyHttpServer {
- public:
-  TinyHttpServer(int status, std::string body) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    ::listen(fd_, 8);
-    thread_ = std::thread([this, status, body = std::move(body)] {
-      for (;;) {
-        const int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
-        std::string req;
-        char buf[4096];
-        while (req.find("\r\n\r\n") == std::string::npos) {
-          const auto n = ::read(c, buf, sizeof buf);
-          if (n <= 0) break;
-          req.append(buf, static_cast<std::size_t>(n));
-        }
-        // The body, by Content-Length.
-        const auto head_end = req.find("\r\n\r\n");
-        std::size_t want = 0;
-        if (auto cl = req.find("Content-Length: "); cl != std::string::npos) want = std::stoul(req.substr(cl + 16));
-        while (head_end != std::string::npos && req.size() < head_end + 4 + want) {
-          const auto n = ::read(c, buf, sizeof buf);
-          if (n <= 0) break;
-          req.append(buf, static_cast<std::size_t>(n));
-        }
-        {
-          std::lock_guard lock(mu_);
-          requests_.push_back(req);
-        }
-        const std::string resp =
-            fmt::format("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status, body.size(), body);
-        [[maybe_unused]] auto w = ::write(c, resp.data(), resp.size());
-        ::close(c);
-      }
-    });
-  }
-  ~TinyHttpServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::vector<std::string> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
-};
-}  // namespace
+using TinyHttpServer = test::HttpServer;
 
 TEST_CASE("engine: an http step sends the rendered request to a real server and checks the status") {
   TinyHttpServer ok(201, "created");

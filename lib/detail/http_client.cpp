@@ -1,16 +1,19 @@
-#include "workflow/http_step.hpp"
+#include "detail/http_client.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
-namespace automation::workflow {
+namespace automation::detail {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -18,20 +21,23 @@ namespace http = beast::http;
 
 namespace {
 struct Url {
+  bool tls = false;
   std::string host, port, target;
 };
 
 Result<Url> parse_url(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.rfind("https://", 0) == 0)
-    return fail(errc::invalid_argument,
-                fmt::format("{}: https is not supported by http steps yet (use http:// or a command step with curl)", url));
-  if (url.rfind(kScheme, 0) != 0) return fail(errc::invalid_argument, fmt::format("\"{}\" is not an http:// URL", url));
+  Url u;
   std::string_view rest(url);
-  rest.remove_prefix(kScheme.size());
+  if (rest.rfind("https://", 0) == 0) {
+    u.tls = true;
+    rest.remove_prefix(8);
+  } else if (rest.rfind("http://", 0) == 0) {
+    rest.remove_prefix(7);
+  } else {
+    return fail(errc::invalid_argument, fmt::format("\"{}\" is not an http:// or https:// URL", url));
+  }
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  Url u;
   u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (authority.empty()) return fail(errc::invalid_argument, fmt::format("\"{}\" has no host", url));
   const auto colon = authority.rfind(':');
@@ -44,9 +50,51 @@ Result<Url> parse_url(const std::string& url) {
       return fail(errc::invalid_argument, fmt::format("\"{}\": bad port \"{}\"", url, u.port));
   } else {
     u.host = std::string(authority);
-    u.port = "80";
+    u.port = u.tls ? "443" : "80";
   }
   return u;
+}
+
+// resolve -> connect -> (TLS handshake) -> write -> read, recording the stage for errors.
+template <class Stream>
+void start(Stream& stream, asio::ip::tcp::resolver& resolver, const Url& url, http::request<http::string_body>& req,
+           beast::flat_buffer& buffer, http::response_parser<http::string_body>& parser, beast::error_code& failure, std::string& stage) {
+  auto send = [&] {
+    stage = "send the request";
+    http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
+      if (ec) {
+        failure = ec;
+        return;
+      }
+      stage = "read the response";
+      http::async_read(stream, buffer, parser, [&](beast::error_code ec2, std::size_t) { failure = ec2; });
+    });
+  };
+  resolver.async_resolve(url.host, url.port, [&, send](beast::error_code ec, asio::ip::tcp::resolver::results_type results) {
+    if (ec) {
+      failure = ec;
+      return;
+    }
+    stage = "connect";
+    beast::get_lowest_layer(stream).async_connect(results, [&, send](beast::error_code ec2, const asio::ip::tcp::endpoint&) {
+      if (ec2) {
+        failure = ec2;
+        return;
+      }
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        send();
+      } else {
+        stage = "complete the TLS handshake";
+        stream.async_handshake(asio::ssl::stream_base::client, [&, send](beast::error_code ec3) {
+          if (ec3) {
+            failure = ec3;
+            return;
+          }
+          send();
+        });
+      }
+    });
+  });
 }
 }  // namespace
 
@@ -54,7 +102,6 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
   auto url = parse_url(call.url);
   if (!url) return url.error();
   asio::io_context io;
-  beast::tcp_stream stream(io);
   asio::ip::tcp::resolver resolver(io);
   http::response_parser<http::string_body> parser;
   parser.body_limit(1 << 20);
@@ -63,8 +110,9 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
   req.method(http::string_to_verb(call.method));
   req.target(url->target);
   req.version(11);
-  req.set(http::field::host, url->host + ":" + url->port);
-  req.set(http::field::user_agent, "automation-workflow");
+  const bool default_port = url->port == (url->tls ? "443" : "80");
+  req.set(http::field::host, default_port ? url->host : url->host + ":" + url->port);
+  req.set(http::field::user_agent, "automation");
   req.set(http::field::connection, "close");
   for (const auto& [k, v] : call.headers) req.set(k, v);
   if (!call.body.empty() || call.method == "POST" || call.method == "PUT" || call.method == "PATCH") {
@@ -78,29 +126,30 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
   }
   beast::error_code failure;
   std::string stage = "resolve";
-  stream.expires_after(call.timeout);
-  resolver.async_resolve(url->host, url->port, [&](beast::error_code ec, asio::ip::tcp::resolver::results_type results) {
-    if (ec) {
-      failure = ec;
-      return;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<asio::ssl::context> tls_context;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  if (url->tls) {
+    tls_context.emplace(asio::ssl::context::tls_client);
+    beast::error_code ec;
+    tls_context->set_default_verify_paths(ec);
+    if (!call.ca_file.empty()) {
+      tls_context->load_verify_file(call.ca_file, ec);
+      if (ec) return fail(errc::invalid_argument, fmt::format("{}: cannot load the CA file: {}", call.ca_file, ec.message()));
     }
-    stage = "connect";
-    stream.async_connect(results, [&](beast::error_code ec2, const asio::ip::tcp::endpoint&) {
-      if (ec2) {
-        failure = ec2;
-        return;
-      }
-      stage = "send the request";
-      http::async_write(stream, req, [&](beast::error_code ec3, std::size_t) {
-        if (ec3) {
-          failure = ec3;
-          return;
-        }
-        stage = "read the response";
-        http::async_read(stream, buffer, parser, [&](beast::error_code ec4, std::size_t) { failure = ec4; });
-      });
-    });
-  });
+    tls_context->set_verify_mode(asio::ssl::verify_peer);
+    tls.emplace(io, *tls_context);
+    boost::system::error_code not_ip;
+    asio::ip::make_address(url->host, not_ip);
+    if (not_ip) SSL_set_tlsext_host_name(tls->native_handle(), url->host.c_str());  // SNI for names only
+    tls->set_verify_callback(asio::ssl::host_name_verification(url->host));
+    beast::get_lowest_layer(*tls).expires_after(call.timeout);
+    start(*tls, resolver, *url, req, buffer, parser, failure, stage);
+  } else {
+    plain.emplace(io);
+    plain->expires_after(call.timeout);
+    start(*plain, resolver, *url, req, buffer, parser, failure, stage);
+  }
   // Run in slices so a cancel is noticed.
   const auto deadline = std::chrono::steady_clock::now() + call.timeout;
   while (!io.stopped()) {
@@ -126,4 +175,4 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
   return a;
 }
 
-}  // namespace automation::workflow
+}  // namespace automation::detail
