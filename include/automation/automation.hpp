@@ -7,6 +7,8 @@
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
 #include <automation/core/time.hpp>
+#include <automation/forecast/forecast.hpp>
+#include <automation/forecast/forecaster.hpp>
 #include <automation/resilience/breaker_registry.hpp>
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/resilience/retry.hpp>

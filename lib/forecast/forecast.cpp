@@ -364,35 +364,35 @@ Result<Forecast> forecast(std::span<const double> history, const Options& option
   std::vector<double> sq(h, 0.0);
   std::vector<std::size_t> count(h, 0);
   std::vector<double> path(h);
-  double one_step_sq = 0;
-  std::size_t one_step_n = 0;
-  for (std::size_t t = 1; t < n; ++t) {
-    const std::size_t steps = std::min(h, n - t);
-    fitted.model->path(t, steps, path.data());
-    for (std::size_t k = 0; k < steps; ++k) {
-      const double f = reseason(t + k, path[k]);
-      if (k == 0) one_step_sq += (y[t] - f) * (y[t] - f), ++one_step_n;
-      if (t < first) continue;
-      if (log_space && f <= 0) log_space = false;
-      const double e = log_space ? std::log(y[t + k] / f) : y[t + k] - f;
-      sq[k] += e * e;
-      ++count[k];
-    }
-  }
-  out.in_sample_rmse = one_step_n ? std::sqrt(one_step_sq / static_cast<double>(one_step_n)) : 0.0;
-  if (!log_space) {  // recompute in absolute terms if a forecast was not positive
+  // Squared errors per step from the origins at or after `first`; false when a logarithm is
+  // impossible (a forecast <= 0), so that the caller retries in absolute terms.
+  auto collect = [&](bool log) {
     std::fill(sq.begin(), sq.end(), 0.0);
     std::fill(count.begin(), count.end(), 0);
     for (std::size_t t = first; t < n; ++t) {
       const std::size_t steps = std::min(h, n - t);
       fitted.model->path(t, steps, path.data());
       for (std::size_t k = 0; k < steps; ++k) {
-        const double e = y[t + k] - reseason(t + k, path[k]);
+        const double f = reseason(t + k, path[k]);
+        if (log && f <= 0) return false;
+        const double e = log ? std::log(y[t + k] / f) : y[t + k] - f;
         sq[k] += e * e;
         ++count[k];
       }
     }
+    return true;
+  };
+  if (!collect(log_space)) {
+    log_space = false;
+    collect(false);
   }
+  double one_step_sq = 0;
+  for (std::size_t t = 1; t < n; ++t) {
+    fitted.model->path(t, 1, path.data());
+    const double e = y[t] - reseason(t, path[0]);
+    one_step_sq += e * e;
+  }
+  out.in_sample_rmse = n > 1 ? std::sqrt(one_step_sq / static_cast<double>(n - 1)) : 0.0;
   // sigma_k = c * k^p fitted to the per-step RMSEs (weighted by their counts) so that steps with
   // few or no errors still get a spread that grows with the horizon.
   double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
