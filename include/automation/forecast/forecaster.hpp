@@ -50,6 +50,7 @@ struct ForecasterOptions {
 
 class Forecaster {
  public:
+  /// Throws automation::Exception (errc::config) when options.llm does not validate.
   explicit Forecaster(const Clock& clock, ForecasterOptions options = {});
   ~Forecaster();
   Forecaster(const Forecaster&) = delete;
