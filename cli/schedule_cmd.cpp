@@ -34,7 +34,6 @@ class ShiftedClock final : public automation::Clock {
   automation::Duration offset_;
 };
 
-
 Result<const ScheduleEntry*> find_schedule(const std::vector<ScheduleEntry>& all, const std::string& name) {
   for (const auto& e : all)
     if (e.definition.name == name) return &e;

@@ -27,7 +27,6 @@ std::string ms_text(const bj::value& v) {
   return automation::format_duration(automation::Millis(v.as_int64()));
 }
 
-
 automation::Result<std::int64_t> parse_run_id(const std::string& text) {
   try {
     std::size_t used = 0;

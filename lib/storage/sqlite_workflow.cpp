@@ -496,8 +496,9 @@ Result<std::vector<FireRecord>> read_fires(sq::Connection& db, std::string_view 
 Result<std::vector<FireRecord>> SqliteStore::list_fires(std::string_view schedule, std::size_t limit) {
   std::lock_guard lock(impl_->mu);
   if (auto e = impl_->ensure_current(); !e) return e.error();
-  return read_fires(impl_->db, schedule, limit ? fmt::format("ORDER BY fire_ms DESC, event_id DESC LIMIT {}", limit)
-                                               : std::string("ORDER BY fire_ms DESC, event_id DESC"));
+  return read_fires(
+      impl_->db, schedule,
+      limit ? fmt::format("ORDER BY fire_ms DESC, event_id DESC LIMIT {}", limit) : std::string("ORDER BY fire_ms DESC, event_id DESC"));
 }
 
 Result<std::vector<FireRecord>> SqliteStore::buffered_fires(std::string_view schedule) {

@@ -94,7 +94,7 @@ void check(const ScheduleDefinition& s, detail::JsonChecker& c, const std::strin
   const int triggers = (s.cron.empty() ? 0 : 1) + (s.interval > Duration::zero() ? 1 : 0) + (s.event.empty() ? 0 : 1);
   if (triggers != 1)
     c.add(path, triggers == 0 ? "needs one trigger: \"cron\", \"interval\" or \"event\""
-                             : "has more than one trigger: choose one of \"cron\", \"interval\" and \"event\"");
+                              : "has more than one trigger: choose one of \"cron\", \"interval\" and \"event\"");
   if (!s.cron.empty())
     if (auto e = CronExpression::parse(s.cron); !e) c.add(path + ".cron", e.error().message);
   if (s.interval < Duration::zero()) c.add(path + ".interval", "must be more than zero");
@@ -400,7 +400,8 @@ Result<storage::ScheduleRecord> change_state(storage::Store& store, std::string_
 
 }  // namespace
 
-void internal::audit_schedule(storage::Store& store, TimePoint now, std::string actor, std::string action, const storage::ScheduleRecord& r) {
+void internal::audit_schedule(storage::Store& store, TimePoint now, std::string actor, std::string action,
+                              const storage::ScheduleRecord& r) {
   storage::AuditRecord a;
   a.time = now;
   a.actor = std::move(actor);
@@ -411,8 +412,7 @@ void internal::audit_schedule(storage::Store& store, TimePoint now, std::string 
   a.details = json::dump(bj::object{{"consecutive_failures", r.consecutive_failures}});
   a.correlation_id = std::string(current_correlation_id());
   if (auto w = store.append_audit({&a, 1}); !w)
-    detail::logf(LogLevel::warn, "scheduler", "schedule {}: could not record {} in the audit log: {}", r.name, a.action,
-                             w.error().message);
+    detail::logf(LogLevel::warn, "scheduler", "schedule {}: could not record {} in the audit log: {}", r.name, a.action, w.error().message);
 }
 
 Result<storage::ScheduleRecord> pause_schedule(storage::Store& store, std::string_view name, std::string reason, std::string actor,

@@ -476,10 +476,10 @@ struct Scheduler::Impl {
     }
     // One record per schedule, under the key of the last event it missed.
     for (auto& [s, m] : missed)
-      record(fire_record(*s, m.last.time, m.last.id, "missed",
-                         fmt::format("{} event{} up to {} #{} missed: more than the catch-up window ({}) old", m.count,
-                                     m.count == 1 ? "" : "s", m.last.name, m.last.id,
-                                     format_duration(std::chrono::duration_cast<Millis>(s->def.catch_up)))));
+      record(fire_record(
+          *s, m.last.time, m.last.id, "missed",
+          fmt::format("{} event{} up to {} #{} missed: more than the catch-up window ({}) old", m.count, m.count == 1 ? "" : "s",
+                      m.last.name, m.last.id, format_duration(std::chrono::duration_cast<Millis>(s->def.catch_up)))));
   }
 
   void refresh() {
