@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +24,7 @@ inline std::string_view trim(std::string_view s) noexcept {
 }
 
 template <class E>
-Result<E> parse_name(std::string_view text, std::initializer_list<E> values, std::string_view what) {
+Result<E> parse_name(std::string_view text, std::span<const E> values, std::string_view what) {
   for (E v : values)
     if (to_string(v) == text) return v;
   // The message is built only on failure: parsing sits on row-reading paths.
@@ -35,6 +36,11 @@ Result<E> parse_name(std::string_view text, std::initializer_list<E> values, std
     ++i;
   }
   return fail(errc::invalid_argument, fmt::format("unknown {} \"{}\" (use {})", what, text, choices));
+}
+
+template <class E>
+Result<E> parse_name(std::string_view text, std::initializer_list<E> values, std::string_view what) {
+  return parse_name(text, std::span<const E>(values.begin(), values.size()), what);
 }
 
 /// " (did you mean \"x\"?)" for the candidate closest to `unknown` (edit distance under 4), else "".

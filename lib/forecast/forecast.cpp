@@ -1,5 +1,6 @@
 #include <automation/forecast/forecast.hpp>
 
+#include "detail/names.hpp"
 #include "forecast/models.hpp"
 
 #include <fmt/format.h>
@@ -7,6 +8,8 @@
 #include <array>
 #include <boost/json.hpp>
 #include <cmath>
+#include <limits>
+#include <numbers>
 #include <numeric>
 
 namespace automation::forecast {
@@ -51,17 +54,11 @@ std::vector<double> seasonal_indices(std::span<const double> y, std::size_t m, b
   std::vector<double> sum(m, 0.0);
   std::vector<std::size_t> count(m, 0);
   const std::size_t half = m / 2;
-  for (std::size_t t = half; t + half < n + (m % 2 == 0 ? 0 : 0) && t + half < n; ++t) {
-    double cma;
-    if (m % 2 == 1) {
-      cma = 0;
-      for (std::size_t j = t - half; j <= t + half; ++j) cma += y[j];
-      cma /= static_cast<double>(m);
-    } else {
-      cma = 0.5 * y[t - half] + 0.5 * y[t + half];
-      for (std::size_t j = t - half + 1; j < t + half; ++j) cma += y[j];
-      cma /= static_cast<double>(m);
-    }
+  for (std::size_t t = half; t + half < n; ++t) {
+    // An odd period averages m values; an even one the m + 1 around t, the two ends weighted 1/2.
+    double cma = m % 2 == 1 ? y[t - half] + y[t + half] : 0.5 * (y[t - half] + y[t + half]);
+    for (std::size_t j = t - half + 1; j < t + half; ++j) cma += y[j];
+    cma /= static_cast<double>(m);
     const double r = multiplicative ? y[t] / cma : y[t] - cma;
     sum[t % m] += r;
     ++count[t % m];
@@ -96,21 +93,20 @@ double normal_quantile(double p) {
         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
   }
   const double e = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;
-  const double u = e * std::sqrt(2 * M_PI) * std::exp(x * x / 2);
+  const double u = e * std::sqrt(2 * std::numbers::pi) * std::exp(x * x / 2);
   return x - u / (1 + x * u / 2);
 }
 
-struct Prepared {
-  std::vector<double> y;
-  std::vector<std::string> notes;
-};
+}  // namespace
 
-Result<Prepared> prepare(std::span<const double> history, const Options& options) {
+Result<internal::Prepared> internal::prepare(std::span<const double> history, const Options& options) {
   if (history.empty()) return fail(errc::invalid_argument, "the history is empty: nothing to forecast from");
   if (options.horizon == 0) return fail(errc::invalid_argument, "horizon: must be at least 1");
+  if (options.period == 0 && options.max_detected_period < 2)
+    return fail(errc::invalid_argument, "max_detected_period: must be at least 2 to detect a period");
   for (double level : options.levels)
     if (!(level > 0 && level < 100)) return fail(errc::invalid_argument, fmt::format("levels: {} is not a percentage in (0, 100)", level));
-  Prepared p;
+  internal::Prepared p;
   p.y.assign(history.begin(), history.end());
   std::size_t missing = 0;
   for (std::size_t i = 0; i < p.y.size(); ++i) {
@@ -139,6 +135,8 @@ Result<Prepared> prepare(std::span<const double> history, const Options& options
   return p;
 }
 
+namespace {
+
 struct Fitted {
   std::unique_ptr<Model> model;
   Method method;
@@ -157,7 +155,7 @@ Fitted fit(Method method, std::span<const double> x, std::size_t m, std::vector<
     method = to;
   };
   if (n < 2 && method != Method::naive) fallback(Method::naive, "at least 2 values");
-  if ((method == Method::holt_winters_additive || method == Method::holt_winters_multiplicative)) {
+  if (method == Method::holt_winters_additive || method == Method::holt_winters_multiplicative) {
     if (m < 2)
       fallback(Method::damped, "a seasonal period above 1");
     else if (n < 2 * m + 2)
@@ -165,10 +163,11 @@ Fitted fit(Method method, std::span<const double> x, std::size_t m, std::vector<
     else if (method == Method::holt_winters_multiplicative && *std::min_element(x.begin(), x.end()) <= 0)
       fallback(Method::holt_winters_additive, "values above zero");
   }
-  if (method == Method::seasonal_naive && (m < 2 || n < m)) fallback(Method::naive, "a full season");
-  if ((method == Method::holt || method == Method::damped) && n < 4) fallback(Method::ses, "at least 4 values");
-  if ((method == Method::automatic || method == Method::combination || method == Method::ets) && n < 4)
-    fallback(Method::ses, "at least 4 values");
+  if (method == Method::seasonal_naive && m < 2) fallback(Method::naive, "a seasonal period above 1");
+  if (method == Method::seasonal_naive && n < m) fallback(Method::naive, "a full season");
+  const bool trended = method == Method::holt || method == Method::damped || method == Method::automatic || method == Method::combination ||
+                       method == Method::ets;
+  if (trended && n < 4) fallback(Method::ses, "at least 4 values");
   if (method != Method::naive && method != Method::seasonal_naive && n >= 2 && is_constant(x)) {
     notes.push_back("the series is constant; used naive");
     method = Method::naive;
@@ -257,13 +256,7 @@ std::string_view to_string(Method m) noexcept {
 
 std::span<const Method> all_methods() noexcept { return kMethods; }
 
-Result<Method> parse_method(std::string_view name) {
-  for (Method m : kMethods)
-    if (to_string(m) == name) return m;
-  std::string known;
-  for (Method m : kMethods) known += (known.empty() ? "" : ", ") + std::string(to_string(m));
-  return fail(errc::invalid_argument, fmt::format("unknown method '{}' (known: {})", name, known));
-}
+Result<Method> parse_method(std::string_view name) { return detail::parse_name(name, std::span<const Method>(kMethods), "method"); }
 
 Seasonality detect_seasonality(std::span<const double> y, std::size_t period, std::size_t max_period) {
   Seasonality s;
@@ -316,7 +309,7 @@ Seasonality detect_seasonality(std::span<const double> y, std::size_t period, st
 }
 
 Result<Forecast> forecast(std::span<const double> history, const Options& options) {
-  auto prepared = prepare(history, options);
+  auto prepared = internal::prepare(history, options);
   if (!prepared) return prepared.error();
   const std::vector<double>& y = prepared->y;
   const std::size_t n = y.size(), h = options.horizon;
@@ -328,8 +321,12 @@ Result<Forecast> forecast(std::span<const double> history, const Options& option
   // seasonally adjusted series when the season is significant.
   const bool seasonal_method = models_season(options.method);
   if (seasonal_method && options.period > 1) {
-    out.seasonality.period = options.period;
-    out.seasonality.reason = "period given";
+    auto& s = out.seasonality;
+    s.period = options.period;
+    s.seasonal = true;
+    s.multiplicative = *std::min_element(y.begin(), y.end()) > 0;
+    if (n >= 2 * s.period) s.indices = seasonal_indices(y, s.period, s.multiplicative);
+    s.reason = fmt::format("period {} given to {}, which models the season itself", s.period, to_string(options.method));
   } else {
     out.seasonality = detect_seasonality(y, options.period, options.max_detected_period);
   }
@@ -345,15 +342,20 @@ Result<Forecast> forecast(std::span<const double> history, const Options& option
   };
 
   Fitted fitted = fit(options.method, x, m, out.notes);
+  out.mean.resize(h);
+  fitted.model->path(n, h, out.mean.data());
+  if (!std::all_of(out.mean.begin(), out.mean.end(), [](double v) { return std::isfinite(v); })) {
+    // A fit that diverged (possible for Holt-Winters on wild data) must not reach the caller.
+    out.notes.push_back(fmt::format("{} gave a non-finite forecast; used naive", to_string(fitted.method)));
+    fitted = {internal::fit_naive(x), Method::naive};
+    fitted.model->path(n, h, out.mean.data());
+  }
+  for (std::size_t k = 0; k < h; ++k) out.mean[k] = reseason(n + k, out.mean[k]);
   out.method = fitted.method;
   out.detail = fitted.model->name() + (adjust ? " on seasonally adjusted data" : "");
   out.why = fitted.method == options.method
                 ? fmt::format("{} was asked for", to_string(options.method))
                 : fmt::format("{} was asked for; {} ran instead (see notes)", to_string(options.method), to_string(fitted.method));
-
-  out.mean.resize(h);
-  fitted.model->path(n, h, out.mean.data());
-  for (std::size_t k = 0; k < h; ++k) out.mean[k] = reseason(n + k, out.mean[k]);
 
   // Rolling-origin errors of the fitted forecaster on its own history, per horizon step: the
   // spread the intervals are built from. Logarithmic when everything is positive (errors of
@@ -408,6 +410,15 @@ Result<Forecast> forecast(std::span<const double> history, const Options& option
     p = var > 1e-12 ? (sxy / sw - (sx / sw) * (sy / sw)) / var : 0.5;
     p = std::clamp(p, 0.3, 1.5);
     c = std::exp(sy / sw - p * sx / sw);
+  } else {
+    // Too short to measure the forecaster's own errors (2 or 3 values): the spread of the changes.
+    double s2 = 0;
+    for (std::size_t t = 1; t < n; ++t) {
+      const double d = log_space ? std::log(y[t] / y[t - 1]) : y[t] - y[t - 1];
+      s2 += d * d;
+    }
+    c = n > 1 ? std::sqrt(s2 / static_cast<double>(n - 1)) : 0.0;
+    if (c > 0) out.notes.push_back("too few values to measure the forecast's own errors; the intervals use the spread of the changes");
   }
   // In-sample errors understate out-of-sample ones (the parameters were fitted to the same data),
   // the more so the shorter the series. The factor 1 + 10/n was chosen on M3 (see docs/forecasting.md).
@@ -476,10 +487,14 @@ std::vector<Insight> insights(const Forecast& f, std::span<const double> history
   std::vector<Insight> out;
   if (f.mean.empty() || history.empty()) return out;
   const std::size_t h = f.mean.size();
-  // Trend: the forecast's average against the average of the last season (or the last h values).
+  // Trend: the forecast's average against the average of the last season (or the last 7 values at
+  // most); missing values in the history are skipped.
   const std::size_t recent = std::min(history.size(), f.seasonality.seasonal ? f.seasonality.period : std::min<std::size_t>(h, 7));
-  const double base =
-      std::accumulate(history.end() - static_cast<std::ptrdiff_t>(recent), history.end(), 0.0) / static_cast<double>(recent);
+  double base = 0;
+  std::size_t known = 0;
+  for (double v : history.last(recent))
+    if (std::isfinite(v)) base += v, ++known;
+  base = known ? base / static_cast<double>(known) : 0.0;
   const double ahead = std::accumulate(f.mean.begin(), f.mean.end(), 0.0) / static_cast<double>(h);
   const double change = base != 0 ? 100 * (ahead - base) / std::abs(base) : 0.0;
   const char* direction = std::abs(change) < 1 ? "flat" : change > 0 ? "trending upward" : "trending downward";
@@ -488,7 +503,10 @@ std::vector<Insight> insights(const Forecast& f, std::span<const double> history
                              "value(s) ({:.6g})",
                              metric, direction, ahead, h, change, recent, base),
                  change});
-  if (f.seasonality.seasonal) {
+  if (f.seasonality.seasonal && f.seasonality.indices.empty()) {
+    out.push_back({"seasonality", fmt::format("{} repeats every {} steps ({})", metric, f.seasonality.period, f.seasonality.reason),
+                   static_cast<double>(f.seasonality.period)});
+  } else if (f.seasonality.seasonal) {
     const auto& idx = f.seasonality.indices;
     const auto top = static_cast<std::size_t>(std::max_element(idx.begin(), idx.end()) - idx.begin());
     const std::size_t position = (top + f.seasonality.period - history.size() % f.seasonality.period) % f.seasonality.period;
@@ -527,7 +545,8 @@ std::vector<Insight> insights(const Forecast& f, std::span<const double> history
 Accuracy accuracy(std::span<const double> insample, std::span<const double> actual, std::span<const double> mean, std::size_t period,
                   const Interval* interval) {
   Accuracy a;
-  const std::size_t h = std::min(actual.size(), mean.size());
+  std::size_t h = std::min(actual.size(), mean.size());
+  if (interval) h = std::min({h, interval->lower.size(), interval->upper.size()});
   if (h == 0) return a;
   const std::size_t m = period >= 1 && insample.size() > period ? period : 1;
   double scale = 0;
@@ -548,9 +567,10 @@ Accuracy accuracy(std::span<const double> insample, std::span<const double> actu
   }
   const auto hd = static_cast<double>(h);
   a.smape = 100 * smape / hd;
-  a.mase = scale > 0 ? ae / hd / scale : 0.0;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  a.mase = scale > 0 ? ae / hd / scale : nan;
   if (interval) {
-    a.msis = scale > 0 ? is / hd / scale : 0.0;
+    a.msis = scale > 0 ? is / hd / scale : nan;
     a.coverage = static_cast<double>(inside) / hd;
   }
   return a;

@@ -3,12 +3,15 @@
 
 #include "detail/http_client.hpp"
 #include "detail/log.hpp"
+#include "detail/names.hpp"
+#include "forecast/models.hpp"
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
 #include <atomic>
 #include <cmath>
+#include <numeric>
 
 namespace automation::forecast {
 namespace {
@@ -36,9 +39,7 @@ std::string prompt(std::span<const double> history, const Options& options, std:
 
 // The message content may come wrapped in a Markdown code fence.
 std::string_view unfence(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return s;
-  s.remove_prefix(first);
+  s = detail::trim(s);
   if (s.rfind("```", 0) != 0) return s;
   const auto newline = s.find('\n');
   const auto close = s.rfind("```");
@@ -66,7 +67,7 @@ Result<Forecast> parse_answer(std::string_view content, const Options& options) 
     return fail(errc::corrupt, fmt::format("the LLM's forecast has {} entries, the horizon is {}", a.size(), options.horizon));
   // Levels from the narrowest to the widest, to check that each encloses the previous.
   std::vector<std::size_t> order(options.levels.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return options.levels[x] < options.levels[y]; });
   Forecast f;
   for (double level : options.levels) f.intervals.push_back({level, {}, {}});
@@ -102,7 +103,9 @@ Result<std::optional<LlmConfig>> LlmConfig::from_config(const Config& config, co
     return it == env.end() ? std::string() : it->second;
   };
   LlmConfig c;
-  c.base_url = config.llm.base_url.empty() ? from_env("OPENAI_BASE_URL") : config.llm.base_url;
+  // OPENAI_BASE_URL alone (often exported for other tools) does not switch the backend on: it
+  // counts only once a model is configured.
+  c.base_url = config.llm.base_url.empty() && !config.llm.model.empty() ? from_env("OPENAI_BASE_URL") : config.llm.base_url;
   c.model = config.llm.model;
   c.api_key = config.llm.api_key.empty() ? from_env("OPENAI_API_KEY") : config.llm.api_key;
   c.timeout = config.llm.timeout;
@@ -146,12 +149,8 @@ Result<Forecast> llm_forecast(const LlmConfig& config, std::span<const double> h
     return fail(errc::unavailable, fmt::format("{} answered HTTP {}: {}", call.url, answer->status, answer->body.substr(0, 200)));
   auto doc = json::parse(answer->body, "the chat-completions response");
   if (!doc) return fail(errc::corrupt, doc.error().message);
-  const boost::json::value* content = nullptr;
-  if (const auto* obj = doc->if_object())
-    if (const auto* choices = obj->if_contains("choices"); choices && choices->is_array() && !choices->as_array().empty())
-      if (const auto* first = choices->as_array()[0].if_object())
-        if (const auto* message = first->if_contains("message"); message && message->is_object())
-          content = message->as_object().if_contains("content");
+  boost::system::error_code not_there;
+  const boost::json::value* content = doc->find_pointer("/choices/0/message/content", not_there);
   if (!content || !content->is_string())
     return fail(errc::corrupt, "the chat-completions response has no choices[0].message.content string");
   auto f = parse_answer(content->as_string(), options);
@@ -187,19 +186,22 @@ Result<Forecast> Forecaster::forecast(std::span<const double> history, const Opt
     statistical->why = "no LLM backend is configured; " + statistical->why;
     return statistical;
   }
+  // The LLM gets the same checked series, its gaps filled as asked (prepare() succeeded above).
+  const auto prepared = internal::prepare(history, options).value();
   auto llm = breaker_->execute(
-      [&]() -> Result<Forecast> { return llm_forecast(*options_.llm, history, options, statistical->seasonality.period); });
+      [&]() -> Result<Forecast> { return llm_forecast(*options_.llm, prepared.y, options, statistical->seasonality.period); });
   if (!llm) {
     detail::logf(LogLevel::warn, "forecast", "LLM backend failed, using {}: {}", to_string(statistical->method), llm.error().what());
     statistical->why = fmt::format("the LLM backend failed ({}: {}); fell back to {}", llm.error().name(), llm.error().what(),
                                    to_string(statistical->method));
-    statistical->notes.push_back(statistical->why);
+
     return statistical;
   }
   llm->method = statistical->method;
   llm->seasonality = statistical->seasonality;
   llm->observations = statistical->observations;
   llm->notes = statistical->notes;
+  llm->in_sample_rmse = statistical->in_sample_rmse;
   llm->why = fmt::format("the LLM backend ({}) answered and its forecast passed validation", options_.llm->model);
   return llm;
 }

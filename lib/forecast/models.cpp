@@ -102,21 +102,23 @@ struct SmoothingFilter {
 };
 
 // p = alpha, beta/alpha, phi, l0, b0 (unused ones ignored). Returns the SSE of one-step errors and,
-// when level/slope are given, the states after each observation.
+// for each of level/slope given, the states after each observation.
 double run_smoothing(const SmoothingFilter& f, const double* p, double* level, double* slope) {
   const double alpha = p[0];
   const double beta = f.trend == Trend::none ? 0.0 : p[0] * p[1];
   const double phi = f.trend == Trend::damped ? p[2] : 1.0;
   double l = p[3], b = f.trend == Trend::none ? 0.0 : p[4];
   double sse = 0;
-  if (level) level[0] = l, slope[0] = b;
+  if (level) level[0] = l;
+  if (slope) slope[0] = b;
   for (std::size_t t = 0; t < f.x.size(); ++t) {
     const double fc = l + phi * b;
     const double e = f.x[t] - fc;
     sse += e * e;
     l = fc + alpha * e;
     b = phi * b + beta * e;
-    if (level) level[t + 1] = l, slope[t + 1] = b;
+    if (level) level[t + 1] = l;
+    if (slope) slope[t + 1] = b;
   }
   return sse;
 }
@@ -180,19 +182,15 @@ struct HwFilter {
   bool multiplicative;
   double l0, b0;
   const std::vector<double>* s0;
+  std::vector<double>& scratch;  // n + m seasonal slots for the evaluations that keep no states
 };
 
 // p = alpha, beta, gamma (classic Holt-Winters recursions). season has n + m slots: season[t] is
 // the index used at time t.
 double run_hw(const HwFilter& f, const double* p, double* level, double* slope, double* season) {
-  const double alpha = p[0], beta = p[1], gamma = p[2];
-  if (gamma > 1 - alpha) return kHuge;
+  const double alpha = p[0], beta = p[1], gamma = p[2];  // each in (0, 1) in this classic form
   double l = f.l0, b = f.b0;
-  std::vector<double> local;
-  if (!season) {
-    local.resize(f.x.size() + f.m);
-    season = local.data();
-  }
+  if (!season) season = f.scratch.data();
   std::copy(f.s0->begin(), f.s0->end(), season);
   if (level) level[0] = l, slope[0] = b;
   double sse = 0;
@@ -227,12 +225,11 @@ class HoltWinters final : public Model {
     for (std::size_t i = 0; i < m; ++i) {
       s0[i] = multiplicative ? (x[i] / mean1 + x[m + i] / mean2) / 2 : ((x[i] - mean1) + (x[m + i] - mean2)) / 2;
     }
-    HwFilter f{x,
-               m,
-               multiplicative,
-               mean1 - (static_cast<double>(m) - 1) / 2 * (mean2 - mean1) / static_cast<double>(m),
-               (mean2 - mean1) / static_cast<double>(m),
-               &s0};
+    // mean1 is the level in the middle of the first season, (m - 1) / 2 steps after its start; l0 is
+    // the level one step before the first value.
+    const double slope = (mean2 - mean1) / static_cast<double>(m);
+    std::vector<double> scratch(n + m);
+    HwFilter f{x, m, multiplicative, mean1 - (static_cast<double>(m) + 1) / 2 * slope, slope, &s0, scratch};
     p_ = minimise(&hw_objective, &f, {0.2, 0.05, 0.1}, {1e-4, 1e-4, 1e-4}, {0.9999, 0.9999, 0.9999}, {0.1, 0.05, 0.1}, 600);
     level_.resize(n + 1);
     slope_.resize(n + 1);
@@ -246,7 +243,7 @@ class HoltWinters final : public Model {
       out[k] = multiplicative_ ? trend * s : trend + s;
     }
   }
-  std::size_t parameters() const override { return 3 + 2 + m_; }
+  std::size_t parameters() const override { return 3; }  // the initial states are not fitted
   std::string name() const override {
     return fmt::format("hw_{}(alpha={:.3f}, beta={:.3f}, gamma={:.3f})", multiplicative_ ? "multiplicative" : "additive", p_[0], p_[1],
                        p_[2]);
@@ -296,8 +293,7 @@ class Theta final : public Model {
                       {0.1, 0, 0, 0.1 * scale, 0}, 400);
     alpha_ = p[0];
     level_.resize(n + 1);
-    std::vector<double> unused(n + 1);
-    run_smoothing(f, p.data(), level_.data(), unused.data());
+    run_smoothing(f, p.data(), level_.data(), nullptr);
     sse = 0;
     double fc = 0;
     for (std::size_t t = 0; t < n; ++t) {
@@ -316,13 +312,7 @@ class Theta final : public Model {
 
 class Combination final : public Model {
  public:
-  explicit Combination(std::vector<std::unique_ptr<Model>> members) : members_(std::move(members)) {
-    n = members_.front()->n;
-    std::vector<double> fc(1);
-    // The combination's own one-step errors are not the members' mean SSE; they are recomputed
-    // by the caller where needed, so sse holds the members' mean as an indication only.
-    for (const auto& m : members_) sse += m->sse / static_cast<double>(members_.size());
-  }
+  explicit Combination(std::vector<std::unique_ptr<Model>> members) : members_(std::move(members)) { n = members_.front()->n; }
   void path(std::size_t origin, std::size_t h, double* out) const override {
     std::fill(out, out + h, 0.0);
     std::vector<double> one(h);

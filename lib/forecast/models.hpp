@@ -1,8 +1,11 @@
 #pragma once
 // The fitted models behind forecast(). Each model is fitted once to a series x (already
-// deseasonalised where that applies) and can then forecast from any origin t (having seen x[0..t))
-// with its fitted parameters: path(n, h) is the forecast, path(t < n, k) gives the rolling-origin
-// errors the prediction intervals are built from.
+// deseasonalised where that applies) and can then forecast from any origin t with its fitted
+// parameters: path(n, h) is the forecast, path(t < n, k) gives the rolling-origin errors the
+// prediction intervals are built from. These are in-sample errors: the parameters (and the
+// regression line of linear and Theta) were fitted to all of x.
+#include <automation/forecast/forecast.hpp>
+
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -10,6 +13,14 @@
 #include <vector>
 
 namespace automation::forecast::internal {
+
+/// The history checked against `options` and, with Gaps::interpolate, its gaps filled (a note says
+/// how many). Shared by forecast() and the Forecaster, which sends the same series to the LLM.
+struct Prepared {
+  std::vector<double> y;
+  std::vector<std::string> notes;
+};
+Result<Prepared> prepare(std::span<const double> history, const Options& options);
 
 class Model {
  public:
@@ -19,7 +30,8 @@ class Model {
   /// Number of fitted parameters (smoothing parameters and initial states) for AICc.
   virtual std::size_t parameters() const = 0;
   virtual std::string name() const = 0;
-  /// Sum of squared one-step errors over the fitted series.
+  /// Sum of squared one-step errors over the fitted series (0 for a combination, which is never
+  /// compared by its fit).
   double sse = 0.0;
   std::size_t n = 0;
 };

@@ -14,7 +14,7 @@
 namespace automation::forecast {
 
 enum class Method {
-  automatic,                    ///< the combination where it can run, else the best fitting model
+  automatic,                    ///< the combination; with fewer than 4 values SES, with 1 naive (reported as "auto")
   combination,                  ///< the mean of Theta, optimised Theta and damped Holt
   naive,                        ///< the last value
   seasonal_naive,               ///< the value one season ago
@@ -44,7 +44,8 @@ struct Options {
   std::size_t horizon = 30;
   Method method = Method::automatic;
   /// The seasonal period (12 for monthly data, 7 for daily data with a weekly cycle); 0 detects it
-  /// from the autocorrelation among 2..max_detected_period; 1 means no seasonality.
+  /// (the lag in 2..max_detected_period, at most n/3, where the first differences correlate most)
+  /// and tests it; 1 means no seasonality.
   std::size_t period = 0;
   std::size_t max_detected_period = 24;
   /// Interval levels in percent, each in (0, 100).
@@ -73,12 +74,12 @@ struct Forecast {
   Method method = Method::automatic;    ///< the statistical method (the fallback when backend is "llm")
   std::string backend = "statistical";  ///< "statistical" or "llm" (see Forecaster)
   std::string why;                      ///< why this backend and method were used
-  std::string detail;                   ///< e.g. "mean of ses, damped, theta on deseasonalised data"
+  std::string detail;                   ///< e.g. "mean of theta(...), otm(...), damped(...) on seasonally adjusted data"
   std::vector<double> mean;
   std::vector<Interval> intervals;  ///< one per requested level, in the order requested
   Seasonality seasonality;
   std::vector<std::string> notes;  ///< fallbacks and input repairs, in plain words
-  double in_sample_rmse = 0.0;     ///< one-step-ahead errors on the history
+  double in_sample_rmse = 0.0;     ///< one-step-ahead errors of the statistical method on the history
   std::size_t observations = 0;
 };
 
@@ -106,11 +107,14 @@ struct Insight {
 
 /// Insights on a forecast of `metric` made from `history`: the direction and size of the trend,
 /// the seasonality, how sure it is, and (given the previous forecast) what changed since then.
+/// Missing values (NaN) in `history` are skipped.
 std::vector<Insight> insights(const Forecast& forecast, std::span<const double> history, std::string_view metric,
                               const Forecast* previous = nullptr);
 
-/// Accuracy measures with the M4 competition's definitions. `insample` gives the scale of MASE
-/// and MSIS (the mean absolute seasonal difference at lag `period`).
+/// Accuracy measures with the M4 competition's definitions over the first min(|actual|, |mean|,
+/// |interval|) steps. `insample` gives the scale of MASE and MSIS (the mean absolute seasonal
+/// difference at lag `period`, or at lag 1 when the history is not longer than the period); MASE
+/// and MSIS are NaN when that scale is zero (a constant or one-value history).
 struct Accuracy {
   double smape = 0.0;
   double mase = 0.0;

@@ -28,8 +28,8 @@ struct LlmConfig {
   std::size_t max_points = 1000;  ///< only the most recent values are sent
 
   /// From the configuration's llm section (keys llm.*, variables AUTOMATION_LLM_*), with
-  /// OPENAI_BASE_URL and OPENAI_API_KEY from `env` where those are unset. nullopt when no base URL
-  /// is set; errc::config when the result is not usable.
+  /// OPENAI_API_KEY from `env` when no key is set and OPENAI_BASE_URL when no base URL is set but a
+  /// model is. nullopt when no base URL results; errc::config when the result is not usable.
   static Result<std::optional<LlmConfig>> from_config(const Config& config, const Environment& env);
   Result<void> validate() const;
 };
@@ -37,7 +37,8 @@ struct LlmConfig {
 /// Asks the LLM for a forecast and validates the answer: a JSON object {"forecast": [...]} with
 /// exactly `options.horizon` entries, each {"value", "lower_L", "upper_L"} for every level L, all
 /// finite numbers, lower <= value <= upper and wider levels enclosing narrower ones.
-/// errc::unavailable / timeout for transport failures and HTTP errors, errc::corrupt for an answer
+/// errc::invalid_argument for a bad URL or CA file, errc::unavailable / timeout for transport
+/// failures and HTTP errors, errc::corrupt for an answer
 /// that fails validation (the message says which entry and why).
 Result<Forecast> llm_forecast(const LlmConfig& config, std::span<const double> history, const Options& options, std::size_t period);
 

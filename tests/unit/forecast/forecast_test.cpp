@@ -157,6 +157,7 @@ TEST_CASE("forecast: intervals contain the mean, nest by level and widen with th
       CHECK(f->intervals[0].upper[k] >= f->mean[k]);
       CHECK(f->intervals[1].lower[k] <= f->intervals[0].lower[k]);
       CHECK(f->intervals[2].lower[k] <= f->intervals[1].lower[k]);
+      CHECK(f->intervals[1].upper[k] >= f->intervals[0].upper[k]);
       CHECK(f->intervals[2].upper[k] >= f->intervals[1].upper[k]);
     }
     const auto width = [&](std::size_t k) { return (f->intervals[2].upper[k] - f->intervals[2].lower[k]) / f->mean[k]; };
@@ -194,6 +195,16 @@ TEST_CASE("forecast: degenerate input gets a clear error or a documented fallbac
   CHECK(constant.intervals[1].lower[2] == 7);
   CHECK_THAT(constant.notes.at(0), Contains("constant"));
 
+  // Two values: too few for the forecaster's own errors; the spread of the change is used instead.
+  auto two = run({10, 12}, Method::automatic, 3);
+  CHECK(two.intervals[1].upper[0] > two.mean[0]);
+  CHECK(two.intervals[1].upper[2] - two.intervals[1].lower[2] > two.intervals[1].upper[0] - two.intervals[1].lower[0]);
+  CHECK_THAT(two.notes.back(), Contains("the spread of the changes"));
+
+  auto no_detection = o;
+  no_detection.max_detected_period = 1;
+  CHECK_THAT(forecast(std::vector<double>{1, 2, 3}, no_detection).error().message, Contains("max_detected_period"));
+
   auto one = run({42}, Method::automatic, 2);
   CHECK(one.method == Method::naive);
   CHECK(one.mean == std::vector<double>{42, 42});
@@ -213,11 +224,14 @@ TEST_CASE("forecast: degenerate input gets a clear error or a documented fallbac
   CHECK(iv.upper[0] - f.mean[0] == Approx(f.mean[0] - iv.lower[0]));
   auto hwm = run(negative, Method::holt_winters_multiplicative, 6, 12);
   CHECK(hwm.method == Method::holt_winters_additive);
+  CHECK(hwm.seasonality.seasonal);  // a seasonal method given a period reports that season
+  CHECK(hwm.seasonality.period == 12);
+  CHECK_THAT(hwm.seasonality.reason, Contains("period 12 given to hw_multiplicative"));
 }
 
 TEST_CASE("forecast: method names round-trip and unknown ones are named") {
   for (Method m : all_methods()) CHECK(parse_method(to_string(m)).value() == m);
-  CHECK_THAT(parse_method("arima").error().message, Contains("unknown method 'arima'"));
+  CHECK_THAT(parse_method("arima").error().message, Contains("unknown method \"arima\" (use auto, combination,"));
 }
 
 TEST_CASE("forecast: accuracy uses the M4 definitions") {
@@ -231,6 +245,12 @@ TEST_CASE("forecast: accuracy uses the M4 definitions") {
   // MSIS: width 2 each step plus 40 * 1 for each miss, averaged, over the scale.
   CHECK(a.msis == Approx((2 + 40 + 2 + 40) / 2.0 / (5.0 / 3)));
   CHECK(a.coverage == 0);
+
+  // A constant history has no scale: MASE and MSIS are not numbers rather than a perfect 0.
+  auto flat = accuracy(std::vector<double>{5, 5, 5}, actual, mean, 1, &iv);
+  CHECK(std::isnan(flat.mase));
+  CHECK(std::isnan(flat.msis));
+  CHECK(flat.smape == Approx(a.smape));
 }
 
 TEST_CASE("forecast: insights name the trend, the season, the certainty and the change") {
@@ -251,6 +271,13 @@ TEST_CASE("forecast: insights name the trend, the season, the certainty and the 
 
   auto previous = f;
   for (double& v : previous.mean) v *= 0.9;
+  // Missing values at the end of the history (filled for the forecast) do not poison the trend.
+  auto gappy = y;
+  gappy.back() = std::numeric_limits<double>::quiet_NaN();
+  auto filled_trend = insights(f, gappy, "revenue").at(0);
+  CHECK(std::isfinite(filled_trend.value));
+  CHECK_THAT(filled_trend.text, Contains("trending upward"));
+
   auto with_change = insights(f, y, "revenue", &previous);
   REQUIRE(with_change.size() == 4);
   CHECK(with_change[3].kind == "change");

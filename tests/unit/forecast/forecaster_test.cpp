@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <limits>
 
 using automation::errc;
 using namespace automation::forecast;
@@ -90,8 +91,19 @@ TEST_CASE("forecaster: a valid LLM answer is used, and the request follows the p
   CHECK_THAT(r->why, Contains("test-model"));
   CHECK_THAT(r->detail, Contains("llm test-model"));
 
+  // Gaps filled for the statistical method are filled for the LLM too (no nulls in the prompt).
+  auto gappy = history();
+  gappy[10] = std::numeric_limits<double>::quiet_NaN();
+  auto fill = options();
+  fill.gaps = Gaps::interpolate;
+  REQUIRE(f.forecast(gappy, fill));
+  REQUIRE(server.bodies().size() == 2);
+  auto second = automation::json::parse(server.bodies()[1]).value();
+  auto sent = automation::json::parse(second.at("messages").as_array()[1].at("content").as_string()).value();
+  CHECK(sent.at("history_oldest_first").as_array()[10].to_number<double>() == Approx((history()[9] + history()[11]) / 2));
+
   const auto requests = server.requests();
-  REQUIRE(requests.size() == 1);
+  REQUIRE(requests.size() == 2);
   CHECK_THAT(requests[0], Contains("POST /v1/chat/completions HTTP/1.1"));
   CHECK_THAT(requests[0], Contains("Authorization: Bearer sk-test"));
   auto body = automation::json::parse(server.bodies()[0]).value().as_object();
@@ -172,16 +184,23 @@ TEST_CASE("forecaster: after 3 failures the breaker opens and the LLM is not cal
   HttpServer server([&](const std::string&) { return healthy ? HttpReply{200, completion(good_answer(3))} : HttpReply{503, "busy"}; });
   automation::testing::ManualClock clock;
   Forecaster f(clock, {config_for(server)});
-  for (int i = 0; i < 3; ++i) CHECK(f.forecast(history(), options())->backend == "statistical");
+  for (int i = 0; i < 3; ++i) {
+    auto r = f.forecast(history(), options());
+    REQUIRE(r);
+    CHECK(r->backend == "statistical");
+  }
   CHECK(server.requests().size() == 3);
   CHECK(f.llm_breaker()->state() == automation::resilience::BreakerState::open);
   healthy = true;
   auto open = f.forecast(history(), options());
+  REQUIRE(open);
   CHECK(open->backend == "statistical");
   CHECK_THAT(open->why, Contains("forecast-llm"));
   CHECK(server.requests().size() == 3);  // not called while open
   clock.advance(std::chrono::minutes(5));
-  CHECK(f.forecast(history(), options())->backend == "llm");
+  auto probe = f.forecast(history(), options());
+  REQUIRE(probe);
+  CHECK(probe->backend == "llm");
   CHECK(f.llm_breaker()->state() == automation::resilience::BreakerState::closed);
 }
 
@@ -196,6 +215,14 @@ TEST_CASE("forecaster: HTTPS with a trusted certificate works, an untrusted one 
   auto r = Forecaster(clock, {trusted}).forecast(history(), options());
   REQUIRE(r);
   CHECK(r->backend == "llm");
+
+  // Trusted, but issued for 127.0.0.1 only: a request to "localhost" must not accept it.
+  auto wrong_name = trusted;
+  wrong_name.base_url = "https://localhost:" + std::to_string(server.port()) + "/v1";
+  auto r3 = Forecaster(clock, {wrong_name}).forecast(history(), options());
+  REQUIRE(r3);
+  CHECK(r3->backend == "statistical");
+  CHECK_THAT(r3->why, Contains("TLS handshake"));
 
   auto untrusted = config_for(server);
   auto r2 = Forecaster(clock, {untrusted}).forecast(history(), options());
