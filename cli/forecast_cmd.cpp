@@ -16,13 +16,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 namespace autoctl {
 
 namespace {
 
 using automation::errc;
-using automation::Error;
 using automation::fail;
 using automation::Result;
 using automation::TimePoint;
@@ -31,8 +31,7 @@ namespace fc = automation::forecast;
 struct ForecastOptions {
   std::string input, column, date_column, method = "auto", levels = "80,95";
   std::size_t horizon = 30;
-  std::size_t frequency = 0;
-  bool frequency_given = false;
+  std::optional<std::size_t> frequency;
   bool fill_gaps = false;
   bool statistical = false;
 };
@@ -42,8 +41,9 @@ struct Series {
   std::vector<TimePoint> dates;  // empty without a date column
 };
 
-std::vector<std::string> split_csv(const std::string& line) {
-  // Plain CSV: commas separate, double quotes may enclose a cell ("" is a quote inside one).
+// Plain CSV: commas separate, double quotes may enclose a cell ("" is a quote inside one).
+// nullopt when a quote is left open.
+std::optional<std::vector<std::string>> split_csv(const std::string& line) {
   std::vector<std::string> cells(1);
   bool quoted = false;
   for (std::size_t i = 0; i < line.size(); ++i) {
@@ -63,6 +63,7 @@ std::vector<std::string> split_csv(const std::string& line) {
       cells.back() += c;
     }
   }
+  if (quoted) return std::nullopt;
   for (auto& cell : cells) {
     const auto b = cell.find_first_not_of(" \t"), e = cell.find_last_not_of(" \t");
     cell = b == std::string::npos ? "" : cell.substr(b, e - b + 1);
@@ -80,7 +81,10 @@ Result<Series> read_series(const ForecastOptions& o) {
   if (!in) return fail(errc::not_found, fmt::format("{}: cannot open the file", o.input));
   std::string line;
   if (!std::getline(in, line)) return fail(errc::invalid_argument, fmt::format("{}: the file is empty", o.input));
-  const auto header = split_csv(line);
+  if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte order mark (spreadsheet exports)
+  const auto header_cells = split_csv(line);
+  if (!header_cells) return fail(errc::invalid_argument, fmt::format("{}:1: a quote is not closed", o.input));
+  const auto& header = *header_cells;
   auto find = [&](const std::vector<std::string>& names) -> std::optional<std::size_t> {
     for (const auto& name : names)
       for (std::size_t i = 0; i < header.size(); ++i)
@@ -109,13 +113,15 @@ Result<Series> read_series(const ForecastOptions& o) {
   while (std::getline(in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto cells = split_csv(line);
     const auto where = fmt::format("{}:{}", o.input, line_no);
+    const auto row = split_csv(line);
+    if (!row) return fail(errc::invalid_argument, fmt::format("{}: a quote is not closed", where));
+    const auto& cells = *row;
     if (cells.size() <= std::max(*value_col, date_col.value_or(0)))
       return fail(errc::invalid_argument, fmt::format("{}: {} cell(s), the header has {}", where, cells.size(), header.size()));
     const std::string& cell = cells[*value_col];
     double v = std::numeric_limits<double>::quiet_NaN();
-    if (cell.empty() || lower(cell) == "na" || lower(cell) == "nan") {
+    if (const auto word = lower(cell); word.empty() || word == "na" || word == "nan") {
       if (!o.fill_gaps)
         return fail(errc::invalid_argument, fmt::format("{}: the value is missing; pass --fill-gaps to interpolate missing values", where));
     } else {
@@ -137,62 +143,62 @@ Result<Series> read_series(const ForecastOptions& o) {
   return s;
 }
 
-// The step between dates: calendar months (1, 3 or 12) when the dates fall on month boundaries
-// that far apart, else the median gap. The seasonal period follows from it when not given.
+// The step between dates: calendar months (1, 3 or 12) when every date falls on the same day of
+// its month (or every one on its month's last day) that many months after the previous, else the
+// median gap. The seasonal period follows from it when not given.
 struct Step {
   int months = 0;
+  bool month_end = false;
   automation::Millis fixed{0};
   std::size_t period = 0;
   std::string name = "irregular";
 };
 
 Step infer_step(const std::vector<TimePoint>& dates) {
-  Step step;
-  if (dates.size() < 2) return step;
+  using namespace std::chrono;
+  if (dates.size() < 2) return {};
+  auto is_last = [](const year_month_day& d) { return d.day() == (d.year() / d.month() / last).day(); };
+  int months_apart = -1;
+  bool month_end = true;
+  for (std::size_t i = 1; i < dates.size() && months_apart != 0; ++i) {
+    const auto day_a = floor<days>(dates[i - 1]), day_b = floor<days>(dates[i]);
+    const year_month_day a{day_a}, b{day_b};
+    month_end = month_end && is_last(a) && is_last(b);
+    const bool same_day = a.day() == b.day() || (is_last(a) && is_last(b));
+    const int gap = (static_cast<int>(b.year()) - static_cast<int>(a.year())) * 12 +
+                    (static_cast<int>(static_cast<unsigned>(b.month())) - static_cast<int>(static_cast<unsigned>(a.month())));
+    if (!same_day || dates[i] - day_b != dates[i - 1] - day_a || (months_apart != -1 && gap != months_apart))
+      months_apart = 0;
+    else
+      months_apart = gap;
+  }
+  if (months_apart == 1) return {1, month_end, {}, 12, "monthly"};
+  if (months_apart == 3) return {3, month_end, {}, 4, "quarterly"};
+  if (months_apart == 12) return {12, month_end, {}, 1, "yearly"};
   std::vector<std::int64_t> gaps;
-  for (std::size_t i = 1; i < dates.size(); ++i)
-    gaps.push_back(std::chrono::duration_cast<automation::Millis>(dates[i] - dates[i - 1]).count());
+  for (std::size_t i = 1; i < dates.size(); ++i) gaps.push_back(duration_cast<automation::Millis>(dates[i] - dates[i - 1]).count());
   std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2), gaps.end());
-  const std::int64_t median = gaps[gaps.size() / 2];
-  constexpr std::int64_t day = 86'400'000, hour = 3'600'000;
-  const double days = static_cast<double>(median) / static_cast<double>(day);
-  if (days >= 28 && days <= 31)
-    step = {1, {}, 12, "monthly"};
-  else if (days >= 89 && days <= 92)
-    step = {3, {}, 4, "quarterly"};
-  else if (days >= 365 && days <= 366)
-    step = {12, {}, 1, "yearly"};
-  else if (median == day)
-    step = {0, automation::Millis(median), 7, "daily"};
-  else if (median == 7 * day)
-    step = {0, automation::Millis(median), 52, "weekly"};
-  else if (median == hour)
-    step = {0, automation::Millis(median), 24, "hourly"};
-  else
-    step = {0, automation::Millis(median), 0, fmt::format("every {}", automation::format_duration(automation::Millis(median)))};
-  return step;
+  const automation::Millis median(gaps[gaps.size() / 2]);
+  if (median == days(1)) return {0, false, median, 7, "daily"};
+  if (median == days(7)) return {0, false, median, 52, "weekly"};
+  if (median == hours(1)) return {0, false, median, 24, "hourly"};
+  return {0, false, median, 0, fmt::format("every {}", automation::format_duration(median))};
 }
 
 TimePoint advance(TimePoint from, const Step& step, std::size_t k) {
   if (step.months == 0) return from + step.fixed * static_cast<std::int64_t>(k);
   using namespace std::chrono;
   const auto day = floor<days>(from);
-  const auto time_of_day = from - day;
   year_month_day ymd{day};
   ymd += months(step.months * static_cast<int>(k));
-  if (!ymd.ok()) ymd = ymd.year() / ymd.month() / last;  // Jan 31 + 1 month = Feb 28/29
-  return TimePoint(sys_days{ymd}) + time_of_day;
+  if (step.month_end || !ymd.ok()) ymd = ymd.year() / ymd.month() / last;  // Jan 31 + 1 month = Feb 28/29
+  return TimePoint(sys_days{ymd}) + (from - day);
 }
 
+// A date alone at midnight UTC, else the full timestamp.
 std::string format_date(TimePoint t) {
-  using namespace std::chrono;
-  const auto day = floor<days>(t);
-  if (t == day) {
-    const year_month_day ymd{day};
-    return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                       static_cast<unsigned>(ymd.day()));
-  }
-  return automation::format_timestamp(t);
+  const std::string text = automation::format_timestamp(t);
+  return t == std::chrono::floor<std::chrono::days>(t) ? text.substr(0, 10) : text;
 }
 
 Result<std::vector<double>> parse_levels(const std::string& text) {
@@ -224,7 +230,7 @@ int run_forecast(Context& ctx, const ForecastOptions& o) {
   options.horizon = o.horizon;
   options.method = *method;
   options.levels = *levels;
-  options.period = o.frequency_given ? o.frequency : step.period;
+  options.period = o.frequency.value_or(step.period);
   options.gaps = o.fill_gaps ? fc::Gaps::interpolate : fc::Gaps::reject;
   fc::ForecasterOptions backend;
   if (!o.statistical) {
@@ -239,7 +245,7 @@ int run_forecast(Context& ctx, const ForecastOptions& o) {
   auto f = forecaster.forecast(series->values, options);
   if (!f) return ctx.error(automation::with_context(f.error(), o.input));
   std::vector<std::string> dates;
-  if (!series->dates.empty() && step.fixed.count() + step.months > 0)
+  if (series->dates.size() >= 2)
     for (std::size_t k = 1; k <= o.horizon; ++k) dates.push_back(format_date(advance(series->dates.back(), step, k)));
   const auto insights = fc::insights(*f, series->values, "the series");
 
@@ -278,8 +284,7 @@ void register_forecast(CLI::App& app, Context& ctx) {
   cmd->add_option("--input", o->input, "CSV file with a value column and optionally a date column")->required();
   cmd->add_option("--horizon", o->horizon, "Steps to forecast (default 30)")->check(CLI::Range(1, 100000));
   cmd->add_option("--frequency", o->frequency, "Seasonal period (12 monthly, 7 daily, 1 none; default: from the dates, else detected)")
-      ->check(CLI::Range(1, 10000))
-      ->each([o](const std::string&) { o->frequency_given = true; });
+      ->check(CLI::Range(1, 10000));
   std::string methods;
   for (auto m : fc::all_methods()) methods += (methods.empty() ? "" : "|") + std::string(fc::to_string(m));
   cmd->add_option("--method", o->method, "Method: " + methods + " (default auto)");

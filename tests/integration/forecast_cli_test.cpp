@@ -105,7 +105,7 @@ TEST_CASE("autoctl forecast: bad input names the file, the line and the reason")
   CHECK(autoctl({"forecast", "--input", (dir.path() / "missing.csv").string()}).exit_code == 66);
   auto method = autoctl({"forecast", "--input", gap, "--fill-gaps", "--method", "arima"});
   CHECK(method.exit_code == 65);
-  CHECK_THAT(method.err, Contains("--method: unknown method 'arima'"));
+  CHECK_THAT(method.err, Contains("--method: unknown method \"arima\""));
   auto levels = autoctl({"forecast", "--input", gap, "--fill-gaps", "--levels", "80,101"});
   CHECK(levels.exit_code == 65);
   CHECK_THAT(levels.err, Contains("--levels: '101' is not a percentage"));
@@ -142,4 +142,45 @@ TEST_CASE("autoctl forecast: an LLM backend from the environment, and its fallba
   auto bad_env = autoctl({"forecast", "--input", file}, {{"AUTOMATION_LLM_BASE_URL", "ftp://x"}, {"AUTOMATION_LLM_MODEL", "m"}});
   CHECK(bad_env.exit_code == 78);
   CHECK_THAT(bad_env.err, Contains("not an http:// or https:// URL"));
+}
+
+TEST_CASE("autoctl forecast: month-end dates stay on month ends, a BOM and a 4-weekly step are read right") {
+  test::TempDir dir;
+  std::string csv =
+      "\xEF\xBB\xBF"
+      "date,value\n";
+  const char* ends[] = {"2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31", "2024-06-30"};
+  for (int i = 0; i < 6; ++i) csv += std::string(ends[i]) + "," + std::to_string(10 + i) + "\n";
+  auto r = autoctl({"forecast", "--input", write(dir, "ends.csv", csv), "--horizon", "3", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto doc = json_out(r);
+  CHECK(doc.at("step").as_string() == "monthly");
+  const auto& p = doc.at("predictions").as_array();
+  CHECK(p[0].at("date").as_string() == "2024-07-31");
+  CHECK(p[1].at("date").as_string() == "2024-08-31");
+  CHECK(p[2].at("date").as_string() == "2024-09-30");
+
+  std::string weeks = "date,value\n";
+  const char* fourweekly[] = {"2024-01-01", "2024-01-29", "2024-02-26", "2024-03-25", "2024-04-22"};
+  for (int i = 0; i < 5; ++i) weeks += std::string(fourweekly[i]) + "," + std::to_string(5 + i) + "\n";
+  auto w = autoctl({"forecast", "--input", write(dir, "w.csv", weeks), "--horizon", "1", "--json"});
+  REQUIRE(w.exit_code == 0);
+  auto wd = json_out(w);
+  CHECK(wd.at("step").as_string() == "every 28d");
+  CHECK(wd.at("predictions").as_array()[0].at("date").as_string() == "2024-05-20");
+
+  auto quote = autoctl({"forecast", "--input", write(dir, "q.csv", "value\n1\n\"2\n3\n")});
+  CHECK(quote.exit_code == 65);
+  CHECK_THAT(quote.err, Contains("q.csv:3: a quote is not closed"));
+}
+
+TEST_CASE("autoctl forecast: a filled gap at the end keeps the insights numeric") {
+  test::TempDir dir;
+  auto r = autoctl(
+      {"forecast", "--input", write(dir, "g.csv", "value\n10\n11\n12\n13\n14\n15\nNA\n"), "--fill-gaps", "--horizon", "2", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const auto insights = json_out(r).at("insights").as_array();
+  CHECK_THAT(std::string(insights[0].at("text").as_string()), !Contains("nan"));
+  CHECK(std::isfinite(insights[0].at("value").to_number<double>()));
 }

@@ -27,7 +27,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
 
   std::vector<std::string> envs;
   for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, "AUTOMATION_", 11) != 0) envs.emplace_back(*e);
+    if (std::strncmp(*e, "AUTOMATION_", 11) != 0 && std::strncmp(*e, "OPENAI_", 7) != 0) envs.emplace_back(*e);
   for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
   std::vector<char*> envp, args;
   for (auto& e : envs) envp.push_back(e.data());
