@@ -1,7 +1,6 @@
 #include "detail/http_client.hpp"
 
 #include <fmt/format.h>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -36,21 +35,34 @@ Result<Url> parse_url(const std::string& url) {
   } else {
     return fail(errc::invalid_argument, fmt::format("\"{}\" is not an http:// or https:// URL", url));
   }
-  const auto slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (authority.empty()) return fail(errc::invalid_argument, fmt::format("\"{}\" has no host", url));
-  const auto colon = authority.rfind(':');
-  if (colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
+  const auto end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  u.target = end == std::string_view::npos ? "/" : std::string(rest.substr(end));
+  if (u.target.front() != '/') u.target.insert(0, "/");  // "http://h?x=1"
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {  // an IPv6 literal: [::1] or [::1]:8443
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return fail(errc::invalid_argument, fmt::format("\"{}\": unclosed '[' in the host", url));
+    u.host = std::string(authority.substr(1, close - 1));
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return fail(errc::invalid_argument, fmt::format("\"{}\": bad host", url));
+      port = authority.substr(close + 2);
+    }
+  } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
     u.host = std::string(authority.substr(0, colon));
-    u.port = std::string(authority.substr(colon + 1));
-    int port = 0;
-    auto [p, ec] = std::from_chars(u.port.data(), u.port.data() + u.port.size(), port);
-    if (ec != std::errc() || p != u.port.data() + u.port.size() || port <= 0 || port > 65535)
-      return fail(errc::invalid_argument, fmt::format("\"{}\": bad port \"{}\"", url, u.port));
+    port = authority.substr(colon + 1);
   } else {
     u.host = std::string(authority);
+  }
+  if (u.host.empty()) return fail(errc::invalid_argument, fmt::format("\"{}\" has no host", url));
+  if (port.data() == nullptr) {
     u.port = u.tls ? "443" : "80";
+  } else {
+    u.port = std::string(port);
+    int number = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (ec != std::errc() || p != port.data() + port.size() || number <= 0 || number > 65535)
+      return fail(errc::invalid_argument, fmt::format("\"{}\": bad port \"{}\"", url, u.port));
   }
   return u;
 }
@@ -107,11 +119,13 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
   parser.body_limit(1 << 20);
   beast::flat_buffer buffer;
   http::request<http::string_body> req;
-  req.method(http::string_to_verb(call.method));
+  req.method_string(call.method);                // any token; an unknown verb is the server's to refuse
+  if (call.method == "HEAD") parser.skip(true);  // a HEAD answer has no body whatever its length says
   req.target(url->target);
   req.version(11);
   const bool default_port = url->port == (url->tls ? "443" : "80");
-  req.set(http::field::host, default_port ? url->host : url->host + ":" + url->port);
+  const std::string host = url->host.find(':') == std::string::npos ? url->host : "[" + url->host + "]";
+  req.set(http::field::host, default_port ? host : host + ":" + url->port);
   req.set(http::field::user_agent, "automation");
   req.set(http::field::connection, "close");
   for (const auto& [k, v] : call.headers) req.set(k, v);

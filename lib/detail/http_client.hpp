@@ -26,7 +26,7 @@ struct HttpCall {
 
 struct HttpAnswer {
   int status = 0;
-  std::string body;  // at most 1 MiB is kept
+  std::string body;  // a larger body than 1 MiB fails the call (errc::unavailable)
   bool accepted = false;
 };
 

@@ -134,7 +134,7 @@ class HttpServer {
         if (ssl)
           SSL_write(ssl, resp.data(), static_cast<int>(resp.size()));
         else [[maybe_unused]]
-          auto w = ::write(c, resp.data(), resp.size());
+          auto w = ::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);  // no SIGPIPE if the client left
       }
       if (ssl) {
         SSL_shutdown(ssl);

@@ -7,6 +7,7 @@
 #include <automation/testing/manual_clock.hpp>
 #include <automation/workflow/engine.hpp>
 
+#include "detail/http_client.hpp"
 #include "support/catch_result.hpp"
 #include "support/http_server.hpp"
 #include "support/temp_dir.hpp"
@@ -713,4 +714,30 @@ TEST_CASE("engine: an http step sends the rendered request to a real server and 
                           Catch::Contains("application/json") && Catch::EndsWith(R"({"env":"prod"})"));
   CHECK(f.step(id, "down").state == RunState::failed);
   CHECK_THAT(f.step(id, "down").reason, Catch::Contains("answered 503"));
+}
+
+TEST_CASE("http client: query-only targets, any verb, HEAD without a body, and bad hosts named") {
+  TinyHttpServer server(200, "a body that HEAD must not wait for");
+  const std::atomic<bool> no{false};
+  automation::detail::HttpCall call;
+  call.url = "http://127.0.0.1:" + std::to_string(server.port()) + "?x=1";
+  REQUIRE(automation::detail::perform_http(call, no));
+  call.method = "PURGE";
+  REQUIRE(automation::detail::perform_http(call, no));
+  call.method = "HEAD";
+  auto head = automation::detail::perform_http(call, no);
+  REQUIRE(head);
+  CHECK(head->body.empty());
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 3);
+  CHECK(requests[0].rfind("GET /?x=1 HTTP/1.1", 0) == 0);
+  CHECK(requests[1].rfind("PURGE /?x=1 HTTP/1.1", 0) == 0);
+  CHECK(requests[2].rfind("HEAD /?x=1 HTTP/1.1", 0) == 0);
+
+  call.url = "http://[::1/x";
+  CHECK_THAT(automation::detail::perform_http(call, no).error().message, Catch::Contains("unclosed '['"));
+  call.url = "https://[::1]:0/x";
+  CHECK_THAT(automation::detail::perform_http(call, no).error().message, Catch::Contains("bad port \"0\""));
+  call.url = "http://:80/";
+  CHECK_THAT(automation::detail::perform_http(call, no).error().message, Catch::Contains("has no host"));
 }
