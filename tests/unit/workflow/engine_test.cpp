@@ -130,10 +130,13 @@ TEST_CASE("engine: independent steps run in parallel on the executor, up to the 
     while (now > p && !peak.compare_exchange_weak(p, now)) {
     }
     std::unique_lock lock(m);
+    // Two at a time meet here; a third never runs alongside them. Each waits for its own pair to
+    // be complete (not for an even count, which the next pair's first arrival can break before a
+    // partner has woken up).
+    const int pair_full = (arrived / 2 + 1) * 2;
     ++arrived;
     cv.notify_all();
-    // Two at a time meet here; a third never runs alongside them.
-    const bool met = cv.wait_for(lock, 10s, [&] { return arrived % 2 == 0; });
+    const bool met = cv.wait_for(lock, 10s, [&] { return arrived >= pair_full; });
     --running;
     return met ? Result<void>() : fail(errc::timeout, "no partner arrived");
   });
