@@ -80,5 +80,7 @@ void register_workflow(CLI::App& app, Context& ctx);
 void register_schedule(CLI::App& app, Context& ctx);
 void register_forecast(CLI::App& app, Context& ctx);
 void register_emit(CLI::App& app, Context& ctx);
+void register_ingest(CLI::App& app, Context& ctx);
+void register_aggregate(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

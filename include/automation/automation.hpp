@@ -9,6 +9,8 @@
 #include <automation/core/time.hpp>
 #include <automation/forecast/forecast.hpp>
 #include <automation/forecast/forecaster.hpp>
+#include <automation/metrics/aggregator.hpp>
+#include <automation/metrics/metrics.hpp>
 #include <automation/resilience/breaker_registry.hpp>
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/resilience/retry.hpp>

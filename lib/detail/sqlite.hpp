@@ -37,6 +37,8 @@ class Statement {
   void bind(int i, double v) { sqlite3_bind_double(s_, i, v); }
   void bind(int i, std::string_view v) { sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
   void bind_null(int i) { sqlite3_bind_null(s_, i); }
+  // A BLOB the statement does not copy: `v` must outlive the step.
+  void bind_blob_static(int i, std::string_view v) { sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_STATIC); }
 
   /// SQLITE_ROW -> true, SQLITE_DONE -> false, otherwise an error.
   Result<bool> step(std::string_view what);
@@ -56,6 +58,10 @@ class Statement {
     const auto* p = sqlite3_column_text(s_, col);
     return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
              : std::string_view();
+  }
+  std::string blob(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
   }
   bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
 

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <tuple>
 
 namespace automation::storage {
@@ -32,6 +33,15 @@ struct MemoryStore::State {
   std::map<FireKey, FireRecord> fires;
   std::vector<EventRecord> events;  // in id order
   std::int64_t next_event_id = 1;
+  // metrics
+  std::map<std::int64_t, UsageBlockRecord> blocks;
+  std::map<std::string, std::int64_t, std::less<>> block_keys;
+  std::int64_t next_block_id = 1;
+  using PartialKey = std::tuple<std::string, std::int32_t, std::int64_t>;  // zone, day, block
+  std::map<PartialKey, UsagePartialRecord> partials;
+  std::set<std::pair<std::int64_t, std::string>> partials_present;  // (block, zone)
+  std::map<std::pair<std::int32_t, std::string>, RevenueRow> revenue;
+  std::map<std::pair<std::string, std::string>, RollupRecord> rollups;  // (zone, period)
 };
 
 namespace {
@@ -88,6 +98,9 @@ Result<StoreInfo> MemoryStore::info() {
   info.areas.push_back({"breakers", "breaker_state", static_cast<std::int64_t>(state_->breakers.size())});
   info.areas.push_back({"workflow runs", "workflow_run", static_cast<std::int64_t>(state_->runs.size())});
   info.areas.push_back({"schedules", "schedule_state", static_cast<std::int64_t>(state_->schedules.size())});
+  info.areas.push_back({"usage events", "usage_block", static_cast<std::int64_t>(state_->blocks.size())});
+  info.areas.push_back({"revenue", "revenue_daily", static_cast<std::int64_t>(state_->revenue.size())});
+  info.areas.push_back({"rollups", "metric_rollup", static_cast<std::int64_t>(state_->rollups.size())});
   return info;
 }
 
@@ -448,6 +461,170 @@ Result<std::int64_t> MemoryStore::prune_events(TimePoint before) {
   std::lock_guard lock(state_->mu);
   const auto cut = at_ms(before);
   return static_cast<std::int64_t>(std::erase_if(state_->events, [&](const EventRecord& e) { return e.time < cut; }));
+}
+
+// ---- metrics ----
+
+namespace {
+bool overlaps(const UsageBlockRecord& b, const std::optional<TimePoint>& since, const std::optional<TimePoint>& until) {
+  return (!until || b.first_time < at_ms(*until)) && (!since || b.last_time >= at_ms(*since));
+}
+}  // namespace
+
+Result<std::optional<std::int64_t>> MemoryStore::append_usage_block(const UsageBlockRecord& block, std::string_view time_zone,
+                                                                    std::span<const UsagePartialRecord> partials) {
+  if (auto v = validate(block); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  if (state_->block_keys.contains(block.key)) return std::optional<std::int64_t>{};
+  UsageBlockRecord b = block;
+  b.id = state_->next_block_id++;
+  b.first_time = at_ms(b.first_time);
+  b.last_time = at_ms(b.last_time);
+  b.recorded = at_ms(b.recorded);
+  state_->block_keys.emplace(b.key, b.id);
+  for (const auto& p : partials) {
+    UsagePartialRecord q = p;
+    q.block_id = b.id;
+    q.time_zone = std::string(time_zone);
+    state_->partials[{q.time_zone, q.day, b.id}] = std::move(q);
+  }
+  state_->partials_present.emplace(b.id, std::string(time_zone));
+  const auto id = b.id;
+  state_->blocks.emplace(id, std::move(b));
+  return std::optional<std::int64_t>(id);
+}
+
+Result<std::vector<UsageBlockRecord>> MemoryStore::usage_blocks(const UsageBlockQuery& q) {
+  std::lock_guard lock(state_->mu);
+  std::vector<UsageBlockRecord> out;
+  for (const auto& [id, b] : state_->blocks) {
+    if (!overlaps(b, q.since, q.until)) continue;
+    if (q.source && b.source != *q.source) continue;
+    if (q.first_row && b.first_row != *q.first_row) continue;
+    if (q.id && id != *q.id) continue;
+    out.push_back(b);
+    if (!q.with_data) out.back().data.clear();
+    if (q.limit && out.size() >= q.limit) break;
+  }
+  return out;
+}
+
+Result<std::vector<UsagePartialRecord>> MemoryStore::usage_partials(std::string_view time_zone, std::int32_t first_day,
+                                                                    std::int32_t last_day) {
+  std::lock_guard lock(state_->mu);
+  std::vector<UsagePartialRecord> out;
+  const std::string zone(time_zone);
+  for (auto it = state_->partials.lower_bound({zone, first_day, 0});
+       it != state_->partials.end() && std::get<0>(it->first) == zone && std::get<1>(it->first) <= last_day; ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+Result<std::vector<std::int64_t>> MemoryStore::usage_blocks_without_partials(std::string_view time_zone, TimePoint since, TimePoint until) {
+  std::lock_guard lock(state_->mu);
+  std::vector<std::int64_t> out;
+  const std::string zone(time_zone);
+  for (const auto& [id, b] : state_->blocks)
+    if (overlaps(b, since, until) && !state_->partials_present.contains({id, zone})) out.push_back(id);
+  return out;
+}
+
+Result<void> MemoryStore::put_usage_partials(std::int64_t block_id, std::string_view time_zone,
+                                             std::span<const UsagePartialRecord> partials) {
+  std::lock_guard lock(state_->mu);
+  if (!state_->blocks.contains(block_id)) return fail(errc::not_found, fmt::format("usage block {} does not exist", block_id));
+  const std::string zone(time_zone);
+  std::erase_if(state_->partials, [&](const auto& kv) { return std::get<0>(kv.first) == zone && std::get<2>(kv.first) == block_id; });
+  for (const auto& p : partials) {
+    UsagePartialRecord q = p;
+    q.block_id = block_id;
+    q.time_zone = zone;
+    state_->partials[{zone, q.day, block_id}] = std::move(q);
+  }
+  state_->partials_present.emplace(block_id, zone);
+  return {};
+}
+
+Result<bool> MemoryStore::compact_usage_partials(std::string_view time_zone, std::int32_t day, std::span<const std::int64_t> block_ids,
+                                                 const std::string& data) {
+  if (block_ids.empty()) return fail(errc::invalid_argument, "compact usage partials: no blocks");
+  std::lock_guard lock(state_->mu);
+  const std::string zone(time_zone);
+  for (auto id : block_ids)
+    if (!state_->partials.contains({zone, day, id})) return false;
+  for (auto id : block_ids) state_->partials.erase({zone, day, id});
+  const auto keep = *std::max_element(block_ids.begin(), block_ids.end());
+  state_->partials[{zone, day, keep}] = UsagePartialRecord{keep, zone, day, data};
+  return true;
+}
+
+Result<RevenueUpsert> MemoryStore::upsert_revenue(std::span<const RevenueRow> rows) {
+  for (const auto& r : rows)
+    if (auto v = validate(r); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  RevenueUpsert out;
+  for (const auto& r : rows) {
+    RevenueRow row = r;
+    row.recorded = at_ms(row.recorded);
+    auto [it, inserted] = state_->revenue.try_emplace({row.day, row.plan}, row);
+    if (inserted) {
+      ++out.inserted;
+      continue;
+    }
+    auto& old = it->second;
+    if (old.total_revenue == row.total_revenue && old.new_subscribers == row.new_subscribers && old.active_users == row.active_users &&
+        old.churn_count == row.churn_count) {
+      ++out.unchanged;
+    } else {
+      old = row;
+      ++out.updated;
+    }
+  }
+  return out;
+}
+
+Result<std::vector<RevenueRow>> MemoryStore::query_revenue(std::int32_t first_day, std::int32_t last_day) {
+  std::lock_guard lock(state_->mu);
+  std::vector<RevenueRow> out;
+  for (auto it = state_->revenue.lower_bound({first_day, std::string()}); it != state_->revenue.end() && it->first.first <= last_day; ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+Result<std::optional<RollupRecord>> MemoryStore::get_rollup(std::string_view time_zone, std::string_view period) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->rollups.find({std::string(time_zone), std::string(period)});
+  if (it == state_->rollups.end()) return std::optional<RollupRecord>{};
+  return std::optional<RollupRecord>(it->second);
+}
+
+Result<std::vector<RollupRecord>> MemoryStore::list_rollups(std::size_t limit) {
+  std::lock_guard lock(state_->mu);
+  std::vector<RollupRecord> out;
+  for (const auto& [k, r] : state_->rollups) out.push_back(r);
+  std::stable_sort(out.begin(), out.end(), [](const RollupRecord& a, const RollupRecord& b) {
+    return std::tie(a.computed, a.started, a.time_zone, a.period) > std::tie(b.computed, b.started, b.time_zone, b.period);
+  });
+  if (limit && out.size() > limit) out.resize(limit);
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::put_rollup(const RollupRecord& record, std::optional<std::int64_t> expected_version) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  const std::pair<std::string, std::string> key{record.time_zone, record.period};
+  auto it = state_->rollups.find(key);
+  const std::int64_t current = it == state_->rollups.end() ? 0 : it->second.version;
+  if (expected_version && *expected_version != current)
+    return fail(errc::conflict, fmt::format("rollup '{} {}' is at version {}, not {}: another writer changed it", record.time_zone,
+                                            record.period, current, *expected_version));
+  RollupRecord r = record;
+  r.started = at_ms(r.started);
+  r.computed = at_ms(r.computed);
+  r.lease_until = at_ms(r.lease_until);
+  r.version = current + 1;
+  state_->rollups[key] = std::move(r);
+  return current + 1;
 }
 
 }  // namespace automation::storage

@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 5> kMigrations{{
+constexpr std::array<Migration, 6> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -195,6 +195,69 @@ INSERT INTO schedule_fire_v5 SELECT schedule, fire_ms, 0, run_id, outcome, reaso
 DROP TABLE schedule_fire;
 ALTER TABLE schedule_fire_v5 RENAME TO schedule_fire;
 CREATE INDEX schedule_fire_buffered ON schedule_fire (schedule) WHERE outcome = 'buffered';
+)sql"},
+    {6, "metrics: usage blocks, partials, revenue and rollups", R"sql(
+-- Usage events in blocks of up to 65,536 in the library's columnar encoding (docs/metrics.md); key
+-- is the content hash that makes loading idempotent.
+CREATE TABLE usage_block (
+  id          INTEGER PRIMARY KEY,
+  key         TEXT NOT NULL UNIQUE CHECK (key <> ''),
+  source      TEXT NOT NULL CHECK (source <> ''),
+  first_row   INTEGER NOT NULL CHECK (first_row >= 0),
+  events      INTEGER NOT NULL CHECK (events >= 1),
+  first_ms    INTEGER NOT NULL,
+  last_ms     INTEGER NOT NULL CHECK (last_ms >= first_ms),
+  data        BLOB NOT NULL,
+  recorded_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX usage_block_time   ON usage_block (last_ms, first_ms);
+CREATE INDEX usage_block_source ON usage_block (source, first_row);
+
+-- The aggregates of one block's events per local day of one time zone; usage_partial_zone says a
+-- block's partials for a zone exist (a block may have none on a given day).
+CREATE TABLE usage_partial (
+  id        INTEGER PRIMARY KEY,
+  time_zone TEXT NOT NULL,
+  day       INTEGER NOT NULL,
+  block_id  INTEGER NOT NULL REFERENCES usage_block (id) ON DELETE CASCADE,
+  data      BLOB NOT NULL,
+  UNIQUE (time_zone, day, block_id)
+) STRICT;
+CREATE INDEX usage_partial_block ON usage_partial (block_id);
+CREATE TABLE usage_partial_zone (
+  block_id  INTEGER NOT NULL REFERENCES usage_block (id) ON DELETE CASCADE,
+  time_zone TEXT NOT NULL,
+  PRIMARY KEY (block_id, time_zone)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE revenue_daily (
+  day             INTEGER NOT NULL,
+  plan            TEXT NOT NULL CHECK (plan <> ''),
+  total_revenue   REAL NOT NULL CHECK (total_revenue >= 0),
+  new_subscribers INTEGER NOT NULL CHECK (new_subscribers >= 0),
+  active_users    INTEGER NOT NULL CHECK (active_users >= 0),
+  churn_count     INTEGER NOT NULL CHECK (churn_count >= 0),
+  recorded_ms     INTEGER NOT NULL,
+  PRIMARY KEY (day, plan)
+) STRICT, WITHOUT ROWID;
+
+-- Stored rollups; compare-and-set on version, and a running claim with an owner and a lease.
+CREATE TABLE metric_rollup (
+  time_zone       TEXT NOT NULL CHECK (time_zone <> ''),
+  period          TEXT NOT NULL CHECK (period <> ''),
+  state           TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+  document        TEXT NOT NULL,
+  usage_watermark INTEGER NOT NULL,
+  revenue_digest  TEXT NOT NULL,
+  started_ms      INTEGER NOT NULL,
+  computed_ms     INTEGER NOT NULL,
+  owner           TEXT NOT NULL,
+  lease_until_ms  INTEGER NOT NULL,
+  reason          TEXT NOT NULL,
+  version         INTEGER NOT NULL CHECK (version >= 1),
+  PRIMARY KEY (time_zone, period)
+) STRICT;
+CREATE INDEX metric_rollup_computed ON metric_rollup (computed_ms);
 )sql"},
 }};
 

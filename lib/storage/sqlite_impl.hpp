@@ -67,6 +67,8 @@ struct SqliteStore::Impl {
   }
 
   Result<void> fill_task_rollups();
+  // Inside a write transaction: stores partials of a block for a zone and marks them present.
+  Result<void> insert_partials(std::int64_t block_id, std::string_view zone, std::span<const UsagePartialRecord> partials);
   Result<void> upsert_steps(std::int64_t run_id, std::span<const StepRecord> steps);
   // Binds ?1..?7 = schedule, fire_ms, event_id, run_id, outcome, reason, recorded_ms.
   static void bind_fire(sq::Statement& q, const FireRecord& f);

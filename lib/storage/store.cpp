@@ -189,6 +189,35 @@ Result<void> validate(const EventRecord& r) {
   return {};
 }
 
+Result<void> validate(const UsageBlockRecord& r) {
+  if (r.key.empty()) return fail(errc::invalid_argument, "usage block: \"key\" must not be empty");
+  if (r.source.empty()) return fail(errc::invalid_argument, fmt::format("usage block {}: \"source\" must not be empty", r.key));
+  if (r.events < 1) return fail(errc::invalid_argument, fmt::format("usage block {}: it must hold at least one event", r.key));
+  if (r.first_row < 0) return fail(errc::invalid_argument, fmt::format("usage block {}: negative first_row", r.key));
+  if (r.last_time < r.first_time) return fail(errc::invalid_argument, fmt::format("usage block {}: last_time is before first_time", r.key));
+  if (r.data.empty()) return fail(errc::invalid_argument, fmt::format("usage block {}: no data", r.key));
+  return {};
+}
+
+Result<void> validate(const RevenueRow& r) {
+  if (r.plan.empty()) return fail(errc::invalid_argument, fmt::format("revenue row of day {}: \"plan\" must not be empty", r.day));
+  if (!std::isfinite(r.total_revenue) || r.total_revenue < 0 || r.new_subscribers < 0 || r.active_users < 0 || r.churn_count < 0)
+    return fail(errc::invalid_argument,
+                fmt::format("revenue row of day {} plan {}: figures must be finite and not negative", r.day, r.plan));
+  return {};
+}
+
+Result<void> validate(const RollupRecord& r) {
+  if (r.time_zone.empty() || r.period.empty())
+    return fail(errc::invalid_argument, "rollup: \"time_zone\" and \"period\" must not be empty");
+  if (r.state != "running" && r.state != "done" && r.state != "failed")
+    return fail(errc::invalid_argument,
+                fmt::format("rollup {} {}: state must be running, done or failed (not \"{}\")", r.time_zone, r.period, r.state));
+  if (r.document.empty() || r.document.front() != '{')
+    return fail(errc::invalid_argument, fmt::format("rollup {} {}: the document must be a JSON object", r.time_zone, r.period));
+  return {};
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view uri, const OpenOptions& options) {
   if (uri == "memory:") return std::unique_ptr<Store>(std::make_unique<MemoryStore>());
   std::string path;

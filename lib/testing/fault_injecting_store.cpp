@@ -161,4 +161,55 @@ Result<std::int64_t> FaultInjectingStore::prune_events(TimePoint before) {
   return inner_.prune_events(before);
 }
 
+Result<std::optional<std::int64_t>> FaultInjectingStore::append_usage_block(const storage::UsageBlockRecord& block,
+                                                                            std::string_view time_zone,
+                                                                            std::span<const storage::UsagePartialRecord> partials) {
+  if (auto r = before_write("append_usage_block"); !r) return r.error();
+  return inner_.append_usage_block(block, time_zone, partials);
+}
+Result<std::vector<storage::UsageBlockRecord>> FaultInjectingStore::usage_blocks(const storage::UsageBlockQuery& query) {
+  if (auto r = before_read("usage_blocks"); !r) return r.error();
+  return inner_.usage_blocks(query);
+}
+Result<std::vector<storage::UsagePartialRecord>> FaultInjectingStore::usage_partials(std::string_view time_zone, std::int32_t first_day,
+                                                                                     std::int32_t last_day) {
+  if (auto r = before_read("usage_partials"); !r) return r.error();
+  return inner_.usage_partials(time_zone, first_day, last_day);
+}
+Result<std::vector<std::int64_t>> FaultInjectingStore::usage_blocks_without_partials(std::string_view time_zone, TimePoint since,
+                                                                                     TimePoint until) {
+  if (auto r = before_read("usage_blocks_without_partials"); !r) return r.error();
+  return inner_.usage_blocks_without_partials(time_zone, since, until);
+}
+Result<void> FaultInjectingStore::put_usage_partials(std::int64_t block_id, std::string_view time_zone,
+                                                     std::span<const storage::UsagePartialRecord> partials) {
+  if (auto r = before_write("put_usage_partials"); !r) return r.error();
+  return inner_.put_usage_partials(block_id, time_zone, partials);
+}
+Result<bool> FaultInjectingStore::compact_usage_partials(std::string_view time_zone, std::int32_t day,
+                                                         std::span<const std::int64_t> block_ids, const std::string& data) {
+  if (auto r = before_write("compact_usage_partials"); !r) return r.error();
+  return inner_.compact_usage_partials(time_zone, day, block_ids, data);
+}
+Result<storage::RevenueUpsert> FaultInjectingStore::upsert_revenue(std::span<const storage::RevenueRow> rows) {
+  if (auto r = before_write("upsert_revenue"); !r) return r.error();
+  return inner_.upsert_revenue(rows);
+}
+Result<std::vector<storage::RevenueRow>> FaultInjectingStore::query_revenue(std::int32_t first_day, std::int32_t last_day) {
+  if (auto r = before_read("query_revenue"); !r) return r.error();
+  return inner_.query_revenue(first_day, last_day);
+}
+Result<std::optional<storage::RollupRecord>> FaultInjectingStore::get_rollup(std::string_view time_zone, std::string_view period) {
+  if (auto r = before_read("get_rollup"); !r) return r.error();
+  return inner_.get_rollup(time_zone, period);
+}
+Result<std::vector<storage::RollupRecord>> FaultInjectingStore::list_rollups(std::size_t limit) {
+  if (auto r = before_read("list_rollups"); !r) return r.error();
+  return inner_.list_rollups(limit);
+}
+Result<std::int64_t> FaultInjectingStore::put_rollup(const storage::RollupRecord& record, std::optional<std::int64_t> expected_version) {
+  if (auto r = before_write("put_rollup"); !r) return r.error();
+  return inner_.put_rollup(record, expected_version);
+}
+
 }  // namespace automation::testing

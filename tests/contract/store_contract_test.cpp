@@ -768,3 +768,134 @@ TEMPLATE_TEST_CASE("contract: two writers race for each fire and exactly one win
   CHECK(conflicts == 50);
   CHECK(b.store->list_runs({.limit = 0}).value().size() == 50);
 }
+
+// ---- metrics area ------------------------------------------------------------------------------
+
+namespace {
+UsageBlockRecord usage_block(std::string key, std::int64_t first_ms, std::int64_t last_ms, std::string source = "api",
+                             std::int64_t first_row = 0) {
+  UsageBlockRecord b;
+  b.key = std::move(key);
+  b.source = std::move(source);
+  b.first_row = first_row;
+  b.events = 2;
+  b.first_time = from_epoch_ms(first_ms);
+  b.last_time = from_epoch_ms(last_ms);
+  b.data = std::string("\0\1blob", 6);
+  b.recorded = from_epoch_ms(5);
+  return b;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: usage blocks append once per key, with their partials", "[contract]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const std::vector<UsagePartialRecord> parts{{0, "UTC", 10, std::string("p\0a", 3)}, {0, "UTC", 11, "pb"}};
+  auto id1 = s.append_usage_block(usage_block("k1", 1000, 2000), "UTC", parts);
+  REQUIRE(id1);
+  REQUIRE(*id1);
+  auto dup = s.append_usage_block(usage_block("k1", 1000, 2000), "UTC", parts);
+  REQUIRE(dup);
+  CHECK_FALSE(*dup);  // the key exists: nothing stored
+  auto id2 = s.append_usage_block(usage_block("k2", 5000, 9000, "file:/x.csv", 2), "UTC", {});
+  REQUIRE(id2);
+  CHECK(**id2 > **id1);
+
+  auto all = s.usage_blocks({}).value();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].key == "k1");
+  CHECK(all[0].data.empty());  // without data unless asked
+  CHECK(s.usage_blocks({.id = **id1, .with_data = true}).value().at(0).data == std::string("\0\1blob", 6));
+  // Overlap with [since, until): first_time < until and last_time >= since.
+  CHECK(s.usage_blocks({.since = from_epoch_ms(2000), .until = from_epoch_ms(5000)}).value().size() == 1);
+  CHECK(s.usage_blocks({.since = from_epoch_ms(2001), .until = from_epoch_ms(5001)}).value().at(0).key == "k2");
+  CHECK(s.usage_blocks({.source = "file:/x.csv", .first_row = 2}).value().size() == 1);
+  CHECK(s.usage_blocks({.source = "file:/x.csv", .first_row = 0}).value().empty());
+
+  auto p = s.usage_partials("UTC", 10, 11).value();
+  REQUIRE(p.size() == 2);
+  CHECK(p[0] == UsagePartialRecord{**id1, "UTC", 10, std::string("p\0a", 3)});
+  CHECK(s.usage_partials("UTC", 11, 20).value().size() == 1);
+  CHECK(s.usage_partials("Europe/Berlin", 0, 100).value().empty());
+  // Both blocks have their UTC partials (the second has none); neither has Berlin's.
+  CHECK(s.usage_blocks_without_partials("UTC", from_epoch_ms(0), from_epoch_ms(10000)).value().empty());
+  CHECK(s.usage_blocks_without_partials("Europe/Berlin", from_epoch_ms(0), from_epoch_ms(10000)).value() ==
+        std::vector<std::int64_t>{**id1, **id2});
+  REQUIRE(s.put_usage_partials(**id2, "Europe/Berlin", std::vector<UsagePartialRecord>{{0, "", 12, "b"}}));
+  CHECK(s.usage_blocks_without_partials("Europe/Berlin", from_epoch_ms(0), from_epoch_ms(10000)).value() ==
+        std::vector<std::int64_t>{**id1});
+  CHECK(s.usage_partials("Europe/Berlin", 12, 12).value().at(0).block_id == **id2);
+  CHECK(s.put_usage_partials(999, "UTC", {}).error().code == errc::not_found);
+
+  // Compaction replaces a day's partials by one, once.
+  REQUIRE(s.append_usage_block(usage_block("k3", 1000, 1500), "UTC", std::vector<UsagePartialRecord>{{0, "UTC", 10, "pc"}}).value());
+  auto day10 = s.usage_partials("UTC", 10, 10).value();
+  REQUIRE(day10.size() == 2);
+  const std::vector<std::int64_t> ids{day10[0].block_id, day10[1].block_id};
+  CHECK(s.compact_usage_partials("UTC", 10, ids, "merged").value());
+  auto after = s.usage_partials("UTC", 10, 10).value();
+  REQUIRE(after.size() == 1);
+  CHECK(after[0].data == "merged");
+  CHECK(after[0].block_id == ids[1]);
+  CHECK_FALSE(s.compact_usage_partials("UTC", 10, ids, "again").value());  // one of them is gone
+  CHECK(s.usage_partials("UTC", 10, 10).value().at(0).data == "merged");
+  CHECK(s.info().value().areas.size() >= 6);
+}
+
+TEMPLATE_TEST_CASE("contract: revenue rows upsert by day and plan", "[contract]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  std::vector<RevenueRow> rows{{20000, "pro", 10.5, 1, 2, 3, from_epoch_ms(1)},
+                               {20000, "basic", 1, 0, 0, 0, from_epoch_ms(1)},
+                               {20001, "pro", 2, 0, 0, 0, from_epoch_ms(1)}};
+  auto u = s.upsert_revenue(rows).value();
+  CHECK(u.inserted == 3);
+  rows[0].total_revenue = 11;
+  rows[0].recorded = from_epoch_ms(2);
+  u = s.upsert_revenue(rows).value();
+  CHECK(u.updated == 1);
+  CHECK(u.unchanged == 2);
+  auto got = s.query_revenue(20000, 20000).value();
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].plan == "basic");  // by day, then plan
+  CHECK(got[1] == rows[0]);
+  CHECK(s.query_revenue(19000, 30000).value().size() == 3);
+  rows.push_back({20002, "", 1, 0, 0, 0, {}});
+  CHECK_FALSE(s.upsert_revenue(rows));
+  CHECK(s.query_revenue(20002, 20002).value().empty());  // all or none
+}
+
+TEMPLATE_TEST_CASE("contract: rollups compare-and-set on their version", "[contract]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  RollupRecord r;
+  r.time_zone = "UTC";
+  r.period = "2026-11-23";
+  r.state = "running";
+  r.owner = "me";
+  r.started = from_epoch_ms(1000);
+  r.lease_until = from_epoch_ms(61000);
+  CHECK(s.put_rollup(r, 0).value() == 1);
+  CHECK(s.put_rollup(r, 0).error().code == errc::conflict);
+  r.state = "done";
+  r.document = R"({"a":1})";
+  r.usage_watermark = 7;
+  r.revenue_digest = "abc/1";
+  r.computed = from_epoch_ms(2000);
+  CHECK(s.put_rollup(r, 1).value() == 2);
+  auto got = s.get_rollup("UTC", "2026-11-23").value();
+  REQUIRE(got);
+  r.version = 2;
+  CHECK(*got == r);
+  CHECK_FALSE(s.get_rollup("Europe/Berlin", "2026-11-23").value());
+  RollupRecord other = r;
+  other.period = "2026-W48";
+  other.computed = from_epoch_ms(3000);
+  REQUIRE(s.put_rollup(other, std::nullopt));
+  auto list = s.list_rollups(10).value();
+  REQUIRE(list.size() == 2);
+  CHECK(list[0].period == "2026-W48");  // newest computed first
+  CHECK(s.list_rollups(1).value().size() == 1);
+  r.state = "bogus";
+  CHECK(s.put_rollup(r, std::nullopt).error().code == errc::invalid_argument);
+}

@@ -45,6 +45,20 @@ class MemoryStore final : public Store {
   Result<std::int64_t> last_event_id() override;
   Result<std::vector<EventRecord>> list_events(const EventQuery& query) override;
   Result<std::int64_t> prune_events(TimePoint before) override;
+  Result<std::optional<std::int64_t>> append_usage_block(const UsageBlockRecord& block, std::string_view time_zone,
+                                                         std::span<const UsagePartialRecord> partials) override;
+  Result<std::vector<UsageBlockRecord>> usage_blocks(const UsageBlockQuery& query) override;
+  Result<std::vector<UsagePartialRecord>> usage_partials(std::string_view time_zone, std::int32_t first_day,
+                                                         std::int32_t last_day) override;
+  Result<std::vector<std::int64_t>> usage_blocks_without_partials(std::string_view time_zone, TimePoint since, TimePoint until) override;
+  Result<void> put_usage_partials(std::int64_t block_id, std::string_view time_zone, std::span<const UsagePartialRecord> partials) override;
+  Result<bool> compact_usage_partials(std::string_view time_zone, std::int32_t day, std::span<const std::int64_t> block_ids,
+                                      const std::string& data) override;
+  Result<RevenueUpsert> upsert_revenue(std::span<const RevenueRow> rows) override;
+  Result<std::vector<RevenueRow>> query_revenue(std::int32_t first_day, std::int32_t last_day) override;
+  Result<std::optional<RollupRecord>> get_rollup(std::string_view time_zone, std::string_view period) override;
+  Result<std::vector<RollupRecord>> list_rollups(std::size_t limit) override;
+  Result<std::int64_t> put_rollup(const RollupRecord& record, std::optional<std::int64_t> expected_version) override;
 
  private:
   struct State;

@@ -317,6 +317,79 @@ Result<void> validate(const ScheduleRecord& record);
 Result<void> validate(const FireRecord& record);
 Result<void> validate(const EventRecord& record);
 
+// ---- metrics area ------------------------------------------------------------------------------
+
+/// A block of usage events in the library's columnar encoding (docs/metrics.md); stores keep
+/// `data` as an opaque blob. `key` is unique: appending a block whose key exists stores nothing.
+struct UsageBlockRecord {
+  std::int64_t id = 0;                  ///< assigned by the store, increasing
+  std::string key;                      ///< the content hash, or the caller's key
+  std::string source;                   ///< "api", "file:/abs/path.csv"
+  std::int64_t first_row = 0;           ///< the source row of the first event
+  std::int64_t events = 0;              ///< >= 1
+  TimePoint first_time{}, last_time{};  ///< the earliest and latest event, both inclusive
+  std::string data;                     ///< empty when listed without data
+  TimePoint recorded{};
+
+  friend bool operator==(const UsageBlockRecord&, const UsageBlockRecord&) = default;
+};
+
+/// The aggregate of one block's events on one local day (days since 1970-01-01) in one time zone.
+struct UsagePartialRecord {
+  std::int64_t block_id = 0;
+  std::string time_zone;
+  std::int32_t day = 0;
+  std::string data;
+
+  friend bool operator==(const UsagePartialRecord&, const UsagePartialRecord&) = default;
+};
+
+/// Blocks overlapping [since, until), oldest id first; filters are ANDed.
+struct UsageBlockQuery {
+  std::optional<std::int64_t> id;
+  std::optional<TimePoint> since, until;
+  std::optional<std::string> source;
+  std::optional<std::int64_t> first_row;
+  bool with_data = false;
+  std::size_t limit = 0;  ///< 0: no limit
+};
+
+/// One plan's revenue on one date (days since 1970-01-01); (day, plan) is the key.
+struct RevenueRow {
+  std::int32_t day = 0;
+  std::string plan;
+  double total_revenue = 0;
+  std::int64_t new_subscribers = 0, active_users = 0, churn_count = 0;
+  TimePoint recorded{};  ///< when it was last written
+
+  friend bool operator==(const RevenueRow&, const RevenueRow&) = default;
+};
+
+struct RevenueUpsert {
+  std::uint64_t inserted = 0, updated = 0, unchanged = 0;
+};
+
+/// A stored rollup of one period in one time zone; compare-and-set on `version`.
+struct RollupRecord {
+  std::string time_zone;
+  std::string period;                ///< Period::key(): "2026-11-23", "2026-W48", "2026-11", "A..B"
+  std::string state;                 ///< "running", "done" or "failed"
+  std::string document = "{}";       ///< the rollup as JSON (state done)
+  std::int64_t usage_watermark = 0;  ///< the newest block id it read
+  std::string revenue_digest;        ///< a hash of the revenue rows it read
+  TimePoint started{}, computed{};
+  std::string owner;  ///< who runs it (state running)
+  TimePoint lease_until{};
+  std::string reason;  ///< why it was computed, or why it failed
+  std::int64_t version = 0;
+
+  friend bool operator==(const RollupRecord&, const RollupRecord&) = default;
+};
+
+Result<void> validate(const UsageBlockRecord& record);
+Result<void> validate(const RevenueRow& row);
+Result<void> validate(const RollupRecord& record);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -399,6 +472,36 @@ class Store {
   virtual Result<std::int64_t> last_event_id() = 0;
   /// Deletes events older than `before`; returns how many.
   virtual Result<std::int64_t> prune_events(TimePoint before) = 0;
+
+  // metrics
+  /// Appends a block with its partials for `time_zone` atomically and returns its id; nothing (and
+  /// no error) when a block with the same key exists.
+  virtual Result<std::optional<std::int64_t>> append_usage_block(const UsageBlockRecord& block, std::string_view time_zone,
+                                                                 std::span<const UsagePartialRecord> partials) = 0;
+  virtual Result<std::vector<UsageBlockRecord>> usage_blocks(const UsageBlockQuery& query) = 0;
+  /// Partials of `time_zone` for days first_day..last_day, by day then block id.
+  virtual Result<std::vector<UsagePartialRecord>> usage_partials(std::string_view time_zone, std::int32_t first_day,
+                                                                 std::int32_t last_day) = 0;
+  /// Ids of blocks overlapping [since, until) whose partials for `time_zone` were never stored.
+  virtual Result<std::vector<std::int64_t>> usage_blocks_without_partials(std::string_view time_zone, TimePoint since, TimePoint until) = 0;
+  /// Stores a block's partials for `time_zone` (replacing any) and marks them present; not_found
+  /// for an unknown block.
+  virtual Result<void> put_usage_partials(std::int64_t block_id, std::string_view time_zone,
+                                          std::span<const UsagePartialRecord> partials) = 0;
+  /// Replaces the partials of `time_zone` and `day` from blocks `block_ids` by one holding their
+  /// merged `data` (kept under the largest of the ids), atomically; false, changing nothing, when any
+  /// of them is gone (another process compacted them first).
+  virtual Result<bool> compact_usage_partials(std::string_view time_zone, std::int32_t day, std::span<const std::int64_t> block_ids,
+                                              const std::string& data) = 0;
+  /// Inserts or replaces rows by (day, plan) atomically; a row equal to the stored one is unchanged.
+  virtual Result<RevenueUpsert> upsert_revenue(std::span<const RevenueRow> rows) = 0;
+  /// Rows for days first_day..last_day, by day then plan.
+  virtual Result<std::vector<RevenueRow>> query_revenue(std::int32_t first_day, std::int32_t last_day) = 0;
+  virtual Result<std::optional<RollupRecord>> get_rollup(std::string_view time_zone, std::string_view period) = 0;
+  /// Newest computed (then started) first.
+  virtual Result<std::vector<RollupRecord>> list_rollups(std::size_t limit) = 0;
+  /// Compare-and-set as put_breaker, keyed by (time_zone, period).
+  virtual Result<std::int64_t> put_rollup(const RollupRecord& record, std::optional<std::int64_t> expected_version) = 0;
 };
 
 enum class Synchronous { normal, full };

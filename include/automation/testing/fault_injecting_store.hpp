@@ -58,6 +58,21 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::int64_t> last_event_id() override;
   Result<std::vector<storage::EventRecord>> list_events(const storage::EventQuery& query) override;
   Result<std::int64_t> prune_events(TimePoint before) override;
+  Result<std::optional<std::int64_t>> append_usage_block(const storage::UsageBlockRecord& block, std::string_view time_zone,
+                                                         std::span<const storage::UsagePartialRecord> partials) override;
+  Result<std::vector<storage::UsageBlockRecord>> usage_blocks(const storage::UsageBlockQuery& query) override;
+  Result<std::vector<storage::UsagePartialRecord>> usage_partials(std::string_view time_zone, std::int32_t first_day,
+                                                                  std::int32_t last_day) override;
+  Result<std::vector<std::int64_t>> usage_blocks_without_partials(std::string_view time_zone, TimePoint since, TimePoint until) override;
+  Result<void> put_usage_partials(std::int64_t block_id, std::string_view time_zone,
+                                  std::span<const storage::UsagePartialRecord> partials) override;
+  Result<bool> compact_usage_partials(std::string_view time_zone, std::int32_t day, std::span<const std::int64_t> block_ids,
+                                      const std::string& data) override;
+  Result<storage::RevenueUpsert> upsert_revenue(std::span<const storage::RevenueRow> rows) override;
+  Result<std::vector<storage::RevenueRow>> query_revenue(std::int32_t first_day, std::int32_t last_day) override;
+  Result<std::optional<storage::RollupRecord>> get_rollup(std::string_view time_zone, std::string_view period) override;
+  Result<std::vector<storage::RollupRecord>> list_rollups(std::size_t limit) override;
+  Result<std::int64_t> put_rollup(const storage::RollupRecord& record, std::optional<std::int64_t> expected_version) override;
 
  private:
   Result<void> before_write(std::string_view op);

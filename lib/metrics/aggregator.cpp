@@ -1,0 +1,472 @@
+#include <automation/core/ids.hpp>
+#include <automation/core/json.hpp>
+#include <automation/metrics/aggregator.hpp>
+
+#include <detail/hash.hpp>
+#include <detail/log.hpp>
+#include "metrics/blocks.hpp"
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include <unistd.h>
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace automation::metrics {
+
+using namespace std::chrono;
+namespace bj = boost::json;
+
+namespace detail {
+
+namespace {
+
+Result<std::optional<std::int64_t>> append(storage::Store& store, const TimeZone& zone, TimePoint now, const Block& block,
+                                           const BatchSource& source, std::int64_t first_row) {
+  storage::UsageBlockRecord rec;
+  rec.data = encode_block(block);
+  rec.key = block_key(rec.data);
+  rec.source = source.name;
+  rec.first_row = first_row;
+  rec.events = static_cast<std::int64_t>(block.size());
+  const auto [lo, hi] = std::minmax_element(block.time_ms.begin(), block.time_ms.end());
+  rec.first_time = from_epoch_ms(*lo);
+  rec.last_time = from_epoch_ms(*hi);
+  rec.recorded = now;
+  std::vector<storage::UsagePartialRecord> parts;
+  const auto zone_name = zone.name();
+  for (auto& p : partials(block, zone)) parts.push_back({0, zone_name, p.day, std::move(p.data)});
+  return store.append_usage_block(rec, zone_name, parts);
+}
+
+}  // namespace
+
+Result<IngestResult> store_block(storage::Store& store, const TimeZone& zone, TimePoint now, const Block& block,
+                                 const BatchSource& source) {
+  IngestResult out;
+  out.events = block.size();
+  if (block.size() == 0) return out;
+  std::size_t skip = 0;
+  if (source.name != "api") {
+    // A file that grew since it was loaded: its last block then was shorter and is a prefix of this one.
+    auto stored = store.usage_blocks({.source = source.name, .first_row = source.first_row});
+    if (!stored) return stored.error();
+    for (const auto& s : *stored) {
+      const auto n = static_cast<std::size_t>(s.events);
+      if (n >= block.size() || n <= skip) continue;
+      if (block_key(encode_block(prefix_block(block, n))) == s.key) skip = n;
+    }
+  }
+  if (skip) {
+    out.duplicates += skip;
+    ++out.blocks_skipped;
+    Block rest;
+    BlockBuilder b;
+    for (std::size_t i = skip; i < block.size(); ++i)
+      b.add(block.time_ms[i], block.users[block.user[i]], block.features[block.feature[i]], block.types[block.type[i]],
+            block.duration_us[i], block.errors[block.error[i]]);
+    auto id = append(store, zone, now, b.block(), source, source.first_row + static_cast<std::int64_t>(skip));
+    if (!id) return id.error();
+    if (*id) {
+      out.stored += block.size() - skip;
+      ++out.blocks_written;
+    } else {
+      out.duplicates += block.size() - skip;
+      ++out.blocks_skipped;
+    }
+    return out;
+  }
+  auto id = append(store, zone, now, block, source, source.first_row);
+  if (!id) return id.error();
+  if (*id) {
+    out.stored = block.size();
+    out.blocks_written = 1;
+  } else {
+    out.duplicates = block.size();
+    out.blocks_skipped = 1;
+  }
+  return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+std::int32_t day_number(year_month_day d) { return static_cast<std::int32_t>(sys_days{d}.time_since_epoch().count()); }
+
+RevenueSummary revenue_summary(const std::vector<storage::RevenueRow>& rows) {
+  RevenueSummary s;
+  std::map<std::int32_t, std::int64_t> active_by_day;
+  std::map<std::string, PlanRevenue> plans;
+  std::map<std::string, std::int32_t> plan_last_day;
+  for (const auto& r : rows) {
+    s.total_revenue += r.total_revenue;
+    s.new_subscribers += r.new_subscribers;
+    s.churn_count += r.churn_count;
+    active_by_day[r.day] += r.active_users;
+    auto& p = plans[r.plan];
+    p.plan = r.plan;
+    p.revenue += r.total_revenue;
+    p.new_subscribers += r.new_subscribers;
+    p.churn_count += r.churn_count;
+    if (auto [it, fresh] = plan_last_day.try_emplace(r.plan, r.day); fresh || r.day >= it->second) {
+      it->second = r.day;
+      p.active_users = r.active_users;
+    }
+  }
+  s.days = static_cast<int>(active_by_day.size());
+  if (!active_by_day.empty()) {
+    s.active_users = active_by_day.rbegin()->second;
+    const auto first = active_by_day.begin()->second;
+    if (first > 0) s.churn_rate = static_cast<double>(s.churn_count) / static_cast<double>(first);
+    double sum = 0;
+    for (const auto& [d, n] : active_by_day) sum += static_cast<double>(n);
+    const double mean = sum / static_cast<double>(active_by_day.size());
+    if (mean > 0) s.revenue_per_active_user = s.total_revenue / mean;
+  }
+  for (auto& [name, p] : plans) s.plans.push_back(std::move(p));
+  std::sort(s.plans.begin(), s.plans.end(),
+            [](const PlanRevenue& a, const PlanRevenue& b) { return a.revenue != b.revenue ? a.revenue > b.revenue : a.plan < b.plan; });
+  return s;
+}
+
+std::string revenue_digest(const std::vector<storage::RevenueRow>& rows) {
+  std::uint64_t h = automation::detail::fnv1a("revenue");
+  for (const auto& r : rows)
+    h = automation::detail::fnv1a(
+        fmt::format("{}|{}|{}|{}|{}|{};", r.day, r.plan, r.total_revenue, r.new_subscribers, r.active_users, r.churn_count), h);
+  return fmt::format("{:016x}/{}", h, rows.size());
+}
+
+void add_change(std::vector<Change>& out, std::string figure, double value, double previous) {
+  Change c;
+  c.figure = std::move(figure);
+  c.value = value;
+  c.previous = previous;
+  c.absolute = value - previous;
+  if (previous != 0) c.relative = c.absolute / previous;
+  out.push_back(std::move(c));
+}
+
+std::vector<Change> changes(const Rollup& cur, const Rollup& prev) {
+  std::vector<Change> out;
+  const auto& u = cur.usage;
+  const auto& p = prev.usage;
+  auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+  add_change(out, "usage.events", d(u.events), d(p.events));
+  add_change(out, "usage.unique_users", d(u.unique_users), d(p.unique_users));
+  add_change(out, "usage.errors", d(u.errors), d(p.errors));
+  add_change(out, "usage.error_rate", u.error_rate, p.error_rate);
+  add_change(out, "usage.duration.mean_ms", u.duration.mean_ms, p.duration.mean_ms);
+  add_change(out, "usage.duration.p50_ms", u.duration.p50_ms, p.duration.p50_ms);
+  add_change(out, "usage.duration.p95_ms", u.duration.p95_ms, p.duration.p95_ms);
+  std::map<std::string, std::pair<const FeatureUsage*, const FeatureUsage*>> features;
+  for (const auto& f : u.features) features[f.feature].first = &f;
+  for (const auto& f : p.features) features[f.feature].second = &f;
+  const FeatureUsage none;
+  for (const auto& [name, fp] : features) {
+    const auto& a = fp.first ? *fp.first : none;
+    const auto& b = fp.second ? *fp.second : none;
+    const auto base = "usage.feature." + name;
+    add_change(out, base + ".events", d(a.events), d(b.events));
+    add_change(out, base + ".errors", d(a.errors), d(b.errors));
+    add_change(out, base + ".error_rate", a.error_rate, b.error_rate);
+    add_change(out, base + ".duration.p50_ms", a.duration.p50_ms, b.duration.p50_ms);
+    add_change(out, base + ".duration.p95_ms", a.duration.p95_ms, b.duration.p95_ms);
+  }
+  std::map<std::string, std::pair<double, double>> types;
+  for (const auto& t : u.event_types) types[t.name].first = d(t.count);
+  for (const auto& t : p.event_types) types[t.name].second = d(t.count);
+  for (const auto& [name, v] : types) add_change(out, "usage.event_type." + name, v.first, v.second);
+
+  const auto& r = cur.revenue;
+  const auto& q = prev.revenue;
+  add_change(out, "revenue.total", r.total_revenue, q.total_revenue);
+  add_change(out, "revenue.new_subscribers", static_cast<double>(r.new_subscribers), static_cast<double>(q.new_subscribers));
+  add_change(out, "revenue.active_users", static_cast<double>(r.active_users), static_cast<double>(q.active_users));
+  add_change(out, "revenue.churn_count", static_cast<double>(r.churn_count), static_cast<double>(q.churn_count));
+  add_change(out, "revenue.churn_rate", r.churn_rate.value_or(0), q.churn_rate.value_or(0));
+  add_change(out, "revenue.per_active_user", r.revenue_per_active_user.value_or(0), q.revenue_per_active_user.value_or(0));
+  std::map<std::string, std::pair<const PlanRevenue*, const PlanRevenue*>> plans;
+  for (const auto& pl : r.plans) plans[pl.plan].first = &pl;
+  for (const auto& pl : q.plans) plans[pl.plan].second = &pl;
+  const PlanRevenue no_plan;
+  for (const auto& [name, pp] : plans) {
+    const auto& a = pp.first ? *pp.first : no_plan;
+    const auto& b = pp.second ? *pp.second : no_plan;
+    const auto base = "revenue.plan." + name;
+    add_change(out, base + ".revenue", a.revenue, b.revenue);
+    add_change(out, base + ".new_subscribers", static_cast<double>(a.new_subscribers), static_cast<double>(b.new_subscribers));
+    add_change(out, base + ".active_users", static_cast<double>(a.active_users), static_cast<double>(b.active_users));
+    add_change(out, base + ".churn_count", static_cast<double>(a.churn_count), static_cast<double>(b.churn_count));
+  }
+  return out;
+}
+
+// What a period's stored data looks like now: the newest block touching it and the revenue digest.
+struct Fingerprint {
+  std::int64_t watermark = 0;
+  std::string revenue_digest;
+};
+
+}  // namespace
+
+MetricsAggregator::MetricsAggregator(storage::Store& store, const Clock& clock, AggregatorOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {
+  options_.block_events = std::clamp<std::size_t>(options_.block_events, 1, 1 << 20);
+  if (options_.owner.empty()) options_.owner = fmt::format("pid {} on {}", static_cast<long>(::getpid()), host_name());
+}
+
+Result<IngestResult> MetricsAggregator::ingest(std::span<const UsageEvent> events, const BatchSource& source) {
+  for (std::size_t i = 0; i < events.size(); ++i)
+    if (auto v = validate(events[i]); !v) return with_context(v.error(), fmt::format("event {} of {}", i, events.size()));
+  IngestResult total;
+  detail::BlockBuilder builder;
+  BatchSource src = source;
+  for (std::size_t i = 0; i < events.size();) {
+    builder.clear();
+    const auto first = i;
+    for (; i < events.size() && builder.size() < options_.block_events; ++i) builder.add(events[i]);
+    src.first_row = source.first_row + static_cast<std::int64_t>(first);
+    auto r = detail::store_block(store_, options_.time_zone, clock_.now(), builder.block(), src);
+    if (!r) return with_context(r.error(), fmt::format("store events {}..{}", first, i - 1));
+    total.events += r->events;
+    total.stored += r->stored;
+    total.duplicates += r->duplicates;
+    total.blocks_written += r->blocks_written;
+    total.blocks_skipped += r->blocks_skipped;
+  }
+  return total;
+}
+
+Result<RevenueIngestResult> MetricsAggregator::ingest_revenue(std::span<const RevenueRecord> records) {
+  std::vector<storage::RevenueRow> rows;
+  rows.reserve(records.size());
+  const auto now = clock_.now();
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    if (auto v = validate(r); !v) return with_context(v.error(), fmt::format("revenue record {} of {}", i, records.size()));
+    rows.push_back({day_number(r.date), r.plan, r.total_revenue, r.new_subscribers, r.active_users, r.churn_count, now});
+  }
+  auto u = store_.upsert_revenue(rows);
+  if (!u) return u.error();
+  return RevenueIngestResult{u->inserted, u->updated, u->unchanged};
+}
+
+namespace {
+
+struct Computed {
+  Rollup rollup;
+  Fingerprint fingerprint;
+};
+
+Result<Fingerprint> fingerprint(storage::Store& store, TimePoint begin, TimePoint end, std::int32_t first_day, std::int32_t last_day) {
+  Fingerprint f;
+  auto blocks = store.usage_blocks({.since = begin, .until = end});
+  if (!blocks) return blocks.error();
+  for (const auto& b : *blocks) f.watermark = std::max(f.watermark, b.id);
+  auto rows = store.query_revenue(first_day, last_day);
+  if (!rows) return rows.error();
+  f.revenue_digest = revenue_digest(*rows);
+  return f;
+}
+
+// The usage and revenue of one period (no changes), and its fingerprint.
+Result<Computed> summarize(storage::Store& store, const TimeZone& zone, const Period& period) {
+  Computed c;
+  auto& r = c.rollup;
+  r.period = period;
+  r.time_zone = zone.name();
+  r.begin = zone.start_of_day(period.first);
+  r.end = zone.start_of_day(sys_days{period.last} + days{1});
+  const auto first_day = day_number(period.first), last_day = day_number(period.last);
+  // Blocks stored while another zone was configured get their partials for this one now.
+  auto missing = store.usage_blocks_without_partials(r.time_zone, r.begin, r.end);
+  if (!missing) return missing.error();
+  for (auto id : *missing) {
+    auto blocks = store.usage_blocks({.id = id, .with_data = true});
+    if (!blocks) return blocks.error();
+    if (blocks->empty()) continue;  // pruned meanwhile
+    auto block = detail::decode_block(blocks->front().data);
+    if (!block) return with_context(block.error(), fmt::format("usage block {}", id));
+    std::vector<storage::UsagePartialRecord> parts;
+    for (auto& p : detail::partials(*block, zone)) parts.push_back({id, r.time_zone, p.day, std::move(p.data)});
+    if (auto put = store.put_usage_partials(id, r.time_zone, parts); !put) return put.error();
+  }
+  auto fp = fingerprint(store, r.begin, r.end, first_day, last_day);
+  if (!fp) return fp.error();
+  c.fingerprint = std::move(*fp);
+  auto parts = store.usage_partials(r.time_zone, first_day, last_day);
+  if (!parts) return parts.error();
+  detail::UsageAccumulator acc;
+  // A day's partials (one per block that touched it) are merged into one the first time a rollup
+  // reads them, so later rollups of the day, its week and its month read one partial per day.
+  for (std::size_t i = 0; i < parts->size();) {
+    std::size_t j = i;
+    while (j < parts->size() && (*parts)[j].day == (*parts)[i].day) ++j;
+    if (j - i == 1) {
+      for (; i < j; ++i)
+        if (auto m = acc.merge((*parts)[i].data); !m)
+          return with_context(m.error(), fmt::format("usage block {} day {}", (*parts)[i].block_id, (*parts)[i].day));
+      continue;
+    }
+    detail::UsageAccumulator day;
+    std::vector<std::int64_t> ids;
+    for (std::size_t k = i; k < j; ++k) {
+      if (auto m = day.merge((*parts)[k].data); !m)
+        return with_context(m.error(), fmt::format("usage block {} day {}", (*parts)[k].block_id, (*parts)[k].day));
+      ids.push_back((*parts)[k].block_id);
+    }
+    const auto merged = day.encode();
+    if (auto m = acc.merge(merged); !m) return m.error();
+    if (auto c = store.compact_usage_partials(r.time_zone, (*parts)[i].day, ids, merged); !c)
+      automation::detail::logf(LogLevel::debug, "metrics", "did not compact the partials of day {}: {}", (*parts)[i].day,
+                               c.error().message);
+    i = j;
+  }
+  r.usage = acc.summary();
+  r.partials_read = static_cast<std::int64_t>(parts->size());
+  auto rows = store.query_revenue(first_day, last_day);
+  if (!rows) return rows.error();
+  r.revenue = revenue_summary(*rows);
+  return c;
+}
+
+}  // namespace
+
+Result<Rollup> MetricsAggregator::compute(const Period& period) {
+  auto cur = summarize(store_, options_.time_zone, period);
+  if (!cur) return cur.error();
+  auto prev = summarize(store_, options_.time_zone, period.previous());
+  if (!prev) return prev.error();
+  cur->rollup.changes = changes(cur->rollup, prev->rollup);
+  cur->rollup.computed = clock_.now();
+  return std::move(cur->rollup);
+}
+
+Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
+  const auto zone = options_.time_zone.name();
+  const auto key = period.key();
+  const auto started = clock_.now();
+  auto stored = store_.get_rollup(zone, key);
+  if (!stored) return stored.error();
+  std::string why = force ? "forced by the caller" : fmt::format("first aggregation of {}", key);
+  if (*stored && !force) {
+    const auto& s = **stored;
+    if (s.state == "running" && s.lease_until > started)
+      return fail(errc::busy,
+                  fmt::format("already running: {} ({}) is being aggregated by {} since {} (claim until {}); force to run anyway", key,
+                              zone, s.owner, format_timestamp(s.started), format_timestamp(s.lease_until)));
+    if (s.state == "done") {
+      const auto begin = options_.time_zone.start_of_day(period.first);
+      const auto end = options_.time_zone.start_of_day(sys_days{period.last} + days{1});
+      auto fp = fingerprint(store_, begin, end, day_number(period.first), day_number(period.last));
+      if (!fp) return fp.error();
+      if (fp->watermark == s.usage_watermark && fp->revenue_digest == s.revenue_digest) {
+        auto doc = json::parse(s.document, "stored rollup");
+        if (!doc) return doc.error();
+        auto r = rollup_from_json(*doc);
+        if (!r) return with_context(r.error(), fmt::format("stored rollup {} ({})", key, zone));
+        r->reused = true;
+        r->why = fmt::format("already aggregated at {}: no events or revenue arrived for {} since; force to recompute",
+                             format_timestamp(s.computed), key);
+        return r;
+      }
+      why = fp->watermark != s.usage_watermark
+                ? fmt::format("events arrived for {} after its aggregation at {} (late events re-open a period)", key,
+                              format_timestamp(s.computed))
+                : fmt::format("revenue for {} changed after its aggregation at {}", key, format_timestamp(s.computed));
+    } else if (s.state == "failed") {
+      why = fmt::format("the last aggregation of {} failed: {}", key, s.reason);
+    } else {
+      why = fmt::format("the claim of {} on {} expired at {}", s.owner, key, format_timestamp(s.lease_until));
+    }
+  }
+  // Claim the period, so a concurrent run reports "already running".
+  storage::RollupRecord claim;
+  claim.time_zone = zone;
+  claim.period = key;
+  claim.state = "running";
+  claim.started = started;
+  claim.owner = options_.owner;
+  claim.lease_until = started + options_.lease;
+  claim.reason = why;
+  claim.usage_watermark = *stored ? (*stored)->usage_watermark : 0;
+  claim.revenue_digest = *stored ? (*stored)->revenue_digest : "";
+  claim.computed = *stored ? (*stored)->computed : TimePoint{};
+  claim.document = *stored ? (*stored)->document : "{}";
+  auto version = store_.put_rollup(claim, *stored ? (*stored)->version : 0);
+  if (!version) {
+    if (version.error().code == errc::conflict)
+      return fail(errc::busy, fmt::format("already running: another process claimed {} ({}) first", key, zone));
+    return version.error();
+  }
+  auto finish = [&](std::string state, std::string reason, std::string document, const Fingerprint& fp) -> Result<std::int64_t> {
+    storage::RollupRecord done = claim;
+    done.state = std::move(state);
+    done.reason = std::move(reason);
+    done.computed = clock_.now();
+    done.owner.clear();
+    done.lease_until = {};
+    if (done.state == "done") {
+      done.document = std::move(document);
+      done.usage_watermark = fp.watermark;
+      done.revenue_digest = fp.revenue_digest;
+    }
+    return store_.put_rollup(done, *version);
+  };
+  auto record_task = [&](storage::TaskOutcome outcome, std::string error) {
+    storage::TaskRecord t;
+    t.domain = "metrics";
+    t.action = fmt::format("aggregate.{}", to_string(period.granularity));
+    t.params = json::dump(bj::object{{"period", key}, {"time_zone", zone}, {"force", force}, {"why", why}});
+    t.outcome = outcome;
+    t.error = std::move(error);
+    t.started = started;
+    t.ended = clock_.now();
+    t.duration = t.ended - t.started;
+    if (auto a = store_.append_tasks({&t, 1}); !a)
+      automation::detail::logf(LogLevel::warn, "metrics", "could not record the aggregation of {} in the task history: {}", key,
+                               a.error().message);
+  };
+
+  auto cur = summarize(store_, options_.time_zone, period);
+  Result<Computed> prev = cur ? summarize(store_, options_.time_zone, period.previous()) : cur;
+  if (!cur || !prev) {
+    const auto err = !cur ? cur.error() : prev.error();
+    (void)finish("failed", err.message, {}, {});
+    record_task(storage::TaskOutcome::failure, err.message);
+    return err;
+  }
+  auto& r = cur->rollup;
+  r.changes = changes(r, prev->rollup);
+  r.computed = clock_.now();
+  r.why = why;
+  if (auto w = finish("done", why, json::dump(to_json(r)), cur->fingerprint); !w) {
+    record_task(storage::TaskOutcome::failure, w.error().message);
+    if (w.error().code == errc::conflict)
+      return fail(errc::busy, fmt::format("{} ({}) was taken over by another process while it ran; its result was not stored", key, zone));
+    return w.error();
+  }
+  record_task(storage::TaskOutcome::success, {});
+  return std::move(r);
+}
+
+Result<std::vector<Rollup>> MetricsAggregator::stored_rollups(std::size_t limit) {
+  auto recs = store_.list_rollups(limit);
+  if (!recs) return recs.error();
+  std::vector<Rollup> out;
+  for (const auto& s : *recs) {
+    if (s.state != "done") continue;
+    auto doc = json::parse(s.document, "stored rollup");
+    if (!doc) return doc.error();
+    auto r = rollup_from_json(*doc);
+    if (!r) return with_context(r.error(), fmt::format("stored rollup {} ({})", s.period, s.time_zone));
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+}  // namespace automation::metrics

@@ -1,0 +1,109 @@
+// autoctl ingest and autoctl aggregate on a real SQLite store.
+#include <automation/core/json.hpp>
+
+#include "support/autoctl.hpp"
+#include "support/json_out.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+using namespace automation;
+using automation::test::autoctl;
+using automation::test::json_out;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::string write(const test::TempDir& dir, const std::string& name, const std::string& text) {
+  const auto path = (dir.path() / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("autoctl ingest and aggregate: events and revenue to a daily rollup, stored and reused") {
+  test::TempDir dir;
+  const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}};
+  const auto events = write(dir, "events.csv",
+                            "timestamp,userId,featureKey,eventType,duration,errorCode\n"
+                            "2026-11-23T08:00:00Z,ann,vocal-coach,start,100,\n"
+                            "2026-11-23T09:00:00Z,bob,vocal-coach,start,300,E500\n"
+                            "2026-11-23T10:00:00Z,ann,lyrics,start,,\n"
+                            "yesterday,cat,lyrics,start,,\n"
+                            "2026-11-22T10:00:00Z,ann,lyrics,start,,\n");
+  auto in = autoctl({"ingest", "events", events, "--json"}, env);
+  CHECK(in.exit_code == 65);  // a row was rejected (the others are stored)
+  auto rep = json_out(in);
+  CHECK(rep.at("rows").to_number<int>() == 5);
+  CHECK(rep.at("rejected").to_number<int>() == 1);
+  CHECK(rep.at("events").at("stored").to_number<int>() == 4);
+  CHECK(rep.at("errors").as_array()[0].at("line").to_number<int>() == 5);
+  CHECK(rep.at("rejects_path").as_string() == events + ".rejects");
+
+  auto again = autoctl({"ingest", "events", events}, env);
+  CHECK(again.exit_code == 65);
+  CHECK_THAT(again.out, Contains("0 events stored, 4 already stored"));
+  CHECK_THAT(again.err, Contains("events.csv:5: timestamp"));
+
+  const auto revenue =
+      write(dir, "revenue.csv", "date,plan,totalRevenue,newSubscribers,activeUsers,churnCount\n2026-11-23,pro,120.5,2,40,1\n");
+  auto rin = autoctl({"ingest", "revenue", revenue}, env);
+  INFO(rin.err);
+  CHECK(rin.exit_code == 0);
+  CHECK_THAT(rin.out, Contains("1 inserted"));
+
+  auto agg = autoctl({"aggregate", "--daily", "--date", "2026-11-23", "--json"}, env);
+  INFO(agg.err);
+  REQUIRE(agg.exit_code == 0);
+  auto doc = json_out(agg).at("rollups").as_array().at(0);
+  CHECK(doc.at("period").at("key").as_string() == "2026-11-23");
+  CHECK(doc.at("usage").at("events").to_number<int>() == 3);
+  CHECK(doc.at("usage").at("unique_users").to_number<int>() == 2);
+  CHECK(doc.at("usage").at("errors").to_number<int>() == 1);
+  CHECK(doc.at("usage").at("features").as_array()[0].at("feature").as_string() == "vocal-coach");
+  CHECK(doc.at("usage").at("features").as_array()[0].at("duration").at("p95_ms").to_number<double>() == 300);
+  CHECK(doc.at("revenue").at("total_revenue").to_number<double>() == 120.5);
+  CHECK(doc.at("reused").as_bool() == false);
+
+  auto second = autoctl({"aggregate", "--daily", "--date", "2026-11-23"}, env);
+  CHECK(second.exit_code == 0);
+  CHECK_THAT(second.out, Contains("2026-11-23 (daily, UTC): stored"));
+  CHECK_THAT(second.out, Contains("already aggregated"));
+  auto forced = autoctl({"aggregate", "--daily", "--date", "2026-11-23", "--force"}, env);
+  CHECK_THAT(forced.out, Contains("why: forced by the caller"));
+
+  // A backfill of every day of a range, and one range rollup.
+  auto days = autoctl({"aggregate", "--daily", "--from", "2026-11-21", "--to", "2026-11-23", "--json"}, env);
+  REQUIRE(days.exit_code == 0);
+  CHECK(json_out(days).at("rollups").as_array().size() == 3);
+  auto range = autoctl({"aggregate", "--from", "2026-11-16", "--to", "2026-11-29", "--json"}, env);
+  REQUIRE(range.exit_code == 0);
+  CHECK(json_out(range).at("rollups").as_array()[0].at("usage").at("events").to_number<int>() == 4);
+
+  // Each computation is audited with its reason.
+  auto audit = autoctl({"audit", "list", "--action", "metrics.aggregate", "--json"}, env);
+  CHECK_THAT(audit.out, Contains("forced by the caller"));
+}
+
+TEST_CASE("autoctl ingest and aggregate: bad input is refused with a clear message") {
+  test::TempDir dir;
+  const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}};
+  auto missing = autoctl({"ingest", "events", dir.file("nope.csv")}, env);
+  CHECK(missing.exit_code == 66);
+  const auto bad = write(dir, "bad.csv", "when,who\n1,2\n");
+  auto cols = autoctl({"ingest", "events", bad}, env);
+  CHECK(cols.exit_code == 65);
+  CHECK_THAT(cols.err, Contains("no column for timestamp"));
+  const auto strict = write(dir, "strict.csv", "timestamp,user,feature,type\n2026-11-23T08:00:00Z,a,f,t\nnope,a,f,t\n");
+  auto s = autoctl({"ingest", "events", strict, "--strict"}, env);
+  CHECK(s.exit_code == 65);
+  CHECK_THAT(s.err, Contains("nothing was stored"));
+  CHECK(autoctl({"aggregate"}, env).exit_code == 65);
+  CHECK(autoctl({"aggregate", "--daily", "--weekly"}, env).exit_code == 65);
+  auto date = autoctl({"aggregate", "--daily", "--date", "2026-02-30"}, env);
+  CHECK(date.exit_code == 65);
+  CHECK_THAT(date.err, Contains("--date"));
+}
