@@ -56,6 +56,19 @@ struct Generator {
   }
 };
 
+// The baselines' plain table and its prepared INSERT.
+constexpr const char* kRawTable = "CREATE TABLE events (ts INTEGER, user TEXT, feature TEXT, type TEXT, duration_us INTEGER, error TEXT)";
+constexpr const char* kRawInsert = "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+void insert_row(bench::RawSqlite& raw, sqlite3_stmt* ins, const Generator::Row& r) {
+  sqlite3_bind_int64(ins, 1, r.ms);
+  raw.text(ins, 2, r.user);
+  raw.text(ins, 3, r.feature);
+  raw.text(ins, 4, r.type);
+  sqlite3_bind_int64(ins, 5, r.duration_us);
+  raw.text(ins, 6, r.error);
+  raw.step_done(ins);
+}
+
 std::string iso(std::int64_t ms) { return format_timestamp(from_epoch_ms(ms)); }
 
 // ---- ingest ------------------------------------------------------------------------------------
@@ -111,18 +124,12 @@ void BM_MetricsIngestBaselineInsertPerEvent(benchmark::State& state) {
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
     { std::unique_ptr<std::FILE, int (*)(std::FILE*)> touch(std::fopen(db.c_str(), "wb"), &std::fclose); }
     bench::RawSqlite raw(db);
-    raw.exec("CREATE TABLE events (ts INTEGER, user TEXT, feature TEXT, type TEXT, duration_us INTEGER, error TEXT)");
-    auto* ins = raw.prepare("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    raw.exec(kRawTable);
+    auto* ins = raw.prepare(kRawInsert);
     state.ResumeTiming();
     raw.exec("BEGIN");
     for (const auto& r : d.rows) {
-      sqlite3_bind_int64(ins, 1, r.ms);
-      raw.text(ins, 2, r.user);
-      raw.text(ins, 3, r.feature);
-      raw.text(ins, 4, r.type);
-      sqlite3_bind_int64(ins, 5, r.duration_us);
-      raw.text(ins, 6, r.error);
-      raw.step_done(ins);
+      insert_row(raw, ins, r);
     }
     raw.exec("COMMIT");
     if (!raw.ok()) {
@@ -151,8 +158,8 @@ struct RollupData {
     MetricsAggregator agg(*loading, clock);
     { std::unique_ptr<std::FILE, int (*)(std::FILE*)> touch(std::fopen(raw_db.c_str(), "wb"), &std::fclose); }
     bench::RawSqlite raw(raw_db);
-    raw.exec("CREATE TABLE events (ts INTEGER, user TEXT, feature TEXT, type TEXT, duration_us INTEGER, error TEXT)");
-    auto* ins = raw.prepare("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    raw.exec(kRawTable);
+    auto* ins = raw.prepare(kRawInsert);
     raw.exec("BEGIN");
     Generator g(kRollupEvents);
     Generator::Row r;
@@ -160,13 +167,7 @@ struct RollupData {
     for (std::int64_t i = 0; i < kRollupEvents; ++i) {
       g.fill(r);
       batch.push_back({from_epoch_ms(r.ms), r.user, r.feature, r.type, microseconds(r.duration_us), r.error});
-      sqlite3_bind_int64(ins, 1, r.ms);
-      raw.text(ins, 2, r.user);
-      raw.text(ins, 3, r.feature);
-      raw.text(ins, 4, r.type);
-      sqlite3_bind_int64(ins, 5, r.duration_us);
-      raw.text(ins, 6, r.error);
-      raw.step_done(ins);
+      insert_row(raw, ins, r);
       if (batch.size() == 65536 || i + 1 == kRollupEvents) {
         if (auto s = agg.ingest(batch); !s) error = s.error().message;
         batch.clear();

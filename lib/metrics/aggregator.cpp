@@ -51,23 +51,26 @@ Result<IngestResult> store_block(storage::Store& store, const TimeZone& zone, Ti
   std::size_t skip = 0;
   if (source.name != "api") {
     // A file that grew since it was loaded: its last block then was shorter and is a prefix of this one.
-    auto stored = store.usage_blocks({.source = source.name, .first_row = source.first_row});
-    if (!stored) return stored.error();
-    for (const auto& s : *stored) {
-      const auto n = static_cast<std::size_t>(s.events);
-      if (n >= block.size() || n <= skip) continue;
-      if (block_key(encode_block(prefix_block(block, n))) == s.key) skip = n;
+    // It may have grown several times: follow the stored blocks from row to row.
+    for (bool found = true; found && skip < block.size();) {
+      found = false;
+      auto stored = store.usage_blocks({.source = source.name, .first_row = source.first_row + static_cast<std::int64_t>(skip)});
+      if (!stored) return stored.error();
+      for (const auto& s : *stored) {
+        const auto n = static_cast<std::size_t>(s.events);
+        if (n >= block.size() - skip) continue;
+        if (block_key(encode_block(slice_block(block, skip, skip + n))) == s.key) {
+          skip += n;
+          found = true;
+          break;
+        }
+      }
     }
   }
   if (skip) {
     out.duplicates += skip;
     ++out.blocks_skipped;
-    Block rest;
-    BlockBuilder b;
-    for (std::size_t i = skip; i < block.size(); ++i)
-      b.add(block.time_ms[i], block.users[block.user[i]], block.features[block.feature[i]], block.types[block.type[i]],
-            block.duration_us[i], block.errors[block.error[i]]);
-    auto id = append(store, zone, now, b.block(), source, source.first_row + static_cast<std::int64_t>(skip));
+    auto id = append(store, zone, now, slice_block(block, skip, block.size()), source, source.first_row + static_cast<std::int64_t>(skip));
     if (!id) return id.error();
     if (*id) {
       out.stored += block.size() - skip;
@@ -259,10 +262,15 @@ namespace {
 
 struct Computed {
   Rollup rollup;
-  Fingerprint fingerprint;
 };
 
-Result<Fingerprint> fingerprint(storage::Store& store, TimePoint begin, TimePoint end, std::int32_t first_day, std::int32_t last_day) {
+// Over the period and the one before it (its changes depend on both): taken before reading, so a
+// block stored meanwhile makes the stored rollup stale rather than silently missing.
+Result<Fingerprint> fingerprint(storage::Store& store, const TimeZone& zone, const Period& period) {
+  const auto prev = period.previous();
+  const auto begin = zone.start_of_day(prev.first);
+  const auto end = zone.start_of_day(sys_days{period.last} + days{1});
+  const auto first_day = day_number(prev.first), last_day = day_number(period.last);
   Fingerprint f;
   auto blocks = store.usage_blocks({.since = begin, .until = end});
   if (!blocks) return blocks.error();
@@ -295,9 +303,6 @@ Result<Computed> summarize(storage::Store& store, const TimeZone& zone, const Pe
     for (auto& p : detail::partials(*block, zone)) parts.push_back({id, r.time_zone, p.day, std::move(p.data)});
     if (auto put = store.put_usage_partials(id, r.time_zone, parts); !put) return put.error();
   }
-  auto fp = fingerprint(store, r.begin, r.end, first_day, last_day);
-  if (!fp) return fp.error();
-  c.fingerprint = std::move(*fp);
   auto parts = store.usage_partials(r.time_zone, first_day, last_day);
   if (!parts) return parts.error();
   detail::UsageAccumulator acc;
@@ -360,9 +365,7 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
                   fmt::format("already running: {} ({}) is being aggregated by {} since {} (claim until {}); force to run anyway", key,
                               zone, s.owner, format_timestamp(s.started), format_timestamp(s.lease_until)));
     if (s.state == "done") {
-      const auto begin = options_.time_zone.start_of_day(period.first);
-      const auto end = options_.time_zone.start_of_day(sys_days{period.last} + days{1});
-      auto fp = fingerprint(store_, begin, end, day_number(period.first), day_number(period.last));
+      auto fp = fingerprint(store_, options_.time_zone, period);
       if (!fp) return fp.error();
       if (fp->watermark == s.usage_watermark && fp->revenue_digest == s.revenue_digest) {
         auto doc = json::parse(s.document, "stored rollup");
@@ -375,9 +378,9 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
         return r;
       }
       why = fp->watermark != s.usage_watermark
-                ? fmt::format("events arrived for {} after its aggregation at {} (late events re-open a period)", key,
+                ? fmt::format("events arrived for {} or the period before after its aggregation at {} (late events re-open a period)", key,
                               format_timestamp(s.computed))
-                : fmt::format("revenue for {} changed after its aggregation at {}", key, format_timestamp(s.computed));
+                : fmt::format("revenue for {} or the period before changed after its aggregation at {}", key, format_timestamp(s.computed));
     } else if (s.state == "failed") {
       why = fmt::format("the last aggregation of {} failed: {}", key, s.reason);
     } else {
@@ -432,10 +435,11 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
                                a.error().message);
   };
 
-  auto cur = summarize(store_, options_.time_zone, period);
+  auto fp = fingerprint(store_, options_.time_zone, period);
+  auto cur = fp ? summarize(store_, options_.time_zone, period) : Result<Computed>(fp.error());
   Result<Computed> prev = cur ? summarize(store_, options_.time_zone, period.previous()) : cur;
   if (!cur || !prev) {
-    const auto err = !cur ? cur.error() : prev.error();
+    const auto err = !fp ? fp.error() : !cur ? cur.error() : prev.error();
     (void)finish("failed", err.message, {}, {});
     record_task(storage::TaskOutcome::failure, err.message);
     return err;
@@ -444,7 +448,7 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
   r.changes = changes(r, prev->rollup);
   r.computed = clock_.now();
   r.why = why;
-  if (auto w = finish("done", why, json::dump(to_json(r)), cur->fingerprint); !w) {
+  if (auto w = finish("done", why, json::dump(to_json(r)), *fp); !w) {
     record_task(storage::TaskOutcome::failure, w.error().message);
     if (w.error().code == errc::conflict)
       return fail(errc::busy, fmt::format("{} ({}) was taken over by another process while it ran; its result was not stored", key, zone));

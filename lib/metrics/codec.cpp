@@ -164,9 +164,9 @@ std::string encode_block(const Block& b) {
   return out;
 }
 
-Block prefix_block(const Block& b, std::size_t n) {
+Block slice_block(const Block& b, std::size_t from, std::size_t to) {
   BlockBuilder builder;
-  for (std::size_t i = 0; i < n && i < b.size(); ++i)
+  for (std::size_t i = from; i < to && i < b.size(); ++i)
     builder.add(b.time_ms[i], b.users[b.user[i]], b.features[b.feature[i]], b.types[b.type[i]], b.duration_us[i], b.errors[b.error[i]]);
   return builder.block();
 }

@@ -46,8 +46,8 @@ class BlockBuilder {
 };
 
 std::string encode_block(const Block& b);
-// The events [0, n) of `b` as a block of their own (dictionaries rebuilt).
-Block prefix_block(const Block& b, std::size_t n);
+// The events [from, to) of `b` as a block of their own (dictionaries rebuilt).
+Block slice_block(const Block& b, std::size_t from, std::size_t to);
 Result<Block> decode_block(std::string_view data);
 // A stable 128-bit content hash of encoded data, as "b1-" and 32 hex digits.
 std::string block_key(std::string_view encoded);

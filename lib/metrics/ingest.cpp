@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -62,12 +63,13 @@ std::string normalize(std::string_view name) {
   return out;
 }
 
-int column_for(const std::array<Column, 6>& cols, std::string_view name) {
+// The field a header name maps to (-1: none) and how good a name for it it is (0: the best).
+std::pair<int, int> column_for(const std::array<Column, 6>& cols, std::string_view name) {
   const auto n = normalize(name);
   for (std::size_t i = 0; i < cols.size(); ++i)
-    for (auto a : cols[i].aliases)
-      if (!a.empty() && a == n) return static_cast<int>(i);
-  return -1;
+    for (std::size_t k = 0; k < cols[i].aliases.size(); ++k)
+      if (!cols[i].aliases[k].empty() && cols[i].aliases[k] == n) return {static_cast<int>(i), static_cast<int>(k)};
+  return {-1, 0};
 }
 
 // ---- values ------------------------------------------------------------------------------------
@@ -92,7 +94,7 @@ Result<std::int64_t> slow_time_ms(std::string_view s) {
 
 // "YYYY-MM-DD[T ]HH:MM:SS[.fff][Z|+hh:mm]" fast; anything else through parse_timestamp; a bare
 // integer is epoch seconds (below 1e11) or milliseconds.
-Result<std::int64_t> parse_time_ms(std::string_view s) {
+Result<std::int64_t> parse_any_time_ms(std::string_view s) {
   int y, mo, d, h, mi, se;
   if (s.size() >= 19 && s[4] == '-' && s[7] == '-' && (s[10] == 'T' || s[10] == ' ') && s[13] == ':' && s[16] == ':' &&
       digits(s, 0, 4, y) && digits(s, 5, 2, mo) && digits(s, 8, 2, d) && digits(s, 11, 2, h) && digits(s, 14, 2, mi) &&
@@ -133,17 +135,31 @@ Result<std::int64_t> parse_time_ms(std::string_view s) {
   return to_epoch_ms(*t);
 }
 
+// Times outside 1900-2199 are refused: they are typos, and the library's time points (nanoseconds
+// since 1970) cannot hold much more.
+constexpr std::int64_t kMinTimeMs = -2'208'988'800'000, kEndTimeMs = 7'258'118'400'000;
+constexpr std::int64_t kMaxDurationUs = 30LL * 86'400'000'000;  // 30 days
+
+Result<std::int64_t> parse_time_ms(std::string_view s) {
+  auto t = parse_any_time_ms(s);
+  if (t && (*t < kMinTimeMs || *t >= kEndTimeMs))
+    return fail(errc::invalid_argument, fmt::format("\"{}\" is outside the years 1900-2199", s));
+  return t;
+}
+
 // Milliseconds (a plain number, fractions allowed) or a duration with units ("1.5s"); -1 when empty.
 Result<std::int64_t> parse_duration_us(std::string_view s) {
   if (s.empty()) return std::int64_t{-1};
   double v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec == std::errc() && p == s.data() + s.size()) {
-    if (!std::isfinite(v) || v < 0) return fail(errc::invalid_argument, fmt::format("duration \"{}\" must be a number >= 0", s));
+    if (!std::isfinite(v) || v < 0 || v * 1000.0 > static_cast<double>(kMaxDurationUs))
+      return fail(errc::invalid_argument, fmt::format("duration \"{}\" must be a number of milliseconds from 0 to 30 days", s));
     return static_cast<std::int64_t>(std::llround(v * 1000.0));
   }
   auto d = parse_duration(s);
   if (!d) return fail(errc::invalid_argument, fmt::format("duration \"{}\" is not milliseconds or a duration like 1.5s", s));
+  if (d->count() > kMaxDurationUs / 1000) return fail(errc::invalid_argument, fmt::format("duration \"{}\" is longer than 30 days", s));
   return static_cast<std::int64_t>(d->count()) * 1000;
 }
 
@@ -178,12 +194,27 @@ class RecordReader {
     while (true) {
       // Find complete records in buf_[start, end).
       std::size_t i = start;
-      bool quoted = false;
+      // A quote opens only at the start of a field (or right after a closing one: "" inside
+      // quotes), as the splitter reads it; a stray quote inside a field is plain text.
+      bool quoted = false, closed = false, field_start = true;
       std::uint64_t lines_in = 0;
       std::size_t rec_begin = start;
       while (i < buf_.size()) {
         const char c = buf_[i];
-        if (c == '"' && csv_) quoted = !quoted;
+        if (csv_) {
+          if (quoted) {
+            if (c == '"') {
+              quoted = false;
+              closed = true;
+            }
+          } else if (c == '"' && (field_start || closed)) {
+            quoted = true;
+            closed = false;
+          } else {
+            closed = false;
+          }
+          field_start = !quoted && (c == ',' || c == '\n');
+        }
         if (c == '\n') {
           ++lines_in;
           if (!quoted) {
@@ -401,16 +432,19 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
           return false;
         }
         std::vector<std::string> names;
+        std::array<int, 6> rank{};
         for (std::size_t i = 0; i < fields->size(); ++i) {
           const auto name = trim_view((*fields)[i]);
           names.emplace_back(name);
-          const int c = column_for(cols, name);
-          if (c >= 0 && index[c] < 0) {
+          const auto [c, r] = column_for(cols, name);
+          if (c < 0) continue;
+          if (index[c] < 0 || r < rank[c]) {  // "timestamp" beats "date", "user_id" beats "user"
             index[c] = static_cast<int>(i);
-          } else if (store) {
-            rep.ignored_columns.emplace_back(name);
+            rank[c] = r;
           }
         }
+        for (std::size_t i = 0; i < names.size() && store; ++i)
+          if (std::find(index.begin(), index.end(), static_cast<int>(i)) == index.end()) rep.ignored_columns.push_back(names[i]);
         for (std::size_t c = 0; c < cols.size(); ++c)
           if (cols[c].required && index[c] < 0) {
             failure = fail(errc::invalid_argument, fmt::format("{}: no column for {} (a header such as {}); the header has: {}", path,
@@ -448,10 +482,12 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
           reject(line, raw, jec ? fmt::format("not JSON: {}", jec.message()) : "not a JSON object");
           return failure.has_value();
         }
+        std::array<int, 6> rank{};
         for (std::size_t c = 0; c < cols.size(); ++c) v[c] = {};
         for (const auto& kv : doc.as_object()) {
-          const int c = column_for(cols, kv.key());
-          if (c < 0) continue;
+          const auto [c, rk] = column_for(cols, kv.key());
+          if (c < 0 || (!v[c].empty() && rk >= rank[c])) continue;
+          rank[c] = rk;
           const auto& val = kv.value();
           if (val.is_string()) {
             json_values[c] = std::string(val.as_string());

@@ -16,7 +16,8 @@ Result<void> validate(const UsageEvent& e) {
   if (e.user_id.empty()) return fail(errc::invalid_argument, "usage event: \"user_id\" must not be empty");
   if (e.feature.empty()) return fail(errc::invalid_argument, "usage event: \"feature\" must not be empty");
   if (e.event_type.empty()) return fail(errc::invalid_argument, "usage event: \"event_type\" must not be empty");
-  if (e.duration && *e.duration < Duration::zero()) return fail(errc::invalid_argument, "usage event: \"duration\" must not be negative");
+  if (e.duration && (*e.duration < Duration::zero() || *e.duration > std::chrono::days(30)))
+    return fail(errc::invalid_argument, "usage event: \"duration\" must be from 0 to 30 days");
   return {};
 }
 

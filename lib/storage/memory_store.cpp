@@ -534,7 +534,7 @@ Result<void> MemoryStore::put_usage_partials(std::int64_t block_id, std::string_
   std::lock_guard lock(state_->mu);
   if (!state_->blocks.contains(block_id)) return fail(errc::not_found, fmt::format("usage block {} does not exist", block_id));
   const std::string zone(time_zone);
-  std::erase_if(state_->partials, [&](const auto& kv) { return std::get<0>(kv.first) == zone && std::get<2>(kv.first) == block_id; });
+  if (state_->partials_present.contains({block_id, zone})) return {};
   for (const auto& p : partials) {
     UsagePartialRecord q = p;
     q.block_id = block_id;

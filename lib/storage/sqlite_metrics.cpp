@@ -191,11 +191,15 @@ Result<void> SqliteStore::put_usage_partials(std::int64_t block_id, std::string_
   if (!found) return found.error();
   (*exists)->reset();
   if (!*found) return fail(errc::not_found, fmt::format("usage block {} does not exist", block_id));
-  auto del = impl_->cached("DELETE FROM usage_partial WHERE block_id = ?1 AND time_zone = ?2");
-  if (!del) return del.error();
-  (*del)->bind(1, block_id);
-  (*del)->bind(2, time_zone);
-  if (auto e = (*del)->step("replace usage partials"); !e) return e.error();
+  // Present already (another process stored them first, and may have compacted them since): keep them.
+  auto present = impl_->cached("SELECT 1 FROM usage_partial_zone WHERE block_id = ?1 AND time_zone = ?2");
+  if (!present) return present.error();
+  (*present)->bind(1, block_id);
+  (*present)->bind(2, time_zone);
+  auto is_present = (*present)->step("find a block's partials");
+  if (!is_present) return is_present.error();
+  (*present)->reset();
+  if (*is_present) return tx.commit();
   if (auto e = impl_->insert_partials(block_id, time_zone, partials); !e) return e.error();
   return tx.commit();
 }

@@ -4,7 +4,7 @@
 // only materialized the first time a hash is seen. A group also serializes to and merges from a
 // rollup (the same figures as compact JSON), so a store can keep per-hour rollups and answer a
 // range from them plus the raw rows at its edges. Durations are kept as a histogram at three
-// significant digits (exact below 1 ms), so percentiles are within 0.1 % whatever the source.
+// significant digits (exact below 1 ms), so percentiles are less than 1 % low whatever the source.
 #include <automation/storage/store.hpp>
 #include <detail/hash.hpp>
 

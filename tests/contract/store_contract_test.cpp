@@ -825,6 +825,9 @@ TEMPLATE_TEST_CASE("contract: usage blocks append once per key, with their parti
   CHECK(s.usage_blocks_without_partials("Europe/Berlin", from_epoch_ms(0), from_epoch_ms(10000)).value() ==
         std::vector<std::int64_t>{**id1});
   CHECK(s.usage_partials("Europe/Berlin", 12, 12).value().at(0).block_id == **id2);
+  // Present already (another process got there first): kept as they are.
+  REQUIRE(s.put_usage_partials(**id2, "Europe/Berlin", std::vector<UsagePartialRecord>{{0, "", 13, "other"}}));
+  CHECK(s.usage_partials("Europe/Berlin", 0, 100).value().size() == 1);
   CHECK(s.put_usage_partials(999, "UTC", {}).error().code == errc::not_found);
 
   // Compaction replaces a day's partials by one, once.

@@ -77,7 +77,7 @@ std::string format_date(std::chrono::year_month_day date);
 // ---- rollups -----------------------------------------------------------------------------------
 
 /// Duration figures are milliseconds. Percentiles are nearest-rank over durations rounded down to
-/// three significant digits (within 0.1 %); the mean is exact.
+/// three significant digits (less than 1 % low); the mean is exact.
 struct DurationStats {
   std::uint64_t count = 0;  ///< events that carried a duration
   double mean_ms = 0, p50_ms = 0, p95_ms = 0;

@@ -152,7 +152,7 @@ struct ParamAssociation {
 };
 
 /// Statistics of one (domain, action) over a range. Percentiles are nearest-rank over durations
-/// rounded down to three significant digits (within 0.1 %, exact under 1 ms); the mean is exact.
+/// rounded down to three significant digits (less than 1 % low, exact under 1 ms); the mean is exact.
 struct TaskGroupStats {
   std::string domain, action;
   std::uint64_t count = 0, successes = 0, failures = 0, timeouts = 0, cancelled = 0;
@@ -484,8 +484,8 @@ class Store {
                                                                  std::int32_t last_day) = 0;
   /// Ids of blocks overlapping [since, until) whose partials for `time_zone` were never stored.
   virtual Result<std::vector<std::int64_t>> usage_blocks_without_partials(std::string_view time_zone, TimePoint since, TimePoint until) = 0;
-  /// Stores a block's partials for `time_zone` (replacing any) and marks them present; not_found
-  /// for an unknown block.
+  /// Stores a block's partials for `time_zone` and marks them present, atomically; nothing changes
+  /// when they are present already (stored by another process). not_found for an unknown block.
   virtual Result<void> put_usage_partials(std::int64_t block_id, std::string_view time_zone,
                                           std::span<const UsagePartialRecord> partials) = 0;
   /// Replaces the partials of `time_zone` and `day` from blocks `block_ids` by one holding their

@@ -282,20 +282,25 @@ TEMPLATE_TEST_CASE("metrics: a stored rollup is reused until late events re-open
   REQUIRE(late);
   CHECK_FALSE(late->reused);
   CHECK(late->usage.events == 3);
-  CHECK(late->why.find("events arrived for 2026-11-23 after its aggregation") != std::string::npos);
+  CHECK(late->why.find("events arrived for 2026-11-23 or the period before after its aggregation") != std::string::npos);
+  // Late events for the day before change its changes: that re-opens it too.
+  REQUIRE(agg.ingest(std::vector<UsageEvent>{ev("2026-11-22T09:00:00Z", "late", "f")}));
+  auto prev_late = agg.aggregate(day).value();
+  CHECK_FALSE(prev_late.reused);
+  CHECK(change(prev_late, "usage.events")->previous == 1);
 
   // Changed revenue re-opens it too; force recomputes a current one.
   REQUIRE(agg.ingest_revenue(std::vector<RevenueRecord>{{year{2026} / November / 23, "pro", 10, 1, 1, 0}}));
   auto rev = agg.aggregate(day).value();
   CHECK_FALSE(rev.reused);
-  CHECK(rev.why.find("revenue for 2026-11-23 changed") != std::string::npos);
+  CHECK(rev.why.find("revenue for 2026-11-23 or the period before changed") != std::string::npos);
   auto forced = agg.aggregate(day, true).value();
   CHECK_FALSE(forced.reused);
   CHECK(forced.why == "forced by the caller");
 
   // Each computation is in the task history with its reason.
   auto tasks = b.store->query_tasks({.domain = "metrics"}).value();
-  CHECK(tasks.size() == 4);
+  CHECK(tasks.size() == 5);
   CHECK(tasks[0].action == "aggregate.daily");
   CHECK(tasks[0].params.find("forced by the caller") != std::string::npos);
   auto stored = agg.stored_rollups().value();

@@ -97,6 +97,30 @@ TEST_CASE("ingest: bad rows are reported by line and written beside the file, an
   CHECK(fx.day(1).usage.events == 1);
 }
 
+TEST_CASE("ingest: a quote inside a field is text, and impossible times and durations are bad rows", "[metrics][ingest]") {
+  Fixture fx;
+  const auto path = fx.dir.file("events.csv");
+  write(path,
+        "date,timestamp,user,user_id,feature,type,duration\n"
+        "2026-01-02,2026-01-01T10:00:00Z,Ann,u1,tv 5\" screen,click,1\n"
+        "2026-01-02,2026-01-01T11:00:00Z,Bob,u2,radio,click,2\n"
+        "2026-01-02,2926-01-01T11:00:00Z,Cat,u3,radio,click,2\n"
+        "2026-01-02,999999999999999,Dan,u4,radio,click,2\n"
+        "2026-01-02,2026-01-01T11:00:00Z,Eve,u5,radio,click,1e16\n");
+  auto r = fx.agg.ingest_file(RecordKind::events, path);
+  REQUIRE(r);
+  CHECK(r->rows == 5);
+  CHECK(r->events.stored == 2);
+  CHECK(r->ignored_columns == std::vector<std::string>{"date", "user"});  // timestamp and user_id are the better names
+  REQUIRE(r->rejected == 3);
+  CHECK(r->errors[0].reason.find("1900-2199") != std::string::npos);
+  CHECK(r->errors[1].reason.find("1900-2199") != std::string::npos);
+  CHECK(r->errors[2].reason.find("30 days") != std::string::npos);
+  auto d = fx.day(1);  // the timestamp column, not the date one
+  CHECK(d.usage.events == 2);
+  CHECK(d.usage.features[1].feature == "tv 5\" screen");
+}
+
 TEST_CASE("ingest: strict mode rejects the whole file and stores nothing", "[metrics][ingest]") {
   Fixture fx;
   const auto path = fx.dir.file("events.csv");
@@ -211,4 +235,10 @@ TEST_CASE("ingest: reloading a file stores nothing, and a file that grew loads o
   REQUIRE(once_more);
   CHECK(once_more->events.stored == 0);
   CHECK(fx.day(1).usage.events == 9);
+  // It grows a second time: the blocks of both earlier loads are recognised.
+  write(path, "2026-01-01T10:00:09Z,u9,f,start\n", true);
+  auto twice = small.ingest_file(RecordKind::events, path);
+  REQUIRE(twice);
+  CHECK(twice->events.stored == 1);
+  CHECK(fx.day(1).usage.events == 10);
 }
