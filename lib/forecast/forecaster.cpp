@@ -29,7 +29,7 @@ std::string prompt(std::span<const double> history, const Options& options, std:
       {"horizon", options.horizon},
       {"seasonal_period", period},
       {"interval_levels_percent", boost::json::value_from(options.levels)},
-      {"history_oldest_first", boost::json::value_from(std::vector<double>(history.begin(), history.end()))},
+      {"history_oldest_first", boost::json::array(history.begin(), history.end())},
       {"answer_format", boost::json::object{{"forecast", boost::json::array{answer_entry}}}},
       {"rules", boost::json::array{"answer with one JSON object and nothing else",
                                    fmt::format("the forecast array has exactly {} entries, one per step", options.horizon),
@@ -103,13 +103,11 @@ Result<std::optional<LlmConfig>> LlmConfig::from_config(const Config& config, co
     return it == env.end() ? std::string() : it->second;
   };
   LlmConfig c;
+  static_cast<LlmSettings&>(c) = config.llm;
   // OPENAI_BASE_URL alone (often exported for other tools) does not switch the backend on: it
   // counts only once a model is configured.
-  c.base_url = config.llm.base_url.empty() && !config.llm.model.empty() ? from_env("OPENAI_BASE_URL") : config.llm.base_url;
-  c.model = config.llm.model;
-  c.api_key = config.llm.api_key.empty() ? from_env("OPENAI_API_KEY") : config.llm.api_key;
-  c.timeout = config.llm.timeout;
-  c.ca_file = config.llm.ca_file;
+  if (c.base_url.empty() && !c.model.empty()) c.base_url = from_env("OPENAI_BASE_URL");
+  if (c.api_key.empty()) c.api_key = from_env("OPENAI_API_KEY");
   if (c.base_url.empty()) return std::optional<LlmConfig>();
   if (auto v = c.validate(); !v) return v.error();
   return std::optional<LlmConfig>(std::move(c));
@@ -133,7 +131,6 @@ Result<Forecast> llm_forecast(const LlmConfig& config, std::span<const double> h
   call.url += "/chat/completions";
   call.timeout = config.timeout;
   call.ca_file = config.ca_file;
-  call.headers.emplace_back("Content-Type", "application/json");
   if (!config.api_key.empty()) call.headers.emplace_back("Authorization", "Bearer " + config.api_key);
   call.body = json::dump(boost::json::object{
       {"model", config.model},

@@ -10,7 +10,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 using namespace automation;
 using automation::test::autoctl;
@@ -18,12 +17,6 @@ using automation::test::json_out;
 using Catch::Matchers::Contains;
 
 namespace {
-
-std::string write(const test::TempDir& dir, const std::string& name, const std::string& text) {
-  const auto path = (dir.path() / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
 
 std::string monthly_csv(int months) {
   std::string csv = "month,revenue\n";
@@ -41,7 +34,7 @@ std::string monthly_csv(int months) {
 
 TEST_CASE("autoctl forecast: a dated monthly CSV gives dated predictions with intervals") {
   test::TempDir dir;
-  const auto file = write(dir, "revenue.csv", monthly_csv(60));
+  const auto file = test::write_file(dir.file("revenue.csv"), monthly_csv(60));
   auto r = autoctl({"forecast", "--input", file, "--horizon", "14", "--json"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -71,7 +64,7 @@ TEST_CASE("autoctl forecast: a value-only CSV, a chosen column and a chosen freq
   test::TempDir dir;
   std::string csv = "a,b\n";
   for (int i = 0; i < 30; ++i) csv += std::to_string(i) + "," + std::to_string(50 + (i % 7 == 6 ? 20 : 0)) + "\n";
-  const auto file = write(dir, "two.csv", csv);
+  const auto file = test::write_file(dir.file("two.csv"), csv);
   auto ambiguous = autoctl({"forecast", "--input", file});
   CHECK(ambiguous.exit_code == 65);
   CHECK_THAT(ambiguous.err, Contains("name it with --column (columns: a, b)"));
@@ -86,11 +79,11 @@ TEST_CASE("autoctl forecast: a value-only CSV, a chosen column and a chosen freq
 
 TEST_CASE("autoctl forecast: bad input names the file, the line and the reason") {
   test::TempDir dir;
-  auto bad_number = autoctl({"forecast", "--input", write(dir, "bad.csv", "date,value\n2026-01-01,3\n2026-01-02,x7\n")});
+  auto bad_number = autoctl({"forecast", "--input", test::write_file(dir.file("bad.csv"), "date,value\n2026-01-01,3\n2026-01-02,x7\n")});
   CHECK(bad_number.exit_code == 65);
   CHECK_THAT(bad_number.err, Contains("bad.csv:3: 'x7' in column 'value' is not a number"));
 
-  auto gap = write(dir, "gap.csv", "value\n1\n2\n\n4\nNA\n6\n7\n");
+  auto gap = test::write_file(dir.file("gap.csv"), "value\n1\n2\n\n4\nNA\n6\n7\n");
   auto refused = autoctl({"forecast", "--input", gap});
   CHECK(refused.exit_code == 65);
   CHECK_THAT(refused.err, Contains("gap.csv:6: the value is missing; pass --fill-gaps"));
@@ -98,7 +91,7 @@ TEST_CASE("autoctl forecast: bad input names the file, the line and the reason")
   REQUIRE(filled.exit_code == 0);
   CHECK_THAT(json::dump(json_out(filled).at("notes")), Contains("1 missing value(s) filled"));
 
-  auto unsorted = autoctl({"forecast", "--input", write(dir, "u.csv", "date,value\n2026-01-02,1\n2026-01-01,2\n")});
+  auto unsorted = autoctl({"forecast", "--input", test::write_file(dir.file("u.csv"), "date,value\n2026-01-02,1\n2026-01-01,2\n")});
   CHECK(unsorted.exit_code == 65);
   CHECK_THAT(unsorted.err, Contains("u.csv:3: 2026-01-01 is not after the previous row's date"));
 
@@ -113,12 +106,11 @@ TEST_CASE("autoctl forecast: bad input names the file, the line and the reason")
 
 TEST_CASE("autoctl forecast: an LLM backend from the environment, and its fallback") {
   test::TempDir dir;
-  const auto file = write(dir, "revenue.csv", monthly_csv(36));
+  const auto file = test::write_file(dir.file("revenue.csv"), monthly_csv(36));
   std::string answer = R"({"forecast":[)";
   for (int k = 0; k < 2; ++k) answer += std::string(k ? "," : "") + R"({"value":5,"lower_80":4,"upper_80":6,"lower_95":3,"upper_95":7})";
   answer += "]}";
-  const auto content = json::dump(boost::json::value(answer));
-  test::HttpServer llm(200, R"({"choices":[{"message":{"role":"assistant","content":)" + content + "}}]}");
+  test::HttpServer llm(200, test::chat_completion(answer));
   const std::map<std::string, std::string> env{{"AUTOMATION_LLM_BASE_URL", llm.url() + "/v1"}, {"AUTOMATION_LLM_MODEL", "m1"}};
   auto r = autoctl({"forecast", "--input", file, "--horizon", "2", "--json"}, env);
   INFO(r.err);
@@ -133,7 +125,7 @@ TEST_CASE("autoctl forecast: an LLM backend from the environment, and its fallba
   CHECK(json_out(skipped).at("backend").as_string() == "statistical");
   CHECK(llm.requests().size() == 1);
 
-  test::HttpServer broken(200, R"({"choices":[{"message":{"content":"no idea"}}]})");
+  test::HttpServer broken(200, test::chat_completion("no idea"));
   auto fell_back =
       autoctl({"forecast", "--input", file, "--horizon", "2"}, {{"AUTOMATION_LLM_BASE_URL", broken.url()}, {"AUTOMATION_LLM_MODEL", "m1"}});
   REQUIRE(fell_back.exit_code == 0);
@@ -151,7 +143,7 @@ TEST_CASE("autoctl forecast: month-end dates stay on month ends, a BOM and a 4-w
       "date,value\n";
   const char* ends[] = {"2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31", "2024-06-30"};
   for (int i = 0; i < 6; ++i) csv += std::string(ends[i]) + "," + std::to_string(10 + i) + "\n";
-  auto r = autoctl({"forecast", "--input", write(dir, "ends.csv", csv), "--horizon", "3", "--json"});
+  auto r = autoctl({"forecast", "--input", test::write_file(dir.file("ends.csv"), csv), "--horizon", "3", "--json"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto doc = json_out(r);
@@ -164,21 +156,21 @@ TEST_CASE("autoctl forecast: month-end dates stay on month ends, a BOM and a 4-w
   std::string weeks = "date,value\n";
   const char* fourweekly[] = {"2024-01-01", "2024-01-29", "2024-02-26", "2024-03-25", "2024-04-22"};
   for (int i = 0; i < 5; ++i) weeks += std::string(fourweekly[i]) + "," + std::to_string(5 + i) + "\n";
-  auto w = autoctl({"forecast", "--input", write(dir, "w.csv", weeks), "--horizon", "1", "--json"});
+  auto w = autoctl({"forecast", "--input", test::write_file(dir.file("w.csv"), weeks), "--horizon", "1", "--json"});
   REQUIRE(w.exit_code == 0);
   auto wd = json_out(w);
   CHECK(wd.at("step").as_string() == "every 28d");
   CHECK(wd.at("predictions").as_array()[0].at("date").as_string() == "2024-05-20");
 
-  auto quote = autoctl({"forecast", "--input", write(dir, "q.csv", "value\n1\n\"2\n3\n")});
+  auto quote = autoctl({"forecast", "--input", test::write_file(dir.file("q.csv"), "value\n1\n\"2\n3\n")});
   CHECK(quote.exit_code == 65);
   CHECK_THAT(quote.err, Contains("q.csv:3: a quote is not closed"));
 }
 
 TEST_CASE("autoctl forecast: a filled gap at the end keeps the insights numeric") {
   test::TempDir dir;
-  auto r = autoctl(
-      {"forecast", "--input", write(dir, "g.csv", "value\n10\n11\n12\n13\n14\n15\nNA\n"), "--fill-gaps", "--horizon", "2", "--json"});
+  auto r = autoctl({"forecast", "--input", test::write_file(dir.file("g.csv"), "value\n10\n11\n12\n13\n14\n15\nNA\n"), "--fill-gaps",
+                    "--horizon", "2", "--json"});
   REQUIRE(r.exit_code == 0);
   const auto insights = json_out(r).at("insights").as_array();
   CHECK_THAT(std::string(insights[0].at("text").as_string()), !Contains("nan"));

@@ -7,33 +7,21 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-
 using namespace automation;
 using automation::test::autoctl;
 using automation::test::json_out;
 using Catch::Matchers::Contains;
 
-namespace {
-
-std::string write(const test::TempDir& dir, const std::string& name, const std::string& text) {
-  const auto path = (dir.path() / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
-
-}  // namespace
-
 TEST_CASE("autoctl ingest and aggregate: events and revenue to a daily rollup, stored and reused") {
   test::TempDir dir;
   const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}};
-  const auto events = write(dir, "events.csv",
-                            "timestamp,userId,featureKey,eventType,duration,errorCode\n"
-                            "2026-11-23T08:00:00Z,ann,vocal-coach,start,100,\n"
-                            "2026-11-23T09:00:00Z,bob,vocal-coach,start,300,E500\n"
-                            "2026-11-23T10:00:00Z,ann,lyrics,start,,\n"
-                            "yesterday,cat,lyrics,start,,\n"
-                            "2026-11-22T10:00:00Z,ann,lyrics,start,,\n");
+  const auto events = test::write_file(dir.file("events.csv"),
+                                       "timestamp,userId,featureKey,eventType,duration,errorCode\n"
+                                       "2026-11-23T08:00:00Z,ann,vocal-coach,start,100,\n"
+                                       "2026-11-23T09:00:00Z,bob,vocal-coach,start,300,E500\n"
+                                       "2026-11-23T10:00:00Z,ann,lyrics,start,,\n"
+                                       "yesterday,cat,lyrics,start,,\n"
+                                       "2026-11-22T10:00:00Z,ann,lyrics,start,,\n");
   auto in = autoctl({"ingest", "events", events, "--json"}, env);
   CHECK(in.exit_code == 65);  // a row was rejected (the others are stored)
   auto rep = json_out(in);
@@ -48,8 +36,8 @@ TEST_CASE("autoctl ingest and aggregate: events and revenue to a daily rollup, s
   CHECK_THAT(again.out, Contains("0 events stored, 4 already stored"));
   CHECK_THAT(again.err, Contains("events.csv:5: timestamp"));
 
-  const auto revenue =
-      write(dir, "revenue.csv", "date,plan,totalRevenue,newSubscribers,activeUsers,churnCount\n2026-11-23,pro,120.5,2,40,1\n");
+  const auto revenue = test::write_file(dir.file("revenue.csv"),
+                                        "date,plan,totalRevenue,newSubscribers,activeUsers,churnCount\n2026-11-23,pro,120.5,2,40,1\n");
   auto rin = autoctl({"ingest", "revenue", revenue}, env);
   INFO(rin.err);
   CHECK(rin.exit_code == 0);
@@ -93,11 +81,11 @@ TEST_CASE("autoctl ingest and aggregate: bad input is refused with a clear messa
   const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}};
   auto missing = autoctl({"ingest", "events", dir.file("nope.csv")}, env);
   CHECK(missing.exit_code == 66);
-  const auto bad = write(dir, "bad.csv", "when,who\n1,2\n");
+  const auto bad = test::write_file(dir.file("bad.csv"), "when,who\n1,2\n");
   auto cols = autoctl({"ingest", "events", bad}, env);
   CHECK(cols.exit_code == 65);
   CHECK_THAT(cols.err, Contains("no column for timestamp"));
-  const auto strict = write(dir, "strict.csv", "timestamp,user,feature,type\n2026-11-23T08:00:00Z,a,f,t\nnope,a,f,t\n");
+  const auto strict = test::write_file(dir.file("strict.csv"), "timestamp,user,feature,type\n2026-11-23T08:00:00Z,a,f,t\nnope,a,f,t\n");
   auto s = autoctl({"ingest", "events", strict, "--strict"}, env);
   CHECK(s.exit_code == 65);
   CHECK_THAT(s.err, Contains("nothing was stored"));

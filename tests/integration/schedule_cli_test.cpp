@@ -17,13 +17,9 @@
 using automation::test::autoctl;
 using automation::test::json_out;
 using automation::test::TempDir;
+using automation::test::write_file;
 
 namespace {
-
-void write(const std::string& path, const std::string& text) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream(path) << text;
-}
 
 std::vector<std::string> lines(const std::string& path) {
   std::ifstream in(path);
@@ -34,11 +30,12 @@ std::vector<std::string> lines(const std::string& path) {
 
 // A workflow that appends its `tag` parameter to marks.txt, and schedules for it.
 void setup(const TempDir& dir, const std::string& schedules) {
-  write(dir.file("workflows/mark.json"), fmt::format(R"({{"name":"mark","params":{{"tag":{{"default":"-"}},"payload":{{"default":"{{}}"}}}},
+  write_file(dir.file("workflows/mark.json"),
+             fmt::format(R"({{"name":"mark","params":{{"tag":{{"default":"-"}},"payload":{{"default":"{{}}"}}}},
     "steps":[{{"id":"append","run":["/bin/sh","-c","printf '%s %s\n' \"$TAG\" \"$PAYLOAD\" >> {}"],
                "env":{{"TAG":"${{{{ params.tag }}}}","PAYLOAD":"${{{{ params.payload }}}}"}}}}]}})",
-                                                     dir.file("marks.txt")));
-  write(dir.file("workflows/schedules.json"), schedules);
+                         dir.file("marks.txt")));
+  write_file(dir.file("workflows/schedules.json"), schedules);
 }
 
 // The seeds stay out of the way (health_check would probe a daemon that is not running).

@@ -3,6 +3,10 @@
 // a handler (status 0 = hold the connection without answering until the server stops).
 #include "support/process.hpp"
 
+#include <automation/core/json.hpp>
+
+#include <boost/json.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
@@ -26,11 +30,21 @@ struct HttpReply {
   std::string body;
 };
 
+/// An OpenAI-style chat-completions reply whose message content is `content`.
+inline std::string chat_completion(const std::string& content) {
+  return automation::json::dump(boost::json::object{
+      {"id", "chatcmpl-1"},
+      {"object", "chat.completion"},
+      {"choices",
+       boost::json::array{boost::json::object{
+           {"index", 0}, {"message", boost::json::object{{"role", "assistant"}, {"content", content}}}, {"finish_reason", "stop"}}}}});
+}
+
 /// A self-signed certificate for 127.0.0.1 (cert.pem, key.pem in `dir`), made by the openssl tool.
 inline std::pair<std::string, std::string> make_self_signed(const std::filesystem::path& dir) {
   const auto cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
-  auto r = run_process({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+  auto r = run_process({OPENSSL_PATH, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
   if (r.exit_code != 0) throw std::runtime_error("openssl req failed: " + r.err);
   return {cert, key};
 }

@@ -94,7 +94,8 @@ inline std::map<std::string, Totals> evaluate(const std::vector<Series>& series,
     if (!f) throw std::runtime_error(s.id + ": " + f.error().what());
     Options n2 = o;
     n2.method = Method::naive;
-    auto naive2 = forecast(s.train, n2);  // Naive2: naive on seasonally adjusted data
+    const auto naive2 = o.method == Method::naive ? f : forecast(s.train, n2);  // Naive2: naive on seasonally adjusted data
+    if (!naive2) throw std::runtime_error(s.id + " (Naive2): " + naive2.error().what());
     const auto a = accuracy(s.train, s.test, f->mean, s.period, &f->intervals[0]);
     const auto b = accuracy(s.train, s.test, naive2->mean, s.period);
     for (const std::string& key : {s.category, std::string("ALL")}) {

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace automation::test {
 
@@ -28,6 +29,13 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// Writes `text` to `path` (appends with `append`), creating missing parent directories; returns the path.
+inline std::string write_file(const std::string& path, std::string_view text, bool append = false) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary | (append ? std::ios::app : std::ios::trunc)) << text;
+  return path;
+}
 
 /// The bytes of a file ("" when it cannot be read): lets tests prove a file was left untouched.
 inline std::string read_file(const std::string& path) {

@@ -18,13 +18,11 @@ namespace automation::forecast {
 using resilience::BreakerConfig;
 using resilience::CircuitBreaker;
 
-/// Where and how to reach the LLM backend.
-struct LlmConfig {
-  std::string base_url;  ///< e.g. "https://api.openai.com/v1"; "/chat/completions" is appended
-  std::string model;     ///< e.g. "gpt-4o-mini"
-  std::string api_key;   ///< sent as "Authorization: Bearer ..."; may be empty for local servers
-  Millis timeout{30'000};
-  std::string ca_file;            ///< extra trusted CA certificates (PEM) for HTTPS
+/// Where and how to reach the LLM backend: the configuration's settings (base_url such as
+/// "https://api.openai.com/v1", to which "/chat/completions" is appended; model; api_key, sent as
+/// "Authorization: Bearer ..." and may be empty for local servers; timeout; ca_file, extra trusted
+/// CA certificates in PEM for HTTPS) and how much history to send.
+struct LlmConfig : LlmSettings {
   std::size_t max_points = 1000;  ///< only the most recent values are sent
 
   /// From the configuration's llm section (keys llm.*, variables AUTOMATION_LLM_*), with

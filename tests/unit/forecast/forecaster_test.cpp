@@ -16,6 +16,7 @@
 
 using automation::errc;
 using namespace automation::forecast;
+using automation::test::chat_completion;
 using automation::test::HttpReply;
 using automation::test::HttpServer;
 using Catch::Matchers::Contains;
@@ -33,16 +34,6 @@ Options options(std::size_t h = 3) {
   o.horizon = h;
   o.levels = {80, 95};
   return o;
-}
-
-// A chat-completions reply whose message content is `content`.
-std::string completion(const std::string& content) {
-  return automation::json::dump(boost::json::object{
-      {"id", "chatcmpl-1"},
-      {"object", "chat.completion"},
-      {"choices",
-       boost::json::array{boost::json::object{
-           {"index", 0}, {"message", boost::json::object{{"role", "assistant"}, {"content", content}}}, {"finish_reason", "stop"}}}}});
 }
 
 std::string good_answer(std::size_t h) {
@@ -73,14 +64,14 @@ TEST_CASE("forecaster: without an LLM backend the statistical forecast says so")
   REQUIRE(r);
   CHECK(r->backend == "statistical");
   CHECK_THAT(r->why, Contains("no LLM backend is configured"));
-  // Input errors come back before any backend is tried.
-  CHECK(f.forecast(std::vector<double>{}, options()).error().is(errc::invalid_argument));
 }
 
 TEST_CASE("forecaster: a valid LLM answer is used, and the request follows the protocol") {
-  HttpServer server([](const std::string&) { return HttpReply{200, completion("```json\n" + good_answer(3) + "\n```")}; });
+  HttpServer server([](const std::string&) { return HttpReply{200, chat_completion("```json\n" + good_answer(3) + "\n```")}; });
   automation::testing::ManualClock clock;
   Forecaster f(clock, {config_for(server)});
+  // Input errors come back before the backend is asked (no request: see the count below).
+  CHECK(f.forecast(std::vector<double>{}, options()).error().is(errc::invalid_argument));
   auto r = f.forecast(history(), options());
   REQUIRE(r);
   CHECK(r->backend == "llm");
@@ -97,16 +88,16 @@ TEST_CASE("forecaster: a valid LLM answer is used, and the request follows the p
   auto fill = options();
   fill.gaps = Gaps::interpolate;
   REQUIRE(f.forecast(gappy, fill));
-  REQUIRE(server.bodies().size() == 2);
-  auto second = automation::json::parse(server.bodies()[1]).value();
+  const auto requests = server.requests();
+  const auto bodies = server.bodies();
+  REQUIRE(requests.size() == 2);
+  auto second = automation::json::parse(bodies[1]).value();
   auto sent = automation::json::parse(second.at("messages").as_array()[1].at("content").as_string()).value();
   CHECK(sent.at("history_oldest_first").as_array()[10].to_number<double>() == Approx((history()[9] + history()[11]) / 2));
 
-  const auto requests = server.requests();
-  REQUIRE(requests.size() == 2);
   CHECK_THAT(requests[0], Contains("POST /v1/chat/completions HTTP/1.1"));
   CHECK_THAT(requests[0], Contains("Authorization: Bearer sk-test"));
-  auto body = automation::json::parse(server.bodies()[0]).value().as_object();
+  auto body = automation::json::parse(bodies[0]).value().as_object();
   CHECK(body.at("model").as_string() == "test-model");
   const auto& messages = body.at("messages").as_array();
   REQUIRE(messages.size() == 2);
@@ -125,11 +116,11 @@ TEST_CASE("forecaster: every bad answer falls back to the statistical method and
   auto entry = [](double v, double lo80, double hi80, double lo95, double hi95) {
     return boost::json::object{{"value", v}, {"lower_80", lo80}, {"upper_80", hi80}, {"lower_95", lo95}, {"upper_95", hi95}};
   };
-  auto answer = [](boost::json::array a) { return completion(automation::json::dump(boost::json::object{{"forecast", a}})); };
+  auto answer = [](boost::json::array a) { return chat_completion(automation::json::dump(boost::json::object{{"forecast", a}})); };
   const std::vector<Case> cases{
       {"HTTP error", {500, R"({"error":{"message":"overloaded"}})"}, "answered HTTP 500"},
-      {"not JSON", {200, completion("I think it will go up.")}, "the LLM's answer"},
-      {"no forecast", {200, completion(R"({"prediction":[]})")}, "has no \"forecast\" array"},
+      {"not JSON", {200, chat_completion("I think it will go up.")}, "the LLM's answer"},
+      {"no forecast", {200, chat_completion(R"({"prediction":[]})")}, "has no \"forecast\" array"},
       {"wrong length", {200, answer({entry(1, 0, 2, -1, 3)})}, "has 1 entries, the horizon is 3"},
       {"not a number",
        {200, answer({entry(1, 0, 2, -1, 3), boost::json::object{{"value", "high"}}, entry(1, 0, 2, -1, 3)})},
@@ -181,7 +172,7 @@ TEST_CASE("forecaster: a timeout and an unreachable server fall back") {
 
 TEST_CASE("forecaster: after 3 failures the breaker opens and the LLM is not called until it half-opens") {
   std::atomic<bool> healthy{false};
-  HttpServer server([&](const std::string&) { return healthy ? HttpReply{200, completion(good_answer(3))} : HttpReply{503, "busy"}; });
+  HttpServer server([&](const std::string&) { return healthy ? HttpReply{200, chat_completion(good_answer(3))} : HttpReply{503, "busy"}; });
   automation::testing::ManualClock clock;
   Forecaster f(clock, {config_for(server)});
   for (int i = 0; i < 3; ++i) {
@@ -207,8 +198,7 @@ TEST_CASE("forecaster: after 3 failures the breaker opens and the LLM is not cal
 TEST_CASE("forecaster: HTTPS with a trusted certificate works, an untrusted one falls back") {
   automation::test::TempDir dir;
   const auto [cert, key] = automation::test::make_self_signed(dir.path());
-  HttpServer server([](const std::string&) { return HttpReply{200, completion(good_answer(3))}; }, cert, key);
-  REQUIRE_THAT(server.url(), Contains("https://"));
+  HttpServer server([](const std::string&) { return HttpReply{200, chat_completion(good_answer(3))}; }, cert, key);
   automation::testing::ManualClock clock;
   auto trusted = config_for(server);
   trusted.ca_file = cert;

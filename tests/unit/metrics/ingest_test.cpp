@@ -9,22 +9,11 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
-#include <fstream>
-
 using namespace automation;
 using namespace automation::metrics;
 using namespace std::chrono;
 
 namespace {
-
-void write(const std::string& path, std::string_view text, bool append = false) {
-  std::ofstream f(path, append ? std::ios::binary | std::ios::app : std::ios::binary | std::ios::trunc);
-  f << text;
-}
-std::string read(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
 
 struct Fixture {
   test::TempDir dir;
@@ -39,13 +28,13 @@ struct Fixture {
 TEST_CASE("ingest: a CSV maps its columns by header, whatever their order and spelling", "[metrics][ingest]") {
   Fixture fx;
   const auto path = fx.dir.file("events.csv");
-  write(path,
-        "\xEF\xBB\xBF"
-        "Error_Code,duration,feature_key,USER_ID,event type,timestamp,extra\r\n"
-        ",12.5,vocal-coach,ann,start,2026-01-01T10:00:00Z,x\r\n"
-        "E1,1.5s,\"vocal-coach\",\"o'brien, jr\",complete,2026-01-01T11:00:00.250+01:00,y\r\n"
-        "null,,lyrics,\"say \"\"hi\"\"\",start,1767261600,z\r\n"
-        "\r\n");
+  test::write_file(path,
+                   "\xEF\xBB\xBF"
+                   "Error_Code,duration,feature_key,USER_ID,event type,timestamp,extra\r\n"
+                   ",12.5,vocal-coach,ann,start,2026-01-01T10:00:00Z,x\r\n"
+                   "E1,1.5s,\"vocal-coach\",\"o'brien, jr\",complete,2026-01-01T11:00:00.250+01:00,y\r\n"
+                   "null,,lyrics,\"say \"\"hi\"\"\",start,1767261600,z\r\n"
+                   "\r\n");
   auto r = fx.agg.ingest_file(RecordKind::events, path);
   REQUIRE(r);
   CHECK(r->format == "csv");
@@ -65,14 +54,14 @@ TEST_CASE("ingest: a CSV maps its columns by header, whatever their order and sp
 TEST_CASE("ingest: bad rows are reported by line and written beside the file, and the good rows load", "[metrics][ingest]") {
   Fixture fx;
   const auto path = fx.dir.file("events.csv");
-  write(path,
-        "timestamp,userId,featureKey,eventType,duration\n"
-        "2026-01-01T10:00:00Z,ann,f,start,10\n"
-        "not-a-time,bob,f,start,10\n"
-        "2026-01-01T10:00:00Z,,f,start,10\n"
-        "2026-01-01T10:00:00Z,cat,f,start,-3\n"
-        "2026-01-01T10:00:00Z,dan,f\n"
-        "2026-01-01T10:00:00Z,eve,\"f,start,1\n");
+  test::write_file(path,
+                   "timestamp,userId,featureKey,eventType,duration\n"
+                   "2026-01-01T10:00:00Z,ann,f,start,10\n"
+                   "not-a-time,bob,f,start,10\n"
+                   "2026-01-01T10:00:00Z,,f,start,10\n"
+                   "2026-01-01T10:00:00Z,cat,f,start,-3\n"
+                   "2026-01-01T10:00:00Z,dan,f\n"
+                   "2026-01-01T10:00:00Z,eve,\"f,start,1\n");
   auto r = fx.agg.ingest_file(RecordKind::events, path);
   REQUIRE(r);
   CHECK(r->rows == 6);
@@ -87,7 +76,7 @@ TEST_CASE("ingest: bad rows are reported by line and written beside the file, an
   CHECK(r->errors[3].reason.find("no event_type") != std::string::npos);
   CHECK(r->errors[4].reason.find("quoted field") != std::string::npos);
   CHECK(r->rejects_path == path + ".rejects");
-  CHECK(read(r->rejects_path) ==
+  CHECK(test::read_file(r->rejects_path) ==
         "timestamp,userId,featureKey,eventType,duration\n"
         "not-a-time,bob,f,start,10\n"
         "2026-01-01T10:00:00Z,,f,start,10\n"
@@ -100,13 +89,13 @@ TEST_CASE("ingest: bad rows are reported by line and written beside the file, an
 TEST_CASE("ingest: a quote inside a field is text, and impossible times and durations are bad rows", "[metrics][ingest]") {
   Fixture fx;
   const auto path = fx.dir.file("events.csv");
-  write(path,
-        "date,timestamp,user,user_id,feature,type,duration\n"
-        "2026-01-02,2026-01-01T10:00:00Z,Ann,u1,tv 5\" screen,click,1\n"
-        "2026-01-02,2026-01-01T11:00:00Z,Bob,u2,radio,click,2\n"
-        "2026-01-02,2926-01-01T11:00:00Z,Cat,u3,radio,click,2\n"
-        "2026-01-02,999999999999999,Dan,u4,radio,click,2\n"
-        "2026-01-02,2026-01-01T11:00:00Z,Eve,u5,radio,click,1e16\n");
+  test::write_file(path,
+                   "date,timestamp,user,user_id,feature,type,duration\n"
+                   "2026-01-02,2026-01-01T10:00:00Z,Ann,u1,tv 5\" screen,click,1\n"
+                   "2026-01-02,2026-01-01T11:00:00Z,Bob,u2,radio,click,2\n"
+                   "2026-01-02,2926-01-01T11:00:00Z,Cat,u3,radio,click,2\n"
+                   "2026-01-02,999999999999999,Dan,u4,radio,click,2\n"
+                   "2026-01-02,2026-01-01T11:00:00Z,Eve,u5,radio,click,1e16\n");
   auto r = fx.agg.ingest_file(RecordKind::events, path);
   REQUIRE(r);
   CHECK(r->rows == 5);
@@ -124,7 +113,7 @@ TEST_CASE("ingest: a quote inside a field is text, and impossible times and dura
 TEST_CASE("ingest: strict mode rejects the whole file and stores nothing", "[metrics][ingest]") {
   Fixture fx;
   const auto path = fx.dir.file("events.csv");
-  write(path, "timestamp,user,feature,type\n2026-01-01T10:00:00Z,ann,f,start\n2026-01-01T10:00:00Z,bob,f,\n");
+  test::write_file(path, "timestamp,user,feature,type\n2026-01-01T10:00:00Z,ann,f,start\n2026-01-01T10:00:00Z,bob,f,\n");
   auto r = fx.agg.ingest_file(RecordKind::events, path, {.strict = true});
   REQUIRE(r);
   CHECK(r->strict_rejected);
@@ -133,7 +122,7 @@ TEST_CASE("ingest: strict mode rejects the whole file and stores nothing", "[met
   CHECK(r->rejects_path.empty());
   CHECK(fx.store->usage_blocks({}).value().empty());
   // Fixed, it loads.
-  write(path, "timestamp,user,feature,type\n2026-01-01T10:00:00Z,ann,f,start\n2026-01-01T10:00:00Z,bob,f,click\n");
+  test::write_file(path, "timestamp,user,feature,type\n2026-01-01T10:00:00Z,ann,f,start\n2026-01-01T10:00:00Z,bob,f,click\n");
   auto ok = fx.agg.ingest_file(RecordKind::events, path, {.strict = true});
   REQUIRE(ok);
   CHECK_FALSE(ok->strict_rejected);
@@ -143,7 +132,7 @@ TEST_CASE("ingest: strict mode rejects the whole file and stores nothing", "[met
 TEST_CASE("ingest: a file without a required column is refused, naming it and the header", "[metrics][ingest]") {
   Fixture fx;
   const auto path = fx.dir.file("events.csv");
-  write(path, "when,user,feature,type\n2026-01-01T10:00:00Z,ann,f,start\n");
+  test::write_file(path, "when,user,feature,type\n2026-01-01T10:00:00Z,ann,f,start\n");
   auto r = fx.agg.ingest_file(RecordKind::events, path);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == errc::invalid_argument);
@@ -152,19 +141,20 @@ TEST_CASE("ingest: a file without a required column is refused, naming it and th
   auto missing = fx.agg.ingest_file(RecordKind::events, fx.dir.file("nope.csv"));
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code == errc::not_found);
-  write(path, "");
+  test::write_file(path, "");
   CHECK_FALSE(fx.agg.ingest_file(RecordKind::events, path));
 }
 
 TEST_CASE("ingest: NDJSON events and revenue load like CSV", "[metrics][ingest]") {
   Fixture fx;
   const auto path = fx.dir.file("events.ndjson");
-  write(path,
-        "{\"userId\":\"ann\",\"featureKey\":\"f\",\"eventType\":\"start\",\"duration\":12,\"timestamp\":\"2026-01-01T10:00:00Z\"}\n"
-        "{\"userId\":\"bob\",\"featureKey\":\"f\",\"eventType\":\"start\",\"errorCode\":null,\"timestamp\":1767261600000}\n"
-        "[1,2]\n"
-        "{\"userId\":\"cat\",\"featureKey\":\"f\",\"timestamp\":\"2026-01-01T10:00:00Z\"}\n"
-        "{broken\n");
+  test::write_file(
+      path,
+      "{\"userId\":\"ann\",\"featureKey\":\"f\",\"eventType\":\"start\",\"duration\":12,\"timestamp\":\"2026-01-01T10:00:00Z\"}\n"
+      "{\"userId\":\"bob\",\"featureKey\":\"f\",\"eventType\":\"start\",\"errorCode\":null,\"timestamp\":1767261600000}\n"
+      "[1,2]\n"
+      "{\"userId\":\"cat\",\"featureKey\":\"f\",\"timestamp\":\"2026-01-01T10:00:00Z\"}\n"
+      "{broken\n");
   auto r = fx.agg.ingest_file(RecordKind::events, path);
   REQUIRE(r);
   CHECK(r->format == "ndjson");
@@ -176,9 +166,10 @@ TEST_CASE("ingest: NDJSON events and revenue load like CSV", "[metrics][ingest]"
   CHECK(fx.day(1).usage.events == 2);
 
   const auto rev = fx.dir.file("revenue.data");  // no telling extension: the first byte decides
-  write(rev,
-        "{\"date\":\"2026-01-01\",\"plan\":\"pro\",\"totalRevenue\":100.5,\"newSubscribers\":2,\"activeUsers\":40,\"churnCount\":1}\n"
-        "{\"date\":\"2026-01-32\",\"plan\":\"pro\",\"totalRevenue\":1}\n");
+  test::write_file(
+      rev,
+      "{\"date\":\"2026-01-01\",\"plan\":\"pro\",\"totalRevenue\":100.5,\"newSubscribers\":2,\"activeUsers\":40,\"churnCount\":1}\n"
+      "{\"date\":\"2026-01-32\",\"plan\":\"pro\",\"totalRevenue\":1}\n");
   auto rr = fx.agg.ingest_file(RecordKind::revenue, rev);
   REQUIRE(rr);
   CHECK(rr->format == "ndjson");
@@ -190,16 +181,16 @@ TEST_CASE("ingest: NDJSON events and revenue load like CSV", "[metrics][ingest]"
 TEST_CASE("ingest: revenue CSV loads, reloads unchanged and updates changed rows", "[metrics][ingest]") {
   Fixture fx;
   const auto path = fx.dir.file("revenue.csv");
-  write(path,
-        "date,plan,totalRevenue,newSubscribers,activeUsers,churnCount\n2026-01-01,pro,100,1,10,0\n2026-01-01,basic,5.5,2,20,1\n"
-        "2026-01-02,pro,abc,1,1,1\n2026-01-02,pro,1,-1,1,1\n");
+  test::write_file(path,
+                   "date,plan,totalRevenue,newSubscribers,activeUsers,churnCount\n2026-01-01,pro,100,1,10,0\n2026-01-01,basic,5.5,2,20,1\n"
+                   "2026-01-02,pro,abc,1,1,1\n2026-01-02,pro,1,-1,1,1\n");
   auto r = fx.agg.ingest_file(RecordKind::revenue, path);
   REQUIRE(r);
   CHECK(r->revenue.inserted == 2);
   CHECK(r->rejected == 2);
   CHECK(r->errors[0].reason.find("total_revenue") != std::string::npos);
   CHECK(r->errors[1].reason.find("new_subscribers") != std::string::npos);
-  write(path, "date,plan,revenue\n2026-01-01,pro,100\n2026-01-01,basic,6\n");
+  test::write_file(path, "date,plan,revenue\n2026-01-01,pro,100\n2026-01-01,basic,6\n");
   auto again = fx.agg.ingest_file(RecordKind::revenue, path);
   REQUIRE(again);
   CHECK(again->revenue.updated == 2);  // the counts default to 0, which differs from the stored rows
@@ -212,7 +203,7 @@ TEST_CASE("ingest: reloading a file stores nothing, and a file that grew loads o
   const auto path = fx.dir.file("events.csv");
   std::string text = "timestamp,user,feature,type\n";
   for (int i = 0; i < 6; ++i) text += fmt::format("2026-01-01T10:00:0{}Z,u{},f,start\n", i, i);
-  write(path, text);
+  test::write_file(path, text);
   auto first = small.ingest_file(RecordKind::events, path);
   REQUIRE(first);
   CHECK(first->events.stored == 6);  // blocks of 4 and 2
@@ -223,7 +214,7 @@ TEST_CASE("ingest: reloading a file stores nothing, and a file that grew loads o
 
   std::string more;
   for (int i = 6; i < 9; ++i) more += fmt::format("2026-01-01T10:00:0{}Z,u{},f,start\n", i, i);
-  write(path, more, true);
+  test::write_file(path, more, true);
   auto grown = small.ingest_file(RecordKind::events, path);
   REQUIRE(grown);
   CHECK(grown->events.duplicates == 6);
@@ -236,7 +227,7 @@ TEST_CASE("ingest: reloading a file stores nothing, and a file that grew loads o
   CHECK(once_more->events.stored == 0);
   CHECK(fx.day(1).usage.events == 9);
   // It grows a second time: the blocks of both earlier loads are recognised.
-  write(path, "2026-01-01T10:00:09Z,u9,f,start\n", true);
+  test::write_file(path, "2026-01-01T10:00:09Z,u9,f,start\n", true);
   auto twice = small.ingest_file(RecordKind::events, path);
   REQUIRE(twice);
   CHECK(twice->events.stored == 1);

@@ -16,10 +16,6 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -693,11 +689,9 @@ TEST_CASE("engine: history is durable on SQLite and the definition stored with t
   CHECK_FALSE(reopened->run_attempts(id, std::nullopt).value().empty());
 }
 
-using TinyHttpServer = test::HttpServer;
-
 TEST_CASE("engine: an http step sends the rendered request to a real server and checks the status") {
-  TinyHttpServer ok(201, "created");
-  TinyHttpServer bad(503, "down");
+  test::HttpServer ok(201, "created");
+  test::HttpServer bad(503, "down");
   Fixture f;
   auto w = parse(fmt::format(R"json({{"name":"hook","params":{{"env":{{"default":"prod"}}}},"steps":[
     {{"id":"post","http":{{"method":"POST","url":"http://127.0.0.1:{}/deploy/${{{{ params.env }}}}",
@@ -720,7 +714,7 @@ TEST_CASE("engine: an http step sends the rendered request to a real server and 
 }
 
 TEST_CASE("http client: query-only targets, any verb, HEAD without a body, and bad hosts named") {
-  TinyHttpServer server(200, "a body that HEAD must not wait for");
+  test::HttpServer server(200, "a body that HEAD must not wait for");
   const std::atomic<bool> no{false};
   automation::detail::HttpCall call;
   call.url = "http://127.0.0.1:" + std::to_string(server.port()) + "?x=1";
