@@ -1,7 +1,6 @@
 // autoctl aggregate --daily|--weekly|--monthly [--date D | --from D --to D] [--force]
 #include "context.hpp"
 
-#include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/metrics/aggregator.hpp>
 

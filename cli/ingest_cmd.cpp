@@ -11,7 +11,6 @@
 
 namespace autoctl {
 namespace mx = automation::metrics;
-using automation::errc;
 
 namespace {
 

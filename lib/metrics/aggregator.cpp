@@ -12,7 +12,6 @@
 #include <unistd.h>
 #include <algorithm>
 #include <map>
-#include <set>
 
 namespace automation::metrics {
 
@@ -67,28 +66,17 @@ Result<IngestResult> store_block(storage::Store& store, const TimeZone& zone, Ti
       }
     }
   }
-  if (skip) {
-    out.duplicates += skip;
-    ++out.blocks_skipped;
-    auto id = append(store, zone, now, slice_block(block, skip, block.size()), source, source.first_row + static_cast<std::int64_t>(skip));
-    if (!id) return id.error();
-    if (*id) {
-      out.stored += block.size() - skip;
-      ++out.blocks_written;
-    } else {
-      out.duplicates += block.size() - skip;
-      ++out.blocks_skipped;
-    }
-    return out;
-  }
-  auto id = append(store, zone, now, block, source, source.first_row);
+  out.duplicates = skip;
+  out.blocks_skipped = skip ? 1 : 0;
+  auto id = append(store, zone, now, skip ? slice_block(block, skip, block.size()) : block, source,
+                   source.first_row + static_cast<std::int64_t>(skip));
   if (!id) return id.error();
   if (*id) {
-    out.stored = block.size();
-    out.blocks_written = 1;
+    out.stored += block.size() - skip;
+    ++out.blocks_written;
   } else {
-    out.duplicates = block.size();
-    out.blocks_skipped = 1;
+    out.duplicates += block.size() - skip;
+    ++out.blocks_skipped;
   }
   return out;
 }
@@ -143,68 +131,71 @@ std::string revenue_digest(const std::vector<storage::RevenueRow>& rows) {
   return fmt::format("{:016x}/{}", h, rows.size());
 }
 
-void add_change(std::vector<Change>& out, std::string figure, double value, double previous) {
+template <class T>
+void add_change(std::vector<Change>& out, std::string figure, T value_in, T previous_in) {
   Change c;
   c.figure = std::move(figure);
-  c.value = value;
-  c.previous = previous;
-  c.absolute = value - previous;
-  if (previous != 0) c.relative = c.absolute / previous;
+  c.value = static_cast<double>(value_in);
+  c.previous = static_cast<double>(previous_in);
+  c.absolute = c.value - c.previous;
+  if (c.previous != 0) c.relative = c.absolute / c.previous;
   out.push_back(std::move(c));
+}
+
+// Calls fn(name, current, previous) for every name in either list, by name; a missing item is T{}.
+template <class T, class Key, class Fn>
+void paired(const std::vector<T>& cur, const std::vector<T>& prev, Key key, Fn fn) {
+  std::map<std::string, std::pair<const T*, const T*>> both;
+  for (const auto& x : cur) both[key(x)].first = &x;
+  for (const auto& x : prev) both[key(x)].second = &x;
+  const T none{};
+  for (const auto& [name, p] : both) fn(name, p.first ? *p.first : none, p.second ? *p.second : none);
 }
 
 std::vector<Change> changes(const Rollup& cur, const Rollup& prev) {
   std::vector<Change> out;
   const auto& u = cur.usage;
   const auto& p = prev.usage;
-  auto d = [](std::uint64_t v) { return static_cast<double>(v); };
-  add_change(out, "usage.events", d(u.events), d(p.events));
-  add_change(out, "usage.unique_users", d(u.unique_users), d(p.unique_users));
-  add_change(out, "usage.errors", d(u.errors), d(p.errors));
+  add_change(out, "usage.events", u.events, p.events);
+  add_change(out, "usage.unique_users", u.unique_users, p.unique_users);
+  add_change(out, "usage.errors", u.errors, p.errors);
   add_change(out, "usage.error_rate", u.error_rate, p.error_rate);
   add_change(out, "usage.duration.mean_ms", u.duration.mean_ms, p.duration.mean_ms);
   add_change(out, "usage.duration.p50_ms", u.duration.p50_ms, p.duration.p50_ms);
   add_change(out, "usage.duration.p95_ms", u.duration.p95_ms, p.duration.p95_ms);
-  std::map<std::string, std::pair<const FeatureUsage*, const FeatureUsage*>> features;
-  for (const auto& f : u.features) features[f.feature].first = &f;
-  for (const auto& f : p.features) features[f.feature].second = &f;
-  const FeatureUsage none;
-  for (const auto& [name, fp] : features) {
-    const auto& a = fp.first ? *fp.first : none;
-    const auto& b = fp.second ? *fp.second : none;
-    const auto base = "usage.feature." + name;
-    add_change(out, base + ".events", d(a.events), d(b.events));
-    add_change(out, base + ".errors", d(a.errors), d(b.errors));
-    add_change(out, base + ".error_rate", a.error_rate, b.error_rate);
-    add_change(out, base + ".duration.p50_ms", a.duration.p50_ms, b.duration.p50_ms);
-    add_change(out, base + ".duration.p95_ms", a.duration.p95_ms, b.duration.p95_ms);
-  }
-  std::map<std::string, std::pair<double, double>> types;
-  for (const auto& t : u.event_types) types[t.name].first = d(t.count);
-  for (const auto& t : p.event_types) types[t.name].second = d(t.count);
-  for (const auto& [name, v] : types) add_change(out, "usage.event_type." + name, v.first, v.second);
+  paired(
+      u.features, p.features, [](const FeatureUsage& f) { return f.feature; },
+      [&](const std::string& name, const FeatureUsage& a, const FeatureUsage& b) {
+        const auto base = "usage.feature." + name;
+        add_change(out, base + ".events", a.events, b.events);
+        add_change(out, base + ".errors", a.errors, b.errors);
+        add_change(out, base + ".error_rate", a.error_rate, b.error_rate);
+        add_change(out, base + ".duration.p50_ms", a.duration.p50_ms, b.duration.p50_ms);
+        add_change(out, base + ".duration.p95_ms", a.duration.p95_ms, b.duration.p95_ms);
+      });
+  paired(
+      u.event_types, p.event_types, [](const NamedCount& t) { return t.name; },
+      [&](const std::string& name, const NamedCount& a, const NamedCount& b) {
+        add_change(out, "usage.event_type." + name, a.count, b.count);
+      });
 
   const auto& r = cur.revenue;
   const auto& q = prev.revenue;
   add_change(out, "revenue.total", r.total_revenue, q.total_revenue);
-  add_change(out, "revenue.new_subscribers", static_cast<double>(r.new_subscribers), static_cast<double>(q.new_subscribers));
-  add_change(out, "revenue.active_users", static_cast<double>(r.active_users), static_cast<double>(q.active_users));
-  add_change(out, "revenue.churn_count", static_cast<double>(r.churn_count), static_cast<double>(q.churn_count));
+  add_change(out, "revenue.new_subscribers", r.new_subscribers, q.new_subscribers);
+  add_change(out, "revenue.active_users", r.active_users, q.active_users);
+  add_change(out, "revenue.churn_count", r.churn_count, q.churn_count);
   add_change(out, "revenue.churn_rate", r.churn_rate.value_or(0), q.churn_rate.value_or(0));
   add_change(out, "revenue.per_active_user", r.revenue_per_active_user.value_or(0), q.revenue_per_active_user.value_or(0));
-  std::map<std::string, std::pair<const PlanRevenue*, const PlanRevenue*>> plans;
-  for (const auto& pl : r.plans) plans[pl.plan].first = &pl;
-  for (const auto& pl : q.plans) plans[pl.plan].second = &pl;
-  const PlanRevenue no_plan;
-  for (const auto& [name, pp] : plans) {
-    const auto& a = pp.first ? *pp.first : no_plan;
-    const auto& b = pp.second ? *pp.second : no_plan;
-    const auto base = "revenue.plan." + name;
-    add_change(out, base + ".revenue", a.revenue, b.revenue);
-    add_change(out, base + ".new_subscribers", static_cast<double>(a.new_subscribers), static_cast<double>(b.new_subscribers));
-    add_change(out, base + ".active_users", static_cast<double>(a.active_users), static_cast<double>(b.active_users));
-    add_change(out, base + ".churn_count", static_cast<double>(a.churn_count), static_cast<double>(b.churn_count));
-  }
+  paired(
+      r.plans, q.plans, [](const PlanRevenue& pl) { return pl.plan; },
+      [&](const std::string& name, const PlanRevenue& a, const PlanRevenue& b) {
+        const auto base = "revenue.plan." + name;
+        add_change(out, base + ".revenue", a.revenue, b.revenue);
+        add_change(out, base + ".new_subscribers", a.new_subscribers, b.new_subscribers);
+        add_change(out, base + ".active_users", a.active_users, b.active_users);
+        add_change(out, base + ".churn_count", a.churn_count, b.churn_count);
+      });
   return out;
 }
 
@@ -235,11 +226,7 @@ Result<IngestResult> MetricsAggregator::ingest(std::span<const UsageEvent> event
     src.first_row = source.first_row + static_cast<std::int64_t>(first);
     auto r = detail::store_block(store_, options_.time_zone, clock_.now(), builder.block(), src);
     if (!r) return with_context(r.error(), fmt::format("store events {}..{}", first, i - 1));
-    total.events += r->events;
-    total.stored += r->stored;
-    total.duplicates += r->duplicates;
-    total.blocks_written += r->blocks_written;
-    total.blocks_skipped += r->blocks_skipped;
+    total += *r;
   }
   return total;
 }
@@ -260,10 +247,6 @@ Result<RevenueIngestResult> MetricsAggregator::ingest_revenue(std::span<const Re
 
 namespace {
 
-struct Computed {
-  Rollup rollup;
-};
-
 // Over the period and the one before it (its changes depend on both): taken before reading, so a
 // block stored meanwhile makes the stored rollup stale rather than silently missing.
 Result<Fingerprint> fingerprint(storage::Store& store, const TimeZone& zone, const Period& period) {
@@ -282,9 +265,8 @@ Result<Fingerprint> fingerprint(storage::Store& store, const TimeZone& zone, con
 }
 
 // The usage and revenue of one period (no changes), and its fingerprint.
-Result<Computed> summarize(storage::Store& store, const TimeZone& zone, const Period& period) {
-  Computed c;
-  auto& r = c.rollup;
+Result<Rollup> summarize(storage::Store& store, const TimeZone& zone, const Period& period) {
+  Rollup r;
   r.period = period;
   r.time_zone = zone.name();
   r.begin = zone.start_of_day(period.first);
@@ -311,17 +293,18 @@ Result<Computed> summarize(storage::Store& store, const TimeZone& zone, const Pe
   for (std::size_t i = 0; i < parts->size();) {
     std::size_t j = i;
     while (j < parts->size() && (*parts)[j].day == (*parts)[i].day) ++j;
+    auto merge = [](detail::UsageAccumulator& into, const storage::UsagePartialRecord& p) -> Result<void> {
+      if (auto m = into.merge(p.data); !m) return with_context(m.error(), fmt::format("usage block {} day {}", p.block_id, p.day));
+      return {};
+    };
     if (j - i == 1) {
-      for (; i < j; ++i)
-        if (auto m = acc.merge((*parts)[i].data); !m)
-          return with_context(m.error(), fmt::format("usage block {} day {}", (*parts)[i].block_id, (*parts)[i].day));
+      if (auto m = merge(acc, (*parts)[i++]); !m) return m.error();
       continue;
     }
     detail::UsageAccumulator day;
     std::vector<std::int64_t> ids;
     for (std::size_t k = i; k < j; ++k) {
-      if (auto m = day.merge((*parts)[k].data); !m)
-        return with_context(m.error(), fmt::format("usage block {} day {}", (*parts)[k].block_id, (*parts)[k].day));
+      if (auto m = merge(day, (*parts)[k]); !m) return m.error();
       ids.push_back((*parts)[k].block_id);
     }
     const auto merged = day.encode();
@@ -336,7 +319,7 @@ Result<Computed> summarize(storage::Store& store, const TimeZone& zone, const Pe
   auto rows = store.query_revenue(first_day, last_day);
   if (!rows) return rows.error();
   r.revenue = revenue_summary(*rows);
-  return c;
+  return r;
 }
 
 }  // namespace
@@ -346,9 +329,9 @@ Result<Rollup> MetricsAggregator::compute(const Period& period) {
   if (!cur) return cur.error();
   auto prev = summarize(store_, options_.time_zone, period.previous());
   if (!prev) return prev.error();
-  cur->rollup.changes = changes(cur->rollup, prev->rollup);
-  cur->rollup.computed = clock_.now();
-  return std::move(cur->rollup);
+  cur->changes = changes(*cur, *prev);
+  cur->computed = clock_.now();
+  return cur;
 }
 
 Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
@@ -387,8 +370,8 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
       why = fmt::format("the claim of {} on {} expired at {}", s.owner, key, format_timestamp(s.lease_until));
     }
   }
-  // Claim the period, so a concurrent run reports "already running".
-  storage::RollupRecord claim;
+  // Claim the period, so a concurrent run reports "already running"; the last result stays until replaced.
+  storage::RollupRecord claim = *stored ? **stored : storage::RollupRecord{};
   claim.time_zone = zone;
   claim.period = key;
   claim.state = "running";
@@ -396,10 +379,6 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
   claim.owner = options_.owner;
   claim.lease_until = started + options_.lease;
   claim.reason = why;
-  claim.usage_watermark = *stored ? (*stored)->usage_watermark : 0;
-  claim.revenue_digest = *stored ? (*stored)->revenue_digest : "";
-  claim.computed = *stored ? (*stored)->computed : TimePoint{};
-  claim.document = *stored ? (*stored)->document : "{}";
   auto version = store_.put_rollup(claim, *stored ? (*stored)->version : 0);
   if (!version) {
     if (version.error().code == errc::conflict)
@@ -436,26 +415,21 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
   };
 
   auto fp = fingerprint(store_, options_.time_zone, period);
-  auto cur = fp ? summarize(store_, options_.time_zone, period) : Result<Computed>(fp.error());
-  Result<Computed> prev = cur ? summarize(store_, options_.time_zone, period.previous()) : cur;
-  if (!cur || !prev) {
-    const auto err = !fp ? fp.error() : !cur ? cur.error() : prev.error();
-    (void)finish("failed", err.message, {}, {});
-    record_task(storage::TaskOutcome::failure, err.message);
-    return err;
+  auto r = fp ? compute(period) : Result<Rollup>(fp.error());
+  if (!r) {
+    (void)finish("failed", r.error().message, {}, {});
+    record_task(storage::TaskOutcome::failure, r.error().message);
+    return r.error();
   }
-  auto& r = cur->rollup;
-  r.changes = changes(r, prev->rollup);
-  r.computed = clock_.now();
-  r.why = why;
-  if (auto w = finish("done", why, json::dump(to_json(r)), *fp); !w) {
+  r->why = why;
+  if (auto w = finish("done", why, json::dump(to_json(*r)), *fp); !w) {
     record_task(storage::TaskOutcome::failure, w.error().message);
     if (w.error().code == errc::conflict)
       return fail(errc::busy, fmt::format("{} ({}) was taken over by another process while it ran; its result was not stored", key, zone));
     return w.error();
   }
   record_task(storage::TaskOutcome::success, {});
-  return std::move(r);
+  return r;
 }
 
 Result<std::vector<Rollup>> MetricsAggregator::stored_rollups(std::size_t limit) {

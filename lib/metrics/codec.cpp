@@ -80,6 +80,16 @@ class Reader {
   bool ok_ = true;
 };
 
+// Sorted values as varint deltas after their count.
+void put_deltas(std::string& out, const std::vector<std::uint64_t>& sorted) {
+  put_varint(out, sorted.size());
+  std::uint64_t prev = 0;
+  for (auto h : sorted) {
+    put_varint(out, h - prev);
+    prev = h;
+  }
+}
+
 std::uint64_t user_hash(std::string_view user) {
   const auto h = mix64(fnv1a(user));
   return h == 0 ? 1 : h;
@@ -318,12 +328,7 @@ std::vector<DayPartial> partials(const Block& b, const TimeZone& zone) {
     }
     std::sort(d.users.begin(), d.users.end());
     d.users.erase(std::unique(d.users.begin(), d.users.end()), d.users.end());
-    put_varint(s, d.users.size());
-    std::uint64_t prev = 0;
-    for (auto h : d.users) {
-      put_varint(s, h - prev);
-      prev = h;
-    }
+    put_deltas(s, d.users);
     out.push_back({day, std::move(s)});
   }
   std::sort(out.begin(), out.end(), [](const DayPartial& a, const DayPartial& b) { return a.day < b.day; });
@@ -440,13 +445,7 @@ std::string UsageAccumulator::encode() const {
       put_varint(s, c);
     }
   }
-  const auto users = users_.sorted();
-  put_varint(s, users.size());
-  std::uint64_t prev = 0;
-  for (auto h : users) {
-    put_varint(s, h - prev);
-    prev = h;
-  }
+  put_deltas(s, users_.sorted());
   return s;
 }
 

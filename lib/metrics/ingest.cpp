@@ -1,5 +1,4 @@
 // Loading usage events and revenue records from CSV and NDJSON files, streaming in blocks.
-#include <automation/core/json.hpp>
 #include <automation/metrics/aggregator.hpp>
 
 #include "metrics/blocks.hpp"
@@ -130,9 +129,7 @@ Result<std::int64_t> parse_any_time_ms(std::string_view s) {
     std::from_chars(s.data(), s.data() + s.size(), v);
     return v < 100'000'000'000 ? v * 1000 : v;
   }
-  auto t = parse_timestamp(s);
-  if (!t) return fail(errc::invalid_argument, fmt::format("\"{}\" is not a time (use ISO-8601 or epoch seconds/milliseconds)", s));
-  return to_epoch_ms(*t);
+  return slow_time_ms(s);
 }
 
 // Times outside 1900-2199 are refused: they are typos, and the library's time points (nanoseconds
@@ -367,7 +364,6 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
     File rejects;
     detail::BlockBuilder builder;
     std::int64_t block_first_row = 0, row = 0;
-    std::vector<storage::RevenueRow> revenue;
     std::vector<RevenueRecord> revenue_records;
     Result<void> failure;
     std::array<std::string_view, 6> v;
@@ -375,32 +371,30 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
     bj::monotonic_resource mr;
     bj::parse_options popts;
 
+    // Records a bad row; true to go on reading (false when the rejects file cannot be written).
     auto reject = [&](std::uint64_t line, std::string_view raw, std::string reason) {
       ++rep.rejected;
       if (rep.errors.size() < kMaxErrors) rep.errors.push_back({line, std::move(reason)});
-      if (!store) return;
+      if (!store) return true;
       if (!rejects) {
         rep.rejects_path = options.rejects_path.empty() ? path + ".rejects" : options.rejects_path;
         rejects.reset(std::fopen(rep.rejects_path.c_str(), "wb"));
         if (!rejects) {
           failure = fail(errc::io, fmt::format("{}: cannot write the rejected rows: {}", rep.rejects_path, std::strerror(errno)));
-          return;
+          return false;
         }
         if (csv) std::fprintf(rejects.get(), "%s\n", header_line.c_str());
       }
       std::fwrite(raw.data(), 1, raw.size(), rejects.get());
       std::fputc('\n', rejects.get());
+      return true;
     };
     auto flush_events = [&]() -> Result<void> {
       if (builder.empty()) return {};
       if (store) {
         auto r = detail::store_block(store_, options_.time_zone, clock_.now(), builder.block(), {source, block_first_row});
         if (!r) return with_context(r.error(), fmt::format("{}: store rows {}..{}", path, block_first_row + 1, row));
-        rep.events.events += r->events;
-        rep.events.stored += r->stored;
-        rep.events.duplicates += r->duplicates;
-        rep.events.blocks_written += r->blocks_written;
-        rep.events.blocks_skipped += r->blocks_skipped;
+        rep.events += *r;
         if (options.progress) options.progress(reader.consumed(), total);
       }
       builder.clear();
@@ -460,28 +454,23 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
       // The row's values by column.
       if (csv) {
         auto fields = splitter.split(raw);
-        if (!fields) {
-          reject(line, raw, fields.error().message);
-          return failure.has_value();
-        }
+        if (!fields) return reject(line, raw, fields.error().message);
         for (std::size_t c = 0; c < cols.size(); ++c) {
           if (index[c] < 0) {
             v[c] = {};
-          } else if (static_cast<std::size_t>(index[c]) >= fields->size()) {
-            reject(line, raw, fmt::format("{} fields, the header has more (no {})", fields->size(), cols[c].field));
-            return failure.has_value();
-          } else {
+          } else if (static_cast<std::size_t>(index[c]) >= fields->size())
+            return reject(line, raw, fmt::format("{} fields, the header has more (no {})", fields->size(), cols[c].field));
+          else {
             v[c] = trim_view((*fields)[index[c]]);
           }
         }
+        for (std::size_t c = 0; c < cols.size(); ++c)
+          if (cols[c].required && v[c].empty()) return reject(line, raw, fmt::format("{} is empty", cols[c].field));
       } else {
         mr.release();
         std::error_code jec;
         auto doc = bj::parse(raw, jec, &mr, popts);
-        if (jec || !doc.is_object()) {
-          reject(line, raw, jec ? fmt::format("not JSON: {}", jec.message()) : "not a JSON object");
-          return failure.has_value();
-        }
+        if (jec || !doc.is_object()) return reject(line, raw, jec ? fmt::format("not JSON: {}", jec.message()) : "not a JSON object");
         std::array<int, 6> rank{};
         for (std::size_t c = 0; c < cols.size(); ++c) v[c] = {};
         for (const auto& kv : doc.as_object()) {
@@ -499,27 +488,13 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
           v[c] = json_values[c];
         }
         for (std::size_t c = 0; c < cols.size(); ++c)
-          if (cols[c].required && v[c].empty()) {
-            reject(line, raw, fmt::format("no \"{}\"", cols[c].field));
-            return failure.has_value();
-          }
+          if (cols[c].required && v[c].empty()) return reject(line, raw, fmt::format("no \"{}\"", cols[c].field));
       }
-      for (std::size_t c = 0; c < cols.size(); ++c)
-        if (cols[c].required && v[c].empty()) {
-          reject(line, raw, fmt::format("{} is empty", cols[c].field));
-          return failure.has_value();
-        }
       if (kind == RecordKind::events) {
         auto t = parse_time_ms(v[0]);
-        if (!t) {
-          reject(line, raw, "timestamp: " + t.error().message);
-          return failure.has_value();
-        }
+        if (!t) return reject(line, raw, "timestamp: " + t.error().message);
         auto d = parse_duration_us(v[4]);
-        if (!d) {
-          reject(line, raw, d.error().message);
-          return failure.has_value();
-        }
+        if (!d) return reject(line, raw, d.error().message);
         builder.add(*t, v[1], v[2], v[3], *d, no_error(v[5]) ? std::string_view() : v[5]);
         ++rep.accepted;
         if (builder.size() >= options_.block_events) {
@@ -531,25 +506,17 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
       } else {
         RevenueRecord r;
         auto date = parse_date(v[0]);
-        if (!date) {
-          reject(line, raw, date.error().message);
-          return failure.has_value();
-        }
+        if (!date) return reject(line, raw, date.error().message);
         r.date = *date;
         r.plan = std::string(v[1]);
         auto [p, pec] = std::from_chars(v[2].data(), v[2].data() + v[2].size(), r.total_revenue);
-        if (pec != std::errc() || p != v[2].data() + v[2].size() || !std::isfinite(r.total_revenue) || r.total_revenue < 0) {
-          reject(line, raw, fmt::format("total_revenue \"{}\" must be a number >= 0", v[2]));
-          return failure.has_value();
-        }
+        if (pec != std::errc() || p != v[2].data() + v[2].size() || !std::isfinite(r.total_revenue) || r.total_revenue < 0)
+          return reject(line, raw, fmt::format("total_revenue \"{}\" must be a number >= 0", v[2]));
         auto subs = parse_count(v[3], "new_subscribers");
         auto active = parse_count(v[4], "active_users");
         auto churn = parse_count(v[5], "churn_count");
         for (const auto* x : {&subs, &active, &churn})
-          if (!*x) {
-            reject(line, raw, x->error().message);
-            return failure.has_value();
-          }
+          if (!*x) return reject(line, raw, x->error().message);
         r.new_subscribers = *subs;
         r.active_users = *active;
         r.churn_count = *churn;

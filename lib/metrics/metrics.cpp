@@ -1,4 +1,3 @@
-#include <automation/core/json.hpp>
 #include <automation/metrics/metrics.hpp>
 
 #include <fmt/format.h>
@@ -6,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <memory>
 
 namespace automation::metrics {
 
@@ -177,81 +177,76 @@ bj::array counts_json(const std::vector<NamedCount>& v) {
 
 bj::value optional_json(const std::optional<double>& v) { return v ? bj::value(*v) : bj::value(nullptr); }
 
-// Readers that name the field they failed on.
-struct In {
-  const bj::object& o;
-  std::string where;
-  Result<const bj::value*> at(std::string_view k) const {
-    auto* v = o.if_contains(k);
-    if (!v) return fail(errc::invalid_argument, fmt::format("rollup: {}.{} is missing", where, k));
+// Reads a JSON object field by field. The first failure is kept (naming the field) and later reads
+// return defaults, so a caller reads everything and checks error() once.
+class In {
+ public:
+  In(const bj::value& v, std::string where, std::shared_ptr<std::optional<Error>> error = std::make_shared<std::optional<Error>>())
+      : where_(std::move(where)), error_(std::move(error)) {
+    if (v.is_object())
+      o_ = &v.as_object();
+    else
+      bad(fmt::format("{} is not an object", where_));
+  }
+  const std::optional<Error>& error() const { return *error_; }
+
+  double num(std::string_view k) {
+    const auto* v = at(k);
+    if (v && !v->is_number()) bad(fmt::format("{}.{} is not a number", where_, k));
+    return v && v->is_number() ? v->to_number<double>() : 0;
+  }
+  template <class T>
+  T as(std::string_view k) {
+    return static_cast<T>(num(k));
+  }
+  std::optional<double> opt(std::string_view k) {
+    const auto* v = at(k);
+    if (!v || v->is_null()) return std::nullopt;
+    return num(k);
+  }
+  std::string str(std::string_view k) {
+    const auto* v = at(k);
+    if (v && !v->is_string()) bad(fmt::format("{}.{} is not a string", where_, k));
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  }
+  In obj(std::string_view k) {
+    static const bj::value none = bj::object();  // for a missing field (the error is kept already)
+    const auto* v = at(k);
+    return In(v ? *v : none, where_ + "." + std::string(k), error_);
+  }
+  // Calls fn(In) for each element of an array of objects.
+  template <class Fn>
+  void each(std::string_view k, Fn fn) {
+    const auto* v = at(k);
+    if (v && !v->is_array()) bad(fmt::format("{}.{} is not an array", where_, k));
+    if (!v || !v->is_array()) return;
+    for (const auto& e : v->as_array()) {
+      In item(e, where_ + "." + std::string(k), error_);
+      if (error()) return;
+      fn(item);
+    }
+  }
+
+ private:
+  const bj::value* at(std::string_view k) {
+    if (error() || !o_) return nullptr;
+    const auto* v = o_->if_contains(k);
+    if (!v) bad(fmt::format("{}.{} is missing", where_, k));
     return v;
   }
-  Result<double> num(std::string_view k) const {
-    auto v = at(k);
-    if (!v) return v.error();
-    if (!(*v)->is_number()) return fail(errc::invalid_argument, fmt::format("rollup: {}.{} is not a number", where, k));
-    return (*v)->to_number<double>();
+  void bad(std::string message) {
+    if (!*error_) *error_ = Error{errc::invalid_argument, std::move(message)};
   }
-  Result<std::uint64_t> u64(std::string_view k) const {
-    auto v = num(k);
-    if (!v) return v.error();
-    return static_cast<std::uint64_t>(*v);
-  }
-  Result<std::string> str(std::string_view k) const {
-    auto v = at(k);
-    if (!v) return v.error();
-    if (!(*v)->is_string()) return fail(errc::invalid_argument, fmt::format("rollup: {}.{} is not a string", where, k));
-    return std::string((*v)->as_string());
-  }
-  Result<In> obj(std::string_view k) const {
-    auto v = at(k);
-    if (!v) return v.error();
-    if (!(*v)->is_object()) return fail(errc::invalid_argument, fmt::format("rollup: {}.{} is not an object", where, k));
-    return In{(*v)->as_object(), where + "." + std::string(k)};
-  }
-  Result<const bj::array*> arr(std::string_view k) const {
-    auto v = at(k);
-    if (!v) return v.error();
-    if (!(*v)->is_array()) return fail(errc::invalid_argument, fmt::format("rollup: {}.{} is not an array", where, k));
-    return &(*v)->as_array();
-  }
-  Result<std::optional<double>> opt(std::string_view k) const {
-    auto v = at(k);
-    if (!v) return v.error();
-    if ((*v)->is_null()) return std::optional<double>{};
-    auto n = num(k);
-    if (!n) return n.error();
-    return std::optional<double>(*n);
-  }
+  const bj::object* o_ = nullptr;
+  std::string where_;
+  std::shared_ptr<std::optional<Error>> error_;
 };
 
-#define AUTOMATION_TRY(var, expr) \
-  auto var = (expr);              \
-  if (!var) return var.error()
+DurationStats read_duration(In in) { return {in.as<std::uint64_t>("count"), in.num("mean_ms"), in.num("p50_ms"), in.num("p95_ms")}; }
 
-Result<DurationStats> read_duration(const In& in) {
-  DurationStats d;
-  AUTOMATION_TRY(c, in.u64("count"));
-  AUTOMATION_TRY(m, in.num("mean_ms"));
-  AUTOMATION_TRY(p50, in.num("p50_ms"));
-  AUTOMATION_TRY(p95, in.num("p95_ms"));
-  d.count = *c;
-  d.mean_ms = *m;
-  d.p50_ms = *p50;
-  d.p95_ms = *p95;
-  return d;
-}
-
-Result<std::vector<NamedCount>> read_counts(const In& in, std::string_view k) {
-  AUTOMATION_TRY(a, in.arr(k));
+std::vector<NamedCount> read_counts(In& in, std::string_view k) {
   std::vector<NamedCount> out;
-  for (const auto& v : **a) {
-    if (!v.is_object()) return fail(errc::invalid_argument, fmt::format("rollup: {}.{} holds a non-object", in.where, k));
-    In e{v.as_object(), in.where + "." + std::string(k)};
-    AUTOMATION_TRY(name, e.str("name"));
-    AUTOMATION_TRY(count, e.u64("count"));
-    out.push_back({*name, *count});
-  }
+  in.each(k, [&](In e) { out.push_back({e.str("name"), e.as<std::uint64_t>("count")}); });
   return out;
 }
 
@@ -314,109 +309,53 @@ bj::object to_json(const Rollup& r) {
 }
 
 Result<Rollup> rollup_from_json(const bj::value& v) {
-  if (!v.is_object()) return fail(errc::invalid_argument, "rollup: not a JSON object");
-  In root{v.as_object(), "rollup"};
+  In root(v, "rollup");
+  if (root.error()) return *root.error();
   Rollup r;
-  AUTOMATION_TRY(period, root.obj("period"));
-  AUTOMATION_TRY(key, period->str("key"));
-  AUTOMATION_TRY(p, parse_period(*key));
-  r.period = *p;
-  AUTOMATION_TRY(zone, root.str("time_zone"));
-  r.time_zone = *zone;
+  auto period = parse_period(root.obj("period").str("key"));
+  if (root.error()) return *root.error();
+  if (!period) return with_context(period.error(), "rollup.period.key");
+  r.period = *period;
+  r.time_zone = root.str("time_zone");
   for (auto [k, dst] : {std::pair{"begin", &r.begin}, std::pair{"end", &r.end}, std::pair{"computed", &r.computed}}) {
-    AUTOMATION_TRY(text, root.str(k));
-    AUTOMATION_TRY(t, parse_timestamp(*text));
+    const auto text = root.str(k);
+    if (root.error()) return *root.error();
+    auto t = parse_timestamp(text);
+    if (!t) return with_context(t.error(), fmt::format("rollup.{}", k));
     *dst = *t;
   }
-  AUTOMATION_TRY(usage, root.obj("usage"));
-  AUTOMATION_TRY(events, usage->u64("events"));
-  AUTOMATION_TRY(users, usage->u64("unique_users"));
-  AUTOMATION_TRY(errors, usage->u64("errors"));
-  AUTOMATION_TRY(rate, usage->num("error_rate"));
-  AUTOMATION_TRY(dur, usage->obj("duration"));
-  AUTOMATION_TRY(d, read_duration(*dur));
-  r.usage.events = *events;
-  r.usage.unique_users = *users;
-  r.usage.errors = *errors;
-  r.usage.error_rate = *rate;
-  r.usage.duration = *d;
-  AUTOMATION_TRY(features, usage->arr("features"));
-  for (const auto& f : **features) {
-    if (!f.is_object()) return fail(errc::invalid_argument, "rollup: usage.features holds a non-object");
-    In e{f.as_object(), "usage.features"};
-    FeatureUsage u;
-    AUTOMATION_TRY(name, e.str("feature"));
-    AUTOMATION_TRY(fe, e.u64("events"));
-    AUTOMATION_TRY(fr, e.u64("errors"));
-    AUTOMATION_TRY(frate, e.num("error_rate"));
-    AUTOMATION_TRY(fdur, e.obj("duration"));
-    AUTOMATION_TRY(fd, read_duration(*fdur));
-    u.feature = *name;
-    u.events = *fe;
-    u.errors = *fr;
-    u.error_rate = *frate;
-    u.duration = *fd;
-    r.usage.features.push_back(std::move(u));
-  }
-  AUTOMATION_TRY(types, read_counts(*usage, "event_types"));
-  AUTOMATION_TRY(codes, read_counts(*usage, "error_codes"));
-  r.usage.event_types = std::move(*types);
-  r.usage.error_codes = std::move(*codes);
+  auto usage = root.obj("usage");
+  r.usage.events = usage.as<std::uint64_t>("events");
+  r.usage.unique_users = usage.as<std::uint64_t>("unique_users");
+  r.usage.errors = usage.as<std::uint64_t>("errors");
+  r.usage.error_rate = usage.num("error_rate");
+  r.usage.duration = read_duration(usage.obj("duration"));
+  usage.each("features", [&](In f) {
+    r.usage.features.push_back({f.str("feature"), f.as<std::uint64_t>("events"), f.as<std::uint64_t>("errors"), f.num("error_rate"),
+                                read_duration(f.obj("duration"))});
+  });
+  r.usage.event_types = read_counts(usage, "event_types");
+  r.usage.error_codes = read_counts(usage, "error_codes");
 
-  AUTOMATION_TRY(rev, root.obj("revenue"));
-  AUTOMATION_TRY(days, rev->num("days"));
-  AUTOMATION_TRY(total, rev->num("total_revenue"));
-  AUTOMATION_TRY(subs, rev->num("new_subscribers"));
-  AUTOMATION_TRY(active, rev->num("active_users"));
-  AUTOMATION_TRY(churn, rev->num("churn_count"));
-  AUTOMATION_TRY(crate, rev->opt("churn_rate"));
-  AUTOMATION_TRY(rpau, rev->opt("revenue_per_active_user"));
-  r.revenue.days = static_cast<int>(*days);
-  r.revenue.total_revenue = *total;
-  r.revenue.new_subscribers = static_cast<std::int64_t>(*subs);
-  r.revenue.active_users = static_cast<std::int64_t>(*active);
-  r.revenue.churn_count = static_cast<std::int64_t>(*churn);
-  r.revenue.churn_rate = *crate;
-  r.revenue.revenue_per_active_user = *rpau;
-  AUTOMATION_TRY(plans, rev->arr("plans"));
-  for (const auto& pv : **plans) {
-    if (!pv.is_object()) return fail(errc::invalid_argument, "rollup: revenue.plans holds a non-object");
-    In e{pv.as_object(), "revenue.plans"};
-    PlanRevenue pr;
-    AUTOMATION_TRY(name, e.str("plan"));
-    AUTOMATION_TRY(prev, e.num("revenue"));
-    AUTOMATION_TRY(ps, e.num("new_subscribers"));
-    AUTOMATION_TRY(pa, e.num("active_users"));
-    AUTOMATION_TRY(pc, e.num("churn_count"));
-    pr.plan = *name;
-    pr.revenue = *prev;
-    pr.new_subscribers = static_cast<std::int64_t>(*ps);
-    pr.active_users = static_cast<std::int64_t>(*pa);
-    pr.churn_count = static_cast<std::int64_t>(*pc);
-    r.revenue.plans.push_back(std::move(pr));
-  }
-  AUTOMATION_TRY(changes, root.arr("changes"));
-  for (const auto& cv : **changes) {
-    if (!cv.is_object()) return fail(errc::invalid_argument, "rollup: changes holds a non-object");
-    In e{cv.as_object(), "changes"};
-    Change c;
-    AUTOMATION_TRY(fig, e.str("figure"));
-    AUTOMATION_TRY(val, e.num("value"));
-    AUTOMATION_TRY(prv, e.num("previous"));
-    AUTOMATION_TRY(abs, e.num("absolute"));
-    AUTOMATION_TRY(rel, e.opt("relative"));
-    c.figure = *fig;
-    c.value = *val;
-    c.previous = *prv;
-    c.absolute = *abs;
-    c.relative = *rel;
-    r.changes.push_back(std::move(c));
-  }
-  AUTOMATION_TRY(blocks, root.num("partials_read"));
-  r.partials_read = static_cast<std::int64_t>(*blocks);
-  AUTOMATION_TRY(why, root.str("why"));
-  r.why = *why;
-  if (auto* reused = root.o.if_contains("reused"); reused && reused->is_bool()) r.reused = reused->as_bool();
+  auto rev = root.obj("revenue");
+  r.revenue.days = rev.as<int>("days");
+  r.revenue.total_revenue = rev.num("total_revenue");
+  r.revenue.new_subscribers = rev.as<std::int64_t>("new_subscribers");
+  r.revenue.active_users = rev.as<std::int64_t>("active_users");
+  r.revenue.churn_count = rev.as<std::int64_t>("churn_count");
+  r.revenue.churn_rate = rev.opt("churn_rate");
+  r.revenue.revenue_per_active_user = rev.opt("revenue_per_active_user");
+  rev.each("plans", [&](In p) {
+    r.revenue.plans.push_back({p.str("plan"), p.num("revenue"), p.as<std::int64_t>("new_subscribers"), p.as<std::int64_t>("active_users"),
+                               p.as<std::int64_t>("churn_count")});
+  });
+  root.each("changes", [&](In c) {
+    r.changes.push_back({c.str("figure"), c.num("value"), c.num("previous"), c.num("absolute"), c.opt("relative")});
+  });
+  r.partials_read = root.as<std::int64_t>("partials_read");
+  r.why = root.str("why");
+  if (root.error()) return *root.error();
+  if (const auto* reused = v.as_object().if_contains("reused"); reused && reused->is_bool()) r.reused = reused->as_bool();
   return r;
 }
 

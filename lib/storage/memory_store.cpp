@@ -42,6 +42,12 @@ struct MemoryStore::State {
   std::set<std::pair<std::int64_t, std::string>> partials_present;  // (block, zone)
   std::map<std::pair<std::int32_t, std::string>, RevenueRow> revenue;
   std::map<std::pair<std::string, std::string>, RollupRecord> rollups;  // (zone, period)
+
+  // Stores a block's partials for a zone and marks them present (the caller holds mu).
+  void insert_partials(std::int64_t block_id, const std::string& zone, std::span<const UsagePartialRecord> parts) {
+    for (const auto& p : parts) partials[{zone, p.day, block_id}] = UsagePartialRecord{block_id, zone, p.day, p.data};
+    partials_present.emplace(block_id, zone);
+  }
 };
 
 namespace {
@@ -482,13 +488,7 @@ Result<std::optional<std::int64_t>> MemoryStore::append_usage_block(const UsageB
   b.last_time = at_ms(b.last_time);
   b.recorded = at_ms(b.recorded);
   state_->block_keys.emplace(b.key, b.id);
-  for (const auto& p : partials) {
-    UsagePartialRecord q = p;
-    q.block_id = b.id;
-    q.time_zone = std::string(time_zone);
-    state_->partials[{q.time_zone, q.day, b.id}] = std::move(q);
-  }
-  state_->partials_present.emplace(b.id, std::string(time_zone));
+  state_->insert_partials(b.id, std::string(time_zone), partials);
   const auto id = b.id;
   state_->blocks.emplace(id, std::move(b));
   return std::optional<std::int64_t>(id);
@@ -504,7 +504,6 @@ Result<std::vector<UsageBlockRecord>> MemoryStore::usage_blocks(const UsageBlock
     if (q.id && id != *q.id) continue;
     out.push_back(b);
     if (!q.with_data) out.back().data.clear();
-    if (q.limit && out.size() >= q.limit) break;
   }
   return out;
 }
@@ -535,13 +534,7 @@ Result<void> MemoryStore::put_usage_partials(std::int64_t block_id, std::string_
   if (!state_->blocks.contains(block_id)) return fail(errc::not_found, fmt::format("usage block {} does not exist", block_id));
   const std::string zone(time_zone);
   if (state_->partials_present.contains({block_id, zone})) return {};
-  for (const auto& p : partials) {
-    UsagePartialRecord q = p;
-    q.block_id = block_id;
-    q.time_zone = zone;
-    state_->partials[{zone, q.day, block_id}] = std::move(q);
-  }
-  state_->partials_present.emplace(block_id, zone);
+  state_->insert_partials(block_id, zone, partials);
   return {};
 }
 

@@ -110,7 +110,6 @@ Result<std::vector<UsageBlockRecord>> SqliteStore::usage_blocks(const UsageBlock
   if (q.first_row) sql += " AND first_row = ?4";
   if (q.id) sql += " AND id = ?5";
   sql += " ORDER BY id";
-  if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
   auto st = impl_->db.prepare(sql);
   if (!st) return st.error();
   if (q.until) st->bind(1, to_epoch_ms(*q.until));

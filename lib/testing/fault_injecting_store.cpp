@@ -24,6 +24,7 @@ Result<void> FaultInjectingStore::before_write(std::string_view op) {
     ++injected_;
     return fail(static_cast<errc>(code), fmt::format("injected fault: {} (write #{})", op, n));
   }
+  if (hook_) hook_(op);
   return {};
 }
 

@@ -45,6 +45,15 @@ struct IngestResult {
   std::uint64_t stored = 0;      ///< events newly stored
   std::uint64_t duplicates = 0;  ///< events already stored (their block's key existed)
   std::uint64_t blocks_written = 0, blocks_skipped = 0;
+
+  IngestResult& operator+=(const IngestResult& o) noexcept {
+    events += o.events;
+    stored += o.stored;
+    duplicates += o.duplicates;
+    blocks_written += o.blocks_written;
+    blocks_skipped += o.blocks_skipped;
+    return *this;
+  }
 };
 
 struct RevenueIngestResult {

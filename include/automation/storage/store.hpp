@@ -351,7 +351,6 @@ struct UsageBlockQuery {
   std::optional<std::string> source;
   std::optional<std::int64_t> first_row;
   bool with_data = false;
-  std::size_t limit = 0;  ///< 0: no limit
 };
 
 /// One plan's revenue on one date (days since 1970-01-01); (day, plan) is the key.

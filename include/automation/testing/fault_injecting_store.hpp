@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 namespace automation::testing {
 
@@ -20,6 +21,10 @@ class FaultInjectingStore final : public storage::Store {
   /// Every read fails with `code` until clear().
   void fail_all_reads(errc code) noexcept;
   void clear() noexcept;
+  /// Calls `hook` with the operation's name before each write is forwarded (after fault injection
+  /// let it through), so a test can interleave another writer on the inner store at an exact point.
+  /// Set it before the store is shared between threads; an empty function removes it.
+  void before_each_write(std::function<void(std::string_view op)> hook) { hook_ = std::move(hook); }
 
   std::uint64_t writes() const noexcept { return writes_.load(); }
   std::uint64_t reads() const noexcept { return reads_.load(); }
@@ -84,6 +89,7 @@ class FaultInjectingStore final : public storage::Store {
   std::atomic<int> fail_at_code_{0};
   std::atomic<int> all_writes_code_{0};
   std::atomic<int> all_reads_code_{0};
+  std::function<void(std::string_view)> hook_;
 };
 
 }  // namespace automation::testing

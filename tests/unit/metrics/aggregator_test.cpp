@@ -5,6 +5,7 @@
 #include <automation/metrics/aggregator.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
+#include <automation/testing/fault_injecting_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
 #include "metrics/codec.hpp"
@@ -342,6 +343,62 @@ TEMPLATE_TEST_CASE("metrics: a period another process is aggregating is already 
   CHECK(rec->owner.empty());
 }
 
+TEST_CASE("metrics: of two processes aggregating one period, the second is told it is already running", "[metrics]") {
+  storage::MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  testing::ManualClock clock(at("2026-11-24T00:05:00Z"));
+  MetricsAggregator agg(store, clock, {.owner = "me"});
+  const auto day = day_of(year{2026} / November / 23);
+  REQUIRE(agg.ingest(std::vector<UsageEvent>{ev("2026-11-23T10:00:00Z", "a", "f")}));
+  // Another process claims the period between our look at it and our claim.
+  storage::RollupRecord theirs;
+  theirs.time_zone = "UTC";
+  theirs.period = day.key();
+  theirs.state = "running";
+  theirs.owner = "pid 7 on other";
+  theirs.started = clock.now();
+  theirs.lease_until = clock.now() + 10min;
+  int put_rollups = 0;
+  store.before_each_write([&](std::string_view op) {
+    if (op == "put_rollup" && ++put_rollups == 1) REQUIRE(inner.put_rollup(theirs, std::nullopt));
+  });
+  auto first = agg.aggregate(day);
+  REQUIRE_FALSE(first);
+  CHECK(first.error().code == errc::busy);
+  CHECK(first.error().message.find("another process claimed 2026-11-23 (UTC) first") != std::string::npos);
+
+  // Another process takes the period over (forced) while ours runs: our result is not stored.
+  put_rollups = 0;
+  store.before_each_write([&](std::string_view op) {
+    if (op == "put_rollup" && ++put_rollups == 2) REQUIRE(inner.put_rollup(theirs, std::nullopt));
+  });
+  auto second = agg.aggregate(day, true);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().code == errc::busy);
+  CHECK(second.error().message.find("taken over by another process") != std::string::npos);
+  CHECK(inner.get_rollup("UTC", day.key()).value()->owner == "pid 7 on other");
+}
+
+TEST_CASE("metrics: a rollup compacts each day's partials into one", "[metrics]") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  MetricsAggregator agg(store, clock, {.block_events = 2});
+  std::vector<UsageEvent> events;
+  for (int i = 0; i < 5; ++i) events.push_back(ev("2026-01-01T10:00:00Z", fmt::format("u{}", i), "f", "t", milliseconds(i)));
+  events.push_back(ev("2026-01-02T10:00:00Z", "u9", "f"));
+  REQUIRE(agg.ingest(events));  // blocks of 2, 2 and 2: day 1 has three partials, day 2 one
+  CHECK(store.usage_partials("UTC", 20454, 20454).value().size() == 3);
+  auto first = agg.compute(day_of(year{2026} / January / 1)).value();
+  CHECK(first.partials_read == 3);
+  CHECK(store.usage_partials("UTC", 20454, 20454).value().size() == 1);
+  auto again = agg.compute(day_of(year{2026} / January / 1)).value();
+  CHECK(again.partials_read == 1);
+  CHECK(again.usage == first.usage);
+  CHECK(again.usage.events == 5);
+  CHECK(again.usage.unique_users == 5);
+  CHECK(again.usage.duration.p95_ms == 4);
+}
+
 TEST_CASE("metrics: a rollup round-trips through its JSON", "[metrics]") {
   storage::MemoryStore store;
   testing::ManualClock clock;
@@ -359,6 +416,9 @@ TEST_CASE("metrics: a rollup round-trips through its JSON", "[metrics]") {
   auto bad = rollup_from_json(broken);
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("usage.events") != std::string::npos);
+  auto wrong = to_json(r);
+  wrong["usage"].as_object()["features"] = 5;
+  CHECK(rollup_from_json(wrong).error().message == "rollup.usage.features is not an array");
 }
 
 TEST_CASE("metrics: blocks and partials survive encoding, and damage is detected", "[metrics]") {
