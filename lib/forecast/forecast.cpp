@@ -49,6 +49,14 @@ std::vector<double> acf(std::span<const double> x, std::size_t max_lag) {
 
 // Classical decomposition: the seasonal indices of period m from the ratios (or differences) of the
 // series to its centred moving average, normalised to average 1 (or 0).
+// The widest interval (the first of equal levels), or nullptr when there is none.
+const Interval* widest_interval(const Forecast& f) {
+  const Interval* widest = nullptr;
+  for (const auto& iv : f.intervals)
+    if (!widest || iv.level > widest->level) widest = &iv;
+  return widest;
+}
+
 std::vector<double> seasonal_indices(std::span<const double> y, std::size_t m, bool multiplicative) {
   const std::size_t n = y.size();
   std::vector<double> sum(m, 0.0);
@@ -68,6 +76,12 @@ std::vector<double> seasonal_indices(std::span<const double> y, std::size_t m, b
   const double avg = std::accumulate(idx.begin(), idx.end(), 0.0) / static_cast<double>(m);
   for (double& v : idx) v = multiplicative ? v / avg : v - avg;
   return idx;
+}
+
+// The season's kind (multiplicative when every value is positive) and indices, for s.period.
+void fill_indices(Seasonality& s, std::span<const double> y) {
+  s.multiplicative = *std::min_element(y.begin(), y.end()) > 0;
+  s.indices = seasonal_indices(y, s.period, s.multiplicative);
 }
 
 // Inverse of the standard normal distribution function (Acklam's rational approximation, refined
@@ -193,17 +207,8 @@ Fitted fit(Method method, std::span<const double> x, std::size_t m, std::vector<
       return {internal::fit_theta(x, 2.0), method};
     case Method::optimised_theta:
       return {internal::fit_theta(x, 0.0), method};
-    case Method::ets: {
-      // The smoothing model with the least AICc (the information criterion R's ets() uses).
-      std::unique_ptr<Model> best;
-      double best_aicc = 0;
-      for (Trend trend : {Trend::none, Trend::additive, Trend::damped}) {
-        auto candidate = internal::fit_smoothing(x, trend);
-        const double score = internal::aicc(*candidate);
-        if (!best || score < best_aicc) best = std::move(candidate), best_aicc = score;
-      }
-      return {std::move(best), method};
-    }
+    case Method::ets:
+      return {internal::fit_ets(x), method};
     case Method::automatic:
     case Method::combination: {
       std::vector<std::unique_ptr<Model>> members;
@@ -301,8 +306,7 @@ Seasonality detect_seasonality(std::span<const double> y, std::size_t period, st
     s.period = 1;
     return s;
   }
-  s.multiplicative = *std::min_element(y.begin(), y.end()) > 0;
-  s.indices = seasonal_indices(y, period, s.multiplicative);
+  fill_indices(s, y);
   s.reason = fmt::format("autocorrelation {:.3f} at lag {} exceeds the 90 % bound {:.3f}: {} seasonality", s.acf, period, s.threshold,
                          s.multiplicative ? "multiplicative" : "additive");
   return s;
@@ -324,8 +328,10 @@ Result<Forecast> forecast(std::span<const double> history, const Options& option
     auto& s = out.seasonality;
     s.period = options.period;
     s.seasonal = true;
-    s.multiplicative = *std::min_element(y.begin(), y.end()) > 0;
-    if (n >= 2 * s.period) s.indices = seasonal_indices(y, s.period, s.multiplicative);
+    if (n >= 2 * s.period)
+      fill_indices(s, y);
+    else
+      s.multiplicative = *std::min_element(y.begin(), y.end()) > 0;
     s.reason = fmt::format("period {} given to {}, which models the season itself", s.period, to_string(options.method));
   } else {
     out.seasonality = detect_seasonality(y, options.period, options.max_detected_period);
@@ -452,9 +458,7 @@ boost::json::object to_json(const Forecast& f, std::span<const std::string> date
     seasonality["multiplicative"] = f.seasonality.multiplicative;
     seasonality["indices"] = boost::json::value_from(f.seasonality.indices);
   }
-  const Interval* widest = nullptr;
-  for (const auto& iv : f.intervals)
-    if (!widest || iv.level > widest->level) widest = &iv;
+  const Interval* widest = widest_interval(f);
   boost::json::array predictions;
   for (std::size_t k = 0; k < f.mean.size(); ++k) {
     boost::json::object p{{"step", k + 1}};
@@ -518,9 +522,7 @@ std::vector<Insight> insights(const Forecast& f, std::span<const double> history
   } else {
     out.push_back({"seasonality", fmt::format("{} shows no seasonality ({})", metric, f.seasonality.reason), 1.0});
   }
-  if (!f.intervals.empty()) {
-    const auto widest =
-        std::max_element(f.intervals.begin(), f.intervals.end(), [](const Interval& a, const Interval& b) { return a.level < b.level; });
+  if (const Interval* widest = widest_interval(f)) {
     const double half = (widest->upper.back() - widest->lower.back()) / 2;
     const double rel = f.mean.back() != 0 ? 100 * half / std::abs(f.mean.back()) : 0.0;
     const char* sure = rel < 10 ? "high" : rel < 30 ? "moderate" : "low";

@@ -43,15 +43,11 @@ double scale_of(std::span<const double> x) {
 
 class Naive final : public Model {
  public:
-  explicit Naive(std::span<const double> x) : x_(x.begin(), x.end()) {
-    n = x.size();
-    for (std::size_t t = 1; t < n; ++t) sse += (x_[t] - x_[t - 1]) * (x_[t] - x_[t - 1]);
-  }
+  explicit Naive(std::span<const double> x) : x_(x.begin(), x.end()) {}
   void path(std::size_t origin, std::size_t h, double* out) const override {
     const double last = x_[origin == 0 ? 0 : origin - 1];
     std::fill(out, out + h, last);
   }
-  std::size_t parameters() const override { return 0; }
   std::string name() const override { return "naive"; }
 
  private:
@@ -60,14 +56,10 @@ class Naive final : public Model {
 
 class SeasonalNaive final : public Model {
  public:
-  SeasonalNaive(std::span<const double> x, std::size_t m) : x_(x.begin(), x.end()), m_(m) {
-    n = x.size();
-    for (std::size_t t = m; t < n; ++t) sse += (x_[t] - x_[t - m]) * (x_[t] - x_[t - m]);
-  }
+  SeasonalNaive(std::span<const double> x, std::size_t m) : x_(x.begin(), x.end()), m_(m) {}
   void path(std::size_t origin, std::size_t h, double* out) const override {
     for (std::size_t k = 0; k < h; ++k) out[k] = origin >= m_ ? x_[origin - m_ + k % m_] : x_[origin == 0 ? 0 : origin - 1];
   }
-  std::size_t parameters() const override { return 0; }
   std::string name() const override { return "snaive"; }
 
  private:
@@ -77,17 +69,10 @@ class SeasonalNaive final : public Model {
 
 class Linear final : public Model {
  public:
-  explicit Linear(std::span<const double> x) : line_(least_squares(x)) {
-    n = x.size();
-    for (std::size_t t = 0; t < n; ++t) {
-      const double e = x[t] - (line_.a + line_.b * static_cast<double>(t));
-      sse += e * e;
-    }
-  }
+  explicit Linear(std::span<const double> x) : line_(least_squares(x)) {}
   void path(std::size_t origin, std::size_t h, double* out) const override {
     for (std::size_t k = 0; k < h; ++k) out[k] = line_.a + line_.b * static_cast<double>(origin + k);
   }
-  std::size_t parameters() const override { return 2; }
   std::string name() const override { return "linear"; }
 
  private:
@@ -130,7 +115,7 @@ double smoothing_objective(const double* p, const void* ctx) {
 class Smoothing final : public Model {
  public:
   Smoothing(std::span<const double> x, Trend trend) : trend_(trend) {
-    n = x.size();
+    const auto n = x.size();
     const double scale = scale_of(x);
     const Line start = least_squares(x.first(std::min<std::size_t>(x.size(), 10)));
     // alpha, beta as a share of alpha, phi, l0, b0
@@ -144,7 +129,16 @@ class Smoothing final : public Model {
     p_ = minimise(&smoothing_objective, &f, p0, lo, hi, step, 600);
     level_.resize(n + 1);
     slope_.resize(n + 1);
-    sse = run_smoothing(f, p_.data(), level_.data(), slope_.data());
+    sse_ = run_smoothing(f, p_.data(), level_.data(), slope_.data());
+  }
+  /// AICc of the least-squares fit (Gaussian likelihood); parameters: the smoothing parameters,
+  /// the initial states and the variance.
+  double aicc() const {
+    const auto n = static_cast<double>(level_.size() - 1);
+    const auto k = static_cast<double>((trend_ == Trend::none ? 2 : trend_ == Trend::additive ? 4 : 5) + 1);
+    const double mse = std::max(sse_ / n, 1e-300);
+    const double aic = n * std::log(mse) + 2 * k;
+    return n - k - 1 > 0 ? aic + 2 * k * (k + 1) / (n - k - 1) : kHuge;
   }
   void path(std::size_t origin, std::size_t h, double* out) const override {
     const double phi = trend_ == Trend::damped ? p_[2] : 1.0;
@@ -155,7 +149,6 @@ class Smoothing final : public Model {
       out[k] = level_[origin] + damp * slope_[origin];
     }
   }
-  std::size_t parameters() const override { return trend_ == Trend::none ? 2 : trend_ == Trend::additive ? 4 : 5; }
   std::string name() const override {
     switch (trend_) {
       case Trend::none:
@@ -172,6 +165,7 @@ class Smoothing final : public Model {
   Trend trend_;
   std::vector<double> p_;
   std::vector<double> level_, slope_;
+  double sse_ = 0;  // one-step squared error of the fit
 };
 
 // ---- Holt-Winters ------------------------------------------------------------------------------
@@ -214,7 +208,7 @@ double hw_objective(const double* p, const void* ctx) { return run_hw(*static_ca
 class HoltWinters final : public Model {
  public:
   HoltWinters(std::span<const double> x, std::size_t m, bool multiplicative) : m_(m), multiplicative_(multiplicative) {
-    n = x.size();
+    const auto n = x.size();
     // Initial states from the first two seasons: level and slope from their means, indices from
     // each season's values against its own mean.
     double mean1 = 0, mean2 = 0;
@@ -234,7 +228,7 @@ class HoltWinters final : public Model {
     level_.resize(n + 1);
     slope_.resize(n + 1);
     season_.resize(n + m);
-    sse = run_hw(f, p_.data(), level_.data(), slope_.data(), season_.data());
+    run_hw(f, p_.data(), level_.data(), slope_.data(), season_.data());
   }
   void path(std::size_t origin, std::size_t h, double* out) const override {
     for (std::size_t k = 0; k < h; ++k) {
@@ -243,7 +237,6 @@ class HoltWinters final : public Model {
       out[k] = multiplicative_ ? trend * s : trend + s;
     }
   }
-  std::size_t parameters() const override { return 3; }  // the initial states are not fitted
   std::string name() const override {
     return fmt::format("hw_{}(alpha={:.3f}, beta={:.3f}, gamma={:.3f})", multiplicative_ ? "multiplicative" : "additive", p_[0], p_[1],
                        p_[2]);
@@ -261,58 +254,66 @@ class HoltWinters final : public Model {
 class Theta final : public Model {
  public:
   Theta(std::span<const double> x, double theta) : line_(least_squares(x)) {
-    n = x.size();
     if (theta > 0) {
       fit(x, theta);
       return;
     }
-    // Optimised Theta: the coefficient with the least one-step squared error.
-    double best = kHuge, best_theta = 2;
+    // Optimised Theta: the coefficient with the least one-step squared error (the first on a tie).
+    double best = kHuge;
+    Fit kept;
     for (double th : {1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0}) {
-      fit(x, th);
-      if (sse < best) best = sse, best_theta = th;
+      if (const double sse = fit(x, th); sse < best) best = sse, kept = fit_;
     }
-    fit(x, best_theta);
+    if (best < kHuge)
+      fit_ = std::move(kept);
+    else
+      fit(x, 2.0);  // every fit diverged
     optimised_ = true;
   }
   void path(std::size_t origin, std::size_t h, double* out) const override {
     for (std::size_t k = 0; k < h; ++k)
-      out[k] = level_[origin] / theta_ + (1 - 1 / theta_) * (line_.a + line_.b * static_cast<double>(origin + k));
+      out[k] = fit_.level[origin] / fit_.theta + (1 - 1 / fit_.theta) * (line_.a + line_.b * static_cast<double>(origin + k));
   }
-  std::size_t parameters() const override { return optimised_ ? 5 : 4; }
-  std::string name() const override { return fmt::format("{}(theta={:.2f}, alpha={:.3f})", optimised_ ? "otm" : "theta", theta_, alpha_); }
+  std::string name() const override {
+    return fmt::format("{}(theta={:.2f}, alpha={:.3f})", optimised_ ? "otm" : "theta", fit_.theta, fit_.alpha);
+  }
 
  private:
-  void fit(std::span<const double> x, double theta) {
-    theta_ = theta;
+  struct Fit {
+    double theta = 2, alpha = 0;
+    std::vector<double> level;
+  };
+  // Fits SES to the theta line of coefficient `theta`; returns the one-step squared error on x.
+  double fit(std::span<const double> x, double theta) {
+    const auto n = x.size();
+    fit_.theta = theta;
     std::vector<double> z(n);
     for (std::size_t t = 0; t < n; ++t) z[t] = theta * x[t] + (1 - theta) * (line_.a + line_.b * static_cast<double>(t));
     SmoothingFilter f{z, Trend::none};
     const double scale = scale_of(z);
     auto p = minimise(&smoothing_objective, &f, {0.3, 0, 1, z[0], 0}, {1e-4, 0, 1, -kHuge, 0}, {0.9999, 0, 1, kHuge, 0},
                       {0.1, 0, 0, 0.1 * scale, 0}, 400);
-    alpha_ = p[0];
-    level_.resize(n + 1);
-    run_smoothing(f, p.data(), level_.data(), nullptr);
-    sse = 0;
-    double fc = 0;
+    fit_.alpha = p[0];
+    fit_.level.resize(n + 1);
+    run_smoothing(f, p.data(), fit_.level.data(), nullptr);
+    double sse = 0, fc = 0;
     for (std::size_t t = 0; t < n; ++t) {
       path(t, 1, &fc);
       sse += (x[t] - fc) * (x[t] - fc);
     }
+    return sse;
   }
 
   Line line_;
-  double theta_ = 2, alpha_ = 0;
+  Fit fit_;
   bool optimised_ = false;
-  std::vector<double> level_;
 };
 
 // ---- combination -------------------------------------------------------------------------------
 
 class Combination final : public Model {
  public:
-  explicit Combination(std::vector<std::unique_ptr<Model>> members) : members_(std::move(members)) { n = members_.front()->n; }
+  explicit Combination(std::vector<std::unique_ptr<Model>> members) : members_(std::move(members)) {}
   void path(std::size_t origin, std::size_t h, double* out) const override {
     std::fill(out, out + h, 0.0);
     std::vector<double> one(h);
@@ -320,11 +321,6 @@ class Combination final : public Model {
       m->path(origin, h, one.data());
       for (std::size_t k = 0; k < h; ++k) out[k] += one[k] / static_cast<double>(members_.size());
     }
-  }
-  std::size_t parameters() const override {
-    std::size_t p = 0;
-    for (const auto& m : members_) p += m->parameters();
-    return p;
   }
   std::string name() const override {
     std::string s = "mean of ";
@@ -348,12 +344,15 @@ std::unique_ptr<Model> fit_holt_winters(std::span<const double> x, std::size_t m
 std::unique_ptr<Model> fit_theta(std::span<const double> x, double theta) { return std::make_unique<Theta>(x, theta); }
 std::unique_ptr<Model> combine(std::vector<std::unique_ptr<Model>> members) { return std::make_unique<Combination>(std::move(members)); }
 
-double aicc(const Model& m) {
-  const auto n = static_cast<double>(m.n);
-  const auto k = static_cast<double>(m.parameters() + 1);
-  const double mse = std::max(m.sse / n, 1e-300);
-  const double aic = n * std::log(mse) + 2 * k;
-  return n - k - 1 > 0 ? aic + 2 * k * (k + 1) / (n - k - 1) : kHuge;
+std::unique_ptr<Model> fit_ets(std::span<const double> x) {
+  std::unique_ptr<Smoothing> best;
+  double best_aicc = 0;
+  for (Trend trend : {Trend::none, Trend::additive, Trend::damped}) {
+    auto candidate = std::make_unique<Smoothing>(x, trend);
+    const double score = candidate->aicc();
+    if (!best || score < best_aicc) best = std::move(candidate), best_aicc = score;
+  }
+  return best;
 }
 
 std::vector<double> minimise(Objective f, const void* ctx, std::vector<double> x0, const std::vector<double>& lo,

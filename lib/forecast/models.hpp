@@ -27,13 +27,7 @@ class Model {
   virtual ~Model() = default;
   /// Forecasts x[origin .. origin+h) into out[0..h).
   virtual void path(std::size_t origin, std::size_t h, double* out) const = 0;
-  /// Number of fitted parameters (smoothing parameters and initial states) for AICc.
-  virtual std::size_t parameters() const = 0;
   virtual std::string name() const = 0;
-  /// Sum of squared one-step errors over the fitted series (0 for a combination, which is never
-  /// compared by its fit).
-  double sse = 0.0;
-  std::size_t n = 0;
 };
 
 enum class Trend { none, additive, damped };
@@ -52,8 +46,9 @@ std::unique_ptr<Model> fit_theta(std::span<const double> x, double theta);
 /// The mean of several fitted models.
 std::unique_ptr<Model> combine(std::vector<std::unique_ptr<Model>> members);
 
-/// AICc of a model fitted by least squares (Gaussian likelihood).
-double aicc(const Model& m);
+/// ETS: the smoothing model (SES, Holt or damped Holt) with the least AICc, the information
+/// criterion R's ets() uses (Gaussian likelihood of the least-squares fit).
+std::unique_ptr<Model> fit_ets(std::span<const double> x);
 
 /// Minimises f over a box with Nelder-Mead; x0 must be inside [lo, hi].
 using Objective = double (*)(const double* p, const void* ctx);
