@@ -1,0 +1,365 @@
+#include <automation/metrics/anomaly.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <utility>
+
+namespace automation::metrics {
+
+std::string_view to_string(AnomalySignal s) noexcept {
+  switch (s) {
+    case AnomalySignal::none:
+      return "none";
+    case AnomalySignal::new_extreme:
+      return "new_extreme";
+    case AnomalySignal::deviation:
+      return "deviation";
+    case AnomalySignal::sequence:
+      return "sequence";
+    case AnomalySignal::time_of_day:
+      return "time_of_day";
+  }
+  return "none";
+}
+
+Result<void> AnomalyOptions::validate() const {
+  auto bad = [](std::string m) { return fail(errc::invalid_argument, "anomaly options: " + std::move(m)); };
+  if (!(threshold > 0 && threshold <= 1)) return bad(fmt::format("threshold {} is not in (0, 1]", threshold));
+  if (learning_points < 2) return bad("learning_points must be at least 2");
+  if (!(extreme_tolerance >= 0 && extreme_tolerance <= 10))
+    return bad(fmt::format("extreme_tolerance {} is not in [0, 10]", extreme_tolerance));
+  if (levels < 2 || levels > 16) return bad(fmt::format("levels {} is not in 2..16", levels));
+  if (context < 1 || context > 3) return bad(fmt::format("context {} is not in 1..3", context));
+  if (averaging < 1 || averaging > 1000) return bad(fmt::format("averaging {} is not in 1..1000", averaging));
+  if (history < 10 || history > 1'000'000) return bad(fmt::format("history {} is not in 10..1000000", history));
+  if (day_buckets > 1440) return bad(fmt::format("day_buckets {} is more than 1440", day_buckets));
+  return {};
+}
+
+namespace {
+
+double upper_tail(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
+
+/// A fixed-size window of doubles with its running sum and sum of squares.
+class Window {
+ public:
+  explicit Window(std::size_t capacity) : buf_(capacity) {}
+  void push(double x) {
+    if (size_ == buf_.size()) {
+      const double old = buf_[head_];
+      sum_ -= old;
+      sq_ -= old * old;
+    } else {
+      ++size_;
+    }
+    buf_[head_] = x;
+    head_ = (head_ + 1) % buf_.size();
+    sum_ += x;
+    sq_ += x * x;
+    // Rebuild the sums now and then so rounding from the subtractions cannot accumulate.
+    if (++pushes_ % (16 * buf_.size()) == 0) {
+      sum_ = sq_ = 0;
+      for (std::size_t i = 0; i < size_; ++i) sum_ += buf_[i], sq_ += buf_[i] * buf_[i];
+    }
+  }
+  std::size_t size() const { return size_; }
+  double mean() const { return size_ ? sum_ / static_cast<double>(size_) : 0; }
+  double variance() const {
+    if (!size_) return 0;
+    const double m = mean();
+    return std::max(0.0, sq_ / static_cast<double>(size_) - m * m);
+  }
+
+ private:
+  std::vector<double> buf_;
+  std::size_t head_ = 0, size_ = 0;
+  std::uint64_t pushes_ = 0;
+  double sum_ = 0, sq_ = 0;
+};
+
+/// One signal: its raw surprise in [0, 1], averaged over a few points, scored as a likelihood against
+/// the distribution of that average over the recent history (after the anomaly likelihood of
+/// Ahmad et al., "Unsupervised real-time anomaly detection for streaming data", 2017).
+class Signal {
+ public:
+  Signal(std::size_t averaging, std::size_t history, std::size_t estimate_from)
+      : recent_(averaging), history_(history), estimate_from_(estimate_from) {}
+
+  double step(double raw, bool scoring, std::size_t index) {
+    recent_.push(raw);
+    const double avg = recent_.mean();
+    double score = 0;
+    if (scoring && history_.size() > 0) {
+      const double mean = std::max(0.03, history_.mean());
+      const double sd = std::sqrt(std::max(0.0003, history_.variance()));
+      const double x = avg < mean ? 2 * mean - avg : avg;
+      const double tail = upper_tail((x - mean) / sd);
+      // Two extreme points in a row count as one: the second is damped.
+      const double p = tail <= 1e-5 && previous_tail_ <= 1e-5 ? 1e-3 : tail;
+      previous_tail_ = tail;
+      score = std::log(p + 1e-10) / std::log(1e-10);
+    }
+    if (index >= estimate_from_) history_.push(avg);
+    return std::clamp(score, 0.0, 1.0);
+  }
+
+ private:
+  Window recent_, history_;
+  std::size_t estimate_from_;
+  double previous_tail_ = 1;
+};
+
+constexpr std::size_t kIntervalSamples = 32;
+
+}  // namespace
+
+struct AnomalyDetector::State {
+  AnomalyOptions o;
+  std::size_t suppress;
+  std::size_t n = 0, anomalies = 0;
+  bool has_last_anomaly = false;
+  std::size_t last_anomaly = 0;
+  TimePoint last_time{};
+  // Deviation.
+  double level = 0, level_dev = 0, season_dev = 0;
+  std::vector<std::int64_t> gaps;  // first sampling intervals (ms), to find the points per day
+  std::size_t per_day = 0;         // 0 until known, or when not sampled at least every 6 h
+  std::vector<double> day;         // the last per_day values
+  std::size_t day_head = 0, day_size = 0;
+  // Range, sequence and time of day.
+  double lo = 0, hi = 0;
+  std::vector<int> context;  // the last `context` levels (+1, so 0 is "below the range")
+  std::vector<std::uint32_t> context_count, transition_count;
+  std::vector<std::uint32_t> slot_count, slot_level_count;
+  TimeZone::Period zone_period{};
+  std::vector<std::pair<double, std::optional<std::size_t>>> learnt;  // learning points: value, slot
+  Signal deviation, sequence, time_of_day;
+
+  explicit State(AnomalyOptions opt)
+      : o(std::move(opt)),
+        suppress(o.suppress_points ? o.suppress_points : std::max<std::size_t>(1, o.learning_points / 5)),
+        deviation(o.averaging, o.history, o.learning_points / 2),
+        sequence(o.averaging, o.history, o.learning_points / 2),
+        time_of_day(o.averaging, o.history, o.learning_points / 2) {
+    const std::size_t symbols = o.levels + 2;
+    std::size_t contexts = 1;
+    for (std::size_t i = 0; i < o.context; ++i) contexts *= symbols;
+    context_count.assign(contexts, 0);
+    transition_count.assign(contexts * symbols, 0);
+    slot_count.assign(o.day_buckets, 0);
+    slot_level_count.assign(o.day_buckets * symbols, 0);
+  }
+
+  std::size_t slot(TimePoint t) {
+    if (t < zone_period.begin || t >= zone_period.end) zone_period = o.time_zone.period(t);
+    const auto local = t + zone_period.offset;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(local.time_since_epoch()).count();
+    constexpr std::int64_t kDay = 86'400'000;
+    const std::int64_t in_day = ((ms % kDay) + kDay) % kDay;
+    return static_cast<std::size_t>(in_day * static_cast<std::int64_t>(o.day_buckets) / kDay);
+  }
+
+  /// The band of x: 0 below the range seen, 1..levels inside it, levels + 1 above it. Values within
+  /// the extreme tolerance of the range count as its edge bands.
+  int level_of(double x) const {
+    const double slack = o.extreme_tolerance * (hi - lo);
+    if (x < lo - slack) return 0;
+    if (x > hi + slack) return static_cast<int>(o.levels) + 1;
+    if (!(hi > lo)) return 1;
+    const double band = std::floor((x - lo) / (hi - lo) * static_cast<double>(o.levels));
+    return static_cast<int>(std::clamp(band, 0.0, static_cast<double>(o.levels) - 1)) + 1;
+  }
+
+  /// Counts the transition from the last `context` levels to `lvl`; returns how rare it was.
+  double count_sequence(int lvl) {
+    const std::size_t symbols = o.levels + 2;
+    double raw = 0;
+    if (context.size() == o.context) {
+      std::size_t key = 0;
+      for (int c : context) key = key * symbols + static_cast<std::size_t>(c);
+      auto& seen = context_count[key];
+      auto& followed = transition_count[key * symbols + static_cast<std::size_t>(lvl)];
+      raw = seen == 0 ? 1.0 : 1.0 - static_cast<double>(followed) / seen;
+      ++seen;
+      ++followed;
+      context.erase(context.begin());
+    }
+    context.push_back(lvl);
+    return raw;
+  }
+
+  /// Counts `lvl` in a slot of the day; returns 1 when the slot, seen a few times, never had it.
+  double count_slot(std::size_t slot, int lvl) {
+    auto& in_slot = slot_count[slot];
+    auto& at_level = slot_level_count[slot * (o.levels + 2) + static_cast<std::size_t>(lvl)];
+    const double raw = in_slot >= 3 && at_level == 0 ? 1.0 : 0.0;
+    ++in_slot;
+    ++at_level;
+    return raw;
+  }
+
+  /// At the end of learning the range has settled: the bands the learning points were counted in
+  /// (against the range seen at the time, which grew) are counted again against the final range.
+  void recount() {
+    std::fill(context_count.begin(), context_count.end(), 0);
+    std::fill(transition_count.begin(), transition_count.end(), 0);
+    std::fill(slot_count.begin(), slot_count.end(), 0);
+    std::fill(slot_level_count.begin(), slot_level_count.end(), 0);
+    context.clear();
+    for (const auto& [value, slot] : learnt) {
+      const int lvl = level_of(value);
+      count_sequence(lvl);
+      if (slot) count_slot(*slot, lvl);
+    }
+    learnt.clear();
+    learnt.shrink_to_fit();
+  }
+
+  void learn_interval(TimePoint t) {
+    if (per_day || n == 0 || gaps.size() >= kIntervalSamples) return;
+    if (t <= last_time) return;  // repeated or out-of-order times say nothing about the interval
+    gaps.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(t - last_time).count());
+    if (gaps.size() < kIntervalSamples) return;
+    auto mid = gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2);
+    std::nth_element(gaps.begin(), mid, gaps.end());
+    const std::int64_t interval = *mid;
+    if (interval > 0 && interval <= 6 * 3'600'000) {
+      per_day = static_cast<std::size_t>(std::llround(86'400'000.0 / static_cast<double>(interval)));
+      if (per_day > 100'000)
+        per_day = 0;  // sub-second sampling: a day is too long to keep
+      else
+        day.assign(per_day, 0);
+    }
+  }
+};
+
+AnomalyDetector::AnomalyDetector(AnomalyOptions options) {
+  if (auto ok = options.validate(); !ok) throw Exception(ok.error());
+  s_ = std::make_unique<State>(std::move(options));
+}
+
+Result<AnomalyDetector> AnomalyDetector::create(AnomalyOptions options) {
+  if (auto ok = options.validate(); !ok) return ok.error();
+  return AnomalyDetector(std::move(options));
+}
+
+AnomalyDetector::AnomalyDetector(AnomalyDetector&&) noexcept = default;
+AnomalyDetector& AnomalyDetector::operator=(AnomalyDetector&&) noexcept = default;
+AnomalyDetector::~AnomalyDetector() = default;
+
+const AnomalyOptions& AnomalyDetector::options() const noexcept { return s_->o; }
+std::size_t AnomalyDetector::points() const noexcept { return s_->n; }
+std::size_t AnomalyDetector::anomalies() const noexcept { return s_->anomalies; }
+
+Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
+  auto& s = *s_;
+  if (!std::isfinite(x)) return fail(errc::invalid_argument, fmt::format("value at {} is not a finite number", format_timestamp(time)));
+  s.learn_interval(time);
+  const auto& o = s.o;
+  AnomalyScore out;
+  out.time = time;
+  out.value = x;
+  out.learning = s.n < o.learning_points;
+  out.day_ago = std::numeric_limits<double>::quiet_NaN();
+  if (s.n == 0) s.level = s.lo = s.hi = x;
+  out.expected = s.level;
+  const bool scoring = !out.learning;
+
+  // Deviation: far from the recent level and from the value a day earlier (the smaller counts).
+  const double dev = std::abs(x - s.level);
+  double z = s.level_dev > 0 ? dev / s.level_dev : (dev > 0 ? 10.0 : 0.0);
+  if (s.per_day && s.day_size == s.per_day) {
+    out.day_ago = s.day[s.day_head];
+    const double season = std::abs(x - out.day_ago);
+    z = std::min(z, s.season_dev > 0 ? season / s.season_dev : (season > 0 ? 10.0 : 0.0));
+    s.season_dev += 0.01 * (season - s.season_dev);
+  }
+  s.level_dev += 0.01 * (dev - s.level_dev);
+  s.level += 0.03 * (x - s.level);
+  if (s.per_day) {
+    s.day[s.day_head] = x;
+    s.day_head = (s.day_head + 1) % s.per_day;
+    s.day_size = std::min(s.day_size + 1, s.per_day);
+  }
+  const double deviation = s.deviation.step(1 - 2 * upper_tail(z / 2), scoring, s.n);
+
+  // Sequence: how rarely this level follows the last few.
+  const int lvl = s.level_of(x);
+  const double sequence_raw = s.count_sequence(lvl);
+  double best = std::max(deviation, s.sequence.step(sequence_raw, scoring, s.n));
+  out.signal = deviation >= best ? AnomalySignal::deviation : AnomalySignal::sequence;
+
+  // Time of day: a level never seen in this slot of the day (once the slot has a few points).
+  std::optional<std::size_t> slot;
+  if (s.per_day && o.day_buckets) {
+    slot = s.slot(time);
+    const double tod = s.time_of_day.step(s.count_slot(*slot, lvl), scoring, s.n);
+    if (tod > best) best = tod, out.signal = AnomalySignal::time_of_day;
+  }
+  if (out.learning) s.learnt.push_back({x, slot});
+
+  // New extreme: beyond the range seen so far by more than the tolerance.
+  if (s.hi > s.lo) {
+    const double tol = o.extreme_tolerance * (s.hi - s.lo);
+    if (x > s.hi + tol || x < s.lo - tol) best = 1.0, out.signal = AnomalySignal::new_extreme;
+  }
+  out.expected = out.signal == AnomalySignal::new_extreme ? (x > s.hi ? s.hi : s.lo) : out.expected;
+  s.lo = std::min(s.lo, x);
+  s.hi = std::max(s.hi, x);
+  if (s.n + 1 == o.learning_points) s.recount();
+
+  out.raw_score = scoring ? best : 0.0;
+  out.score = out.raw_score;
+  if (scoring && s.has_last_anomaly && s.n - s.last_anomaly < s.suppress) {
+    out.suppressed = out.raw_score >= o.threshold;
+    out.score = 0;
+  } else if (out.score >= o.threshold) {
+    out.anomaly = true;
+    s.has_last_anomaly = true;
+    s.last_anomaly = s.n;
+    ++s.anomalies;
+  }
+  if (!out.anomaly && !out.suppressed) out.signal = out.score > 0 ? out.signal : AnomalySignal::none;
+  s.last_time = time;
+  ++s.n;
+  return out;
+}
+
+std::string AnomalyScore::why() const {
+  const auto num = [](double v) { return fmt::format("{:.6g}", v); };
+  std::string head = anomaly ? "anomaly" : suppressed ? "suppressed (an anomaly was just reported)" : "normal";
+  switch (signal) {
+    case AnomalySignal::new_extreme:
+      return fmt::format("{}: value {} is {} the {} value seen before ({})", head, num(value), value > expected ? "above" : "below",
+                         value > expected ? "highest" : "lowest", num(expected));
+    case AnomalySignal::deviation:
+      return fmt::format("{}: value {} is far from the recent level {}{} (score {:.3f})", head, num(value), num(expected),
+                         std::isnan(day_ago) ? "" : " and from the value a day earlier, " + num(day_ago), score);
+    case AnomalySignal::sequence:
+      return fmt::format("{}: value {} follows the preceding values in a way rarely seen (score {:.3f})", head, num(value), score);
+    case AnomalySignal::time_of_day:
+      return fmt::format("{}: value {} has not been seen at this time of day (score {:.3f})", head, num(value), score);
+    case AnomalySignal::none:
+      break;
+  }
+  return fmt::format("{}: value {} (score {:.3f})", head, num(value), score);
+}
+
+Result<std::vector<AnomalyScore>> detect_anomalies(std::span<const SeriesPoint> series, const AnomalyOptions& options) {
+  auto det = AnomalyDetector::create(options);
+  if (!det) return det.error();
+  std::vector<AnomalyScore> out;
+  out.reserve(series.size());
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    auto r = det->update(series[i].time, series[i].value);
+    if (!r) return with_context(r.error(), fmt::format("point {}", i));
+    out.push_back(*r);
+  }
+  return out;
+}
+
+}  // namespace automation::metrics

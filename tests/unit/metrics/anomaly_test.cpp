@@ -1,0 +1,236 @@
+// AnomalyDetector: its signals on synthetic series, its errors, and its score on the Numenta Anomaly
+// Benchmark with NAB's own scoring (tests/support/nab.hpp), which is itself checked by hand-computed
+// cases and against the published score of NAB's windowed Gaussian baseline.
+#include <automation/metrics/anomaly.hpp>
+
+#include "support/nab.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+using namespace automation;
+using metrics::AnomalyDetector;
+using metrics::AnomalyOptions;
+using metrics::AnomalySignal;
+
+namespace {
+
+const std::filesystem::path& nab_dir() {
+  static const auto dir = nab::data_dir(AUTOMATION_SOURCE_DIR) / "nab";
+  return dir;
+}
+
+const std::vector<nab::Series>& corpus() {
+  static const auto all = nab::load(nab_dir());
+  return all;
+}
+
+TimePoint at_minute(std::int64_t minutes) { return TimePoint(std::chrono::minutes(minutes)); }
+
+/// A deterministic noise source in [-1, 1].
+struct Noise {
+  std::uint64_t state = 42;
+  double operator()() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / static_cast<double>(1ULL << 53) * 2.0 - 1.0;
+  }
+};
+
+/// A daily pattern sampled every 5 minutes: 50 + 20 sin(time of day) + noise.
+double daily(std::int64_t i, Noise& noise) {
+  const double phase = 2.0 * M_PI * static_cast<double>(i % 288) / 288.0;
+  return 50.0 + 20.0 * std::sin(phase) + noise();
+}
+
+}  // namespace
+
+TEST_CASE("NAB scoring: a detection at a window's start scores 100, none scores 0") {
+  nab::Series s;
+  s.name = "synthetic.csv";
+  for (std::int64_t i = 0; i < 2000; ++i) s.time.push_back(i * 300), s.value.push_back(0);
+  s.windows = {{1000, 1099}};
+  REQUIRE(nab::probation_rows(s.value.size()) == 300);
+  const std::vector<nab::Series> one{s};
+  auto with = [&](std::initializer_list<std::size_t> rows) {
+    std::vector<double> scores(s.value.size(), 0.0);
+    for (auto r : rows) scores[r] = 1.0;
+    return nab::score(one, {scores}, nab::kStandard);
+  };
+  CHECK(with({1000}).normalized == Approx(100));
+  CHECK(with({}).normalized == Approx(0));
+  CHECK(with({100, 1000}).normalized == Approx(100));  // a detection in probation is not scored
+  // A false positive before the first window costs A_FP = 0.11 of a raw score spanning 2.
+  const auto fp = with({500, 1000});
+  CHECK(fp.normalized == Approx(100 * (2 - 0.11) / 2));
+  CHECK(fp.fp_rows == 1);
+  CHECK(fp.detected_windows == 1);
+  // At the window's last row the reward is scaledSigmoid(-1/100) / scaledSigmoid(-1).
+  const double late = (2 / (1 + std::exp(-0.05)) - 1) / (2 / (1 + std::exp(-5.0)) - 1);
+  CHECK(with({1099}).normalized == Approx(100 * (1 + late) / 2));
+  // Only the earliest detection in a window counts.
+  CHECK(with({1050, 1099}).normalized == Approx(with({1050}).normalized));
+  // Just after the window a false positive costs almost nothing; far after it, the full A_FP.
+  CHECK(with({1000, 1100}).normalized == Approx(100 * (2 - 0.11 * (1 - 2 / (1 + std::exp(5.0 / 99)))) / 2));
+  CHECK(with({1000, 1999}).normalized == Approx(100 * (2 - 0.11) / 2).epsilon(0.001));
+}
+
+TEST_CASE("NAB scoring reproduces the published score of NAB's windowed Gaussian baseline") {
+  std::vector<std::vector<double>> scores;
+  for (const auto& s : corpus()) scores.push_back(nab::windowed_gaussian(s));
+  const auto r = nab::score(corpus(), scores, nab::kStandard);
+  CHECK(r.windows == 116);
+  CHECK(r.normalized == Approx(nab::published(nab_dir(), "windowedGaussian")).margin(1.0));
+}
+
+TEST_CASE("AnomalyDetector scores above 70 on the Numenta Anomaly Benchmark at its default threshold") {
+  std::vector<std::vector<double>> scores;
+  for (const auto& s : corpus()) {
+    AnomalyOptions o;
+    o.learning_points = nab::probation_rows(s.value.size());
+    AnomalyDetector d(o);
+    auto& out = scores.emplace_back();
+    for (std::size_t i = 0; i < s.value.size(); ++i) {
+      auto r = d.update(TimePoint(std::chrono::seconds(s.time[i])), s.value[i]);
+      REQUIRE(r);
+      out.push_back(r->score);
+    }
+  }
+  const auto fixed = nab::score(corpus(), scores, nab::kStandard, AnomalyOptions{}.threshold);
+  const auto best = nab::score(corpus(), scores, nab::kStandard);
+  INFO("standard " << fixed.normalized << ", optimised threshold " << best.threshold << " scores " << best.normalized << ", windows "
+                   << fixed.detected_windows << "/" << fixed.windows << ", FP rows " << fixed.fp_rows);
+  CHECK(fixed.normalized > 70.0);
+  CHECK(fixed.normalized > nab::published(nab_dir(), "numenta"));
+  CHECK(best.normalized - fixed.normalized < 1.0);                                // the default threshold is (near) the best one
+  CHECK(nab::score(corpus(), scores, nab::kRewardLowFn, 0.5).normalized > 74.3);  // Numenta HTM's
+}
+
+TEST_CASE("AnomalyDetector: a value beyond the range seen is a new extreme, and one incident alerts once") {
+  AnomalyOptions o;
+  o.learning_points = 600;
+  AnomalyDetector d(o);
+  Noise noise;
+  std::int64_t i = 0;
+  for (; i < 1000; ++i) {
+    auto r = d.update(at_minute(5 * i), daily(i, noise));
+    REQUIRE(r);
+    CHECK(r->learning == (i < 600));
+    CHECK_FALSE(r->anomaly);
+  }
+  auto spike = d.update(at_minute(5 * i), 120.0);
+  REQUIRE(spike);
+  CHECK(spike->anomaly);
+  CHECK(spike->score == 1.0);
+  CHECK(spike->signal == AnomalySignal::new_extreme);
+  CHECK(spike->why().find("above the highest value seen before") != std::string::npos);
+  ++i;
+  // A second spike soon after is suppressed: scored 0, flagged, not counted.
+  auto again = d.update(at_minute(5 * i), 140.0);
+  REQUIRE(again);
+  CHECK_FALSE(again->anomaly);
+  CHECK(again->suppressed);
+  CHECK(again->score == 0);
+  CHECK(again->raw_score == 1.0);
+  CHECK(d.anomalies() == 1);
+  // After the suppression period (learning / 5 points) a new extreme alerts again.
+  for (++i; i < 1000 + 2 + 120; ++i) REQUIRE(d.update(at_minute(5 * i), daily(i, noise)));
+  auto later = d.update(at_minute(5 * i), -40.0);
+  REQUIRE(later);
+  CHECK(later->anomaly);
+  CHECK(later->why().find("below the lowest") != std::string::npos);
+  CHECK(d.anomalies() == 2);
+}
+
+TEST_CASE("AnomalyDetector: a regular daily pattern raises nothing, a day that breaks it does") {
+  AnomalyOptions o;
+  o.learning_points = 750;
+  AnomalyDetector d(o);
+  Noise noise;
+  std::size_t before = 0;
+  std::int64_t i = 0;
+  for (; i < 288 * 10; ++i) {
+    auto r = d.update(at_minute(5 * i), daily(i, noise));
+    REQUIRE(r);
+    before += r->anomaly;
+  }
+  CHECK(before == 0);
+  // On day 11 the value stays at its midnight level through the morning peak: every value is
+  // inside the range seen, but not at this time of day.
+  bool found = false;
+  AnomalySignal signal = AnomalySignal::none;
+  for (; i < 288 * 10 + 144; ++i) {
+    auto r = d.update(at_minute(5 * i), 50.0 + noise());
+    REQUIRE(r);
+    if (r->anomaly && !found) found = true, signal = r->signal;
+  }
+  CHECK(found);
+  CHECK(signal != AnomalySignal::new_extreme);
+}
+
+TEST_CASE("AnomalyDetector: time of day follows the configured zone across a DST change") {
+  // Office hours in New York: high from 09:00 to 17:00 local time, low otherwise. When DST starts
+  // (2026-03-08) the pattern moves an hour earlier in UTC; in the local zone it does not move.
+  const auto ny = TimeZone::locate("America/New_York").value();
+  auto run = [&](const TimeZone& zone) {
+    AnomalyOptions o;
+    o.time_zone = zone;
+    AnomalyDetector d(o);
+    Noise noise;
+    const TimePoint start = parse_timestamp("2026-02-01T05:00:00Z").value();
+    std::size_t by_time_of_day = 0;
+    for (std::int64_t i = 0; i < 288 * 42; ++i) {
+      const TimePoint t = start + std::chrono::minutes(5 * i);
+      const auto local = ny.to_local(t);
+      const auto hour = std::chrono::floor<std::chrono::hours>(local - std::chrono::floor<std::chrono::days>(local));
+      const double v = (hour.count() >= 9 && hour.count() < 17 ? 100.0 : 10.0) + noise();
+      auto r = d.update(t, v);
+      REQUIRE(r);
+      by_time_of_day += r->anomaly && r->signal == AnomalySignal::time_of_day;
+    }
+    return by_time_of_day;
+  };
+  CHECK(run(ny) == 0);
+  CHECK(run(TimeZone()) > 0);
+}
+
+TEST_CASE("AnomalyDetector: bad options and bad values are refused, naming what is wrong") {
+  auto with = [](auto change) {
+    AnomalyOptions o;
+    change(o);
+    return AnomalyDetector::create(o);
+  };
+  auto r = with([](AnomalyOptions& o) { o.threshold = 0; });
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("threshold 0") != std::string::npos);
+  CHECK(with([](AnomalyOptions& o) { o.levels = 20; }).error().message.find("levels 20") != std::string::npos);
+  CHECK(with([](AnomalyOptions& o) { o.context = 0; }).error().message.find("context 0") != std::string::npos);
+  CHECK(with([](AnomalyOptions& o) { o.learning_points = 1; }).error().message.find("learning_points") != std::string::npos);
+  CHECK(with([](AnomalyOptions& o) { o.day_buckets = 2000; }).error().is(errc::invalid_argument));
+  AnomalyOptions bad;
+  bad.averaging = 0;
+  CHECK_THROWS_AS(AnomalyDetector(bad), Exception);
+
+  AnomalyDetector d;
+  REQUIRE(d.update(at_minute(0), 1.0));
+  auto nan = d.update(at_minute(5), std::nan(""));
+  REQUIRE_FALSE(nan);
+  CHECK(nan.error().is(errc::invalid_argument));
+  CHECK(nan.error().message.find("1970-01-01T00:05:00Z") != std::string::npos);
+  CHECK(d.points() == 1);
+  // A repeated or earlier time is accepted (collectors repeat hours).
+  CHECK(d.update(at_minute(0), 2.0));
+  CHECK(d.points() == 2);
+
+  std::vector<metrics::SeriesPoint> series{{at_minute(0), 1.0}, {at_minute(5), INFINITY}};
+  auto all = metrics::detect_anomalies(series);
+  REQUIRE_FALSE(all);
+  CHECK(all.error().message.find("point 1") != std::string::npos);
+  series[1].value = 2.0;
+  auto ok = metrics::detect_anomalies(series);
+  REQUIRE(ok);
+  CHECK(ok->size() == 2);
+  CHECK(ok->at(0).learning);
+}
