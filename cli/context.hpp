@@ -82,5 +82,6 @@ void register_forecast(CLI::App& app, Context& ctx);
 void register_emit(CLI::App& app, Context& ctx);
 void register_ingest(CLI::App& app, Context& ctx);
 void register_aggregate(CLI::App& app, Context& ctx);
+void register_anomalies(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

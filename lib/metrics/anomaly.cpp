@@ -331,7 +331,12 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
 
 std::string AnomalyScore::why() const {
   const auto num = [](double v) { return fmt::format("{:.6g}", v); };
-  std::string head = anomaly ? "anomaly" : suppressed ? "suppressed (an anomaly was just reported)" : "normal";
+  if (learning) return fmt::format("learning: value {}", num(value));
+  if (!anomaly && !suppressed)
+    return signal == AnomalySignal::none ? fmt::format("normal: value {}", num(value))
+                                         : fmt::format("normal: value {} (score {:.3f}, strongest signal {})", num(value),
+                                                       score, to_string(signal));
+  const std::string head = anomaly ? "anomaly" : "suppressed (an anomaly was just reported)";
   switch (signal) {
     case AnomalySignal::new_extreme:
       return fmt::format("{}: value {} is {} the {} value seen before ({})", head, num(value), value > expected ? "above" : "below",

@@ -5,7 +5,10 @@
 #include "support/json_out.hpp"
 #include "support/temp_dir.hpp"
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
+
+#include <cmath>
 
 using namespace automation;
 using automation::test::autoctl;
@@ -94,4 +97,59 @@ TEST_CASE("autoctl ingest and aggregate: bad input is refused with a clear messa
   auto date = autoctl({"aggregate", "--daily", "--date", "2026-02-30"}, env);
   CHECK(date.exit_code == 65);
   CHECK_THAT(date.err, Contains("--date"));
+}
+
+TEST_CASE("autoctl anomalies: a spike in a stored daily metric and in a CSV series") {
+  test::TempDir dir;
+  const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}};
+  // 60 days of revenue: a weekly pattern (weekends lower), then one day ten times the usual.
+  std::string revenue = "date,plan,totalRevenue,newSubscribers,activeUsers,churnCount\n";
+  for (int d = 0; d < 60; ++d) {
+    const auto day = fmt::format("2026-{:02}-{:02}", d < 31 ? 7 : 8, d < 31 ? d + 1 : d - 30);
+    const double value = d == 50 ? 10000.0 : (d % 7 == 3 || d % 7 == 4 ? 600.0 : 1000.0) + 7.0 * (d % 5);
+    revenue += fmt::format("{},pro,{},1,100,0\n", day, value);
+  }
+  const auto file = test::write_file(dir.file("revenue.csv"), revenue);
+  REQUIRE(autoctl({"ingest", "revenue", file}, env).exit_code == 0);
+  // Two weeks to learn from, so both weekends are known.
+  auto r = autoctl({"anomalies", "--metric", "revenue", "--from", "2026-07-01", "--to", "2026-08-29", "--learning", "14", "--json"}, env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto doc = json_out(r);
+  CHECK(doc.at("points").to_number<int>() == 60);
+  CHECK(doc.at("learning_points").to_number<int>() == 14);
+  auto found = doc.at("anomalies").as_array();
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].at("time").as_string() == "2026-08-20T00:00:00Z");
+  CHECK(found[0].at("signal").as_string() == "new_extreme");
+  auto text = autoctl({"anomalies", "--metric", "revenue", "--from", "2026-07-01", "--to", "2026-08-29", "--learning", "14"}, env);
+  CHECK_THAT(text.out, Contains("revenue: 60 points, learning from the first 14, threshold 0.50: 1 anomaly"));
+  CHECK_THAT(text.out, Contains("2026-08-20"));
+  CHECK_THAT(text.out, Contains("above the highest value seen before"));
+
+  // Any series from a file, with the same detector: a 5-minute daily pattern and one drop.
+  std::string csv = "timestamp,value\n";
+  for (int i = 0; i < 288 * 6; ++i) {
+    const double v = i == 288 * 5 + 100 ? -50.0 : 50.0 + 20.0 * std::sin(2 * M_PI * (i % 288) / 288.0) + (i * 7919 % 13) / 13.0;
+    csv += fmt::format("2026-11-{:02}T{:02}:{:02}:00Z,{}\n", 1 + i / 288, (i % 288) / 12, (i % 12) * 5, v);
+  }
+  const auto series = test::write_file(dir.file("series.csv"), csv);
+  auto f = autoctl({"anomalies", "--input", series, "--json"}, env);
+  INFO(f.err);
+  REQUIRE(f.exit_code == 0);
+  auto fdoc = json_out(f);
+  auto fa = fdoc.at("anomalies").as_array();
+  REQUIRE(fa.size() >= 1);
+  CHECK(fa[0].at("time").as_string() == "2026-11-06T08:20:00Z");
+  CHECK(fa[0].at("index").to_number<int>() == 288 * 5 + 100);
+
+  // Bad input names what is wrong.
+  auto bad = autoctl({"anomalies", "--metric", "bogus"}, env);
+  CHECK(bad.exit_code == 65);
+  CHECK_THAT(bad.err, Contains("unknown metric 'bogus' (use events"));
+  CHECK(autoctl({"anomalies"}, env).exit_code == 65);
+  const auto broken = test::write_file(dir.file("broken.csv"), "timestamp,value\n2026-11-01T00:00:00Z,1\n2026-11-01T00:05:00Z,x\n");
+  auto b = autoctl({"anomalies", "--input", broken}, env);
+  CHECK(b.exit_code == 65);
+  CHECK_THAT(b.err, Contains("broken.csv:3: 'x' in column 'value' is not a number"));
 }

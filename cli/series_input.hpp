@@ -1,0 +1,32 @@
+#pragma once
+// Reading one series from a CSV file (a value column, optionally a date column) for the commands
+// that take --input: forecast and anomalies.
+#include <automation/core/clock.hpp>
+#include <automation/core/error.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace autoctl {
+
+struct SeriesInput {
+  std::string input, column, date_column;
+  bool fill_gaps = false;  ///< empty or NA values become NaN instead of an error
+};
+
+struct Series {
+  std::vector<double> values;
+  std::vector<automation::TimePoint> dates;  // empty without a date column
+};
+
+/// Reads the file: the value column is --column, else value, y, amount, total or count, else the
+/// only (other) column; the date column is --date-column, else date, timestamp, time, ds, day, month
+/// or period, if any. Dates must increase. Errors name the file, line and column.
+automation::Result<Series> read_series(const SeriesInput& o);
+
+/// Plain CSV: commas separate, double quotes may enclose a cell ("" is a quote inside one).
+/// nullopt when a quote is left open.
+std::optional<std::vector<std::string>> split_csv(const std::string& line);
+
+}  // namespace autoctl
