@@ -36,8 +36,7 @@ void report(benchmark::State& state, const char* name, const std::vector<std::ve
                  "NAB %-16s %-18s score %6.2f (published %6.2f) threshold %.4f  windows %3zu/%zu detected, %3zu FN, "
                  "%4zu TP rows, %4zu FP rows; best threshold %.4f scores %.2f\n",
                  name, p.name.c_str(), r.normalized, baseline ? nab::published(nab_dir(), name, p.name) : NAN, r.threshold,
-                 r.detected_windows, r.windows, r.windows - r.detected_windows, r.tp_rows, r.fp_rows, best.threshold,
-                 best.normalized);
+                 r.detected_windows, r.windows, r.windows - r.detected_windows, r.tp_rows, r.fp_rows, best.threshold, best.normalized);
   }
 }
 

@@ -53,8 +53,7 @@ std::string metric_names() {
 
 /// One value per local day from the stored events and revenue (days without data count as 0).
 Result<Series> stored_series(Context& ctx, const AnomaliesOptions& o, automation::TimeZone zone) {
-  const auto figure = std::find_if(stored_metrics().begin(), stored_metrics().end(),
-                                   [&](const auto& m) { return m.first == o.metric; });
+  const auto figure = std::find_if(stored_metrics().begin(), stored_metrics().end(), [&](const auto& m) { return m.first == o.metric; });
   if (figure == stored_metrics().end())
     return automation::fail(errc::invalid_argument, fmt::format("--metric: unknown metric '{}' (use {})", o.metric, metric_names()));
   const auto today = zone.local_date(automation::SystemClock::instance().now());
@@ -86,14 +85,8 @@ Result<Series> stored_series(Context& ctx, const AnomaliesOptions& o, automation
 }
 
 boost::json::object to_json(const mx::AnomalyScore& a, bool dated) {
-  boost::json::object o{{"value", a.value},
-                        {"score", a.score},
-                        {"raw_score", a.raw_score},
-                        {"anomaly", a.anomaly},
-                        {"learning", a.learning},
-                        {"suppressed", a.suppressed},
-                        {"signal", mx::to_string(a.signal)},
-                        {"why", a.why()}};
+  boost::json::object o{{"value", a.value},       {"score", a.score},           {"raw_score", a.raw_score},          {"anomaly", a.anomaly},
+                        {"learning", a.learning}, {"suppressed", a.suppressed}, {"signal", mx::to_string(a.signal)}, {"why", a.why()}};
   if (dated) o["time"] = automation::format_timestamp(a.time);
   return o;
 }
@@ -124,12 +117,12 @@ int run_anomalies(Context& ctx, const AnomaliesOptions& o) {
     // Without dates the points are taken a day apart, which keeps the daily signals out.
     const TimePoint t = dated ? series->dates[i] : TimePoint(days(static_cast<long>(i)));
     auto r = detector->update(t, series->values[i]);
-    if (!r) return ctx.error(automation::with_context(r.error(), fmt::format("{}: point {}", o.metric.empty() ? o.input : o.metric, i + 1)));
+    if (!r)
+      return ctx.error(automation::with_context(r.error(), fmt::format("{}: point {}", o.metric.empty() ? o.input : o.metric, i + 1)));
     scores.push_back(*r);
   }
   const auto label = [&](std::size_t i) {
-    return dated ? (o.metric.empty() ? automation::format_timestamp(scores[i].time)
-                                     : mx::format_date(zone->local_date(scores[i].time)))
+    return dated ? (o.metric.empty() ? automation::format_timestamp(scores[i].time) : mx::format_date(zone->local_date(scores[i].time)))
                  : fmt::format("#{}", i + 1);
   };
 

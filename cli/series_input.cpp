@@ -54,7 +54,6 @@ std::optional<std::vector<std::string>> split_csv(const std::string& line) {
   return cells;
 }
 
-
 Result<Series> read_series(const SeriesInput& o) {
   std::ifstream in(o.input);
   if (!in) return fail(errc::not_found, fmt::format("{}: cannot open the file", o.input));

@@ -333,9 +333,9 @@ std::string AnomalyScore::why() const {
   const auto num = [](double v) { return fmt::format("{:.6g}", v); };
   if (learning) return fmt::format("learning: value {}", num(value));
   if (!anomaly && !suppressed)
-    return signal == AnomalySignal::none ? fmt::format("normal: value {}", num(value))
-                                         : fmt::format("normal: value {} (score {:.3f}, strongest signal {})", num(value),
-                                                       score, to_string(signal));
+    return signal == AnomalySignal::none
+               ? fmt::format("normal: value {}", num(value))
+               : fmt::format("normal: value {} (score {:.3f}, strongest signal {})", num(value), score, to_string(signal));
   const std::string head = anomaly ? "anomaly" : "suppressed (an anomaly was just reported)";
   switch (signal) {
     case AnomalySignal::new_extreme:
