@@ -17,10 +17,7 @@ const std::filesystem::path& nab_dir() {
   return dir;
 }
 
-const std::vector<nab::Series>& corpus() {
-  static const auto all = nab::load(nab_dir());
-  return all;
-}
+const std::vector<nab::Series>& corpus() { return nab::corpus(AUTOMATION_SOURCE_DIR); }
 
 void report(benchmark::State& state, const char* name, const std::vector<std::vector<double>>& scores, double fixed_threshold) {
   std::size_t points = 0;
@@ -43,16 +40,7 @@ void report(benchmark::State& state, const char* name, const std::vector<std::ve
 void BM_NAB_AnomalyDetector(benchmark::State& state) {
   std::vector<std::vector<double>> scores;
   for (auto _ : state) {
-    scores.clear();
-    for (const auto& s : corpus()) {
-      automation::metrics::AnomalyOptions o;
-      o.learning_points = nab::probation_rows(s.value.size());
-      automation::metrics::AnomalyDetector d(o);
-      auto& out = scores.emplace_back();
-      out.reserve(s.value.size());
-      for (std::size_t i = 0; i < s.value.size(); ++i)
-        out.push_back(d.update(automation::TimePoint(std::chrono::seconds(s.time[i])), s.value[i])->score);
-    }
+    scores = nab::detector_scores(corpus());
     benchmark::DoNotOptimize(scores.data());
   }
   report(state, "AnomalyDetector", scores, automation::metrics::AnomalyOptions{}.threshold);

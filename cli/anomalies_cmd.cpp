@@ -96,6 +96,8 @@ int run_anomalies(Context& ctx, const AnomaliesOptions& o) {
     return ctx.error(automation::Error{errc::invalid_argument, "choose one of --metric (stored data) and --input FILE"});
   if (!o.input.empty() && (!o.from.empty() || !o.to.empty()))
     return ctx.error(automation::Error{errc::invalid_argument, "--from/--to go with --metric"});
+  if (!o.metric.empty() && (!o.column.empty() || !o.date_column.empty()))
+    return ctx.error(automation::Error{errc::invalid_argument, "--column/--date-column go with --input"});
   auto zone = automation::TimeZone::locate(ctx.config.time_zone);
   if (!zone) return ctx.error(automation::with_context(zone.error(), "time_zone"));
   auto series = o.metric.empty() ? read_series(o) : stored_series(ctx, o, *zone);
@@ -159,6 +161,7 @@ int run_anomalies(Context& ctx, const AnomaliesOptions& o) {
 
 void register_anomalies(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<AnomaliesOptions>();
+  o->gap_hint = "remove the row or fill the value in (the detector scores every point it is given)";
   auto* cmd = app.add_subcommand("anomalies", "Find anomalies in a stored daily metric or in a series from a CSV file");
   cmd->add_option("--metric", o->metric, "A stored daily metric: " + metric_names());
   cmd->add_option("--from", o->from, "First day for --metric (default: 90 days ago)");
@@ -168,7 +171,8 @@ void register_anomalies(CLI::App& app, Context& ctx) {
   cmd->add_option("--date-column", o->date_column, "The date column of --input");
   cmd->add_option("--learning", o->learning, "Points to learn from before scoring (default 15 % of the series, at most 750)")
       ->check(CLI::Range(2, 10'000'000));
-  cmd->add_option("--threshold", o->threshold, "Score at or above which a point is an anomaly (default 0.5)");
+  cmd->add_option("--threshold", o->threshold, "Score at or above which a point is an anomaly (default 0.5)")
+      ->check(CLI::Range(0.000001, 1.0));
   cmd->add_flag("--all", o->all, "Print every point's score, not only the anomalies");
   cmd->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_anomalies(ctx, *o); }; });
 }

@@ -100,8 +100,7 @@ Result<Series> read_series(const SeriesInput& o) {
     const std::string& cell = cells[*value_col];
     double v = std::numeric_limits<double>::quiet_NaN();
     if (const auto word = lower(cell); word.empty() || word == "na" || word == "nan") {
-      if (!o.fill_gaps)
-        return fail(errc::invalid_argument, fmt::format("{}: the value is missing; pass --fill-gaps to interpolate missing values", where));
+      if (!o.fill_gaps) return fail(errc::invalid_argument, fmt::format("{}: the value is missing; {}", where, o.gap_hint));
     } else {
       auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
       if (ec != std::errc() || end != cell.data() + cell.size() || !std::isfinite(v))

@@ -12,7 +12,8 @@ namespace autoctl {
 
 struct SeriesInput {
   std::string input, column, date_column;
-  bool fill_gaps = false;  ///< empty or NA values become NaN instead of an error
+  bool fill_gaps = false;                                                   ///< empty or NA values become NaN instead of an error
+  std::string gap_hint = "pass --fill-gaps to interpolate missing values";  ///< said when a value is missing
 };
 
 struct Series {

@@ -35,6 +35,7 @@ Result<void> AnomalyOptions::validate() const {
   if (levels < 2 || levels > 16) return bad(fmt::format("levels {} is not in 2..16", levels));
   if (context < 1 || context > 3) return bad(fmt::format("context {} is not in 1..3", context));
   if (averaging < 1 || averaging > 1000) return bad(fmt::format("averaging {} is not in 1..1000", averaging));
+  if (learning_points > 1'000'000) return bad(fmt::format("learning_points {} is more than 1000000", learning_points));
   if (history < 10 || history > 1'000'000) return bad(fmt::format("history {} is not in 10..1000000", history));
   if (day_buckets > 1440) return bad(fmt::format("day_buckets {} is more than 1440", day_buckets));
   return {};
@@ -303,9 +304,12 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
   if (out.learning) s.learnt.push_back({x, slot});
 
   // New extreme: beyond the range seen so far by more than the tolerance.
+  // A series constant so far has no range to measure against: any change is a new extreme.
   if (s.hi > s.lo) {
     const double tol = o.extreme_tolerance * (s.hi - s.lo);
     if (x > s.hi + tol || x < s.lo - tol) best = 1.0, out.signal = AnomalySignal::new_extreme;
+  } else if (s.n > 0 && x != s.lo) {
+    best = 1.0, out.signal = AnomalySignal::new_extreme;
   }
   out.expected = out.signal == AnomalySignal::new_extreme ? (x > s.hi ? s.hi : s.lo) : out.expected;
   s.lo = std::min(s.lo, x);

@@ -12,8 +12,10 @@
 //   every distinct score), and the total is normalised to 100 for a perfect detector and 0 for the
 //   null detector: 100 * (raw - null) / (windows * A_TP - null).
 #include <automation/core/json.hpp>
+#include <automation/metrics/anomaly.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -87,7 +89,7 @@ inline std::vector<Series> load(const std::filesystem::path& nab_dir) {
       if (comma == std::string::npos) throw std::runtime_error("NAB: bad line in " + s.name + ": " + line);
       s.time.push_back(parse_time(line.substr(0, comma)));
       s.value.push_back(std::stod(line.substr(comma + 1)));
-      row_of[s.time.back()] = s.time.size() - 1;
+      row_of.emplace(s.time.back(), s.time.size() - 1);  // a repeated time is its first row, as in NAB
     }
     for (const auto& w : wins.as_array()) {
       const auto& pair = w.as_array();
@@ -211,9 +213,9 @@ inline Result score(const std::vector<Series>& corpus, const std::vector<std::ve
   return out;
 }
 
-/// NAB's windowed Gaussian baseline (published standard score 39.6): the score is one minus the
-/// two-sided tail probability of the value under the mean and deviation of the last 6,400 values,
-/// the window moving in steps of 100.
+/// NAB's windowed Gaussian baseline (published standard score 39.6): the score is 1 - Q(|z|), z the
+/// value's distance from the mean of the last 6,400 values in their standard deviations (so in
+/// [0.5, 1]), the window moving in steps of 100.
 inline std::vector<double> windowed_gaussian(const Series& s) {
   std::vector<double> out, window, step;
   double mean = 0, sd = 1;
@@ -238,6 +240,30 @@ inline std::vector<double> windowed_gaussian(const Series& s) {
     }
   }
   return out;
+}
+
+/// The corpus under ../shared/data/nab, loaded once per process.
+inline const std::vector<Series>& corpus(const std::filesystem::path& source_dir) {
+  static const auto all = load(data_dir(source_dir) / "nab");
+  return all;
+}
+
+/// A fresh AnomalyDetector per series, learning for NAB's probationary period: its score per row.
+inline std::vector<std::vector<double>> detector_scores(const std::vector<Series>& all) {
+  std::vector<std::vector<double>> scores;
+  for (const auto& s : all) {
+    automation::metrics::AnomalyOptions o;
+    o.learning_points = probation_rows(s.value.size());
+    automation::metrics::AnomalyDetector d(o);
+    auto& out = scores.emplace_back();
+    out.reserve(s.value.size());
+    for (std::size_t i = 0; i < s.value.size(); ++i) {
+      auto r = d.update(automation::TimePoint(std::chrono::seconds(s.time[i])), s.value[i]);
+      if (!r) throw std::runtime_error(s.name + ": " + r.error().message);
+      out.push_back(r->score);
+    }
+  }
+  return scores;
 }
 
 /// The published standard-profile score of a detector in results/final_results.json.

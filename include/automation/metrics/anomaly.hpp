@@ -14,7 +14,7 @@
 /// against that average's distribution over the last `history` points; the score is
 /// -log10(1 - likelihood) / 10, so 0.5 means a one-in-100,000 event. After an anomaly, further
 /// points are suppressed (score 0, `suppressed` set) for `suppress_points` points, so one incident
-/// raises one alert. On the Numenta Anomaly Benchmark it scores 73.9 (standard profile); see
+/// raises one alert. On the Numenta Anomaly Benchmark it scores 73.1 (standard profile); see
 /// docs/benchmarks.md and docs/metrics.md.
 ///
 /// Thread-safety: one detector per series; not safe for concurrent update().
@@ -37,7 +37,7 @@ std::string_view to_string(AnomalySignal s) noexcept;
 
 struct AnomalyOptions {
   double threshold = 0.5;             ///< a score at or above this is an anomaly (0 < t <= 1)
-  std::size_t learning_points = 750;  ///< points learnt from before any score (at least 2)
+  std::size_t learning_points = 750;  ///< points learnt from before any score (2..1,000,000)
   std::size_t suppress_points = 0;    ///< points after an anomaly that cannot raise another; 0 = learning/5
   double extreme_tolerance = 0.02;    ///< fraction of the seen range a new extreme must exceed it by
   std::size_t levels = 5;             ///< bands the seen range is cut into for the sequence signal (2..16)
@@ -63,7 +63,7 @@ struct AnomalyScore {
   double expected = 0;                         ///< the recent level the value was compared with
   double day_ago = 0;                          ///< the value one day earlier (NaN when unknown)
 
-  /// A sentence saying what was unusual: "value 97.2 is above the highest value seen (81.0)".
+  /// A sentence saying what was unusual: "anomaly: value 97.2 is above the highest value seen before (81)".
   std::string why() const;
 };
 

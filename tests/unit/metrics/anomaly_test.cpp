@@ -23,10 +23,7 @@ const std::filesystem::path& nab_dir() {
   return dir;
 }
 
-const std::vector<nab::Series>& corpus() {
-  static const auto all = nab::load(nab_dir());
-  return all;
-}
+const std::vector<nab::Series>& corpus() { return nab::corpus(AUTOMATION_SOURCE_DIR); }
 
 TimePoint at_minute(std::int64_t minutes) { return TimePoint(std::chrono::minutes(minutes)); }
 
@@ -82,30 +79,22 @@ TEST_CASE("NAB scoring reproduces the published score of NAB's windowed Gaussian
   for (const auto& s : corpus()) scores.push_back(nab::windowed_gaussian(s));
   const auto r = nab::score(corpus(), scores, nab::kStandard);
   CHECK(r.windows == 116);
+  // 40.13 here against the published 39.65 (NAB's published runs predate its current sweeper).
   CHECK(r.normalized == Approx(nab::published(nab_dir(), "windowedGaussian")).margin(1.0));
+  CHECK(r.normalized == Approx(40.13).margin(0.02));
 }
 
 TEST_CASE("AnomalyDetector scores above 70 on the Numenta Anomaly Benchmark at its default threshold") {
-  std::vector<std::vector<double>> scores;
-  for (const auto& s : corpus()) {
-    AnomalyOptions o;
-    o.learning_points = nab::probation_rows(s.value.size());
-    AnomalyDetector d(o);
-    auto& out = scores.emplace_back();
-    for (std::size_t i = 0; i < s.value.size(); ++i) {
-      auto r = d.update(TimePoint(std::chrono::seconds(s.time[i])), s.value[i]);
-      REQUIRE(r);
-      out.push_back(r->score);
-    }
-  }
+  const auto scores = nab::detector_scores(corpus());
   const auto fixed = nab::score(corpus(), scores, nab::kStandard, AnomalyOptions{}.threshold);
   const auto best = nab::score(corpus(), scores, nab::kStandard);
   INFO("standard " << fixed.normalized << ", optimised threshold " << best.threshold << " scores " << best.normalized << ", windows "
                    << fixed.detected_windows << "/" << fixed.windows << ", FP rows " << fixed.fp_rows);
   CHECK(fixed.normalized > 70.0);
   CHECK(fixed.normalized > nab::published(nab_dir(), "numenta"));
-  CHECK(best.normalized - fixed.normalized < 1.0);                                // the default threshold is (near) the best one
-  CHECK(nab::score(corpus(), scores, nab::kRewardLowFn, 0.5).normalized > 74.3);  // Numenta HTM's
+  CHECK(best.normalized - fixed.normalized < 0.1);  // the default threshold is (near) the best one
+  CHECK(nab::score(corpus(), scores, nab::kRewardLowFn, AnomalyOptions{}.threshold).normalized >
+        nab::published(nab_dir(), "numenta", "reward_low_FN_rate"));
 }
 
 TEST_CASE("AnomalyDetector: a value beyond the range seen is a new extreme, and one incident alerts once") {
@@ -142,6 +131,21 @@ TEST_CASE("AnomalyDetector: a value beyond the range seen is a new extreme, and 
   CHECK(later->anomaly);
   CHECK(later->why().find("below the lowest") != std::string::npos);
   CHECK(d.anomalies() == 2);
+}
+
+TEST_CASE("AnomalyDetector: the first change of a series constant so far is a new extreme, at that point") {
+  AnomalyOptions o;
+  o.learning_points = 20;
+  AnomalyDetector d(o);
+  for (std::int64_t i = 0; i < 100; ++i) {
+    auto r = d.update(at_minute(1440 * i), 0.0);
+    REQUIRE(r);
+    CHECK_FALSE(r->anomaly);
+  }
+  auto first = d.update(at_minute(1440 * 100), 50.0);
+  REQUIRE(first);
+  CHECK(first->anomaly);
+  CHECK(first->signal == AnomalySignal::new_extreme);
 }
 
 TEST_CASE("AnomalyDetector: a regular daily pattern raises nothing, a day that breaks it does") {
