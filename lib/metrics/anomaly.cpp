@@ -45,6 +45,12 @@ namespace {
 
 double upper_tail(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
 
+/// A distance in units of its typical size; 10 for any distance when the typical size is still 0.
+double relative(double distance, double typical) {
+  if (typical > 0) return distance / typical;
+  return distance > 0 ? 10.0 : 0.0;
+}
+
 /// A fixed-size window of doubles with its running sum and sum of squares.
 class Window {
  public:
@@ -122,8 +128,7 @@ struct AnomalyDetector::State {
   AnomalyOptions o;
   std::size_t suppress;
   std::size_t n = 0, anomalies = 0;
-  bool has_last_anomaly = false;
-  std::size_t last_anomaly = 0;
+  std::size_t last_anomaly = 0;  // the index of the last anomaly, when anomalies > 0
   TimePoint last_time{};
   // Deviation.
   double level = 0, level_dev = 0, season_dev = 0;
@@ -272,11 +277,11 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
 
   // Deviation: far from the recent level and from the value a day earlier (the smaller counts).
   const double dev = std::abs(x - s.level);
-  double z = s.level_dev > 0 ? dev / s.level_dev : (dev > 0 ? 10.0 : 0.0);
+  double z = relative(dev, s.level_dev);
   if (s.per_day && s.day_size == s.per_day) {
     out.day_ago = s.day[s.day_head];
     const double season = std::abs(x - out.day_ago);
-    z = std::min(z, s.season_dev > 0 ? season / s.season_dev : (season > 0 ? 10.0 : 0.0));
+    z = std::min(z, relative(season, s.season_dev));
     s.season_dev += 0.01 * (season - s.season_dev);
   }
   s.level_dev += 0.01 * (dev - s.level_dev);
@@ -305,29 +310,27 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
 
   // New extreme: beyond the range seen so far by more than the tolerance.
   // A series constant so far has no range to measure against: any change is a new extreme.
-  if (s.hi > s.lo) {
-    const double tol = o.extreme_tolerance * (s.hi - s.lo);
-    if (x > s.hi + tol || x < s.lo - tol) best = 1.0, out.signal = AnomalySignal::new_extreme;
-  } else if (s.n > 0 && x != s.lo) {
-    best = 1.0, out.signal = AnomalySignal::new_extreme;
+  const bool extreme = s.hi > s.lo ? std::abs(x - std::clamp(x, s.lo, s.hi)) > o.extreme_tolerance * (s.hi - s.lo) : s.n > 0 && x != s.lo;
+  if (extreme) {
+    best = 1.0;
+    out.signal = AnomalySignal::new_extreme;
+    out.expected = x > s.hi ? s.hi : s.lo;  // the edge it passed
   }
-  out.expected = out.signal == AnomalySignal::new_extreme ? (x > s.hi ? s.hi : s.lo) : out.expected;
   s.lo = std::min(s.lo, x);
   s.hi = std::max(s.hi, x);
   if (s.n + 1 == o.learning_points) s.recount();
 
   out.raw_score = scoring ? best : 0.0;
   out.score = out.raw_score;
-  if (scoring && s.has_last_anomaly && s.n - s.last_anomaly < s.suppress) {
+  if (scoring && s.anomalies > 0 && s.n - s.last_anomaly < s.suppress) {
     out.suppressed = out.raw_score >= o.threshold;
     out.score = 0;
   } else if (out.score >= o.threshold) {
     out.anomaly = true;
-    s.has_last_anomaly = true;
     s.last_anomaly = s.n;
     ++s.anomalies;
   }
-  if (!out.anomaly && !out.suppressed) out.signal = out.score > 0 ? out.signal : AnomalySignal::none;
+  if (out.score == 0 && !out.suppressed) out.signal = AnomalySignal::none;
   s.last_time = time;
   ++s.n;
   return out;
