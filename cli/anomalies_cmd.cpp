@@ -145,7 +145,7 @@ int run_anomalies(Context& ctx, const AnomaliesOptions& o) {
     ctx.print_json(out);
     return ex_ok;
   }
-  const auto count = static_cast<std::size_t>(std::count_if(scores.begin(), scores.end(), [](const auto& s) { return s.anomaly; }));
+  const std::size_t count = detector->anomalies();
   fmt::print("{}: {} points, learning from the first {}, threshold {:.2f}: {} {}\n", o.metric.empty() ? o.input : o.metric, n,
              std::min(opt.learning_points, n), opt.threshold, count, count == 1 ? "anomaly" : "anomalies");
   if (n <= opt.learning_points) fmt::print("  every point was used to learn; give more data or a smaller --learning\n");

@@ -15,8 +15,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
-#include <limits>
 #include <optional>
 
 namespace autoctl {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 namespace autoctl {
 
@@ -24,8 +25,8 @@ std::string lower(std::string s) {
   return s;
 }
 
-}  // namespace
-
+/// Plain CSV: commas separate, double quotes may enclose a cell ("" is a quote inside one).
+/// nullopt when a quote is left open.
 std::optional<std::vector<std::string>> split_csv(const std::string& line) {
   std::vector<std::string> cells(1);
   bool quoted = false;
@@ -53,6 +54,8 @@ std::optional<std::vector<std::string>> split_csv(const std::string& line) {
   }
   return cells;
 }
+
+}  // namespace
 
 Result<Series> read_series(const SeriesInput& o) {
   std::ifstream in(o.input);

@@ -4,7 +4,6 @@
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
 
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,9 +24,5 @@ struct Series {
 /// only (other) column; the date column is --date-column, else date, timestamp, time, ds, day, month
 /// or period, if any. Dates must increase. Errors name the file, line and column.
 automation::Result<Series> read_series(const SeriesInput& o);
-
-/// Plain CSV: commas separate, double quotes may enclose a cell ("" is a quote inside one).
-/// nullopt when a quote is left open.
-std::optional<std::vector<std::string>> split_csv(const std::string& line);
 
 }  // namespace autoctl
