@@ -22,6 +22,8 @@ std::string_view to_string(AnomalySignal s) noexcept {
       return "sequence";
     case AnomalySignal::time_of_day:
       return "time_of_day";
+    case AnomalySignal::time_of_week:
+      return "time_of_week";
   }
   return "none";
 }
@@ -120,7 +122,58 @@ class Signal {
   double previous_tail_ = 1;
 };
 
-constexpr std::size_t kIntervalSamples = 32;
+/// The levels seen in each slot of a season (time of day, or of week).
+class Slots {
+ public:
+  Slots(std::size_t slots, std::size_t symbols) : symbols_(symbols), count_(slots, 0), level_count_(slots * symbols, 0) {}
+  /// Counts `lvl` in `slot`; returns 1 when the slot, seen a few times, never had it.
+  double count(std::size_t slot, int lvl) {
+    auto& in_slot = count_[slot];
+    auto& at_level = level_count_[slot * symbols_ + static_cast<std::size_t>(lvl)];
+    const double raw = in_slot >= 3 && at_level == 0 ? 1.0 : 0.0;
+    ++in_slot;
+    ++at_level;
+    return raw;
+  }
+  void clear() {
+    std::fill(count_.begin(), count_.end(), 0);
+    std::fill(level_count_.begin(), level_count_.end(), 0);
+  }
+
+ private:
+  std::size_t symbols_;
+  std::vector<std::uint32_t> count_, level_count_;
+};
+
+/// The values seen in each slot of the week: their count and range.
+class WeekSlots {
+ public:
+  explicit WeekSlots(std::size_t slots) : slots_(slots) {}
+  /// Counts x in `slot`; returns 1 when the slot, seen at least `seen` times, never had a value
+  /// within `band` of x. Values, not bands, are kept, so a spike that widens the range later does
+  /// not move a slot's values into bands it never had.
+  double count(std::size_t slot, double x, double band, std::uint32_t seen = 1) {
+    auto& s = slots_[slot];
+    const double raw = s.count >= seen && (x < s.lo - band || x > s.hi + band) ? 1.0 : 0.0;
+    s.lo = s.count ? std::min(s.lo, x) : x;
+    s.hi = s.count ? std::max(s.hi, x) : x;
+    ++s.count;
+    return raw;
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t count = 0;
+    double lo = 0, hi = 0;
+  };
+  std::vector<Slot> slots_;
+};
+
+constexpr std::size_t kIntervalSamples = 8;
+// A time of week is judged once it has had this many weeks of points, and only by values more than
+// a band (the range seen over `levels`) away from any it had.
+constexpr std::uint32_t kWeekSeen = 3;
+constexpr std::size_t kMaxLag = 200'000;
 
 }  // namespace
 
@@ -131,43 +184,57 @@ struct AnomalyDetector::State {
   std::size_t last_anomaly = 0;  // the index of the last anomaly, when anomalies > 0
   TimePoint last_time{};
   // Deviation.
-  double level = 0, level_dev = 0, season_dev = 0;
-  std::vector<std::int64_t> gaps;  // first sampling intervals (ms), to find the points per day
+  double level = 0, level_dev = 0, day_dev = 0, week_dev = 0;
+  std::vector<std::int64_t> gaps;  // first sampling intervals (ms), to find the points per day and week
   std::size_t per_day = 0;         // 0 until known, or when not sampled at least every 6 h
-  std::vector<double> day;         // the last per_day values
-  std::size_t day_head = 0, day_size = 0;
+  std::size_t per_week = 0;        // 0 until known, or when not sampled at least daily
+  std::vector<double> past;        // the last max(per_day, per_week) values, a ring
+  std::size_t past_head = 0, past_size = 0;
+  std::vector<double> early;  // the values before the interval is known, to seed `past`
   // Range, sequence and time of day.
   double lo = 0, hi = 0;
   std::vector<int> context;  // the last `context` levels (+1, so 0 is "below the range")
   std::vector<std::uint32_t> context_count, transition_count;
-  std::vector<std::uint32_t> slot_count, slot_level_count;
+  Slots day_slots;
+  WeekSlots week_slots;  // day_buckets per weekday (one per weekday for daily series)
   TimeZone::Period zone_period{};
-  std::vector<std::pair<double, std::optional<std::size_t>>> learnt;  // learning points: value, slot
-  Signal deviation, sequence, time_of_day;
+  struct Learnt {
+    double value;
+    std::optional<std::size_t> day_slot;
+  };
+  std::vector<Learnt> learnt;  // the learning points
+  Signal deviation, sequence, time_of_day, time_of_week;
 
   explicit State(AnomalyOptions opt)
       : o(std::move(opt)),
         suppress(o.suppress_points ? o.suppress_points : std::max<std::size_t>(1, o.learning_points / 5)),
+        day_slots(o.day_buckets, o.levels + 2),
+        week_slots(7 * o.day_buckets),
         deviation(o.averaging, o.history, o.learning_points / 2),
         sequence(o.averaging, o.history, o.learning_points / 2),
-        time_of_day(o.averaging, o.history, o.learning_points / 2) {
+        time_of_day(o.averaging, o.history, o.learning_points / 2),
+        time_of_week(o.averaging, o.history, o.learning_points / 2) {
     const std::size_t symbols = o.levels + 2;
     std::size_t contexts = 1;
     for (std::size_t i = 0; i < o.context; ++i) contexts *= symbols;
     context_count.assign(contexts, 0);
     transition_count.assign(contexts * symbols, 0);
-    slot_count.assign(o.day_buckets, 0);
-    slot_level_count.assign(o.day_buckets * symbols, 0);
   }
 
-  std::size_t slot(TimePoint t) {
+  /// The slot of `t` in the local day, and its weekday (Monday 0).
+  std::pair<std::size_t, std::size_t> slot(TimePoint t) {
     if (t < zone_period.begin || t >= zone_period.end) zone_period = o.time_zone.period(t);
     const auto local = t + zone_period.offset;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(local.time_since_epoch()).count();
     constexpr std::int64_t kDay = 86'400'000;
     const std::int64_t in_day = ((ms % kDay) + kDay) % kDay;
-    return static_cast<std::size_t>(in_day * static_cast<std::int64_t>(o.day_buckets) / kDay);
+    const std::int64_t days = (ms - in_day) / kDay;  // 1970-01-01 was a Thursday
+    return {static_cast<std::size_t>(in_day * static_cast<std::int64_t>(o.day_buckets) / kDay),
+            static_cast<std::size_t>(((days + 3) % 7 + 7) % 7)};
   }
+
+  /// The width of a band: the range seen over `levels`.
+  double band() const { return (hi - lo) / static_cast<double>(o.levels); }
 
   /// The band of x: 0 below the range seen, 1..levels inside it, levels + 1 above it. Values within
   /// the extreme tolerance of the range count as its edge bands.
@@ -198,28 +265,17 @@ struct AnomalyDetector::State {
     return raw;
   }
 
-  /// Counts `lvl` in a slot of the day; returns 1 when the slot, seen a few times, never had it.
-  double count_slot(std::size_t slot, int lvl) {
-    auto& in_slot = slot_count[slot];
-    auto& at_level = slot_level_count[slot * (o.levels + 2) + static_cast<std::size_t>(lvl)];
-    const double raw = in_slot >= 3 && at_level == 0 ? 1.0 : 0.0;
-    ++in_slot;
-    ++at_level;
-    return raw;
-  }
-
   /// At the end of learning the range has settled: the bands the learning points were counted in
   /// (against the range seen at the time, which grew) are counted again against the final range.
   void recount() {
     std::fill(context_count.begin(), context_count.end(), 0);
     std::fill(transition_count.begin(), transition_count.end(), 0);
-    std::fill(slot_count.begin(), slot_count.end(), 0);
-    std::fill(slot_level_count.begin(), slot_level_count.end(), 0);
+    day_slots.clear();
     context.clear();
-    for (const auto& [value, slot] : learnt) {
-      const int lvl = level_of(value);
+    for (const auto& p : learnt) {
+      const int lvl = level_of(p.value);
       count_sequence(lvl);
-      if (slot) count_slot(*slot, lvl);
+      if (p.day_slot) day_slots.count(*p.day_slot, lvl);
     }
     learnt.clear();
     learnt.shrink_to_fit();
@@ -233,14 +289,33 @@ struct AnomalyDetector::State {
     auto mid = gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2);
     std::nth_element(gaps.begin(), mid, gaps.end());
     const std::int64_t interval = *mid;
-    if (interval > 0 && interval <= 6 * 3'600'000) {
-      per_day = static_cast<std::size_t>(std::llround(86'400'000.0 / static_cast<double>(interval)));
-      if (per_day > 100'000)
-        per_day = 0;  // sub-second sampling: a day is too long to keep
-      else
-        day.assign(per_day, 0);
-    }
+    if (interval <= 0) return;
+    const auto points_in = [&](double ms) { return static_cast<std::size_t>(std::llround(ms / static_cast<double>(interval))); };
+    // Periods of more than 200,000 points (sampling faster than every 3 s) are too long to keep.
+    if (interval <= 6 * 3'600'000 && points_in(86'400'000.0) <= kMaxLag) per_day = points_in(86'400'000.0);
+    if (interval <= 86'400'000 && points_in(7 * 86'400'000.0) <= kMaxLag) per_week = points_in(7 * 86'400'000.0);
+    if (!per_day && !per_week) return;
+    past.assign(std::max(per_day, per_week), 0);
+    const std::size_t keep = std::min(early.size(), past.size());
+    for (std::size_t i = early.size() - keep; i < early.size(); ++i) remember(early[i]);
+    early.clear();
+    early.shrink_to_fit();
   }
+
+  /// Adds a value to the ring of past values (or to the early values while there is no ring).
+  void remember(double x) {
+    if (past.empty()) {
+      if (early.size() == kIntervalSamples * 8) early.erase(early.begin());  // repeated times: keep a few
+      early.push_back(x);
+      return;
+    }
+    past[past_head] = x;
+    past_head = (past_head + 1) % past.size();
+    past_size = std::min(past_size + 1, past.size());
+  }
+
+  /// The value `lag` points back (lag <= past_size).
+  double ago(std::size_t lag) const { return past[(past_head + past.size() - lag) % past.size()]; }
 };
 
 AnomalyDetector::AnomalyDetector(AnomalyOptions options) {
@@ -270,27 +345,27 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
   out.time = time;
   out.value = x;
   out.learning = s.n < o.learning_points;
-  out.day_ago = std::numeric_limits<double>::quiet_NaN();
+  out.day_ago = out.week_ago = std::numeric_limits<double>::quiet_NaN();
   if (s.n == 0) s.level = s.lo = s.hi = x;
   out.expected = s.level;
   const bool scoring = !out.learning;
 
-  // Deviation: far from the recent level and from the value a day earlier (the smaller counts).
+  // Deviation: far from the recent level, from the value a day earlier and from the value a week
+  // earlier (the smallest counts, so a daily or weekly pattern is not a deviation).
   const double dev = std::abs(x - s.level);
   double z = relative(dev, s.level_dev);
-  if (s.per_day && s.day_size == s.per_day) {
-    out.day_ago = s.day[s.day_head];
-    const double season = std::abs(x - out.day_ago);
-    z = std::min(z, relative(season, s.season_dev));
-    s.season_dev += 0.01 * (season - s.season_dev);
-  }
+  const auto seasonal = [&](std::size_t lag, double& ago, double& typical) {
+    if (!lag || s.past_size < lag) return;
+    ago = s.ago(lag);
+    const double d = std::abs(x - ago);
+    z = std::min(z, relative(d, typical));
+    typical += 0.01 * (d - typical);
+  };
+  seasonal(s.per_day, out.day_ago, s.day_dev);
+  seasonal(s.per_week, out.week_ago, s.week_dev);
   s.level_dev += 0.01 * (dev - s.level_dev);
   s.level += 0.03 * (x - s.level);
-  if (s.per_day) {
-    s.day[s.day_head] = x;
-    s.day_head = (s.day_head + 1) % s.per_day;
-    s.day_size = std::min(s.day_size + 1, s.per_day);
-  }
+  s.remember(x);
   const double deviation = s.deviation.step(1 - 2 * upper_tail(z / 2), scoring, s.n);
 
   // Sequence: how rarely this level follows the last few.
@@ -300,13 +375,24 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
   out.signal = deviation >= best ? AnomalySignal::deviation : AnomalySignal::sequence;
 
   // Time of day: a level never seen in this slot of the day (once the slot has a few points).
-  std::optional<std::size_t> slot;
-  if (s.per_day && o.day_buckets) {
-    slot = s.slot(time);
-    const double tod = s.time_of_day.step(s.count_slot(*slot, lvl), scoring, s.n);
-    if (tod > best) best = tod, out.signal = AnomalySignal::time_of_day;
+  // Time of week: a value more than a band away from any seen in this slot of the week (once the
+  // slot has had three weeks); series sampled less often than every 6 h have a slot per weekday.
+  std::optional<std::size_t> day_slot;
+  if (o.day_buckets && (s.per_day || s.per_week)) {
+    const auto [in_day, weekday] = s.slot(time);
+    if (s.per_day) {
+      day_slot = in_day;
+      const double tod = s.time_of_day.step(s.day_slots.count(in_day, lvl), scoring, s.n);
+      if (tod > best) best = tod, out.signal = AnomalySignal::time_of_day;
+    }
+    const std::size_t week_slot = weekday * o.day_buckets + (s.per_day ? in_day : 0);
+    // A slot is judged once it has had kWeekSeen weeks of points.
+    const auto per_slot = std::max<std::size_t>(1, s.per_week / (7 * o.day_buckets));
+    const auto seen = static_cast<std::uint32_t>(kWeekSeen * per_slot);
+    const double tow = s.time_of_week.step(s.week_slots.count(week_slot, x, s.band(), seen), scoring, s.n);
+    if (tow > best) best = tow, out.signal = AnomalySignal::time_of_week;
   }
-  if (out.learning) s.learnt.push_back({x, slot});
+  if (out.learning) s.learnt.push_back({x, day_slot});
 
   // New extreme: beyond the range seen so far by more than the tolerance.
   // A series constant so far has no range to measure against: any change is a new extreme.
@@ -348,13 +434,20 @@ std::string AnomalyScore::why() const {
     case AnomalySignal::new_extreme:
       return fmt::format("{}: value {} is {} the {} value seen before ({})", head, num(value), value > expected ? "above" : "below",
                          value > expected ? "highest" : "lowest", num(expected));
-    case AnomalySignal::deviation:
-      return fmt::format("{}: value {} is far from the recent level {}{} (score {:.3f})", head, num(value), num(expected),
-                         std::isnan(day_ago) ? "" : " and from the value a day earlier, " + num(day_ago), score);
+    case AnomalySignal::deviation: {
+      std::vector<std::string> from{"the recent level " + num(expected)};
+      if (!std::isnan(day_ago)) from.push_back("the value a day earlier (" + num(day_ago) + ")");
+      if (!std::isnan(week_ago)) from.push_back("the value a week earlier (" + num(week_ago) + ")");
+      std::string list = from.front();
+      for (std::size_t i = 1; i < from.size(); ++i) list += (i + 1 == from.size() ? " and " : ", ") + from[i];
+      return fmt::format("{}: value {} is far from {} (score {:.3f})", head, num(value), list, score);
+    }
     case AnomalySignal::sequence:
       return fmt::format("{}: value {} follows the preceding values in a way rarely seen (score {:.3f})", head, num(value), score);
     case AnomalySignal::time_of_day:
       return fmt::format("{}: value {} has not been seen at this time of day (score {:.3f})", head, num(value), score);
+    case AnomalySignal::time_of_week:
+      return fmt::format("{}: value {} has not been seen at this time of the week (score {:.3f})", head, num(value), score);
     case AnomalySignal::none:
       break;
   }

@@ -2,20 +2,22 @@
 /// AnomalyDetector: a streaming anomaly detector for one metric series (error rate, revenue, a system
 /// metric, ...). Each point gets a score in [0, 1]; a point at or above the threshold is an anomaly.
 ///
-/// Four signals are watched, each scored against its own recent history:
+/// Five signals are watched, each scored against its own recent history:
 /// - new_extreme: the value leaves the range seen so far by more than `extreme_tolerance` of it;
-/// - deviation:   the value is far from both the recent level and the value one day earlier
-///                (so daily seasonality is not mistaken for an anomaly);
+/// - deviation:   the value is far from the recent level, the value one day earlier and the value
+///                one week earlier (so daily and weekly seasonality are not mistaken for anomalies);
 /// - sequence:    the value's level (the seen range cut into `levels` bands) after the last
 ///                `context` levels is a transition rarely or never seen;
 /// - time_of_day: the value's level has never been seen at this time of day (the daily
-///                pattern learnt in `day_buckets` slots; only for series sampled at least every 6 h).
-/// A signal's raw surprise is averaged over the last `averaging` points and turned into a likelihood
-/// against that average's distribution over the last `history` points; the score is
-/// -log10(1 - likelihood) / 10, so 0.5 means a one-in-100,000 event. After an anomaly, further
-/// points are suppressed (score 0, `suppressed` set) for `suppress_points` points, so one incident
-/// raises one alert. On the Numenta Anomaly Benchmark it scores 73.1 (standard profile); see
-/// docs/benchmarks.md and docs/metrics.md.
+///                pattern learnt in `day_buckets` slots; only for series sampled at least every 6 h);
+/// - time_of_week: the value is more than a band away from every value seen at this time of the
+///                week (day_buckets slots per weekday; one per weekday for daily series), judged once
+///                the slot has had three weeks of points.
+/// The sampling interval is taken from the first 8 intervals; the day and week lags need it./// A signal's raw surprise is averaged over
+/// the last `averaging` points and turned into a likelihood against that average's distribution over the last `history` points; the score
+/// is -log10(1 - likelihood) / 10, so 0.5 means a one-in-100,000 event. After an anomaly, further points are suppressed (score 0,
+/// `suppressed` set) for `suppress_points` points, so one incident raises one alert. On the Numenta Anomaly Benchmark it scores 73.1
+/// (standard profile); see docs/benchmarks.md and docs/metrics.md.
 ///
 /// Thread-safety: one detector per series; not safe for concurrent update().
 #include <automation/core/clock.hpp>
@@ -32,7 +34,7 @@
 
 namespace automation::metrics {
 
-enum class AnomalySignal { none, new_extreme, deviation, sequence, time_of_day };
+enum class AnomalySignal { none, new_extreme, deviation, sequence, time_of_day, time_of_week };
 std::string_view to_string(AnomalySignal s) noexcept;
 
 struct AnomalyOptions {
@@ -44,7 +46,7 @@ struct AnomalyOptions {
   std::size_t context = 2;            ///< preceding levels a transition is keyed by (1..3)
   std::size_t averaging = 10;         ///< points a raw surprise is averaged over (1..1000)
   std::size_t history = 8640;         ///< points the likelihood's distribution is estimated over
-  std::size_t day_buckets = 48;       ///< time-of-day slots (0 disables the time_of_day signal; <= 1440)
+  std::size_t day_buckets = 48;       ///< time-of-day slots (0 disables the time_of_day and time_of_week signals; <= 1440)
   TimeZone time_zone;                 ///< the zone times of day are in (default UTC)
 
   /// errc::invalid_argument naming the first bad option.
@@ -62,6 +64,7 @@ struct AnomalyScore {
   AnomalySignal signal = AnomalySignal::none;  ///< the strongest signal
   double expected = 0;                         ///< the recent level the value was compared with
   double day_ago = 0;                          ///< the value one day earlier (NaN when unknown)
+  double week_ago = 0;                         ///< the value one week earlier (NaN when unknown)
 
   /// A sentence saying what was unusual: "anomaly: value 97.2 is above the highest value seen before (81)".
   std::string why() const;
