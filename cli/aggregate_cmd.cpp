@@ -1,5 +1,6 @@
 // autoctl aggregate --daily|--weekly|--monthly [--date D | --from D --to D] [--force]
 #include "context.hpp"
+#include "periods.hpp"
 
 #include <automation/core/time.hpp>
 #include <automation/metrics/aggregator.hpp>
@@ -15,8 +16,8 @@ using namespace std::chrono;
 namespace {
 
 struct AggregateOptions {
-  bool daily = false, weekly = false, monthly = false, force = false;
-  std::string date, from, to;
+  PeriodOptions period;
+  bool force = false;
 };
 
 std::string number(double v) {
@@ -69,42 +70,11 @@ void print_rollup(const mx::Rollup& r) {
 }
 
 int run_aggregate(Context& ctx, const AggregateOptions& o) {
-  const int kinds = o.daily + o.weekly + o.monthly;
-  if (kinds > 1) return ctx.error(automation::Error{errc::invalid_argument, "choose one of --daily, --weekly and --monthly"});
-  if (!o.date.empty() && (!o.from.empty() || !o.to.empty()))
-    return ctx.error(automation::Error{errc::invalid_argument, "--date and --from/--to exclude each other"});
-  if (o.from.empty() != o.to.empty()) return ctx.error(automation::Error{errc::invalid_argument, "--from and --to go together"});
-  if (kinds == 0 && o.from.empty())
-    return ctx.error(automation::Error{errc::invalid_argument, "choose --daily, --weekly or --monthly, or a range with --from and --to"});
   auto zone = automation::TimeZone::locate(ctx.config.time_zone);
   if (!zone) return ctx.error(automation::with_context(zone.error(), "time_zone"));
-  auto period_of = [&](year_month_day d) { return o.daily ? mx::day_of(d) : o.weekly ? mx::week_of(d) : mx::month_of(d); };
-  std::vector<mx::Period> periods;
-  if (!o.from.empty()) {
-    auto a = mx::parse_date(o.from);
-    if (!a) return ctx.error(automation::with_context(a.error(), "--from"));
-    auto b = mx::parse_date(o.to);
-    if (!b) return ctx.error(automation::with_context(b.error(), "--to"));
-    if (kinds == 0) {
-      auto p = mx::date_range(*a, *b);
-      if (!p) return ctx.error(p.error());
-      periods.push_back(*p);
-    } else {
-      if (sys_days{*b} < sys_days{*a}) return ctx.error(automation::Error{errc::invalid_argument, "--to is before --from"});
-      for (auto p = period_of(*a); sys_days{p.first} <= sys_days{*b}; p = period_of(sys_days{p.last} + days{1})) {
-        periods.push_back(p);
-        if (periods.size() > 3660) return ctx.error(automation::Error{errc::invalid_argument, "--from/--to spans more than 3,660 periods"});
-      }
-    }
-  } else if (!o.date.empty()) {
-    auto d = mx::parse_date(o.date);
-    if (!d) return ctx.error(automation::with_context(d.error(), "--date"));
-    periods.push_back(period_of(*d));
-  } else {
-    // The last complete period: yesterday, last week, last month.
-    const auto today = zone->local_date(automation::SystemClock::instance().now());
-    periods.push_back(period_of(year_month_day{sys_days{period_of(today).first} - days{1}}));
-  }
+  auto selected = select_periods(o.period, *zone, automation::SystemClock::instance().now());
+  if (!selected) return ctx.error(selected.error());
+  const auto& periods = *selected;
   auto store = ctx.open_store(Context::Access::write);
   if (!store) return ctx.error(store.error());
   mx::MetricsAggregator agg(**store, automation::SystemClock::instance(), {.time_zone = *zone});
@@ -134,12 +104,7 @@ int run_aggregate(Context& ctx, const AggregateOptions& o) {
 void register_aggregate(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<AggregateOptions>();
   auto* cmd = app.add_subcommand("aggregate", "Roll usage events and revenue up by day, ISO week, month or date range");
-  cmd->add_flag("--daily", o->daily, "Daily rollups (default period: yesterday)");
-  cmd->add_flag("--weekly", o->weekly, "ISO-week rollups (default: last week)");
-  cmd->add_flag("--monthly", o->monthly, "Monthly rollups (default: last month)");
-  cmd->add_option("--date", o->date, "A date (YYYY-MM-DD) in the period to aggregate");
-  cmd->add_option("--from", o->from, "First date: with --daily/--weekly/--monthly every period from here to --to, else one range");
-  cmd->add_option("--to", o->to, "Last date (inclusive)");
+  add_period_options(cmd, o->period);
   cmd->add_flag("--force", o->force, "Recompute even when the stored rollup is current or another process holds the period");
   cmd->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_aggregate(ctx, *o); }; });
 }

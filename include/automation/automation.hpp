@@ -11,6 +11,7 @@
 #include <automation/forecast/forecaster.hpp>
 #include <automation/metrics/aggregator.hpp>
 #include <automation/metrics/anomaly.hpp>
+#include <automation/metrics/insights.hpp>
 #include <automation/metrics/metrics.hpp>
 #include <automation/resilience/breaker_registry.hpp>
 #include <automation/resilience/circuit_breaker.hpp>

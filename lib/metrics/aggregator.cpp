@@ -324,6 +324,31 @@ Result<Rollup> summarize(storage::Store& store, const TimeZone& zone, const Peri
 
 }  // namespace
 
+Result<std::vector<RevenueRecord>> MetricsAggregator::revenue_records(year_month_day first, year_month_day last) {
+  if (!first.ok() || !last.ok()) return fail(errc::invalid_argument, "revenue records: invalid date");
+  auto rows = store_.query_revenue(day_number(first), day_number(last));
+  if (!rows) return rows.error();
+  std::vector<RevenueRecord> out;
+  out.reserve(rows->size());
+  for (auto& r : *rows)
+    out.push_back(
+        {year_month_day{sys_days{days{r.day}}}, std::move(r.plan), r.total_revenue, r.new_subscribers, r.active_users, r.churn_count});
+  std::sort(out.begin(), out.end(), [](const RevenueRecord& a, const RevenueRecord& b) {
+    return std::pair(sys_days{a.date}, std::string_view(a.plan)) < std::pair(sys_days{b.date}, std::string_view(b.plan));
+  });
+  return out;
+}
+
+Result<std::vector<Insight>> MetricsAggregator::insights(const Period& period, const InsightOptions& options) {
+  if (auto ok = options.validate(); !ok) return ok.error();
+  auto rollup = aggregate(period);
+  if (!rollup) return rollup.error();
+  const auto last = sys_days{period.last};
+  auto revenue = revenue_records(year_month_day{last - days{trend_days(period, options) - 1}}, period.last);
+  if (!revenue) return revenue.error();
+  return derive_insights(*rollup, *revenue, options);
+}
+
 Result<Rollup> MetricsAggregator::compute(const Period& period) {
   auto cur = summarize(store_, options_.time_zone, period);
   if (!cur) return cur.error();

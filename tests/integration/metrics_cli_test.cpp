@@ -153,3 +153,46 @@ TEST_CASE("autoctl anomalies: a spike in a stored daily metric and in a CSV seri
   CHECK(b.exit_code == 65);
   CHECK_THAT(b.err, Contains("broken.csv:3: 'x' in column 'value' is not a number"));
 }
+
+TEST_CASE("autoctl insights: a week's features, movers, spikes, trend and churn from stored events and revenue") {
+  test::TempDir dir;
+  const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}};
+  // 2026-W47: vocal-coach 10, lyrics 10. 2026-W48: vocal-coach 30, lyrics 10 of which 5 failed.
+  std::string events = "timestamp,userId,featureKey,eventType,duration,errorCode\n";
+  auto add = [&](std::string_view day, std::string_view feature, int count, int errors) {
+    for (int i = 0; i < count; ++i)
+      events += fmt::format("{}T10:00:{:02}Z,u{},{},start,,{}\n", day, i, i, feature, i < errors ? "E500" : "");
+  };
+  add("2026-11-17", "vocal-coach", 10, 0);
+  add("2026-11-18", "lyrics", 10, 0);
+  add("2026-11-24", "vocal-coach", 30, 0);
+  add("2026-11-25", "lyrics", 10, 5);
+  REQUIRE(autoctl({"ingest", "events", test::write_file(dir.file("events.csv"), events)}, env).exit_code == 0);
+  std::string revenue = "date,plan,totalRevenue,newSubscribers,activeUsers,churnCount\n";
+  for (int d = 0; d < 28; ++d) revenue += fmt::format("2026-11-{:02},pro,{},1,100,1\n", 2 + d, 1000 + 10 * d);
+  REQUIRE(autoctl({"ingest", "revenue", test::write_file(dir.file("revenue.csv"), revenue)}, env).exit_code == 0);
+
+  auto text = autoctl({"insights", "--weekly", "--date", "2026-11-25"}, env);
+  INFO(text.err);
+  REQUIRE(text.exit_code == 0);
+  CHECK_THAT(text.out, Contains("2026-W48 (weekly, UTC): 7 insights"));
+  CHECK_THAT(text.out,
+             Contains("[info]    Most popular feature: vocal-coach with 30 events (75.0 % of all events, +200.0 % on the week before)"));
+  CHECK_THAT(text.out, Contains("[warning] Error rate of lyrics rose to 50.0 % from 0.0 % the week before (5 errors in 10 events)"));
+  CHECK_THAT(text.out, Contains("Revenue is trending upward"));
+  CHECK_THAT(text.out, Contains("Churn rate steady at 7.0 %"));
+
+  auto json = autoctl({"insights", "--weekly", "--date", "2026-11-25", "--json"}, env);
+  REQUIRE(json.exit_code == 0);
+  auto doc = json_out(json);
+  const auto& week = doc.at("periods").as_array().at(0).as_object();
+  CHECK(week.at("period").as_string() == "2026-W48");
+  const auto& items = week.at("insights").as_array();
+  REQUIRE(items.size() == 7);  // most, least, one mover, two error-rate spikes, trend, churn
+  CHECK(items[0].at("kind").as_string() == "most_used_feature");
+  CHECK(items[0].at("numbers").at("events").to_number<double>() == 30);
+
+  auto bad = autoctl({"insights", "--weekly", "--monthly"}, env);
+  CHECK(bad.exit_code == 65);
+  CHECK_THAT(bad.err, Contains("choose one of --daily, --weekly and --monthly"));
+}

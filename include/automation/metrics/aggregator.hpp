@@ -15,6 +15,7 @@
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
 #include <automation/core/time.hpp>
+#include <automation/metrics/insights.hpp>
 #include <automation/metrics/metrics.hpp>
 #include <automation/storage/store.hpp>
 
@@ -113,6 +114,14 @@ class MetricsAggregator {
   /// Computes the rollup of `period` without storing it or looking at stored rollups (it may merge a
   /// day's stored partials into one, which changes no figure).
   Result<Rollup> compute(const Period& period);
+  /// The revenue records of the dates first..last (inclusive), by date then plan.
+  Result<std::vector<RevenueRecord>> revenue_records(std::chrono::year_month_day first, std::chrono::year_month_day last);
+
+  /// The insights of `period`: its rollup as aggregate() returns it (stored when current; errc::busy
+  /// when another owner is computing it) and the revenue of the trend window before its end.
+  /// errc::invalid_argument for invalid options.
+  Result<std::vector<Insight>> insights(const Period& period, const InsightOptions& options = {});
+
   /// Stored rollups, newest computed first.
   Result<std::vector<Rollup>> stored_rollups(std::size_t limit = 100);
 
