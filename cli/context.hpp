@@ -84,5 +84,6 @@ void register_ingest(CLI::App& app, Context& ctx);
 void register_aggregate(CLI::App& app, Context& ctx);
 void register_anomalies(CLI::App& app, Context& ctx);
 void register_insights(CLI::App& app, Context& ctx);
+void register_metrics(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

@@ -196,3 +196,42 @@ TEST_CASE("autoctl insights: a week's features, movers, spikes, trend and churn 
   CHECK(bad.exit_code == 65);
   CHECK_THAT(bad.err, Contains("choose one of --daily, --weekly and --monthly"));
 }
+
+TEST_CASE("autoctl metrics system: a sample from captured proc files, marked against the thresholds") {
+  test::TempDir dir;
+  const std::string proc = std::string(AUTOMATION_SOURCE_DIR) + "/tests/unit/metrics/proc/a";
+  // memory is at 75 %: above a 70 % threshold, below the default 85 %.
+  const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}, {"AUTOMATION_MEMORY_HIGH_THRESHOLD", "70"}};
+  auto r = autoctl({"metrics", "system", "--proc", proc, "--interval", "10ms", "--json"}, env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto doc = json_out(r);
+  CHECK(doc.at("cpu_usage").to_number<double>() == 0);  // the same reading twice: no time passed on the CPUs
+  CHECK_FALSE(doc.at("cpu_since_boot").as_bool());
+  CHECK(doc.at("memory_usage").to_number<double>() == Approx(75.0));
+  CHECK(doc.at("cpus").to_number<int>() == 2);
+  CHECK(doc.at("processes").to_number<int>() == 1183);
+  const auto& above = doc.at("above_threshold").as_array();
+  REQUIRE_FALSE(above.empty());
+  CHECK(above[0].at("metric").as_string() == "memory_usage");
+  CHECK(above[0].at("threshold").to_number<double>() == 70);
+  // "/mnt/my data" is not mounted here: a warning, not a failure.
+  bool warned = false;
+  for (const auto& w : doc.at("warnings").as_array())
+    warned |= std::string_view(w.as_string()).find("/mnt/my data") != std::string_view::npos;
+  CHECK(warned);
+
+  auto text = autoctl({"metrics", "system", "--proc", proc, "--interval", "10ms"}, env);
+  REQUIRE(text.exit_code == 0);
+  CHECK_THAT(text.out, Contains("memory 75.0 % HIGH of 976.6 MiB"));
+  CHECK_THAT(text.out, Contains("net  eth0"));
+
+  auto watch = autoctl({"metrics", "system", "--proc", proc, "--interval", "10ms", "--watch", "--count", "3", "--json"}, env);
+  REQUIRE(watch.exit_code == 0);
+  CHECK(std::count(watch.out.begin(), watch.out.end(), '\n') == 3);  // one document per line
+
+  auto missing = autoctl({"metrics", "system", "--proc", dir.file("nothing")}, env);
+  CHECK(missing.exit_code == 66);
+  CHECK_THAT(missing.err, Contains("nothing/stat"));
+  CHECK(autoctl({"metrics", "system", "--interval", "0s"}, env).exit_code == 65);
+}
