@@ -289,22 +289,24 @@ struct AnomalyDetector::State {
     auto mid = gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2);
     std::nth_element(gaps.begin(), mid, gaps.end());
     const std::int64_t interval = *mid;
+    const auto early_values = std::move(early);  // kept only until the interval is known
+    early = {};
     if (interval <= 0) return;
     const auto points_in = [&](double ms) { return static_cast<std::size_t>(std::llround(ms / static_cast<double>(interval))); };
-    // Periods of more than 200,000 points (sampling faster than every 3 s) are too long to keep.
+    // Periods of more than 200,000 points are too long to keep: no day lag when sampling faster
+    // than every 0.43 s, no week lag faster than every 3 s.
     if (interval <= 6 * 3'600'000 && points_in(86'400'000.0) <= kMaxLag) per_day = points_in(86'400'000.0);
     if (interval <= 86'400'000 && points_in(7 * 86'400'000.0) <= kMaxLag) per_week = points_in(7 * 86'400'000.0);
     if (!per_day && !per_week) return;
     past.assign(std::max(per_day, per_week), 0);
-    const std::size_t keep = std::min(early.size(), past.size());
-    for (std::size_t i = early.size() - keep; i < early.size(); ++i) remember(early[i]);
-    early.clear();
-    early.shrink_to_fit();
+    const std::size_t keep = std::min(early_values.size(), past.size());
+    for (std::size_t i = early_values.size() - keep; i < early_values.size(); ++i) remember(early_values[i]);
   }
 
   /// Adds a value to the ring of past values (or to the early values while there is no ring).
   void remember(double x) {
     if (past.empty()) {
+      if (gaps.size() >= kIntervalSamples) return;                           // the interval is known and has no lags
       if (early.size() == kIntervalSamples * 8) early.erase(early.begin());  // repeated times: keep a few
       early.push_back(x);
       return;
@@ -375,8 +377,9 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
   out.signal = deviation >= best ? AnomalySignal::deviation : AnomalySignal::sequence;
 
   // Time of day: a level never seen in this slot of the day (once the slot has a few points).
-  // Time of week: a value more than a band away from any seen in this slot of the week (once the
-  // slot has had three weeks); series sampled less often than every 6 h have a slot per weekday.
+  // Time of week: a value outside the range of this slot of the week by more than a band (once the
+  // slot has had three weeks of points); series sampled less often than every 6 h have a slot per
+  // weekday.
   std::optional<std::size_t> day_slot;
   if (o.day_buckets && (s.per_day || s.per_week)) {
     const auto [in_day, weekday] = s.slot(time);
@@ -385,12 +388,15 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
       const double tod = s.time_of_day.step(s.day_slots.count(in_day, lvl), scoring, s.n);
       if (tod > best) best = tod, out.signal = AnomalySignal::time_of_day;
     }
-    const std::size_t week_slot = weekday * o.day_buckets + (s.per_day ? in_day : 0);
-    // A slot is judged once it has had kWeekSeen weeks of points.
-    const auto per_slot = std::max<std::size_t>(1, s.per_week / (7 * o.day_buckets));
-    const auto seen = static_cast<std::uint32_t>(kWeekSeen * per_slot);
-    const double tow = s.time_of_week.step(s.week_slots.count(week_slot, x, s.band(), seen), scoring, s.n);
-    if (tow > best) best = tow, out.signal = AnomalySignal::time_of_week;
+    if (s.per_week) {
+      const std::size_t week_slot = weekday * o.day_buckets + (s.per_day ? in_day : 0);
+      // A slot is judged once it has had kWeekSeen weeks of points (rounded up per slot).
+      const std::size_t slots = s.per_day ? 7 * o.day_buckets : 7;
+      const auto per_slot = std::max<std::size_t>(1, (s.per_week + slots - 1) / slots);
+      const auto seen = static_cast<std::uint32_t>(kWeekSeen * per_slot);
+      const double tow = s.time_of_week.step(s.week_slots.count(week_slot, x, s.band(), seen), scoring, s.n);
+      if (tow > best) best = tow, out.signal = AnomalySignal::time_of_week;
+    }
   }
   if (out.learning) s.learnt.push_back({x, day_slot});
 

@@ -10,10 +10,12 @@
 ///                `context` levels is a transition rarely or never seen;
 /// - time_of_day: the value's level has never been seen at this time of day (the daily
 ///                pattern learnt in `day_buckets` slots; only for series sampled at least every 6 h);
-/// - time_of_week: the value is more than a band away from every value seen at this time of the
-///                week (day_buckets slots per weekday; one per weekday for daily series), judged once
-///                the slot has had three weeks of points.
-/// The sampling interval is taken from the first 8 intervals; the day and week lags need it./// A signal's raw surprise is averaged over
+/// - time_of_week: the value is outside the range of the values seen at this time of the week by
+///                more than a band (day_buckets slots per weekday; one per weekday for series
+///                sampled less often than every 6 h), judged once the slot has had three weeks of
+///                points; only for series sampled between every 3 s and daily.
+/// The sampling interval is taken from the first 8 intervals; the day and week lags need it.
+/// A signal's raw surprise is averaged over
 /// the last `averaging` points and turned into a likelihood against that average's distribution over the last `history` points; the score
 /// is -log10(1 - likelihood) / 10, so 0.5 means a one-in-100,000 event. After an anomaly, further points are suppressed (score 0,
 /// `suppressed` set) for `suppress_points` points, so one incident raises one alert. On the Numenta Anomaly Benchmark it scores 73.1

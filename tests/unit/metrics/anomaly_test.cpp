@@ -190,12 +190,15 @@ TEST_CASE("AnomalyDetector: a daily series with a weekly pattern raises nothing,
   AnomalyDetector d(o);
   Noise noise;
   std::int64_t day = 0;
+  std::vector<double> values;
   for (; day < 26 * 7; ++day) {
-    auto r = d.update(monday_plus(day), (weekend(day) ? 40.0 : 100.0) + 4 * noise());
+    values.push_back((weekend(day) ? 40.0 : 100.0) + 4 * noise());
+    auto r = d.update(monday_plus(day), values.back());
     REQUIRE(r);
     CHECK_FALSE(r->anomaly);
-    if (day >= 8) CHECK(std::isfinite(r->week_ago));  // the sampling interval is known after 8 intervals
-    CHECK(std::isnan(r->day_ago));                    // a daily series has no time of day
+    // The sampling interval is known after 8 intervals; the values before it seed the lag.
+    if (day >= 8) CHECK(r->week_ago == values[static_cast<std::size_t>(day - 7)]);
+    CHECK(std::isnan(r->day_ago));  // a daily series has no time of day
   }
   // Wednesday and Thursday of week 27 look like a weekend: inside the range, but not on those days.
   std::optional<metrics::AnomalyScore> found;
@@ -222,10 +225,14 @@ TEST_CASE("AnomalyDetector: an hourly series with quiet weekends raises nothing,
   AnomalyDetector d(o);
   Noise noise;
   std::int64_t hour = 0;
+  std::vector<double> values;
   for (; hour < 12 * 7 * 24; ++hour) {
-    auto r = d.update(monday_plus(0, 60 * hour), value(hour, noise));
+    values.push_back(value(hour, noise));
+    auto r = d.update(monday_plus(0, 60 * hour), values.back());
     REQUIRE(r);
     CHECK_FALSE(r->anomaly);
+    if (hour >= 24) CHECK(r->day_ago == values[static_cast<std::size_t>(hour - 24)]);
+    if (hour >= 7 * 24) CHECK(r->week_ago == values[static_cast<std::size_t>(hour - 7 * 24)]);
   }
   std::optional<metrics::AnomalyScore> found;
   for (; hour < 12 * 7 * 24 + 24; ++hour) {
