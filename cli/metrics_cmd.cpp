@@ -99,6 +99,7 @@ int run_system(Context& ctx, const SystemOptions& o) {
   if (!interval) return ctx.error(automation::with_context(interval.error(), "--interval"));
   if (interval->count() <= 0 || *interval > std::chrono::hours(24))
     return ctx.error(automation::Error{automation::errc::invalid_argument, "--interval must be more than 0 and at most 24h"});
+  if (o.count && !o.watch) return ctx.error(automation::Error{automation::errc::invalid_argument, "--count goes with --watch"});
   const auto& thresholds = ctx.config.thresholds;
   mx::SystemCollector collector(automation::SystemClock::instance(), {.proc_root = o.proc});
   // The first reading gives CPU usage since boot; one interval later the usage over that interval.
@@ -133,7 +134,7 @@ void register_metrics(CLI::App& app, Context& ctx) {
   system->add_flag("--watch", o->watch, "Print a sample every interval until interrupted (or --count samples)");
   system->add_option("--interval", o->interval, "Time between readings (default 1s; CPU usage and network rates are over it)");
   system->add_option("--count", o->count, "With --watch: stop after N samples");
-  system->add_option("--proc", o->proc, "Where to read the proc files (default /proc)");
+  system->add_option("--proc", o->proc, "Where to read the proc files (default /proc); disks named in its mounts are measured here");
   system->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_system(ctx, *o); }; });
 }
 

@@ -26,7 +26,8 @@ void add_period_options(CLI::App* cmd, PeriodOptions& o);
 ///   without a kind: one date range;
 /// - --date: the period of that kind containing it;
 /// - neither: the last complete period of that kind (yesterday, last week, last month).
-/// Without a kind, `default_kind` is used, or errc::invalid_argument when there is none.
+/// Without a kind (and without --from/--to), `default_kind` is used, or errc::invalid_argument when
+/// there is none.
 automation::Result<std::vector<automation::metrics::Period>> select_periods(
     const PeriodOptions& o, const automation::TimeZone& zone, automation::TimePoint now,
     std::optional<automation::metrics::Granularity> default_kind = std::nullopt);

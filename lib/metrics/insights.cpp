@@ -203,17 +203,27 @@ void movers(const Rollup& r, const Changes& changes, const InsightOptions& o, st
 }
 
 void error_spikes(const Rollup& r, const Changes& changes, const InsightOptions& o, std::vector<Insight>& out) {
-  auto spike = [&](const std::string& subject, const std::string& label, std::uint64_t events, std::uint64_t errors, const Change* c) {
+  auto spike = [&](const std::string& subject, const std::string& label, std::uint64_t events, std::uint64_t errors, const Change* c,
+                   const Change* events_change) {
     if (!c || events < o.min_events) return;
     const double rate = c->value, prev = c->previous;
     if (rate < o.spike_min_rate || (prev > 0 && rate < o.spike_ratio * prev)) return;
     auto i = from_change(InsightKind::error_rate_spike, InsightSeverity::warning, subject, *c);
     i.numbers = {{"error_rate", rate}, {"previous_error_rate", prev}, {"errors", errors}, {"events", events}};
-    i.sentence = fmt::format("{} rose to {} from {} {} ({} errors in {} events)", label, percent(rate), percent(prev),
-                             previous_period(r.period), errors, events);
+    if (!events_change || events_change->previous == 0) {
+      // No events before: there is no previous rate to compare with.
+      i.previous.reset();
+      i.relative.reset();
+      i.numbers["previous_error_rate"] = nullptr;
+      i.sentence = fmt::format("{} is {}, with no events {} ({} errors in {} events)", label, percent(rate), previous_period(r.period),
+                               errors, events);
+    } else {
+      i.sentence = fmt::format("{} rose to {} from {} {} ({} errors in {} events)", label, percent(rate), percent(prev),
+                               previous_period(r.period), errors, events);
+    }
     out.push_back(std::move(i));
   };
-  spike("overall", "Error rate", r.usage.events, r.usage.errors, changes.find("usage.error_rate"));
+  spike("overall", "Error rate", r.usage.events, r.usage.errors, changes.find("usage.error_rate"), changes.find("usage.events"));
   std::vector<const FeatureUsage*> features;
   for (const auto& f : r.usage.features) features.push_back(&f);
   std::sort(features.begin(), features.end(), [](const FeatureUsage* a, const FeatureUsage* b) {
@@ -221,7 +231,8 @@ void error_spikes(const Rollup& r, const Changes& changes, const InsightOptions&
     return a->feature < b->feature;
   });
   for (const auto* f : features)
-    spike(f->feature, "Error rate of " + f->feature, f->events, f->errors, changes.find("usage.feature." + f->feature + ".error_rate"));
+    spike(f->feature, "Error rate of " + f->feature, f->events, f->errors, changes.find("usage.feature." + f->feature + ".error_rate"),
+          changes.find("usage.feature." + f->feature + ".events"));
 }
 
 void revenue_trend(const Rollup& r, const Changes& changes, std::span<const RevenueRecord> revenue, const InsightOptions& o,
@@ -237,6 +248,9 @@ void revenue_trend(const Rollup& r, const Changes& changes, std::span<const Reve
   if (by_day.size() < 4) return;  // too few days to call it a trend
   // Least squares over the days with records.
   double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0;
+  // The line's change is taken over the days it spans (first to last day with records), not
+  // extrapolated to the whole window.
+  const auto span = static_cast<double>((by_day.rbegin()->first - by_day.begin()->first).count());
   for (const auto& [d, v] : by_day) {
     const double x = static_cast<double>((d - first).count());
     n += 1, sx += x, sy += v, sxx += x * x, sxy += x * v, syy += v * v;
@@ -246,7 +260,7 @@ void revenue_trend(const Rollup& r, const Changes& changes, std::span<const Reve
   if (vx <= 0 || mean <= 0) return;
   const double slope = cxy / vx;  // per day
   const double r2 = vy > 0 ? cxy * cxy / (vx * vy) : 1.0;
-  const double change = slope * window / mean;  // over the window, against the mean day
+  const double change = slope * span / mean;  // over the days spanned, against the mean day
   const bool flat = std::abs(change) < o.trend_flat;
   const std::string direction = flat ? "flat" : change > 0 ? "upward" : "downward";
 
@@ -256,9 +270,15 @@ void revenue_trend(const Rollup& r, const Changes& changes, std::span<const Reve
   i.subject = "revenue";
   i.figure = "revenue.total";
   i.value = r.revenue.total_revenue;
-  i.numbers = {{"trend", change},      {"direction", direction},          {"slope_per_day", slope},
-               {"r_squared", r2},      {"window_days", window},           {"days_with_records", static_cast<std::int64_t>(by_day.size())},
-               {"mean_per_day", mean}, {"total", r.revenue.total_revenue}};
+  i.numbers = {{"trend", change},
+               {"direction", direction},
+               {"slope_per_day", slope},
+               {"r_squared", r2},
+               {"window_days", window},
+               {"span_days", static_cast<std::int64_t>(span) + 1},
+               {"days_with_records", static_cast<std::int64_t>(by_day.size())},
+               {"mean_per_day", mean},
+               {"total", r.revenue.total_revenue}};
   std::string versus;
   if (const auto* c = changes.find("revenue.total")) {
     i.previous = c->previous;
@@ -267,8 +287,8 @@ void revenue_trend(const Rollup& r, const Changes& changes, std::span<const Reve
     if (c->relative) versus = fmt::format(", {} on {}", signed_percent(*c->relative), previous_period(r.period));
   }
   const std::string head = flat ? "Revenue is flat" : fmt::format("Revenue is trending {}", direction);
-  i.sentence = fmt::format("{}: {} over the last {} days (fit R² {:.2f}); {} {}{}", head, signed_percent(change), window, r2,
-                           money(r.revenue.total_revenue), this_period(r.period), versus);
+  i.sentence = fmt::format("{}: {} over {} days (fit R² {:.2f}); {} {}{}", head, signed_percent(change),
+                           static_cast<std::int64_t>(span) + 1, r2, money(r.revenue.total_revenue), this_period(r.period), versus);
   out.push_back(std::move(i));
 }
 

@@ -174,9 +174,9 @@ Result<std::vector<Mount>> parse_mounts(std::string_view text) {
 }
 
 bool is_storage_fs(std::string_view t) noexcept {
-  static constexpr std::string_view kStorage[] = {"ext2",    "ext3", "ext4", "xfs",  "btrfs",    "vfat",    "exfat",   "ntfs",
-                                                  "ntfs3",   "zfs",  "f2fs", "jfs",  "reiserfs", "overlay", "fuseblk", "hfs",
-                                                  "hfsplus", "apfs", "nfs",  "nfs4", "cifs",     "9p"};
+  // Network file systems are left out: statvfs on a hung server would block the collector.
+  static constexpr std::string_view kStorage[] = {"ext2", "ext3", "ext4", "xfs",      "btrfs",   "vfat",    "exfat", "ntfs",    "ntfs3",
+                                                  "zfs",  "f2fs", "jfs",  "reiserfs", "overlay", "fuseblk", "hfs",   "hfsplus", "apfs"};
   return std::find(std::begin(kStorage), std::end(kStorage), t) != std::end(kStorage);
 }
 
@@ -188,7 +188,7 @@ Result<DiskUsage> statvfs_usage(const Mount& mount) {
   const std::uint64_t unit = st.f_frsize ? st.f_frsize : st.f_bsize;
   d.total = static_cast<std::uint64_t>(st.f_blocks) * unit;
   d.available = static_cast<std::uint64_t>(st.f_bavail) * unit;
-  d.used = (static_cast<std::uint64_t>(st.f_blocks) - static_cast<std::uint64_t>(st.f_bfree)) * unit;
+  d.used = (static_cast<std::uint64_t>(st.f_blocks) - std::min<std::uint64_t>(st.f_bfree, st.f_blocks)) * unit;
   d.usage = d.used + d.available ? 100.0 * static_cast<double>(d.used) / static_cast<double>(d.used + d.available) : 0.0;
   return d;
 }
@@ -311,6 +311,13 @@ Result<SystemSample> SystemCollector::sample() {
       if (d->total == 0) continue;  // nothing to fill
       s.disks.push_back(std::move(*d));
     }
+    // A device mounted at several points (bind mounts) is one disk: keep its shortest mount point.
+    std::sort(s.disks.begin(), s.disks.end(), [](const DiskUsage& a, const DiskUsage& b) {
+      return std::pair(a.device, a.mount_point.size()) < std::pair(b.device, b.mount_point.size());
+    });
+    s.disks.erase(std::unique(s.disks.begin(), s.disks.end(),
+                              [](const DiskUsage& a, const DiskUsage& b) { return a.device.starts_with("/dev/") && a.device == b.device; }),
+                  s.disks.end());
     std::sort(s.disks.begin(), s.disks.end(), [](const DiskUsage& a, const DiskUsage& b) { return a.mount_point < b.mount_point; });
   }
 

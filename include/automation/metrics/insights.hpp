@@ -50,10 +50,10 @@ boost::json::object to_json(const Insight& insight);
 struct InsightOptions {
   std::size_t movers = 3;           ///< biggest movers reported
   double mover_min_relative = 0.2;  ///< a mover changed its events by at least this fraction (or appeared or vanished)
-  std::uint64_t min_events = 10;    ///< events a feature needs (now or before) to be a mover or an error-rate spike
+  std::uint64_t min_events = 10;    ///< events a feature needs to be a mover (now or before) or an error-rate spike (now)
   double spike_ratio = 2.0;         ///< an error-rate spike is at least this times the previous rate...
   double spike_min_rate = 0.05;     ///< ...and at least this rate
-  double trend_flat = 0.02;         ///< a revenue trend changing less than this fraction over its window is flat
+  double trend_flat = 0.02;         ///< a revenue trend changing less than this fraction over the days it spans is flat
   std::size_t trend_min_days = 28;  ///< days of revenue the trend is fitted over (at least two periods)
   double churn_min_change = 0.005;  ///< a churn-rate change (absolute) below this is steady
 

@@ -61,8 +61,9 @@ struct Mount {
   std::string device, mount_point, fs_type;
 };
 Result<std::vector<Mount>> parse_mounts(std::string_view text);
-/// True for file systems that hold data on a device (ext4, xfs, btrfs, vfat, zfs, overlay, ...), false
-/// for virtual ones (proc, sysfs, tmpfs, cgroup, ...).
+/// True for file systems that hold data on a local device (ext4, xfs, btrfs, vfat, zfs, overlay, ...);
+/// false for virtual ones (proc, sysfs, tmpfs, cgroup, ...) and network ones (nfs, cifs), which could
+/// hang the collector.
 bool is_storage_fs(std::string_view fs_type) noexcept;
 
 // ---- samples -------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ struct SystemSample {
   double swap_usage = 0;  ///< percent (0 without swap)
   double load1 = 0, load5 = 0, load15 = 0;
   std::uint64_t processes = 0, processes_running = 0, processes_blocked = 0;
-  std::vector<DiskUsage> disks;       ///< storage file systems, each mount point once
+  std::vector<DiskUsage> disks;       ///< local storage file systems, each device and mount point once
   std::vector<NetworkUsage> network;  ///< every interface but lo
   std::vector<std::string> warnings;  ///< what could not be read (a disk statvfs refused, ...)
 
@@ -113,7 +114,7 @@ struct SystemCollectorOptions {
   std::function<Result<DiskUsage>(const Mount&)> disk_usage;
 };
 
-/// statvfs(2) on the mount point; errc::io_error naming it when that fails.
+/// statvfs(2) on the mount point; errc::io naming it when that fails.
 Result<DiskUsage> statvfs_usage(const Mount& mount);
 
 class SystemCollector {

@@ -40,11 +40,11 @@ struct Fixture {
     add(events, "2026-11-18", "lyrics", 50);
     add(events, "2026-11-19", "mixer", 20);
     add(events, "2026-11-20", "legacy", 30);
-    // 2026-W48 (Nov 23-29): 235 events, 15 errors.
+    // 2026-W48 (Nov 23-29): 235 events, 20 errors.
     add(events, "2026-11-24", "vocal-coach", 150, 3);
     add(events, "2026-11-25", "lyrics", 40, 12);
     add(events, "2026-11-26", "mixer", 20);
-    add(events, "2026-11-27", "karaoke", 25);
+    add(events, "2026-11-27", "karaoke", 25, 5);
     REQUIRE(agg.ingest(events));
     // 28 days of revenue to Nov 29: 1000 + 10 a day; churn 1 a day in W47, 2 a day in W48.
     std::vector<RevenueRecord> revenue;
@@ -85,21 +85,25 @@ TEST_CASE("insights: features, movers, error-rate spikes, revenue trend and chur
   CHECK(find(*all, InsightKind::feature_mover, "legacy")->severity == InsightSeverity::notice);
   CHECK(find(*all, InsightKind::feature_mover, "karaoke")->sentence == "karaoke is new: 25 events this week, none the week before");
 
-  // Error rate: 15 / 235 = 6.4 % against 2 / 200 = 1.0 %; lyrics 12 / 40 = 30 % against 0.
+  // Error rate: 20 / 235 = 8.5 % against 2 / 200 = 1.0 %; lyrics 12 / 40 = 30 % against 0 / 50.
   const auto* overall = find(*all, InsightKind::error_rate_spike, "overall");
   REQUIRE(overall);
   CHECK(overall->severity == InsightSeverity::warning);
-  CHECK(overall->sentence == "Error rate rose to 6.4 % from 1.0 % the week before (15 errors in 235 events)");
+  CHECK(overall->sentence == "Error rate rose to 8.5 % from 1.0 % the week before (20 errors in 235 events)");
   const auto* lyrics = find(*all, InsightKind::error_rate_spike, "lyrics");
   REQUIRE(lyrics);
   CHECK(lyrics->sentence == "Error rate of lyrics rose to 30.0 % from 0.0 % the week before (12 errors in 40 events)");
   CHECK_FALSE(find(*all, InsightKind::error_rate_spike, "vocal-coach"));  // 2 % against 2 %
+  // karaoke is new: 20 % errors, but no rate before to compare with.
+  const auto* karaoke = find(*all, InsightKind::error_rate_spike, "karaoke");
+  REQUIRE(karaoke);
+  CHECK(karaoke->sentence == "Error rate of karaoke is 20.0 %, with no events the week before (5 errors in 25 events)");
+  CHECK_FALSE(karaoke->previous);
 
-  // Revenue: 10 a day over a mean of 1135 for 28 days is +24.7 %; this week 8680 against 8190.
+  // Revenue: 10 a day over 27 days from a mean of 1135 is +23.8 %; this week 8680 against 8190.
   const auto* trend = find(*all, InsightKind::revenue_trend);
   REQUIRE(trend);
-  CHECK(trend->sentence ==
-        "Revenue is trending upward: +24.7 % over the last 28 days (fit R² 1.00); 8680.00 this week, +6.0 % on the week before");
+  CHECK(trend->sentence == "Revenue is trending upward: +23.8 % over 28 days (fit R² 1.00); 8680.00 this week, +6.0 % on the week before");
   CHECK(trend->numbers.at("slope_per_day").to_number<double>() == Approx(10.0));
   CHECK(trend->numbers.at("direction").as_string() == "upward");
 
@@ -116,7 +120,7 @@ TEST_CASE("insights: features, movers, error-rate spikes, revenue trend and chur
   auto doc = to_json(*overall);
   CHECK(doc.at("kind").as_string() == "error_rate_spike");
   CHECK(doc.at("figure").as_string() == "usage.error_rate");
-  CHECK(doc.at("numbers").at("errors").to_number<double>() == 15);
+  CHECK(doc.at("numbers").at("errors").to_number<double>() == 20);
 }
 
 TEST_CASE("insights: a flat or falling revenue, a quiet period, and bad options", "[metrics]") {
