@@ -44,9 +44,10 @@ struct MemoryStore::State {
   std::map<std::pair<std::string, std::string>, RollupRecord> rollups;  // (zone, period)
 
   // Stores a block's partials for a zone and marks them present (the caller holds mu).
+  // Marks a block's partials for a zone present and stores them; nothing when present already.
   void insert_partials(std::int64_t block_id, const std::string& zone, std::span<const UsagePartialRecord> parts) {
+    if (!partials_present.emplace(block_id, zone).second) return;
     for (const auto& p : parts) partials[{zone, p.day, block_id}] = UsagePartialRecord{block_id, zone, p.day, p.data};
-    partials_present.emplace(block_id, zone);
   }
 };
 
@@ -55,14 +56,17 @@ namespace {
 TimePoint at_ms(TimePoint t) { return from_epoch_ms(to_epoch_ms(t)); }
 Duration at_us(Duration d) { return std::chrono::duration_cast<Duration>(std::chrono::duration_cast<std::chrono::microseconds>(d)); }
 
-// The stored version of `name` in a map of versioned records (0: none), or errc::conflict when it
-// is not `expected` (the message matches SqliteStore's).
+// The stored version of the record at `key` in a map of versioned records (0: none), or
+// errc::conflict when it is not `expected`; `shown` names it in the message (which matches
+// SqliteStore's).
 template <class Map>
-Result<std::int64_t> checked_version(const Map& m, std::string_view what, const std::string& name, std::optional<std::int64_t> expected) {
-  auto it = m.find(name);
+Result<std::int64_t> checked_version(const Map& m, std::string_view what, const typename Map::key_type& key, std::string_view shown,
+                                     std::optional<std::int64_t> expected) {
+  auto it = m.find(key);
   const std::int64_t current = it == m.end() ? 0 : it->second.version;
   if (expected && *expected != current)
-    return fail(errc::conflict, fmt::format("{} '{}' is at version {}, not {}: another writer changed it", what, name, current, *expected));
+    return fail(errc::conflict,
+                fmt::format("{} '{}' is at version {}, not {}: another writer changed it", what, shown, current, *expected));
   return current;
 }
 
@@ -199,7 +203,7 @@ Result<std::vector<BreakerRecord>> MemoryStore::list_breakers() {
 Result<std::int64_t> MemoryStore::put_breaker(const BreakerRecord& r, std::optional<std::int64_t> expected_version) {
   if (auto v = validate(r); !v) return v.error();
   std::lock_guard lock(state_->mu);
-  auto cur = checked_version(state_->breakers, "breaker", r.name, expected_version);
+  auto cur = checked_version(state_->breakers, "breaker", r.name, r.name, expected_version);
   if (!cur) return cur.error();
   const std::int64_t current = *cur;
   BreakerRecord stored = r;
@@ -390,7 +394,7 @@ Result<std::vector<ScheduleRecord>> MemoryStore::list_schedules() {
 Result<std::int64_t> MemoryStore::put_schedule(const ScheduleRecord& r, std::optional<std::int64_t> expected_version) {
   if (auto v = validate(r); !v) return v.error();
   std::lock_guard lock(state_->mu);
-  auto cur = checked_version(state_->schedules, "schedule", r.name, expected_version);
+  auto cur = checked_version(state_->schedules, "schedule", r.name, r.name, expected_version);
   if (!cur) return cur.error();
   const std::int64_t current = *cur;
   ScheduleRecord stored = r;
@@ -532,9 +536,8 @@ Result<void> MemoryStore::put_usage_partials(std::int64_t block_id, std::string_
                                              std::span<const UsagePartialRecord> partials) {
   std::lock_guard lock(state_->mu);
   if (!state_->blocks.contains(block_id)) return fail(errc::not_found, fmt::format("usage block {} does not exist", block_id));
-  const std::string zone(time_zone);
-  if (state_->partials_present.contains({block_id, zone})) return {};
-  state_->insert_partials(block_id, zone, partials);
+  // Present already (another writer stored them first, and may have compacted them since): kept.
+  state_->insert_partials(block_id, std::string(time_zone), partials);
   return {};
 }
 
@@ -606,11 +609,9 @@ Result<std::int64_t> MemoryStore::put_rollup(const RollupRecord& record, std::op
   if (auto v = validate(record); !v) return v.error();
   std::lock_guard lock(state_->mu);
   const std::pair<std::string, std::string> key{record.time_zone, record.period};
-  auto it = state_->rollups.find(key);
-  const std::int64_t current = it == state_->rollups.end() ? 0 : it->second.version;
-  if (expected_version && *expected_version != current)
-    return fail(errc::conflict, fmt::format("rollup '{} {}' is at version {}, not {}: another writer changed it", record.time_zone,
-                                            record.period, current, *expected_version));
+  auto version = checked_version(state_->rollups, "rollup", key, record.time_zone + " " + record.period, expected_version);
+  if (!version) return version.error();
+  const std::int64_t current = *version;
   RollupRecord r = record;
   r.started = at_ms(r.started);
   r.computed = at_ms(r.computed);

@@ -67,14 +67,24 @@ struct SqliteStore::Impl {
   }
 
   Result<void> fill_task_rollups();
-  // Inside a write transaction: stores partials of a block for a zone and marks them present.
-  Result<void> insert_partials(std::int64_t block_id, std::string_view zone, std::span<const UsagePartialRecord> partials);
+  // Inside a write transaction: marks a block's partials for a zone present and stores them; false
+  // (nothing written) when they were present already.
+  Result<bool> insert_partials(std::int64_t block_id, std::string_view zone, std::span<const UsagePartialRecord> partials);
+  // Inside a write transaction: stores one partial.
+  Result<void> insert_partial(std::string_view zone, std::int32_t day, std::int64_t block_id, std::string_view data);
   Result<void> upsert_steps(std::int64_t run_id, std::span<const StepRecord> steps);
   // Binds ?1..?7 = schedule, fire_ms, event_id, run_id, outcome, reason, recorded_ms.
   static void bind_fire(sq::Statement& q, const FireRecord& f);
   // Inside a write transaction: the stored version of row `name` of `table` (0: none), or
   // errc::conflict when it is not `expected` (no expectation: any version).
   Result<std::int64_t> checked_version(std::string_view table, std::string_view what, const std::string& name,
+                                       std::optional<std::int64_t> expected) {
+    return checked_version(table, what, "name = ?1", {name}, name, expected);
+  }
+  // The same for a row selected by `where` with `keys` bound as ?1, ?2, ...; `shown` names it in
+  // the conflict message.
+  Result<std::int64_t> checked_version(std::string_view table, std::string_view what, std::string_view where,
+                                       std::initializer_list<std::string_view> keys, std::string_view shown,
                                        std::optional<std::int64_t> expected);
 
   Result<MigrationReport> migrate_locked() {

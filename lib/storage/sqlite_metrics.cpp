@@ -25,25 +25,30 @@ UsageBlockRecord read_block(const sq::Statement& st, bool with_data) {
 
 }  // namespace
 
-Result<void> SqliteStore::Impl::insert_partials(std::int64_t block_id, std::string_view zone,
-                                                std::span<const UsagePartialRecord> partials) {
-  auto& impl = *this;
-  auto st = impl.cached("INSERT INTO usage_partial (time_zone, day, block_id, data) VALUES (?1, ?2, ?3, ?4)");
+Result<void> SqliteStore::Impl::insert_partial(std::string_view zone, std::int32_t day, std::int64_t block_id, std::string_view data) {
+  auto st = cached("INSERT INTO usage_partial (time_zone, day, block_id, data) VALUES (?1, ?2, ?3, ?4)");
   if (!st) return st.error();
-  for (const auto& p : partials) {
-    (*st)->reset();
-    (*st)->bind(1, zone);
-    (*st)->bind(2, static_cast<std::int64_t>(p.day));
-    (*st)->bind(3, block_id);
-    (*st)->bind_blob_static(4, p.data);
-    if (auto e = (*st)->step("store a usage partial"); !e) return e.error();
-  }
-  auto mark = impl.cached("INSERT OR IGNORE INTO usage_partial_zone (block_id, time_zone) VALUES (?1, ?2)");
+  (*st)->reset();
+  (*st)->bind(1, zone);
+  (*st)->bind(2, static_cast<std::int64_t>(day));
+  (*st)->bind(3, block_id);
+  (*st)->bind_blob_static(4, data);
+  if (auto e = (*st)->step("store a usage partial"); !e) return e.error();
+  return {};
+}
+
+Result<bool> SqliteStore::Impl::insert_partials(std::int64_t block_id, std::string_view zone,
+                                                std::span<const UsagePartialRecord> partials) {
+  auto mark = cached("INSERT OR IGNORE INTO usage_partial_zone (block_id, time_zone) VALUES (?1, ?2)");
   if (!mark) return mark.error();
+  (*mark)->reset();
   (*mark)->bind(1, block_id);
   (*mark)->bind(2, zone);
   if (auto e = (*mark)->step("mark a block's partials"); !e) return e.error();
-  return {};
+  if (sqlite3_changes(db.get()) == 0) return false;  // present already
+  for (const auto& p : partials)
+    if (auto e = insert_partial(zone, p.day, block_id, p.data); !e) return e.error();
+  return true;
 }
 
 namespace {
@@ -190,15 +195,7 @@ Result<void> SqliteStore::put_usage_partials(std::int64_t block_id, std::string_
   if (!found) return found.error();
   (*exists)->reset();
   if (!*found) return fail(errc::not_found, fmt::format("usage block {} does not exist", block_id));
-  // Present already (another process stored them first, and may have compacted them since): keep them.
-  auto present = impl_->cached("SELECT 1 FROM usage_partial_zone WHERE block_id = ?1 AND time_zone = ?2");
-  if (!present) return present.error();
-  (*present)->bind(1, block_id);
-  (*present)->bind(2, time_zone);
-  auto is_present = (*present)->step("find a block's partials");
-  if (!is_present) return is_present.error();
-  (*present)->reset();
-  if (*is_present) return tx.commit();
+  // Present already (another process stored them first, and may have compacted them since): kept.
   if (auto e = impl_->insert_partials(block_id, time_zone, partials); !e) return e.error();
   return tx.commit();
 }
@@ -221,13 +218,8 @@ Result<bool> SqliteStore::compact_usage_partials(std::string_view time_zone, std
     if (auto e = (*del)->step("compact usage partials"); !e) return e.error();
     if (sqlite3_changes(impl_->db.get()) != 1) return false;  // gone: roll back
   }
-  auto ins = impl_->cached("INSERT INTO usage_partial (time_zone, day, block_id, data) VALUES (?1, ?2, ?3, ?4)");
-  if (!ins) return ins.error();
-  (*ins)->bind(1, time_zone);
-  (*ins)->bind(2, static_cast<std::int64_t>(day));
-  (*ins)->bind(3, *std::max_element(block_ids.begin(), block_ids.end()));
-  (*ins)->bind_blob_static(4, data);
-  if (auto e = (*ins)->step("store a compacted usage partial"); !e) return e.error();
+  if (auto e = impl_->insert_partial(time_zone, day, *std::max_element(block_ids.begin(), block_ids.end()), data); !e)
+    return with_context(e.error(), "store a compacted usage partial");
   if (auto e = tx.commit(); !e) return e.error();
   return true;
 }
@@ -240,11 +232,16 @@ Result<RevenueUpsert> SqliteStore::upsert_revenue(std::span<const RevenueRow> ro
   if (auto e = impl_->ensure_current(); !e) return e.error();
   sq::Transaction tx(impl_->db);
   if (auto e = tx.begin(); !e) return with_context(e.error(), "store revenue");
+  auto get =
+      impl_->cached("SELECT total_revenue, new_subscribers, active_users, churn_count FROM revenue_daily WHERE day = ?1 AND plan = ?2");
+  if (!get) return get.error();
+  auto put = impl_->cached(
+      "INSERT OR REPLACE INTO revenue_daily (day, plan, total_revenue, new_subscribers, active_users, churn_count, recorded_ms) VALUES "
+      "(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!put) return put.error();
   RevenueUpsert out;
   for (const auto& r : rows) {
-    auto get =
-        impl_->cached("SELECT total_revenue, new_subscribers, active_users, churn_count FROM revenue_daily WHERE day = ?1 AND plan = ?2");
-    if (!get) return get.error();
+    (*get)->reset();
     (*get)->bind(1, static_cast<std::int64_t>(r.day));
     (*get)->bind(2, std::string_view(r.plan));
     auto found = (*get)->step("read revenue");
@@ -262,11 +259,8 @@ Result<RevenueUpsert> SqliteStore::upsert_revenue(std::span<const RevenueRow> ro
       (*get)->reset();
       ++out.inserted;
     }
-    auto put = impl_->cached(
-        "INSERT OR REPLACE INTO revenue_daily (day, plan, total_revenue, new_subscribers, active_users, churn_count, recorded_ms) VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!put) return put.error();
     auto& q = **put;
+    q.reset();
     q.bind(1, static_cast<std::int64_t>(r.day));
     q.bind(2, std::string_view(r.plan));
     q.bind(3, r.total_revenue);
@@ -348,17 +342,10 @@ Result<std::int64_t> SqliteStore::put_rollup(const RollupRecord& r, std::optiona
   if (auto e = impl_->ensure_current(); !e) return e.error();
   sq::Transaction tx(impl_->db);
   if (auto e = tx.begin(); !e) return with_context(e.error(), fmt::format("write rollup '{} {}'", r.time_zone, r.period));
-  auto cur = impl_->db.prepare("SELECT version FROM metric_rollup WHERE time_zone = ?1 AND period = ?2");
-  if (!cur) return cur.error();
-  cur->bind(1, std::string_view(r.time_zone));
-  cur->bind(2, std::string_view(r.period));
-  auto found = cur->step("read a rollup's version");
-  if (!found) return found.error();
-  const std::int64_t current = *found ? cur->int64(0) : 0;
-  cur = sq::Statement();
-  if (expected_version && *expected_version != current)
-    return fail(errc::conflict, fmt::format("rollup '{} {}' is at version {}, not {}: another writer changed it", r.time_zone, r.period,
-                                            current, *expected_version));
+  auto version = impl_->checked_version("metric_rollup", "rollup", "time_zone = ?1 AND period = ?2", {r.time_zone, r.period},
+                                        r.time_zone + " " + r.period, expected_version);
+  if (!version) return version.error();
+  const std::int64_t current = *version;
   auto st = impl_->db.prepare(
       fmt::format("INSERT OR REPLACE INTO metric_rollup ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", kRollupColumns));
   if (!st) return st.error();

@@ -23,16 +23,19 @@ namespace fs = std::filesystem;
 namespace sq = automation::detail::sqlite;
 using automation::detail::logf;
 
-Result<std::int64_t> SqliteStore::Impl::checked_version(std::string_view table, std::string_view what, const std::string& name,
+Result<std::int64_t> SqliteStore::Impl::checked_version(std::string_view table, std::string_view what, std::string_view where,
+                                                        std::initializer_list<std::string_view> keys, std::string_view shown,
                                                         std::optional<std::int64_t> expected) {
-  auto cur = db.prepare(fmt::format("SELECT version FROM {} WHERE name = ?1", table));
+  auto cur = db.prepare(fmt::format("SELECT version FROM {} WHERE {}", table, where));
   if (!cur) return cur.error();
-  cur->bind(1, std::string_view(name));
+  int i = 0;
+  for (auto k : keys) cur->bind(++i, k);
   auto row = cur->step(fmt::format("read the {} version", what));
   if (!row) return row.error();
   const std::int64_t current = *row ? cur->int64(0) : 0;
   if (expected && *expected != current)
-    return fail(errc::conflict, fmt::format("{} '{}' is at version {}, not {}: another writer changed it", what, name, current, *expected));
+    return fail(errc::conflict,
+                fmt::format("{} '{}' is at version {}, not {}: another writer changed it", what, shown, current, *expected));
   return current;
 }
 
