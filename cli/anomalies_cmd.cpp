@@ -76,7 +76,7 @@ Result<Series> stored_series(Context& ctx, const AnomaliesOptions& o, automation
   mx::MetricsAggregator agg(**store, automation::SystemClock::instance(), {.time_zone = zone});
   Series s;
   for (auto d = sys_days{first}; d <= sys_days{last}; d += days{1}) {
-    auto r = agg.compute(mx::day_of(year_month_day{d}));
+    auto r = agg.summary(mx::day_of(year_month_day{d}));
     if (!r) return r.error();
     s.dates.push_back(zone.start_of_day(year_month_day{d}));
     s.values.push_back(figure->second(*r));

@@ -57,7 +57,7 @@ automation::Result<std::vector<mx::Period>> select_periods(const PeriodOptions& 
   } else {
     // The last complete period: yesterday, last week, last month.
     const auto today = zone.local_date(now);
-    periods.push_back(period_of(year_month_day{sys_days{period_of(today).first} - days{1}}));
+    periods.push_back(period_of(today).previous());
   }
   return periods;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace automation::metrics {
 
@@ -349,13 +350,18 @@ Result<std::vector<Insight>> MetricsAggregator::insights(const Period& period, c
   return derive_insights(*rollup, *revenue, options);
 }
 
+Result<Rollup> MetricsAggregator::summary(const Period& period) {
+  auto r = summarize(store_, options_.time_zone, period);
+  if (r) r->computed = clock_.now();
+  return r;
+}
+
 Result<Rollup> MetricsAggregator::compute(const Period& period) {
-  auto cur = summarize(store_, options_.time_zone, period);
+  auto cur = summary(period);
   if (!cur) return cur.error();
   auto prev = summarize(store_, options_.time_zone, period.previous());
   if (!prev) return prev.error();
   cur->changes = changes(*cur, *prev);
-  cur->computed = clock_.now();
   return cur;
 }
 
@@ -366,6 +372,7 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
   auto stored = store_.get_rollup(zone, key);
   if (!stored) return stored.error();
   std::string why = force ? "forced by the caller" : fmt::format("first aggregation of {}", key);
+  std::optional<Fingerprint> stale;  // the fingerprint that showed the stored rollup stale, taken before reading
   if (*stored && !force) {
     const auto& s = **stored;
     if (s.state == "running" && s.lease_until > started)
@@ -385,6 +392,7 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
                              format_timestamp(s.computed), key);
         return r;
       }
+      stale = *fp;
       why = fp->watermark != s.usage_watermark
                 ? fmt::format("events arrived for {} or the period before after its aggregation at {} (late events re-open a period)", key,
                               format_timestamp(s.computed))
@@ -439,7 +447,7 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
                                a.error().message);
   };
 
-  auto fp = fingerprint(store_, options_.time_zone, period);
+  auto fp = stale ? Result<Fingerprint>(*stale) : fingerprint(store_, options_.time_zone, period);
   auto r = fp ? compute(period) : Result<Rollup>(fp.error());
   if (!r) {
     (void)finish("failed", r.error().message, {}, {});

@@ -114,6 +114,9 @@ class MetricsAggregator {
   /// Computes the rollup of `period` without storing it or looking at stored rollups (it may merge a
   /// day's stored partials into one, which changes no figure).
   Result<Rollup> compute(const Period& period);
+  /// The figures of `period` alone: compute() without the previous period, so `changes` is empty.
+  /// For series of many periods, where the changes would be thrown away.
+  Result<Rollup> summary(const Period& period);
   /// The revenue records of the dates first..last (inclusive), by date then plan.
   Result<std::vector<RevenueRecord>> revenue_records(std::chrono::year_month_day first, std::chrono::year_month_day last);
 

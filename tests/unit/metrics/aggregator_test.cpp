@@ -213,6 +213,12 @@ TEMPLATE_TEST_CASE("metrics: revenue figures over a week", "[metrics]", MemoryBa
   CHECK(*v.revenue_per_active_user == Approx(330.5 / ((300 + 203 + 204) / 3.0)));
   REQUIRE(v.plans.size() == 2);
   CHECK(v.plans[0] == PlanRevenue{"pro", 310.5, 9, 204, 3});
+  // summary() gives the same figures without the changes against the week before.
+  auto alone = agg.summary(week_of(year{2026} / November / 25)).value();
+  CHECK(alone.changes.empty());
+  CHECK_FALSE(r.changes.empty());
+  CHECK(alone.revenue == r.revenue);
+  CHECK(alone.usage == r.usage);
   CHECK(v.plans[1] == PlanRevenue{"basic", 20, 10, 100, 4});
   CHECK(change(r, "revenue.total")->previous == 80);
   CHECK(change(r, "revenue.plan.basic.revenue")->previous == 0);
