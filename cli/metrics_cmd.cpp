@@ -1,6 +1,7 @@
 // autoctl metrics system [--watch] [--interval 1s] [--count N] [--proc DIR]
 #include "context.hpp"
 
+#include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/metrics/system.hpp>
 
@@ -29,7 +30,7 @@ std::string bytes(double v) {
 }
 
 boost::json::object to_json(const mx::SystemSample& s, const automation::ThresholdsConfig& t) {
-  boost::json::array disks, net, points, above;
+  boost::json::array disks, net, above;
   for (const auto& d : s.disks)
     disks.push_back({{"mount", d.mount_point},
                      {"device", d.device},
@@ -112,7 +113,7 @@ int run_system(Context& ctx, const SystemOptions& o) {
     if (!s) return ctx.error(s.error());
     if (ctx.global.json) {
       if (o.watch)  // one JSON document per line
-        fmt::print("{}\n", boost::json::serialize(to_json(*s, thresholds)));
+        fmt::print("{}\n", automation::json::dump(to_json(*s, thresholds)));
       else
         ctx.print_json(to_json(*s, thresholds));
     } else {

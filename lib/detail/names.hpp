@@ -1,7 +1,7 @@
 #pragma once
 // Small text helpers for parsers: an enum from its name, for every enum with a to_string() found by
 // ADL (one loop and one error message: "unknown task outcome \"x\" (use success, failure, timeout or
-// cancelled)"), a did-you-mean suggestion, and trimming.
+// cancelled)"), a did-you-mean suggestion, trimming and splitting into words.
 #include <automation/core/error.hpp>
 
 #include <fmt/format.h>
@@ -21,6 +21,19 @@ inline std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
+}
+
+/// The white-space separated words of `s`.
+inline std::vector<std::string_view> words(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    const std::size_t b = i;
+    while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    if (i > b) out.push_back(s.substr(b, i - b));
+  }
+  return out;
 }
 
 template <class E>

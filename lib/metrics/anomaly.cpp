@@ -188,6 +188,7 @@ struct AnomalyDetector::State {
   std::vector<std::int64_t> gaps;  // first sampling intervals (ms), to find the points per day and week
   std::size_t per_day = 0;         // 0 until known, or when not sampled at least every 6 h
   std::size_t per_week = 0;        // 0 until known, or when not sampled at least daily
+  std::uint32_t week_seen = 0;     // points a slot of the week needs before it is judged (kWeekSeen weeks)
   std::vector<double> past;        // the last max(per_day, per_week) values, a ring
   std::size_t past_head = 0, past_size = 0;
   std::vector<double> early;  // the values before the interval is known, to seed `past`
@@ -282,7 +283,7 @@ struct AnomalyDetector::State {
   }
 
   void learn_interval(TimePoint t) {
-    if (per_day || n == 0 || gaps.size() >= kIntervalSamples) return;
+    if (n == 0 || gaps.size() >= kIntervalSamples) return;
     if (t <= last_time) return;  // repeated or out-of-order times say nothing about the interval
     gaps.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(t - last_time).count());
     if (gaps.size() < kIntervalSamples) return;
@@ -298,6 +299,11 @@ struct AnomalyDetector::State {
     if (interval <= 6 * 3'600'000 && points_in(86'400'000.0) <= kMaxLag) per_day = points_in(86'400'000.0);
     if (interval <= 86'400'000 && points_in(7 * 86'400'000.0) <= kMaxLag) per_week = points_in(7 * 86'400'000.0);
     if (!per_day && !per_week) return;
+    if (per_week && o.day_buckets) {
+      // A slot of the week is judged once it has had kWeekSeen weeks of points (rounded up per slot).
+      const std::size_t slots = per_day ? 7 * o.day_buckets : 7;
+      week_seen = static_cast<std::uint32_t>(kWeekSeen * std::max<std::size_t>(1, (per_week + slots - 1) / slots));
+    }
     past.assign(std::max(per_day, per_week), 0);
     const std::size_t keep = std::min(early_values.size(), past.size());
     for (std::size_t i = early_values.size() - keep; i < early_values.size(); ++i) remember(early_values[i]);
@@ -390,11 +396,7 @@ Result<AnomalyScore> AnomalyDetector::update(TimePoint time, double x) {
     }
     if (s.per_week) {
       const std::size_t week_slot = weekday * o.day_buckets + (s.per_day ? in_day : 0);
-      // A slot is judged once it has had kWeekSeen weeks of points (rounded up per slot).
-      const std::size_t slots = s.per_day ? 7 * o.day_buckets : 7;
-      const auto per_slot = std::max<std::size_t>(1, (s.per_week + slots - 1) / slots);
-      const auto seen = static_cast<std::uint32_t>(kWeekSeen * per_slot);
-      const double tow = s.time_of_week.step(s.week_slots.count(week_slot, x, s.band(), seen), scoring, s.n);
+      const double tow = s.time_of_week.step(s.week_slots.count(week_slot, x, s.band(), s.week_seen), scoring, s.n);
       if (tow > best) best = tow, out.signal = AnomalySignal::time_of_week;
     }
   }

@@ -75,34 +75,22 @@ std::string percent(double fraction) { return fmt::format("{:.1f} %", 100 * frac
 std::string signed_percent(double fraction) { return fmt::format("{:+.1f} %", 100 * fraction); }
 std::string money(double v) { return fmt::format("{:.2f}", v); }
 
+/// "day", "week" or "month"; empty for a range.
+std::string_view unit_of(const Period& p) {
+  return p.granularity == Granularity::day     ? "day"
+         : p.granularity == Granularity::week  ? "week"
+         : p.granularity == Granularity::month ? "month"
+                                               : "";
+}
+
 /// "the week before", "the previous 15 days".
 std::string previous_period(const Period& p) {
-  switch (p.granularity) {
-    case Granularity::day:
-      return "the day before";
-    case Granularity::week:
-      return "the week before";
-    case Granularity::month:
-      return "the month before";
-    case Granularity::range:
-      break;
-  }
-  return fmt::format("the previous {} days", p.days());
+  return unit_of(p).empty() ? fmt::format("the previous {} days", p.days()) : fmt::format("the {} before", unit_of(p));
 }
 
 /// "this week", "these 15 days".
 std::string this_period(const Period& p) {
-  switch (p.granularity) {
-    case Granularity::day:
-      return "this day";
-    case Granularity::week:
-      return "this week";
-    case Granularity::month:
-      return "this month";
-    case Granularity::range:
-      break;
-  }
-  return fmt::format("these {} days", p.days());
+  return unit_of(p).empty() ? fmt::format("these {} days", p.days()) : fmt::format("this {}", unit_of(p));
 }
 
 class Changes {
@@ -128,6 +116,14 @@ class Changes {
  private:
   std::map<std::string, const Change*, std::less<>> by_figure_;
 };
+
+/// Takes the previous value and the relative change from `c`, the previous value also into
+/// numbers[`name`].
+void compare_with(Insight& i, const Change& c, const char* name) {
+  i.previous = c.previous;
+  i.relative = c.relative;
+  i.numbers[name] = c.previous;
+}
 
 Insight from_change(InsightKind kind, InsightSeverity severity, std::string subject, const Change& c) {
   Insight i;
@@ -155,9 +151,7 @@ void feature_ranks(const Rollup& r, const Changes& changes, std::vector<Insight>
     i.numbers = {{"events", f.events}, {"share", share}, {"total_events", r.usage.events}};
     std::string since;
     if (const auto* c = changes.find(i.figure)) {
-      i.previous = c->previous;
-      i.relative = c->relative;
-      i.numbers["previous_events"] = c->previous;
+      compare_with(i, *c, "previous_events");
       if (c->relative) since = fmt::format(", {} on {}", signed_percent(*c->relative), previous_period(r.period));
     }
     i.sentence = fmt::format("{}: {} with {} events ({} of all events{})", label, f.feature, f.events, percent(share), since);
@@ -168,22 +162,19 @@ void feature_ranks(const Rollup& r, const Changes& changes, std::vector<Insight>
 }
 
 void movers(const Rollup& r, const Changes& changes, const InsightOptions& o, std::vector<Insight>& out) {
-  std::vector<const Change*> found;
-  std::map<const Change*, std::string> names;
+  std::vector<std::pair<std::string, const Change*>> found;  // feature, its events' change
   changes.features(".events", [&](std::string name, const Change& c) {
     if (std::max(c.value, c.previous) < static_cast<double>(o.min_events)) return;
     if (c.relative && std::abs(*c.relative) < o.mover_min_relative) return;
     if (c.absolute == 0) return;
-    found.push_back(&c);
-    names[&c] = std::move(name);
+    found.emplace_back(std::move(name), &c);
   });
-  std::sort(found.begin(), found.end(), [&](const Change* a, const Change* b) {
-    if (std::abs(a->absolute) != std::abs(b->absolute)) return std::abs(a->absolute) > std::abs(b->absolute);
-    return names[a] < names[b];
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    if (std::abs(a.second->absolute) != std::abs(b.second->absolute)) return std::abs(a.second->absolute) > std::abs(b.second->absolute);
+    return a.first < b.first;
   });
   if (found.size() > o.movers) found.resize(o.movers);
-  for (const auto* c : found) {
-    const auto& name = names[c];
+  for (const auto& [name, c] : found) {
     auto i = from_change(InsightKind::feature_mover, InsightSeverity::info, name, *c);
     i.numbers = {{"events", c->value}, {"previous_events", c->previous}, {"absolute", c->absolute}};
     if (c->relative) i.numbers["relative"] = *c->relative;
@@ -281,9 +272,7 @@ void revenue_trend(const Rollup& r, const Changes& changes, std::span<const Reve
                {"total", r.revenue.total_revenue}};
   std::string versus;
   if (const auto* c = changes.find("revenue.total")) {
-    i.previous = c->previous;
-    i.relative = c->relative;
-    i.numbers["previous_total"] = c->previous;
+    compare_with(i, *c, "previous_total");
     if (c->relative) versus = fmt::format(", {} on {}", signed_percent(*c->relative), previous_period(r.period));
   }
   const std::string head = flat ? "Revenue is flat" : fmt::format("Revenue is trending {}", direction);
@@ -309,9 +298,7 @@ void churn(const Rollup& r, const Changes& changes, const InsightOptions& o, std
     out.push_back(std::move(i));
     return;
   }
-  i.previous = c->previous;
-  i.relative = c->relative;
-  i.numbers["previous_churn_rate"] = c->previous;
+  compare_with(i, *c, "previous_churn_rate");
   const double delta = c->absolute;
   if (std::abs(delta) < o.churn_min_change) {
     i.sentence = fmt::format("Churn rate steady at {} ({} {}; {} users churned)", percent(rate), percent(c->previous),

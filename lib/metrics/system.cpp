@@ -1,5 +1,7 @@
 #include <automation/metrics/system.hpp>
 
+#include <detail/names.hpp>
+
 #include <fmt/format.h>
 
 #include <sys/statvfs.h>
@@ -28,18 +30,7 @@ std::vector<std::string_view> lines_of(std::string_view text) {
   return out;
 }
 
-/// Whitespace-separated fields.
-std::vector<std::string_view> fields_of(std::string_view line) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    const auto start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) out.push_back(line.substr(start, i - start));
-  }
-  return out;
-}
+using automation::detail::words;
 
 template <class T>
 bool number(std::string_view s, T& out) {
@@ -59,7 +50,7 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
   bool have_cpu = false;
   const auto lines = lines_of(text);
   for (std::size_t n = 0; n < lines.size(); ++n) {
-    const auto f = fields_of(lines[n]);
+    const auto f = words(lines[n]);
     if (f.empty()) continue;
     if (f[0] == "cpu") {
       if (f.size() < 5) return malformed("stat", n + 1, "the cpu line has fewer than 4 counters");
@@ -85,7 +76,7 @@ Result<MemInfo> parse_meminfo(std::string_view text) {
   bool total = false, available = false;
   const auto lines = lines_of(text);
   for (std::size_t n = 0; n < lines.size(); ++n) {
-    const auto f = fields_of(lines[n]);
+    const auto f = words(lines[n]);
     if (f.empty()) continue;
     if (f.size() < 2 || !f[0].ends_with(':')) return malformed("meminfo", n + 1, fmt::format("'{}' is not 'Name: value'", lines[n]));
     std::uint64_t v = 0;
@@ -113,7 +104,7 @@ Result<MemInfo> parse_meminfo(std::string_view text) {
 }
 
 Result<LoadAvg> parse_loadavg(std::string_view text) {
-  const auto f = fields_of(lines_of(text).empty() ? std::string_view{} : lines_of(text).front());
+  const auto f = words(text.substr(0, text.find('\n')));
   LoadAvg l;
   if (f.size() < 4) return Error{errc::invalid_argument, fmt::format("loadavg: '{}' has fewer than 4 fields", text.substr(0, 80))};
   // std::from_chars for double: exact and locale-free.
@@ -131,8 +122,8 @@ Result<std::vector<NetCounters>> parse_net_dev(std::string_view text) {
   for (std::size_t n = 0; n < lines.size(); ++n) {
     const auto colon = lines[n].find(':');
     if (colon == std::string_view::npos) continue;  // the two header lines
-    const auto name = fields_of(lines[n].substr(0, colon));
-    const auto f = fields_of(lines[n].substr(colon + 1));
+    const auto name = words(lines[n].substr(0, colon));
+    const auto f = words(lines[n].substr(colon + 1));
     if (name.size() != 1 || f.size() < 16) return malformed("net/dev", n + 1, "expected an interface and 16 counters");
     std::uint64_t v[16] = {};
     for (std::size_t i = 0; i < 16; ++i)
@@ -165,7 +156,7 @@ Result<std::vector<Mount>> parse_mounts(std::string_view text) {
   std::vector<Mount> out;
   const auto lines = lines_of(text);
   for (std::size_t n = 0; n < lines.size(); ++n) {
-    const auto f = fields_of(lines[n]);
+    const auto f = words(lines[n]);
     if (f.empty()) continue;
     if (f.size() < 3) return malformed("mounts", n + 1, "expected device, mount point and type");
     out.push_back({unescape(f[0]), unescape(f[1]), std::string(f[2])});
@@ -218,35 +209,33 @@ SystemCollector::SystemCollector(const Clock& clock, SystemCollectorOptions opti
 
 namespace {
 
-Result<std::string> read_text(const std::string& root, std::string_view name) {
+/// Reads root/name and parses it; errc::not_found when it cannot be read, a parse error with the
+/// path as its context.
+template <class Parse>
+auto read_parsed(const std::string& root, std::string_view name, Parse parse) -> decltype(parse(std::string_view{})) {
   const auto path = root + "/" + std::string(name);
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error{errc::not_found, fmt::format("cannot read {}", path)};
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto parsed = parse(text.view());
+  if (!parsed) return with_context(parsed.error(), path);
+  return parsed;
 }
 
 }  // namespace
 
 Result<SystemSample> SystemCollector::sample() {
   const auto& root = options_.proc_root;
-  auto in = [&](std::string_view name, const Error& e) { return with_context(e, root + "/" + std::string(name)); };
   SystemSample s;
   s.time = clock_.now();
 
-  auto stat_text = read_text(root, "stat");
-  if (!stat_text) return stat_text.error();
-  auto stat = parse_proc_stat(*stat_text);
-  if (!stat) return in("stat", stat.error());
-  auto mem_text = read_text(root, "meminfo");
-  if (!mem_text) return mem_text.error();
-  auto mem = parse_meminfo(*mem_text);
-  if (!mem) return in("meminfo", mem.error());
-  auto load_text = read_text(root, "loadavg");
-  if (!load_text) return load_text.error();
-  auto load = parse_loadavg(*load_text);
-  if (!load) return in("loadavg", load.error());
+  auto stat = read_parsed(root, "stat", parse_proc_stat);
+  if (!stat) return stat.error();
+  auto mem = read_parsed(root, "meminfo", parse_meminfo);
+  if (!mem) return mem.error();
+  auto load = read_parsed(root, "loadavg", parse_loadavg);
+  if (!load) return load.error();
 
   // CPU: busy share of the jiffies since the previous reading (since boot for the first).
   const auto& cpu = stat->cpu;
@@ -273,13 +262,10 @@ Result<SystemSample> SystemCollector::sample() {
 
   // Network: rates from the previous reading, per interface; a counter that went back (a reset) has none.
   std::vector<NetCounters> net;
-  if (auto text = read_text(root, "net/dev"); !text) {
-    s.warnings.push_back(text.error().message);
-  } else if (auto parsed = parse_net_dev(*text); !parsed) {
-    s.warnings.push_back(in("net/dev", parsed.error()).message);
-  } else {
+  if (auto parsed = read_parsed(root, "net/dev", parse_net_dev); !parsed)
+    s.warnings.push_back(parsed.error().message);
+  else
     net = std::move(*parsed);
-  }
   const double seconds = last_time_ ? std::chrono::duration<double>(s.time - *last_time_).count() : 0.0;
   for (const auto& n : net) {
     if (n.interface == "lo") continue;
@@ -294,31 +280,30 @@ Result<SystemSample> SystemCollector::sample() {
     s.network.push_back(std::move(u));
   }
 
-  // Disks: each storage mount point once (the last mount over a point wins, as the kernel shows it).
-  if (auto text = read_text(root, "mounts"); !text) {
-    s.warnings.push_back(text.error().message);
-  } else if (auto mounts = parse_mounts(*text); !mounts) {
-    s.warnings.push_back(in("mounts", mounts.error()).message);
+  // Disks: local storage mounts, each mount point once (the last mount over a point wins, as the
+  // kernel shows it) and each device once, at its shortest mount point (bind mounts), measured in
+  // mount point order.
+  if (auto mounts = read_parsed(root, "mounts", parse_mounts); !mounts) {
+    s.warnings.push_back(mounts.error().message);
   } else {
-    std::set<std::string> seen;
-    for (auto it = mounts->rbegin(); it != mounts->rend(); ++it) {
-      if (!is_storage_fs(it->fs_type) || !seen.insert(it->mount_point).second) continue;
-      auto d = options_.disk_usage(*it);
-      if (!d) {
-        s.warnings.push_back(d.error().message);
-        continue;
-      }
-      if (d->total == 0) continue;  // nothing to fill
-      s.disks.push_back(std::move(*d));
-    }
-    // A device mounted at several points (bind mounts) is one disk: keep its shortest mount point.
-    std::sort(s.disks.begin(), s.disks.end(), [](const DiskUsage& a, const DiskUsage& b) {
+    std::vector<Mount> disks;
+    std::set<std::string> points;
+    for (auto it = mounts->rbegin(); it != mounts->rend(); ++it)
+      if (is_storage_fs(it->fs_type) && points.insert(it->mount_point).second) disks.push_back(std::move(*it));
+    std::sort(disks.begin(), disks.end(), [](const Mount& a, const Mount& b) {
       return std::pair(a.device, a.mount_point.size()) < std::pair(b.device, b.mount_point.size());
     });
-    s.disks.erase(std::unique(s.disks.begin(), s.disks.end(),
-                              [](const DiskUsage& a, const DiskUsage& b) { return a.device.starts_with("/dev/") && a.device == b.device; }),
-                  s.disks.end());
-    std::sort(s.disks.begin(), s.disks.end(), [](const DiskUsage& a, const DiskUsage& b) { return a.mount_point < b.mount_point; });
+    disks.erase(std::unique(disks.begin(), disks.end(),
+                            [](const Mount& a, const Mount& b) { return a.device.starts_with("/dev/") && a.device == b.device; }),
+                disks.end());
+    std::sort(disks.begin(), disks.end(), [](const Mount& a, const Mount& b) { return a.mount_point < b.mount_point; });
+    for (const auto& m : disks) {
+      auto d = options_.disk_usage(m);
+      if (!d)
+        s.warnings.push_back(d.error().message);
+      else if (d->total > 0)  // nothing to fill otherwise
+        s.disks.push_back(std::move(*d));
+    }
   }
 
   last_cpu_ = cpu;

@@ -1,5 +1,7 @@
 #include <automation/workflow/cron.hpp>
 
+#include <detail/names.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -201,15 +203,8 @@ std::string lower(std::string_view s) {
 }
 
 std::vector<std::string> split_ws(std::string_view s) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-    const std::size_t b = i;
-    while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-    if (i > b) out.emplace_back(s.substr(b, i - b));
-  }
-  return out;
+  const auto w = automation::detail::words(s);
+  return {w.begin(), w.end()};
 }
 
 constexpr std::array<std::string_view, 12> kMonths{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
