@@ -12,7 +12,10 @@
 //   every distinct score), and the total is normalised to 100 for a perfect detector and 0 for the
 //   null detector: 100 * (raw - null) / (windows * A_TP - null).
 #include <automation/core/json.hpp>
+#include <automation/core/time.hpp>
 #include <automation/metrics/anomaly.hpp>
+
+#include "support/temp_dir.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -53,26 +56,17 @@ inline std::filesystem::path data_dir(const std::filesystem::path& source_dir) {
   throw std::runtime_error("NAB data not found: set AUTOMATION_SHARED_DATA to the folder holding nab/");
 }
 
-/// "YYYY-MM-DD HH:MM:SS[.ffffff]" -> seconds since the epoch.
+/// "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) -> whole seconds since the epoch.
 inline std::int64_t parse_time(const std::string& s) {
-  if (s.size() < 19) throw std::runtime_error("NAB: bad timestamp " + s);
-  auto num = [&](std::size_t at, std::size_t n) { return std::stoi(s.substr(at, n)); };
-  int y = num(0, 4), m = num(5, 2), d = num(8, 2);
-  // days_from_civil (H. Hinnant)
-  y -= m <= 2;
-  const int era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(d) - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const std::int64_t days = static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
-  return days * 86400 + num(11, 2) * 3600 + num(14, 2) * 60 + num(17, 2);
+  auto t = automation::parse_timestamp(s);
+  if (!t) throw std::runtime_error("NAB: " + t.error().message);
+  return std::chrono::floor<std::chrono::seconds>(t->time_since_epoch()).count();
 }
 
 inline std::vector<Series> load(const std::filesystem::path& nab_dir) {
-  std::ifstream lf(nab_dir / "labels" / "combined_windows.json");
-  if (!lf) throw std::runtime_error("cannot open " + (nab_dir / "labels" / "combined_windows.json").string());
-  std::string text((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
-  auto doc = automation::json::parse(text, "combined_windows.json");
+  const auto labels = nab_dir / "labels" / "combined_windows.json";
+  if (!std::filesystem::exists(labels)) throw std::runtime_error("cannot open " + labels.string());
+  auto doc = automation::json::parse(automation::test::read_file(labels.string()), "combined_windows.json");
   if (!doc) throw std::runtime_error(doc.error().message);
   std::vector<Series> all;
   for (const auto& [key, wins] : doc->as_object()) {
@@ -268,9 +262,8 @@ inline std::vector<std::vector<double>> detector_scores(const std::vector<Series
 
 /// The published standard-profile score of a detector in results/final_results.json.
 inline double published(const std::filesystem::path& nab_dir, const std::string& detector, const std::string& profile = "standard") {
-  std::ifstream in(nab_dir / "results" / "final_results.json");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto doc = automation::json::parse(text, "final_results.json");
+  auto doc =
+      automation::json::parse(automation::test::read_file((nab_dir / "results" / "final_results.json").string()), "final_results.json");
   if (!doc) throw std::runtime_error(doc.error().message);
   return doc->at(detector).at(profile).to_number<double>();
 }
