@@ -110,14 +110,14 @@ int run_anomalies(Context& ctx, const AnomaliesOptions& o) {
   // NAB's convention: learn from the first 15 % of the series, at most 750 points.
   opt.learning_points = o.learning.value_or(std::clamp<std::size_t>(n * 15 / 100, 2, 750));
   if (o.threshold) opt.threshold = *o.threshold;
-  if (!dated) opt.day_buckets = 0;
   auto detector = mx::AnomalyDetector::create(opt);
   if (!detector) return ctx.error(detector.error());
 
   std::vector<mx::AnomalyScore> scores;
   for (std::size_t i = 0; i < n; ++i) {
-    // Without dates the points are taken a day apart, which keeps the daily signals out.
-    const TimePoint t = dated ? series->dates[i] : TimePoint(days(static_cast<long>(i)));
+    // Without dates the points are taken two days apart: sampled less often than daily, a series
+    // has no day or week to compare with, so no calendar signal sees made-up dates.
+    const TimePoint t = dated ? series->dates[i] : TimePoint(days(2 * static_cast<long>(i)));
     auto r = detector->update(t, series->values[i]);
     if (!r)
       return ctx.error(automation::with_context(r.error(), fmt::format("{}: point {}", o.metric.empty() ? o.input : o.metric, i + 1)));
