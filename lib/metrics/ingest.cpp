@@ -113,14 +113,15 @@ Result<std::int64_t> parse_any_time_ms(std::string_view s) {
       int oh, om;
       if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == s.size()) {
       } else if ((s[i] == '+' || s[i] == '-') && i + 6 == s.size() && s[i + 3] == ':' && digits(s, i + 1, 2, oh) &&
-                 digits(s, i + 4, 2, om)) {
+                 digits(s, i + 4, 2, om) && oh <= 23 && om <= 59) {
         offset_min = (s[i] == '-' ? -1 : 1) * (oh * 60 + om);
       } else {
         return slow_time_ms(s);
       }
     }
     const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-    if (!ymd.ok() || h > 23 || mi > 59 || se > 60) return fail(errc::invalid_argument, fmt::format("\"{}\" is not a valid time", s));
+    // Out of range: parse_timestamp decides, so both paths accept and refuse the same texts.
+    if (!ymd.ok() || h > 23 || mi > 59 || se > 59) return slow_time_ms(s);
     const auto days_ms = static_cast<std::int64_t>(sys_days{ymd}.time_since_epoch().count()) * 86'400'000;
     return days_ms + ((h * 60 + mi) * 60 + se) * 1000LL + ms - offset_min * 60'000LL;
   }

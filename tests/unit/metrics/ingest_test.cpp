@@ -95,16 +95,20 @@ TEST_CASE("ingest: a quote inside a field is text, and impossible times and dura
                    "2026-01-02,2026-01-01T11:00:00Z,Bob,u2,radio,click,2\n"
                    "2026-01-02,2926-01-01T11:00:00Z,Cat,u3,radio,click,2\n"
                    "2026-01-02,999999999999999,Dan,u4,radio,click,2\n"
-                   "2026-01-02,2026-01-01T11:00:00Z,Eve,u5,radio,click,1e16\n");
+                   "2026-01-02,2026-01-01T11:00:00Z,Eve,u5,radio,click,1e16\n"
+                   "2026-01-02,2026-01-01T11:00:60Z,Fay,u6,radio,click,1\n"         // second 60: refused as parse_timestamp does
+                   "2026-01-02,2026-01-01T11:00:00+24:00,Gus,u7,radio,click,1\n");  // offset out of range
   auto r = fx.agg.ingest_file(RecordKind::events, path);
   REQUIRE(r);
-  CHECK(r->rows == 5);
+  CHECK(r->rows == 7);
   CHECK(r->events.stored == 2);
   CHECK(r->ignored_columns == std::vector<std::string>{"date", "user"});  // timestamp and user_id are the better names
-  REQUIRE(r->rejected == 3);
+  REQUIRE(r->rejected == 5);
   CHECK(r->errors[0].reason.find("1900-2199") != std::string::npos);
   CHECK(r->errors[1].reason.find("1900-2199") != std::string::npos);
   CHECK(r->errors[2].reason.find("30 days") != std::string::npos);
+  CHECK(r->errors[3].reason.find("is not a time") != std::string::npos);
+  CHECK(r->errors[4].reason.find("is not a time") != std::string::npos);
   auto d = fx.day(1);  // the timestamp column, not the date one
   CHECK(d.usage.events == 2);
   CHECK(d.usage.features[1].feature == "tv 5\" screen");
