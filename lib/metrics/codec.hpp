@@ -19,6 +19,12 @@ namespace automation::metrics::detail {
 
 using automation::storage::detail::StringHash;
 
+// The times and durations a usage event may have, checked by validate() and the file loaders:
+// the years 1900-2199 (others are typos, and TimePoint's nanoseconds cannot hold much more), and
+// 0 to 30 days.
+inline constexpr std::int64_t kMinEventTimeMs = -2'208'988'800'000, kEndEventTimeMs = 7'258'118'400'000;
+inline constexpr std::int64_t kMaxEventDurationUs = 30LL * 86'400'000'000;
+
 // A block of events with per-block dictionaries; error index 0 is "no error", duration -1 is none.
 struct Block {
   std::vector<std::string> users, features, types, errors{std::string()};

@@ -133,14 +133,9 @@ Result<std::int64_t> parse_any_time_ms(std::string_view s) {
   return slow_time_ms(s);
 }
 
-// Times outside 1900-2199 are refused: they are typos, and the library's time points (nanoseconds
-// since 1970) cannot hold much more.
-constexpr std::int64_t kMinTimeMs = -2'208'988'800'000, kEndTimeMs = 7'258'118'400'000;
-constexpr std::int64_t kMaxDurationUs = 30LL * 86'400'000'000;  // 30 days
-
 Result<std::int64_t> parse_time_ms(std::string_view s) {
   auto t = parse_any_time_ms(s);
-  if (t && (*t < kMinTimeMs || *t >= kEndTimeMs))
+  if (t && (*t < detail::kMinEventTimeMs || *t >= detail::kEndEventTimeMs))
     return fail(errc::invalid_argument, fmt::format("\"{}\" is outside the years 1900-2199", s));
   return t;
 }
@@ -151,13 +146,14 @@ Result<std::int64_t> parse_duration_us(std::string_view s) {
   double v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec == std::errc() && p == s.data() + s.size()) {
-    if (!std::isfinite(v) || v < 0 || v * 1000.0 > static_cast<double>(kMaxDurationUs))
+    if (!std::isfinite(v) || v < 0 || v * 1000.0 > static_cast<double>(detail::kMaxEventDurationUs))
       return fail(errc::invalid_argument, fmt::format("duration \"{}\" must be a number of milliseconds from 0 to 30 days", s));
     return static_cast<std::int64_t>(std::llround(v * 1000.0));
   }
   auto d = parse_duration(s);
   if (!d) return fail(errc::invalid_argument, fmt::format("duration \"{}\" is not milliseconds or a duration like 1.5s", s));
-  if (d->count() > kMaxDurationUs / 1000) return fail(errc::invalid_argument, fmt::format("duration \"{}\" is longer than 30 days", s));
+  if (d->count() > detail::kMaxEventDurationUs / 1000)
+    return fail(errc::invalid_argument, fmt::format("duration \"{}\" is longer than 30 days", s));
   return static_cast<std::int64_t>(d->count()) * 1000;
 }
 

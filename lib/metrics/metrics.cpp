@@ -1,5 +1,7 @@
 #include <automation/metrics/metrics.hpp>
 
+#include "metrics/codec.hpp"
+
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
@@ -16,7 +18,10 @@ Result<void> validate(const UsageEvent& e) {
   if (e.user_id.empty()) return fail(errc::invalid_argument, "usage event: \"user_id\" must not be empty");
   if (e.feature.empty()) return fail(errc::invalid_argument, "usage event: \"feature\" must not be empty");
   if (e.event_type.empty()) return fail(errc::invalid_argument, "usage event: \"event_type\" must not be empty");
-  if (e.duration && (*e.duration < Duration::zero() || *e.duration > std::chrono::days(30)))
+  const auto ms = to_epoch_ms(e.time);
+  if (ms < detail::kMinEventTimeMs || ms >= detail::kEndEventTimeMs)
+    return fail(errc::invalid_argument, "usage event: \"time\" must be in the years 1900-2199");
+  if (e.duration && (*e.duration < Duration::zero() || *e.duration > std::chrono::microseconds(detail::kMaxEventDurationUs)))
     return fail(errc::invalid_argument, "usage event: \"duration\" must be from 0 to 30 days");
   return {};
 }

@@ -261,6 +261,11 @@ TEMPLATE_TEST_CASE("metrics: loading the same events twice stores them once", "[
   CHECK(bad.error().code == errc::invalid_argument);
   CHECK(bad.error().message.find("event 8 of 9") != std::string::npos);
   CHECK(bad.error().message.find("user_id") != std::string::npos);
+  // Times outside 1900-2199 are refused through the API as they are in files.
+  events.back() = ev("2250-01-01T00:00:00Z", "u9", "f");
+  bad = agg.ingest(events);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("years 1900-2199") != std::string::npos);
 }
 
 TEMPLATE_TEST_CASE("metrics: a stored rollup is reused until late events re-open its period", "[metrics]", MemoryBackend, SqliteBackend) {
