@@ -90,6 +90,24 @@ void put_deltas(std::string& out, const std::vector<std::uint64_t>& sorted) {
   }
 }
 
+// One feature of a partial: its name, counts and duration sum, then its duration histogram as the
+// number of buckets and each bucket's value (as a delta from the previous one) and count, by value.
+void put_feature(std::string& out, std::string_view name, std::uint64_t events, std::uint64_t errors, std::uint64_t duration_count,
+                 std::int64_t duration_sum_us, const std::vector<std::pair<std::int64_t, std::uint64_t>>& hist) {
+  put_string(out, name);
+  put_varint(out, events);
+  put_varint(out, errors);
+  put_varint(out, duration_count);
+  put_varint(out, static_cast<std::uint64_t>(duration_sum_us));
+  put_varint(out, hist.size());
+  std::int64_t prev = 0;
+  for (auto [v, c] : hist) {
+    put_varint(out, static_cast<std::uint64_t>(v - prev));
+    put_varint(out, c);
+    prev = v;
+  }
+}
+
 std::uint64_t user_hash(std::string_view user) {
   const auto h = mix64(fnv1a(user));
   return h == 0 ? 1 : h;
@@ -300,20 +318,9 @@ std::vector<DayPartial> partials(const Block& b, const TimeZone& zone) {
     for (std::size_t k = 0; k < d.features.size(); ++k) {
       const auto& f = d.features[k];
       if (!f.events) continue;
-      put_string(s, b.features[k]);
-      put_varint(s, f.events);
-      put_varint(s, f.errors);
-      put_varint(s, f.duration_count);
-      put_varint(s, static_cast<std::uint64_t>(f.duration_sum_us));
       hist.assign(f.hist.begin(), f.hist.end());
       std::sort(hist.begin(), hist.end());
-      put_varint(s, hist.size());
-      std::int64_t prev = 0;
-      for (auto [v, c] : hist) {
-        put_varint(s, static_cast<std::uint64_t>(v - prev));
-        put_varint(s, c);
-        prev = v;
-      }
+      put_feature(s, b.features[k], f.events, f.errors, f.duration_count, f.duration_sum_us, hist);
     }
     for (const auto* named : {&d.types, &d.errors}) {
       const auto& names = named == &d.types ? b.types : b.errors;
@@ -417,24 +424,13 @@ std::string UsageAccumulator::encode() const {
   for (const auto& kv : features_) features.push_back(&kv);
   std::sort(features.begin(), features.end(), [](auto* a, auto* b) { return a->first < b->first; });
   put_varint(s, features.size());
+  std::vector<std::pair<std::int64_t, std::uint64_t>> hist;
   for (const auto* kv : features) {
     const auto& f = kv->second;
-    put_string(s, kv->first);
-    put_varint(s, f.events);
-    put_varint(s, f.errors);
-    put_varint(s, f.duration_count);
-    put_varint(s, static_cast<std::uint64_t>(f.duration_sum_us));
-    std::uint64_t n = 0;
-    for (auto c : f.hist) n += c ? 1 : 0;
-    put_varint(s, n);
-    std::int64_t prev = 0;
-    for (std::size_t i = 0; i < f.hist.size(); ++i) {
-      if (!f.hist[i]) continue;
-      const auto v = bucket_value(i);
-      put_varint(s, static_cast<std::uint64_t>(v - prev));
-      put_varint(s, f.hist[i]);
-      prev = v;
-    }
+    hist.clear();
+    for (std::size_t i = 0; i < f.hist.size(); ++i)
+      if (f.hist[i]) hist.emplace_back(bucket_value(i), f.hist[i]);
+    put_feature(s, kv->first, f.events, f.errors, f.duration_count, f.duration_sum_us, hist);
   }
   for (const auto* named : {&types_, &error_codes_}) {
     std::vector<std::pair<std::string, std::uint64_t>> items(named->begin(), named->end());
