@@ -42,6 +42,9 @@ struct MemoryStore::State {
   std::set<std::pair<std::int64_t, std::string>> partials_present;  // (block, zone)
   std::map<std::pair<std::int32_t, std::string>, RevenueRow> revenue;
   std::map<std::pair<std::string, std::string>, RollupRecord> rollups;  // (zone, period)
+  std::map<std::int64_t, DeliveryRecord> deliveries;
+  std::map<std::string, std::int64_t, std::less<>> delivery_keys;
+  std::int64_t next_delivery_id = 1;
 
   // Stores a block's partials for a zone and marks them present (the caller holds mu).
   // Marks a block's partials for a zone present and stores them; nothing when present already.
@@ -111,6 +114,7 @@ Result<StoreInfo> MemoryStore::info() {
   info.areas.push_back({"usage events", "usage_block", static_cast<std::int64_t>(state_->blocks.size())});
   info.areas.push_back({"revenue", "revenue_daily", static_cast<std::int64_t>(state_->revenue.size())});
   info.areas.push_back({"rollups", "metric_rollup", static_cast<std::int64_t>(state_->rollups.size())});
+  info.areas.push_back({"deliveries", "delivery", static_cast<std::int64_t>(state_->deliveries.size())});
   return info;
 }
 
@@ -619,6 +623,80 @@ Result<std::int64_t> MemoryStore::put_rollup(const RollupRecord& record, std::op
   r.version = current + 1;
   state_->rollups[key] = std::move(r);
   return current + 1;
+}
+
+Result<Enqueued> MemoryStore::enqueue_delivery(const DeliveryRecord& record) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  if (auto it = state_->delivery_keys.find(record.key); it != state_->delivery_keys.end()) return Enqueued{it->second, false};
+  DeliveryRecord r = record;
+  r.id = state_->next_delivery_id++;
+  r.next_attempt = at_ms(r.next_attempt);
+  r.created = at_ms(r.created);
+  r.updated = r.created;
+  r.version = 1;
+  state_->delivery_keys.emplace(r.key, r.id);
+  state_->deliveries.emplace(r.id, std::move(r));
+  return Enqueued{state_->next_delivery_id - 1, true};
+}
+
+Result<std::optional<DeliveryRecord>> MemoryStore::get_delivery(std::int64_t id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->deliveries.find(id);
+  if (it == state_->deliveries.end()) return std::optional<DeliveryRecord>{};
+  return std::optional<DeliveryRecord>(it->second);
+}
+
+Result<std::vector<DeliveryRecord>> MemoryStore::list_deliveries(const DeliveryQuery& q) {
+  std::lock_guard lock(state_->mu);
+  std::vector<DeliveryRecord> out;
+  for (const auto& [id, r] : state_->deliveries) {
+    if (q.state && r.state != *q.state) continue;
+    if (q.subject && r.subject != *q.subject) continue;
+    if (q.due_by && r.next_attempt > *q.due_by) continue;
+    out.push_back(r);
+    if (!q.with_body) out.back().body.clear();
+  }
+  if (q.due_by) {
+    std::stable_sort(out.begin(), out.end(),
+                     [](const DeliveryRecord& a, const DeliveryRecord& b) { return std::tie(a.next_attempt, a.id) < std::tie(b.next_attempt, b.id); });
+  } else if (q.newest_first) {
+    std::reverse(out.begin(), out.end());
+  }
+  if (q.limit && out.size() > q.limit) out.resize(q.limit);
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::update_delivery(const DeliveryRecord& record) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  auto it = state_->deliveries.find(record.id);
+  if (it == state_->deliveries.end()) return fail(errc::not_found, fmt::format("delivery {} does not exist", record.id));
+  auto& r = it->second;
+  if (r.version != record.version)
+    return fail(errc::conflict,
+                fmt::format("delivery '{}' is at version {}, not {}: another writer changed it", record.id, r.version, record.version));
+  r.state = record.state;
+  r.attempts = record.attempts;
+  r.next_attempt = at_ms(record.next_attempt);
+  r.last_error = record.last_error;
+  r.updated = at_ms(record.updated);
+  return ++r.version;
+}
+
+Result<std::int64_t> MemoryStore::prune_deliveries(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  std::int64_t n = 0;
+  for (auto it = state_->deliveries.begin(); it != state_->deliveries.end();) {
+    if (it->second.state != "pending" && it->second.updated < before) {
+      state_->delivery_keys.erase(it->second.key);
+      it = state_->deliveries.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
 }
 
 }  // namespace automation::storage

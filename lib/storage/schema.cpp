@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 6> kMigrations{{
+constexpr std::array<Migration, 7> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -258,6 +258,28 @@ CREATE TABLE metric_rollup (
   PRIMARY KEY (time_zone, period)
 ) STRICT;
 CREATE INDEX metric_rollup_computed ON metric_rollup (computed_ms);
+)sql"},
+    {7, "delivery area", R"sql(
+-- Messages (rendered reports, alert notices) to targets, stored before the first attempt and
+-- retried until delivered; key makes enqueueing idempotent, version is compare-and-set.
+CREATE TABLE delivery (
+  id              INTEGER PRIMARY KEY,
+  key             TEXT NOT NULL UNIQUE CHECK (key <> ''),
+  subject         TEXT NOT NULL CHECK (subject <> ''),
+  target          TEXT NOT NULL CHECK (target <> ''),
+  content_type    TEXT NOT NULL,
+  body            TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts        INTEGER NOT NULL CHECK (attempts >= 0),
+  next_attempt_ms INTEGER NOT NULL,
+  last_error      TEXT NOT NULL,
+  reason          TEXT NOT NULL,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL,
+  version         INTEGER NOT NULL CHECK (version >= 1)
+) STRICT;
+CREATE INDEX delivery_due     ON delivery (state, next_attempt_ms);
+CREATE INDEX delivery_subject ON delivery (subject, id);
 )sql"},
 }};
 

@@ -218,6 +218,16 @@ Result<void> validate(const RollupRecord& r) {
   return {};
 }
 
+Result<void> validate(const DeliveryRecord& r) {
+  if (r.key.empty() || r.subject.empty() || r.target.empty())
+    return fail(errc::invalid_argument, "delivery: \"key\", \"subject\" and \"target\" must not be empty");
+  if (r.state != "pending" && r.state != "delivered" && r.state != "failed")
+    return fail(errc::invalid_argument,
+                fmt::format("delivery {} to {}: state must be pending, delivered or failed (not \"{}\")", r.subject, r.target, r.state));
+  if (r.attempts < 0) return fail(errc::invalid_argument, fmt::format("delivery {} to {}: negative attempts", r.subject, r.target));
+  return {};
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view uri, const OpenOptions& options) {
   if (uri == "memory:") return std::unique_ptr<Store>(std::make_unique<MemoryStore>());
   std::string path;

@@ -213,4 +213,25 @@ Result<std::int64_t> FaultInjectingStore::put_rollup(const storage::RollupRecord
   return inner_.put_rollup(record, expected_version);
 }
 
+Result<storage::Enqueued> FaultInjectingStore::enqueue_delivery(const storage::DeliveryRecord& record) {
+  if (auto r = before_write("enqueue_delivery"); !r) return r.error();
+  return inner_.enqueue_delivery(record);
+}
+Result<std::optional<storage::DeliveryRecord>> FaultInjectingStore::get_delivery(std::int64_t id) {
+  if (auto r = before_read("get_delivery"); !r) return r.error();
+  return inner_.get_delivery(id);
+}
+Result<std::vector<storage::DeliveryRecord>> FaultInjectingStore::list_deliveries(const storage::DeliveryQuery& query) {
+  if (auto r = before_read("list_deliveries"); !r) return r.error();
+  return inner_.list_deliveries(query);
+}
+Result<std::int64_t> FaultInjectingStore::update_delivery(const storage::DeliveryRecord& record) {
+  if (auto r = before_write("update_delivery"); !r) return r.error();
+  return inner_.update_delivery(record);
+}
+Result<std::int64_t> FaultInjectingStore::prune_deliveries(TimePoint before) {
+  if (auto r = before_write("prune_deliveries"); !r) return r.error();
+  return inner_.prune_deliveries(before);
+}
+
 }  // namespace automation::testing

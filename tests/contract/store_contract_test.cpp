@@ -909,3 +909,78 @@ TEMPLATE_TEST_CASE("contract: rollups compare-and-set on their version", "[contr
   r.state = "bogus";
   CHECK(s.put_rollup(r, std::nullopt).error().code == errc::invalid_argument);
 }
+
+TEMPLATE_TEST_CASE("contract: deliveries are stored once per key and updated by compare-and-set", "[contract]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  DeliveryRecord d;
+  d.key = "k1";
+  d.subject = "report:weekly-2026-W48";
+  d.target = "webhook:http://127.0.0.1:9/hook";
+  d.content_type = "application/json";
+  d.body = R"({"text":"hi"})";
+  d.state = "pending";
+  d.next_attempt = from_epoch_ms(5000);
+  d.reason = "test";
+  d.created = from_epoch_ms(1000);
+  auto first = s.enqueue_delivery(d).value();
+  CHECK(first.created);
+  auto again = s.enqueue_delivery(d).value();
+  CHECK_FALSE(again.created);
+  CHECK(again.id == first.id);
+  DeliveryRecord other = d;
+  other.key = "k2";
+  other.subject = "alert:1";
+  other.next_attempt = from_epoch_ms(2000);
+  auto second = s.enqueue_delivery(other).value();
+  CHECK(second.id > first.id);
+
+  auto got = s.get_delivery(first.id).value();
+  REQUIRE(got);
+  d.id = first.id;
+  d.updated = d.created;
+  d.version = 1;
+  CHECK(*got == d);
+  CHECK_FALSE(s.get_delivery(999).value());
+
+  // Lists: newest first without bodies by default; due ones oldest due first.
+  auto all = s.list_deliveries({}).value();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].id == second.id);
+  CHECK(all[0].body.empty());
+  CHECK(s.list_deliveries({.with_body = true}).value()[1].body == d.body);
+  auto due = s.list_deliveries({.due_by = from_epoch_ms(5000)}).value();
+  REQUIRE(due.size() == 2);
+  CHECK(due[0].id == second.id);  // due at 2 s, before the first's 5 s
+  CHECK(s.list_deliveries({.due_by = from_epoch_ms(4999)}).value().size() == 1);
+  CHECK(s.list_deliveries({.subject = std::string("alert:1")}).value().size() == 1);
+  CHECK(s.list_deliveries({.state = std::string("delivered")}).value().empty());
+
+  // Compare-and-set: the second writer with the same version loses.
+  DeliveryRecord claim = *got;
+  claim.attempts = 1;
+  claim.next_attempt = from_epoch_ms(65000);
+  claim.updated = from_epoch_ms(6000);
+  CHECK(s.update_delivery(claim).value() == 2);
+  CHECK(s.update_delivery(claim).error().code == errc::conflict);
+  claim.id = 999;
+  CHECK(s.update_delivery(claim).error().code == errc::not_found);
+  auto done = s.get_delivery(first.id).value().value();
+  CHECK(done.attempts == 1);
+  CHECK(done.next_attempt == from_epoch_ms(65000));
+  CHECK(done.version == 2);
+  done.state = "delivered";
+  done.updated = from_epoch_ms(7000);
+  CHECK(s.update_delivery(done).value() == 3);
+  done.state = "lost";
+  CHECK(s.update_delivery(done).error().code == errc::invalid_argument);
+
+  // Pruning removes finished deliveries only.
+  CHECK(s.prune_deliveries(from_epoch_ms(7000)).value() == 0);
+  CHECK(s.prune_deliveries(from_epoch_ms(7001)).value() == 1);
+  CHECK(s.list_deliveries({}).value().size() == 1);
+  DeliveryRecord bad = d;
+  bad.key = "";
+  CHECK(s.enqueue_delivery(bad).error().code == errc::invalid_argument);
+}

@@ -67,6 +67,12 @@ class SqliteStore final : public Store {
   Result<std::vector<RollupRecord>> list_rollups(std::size_t limit) override;
   Result<std::int64_t> put_rollup(const RollupRecord& record, std::optional<std::int64_t> expected_version) override;
 
+  Result<Enqueued> enqueue_delivery(const DeliveryRecord& record) override;
+  Result<std::optional<DeliveryRecord>> get_delivery(std::int64_t id) override;
+  Result<std::vector<DeliveryRecord>> list_deliveries(const DeliveryQuery& query) override;
+  Result<std::int64_t> update_delivery(const DeliveryRecord& record) override;
+  Result<std::int64_t> prune_deliveries(TimePoint before) override;
+
   /// Runs PRAGMA quick_check; errc::corrupt with SQLite's findings when the file is damaged.
   Result<void> check_integrity();
 

@@ -1,6 +1,6 @@
 #pragma once
 /// The pluggable storage interface. Operations are coarse and domain-level, grouped by area (meta,
-/// audit, task history, breakers, workflow runs, schedules; later areas add theirs), and every one is written to stay correct when several
+/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries), and every one is written to stay correct when several
 /// processes share one database: appends get store-assigned ids, updates use compare-and-set on a version, "exactly once" uses unique keys,
 /// and claims carry an owner and a lease. Thread-safety: every Store implementation is safe to call from several threads.
 #include <automation/core/clock.hpp>
@@ -389,6 +389,46 @@ Result<void> validate(const UsageBlockRecord& record);
 Result<void> validate(const RevenueRow& row);
 Result<void> validate(const RollupRecord& record);
 
+// ---- delivery area -----------------------------------------------------------------------------
+
+/// One message (a rendered report, an alert notice) to one target, stored before the first attempt
+/// so that it is never lost, and retried until delivered. `key` is unique: enqueueing a message
+/// whose key exists stores nothing. `version` increases on every update (compare-and-set).
+struct DeliveryRecord {
+  std::int64_t id = 0;        ///< assigned by the store, increasing
+  std::string key;            ///< the caller's idempotency key (e.g. a hash of subject, target and body)
+  std::string subject;        ///< what it delivers: "report:weekly-2026-W48", "alert:12"
+  std::string target;         ///< where: "file:/srv/reports", "webhook:https://hooks.example/T1", "email:ops@example.com"
+  std::string content_type;   ///< of the body: "text/html; charset=utf-8", "application/json", "message/rfc822"
+  std::string body;           ///< empty when listed without bodies
+  std::string state;          ///< "pending", "delivered" or "failed" (gave up; retried only when asked)
+  int attempts = 0;           ///< attempts made
+  TimePoint next_attempt{};   ///< pending: when it is due (a sender's claim moves it past the attempt)
+  std::string last_error;     ///< why the last attempt failed (empty after a success)
+  std::string reason;         ///< why it is delivered: "autoctl report --deliver by alice", "schedule weekly-report"
+  TimePoint created{}, updated{};
+  std::int64_t version = 0;
+
+  friend bool operator==(const DeliveryRecord&, const DeliveryRecord&) = default;
+};
+
+/// Filters are ANDed.
+struct DeliveryQuery {
+  std::optional<std::string> state;
+  std::optional<std::string> subject;
+  std::optional<TimePoint> due_by;  ///< next_attempt <= due_by (oldest due first when set)
+  std::size_t limit = 100;          ///< 0: no limit
+  bool newest_first = true;         ///< by id (ignored with due_by)
+  bool with_body = false;
+};
+
+struct Enqueued {
+  std::int64_t id = 0;
+  bool created = false;  ///< false: a delivery with the key existed (id is its id)
+};
+
+Result<void> validate(const DeliveryRecord& record);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -501,6 +541,19 @@ class Store {
   virtual Result<std::vector<RollupRecord>> list_rollups(std::size_t limit) = 0;
   /// Compare-and-set as put_breaker, keyed by (time_zone, period).
   virtual Result<std::int64_t> put_rollup(const RollupRecord& record, std::optional<std::int64_t> expected_version) = 0;
+
+  // deliveries
+  /// Stores a delivery (its id, version, created and updated are assigned here: version 1, both
+  /// times record.created); nothing when one with the same key exists.
+  virtual Result<Enqueued> enqueue_delivery(const DeliveryRecord& record) = 0;
+  virtual Result<std::optional<DeliveryRecord>> get_delivery(std::int64_t id) = 0;
+  virtual Result<std::vector<DeliveryRecord>> list_deliveries(const DeliveryQuery& query) = 0;
+  /// Writes state, attempts, next_attempt, last_error and updated if the stored version is
+  /// record.version, and returns the new version; errc::conflict, writing nothing, when another
+  /// writer changed it first; errc::not_found for an unknown id. The rest is fixed at enqueue.
+  virtual Result<std::int64_t> update_delivery(const DeliveryRecord& record) = 0;
+  /// Deletes delivered and failed deliveries last updated before `before`; returns how many.
+  virtual Result<std::int64_t> prune_deliveries(TimePoint before) = 0;
 };
 
 enum class Synchronous { normal, full };

@@ -79,6 +79,12 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::vector<storage::RollupRecord>> list_rollups(std::size_t limit) override;
   Result<std::int64_t> put_rollup(const storage::RollupRecord& record, std::optional<std::int64_t> expected_version) override;
 
+  Result<storage::Enqueued> enqueue_delivery(const storage::DeliveryRecord& record) override;
+  Result<std::optional<storage::DeliveryRecord>> get_delivery(std::int64_t id) override;
+  Result<std::vector<storage::DeliveryRecord>> list_deliveries(const storage::DeliveryQuery& query) override;
+  Result<std::int64_t> update_delivery(const storage::DeliveryRecord& record) override;
+  Result<std::int64_t> prune_deliveries(TimePoint before) override;
+
  private:
   Result<void> before_write(std::string_view op);
   Result<void> before_read(std::string_view op);
