@@ -13,6 +13,7 @@
 #include <automation/metrics/anomaly.hpp>
 #include <automation/metrics/insights.hpp>
 #include <automation/metrics/metrics.hpp>
+#include <automation/metrics/report.hpp>
 #include <automation/metrics/system.hpp>
 #include <automation/resilience/breaker_registry.hpp>
 #include <automation/resilience/circuit_breaker.hpp>

@@ -206,6 +206,18 @@ struct Fingerprint {
   std::string revenue_digest;
 };
 
+// A stored rollup found current, as aggregate() returns it.
+Result<Rollup> reuse(const storage::RollupRecord& s) {
+  auto doc = json::parse(s.document, "stored rollup");
+  if (!doc) return doc.error();
+  auto r = rollup_from_json(*doc);
+  if (!r) return with_context(r.error(), fmt::format("stored rollup {} ({})", s.period, s.time_zone));
+  r->reused = true;
+  r->why = fmt::format("already aggregated at {}: no events or revenue arrived for {} since; force to recompute",
+                       format_timestamp(s.computed), s.period);
+  return r;
+}
+
 }  // namespace
 
 MetricsAggregator::MetricsAggregator(storage::Store& store, const Clock& clock, AggregatorOptions options)
@@ -382,16 +394,7 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
     if (s.state == "done") {
       auto fp = fingerprint(store_, options_.time_zone, period);
       if (!fp) return fp.error();
-      if (fp->watermark == s.usage_watermark && fp->revenue_digest == s.revenue_digest) {
-        auto doc = json::parse(s.document, "stored rollup");
-        if (!doc) return doc.error();
-        auto r = rollup_from_json(*doc);
-        if (!r) return with_context(r.error(), fmt::format("stored rollup {} ({})", key, zone));
-        r->reused = true;
-        r->why = fmt::format("already aggregated at {}: no events or revenue arrived for {} since; force to recompute",
-                             format_timestamp(s.computed), key);
-        return r;
-      }
+      if (fp->watermark == s.usage_watermark && fp->revenue_digest == s.revenue_digest) return reuse(s);
       stale = *fp;
       why = fp->watermark != s.usage_watermark
                 ? fmt::format("events arrived for {} or the period before after its aggregation at {} (late events re-open a period)", key,
@@ -463,6 +466,81 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
   }
   record_task(storage::TaskOutcome::success, {});
   return r;
+}
+
+Result<std::vector<Rollup>> MetricsAggregator::daily_rollups(year_month_day first, year_month_day last) {
+  if (!first.ok() || !last.ok()) return fail(errc::invalid_argument, "daily rollups: invalid date");
+  if (sys_days{last} < sys_days{first})
+    return fail(errc::invalid_argument, fmt::format("daily rollups: {} is before {}", format_date(last), format_date(first)));
+  if ((sys_days{last} - sys_days{first}).count() >= 3660)
+    return fail(errc::invalid_argument, fmt::format("daily rollups: {}..{} is more than 3,660 days", format_date(first), format_date(last)));
+  const auto& zone = options_.time_zone;
+  // One read of the blocks and revenue of the whole range (and the day before it, which each day's
+  // changes compare with) gives every day's fingerprint as aggregate() would compute it.
+  const auto before = sys_days{first} - days{1};
+  auto blocks = store_.usage_blocks({.since = zone.start_of_day(year_month_day{before}), .until = zone.start_of_day(sys_days{last} + days{1})});
+  if (!blocks) return blocks.error();
+  auto rows = store_.query_revenue(day_number(year_month_day{before}), day_number(last));
+  if (!rows) return rows.error();
+  std::vector<Rollup> out;
+  for (auto d = sys_days{first}; d <= sys_days{last}; d += days{1}) {
+    const auto period = day_of(year_month_day{d});
+    auto stored = store_.get_rollup(zone.name(), period.key());
+    if (!stored) return stored.error();
+    if (*stored && (*stored)->state == "done") {
+      const auto since = zone.start_of_day(year_month_day{d - days{1}}), until = zone.start_of_day(year_month_day{d + days{1}});
+      Fingerprint fp;
+      for (const auto& b : *blocks)
+        if (b.first_time < until && b.last_time >= since) fp.watermark = std::max(fp.watermark, b.id);
+      const auto lo = day_number(year_month_day{d - days{1}}), hi = day_number(year_month_day{d});
+      std::vector<storage::RevenueRow> day_rows;
+      for (const auto& r : *rows)
+        if (r.day >= lo && r.day <= hi) day_rows.push_back(r);
+      fp.revenue_digest = revenue_digest(day_rows);
+      if (fp.watermark == (*stored)->usage_watermark && fp.revenue_digest == (*stored)->revenue_digest) {
+        auto r = reuse(**stored);
+        if (!r) return r.error();
+        out.push_back(std::move(*r));
+        continue;
+      }
+    }
+    auto r = aggregate(period);
+    if (!r) return with_context(r.error(), period.key());
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+Result<Report> MetricsAggregator::report(const Period& period, const InsightOptions& options) {
+  if (auto ok = options.validate(); !ok) return ok.error();
+  Report rep;
+  rep.period = period;
+  rep.time_zone = options_.time_zone.name();
+  auto rollup = aggregate(period);
+  if (!rollup) return rollup.error();
+  rep.rollup = std::move(*rollup);
+  const auto last = sys_days{period.last};
+  auto dailies = daily_rollups(year_month_day{last - days{report_days(period) - 1}}, period.last);
+  if (!dailies) return dailies.error();
+  for (const auto& r : *dailies) {
+    DayFigures d;
+    d.date = r.period.first;
+    d.events = r.usage.events;
+    d.unique_users = r.usage.unique_users;
+    d.errors = r.usage.errors;
+    d.error_rate = r.usage.error_rate;
+    d.has_revenue = r.revenue.days > 0;
+    d.revenue = r.revenue.total_revenue;
+    d.new_subscribers = r.revenue.new_subscribers;
+    d.active_users = r.revenue.active_users;
+    d.churn_count = r.revenue.churn_count;
+    rep.days.push_back(d);
+  }
+  auto revenue = revenue_records(year_month_day{last - days{trend_days(period, options) - 1}}, period.last);
+  if (!revenue) return revenue.error();
+  rep.insights = derive_insights(rep.rollup, *revenue, options);
+  rep.generated = clock_.now();
+  return rep;
 }
 
 Result<std::vector<Rollup>> MetricsAggregator::stored_rollups(std::size_t limit) {

@@ -17,6 +17,7 @@
 #include <automation/core/time.hpp>
 #include <automation/metrics/insights.hpp>
 #include <automation/metrics/metrics.hpp>
+#include <automation/metrics/report.hpp>
 #include <automation/storage/store.hpp>
 
 #include <cstdint>
@@ -124,6 +125,15 @@ class MetricsAggregator {
   /// when another owner is computing it) and the revenue of the trend window before its end.
   /// errc::invalid_argument for invalid options.
   Result<std::vector<Insight>> insights(const Period& period, const InsightOptions& options = {});
+
+  /// The rollup of each day first..last (at most 3,660 days), oldest first, as aggregate() returns it:
+  /// a stored one still current is reused (checked against one read of the range's blocks and
+  /// revenue), the others are computed and stored. errc::busy when another owner is computing one.
+  Result<std::vector<Rollup>> daily_rollups(std::chrono::year_month_day first, std::chrono::year_month_day last);
+
+  /// The report of `period`: its rollup as aggregate() returns it, the daily figures of its trend
+  /// window (report_days(), from daily_rollups()) and its insights. See report.hpp.
+  Result<Report> report(const Period& period, const InsightOptions& options = {});
 
   /// Stored rollups, newest computed first.
   Result<std::vector<Rollup>> stored_rollups(std::size_t limit = 100);
