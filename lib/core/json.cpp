@@ -2,18 +2,101 @@
 
 #include <fmt/format.h>
 #include <boost/json/serialize.hpp>
-#include <boost/json/stream_parser.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/value_stack.hpp>
 
+#include <charconv>
 #include <cmath>
 
 namespace automation::json {
 
+namespace {
+
+// Boost.JSON 1.81 converts numbers with a fast algorithm that can be a few units in the last place
+// off (0.09090909090909091 comes back as 0.09090909090909093), so a stored double would not read
+// back equal. This handler builds the same value, converting doubles with std::from_chars, which
+// rounds correctly.
+struct PreciseHandler {
+  static constexpr std::size_t max_object_size = boost::json::object::max_size();
+  static constexpr std::size_t max_array_size = boost::json::array::max_size();
+  static constexpr std::size_t max_key_size = boost::json::string::max_size();
+  static constexpr std::size_t max_string_size = boost::json::string::max_size();
+
+  boost::json::value_stack st;
+  std::string number;  // the parts of a number split across writes (never, for one write_some)
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code&) { return true; }
+  bool on_array_end(std::size_t n, boost::system::error_code&) {
+    st.push_array(n);
+    return true;
+  }
+  bool on_object_begin(boost::system::error_code&) { return true; }
+  bool on_object_end(std::size_t n, boost::system::error_code&) {
+    st.push_object(n);
+    return true;
+  }
+  bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_string(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    st.push_string(s);
+    return true;
+  }
+  bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    st.push_key(s);
+    return true;
+  }
+  bool on_number_part(boost::json::string_view s, boost::system::error_code&) {
+    number.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(std::int64_t i, boost::json::string_view, boost::system::error_code&) {
+    number.clear();
+    st.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, boost::json::string_view, boost::system::error_code&) {
+    number.clear();
+    st.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, boost::json::string_view s, boost::system::error_code&) {
+    number.append(s.data(), s.size());
+    double exact = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), exact);
+    // Out of range (1e400) keeps Boost's value; anything else parsed by Boost parses here.
+    if (ec == std::errc() && end == number.data() + number.size()) d = exact;
+    number.clear();
+    st.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, boost::system::error_code&) {
+    st.push_bool(b);
+    return true;
+  }
+  bool on_null(boost::system::error_code&) {
+    st.push_null();
+    return true;
+  }
+  bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
+};
+
+}  // namespace
+
 Result<boost::json::value> parse(std::string_view text, std::string_view origin) {
-  boost::json::stream_parser p;
+  boost::json::basic_parser<PreciseHandler> p{boost::json::parse_options{}};
+  p.handler().st.reset();
   boost::system::error_code ec;
-  std::size_t consumed = p.write_some(text.data(), text.size(), ec);
+  std::size_t consumed = p.write_some(false, text.data(), text.size(), ec);
   if (!ec && consumed < text.size()) ec = boost::json::error::extra_data;
-  if (!ec) p.finish(ec);
   if (ec) {
     // Point at the offending character: count lines and columns up to where the parser stopped.
     std::size_t line = 1, col = 1;
@@ -27,7 +110,7 @@ Result<boost::json::value> parse(std::string_view text, std::string_view origin)
     }
     return fail(errc::invalid_argument, fmt::format("{}: invalid JSON at line {}, column {}: {}", origin, line, col, ec.message()));
   }
-  return p.release();
+  return p.handler().st.release();
 }
 
 namespace {

@@ -36,3 +36,20 @@ TEST_CASE("json::parse reports where the error is") {
         "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n  \"c\": {}\n}");
   CHECK(json::type_name(boost::json::value(1.5)) == "number");
 }
+
+TEST_CASE("json::parse reads back every double dump wrote, exactly") {
+  // Boost.JSON 1.81's own conversion returns 0.09090909090909093 for this one.
+  for (double d : {1.0 / 11, 0.1, 2.0 / 3, 1e-300, 123456.789, -5e-324, 1.7976931348623157e308, 0.30000000000000004}) {
+    INFO(d);
+    const auto text = json::dump(boost::json::array{d});
+    CHECK(json::parse(text).value().as_array()[0].as_double() == d);
+  }
+  auto mixed = json::parse(R"({"k":[1,-2,18446744073709551615,2.5e3,"s",true,null]})").value();
+  const auto& a = mixed.at("k").as_array();
+  CHECK(a[0].as_int64() == 1);
+  CHECK(a[1].as_int64() == -2);
+  CHECK(a[2].as_uint64() == 18446744073709551615ull);
+  CHECK(a[3].as_double() == 2500);
+  CHECK(a[4].as_string() == "s");
+  CHECK(json::parse("1e400"));  // out of range: Boost's infinity, as before
+}
