@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace test {
+namespace automation::test {
 
 struct XmlNode {
   std::string name;
@@ -174,4 +174,4 @@ class XmlParser {
 
 inline std::unique_ptr<XmlNode> parse_xml(std::string_view text) { return XmlParser(text).parse(); }
 
-}  // namespace test
+}  // namespace automation::test

@@ -1,0 +1,118 @@
+#pragma once
+/// ReportDeliverer: sends rendered reports to files, webhooks (Slack-compatible or the JSON report)
+/// and mailboxes (SMTP), so that a report is never lost: each message is stored in the Store's
+/// delivery area before its first attempt, and a failed attempt leaves it pending with the error
+/// and the time of its next attempt (exponential backoff; given up after the retry policy's
+/// attempts). Webhook calls go through a circuit breaker, so a dead endpoint is not hammered.
+/// Several processes may share the store: a sender claims a delivery (compare-and-set) before it
+/// attempts it. Every attempt is recorded in the task history (domain "reports") with its reason.
+///
+/// Thread-safety: safe from several threads. Needs a Store and a Clock, both outliving it.
+#include <automation/core/clock.hpp>
+#include <automation/core/error.hpp>
+#include <automation/metrics/report.hpp>
+#include <automation/resilience/circuit_breaker.hpp>
+#include <automation/resilience/retry.hpp>
+#include <automation/storage/store.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace automation::metrics {
+
+enum class TargetKind { file, webhook, email };
+std::string_view to_string(TargetKind k) noexcept;
+
+/// What a webhook receives: Slack's {"text": summary} (also understood by Mattermost, Rocket.Chat
+/// and Teams' incoming webhooks) or the whole report as JSON.
+enum class WebhookStyle { slack, json };
+
+struct DeliveryTarget {
+  TargetKind kind = TargetKind::file;
+  /// file: a file path, or a directory (one that exists, or a path ending in '/') that receives
+  /// KEY.EXT; webhook: an http:// or https:// URL; email: recipients, comma-separated.
+  std::string destination;
+  ReportFormat format = ReportFormat::html;  ///< file: the format written (email sends text and HTML; webhooks by style)
+  WebhookStyle style = WebhookStyle::slack;
+};
+
+/// "file:PATH", "webhook:URL" (or a bare http(s) URL), "email:A,B"; errc::invalid_argument naming
+/// the text otherwise.
+Result<DeliveryTarget> parse_target(std::string_view text);
+
+struct SmtpSettings {
+  std::string host;  ///< empty: no email delivery
+  int port = 25;
+  std::string from = "automation@localhost";
+  std::string helo;  ///< the name given in EHLO (default: this host's name)
+};
+
+struct DeliveryOptions {
+  std::vector<DeliveryTarget> targets;
+  /// Attempts and delays between stored attempts: by default 8 attempts, 1 minute doubling to at
+  /// most 6 hours (about 4 hours in all).
+  resilience::RetryPolicy retry = default_retry();
+  Duration claim = std::chrono::minutes(2);  ///< how long a sender's claim on a delivery holds
+  Millis timeout{30'000};                    ///< per webhook or SMTP attempt
+  std::string ca_file;                       ///< extra trusted CA certificates (PEM) for https webhooks
+  SmtpSettings smtp;
+  /// The webhook breaker: opens after 3 consecutive failures, for 5 minutes.
+  resilience::BreakerConfig webhook_breaker = default_webhook_breaker();
+  std::string actor = "system:reports";  ///< recorded as the sender in the task history
+
+  static resilience::RetryPolicy default_retry();
+  static resilience::BreakerConfig default_webhook_breaker();
+};
+
+/// One delivery after an attempt (or after finding it claimed or done).
+struct DeliveryOutcome {
+  std::int64_t id = 0;
+  std::string subject, target;
+  std::string state;  ///< "delivered", "pending" (will be retried at next_attempt) or "failed" (gave up)
+  int attempts = 0;
+  TimePoint next_attempt{};
+  std::string detail;    ///< what happened: "wrote /srv/reports/weekly-2026-W48.html", "HTTP 200", the error
+  bool created = false;  ///< deliver(): stored by this call (false: the same message was stored before)
+  bool attempted = false;
+};
+
+class ReportDeliverer {
+ public:
+  /// errc::invalid_argument (thrown as automation::Exception) for an invalid retry policy or breaker.
+  ReportDeliverer(storage::Store& store, const Clock& clock, DeliveryOptions options);
+  ~ReportDeliverer();
+  ReportDeliverer(const ReportDeliverer&) = delete;
+  ReportDeliverer& operator=(const ReportDeliverer&) = delete;
+
+  const DeliveryOptions& options() const noexcept { return options_; }
+
+  /// Renders `report` for every target and stores each message with `reason`, then attempts the new
+  /// ones and those still pending (the same report rendered the same way is stored once: running a
+  /// job twice does not send twice). errc::invalid_argument without targets; an email target
+  /// without an SMTP host is refused before anything is stored.
+  Result<std::vector<DeliveryOutcome>> deliver(const Report& report, std::string_view reason);
+  /// Attempts the pending deliveries that are due, oldest due first, at most `limit`.
+  Result<std::vector<DeliveryOutcome>> retry_due(std::size_t limit = 100);
+  /// Attempts one delivery now, whatever its due time; a failed one gets this one more attempt. A
+  /// delivered one is left alone. errc::not_found for an unknown id.
+  Result<DeliveryOutcome> retry(std::int64_t id);
+
+  /// The webhook breaker.
+  resilience::CircuitBreaker& webhook_breaker() noexcept { return *breaker_; }
+
+ private:
+  DeliveryOutcome attempt(storage::DeliveryRecord record);
+
+  storage::Store& store_;
+  const Clock& clock_;
+  DeliveryOptions options_;
+  std::unique_ptr<resilience::CircuitBreaker> breaker_;
+};
+
+/// The email a report is sent as: an RFC 5322 message with a text (Markdown) and an HTML part.
+std::string compose_email(const Report& report, const std::string& from, const std::vector<std::string>& to, TimePoint date);
+
+}  // namespace automation::metrics

@@ -1,0 +1,430 @@
+#include <automation/core/ids.hpp>
+#include <automation/core/json.hpp>
+#include <automation/core/time.hpp>
+#include <automation/metrics/delivery.hpp>
+
+#include <detail/hash.hpp>
+#include <detail/http_client.hpp>
+#include <detail/log.hpp>
+#include <detail/smtp_client.hpp>
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+namespace automation::metrics {
+
+namespace bj = boost::json;
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+std::string_view to_string(TargetKind k) noexcept {
+  switch (k) {
+    case TargetKind::file:
+      return "file";
+    case TargetKind::webhook:
+      return "webhook";
+    case TargetKind::email:
+      return "email";
+  }
+  return "file";
+}
+
+namespace {
+
+std::vector<std::string> split_recipients(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    auto item = text.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += sep;
+    out += i;
+  }
+  return out;
+}
+
+std::string base64_lines(std::string_view in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t line = 0;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    const auto b0 = static_cast<unsigned char>(in[i]);
+    const auto b1 = i + 1 < in.size() ? static_cast<unsigned char>(in[i + 1]) : 0u;
+    const auto b2 = i + 2 < in.size() ? static_cast<unsigned char>(in[i + 2]) : 0u;
+    out += kAlphabet[b0 >> 2];
+    out += kAlphabet[((b0 & 3) << 4) | (b1 >> 4)];
+    out += i + 1 < in.size() ? kAlphabet[((b1 & 15) << 2) | (b2 >> 6)] : '=';
+    out += i + 2 < in.size() ? kAlphabet[b2 & 63] : '=';
+    if ((line += 4) >= 76) {
+      out += "\r\n";
+      line = 0;
+    }
+  }
+  if (line) out += "\r\n";
+  return out;
+}
+
+// "Mon, 30 Nov 2026 06:00:00 +0000" (RFC 5322 3.3).
+std::string mail_date(TimePoint t) {
+  const auto secs = floor<seconds>(t);
+  const auto day = floor<days>(secs);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{secs - day};
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} +0000", kDays[weekday{day}.c_encoding()], unsigned(ymd.day()),
+                     kMonths[unsigned(ymd.month()) - 1], int(ymd.year()), hms.hours().count(), hms.minutes().count(),
+                     hms.seconds().count());
+}
+
+struct Message {
+  std::string target, content_type, body;
+};
+
+std::string key_of(std::string_view subject, std::string_view target, std::string_view body) {
+  auto h = automation::detail::fnv1a(subject);
+  h = automation::detail::fnv1a("\x1f", h);
+  h = automation::detail::fnv1a(target, h);
+  h = automation::detail::fnv1a("\x1f", h);
+  h = automation::detail::fnv1a(body, h);
+  return fmt::format("{:016x}-{}", h, body.size());
+}
+
+bool permanent(const resilience::RetryPolicy& p, const Error& e) {
+  if (std::find(p.non_retryable.begin(), p.non_retryable.end(), e.code) != p.non_retryable.end()) return true;
+  return p.retry_on && !p.retry_on(e);
+}
+
+}  // namespace
+
+Result<DeliveryTarget> parse_target(std::string_view text) {
+  DeliveryTarget t;
+  auto bad = [&](std::string_view why) { return fail(errc::invalid_argument, fmt::format("delivery target \"{}\": {}", text, why)); };
+  if (text.rfind("http://", 0) == 0 || text.rfind("https://", 0) == 0) {
+    t.kind = TargetKind::webhook;
+    t.destination = std::string(text);
+  } else if (text.rfind("webhook:", 0) == 0) {
+    t.kind = TargetKind::webhook;
+    t.destination = std::string(text.substr(8));
+    if (t.destination.rfind("http://", 0) != 0 && t.destination.rfind("https://", 0) != 0) return bad("expected an http:// or https:// URL");
+  } else if (text.rfind("file:", 0) == 0) {
+    t.kind = TargetKind::file;
+    t.destination = std::string(text.substr(5));
+  } else if (text.rfind("email:", 0) == 0) {
+    t.kind = TargetKind::email;
+    t.destination = std::string(text.substr(6));
+    const auto to = split_recipients(t.destination);
+    if (to.empty()) return bad("no recipients");
+    for (const auto& r : to)
+      if (r.find('@') == std::string::npos || r.find_first_of("<>\r\n ") != std::string::npos)
+        return bad(fmt::format("\"{}\" is not an email address", r));
+  } else {
+    return bad("expected file:PATH, webhook:URL or email:ADDRESSES");
+  }
+  if (t.destination.empty()) return bad("empty destination");
+  return t;
+}
+
+resilience::RetryPolicy DeliveryOptions::default_retry() {
+  resilience::RetryPolicy p;
+  p.max_attempts = 8;
+  p.backoff = resilience::Backoff::exponential;
+  p.initial_delay = minutes(1);
+  p.multiplier = 2;
+  p.max_delay = hours(6);
+  return p;
+}
+
+resilience::BreakerConfig DeliveryOptions::default_webhook_breaker() {
+  resilience::BreakerConfig c;
+  c.consecutive_failures = 3;
+  c.open_duration.base = minutes(5);
+  c.half_open_successes_to_close = 1;
+  return c;
+}
+
+std::string compose_email(const Report& report, const std::string& from, const std::vector<std::string>& to, TimePoint date) {
+  const auto text = render(report, ReportFormat::markdown);
+  const auto html = render(report, ReportFormat::html);
+  const auto id = key_of(report.key(), join(to, ","), text);
+  const auto boundary = "=_automation_" + id;
+  std::string m;
+  m += fmt::format("From: <{}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}.{}@automation>\r\nMIME-Version: 1.0\r\n", from,
+                   join([&] {
+                     std::vector<std::string> quoted;
+                     for (const auto& t : to) quoted.push_back("<" + t + ">");
+                     return quoted;
+                   }(),
+                        ", "),
+                   report.title(), mail_date(date), report.key(), id);
+  m += fmt::format("Content-Type: multipart/alternative; boundary=\"{}\"\r\n\r\n", boundary);
+  m += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
+  m += base64_lines(text);
+  m += fmt::format("--{}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
+  m += base64_lines(html);
+  m += fmt::format("--{}--\r\n", boundary);
+  return m;
+}
+
+ReportDeliverer::ReportDeliverer(storage::Store& store, const Clock& clock, DeliveryOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {
+  if (auto v = options_.retry.validate(); !v) throw Exception(with_context(v.error(), "delivery retry policy"));
+  if (auto v = options_.webhook_breaker.validate(); !v) throw Exception(with_context(v.error(), "webhook breaker"));
+  if (options_.smtp.helo.empty()) options_.smtp.helo = host_name();
+  breaker_ = std::make_unique<resilience::CircuitBreaker>("reports-webhook", options_.webhook_breaker, clock);
+}
+
+ReportDeliverer::~ReportDeliverer() = default;
+
+Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& report, std::string_view reason) {
+  if (options_.targets.empty()) return fail(errc::invalid_argument, "no delivery targets are configured");
+  const auto now = clock_.now();
+  const auto subject = "report:" + report.key();
+  // Every message is composed before any is stored, so a bad target stores nothing.
+  std::vector<Message> messages;
+  for (const auto& t : options_.targets) {
+    Message m;
+    switch (t.kind) {
+      case TargetKind::file: {
+        fs::path p(t.destination);
+        std::error_code ec;
+        if (t.destination.back() == '/' || fs::is_directory(p, ec)) p /= fmt::format("{}.{}", report.key(), file_extension(t.format));
+        m.target = "file:" + fs::absolute(p, ec).lexically_normal().string();
+        m.content_type = std::string(media_type(t.format));
+        m.body = render(report, t.format);
+        break;
+      }
+      case TargetKind::webhook:
+        m.target = "webhook:" + t.destination;
+        m.content_type = "application/json";
+        m.body = t.style == WebhookStyle::slack ? json::dump(bj::object{{"text", render_summary(report)}}) : json::dump(to_json(report));
+        break;
+      case TargetKind::email: {
+        if (options_.smtp.host.empty())
+          return fail(errc::invalid_argument, fmt::format("email target {}: no SMTP server is configured (reports.smtp_host)", t.destination));
+        const auto to = split_recipients(t.destination);
+        m.target = "email:" + join(to, ",");
+        m.content_type = "message/rfc822";
+        m.body = compose_email(report, options_.smtp.from, to, now);
+        break;
+      }
+    }
+    messages.push_back(std::move(m));
+  }
+  std::vector<DeliveryOutcome> out;
+  for (auto& m : messages) {
+    storage::DeliveryRecord rec;
+    // The email's Date header changes with every run; its key leaves it out so a rerun is a duplicate.
+    rec.key = key_of(subject, m.target, m.content_type == "message/rfc822" ? render(report, ReportFormat::markdown) : m.body);
+    rec.subject = subject;
+    rec.target = m.target;
+    rec.content_type = m.content_type;
+    rec.body = std::move(m.body);
+    rec.state = "pending";
+    rec.next_attempt = now;
+    rec.reason = std::string(reason);
+    rec.created = now;
+    auto q = store_.enqueue_delivery(rec);
+    if (!q) return q.error();
+    auto stored = store_.get_delivery(q->id);
+    if (!stored) return stored.error();
+    if (!*stored) return fail(errc::not_found, fmt::format("delivery {} vanished after it was stored", q->id));
+    DeliveryOutcome o;
+    if ((*stored)->state == "pending") {
+      o = attempt(std::move(**stored));
+    } else {
+      const auto& s = **stored;
+      o = {s.id, s.subject, s.target, s.state, s.attempts, s.next_attempt,
+           s.state == "delivered" ? fmt::format("already delivered at {}", format_timestamp(s.updated))
+                                  : fmt::format("gave up at {}: {}", format_timestamp(s.updated), s.last_error),
+           false, false};
+    }
+    o.created = q->created;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<std::vector<DeliveryOutcome>> ReportDeliverer::retry_due(std::size_t limit) {
+  auto due = store_.list_deliveries({.state = std::string("pending"), .due_by = clock_.now(), .limit = limit, .with_body = true});
+  if (!due) return due.error();
+  std::vector<DeliveryOutcome> out;
+  for (auto& d : *due) out.push_back(attempt(std::move(d)));
+  return out;
+}
+
+Result<DeliveryOutcome> ReportDeliverer::retry(std::int64_t id) {
+  auto d = store_.get_delivery(id);
+  if (!d) return d.error();
+  if (!*d) return fail(errc::not_found, fmt::format("delivery {} does not exist", id));
+  if ((*d)->state == "delivered") {
+    const auto& s = **d;
+    return DeliveryOutcome{s.id, s.subject, s.target, s.state, s.attempts, s.next_attempt,
+                           fmt::format("already delivered at {}", format_timestamp(s.updated)), false, false};
+  }
+  return attempt(std::move(**d));
+}
+
+DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
+  DeliveryOutcome out{rec.id, rec.subject, rec.target, rec.state, rec.attempts, rec.next_attempt, {}, false, false};
+  const auto start = clock_.now();
+  // Claim it: another sender sharing the store sees it due only after the claim expires.
+  const bool was_failed = rec.state == "failed";
+  rec.state = "pending";
+  rec.next_attempt = start + options_.claim;
+  rec.updated = start;
+  auto claimed = store_.update_delivery(rec);
+  if (!claimed) {
+    out.detail = claimed.error().code == errc::conflict ? "claimed by another sender" : "could not claim it: " + claimed.error().message;
+    return out;
+  }
+  rec.version = *claimed;
+  out.attempted = true;
+
+  std::optional<Duration> wait_for_breaker;
+  auto send = [&]() -> Result<std::string> {
+    const auto colon = rec.target.find(':');
+    const auto kind = rec.target.substr(0, colon);
+    const auto where = rec.target.substr(colon + 1);
+    if (kind == "file") {
+      std::error_code ec;
+      const fs::path path(where);
+      fs::create_directories(path.parent_path(), ec);
+      if (ec) return fail(errc::io, fmt::format("cannot create {}: {}", path.parent_path().string(), ec.message()));
+      const auto tmp = fmt::format("{}.tmp-{}", where, static_cast<long>(::getpid()));
+      {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        f << rec.body;
+        f.flush();
+        if (!f) return fail(errc::io, fmt::format("cannot write {}", tmp));
+      }
+      fs::rename(tmp, path, ec);
+      if (ec) {
+        fs::remove(tmp, ec);
+        return fail(errc::io, fmt::format("cannot rename {} to {}", tmp, where));
+      }
+      return fmt::format("wrote {} ({} bytes)", where, rec.body.size());
+    }
+    if (kind == "webhook") {
+      auto permit = breaker_->try_acquire();
+      if (!permit) {
+        wait_for_breaker = permit.retry_after();
+        return fail(errc::unavailable, fmt::format("circuit breaker {} is {}: not calling {}", breaker_->name(),
+                                                   resilience::to_string(permit.rejected_state()), where));
+      }
+      automation::detail::HttpCall call;
+      call.method = "POST";
+      call.url = where;
+      call.headers = {{"Content-Type", rec.content_type}, {"User-Agent", "automation-reports"}};
+      call.body = rec.body;
+      call.timeout = options_.timeout;
+      call.ca_file = options_.ca_file;
+      const std::atomic<bool> cancel{false};
+      auto answer = automation::detail::perform_http(call, cancel);
+      if (!answer) {
+        permit.failure();
+        return answer.error();
+      }
+      if (answer->accepted) {
+        permit.success();
+        return fmt::format("HTTP {}", answer->status);
+      }
+      const auto body = answer->body.substr(0, 200);
+      if (answer->status >= 400 && answer->status < 500 && answer->status != 408 && answer->status != 429) {
+        permit.ignore();  // the endpoint is up and refuses this message: retrying will not help
+        return fail(errc::invalid_argument, fmt::format("{} refused the message: HTTP {} {}", where, answer->status, body));
+      }
+      permit.failure();
+      return fail(errc::unavailable, fmt::format("{} answered HTTP {} {}", where, answer->status, body));
+    }
+    if (kind == "email") {
+      automation::detail::SmtpMessage m;
+      m.host = options_.smtp.host;
+      m.port = options_.smtp.port;
+      m.helo = options_.smtp.helo;
+      m.from = options_.smtp.from;
+      m.to = split_recipients(where);
+      m.data = rec.body;
+      m.timeout = options_.timeout;
+      if (m.host.empty()) return fail(errc::unavailable, "no SMTP server is configured (reports.smtp_host)");
+      auto sent = automation::detail::send_smtp(m);
+      if (!sent) return sent.error();
+      return fmt::format("SMTP {} {}", sent->code, sent->reply);
+    }
+    return fail(errc::invalid_argument, fmt::format("unknown target kind \"{}\"", kind));
+  };
+
+  auto sent = send();
+  const auto end = clock_.now();
+  rec.attempts += 1;
+  rec.updated = end;
+  if (sent) {
+    rec.state = "delivered";
+    rec.last_error.clear();
+    rec.next_attempt = end;
+    out.detail = *sent;
+  } else {
+    rec.last_error = sent.error().message;
+    // A failed delivery retried by hand gets that one attempt.
+    const bool give_up = permanent(options_.retry, sent.error()) || was_failed || rec.attempts >= options_.retry.max_attempts;
+    if (give_up) {
+      rec.state = "failed";
+      rec.next_attempt = end;
+      out.detail = fmt::format("gave up after {} attempt{}: {}", rec.attempts, rec.attempts == 1 ? "" : "s", rec.last_error);
+    } else {
+      rec.state = "pending";
+      Duration delay = options_.retry.base_delay(rec.attempts + 1);
+      if (wait_for_breaker) delay = std::max(delay, *wait_for_breaker);
+      rec.next_attempt = end + delay;
+      out.detail = fmt::format("{}; next attempt at {}", rec.last_error, format_timestamp(rec.next_attempt));
+    }
+  }
+  if (auto w = store_.update_delivery(rec); !w) {
+    automation::detail::logf(LogLevel::warn, "reports", "delivery {} to {}: could not record the attempt ({}); it is retried after its claim",
+                             rec.id, rec.target, w.error().message);
+    out.detail += "; the result could not be recorded: " + w.error().message;
+  }
+  out.state = rec.state;
+  out.attempts = rec.attempts;
+  out.next_attempt = rec.next_attempt;
+
+  storage::TaskRecord t;
+  t.domain = "reports";
+  t.action = "deliver." + rec.target.substr(0, rec.target.find(':'));
+  t.params = json::dump(bj::object{{"delivery", rec.id},
+                                   {"subject", rec.subject},
+                                   {"target", rec.target},
+                                   {"attempt", rec.attempts},
+                                   {"reason", rec.reason},
+                                   {"actor", options_.actor}});
+  t.outcome = sent ? storage::TaskOutcome::success
+                   : sent.error().code == errc::timeout ? storage::TaskOutcome::timeout : storage::TaskOutcome::failure;
+  if (!sent) t.error = sent.error().message;
+  t.started = start;
+  t.ended = end;
+  t.duration = end - start;
+  if (auto a = store_.append_tasks({&t, 1}); !a)
+    automation::detail::logf(LogLevel::warn, "reports", "could not record delivery {} in the task history: {}", rec.id, a.error().message);
+  return out;
+}
+
+}  // namespace automation::metrics
