@@ -153,6 +153,52 @@ const std::vector<KeyDef>& defs() {
                  INFINITY,
                  [](Config& c, const Value& x) { c.llm.timeout = std::get<Millis>(x); },
                  [](const Config& c) { return boost::json::value(format_duration(c.llm.timeout)); }});
+    auto reports_text = [&v](std::string name, std::string env, std::string ReportsConfig::*m, std::string desc, bool secret) {
+      v.push_back({"reports." + name,
+                   std::move(env),
+                   Kind::string,
+                   std::move(desc),
+                   {},
+                   -INFINITY,
+                   INFINITY,
+                   [m](Config& c, const Value& x) { c.reports.*m = std::get<std::string>(x); },
+                   [m, secret](const Config& c) { return boost::json::value(secret && !(c.reports.*m).empty() ? "***" : c.reports.*m); }});
+    };
+    auto reports_choice = [&v](std::string name, std::string env, std::string ReportsConfig::*m, std::string desc,
+                               std::vector<std::string> choices) {
+      v.push_back({"reports." + name,
+                   std::move(env),
+                   Kind::enumeration,
+                   std::move(desc),
+                   std::move(choices),
+                   -INFINITY,
+                   INFINITY,
+                   [m](Config& c, const Value& x) { c.reports.*m = std::get<std::string>(x); },
+                   [m](const Config& c) { return boost::json::value(c.reports.*m); }});
+    };
+    reports_text("directory", "AUTOMATION_REPORTS_DIR", &ReportsConfig::directory, "directory delivered reports are written to (empty: none)",
+                 false);
+    reports_choice("format", "AUTOMATION_REPORTS_FORMAT", &ReportsConfig::format, "format of report files: json, md or html",
+                   {"json", "md", "html"});
+    reports_text("webhook_url", "AUTOMATION_REPORTS_WEBHOOK_URL", &ReportsConfig::webhook_url,
+                 "http(s) URL reports are posted to, e.g. a Slack incoming webhook (empty: none)", true);
+    reports_choice("webhook_style", "AUTOMATION_REPORTS_WEBHOOK_STYLE", &ReportsConfig::webhook_style,
+                   "webhook payload: slack ({\"text\": summary}) or json (the whole report)", {"slack", "json"});
+    reports_text("email_to", "AUTOMATION_REPORTS_EMAIL_TO", &ReportsConfig::email_to, "comma-separated report recipients (empty: none)",
+                 false);
+    reports_text("email_from", "AUTOMATION_REPORTS_EMAIL_FROM", &ReportsConfig::email_from, "sender address of report emails", false);
+    reports_text("smtp_host", "AUTOMATION_SMTP_HOST", &ReportsConfig::smtp_host, "SMTP relay for report emails", false);
+    v.push_back({"reports.smtp_port",
+                 "AUTOMATION_SMTP_PORT",
+                 Kind::number,
+                 "SMTP relay port",
+                 {},
+                 1,
+                 65535,
+                 [](Config& c, const Value& x) { c.reports.smtp_port = std::get<double>(x); },
+                 [](const Config& c) { return boost::json::value(c.reports.smtp_port); }});
+    reports_text("ca_file", "AUTOMATION_REPORTS_CA_FILE", &ReportsConfig::ca_file, "extra trusted CA certificates (PEM) for the webhook",
+                 false);
     auto pct = [&v](std::string name, std::string env, double ThresholdsConfig::*m, std::string desc) {
       v.push_back({"thresholds." + name,
                    std::move(env),

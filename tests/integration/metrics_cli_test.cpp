@@ -2,12 +2,15 @@
 #include <automation/core/json.hpp>
 
 #include "support/autoctl.hpp"
+#include "support/http_server.hpp"
 #include "support/json_out.hpp"
 #include "support/temp_dir.hpp"
+#include "support/xml.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cmath>
 
 using namespace automation;
@@ -234,4 +237,72 @@ TEST_CASE("autoctl metrics system: a sample from captured proc files, marked aga
   CHECK(missing.exit_code == 66);
   CHECK_THAT(missing.err, Contains("nothing/stat"));
   CHECK(autoctl({"metrics", "system", "--interval", "0s"}, env).exit_code == 65);
+}
+
+TEST_CASE("autoctl report: written as HTML, delivered to a directory and a webhook, failed deliveries listed and retried") {
+  test::TempDir dir;
+  const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("r.db")},
+                                               {"AUTOMATION_REPORTS_DIR", dir.file("reports")},
+                                               {"AUTOMATION_REPORTS_FORMAT", "md"}};
+  const auto events = test::write_file(dir.file("events.csv"),
+                                       "timestamp,userId,featureKey,eventType,duration,errorCode\n"
+                                       "2026-11-17T08:00:00Z,ann,vocal-coach,start,100,\n"
+                                       "2026-11-24T09:00:00Z,bob,vocal-coach,start,300,E500\n"
+                                       "2026-11-25T10:00:00Z,ann,lyrics,start,,\n");
+  REQUIRE(autoctl({"ingest", "events", events}, env).exit_code == 0);
+
+  const auto html_path = dir.file("out/w48.html");
+  auto written = autoctl({"report", "--weekly", "--date", "2026-11-24", "--format", "html", "-o", html_path}, env);
+  INFO(written.err);
+  REQUIRE(written.exit_code == 0);
+  CHECK_THAT(written.out, Contains("wrote " + html_path));
+  auto doc = test::parse_xml(test::read_file(html_path));
+  CHECK(doc->all("svg").size() == 3);  // events, error rate, features (no revenue: no revenue line or plan bars)
+
+  auto printed = autoctl({"report", "--weekly", "--date", "2026-11-24", "--format", "json"}, env);
+  REQUIRE(printed.exit_code == 0);
+  auto rep = json::parse(printed.out).value();
+  CHECK(rep.at("report").as_string() == "weekly-2026-W48");
+  CHECK(rep.at("rollup").at("usage").at("events").to_number<int>() == 2);
+
+  // Delivered to the configured directory, and to a webhook that is down at first.
+  std::atomic<bool> up{false};
+  test::HttpServer hook([&](const std::string&) { return up ? test::HttpReply{200, "ok"} : test::HttpReply{503, "down"}; });
+  auto sent = autoctl({"report", "--weekly", "--date", "2026-11-24", "--deliver", "--target", "file:" + dir.file("reports") + "/",
+                       "--target", "webhook:" + hook.url() + "/slack", "--json"},
+                      env);
+  INFO(sent.err);
+  CHECK(sent.exit_code == 75);  // one delivery waits for a retry
+  auto deliveries = json_out(sent).at("deliveries").as_array();
+  REQUIRE(deliveries.size() == 2);
+  CHECK(deliveries[0].at("state").as_string() == "delivered");
+  CHECK(test::read_file(dir.file("reports/weekly-2026-W48.md")).find("# Weekly report 2026-W48") == 0);
+  CHECK(deliveries[1].at("state").as_string() == "pending");
+  CHECK_THAT(std::string(deliveries[1].at("detail").as_string()), Contains("HTTP 503"));
+  const auto id = deliveries[1].at("id").to_number<std::int64_t>();
+
+  auto listed = autoctl({"report", "deliveries", "--state", "pending"}, env);
+  REQUIRE(listed.exit_code == 0);
+  CHECK_THAT(listed.out, Contains("pending"));
+  CHECK_THAT(listed.out, Contains("last error: " + hook.url() + "/slack answered HTTP 503"));
+
+  CHECK_THAT(autoctl({"report", "retry"}, env).out, Contains("nothing is due"));  // its retry is a minute away
+  up = true;
+  auto retried = autoctl({"report", "retry", std::to_string(id)}, env);
+  INFO(retried.err);
+  CHECK(retried.exit_code == 0);
+  CHECK_THAT(retried.out, Contains("delivered"));
+  REQUIRE(hook.bodies().size() == 2);
+  CHECK(json::parse(hook.bodies()[1]).value().at("text").as_string().starts_with("*Weekly report 2026-W48*"));
+
+  // Bad input is named.
+  auto bad = autoctl({"report", "--format", "pdf"}, env);
+  CHECK(bad.exit_code == 65);
+  CHECK_THAT(bad.err, Contains("--format"));
+  auto no_target = autoctl({"report", "--deliver", "--target", "slack"}, env);
+  CHECK(no_target.exit_code == 65);
+  CHECK_THAT(no_target.err, Contains("delivery target \"slack\""));
+  auto bad_state = autoctl({"report", "deliveries", "--state", "lost"}, env);
+  CHECK(bad_state.exit_code == 65);
+  CHECK(autoctl({"report", "retry", "999"}, env).exit_code == 66);
 }

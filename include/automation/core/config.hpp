@@ -46,6 +46,20 @@ struct LlmSettings {
   std::string ca_file;
 };
 
+/// Where reports go when delivered (autoctl report --deliver, the weekly-report job); see
+/// docs/metrics.md.
+struct ReportsConfig {
+  std::string directory = "var/reports";  ///< file deliveries (empty: none), relative to the working directory
+  std::string format = "html";            ///< of the files: json, md or html
+  std::string webhook_url;                ///< empty: no webhook; shown as "***" by to_json() (it carries a secret)
+  std::string webhook_style = "slack";    ///< slack ({"text": summary}) or json (the whole report)
+  std::string email_to;                   ///< comma-separated recipients (empty: no email)
+  std::string email_from = "automation@localhost";
+  std::string smtp_host;  ///< the SMTP relay (needed for email)
+  double smtp_port = 25;
+  std::string ca_file;  ///< extra trusted CA certificates (PEM) for an https webhook
+};
+
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
   std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
@@ -54,6 +68,7 @@ struct Config {
   StorageConfig storage;
   ThresholdsConfig thresholds;
   LlmSettings llm;
+  ReportsConfig reports;
 
   /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
   std::map<std::string, std::string> sources;
