@@ -5,6 +5,7 @@
 //    the equivalent GROUP BY queries on the same events in a plain table.
 #include <automation/core/clock.hpp>
 #include <automation/metrics/aggregator.hpp>
+#include <automation/metrics/report.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
@@ -264,5 +265,83 @@ void BM_MetricsRollupBaselineSqliteShell(benchmark::State& state) {
   state.SetLabel(p.key());
 }
 BENCHMARK(BM_MetricsRollupBaselineSqliteShell)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+// ---- reports from stored rollups ---------------------------------------------------------------
+
+// A weekly (1) or monthly (2) report over the 10M events once its rollups are stored, as the
+// weekly-report job finds them after the nightly daily job: the period's rollup and the daily
+// rollups of its trend window are read and checked current, the insights derived. Rendering the
+// HTML page is measured separately below.
+void BM_MetricsReport(benchmark::State& state) {
+  auto& d = rollup_data();
+  if (!d.error.empty()) {
+    state.SkipWithError(d.error.c_str());
+    return;
+  }
+  const auto& p = kPeriods[state.range(0)];
+  MetricsAggregator agg(*d.store, d.clock);
+  if (auto warm = agg.report(p); !warm) {  // stores what is missing
+    state.SkipWithError(warm.error().message.c_str());
+    return;
+  }
+  std::size_t days = 0;
+  for (auto _ : state) {
+    auto r = agg.report(p);
+    if (!r) {
+      state.SkipWithError(r.error().message.c_str());
+      return;
+    }
+    days = r->days.size();
+  }
+  state.SetLabel(fmt::format("{}, {} days", p.key(), days));
+}
+BENCHMARK(BM_MetricsReport)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Baseline: the same figures with nothing stored, each rollup computed from the partials.
+void BM_MetricsReportBaselineRecomputed(benchmark::State& state) {
+  auto& d = rollup_data();
+  if (!d.error.empty()) {
+    state.SkipWithError(d.error.c_str());
+    return;
+  }
+  const auto& p = kPeriods[state.range(0)];
+  MetricsAggregator agg(*d.store, d.clock);
+  for (auto _ : state) {
+    auto r = agg.compute(p);
+    if (!r) {
+      state.SkipWithError(r.error().message.c_str());
+      return;
+    }
+    const auto last = sys_days{p.last};
+    for (auto day = last - days{report_days(p) - 1}; day <= last; day += days{1}) {
+      auto one = agg.compute(day_of(year_month_day{day}));
+      if (!one) {
+        state.SkipWithError(one.error().message.c_str());
+        return;
+      }
+      benchmark::DoNotOptimize(one->usage.events);
+    }
+  }
+  state.SetLabel(p.key());
+}
+BENCHMARK(BM_MetricsReportBaselineRecomputed)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_MetricsReportRenderHtml(benchmark::State& state) {
+  auto& d = rollup_data();
+  if (!d.error.empty()) {
+    state.SkipWithError(d.error.c_str());
+    return;
+  }
+  MetricsAggregator agg(*d.store, d.clock);
+  auto r = agg.report(kPeriods[2]);
+  if (!r) {
+    state.SkipWithError(r.error().message.c_str());
+    return;
+  }
+  std::size_t bytes = 0;
+  for (auto _ : state) bytes = render(*r, ReportFormat::html).size();
+  state.SetLabel(fmt::format("{}: {} bytes", kPeriods[2].key(), bytes));
+}
+BENCHMARK(BM_MetricsReportRenderHtml)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -114,7 +114,8 @@ Result<std::vector<UsageBlockRecord>> SqliteStore::usage_blocks(const UsageBlock
   if (q.source) sql += " AND source = ?3";
   if (q.first_row) sql += " AND first_row = ?4";
   if (q.id) sql += " AND id = ?5";
-  sql += " ORDER BY id";
+  // No ORDER BY: sorting by id would make SQLite walk the table in rowid order, reading each row's
+  // data past recorded_ms; without it, the covering index usage_block_meta answers (sorted below).
   auto st = impl_->db.prepare(sql);
   if (!st) return st.error();
   if (q.until) st->bind(1, to_epoch_ms(*q.until));
@@ -129,6 +130,7 @@ Result<std::vector<UsageBlockRecord>> SqliteStore::usage_blocks(const UsageBlock
     if (!*row) break;
     out.push_back(read_block(*st, q.with_data));
   }
+  std::sort(out.begin(), out.end(), [](const UsageBlockRecord& a, const UsageBlockRecord& b) { return a.id < b.id; });
   return out;
 }
 
