@@ -62,7 +62,8 @@ automation::Result<mx::DeliveryOptions> delivery_options(const Context& ctx, con
       o.targets.push_back(*t);
     }
   }
-  if (r.smtp_port != std::floor(r.smtp_port)) return automation::fail(errc::config, fmt::format("reports.smtp_port: {} is not a whole number", r.smtp_port));
+  if (r.smtp_port != std::floor(r.smtp_port))
+    return automation::fail(errc::config, fmt::format("reports.smtp_port: {} is not a whole number", r.smtp_port));
   o.smtp.host = r.smtp_host;
   o.smtp.port = static_cast<int>(r.smtp_port);
   o.smtp.from = r.email_from;
@@ -84,9 +85,7 @@ boost::json::object outcome_json(const mx::DeliveryOutcome& o) {
                              {"attempted", o.attempted}};
 }
 
-void print_outcome(const mx::DeliveryOutcome& o) {
-  fmt::print("  #{:<4} {:<9} {}  ({})\n", o.id, o.state, o.target, o.detail);
-}
+void print_outcome(const mx::DeliveryOutcome& o) { fmt::print("  #{:<4} {:<9} {}  ({})\n", o.id, o.state, o.target, o.detail); }
 
 // Exit 0 when everything is delivered; 75 (temporary failure) when some wait for a retry or gave up.
 int outcome_code(const std::vector<mx::DeliveryOutcome>& all) {
@@ -131,7 +130,8 @@ int run_report(Context& ctx, const ReportOptions& o) {
     auto d = delivery_options(ctx, o.targets);
     if (!d) return ctx.error(d.error());
     if (d->targets.empty())
-      return ctx.error(automation::fail(errc::config, "--deliver: no targets (set reports.directory, reports.webhook_url or reports.email_to, or pass --target)"));
+      return ctx.error(automation::fail(
+          errc::config, "--deliver: no targets (set reports.directory, reports.webhook_url or reports.email_to, or pass --target)"));
     delivery = std::move(*d);
   } else if (!o.targets.empty()) {
     return ctx.error(automation::fail(errc::invalid_argument, "--target needs --deliver"));
@@ -276,9 +276,8 @@ void register_report(CLI::App& app, Context& ctx) {
   auto id = std::make_shared<std::int64_t>(0);
   auto* retry = cmd->add_subcommand("retry", "Attempt the pending deliveries that are due now, or one delivery by id (a failed one too)");
   retry->add_option("id", *id, "A delivery id (from report deliveries)");
-  retry->callback([&ctx, id] {
-    ctx.run = [&ctx, id] { return run_retry(ctx, *id > 0 ? std::optional<std::int64_t>(*id) : std::nullopt); };
-  });
+  retry->callback(
+      [&ctx, id] { ctx.run = [&ctx, id] { return run_retry(ctx, *id > 0 ? std::optional<std::int64_t>(*id) : std::nullopt); }; });
 }
 
 }  // namespace autoctl

@@ -10,8 +10,8 @@
 #include <automation/forecast/forecast.hpp>
 #include <automation/forecast/forecaster.hpp>
 #include <automation/metrics/aggregator.hpp>
-#include <automation/metrics/delivery.hpp>
 #include <automation/metrics/anomaly.hpp>
+#include <automation/metrics/delivery.hpp>
 #include <automation/metrics/insights.hpp>
 #include <automation/metrics/metrics.hpp>
 #include <automation/metrics/report.hpp>

@@ -166,18 +166,12 @@ const std::vector<KeyDef>& defs() {
     };
     auto reports_choice = [&v](std::string name, std::string env, std::string ReportsConfig::*m, std::string desc,
                                std::vector<std::string> choices) {
-      v.push_back({"reports." + name,
-                   std::move(env),
-                   Kind::enumeration,
-                   std::move(desc),
-                   std::move(choices),
-                   -INFINITY,
-                   INFINITY,
+      v.push_back({"reports." + name, std::move(env), Kind::enumeration, std::move(desc), std::move(choices), -INFINITY, INFINITY,
                    [m](Config& c, const Value& x) { c.reports.*m = std::get<std::string>(x); },
                    [m](const Config& c) { return boost::json::value(c.reports.*m); }});
     };
-    reports_text("directory", "AUTOMATION_REPORTS_DIR", &ReportsConfig::directory, "directory delivered reports are written to (empty: none)",
-                 false);
+    reports_text("directory", "AUTOMATION_REPORTS_DIR", &ReportsConfig::directory,
+                 "directory delivered reports are written to (empty: none)", false);
     reports_choice("format", "AUTOMATION_REPORTS_FORMAT", &ReportsConfig::format, "format of report files: json, md or html",
                    {"json", "md", "html"});
     reports_text("webhook_url", "AUTOMATION_REPORTS_WEBHOOK_URL", &ReportsConfig::webhook_url,

@@ -1,8 +1,8 @@
 #include <automation/core/json.hpp>
 
 #include <fmt/format.h>
-#include <boost/json/serialize.hpp>
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value_stack.hpp>
 
 #include <charconv>

@@ -118,7 +118,8 @@ class Connection {
   Result<void> wait(int fd, short events) {
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now()).count();
-      if (left <= 0) return fail(errc::timeout, fmt::format("SMTP server {}:{} did not answer within {} ms", m_.host, m_.port, m_.timeout.count()));
+      if (left <= 0)
+        return fail(errc::timeout, fmt::format("SMTP server {}:{} did not answer within {} ms", m_.host, m_.port, m_.timeout.count()));
       pollfd p{fd, events, 0};
       const int n = ::poll(&p, 1, static_cast<int>(left));
       if (n > 0) return {};
@@ -162,7 +163,8 @@ Result<SmtpAnswer> send_smtp(const SmtpMessage& m) {
   if (m.to.empty()) return fail(errc::invalid_argument, "SMTP: no recipients");
   if (!clean(m.from) || m.from.empty()) return fail(errc::invalid_argument, fmt::format("SMTP: invalid sender \"{}\"", m.from));
   for (const auto& t : m.to)
-    if (!clean(t) || t.find('@') == std::string::npos) return fail(errc::invalid_argument, fmt::format("SMTP: invalid recipient \"{}\"", t));
+    if (!clean(t) || t.find('@') == std::string::npos)
+      return fail(errc::invalid_argument, fmt::format("SMTP: invalid recipient \"{}\"", t));
   Connection c(m);
   if (auto r = c.connect(); !r) return r.error();
   if (auto r = c.command("", 220, 220, "the connection"); !r) return r.error();

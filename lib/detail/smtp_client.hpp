@@ -21,8 +21,8 @@ struct SmtpMessage {
 };
 
 struct SmtpAnswer {
-  int code = 0;        // the server's reply to the end of DATA
-  std::string reply;   // its text
+  int code = 0;       // the server's reply to the end of DATA
+  std::string reply;  // its text
 };
 
 // errc::unavailable when the server cannot be reached or answers with a 4xx (temporary) code,

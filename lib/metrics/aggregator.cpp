@@ -473,12 +473,14 @@ Result<std::vector<Rollup>> MetricsAggregator::daily_rollups(year_month_day firs
   if (sys_days{last} < sys_days{first})
     return fail(errc::invalid_argument, fmt::format("daily rollups: {} is before {}", format_date(last), format_date(first)));
   if ((sys_days{last} - sys_days{first}).count() >= 3660)
-    return fail(errc::invalid_argument, fmt::format("daily rollups: {}..{} is more than 3,660 days", format_date(first), format_date(last)));
+    return fail(errc::invalid_argument,
+                fmt::format("daily rollups: {}..{} is more than 3,660 days", format_date(first), format_date(last)));
   const auto& zone = options_.time_zone;
   // One read of the blocks and revenue of the whole range (and the day before it, which each day's
   // changes compare with) gives every day's fingerprint as aggregate() would compute it.
   const auto before = sys_days{first} - days{1};
-  auto blocks = store_.usage_blocks({.since = zone.start_of_day(year_month_day{before}), .until = zone.start_of_day(sys_days{last} + days{1})});
+  auto blocks =
+      store_.usage_blocks({.since = zone.start_of_day(year_month_day{before}), .until = zone.start_of_day(sys_days{last} + days{1})});
   if (!blocks) return blocks.error();
   auto rows = store_.query_revenue(day_number(year_month_day{before}), day_number(last));
   if (!rows) return rows.error();

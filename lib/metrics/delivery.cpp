@@ -125,7 +125,8 @@ Result<DeliveryTarget> parse_target(std::string_view text) {
   } else if (text.rfind("webhook:", 0) == 0) {
     t.kind = TargetKind::webhook;
     t.destination = std::string(text.substr(8));
-    if (t.destination.rfind("http://", 0) != 0 && t.destination.rfind("https://", 0) != 0) return bad("expected an http:// or https:// URL");
+    if (t.destination.rfind("http://", 0) != 0 && t.destination.rfind("https://", 0) != 0)
+      return bad("expected an http:// or https:// URL");
   } else if (text.rfind("file:", 0) == 0) {
     t.kind = TargetKind::file;
     t.destination = std::string(text.substr(5));
@@ -169,12 +170,13 @@ std::string compose_email(const Report& report, const std::string& from, const s
   const auto boundary = "=_automation_" + id;
   std::string m;
   m += fmt::format("From: <{}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}.{}@automation>\r\nMIME-Version: 1.0\r\n", from,
-                   join([&] {
-                     std::vector<std::string> quoted;
-                     for (const auto& t : to) quoted.push_back("<" + t + ">");
-                     return quoted;
-                   }(),
-                        ", "),
+                   join(
+                       [&] {
+                         std::vector<std::string> quoted;
+                         for (const auto& t : to) quoted.push_back("<" + t + ">");
+                         return quoted;
+                       }(),
+                       ", "),
                    report.title(), mail_date(date), report.key(), id);
   m += fmt::format("Content-Type: multipart/alternative; boundary=\"{}\"\r\n\r\n", boundary);
   m += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
@@ -220,7 +222,8 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
         break;
       case TargetKind::email: {
         if (options_.smtp.host.empty())
-          return fail(errc::invalid_argument, fmt::format("email target {}: no SMTP server is configured (reports.smtp_host)", t.destination));
+          return fail(errc::invalid_argument,
+                      fmt::format("email target {}: no SMTP server is configured (reports.smtp_host)", t.destination));
         const auto to = split_recipients(t.destination);
         m.target = "email:" + join(to, ",");
         m.content_type = "message/rfc822";
@@ -253,10 +256,16 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
       o = attempt(std::move(**stored));
     } else {
       const auto& s = **stored;
-      o = {s.id, s.subject, s.target, s.state, s.attempts, s.next_attempt,
+      o = {s.id,
+           s.subject,
+           s.target,
+           s.state,
+           s.attempts,
+           s.next_attempt,
            s.state == "delivered" ? fmt::format("already delivered at {}", format_timestamp(s.updated))
                                   : fmt::format("gave up at {}: {}", format_timestamp(s.updated), s.last_error),
-           false, false};
+           false,
+           false};
     }
     o.created = q->created;
     out.push_back(std::move(o));
@@ -278,8 +287,15 @@ Result<DeliveryOutcome> ReportDeliverer::retry(std::int64_t id) {
   if (!*d) return fail(errc::not_found, fmt::format("delivery {} does not exist", id));
   if ((*d)->state == "delivered") {
     const auto& s = **d;
-    return DeliveryOutcome{s.id, s.subject, s.target, s.state, s.attempts, s.next_attempt,
-                           fmt::format("already delivered at {}", format_timestamp(s.updated)), false, false};
+    return DeliveryOutcome{s.id,
+                           s.subject,
+                           s.target,
+                           s.state,
+                           s.attempts,
+                           s.next_attempt,
+                           fmt::format("already delivered at {}", format_timestamp(s.updated)),
+                           false,
+                           false};
   }
   return attempt(std::move(**d));
 }
@@ -399,8 +415,9 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
     }
   }
   if (auto w = store_.update_delivery(rec); !w) {
-    automation::detail::logf(LogLevel::warn, "reports", "delivery {} to {}: could not record the attempt ({}); it is retried after its claim",
-                             rec.id, rec.target, w.error().message);
+    automation::detail::logf(LogLevel::warn, "reports",
+                             "delivery {} to {}: could not record the attempt ({}); it is retried after its claim", rec.id, rec.target,
+                             w.error().message);
     out.detail += "; the result could not be recorded: " + w.error().message;
   }
   out.state = rec.state;
@@ -416,8 +433,9 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
                                    {"attempt", rec.attempts},
                                    {"reason", rec.reason},
                                    {"actor", options_.actor}});
-  t.outcome = sent ? storage::TaskOutcome::success
-                   : sent.error().code == errc::timeout ? storage::TaskOutcome::timeout : storage::TaskOutcome::failure;
+  t.outcome = sent                                 ? storage::TaskOutcome::success
+              : sent.error().code == errc::timeout ? storage::TaskOutcome::timeout
+                                                   : storage::TaskOutcome::failure;
   if (!sent) t.error = sent.error().message;
   t.started = start;
   t.ended = end;

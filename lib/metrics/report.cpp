@@ -95,7 +95,8 @@ std::vector<Headline> headlines(const Rollup& r) {
       {"Churned", "revenue.churn_count", static_cast<double>(v.churn_count), Unit::count},
   };
   if (v.churn_rate) h.push_back({"Churn rate", "revenue.churn_rate", *v.churn_rate, Unit::rate});
-  if (v.revenue_per_active_user) h.push_back({"Revenue per active user", "revenue.per_active_user", *v.revenue_per_active_user, Unit::money});
+  if (v.revenue_per_active_user)
+    h.push_back({"Revenue per active user", "revenue.per_active_user", *v.revenue_per_active_user, Unit::money});
   return h;
 }
 
@@ -177,7 +178,8 @@ std::string line_chart(std::string_view title, const std::vector<DayFigures>& da
       css_class, W, H, esc(title), esc(title), L, esc(title));
   for (double t = bottom; t <= top + step / 2; t += step) {
     s += fmt::format("<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>\n", L, W - R, y(t), y(t));
-    s += fmt::format("<text class=\"axis\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", L - 6, y(t) + 4, esc(axis_text(t, unit)));
+    s +=
+        fmt::format("<text class=\"axis\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", L - 6, y(t) + 4, esc(axis_text(t, unit)));
   }
   const std::size_t every = std::max<std::size_t>(1, (n + 7) / 8);
   for (std::size_t i = 0; i < n; i += every)
@@ -210,7 +212,7 @@ std::string truncated(std::string_view s, std::size_t max) {
   if (s.size() <= max) return std::string(s);
   std::size_t cut = max - 1;
   while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
-  return std::string(s.substr(0, cut)) + "\xE2\x80\xA6";                        // …
+  return std::string(s.substr(0, cut)) + "\xE2\x80\xA6";                         // …
 }
 
 // Horizontal bars, largest first as given.
@@ -228,7 +230,8 @@ std::string bar_chart(std::string_view title, const std::vector<std::pair<std::s
     const auto& [name, v] = items[i];
     const double y = T + row * static_cast<double>(i);
     const double w = hi > 0 ? (W - L - R) * std::max(0.0, v) / hi : 0;
-    s += fmt::format("<text class=\"label\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", L - 8, y + 15, esc(truncated(name, 26)));
+    s +=
+        fmt::format("<text class=\"label\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", L - 8, y + 15, esc(truncated(name, 26)));
     s += fmt::format("<rect class=\"bar\" x=\"{}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\"><title>{}: {}</title></rect>\n", L, y + 3, w,
                      row - 6, esc(name), esc(value_text(v, unit)));
     s += fmt::format("<text class=\"value\" x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", L + w + 6, y + 15, esc(value_text(v, unit)));
@@ -289,7 +292,8 @@ std::string render_html(const Report& r) {
   s += fmt::format("<h1>{}</h1>\n<p class=\"meta\">{} to {} ({}), generated {}</p>\n", esc(r.title()), format_date(r.period.first),
                    format_date(r.period.last), esc(r.time_zone), format_timestamp(r.generated));
 
-  s += "<h2>Summary</h2>\n<table class=\"summary\">\n<thead><tr><th>Figure</th><th>Value</th><th>Previous</th><th>Change</th></tr></thead>\n<tbody>\n";
+  s += "<h2>Summary</h2>\n<table "
+       "class=\"summary\">\n<thead><tr><th>Figure</th><th>Value</th><th>Previous</th><th>Change</th></tr></thead>\n<tbody>\n";
   for (const auto& h : headlines(r.rollup)) {
     const auto* c = find_change(r.rollup, h.figure);
     s += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>\n", esc(h.label), esc(value_text(h.value, h.unit)),
@@ -324,7 +328,8 @@ std::string render_html(const Report& r) {
     for (const auto& f : u.features) items.emplace_back(f.feature, static_cast<double>(f.events));
     s += "<h2>Features</h2>\n";
     s += bar_chart("Events by feature", top_items(std::move(items)), Unit::count, "features");
-    s += "<table class=\"features\">\n<thead><tr><th>Feature</th><th>Events</th><th>Change</th><th>Errors</th><th>Error rate</th><th>p95</th></tr></thead>\n<tbody>\n";
+    s += "<table class=\"features\">\n<thead><tr><th>Feature</th><th>Events</th><th>Change</th><th>Errors</th><th>Error "
+         "rate</th><th>p95</th></tr></thead>\n<tbody>\n";
     for (const auto& f : u.features) {
       const auto* c = find_change(r.rollup, "usage.feature." + f.feature + ".events");
       s += fmt::format("<tr><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", esc(f.feature),
@@ -339,12 +344,15 @@ std::string render_html(const Report& r) {
     for (const auto& p : v.plans) items.emplace_back(p.plan, p.revenue);
     s += "<h2>Plans</h2>\n";
     s += bar_chart("Revenue by plan", top_items(std::move(items)), Unit::money, "plans");
-    s += "<table class=\"plans\">\n<thead><tr><th>Plan</th><th>Revenue</th><th>Change</th><th>New</th><th>Active</th><th>Churned</th></tr></thead>\n<tbody>\n";
+    s += "<table "
+         "class=\"plans\">\n<thead><tr><th>Plan</th><th>Revenue</th><th>Change</th><th>New</th><th>Active</th><th>Churned</th></tr></"
+         "thead>\n<tbody>\n";
     for (const auto& p : v.plans) {
       const auto* c = find_change(r.rollup, "revenue.plan." + p.plan + ".revenue");
-      s += fmt::format("<tr><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", esc(p.plan), money_text(p.revenue),
-                       change_class(c, true), esc(change_text(c, Unit::money)), count_text(static_cast<double>(p.new_subscribers)),
-                       count_text(static_cast<double>(p.active_users)), count_text(static_cast<double>(p.churn_count)));
+      s +=
+          fmt::format("<tr><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", esc(p.plan), money_text(p.revenue),
+                      change_class(c, true), esc(change_text(c, Unit::money)), count_text(static_cast<double>(p.new_subscribers)),
+                      count_text(static_cast<double>(p.active_users)), count_text(static_cast<double>(p.churn_count)));
     }
     s += "</tbody>\n</table>\n";
   }
@@ -488,8 +496,11 @@ std::string_view media_type(ReportFormat f) noexcept {
 bj::object to_json(const Report& r) {
   bj::array days;
   for (const auto& d : r.days) {
-    bj::object o{{"date", format_date(d.date)}, {"events", d.events}, {"unique_users", d.unique_users},
-                 {"errors", d.errors},          {"error_rate", d.error_rate}};
+    bj::object o{{"date", format_date(d.date)},
+                 {"events", d.events},
+                 {"unique_users", d.unique_users},
+                 {"errors", d.errors},
+                 {"error_rate", d.error_rate}};
     if (d.has_revenue) {
       o["revenue"] = d.revenue;
       o["new_subscribers"] = d.new_subscribers;

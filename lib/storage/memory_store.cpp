@@ -658,8 +658,9 @@ Result<std::vector<DeliveryRecord>> MemoryStore::list_deliveries(const DeliveryQ
     if (!q.with_body) out.back().body.clear();
   }
   if (q.due_by) {
-    std::stable_sort(out.begin(), out.end(),
-                     [](const DeliveryRecord& a, const DeliveryRecord& b) { return std::tie(a.next_attempt, a.id) < std::tie(b.next_attempt, b.id); });
+    std::stable_sort(out.begin(), out.end(), [](const DeliveryRecord& a, const DeliveryRecord& b) {
+      return std::tie(a.next_attempt, a.id) < std::tie(b.next_attempt, b.id);
+    });
   } else if (q.newest_first) {
     std::reverse(out.begin(), out.end());
   }

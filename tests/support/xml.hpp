@@ -59,8 +59,8 @@ class XmlParser {
 
  private:
   [[noreturn]] void error(const std::string& what) const {
-    throw std::runtime_error("XML error at offset " + std::to_string(i_) + ": " + what + " near \"" +
-                             std::string(s_.substr(i_, 40)) + "\"");
+    throw std::runtime_error("XML error at offset " + std::to_string(i_) + ": " + what + " near \"" + std::string(s_.substr(i_, 40)) +
+                             "\"");
   }
   bool starts(std::string_view p) const { return s_.substr(i_, p.size()) == p; }
   void skip_space() {
@@ -106,7 +106,8 @@ class XmlParser {
       } else if (ent == "apos") {
         out += '\'';
       } else if (ent.size() > 1 && ent[0] == '#') {
-        const unsigned long cp = ent[1] == 'x' ? std::stoul(std::string(ent.substr(2)), nullptr, 16) : std::stoul(std::string(ent.substr(1)));
+        const unsigned long cp =
+            ent[1] == 'x' ? std::stoul(std::string(ent.substr(2)), nullptr, 16) : std::stoul(std::string(ent.substr(1)));
         if (cp < 0x80) {
           out += static_cast<char>(cp);
         } else {

@@ -395,17 +395,17 @@ Result<void> validate(const RollupRecord& record);
 /// so that it is never lost, and retried until delivered. `key` is unique: enqueueing a message
 /// whose key exists stores nothing. `version` increases on every update (compare-and-set).
 struct DeliveryRecord {
-  std::int64_t id = 0;        ///< assigned by the store, increasing
-  std::string key;            ///< the caller's idempotency key (e.g. a hash of subject, target and body)
-  std::string subject;        ///< what it delivers: "report:weekly-2026-W48", "alert:12"
-  std::string target;         ///< where: "file:/srv/reports", "webhook:https://hooks.example/T1", "email:ops@example.com"
-  std::string content_type;   ///< of the body: "text/html; charset=utf-8", "application/json", "message/rfc822"
-  std::string body;           ///< empty when listed without bodies
-  std::string state;          ///< "pending", "delivered" or "failed" (gave up; retried only when asked)
-  int attempts = 0;           ///< attempts made
-  TimePoint next_attempt{};   ///< pending: when it is due (a sender's claim moves it past the attempt)
-  std::string last_error;     ///< why the last attempt failed (empty after a success)
-  std::string reason;         ///< why it is delivered: "autoctl report --deliver by alice", "schedule weekly-report"
+  std::int64_t id = 0;       ///< assigned by the store, increasing
+  std::string key;           ///< the caller's idempotency key (e.g. a hash of subject, target and body)
+  std::string subject;       ///< what it delivers: "report:weekly-2026-W48", "alert:12"
+  std::string target;        ///< where: "file:/srv/reports", "webhook:https://hooks.example/T1", "email:ops@example.com"
+  std::string content_type;  ///< of the body: "text/html; charset=utf-8", "application/json", "message/rfc822"
+  std::string body;          ///< empty when listed without bodies
+  std::string state;         ///< "pending", "delivered" or "failed" (gave up; retried only when asked)
+  int attempts = 0;          ///< attempts made
+  TimePoint next_attempt{};  ///< pending: when it is due (a sender's claim moves it past the attempt)
+  std::string last_error;    ///< why the last attempt failed (empty after a success)
+  std::string reason;        ///< why it is delivered: "autoctl report --deliver by alice", "schedule weekly-report"
   TimePoint created{}, updated{};
   std::int64_t version = 0;
 

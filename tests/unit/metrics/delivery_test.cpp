@@ -22,9 +22,9 @@
 using namespace automation;
 using namespace automation::metrics;
 using namespace std::chrono;
-using Catch::Matchers::Contains;
 using automation::test::HttpReply;
 using automation::test::HttpServer;
+using Catch::Matchers::Contains;
 
 namespace {
 

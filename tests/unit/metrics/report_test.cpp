@@ -38,13 +38,15 @@ struct Fixture {
   Fixture() {
     std::vector<UsageEvent> events;
     // Nov 16..29: day k has 10 + k events of vocal-coach (k errors on odd days), and 5 of the nasty one on Nov 25.
-    for (int k = 0; k < 14; ++k) add(events, format_date(year_month_day{sys_days{year{2026} / November / 16} + days{k}}), "vocal-coach", 10 + k, k % 2 ? k : 0);
+    for (int k = 0; k < 14; ++k)
+      add(events, format_date(year_month_day{sys_days{year{2026} / November / 16} + days{k}}), "vocal-coach", 10 + k, k % 2 ? k : 0);
     add(events, "2026-11-25", kNasty, 5, 1);
     REQUIRE(agg.ingest(events));
     std::vector<RevenueRecord> revenue;
     for (int d = 0; d < 28; ++d)
       if (d != 20)  // no record on Nov 22: a gap in the revenue line
-        revenue.push_back({year_month_day{sys_days{year{2026} / November / 2} + days{d}}, d % 2 ? "pro" : "basic", 1000.0 + 10 * d, 1, 100, 1});
+        revenue.push_back(
+            {year_month_day{sys_days{year{2026} / November / 2} + days{d}}, d % 2 ? "pro" : "basic", 1000.0 + 10 * d, 1, 100, 1});
     REQUIRE(agg.ingest_revenue(revenue));
   }
 };
