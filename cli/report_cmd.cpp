@@ -196,7 +196,7 @@ int run_deliveries(Context& ctx, const DeliveriesOptions& o) {
     for (const auto& d : *list)
       items.push_back(boost::json::object{{"id", d.id},
                                           {"subject", d.subject},
-                                          {"target", d.target},
+                                          {"target", mx::shown_target(d.target)},
                                           {"content_type", d.content_type},
                                           {"state", d.state},
                                           {"attempts", d.attempts},
@@ -213,7 +213,7 @@ int run_deliveries(Context& ctx, const DeliveriesOptions& o) {
     return ex_ok;
   }
   for (const auto& d : *list) {
-    fmt::print("#{:<4} {:<9} {:<26} {}  attempts {}", d.id, d.state, d.subject, d.target, d.attempts);
+    fmt::print("#{:<4} {:<9} {:<26} {}  attempts {}", d.id, d.state, d.subject, mx::shown_target(d.target), d.attempts);
     if (d.state == "pending") fmt::print(", next {}", automation::format_timestamp(d.next_attempt));
     if (!d.last_error.empty()) fmt::print("\n      last error: {}", d.last_error);
     fmt::print("\n");

@@ -141,6 +141,12 @@ std::string dot_stuffed(std::string_view data) {
   for (std::size_t i = 0; i < data.size(); ++i) {
     const char c = data[i];
     if (line_start && c == '.') out += '.';
+    if (c == '\r') {  // CRLF stays; a bare CR (not allowed in DATA) becomes a line end
+      out += "\r\n";
+      if (i + 1 < data.size() && data[i + 1] == '\n') ++i;
+      line_start = true;
+      continue;
+    }
     if (c == '\n') {
       if (out.empty() || out.back() != '\r') out += '\r';
       out += '\n';
@@ -170,7 +176,8 @@ Result<SmtpAnswer> send_smtp(const SmtpMessage& m) {
   if (auto r = c.command("", 220, 220, "the connection"); !r) return r.error();
   const auto helo = m.helo.empty() ? std::string("localhost") : m.helo;
   if (auto r = c.command("EHLO " + helo, 250, 250, "EHLO"); !r) {
-    if (r.error().code == errc::timeout) return r.error();
+    // Only a server that does not know EHLO (a 5xx answer) is greeted with HELO instead.
+    if (r.error().code != errc::invalid_argument) return r.error();
     if (auto h = c.command("HELO " + helo, 250, 250, "HELO"); !h) return h.error();
   }
   if (auto r = c.command(fmt::format("MAIL FROM:<{}>", m.from), 250, 250, "the sender"); !r) return r.error();

@@ -11,7 +11,11 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
@@ -98,6 +102,7 @@ std::string mail_date(TimePoint t) {
 
 struct Message {
   std::string target, content_type, body;
+  std::string key_text;  // what identifies the message: its body without what changes from run to run
 };
 
 std::string key_of(std::string_view subject, std::string_view target, std::string_view body) {
@@ -109,12 +114,49 @@ std::string key_of(std::string_view subject, std::string_view target, std::strin
   return fmt::format("{:016x}-{}", h, body.size());
 }
 
+// A webhook URL usually carries its secret in the path or query: shown, logged and recorded as
+// scheme://host[:port]/... only.
+std::string redacted_url(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  const auto path = url.find_first_of("/?#", scheme + 3);
+  if (path == std::string_view::npos || path + 1 >= url.size()) return std::string(url);
+  return std::string(url.substr(0, path)) + "/...";
+}
+
+// `text` with every occurrence of the webhook URL of `target` redacted.
+std::string without_secret(std::string text, std::string_view target) {
+  if (target.rfind("webhook:", 0) != 0) return text;
+  const auto url = std::string(target.substr(8));
+  const auto shown = redacted_url(url);
+  if (url == shown) return text;
+  for (auto p = text.find(url); p != std::string::npos; p = text.find(url, p + shown.size())) text.replace(p, url.size(), shown);
+  return text;
+}
+
+// The report without what changes from one run to the next over the same data (when it was
+// generated, whether its rollup was reused and why), so that its rendering keys a delivery.
+Report normalized(const Report& r) {
+  Report k = r;
+  k.generated = {};
+  k.rollup.computed = {};
+  k.rollup.reused = false;
+  k.rollup.why.clear();
+  k.rollup.partials_read = 0;
+  return k;
+}
+
 bool permanent(const resilience::RetryPolicy& p, const Error& e) {
   if (std::find(p.non_retryable.begin(), p.non_retryable.end(), e.code) != p.non_retryable.end()) return true;
   return p.retry_on && !p.retry_on(e);
 }
 
 }  // namespace
+
+std::string shown_target(std::string_view target) {
+  if (target.rfind("webhook:", 0) != 0) return std::string(target);
+  return "webhook:" + redacted_url(target.substr(8));
+}
 
 Result<DeliveryTarget> parse_target(std::string_view text) {
   DeliveryTarget t;
@@ -169,15 +211,11 @@ std::string compose_email(const Report& report, const std::string& from, const s
   const auto id = key_of(report.key(), join(to, ","), text);
   const auto boundary = "=_automation_" + id;
   std::string m;
-  m += fmt::format("From: <{}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}.{}@automation>\r\nMIME-Version: 1.0\r\n", from,
-                   join(
-                       [&] {
-                         std::vector<std::string> quoted;
-                         for (const auto& t : to) quoted.push_back("<" + t + ">");
-                         return quoted;
-                       }(),
-                       ", "),
-                   report.title(), mail_date(date), report.key(), id);
+  std::vector<std::string> quoted;
+  for (const auto& t : to) quoted.push_back("<" + t + ">");
+  // One recipient per line (folded), so a long list stays under SMTP's line limit.
+  m += fmt::format("From: <{}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}@automation>\r\nMIME-Version: 1.0\r\n", from,
+                   join(quoted, ",\r\n "), report.title(), mail_date(date), id);
   m += fmt::format("Content-Type: multipart/alternative; boundary=\"{}\"\r\n\r\n", boundary);
   m += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
   m += base64_lines(text);
@@ -203,31 +241,44 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
   const auto subject = "report:" + report.key();
   // Every message is composed before any is stored, so a bad target stores nothing.
   std::vector<Message> messages;
+  const auto stable = normalized(report);
   for (const auto& t : options_.targets) {
     Message m;
+    if (t.destination.empty()) return fail(errc::invalid_argument, fmt::format("{} target without a destination", to_string(t.kind)));
     switch (t.kind) {
       case TargetKind::file: {
         fs::path p(t.destination);
         std::error_code ec;
         if (t.destination.back() == '/' || fs::is_directory(p, ec)) p /= fmt::format("{}.{}", report.key(), file_extension(t.format));
-        m.target = "file:" + fs::absolute(p, ec).lexically_normal().string();
+        const auto abs = fs::absolute(p, ec);
+        if (ec) return fail(errc::invalid_argument, fmt::format("file target {}: {}", t.destination, ec.message()));
+        m.target = "file:" + abs.lexically_normal().string();
         m.content_type = std::string(media_type(t.format));
         m.body = render(report, t.format);
+        m.key_text = render(stable, t.format);
         break;
       }
       case TargetKind::webhook:
+        if (auto checked = parse_target("webhook:" + t.destination); !checked) return checked.error();
         m.target = "webhook:" + t.destination;
         m.content_type = "application/json";
         m.body = t.style == WebhookStyle::slack ? json::dump(bj::object{{"text", render_summary(report)}}) : json::dump(to_json(report));
+        m.key_text =
+            t.style == WebhookStyle::slack ? json::dump(bj::object{{"text", render_summary(stable)}}) : json::dump(to_json(stable));
         break;
       case TargetKind::email: {
         if (options_.smtp.host.empty())
           return fail(errc::invalid_argument,
                       fmt::format("email target {}: no SMTP server is configured (reports.smtp_host)", t.destination));
+        if (auto checked = parse_target("email:" + t.destination); !checked) return checked.error();
+        const auto& from = options_.smtp.from;
+        if (from.find('@') == std::string::npos || from.find_first_of("<>\r\n ,") != std::string::npos)
+          return fail(errc::invalid_argument, fmt::format("email sender \"{}\" is not a bare address (reports.email_from)", from));
         const auto to = split_recipients(t.destination);
         m.target = "email:" + join(to, ",");
         m.content_type = "message/rfc822";
-        m.body = compose_email(report, options_.smtp.from, to, now);
+        m.body = compose_email(report, from, to, now);
+        m.key_text = render(stable, ReportFormat::markdown);
         break;
       }
     }
@@ -237,7 +288,7 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
   for (auto& m : messages) {
     storage::DeliveryRecord rec;
     // The email's Date header changes with every run; its key leaves it out so a rerun is a duplicate.
-    rec.key = key_of(subject, m.target, m.content_type == "message/rfc822" ? render(report, ReportFormat::markdown) : m.body);
+    rec.key = key_of(subject, m.target, m.key_text);
     rec.subject = subject;
     rec.target = m.target;
     rec.content_type = m.content_type;
@@ -252,20 +303,18 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
     if (!stored) return stored.error();
     if (!*stored) return fail(errc::not_found, fmt::format("delivery {} vanished after it was stored", q->id));
     DeliveryOutcome o;
-    if ((*stored)->state == "pending") {
-      o = attempt(std::move(**stored));
+    const auto& s = **stored;
+    if (s.state == "pending" && (q->created || s.next_attempt <= now)) {
+      o = attempt(s);
     } else {
-      const auto& s = **stored;
-      o = {s.id,
-           s.subject,
-           s.target,
-           s.state,
-           s.attempts,
-           s.next_attempt,
-           s.state == "delivered" ? fmt::format("already delivered at {}", format_timestamp(s.updated))
-                                  : fmt::format("gave up at {}: {}", format_timestamp(s.updated), s.last_error),
-           false,
-           false};
+      o = {s.id, s.subject, shown_target(s.target), s.state, s.attempts, s.next_attempt, {}, false, false};
+      if (s.state == "delivered") {
+        o.detail = fmt::format("already delivered at {}", format_timestamp(s.updated));
+      } else if (s.state == "failed") {
+        o.detail = fmt::format("gave up at {}: {}", format_timestamp(s.updated), without_secret(s.last_error, s.target));
+      } else {
+        o.detail = fmt::format("stored before, next attempt at {}", format_timestamp(s.next_attempt));
+      }
     }
     o.created = q->created;
     out.push_back(std::move(o));
@@ -285,23 +334,23 @@ Result<DeliveryOutcome> ReportDeliverer::retry(std::int64_t id) {
   auto d = store_.get_delivery(id);
   if (!d) return d.error();
   if (!*d) return fail(errc::not_found, fmt::format("delivery {} does not exist", id));
-  if ((*d)->state == "delivered") {
-    const auto& s = **d;
-    return DeliveryOutcome{s.id,
-                           s.subject,
-                           s.target,
-                           s.state,
-                           s.attempts,
-                           s.next_attempt,
-                           fmt::format("already delivered at {}", format_timestamp(s.updated)),
-                           false,
-                           false};
+  const auto& s = **d;
+  DeliveryOutcome left{s.id, s.subject, shown_target(s.target), s.state, s.attempts, s.next_attempt, {}, false, false};
+  if (s.state == "delivered") {
+    left.detail = fmt::format("already delivered at {}", format_timestamp(s.updated));
+    return left;
+  }
+  // A sender's claim moves the due time exactly `claim` past its update; while it holds, that
+  // sender is attempting it.
+  if (s.state == "pending" && s.next_attempt > clock_.now() && s.next_attempt - s.updated == options_.claim) {
+    left.detail = fmt::format("claimed by another sender until {}", format_timestamp(s.next_attempt));
+    return left;
   }
   return attempt(std::move(**d));
 }
 
 DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
-  DeliveryOutcome out{rec.id, rec.subject, rec.target, rec.state, rec.attempts, rec.next_attempt, {}, false, false};
+  DeliveryOutcome out{rec.id, rec.subject, shown_target(rec.target), rec.state, rec.attempts, rec.next_attempt, {}, false, false};
   const auto start = clock_.now();
   // Claim it: another sender sharing the store sees it due only after the claim expires.
   const bool was_failed = rec.state == "failed";
@@ -326,17 +375,26 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
       const fs::path path(where);
       fs::create_directories(path.parent_path(), ec);
       if (ec) return fail(errc::io, fmt::format("cannot create {}: {}", path.parent_path().string(), ec.message()));
-      const auto tmp = fmt::format("{}.tmp-{}", where, static_cast<long>(::getpid()));
-      {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        f << rec.body;
-        f.flush();
-        if (!f) return fail(errc::io, fmt::format("cannot write {}", tmp));
+      // A temporary file of its own (mkstemp) in the same directory, synced, then renamed into place.
+      std::string tmp = where + ".tmp-XXXXXX";
+      const int fd = ::mkstemp(tmp.data());
+      if (fd < 0) return fail(errc::io, fmt::format("cannot create a temporary file beside {}: {}", where, std::strerror(errno)));
+      std::string_view rest = rec.body;
+      bool ok = true;
+      while (ok && !rest.empty()) {
+        const auto n = ::write(fd, rest.data(), rest.size());
+        if (n < 0 && errno == EINTR) continue;
+        ok = n > 0;
+        if (ok) rest.remove_prefix(static_cast<std::size_t>(n));
       }
-      fs::rename(tmp, path, ec);
-      if (ec) {
-        fs::remove(tmp, ec);
-        return fail(errc::io, fmt::format("cannot rename {} to {}", tmp, where));
+      const int err = errno;
+      ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
+      ::close(fd);
+      if (ok) fs::rename(tmp, path, ec);
+      if (!ok || ec) {
+        std::error_code ignored;
+        fs::remove(tmp, ignored);
+        return fail(errc::io, fmt::format("cannot write {}: {}", where, ec ? ec.message() : std::strerror(err ? err : errno)));
       }
       return fmt::format("wrote {} ({} bytes)", where, rec.body.size());
     }
@@ -390,8 +448,9 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
   };
 
   auto sent = send();
+  if (!sent) sent = Error(sent.error().code, without_secret(sent.error().message, rec.target));
   const auto end = clock_.now();
-  rec.attempts += 1;
+  if (!wait_for_breaker) rec.attempts += 1;  // a call the breaker refused was not an attempt
   rec.updated = end;
   if (sent) {
     rec.state = "delivered";
@@ -416,8 +475,8 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
   }
   if (auto w = store_.update_delivery(rec); !w) {
     automation::detail::logf(LogLevel::warn, "reports",
-                             "delivery {} to {}: could not record the attempt ({}); it is retried after its claim", rec.id, rec.target,
-                             w.error().message);
+                             "delivery {} to {}: could not record the attempt ({}); it is retried after its claim", rec.id,
+                             shown_target(rec.target), w.error().message);
     out.detail += "; the result could not be recorded: " + w.error().message;
   }
   out.state = rec.state;
@@ -429,7 +488,7 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
   t.action = "deliver." + rec.target.substr(0, rec.target.find(':'));
   t.params = json::dump(bj::object{{"delivery", rec.id},
                                    {"subject", rec.subject},
-                                   {"target", rec.target},
+                                   {"target", shown_target(rec.target)},
                                    {"attempt", rec.attempts},
                                    {"reason", rec.reason},
                                    {"actor", options_.actor}});

@@ -106,7 +106,44 @@ std::string short_date(year_month_day d) { return fmt::format("{:02}-{:02}", uns
 
 // ---- HTML and SVG ------------------------------------------------------------------------------
 
-std::string esc(std::string_view s) {
+// The length of the valid UTF-8 sequence at s[i] of a character XML allows (not a C0 control
+// other than tab/newline/return, DEL, a C1 control, a surrogate, U+FFFE or U+FFFF), else 0.
+std::size_t valid_char(std::string_view s, std::size_t i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) return (b0 >= 0x20 && b0 != 0x7F) || b0 == '\t' || b0 == '\n' || b0 == '\r' ? 1 : 0;
+  std::size_t n = b0 >= 0xF0 && b0 <= 0xF4 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC2 && b0 <= 0xDF ? 2 : 0;
+  if (b0 >= 0xF5) n = 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  std::uint32_t cp = b0 & (0xFF >> (n + 1));
+  for (std::size_t k = 1; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  const std::uint32_t min = n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF || (cp >= 0x80 && cp <= 0x9F)) return 0;
+  return n;
+}
+
+// `s` with every byte that is not part of a character XML allows replaced by U+FFFD.
+std::string clean_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto n = valid_char(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+std::string esc(std::string_view raw) {
+  const auto s = clean_text(raw);
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -127,12 +164,7 @@ std::string esc(std::string_view s) {
         out += "&#39;";
         break;
       default:
-        // Control characters other than tab and newline are not allowed in HTML (or XML) text.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
-          out += "\xEF\xBF\xBD";  // U+FFFD
-        } else {
-          out += c;
-        }
+        out += c;
     }
   }
   return out;
@@ -538,6 +570,23 @@ std::string render(const Report& report, ReportFormat format) {
   return {};
 }
 
+// Slack's mrkdwn treats <...> as links and mentions (<!channel>); names must not make any.
+static std::string slack_text(std::string_view s) {
+  std::string out;
+  for (char c : clean_text(s)) {
+    if (c == '&') {
+      out += "&amp;";
+    } else if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string render_summary(const Report& r) {
   std::string s = fmt::format("*{}* ({} to {}, {})\n", r.title(), format_date(r.period.first), format_date(r.period.last), r.time_zone);
   for (const auto& h : headlines(r.rollup)) {
@@ -545,7 +594,7 @@ std::string render_summary(const Report& r) {
     const auto change = change_text(c, h.unit);
     s += fmt::format("• {}: {}{}\n", h.label, value_text(h.value, h.unit), change.empty() ? "" : " (" + change + ")");
   }
-  for (const auto& i : r.insights) s += fmt::format("> {}\n", i.sentence);
+  for (const auto& i : r.insights) s += fmt::format("> {}\n", slack_text(i.sentence));
   return s;
 }
 

@@ -689,7 +689,7 @@ Result<std::int64_t> MemoryStore::prune_deliveries(TimePoint before) {
   std::lock_guard lock(state_->mu);
   std::int64_t n = 0;
   for (auto it = state_->deliveries.begin(); it != state_->deliveries.end();) {
-    if (it->second.state != "pending" && it->second.updated < before) {
+    if (it->second.state != "pending" && it->second.updated < at_ms(before)) {
       state_->delivery_keys.erase(it->second.key);
       it = state_->deliveries.erase(it);
       ++n;

@@ -88,6 +88,17 @@ class XmlParser {
     std::string out;
     for (std::size_t k = 0; k < raw.size(); ++k) {
       if (raw[k] == '<') error("'<' in text or an attribute");
+      const auto byte = static_cast<unsigned char>(raw[k]);
+      if ((byte < 0x20 && raw[k] != '\t' && raw[k] != '\n' && raw[k] != '\r') || byte == 0x7F) error("a control character");
+      if (byte >= 0x80) {  // a well-formed UTF-8 sequence
+        const std::size_t n = byte >= 0xF0 && byte <= 0xF4 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC2 && byte <= 0xDF ? 2 : 0;
+        if (n == 0 || k + n > raw.size()) error("invalid UTF-8");
+        for (std::size_t j = 1; j < n; ++j)
+          if ((static_cast<unsigned char>(raw[k + j]) & 0xC0) != 0x80) error("invalid UTF-8");
+        out.append(raw.substr(k, n));
+        k += n - 1;
+        continue;
+      }
       if (raw[k] != '&') {
         out += raw[k];
         continue;
@@ -108,6 +119,7 @@ class XmlParser {
       } else if (ent.size() > 1 && ent[0] == '#') {
         const unsigned long cp =
             ent[1] == 'x' ? std::stoul(std::string(ent.substr(2)), nullptr, 16) : std::stoul(std::string(ent.substr(1)));
+        if (cp == 0 || (cp < 0x20 && cp != 9 && cp != 10 && cp != 13)) error("a reference to a control character");
         if (cp < 0x80) {
           out += static_cast<char>(cp);
         } else {

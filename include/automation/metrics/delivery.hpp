@@ -43,6 +43,10 @@ struct DeliveryTarget {
 /// the text otherwise.
 Result<DeliveryTarget> parse_target(std::string_view text);
 
+/// A stored target as it may be shown: a webhook's URL as scheme://host[:port]/... (its path and
+/// query usually carry the secret); other targets as they are.
+std::string shown_target(std::string_view target);
+
 struct SmtpSettings {
   std::string host;  ///< empty: no email delivery
   int port = 25;
@@ -53,7 +57,7 @@ struct SmtpSettings {
 struct DeliveryOptions {
   std::vector<DeliveryTarget> targets;
   /// Attempts and delays between stored attempts: by default 8 attempts, 1 minute doubling to at
-  /// most 6 hours (about 4 hours in all).
+  /// most 6 hours apart (the 8 attempts span about 2 hours).
   resilience::RetryPolicy retry = default_retry();
   Duration claim = std::chrono::minutes(2);  ///< how long a sender's claim on a delivery holds
   Millis timeout{30'000};                    ///< per webhook or SMTP attempt
@@ -90,8 +94,10 @@ class ReportDeliverer {
   const DeliveryOptions& options() const noexcept { return options_; }
 
   /// Renders `report` for every target and stores each message with `reason`, then attempts the new
-  /// ones and those still pending (the same report rendered the same way is stored once: running a
-  /// job twice does not send twice). errc::invalid_argument without targets; an email target
+  /// ones and stored pending ones that are due. A report of the same data to the same target is the
+  /// same message (its generation time and rollup bookkeeping do not count), stored once: running a
+  /// job twice does not send twice. Webhook URLs are shown redacted (scheme://host/...) in outcomes,
+  /// errors, logs and the task history. errc::invalid_argument without targets; an email target
   /// without an SMTP host is refused before anything is stored.
   Result<std::vector<DeliveryOutcome>> deliver(const Report& report, std::string_view reason);
   /// Attempts the pending deliveries that are due, oldest due first, at most `limit`.

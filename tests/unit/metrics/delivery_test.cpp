@@ -123,7 +123,10 @@ TEST_CASE("a report delivered to a directory is written there once, and recorded
   CHECK(automation::test::read_file(dir.file("sub/latest.md")) == render(fx.report, ReportFormat::markdown));
   // The same report again is the same message: stored once, not sent again.
   std::filesystem::remove(html_path);
-  auto again = d.deliver(fx.report, "test run").value();
+  fx.clock.advance(hours(1));  // generated later, from the stored rollups: the same data
+  auto regenerated = fx.agg.report(week_of(year{2026} / November / 23)).value();
+  REQUIRE(regenerated.generated != fx.report.generated);
+  auto again = d.deliver(regenerated, "test run").value();
   CHECK_FALSE(again[0].created);
   CHECK_FALSE(again[0].attempted);
   CHECK_THAT(again[0].detail, Contains("already delivered"));
@@ -150,7 +153,10 @@ TEST_CASE("a failing webhook is retried with backoff until it takes the report")
   CHECK(out[0].attempts == 1);
   CHECK(out[0].next_attempt == fx.clock.now() + minutes(1));
   CHECK_THAT(out[0].detail, Contains("HTTP 500"));
-  CHECK(d.retry_due().value().empty());  // not due yet
+  CHECK(out[0].target == "webhook:" + server.url() + "/...");  // the path (a webhook's secret) is not shown
+  CHECK(out[0].detail.find("/hook") == std::string::npos);
+  CHECK(d.deliver(fx.report, "weekly schedule").value()[0].attempted == false);  // stored, not due yet
+  CHECK(d.retry_due().value().empty());                                          // not due yet
   fx.clock.advance(minutes(1));
   auto second = d.retry_due().value();
   REQUIRE(second.size() == 1);

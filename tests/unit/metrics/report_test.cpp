@@ -211,11 +211,31 @@ TEST_CASE("report formats parse by name") {
   CHECK(media_type(ReportFormat::html) == "text/html; charset=utf-8");
 }
 
+TEST_CASE("names with control characters and invalid UTF-8 still give a well-formed page and a safe summary") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  MetricsAggregator agg{store, clock};
+  std::vector<UsageEvent> events;
+  add(events, "2026-11-24", std::string("bad\x01\x7f\xff\xc0\x80\xed\xa0\x80name"), 20);
+  add(events, "2026-11-24", "<!channel> <http://evil|click>", 30);
+  REQUIRE(agg.ingest(events));
+  auto rep = agg.report(week_of(year{2026} / November / 24)).value();
+  const auto html = render(rep, ReportFormat::html);
+  REQUIRE_NOTHROW(test::parse_xml(html));
+  CHECK_THAT(html, Contains("bad\xEF\xBF\xBD\xEF\xBF\xBD"));
+  const auto summary = render_summary(rep);
+  CHECK(summary.find("<!channel>") == std::string::npos);
+  CHECK_THAT(summary, Contains("&lt;!channel&gt;"));
+}
+
 TEST_CASE("the XML checker refuses malformed documents") {
   CHECK_THROWS(test::parse_xml("<a><b></a></b>"));
   CHECK_THROWS(test::parse_xml("<a x=1></a>"));
   CHECK_THROWS(test::parse_xml("<a>x & y</a>"));
   CHECK_THROWS(test::parse_xml("<a>x < y</a>"));
   CHECK_THROWS(test::parse_xml("<a></a><b></b>"));
+  CHECK_THROWS(test::parse_xml("<a>\x01</a>"));
+  CHECK_THROWS(test::parse_xml("<a>\xff</a>"));
+  CHECK_THROWS(test::parse_xml("<a>&#0;</a>"));
   CHECK_NOTHROW(test::parse_xml("<!DOCTYPE html>\n<a x=\"1\"><b/>t &amp; u</a>\n"));
 }
