@@ -183,19 +183,22 @@ struct RollupData {
     if (auto r = MetricsAggregator(*store, clock).compute(month_of(year{2026} / November / 1)); !r) error = r.error().message;
   }
 };
-RollupData& rollup_data() {
+// The shared data, or nullptr (the benchmark skipped with the reason) when it could not be built.
+RollupData* rollup_data(benchmark::State& state) {
   static RollupData d;
-  return d;
+  if (!d.error.empty()) {
+    state.SkipWithError(d.error.c_str());
+    return nullptr;
+  }
+  return &d;
 }
 
 const Period kPeriods[] = {day_of(year{2026} / November / 18), week_of(year{2026} / November / 18), month_of(year{2026} / November / 1)};
 
 void BM_MetricsRollup(benchmark::State& state) {
-  auto& d = rollup_data();
-  if (!d.error.empty()) {
-    state.SkipWithError(d.error.c_str());
-    return;
-  }
+  auto* data = rollup_data(state);
+  if (!data) return;
+  auto& d = *data;
   const auto& p = kPeriods[state.range(0)];
   MetricsAggregator agg(*d.store, d.clock);
   std::uint64_t events = 0;
@@ -214,11 +217,9 @@ BENCHMARK(BM_MetricsRollup)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecon
 
 // The monthly rollup right after loading, when it also merges each day's per-block partials.
 void BM_MetricsRollupFirstAfterLoad(benchmark::State& state) {
-  auto& d = rollup_data();
-  if (!d.error.empty()) {
-    state.SkipWithError(d.error.c_str());
-    return;
-  }
+  auto* data = rollup_data(state);
+  if (!data) return;
+  auto& d = *data;
   const auto fresh = d.dir.file("fresh.db");
   for (auto _ : state) {
     state.PauseTiming();
@@ -240,11 +241,9 @@ BENCHMARK(BM_MetricsRollupFirstAfterLoad)->Unit(benchmark::kMillisecond)->UseRea
 // The same figures (per feature: events, distinct users, errors, mean duration; per event type;
 // distinct users overall) for the period and the one before it, by the sqlite3 shell.
 void BM_MetricsRollupBaselineSqliteShell(benchmark::State& state) {
-  auto& d = rollup_data();
-  if (!d.error.empty()) {
-    state.SkipWithError(d.error.c_str());
-    return;
-  }
+  auto* data = rollup_data(state);
+  if (!data) return;
+  auto& d = *data;
   const auto& p = kPeriods[state.range(0)];
   std::string sql;
   for (const auto& q : {p, p.previous()}) {
@@ -273,11 +272,9 @@ BENCHMARK(BM_MetricsRollupBaselineSqliteShell)->Arg(0)->Arg(1)->Arg(2)->Unit(ben
 // rollups of its trend window are read and checked current, the insights derived. Rendering the
 // HTML page is measured separately below.
 void BM_MetricsReport(benchmark::State& state) {
-  auto& d = rollup_data();
-  if (!d.error.empty()) {
-    state.SkipWithError(d.error.c_str());
-    return;
-  }
+  auto* data = rollup_data(state);
+  if (!data) return;
+  auto& d = *data;
   const auto& p = kPeriods[state.range(0)];
   MetricsAggregator agg(*d.store, d.clock);
   if (auto warm = agg.report(p); !warm) {  // stores what is missing
@@ -299,11 +296,9 @@ BENCHMARK(BM_MetricsReport)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseR
 
 // Baseline: the same figures with nothing stored, each rollup computed from the partials.
 void BM_MetricsReportBaselineRecomputed(benchmark::State& state) {
-  auto& d = rollup_data();
-  if (!d.error.empty()) {
-    state.SkipWithError(d.error.c_str());
-    return;
-  }
+  auto* data = rollup_data(state);
+  if (!data) return;
+  auto& d = *data;
   const auto& p = kPeriods[state.range(0)];
   MetricsAggregator agg(*d.store, d.clock);
   for (auto _ : state) {
@@ -327,11 +322,9 @@ void BM_MetricsReportBaselineRecomputed(benchmark::State& state) {
 BENCHMARK(BM_MetricsReportBaselineRecomputed)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MetricsReportRenderHtml(benchmark::State& state) {
-  auto& d = rollup_data();
-  if (!d.error.empty()) {
-    state.SkipWithError(d.error.c_str());
-    return;
-  }
+  auto* data = rollup_data(state);
+  if (!data) return;
+  auto& d = *data;
   MetricsAggregator agg(*d.store, d.clock);
   auto r = agg.report(kPeriods[2]);
   if (!r) {

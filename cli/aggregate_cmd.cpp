@@ -26,13 +26,11 @@ std::string number(double v) {
 }
 
 std::string change_of(const mx::Rollup& r, std::string_view figure, bool points = false) {
-  for (const auto& c : r.changes)
-    if (c.figure == figure) {
-      if (points) return fmt::format(" ({:+.2f} pts)", 100 * c.absolute);
-      if (c.relative) return fmt::format(" ({:+.1f}%)", 100 * *c.relative);
-      if (c.absolute != 0) return fmt::format(" (new, was 0)");
-      return "";
-    }
+  const auto* c = mx::find_change(r, figure);
+  if (!c) return "";
+  if (points) return fmt::format(" ({:+.2f} pts)", 100 * c->absolute);
+  if (c->relative) return fmt::format(" ({:+.1f}%)", 100 * *c->relative);
+  if (c->absolute != 0) return fmt::format(" (new, was 0)");
   return "";
 }
 

@@ -92,7 +92,7 @@ RevenueSummary revenue_summary(const std::vector<storage::RevenueRow>& rows) {
   RevenueSummary s;
   std::map<std::int32_t, std::int64_t> active_by_day;
   std::map<std::string, PlanRevenue> plans;
-  std::map<std::string, std::int32_t> plan_last_day;
+  // Rows come by day then plan (query_revenue), so a plan's last row is its latest day's.
   for (const auto& r : rows) {
     s.total_revenue += r.total_revenue;
     s.new_subscribers += r.new_subscribers;
@@ -103,10 +103,7 @@ RevenueSummary revenue_summary(const std::vector<storage::RevenueRow>& rows) {
     p.revenue += r.total_revenue;
     p.new_subscribers += r.new_subscribers;
     p.churn_count += r.churn_count;
-    if (auto [it, fresh] = plan_last_day.try_emplace(r.plan, r.day); fresh || r.day >= it->second) {
-      it->second = r.day;
-      p.active_users = r.active_users;
-    }
+    p.active_users = r.active_users;
   }
   s.days = static_cast<int>(active_by_day.size());
   if (!active_by_day.empty()) {
@@ -206,12 +203,19 @@ struct Fingerprint {
   std::string revenue_digest;
 };
 
-// A stored rollup found current, as aggregate() returns it.
-Result<Rollup> reuse(const storage::RollupRecord& s) {
+// The rollup a stored record holds.
+Result<Rollup> parse_stored(const storage::RollupRecord& s) {
   auto doc = json::parse(s.document, "stored rollup");
   if (!doc) return doc.error();
   auto r = rollup_from_json(*doc);
   if (!r) return with_context(r.error(), fmt::format("stored rollup {} ({})", s.period, s.time_zone));
+  return r;
+}
+
+// A stored rollup found current, as aggregate() returns it.
+Result<Rollup> reuse(const storage::RollupRecord& s) {
+  auto r = parse_stored(s);
+  if (!r) return r;
   r->reused = true;
   r->why = fmt::format("already aggregated at {}: no events or revenue arrived for {} since; force to recompute",
                        format_timestamp(s.computed), s.period);
@@ -260,21 +264,41 @@ Result<RevenueIngestResult> MetricsAggregator::ingest_revenue(std::span<const Re
 
 namespace {
 
-// Over the period and the one before it (its changes depend on both): taken before reading, so a
-// block stored meanwhile makes the stored rollup stale rather than silently missing.
-Result<Fingerprint> fingerprint(storage::Store& store, const TimeZone& zone, const Period& period) {
+// What a fingerprint covers: the period and the one before it (its changes depend on both).
+struct FingerprintScope {
+  TimePoint begin, end;  // blocks overlapping [begin, end)
+  std::int32_t first_day, last_day;  // revenue rows of these days
+};
+
+FingerprintScope fingerprint_scope(const TimeZone& zone, const Period& period) {
   const auto prev = period.previous();
-  const auto begin = zone.start_of_day(prev.first);
-  const auto end = zone.start_of_day(sys_days{period.last} + days{1});
-  const auto first_day = day_number(prev.first), last_day = day_number(period.last);
+  return {zone.start_of_day(prev.first), zone.start_of_day(sys_days{period.last} + days{1}), day_number(prev.first),
+          day_number(period.last)};
+}
+
+// The fingerprint of `period` from blocks and revenue rows (by day then plan) read over any range
+// that includes its scope.
+Fingerprint fingerprint_of(const std::vector<storage::UsageBlockRecord>& blocks, const std::vector<storage::RevenueRow>& rows,
+                           const FingerprintScope& scope) {
   Fingerprint f;
-  auto blocks = store.usage_blocks({.since = begin, .until = end});
-  if (!blocks) return blocks.error();
-  for (const auto& b : *blocks) f.watermark = std::max(f.watermark, b.id);
-  auto rows = store.query_revenue(first_day, last_day);
-  if (!rows) return rows.error();
-  f.revenue_digest = revenue_digest(*rows);
+  for (const auto& b : blocks)
+    if (b.first_time < scope.end && b.last_time >= scope.begin) f.watermark = std::max(f.watermark, b.id);
+  std::vector<storage::RevenueRow> in_scope;
+  for (const auto& r : rows)
+    if (r.day >= scope.first_day && r.day <= scope.last_day) in_scope.push_back(r);
+  f.revenue_digest = revenue_digest(in_scope);
   return f;
+}
+
+// Taken before reading, so a block stored meanwhile makes the stored rollup stale rather than
+// silently missing.
+Result<Fingerprint> fingerprint(storage::Store& store, const TimeZone& zone, const Period& period) {
+  const auto scope = fingerprint_scope(zone, period);
+  auto blocks = store.usage_blocks({.since = scope.begin, .until = scope.end});
+  if (!blocks) return blocks.error();
+  auto rows = store.query_revenue(scope.first_day, scope.last_day);
+  if (!rows) return rows.error();
+  return fingerprint_of(*blocks, *rows, scope);
 }
 
 // The usage and revenue of one period (no changes), and its fingerprint.
@@ -356,10 +380,14 @@ Result<std::vector<Insight>> MetricsAggregator::insights(const Period& period, c
   if (auto ok = options.validate(); !ok) return ok.error();
   auto rollup = aggregate(period);
   if (!rollup) return rollup.error();
-  const auto last = sys_days{period.last};
-  auto revenue = revenue_records(year_month_day{last - days{trend_days(period, options) - 1}}, period.last);
+  return insights_of(*rollup, options);
+}
+
+Result<std::vector<Insight>> MetricsAggregator::insights_of(const Rollup& rollup, const InsightOptions& options) {
+  const auto& period = rollup.period;
+  auto revenue = revenue_records(year_month_day{sys_days{period.last} - days{trend_days(period, options) - 1}}, period.last);
   if (!revenue) return revenue.error();
-  return derive_insights(*rollup, *revenue, options);
+  return derive_insights(rollup, *revenue, options);
 }
 
 Result<Rollup> MetricsAggregator::summary(const Period& period) {
@@ -476,13 +504,12 @@ Result<std::vector<Rollup>> MetricsAggregator::daily_rollups(year_month_day firs
     return fail(errc::invalid_argument,
                 fmt::format("daily rollups: {}..{} is more than 3,660 days", format_date(first), format_date(last)));
   const auto& zone = options_.time_zone;
-  // One read of the blocks and revenue of the whole range (and the day before it, which each day's
-  // changes compare with) gives every day's fingerprint as aggregate() would compute it.
-  const auto before = sys_days{first} - days{1};
-  auto blocks =
-      store_.usage_blocks({.since = zone.start_of_day(year_month_day{before}), .until = zone.start_of_day(sys_days{last} + days{1})});
+  // One read of the blocks and revenue of the scopes of all the days gives every day's fingerprint
+  // as aggregate() would compute it.
+  const auto lo = fingerprint_scope(zone, day_of(first)), hi = fingerprint_scope(zone, day_of(last));
+  auto blocks = store_.usage_blocks({.since = lo.begin, .until = hi.end});
   if (!blocks) return blocks.error();
-  auto rows = store_.query_revenue(day_number(year_month_day{before}), day_number(last));
+  auto rows = store_.query_revenue(lo.first_day, hi.last_day);
   if (!rows) return rows.error();
   std::vector<Rollup> out;
   for (auto d = sys_days{first}; d <= sys_days{last}; d += days{1}) {
@@ -490,15 +517,7 @@ Result<std::vector<Rollup>> MetricsAggregator::daily_rollups(year_month_day firs
     auto stored = store_.get_rollup(zone.name(), period.key());
     if (!stored) return stored.error();
     if (*stored && (*stored)->state == "done") {
-      const auto since = zone.start_of_day(year_month_day{d - days{1}}), until = zone.start_of_day(year_month_day{d + days{1}});
-      Fingerprint fp;
-      for (const auto& b : *blocks)
-        if (b.first_time < until && b.last_time >= since) fp.watermark = std::max(fp.watermark, b.id);
-      const auto lo = day_number(year_month_day{d - days{1}}), hi = day_number(year_month_day{d});
-      std::vector<storage::RevenueRow> day_rows;
-      for (const auto& r : *rows)
-        if (r.day >= lo && r.day <= hi) day_rows.push_back(r);
-      fp.revenue_digest = revenue_digest(day_rows);
+      const auto fp = fingerprint_of(*blocks, *rows, fingerprint_scope(zone, period));
       if (fp.watermark == (*stored)->usage_watermark && fp.revenue_digest == (*stored)->revenue_digest) {
         auto r = reuse(**stored);
         if (!r) return r.error();
@@ -538,9 +557,9 @@ Result<Report> MetricsAggregator::report(const Period& period, const InsightOpti
     d.churn_count = r.revenue.churn_count;
     rep.days.push_back(d);
   }
-  auto revenue = revenue_records(year_month_day{last - days{trend_days(period, options) - 1}}, period.last);
-  if (!revenue) return revenue.error();
-  rep.insights = derive_insights(rep.rollup, *revenue, options);
+  auto insights = insights_of(rep.rollup, options);
+  if (!insights) return insights.error();
+  rep.insights = std::move(*insights);
   rep.generated = clock_.now();
   return rep;
 }
@@ -551,10 +570,8 @@ Result<std::vector<Rollup>> MetricsAggregator::stored_rollups(std::size_t limit)
   std::vector<Rollup> out;
   for (const auto& s : *recs) {
     if (s.state != "done") continue;
-    auto doc = json::parse(s.document, "stored rollup");
-    if (!doc) return doc.error();
-    auto r = rollup_from_json(*doc);
-    if (!r) return with_context(r.error(), fmt::format("stored rollup {} ({})", s.period, s.time_zone));
+    auto r = parse_stored(s);
+    if (!r) return r.error();
     out.push_back(std::move(*r));
   }
   return out;

@@ -403,9 +403,7 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
       if (store) {
         auto r = ingest_revenue(revenue_records);
         if (!r) return with_context(r.error(), fmt::format("{}: store revenue", path));
-        rep.revenue.inserted += r->inserted;
-        rep.revenue.updated += r->updated;
-        rep.revenue.unchanged += r->unchanged;
+        rep.revenue += *r;
         if (options.progress) options.progress(reader.consumed(), total);
       }
       revenue_records.clear();
@@ -492,7 +490,8 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
         if (!t) return reject(line, raw, "timestamp: " + t.error().message);
         auto d = parse_duration_us(v[4]);
         if (!d) return reject(line, raw, d.error().message);
-        builder.add(*t, v[1], v[2], v[3], *d, no_error(v[5]) ? std::string_view() : v[5]);
+        // The strict check pass only parses: nothing is built that would be thrown away.
+        if (store) builder.add(*t, v[1], v[2], v[3], *d, no_error(v[5]) ? std::string_view() : v[5]);
         ++rep.accepted;
         if (builder.size() >= options_.block_events) {
           if (auto r = flush_events(); !r) {
@@ -517,7 +516,7 @@ Result<FileIngestReport> MetricsAggregator::ingest_file(RecordKind kind, const s
         r.new_subscribers = *subs;
         r.active_users = *active;
         r.churn_count = *churn;
-        revenue_records.push_back(std::move(r));
+        if (store) revenue_records.push_back(std::move(r));
         ++rep.accepted;
         if (revenue_records.size() >= kRevenueBatch) {
           if (auto s = flush_revenue(); !s) {

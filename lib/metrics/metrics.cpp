@@ -257,6 +257,12 @@ std::vector<NamedCount> read_counts(In& in, std::string_view k) {
 
 }  // namespace
 
+const Change* find_change(const Rollup& r, std::string_view figure) {
+  for (const auto& c : r.changes)
+    if (c.figure == figure) return &c;
+  return nullptr;
+}
+
 bj::object to_json(const Rollup& r) {
   bj::array features;
   for (const auto& f : r.usage.features)

@@ -68,12 +68,6 @@ std::string change_text(const Change* c, Unit u) {
   return "new";
 }
 
-const Change* find_change(const Rollup& r, std::string_view figure) {
-  for (const auto& c : r.changes)
-    if (c.figure == figure) return &c;
-  return nullptr;
-}
-
 struct Headline {
   std::string label, figure;
   double value;

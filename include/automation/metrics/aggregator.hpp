@@ -60,13 +60,20 @@ struct IngestResult {
 
 struct RevenueIngestResult {
   std::uint64_t inserted = 0, updated = 0, unchanged = 0;
+
+  RevenueIngestResult& operator+=(const RevenueIngestResult& o) noexcept {
+    inserted += o.inserted;
+    updated += o.updated;
+    unchanged += o.unchanged;
+    return *this;
+  }
 };
 
 enum class RecordKind { events, revenue };
 enum class FileFormat { automatic, csv, ndjson };
 
 struct FileIngestOptions {
-  FileFormat format = FileFormat::automatic;  ///< automatic: .ndjson/.jsonl, or a first byte '{', is NDJSON; else CSV
+  FileFormat format = FileFormat::automatic;  ///< automatic: .ndjson/.jsonl is NDJSON, .csv CSV, else NDJSON when it starts with '{'
   bool strict = false;                        ///< any bad row rejects the whole file (nothing is stored)
   std::string rejects_path;                   ///< where bad rows go (default PATH.rejects); not written in strict mode
   /// Called after each stored batch with the bytes read so far and the file's size.
@@ -142,6 +149,9 @@ class MetricsAggregator {
   std::chrono::year_month_day local_date(TimePoint t) const { return options_.time_zone.local_date(t); }
 
  private:
+  // The insights of a rollup: the revenue of its trend window read, then derive_insights().
+  Result<std::vector<Insight>> insights_of(const Rollup& rollup, const InsightOptions& options);
+
   storage::Store& store_;
   const Clock& clock_;
   AggregatorOptions options_;

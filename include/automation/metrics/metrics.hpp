@@ -150,6 +150,10 @@ struct Rollup {
   friend bool operator==(const Rollup&, const Rollup&) = default;
 };
 
+/// The change of `figure` ("usage.events", "revenue.plan.pro.revenue", ...) in rollup.changes, or
+/// nullptr when it has none.
+const Change* find_change(const Rollup& rollup, std::string_view figure);
+
 boost::json::object to_json(const Rollup& rollup);
 /// Reads what to_json wrote; errc::invalid_argument naming the field otherwise.
 Result<Rollup> rollup_from_json(const boost::json::value& v);
