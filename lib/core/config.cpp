@@ -128,16 +128,21 @@ const std::vector<KeyDef>& defs() {
                  INFINITY,
                  [](Config& c, const Value& x) { c.storage.busy_timeout = std::get<Millis>(x); },
                  [](const Config& c) { return boost::json::value(format_duration(c.storage.busy_timeout)); }});
-    auto llm_text = [&v](std::string name, std::string env, std::string LlmSettings::*m, std::string desc, bool secret) {
-      v.push_back({"llm." + name,
-                   std::move(env),
-                   Kind::string,
-                   std::move(desc),
-                   {},
-                   -INFINITY,
-                   INFINITY,
-                   [m](Config& c, const Value& x) { c.llm.*m = std::get<std::string>(x); },
-                   [m, secret](const Config& c) { return boost::json::value(secret && !(c.llm.*m).empty() ? "***" : c.llm.*m); }});
+    // A string key of a section (llm, reports): free text, or one of `choices`; a secret one (an API
+    // key, a webhook URL) is shown as "***" when set.
+    enum class Shown { plain, secret };
+    auto text_key = [&v](std::string path, std::string env, auto section, auto member, std::string desc, std::vector<std::string> choices,
+                         Shown shown) {
+      const auto kind = choices.empty() ? Kind::string : Kind::enumeration;
+      v.push_back({std::move(path), std::move(env), kind, std::move(desc), std::move(choices), -INFINITY, INFINITY,
+                   [section, member](Config& c, const Value& x) { c.*section.*member = std::get<std::string>(x); },
+                   [section, member, shown](const Config& c) {
+                     const auto& value = c.*section.*member;
+                     return boost::json::value(shown == Shown::secret && !value.empty() ? "***" : value);
+                   }});
+    };
+    auto llm_text = [&](std::string name, std::string env, std::string LlmSettings::*m, std::string desc, bool secret) {
+      text_key("llm." + name, std::move(env), &Config::llm, m, std::move(desc), {}, secret ? Shown::secret : Shown::plain);
     };
     llm_text("base_url", "AUTOMATION_LLM_BASE_URL", &LlmSettings::base_url,
              "OpenAI-compatible API base URL for LLM forecasts (empty: statistical only; else OPENAI_BASE_URL)", false);
@@ -153,22 +158,12 @@ const std::vector<KeyDef>& defs() {
                  INFINITY,
                  [](Config& c, const Value& x) { c.llm.timeout = std::get<Millis>(x); },
                  [](const Config& c) { return boost::json::value(format_duration(c.llm.timeout)); }});
-    auto reports_text = [&v](std::string name, std::string env, std::string ReportsConfig::*m, std::string desc, bool secret) {
-      v.push_back({"reports." + name,
-                   std::move(env),
-                   Kind::string,
-                   std::move(desc),
-                   {},
-                   -INFINITY,
-                   INFINITY,
-                   [m](Config& c, const Value& x) { c.reports.*m = std::get<std::string>(x); },
-                   [m, secret](const Config& c) { return boost::json::value(secret && !(c.reports.*m).empty() ? "***" : c.reports.*m); }});
+    auto reports_text = [&](std::string name, std::string env, std::string ReportsConfig::*m, std::string desc, bool secret) {
+      text_key("reports." + name, std::move(env), &Config::reports, m, std::move(desc), {}, secret ? Shown::secret : Shown::plain);
     };
-    auto reports_choice = [&v](std::string name, std::string env, std::string ReportsConfig::*m, std::string desc,
-                               std::vector<std::string> choices) {
-      v.push_back({"reports." + name, std::move(env), Kind::enumeration, std::move(desc), std::move(choices), -INFINITY, INFINITY,
-                   [m](Config& c, const Value& x) { c.reports.*m = std::get<std::string>(x); },
-                   [m](const Config& c) { return boost::json::value(c.reports.*m); }});
+    auto reports_choice = [&](std::string name, std::string env, std::string ReportsConfig::*m, std::string desc,
+                              std::vector<std::string> choices) {
+      text_key("reports." + name, std::move(env), &Config::reports, m, std::move(desc), std::move(choices), Shown::plain);
     };
     reports_text("directory", "AUTOMATION_REPORTS_DIR", &ReportsConfig::directory,
                  "directory delivered reports are written to (empty: none)", false);

@@ -41,6 +41,27 @@ TEST_CASE("a file sets values and the environment overrides it") {
   CHECK(j.at("storage").at("busy_timeout").as_string() == "250ms");
 }
 
+TEST_CASE("the reports section: defaults, choices, a secret webhook URL") {
+  auto defaults = parse_config("", "defaults", {}).value();
+  CHECK(defaults.reports.directory == "var/reports");
+  CHECK(defaults.reports.format == "html");
+  CHECK(defaults.reports.smtp_port == 25);
+  CHECK(defaults.to_json().at("reports").at("webhook_url").as_string() == "");  // nothing to hide
+  const char* text = R"({"reports": {"format": "md", "webhook_url": "https://hooks.example/T1/B2/secret", "smtp_host": "mail"}})";
+  auto cfg = parse_config(text, "r.json", {{"AUTOMATION_REPORTS_WEBHOOK_STYLE", "json"}}).value();
+  CHECK(cfg.reports.format == "md");
+  CHECK(cfg.reports.webhook_url == "https://hooks.example/T1/B2/secret");
+  CHECK(cfg.reports.webhook_style == "json");
+  CHECK(cfg.reports.smtp_host == "mail");
+  const auto j = cfg.to_json();
+  CHECK(j.at("reports").at("webhook_url").as_string() == "***");
+  CHECK(j.at("reports").at("format").as_string() == "md");
+  auto bad = parse_config(R"({"reports": {"format": "pdf", "smtp_port": 0}})", "bad.json", {});
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("reports.format"));
+  CHECK_THAT(bad.error().message, Catch::Contains("reports.smtp_port"));
+}
+
 TEST_CASE("every problem is reported with its key path and origin") {
   const char* text = R"({"storage": {"busy_timout": "5s", "synchronous": 3}, "thresholds": {"cpu_high": 180}, "nope": 1,
                          "time_zone": "Nowhere/Land", "log": "loud"})";
