@@ -119,6 +119,15 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
     run.queued_at = run.started_at = run.ended_at = ended;
     REQUIRE(store->create_run(run, {}, nullptr));
   }
+  for (auto updated : {clock.now() - 40 * 24h, clock.now() - 1h}) {
+    storage::DeliveryRecord d;
+    d.key = std::to_string(to_epoch_ms(updated));
+    d.subject = "report:daily";
+    d.target = "file:/tmp/x";
+    d.state = "delivered";
+    d.created = updated;
+    REQUIRE(store->enqueue_delivery(d));
+  }
   WorkflowEngine engine(*store, clock);
   REQUIRE(register_builtins(engine, *store));
   auto id = engine.start("auto_optimize").value();
@@ -128,6 +137,8 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   CHECK(out["tasks_pruned"] == "2000");
   CHECK(out["events_pruned"] == "1");
   CHECK(out["runs_pruned"] == "1");
+  CHECK(out["deliveries_pruned"] == "1");
+  CHECK(store->list_deliveries({}).value().size() == 1);
   CHECK(store->get_run(1).value() == std::nullopt);
   CHECK(store->get_run(2).value());
   // ANALYZE ran (statistics exist) and VACUUM left no free pages, on the file itself.
