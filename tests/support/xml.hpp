@@ -90,11 +90,19 @@ class XmlParser {
       if (raw[k] == '<') error("'<' in text or an attribute");
       const auto byte = static_cast<unsigned char>(raw[k]);
       if ((byte < 0x20 && raw[k] != '\t' && raw[k] != '\n' && raw[k] != '\r') || byte == 0x7F) error("a control character");
-      if (byte >= 0x80) {  // a well-formed UTF-8 sequence
-        const std::size_t n = byte >= 0xF0 && byte <= 0xF4 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC2 && byte <= 0xDF ? 2 : 0;
+      if (byte >= 0x80) {  // well-formed UTF-8 of a character XML allows (its Char production)
+        const std::size_t n = byte >= 0xF0 && byte <= 0xF4 ? 4 : byte >= 0xE0 && byte <= 0xEF ? 3 : byte >= 0xC2 && byte <= 0xDF ? 2 : 0;
         if (n == 0 || k + n > raw.size()) error("invalid UTF-8");
-        for (std::size_t j = 1; j < n; ++j)
-          if ((static_cast<unsigned char>(raw[k + j]) & 0xC0) != 0x80) error("invalid UTF-8");
+        unsigned long cp = byte & (0xFFu >> (n + 1));
+        for (std::size_t j = 1; j < n; ++j) {
+          const auto b = static_cast<unsigned char>(raw[k + j]);
+          if ((b & 0xC0) != 0x80) error("invalid UTF-8");
+          cp = (cp << 6) | (b & 0x3F);
+        }
+        const unsigned long min = n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+        if (cp < min || cp > 0x10FFFF) error("invalid UTF-8");
+        if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF) error("a character XML does not allow");
+        if (cp >= 0x80 && cp <= 0x9F) error("a C1 control character");  // allowed by XML, refused by HTML
         out.append(raw.substr(k, n));
         k += n - 1;
         continue;

@@ -216,7 +216,7 @@ TEST_CASE("names with control characters and invalid UTF-8 still give a well-for
   testing::ManualClock clock;
   MetricsAggregator agg{store, clock};
   std::vector<UsageEvent> events;
-  add(events, "2026-11-24", std::string("bad\x01\x7f\xff\xc0\x80\xed\xa0\x80name"), 20);
+  add(events, "2026-11-24", std::string("bad\x01\x7f\xff\xc0\x80\xed\xa0\x80\xc2\x85\xef\xbf\xbename"), 20);
   add(events, "2026-11-24", "<!channel> <http://evil|click>", 30);
   REQUIRE(agg.ingest(events));
   auto rep = agg.report(week_of(year{2026} / November / 24)).value();
@@ -237,5 +237,10 @@ TEST_CASE("the XML checker refuses malformed documents") {
   CHECK_THROWS(test::parse_xml("<a>\x01</a>"));
   CHECK_THROWS(test::parse_xml("<a>\xff</a>"));
   CHECK_THROWS(test::parse_xml("<a>&#0;</a>"));
+  CHECK_THROWS(test::parse_xml("<a>\xed\xa0\x80</a>"));  // a surrogate
+  CHECK_THROWS(test::parse_xml("<a>\xc2\x85</a>"));      // a C1 control
+  CHECK_THROWS(test::parse_xml("<a>\xef\xbf\xbe</a>"));  // U+FFFE
+  CHECK_THROWS(test::parse_xml("<a>\xc0\x80</a>"));      // an overlong form
+  CHECK_NOTHROW(test::parse_xml("<a>\xc3\xa9 \xf0\x9f\x98\x80</a>"));
   CHECK_NOTHROW(test::parse_xml("<!DOCTYPE html>\n<a x=\"1\"><b/>t &amp; u</a>\n"));
 }
