@@ -632,6 +632,7 @@ Result<Enqueued> MemoryStore::enqueue_delivery(const DeliveryRecord& record) {
   DeliveryRecord r = record;
   r.id = state_->next_delivery_id++;
   r.next_attempt = at_ms(r.next_attempt);
+  r.claimed_until = at_ms(r.claimed_until);
   r.created = at_ms(r.created);
   r.updated = r.created;
   r.version = 1;
@@ -653,7 +654,7 @@ Result<std::vector<DeliveryRecord>> MemoryStore::list_deliveries(const DeliveryQ
   for (const auto& [id, r] : state_->deliveries) {
     if (q.state && r.state != *q.state) continue;
     if (q.subject && r.subject != *q.subject) continue;
-    if (q.due_by && r.next_attempt > *q.due_by) continue;
+    if (q.due_by && (r.next_attempt > at_ms(*q.due_by) || r.claimed_until > at_ms(*q.due_by))) continue;
     out.push_back(r);
     if (!q.with_body) out.back().body.clear();
   }
@@ -680,6 +681,7 @@ Result<std::int64_t> MemoryStore::update_delivery(const DeliveryRecord& record) 
   r.state = record.state;
   r.attempts = record.attempts;
   r.next_attempt = at_ms(record.next_attempt);
+  r.claimed_until = at_ms(record.claimed_until);
   r.last_error = record.last_error;
   r.updated = at_ms(record.updated);
   return ++r.version;

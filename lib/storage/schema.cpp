@@ -267,7 +267,8 @@ DROP INDEX usage_block_time;
 CREATE INDEX usage_block_meta ON usage_block (last_ms, first_ms, id, key, source, first_row, events, recorded_ms);
 
 -- Messages (rendered reports, alert notices) to targets, stored before the first attempt and
--- retried until delivered; key makes enqueueing idempotent, version is compare-and-set.
+-- retried until delivered; key makes enqueueing idempotent, version is compare-and-set, and a
+-- sender claims one (claimed_until_ms) before it attempts it.
 CREATE TABLE delivery (
   id              INTEGER PRIMARY KEY,
   key             TEXT NOT NULL UNIQUE CHECK (key <> ''),
@@ -278,6 +279,7 @@ CREATE TABLE delivery (
   state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
   attempts        INTEGER NOT NULL CHECK (attempts >= 0),
   next_attempt_ms INTEGER NOT NULL,
+  claimed_until_ms INTEGER NOT NULL,
   last_error      TEXT NOT NULL,
   reason          TEXT NOT NULL,
   created_ms      INTEGER NOT NULL,

@@ -8,7 +8,8 @@ namespace automation::storage {
 namespace {
 
 constexpr std::string_view kDeliveryColumns =
-    "id, key, subject, target, content_type, state, attempts, next_attempt_ms, last_error, reason, created_ms, updated_ms, version";
+    "id, key, subject, target, content_type, state, attempts, next_attempt_ms, claimed_until_ms, last_error, reason, created_ms, "
+    "updated_ms, version";
 
 DeliveryRecord read_delivery(const sq::Statement& st, bool with_body) {
   DeliveryRecord r;
@@ -20,12 +21,13 @@ DeliveryRecord read_delivery(const sq::Statement& st, bool with_body) {
   r.state = st.text(5);
   r.attempts = static_cast<int>(st.int64(6));
   r.next_attempt = from_epoch_ms(st.int64(7));
-  r.last_error = st.text(8);
-  r.reason = st.text(9);
-  r.created = from_epoch_ms(st.int64(10));
-  r.updated = from_epoch_ms(st.int64(11));
-  r.version = st.int64(12);
-  if (with_body) r.body = st.text(13);
+  r.claimed_until = from_epoch_ms(st.int64(8));
+  r.last_error = st.text(9);
+  r.reason = st.text(10);
+  r.created = from_epoch_ms(st.int64(11));
+  r.updated = from_epoch_ms(st.int64(12));
+  r.version = st.int64(13);
+  if (with_body) r.body = st.text(14);
   return r;
 }
 
@@ -37,8 +39,9 @@ Result<Enqueued> SqliteStore::enqueue_delivery(const DeliveryRecord& r) {
   std::lock_guard lock(impl_->mu);
   if (auto e = impl_->ensure_current(); !e) return e.error();
   auto st = impl_->db.prepare(
-      "INSERT INTO delivery (key, subject, target, content_type, body, state, attempts, next_attempt_ms, last_error, reason, created_ms, "
-      "updated_ms, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, 1) ON CONFLICT (key) DO NOTHING");
+      "INSERT INTO delivery (key, subject, target, content_type, body, state, attempts, next_attempt_ms, claimed_until_ms, last_error, "
+      "reason, created_ms, updated_ms, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?12, ?9, ?10, ?11, ?11, 1) ON CONFLICT (key) DO "
+      "NOTHING");
   if (!st) return st.error();
   st->bind(1, std::string_view(r.key));
   st->bind(2, std::string_view(r.subject));
@@ -51,6 +54,7 @@ Result<Enqueued> SqliteStore::enqueue_delivery(const DeliveryRecord& r) {
   st->bind(9, std::string_view(r.last_error));
   st->bind(10, std::string_view(r.reason));
   st->bind(11, to_epoch_ms(r.created));
+  st->bind(12, to_epoch_ms(r.claimed_until));
   if (auto e = st->step("store a delivery"); !e) return e.error();
   if (sqlite3_changes(impl_->db.get()) == 1) return Enqueued{sqlite3_last_insert_rowid(impl_->db.get()), true};
   auto q = impl_->db.prepare("SELECT id FROM delivery WHERE key = ?1");
@@ -80,7 +84,7 @@ Result<std::vector<DeliveryRecord>> SqliteStore::list_deliveries(const DeliveryQ
   std::string sql = fmt::format("SELECT {}{} FROM delivery WHERE 1", kDeliveryColumns, q.with_body ? ", body" : "");
   if (q.state) sql += " AND state = ?1";
   if (q.subject) sql += " AND subject = ?2";
-  if (q.due_by) sql += " AND next_attempt_ms <= ?3";
+  if (q.due_by) sql += " AND next_attempt_ms <= ?3 AND claimed_until_ms <= ?3";
   sql += q.due_by ? " ORDER BY next_attempt_ms, id" : q.newest_first ? " ORDER BY id DESC" : " ORDER BY id";
   if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
   auto st = impl_->db.prepare(sql);
@@ -104,8 +108,8 @@ Result<std::int64_t> SqliteStore::update_delivery(const DeliveryRecord& r) {
   std::lock_guard lock(impl_->mu);
   if (auto e = impl_->ensure_current(); !e) return e.error();
   auto st = impl_->db.prepare(
-      "UPDATE delivery SET state = ?1, attempts = ?2, next_attempt_ms = ?3, last_error = ?4, updated_ms = ?5, version = version + 1 "
-      "WHERE id = ?6 AND version = ?7");
+      "UPDATE delivery SET state = ?1, attempts = ?2, next_attempt_ms = ?3, claimed_until_ms = ?8, last_error = ?4, updated_ms = ?5, "
+      "version = version + 1 WHERE id = ?6 AND version = ?7");
   if (!st) return st.error();
   st->bind(1, std::string_view(r.state));
   st->bind(2, static_cast<std::int64_t>(r.attempts));
@@ -114,6 +118,7 @@ Result<std::int64_t> SqliteStore::update_delivery(const DeliveryRecord& r) {
   st->bind(5, to_epoch_ms(r.updated));
   st->bind(6, r.id);
   st->bind(7, r.version);
+  st->bind(8, to_epoch_ms(r.claimed_until));
   if (auto e = st->step("update a delivery"); !e) return e.error();
   if (sqlite3_changes(impl_->db.get()) == 1) return r.version + 1;
   auto q = impl_->db.prepare("SELECT version FROM delivery WHERE id = ?1");

@@ -970,9 +970,17 @@ TEMPLATE_TEST_CASE("contract: deliveries are stored once per key and updated by 
   CHECK(done.attempts == 1);
   CHECK(done.next_attempt == from_epoch_ms(65000));
   CHECK(done.version == 2);
+  // A claimed delivery is not due until its claim runs out.
+  done.next_attempt = from_epoch_ms(6000);
+  done.claimed_until = from_epoch_ms(8000);
+  done.version = s.update_delivery(done).value();
+  CHECK(s.get_delivery(first.id).value()->claimed_until == from_epoch_ms(8000));
+  CHECK(s.list_deliveries({.due_by = from_epoch_ms(7999)}).value().size() == 1);  // the other one only
+  CHECK(s.list_deliveries({.due_by = from_epoch_ms(8000)}).value().size() == 2);
+  done.claimed_until = {};
   done.state = "delivered";
   done.updated = from_epoch_ms(7000);
-  CHECK(s.update_delivery(done).value() == 3);
+  CHECK(s.update_delivery(done).value() == 4);
   done.state = "lost";
   CHECK(s.update_delivery(done).error().code == errc::invalid_argument);
 

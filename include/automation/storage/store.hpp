@@ -395,17 +395,18 @@ Result<void> validate(const RollupRecord& record);
 /// so that it is never lost, and retried until delivered. `key` is unique: enqueueing a message
 /// whose key exists stores nothing. `version` increases on every update (compare-and-set).
 struct DeliveryRecord {
-  std::int64_t id = 0;       ///< assigned by the store, increasing
-  std::string key;           ///< the caller's idempotency key (e.g. a hash of subject, target and body)
-  std::string subject;       ///< what it delivers: "report:weekly-2026-W48", "alert:12"
-  std::string target;        ///< where: "file:/srv/reports", "webhook:https://hooks.example/T1", "email:ops@example.com"
-  std::string content_type;  ///< of the body: "text/html; charset=utf-8", "application/json", "message/rfc822"
-  std::string body;          ///< empty when listed without bodies
-  std::string state;         ///< "pending", "delivered" or "failed" (gave up; retried only when asked)
-  int attempts = 0;          ///< attempts made
-  TimePoint next_attempt{};  ///< pending: when it is due (a sender's claim moves it past the attempt)
-  std::string last_error;    ///< why the last attempt failed (empty after a success)
-  std::string reason;        ///< why it is delivered: "autoctl report --deliver by alice", "schedule weekly-report"
+  std::int64_t id = 0;        ///< assigned by the store, increasing
+  std::string key;            ///< the caller's idempotency key (e.g. a hash of subject, target and body)
+  std::string subject;        ///< what it delivers: "report:weekly-2026-W48", "alert:12"
+  std::string target;         ///< where: "file:/srv/reports", "webhook:https://hooks.example/T1", "email:ops@example.com"
+  std::string content_type;   ///< of the body: "text/html; charset=utf-8", "application/json", "message/rfc822"
+  std::string body;           ///< empty when listed without bodies
+  std::string state;          ///< "pending", "delivered" or "failed" (gave up; retried only when asked)
+  int attempts = 0;           ///< attempts made
+  TimePoint next_attempt{};   ///< pending: when it is due
+  TimePoint claimed_until{};  ///< while later than now, a sender is attempting it (epoch 0: unclaimed)
+  std::string last_error;     ///< why the last attempt failed (empty after a success)
+  std::string reason;         ///< why it is delivered: "autoctl report --deliver by alice", "schedule weekly-report"
   TimePoint created{}, updated{};
   std::int64_t version = 0;
 
@@ -416,7 +417,7 @@ struct DeliveryRecord {
 struct DeliveryQuery {
   std::optional<std::string> state;
   std::optional<std::string> subject;
-  std::optional<TimePoint> due_by;  ///< next_attempt <= due_by (oldest due first when set)
+  std::optional<TimePoint> due_by;  ///< next_attempt <= due_by and claimed_until <= due_by (oldest due first)
   std::size_t limit = 100;          ///< 0: no limit
   bool newest_first = true;         ///< by id (ignored with due_by)
   bool with_body = false;
@@ -548,7 +549,7 @@ class Store {
   virtual Result<Enqueued> enqueue_delivery(const DeliveryRecord& record) = 0;
   virtual Result<std::optional<DeliveryRecord>> get_delivery(std::int64_t id) = 0;
   virtual Result<std::vector<DeliveryRecord>> list_deliveries(const DeliveryQuery& query) = 0;
-  /// Writes state, attempts, next_attempt, last_error and updated if the stored version is
+  /// Writes state, attempts, next_attempt, claimed_until, last_error and updated if the stored version is
   /// record.version, and returns the new version; errc::conflict, writing nothing, when another
   /// writer changed it first; errc::not_found for an unknown id. The rest is fixed at enqueue.
   virtual Result<std::int64_t> update_delivery(const DeliveryRecord& record) = 0;
