@@ -4,6 +4,7 @@
 #include "context.hpp"
 #include "periods.hpp"
 
+#include <automation/core/files.hpp>
 #include <automation/core/time.hpp>
 #include <automation/metrics/aggregator.hpp>
 #include <automation/metrics/delivery.hpp>
@@ -12,12 +13,8 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 namespace autoctl {
 namespace mx = automation::metrics;
@@ -33,35 +30,10 @@ struct ReportOptions {
   std::vector<std::string> targets;  // --target, replacing the configured ones
 };
 
-// The configured targets: the directory, the webhook and the mailbox that are set.
-automation::Result<mx::DeliveryOptions> delivery_options(const Context& ctx, const std::vector<std::string>& explicit_targets) {
+// How a deliverer sends (SMTP, trusted CAs, who it acts for), from the configuration; no targets.
+automation::Result<mx::DeliveryOptions> delivery_settings(const Context& ctx) {
   const auto& r = ctx.config.reports;
   mx::DeliveryOptions o;
-  auto format = mx::parse_report_format(r.format);
-  if (!format) return automation::with_context(format.error(), "reports.format");
-  if (explicit_targets.empty()) {
-    if (!r.directory.empty()) o.targets.push_back({mx::TargetKind::file, r.directory + "/", *format});
-    if (!r.webhook_url.empty()) {
-      auto t = mx::parse_target(r.webhook_url);
-      if (!t || t->kind != mx::TargetKind::webhook)
-        return automation::fail(errc::config, "reports.webhook_url: expected an http:// or https:// URL");
-      t->style = r.webhook_style == "json" ? mx::WebhookStyle::json : mx::WebhookStyle::slack;
-      o.targets.push_back(*t);
-    }
-    if (!r.email_to.empty()) {
-      auto t = mx::parse_target("email:" + r.email_to);
-      if (!t) return automation::fail(errc::config, "reports.email_to: " + t.error().message);
-      o.targets.push_back(*t);
-    }
-  } else {
-    for (const auto& text : explicit_targets) {
-      auto t = mx::parse_target(text);
-      if (!t) return automation::with_context(t.error(), "--target");
-      if (t->kind == mx::TargetKind::file) t->format = *format;
-      if (t->kind == mx::TargetKind::webhook) t->style = r.webhook_style == "json" ? mx::WebhookStyle::json : mx::WebhookStyle::slack;
-      o.targets.push_back(*t);
-    }
-  }
   if (r.smtp_port != std::floor(r.smtp_port))
     return automation::fail(errc::config, fmt::format("reports.smtp_port: {} is not a whole number", r.smtp_port));
   o.smtp.host = r.smtp_host;
@@ -70,6 +42,37 @@ automation::Result<mx::DeliveryOptions> delivery_options(const Context& ctx, con
   o.ca_file = r.ca_file;
   o.actor = ctx.actor();
   return o;
+}
+
+// The targets: those given (--target), else the configured directory, webhook and mailbox that are set.
+automation::Result<std::vector<mx::DeliveryTarget>> delivery_targets(const Context& ctx, const std::vector<std::string>& given) {
+  const auto& r = ctx.config.reports;
+  auto format = mx::parse_report_format(r.format);
+  if (!format) return automation::with_context(format.error(), "reports.format");
+  const auto style = r.webhook_style == "json" ? mx::WebhookStyle::json : mx::WebhookStyle::slack;
+  std::vector<mx::DeliveryTarget> out;
+  auto add = [&](const std::string& text, std::string_view where) -> automation::Result<void> {
+    auto t = mx::parse_target(text);
+    if (!t) return automation::with_context(t.error(), where);
+    t->format = *format;
+    t->style = style;
+    out.push_back(std::move(*t));
+    return {};
+  };
+  if (!given.empty()) {
+    for (const auto& text : given)
+      if (auto a = add(text, "--target"); !a) return a.error();
+    return out;
+  }
+  if (!r.directory.empty()) out.push_back({mx::TargetKind::file, r.directory + "/", *format, style});
+  if (!r.webhook_url.empty()) {
+    if (r.webhook_url.rfind("http://", 0) != 0 && r.webhook_url.rfind("https://", 0) != 0)
+      return automation::fail(errc::config, "reports.webhook_url: expected an http:// or https:// URL");
+    if (auto a = add(r.webhook_url, "reports.webhook_url"); !a) return automation::fail(errc::config, a.error().message);
+  }
+  if (!r.email_to.empty())
+    if (auto a = add("email:" + r.email_to, "reports.email_to"); !a) return automation::fail(errc::config, a.error().message);
+  return out;
 }
 
 boost::json::object outcome_json(const mx::DeliveryOutcome& o) {
@@ -94,27 +97,6 @@ int outcome_code(const std::vector<mx::DeliveryOutcome>& all) {
   return ex_ok;
 }
 
-// Writes `text` to `path` through a temporary file in the same directory and a rename.
-automation::Result<void> write_atomically(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path p(path);
-  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
-  const auto tmp = fmt::format("{}.tmp-{}", path, static_cast<long>(::getpid()));
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) return automation::fail(errc::io, fmt::format("cannot write {}", tmp));
-  }
-  fs::rename(tmp, p, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return automation::fail(errc::io, fmt::format("cannot write {}: {}", path, ec.message()));
-  }
-  return {};
-}
-
 int run_report(Context& ctx, const ReportOptions& o) {
   auto zone = automation::TimeZone::locate(ctx.config.time_zone);
   if (!zone) return ctx.error(automation::with_context(zone.error(), "time_zone"));
@@ -127,8 +109,11 @@ int run_report(Context& ctx, const ReportOptions& o) {
     return ctx.error(automation::fail(errc::invalid_argument, "-o names one file: ask for one period (or deliver to a directory)"));
   std::optional<mx::DeliveryOptions> delivery;
   if (o.deliver) {
-    auto d = delivery_options(ctx, o.targets);
+    auto d = delivery_settings(ctx);
     if (!d) return ctx.error(d.error());
+    auto targets = delivery_targets(ctx, o.targets);
+    if (!targets) return ctx.error(targets.error());
+    d->targets = std::move(*targets);
     if (d->targets.empty())
       return ctx.error(automation::fail(
           errc::config, "--deliver: no targets (set reports.directory, reports.webhook_url or reports.email_to, or pass --target)"));
@@ -152,7 +137,7 @@ int run_report(Context& ctx, const ReportOptions& o) {
       continue;
     }
     if (!o.output.empty() && o.output != "-") {
-      if (auto w = write_atomically(o.output, mx::render(*rep, *format)); !w) return ctx.error(w.error());
+      if (auto w = automation::write_file_atomically(o.output, mx::render(*rep, *format)); !w) return ctx.error(w.error());
       if (!ctx.global.json && !o.deliver) fmt::print("wrote {} ({})\n", o.output, rep->title());
     } else if (!o.deliver || o.output == "-") {
       std::fputs(mx::render(*rep, *format).c_str(), stdout);
@@ -222,7 +207,7 @@ int run_deliveries(Context& ctx, const DeliveriesOptions& o) {
 }
 
 int run_retry(Context& ctx, std::optional<std::int64_t> id) {
-  auto d = delivery_options(ctx, {});
+  auto d = delivery_settings(ctx);  // retrying reads each delivery's stored target
   if (!d) return ctx.error(d.error());
   auto store = ctx.open_store(Context::Access::write);
   if (!store) return ctx.error(store.error());

@@ -24,7 +24,8 @@ struct Url {
   std::string host, port, target;
 };
 
-Result<Url> parse_url(const std::string& url) {
+// Errors show the URL as `shown`.
+Result<Url> parse_url(const std::string& url, std::string_view shown) {
   Url u;
   std::string_view rest(url);
   if (rest.rfind("https://", 0) == 0) {
@@ -33,7 +34,7 @@ Result<Url> parse_url(const std::string& url) {
   } else if (rest.rfind("http://", 0) == 0) {
     rest.remove_prefix(7);
   } else {
-    return fail(errc::invalid_argument, fmt::format("\"{}\" is not an http:// or https:// URL", url));
+    return fail(errc::invalid_argument, fmt::format("\"{}\" is not an http:// or https:// URL", shown));
   }
   const auto end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end);
@@ -42,10 +43,10 @@ Result<Url> parse_url(const std::string& url) {
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {  // an IPv6 literal: [::1] or [::1]:8443
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) return fail(errc::invalid_argument, fmt::format("\"{}\": unclosed '[' in the host", url));
+    if (close == std::string_view::npos) return fail(errc::invalid_argument, fmt::format("\"{}\": unclosed '[' in the host", shown));
     u.host = std::string(authority.substr(1, close - 1));
     if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return fail(errc::invalid_argument, fmt::format("\"{}\": bad host", url));
+      if (authority[close + 1] != ':') return fail(errc::invalid_argument, fmt::format("\"{}\": bad host", shown));
       port = authority.substr(close + 2);
     }
   } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
@@ -54,7 +55,7 @@ Result<Url> parse_url(const std::string& url) {
   } else {
     u.host = std::string(authority);
   }
-  if (u.host.empty()) return fail(errc::invalid_argument, fmt::format("\"{}\" has no host", url));
+  if (u.host.empty()) return fail(errc::invalid_argument, fmt::format("\"{}\" has no host", shown));
   if (port.data() == nullptr) {
     u.port = u.tls ? "443" : "80";
   } else {
@@ -62,7 +63,7 @@ Result<Url> parse_url(const std::string& url) {
     int number = 0;
     auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
     if (ec != std::errc() || p != port.data() + port.size() || number <= 0 || number > 65535)
-      return fail(errc::invalid_argument, fmt::format("\"{}\": bad port \"{}\"", url, u.port));
+      return fail(errc::invalid_argument, fmt::format("\"{}\": bad port \"{}\"", shown, u.port));
   }
   return u;
 }
@@ -110,8 +111,17 @@ void start(Stream& stream, asio::ip::tcp::resolver& resolver, const Url& url, ht
 }
 }  // namespace
 
+std::string redact_url(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  const auto path = url.find_first_of("/?#", scheme + 3);
+  if (path == std::string_view::npos || path + 1 >= url.size()) return std::string(url);
+  return std::string(url.substr(0, path)) + "/...";
+}
+
 Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& cancel) {
-  auto url = parse_url(call.url);
+  const std::string_view shown = call.shown_url.empty() ? std::string_view(call.url) : std::string_view(call.shown_url);
+  auto url = parse_url(call.url, shown);
   if (!url) return url.error();
   asio::io_context io;
   asio::ip::tcp::resolver resolver(io);
@@ -170,7 +180,7 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
     io.run_for(std::chrono::milliseconds(50));
     if (cancel.load()) {
       io.stop();
-      return fail(errc::cancelled, fmt::format("{} {}: cancelled", call.method, call.url));
+      return fail(errc::cancelled, fmt::format("{} {}: cancelled", call.method, shown));
     }
     if (std::chrono::steady_clock::now() > deadline + std::chrono::seconds(1)) {
       io.stop();
@@ -178,8 +188,8 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
     }
   }
   if (failure == beast::error::timeout)
-    return fail(errc::timeout, fmt::format("{} {}: no answer within {} ms ({})", call.method, call.url, call.timeout.count(), stage));
-  if (failure) return fail(errc::unavailable, fmt::format("{} {}: cannot {}: {}", call.method, call.url, stage, failure.message()));
+    return fail(errc::timeout, fmt::format("{} {}: no answer within {} ms ({})", call.method, shown, call.timeout.count(), stage));
+  if (failure) return fail(errc::unavailable, fmt::format("{} {}: cannot {}: {}", call.method, shown, stage, failure.message()));
   HttpAnswer a;
   a.status = static_cast<int>(parser.get().result_int());
   a.body = std::move(parser.get().body());

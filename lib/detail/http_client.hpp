@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,7 +23,13 @@ struct HttpCall {
   // HTTPS: the peer's certificate must chain to the system's trust store or to this PEM file and
   // name the host (or IP address) of the URL.
   std::string ca_file;
+  // The URL as errors show it (default: url); for a URL that carries a secret, redact_url(url).
+  std::string shown_url;
 };
+
+// scheme://host[:port]/... for a URL with a path or query (which often carries a secret, as in a
+// webhook's), else the URL as it is.
+std::string redact_url(std::string_view url);
 
 struct HttpAnswer {
   int status = 0;

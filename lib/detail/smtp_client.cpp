@@ -160,17 +160,19 @@ std::string dot_stuffed(std::string_view data) {
   return out;
 }
 
-bool clean(std::string_view s) { return s.find_first_of("\r\n<>") == std::string_view::npos; }
-
 }  // namespace
+
+bool is_bare_address(std::string_view a) noexcept {
+  const auto at = a.find('@');
+  return at != std::string_view::npos && at > 0 && at + 1 < a.size() && a.find_first_of("<>\r\n\t ,") == std::string_view::npos;
+}
 
 Result<SmtpAnswer> send_smtp(const SmtpMessage& m) {
   if (m.host.empty()) return fail(errc::invalid_argument, "SMTP: no server host");
   if (m.to.empty()) return fail(errc::invalid_argument, "SMTP: no recipients");
-  if (!clean(m.from) || m.from.empty()) return fail(errc::invalid_argument, fmt::format("SMTP: invalid sender \"{}\"", m.from));
+  if (!is_bare_address(m.from)) return fail(errc::invalid_argument, fmt::format("SMTP: invalid sender \"{}\"", m.from));
   for (const auto& t : m.to)
-    if (!clean(t) || t.find('@') == std::string::npos)
-      return fail(errc::invalid_argument, fmt::format("SMTP: invalid recipient \"{}\"", t));
+    if (!is_bare_address(t)) return fail(errc::invalid_argument, fmt::format("SMTP: invalid recipient \"{}\"", t));
   Connection c(m);
   if (auto r = c.connect(); !r) return r.error();
   if (auto r = c.command("", 220, 220, "the connection"); !r) return r.error();

@@ -6,6 +6,7 @@
 #include <automation/core/error.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace automation::detail {
@@ -24,6 +25,10 @@ struct SmtpAnswer {
   int code = 0;       // the server's reply to the end of DATA
   std::string reply;  // its text
 };
+
+// An address as MAIL FROM and RCPT TO take it: local@domain, without brackets, spaces, commas or
+// line breaks.
+bool is_bare_address(std::string_view address) noexcept;
 
 // errc::unavailable when the server cannot be reached or answers with a 4xx (temporary) code,
 // errc::invalid_argument for a 5xx (permanent) answer, errc::timeout past the timeout.

@@ -1,3 +1,4 @@
+#include <automation/core/files.hpp>
 #include <automation/core/ids.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
@@ -6,21 +7,16 @@
 #include <detail/hash.hpp>
 #include <detail/http_client.hpp>
 #include <detail/log.hpp>
+#include <detail/names.hpp>
 #include <detail/smtp_client.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <boost/json.hpp>
-
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 
 namespace automation::metrics {
 
@@ -44,24 +40,10 @@ namespace {
 
 std::vector<std::string> split_recipients(std::string_view text) {
   std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
-    auto item = text.substr(start, end - start);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) out.emplace_back(item);
+  for (std::size_t start = 0; start <= text.size();) {
+    const auto end = std::min(text.find(',', start), text.size());
+    if (const auto item = automation::detail::trim(text.substr(start, end - start)); !item.empty()) out.emplace_back(item);
     start = end + 1;
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (const auto& i : items) {
-    if (!out.empty()) out += sep;
-    out += i;
   }
   return out;
 }
@@ -102,7 +84,7 @@ std::string mail_date(TimePoint t) {
 
 struct Message {
   std::string target, content_type, body;
-  std::string key_text;  // what identifies the message: its body without what changes from run to run
+  std::string variant;  // what else shapes the body: the format or webhook style
 };
 
 std::string key_of(std::string_view subject, std::string_view target, std::string_view body) {
@@ -114,28 +96,8 @@ std::string key_of(std::string_view subject, std::string_view target, std::strin
   return fmt::format("{:016x}-{}", h, body.size());
 }
 
-// A webhook URL usually carries its secret in the path or query: shown, logged and recorded as
-// scheme://host[:port]/... only.
-std::string redacted_url(std::string_view url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  const auto path = url.find_first_of("/?#", scheme + 3);
-  if (path == std::string_view::npos || path + 1 >= url.size()) return std::string(url);
-  return std::string(url.substr(0, path)) + "/...";
-}
-
-// `text` with every occurrence of the webhook URL of `target` redacted.
-std::string without_secret(std::string text, std::string_view target) {
-  if (target.rfind("webhook:", 0) != 0) return text;
-  const auto url = std::string(target.substr(8));
-  const auto shown = redacted_url(url);
-  if (url == shown) return text;
-  for (auto p = text.find(url); p != std::string::npos; p = text.find(url, p + shown.size())) text.replace(p, url.size(), shown);
-  return text;
-}
-
 // The report without what changes from one run to the next over the same data (when it was
-// generated, whether its rollup was reused and why), so that its rendering keys a delivery.
+// generated, whether its rollup was reused and why): its JSON keys a delivery.
 Report normalized(const Report& r) {
   Report k = r;
   k.generated = {};
@@ -146,16 +108,30 @@ Report normalized(const Report& r) {
   return k;
 }
 
-bool permanent(const resilience::RetryPolicy& p, const Error& e) {
-  if (std::find(p.non_retryable.begin(), p.non_retryable.end(), e.code) != p.non_retryable.end()) return true;
-  return p.retry_on && !p.retry_on(e);
+// A delivery as it stands, for a call that leaves it alone; `detail` says why.
+DeliveryOutcome outcome_of(const storage::DeliveryRecord& r) {
+  DeliveryOutcome o;
+  o.id = r.id;
+  o.subject = r.subject;
+  o.target = shown_target(r.target);
+  o.state = r.state;
+  o.attempts = r.attempts;
+  o.next_attempt = r.next_attempt;
+  if (r.state == "delivered") {
+    o.detail = fmt::format("already delivered at {}", format_timestamp(r.updated));
+  } else if (r.state == "failed") {
+    o.detail = fmt::format("gave up at {}: {}", format_timestamp(r.updated), r.last_error);
+  } else {
+    o.detail = fmt::format("stored before, next attempt at {}", format_timestamp(r.next_attempt));
+  }
+  return o;
 }
 
 }  // namespace
 
 std::string shown_target(std::string_view target) {
   if (target.rfind("webhook:", 0) != 0) return std::string(target);
-  return "webhook:" + redacted_url(target.substr(8));
+  return "webhook:" + automation::detail::redact_url(target.substr(8));
 }
 
 Result<DeliveryTarget> parse_target(std::string_view text) {
@@ -178,8 +154,7 @@ Result<DeliveryTarget> parse_target(std::string_view text) {
     const auto to = split_recipients(t.destination);
     if (to.empty()) return bad("no recipients");
     for (const auto& r : to)
-      if (r.find('@') == std::string::npos || r.find_first_of("<>\r\n ") != std::string::npos)
-        return bad(fmt::format("\"{}\" is not an email address", r));
+      if (!automation::detail::is_bare_address(r)) return bad(fmt::format("\"{}\" is not an email address", r));
   } else {
     return bad("expected file:PATH, webhook:URL or email:ADDRESSES");
   }
@@ -208,14 +183,14 @@ resilience::BreakerConfig DeliveryOptions::default_webhook_breaker() {
 std::string compose_email(const Report& report, const std::string& from, const std::vector<std::string>& to, TimePoint date) {
   const auto text = render(report, ReportFormat::markdown);
   const auto html = render(report, ReportFormat::html);
-  const auto id = key_of(report.key(), join(to, ","), text);
+  const auto id = key_of(report.key(), fmt::format("{}", fmt::join(to, ",")), text);
   const auto boundary = "=_automation_" + id;
   std::string m;
   std::vector<std::string> quoted;
   for (const auto& t : to) quoted.push_back("<" + t + ">");
   // One recipient per line (folded), so a long list stays under SMTP's line limit.
   m += fmt::format("From: <{}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}@automation>\r\nMIME-Version: 1.0\r\n", from,
-                   join(quoted, ",\r\n "), report.title(), mail_date(date), id);
+                   fmt::join(quoted, ",\r\n "), report.title(), mail_date(date), id);
   m += fmt::format("Content-Type: multipart/alternative; boundary=\"{}\"\r\n\r\n", boundary);
   m += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
   m += base64_lines(text);
@@ -241,7 +216,6 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
   const auto subject = "report:" + report.key();
   // Every message is composed before any is stored, so a bad target stores nothing.
   std::vector<Message> messages;
-  const auto stable = normalized(report);
   for (const auto& t : options_.targets) {
     Message m;
     if (t.destination.empty()) return fail(errc::invalid_argument, fmt::format("{} target without a destination", to_string(t.kind)));
@@ -255,7 +229,7 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
         m.target = "file:" + abs.lexically_normal().string();
         m.content_type = std::string(media_type(t.format));
         m.body = render(report, t.format);
-        m.key_text = render(stable, t.format);
+        m.variant = to_string(t.format);
         break;
       }
       case TargetKind::webhook:
@@ -263,8 +237,7 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
         m.target = "webhook:" + t.destination;
         m.content_type = "application/json";
         m.body = t.style == WebhookStyle::slack ? json::dump(bj::object{{"text", render_summary(report)}}) : json::dump(to_json(report));
-        m.key_text =
-            t.style == WebhookStyle::slack ? json::dump(bj::object{{"text", render_summary(stable)}}) : json::dump(to_json(stable));
+        m.variant = t.style == WebhookStyle::slack ? "slack" : "json";
         break;
       case TargetKind::email: {
         if (options_.smtp.host.empty())
@@ -272,23 +245,24 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
                       fmt::format("email target {}: no SMTP server is configured (reports.smtp_host)", t.destination));
         if (auto checked = parse_target("email:" + t.destination); !checked) return checked.error();
         const auto& from = options_.smtp.from;
-        if (from.find('@') == std::string::npos || from.find_first_of("<>\r\n ,") != std::string::npos)
+        if (!automation::detail::is_bare_address(from))
           return fail(errc::invalid_argument, fmt::format("email sender \"{}\" is not a bare address (reports.email_from)", from));
         const auto to = split_recipients(t.destination);
-        m.target = "email:" + join(to, ",");
+        m.target = fmt::format("email:{}", fmt::join(to, ","));
         m.content_type = "message/rfc822";
         m.body = compose_email(report, from, to, now);
-        m.key_text = render(stable, ReportFormat::markdown);
+        m.variant = "email";
         break;
       }
     }
     messages.push_back(std::move(m));
   }
+  // The key: the report's data (not when it was rendered), its target and how it is shaped there.
+  const auto data = json::dump(to_json(normalized(report)));
   std::vector<DeliveryOutcome> out;
   for (auto& m : messages) {
     storage::DeliveryRecord rec;
-    // The email's Date header changes with every run; its key leaves it out so a rerun is a duplicate.
-    rec.key = key_of(subject, m.target, m.key_text);
+    rec.key = key_of(subject, m.target + "\x1f" + m.variant, data);
     rec.subject = subject;
     rec.target = m.target;
     rec.content_type = m.content_type;
@@ -299,25 +273,19 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
     rec.created = now;
     auto q = store_.enqueue_delivery(rec);
     if (!q) return q.error();
+    if (q->created) {  // stored as given: attempt it now
+      rec.id = q->id;
+      rec.updated = rec.created;
+      rec.version = 1;
+      out.push_back(attempt(std::move(rec)));
+      out.back().created = true;
+      continue;
+    }
     auto stored = store_.get_delivery(q->id);
     if (!stored) return stored.error();
     if (!*stored) return fail(errc::not_found, fmt::format("delivery {} vanished after it was stored", q->id));
-    DeliveryOutcome o;
     const auto& s = **stored;
-    if (s.state == "pending" && (q->created || s.next_attempt <= now)) {
-      o = attempt(s);
-    } else {
-      o = {s.id, s.subject, shown_target(s.target), s.state, s.attempts, s.next_attempt, {}, false, false};
-      if (s.state == "delivered") {
-        o.detail = fmt::format("already delivered at {}", format_timestamp(s.updated));
-      } else if (s.state == "failed") {
-        o.detail = fmt::format("gave up at {}: {}", format_timestamp(s.updated), without_secret(s.last_error, s.target));
-      } else {
-        o.detail = fmt::format("stored before, next attempt at {}", format_timestamp(s.next_attempt));
-      }
-    }
-    o.created = q->created;
-    out.push_back(std::move(o));
+    out.push_back(s.state == "pending" && s.next_attempt <= now && s.claimed_until <= now ? attempt(s) : outcome_of(s));
   }
   return out;
 }
@@ -334,28 +302,77 @@ Result<DeliveryOutcome> ReportDeliverer::retry(std::int64_t id) {
   auto d = store_.get_delivery(id);
   if (!d) return d.error();
   if (!*d) return fail(errc::not_found, fmt::format("delivery {} does not exist", id));
-  const auto& s = **d;
-  DeliveryOutcome left{s.id, s.subject, shown_target(s.target), s.state, s.attempts, s.next_attempt, {}, false, false};
-  if (s.state == "delivered") {
-    left.detail = fmt::format("already delivered at {}", format_timestamp(s.updated));
-    return left;
-  }
-  // A sender's claim moves the due time exactly `claim` past its update; while it holds, that
-  // sender is attempting it.
-  if (s.state == "pending" && s.next_attempt > clock_.now() && s.next_attempt - s.updated == options_.claim) {
-    left.detail = fmt::format("claimed by another sender until {}", format_timestamp(s.next_attempt));
-    return left;
-  }
+  if ((*d)->state == "delivered") return outcome_of(**d);
   return attempt(std::move(**d));
 }
 
+Result<std::string> ReportDeliverer::send_file(const storage::DeliveryRecord& rec, const std::string& path) {
+  if (auto w = write_file_atomically(path, rec.body); !w) return w.error();
+  return fmt::format("wrote {} ({} bytes)", path, rec.body.size());
+}
+
+Result<std::string> ReportDeliverer::send_webhook(const storage::DeliveryRecord& rec, const std::string& url,
+                                                  std::optional<Duration>& breaker_wait) {
+  const auto shown = automation::detail::redact_url(url);
+  auto permit = breaker_->try_acquire();
+  if (!permit) {
+    breaker_wait = permit.retry_after();
+    return fail(errc::unavailable, fmt::format("circuit breaker {} is {}: not calling {}", breaker_->name(),
+                                               resilience::to_string(permit.rejected_state()), shown));
+  }
+  automation::detail::HttpCall call;
+  call.method = "POST";
+  call.url = url;
+  call.shown_url = shown;
+  call.headers = {{"Content-Type", rec.content_type}, {"User-Agent", "automation-reports"}};
+  call.body = rec.body;
+  call.timeout = options_.timeout;
+  call.ca_file = options_.ca_file;
+  const std::atomic<bool> cancel{false};
+  auto answer = automation::detail::perform_http(call, cancel);
+  if (!answer) {
+    permit.failure();
+    return answer.error();
+  }
+  if (answer->accepted) {
+    permit.success();
+    return fmt::format("HTTP {}", answer->status);
+  }
+  const auto body = answer->body.substr(0, 200);
+  if (answer->status >= 400 && answer->status < 500 && answer->status != 408 && answer->status != 429) {
+    permit.ignore();  // the endpoint is up and refuses this message: retrying will not help
+    return fail(errc::invalid_argument, fmt::format("{} refused the message: HTTP {} {}", shown, answer->status, body));
+  }
+  permit.failure();
+  return fail(errc::unavailable, fmt::format("{} answered HTTP {} {}", shown, answer->status, body));
+}
+
+Result<std::string> ReportDeliverer::send_email(const storage::DeliveryRecord& rec, const std::string& recipients) {
+  automation::detail::SmtpMessage m;
+  m.host = options_.smtp.host;
+  m.port = options_.smtp.port;
+  m.helo = options_.smtp.helo;
+  m.from = options_.smtp.from;
+  m.to = split_recipients(recipients);
+  m.data = rec.body;
+  m.timeout = options_.timeout;
+  if (m.host.empty()) return fail(errc::unavailable, "no SMTP server is configured (reports.smtp_host)");
+  auto sent = automation::detail::send_smtp(m);
+  if (!sent) return sent.error();
+  return fmt::format("SMTP {} {}", sent->code, sent->reply);
+}
+
 DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
-  DeliveryOutcome out{rec.id, rec.subject, shown_target(rec.target), rec.state, rec.attempts, rec.next_attempt, {}, false, false};
+  DeliveryOutcome out = outcome_of(rec);
   const auto start = clock_.now();
-  // Claim it: another sender sharing the store sees it due only after the claim expires.
+  if (rec.claimed_until > start) {
+    out.detail = fmt::format("claimed by another sender until {}", format_timestamp(rec.claimed_until));
+    return out;
+  }
+  // Claim it (compare-and-set): no other sender attempts it until the claim runs out.
   const bool was_failed = rec.state == "failed";
   rec.state = "pending";
-  rec.next_attempt = start + options_.claim;
+  rec.claimed_until = start + options_.claim;
   rec.updated = start;
   auto claimed = store_.update_delivery(rec);
   if (!claimed) {
@@ -365,93 +382,18 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
   rec.version = *claimed;
   out.attempted = true;
 
-  std::optional<Duration> wait_for_breaker;
-  auto send = [&]() -> Result<std::string> {
-    const auto colon = rec.target.find(':');
-    const auto kind = rec.target.substr(0, colon);
-    const auto where = rec.target.substr(colon + 1);
-    if (kind == "file") {
-      std::error_code ec;
-      const fs::path path(where);
-      fs::create_directories(path.parent_path(), ec);
-      if (ec) return fail(errc::io, fmt::format("cannot create {}: {}", path.parent_path().string(), ec.message()));
-      // A temporary file of its own (mkstemp) in the same directory, synced, then renamed into place.
-      std::string tmp = where + ".tmp-XXXXXX";
-      const int fd = ::mkstemp(tmp.data());
-      if (fd < 0) return fail(errc::io, fmt::format("cannot create a temporary file beside {}: {}", where, std::strerror(errno)));
-      std::string_view rest = rec.body;
-      bool ok = true;
-      while (ok && !rest.empty()) {
-        const auto n = ::write(fd, rest.data(), rest.size());
-        if (n < 0 && errno == EINTR) continue;
-        ok = n > 0;
-        if (ok) rest.remove_prefix(static_cast<std::size_t>(n));
-      }
-      const int err = errno;
-      ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
-      ::close(fd);
-      if (ok) fs::rename(tmp, path, ec);
-      if (!ok || ec) {
-        std::error_code ignored;
-        fs::remove(tmp, ignored);
-        return fail(errc::io, fmt::format("cannot write {}: {}", where, ec ? ec.message() : std::strerror(err ? err : errno)));
-      }
-      return fmt::format("wrote {} ({} bytes)", where, rec.body.size());
-    }
-    if (kind == "webhook") {
-      auto permit = breaker_->try_acquire();
-      if (!permit) {
-        wait_for_breaker = permit.retry_after();
-        return fail(errc::unavailable, fmt::format("circuit breaker {} is {}: not calling {}", breaker_->name(),
-                                                   resilience::to_string(permit.rejected_state()), where));
-      }
-      automation::detail::HttpCall call;
-      call.method = "POST";
-      call.url = where;
-      call.headers = {{"Content-Type", rec.content_type}, {"User-Agent", "automation-reports"}};
-      call.body = rec.body;
-      call.timeout = options_.timeout;
-      call.ca_file = options_.ca_file;
-      const std::atomic<bool> cancel{false};
-      auto answer = automation::detail::perform_http(call, cancel);
-      if (!answer) {
-        permit.failure();
-        return answer.error();
-      }
-      if (answer->accepted) {
-        permit.success();
-        return fmt::format("HTTP {}", answer->status);
-      }
-      const auto body = answer->body.substr(0, 200);
-      if (answer->status >= 400 && answer->status < 500 && answer->status != 408 && answer->status != 429) {
-        permit.ignore();  // the endpoint is up and refuses this message: retrying will not help
-        return fail(errc::invalid_argument, fmt::format("{} refused the message: HTTP {} {}", where, answer->status, body));
-      }
-      permit.failure();
-      return fail(errc::unavailable, fmt::format("{} answered HTTP {} {}", where, answer->status, body));
-    }
-    if (kind == "email") {
-      automation::detail::SmtpMessage m;
-      m.host = options_.smtp.host;
-      m.port = options_.smtp.port;
-      m.helo = options_.smtp.helo;
-      m.from = options_.smtp.from;
-      m.to = split_recipients(where);
-      m.data = rec.body;
-      m.timeout = options_.timeout;
-      if (m.host.empty()) return fail(errc::unavailable, "no SMTP server is configured (reports.smtp_host)");
-      auto sent = automation::detail::send_smtp(m);
-      if (!sent) return sent.error();
-      return fmt::format("SMTP {} {}", sent->code, sent->reply);
-    }
-    return fail(errc::invalid_argument, fmt::format("unknown target kind \"{}\"", kind));
-  };
-
-  auto sent = send();
-  if (!sent) sent = Error(sent.error().code, without_secret(sent.error().message, rec.target));
+  const auto colon = rec.target.find(':');
+  const auto kind = rec.target.substr(0, colon);
+  const auto where = rec.target.substr(colon + 1);
+  std::optional<Duration> breaker_wait;
+  auto sent = kind == "file"      ? send_file(rec, where)
+              : kind == "webhook" ? send_webhook(rec, where, breaker_wait)
+              : kind == "email"   ? send_email(rec, where)
+                                  : Result<std::string>(fail(errc::invalid_argument, fmt::format("unknown target kind \"{}\"", kind)));
   const auto end = clock_.now();
-  if (!wait_for_breaker) rec.attempts += 1;  // a call the breaker refused was not an attempt
+  if (!breaker_wait) rec.attempts += 1;  // a call the breaker refused was not an attempt
   rec.updated = end;
+  rec.claimed_until = {};
   if (sent) {
     rec.state = "delivered";
     rec.last_error.clear();
@@ -460,7 +402,7 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
   } else {
     rec.last_error = sent.error().message;
     // A failed delivery retried by hand gets that one attempt.
-    const bool give_up = permanent(options_.retry, sent.error()) || was_failed || rec.attempts >= options_.retry.max_attempts;
+    const bool give_up = !options_.retry.retryable(sent.error()) || was_failed || rec.attempts >= options_.retry.max_attempts;
     if (give_up) {
       rec.state = "failed";
       rec.next_attempt = end;
@@ -468,7 +410,7 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
     } else {
       rec.state = "pending";
       Duration delay = options_.retry.base_delay(rec.attempts + 1);
-      if (wait_for_breaker) delay = std::max(delay, *wait_for_breaker);
+      if (breaker_wait) delay = std::max(delay, *breaker_wait);
       rec.next_attempt = end + delay;
       out.detail = fmt::format("{}; next attempt at {}", rec.last_error, format_timestamp(rec.next_attempt));
     }
@@ -485,7 +427,7 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
 
   storage::TaskRecord t;
   t.domain = "reports";
-  t.action = "deliver." + rec.target.substr(0, rec.target.find(':'));
+  t.action = "deliver." + kind;
   t.params = json::dump(bj::object{{"delivery", rec.id},
                                    {"subject", rec.subject},
                                    {"target", shown_target(rec.target)},

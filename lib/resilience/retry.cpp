@@ -172,12 +172,15 @@ boost::json::object RetryPolicy::to_json() const {
 
 RetryState::RetryState(const RetryPolicy& policy, TimePoint start) : policy_(policy), start_(start), rng_(policy.seed) {}
 
+bool RetryPolicy::retryable(const Error& error) const {
+  if (std::find(non_retryable.begin(), non_retryable.end(), error.kind()) != non_retryable.end()) return false;
+  return !retry_on || retry_on(error);
+}
+
 RetryDecision RetryState::on_failure(const Error& error, TimePoint now) {
   RetryDecision d;
   d.next_attempt = attempt_ + 1;
-  const auto kind = error.kind();
-  const bool listed = std::find(policy_.non_retryable.begin(), policy_.non_retryable.end(), kind) != policy_.non_retryable.end();
-  if (listed || (policy_.retry_on && !policy_.retry_on(error))) {
+  if (!policy_.retryable(error)) {
     d.reason = RetryReason::non_retryable;
     d.explanation =
         fmt::format("not retried: {} errors are not retryable (attempt {} of {})", error.name(), attempt_, policy_.max_attempts);

@@ -58,10 +58,6 @@ class SmtpServer {
     std::lock_guard l(mu_);
     return mails_;
   }
-  int sessions() {
-    std::lock_guard l(mu_);
-    return sessions_;
-  }
 
  private:
   void serve() {
@@ -70,10 +66,6 @@ class SmtpServer {
       if (c < 0) {
         if (stopping_) return;
         continue;
-      }
-      {
-        std::lock_guard l(mu_);
-        ++sessions_;
       }
       session(c);
       ::close(c);
@@ -144,7 +136,6 @@ class SmtpServer {
   std::mutex mu_;
   std::vector<Mail> mails_;
   int refuse_ = 0, refuse_code_ = 451;
-  int sessions_ = 0;
 };
 
 }  // namespace automation::test

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -103,7 +104,7 @@ class ReportDeliverer {
   /// Attempts the pending deliveries that are due, oldest due first, at most `limit`.
   Result<std::vector<DeliveryOutcome>> retry_due(std::size_t limit = 100);
   /// Attempts one delivery now, whatever its due time; a failed one gets this one more attempt. A
-  /// delivered one is left alone. errc::not_found for an unknown id.
+  /// delivered one, or one another sender has claimed, is left alone. errc::not_found for an unknown id.
   Result<DeliveryOutcome> retry(std::int64_t id);
 
   /// The webhook breaker.
@@ -111,6 +112,10 @@ class ReportDeliverer {
 
  private:
   DeliveryOutcome attempt(storage::DeliveryRecord record);
+  Result<std::string> send_file(const storage::DeliveryRecord& record, const std::string& path);
+  /// Sets `breaker_wait` when the breaker refused the call (how long it stays open).
+  Result<std::string> send_webhook(const storage::DeliveryRecord& record, const std::string& url, std::optional<Duration>& breaker_wait);
+  Result<std::string> send_email(const storage::DeliveryRecord& record, const std::string& recipients);
 
   storage::Store& store_;
   const Clock& clock_;

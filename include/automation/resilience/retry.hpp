@@ -38,6 +38,8 @@ struct RetryPolicy {
   /// Optional predicate: retry only when it returns true (checked after non_retryable).
   std::function<bool(const Error&)> retry_on;
 
+  /// Whether `error` is worth another attempt: not in non_retryable, and retry_on (when set) agrees.
+  bool retryable(const Error& error) const;
   /// Checks the numbers (attempts >= 1, delays >= 0, multiplier >= 1, jitter in [0, 1]).
   Result<void> validate() const;
   /// The un-jittered delay before attempt `attempt` (2 = the first retry), capped.

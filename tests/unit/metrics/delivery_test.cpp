@@ -5,6 +5,7 @@
 #include <automation/metrics/aggregator.hpp>
 #include <automation/metrics/delivery.hpp>
 #include <automation/storage/memory_store.hpp>
+#include <automation/testing/fault_injecting_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
 #include "support/http_server.hpp"
@@ -255,14 +256,57 @@ TEST_CASE("a delivery claimed by another sender is not attempted twice") {
   fx.clock.set(out[0].next_attempt);
   // Another process claims it first (as attempt() does).
   auto rec = fx.store.get_delivery(out[0].id).value().value();
-  rec.next_attempt = fx.clock.now() + minutes(2);
+  rec.claimed_until = fx.clock.now() + minutes(2);
   rec.updated = fx.clock.now();
   REQUIRE(fx.store.update_delivery(rec));
-  CHECK(d.retry_due().value().empty());
+  CHECK(d.retry_due().value().empty());  // not listed as due while claimed
+  auto manual = d.retry(out[0].id).value();
+  CHECK_FALSE(manual.attempted);  // nor attempted by hand
+  CHECK_THAT(manual.detail, Contains("claimed by another sender until"));
   CHECK(server.requests().size() == 1);
   fx.clock.advance(minutes(2));  // its claim expired without a result: due again
   CHECK(d.retry_due().value().size() == 1);
   CHECK(server.requests().size() == 2);
+}
+
+TEST_CASE("a sender that loses the compare-and-set race leaves the delivery to the winner") {
+  Fixture fx;
+  HttpServer server(500, "down");
+  testing::FaultInjectingStore store(fx.store);
+  ReportDeliverer d(store, fx.clock, fx.options({"webhook:" + server.url()}));
+  auto out = d.deliver(fx.report, "test").value();
+  fx.clock.set(out[0].next_attempt);
+  // Between this sender's read and its claim, another one changes the record.
+  bool raced = false;
+  store.before_each_write([&](std::string_view op) {
+    if (op != "update_delivery" || raced) return;
+    raced = true;
+    auto rec = fx.store.get_delivery(out[0].id).value().value();
+    rec.updated = fx.clock.now();
+    REQUIRE(fx.store.update_delivery(rec));
+  });
+  auto lost = d.retry_due().value();
+  REQUIRE(lost.size() == 1);
+  CHECK_FALSE(lost[0].attempted);
+  CHECK(lost[0].detail == "claimed by another sender");
+  CHECK(server.requests().size() == 1);
+}
+
+TEST_CASE("a delivery retried by hand while it waits for its next attempt is attempted") {
+  // The default policy waits 2 minutes after the second failure, as long as a claim lasts: a
+  // waiting delivery must not look claimed.
+  Fixture fx;
+  HttpServer server(500, "down");
+  ReportDeliverer d(fx.store, fx.clock, fx.options({"webhook:" + server.url()}));
+  auto out = d.deliver(fx.report, "test").value();
+  fx.clock.set(out[0].next_attempt);
+  auto second = d.retry_due().value();
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].next_attempt == fx.clock.now() + d.options().claim);
+  auto manual = d.retry(out[0].id).value();
+  CHECK(manual.attempted);
+  CHECK(manual.attempts == 3);
+  CHECK(server.requests().size() == 3);
 }
 
 TEST_CASE("a report is mailed over SMTP with text and HTML parts, and retried after a temporary refusal") {
