@@ -1,3 +1,4 @@
+#include <automation/core/json.hpp>
 #include <automation/metrics/insights.hpp>
 
 #include <fmt/format.h>
@@ -47,8 +48,8 @@ bj::object to_json(const Insight& i) {
   bj::object o{{"kind", to_string(i.kind)}, {"severity", to_string(i.severity)},
                {"subject", i.subject},      {"sentence", i.sentence},
                {"figure", i.figure},        {"value", i.value}};
-  o["previous"] = i.previous ? bj::value(*i.previous) : bj::value(nullptr);
-  o["relative"] = i.relative ? bj::value(*i.relative) : bj::value(nullptr);
+  o["previous"] = json::or_null(i.previous);
+  o["relative"] = json::or_null(i.relative);
   o["numbers"] = i.numbers;
   return o;
 }

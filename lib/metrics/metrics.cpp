@@ -1,3 +1,4 @@
+#include <automation/core/json.hpp>
 #include <automation/metrics/metrics.hpp>
 
 #include "metrics/codec.hpp"
@@ -180,8 +181,6 @@ bj::array counts_json(const std::vector<NamedCount>& v) {
   return a;
 }
 
-bj::value optional_json(const std::optional<double>& v) { return v ? bj::value(*v) : bj::value(nullptr); }
-
 // Reads a JSON object field by field. The first failure is kept (naming the field) and later reads
 // return defaults, so a caller reads everything and checks error() once.
 class In {
@@ -284,7 +283,7 @@ bj::object to_json(const Rollup& r) {
                                  {"value", c.value},
                                  {"previous", c.previous},
                                  {"absolute", c.absolute},
-                                 {"relative", optional_json(c.relative)}});
+                                 {"relative", json::or_null(c.relative)}});
   const auto zone = TimeZone::locate(r.time_zone);
   auto stamp = [&](TimePoint t) { return zone ? zone->format(t) : format_timestamp(t); };
   return bj::object{
@@ -308,8 +307,8 @@ bj::object to_json(const Rollup& r) {
                              {"new_subscribers", r.revenue.new_subscribers},
                              {"active_users", r.revenue.active_users},
                              {"churn_count", r.revenue.churn_count},
-                             {"churn_rate", optional_json(r.revenue.churn_rate)},
-                             {"revenue_per_active_user", optional_json(r.revenue.revenue_per_active_user)},
+                             {"churn_rate", json::or_null(r.revenue.churn_rate)},
+                             {"revenue_per_active_user", json::or_null(r.revenue.revenue_per_active_user)},
                              {"plans", std::move(plans)}}},
       {"changes", std::move(changes)},
       {"computed", format_timestamp(r.computed)},

@@ -1,3 +1,4 @@
+#include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
 #include <automation/core/time.hpp>
 #include <automation/resilience/task_history.hpp>
@@ -28,7 +29,7 @@ std::optional<Change> change(double current, double previous) {
 bj::value change_json(const std::optional<Change>& c) {
   if (!c) return nullptr;
   bj::object o{{"previous", c->previous}, {"absolute", c->absolute}};
-  o["relative"] = c->relative ? bj::value(*c->relative) : bj::value(nullptr);
+  o["relative"] = json::or_null(c->relative);
   return o;
 }
 
@@ -45,7 +46,7 @@ bj::value stats_json(const storage::TaskGroupStats& s) {
                {"p50_duration_ms", ms(s.p50_duration)},
                {"p95_duration_ms", ms(s.p95_duration)},
                {"impact_samples", s.impact_samples}};
-  o["mean_impact"] = s.mean_impact ? bj::value(*s.mean_impact) : bj::value(nullptr);
+  o["mean_impact"] = json::or_null(s.mean_impact);
   bj::array failures;
   for (const auto& f : s.top_failures) failures.push_back(bj::object{{"reason", f.reason}, {"count", f.count}});
   o["top_failures"] = std::move(failures);
@@ -76,7 +77,7 @@ bj::value to_json(const TaskRecord& r) {
   boost::system::error_code ec;
   auto params = bj::parse(r.params, ec);
   o["params"] = ec ? bj::value(r.params) : std::move(params);  // a row written around the library: show the text
-  o["impact"] = r.impact ? bj::value(*r.impact) : bj::value(nullptr);
+  o["impact"] = json::or_null(r.impact);
   return o;
 }
 

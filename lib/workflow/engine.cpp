@@ -1536,7 +1536,7 @@ bj::object to_json(const sd::StepRecord& s) {
                     {"started_at", time_or_null(s.started)},
                     {"ended_at", time_or_null(s.ended)},
                     {"duration_ms", duration_ms(s.started, s.ended)},
-                    {"exit_code", s.exit_code ? bj::value(*s.exit_code) : bj::value(nullptr)},
+                    {"exit_code", json::or_null(s.exit_code)},
                     {"outputs", object_or_text(s.outputs)}};
 }
 
@@ -1547,7 +1547,7 @@ bj::object to_json(const sd::AttemptRecord& a) {
                     {"started_at", time_or_null(a.started)},
                     {"ended_at", time_or_null(a.ended)},
                     {"duration_ms", duration_ms(a.started, a.ended)},
-                    {"exit_code", a.exit_code ? bj::value(*a.exit_code) : bj::value(nullptr)},
+                    {"exit_code", json::or_null(a.exit_code)},
                     {"error", a.error},
                     {"pid", a.pid ? bj::value(a.pid) : bj::value(nullptr)},
                     {"stdout", a.stdout_text},

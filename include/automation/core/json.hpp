@@ -5,6 +5,7 @@
 
 #include <boost/json/value.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,10 @@ std::string dump(const boost::json::value& v);
 std::string pretty(const boost::json::value& v);
 /// The JSON type name of a value ("string", "number", "object", ...), for error messages.
 std::string_view type_name(const boost::json::value& v) noexcept;
+/// An optional as JSON: its value, or null when it has none.
+template <class T>
+boost::json::value or_null(const std::optional<T>& v) {
+  return v ? boost::json::value(*v) : boost::json::value(nullptr);
+}
 
 }  // namespace automation::json
