@@ -107,22 +107,17 @@ int run_anomalies(Context& ctx, const AnomaliesOptions& o) {
 
   mx::AnomalyOptions opt;
   opt.time_zone = *zone;
-  // NAB's convention: learn from the first 15 % of the series, at most 750 points.
-  opt.learning_points = o.learning.value_or(std::clamp<std::size_t>(n * 15 / 100, 2, 750));
+  opt.learning_points = o.learning.value_or(mx::default_learning_points(n));
   if (o.threshold) opt.threshold = *o.threshold;
-  auto detector = mx::AnomalyDetector::create(opt);
-  if (!detector) return ctx.error(detector.error());
-
-  std::vector<mx::AnomalyScore> scores;
+  std::vector<mx::SeriesPoint> points(n);
   for (std::size_t i = 0; i < n; ++i) {
     // Without dates the points are taken two days apart: sampled less often than daily, a series
     // has no day or week to compare with, so no calendar signal sees made-up dates.
-    const TimePoint t = dated ? series->dates[i] : TimePoint(days(2 * static_cast<long>(i)));
-    auto r = detector->update(t, series->values[i]);
-    if (!r)
-      return ctx.error(automation::with_context(r.error(), fmt::format("{}: point {}", o.metric.empty() ? o.input : o.metric, i + 1)));
-    scores.push_back(*r);
+    points[i] = {dated ? series->dates[i] : TimePoint(days(2 * static_cast<long>(i))), series->values[i]};
   }
+  auto detected = mx::detect_anomalies(points, opt);
+  if (!detected) return ctx.error(automation::with_context(detected.error(), o.metric.empty() ? o.input : o.metric));
+  const auto& scores = *detected;
   const auto label = [&](std::size_t i) {
     return dated ? (o.metric.empty() ? automation::format_timestamp(scores[i].time) : mx::format_date(zone->local_date(scores[i].time)))
                  : fmt::format("#{}", i + 1);
@@ -131,6 +126,7 @@ int run_anomalies(Context& ctx, const AnomaliesOptions& o) {
   if (ctx.global.json) {
     boost::json::array found, all;
     for (std::size_t i = 0; i < n; ++i) {
+      if (!o.all && !scores[i].anomaly) continue;
       auto doc = to_json(scores[i], dated);
       doc["index"] = i;
       if (scores[i].anomaly) found.push_back(doc);
@@ -145,7 +141,7 @@ int run_anomalies(Context& ctx, const AnomaliesOptions& o) {
     ctx.print_json(out);
     return ex_ok;
   }
-  const std::size_t count = detector->anomalies();
+  const auto count = static_cast<std::size_t>(std::count_if(scores.begin(), scores.end(), [](const auto& s) { return s.anomaly; }));
   fmt::print("{}: {} points, learning from the first {}, threshold {:.2f}: {} {}\n", o.metric.empty() ? o.input : o.metric, n,
              std::min(opt.learning_points, n), opt.threshold, count, count == 1 ? "anomaly" : "anomalies");
   if (n <= opt.learning_points) fmt::print("  every point was used to learn; give more data or a smaller --learning\n");

@@ -29,6 +29,21 @@ std::string bytes(double v) {
   return fmt::format("{:.1f} {}", v, kUnits[u]);
 }
 
+// A figure above its alert threshold (thresholds.cpu_high, memory_high, disk_high).
+struct Above {
+  std::string metric, mount;  // mount: disks only
+  double value = 0, threshold = 0;
+};
+
+std::vector<Above> above_thresholds(const mx::SystemSample& s, const automation::ThresholdsConfig& t) {
+  std::vector<Above> out;
+  if (s.cpu_usage > t.cpu_high) out.push_back({"cpu_usage", "", s.cpu_usage, t.cpu_high});
+  if (s.memory_usage > t.memory_high) out.push_back({"memory_usage", "", s.memory_usage, t.memory_high});
+  for (const auto& d : s.disks)
+    if (d.usage > t.disk_high) out.push_back({"disk_usage", d.mount_point, d.usage, t.disk_high});
+  return out;
+}
+
 boost::json::object to_json(const mx::SystemSample& s, const automation::ThresholdsConfig& t) {
   boost::json::array disks, net, above;
   for (const auto& d : s.disks)
@@ -45,16 +60,17 @@ boost::json::object to_json(const mx::SystemSample& s, const automation::Thresho
                           {"tx_bytes", n.tx_bytes},
                           {"rx_errors", n.rx_errors},
                           {"tx_errors", n.tx_errors}};
-    o["rx_bytes_per_s"] = n.rx_bytes_per_s ? boost::json::value(*n.rx_bytes_per_s) : boost::json::value(nullptr);
-    o["tx_bytes_per_s"] = n.tx_bytes_per_s ? boost::json::value(*n.tx_bytes_per_s) : boost::json::value(nullptr);
+    o["rx_bytes_per_s"] = automation::json::or_null(n.rx_bytes_per_s);
+    o["tx_bytes_per_s"] = automation::json::or_null(n.tx_bytes_per_s);
     net.push_back(std::move(o));
   }
-  if (s.cpu_usage > t.cpu_high) above.push_back({{"metric", "cpu_usage"}, {"value", s.cpu_usage}, {"threshold", t.cpu_high}});
-  if (s.memory_usage > t.memory_high)
-    above.push_back({{"metric", "memory_usage"}, {"value", s.memory_usage}, {"threshold", t.memory_high}});
-  for (const auto& d : s.disks)
-    if (d.usage > t.disk_high)
-      above.push_back({{"metric", "disk_usage"}, {"mount", d.mount_point}, {"value", d.usage}, {"threshold", t.disk_high}});
+  for (const auto& a : above_thresholds(s, t)) {
+    boost::json::object o{{"metric", a.metric}};
+    if (!a.mount.empty()) o["mount"] = a.mount;
+    o["value"] = a.value;
+    o["threshold"] = a.threshold;
+    above.push_back(std::move(o));
+  }
   boost::json::array warnings;
   for (const auto& w : s.warnings) warnings.push_back(boost::json::value(w));
   return {{"time", automation::format_timestamp(s.time)},
@@ -76,14 +92,19 @@ boost::json::object to_json(const mx::SystemSample& s, const automation::Thresho
 }
 
 void print(const mx::SystemSample& s, const automation::ThresholdsConfig& t) {
-  const auto mark = [](bool high) { return high ? " HIGH" : ""; };
+  const auto above = above_thresholds(s, t);
+  const auto mark = [&](std::string_view metric, std::string_view mount = {}) {
+    for (const auto& a : above)
+      if (a.metric == metric && a.mount == mount) return " HIGH";
+    return "";
+  };
   fmt::print(
       "{} cpu {:.1f} %{}{} ({} cpus) | memory {:.1f} %{} of {} | swap {:.1f} % | load {:.2f} {:.2f} {:.2f} | processes {} ({} running)\n",
-      automation::format_timestamp(s.time), s.cpu_usage, s.cpu_since_boot ? " since boot" : "", mark(s.cpu_usage > t.cpu_high), s.cpus,
-      s.memory_usage, mark(s.memory_usage > t.memory_high), bytes(static_cast<double>(s.memory_total)), s.swap_usage, s.load1, s.load5,
-      s.load15, s.processes, s.processes_running);
+      automation::format_timestamp(s.time), s.cpu_usage, s.cpu_since_boot ? " since boot" : "", mark("cpu_usage"), s.cpus, s.memory_usage,
+      mark("memory_usage"), bytes(static_cast<double>(s.memory_total)), s.swap_usage, s.load1, s.load5, s.load15, s.processes,
+      s.processes_running);
   for (const auto& d : s.disks)
-    fmt::print("  disk {:<20} {:5.1f} %{} of {} ({} free)\n", d.mount_point, d.usage, mark(d.usage > t.disk_high),
+    fmt::print("  disk {:<20} {:5.1f} %{} of {} ({} free)\n", d.mount_point, d.usage, mark("disk_usage", d.mount_point),
                bytes(static_cast<double>(d.total)), bytes(static_cast<double>(d.available)));
   for (const auto& n : s.network) {
     if (n.rx_bytes_per_s && n.tx_bytes_per_s)

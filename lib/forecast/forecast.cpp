@@ -47,8 +47,6 @@ std::vector<double> acf(std::span<const double> x, std::size_t max_lag) {
   return r;
 }
 
-// Classical decomposition: the seasonal indices of period m from the ratios (or differences) of the
-// series to its centred moving average, normalised to average 1 (or 0).
 // The widest interval (the first of equal levels), or nullptr when there is none.
 const Interval* widest_interval(const Forecast& f) {
   const Interval* widest = nullptr;
@@ -57,6 +55,8 @@ const Interval* widest_interval(const Forecast& f) {
   return widest;
 }
 
+// Classical decomposition: the seasonal indices of period m from the ratios (or differences) of the
+// series to its centred moving average, normalised to average 1 (or 0).
 std::vector<double> seasonal_indices(std::span<const double> y, std::size_t m, bool multiplicative) {
   const std::size_t n = y.size();
   std::vector<double> sum(m, 0.0);
@@ -78,10 +78,11 @@ std::vector<double> seasonal_indices(std::span<const double> y, std::size_t m, b
   return idx;
 }
 
-// The season's kind (multiplicative when every value is positive) and indices, for s.period.
+// The season's kind (multiplicative when every value is positive) and, given two seasons of data,
+// its indices, for s.period.
 void fill_indices(Seasonality& s, std::span<const double> y) {
   s.multiplicative = *std::min_element(y.begin(), y.end()) > 0;
-  s.indices = seasonal_indices(y, s.period, s.multiplicative);
+  if (y.size() >= 2 * s.period) s.indices = seasonal_indices(y, s.period, s.multiplicative);
 }
 
 // Inverse of the standard normal distribution function (Acklam's rational approximation, refined
@@ -328,10 +329,7 @@ Result<Forecast> forecast(std::span<const double> history, const Options& option
     auto& s = out.seasonality;
     s.period = options.period;
     s.seasonal = true;
-    if (n >= 2 * s.period)
-      fill_indices(s, y);
-    else
-      s.multiplicative = *std::min_element(y.begin(), y.end()) > 0;
+    fill_indices(s, y);
     s.reason = fmt::format("period {} given to {}, which models the season itself", s.period, to_string(options.method));
   } else {
     out.seasonality = detect_seasonality(y, options.period, options.max_detected_period);

@@ -152,7 +152,7 @@ class WeekSlots {
   /// Counts x in `slot`; returns 1 when the slot, seen at least `seen` times, never had a value
   /// within `band` of x. Values, not bands, are kept, so a spike that widens the range later does
   /// not move a slot's values into bands it never had.
-  double count(std::size_t slot, double x, double band, std::uint32_t seen = 1) {
+  double count(std::size_t slot, double x, double band, std::uint32_t seen) {
     auto& s = slots_[slot];
     const double raw = s.count >= seen && (x < s.lo - band || x > s.hi + band) ? 1.0 : 0.0;
     s.lo = s.count ? std::min(s.lo, x) : x;
@@ -461,6 +461,8 @@ std::string AnomalyScore::why() const {
   }
   return fmt::format("{}: value {} (score {:.3f})", head, num(value), score);
 }
+
+std::size_t default_learning_points(std::size_t n) noexcept { return std::clamp<std::size_t>(n * 15 / 100, 2, 750); }
 
 Result<std::vector<AnomalyScore>> detect_anomalies(std::span<const SeriesPoint> series, const AnomalyOptions& options) {
   auto det = AnomalyDetector::create(options);

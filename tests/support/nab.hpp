@@ -247,15 +247,14 @@ inline std::vector<std::vector<double>> detector_scores(const std::vector<Series
   std::vector<std::vector<double>> scores;
   for (const auto& s : all) {
     automation::metrics::AnomalyOptions o;
-    o.learning_points = probation_rows(s.value.size());
-    automation::metrics::AnomalyDetector d(o);
+    o.learning_points = probation_rows(s.value.size());  // NAB's rule, as its scorer applies it
+    std::vector<automation::metrics::SeriesPoint> points(s.value.size());
+    for (std::size_t i = 0; i < points.size(); ++i) points[i] = {automation::TimePoint(std::chrono::seconds(s.time[i])), s.value[i]};
+    auto r = automation::metrics::detect_anomalies(points, o);
+    if (!r) throw std::runtime_error(s.name + ": " + r.error().message);
     auto& out = scores.emplace_back();
-    out.reserve(s.value.size());
-    for (std::size_t i = 0; i < s.value.size(); ++i) {
-      auto r = d.update(automation::TimePoint(std::chrono::seconds(s.time[i])), s.value[i]);
-      if (!r) throw std::runtime_error(s.name + ": " + r.error().message);
-      out.push_back(r->score);
-    }
+    out.reserve(r->size());
+    for (const auto& x : *r) out.push_back(x.score);
   }
   return scores;
 }

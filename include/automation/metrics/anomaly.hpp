@@ -101,6 +101,10 @@ struct SeriesPoint {
   double value = 0;
 };
 
+/// Points to learn from for a series of `n` points when nothing else is known: the Numenta Anomaly
+/// Benchmark's probationary period, 15 % of the series, at most 750 (and at least 2).
+std::size_t default_learning_points(std::size_t n) noexcept;
+
 /// Runs a fresh detector over a whole series (in time order); the first error stops it, naming the
 /// point's index.
 Result<std::vector<AnomalyScore>> detect_anomalies(std::span<const SeriesPoint> series, const AnomalyOptions& options = {});

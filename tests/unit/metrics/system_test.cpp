@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include <filesystem>
 
 using namespace automation;
@@ -178,9 +180,20 @@ TEST_CASE("system metrics: this machine's /proc gives figures in range", "[metri
   CHECK(s->memory_usage > 0);
   CHECK(s->memory_usage < 100);
   CHECK(s->processes > 0);
-  for (const auto& d : s->disks) {
-    CHECK(d.total > 0);
-    CHECK(d.usage >= 0);
-    CHECK(d.usage <= 100);
-  }
+}
+
+TEST_CASE("system metrics: statvfs_usage agrees with std::filesystem::space and df's formula", "[metrics]") {
+  auto d = statvfs_usage({"rootfs", "/", "ext4"});
+  REQUIRE(d);
+  const auto space = fs::space("/");
+  CHECK(d->mount_point == "/");
+  CHECK(d->total == space.capacity);
+  // Free space can move between the two calls on a busy disk.
+  CHECK(std::abs(static_cast<double>(d->available) - static_cast<double>(space.available)) < 64.0 * 1024 * 1024);
+  CHECK(std::abs(static_cast<double>(d->used) - static_cast<double>(space.capacity - space.free)) < 64.0 * 1024 * 1024);
+  // df: used over what a user could have (used + available), so reserved blocks count as neither.
+  CHECK(d->usage == Approx(100.0 * static_cast<double>(d->used) / static_cast<double>(d->used + d->available)));
+  auto missing = statvfs_usage({"x", "/no/such/mount", "ext4"});
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().message, Contains("/no/such/mount"));
 }
