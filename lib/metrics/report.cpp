@@ -448,33 +448,28 @@ std::string render_markdown(const Report& r) {
 
 int report_days(const Period& period) { return std::max(period.days(), 14); }
 
-std::string Report::title() const {
-  switch (period.granularity) {
+namespace {
+
+// How a report of each granularity is named: its key prefix and its title.
+std::pair<std::string_view, std::string_view> naming(Granularity g) {
+  switch (g) {
     case Granularity::day:
-      return "Daily report " + period.key();
+      return {"daily-", "Daily report "};
     case Granularity::week:
-      return "Weekly report " + period.key();
+      return {"weekly-", "Weekly report "};
     case Granularity::month:
-      return "Monthly report " + period.key();
+      return {"monthly-", "Monthly report "};
     case Granularity::range:
-      return "Report " + period.key();
+      break;
   }
-  return "Report " + period.key();
+  return {"range-", "Report "};
 }
 
-std::string Report::key() const {
-  switch (period.granularity) {
-    case Granularity::day:
-      return "daily-" + period.key();
-    case Granularity::week:
-      return "weekly-" + period.key();
-    case Granularity::month:
-      return "monthly-" + period.key();
-    case Granularity::range:
-      return "range-" + period.key();
-  }
-  return period.key();
-}
+}  // namespace
+
+std::string Report::title() const { return std::string(naming(period.granularity).second) + period.key(); }
+
+std::string Report::key() const { return std::string(naming(period.granularity).first) + period.key(); }
 
 std::string_view to_string(ReportFormat f) noexcept {
   switch (f) {
