@@ -45,6 +45,10 @@ struct MemoryStore::State {
   std::map<std::int64_t, DeliveryRecord> deliveries;
   std::map<std::string, std::int64_t, std::less<>> delivery_keys;
   std::int64_t next_delivery_id = 1;
+  using PointKey = std::tuple<std::string, std::string, std::int64_t>;  // name, labels, time ms
+  std::map<PointKey, double> points;
+  std::map<std::int64_t, AlertRecord> alerts;
+  std::int64_t next_alert_id = 1;
 
   // Stores a block's partials for a zone and marks them present (the caller holds mu).
   // Marks a block's partials for a zone present and stores them; nothing when present already.
@@ -115,6 +119,8 @@ Result<StoreInfo> MemoryStore::info() {
   info.areas.push_back({"revenue", "revenue_daily", static_cast<std::int64_t>(state_->revenue.size())});
   info.areas.push_back({"rollups", "metric_rollup", static_cast<std::int64_t>(state_->rollups.size())});
   info.areas.push_back({"deliveries", "delivery", static_cast<std::int64_t>(state_->deliveries.size())});
+  info.areas.push_back({"samples", "metric_point", static_cast<std::int64_t>(state_->points.size())});
+  info.areas.push_back({"alerts", "alert", static_cast<std::int64_t>(state_->alerts.size())});
   return info;
 }
 
@@ -700,6 +706,132 @@ Result<std::int64_t> MemoryStore::prune_deliveries(TimePoint before) {
     }
   }
   return n;
+}
+
+namespace {
+AlertRecord alert_at_ms(AlertRecord r) {
+  r.active_since = at_ms(r.active_since);
+  r.fired = at_ms(r.fired);
+  r.resolved = at_ms(r.resolved);
+  r.acknowledged = at_ms(r.acknowledged);
+  r.notified = at_ms(r.notified);
+  r.updated = at_ms(r.updated);
+  return r;
+}
+
+// The conflict of a second firing alert for (rule, labels) (the message matches SqliteStore's), or
+// nothing when no alert but `self` is firing for them.
+std::optional<Error> firing_conflict(const std::map<std::int64_t, AlertRecord>& alerts, std::int64_t self, const std::string& rule,
+                                     const std::string& labels) {
+  for (const auto& [id, a] : alerts)
+    if (id != self && a.state == "firing" && a.rule == rule && a.labels == labels)
+      return fail(
+          errc::conflict,
+          fmt::format("rule \"{}\" labels \"{}\": alert {} is firing already (one firing alert per rule and labels)", rule, labels, id));
+  return std::nullopt;
+}
+}  // namespace
+
+Result<std::size_t> MemoryStore::append_metric_points(std::span<const MetricPoint> points) {
+  for (const auto& p : points)
+    if (auto v = validate(p); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  for (const auto& p : points) state_->points[{p.name, p.labels, to_epoch_ms(p.time)}] = p.value;
+  return points.size();
+}
+
+Result<std::vector<MetricPoint>> MemoryStore::query_metric_points(const MetricQuery& q) {
+  if (q.name.empty()) return fail(errc::invalid_argument, "metric query: \"name\" is required");
+  std::lock_guard lock(state_->mu);
+  const auto since = q.since ? to_epoch_ms(*q.since) : std::numeric_limits<std::int64_t>::min();
+  std::vector<MetricPoint> out;
+  for (auto it = state_->points.lower_bound({q.name, q.labels.value_or(""), since}); it != state_->points.end(); ++it) {
+    const auto& [name, labels, ms] = it->first;
+    if (name != q.name || (q.labels && labels != *q.labels)) break;
+    if (ms < since || (q.until && ms >= to_epoch_ms(*q.until))) continue;
+    out.push_back(MetricPoint{name, labels, from_epoch_ms(ms), it->second});
+  }
+  if (q.newest_first) {
+    for (auto b = out.begin(); b != out.end();) {
+      auto e = std::find_if(b, out.end(), [&](const MetricPoint& p) { return p.labels != b->labels; });
+      std::reverse(b, e);
+      b = e;
+    }
+  }
+  if (q.limit && out.size() > q.limit) out.resize(q.limit);
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::prune_metric_points(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  return static_cast<std::int64_t>(
+      std::erase_if(state_->points, [&](const auto& kv) { return std::get<2>(kv.first) < to_epoch_ms(before); }));
+}
+
+Result<std::int64_t> MemoryStore::create_alert(const AlertRecord& record) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  if (record.state == "firing")
+    if (auto e = firing_conflict(state_->alerts, 0, record.rule, record.labels)) return *e;
+  AlertRecord r = alert_at_ms(record);
+  r.id = state_->next_alert_id++;
+  r.version = 1;
+  state_->alerts.emplace(r.id, r);
+  return r.id;
+}
+
+Result<std::optional<AlertRecord>> MemoryStore::get_alert(std::int64_t id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->alerts.find(id);
+  if (it == state_->alerts.end()) return std::optional<AlertRecord>{};
+  return std::optional<AlertRecord>(it->second);
+}
+
+Result<std::vector<AlertRecord>> MemoryStore::list_alerts(const AlertQuery& q) {
+  std::lock_guard lock(state_->mu);
+  std::vector<AlertRecord> out;
+  auto take = [&](const AlertRecord& r) {
+    if (q.state && r.state != *q.state) return true;
+    if (q.rule && r.rule != *q.rule) return true;
+    if (q.labels && r.labels != *q.labels) return true;
+    if (q.since && r.fired < at_ms(*q.since)) return true;
+    out.push_back(r);
+    return q.limit == 0 || out.size() < q.limit;
+  };
+  if (q.newest_first) {
+    for (auto it = state_->alerts.rbegin(); it != state_->alerts.rend(); ++it)
+      if (!take(it->second)) break;
+  } else {
+    for (const auto& [id, r] : state_->alerts)
+      if (!take(r)) break;
+  }
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::update_alert(const AlertRecord& record) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  auto it = state_->alerts.find(record.id);
+  if (it == state_->alerts.end()) return fail(errc::not_found, fmt::format("alert {} does not exist", record.id));
+  auto& r = it->second;
+  if (r.version != record.version)
+    return fail(errc::conflict,
+                fmt::format("alert '{}' is at version {}, not {}: another writer changed it", record.id, r.version, record.version));
+  if (record.state == "firing")
+    if (auto e = firing_conflict(state_->alerts, r.id, r.rule, r.labels)) return *e;
+  AlertRecord next = alert_at_ms(record);
+  next.id = r.id;
+  next.rule = r.rule;
+  next.labels = r.labels;
+  next.version = r.version + 1;
+  r = std::move(next);
+  return r.version;
+}
+
+Result<std::int64_t> MemoryStore::prune_alerts(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  return static_cast<std::int64_t>(
+      std::erase_if(state_->alerts, [&](const auto& kv) { return kv.second.state == "resolved" && kv.second.resolved < at_ms(before); }));
 }
 
 }  // namespace automation::storage

@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 7> kMigrations{{
+constexpr std::array<Migration, 8> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -288,6 +288,46 @@ CREATE TABLE delivery (
 ) STRICT;
 CREATE INDEX delivery_due     ON delivery (state, next_attempt_ms);
 CREATE INDEX delivery_subject ON delivery (subject, id);
+)sql"},
+    {8, "samples and alerts", R"sql(
+-- Sampled values of metric series, keyed (and read) by series then time; appending a point whose key
+-- exists replaces its value. The time index serves pruning.
+CREATE TABLE metric_point (
+  name    TEXT NOT NULL CHECK (name <> ''),
+  labels  TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  value   REAL NOT NULL,
+  PRIMARY KEY (name, labels, time_ms)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX metric_point_time ON metric_point (time_ms);
+
+-- One row per firing episode of an alert rule for one label set; version is compare-and-set. The
+-- partial unique index allows one firing alert per (rule, labels) across every process.
+-- AUTOINCREMENT so an id (which notices and acknowledgements name) is never reused after a prune.
+CREATE TABLE alert (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  rule            TEXT NOT NULL CHECK (rule <> ''),
+  labels          TEXT NOT NULL,
+  severity        TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+  state           TEXT NOT NULL CHECK (state IN ('firing', 'resolved')),
+  summary         TEXT NOT NULL,
+  values_json     TEXT NOT NULL CHECK (json_valid(values_json) AND json_type(values_json) = 'object'),
+  active_since_ms INTEGER NOT NULL,
+  fired_ms        INTEGER NOT NULL,
+  resolved_ms     INTEGER NOT NULL,
+  acknowledged_ms INTEGER NOT NULL,
+  acknowledged_by TEXT NOT NULL,
+  ack_reason      TEXT NOT NULL,
+  notified_state  TEXT NOT NULL CHECK (notified_state IN ('', 'firing', 'resolved')),
+  notified_ms     INTEGER NOT NULL,
+  level           INTEGER NOT NULL CHECK (level >= 0),
+  reopened        INTEGER NOT NULL CHECK (reopened >= 0),
+  reason          TEXT NOT NULL,
+  updated_ms      INTEGER NOT NULL,
+  version         INTEGER NOT NULL CHECK (version >= 1)
+) STRICT;
+CREATE UNIQUE INDEX alert_firing ON alert (rule, labels) WHERE state = 'firing';
+CREATE INDEX alert_rule ON alert (rule, labels, id);
 )sql"},
 }};
 

@@ -158,11 +158,17 @@ Result<StoreInfo> SqliteStore::info() {
     const char* table;
     int since_version;
   };
-  static constexpr AreaTable kAreas[] = {{"audit", "audit_log", 1},          {"tasks", "task_history", 2},
-                                         {"breakers", "breaker_state", 2},   {"workflow runs", "workflow_run", 4},
-                                         {"schedules", "schedule_state", 4}, {"usage events", "usage_block", 6},
-                                         {"revenue", "revenue_daily", 6},    {"rollups", "metric_rollup", 6},
-                                         {"deliveries", "delivery", 7}};
+  static constexpr AreaTable kAreas[] = {{"audit", "audit_log", 1},
+                                         {"tasks", "task_history", 2},
+                                         {"breakers", "breaker_state", 2},
+                                         {"workflow runs", "workflow_run", 4},
+                                         {"schedules", "schedule_state", 4},
+                                         {"usage events", "usage_block", 6},
+                                         {"revenue", "revenue_daily", 6},
+                                         {"rollups", "metric_rollup", 6},
+                                         {"deliveries", "delivery", 7},
+                                         {"samples", "metric_point", 8},
+                                         {"alerts", "alert", 8}};
   for (const auto& a : kAreas) {
     std::int64_t rows = 0;
     if (info.schema_version >= a.since_version) {

@@ -228,6 +228,69 @@ Result<void> validate(const DeliveryRecord& r) {
   return {};
 }
 
+namespace {
+bool name_head(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
+bool name_tail(char c) { return name_head(c) || (c >= '0' && c <= '9'); }
+bool is_metric_name(std::string_view s) { return !s.empty() && name_head(s.front()) && std::all_of(s.begin() + 1, s.end(), name_tail); }
+
+// "k=v,k2=v2" (or empty); the message says what is wrong with it.
+Result<void> check_labels(std::string_view labels) {
+  if (labels.empty()) return {};
+  std::vector<std::string_view> keys;
+  std::size_t pos = 0;
+  for (;;) {
+    const auto end = std::min(labels.find(',', pos), labels.size());
+    const auto pair = labels.substr(pos, end - pos);
+    const auto eq = pair.find('=');
+    if (eq == std::string_view::npos)
+      return fail(errc::invalid_argument, fmt::format("labels \"{}\": \"{}\" is not key=value", labels, pair));
+    const auto key = pair.substr(0, eq), value = pair.substr(eq + 1);
+    if (!is_metric_name(key))
+      return fail(errc::invalid_argument, fmt::format("labels \"{}\": the key \"{}\" must match [A-Za-z_][A-Za-z0-9_]*", labels, key));
+    if (std::find(keys.begin(), keys.end(), key) != keys.end())
+      return fail(errc::invalid_argument, fmt::format("labels \"{}\": the key \"{}\" appears twice", labels, key));
+    keys.push_back(key);
+    if (value.empty()) return fail(errc::invalid_argument, fmt::format("labels \"{}\": the value of \"{}\" is empty", labels, key));
+    for (char c : value)
+      if (c == ',' || c == '=' || c == '{' || c == '}' || c == '"' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return fail(
+            errc::invalid_argument,
+            fmt::format("labels \"{}\": the value of \"{}\" contains {} (values may not contain , = {{ }} \" or control characters)",
+                        labels, key, std::isprint(static_cast<unsigned char>(c)) ? fmt::format("'{}'", c) : "a control character"));
+    if (end == labels.size()) return {};
+    pos = end + 1;
+  }
+}
+}  // namespace
+
+Result<void> validate(const MetricPoint& p) {
+  if (!is_metric_name(p.name))
+    return fail(errc::invalid_argument, fmt::format("metric point: the name \"{}\" must match [A-Za-z_][A-Za-z0-9_]*", p.name));
+  if (auto v = check_labels(p.labels); !v)
+    return fail(errc::invalid_argument, fmt::format("metric point {}: {}", p.name, v.error().message));
+  if (!std::isfinite(p.value))
+    return fail(errc::invalid_argument, fmt::format("metric point {}{{{}}} at {} ms: the value {} is not a finite number", p.name, p.labels,
+                                                    to_epoch_ms(p.time), p.value));
+  return {};
+}
+
+Result<void> validate(const AlertRecord& r) {
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("alert {} (rule \"{}\", labels \"{}\"): {}", r.id, r.rule, r.labels, msg));
+  };
+  if (r.rule.empty()) return bad("\"rule\" must not be empty");
+  if (auto v = check_labels(r.labels); !v) return bad(v.error().message);
+  if (r.severity != "info" && r.severity != "warning" && r.severity != "critical")
+    return bad(fmt::format("severity must be info, warning or critical (not \"{}\")", r.severity));
+  if (r.state != "firing" && r.state != "resolved") return bad(fmt::format("state must be firing or resolved (not \"{}\")", r.state));
+  if (!r.notified_state.empty() && r.notified_state != "firing" && r.notified_state != "resolved")
+    return bad(fmt::format("notified_state must be empty, firing or resolved (not \"{}\")", r.notified_state));
+  if (r.level < 0) return bad("negative level");
+  if (r.reopened < 0) return bad("negative reopened");
+  if (auto v = check_object("\"values\"", r.values); !v) return bad(v.error().message);
+  return {};
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view uri, const OpenOptions& options) {
   if (uri == "memory:") return std::unique_ptr<Store>(std::make_unique<MemoryStore>());
   std::string path;

@@ -234,4 +234,38 @@ Result<std::int64_t> FaultInjectingStore::prune_deliveries(TimePoint before) {
   return inner_.prune_deliveries(before);
 }
 
+Result<std::size_t> FaultInjectingStore::append_metric_points(std::span<const storage::MetricPoint> points) {
+  if (auto r = before_write("append_metric_points"); !r) return r.error();
+  return inner_.append_metric_points(points);
+}
+Result<std::vector<storage::MetricPoint>> FaultInjectingStore::query_metric_points(const storage::MetricQuery& query) {
+  if (auto r = before_read("query_metric_points"); !r) return r.error();
+  return inner_.query_metric_points(query);
+}
+Result<std::int64_t> FaultInjectingStore::prune_metric_points(TimePoint before) {
+  if (auto r = before_write("prune_metric_points"); !r) return r.error();
+  return inner_.prune_metric_points(before);
+}
+
+Result<std::int64_t> FaultInjectingStore::create_alert(const storage::AlertRecord& record) {
+  if (auto r = before_write("create_alert"); !r) return r.error();
+  return inner_.create_alert(record);
+}
+Result<std::optional<storage::AlertRecord>> FaultInjectingStore::get_alert(std::int64_t id) {
+  if (auto r = before_read("get_alert"); !r) return r.error();
+  return inner_.get_alert(id);
+}
+Result<std::vector<storage::AlertRecord>> FaultInjectingStore::list_alerts(const storage::AlertQuery& query) {
+  if (auto r = before_read("list_alerts"); !r) return r.error();
+  return inner_.list_alerts(query);
+}
+Result<std::int64_t> FaultInjectingStore::update_alert(const storage::AlertRecord& record) {
+  if (auto r = before_write("update_alert"); !r) return r.error();
+  return inner_.update_alert(record);
+}
+Result<std::int64_t> FaultInjectingStore::prune_alerts(TimePoint before) {
+  if (auto r = before_write("prune_alerts"); !r) return r.error();
+  return inner_.prune_alerts(before);
+}
+
 }  // namespace automation::testing

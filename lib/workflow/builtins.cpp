@@ -27,12 +27,12 @@ constexpr std::string_view kCatalog[] = {
   "params":{"task_retention":{"default":"90d"},"run_retention":{"default":"30d"},"vacuum":{"default":"true"}},
   "steps":[{"id":"optimize","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
             "run_retention":"${{ params.run_retention }}","vacuum":"${{ params.vacuum }}"}},
-            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned"]}]})json",
+            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned"]}]})json",
     R"json({"name":"database-maintenance","description":"Back up the store, then optimize it and prune expired history",
   "params":{"dir":{"default":"var/backups"},"keep":{"default":"7"},"task_retention":{"default":"90d"},"run_retention":{"default":"30d"}},
   "steps":[{"id":"backup","action":{"name":"backup","with":{"dir":"${{ params.dir }}","keep":"${{ params.keep }}"}},"outputs":["path"]},
            {"id":"optimize","needs":"backup","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
-            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned"]}]})json",
+            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned"]}]})json",
     R"json({"name":"cleanup-resources","description":"Delete files older than N days under the configured directories and report the bytes freed",
   "params":{"dirs":{"default":"var/tmp,var/logs","description":"comma-separated directories"},"older_than":{"default":"7d"},
             "dry_run":{"default":"false"}},
@@ -178,6 +178,10 @@ Result<void> maintenance(storage::Store& store, StepContext& c) {
   if (!events) return with_context(events.error(), "db_maintenance: prune events");
   auto deliveries = store.prune_deliveries(now - *run_ret);  // finished ones, with their stored bodies
   if (!deliveries) return with_context(deliveries.error(), "db_maintenance: prune deliveries");
+  auto points = store.prune_metric_points(now - *run_ret);
+  if (!points) return with_context(points.error(), "db_maintenance: prune metric points");
+  auto alerts = store.prune_alerts(now - *run_ret);  // resolved ones
+  if (!alerts) return with_context(alerts.error(), "db_maintenance: prune alerts");
   const auto before = file_bytes(*path);
   sq::Connection db;
   if (auto r = db.open(*path, SQLITE_OPEN_READWRITE); !r) return with_context(r.error(), "db_maintenance: open the store");
@@ -194,8 +198,12 @@ Result<void> maintenance(storage::Store& store, StepContext& c) {
   c.set_output("runs_pruned", std::to_string(*runs));
   c.set_output("events_pruned", std::to_string(*events));
   c.set_output("deliveries_pruned", std::to_string(*deliveries));
-  c.log(fmt::format("pruned {} task records, {} runs, {} events and {} deliveries; checkpoint, ANALYZE{}: {} -> {} bytes", *tasks, *runs,
-                    *events, *deliveries, *vacuum ? ", VACUUM" : "", before, after));
+  c.set_output("points_pruned", std::to_string(*points));
+  c.set_output("alerts_pruned", std::to_string(*alerts));
+  c.log(
+      fmt::format("pruned {} task records, {} runs, {} events, {} deliveries, {} metric points and {} alerts; checkpoint, ANALYZE{}: {} "
+                  "-> {} bytes",
+                  *tasks, *runs, *events, *deliveries, *points, *alerts, *vacuum ? ", VACUUM" : "", before, after));
   return {};
 }
 

@@ -5,10 +5,13 @@
 
 #include "support/temp_dir.hpp"
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -991,4 +994,358 @@ TEMPLATE_TEST_CASE("contract: deliveries are stored once per key and updated by 
   DeliveryRecord bad = d;
   bad.key = "";
   CHECK(s.enqueue_delivery(bad).error().code == errc::invalid_argument);
+}
+
+// ---- samples and alerts ------------------------------------------------------------------------
+
+namespace {
+std::int64_t area_rows(Store& s, std::string_view area) {
+  const auto areas = s.info().value().areas;
+  auto it = std::find_if(areas.begin(), areas.end(), [&](const AreaInfo& a) { return a.area == area; });
+  REQUIRE(it != areas.end());
+  return it->rows;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: metric points replace by name, labels and time and are read by series then time", "[contract]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  auto at = [&](int sec) { return t0 + std::chrono::seconds(sec); };
+  const std::vector<MetricPoint> batch{
+      {"disk_usage", "mount=/var", at(0), 10}, {"disk_usage", "mount=/", at(10), 21}, {"disk_usage", "mount=/", at(0), 20},
+      {"disk_usage", "mount=/", at(20), 22},   {"cpu_usage", "", at(0), 50.5},        {"disk_usage", "mount=/var", at(10), 11},
+  };
+  CHECK(s.append_metric_points(batch).value() == 6);
+  CHECK(s.append_metric_points({}).value() == 0);
+  CHECK(area_rows(s, "samples") == 6);
+
+  // Ordered by labels, then time.
+  auto all = s.query_metric_points({.name = "disk_usage"}).value();
+  REQUIRE(all.size() == 5);
+  CHECK(all[0] == MetricPoint{"disk_usage", "mount=/", at(0), 20});
+  CHECK(all[1] == MetricPoint{"disk_usage", "mount=/", at(10), 21});
+  CHECK(all[2] == MetricPoint{"disk_usage", "mount=/", at(20), 22});
+  CHECK(all[3] == MetricPoint{"disk_usage", "mount=/var", at(0), 10});
+  CHECK(all[4] == MetricPoint{"disk_usage", "mount=/var", at(10), 11});
+  CHECK(s.query_metric_points({.name = "cpu_usage"}).value() == std::vector<MetricPoint>{{"cpu_usage", "", at(0), 50.5}});
+
+  // A point whose key is stored replaces its value (times are kept to the millisecond).
+  CHECK(s.append_metric_points(std::vector<MetricPoint>{{"disk_usage", "mount=/", at(10) + 400us, 25}}).value() == 1);
+  auto root = s.query_metric_points({.name = "disk_usage", .labels = "mount=/"}).value();
+  REQUIRE(root.size() == 3);
+  CHECK(root[1] == MetricPoint{"disk_usage", "mount=/", at(10), 25});
+  CHECK(area_rows(s, "samples") == 6);
+
+  // Filters: labels exactly, since inclusive, until exclusive.
+  CHECK(s.query_metric_points({.name = "disk_usage", .since = at(10)}).value().size() == 3);
+  auto window = s.query_metric_points({.name = "disk_usage", .since = at(10), .until = at(20)}).value();
+  REQUIRE(window.size() == 2);
+  CHECK(window[0].labels == "mount=/");
+  CHECK(window[1].labels == "mount=/var");
+  CHECK(s.query_metric_points({.name = "disk_usage", .labels = "mount=/var", .until = at(10)}).value().size() == 1);
+  CHECK(s.query_metric_points({.name = "disk_usage", .labels = "mount=/home"}).value().empty());
+  CHECK(s.query_metric_points({.name = "disk_usage", .labels = ""}).value().empty());
+  CHECK(s.query_metric_points({.name = "cpu_usage", .labels = ""}).value().size() == 1);
+  CHECK(s.query_metric_points({.name = "memory_usage"}).value().empty());
+  CHECK(s.query_metric_points({.name = "disk"}).value().empty());  // names match exactly
+  CHECK(s.query_metric_points({}).error().is(errc::invalid_argument));
+
+  // Newest first within each series (series still by labels); the limit caps the total.
+  auto newest = s.query_metric_points({.name = "disk_usage", .newest_first = true}).value();
+  REQUIRE(newest.size() == 5);
+  CHECK(newest[0].time == at(20));
+  CHECK(newest[2].time == at(0));
+  CHECK(newest[2].labels == "mount=/");
+  CHECK(newest[3] == MetricPoint{"disk_usage", "mount=/var", at(10), 11});
+  CHECK(newest[4].time == at(0));
+  auto capped = s.query_metric_points({.name = "disk_usage", .limit = 4, .newest_first = true}).value();
+  REQUIRE(capped.size() == 4);
+  CHECK(capped[3] == newest[3]);
+  auto first_two = s.query_metric_points({.name = "disk_usage", .limit = 2}).value();
+  REQUIRE(first_two.size() == 2);
+  CHECK(first_two[1].time == at(10));
+  CHECK(s.query_metric_points({.name = "disk_usage", .labels = "mount=/var", .limit = 1, .newest_first = true}).value() ==
+        std::vector<MetricPoint>{{"disk_usage", "mount=/var", at(10), 11}});
+
+  // Pruning deletes points strictly older than the cut, of every metric.
+  CHECK(s.prune_metric_points(at(0)).value() == 0);
+  CHECK(s.prune_metric_points(at(10)).value() == 3);
+  CHECK(s.prune_metric_points(at(10)).value() == 0);
+  CHECK(s.query_metric_points({.name = "disk_usage"}).value().size() == 3);
+  CHECK(s.query_metric_points({.name = "cpu_usage"}).value().empty());
+  CHECK(s.prune_metric_points(at(3600)).value() == 3);
+  CHECK(area_rows(s, "samples") == 0);
+}
+
+TEMPLATE_TEST_CASE("contract: an invalid metric point is refused with its whole batch", "[contract]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const MetricPoint good{"cpu_usage", "host=a", TimePoint(1'700'000'000'000ms), 1};
+  auto with = [&](auto change) {
+    MetricPoint p = good;
+    change(p);
+    return p;
+  };
+  std::vector<MetricPoint> bad;
+  for (std::string name : {"", "9lives", "cpu-usage", "cpu usage", "cpu.usage", "é"})
+    bad.push_back(with([&](MetricPoint& p) { p.name = name; }));
+  for (std::string labels : {"host", "host=", "=a", "host=a,host=b", "host=a,", ",host=a", "host=a=b", "host=a,b", "host={a}", "host=\"a\"",
+                             "host=a\tb", "host=a\nb", "host=a\x7f", "9k=v", "k-1=v", " host=a"})
+    bad.push_back(with([&](MetricPoint& p) { p.labels = labels; }));
+  for (double value : {std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()})
+    bad.push_back(with([&](MetricPoint& p) { p.value = value; }));
+  for (const auto& p : bad) {
+    INFO("name \"" << p.name << "\" labels \"" << p.labels << "\" value " << p.value);
+    auto r = s.append_metric_points(std::vector{good, p});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::invalid_argument));
+  }
+  CHECK(s.query_metric_points({.name = "cpu_usage"}).value().empty());  // nothing of any batch was stored
+
+  auto message = [&](const MetricPoint& p) { return s.append_metric_points(std::vector{p}).error().message; };
+  CHECK_THAT(message(with([](MetricPoint& p) { p.name = "9lives"; })), Catch::Contains("\"9lives\"") && Catch::Contains("[A-Za-z_]"));
+  CHECK_THAT(message(with([](MetricPoint& p) { p.labels = "host=a,host=b"; })), Catch::Contains("\"host\" appears twice"));
+  CHECK_THAT(message(with([](MetricPoint& p) { p.labels = "host=a,b"; })), Catch::Contains("\"b\" is not key=value"));
+  CHECK_THAT(message(with([](MetricPoint& p) { p.labels = "host={a}"; })), Catch::Contains("'{'"));
+  CHECK_THAT(message(with([](MetricPoint& p) { p.value = std::nan(""); })),
+             Catch::Contains("cpu_usage") && Catch::Contains("not a finite"));
+
+  // Label values may hold anything else; keys need not be sorted; negative and zero values are fine.
+  const std::vector<MetricPoint> fine{with([](MetricPoint& p) { p.labels = "mount=/var/lib,host=web-1.example:9100"; }),
+                                      with([](MetricPoint& p) { p.labels = "_k=a b/ü;x"; }), with([](MetricPoint& p) {
+                                        p.labels = "";
+                                        p.value = -3.5;
+                                      }),
+                                      with([](MetricPoint& p) { p.name = "_Cpu9"; })};
+  CHECK(s.append_metric_points(fine).value() == 4);
+  CHECK(s.query_metric_points({.name = "cpu_usage"}).value().size() == 3);
+}
+
+namespace {
+AlertRecord an_alert(std::string rule, std::string labels, std::string state, TimePoint fired) {
+  AlertRecord a;
+  a.rule = std::move(rule);
+  a.labels = std::move(labels);
+  a.severity = "warning";
+  a.state = std::move(state);
+  a.summary = "cpu_usage 93.2 > 80 for 5m";
+  a.values = R"({"cpu_usage":93.2})";
+  a.active_since = fired - 5min;
+  a.fired = fired;
+  if (a.state == "resolved") a.resolved = fired + 10min;
+  a.reason = "the condition held for 5m";
+  a.updated = fired;
+  return a;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: alerts are created, read, listed and updated by compare-and-set", "[contract]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  auto a = an_alert("cpu_high", "host=a", "firing", t0);
+  a.id = 77;  // ignored: the store assigns ids and versions
+  a.version = 9;
+  const auto id1 = s.create_alert(a).value();
+  auto got = s.get_alert(id1).value();
+  REQUIRE(got);
+  auto expected = a;
+  expected.id = id1;
+  expected.version = 1;
+  CHECK(*got == expected);
+  CHECK_FALSE(s.get_alert(id1 + 100).value());
+
+  // One firing alert per (rule, labels); other labels, other rules and resolved alerts are fine.
+  auto second = s.create_alert(an_alert("cpu_high", "host=a", "firing", t0 + 1min));
+  REQUIRE_FALSE(second);
+  CHECK(second.error().is(errc::conflict));
+  CHECK_THAT(second.error().message, Catch::Contains(fmt::format("alert {} is firing", id1)));
+  const auto id2 = s.create_alert(an_alert("cpu_high", "host=b", "firing", t0 + 1min)).value();
+  const auto id3 = s.create_alert(an_alert("cpu_high", "", "firing", t0 + 2min)).value();
+  auto critical = an_alert("cpu_critical", "host=a", "firing", t0 + 3min);
+  critical.severity = "critical";
+  const auto id4 = s.create_alert(critical).value();
+  const auto id5 = s.create_alert(an_alert("cpu_high", "host=a", "resolved", t0 - 1h)).value();
+  CHECK(id1 < id2);
+  CHECK(id2 < id3);
+  CHECK(id3 < id4);
+  CHECK(id4 < id5);
+  CHECK(area_rows(s, "alerts") == 5);
+
+  // Lists: filters are ANDed, newest first by id unless asked, limit 0 = all.
+  auto ids = [&](const AlertQuery& q) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : s.list_alerts(q).value()) out.push_back(r.id);
+    return out;
+  };
+  CHECK(ids({}) == std::vector<std::int64_t>{id5, id4, id3, id2, id1});
+  CHECK(ids({.limit = 2, .newest_first = false}) == std::vector<std::int64_t>{id1, id2});
+  CHECK(ids({.limit = 0, .newest_first = false}).size() == 5);
+  CHECK(ids({.limit = 1}) == std::vector<std::int64_t>{id5});
+  CHECK(ids({.state = "firing"}) == std::vector<std::int64_t>{id4, id3, id2, id1});
+  CHECK(ids({.state = "resolved"}) == std::vector<std::int64_t>{id5});
+  CHECK(ids({.rule = "cpu_high"}) == std::vector<std::int64_t>{id5, id3, id2, id1});
+  CHECK(ids({.rule = "cpu_high", .labels = "host=a"}) == std::vector<std::int64_t>{id5, id1});
+  CHECK(ids({.state = "firing", .rule = "cpu_high", .labels = "host=a"}) == std::vector<std::int64_t>{id1});
+  CHECK(ids({.labels = ""}) == std::vector<std::int64_t>{id3});
+  CHECK(ids({.since = t0 + 1min}) == std::vector<std::int64_t>{id4, id3, id2});  // fired at or after
+  CHECK(ids({.since = t0 + 1min, .limit = 2, .newest_first = false}) == std::vector<std::int64_t>{id2, id3});
+  CHECK(ids({.rule = "mem_high"}).empty());
+  CHECK(s.list_alerts({.rule = "cpu_critical"}).value().at(0) == s.get_alert(id4).value().value());
+
+  // Compare-and-set: the second writer with the same version loses.
+  auto notice = *got;
+  notice.notified_state = "firing";
+  notice.notified = t0 + 1s;
+  notice.level = 1;
+  notice.updated = t0 + 1s;
+  CHECK(s.update_alert(notice).value() == 2);
+  auto stale = s.update_alert(notice);
+  REQUIRE_FALSE(stale);
+  CHECK(stale.error().is(errc::conflict));
+  CHECK_THAT(stale.error().message, Catch::Contains("at version 2, not 1"));
+  auto unknown = notice;
+  unknown.id = id5 + 100;
+  CHECK(s.update_alert(unknown).error().is(errc::not_found));
+  auto stored = s.get_alert(id1).value().value();
+  CHECK(stored.version == 2);
+  CHECK(stored.level == 1);
+  CHECK(stored.notified_state == "firing");
+  CHECK(stored.notified == t0 + 1s);
+
+  // Every field but id, rule and labels is written.
+  auto ack = stored;
+  ack.rule = "renamed";
+  ack.labels = "host=z";
+  ack.severity = "critical";
+  ack.summary = "cpu_usage 99 > 80 for 5m";
+  ack.values = R"({"cpu_usage":99})";
+  ack.acknowledged = t0 + 2s;
+  ack.acknowledged_by = "user:alice";
+  ack.ack_reason = "looking into it";
+  ack.level = 2;
+  ack.reopened = 1;
+  ack.reason = "escalated";
+  ack.updated = t0 + 2s + 300us;
+  CHECK(s.update_alert(ack).value() == 3);
+  auto after = s.get_alert(id1).value().value();
+  auto want = ack;
+  want.rule = "cpu_high";
+  want.labels = "host=a";
+  want.updated = t0 + 2s;  // to the millisecond
+  want.version = 3;
+  CHECK(after == want);
+
+  // Invalid records are refused and change nothing.
+  auto invalid = [&](auto change) {
+    auto r = after;
+    change(r);
+    auto u = s.update_alert(r);
+    CHECK(u.error().is(errc::invalid_argument));
+    auto c = s.create_alert(r);
+    CHECK(c.error().is(errc::invalid_argument));
+    return u ? std::string() : u.error().message;
+  };
+  CHECK_THAT(invalid([](AlertRecord& r) { r.severity = "page"; }), Catch::Contains("severity") && Catch::Contains("\"page\""));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.state = "open"; }), Catch::Contains("\"open\""));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.notified_state = "sent"; }), Catch::Contains("\"sent\""));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.rule = ""; }), Catch::Contains("\"rule\" must not be empty"));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.level = -1; }), Catch::Contains("level"));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.reopened = -1; }), Catch::Contains("reopened"));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.values = "[1]"; }), Catch::Contains("JSON object"));
+  invalid([](AlertRecord& r) { r.values = "{\"a\":"; });
+  CHECK_THAT(invalid([](AlertRecord& r) { r.labels = "host"; }), Catch::Contains("not key=value"));
+  CHECK(s.get_alert(id1).value().value() == after);
+  CHECK(area_rows(s, "alerts") == 5);
+}
+
+TEMPLATE_TEST_CASE("contract: a resolved alert fires again only when no other alert fires for its rule and labels", "[contract]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto id1 = s.create_alert(an_alert("disk_full", "mount=/", "firing", t0)).value();
+  auto first = s.get_alert(id1).value().value();
+  first.state = "resolved";
+  first.resolved = t0 + 1min;
+  first.version = s.update_alert(first).value();
+  const auto id2 = s.create_alert(an_alert("disk_full", "mount=/", "firing", t0 + 2min)).value();
+
+  // Re-opening the first while the second fires: conflict, and nothing is written.
+  auto reopen = first;
+  reopen.state = "firing";
+  reopen.resolved = {};
+  reopen.reopened = 1;
+  auto r = s.update_alert(reopen);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::conflict));
+  CHECK_THAT(r.error().message, Catch::Contains(fmt::format("alert {} is firing", id2)));
+  CHECK(s.get_alert(id1).value().value() == first);
+  // A firing alert may be updated and stay firing.
+  auto second = s.get_alert(id2).value().value();
+  second.level = 1;
+  second.version = s.update_alert(second).value();
+  CHECK(second.version == 2);
+  // Once the second resolves, the first may fire again, and then no third may.
+  second.state = "resolved";
+  second.resolved = t0 + 3min;
+  CHECK(s.update_alert(second).value() == 3);
+  CHECK(s.update_alert(reopen).value() == 3);
+  CHECK(s.get_alert(id1).value()->reopened == 1);
+  CHECK(s.list_alerts({.state = "firing"}).value().size() == 1);
+  auto third = s.create_alert(an_alert("disk_full", "mount=/", "firing", t0 + 4min));
+  REQUIRE_FALSE(third);
+  CHECK(third.error().is(errc::conflict));
+  CHECK_THAT(third.error().message, Catch::Contains(fmt::format("alert {} is firing", id1)));
+  CHECK(s.list_alerts({}).value().size() == 2);
+}
+
+TEMPLATE_TEST_CASE("contract: pruning deletes resolved alerts only and alert ids are never reused", "[contract]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  auto resolved_at = [&](TimePoint resolved) {
+    auto a = an_alert("cpu_high", "host=a", "resolved", resolved - 10min);
+    a.resolved = resolved;
+    return s.create_alert(a).value();
+  };
+  const auto firing = s.create_alert(an_alert("cpu_high", "host=a", "firing", t0 - 1000h)).value();
+  resolved_at(t0);
+  const auto last = resolved_at(t0 + 2h);
+  CHECK(s.prune_alerts(t0).value() == 0);  // resolved strictly before the cut
+  CHECK(s.prune_alerts(t0 + 1ms).value() == 1);
+  CHECK(s.prune_alerts(t0 + 1000h).value() == 1);
+  CHECK(s.prune_alerts(t0 + 1000h).value() == 0);
+  auto left = s.list_alerts({}).value();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].id == firing);  // firing alerts stay however old
+  const auto next = s.create_alert(an_alert("cpu_high", "host=b", "firing", t0)).value();
+  CHECK(next > last);  // the newest id was pruned, and is not given again
+  CHECK(area_rows(s, "alerts") == 2);
+}
+
+TEMPLATE_TEST_CASE("contract: two writers race to fire each alert and exactly one wins", "[contract]", SqliteBackend) {
+  TestType b;
+  auto second = open_store("sqlite:" + b.dir.file("contract.db")).value();
+  std::atomic<int> wins{0}, conflicts{0};
+  auto race = [&](Store& s) {
+    for (int i = 0; i < 50; ++i) {
+      auto r = s.create_alert(an_alert("cpu_high", fmt::format("host={}", i), "firing", TimePoint(std::chrono::minutes(i))));
+      if (r)
+        ++wins;
+      else if (r.error().is(errc::conflict))
+        ++conflicts;
+    }
+  };
+  std::thread t1([&] { race(*b.store); });
+  std::thread t2([&] { race(*second); });
+  t1.join();
+  t2.join();
+  CHECK(wins == 50);
+  CHECK(conflicts == 50);
+  CHECK(b.store->list_alerts({.state = "firing", .limit = 0}).value().size() == 50);
 }

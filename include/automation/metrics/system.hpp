@@ -7,6 +7,7 @@
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
 #include <automation/core/time.hpp>
+#include <automation/storage/store.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -80,13 +81,9 @@ struct NetworkUsage {
   std::optional<double> rx_bytes_per_s, tx_bytes_per_s;                    ///< since the previous sample
 };
 
-/// One named value of a sample: "cpu_usage", or "disk_usage" with labels "mount=/".
-struct MetricPoint {
-  std::string name;
-  std::string labels;  ///< "key=value" pairs joined by ',' (empty: none)
-  TimePoint time{};
-  double value = 0;
-};
+/// One named value of a sample: "cpu_usage", or "disk_usage" with labels "mount=/" (the store's
+/// record, so samples are stored as they are).
+using MetricPoint = storage::MetricPoint;
 
 struct SystemSample {
   TimePoint time{};

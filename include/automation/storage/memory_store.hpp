@@ -66,6 +66,15 @@ class MemoryStore final : public Store {
   Result<std::int64_t> update_delivery(const DeliveryRecord& record) override;
   Result<std::int64_t> prune_deliveries(TimePoint before) override;
 
+  Result<std::size_t> append_metric_points(std::span<const MetricPoint> points) override;
+  Result<std::vector<MetricPoint>> query_metric_points(const MetricQuery& query) override;
+  Result<std::int64_t> prune_metric_points(TimePoint before) override;
+  Result<std::int64_t> create_alert(const AlertRecord& record) override;
+  Result<std::optional<AlertRecord>> get_alert(std::int64_t id) override;
+  Result<std::vector<AlertRecord>> list_alerts(const AlertQuery& query) override;
+  Result<std::int64_t> update_alert(const AlertRecord& record) override;
+  Result<std::int64_t> prune_alerts(TimePoint before) override;
+
  private:
   struct State;
   std::unique_ptr<State> state_;

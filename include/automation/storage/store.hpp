@@ -1,8 +1,8 @@
 #pragma once
 /// The pluggable storage interface. Operations are coarse and domain-level, grouped by area (meta,
-/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries), and every one is written to stay correct when several
-/// processes share one database: appends get store-assigned ids, updates use compare-and-set on a version, "exactly once" uses unique keys,
-/// and claims carry an owner and a lease. Thread-safety: every Store implementation is safe to call from several threads.
+/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries, samples, alerts), and every one is written to stay correct
+/// when several processes share one database: appends get store-assigned ids, updates use compare-and-set on a version, "exactly once" uses
+/// unique keys, and claims carry an owner and a lease. Thread-safety: every Store implementation is safe to call from several threads.
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
 
@@ -430,6 +430,71 @@ struct Enqueued {
 
 Result<void> validate(const DeliveryRecord& record);
 
+// ---- samples and alerts area -------------------------------------------------------------------
+
+/// One sampled value of a metric series: "cpu_usage", or "disk_usage" with labels "mount=/".
+/// (name, labels, time) is the key: appending a point whose key exists replaces its value.
+struct MetricPoint {
+  std::string name;    ///< [A-Za-z_][A-Za-z0-9_]*
+  std::string labels;  ///< "key=value" pairs joined by ',' (empty: none); keys as names, values without ',' '=' '{' '}' '"'
+  TimePoint time{};    ///< stored to the millisecond
+  double value = 0;    ///< finite
+
+  friend bool operator==(const MetricPoint&, const MetricPoint&) = default;
+};
+
+/// Points of one metric, ordered by labels then time (newest first within a series when asked);
+/// filters are ANDed.
+struct MetricQuery {
+  std::string name;                   ///< required
+  std::optional<std::string> labels;  ///< exactly these labels
+  std::optional<TimePoint> since;     ///< inclusive
+  std::optional<TimePoint> until;     ///< exclusive
+  std::size_t limit = 0;              ///< at most this many points in all (0: no limit)
+  bool newest_first = false;          ///< within each series
+};
+
+/// One firing episode of an alert rule for one instance (label set): from when the rule's condition
+/// held long enough until it cleared. At most one alert per (rule, labels) is firing at a time;
+/// `version` increases on every update (compare-and-set).
+struct AlertRecord {
+  std::int64_t id = 0;          ///< assigned by the store, increasing, never reused
+  std::string rule;             ///< the rule's name
+  std::string labels;           ///< the instance, as MetricPoint::labels ("" for a rule over unlabelled metrics)
+  std::string severity;         ///< "info", "warning" or "critical"
+  std::string state;            ///< "firing" or "resolved"
+  std::string summary;          ///< what holds (or held): "cpu_usage 93.2 > 80 for 5m"
+  std::string values = "{}";    ///< a JSON object: the latest value of each metric of the condition
+  TimePoint active_since{};     ///< since when the condition has held (its `for` counted from here)
+  TimePoint fired{};            ///< when it began firing
+  TimePoint resolved{};         ///< when it cleared (epoch 0 while firing)
+  TimePoint acknowledged{};     ///< epoch 0: not acknowledged
+  std::string acknowledged_by;  ///< "user:alice"
+  std::string ack_reason;
+  std::string notified_state;  ///< the state last notified: "", "firing" or "resolved"
+  TimePoint notified{};        ///< when it was last notified (epoch 0: never)
+  int level = 0;               ///< notification levels reached: 0 none, 1 the rule's targets, 2 its first escalation, ...
+  int reopened = 0;            ///< times it fired again before its resolution was notified (flapping)
+  std::string reason;          ///< why it is in its state
+  TimePoint updated{};
+  std::int64_t version = 0;
+
+  friend bool operator==(const AlertRecord&, const AlertRecord&) = default;
+};
+
+/// Filters are ANDed.
+struct AlertQuery {
+  std::optional<std::string> state;
+  std::optional<std::string> rule;
+  std::optional<std::string> labels;  ///< exact
+  std::optional<TimePoint> since;     ///< fired >= since
+  std::size_t limit = 100;            ///< 0: no limit
+  bool newest_first = true;           ///< by id
+};
+
+Result<void> validate(const MetricPoint& point);
+Result<void> validate(const AlertRecord& record);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -555,6 +620,28 @@ class Store {
   virtual Result<std::int64_t> update_delivery(const DeliveryRecord& record) = 0;
   /// Deletes delivered and failed deliveries last updated before `before`; returns how many.
   virtual Result<std::int64_t> prune_deliveries(TimePoint before) = 0;
+
+  // samples
+  /// Appends points atomically (all or none, each validated); a point whose (name, labels, time)
+  /// is stored replaces its value. Returns how many were given.
+  virtual Result<std::size_t> append_metric_points(std::span<const MetricPoint> points) = 0;
+  virtual Result<std::vector<MetricPoint>> query_metric_points(const MetricQuery& query) = 0;
+  /// Deletes points older than `before`; returns how many.
+  virtual Result<std::int64_t> prune_metric_points(TimePoint before) = 0;
+
+  // alerts
+  /// Stores a new alert (its id, and version 1, are assigned here) and returns its id;
+  /// errc::conflict, storing nothing, when `record` is firing and a firing alert with the same
+  /// (rule, labels) exists.
+  virtual Result<std::int64_t> create_alert(const AlertRecord& record) = 0;
+  virtual Result<std::optional<AlertRecord>> get_alert(std::int64_t id) = 0;
+  virtual Result<std::vector<AlertRecord>> list_alerts(const AlertQuery& query) = 0;
+  /// Writes every field but id, rule and labels if the stored version is record.version, and returns
+  /// the new version; errc::conflict, writing nothing, when another writer changed it first or when
+  /// it would make a second firing alert for its (rule, labels); errc::not_found for an unknown id.
+  virtual Result<std::int64_t> update_alert(const AlertRecord& record) = 0;
+  /// Deletes alerts resolved before `before`; returns how many.
+  virtual Result<std::int64_t> prune_alerts(TimePoint before) = 0;
 };
 
 enum class Synchronous { normal, full };

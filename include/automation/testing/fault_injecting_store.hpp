@@ -85,6 +85,15 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::int64_t> update_delivery(const storage::DeliveryRecord& record) override;
   Result<std::int64_t> prune_deliveries(TimePoint before) override;
 
+  Result<std::size_t> append_metric_points(std::span<const storage::MetricPoint> points) override;
+  Result<std::vector<storage::MetricPoint>> query_metric_points(const storage::MetricQuery& query) override;
+  Result<std::int64_t> prune_metric_points(TimePoint before) override;
+  Result<std::int64_t> create_alert(const storage::AlertRecord& record) override;
+  Result<std::optional<storage::AlertRecord>> get_alert(std::int64_t id) override;
+  Result<std::vector<storage::AlertRecord>> list_alerts(const storage::AlertQuery& query) override;
+  Result<std::int64_t> update_alert(const storage::AlertRecord& record) override;
+  Result<std::int64_t> prune_alerts(TimePoint before) override;
+
  private:
   Result<void> before_write(std::string_view op);
   Result<void> before_read(std::string_view op);

@@ -46,3 +46,34 @@ TEST_CASE("FaultInjectingStore answers busy for every write until cleared and re
   CHECK(store.query_audit({}).value().size() == 1);
   CHECK(store.backend() == "memory");
 }
+
+TEST_CASE("FaultInjectingStore fails samples and alerts writes and reads like the others") {
+  MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  const std::vector<MetricPoint> points{{"cpu_usage", "", TimePoint(std::chrono::seconds(60)), 42}};
+  AlertRecord alert;
+  alert.rule = "cpu_high";
+  alert.severity = "warning";
+  alert.state = "firing";
+  store.fail_all_writes(errc::busy);
+  CHECK(store.append_metric_points(points).error().is(errc::busy));
+  CHECK(store.prune_metric_points(TimePoint(std::chrono::hours(1))).error().is(errc::busy));
+  CHECK(store.create_alert(alert).error().is(errc::busy));
+  CHECK(store.update_alert(alert).error().is(errc::busy));
+  CHECK(store.prune_alerts(TimePoint(std::chrono::hours(1))).error().is(errc::busy));
+  CHECK(inner.query_metric_points({.name = "cpu_usage"}).value().empty());
+  CHECK(inner.list_alerts({}).value().empty());
+  CHECK(store.injected_failures() == 5);
+  store.clear();
+  CHECK(store.append_metric_points(points).value() == 1);
+  const auto id = store.create_alert(alert).value();
+  store.fail_all_reads(errc::unavailable);
+  CHECK(store.query_metric_points({.name = "cpu_usage"}).error().is(errc::unavailable));
+  CHECK(store.get_alert(id).error().is(errc::unavailable));
+  CHECK(store.list_alerts({}).error().is(errc::unavailable));
+  store.clear();
+  CHECK(store.query_metric_points({.name = "cpu_usage"}).value().size() == 1);
+  CHECK(store.get_alert(id).value()->rule == "cpu_high");
+  CHECK(store.writes() == 7);
+  CHECK(store.reads() == 5);
+}

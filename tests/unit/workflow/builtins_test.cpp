@@ -128,6 +128,24 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
     d.created = updated;
     REQUIRE(store->enqueue_delivery(d));
   }
+  std::vector<storage::MetricPoint> points;
+  for (auto t : {clock.now() - 40 * 24h, clock.now() - 31 * 24h, clock.now() - 1h}) points.push_back({"cpu_usage", "", t, 42.0});
+  REQUIRE(store->append_metric_points(points));
+  for (auto resolved : {clock.now() - 40 * 24h, clock.now() - 1h}) {
+    storage::AlertRecord a;
+    a.rule = "cpu_high";
+    a.severity = "warning";
+    a.state = "resolved";
+    a.fired = resolved - 1h;
+    a.resolved = resolved;
+    REQUIRE(store->create_alert(a));
+  }
+  storage::AlertRecord firing;  // firing for 40 days: kept however old
+  firing.rule = "disk_full";
+  firing.severity = "critical";
+  firing.state = "firing";
+  firing.fired = clock.now() - 40 * 24h;
+  REQUIRE(store->create_alert(firing));
   WorkflowEngine engine(*store, clock);
   REQUIRE(register_builtins(engine, *store));
   auto id = engine.start("auto_optimize").value();
@@ -139,6 +157,13 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   CHECK(out["runs_pruned"] == "1");
   CHECK(out["deliveries_pruned"] == "1");
   CHECK(store->list_deliveries({}).value().size() == 1);
+  CHECK(out["points_pruned"] == "2");
+  CHECK(store->query_metric_points({.name = "cpu_usage"}).value().size() == 1);
+  CHECK(out["alerts_pruned"] == "1");
+  auto alerts = store->list_alerts({}).value();
+  REQUIRE(alerts.size() == 2);
+  CHECK(alerts[0].rule == "disk_full");
+  CHECK(alerts[1].rule == "cpu_high");  // the one resolved an hour ago
   CHECK(store->get_run(1).value() == std::nullopt);
   CHECK(store->get_run(2).value());
   // ANALYZE ran (statistics exist) and VACUUM left no free pages, on the file itself.
