@@ -82,6 +82,31 @@ std::string mail_date(TimePoint t) {
                      hms.seconds().count());
 }
 
+// A Subject header's value: control characters become spaces; a title that is not plain ASCII is
+// sent as RFC 2047 encoded words (base64 UTF-8, each under 76 characters, split between characters).
+std::string subject_header(std::string_view title) {
+  std::string clean;
+  bool ascii = true;
+  for (const char c : title) {
+    const auto u = static_cast<unsigned char>(c);
+    clean += u < 0x20 || u == 0x7f ? ' ' : c;
+    if (u >= 0x80) ascii = false;
+  }
+  if (ascii) return clean;
+  std::string out;
+  for (std::size_t i = 0; i < clean.size();) {
+    std::size_t end = std::min(clean.size(), i + 45);
+    while (end < clean.size() && (static_cast<unsigned char>(clean[end]) & 0xC0) == 0x80) --end;  // not inside a character
+    if (end == i) end = std::min(clean.size(), i + 45);
+    auto b64 = base64_lines(std::string_view(clean).substr(i, end - i));
+    while (!b64.empty() && (b64.back() == '\n' || b64.back() == '\r')) b64.pop_back();
+    if (!out.empty()) out += "\r\n ";
+    out += "=?utf-8?B?" + b64 + "?=";
+    i = end;
+  }
+  return out;
+}
+
 struct Message {
   std::string target, content_type, body;
   std::string variant;  // what else shapes the body: the format or webhook style
@@ -180,22 +205,35 @@ resilience::BreakerConfig DeliveryOptions::default_webhook_breaker() {
   return c;
 }
 
-std::string compose_email(const Report& report, const std::string& from, const std::vector<std::string>& to, TimePoint date) {
-  const auto text = render(report, ReportFormat::markdown);
-  const auto html = render(report, ReportFormat::html);
-  const auto id = key_of(report.key(), fmt::format("{}", fmt::join(to, ",")), text);
+Notice notice_of(const Report& report) {
+  Notice n;
+  n.subject = "report:" + report.key();
+  n.name = report.key();
+  n.title = report.title();
+  n.summary = render_summary(report);
+  n.markdown = render(report, ReportFormat::markdown);
+  n.html = render(report, ReportFormat::html);
+  n.json = json::dump(to_json(report));
+  n.identity = json::dump(to_json(normalized(report)));
+  return n;
+}
+
+std::string compose_email(const Notice& notice, const std::string& from, const std::vector<std::string>& to, TimePoint date) {
+  const auto id = key_of(notice.subject, fmt::format("{}", fmt::join(to, ",")), notice.markdown);
   const auto boundary = "=_automation_" + id;
   std::string m;
   std::vector<std::string> quoted;
   for (const auto& t : to) quoted.push_back("<" + t + ">");
   // One recipient per line (folded), so a long list stays under SMTP's line limit.
   m += fmt::format("From: <{}>\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}@automation>\r\nMIME-Version: 1.0\r\n", from,
-                   fmt::join(quoted, ",\r\n "), report.title(), mail_date(date), id);
+                   fmt::join(quoted, ",\r\n "), subject_header(notice.title), mail_date(date), id);
+  const auto text_part = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+  if (notice.html.empty()) return m + text_part + base64_lines(notice.markdown);
   m += fmt::format("Content-Type: multipart/alternative; boundary=\"{}\"\r\n\r\n", boundary);
-  m += fmt::format("--{}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
-  m += base64_lines(text);
+  m += fmt::format("--{}\r\n{}", boundary, text_part);
+  m += base64_lines(notice.markdown);
   m += fmt::format("--{}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
-  m += base64_lines(html);
+  m += base64_lines(notice.html);
   m += fmt::format("--{}--\r\n", boundary);
   return m;
 }
@@ -205,38 +243,46 @@ ReportDeliverer::ReportDeliverer(storage::Store& store, const Clock& clock, Deli
   if (auto v = options_.retry.validate(); !v) throw Exception(with_context(v.error(), "delivery retry policy"));
   if (auto v = options_.webhook_breaker.validate(); !v) throw Exception(with_context(v.error(), "webhook breaker"));
   if (options_.smtp.helo.empty()) options_.smtp.helo = host_name();
-  breaker_ = std::make_unique<resilience::CircuitBreaker>("reports-webhook", options_.webhook_breaker, clock);
+  breaker_ = std::make_unique<resilience::CircuitBreaker>(options_.breaker_name, options_.webhook_breaker, clock);
 }
 
 ReportDeliverer::~ReportDeliverer() = default;
 
 Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& report, std::string_view reason) {
   if (options_.targets.empty()) return fail(errc::invalid_argument, "no delivery targets are configured");
+  return deliver(notice_of(report), options_.targets, reason);
+}
+
+Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Notice& notice, std::span<const DeliveryTarget> targets,
+                                                              std::string_view reason) {
+  if (targets.empty()) return fail(errc::invalid_argument, "no delivery targets are configured");
   const auto now = clock_.now();
-  const auto subject = "report:" + report.key();
+  const auto& subject = notice.subject;
   // Every message is composed before any is stored, so a bad target stores nothing.
   std::vector<Message> messages;
-  for (const auto& t : options_.targets) {
+  for (const auto& t : targets) {
     Message m;
     if (t.destination.empty()) return fail(errc::invalid_argument, fmt::format("{} target without a destination", to_string(t.kind)));
     switch (t.kind) {
       case TargetKind::file: {
+        // A notice without HTML is written as its text.
+        const auto format = t.format == ReportFormat::html && notice.html.empty() ? ReportFormat::markdown : t.format;
         fs::path p(t.destination);
         std::error_code ec;
-        if (t.destination.back() == '/' || fs::is_directory(p, ec)) p /= fmt::format("{}.{}", report.key(), file_extension(t.format));
+        if (t.destination.back() == '/' || fs::is_directory(p, ec)) p /= fmt::format("{}.{}", notice.name, file_extension(format));
         const auto abs = fs::absolute(p, ec);
         if (ec) return fail(errc::invalid_argument, fmt::format("file target {}: {}", t.destination, ec.message()));
         m.target = "file:" + abs.lexically_normal().string();
-        m.content_type = std::string(media_type(t.format));
-        m.body = render(report, t.format);
-        m.variant = to_string(t.format);
+        m.content_type = std::string(media_type(format));
+        m.body = format == ReportFormat::html ? notice.html : format == ReportFormat::json ? notice.json : notice.markdown;
+        m.variant = to_string(format);
         break;
       }
       case TargetKind::webhook:
         if (auto checked = parse_target("webhook:" + t.destination); !checked) return checked.error();
         m.target = "webhook:" + t.destination;
         m.content_type = "application/json";
-        m.body = t.style == WebhookStyle::slack ? json::dump(bj::object{{"text", render_summary(report)}}) : json::dump(to_json(report));
+        m.body = t.style == WebhookStyle::slack ? json::dump(bj::object{{"text", notice.summary}}) : notice.json;
         m.variant = t.style == WebhookStyle::slack ? "slack" : "json";
         break;
       case TargetKind::email: {
@@ -250,15 +296,16 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& repo
         const auto to = split_recipients(t.destination);
         m.target = fmt::format("email:{}", fmt::join(to, ","));
         m.content_type = "message/rfc822";
-        m.body = compose_email(report, from, to, now);
+        m.body = compose_email(notice, from, to, now);
         m.variant = "email";
         break;
       }
     }
     messages.push_back(std::move(m));
   }
-  // The key: the report's data (not when it was rendered), its target and how it is shaped there.
-  const auto data = json::dump(to_json(normalized(report)));
+  // The key: the notice's identity (for a report its data, not when it was rendered), its target and
+  // how it is shaped there.
+  const auto& data = notice.identity.empty() ? notice.json : notice.identity;
   std::vector<DeliveryOutcome> out;
   for (auto& m : messages) {
     storage::DeliveryRecord rec;
@@ -416,7 +463,7 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
     }
   }
   if (auto w = store_.update_delivery(rec); !w) {
-    automation::detail::logf(LogLevel::warn, "reports",
+    automation::detail::logf(LogLevel::warn, options_.domain,
                              "delivery {} to {}: could not record the attempt ({}); it is retried after its claim", rec.id,
                              shown_target(rec.target), w.error().message);
     out.detail += "; the result could not be recorded: " + w.error().message;
@@ -426,7 +473,7 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
   out.next_attempt = rec.next_attempt;
 
   storage::TaskRecord t;
-  t.domain = "reports";
+  t.domain = options_.domain;
   t.action = "deliver." + kind;
   t.params = json::dump(bj::object{{"delivery", rec.id},
                                    {"subject", rec.subject},
@@ -442,7 +489,8 @@ DeliveryOutcome ReportDeliverer::attempt(storage::DeliveryRecord rec) {
   t.ended = end;
   t.duration = end - start;
   if (auto a = store_.append_tasks({&t, 1}); !a)
-    automation::detail::logf(LogLevel::warn, "reports", "could not record delivery {} in the task history: {}", rec.id, a.error().message);
+    automation::detail::logf(LogLevel::warn, options_.domain, "could not record delivery {} in the task history: {}", rec.id,
+                             a.error().message);
   return out;
 }
 

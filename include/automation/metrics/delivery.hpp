@@ -1,5 +1,5 @@
 #pragma once
-/// ReportDeliverer: sends rendered reports to files, webhooks (Slack-compatible or the JSON report)
+/// ReportDeliverer: sends rendered reports (and other notices: alerts) to files, webhooks (Slack-compatible or the JSON report)
 /// and mailboxes (SMTP), so that a report is never lost: each message is stored in the Store's
 /// delivery area before its first attempt, and a failed attempt leaves it pending with the error
 /// and the time of its next attempt (exponential backoff; given up after the retry policy's
@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,10 +68,28 @@ struct DeliveryOptions {
   /// The webhook breaker: opens after 3 consecutive failures, for 5 minutes.
   resilience::BreakerConfig webhook_breaker = default_webhook_breaker();
   std::string actor = "system:reports";  ///< recorded as the sender in the task history
+  std::string domain = "reports";        ///< the task history's domain for attempts (and the log category)
+  std::string breaker_name = "reports-webhook";
 
   static resilience::RetryPolicy default_retry();
   static resilience::BreakerConfig default_webhook_breaker();
 };
+
+/// A message to deliver, in every shape a target may want: a report (notice_of()) or an alert notice.
+struct Notice {
+  std::string subject;   ///< what it delivers: "report:weekly-2026-W48", "alert:12:firing"
+  std::string name;      ///< the file name (without extension) in a directory target: "weekly-2026-W48"
+  std::string title;     ///< an email's subject
+  std::string summary;   ///< a Slack-style webhook's text
+  std::string markdown;  ///< a .md file; an email's text part
+  std::string html;      ///< a .html file; an email's HTML part (empty: the email is text only; a file gets the text)
+  std::string json;      ///< a .json file; a json-style webhook's body
+  /// What makes two notices the same message, so that it is stored and sent once (empty: `json`).
+  std::string identity;
+};
+
+/// A report as a notice: all three renderings; its identity is its data (not when it was rendered).
+Notice notice_of(const Report& report);
 
 /// One delivery after an attempt (or after finding it claimed or done).
 struct DeliveryOutcome {
@@ -101,6 +120,8 @@ class ReportDeliverer {
   /// errors, logs and the task history. errc::invalid_argument without targets; an email target
   /// without an SMTP host is refused before anything is stored.
   Result<std::vector<DeliveryOutcome>> deliver(const Report& report, std::string_view reason);
+  /// The same for any notice, to the given targets (options().targets are not used).
+  Result<std::vector<DeliveryOutcome>> deliver(const Notice& notice, std::span<const DeliveryTarget> targets, std::string_view reason);
   /// Attempts the pending deliveries that are due, oldest due first, at most `limit`.
   Result<std::vector<DeliveryOutcome>> retry_due(std::size_t limit = 100);
   /// Attempts one delivery now, whatever its due time; a failed one gets this one more attempt. A
@@ -123,7 +144,8 @@ class ReportDeliverer {
   std::unique_ptr<resilience::CircuitBreaker> breaker_;
 };
 
-/// The email a report is sent as: an RFC 5322 message with a text (Markdown) and an HTML part.
-std::string compose_email(const Report& report, const std::string& from, const std::vector<std::string>& to, TimePoint date);
+/// The email a notice is sent as: an RFC 5322 message with a text (Markdown) part and, when the
+/// notice has HTML, an HTML part.
+std::string compose_email(const Notice& notice, const std::string& from, const std::vector<std::string>& to, TimePoint date);
 
 }  // namespace automation::metrics
