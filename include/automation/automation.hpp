@@ -11,6 +11,8 @@
 #include <automation/forecast/forecaster.hpp>
 #include <automation/metrics/aggregator.hpp>
 #include <automation/metrics/anomaly.hpp>
+#include <automation/metrics/alerts.hpp>
+#include <automation/metrics/collector.hpp>
 #include <automation/metrics/delivery.hpp>
 #include <automation/metrics/insights.hpp>
 #include <automation/metrics/metrics.hpp>
