@@ -1,8 +1,13 @@
 // autoctl metrics system [--watch] [--interval 1s] [--count N] [--proc DIR]
+// autoctl metrics collect [--count N] [--interval D] [--warmup D] [--proc DIR] [--no-system] [--no-alerts]
+// autoctl metrics points NAME [--labels L] [--since T] [--limit N]
 #include "context.hpp"
+#include "delivery_support.hpp"
 
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
+#include <automation/metrics/alerts.hpp>
+#include <automation/metrics/collector.hpp>
 #include <automation/metrics/system.hpp>
 
 #include <fmt/format.h>
@@ -145,10 +150,116 @@ int run_system(Context& ctx, const SystemOptions& o) {
   return ex_ok;
 }
 
+struct CollectOptions {
+  std::size_t count = 1;
+  std::string interval;  // default alerts.interval
+  std::string warmup = "1s";
+  std::string proc = "/proc";
+  bool no_system = false;
+  bool no_alerts = false;
+};
+
+automation::Result<automation::Millis> positive_duration(const std::string& text, std::string_view what, bool zero_ok) {
+  auto d = automation::parse_duration(text);
+  if (!d) return automation::with_context(d.error(), what);
+  if ((d->count() <= 0 && !zero_ok) || *d > std::chrono::hours(24))
+    return automation::fail(automation::errc::invalid_argument,
+                            fmt::format("{} must be {} and at most 24h", what, zero_ok ? "0 or more" : "more than 0"));
+  return *d;
+}
+
+int run_collect(Context& ctx, const CollectOptions& o) {
+  auto interval = o.interval.empty() ? automation::Result<automation::Millis>(ctx.config.alerts.interval)
+                                     : positive_duration(o.interval, "--interval", false);
+  if (!interval) return ctx.error(interval.error());
+  if (interval->count() <= 0) return ctx.error(automation::fail(automation::errc::config, "alerts.interval must be longer than 0"));
+  auto warmup = positive_duration(o.warmup, "--warmup", true);
+  if (!warmup) return ctx.error(warmup.error());
+  std::optional<AlertSetup> setup;
+  if (!o.no_alerts) {
+    auto s = alert_setup(ctx);
+    if (!s) return ctx.error(s.error());
+    setup = std::move(*s);
+  }
+  auto store = ctx.open_store(Context::Access::write);
+  if (!store) return ctx.error(store.error());
+  auto& clock = automation::SystemClock::instance();
+  mx::CollectorOptions co;
+  co.interval = *interval;
+  co.system = !o.no_system;
+  co.system_options.proc_root = o.proc;
+  mx::MetricsCollector collector(**store, clock, co);
+  std::optional<mx::AlertManager> alerts;
+  if (setup) alerts.emplace(**store, clock, std::move(setup->options));
+  // CPU usage is measured between two readings: the first one only primes the collector.
+  if (co.system && warmup->count() > 0) {
+    if (auto p = collector.prime(); !p) return ctx.error(p.error());
+    std::this_thread::sleep_for(*warmup);
+  }
+  int rc = ex_ok;
+  for (std::size_t n = 0; o.count == 0 || n < o.count; ++n) {
+    if (n > 0) std::this_thread::sleep_until(std::chrono::system_clock::time_point(collector.next_due()));
+    auto c = collector.collect();
+    if (!c) return ctx.error(c.error());
+    std::vector<mx::AlertChange> changes;
+    if (alerts) {
+      auto ch = alerts->evaluate();
+      if (!ch) return ctx.error(ch.error());
+      changes = std::move(*ch);
+    }
+    for (const auto& ch : changes)
+      if (ch.what == "error") rc = ex_tempfail;
+    if (ctx.global.json) {
+      boost::json::array warnings;
+      for (const auto& w : c->warnings) warnings.push_back(boost::json::value(w));
+      fmt::print("{}\n", automation::json::dump(boost::json::object{{"time", automation::format_timestamp(c->time)},
+                                                                    {"points", c->points},
+                                                                    {"warnings", std::move(warnings)},
+                                                                    {"alerts", changes_json(changes)}}));
+    } else {
+      fmt::print("{} stored {} points{}\n", automation::format_timestamp(c->time), c->points,
+                 changes.empty() ? "" : fmt::format(", {} alert change{}", changes.size(), changes.size() == 1 ? "" : "s"));
+      for (const auto& w : c->warnings) fmt::print(stderr, "warning: {}\n", w);
+      print_changes(changes);
+    }
+    std::fflush(stdout);
+  }
+  return rc;
+}
+
+struct PointsOptions {
+  std::string name;
+  std::optional<std::string> labels;
+  std::string since = "1h";
+  std::size_t limit = 1000;
+};
+
+int run_points(Context& ctx, const PointsOptions& o) {
+  auto& clock = automation::SystemClock::instance();
+  auto since = automation::parse_time_spec(o.since, clock.now());
+  if (!since) return ctx.error(automation::with_context(since.error(), "--since"));
+  auto store = ctx.open_store(Context::Access::read);
+  if (!store) return ctx.error(store.error());
+  auto points = (*store)->query_metric_points({.name = o.name, .labels = o.labels, .since = *since, .limit = o.limit});
+  if (!points) return ctx.error(points.error());
+  if (ctx.global.json) {
+    boost::json::array items;
+    for (const auto& p : *points)
+      items.push_back(
+          boost::json::object{{"name", p.name}, {"labels", p.labels}, {"time", automation::format_timestamp(p.time)}, {"value", p.value}});
+    ctx.print_json(boost::json::object{{"points", std::move(items)}});
+    return ex_ok;
+  }
+  if (points->empty()) fmt::print("no points of {} since {}\n", o.name, automation::format_timestamp(*since));
+  for (const auto& p : *points)
+    fmt::print("{} {}{} {}\n", automation::format_timestamp(p.time), p.name, p.labels.empty() ? "" : "{" + p.labels + "}", p.value);
+  return ex_ok;
+}
+
 }  // namespace
 
 void register_metrics(CLI::App& app, Context& ctx) {
-  auto* metrics = app.add_subcommand("metrics", "System metrics");
+  auto* metrics = app.add_subcommand("metrics", "System and application metrics: show them, store them, read them back");
   metrics->require_subcommand(1);
   auto o = std::make_shared<SystemOptions>();
   auto* system = metrics->add_subcommand(
@@ -158,6 +269,26 @@ void register_metrics(CLI::App& app, Context& ctx) {
   system->add_option("--count", o->count, "With --watch: stop after N samples");
   system->add_option("--proc", o->proc, "Where to read the proc files (default /proc); disks named in its mounts are measured here");
   system->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_system(ctx, *o); }; });
+
+  auto c = std::make_shared<CollectOptions>();
+  auto* collect = metrics->add_subcommand(
+      "collect", "Store system and application metrics in the store and evaluate the alert rules, once or every interval");
+  collect->add_option("--count", c->count, "Samples to store (default 1; 0: until interrupted)");
+  collect->add_option("--interval", c->interval, "Time between samples (default alerts.interval, 30s)");
+  collect->add_option("--warmup", c->warmup,
+                      "Time between the priming reading and the first sample (default 1s; 0: store no CPU usage in the first)");
+  collect->add_option("--proc", c->proc, "Where to read the proc files (default /proc)");
+  collect->add_flag("--no-system", c->no_system, "Only application metrics (queue depth, running workflows, ...)");
+  collect->add_flag("--no-alerts", c->no_alerts, "Do not evaluate the alert rules");
+  collect->callback([&ctx, c] { ctx.run = [&ctx, c] { return run_collect(ctx, *c); }; });
+
+  auto p = std::make_shared<PointsOptions>();
+  auto* points = metrics->add_subcommand("points", "Stored samples of one metric, oldest first");
+  points->add_option("name", p->name, "cpu_usage, memory_usage, disk_usage, workflow_queue_depth, ...")->required();
+  points->add_option("--labels", p->labels, "Only the series with exactly these labels (\"mount=/\")");
+  points->add_option("--since", p->since, "From this time or this long ago (default 1h)");
+  points->add_option("--limit", p->limit, "At most this many points (default 1000; 0: all)");
+  points->callback([&ctx, p] { ctx.run = [&ctx, p] { return run_points(ctx, *p); }; });
 }
 
 }  // namespace autoctl

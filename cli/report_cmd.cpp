@@ -2,6 +2,7 @@
 // autoctl report deliveries [--state S] [--limit N]
 // autoctl report retry [ID]
 #include "context.hpp"
+#include "delivery_support.hpp"
 #include "periods.hpp"
 
 #include <automation/core/files.hpp>
@@ -29,51 +30,6 @@ struct ReportOptions {
   bool deliver = false;
   std::vector<std::string> targets;  // --target, replacing the configured ones
 };
-
-// How a deliverer sends (SMTP, trusted CAs, who it acts for), from the configuration; no targets.
-automation::Result<mx::DeliveryOptions> delivery_settings(const Context& ctx) {
-  const auto& r = ctx.config.reports;
-  mx::DeliveryOptions o;
-  if (r.smtp_port != std::floor(r.smtp_port))
-    return automation::fail(errc::config, fmt::format("reports.smtp_port: {} is not a whole number", r.smtp_port));
-  o.smtp.host = r.smtp_host;
-  o.smtp.port = static_cast<int>(r.smtp_port);
-  o.smtp.from = r.email_from;
-  o.ca_file = r.ca_file;
-  o.actor = ctx.actor();
-  return o;
-}
-
-// The targets: those given (--target), else the configured directory, webhook and mailbox that are set.
-automation::Result<std::vector<mx::DeliveryTarget>> delivery_targets(const Context& ctx, const std::vector<std::string>& given) {
-  const auto& r = ctx.config.reports;
-  auto format = mx::parse_report_format(r.format);
-  if (!format) return automation::with_context(format.error(), "reports.format");
-  const auto style = r.webhook_style == "json" ? mx::WebhookStyle::json : mx::WebhookStyle::slack;
-  std::vector<mx::DeliveryTarget> out;
-  auto add = [&](const std::string& text, std::string_view where) -> automation::Result<void> {
-    auto t = mx::parse_target(text);
-    if (!t) return automation::with_context(t.error(), where);
-    t->format = *format;
-    t->style = style;
-    out.push_back(std::move(*t));
-    return {};
-  };
-  if (!given.empty()) {
-    for (const auto& text : given)
-      if (auto a = add(text, "--target"); !a) return a.error();
-    return out;
-  }
-  if (!r.directory.empty()) out.push_back({mx::TargetKind::file, r.directory + "/", *format, style});
-  if (!r.webhook_url.empty()) {
-    if (r.webhook_url.rfind("http://", 0) != 0 && r.webhook_url.rfind("https://", 0) != 0)
-      return automation::fail(errc::config, "reports.webhook_url: expected an http:// or https:// URL");
-    if (auto a = add(r.webhook_url, "reports.webhook_url"); !a) return automation::fail(errc::config, a.error().message);
-  }
-  if (!r.email_to.empty())
-    if (auto a = add("email:" + r.email_to, "reports.email_to"); !a) return automation::fail(errc::config, a.error().message);
-  return out;
-}
 
 boost::json::object outcome_json(const mx::DeliveryOutcome& o) {
   return boost::json::object{{"id", o.id},

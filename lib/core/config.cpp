@@ -188,6 +188,22 @@ const std::vector<KeyDef>& defs() {
                  [](const Config& c) { return boost::json::value(c.reports.smtp_port); }});
     reports_text("ca_file", "AUTOMATION_REPORTS_CA_FILE", &ReportsConfig::ca_file, "extra trusted CA certificates (PEM) for the webhook",
                  false);
+    text_key("alerts.rules_file", "AUTOMATION_ALERTS_RULES_FILE", &Config::alerts, &AlertsConfig::rules_file,
+             "alert rules (JSON); while it does not exist the seed's thresholds apply", {}, Shown::plain);
+    auto alerts_duration = [&v](std::string name, std::string env, Millis AlertsConfig::*m, std::string desc) {
+      v.push_back({"alerts." + name,
+                   std::move(env),
+                   Kind::duration,
+                   std::move(desc),
+                   {},
+                   -INFINITY,
+                   INFINITY,
+                   [m](Config& c, const Value& x) { c.alerts.*m = std::get<Millis>(x); },
+                   [m](const Config& c) { return boost::json::value(format_duration(c.alerts.*m)); }});
+    };
+    alerts_duration("interval", "AUTOMATION_ALERTS_INTERVAL", &AlertsConfig::interval,
+                    "how often metrics are sampled and alert rules evaluated");
+    alerts_duration("staleness", "AUTOMATION_ALERTS_STALENESS", &AlertsConfig::staleness, "a metric sample older than this is no data");
     auto pct = [&v](std::string name, std::string env, double ThresholdsConfig::*m, std::string desc) {
       v.push_back({"thresholds." + name,
                    std::move(env),

@@ -307,3 +307,83 @@ TEST_CASE("autoctl report: written as HTML, delivered to a directory and a webho
   CHECK(bad_state.exit_code == 65);
   CHECK(autoctl({"report", "retry", "999"}, env).exit_code == 66);
 }
+
+TEST_CASE("autoctl metrics collect and alerts: samples stored, a rule fires and notifies, listed and acknowledged") {
+  test::TempDir dir;
+  test::HttpServer hook(200, "ok");
+  const auto rules = test::write_file(dir.file("alerts.json"), fmt::format(R"({{"channels": {{"ops": "webhook:{}/hook/SECRET"}},
+    "rules": [{{"name": "idle-queue", "when": "workflow_queue_depth < 5 and workflows_running == 0", "severity": "info",
+                "notify": ["ops"], "event": "queue.idle"}},
+              {{"name": "busy", "when": "workflows_running > 3 for 10m", "escalate": [{{"after": "5m", "notify": ["ops"]}}]}}]}})",
+                                                                           hook.url()));
+  const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}, {"AUTOMATION_ALERTS_RULES_FILE", rules}};
+
+  auto shown = autoctl({"alerts", "rules", "--json"}, env);
+  INFO(shown.err);
+  REQUIRE(shown.exit_code == 0);
+  auto doc = json_out(shown);
+  CHECK(doc.at("source").as_string() == "file:" + rules);
+  CHECK(doc.at("rules").as_array().size() == 2);
+  CHECK(doc.at("rules").as_array()[0].at("notify").as_array()[0].as_string() == fmt::format("webhook:{}/...", hook.url()));
+  CHECK(shown.out.find("SECRET") == std::string::npos);
+
+  auto collected = autoctl({"metrics", "collect", "--no-system", "--json"}, env);
+  INFO(collected.err);
+  REQUIRE(collected.exit_code == 0);
+  auto line = json_out(collected);
+  CHECK(line.at("points").to_number<int>() == 4);
+  const auto& changes = line.at("alerts").as_array();
+  REQUIRE(changes.size() == 4);  // fired, notified, alert.firing and queue.idle emitted
+  CHECK(changes[0].at("what").as_string() == "fired");
+  CHECK(changes[0].at("rule").as_string() == "idle-queue");
+  REQUIRE(hook.bodies().size() == 1);
+  CHECK_THAT(hook.bodies()[0], Contains("*FIRING* idle-queue (info)"));
+
+  auto points = autoctl({"metrics", "points", "workflows_running", "--json"}, env);
+  REQUIRE(points.exit_code == 0);
+  CHECK(json_out(points).at("points").as_array().size() == 1);
+
+  auto list = autoctl({"alerts", "list", "--json"}, env);
+  REQUIRE(list.exit_code == 0);
+  auto alerts = json_out(list).at("alerts").as_array();
+  REQUIRE(alerts.size() == 1);
+  const auto id = alerts[0].at("id").to_number<std::int64_t>();
+  CHECK(alerts[0].at("state").as_string() == "firing");
+  CHECK(alerts[0].at("acknowledged").is_null());
+
+  auto ack = autoctl({"alerts", "ack", std::to_string(id), "--reason", "expected at night"}, env);
+  INFO(ack.err);
+  REQUIRE(ack.exit_code == 0);
+  CHECK_THAT(ack.out, Contains(fmt::format("alert {} (idle-queue) acknowledged by", id)));
+  auto text = autoctl({"alerts", "list"}, env);
+  CHECK_THAT(text.out, Contains("idle-queue"));
+  CHECK_THAT(text.out, Contains("acknowledged by"));
+  auto audit = autoctl({"audit", "list", "--action", "alert.ack", "--json"}, env);
+  REQUIRE(audit.exit_code == 0);
+  CHECK_THAT(audit.out, Contains("expected at night"));
+
+  // A second collection changes nothing: the alert is still firing, once.
+  auto again = autoctl({"metrics", "collect", "--no-system", "--json"}, env);
+  REQUIRE(again.exit_code == 0);
+  CHECK(json_out(again).at("alerts").as_array().empty());
+  CHECK(hook.bodies().size() == 1);
+  auto evaluated = autoctl({"alerts", "evaluate"}, env);
+  CHECK(evaluated.exit_code == 0);
+  CHECK_THAT(evaluated.out, Contains("no changes"));
+
+  CHECK(autoctl({"alerts", "ack", "999"}, env).exit_code == 66);
+  CHECK(autoctl({"alerts", "list", "--state", "loud"}, env).exit_code == 65);
+
+  // A broken rules file is refused, naming the file, the rule and the problem.
+  test::write_file(rules, R"({"rules": [{"name": "x", "when": "cpu_usage >> 1"}]})");
+  auto bad = autoctl({"alerts", "rules"}, env);
+  CHECK(bad.exit_code == 78);
+  CHECK_THAT(bad.err, Contains(rules + ": rules[0] (x): when: condition \"cpu_usage >> 1\": at 12: expected a number"));
+  // Without the file, the seed's thresholds apply.
+  std::filesystem::remove(rules);
+  auto seed = autoctl({"alerts", "rules"}, env);
+  REQUIRE(seed.exit_code == 0);
+  CHECK_THAT(seed.out, Contains("rules from defaults"));
+  CHECK_THAT(seed.out, Contains("cpu_usage > 80 for 5m"));
+  CHECK_THAT(seed.out, Contains("disk_usage > 90 for 1m"));
+}

@@ -60,6 +60,15 @@ struct ReportsConfig {
   std::string ca_file;  ///< extra trusted CA certificates (PEM) for an https webhook
 };
 
+/// Metric samples and alert rules (see docs/metrics.md).
+struct AlertsConfig {
+  /// Alert rules (JSON), relative to the working directory; while the file does not exist the seed's
+  /// rules apply (thresholds.*), notifying reports.webhook_url and reports.email_to.
+  std::string rules_file = "alerts.json";
+  Millis interval{30'000};    ///< how often metrics are sampled and the rules evaluated
+  Millis staleness{300'000};  ///< a sample older than this is no data
+};
+
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
   std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
@@ -69,6 +78,7 @@ struct Config {
   ThresholdsConfig thresholds;
   LlmSettings llm;
   ReportsConfig reports;
+  AlertsConfig alerts;
 
   /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
   std::map<std::string, std::string> sources;

@@ -1,0 +1,95 @@
+#include "delivery_support.hpp"
+
+#include <automation/core/files.hpp>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace autoctl {
+namespace mx = automation::metrics;
+using automation::errc;
+
+// How a deliverer sends (SMTP, trusted CAs, who it acts for), from the configuration; no targets.
+automation::Result<mx::DeliveryOptions> delivery_settings(const Context& ctx) {
+  const auto& r = ctx.config.reports;
+  mx::DeliveryOptions o;
+  if (r.smtp_port != std::floor(r.smtp_port))
+    return automation::fail(errc::config, fmt::format("reports.smtp_port: {} is not a whole number", r.smtp_port));
+  o.smtp.host = r.smtp_host;
+  o.smtp.port = static_cast<int>(r.smtp_port);
+  o.smtp.from = r.email_from;
+  o.ca_file = r.ca_file;
+  o.actor = ctx.actor();
+  return o;
+}
+
+// The targets: those given (--target), else the configured directory, webhook and mailbox that are set.
+automation::Result<std::vector<mx::DeliveryTarget>> delivery_targets(const Context& ctx, const std::vector<std::string>& given) {
+  const auto& r = ctx.config.reports;
+  auto format = mx::parse_report_format(r.format);
+  if (!format) return automation::with_context(format.error(), "reports.format");
+  const auto style = r.webhook_style == "json" ? mx::WebhookStyle::json : mx::WebhookStyle::slack;
+  std::vector<mx::DeliveryTarget> out;
+  auto add = [&](const std::string& text, std::string_view where) -> automation::Result<void> {
+    auto t = mx::parse_target(text);
+    if (!t) return automation::with_context(t.error(), where);
+    t->format = *format;
+    t->style = style;
+    out.push_back(std::move(*t));
+    return {};
+  };
+  if (!given.empty()) {
+    for (const auto& text : given)
+      if (auto a = add(text, "--target"); !a) return a.error();
+    return out;
+  }
+  if (!r.directory.empty()) out.push_back({mx::TargetKind::file, r.directory + "/", *format, style});
+  if (!r.webhook_url.empty()) {
+    if (r.webhook_url.rfind("http://", 0) != 0 && r.webhook_url.rfind("https://", 0) != 0)
+      return automation::fail(errc::config, "reports.webhook_url: expected an http:// or https:// URL");
+    if (auto a = add(r.webhook_url, "reports.webhook_url"); !a) return automation::fail(errc::config, a.error().message);
+  }
+  if (!r.email_to.empty())
+    if (auto a = add("email:" + r.email_to, "reports.email_to"); !a) return automation::fail(errc::config, a.error().message);
+  return out;
+}
+
+automation::Result<AlertSetup> alert_setup(const Context& ctx) {
+  AlertSetup s;
+  auto d = delivery_settings(ctx);
+  if (!d) return d.error();
+  auto& o = s.options;
+  o.delivery.smtp = d->smtp;
+  o.delivery.ca_file = d->ca_file;  // actor, domain and breaker stay the alerts' own
+  o.staleness = ctx.config.alerts.staleness;
+  if (o.staleness.count() <= 0) return automation::fail(errc::config, "alerts.staleness: must be longer than 0");
+  const auto& file = ctx.config.alerts.rules_file;
+  std::error_code ec;
+  if (!file.empty() && std::filesystem::exists(file, ec)) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in && !in.eof()) return automation::fail(errc::io, fmt::format("alerts.rules_file {}: cannot be read", file));
+    auto rules = mx::parse_alert_rules(text.str(), file);
+    if (!rules) return rules.error();
+    o.rules = std::move(*rules);
+    s.source = "file:" + file;
+    return s;
+  }
+  // The seed's thresholds, notifying the configured webhook and mailbox (not the report directory).
+  std::vector<mx::DeliveryTarget> notify;
+  auto targets = delivery_targets(ctx, {});
+  if (!targets) return targets.error();
+  for (auto& t : *targets)
+    if (t.kind != mx::TargetKind::file) notify.push_back(std::move(t));
+  const auto& th = ctx.config.thresholds;
+  o.rules = mx::default_alert_rules(th.cpu_high, th.memory_high, th.disk_high, std::move(notify));
+  s.source = fmt::format("defaults (thresholds.*; {} does not exist)", file.empty() ? "no alerts.rules_file" : file);
+  return s;
+}
+
+}  // namespace autoctl

@@ -1,0 +1,35 @@
+#pragma once
+// What report delivery and alert notices share in autoctl: delivery settings and targets from the
+// configuration, and the alert rules in effect.
+#include "context.hpp"
+
+#include <automation/metrics/alerts.hpp>
+#include <automation/metrics/delivery.hpp>
+
+#include <boost/json/array.hpp>
+
+#include <string>
+#include <vector>
+
+namespace autoctl {
+
+// How a deliverer sends (SMTP, trusted CAs, who it acts for), from the configuration; no targets.
+automation::Result<automation::metrics::DeliveryOptions> delivery_settings(const Context& ctx);
+
+// The targets: those given (--target), else the configured directory, webhook and mailbox that are set.
+automation::Result<std::vector<automation::metrics::DeliveryTarget>> delivery_targets(const Context& ctx,
+                                                                                      const std::vector<std::string>& given);
+
+// The alert rules in effect: alerts.rules_file when it exists, else the seed's thresholds notifying
+// the configured webhook and mailbox. `source` says which.
+struct AlertSetup {
+  automation::metrics::AlertOptions options;
+  std::string source;  // "file:alerts.json" or "defaults (thresholds.*)"
+};
+automation::Result<AlertSetup> alert_setup(const Context& ctx);
+
+// What an evaluation changed, as JSON and as text lines (alerts_cmd.cpp).
+boost::json::array changes_json(const std::vector<automation::metrics::AlertChange>& changes);
+void print_changes(const std::vector<automation::metrics::AlertChange>& changes);
+
+}  // namespace autoctl
