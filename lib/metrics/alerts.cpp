@@ -877,7 +877,7 @@ Result<void> AlertManager::evaluate_rule(const AlertRule& rule, std::vector<Aler
   std::map<std::string, storage::AlertRecord> open;
   for (auto& a : *firing) open.emplace(a.labels, std::move(a));
   // Alerts whose resolution is not notified yet (they may fire again, or still owe a notice).
-  auto unsettled = store_.list_alerts({.state = std::string("resolved"), .rule = rule.name, .limit = 0});
+  auto unsettled = store_.list_alerts({.state = std::string("resolved"), .rule = rule.name, .limit = 0, .notice_owed = true});
   if (!unsettled) return with_context(unsettled.error(), fmt::format("rule {}: listing its alerts", rule.name));
   std::map<std::string, storage::AlertRecord> owing;
   for (auto& a : *unsettled)

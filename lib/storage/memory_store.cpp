@@ -795,6 +795,7 @@ Result<std::vector<AlertRecord>> MemoryStore::list_alerts(const AlertQuery& q) {
     if (q.rule && r.rule != *q.rule) return true;
     if (q.labels && r.labels != *q.labels) return true;
     if (q.since && r.fired < at_ms(*q.since)) return true;
+    if (q.notice_owed && (r.notified_state.empty() || r.state == r.notified_state)) return true;
     out.push_back(r);
     return q.limit == 0 || out.size() < q.limit;
   };

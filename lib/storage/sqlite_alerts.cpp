@@ -211,6 +211,7 @@ Result<std::vector<AlertRecord>> SqliteStore::list_alerts(const AlertQuery& q) {
   if (q.rule) sql += " AND rule = ?2";
   if (q.labels) sql += " AND labels = ?3";
   if (q.since) sql += " AND fired_ms >= ?4";
+  if (q.notice_owed) sql += " AND notified_state <> '' AND state <> notified_state";
   sql += q.newest_first ? " ORDER BY id DESC" : " ORDER BY id";
   if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
   auto st = impl_->db.prepare(sql);

@@ -1195,6 +1195,22 @@ TEMPLATE_TEST_CASE("contract: alerts are created, read, listed and updated by co
   CHECK(ids({.since = t0 + 1min, .limit = 2, .newest_first = false}) == std::vector<std::int64_t>{id2, id3});
   CHECK(ids({.rule = "mem_high"}).empty());
   CHECK(s.list_alerts({.rule = "cpu_critical"}).value().at(0) == s.get_alert(id4).value().value());
+  // A notice is owed when the alert left the state it was last notified in (never notified: none).
+  CHECK(ids({.notice_owed = true}).empty());
+  auto owed = s.get_alert(id5).value().value();
+  owed.notified_state = "firing";  // resolved since
+  REQUIRE(s.update_alert(owed));
+  auto settled = s.get_alert(id4).value().value();
+  settled.notified_state = "firing";
+  REQUIRE(s.update_alert(settled));
+  CHECK(ids({.notice_owed = true}) == std::vector<std::int64_t>{id5});
+  CHECK(ids({.state = "resolved", .rule = "cpu_high", .notice_owed = true}) == std::vector<std::int64_t>{id5});
+  owed = s.get_alert(id5).value().value();
+  owed.notified_state = "";
+  REQUIRE(s.update_alert(owed));
+  settled = s.get_alert(id4).value().value();
+  settled.notified_state = "";
+  REQUIRE(s.update_alert(settled));
 
   // Compare-and-set: the second writer with the same version loses.
   auto notice = *got;

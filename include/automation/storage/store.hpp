@@ -490,6 +490,7 @@ struct AlertQuery {
   std::optional<TimePoint> since;     ///< fired >= since
   std::size_t limit = 100;            ///< 0: no limit
   bool newest_first = true;           ///< by id
+  bool notice_owed = false;           ///< only alerts notified in a state they have left (the change is not notified yet)
 };
 
 Result<void> validate(const MetricPoint& point);
