@@ -978,6 +978,22 @@ Result<std::vector<AlertChange>> AlertManager::evaluate() {
       automation::detail::logf(LogLevel::warn, "alerts", "{}", r.error().message);
     }
   }
+  // Alerts of rules that are no longer configured would fire forever: resolve them, saying why.
+  auto firing = store_.list_alerts({.state = std::string("firing"), .limit = 0});
+  if (!firing) return firing.error();
+  for (auto& a : *firing) {
+    const auto& rules = options_.rules.rules;
+    if (std::any_of(rules.begin(), rules.end(), [&](const AlertRule& r) { return r.name == a.rule; })) continue;
+    a.state = "resolved";
+    a.resolved = clock_.now();
+    a.reason = fmt::format("rule {} is no longer configured", a.rule);
+    if (auto s = save(a); !s) {
+      changes.push_back({a.id, a.rule, a.labels, "error", fmt::format("could not resolve it: {}", s.error().message)});
+      continue;
+    }
+    changes.push_back({a.id, a.rule, a.labels, "resolved", a.reason});
+    record_task(store_, a, "resolve", a.reason, clock_.now());
+  }
   // Notices that failed before and are due again.
   auto due = store_.list_deliveries({.state = std::string("pending"), .due_by = clock_.now(), .limit = 100});
   if (!due) return due.error();

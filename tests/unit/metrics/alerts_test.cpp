@@ -307,7 +307,9 @@ TEST_CASE("alerts: a firing alert starts a workflow through an event schedule (h
 
   AlertOptions o;
   o.rules = default_alert_rules();
-  o.emit = [&scheduler](std::string name, const boost::json::object& payload) { return scheduler.emit(std::move(name), payload, "alerts"); };
+  o.emit = [&scheduler](std::string name, const boost::json::object& payload) {
+    return scheduler.emit(std::move(name), payload, "alerts");
+  };
   AlertManager m(fx.store, fx.clock, o);
   fx.run(m, "memory_usage", 99, minutes(6));  // high-memory fires: no workflow
   scheduler.poll();
@@ -539,4 +541,22 @@ TEST_CASE("alerts: the collector stores system and application metrics with one 
   auto changes = alerts.evaluate().value();
   CHECK(static_cast<std::size_t>(std::count_if(changes.begin(), changes.end(), [](const AlertChange& ch) { return ch.what == "fired"; })) ==
         disks.size());
+}
+
+TEST_CASE("alerts: an alert whose rule is no longer configured is resolved, saying so", "[alerts]") {
+  Fixture fx;
+  AlertOptions o;
+  o.rules.rules.push_back(rule("old", "load1 > 1"));
+  {
+    AlertManager m(fx.store, fx.clock, o);
+    CHECK(has(fx.run(m, "load1", 5, seconds(30)), "fired"));
+  }
+  o.rules.rules = {rule("new", "load1 > 10")};
+  AlertManager renamed(fx.store, fx.clock, o);
+  auto ch = fx.run(renamed, "load1", 5, seconds(30));
+  CHECK(whats(ch) == std::vector<std::string>{"resolved"});
+  auto a = fx.store.list_alerts({}).value().at(0);
+  CHECK(a.rule == "old");
+  CHECK(a.state == "resolved");
+  CHECK(a.reason == "rule old is no longer configured");
 }
