@@ -16,6 +16,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include <unistd.h>
@@ -23,6 +24,7 @@
 namespace automation::metrics {
 
 namespace bj = boost::json;
+namespace fs = std::filesystem;
 using namespace std::chrono;
 
 // ---- conditions ----------------------------------------------------------------------------------
@@ -121,26 +123,52 @@ class Parser {
     return NodePtr(n);
   }
 
+  // Terms joined by "and". A "for D" that ends the chain ("A and B for 5m") or stands as a term of
+  // its own ("A and for 5m") applies to the whole chain; one followed by "and" ("A for 5m and B")
+  // belongs to the term before it.
   Result<NodePtr> parse_and() {
     std::vector<NodePtr> parts;
     std::optional<Duration> held;
     std::size_t held_at = 0;
+    auto hold_all = [&](std::size_t at) -> Result<void> {
+      if (held) {
+        i_ = at;
+        return error(fmt::format("one \"for\" over a whole \"and\" (it has one at {} already; use parentheses)", held_at + 1));
+      }
+      auto d = parse_duration_word();
+      if (!d) return d.error();
+      held = *d;
+      held_at = at;
+      return {};
+    };
     do {
       skip();
       const auto at = i_;
       if (keyword("for")) {
-        if (held) {
-          i_ = at;
-          return error("one \"for\" per \"and\" (it already has one at " + std::to_string(held_at + 1) + ")");
-        }
-        auto d = parse_duration_word();
-        if (!d) return d.error();
-        held = *d;
-        held_at = at;
+        if (auto h = hold_all(at); !h) return h.error();
         continue;
       }
-      auto t = parse_term();
+      auto t = parse_primary();
       if (!t) return t;
+      skip();
+      const auto for_at = i_;
+      if (keyword("for")) {
+        const auto before = i_;
+        auto d = parse_duration_word();
+        if (!d) return d.error();
+        if (iequals(peek_word(), "and")) {  // "A for 5m and B": A's own
+          auto n = std::make_shared<Node>();
+          n->kind = Node::Kind::held;
+          n->duration = *d;
+          n->children = {std::move(*t)};
+          t = NodePtr(n);
+        } else {  // it ends the chain: the whole chain's
+          i_ = before;
+          parts.push_back(std::move(*t));
+          if (auto h = hold_all(for_at); !h) return h.error();
+          continue;
+        }
+      }
       parts.push_back(std::move(*t));
     } while (keyword("and"));
     if (parts.empty()) {
@@ -179,7 +207,7 @@ class Parser {
     auto t = parse_primary();
     if (!t) return t;
     const auto save = i_;
-    if (keyword("for")) {  // in "A and B for 5m" the "for" belongs to B alone
+    if (keyword("for")) {  // "not A for 5m": not (A for 5m)
       auto d = parse_duration_word();
       if (!d) return d.error();
       auto n = std::make_shared<Node>();
@@ -250,6 +278,9 @@ class Parser {
           value = std::string(s_.substr(vs, i_ - vs));
         }
         if (value.empty()) return error("a label value");
+        if (value.find_first_of(",={}\"") != std::string::npos) return error("a label value without , = { } or \"");
+        for (const auto& [k, v] : n->selector)
+          if (k == key) return error(fmt::format("the label {} once", key));
         n->selector.emplace_back(std::move(key), std::move(value));
         skip();
         if (i_ < s_.size() && s_[i_] == ',') {
@@ -279,7 +310,8 @@ class Parser {
     if (!found) return error(fmt::format("a comparison (> >= < <= == !=) after {}", n->metric));
     skip();
     const auto ns = i_;
-    if (i_ < s_.size() && (s_[i_] == '-' || s_[i_] == '+')) ++i_;
+    if (i_ >= s_.size()) return error("a number");
+    if (s_[i_] == '-' || s_[i_] == '+') ++i_;
     while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E' ||
                               ((s_[i_] == '-' || s_[i_] == '+') && (s_[i_ - 1] == 'e' || s_[i_ - 1] == 'E'))))
       ++i_;
@@ -362,40 +394,52 @@ struct Timeline {
     return out;
   }
 
-  std::vector<bool> truth(const Node& n) const {
-    std::vector<bool> out(times.size(), false);
+  // Three-valued (Kleene) truth: a comparison without a fresh value is unknown, "not unknown" is
+  // unknown, "and" is false when any part is false, "or" true when any part is true. A condition
+  // holds only when it is true, so missing data never makes "not x == 1" fire.
+  enum class Truth : std::uint8_t { no, unknown, yes };
+
+  std::vector<Truth> truth(const Node& n) const {
+    std::vector<Truth> out(times.size(), Truth::unknown);
     switch (n.kind) {
       case Node::Kind::compare: {
         const auto it = reads.find(&n);
         const auto v = values(it == reads.end() ? nullptr : it->second);
-        for (std::size_t i = 0; i < times.size(); ++i) out[i] = v[i] && compare(n.op, *v[i], n.threshold);
+        for (std::size_t i = 0; i < times.size(); ++i)
+          if (v[i]) out[i] = compare(n.op, *v[i], n.threshold) ? Truth::yes : Truth::no;
         break;
       }
       case Node::Kind::all:
       case Node::Kind::any: {
         const bool all = n.kind == Node::Kind::all;
-        std::fill(out.begin(), out.end(), all);
+        const auto decisive = all ? Truth::no : Truth::yes;
+        std::fill(out.begin(), out.end(), all ? Truth::yes : Truth::no);
         for (const auto& c : n.children) {
           const auto t = truth(*c);
-          for (std::size_t i = 0; i < times.size(); ++i) out[i] = all ? out[i] && t[i] : out[i] || t[i];
+          for (std::size_t i = 0; i < times.size(); ++i) {
+            if (out[i] == decisive) continue;
+            if (t[i] == decisive || t[i] == Truth::unknown) out[i] = t[i];
+          }
         }
         break;
       }
       case Node::Kind::negate: {
         const auto t = truth(*n.children.front());
-        for (std::size_t i = 0; i < times.size(); ++i) out[i] = !t[i];
+        for (std::size_t i = 0; i < times.size(); ++i)
+          out[i] = t[i] == Truth::yes ? Truth::no : t[i] == Truth::no ? Truth::yes : Truth::unknown;
         break;
       }
-      case Node::Kind::held: {
+      case Node::Kind::held: {  // true once the body has been true at every moment for the duration
         const auto t = truth(*n.children.front());
         std::optional<TimePoint> start;
         for (std::size_t i = 0; i < times.size(); ++i) {
-          if (!t[i]) {
+          if (t[i] != Truth::yes) {
             start.reset();
+            out[i] = t[i];
             continue;
           }
           if (!start) start = times[i];
-          out[i] = times[i] - *start >= n.duration;
+          out[i] = times[i] - *start >= n.duration ? Truth::yes : Truth::no;
         }
         break;
       }
@@ -408,7 +452,7 @@ struct Timeline {
     const Node& body = n.kind == Node::Kind::held ? *n.children.front() : n;
     const auto t = truth(body);
     std::size_t i = times.size();
-    while (i > 0 && t[i - 1]) --i;
+    while (i > 0 && t[i - 1] == Truth::yes) --i;
     return i < times.size() ? times[i] : times.back();
   }
 };
@@ -460,15 +504,18 @@ std::vector<ConditionState> evaluate(const Condition& condition, std::span<const
       const Series* read = exact ? exact : unlabelled;
       if (!read) continue;
       tl.reads[c] = read;
-      for (const auto& [t, v] : read->points)
+      // Each point, and the moment it goes stale: a gap in the samples breaks a `for`.
+      for (const auto& [t, v] : read->points) {
         if (t >= window_start && t <= now) times.insert(t);
+        if (const auto gone = t + staleness + Duration(1); gone >= window_start && gone <= now) times.insert(gone);
+      }
     }
     times.insert(now);
     tl.times.assign(times.begin(), times.end());
 
     ConditionState st;
     st.labels = instance;
-    st.holds = tl.truth(condition.root()).back();
+    st.holds = tl.truth(condition.root()).back() == Timeline::Truth::yes;
     std::optional<TimePoint> newest;
     std::vector<std::string> shown;
     for (const auto& [c, s] : tl.reads) {
@@ -753,6 +800,22 @@ DeliveryOptions AlertOptions::default_delivery() {
 
 AlertManager::AlertManager(storage::Store& store, const Clock& clock, AlertOptions options)
     : store_(store), clock_(clock), options_(std::move(options)) {
+  // The rules are checked once, here: a name each, a condition each, and a way to send every notice.
+  auto refuse = [](std::string why) { throw Exception(Error{errc::invalid_argument, std::move(why)}); };
+  std::set<std::string> names;
+  for (const auto& r : options_.rules.rules) {
+    if (!valid_rule_name(r.name)) refuse(fmt::format("alert rule \"{}\": expected a name of letters, digits and . _ -", r.name));
+    if (!names.insert(r.name).second) refuse(fmt::format("alert rule {}: defined twice", r.name));
+    if (r.condition.empty()) refuse(fmt::format("alert rule {}: no condition", r.name));
+    auto check = [&](const std::vector<DeliveryTarget>& targets) {
+      for (const auto& t : targets)
+        if (t.kind == TargetKind::email && options_.delivery.smtp.host.empty())
+          refuse(fmt::format("alert rule {}: email target {} needs an SMTP server (reports.smtp_host)", r.name, t.destination));
+    };
+    check(r.notify);
+    for (const auto& e : r.escalate) check(e.targets);
+  }
+  if (options_.staleness <= Duration{}) refuse("alert staleness must be longer than 0");
   deliverer_ = std::make_unique<ReportDeliverer>(store, clock, options_.delivery);
   if (!options_.emit) {
     options_.emit = [this](std::string name, const bj::object& payload) {
@@ -795,52 +858,48 @@ Result<storage::AlertRecord> AlertManager::save(storage::AlertRecord a) {
   return a;
 }
 
-void AlertManager::notify_due(const AlertRule& rule, storage::AlertRecord& a, std::vector<AlertChange>& changes) {
+// What an evaluation decided for one alert: its new state and what to do once that is saved.
+struct AlertManager::Pending {
+  storage::AlertRecord alert;
+  bool created = false;                                          // stored by this evaluation (its "fired" is recorded)
+  std::vector<std::pair<std::string, std::string>> transitions;  // (task action, why): "resolve", "reopen"
+  struct Send {
+    std::vector<DeliveryTarget> targets;
+    std::string what, why;  // "notified" / "escalated"
+    int level = 0;          // the alert's level for the notice
+  };
+  std::vector<Send> sends;
+  std::vector<std::string> events;
+};
+
+void AlertManager::plan_notices(const AlertRule& rule, Pending& p) {
+  auto& a = p.alert;
   const auto now = clock_.now();
-  auto change = [&](std::string what, std::string detail) {
-    changes.push_back({a.id, a.rule, a.labels, std::move(what), std::move(detail)});
-  };
-  auto send = [&](std::span<const DeliveryTarget> targets, std::string_view why) {
-    if (targets.empty()) return std::string("no targets");
-    auto out = deliverer_->deliver(alert_notice(a, rule), targets, why);
-    if (!out) return "not stored: " + out.error().message;
-    std::vector<std::string> parts;
-    for (const auto& o : *out) parts.push_back(fmt::format("{} {}", o.target, o.state));
-    return fmt::format("{}", fmt::join(parts, ", "));
-  };
-  // The state changed since the last notice: notify it when the cooldown allows.
+  // The state changed since the last notice. A firing goes out at once; a resolution waits until
+  // the cooldown since the last notice ends (a condition back by then continues the same alert).
   const bool pending = a.state != a.notified_state && !(a.state == "resolved" && a.notified_state.empty());
   if (pending) {
-    const auto ready = a.notified == TimePoint{} ? now : a.notified + rule.cooldown;
+    const bool firing = a.state == "firing";
+    const auto ready = firing || a.notified == TimePoint{} ? now : a.notified + rule.cooldown;
     if (now < ready) {
-      change("notice-held", fmt::format("{} held by the cooldown ({}) until {}", a.state,
-                                        format_duration(duration_cast<Millis>(rule.cooldown)), format_timestamp(ready)));
+      p.sends.push_back({{},
+                         "notice-held",
+                         fmt::format("the resolution is held by the cooldown ({}) until {}",
+                                     format_duration(duration_cast<Millis>(rule.cooldown)), format_timestamp(ready)),
+                         a.level});
     } else {
-      const bool firing = a.state == "firing";
       std::vector<DeliveryTarget> targets = rule.notify;
       if (firing) {
         a.level = std::max(a.level, 1);
-      } else {  // the resolution goes to every level that heard of it
+      } else {  // the resolution goes to every level that heard of the firing
         for (int k = 0; k + 1 < a.level && k < static_cast<int>(rule.escalate.size()); ++k)
           targets.insert(targets.end(), rule.escalate[k].targets.begin(), rule.escalate[k].targets.end());
       }
-      const auto why = fmt::format("alert {} {} {}: {}", a.id, rule.name, a.state, a.summary);
-      const auto sent = send(targets, why);
+      p.sends.push_back({std::move(targets), "notified", fmt::format("alert {} {} {}: {}", a.id, rule.name, a.state, a.summary), a.level});
+      p.events.push_back(firing ? "alert.firing" : "alert.resolved");
+      if (firing && !rule.event.empty()) p.events.push_back(rule.event);
       a.notified_state = a.state;
       a.notified = now;
-      change("notified", fmt::format("{}: {}", a.state, sent));
-      record_task(store_, a, firing ? "notify.firing" : "notify.resolved", sent, now);
-      bj::object payload{{"alert", a.id},          {"rule", a.rule},       {"labels", a.labels},
-                         {"severity", a.severity}, {"summary", a.summary}, {"state", a.state}};
-      if (auto v = json::parse(a.values); v) payload["values"] = *v;
-      std::vector<std::string> events{firing ? "alert.firing" : "alert.resolved"};
-      if (firing && !rule.event.empty()) events.push_back(rule.event);
-      for (const auto& e : events) {
-        if (auto id = options_.emit(e, payload); id)
-          change("emitted", fmt::format("event {} ({})", e, *id));
-        else
-          change("error", fmt::format("could not emit {}: {}", e, id.error().message));
-      }
     }
   }
   // Escalation: a firing alert nobody acknowledged reaches the next level when its time comes.
@@ -849,11 +908,67 @@ void AlertManager::notify_due(const AlertRule& rule, storage::AlertRecord& a, st
     const auto& step = rule.escalate[a.level - 1];
     if (now < a.fired + step.after) break;
     a.level += 1;
-    const auto why =
-        fmt::format("alert {} {} not acknowledged {} after it fired", a.id, rule.name, format_duration(duration_cast<Millis>(step.after)));
-    const auto sent = send(step.targets, why);
-    change("escalated", fmt::format("level {}: {}; {}", a.level, why, sent));
-    record_task(store_, a, "escalate", why, now);
+    p.sends.push_back(
+        {step.targets, "escalated",
+         fmt::format("alert {} {} not acknowledged {} after it fired", a.id, rule.name, format_duration(duration_cast<Millis>(step.after))),
+         a.level});
+  }
+}
+
+// Saves what was decided, then (only when the save won) sends the notices and emits the events, so
+// that two processes never both announce one change.
+void AlertManager::commit(const AlertRule& rule, Pending p, std::vector<AlertChange>& changes) {
+  auto& a = p.alert;
+  const auto now = clock_.now();
+  auto change = [&](std::string what, std::string detail) {
+    changes.push_back({a.id, a.rule, a.labels, std::move(what), std::move(detail)});
+  };
+  auto saved = save(a);
+  if (!saved) {
+    change(saved.error().code == errc::conflict ? "skipped" : "error", saved.error().code == errc::conflict
+                                                                           ? "changed by another process during this evaluation"
+                                                                           : "could not be saved: " + saved.error().message);
+    return;
+  }
+  a = std::move(*saved);
+  for (const auto& [action, why] : p.transitions) {
+    change(action == "reopen" ? "reopened" : "resolved", why);
+    record_task(store_, a, action, why, now);
+  }
+  for (const auto& send : p.sends) {
+    if (send.what == "notice-held") {
+      change(send.what, send.why);
+      continue;
+    }
+    std::string detail = "no targets";
+    if (!send.targets.empty()) {
+      auto shaped = a;
+      shaped.level = send.level;
+      auto out = deliverer_->deliver(alert_notice(shaped, rule), send.targets, send.why);
+      if (!out) {
+        change("error", fmt::format("{} notice not stored: {}", send.what == "escalated" ? "escalation" : a.state, out.error().message));
+        continue;
+      }
+      std::vector<std::string> parts;
+      for (const auto& o : *out) parts.push_back(fmt::format("{} {}", o.target, o.state));
+      detail = fmt::format("{}", fmt::join(parts, ", "));
+    }
+    if (send.what == "escalated") {
+      change("escalated", fmt::format("level {}: {}; {}", send.level, send.why, detail));
+      record_task(store_, a, "escalate", send.why, now);
+    } else {
+      change("notified", fmt::format("{}: {}", a.state, detail));
+      record_task(store_, a, a.state == "firing" ? "notify.firing" : "notify.resolved", detail, now);
+    }
+  }
+  bj::object payload{{"alert", a.id},          {"rule", a.rule},       {"labels", a.labels},
+                     {"severity", a.severity}, {"summary", a.summary}, {"state", a.state}};
+  if (auto v = json::parse(a.values); v) payload["values"] = *v;
+  for (const auto& e : p.events) {
+    if (auto id = options_.emit(e, payload); id)
+      change("emitted", fmt::format("event {} ({})", e, *id));
+    else
+      change("error", fmt::format("could not emit {}: {}", e, id.error().message));
   }
 }
 
@@ -876,41 +991,50 @@ Result<void> AlertManager::evaluate_rule(const AlertRule& rule, std::vector<Aler
   if (!firing) return with_context(firing.error(), fmt::format("rule {}: listing its alerts", rule.name));
   std::map<std::string, storage::AlertRecord> open;
   for (auto& a : *firing) open.emplace(a.labels, std::move(a));
-  // Alerts whose resolution is not notified yet (they may fire again, or still owe a notice).
-  auto unsettled = store_.list_alerts({.state = std::string("resolved"), .rule = rule.name, .limit = 0, .notice_owed = true});
-  if (!unsettled) return with_context(unsettled.error(), fmt::format("rule {}: listing its alerts", rule.name));
+  // Resolved alerts whose resolution is not announced yet: held by the cooldown (a condition back in
+  // that time continues the alert), or due now.
+  auto owed = store_.list_alerts({.state = std::string("resolved"), .rule = rule.name, .limit = 0, .notice_owed = true});
+  if (!owed) return with_context(owed.error(), fmt::format("rule {}: listing its alerts", rule.name));
   std::map<std::string, storage::AlertRecord> owing;
-  for (auto& a : *unsettled)
-    if (a.notified_state == "firing" && !open.contains(a.labels) && !owing.contains(a.labels)) owing.emplace(a.labels, std::move(a));
+  for (auto& a : *owed)
+    if (!open.contains(a.labels) && !owing.contains(a.labels)) owing.emplace(a.labels, std::move(a));
 
-  std::set<std::string> seen;
-  std::vector<storage::AlertRecord> touched;
+  std::vector<Pending> decided;
+  auto take = [](std::map<std::string, storage::AlertRecord>& m, const std::string& labels) {
+    std::optional<storage::AlertRecord> out;
+    if (auto it = m.find(labels); it != m.end()) {
+      out = std::move(it->second);
+      m.erase(it);
+    }
+    return out;
+  };
   for (const auto& st : states) {
-    seen.insert(st.labels);
     const auto values = json::dump(st.values);
+    auto current = take(open, st.labels);
     if (st.holds) {
-      if (auto it = open.find(st.labels); it != open.end()) {
-        auto a = std::move(it->second);
-        open.erase(it);
-        a.summary = st.summary;
-        a.values = values;
-        touched.push_back(std::move(a));
+      if (current) {  // still firing: deduplicated, its figures refreshed
+        Pending p{std::move(*current)};
+        p.alert.summary = st.summary;
+        p.alert.values = values;
+        if (p.alert.active_since == TimePoint{} || st.active_since < p.alert.active_since) p.alert.active_since = st.active_since;
+        decided.push_back(std::move(p));
         continue;
       }
-      if (auto it = owing.find(st.labels); it != owing.end()) {  // flapping: the same alert fires again
-        auto a = std::move(it->second);
-        owing.erase(it);
+      auto previous = take(owing, st.labels);
+      if (previous && now < previous->notified + rule.cooldown) {  // flapping: the same alert fires again
+        Pending p{std::move(*previous)};
+        auto& a = p.alert;
         a.state = "firing";
         a.resolved = {};
         a.reopened += 1;
         a.summary = st.summary;
         a.values = values;
-        a.reason = fmt::format("fired again at {} before its resolution was notified", format_timestamp(now));
-        changes.push_back({a.id, a.rule, a.labels, "reopened", a.reason});
-        record_task(store_, a, "reopen", a.reason, now);
-        touched.push_back(std::move(a));
+        a.reason = fmt::format("fired again at {} before its resolution was announced", format_timestamp(now));
+        p.transitions.emplace_back("reopen", a.reason);
+        decided.push_back(std::move(p));
         continue;
       }
+      if (previous) decided.push_back(Pending{std::move(*previous)});  // its resolution is due: announce it first
       storage::AlertRecord a;
       a.rule = rule.name;
       a.labels = st.labels;
@@ -921,53 +1045,80 @@ Result<void> AlertManager::evaluate_rule(const AlertRule& rule, std::vector<Aler
       a.active_since = st.active_since;
       a.fired = now;
       a.reason = fmt::format("{} (rule {})", st.summary, rule.name);
-      // The cooldown runs from this instance's last notice, even one of an earlier alert.
-      auto last = store_.list_alerts({.rule = rule.name, .labels = st.labels, .limit = 1});
-      if (last && !last->empty()) a.notified = last->front().notified;
-      auto saved = save(a);
-      if (!saved) {
-        if (saved.error().code == errc::conflict) continue;  // another process fired it first
-        return with_context(saved.error(), fmt::format("rule {}: storing an alert", rule.name));
+      auto created = save(a);
+      if (!created) {
+        if (created.error().code == errc::conflict) continue;  // another process fired it first
+        return with_context(created.error(), fmt::format("rule {}: storing an alert", rule.name));
       }
-      changes.push_back({saved->id, saved->rule, saved->labels, "fired", saved->reason});
-      record_task(store_, *saved, "fire", saved->reason, now);
-      touched.push_back(std::move(*saved));
-    } else if (auto it = open.find(st.labels); it != open.end()) {
-      auto a = std::move(it->second);
-      open.erase(it);
+      changes.push_back({created->id, created->rule, created->labels, "fired", created->reason});
+      record_task(store_, *created, "fire", created->reason, now);
+      decided.push_back(Pending{std::move(*created), true});
+    } else if (current) {
+      Pending p{std::move(*current)};
+      auto& a = p.alert;
       a.state = "resolved";
       a.resolved = now;
       a.values = values;
       a.reason = st.stale ? st.summary : "cleared: " + st.summary;
-      changes.push_back({a.id, a.rule, a.labels, "resolved", a.reason});
-      record_task(store_, a, "resolve", a.reason, now);
-      touched.push_back(std::move(a));
+      p.transitions.emplace_back("resolve", a.reason);
+      decided.push_back(std::move(p));
     }
   }
   // Firing alerts of instances that no longer have any series.
   for (auto& [labels, a] : open) {
-    a.state = "resolved";
-    a.resolved = now;
-    a.reason = fmt::format("{}: no data for {{{}}} in the last {}", rule.condition.text(), labels,
-                           format_duration(duration_cast<Millis>(now - since)));
-    changes.push_back({a.id, a.rule, a.labels, "resolved", a.reason});
-    record_task(store_, a, "resolve", a.reason, now);
-    touched.push_back(std::move(a));
+    Pending p{std::move(a)};
+    p.alert.state = "resolved";
+    p.alert.resolved = now;
+    p.alert.reason = fmt::format("{}: no data for {{{}}} in the last {}", rule.condition.text(), labels,
+                                 format_duration(duration_cast<Millis>(now - since)));
+    p.transitions.emplace_back("resolve", p.alert.reason);
+    decided.push_back(std::move(p));
   }
-  // Resolutions still owed a notice whose instance stayed clear.
-  for (auto& [labels, a] : owing) touched.push_back(std::move(a));
+  // Resolutions still owed whose instance stayed clear.
+  for (auto& [labels, a] : owing) decided.push_back(Pending{std::move(a)});
 
-  for (auto& a : touched) {
-    notify_due(rule, a, changes);
-    if (auto s = save(a); !s) {
-      if (s.error().code == errc::conflict) {
-        changes.push_back({a.id, a.rule, a.labels, "skipped", "changed by another process during this evaluation"});
-        continue;
-      }
-      return with_context(s.error(), fmt::format("rule {}: saving alert {}", rule.name, a.id));
-    }
+  for (auto& p : decided) {
+    plan_notices(rule, p);
+    commit(rule, std::move(p), changes);
   }
   return {};
+}
+
+// A firing alert of a rule this manager does not have. Another process may evaluate a different
+// rule set, so only one nobody has updated for `orphan_after` is resolved; its resolution goes to
+// the targets its firing reached (found in the delivery outbox) and emits alert.resolved.
+void AlertManager::resolve_orphan(storage::AlertRecord a, std::vector<AlertChange>& changes) {
+  const auto now = clock_.now();
+  AlertRule gone;
+  gone.name = a.rule;
+  gone.cooldown = Duration{};
+  Pending p{std::move(a)};
+  auto& al = p.alert;
+  al.state = "resolved";
+  al.resolved = now;
+  al.reason = fmt::format("rule {} is no longer configured (not evaluated since {})", al.rule, format_timestamp(al.updated));
+  p.transitions.emplace_back("resolve", al.reason);
+  std::vector<DeliveryTarget> targets;
+  std::set<std::string> seen;
+  for (int level = 1; level <= std::max(al.level, 1); ++level) {
+    const auto subject = level > 1 ? fmt::format("alert:{}:firing:{}", al.id, level) : fmt::format("alert:{}:firing", al.id);
+    auto sent = store_.list_deliveries({.subject = subject, .limit = 0});
+    if (!sent) continue;
+    for (const auto& d : *sent) {
+      auto t = parse_target(d.target);
+      if (!t || !seen.insert(d.target).second) continue;
+      if (t->kind == TargetKind::file) {  // the firing's file: the resolution goes beside it
+        t->destination = fs::path(t->destination).parent_path().string() + "/";
+        t->format = ReportFormat::markdown;
+      }
+      targets.push_back(std::move(*t));
+    }
+  }
+  p.sends.push_back({std::move(targets), "notified", fmt::format("alert {} {} resolved: {}", al.id, al.rule, al.reason), al.level});
+  p.events.push_back("alert.resolved");
+  al.notified_state = "resolved";
+  al.notified = now;
+  commit(gone, std::move(p), changes);
 }
 
 Result<std::vector<AlertChange>> AlertManager::evaluate() {
@@ -978,30 +1129,27 @@ Result<std::vector<AlertChange>> AlertManager::evaluate() {
       automation::detail::logf(LogLevel::warn, "alerts", "{}", r.error().message);
     }
   }
-  // Alerts of rules that are no longer configured would fire forever: resolve them, saying why.
-  auto firing = store_.list_alerts({.state = std::string("firing"), .limit = 0});
-  if (!firing) return firing.error();
-  for (auto& a : *firing) {
+  const auto now = clock_.now();
+  if (auto firing = store_.list_alerts({.state = std::string("firing"), .limit = 0}); !firing) {
+    changes.push_back({0, "", "", "error", "listing firing alerts: " + firing.error().message});
+  } else {
     const auto& rules = options_.rules.rules;
-    if (std::any_of(rules.begin(), rules.end(), [&](const AlertRule& r) { return r.name == a.rule; })) continue;
-    a.state = "resolved";
-    a.resolved = clock_.now();
-    a.reason = fmt::format("rule {} is no longer configured", a.rule);
-    if (auto s = save(a); !s) {
-      changes.push_back({a.id, a.rule, a.labels, "error", fmt::format("could not resolve it: {}", s.error().message)});
-      continue;
+    for (auto& a : *firing) {
+      if (std::any_of(rules.begin(), rules.end(), [&](const AlertRule& r) { return r.name == a.rule; })) continue;
+      if (now - a.updated < options_.orphan_after) continue;
+      resolve_orphan(std::move(a), changes);
     }
-    changes.push_back({a.id, a.rule, a.labels, "resolved", a.reason});
-    record_task(store_, a, "resolve", a.reason, clock_.now());
   }
-  // Notices that failed before and are due again.
-  auto due = store_.list_deliveries({.state = std::string("pending"), .due_by = clock_.now(), .limit = 100});
-  if (!due) return due.error();
-  for (const auto& d : *due) {
-    if (d.subject.rfind("alert:", 0) != 0) continue;
-    auto o = deliverer_->retry(d.id);
-    if (o && o->attempted)
-      changes.push_back({0, "", "", "notified", fmt::format("retried delivery {} ({}): {} {}", d.id, d.subject, o->target, o->state)});
+  // Alert notices that failed before and are due again.
+  if (auto due = store_.list_deliveries({.state = std::string("pending"), .due_by = now, .limit = 1000}); !due) {
+    changes.push_back({0, "", "", "error", "listing due notices: " + due.error().message});
+  } else {
+    for (const auto& d : *due) {
+      if (d.subject.rfind("alert:", 0) != 0) continue;
+      auto o = deliverer_->retry(d.id);
+      if (o && o->attempted)
+        changes.push_back({0, "", "", "notified", fmt::format("retried delivery {} ({}): {} {}", d.id, d.subject, o->target, o->state)});
+    }
   }
   return changes;
 }

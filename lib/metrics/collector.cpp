@@ -44,6 +44,10 @@ Result<Collection> MetricsCollector::collect() {
       for (auto& p : s->points()) {
         if (p.name == "cpu_usage" && s->cpu_since_boot) continue;
         p.time = c.time;
+        if (auto v = storage::validate(p); !v) {  // a mount point with ',' or '=' in its name, ...
+          c.warnings.push_back("system: " + v.error().message);
+          continue;
+        }
         points.push_back(std::move(p));
       }
       if (s->cpu_since_boot) c.warnings.push_back("cpu_usage: a first reading measures since boot; it is stored from the next sample on");

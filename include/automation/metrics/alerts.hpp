@@ -58,6 +58,8 @@ class Condition {
 
   struct Node;  ///< the parsed tree (lib/metrics/alerts.cpp)
   const Node& root() const noexcept { return *root_; }
+  /// True for a default-constructed condition (nothing parsed).
+  bool empty() const noexcept { return !root_; }
 
  private:
   std::shared_ptr<const Node> root_;
@@ -140,6 +142,9 @@ AlertRules default_alert_rules(double cpu_high = 80, double memory_high = 85, do
 struct AlertOptions {
   AlertRules rules;
   Duration staleness = std::chrono::minutes(5);  ///< a point older than this is no data
+  /// A firing alert of a rule this manager does not have (removed or renamed) is resolved once no
+  /// evaluation has updated it for this long (another process may evaluate a different rule set).
+  Duration orphan_after = std::chrono::hours(1);
   /// How notices are sent (its `targets` are not used; each rule names its own). By default attempts
   /// are recorded in the task history under domain "alerts", by actor "system:alerts", through the
   /// breaker "alerts-webhook".
@@ -183,8 +188,11 @@ class AlertManager {
   ReportDeliverer& deliverer() noexcept { return *deliverer_; }
 
  private:
+  struct Pending;
   Result<void> evaluate_rule(const AlertRule& rule, std::vector<AlertChange>& changes);
-  void notify_due(const AlertRule& rule, storage::AlertRecord& alert, std::vector<AlertChange>& changes);
+  void plan_notices(const AlertRule& rule, Pending& pending);
+  void commit(const AlertRule& rule, Pending pending, std::vector<AlertChange>& changes);
+  void resolve_orphan(storage::AlertRecord alert, std::vector<AlertChange>& changes);
   Result<storage::AlertRecord> save(storage::AlertRecord alert);
 
   storage::Store& store_;

@@ -100,7 +100,7 @@ TEST_CASE("alerts: conditions parse with AND, OR, NOT, durations, selectors and 
   };
   for (const auto& [text, says] :
        {Bad{"cpu_usage >", "at 12: expected a number"}, Bad{"for 5m", "a condition before \"for\""},
-        Bad{"cpu_usage > 80 and for 5m and for 1m", "one \"for\" per \"and\""}, Bad{"cpu_usage > high", "expected a number"},
+        Bad{"cpu_usage > 80 and for 5m and for 1m", "one \"for\" over a whole \"and\""}, Bad{"cpu_usage > high", "expected a number"},
         Bad{"(cpu_usage > 1", "expected \")\""}, Bad{"cpu_usage = 1", "a comparison"}, Bad{"and > 1", "a metric name"},
         Bad{"cpu_usage > 80 for soon", "a duration after \"for\""}, Bad{"cpu_usage > 80 80", "\"and\", \"or\""},
         Bad{"disk_usage{mount=} > 1", "a label value"}, Bad{"cpu_usage > 80 for 0s", "longer than 0"}}) {
@@ -110,6 +110,42 @@ TEST_CASE("alerts: conditions parse with AND, OR, NOT, durations, selectors and 
     CHECK(r.error().code == errc::invalid_argument);
     CHECK_THAT(r.error().message, Catch::Contains(says));
   }
+}
+
+TEST_CASE("alerts: a trailing for covers its whole and, a for before an and covers its term", "[alerts]") {
+  const auto t0 = testing::ManualClock::default_start();
+  // queue high for ten minutes, nothing running only in the last sample.
+  std::vector<double> running(21, 2.0);
+  running.back() = 0;
+  const std::vector<Series> s{series("queue", "", t0, seconds(30), std::vector<double>(21, 9.0)),
+                              series("running", "", t0, seconds(30), running)};
+  const auto at = t0 + minutes(10);
+  // "A and B for 5m": the pair for five minutes (B only just began): no.
+  CHECK_FALSE(evaluate(Condition::parse("queue > 5 and running == 0 for 5m").value(), s, at, minutes(5))[0].holds);
+  CHECK(Condition::parse("queue > 5 and running == 0 for 5m").value().lookback() == minutes(5));
+  // "A for 5m and B": A for five minutes, and B now: yes.
+  CHECK(evaluate(Condition::parse("queue > 5 for 5m and running == 0").value(), s, at, minutes(5))[0].holds);
+  // Two whole-chain durations are refused.
+  auto twice = Condition::parse("queue > 5 and for 5m and running == 0 for 1m");
+  REQUIRE_FALSE(twice);
+  CHECK_THAT(twice.error().message, Catch::Contains("one \"for\" over a whole \"and\""));
+  CHECK_FALSE(Condition::parse("disk_usage{mount=a,mount=b} > 1"));
+  CHECK_FALSE(Condition::parse("disk_usage{mount=\"a,b\"} > 1"));
+  CHECK_FALSE(Condition::parse(std::string_view("cpu_usage >+5").substr(0, 11)));  // ends at the operator
+}
+
+TEST_CASE("alerts: missing data is unknown, so not over it does not hold, and a gap breaks a duration", "[alerts]") {
+  const auto t0 = testing::ManualClock::default_start();
+  CHECK_FALSE(evaluate(Condition::parse("not up == 1").value(), {}, t0, minutes(5))[0].holds);
+  const std::vector<Series> up{series("up", "", t0, seconds(30), {0, 0})};
+  CHECK(evaluate(Condition::parse("not up == 1").value(), up, t0 + seconds(30), minutes(5))[0].holds);
+  CHECK(evaluate(Condition::parse("up == 1 or not up == 1").value(), up, t0 + seconds(30), minutes(5))[0].holds);
+  // Samples nine minutes apart with a staleness of five: never five minutes without a gap.
+  const std::vector<Series> sparse{series("x", "", t0, minutes(9), {5, 5, 5})};
+  CHECK_FALSE(evaluate(Condition::parse("x > 1 for 5m").value(), sparse, t0 + minutes(18), minutes(5))[0].holds);
+  // Every 30 s: it holds.
+  const std::vector<Series> dense{series("x", "", t0, seconds(30), std::vector<double>(37, 5.0))};
+  CHECK(evaluate(Condition::parse("x > 1 for 5m").value(), dense, t0 + minutes(18), minutes(5))[0].holds);
 }
 
 TEST_CASE("alerts: a duration holds once every sample of the window held, and a break restarts it", "[alerts]") {
@@ -328,7 +364,7 @@ TEST_CASE("alerts: a firing alert starts a workflow through an event schedule (h
   CHECK(runs[0].state == storage::RunState::succeeded);
 }
 
-TEST_CASE("alerts: a flapping condition folds into one alert and the cooldown holds its notices", "[alerts]") {
+TEST_CASE("alerts: a flapping condition folds into one alert and the cooldown holds its resolution", "[alerts]") {
   Fixture fx;
   test::HttpServer hook(200, "ok");
   AlertOptions o;
@@ -360,16 +396,13 @@ TEST_CASE("alerts: a flapping condition folds into one alert and the cooldown ho
   CHECK(a.notified == testing::ManualClock::default_start() + seconds(330));
   REQUIRE(hook.bodies().size() == 2);
 
-  // A new episode inside the cooldown of that notice is a new alert whose first notice waits.
+  // A new episode after the resolution was announced is a new alert, announced at once: a firing
+  // is never held, so no episode goes unnoticed.
   auto next = fx.run(m, "workflow_queue_depth", 7, seconds(30));
-  CHECK(whats(next) == std::vector<std::string>{"fired", "notice-held"});
+  CHECK(whats(next) == std::vector<std::string>{"fired", "notified", "emitted"});
   auto newest = fx.store.list_alerts({.limit = 1}).value().at(0);
   CHECK(newest.id != id);
-  CHECK(newest.notified_state.empty());
-  fx.clock.set(a.notified + minutes(5));
-  fx.point("workflow_queue_depth", 7);
-  auto due = m.evaluate().value();
-  CHECK(has(due, "notified"));
+  CHECK(newest.notified_state == "firing");
   CHECK(hook.bodies().size() == 3);
 }
 
@@ -460,7 +493,7 @@ TEST_CASE("alerts: a failed notice is kept and retried by a later evaluation", "
   CHECK(fx.store.list_deliveries({.state = std::string("delivered")}).value().size() == 1);
 }
 
-TEST_CASE("alerts: instances that lose their series resolve, and stale data resolves with its reason", "[alerts]") {
+TEST_CASE("alerts: instances that lose their series resolve, and stale data resolves saying since when", "[alerts]") {
   Fixture fx;
   AlertOptions o;
   o.staleness = minutes(2);
@@ -471,6 +504,18 @@ TEST_CASE("alerts: instances that lose their series resolve, and stale data reso
   auto ch = m.evaluate().value();
   REQUIRE(has(ch, "resolved"));
   CHECK_THAT(fx.store.list_alerts({}).value().at(0).reason, Catch::Contains("disk_usage > 90: no data for {mount=/mnt} in the last 2m"));
+
+  // A rule with a duration still reads the last point, and says since when there is none fresh.
+  Fixture later;
+  AlertOptions lo;
+  lo.staleness = minutes(2);
+  lo.rules.rules.push_back(rule("disk-for", "disk_usage > 90 for 1m"));
+  AlertManager lm(later.store, later.clock, lo);
+  CHECK(has(later.run(lm, "disk_usage", 99, minutes(2), "mount=/mnt"), "fired"));
+  later.clock.advance(seconds(150));
+  REQUIRE(has(lm.evaluate().value(), "resolved"));
+  CHECK_THAT(later.store.list_alerts({}).value().at(0).reason,
+             Catch::Contains("disk_usage > 90 for 1m: no data since 2026-01-01T00:02:00Z"));
 }
 
 TEST_CASE("alerts: the collector stores system and application metrics with one time", "[alerts]") {
@@ -543,20 +588,66 @@ TEST_CASE("alerts: the collector stores system and application metrics with one 
         disks.size());
 }
 
-TEST_CASE("alerts: an alert whose rule is no longer configured is resolved, saying so", "[alerts]") {
+TEST_CASE("alerts: an alert whose rule is no longer configured is resolved after a grace, telling its targets", "[alerts]") {
   Fixture fx;
+  test::HttpServer hook(200, "ok");
   AlertOptions o;
-  o.rules.rules.push_back(rule("old", "load1 > 1"));
-  {
-    AlertManager m(fx.store, fx.clock, o);
-    CHECK(has(fx.run(m, "load1", 5, seconds(30)), "fired"));
+  o.rules.rules.push_back(rule("old", "load1 > 1", {"webhook:" + hook.url()}));
+  AlertManager m(fx.store, fx.clock, o);
+  CHECK(has(fx.run(m, "load1", 5, seconds(30)), "fired"));
+  const auto id = fx.store.list_alerts({}).value().at(0).id;
+
+  // Another process with another rule set (the seed's) leaves it alone while it is kept up to date.
+  AlertOptions other;
+  other.rules = default_alert_rules();
+  AlertManager elsewhere(fx.store, fx.clock, other);
+  for (int i = 0; i < 130; ++i) {  // an hour and more, both evaluating every 30 s
+    fx.clock.advance(seconds(30));
+    fx.point("load1", 5);
+    REQUIRE(m.evaluate());
+    auto ch = elsewhere.evaluate().value();
+    CHECK_FALSE(has(ch, "resolved"));
   }
-  o.rules.rules = {rule("new", "load1 > 10")};
-  AlertManager renamed(fx.store, fx.clock, o);
-  auto ch = fx.run(renamed, "load1", 5, seconds(30));
-  CHECK(whats(ch) == std::vector<std::string>{"resolved"});
-  auto a = fx.store.list_alerts({}).value().at(0);
-  CHECK(a.rule == "old");
+  CHECK(fx.store.get_alert(id).value()->state == "firing");
+
+  // Nobody evaluates "old" any more: an hour later the other process resolves it.
+  fx.clock.advance(minutes(59));
+  CHECK_FALSE(has(elsewhere.evaluate().value(), "resolved"));
+  fx.clock.advance(minutes(2));
+  auto ch = elsewhere.evaluate().value();
+  CHECK(whats(ch) == std::vector<std::string>{"resolved", "notified", "emitted"});
+  auto a = fx.store.get_alert(id).value().value();
   CHECK(a.state == "resolved");
-  CHECK(a.reason == "rule old is no longer configured");
+  CHECK(a.notified_state == "resolved");
+  CHECK_THAT(a.reason, Catch::Contains("rule old is no longer configured (not evaluated since"));
+  REQUIRE(hook.bodies().size() == 2);  // its firing's webhook hears of the resolution
+  CHECK_THAT(hook.bodies()[1], Catch::Contains("*RESOLVED* old"));
+  CHECK(fx.store.list_events({}).value().back().name == "alert.resolved");
+  CHECK(fx.store.list_alerts({.notice_owed = true}).value().empty());
+}
+
+TEST_CASE("alerts: rules a manager cannot serve are refused when it is made", "[alerts]") {
+  Fixture fx;
+  auto refused = [&](AlertOptions o, std::string_view says) {
+    INFO(says);
+    try {
+      AlertManager m(fx.store, fx.clock, std::move(o));
+      FAIL("accepted");
+    } catch (const Exception& e) {
+      CHECK(e.error().code == errc::invalid_argument);
+      CHECK_THAT(std::string(e.what()), Catch::Contains(std::string(says)));
+    }
+  };
+  AlertOptions twice;
+  twice.rules.rules = {rule("a", "x > 1"), rule("a", "y > 1")};
+  refused(twice, "alert rule a: defined twice");
+  AlertOptions mail;
+  mail.rules.rules = {rule("m", "x > 1", {"email:ops@example.com"})};
+  refused(mail, "alert rule m: email target ops@example.com needs an SMTP server");
+  AlertOptions empty;
+  empty.rules.rules.emplace_back().name = "nothing";
+  refused(empty, "alert rule nothing: no condition");
+  AlertOptions bad_name;
+  bad_name.rules.rules = {rule("has space", "x > 1")};
+  refused(bad_name, "alert rule \"has space\"");
 }
