@@ -69,7 +69,15 @@ automation::Result<AlertSetup> alert_setup(const Context& ctx) {
   if (o.staleness.count() <= 0) return automation::fail(errc::config, "alerts.staleness: must be longer than 0");
   const auto& file = ctx.config.alerts.rules_file;
   std::error_code ec;
-  if (!file.empty() && std::filesystem::exists(file, ec)) {
+  const bool exists = !file.empty() && std::filesystem::exists(file, ec);
+  if (ec) return automation::fail(errc::config, fmt::format("alerts.rules_file {}: {}", file, ec.message()));
+  // A file someone named must be there: falling back to the seed's rules would resolve every alert of
+  // theirs (run from another directory, a typo).
+  const auto source = ctx.config.sources.find("alerts.rules_file");
+  if (!exists && source != ctx.config.sources.end() && source->second != "default")
+    return automation::fail(errc::config, fmt::format("alerts.rules_file {} (from {}) does not exist{}", file, source->second,
+                                                      file.empty() || file.front() == '/' ? "" : " in the working directory"));
+  if (exists) {
     std::ifstream in(file, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();

@@ -172,7 +172,8 @@ int run_collect(Context& ctx, const CollectOptions& o) {
   auto interval = o.interval.empty() ? automation::Result<automation::Millis>(ctx.config.alerts.interval)
                                      : positive_duration(o.interval, "--interval", false);
   if (!interval) return ctx.error(interval.error());
-  if (interval->count() <= 0) return ctx.error(automation::fail(automation::errc::config, "alerts.interval must be longer than 0"));
+  if (interval->count() <= 0 && o.count != 1)
+    return ctx.error(automation::fail(automation::errc::config, "alerts.interval must be longer than 0"));
   auto warmup = positive_duration(o.warmup, "--warmup", true);
   if (!warmup) return ctx.error(warmup.error());
   std::optional<AlertSetup> setup;
@@ -197,15 +198,27 @@ int run_collect(Context& ctx, const CollectOptions& o) {
     std::this_thread::sleep_for(*warmup);
   }
   int rc = ex_ok;
+  const bool repeating = o.count != 1;
+  // Paced by the steady clock: a wall-clock step (NTP) neither stalls nor hurries the samples.
+  auto next = std::chrono::steady_clock::now();
   for (std::size_t n = 0; o.count == 0 || n < o.count; ++n) {
-    if (n > 0) std::this_thread::sleep_until(std::chrono::system_clock::time_point(collector.next_due()));
+    if (n > 0) std::this_thread::sleep_until(next);
+    next = std::chrono::steady_clock::now() + *interval;
     auto c = collector.collect();
-    if (!c) return ctx.error(c.error());
+    if (!c) {  // a busy store: when repeating, the next sample tries again
+      if (!repeating) return ctx.error(c.error());
+      rc = ctx.error(c.error());
+      continue;
+    }
     std::vector<mx::AlertChange> changes;
     if (alerts) {
       auto ch = alerts->evaluate();
-      if (!ch) return ctx.error(ch.error());
-      changes = std::move(*ch);
+      if (!ch) {
+        if (!repeating) return ctx.error(ch.error());
+        rc = ctx.error(ch.error());
+      } else {
+        changes = std::move(*ch);
+      }
     }
     for (const auto& ch : changes)
       if (ch.what == "error") rc = ex_tempfail;
@@ -251,6 +264,7 @@ int run_points(Context& ctx, const PointsOptions& o) {
     return ex_ok;
   }
   if (points->empty()) fmt::print("no points of {} since {}\n", o.name, automation::format_timestamp(*since));
+  if (o.limit && points->size() == o.limit) fmt::print(stderr, "the first {} points only: raise --limit or narrow --since\n", o.limit);
   for (const auto& p : *points)
     fmt::print("{} {}{} {}\n", automation::format_timestamp(p.time), p.name, p.labels.empty() ? "" : "{" + p.labels + "}", p.value);
   return ex_ok;

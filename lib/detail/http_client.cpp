@@ -114,9 +114,19 @@ void start(Stream& stream, asio::ip::tcp::resolver& resolver, const Url& url, ht
 std::string redact_url(std::string_view url) {
   const auto scheme = url.find("://");
   if (scheme == std::string_view::npos) return std::string(url);
-  const auto path = url.find_first_of("/?#", scheme + 3);
-  if (path == std::string_view::npos || path + 1 >= url.size()) return std::string(url);
-  return std::string(url.substr(0, path)) + "/...";
+  auto path = url.find_first_of("/?#", scheme + 3);
+  if (path == std::string_view::npos) path = url.size();
+  // user:password@ is a secret too.
+  auto host_start = scheme + 3;
+  if (const auto at = url.substr(0, path).rfind('@'); at != std::string_view::npos && at > scheme) host_start = at + 1;
+  std::string out(url.substr(0, scheme + 3));
+  if (host_start != scheme + 3) out += "***@";
+  out += url.substr(host_start, path - host_start);
+  if (path + 1 < url.size())
+    out += "/...";
+  else
+    out += url.substr(path);
+  return out;
 }
 
 Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& cancel) {

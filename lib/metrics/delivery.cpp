@@ -82,9 +82,19 @@ std::string mail_date(TimePoint t) {
                      hms.seconds().count());
 }
 
-// A Subject header's value: control characters become spaces; a title that is not plain ASCII is
-// sent as RFC 2047 encoded words (base64 UTF-8, each under 76 characters, split between characters).
+// A Subject header's value: control characters become spaces, a title longer than 200 bytes is cut
+// (between characters) with "...", and one that is not plain ASCII is sent as RFC 2047 encoded
+// words of at most 39 bytes each (64 characters, so "Subject: " and the first word stay under 76).
 std::string subject_header(std::string_view title) {
+  const auto continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; };
+  // Cuts `text` to at most `n` bytes, not inside a character (a run of stray continuation bytes is
+  // cut anywhere: it is no character).
+  const auto cut = [&](std::string_view text, std::size_t n) {
+    if (text.size() <= n) return text.size();
+    std::size_t end = n;
+    while (end > 0 && end > n - 4 && continuation(text[end])) --end;
+    return continuation(text[end]) ? n : end;
+  };
   std::string clean;
   bool ascii = true;
   for (const char c : title) {
@@ -92,17 +102,16 @@ std::string subject_header(std::string_view title) {
     clean += u < 0x20 || u == 0x7f ? ' ' : c;
     if (u >= 0x80) ascii = false;
   }
+  if (clean.size() > 200) clean = clean.substr(0, cut(clean, 197)) + "...";
   if (ascii) return clean;
   std::string out;
   for (std::size_t i = 0; i < clean.size();) {
-    std::size_t end = std::min(clean.size(), i + 45);
-    while (end < clean.size() && (static_cast<unsigned char>(clean[end]) & 0xC0) == 0x80) --end;  // not inside a character
-    if (end == i) end = std::min(clean.size(), i + 45);
-    auto b64 = base64_lines(std::string_view(clean).substr(i, end - i));
+    const auto n = std::max<std::size_t>(1, cut(std::string_view(clean).substr(i), 39));
+    auto b64 = base64_lines(std::string_view(clean).substr(i, n));
     while (!b64.empty() && (b64.back() == '\n' || b64.back() == '\r')) b64.pop_back();
     if (!out.empty()) out += "\r\n ";
     out += "=?utf-8?B?" + b64 + "?=";
-    i = end;
+    i += n;
   }
   return out;
 }
@@ -161,7 +170,12 @@ std::string shown_target(std::string_view target) {
 
 Result<DeliveryTarget> parse_target(std::string_view text) {
   DeliveryTarget t;
-  auto bad = [&](std::string_view why) { return fail(errc::invalid_argument, fmt::format("delivery target \"{}\": {}", text, why)); };
+  // A URL's path and query (and user info) usually carry its secret: never in a message.
+  auto bad = [&](std::string_view why) {
+    const auto scheme = text.find("://");
+    const auto shown = scheme == std::string_view::npos ? std::string(text) : automation::detail::redact_url(text);
+    return fail(errc::invalid_argument, fmt::format("delivery target \"{}\": {}", shown, why));
+  };
   if (text.rfind("http://", 0) == 0 || text.rfind("https://", 0) == 0) {
     t.kind = TargetKind::webhook;
     t.destination = std::string(text);

@@ -290,14 +290,15 @@ CREATE INDEX delivery_due     ON delivery (state, next_attempt_ms);
 CREATE INDEX delivery_subject ON delivery (subject, id);
 )sql"},
     {8, "samples and alerts", R"sql(
--- Sampled values of metric series, keyed (and read) by series then time; appending a point whose key
--- exists replaces its value. The time index serves pruning.
+-- Sampled values of metric series; appending a point whose (name, labels, time) exists replaces its
+-- value. Keyed by name then time, so reading one metric over a window (every series of it, as an
+-- alert rule does) is one range of the key; the time index serves pruning.
 CREATE TABLE metric_point (
   name    TEXT NOT NULL CHECK (name <> ''),
   labels  TEXT NOT NULL,
   time_ms INTEGER NOT NULL,
   value   REAL NOT NULL,
-  PRIMARY KEY (name, labels, time_ms)
+  PRIMARY KEY (name, time_ms, labels)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX metric_point_time ON metric_point (time_ms);
 

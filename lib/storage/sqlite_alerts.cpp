@@ -119,9 +119,8 @@ Result<std::vector<MetricPoint>> SqliteStore::query_metric_points(const MetricQu
   if (q.name.empty()) return fail(errc::invalid_argument, "metric query: \"name\" is required");
   std::lock_guard lock(impl_->mu);
   if (auto c = impl_->ensure_current(); !c) return c.error();
-  // NOT INDEXED keeps SQLite on the primary key (name, labels, time_ms), which also gives the order,
-  // even when ANALYZE statistics would tempt it to the time index.
-  std::string sql = "SELECT labels, time_ms, value FROM metric_point NOT INDEXED WHERE name = ?1";
+  // The primary key (name, time_ms, labels) gives the metric's window as one range.
+  std::string sql = "SELECT labels, time_ms, value FROM metric_point WHERE name = ?1";
   if (q.labels) sql += " AND labels = ?2";
   if (q.since) sql += " AND time_ms >= ?3";
   if (q.until) sql += " AND time_ms < ?4";

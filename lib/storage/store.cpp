@@ -249,6 +249,10 @@ Result<void> check_labels(std::string_view labels) {
       return fail(errc::invalid_argument, fmt::format("labels \"{}\": the key \"{}\" must match [A-Za-z_][A-Za-z0-9_]*", labels, key));
     if (std::find(keys.begin(), keys.end(), key) != keys.end())
       return fail(errc::invalid_argument, fmt::format("labels \"{}\": the key \"{}\" appears twice", labels, key));
+    // One spelling per label set, so "a=1,b=2" and "b=2,a=1" are never two series.
+    if (!keys.empty() && key < keys.back())
+      return fail(errc::invalid_argument,
+                  fmt::format("labels \"{}\": the keys must be in order (\"{}\" after \"{}\")", labels, key, keys.back()));
     keys.push_back(key);
     if (value.empty()) return fail(errc::invalid_argument, fmt::format("labels \"{}\": the value of \"{}\" is empty", labels, key));
     for (char c : value)
@@ -287,6 +291,9 @@ Result<void> validate(const AlertRecord& r) {
     return bad(fmt::format("notified_state must be empty, firing or resolved (not \"{}\")", r.notified_state));
   if (r.level < 0) return bad("negative level");
   if (r.reopened < 0) return bad("negative reopened");
+  if (r.state == "firing" && r.resolved != TimePoint{}) return bad("a firing alert has no resolution time");
+  if (r.state == "resolved" && r.resolved == TimePoint{}) return bad("a resolved alert needs its resolution time");
+  if (r.acknowledged != TimePoint{} && r.acknowledged_by.empty()) return bad("an acknowledgement needs acknowledged_by");
   if (auto v = check_object("\"values\"", r.values); !v) return bad(v.error().message);
   return {};
 }

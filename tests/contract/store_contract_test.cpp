@@ -1112,8 +1112,10 @@ TEMPLATE_TEST_CASE("contract: an invalid metric point is refused with its whole 
   CHECK_THAT(message(with([](MetricPoint& p) { p.value = std::nan(""); })),
              Catch::Contains("cpu_usage") && Catch::Contains("not a finite"));
 
-  // Label values may hold anything else; keys need not be sorted; negative and zero values are fine.
-  const std::vector<MetricPoint> fine{with([](MetricPoint& p) { p.labels = "mount=/var/lib,host=web-1.example:9100"; }),
+  CHECK_THAT(message(with([](MetricPoint& p) { p.labels = "mount=/,host=a"; })), Catch::Contains("keys must be in order"));
+
+  // Label values may hold anything else; negative and zero values are fine.
+  const std::vector<MetricPoint> fine{with([](MetricPoint& p) { p.labels = "host=web-1.example:9100,mount=/var/lib"; }),
                                       with([](MetricPoint& p) { p.labels = "_k=a b/ü;x"; }), with([](MetricPoint& p) {
                                         p.labels = "";
                                         p.value = -3.5;
@@ -1274,6 +1276,9 @@ TEMPLATE_TEST_CASE("contract: alerts are created, read, listed and updated by co
   CHECK_THAT(invalid([](AlertRecord& r) { r.values = "[1]"; }), Catch::Contains("JSON object"));
   invalid([](AlertRecord& r) { r.values = "{\"a\":"; });
   CHECK_THAT(invalid([](AlertRecord& r) { r.labels = "host"; }), Catch::Contains("not key=value"));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.resolved = r.fired; }), Catch::Contains("a firing alert has no resolution time"));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.state = "resolved"; }), Catch::Contains("a resolved alert needs its resolution time"));
+  CHECK_THAT(invalid([](AlertRecord& r) { r.acknowledged_by.clear(); }), Catch::Contains("needs acknowledged_by"));
   CHECK(s.get_alert(id1).value().value() == after);
   CHECK(area_rows(s, "alerts") == 5);
 }

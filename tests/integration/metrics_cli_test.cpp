@@ -379,9 +379,15 @@ TEST_CASE("autoctl metrics collect and alerts: samples stored, a rule fires and 
   auto bad = autoctl({"alerts", "rules"}, env);
   CHECK(bad.exit_code == 78);
   CHECK_THAT(bad.err, Contains(rules + ": rules[0] (x): when: condition \"cpu_usage >> 1\": at 12: expected a number"));
-  // Without the file, the seed's thresholds apply.
+  // A rules file that was named must exist (falling back would resolve its alerts)...
   std::filesystem::remove(rules);
-  auto seed = autoctl({"alerts", "rules"}, env);
+  auto missing = autoctl({"alerts", "rules"}, env);
+  CHECK(missing.exit_code == 78);
+  CHECK_THAT(missing.err, Contains(fmt::format("alerts.rules_file {} (from env:AUTOMATION_ALERTS_RULES_FILE) does not exist", rules)));
+  // ...and acknowledging needs no rules at all.
+  CHECK(autoctl({"alerts", "ack", std::to_string(id)}, env).exit_code == 0);
+  // Without one named, and no alerts.json, the seed's thresholds apply.
+  auto seed = autoctl({"alerts", "rules"}, {{"AUTOMATION_DB", "sqlite:" + dir.file("m.db")}});
   REQUIRE(seed.exit_code == 0);
   CHECK_THAT(seed.out, Contains("rules from defaults"));
   CHECK_THAT(seed.out, Contains("cpu_usage > 80 for 5m"));

@@ -371,3 +371,58 @@ TEST_CASE("delivery refuses what it cannot do before storing anything") {
   bad.retry.max_attempts = 0;
   CHECK_THROWS_AS(ReportDeliverer(fx.store, fx.clock, bad), Exception);
 }
+
+TEST_CASE("an email's Subject is folded into encoded words under 76 characters, whatever the title's bytes") {
+  auto header_lines = [](const std::string& mail) {
+    std::vector<std::string> lines;
+    for (std::size_t start = 0; start < mail.size();) {
+      const auto end = mail.find("\r\n", start);
+      if (end == std::string::npos || end == start) break;  // the blank line ends the header
+      lines.push_back(mail.substr(start, end - start));
+      start = end + 2;
+    }
+    return lines;
+  };
+  std::string accented;
+  for (int i = 0; i < 30; ++i) accented += "Ünïcödé ";
+  std::string broken = "disk \xC3";
+  broken += std::string(100, '\xA9');  // a lead byte and a hundred stray continuation bytes
+  const std::string long_ascii(1000, 'x');
+  for (const auto& title : {accented, broken, long_ascii}) {
+    Notice n;
+    n.subject = "alert:1:firing";
+    n.title = title;
+    n.markdown = "body";
+    const auto mail = compose_email(n, "a@example.com", {"b@example.com"}, TimePoint{});
+    bool in_subject = false;
+    std::size_t words = 0;
+    for (const auto& line : header_lines(mail)) {
+      if (line.rfind("Subject: ", 0) == 0)
+        in_subject = true;
+      else if (line[0] != ' ')
+        in_subject = false;
+      if (!in_subject) continue;
+      CHECK(line.size() <= (title == long_ascii ? 998u : 76u));  // ASCII is cut to 200, within RFC 5322's 998
+      if (line.find("=?utf-8?B?") != std::string::npos) ++words;
+    }
+    if (title == long_ascii) {
+      CHECK_THAT(mail, Contains("Subject: " + std::string(197, 'x') + "...\r\n"));
+    } else {
+      CHECK(words >= 2);
+    }
+  }
+  // Plain text only: no multipart without HTML.
+  Notice text;
+  text.title = "plain";
+  text.markdown = "hello";
+  CHECK_FALSE(compose_email(text, "a@example.com", {"b@example.com"}, TimePoint{}).find("multipart") != std::string::npos);
+}
+
+TEST_CASE("a bad target's error never shows a URL's secret") {
+  auto typo = parse_target("webhook:htps://hooks.example.com/services/T/B/SECRET");
+  REQUIRE_FALSE(typo);
+  CHECK(typo.error().message.find("SECRET") == std::string::npos);
+  CHECK_THAT(typo.error().message, Contains("htps://hooks.example.com/..."));
+  CHECK(shown_target("webhook:https://user:token@hooks.example.com/T/SECRET") == "webhook:https://***@hooks.example.com/...");
+  CHECK(shown_target("webhook:https://hooks.example.com") == "webhook:https://hooks.example.com");
+}
