@@ -49,6 +49,8 @@ struct MemoryStore::State {
   std::map<PointKey, double> points;
   std::map<std::int64_t, AlertRecord> alerts;
   std::int64_t next_alert_id = 1;
+  std::map<std::int64_t, ForecastRecord> forecasts;
+  std::int64_t next_forecast_id = 1;
 
   // Stores a block's partials for a zone and marks them present (the caller holds mu).
   // Marks a block's partials for a zone present and stores them; nothing when present already.
@@ -121,6 +123,7 @@ Result<StoreInfo> MemoryStore::info() {
   info.areas.push_back({"deliveries", "delivery", static_cast<std::int64_t>(state_->deliveries.size())});
   info.areas.push_back({"samples", "metric_point", static_cast<std::int64_t>(state_->points.size())});
   info.areas.push_back({"alerts", "alert", static_cast<std::int64_t>(state_->alerts.size())});
+  info.areas.push_back({"forecasts", "forecast", static_cast<std::int64_t>(state_->forecasts.size())});
   return info;
 }
 
@@ -833,6 +836,47 @@ Result<std::int64_t> MemoryStore::prune_alerts(TimePoint before) {
   std::lock_guard lock(state_->mu);
   return static_cast<std::int64_t>(
       std::erase_if(state_->alerts, [&](const auto& kv) { return kv.second.state == "resolved" && kv.second.resolved < at_ms(before); }));
+}
+
+Result<std::int64_t> MemoryStore::append_forecast(const ForecastRecord& record) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  ForecastRecord r = record;
+  r.id = state_->next_forecast_id++;
+  r.created = at_ms(r.created);
+  state_->forecasts.emplace(r.id, r);
+  return r.id;
+}
+
+Result<std::optional<ForecastRecord>> MemoryStore::get_forecast(std::int64_t id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->forecasts.find(id);
+  if (it == state_->forecasts.end()) return std::optional<ForecastRecord>{};
+  return std::optional<ForecastRecord>(it->second);
+}
+
+Result<std::vector<ForecastRecord>> MemoryStore::list_forecasts(const ForecastQuery& q) {
+  std::lock_guard lock(state_->mu);
+  std::vector<ForecastRecord> out;
+  auto take = [&](const ForecastRecord& r) {
+    if (q.metric && r.metric != *q.metric) return true;
+    if (q.since && r.created < at_ms(*q.since)) return true;
+    out.push_back(r);
+    return q.limit == 0 || out.size() < q.limit;
+  };
+  if (q.newest_first) {
+    for (auto it = state_->forecasts.rbegin(); it != state_->forecasts.rend(); ++it)
+      if (!take(it->second)) break;
+  } else {
+    for (const auto& [id, r] : state_->forecasts)
+      if (!take(r)) break;
+  }
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::prune_forecasts(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  return static_cast<std::int64_t>(std::erase_if(state_->forecasts, [&](const auto& kv) { return kv.second.created < at_ms(before); }));
 }
 
 }  // namespace automation::storage

@@ -289,7 +289,7 @@ CREATE TABLE delivery (
 CREATE INDEX delivery_due     ON delivery (state, next_attempt_ms);
 CREATE INDEX delivery_subject ON delivery (subject, id);
 )sql"},
-    {8, "samples and alerts", R"sql(
+    {8, "samples, alerts and forecasts", R"sql(
 -- Sampled values of metric series; appending a point whose (name, labels, time) exists replaces its
 -- value. Keyed by name then time, so reading one metric over a window (every series of it, as an
 -- alert rule does) is one range of the key; the time index serves pruning.
@@ -329,6 +329,25 @@ CREATE TABLE alert (
 ) STRICT;
 CREATE UNIQUE INDEX alert_firing ON alert (rule, labels) WHERE state = 'firing';
 CREATE INDEX alert_rule ON alert (rule, labels, id);
+
+-- One row per stored forecast of a daily metric: what was predicted for which days, by which method,
+-- from which history, kept to compare with the actuals as they arrive. AUTOINCREMENT so an id (which
+-- accuracy reports name) is never reused after a prune; the created index serves pruning.
+CREATE TABLE forecast (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  metric     TEXT NOT NULL CHECK (metric <> ''),
+  time_zone  TEXT NOT NULL CHECK (time_zone <> ''),
+  created_ms INTEGER NOT NULL,
+  first_day  INTEGER NOT NULL,
+  horizon    INTEGER NOT NULL CHECK (horizon >= 1),
+  method     TEXT NOT NULL CHECK (method <> ''),
+  backend    TEXT NOT NULL CHECK (backend IN ('statistical', 'llm')),
+  document   TEXT NOT NULL CHECK (json_valid(document) AND json_type(document) = 'object'),
+  inputs     TEXT NOT NULL CHECK (json_valid(inputs) AND json_type(inputs) = 'object'),
+  reason     TEXT NOT NULL
+) STRICT;
+CREATE INDEX forecast_metric  ON forecast (metric, id);
+CREATE INDEX forecast_created ON forecast (created_ms);
 )sql"},
 }};
 

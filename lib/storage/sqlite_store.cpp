@@ -168,7 +168,8 @@ Result<StoreInfo> SqliteStore::info() {
                                          {"rollups", "metric_rollup", 6},
                                          {"deliveries", "delivery", 7},
                                          {"samples", "metric_point", 8},
-                                         {"alerts", "alert", 8}};
+                                         {"alerts", "alert", 8},
+                                         {"forecasts", "forecast", 8}};
   for (const auto& a : kAreas) {
     std::int64_t rows = 0;
     if (info.schema_version >= a.since_version) {

@@ -298,6 +298,22 @@ Result<void> validate(const AlertRecord& r) {
   return {};
 }
 
+Result<void> validate(const ForecastRecord& r) {
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("forecast {} (metric \"{}\", time zone \"{}\"): {}", r.id, r.metric, r.time_zone, msg));
+  };
+  if (r.metric.empty()) return bad("\"metric\" must not be empty");
+  if (!is_metric_name(r.metric)) return bad("\"metric\" must match [A-Za-z_][A-Za-z0-9_]*");
+  if (r.time_zone.empty()) return bad("\"time_zone\" must not be empty");
+  if (r.horizon < 1 || r.horizon > 10000) return bad(fmt::format("the horizon must be 1 to 10000 days (not {})", r.horizon));
+  if (r.method.empty()) return bad("\"method\" must not be empty");
+  if (r.backend != "statistical" && r.backend != "llm")
+    return bad(fmt::format("backend must be statistical or llm (not \"{}\")", r.backend));
+  if (auto v = check_object("\"document\"", r.document); !v) return bad(v.error().message);
+  if (auto v = check_object("\"inputs\"", r.inputs); !v) return bad(v.error().message);
+  return {};
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view uri, const OpenOptions& options) {
   if (uri == "memory:") return std::unique_ptr<Store>(std::make_unique<MemoryStore>());
   std::string path;

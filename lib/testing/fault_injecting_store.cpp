@@ -268,4 +268,21 @@ Result<std::int64_t> FaultInjectingStore::prune_alerts(TimePoint before) {
   return inner_.prune_alerts(before);
 }
 
+Result<std::int64_t> FaultInjectingStore::append_forecast(const storage::ForecastRecord& record) {
+  if (auto r = before_write("append_forecast"); !r) return r.error();
+  return inner_.append_forecast(record);
+}
+Result<std::optional<storage::ForecastRecord>> FaultInjectingStore::get_forecast(std::int64_t id) {
+  if (auto r = before_read("get_forecast"); !r) return r.error();
+  return inner_.get_forecast(id);
+}
+Result<std::vector<storage::ForecastRecord>> FaultInjectingStore::list_forecasts(const storage::ForecastQuery& query) {
+  if (auto r = before_read("list_forecasts"); !r) return r.error();
+  return inner_.list_forecasts(query);
+}
+Result<std::int64_t> FaultInjectingStore::prune_forecasts(TimePoint before) {
+  if (auto r = before_write("prune_forecasts"); !r) return r.error();
+  return inner_.prune_forecasts(before);
+}
+
 }  // namespace automation::testing

@@ -27,12 +27,12 @@ constexpr std::string_view kCatalog[] = {
   "params":{"task_retention":{"default":"90d"},"run_retention":{"default":"30d"},"vacuum":{"default":"true"}},
   "steps":[{"id":"optimize","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
             "run_retention":"${{ params.run_retention }}","vacuum":"${{ params.vacuum }}"}},
-            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned"]}]})json",
+            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned","forecasts_pruned"]}]})json",
     R"json({"name":"database-maintenance","description":"Back up the store, then optimize it and prune expired history",
   "params":{"dir":{"default":"var/backups"},"keep":{"default":"7"},"task_retention":{"default":"90d"},"run_retention":{"default":"30d"}},
   "steps":[{"id":"backup","action":{"name":"backup","with":{"dir":"${{ params.dir }}","keep":"${{ params.keep }}"}},"outputs":["path"]},
            {"id":"optimize","needs":"backup","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
-            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned"]}]})json",
+            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned","forecasts_pruned"]}]})json",
     R"json({"name":"cleanup-resources","description":"Delete files older than N days under the configured directories and report the bytes freed",
   "params":{"dirs":{"default":"var/tmp,var/logs","description":"comma-separated directories"},"older_than":{"default":"7d"},
             "dry_run":{"default":"false"}},
@@ -182,6 +182,10 @@ Result<void> maintenance(storage::Store& store, StepContext& c) {
   if (!points) return with_context(points.error(), "db_maintenance: prune metric points");
   auto alerts = store.prune_alerts(now - *run_ret);  // resolved ones
   if (!alerts) return with_context(alerts.error(), "db_maintenance: prune alerts");
+  // Forecasts are small and their accuracy is judged against actuals that arrive over the horizon,
+  // so they are kept as long as task history.
+  auto forecasts = store.prune_forecasts(now - *task_ret);
+  if (!forecasts) return with_context(forecasts.error(), "db_maintenance: prune forecasts");
   const auto before = file_bytes(*path);
   sq::Connection db;
   if (auto r = db.open(*path, SQLITE_OPEN_READWRITE); !r) return with_context(r.error(), "db_maintenance: open the store");
@@ -200,10 +204,11 @@ Result<void> maintenance(storage::Store& store, StepContext& c) {
   c.set_output("deliveries_pruned", std::to_string(*deliveries));
   c.set_output("points_pruned", std::to_string(*points));
   c.set_output("alerts_pruned", std::to_string(*alerts));
-  c.log(
-      fmt::format("pruned {} task records, {} runs, {} events, {} deliveries, {} metric points and {} alerts; checkpoint, ANALYZE{}: {} "
-                  "-> {} bytes",
-                  *tasks, *runs, *events, *deliveries, *points, *alerts, *vacuum ? ", VACUUM" : "", before, after));
+  c.set_output("forecasts_pruned", std::to_string(*forecasts));
+  c.log(fmt::format(
+      "pruned {} task records, {} runs, {} events, {} deliveries, {} metric points, {} alerts and {} forecasts; checkpoint, ANALYZE{}: {} "
+      "-> {} bytes",
+      *tasks, *runs, *events, *deliveries, *points, *alerts, *forecasts, *vacuum ? ", VACUUM" : "", before, after));
   return {};
 }
 

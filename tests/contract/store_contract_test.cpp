@@ -1370,3 +1370,165 @@ TEMPLATE_TEST_CASE("contract: two writers race to fire each alert and exactly on
   CHECK(conflicts == 50);
   CHECK(b.store->list_alerts({.state = "firing", .limit = 0}).value().size() == 50);
 }
+
+// ---- forecasts ---------------------------------------------------------------------------------
+
+namespace {
+ForecastRecord a_forecast(std::string metric, TimePoint created, std::int32_t first_day = 20000, std::int32_t horizon = 7) {
+  ForecastRecord f;
+  f.metric = std::move(metric);
+  f.time_zone = "Europe/Berlin";
+  f.created = created;
+  f.first_day = first_day;
+  f.horizon = horizon;
+  f.method = "theta";
+  f.backend = "statistical";
+  f.document = R"({"mean":[1.5,2.5],"lower":[1,2],"upper":[2,3],"why":"weekly seasonality"})";
+  f.inputs = R"({"days":56,"points":56,"scale":1})";
+  f.reason = "autoctl forecast by alice";
+  return f;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: forecasts round-trip with store-assigned ids and are listed by metric and creation time", "[contract]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  auto first = a_forecast("revenue", t0 + 250us);
+  first.id = 77;  // ignored: the store assigns ids
+  const auto id1 = s.append_forecast(first).value();
+  auto got = s.get_forecast(id1).value();
+  REQUIRE(got);
+  auto expected = first;
+  expected.id = id1;
+  expected.created = t0;  // to the millisecond
+  CHECK(*got == expected);
+  CHECK_FALSE(s.get_forecast(id1 + 100).value());
+  CHECK_FALSE(s.get_forecast(0).value());
+
+  auto llm = a_forecast("users", t0 + 1h, 20001, 30);
+  llm.backend = "llm";
+  llm.method = "auto";
+  llm.document = "{}";
+  llm.inputs = "{}";
+  llm.reason = "";
+  const auto id2 = s.append_forecast(llm).value();
+  const auto id3 = s.append_forecast(a_forecast("revenue", t0 + 2h)).value();
+  const auto id4 = s.append_forecast(a_forecast("error_rate", t0 + 3h, -5, 1)).value();
+  const auto id5 = s.append_forecast(a_forecast("revenue", t0 - 1h)).value();  // created earlier, appended later
+  CHECK(id1 < id2);
+  CHECK(id2 < id3);
+  CHECK(id3 < id4);
+  CHECK(id4 < id5);
+  CHECK(area_rows(s, "forecasts") == 5);
+  auto stored_llm = s.get_forecast(id2).value().value();
+  CHECK(stored_llm.backend == "llm");
+  CHECK(stored_llm.horizon == 30);
+  CHECK(stored_llm.first_day == 20001);
+  CHECK(stored_llm.reason.empty());
+  CHECK(s.get_forecast(id4).value()->first_day == -5);
+
+  // Lists: filters are ANDed, newest first by id unless asked, limit 0 = all.
+  auto ids = [&](const ForecastQuery& q) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : s.list_forecasts(q).value()) out.push_back(r.id);
+    return out;
+  };
+  CHECK(ids({}) == std::vector<std::int64_t>{id5, id4, id3, id2, id1});
+  CHECK(ids({.limit = 2}) == std::vector<std::int64_t>{id5, id4});
+  CHECK(ids({.limit = 2, .newest_first = false}) == std::vector<std::int64_t>{id1, id2});
+  CHECK(ids({.limit = 0, .newest_first = false}) == std::vector<std::int64_t>{id1, id2, id3, id4, id5});
+  CHECK(ids({.metric = "revenue"}) == std::vector<std::int64_t>{id5, id3, id1});
+  CHECK(ids({.metric = "revenue", .limit = 1}) == std::vector<std::int64_t>{id5});
+  CHECK(ids({.metric = "revenue", .newest_first = false}) == std::vector<std::int64_t>{id1, id3, id5});
+  CHECK(ids({.metric = "rev"}).empty());  // metrics match exactly
+  CHECK(ids({.metric = "cpu_usage"}).empty());
+  CHECK(ids({.since = t0 + 1h}) == std::vector<std::int64_t>{id4, id3, id2});  // created at or after
+  CHECK(ids({.since = t0}) == std::vector<std::int64_t>{id4, id3, id2, id1});  // id1 was created at t0 + 250 us, stored as t0
+  CHECK(ids({.since = t0 + 1ms}) == std::vector<std::int64_t>{id4, id3, id2});
+  CHECK(ids({.metric = "revenue", .since = t0}) == std::vector<std::int64_t>{id3, id1});
+  CHECK(ids({.metric = "revenue", .since = t0, .limit = 1, .newest_first = false}) == std::vector<std::int64_t>{id1});
+  CHECK(ids({.metric = "users", .since = t0 + 2h}).empty());
+  const auto listed = s.list_forecasts({.metric = "users"}).value();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0] == stored_llm);
+}
+
+TEMPLATE_TEST_CASE("contract: an invalid forecast is refused with a message naming it and nothing is stored", "[contract]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto good = a_forecast("revenue", TimePoint(1'700'000'000'000ms));
+  auto refused = [&](auto change) {
+    ForecastRecord f = good;
+    change(f);
+    auto r = s.append_forecast(f);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::invalid_argument));
+    return r.error().message;
+  };
+  CHECK_THAT(refused([](ForecastRecord& f) { f.metric = ""; }), Catch::Contains("\"metric\" must not be empty"));
+  for (std::string metric : {"9lives", "rev-enue", "rev enue", "rev.enue", "é"})
+    CHECK_THAT(refused([&](ForecastRecord& f) { f.metric = metric; }),
+               Catch::Contains(fmt::format("\"{}\"", metric)) && Catch::Contains("[A-Za-z_][A-Za-z0-9_]*"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.time_zone = ""; }),
+             Catch::Contains("\"time_zone\" must not be empty") && Catch::Contains("\"revenue\""));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.horizon = 0; }), Catch::Contains("horizon") && Catch::Contains("(not 0)"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.horizon = -3; }), Catch::Contains("(not -3)"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.horizon = 10001; }), Catch::Contains("1 to 10000") && Catch::Contains("(not 10001)"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.method = ""; }), Catch::Contains("\"method\" must not be empty"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.backend = ""; }), Catch::Contains("statistical or llm") && Catch::Contains("(not \"\")"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.backend = "LLM"; }), Catch::Contains("(not \"LLM\")"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.document = "[1,2]"; }), Catch::Contains("\"document\"") && Catch::Contains("JSON object"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.document = ""; }), Catch::Contains("forecast") && Catch::Contains("\"revenue\""));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.document = "{\"mean\":"; }), Catch::Contains("\"revenue\""));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.inputs = "42"; }), Catch::Contains("\"inputs\"") && Catch::Contains("JSON object"));
+  CHECK_THAT(refused([](ForecastRecord& f) { f.inputs = "not json"; }), Catch::Contains("\"revenue\""));
+  CHECK(s.list_forecasts({.limit = 0}).value().empty());
+  CHECK(area_rows(s, "forecasts") == 0);
+
+  // The bounds themselves, any first day and an empty reason are fine.
+  auto fine = [&](auto change) {
+    ForecastRecord f = good;
+    change(f);
+    return s.append_forecast(f).has_value();
+  };
+  CHECK(fine([](ForecastRecord& f) { f.horizon = 1; }));
+  CHECK(fine([](ForecastRecord& f) { f.horizon = 10000; }));
+  CHECK(fine([](ForecastRecord& f) { f.metric = "_Revenue9"; }));
+  CHECK(fine([](ForecastRecord& f) {
+    f.first_day = -1;
+    f.reason = "";
+  }));
+  CHECK(s.list_forecasts({.limit = 0}).value().size() == 4);
+}
+
+TEMPLATE_TEST_CASE("contract: pruning deletes forecasts created before the cut and forecast ids are never reused", "[contract]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto old = s.append_forecast(a_forecast("revenue", t0 - 100h)).value();
+  const auto at_cut = s.append_forecast(a_forecast("users", t0)).value();
+  const auto last = s.append_forecast(a_forecast("revenue", t0 + 2h)).value();
+  CHECK(s.prune_forecasts(t0 - 100h).value() == 0);  // created strictly before the cut
+  CHECK(s.prune_forecasts(t0).value() == 1);
+  CHECK_FALSE(s.get_forecast(old).value());
+  CHECK(s.prune_forecasts(t0 + 1ms).value() == 1);
+  CHECK_FALSE(s.get_forecast(at_cut).value());
+  CHECK(s.prune_forecasts(t0 + 1ms).value() == 0);
+  CHECK(s.get_forecast(last).value());
+  CHECK(s.prune_forecasts(t0 + 1000h).value() == 1);
+  CHECK(area_rows(s, "forecasts") == 0);
+  const auto next = s.append_forecast(a_forecast("revenue", t0)).value();
+  CHECK(next > last);  // the newest id was pruned, and is not given again
+  CHECK(s.list_forecasts({}).value().size() == 1);
+
+  // Many at once (more than SQLite deletes per chunk), keeping the newer ones of every metric.
+  for (int i = 0; i < 2500; ++i) REQUIRE(s.append_forecast(a_forecast(i % 2 ? "revenue" : "users", t0 - 1000h + std::chrono::minutes(i))));
+  CHECK(s.prune_forecasts(t0 - 1000h + 2400min).value() == 2400);
+  CHECK(s.list_forecasts({.limit = 0}).value().size() == 101);
+  CHECK(s.list_forecasts({.metric = "users", .limit = 0}).value().size() == 50);
+  CHECK(s.list_forecasts({.since = t0 - 1000h, .limit = 0}).value().size() == 101);
+}

@@ -75,6 +75,11 @@ class MemoryStore final : public Store {
   Result<std::int64_t> update_alert(const AlertRecord& record) override;
   Result<std::int64_t> prune_alerts(TimePoint before) override;
 
+  Result<std::int64_t> append_forecast(const ForecastRecord& record) override;
+  Result<std::optional<ForecastRecord>> get_forecast(std::int64_t id) override;
+  Result<std::vector<ForecastRecord>> list_forecasts(const ForecastQuery& query) override;
+  Result<std::int64_t> prune_forecasts(TimePoint before) override;
+
  private:
   struct State;
   std::unique_ptr<State> state_;

@@ -1,8 +1,9 @@
 #pragma once
 /// The pluggable storage interface. Operations are coarse and domain-level, grouped by area (meta,
-/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries, samples, alerts), and every one is written to stay correct
-/// when several processes share one database: appends get store-assigned ids, updates use compare-and-set on a version, "exactly once" uses
-/// unique keys, and claims carry an owner and a lease. Thread-safety: every Store implementation is safe to call from several threads.
+/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries, samples, alerts, forecasts), and every one is written to
+/// stay correct when several processes share one database: appends get store-assigned ids, updates use compare-and-set on a version,
+/// "exactly once" uses unique keys, and claims carry an owner and a lease. Thread-safety: every Store implementation is safe to call from
+/// several threads.
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
 
@@ -496,6 +497,36 @@ struct AlertQuery {
 Result<void> validate(const MetricPoint& point);
 Result<void> validate(const AlertRecord& record);
 
+// ---- forecasts area ----------------------------------------------------------------------------
+
+/// One stored forecast of a daily metric: what was predicted for which days, by which method, from
+/// which history, so it can be compared with the actuals as they arrive.
+struct ForecastRecord {
+  std::int64_t id = 0;    ///< assigned by the store, increasing, never reused
+  std::string metric;     ///< "revenue", "users", "usage", "error_rate", ...
+  std::string time_zone;  ///< the zone its days are in
+  TimePoint created{};
+  std::int32_t first_day = 0;   ///< the first predicted day (days since 1970-01-01); step i is first_day + i
+  std::int32_t horizon = 0;     ///< predicted days, >= 1
+  std::string method;           ///< the statistical method ("theta", "auto", ...)
+  std::string backend;          ///< "statistical" or "llm"
+  std::string document = "{}";  ///< a JSON object: the forecast (mean, intervals, seasonality, why, ...)
+  std::string inputs = "{}";    ///< a JSON object: the history it was made from (days, points, scale, ...)
+  std::string reason;           ///< why it was made: "autoctl forecast by alice", "schedule forecast-update"
+
+  friend bool operator==(const ForecastRecord&, const ForecastRecord&) = default;
+};
+
+/// Filters are ANDed.
+struct ForecastQuery {
+  std::optional<std::string> metric;
+  std::optional<TimePoint> since;  ///< created >= since
+  std::size_t limit = 100;         ///< 0: no limit
+  bool newest_first = true;        ///< by id
+};
+
+Result<void> validate(const ForecastRecord& record);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -643,6 +674,14 @@ class Store {
   virtual Result<std::int64_t> update_alert(const AlertRecord& record) = 0;
   /// Deletes alerts resolved before `before`; returns how many.
   virtual Result<std::int64_t> prune_alerts(TimePoint before) = 0;
+
+  // forecasts
+  /// Stores a forecast (its id is assigned here) and returns its id.
+  virtual Result<std::int64_t> append_forecast(const ForecastRecord& record) = 0;
+  virtual Result<std::optional<ForecastRecord>> get_forecast(std::int64_t id) = 0;
+  virtual Result<std::vector<ForecastRecord>> list_forecasts(const ForecastQuery& query) = 0;
+  /// Deletes forecasts created before `before`; returns how many.
+  virtual Result<std::int64_t> prune_forecasts(TimePoint before) = 0;
 };
 
 enum class Synchronous { normal, full };

@@ -94,6 +94,11 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::int64_t> update_alert(const storage::AlertRecord& record) override;
   Result<std::int64_t> prune_alerts(TimePoint before) override;
 
+  Result<std::int64_t> append_forecast(const storage::ForecastRecord& record) override;
+  Result<std::optional<storage::ForecastRecord>> get_forecast(std::int64_t id) override;
+  Result<std::vector<storage::ForecastRecord>> list_forecasts(const storage::ForecastQuery& query) override;
+  Result<std::int64_t> prune_forecasts(TimePoint before) override;
+
  private:
   Result<void> before_write(std::string_view op);
   Result<void> before_read(std::string_view op);

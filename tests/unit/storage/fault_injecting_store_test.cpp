@@ -77,3 +77,32 @@ TEST_CASE("FaultInjectingStore fails samples and alerts writes and reads like th
   CHECK(store.writes() == 7);
   CHECK(store.reads() == 5);
 }
+
+TEST_CASE("FaultInjectingStore fails forecast writes and reads like the others") {
+  MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  ForecastRecord forecast;
+  forecast.metric = "revenue";
+  forecast.time_zone = "UTC";
+  forecast.created = TimePoint(std::chrono::hours(2));
+  forecast.horizon = 7;
+  forecast.method = "theta";
+  forecast.backend = "statistical";
+  store.fail_all_writes(errc::busy);
+  CHECK(store.append_forecast(forecast).error().is(errc::busy));
+  CHECK(store.prune_forecasts(TimePoint(std::chrono::hours(3))).error().is(errc::busy));
+  CHECK(inner.list_forecasts({}).value().empty());
+  CHECK(store.injected_failures() == 2);
+  store.clear();
+  const auto id = store.append_forecast(forecast).value();
+  store.fail_all_reads(errc::unavailable);
+  CHECK(store.get_forecast(id).error().is(errc::unavailable));
+  CHECK(store.list_forecasts({}).error().is(errc::unavailable));
+  store.clear();
+  CHECK(store.get_forecast(id).value()->metric == "revenue");
+  CHECK(store.list_forecasts({.metric = "revenue"}).value().size() == 1);
+  CHECK(store.prune_forecasts(TimePoint(std::chrono::hours(3))).value() == 1);
+  CHECK(inner.list_forecasts({}).value().empty());
+  CHECK(store.writes() == 4);
+  CHECK(store.reads() == 4);
+}

@@ -348,7 +348,7 @@ TEST_CASE("task statistics from SQLite's hourly rollups and edge records equal m
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(dir.file("p.db").c_str(), &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
-                       "DROP TABLE alert; DROP TABLE metric_point; DROP TABLE delivery; DROP TABLE task_rollup; "
+                       "DROP TABLE forecast; DROP TABLE alert; DROP TABLE metric_point; DROP TABLE delivery; DROP TABLE task_rollup; "
                        "DROP TABLE workflow_attempt; DROP TABLE workflow_step; DROP TABLE workflow_run; DROP TABLE schedule_state; "
                        "DROP TABLE schedule_fire; DROP TABLE event; DROP TABLE metric_rollup; DROP TABLE revenue_daily; "
                        "DROP TABLE usage_partial_zone; DROP TABLE usage_partial; DROP TABLE usage_block; PRAGMA user_version = 2;",

@@ -146,6 +146,18 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   firing.state = "firing";
   firing.fired = clock.now() - 40 * 24h;
   REQUIRE(store->create_alert(firing));
+  // Forecasts are kept as long as task history (90 days), not the run retention.
+  for (auto age : {100 * 24h, 40 * 24h, 1h}) {
+    storage::ForecastRecord f;
+    f.metric = "revenue";
+    f.time_zone = "UTC";
+    f.created = clock.now() - age;
+    f.reason = fmt::format("made {} h ago", age.count());
+    f.horizon = 7;
+    f.method = "theta";
+    f.backend = "statistical";
+    REQUIRE(store->append_forecast(f));
+  }
   WorkflowEngine engine(*store, clock);
   REQUIRE(register_builtins(engine, *store));
   auto id = engine.start("auto_optimize").value();
@@ -164,6 +176,10 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   REQUIRE(alerts.size() == 2);
   CHECK(alerts[0].rule == "disk_full");
   CHECK(alerts[1].rule == "cpu_high");  // the one resolved an hour ago
+  CHECK(out["forecasts_pruned"] == "1");
+  auto forecasts = store->list_forecasts({}).value();
+  REQUIRE(forecasts.size() == 2);
+  CHECK(forecasts[1].reason == "made 960 h ago");
   CHECK(store->get_run(1).value() == std::nullopt);
   CHECK(store->get_run(2).value());
   // ANALYZE ran (statistics exist) and VACUUM left no free pages, on the file itself.
