@@ -29,33 +29,15 @@ struct AnomaliesOptions : SeriesInput {
   bool all = false;
 };
 
-/// The daily figures a stored rollup gives, by name.
-const std::vector<std::pair<std::string, double (*)(const mx::Rollup&)>>& stored_metrics() {
-  static const std::vector<std::pair<std::string, double (*)(const mx::Rollup&)>> m{
-      {"events", [](const mx::Rollup& r) { return static_cast<double>(r.usage.events); }},
-      {"unique_users", [](const mx::Rollup& r) { return static_cast<double>(r.usage.unique_users); }},
-      {"errors", [](const mx::Rollup& r) { return static_cast<double>(r.usage.errors); }},
-      {"error_rate", [](const mx::Rollup& r) { return r.usage.error_rate; }},
-      {"duration_p95", [](const mx::Rollup& r) { return r.usage.duration.p95_ms; }},
-      {"revenue", [](const mx::Rollup& r) { return r.revenue.total_revenue; }},
-      {"new_subscribers", [](const mx::Rollup& r) { return static_cast<double>(r.revenue.new_subscribers); }},
-      {"active_users", [](const mx::Rollup& r) { return static_cast<double>(r.revenue.active_users); }},
-      {"churn", [](const mx::Rollup& r) { return static_cast<double>(r.revenue.churn_count); }},
-  };
-  return m;
-}
-
 std::string metric_names() {
   std::string names;
-  for (const auto& [name, _] : stored_metrics()) names += (names.empty() ? "" : ", ") + name;
+  for (const auto& f : mx::daily_figures()) names += fmt::format("{}{}", names.empty() ? "" : ", ", f.name);
   return names;
 }
 
 /// One value per local day from the stored events and revenue (days without data count as 0).
 Result<Series> stored_series(Context& ctx, const AnomaliesOptions& o, automation::TimeZone zone) {
-  const auto figure = std::find_if(stored_metrics().begin(), stored_metrics().end(), [&](const auto& m) { return m.first == o.metric; });
-  if (figure == stored_metrics().end())
-    return automation::fail(errc::invalid_argument, fmt::format("--metric: unknown metric '{}' (use {})", o.metric, metric_names()));
+  if (auto f = mx::daily_figure(o.metric); !f) return automation::with_context(f.error(), "--metric");
   const auto today = zone.local_date(automation::SystemClock::instance().now());
   year_month_day first{sys_days{today} - days{90}}, last{sys_days{today} - days{1}};
   if (!o.from.empty()) {
@@ -74,13 +56,11 @@ Result<Series> stored_series(Context& ctx, const AnomaliesOptions& o, automation
   auto store = ctx.open_store(Context::Access::write);
   if (!store) return store.error();
   mx::MetricsAggregator agg(**store, automation::SystemClock::instance(), {.time_zone = zone});
+  auto values = agg.daily_series(o.metric, first, last);
+  if (!values) return values.error();
   Series s;
-  for (auto d = sys_days{first}; d <= sys_days{last}; d += days{1}) {
-    auto r = agg.summary(mx::day_of(year_month_day{d}));
-    if (!r) return r.error();
-    s.dates.push_back(zone.start_of_day(year_month_day{d}));
-    s.values.push_back(figure->second(*r));
-  }
+  s.values = std::move(*values);
+  for (auto d = sys_days{first}; d <= sys_days{last}; d += days{1}) s.dates.push_back(zone.start_of_day(year_month_day{d}));
   return s;
 }
 

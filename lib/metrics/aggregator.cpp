@@ -7,6 +7,7 @@
 #include "metrics/blocks.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <boost/json.hpp>
 
 #include <unistd.h>
@@ -266,7 +267,7 @@ namespace {
 
 // What a fingerprint covers: the period and the one before it (its changes depend on both).
 struct FingerprintScope {
-  TimePoint begin, end;  // blocks overlapping [begin, end)
+  TimePoint begin, end;              // blocks overlapping [begin, end)
   std::int32_t first_day, last_day;  // revenue rows of these days
 };
 
@@ -494,6 +495,44 @@ Result<Rollup> MetricsAggregator::aggregate(const Period& period, bool force) {
   }
   record_task(storage::TaskOutcome::success, {});
   return r;
+}
+
+std::span<const DailyFigure> daily_figures() noexcept {
+  static constexpr DailyFigure kFigures[] = {
+      {"events", "usage events per day", [](const Rollup& r) { return static_cast<double>(r.usage.events); }},
+      {"unique_users", "distinct users with an event that day", [](const Rollup& r) { return static_cast<double>(r.usage.unique_users); }},
+      {"errors", "events with an error code", [](const Rollup& r) { return static_cast<double>(r.usage.errors); }},
+      {"error_rate", "errors / events", [](const Rollup& r) { return r.usage.error_rate; }},
+      {"duration_p95", "95th percentile of event durations, ms", [](const Rollup& r) { return r.usage.duration.p95_ms; }},
+      {"revenue", "total revenue of all plans", [](const Rollup& r) { return r.revenue.total_revenue; }},
+      {"new_subscribers", "new subscribers of all plans", [](const Rollup& r) { return static_cast<double>(r.revenue.new_subscribers); }},
+      {"active_users", "active users of all plans (revenue records)",
+       [](const Rollup& r) { return static_cast<double>(r.revenue.active_users); }},
+      {"churn", "churned users of all plans", [](const Rollup& r) { return static_cast<double>(r.revenue.churn_count); }},
+      {"usage", "the seed's name for events", [](const Rollup& r) { return static_cast<double>(r.usage.events); }},
+      {"users", "the seed's name for active_users", [](const Rollup& r) { return static_cast<double>(r.revenue.active_users); }},
+  };
+  return kFigures;
+}
+
+Result<DailyFigure> daily_figure(std::string_view name) {
+  std::vector<std::string_view> names;
+  for (const auto& f : daily_figures()) {
+    if (f.name == name) return f;
+    names.push_back(f.name);
+  }
+  return fail(errc::invalid_argument, fmt::format("unknown metric \"{}\" (use {})", name, fmt::join(names, ", ")));
+}
+
+Result<std::vector<double>> MetricsAggregator::daily_series(std::string_view figure, year_month_day first, year_month_day last) {
+  auto f = daily_figure(figure);
+  if (!f) return f.error();
+  auto rollups = daily_rollups(first, last);
+  if (!rollups) return rollups.error();
+  std::vector<double> out;
+  out.reserve(rollups->size());
+  for (const auto& r : *rollups) out.push_back(f->of(r));
+  return out;
 }
 
 Result<std::vector<Rollup>> MetricsAggregator::daily_rollups(year_month_day first, year_month_day last) {

@@ -149,7 +149,7 @@ TEST_CASE("autoctl anomalies: a spike in a stored daily metric and in a CSV seri
   // Bad input names what is wrong.
   auto bad = autoctl({"anomalies", "--metric", "bogus"}, env);
   CHECK(bad.exit_code == 65);
-  CHECK_THAT(bad.err, Contains("unknown metric 'bogus' (use events"));
+  CHECK_THAT(bad.err, Contains("--metric: unknown metric \"bogus\" (use events"));
   CHECK(autoctl({"anomalies"}, env).exit_code == 65);
   const auto broken = test::write_file(dir.file("broken.csv"), "timestamp,value\n2026-11-01T00:00:00Z,1\n2026-11-01T00:05:00Z,x\n");
   auto b = autoctl({"anomalies", "--input", broken}, env);

@@ -98,6 +98,18 @@ struct FileIngestReport {
   std::vector<RowError> errors;  ///< the first 100
 };
 
+/// A figure a daily rollup gives, by name: the series anomaly detection and forecasts read.
+struct DailyFigure {
+  std::string_view name;
+  std::string_view description;
+  double (*of)(const Rollup&);
+};
+/// events, unique_users, errors, error_rate, duration_p95, revenue, new_subscribers, active_users
+/// and churn, then the seed's names: usage (events) and users (active_users).
+std::span<const DailyFigure> daily_figures() noexcept;
+/// errc::invalid_argument listing the names for an unknown one.
+Result<DailyFigure> daily_figure(std::string_view name);
+
 class MetricsAggregator {
  public:
   MetricsAggregator(storage::Store& store, const Clock& clock, AggregatorOptions options = {});
@@ -137,6 +149,10 @@ class MetricsAggregator {
   /// a stored one still current is reused (checked against one read of the range's blocks and
   /// revenue), the others are computed and stored. errc::busy when another owner is computing one.
   Result<std::vector<Rollup>> daily_rollups(std::chrono::year_month_day first, std::chrono::year_month_day last);
+
+  /// One daily figure (daily_figure()) for each day first..last, oldest first, from daily_rollups();
+  /// days without data count as 0.
+  Result<std::vector<double>> daily_series(std::string_view figure, std::chrono::year_month_day first, std::chrono::year_month_day last);
 
   /// The report of `period`: its rollup as aggregate() returns it, the daily figures of its trend
   /// window (report_days(), from daily_rollups()) and its insights. See report.hpp.
