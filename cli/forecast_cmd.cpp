@@ -1,11 +1,14 @@
-// autoctl forecast --input FILE.csv --horizon H [--frequency M] [--method NAME] [--levels 80,95]
+// autoctl forecast --metric NAME | --input FILE.csv --horizon H [--frequency M] [--method NAME] [--levels 80,95]
 //                  [--column NAME] [--date-column NAME] [--fill-gaps]
 #include "context.hpp"
 #include "series_input.hpp"
 
+#include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/forecast/forecast.hpp>
 #include <automation/forecast/forecaster.hpp>
+#include <automation/forecast/metric_forecaster.hpp>
+#include <automation/metrics/aggregator.hpp>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
@@ -27,6 +30,7 @@ using automation::TimePoint;
 namespace fc = automation::forecast;
 
 struct ForecastOptions : SeriesInput {
+  std::string metric;
   std::string method = "auto", levels = "80,95";
   std::size_t horizon = 30;
   std::optional<std::size_t> frequency;
@@ -108,30 +112,108 @@ Result<std::vector<double>> parse_levels(const std::string& text) {
   return levels;
 }
 
-int run_forecast(Context& ctx, const ForecastOptions& o) {
-  auto series = read_series(o);
-  if (!series) return ctx.error(series.error());
+// The forecaster: the LLM backend when configured (and not --statistical), else statistical.
+Result<fc::ForecasterOptions> backend_options(const Context& ctx, bool statistical) {
+  fc::ForecasterOptions backend;
+  if (statistical) return backend;
+  automation::Environment openai;
+  for (const char* name : {"OPENAI_BASE_URL", "OPENAI_API_KEY"})
+    if (const char* v = std::getenv(name)) openai.emplace(name, v);
+  auto llm = fc::LlmConfig::from_config(ctx.config, openai);
+  if (!llm) return llm.error();
+  backend.llm = *llm;
+  return backend;
+}
+
+Result<fc::Options> forecast_options(const ForecastOptions& o) {
   auto method = fc::parse_method(o.method);
-  if (!method) return ctx.error(automation::with_context(method.error(), "--method"));
+  if (!method) return automation::with_context(method.error(), "--method");
   auto levels = parse_levels(o.levels);
-  if (!levels) return ctx.error(levels.error());
-  const Step step = infer_step(series->dates);
+  if (!levels) return levels.error();
   fc::Options options;
   options.horizon = o.horizon;
   options.method = *method;
   options.levels = *levels;
-  options.period = o.frequency.value_or(step.period);
+  options.period = o.frequency.value_or(0);
   options.gaps = o.fill_gaps ? fc::Gaps::interpolate : fc::Gaps::reject;
-  fc::ForecasterOptions backend;
-  if (!o.statistical) {
-    automation::Environment openai;
-    for (const char* name : {"OPENAI_BASE_URL", "OPENAI_API_KEY"})
-      if (const char* v = std::getenv(name)) openai.emplace(name, v);
-    auto llm = fc::LlmConfig::from_config(ctx.config, openai);
-    if (!llm) return ctx.error(llm.error());
-    backend.llm = *llm;
+  return options;
+}
+
+boost::json::array insights_json(const std::vector<fc::Insight>& insights) {
+  boost::json::array ins;
+  for (const auto& i : insights) ins.push_back({{"kind", i.kind}, {"text", i.text}, {"value", i.value}});
+  return ins;
+}
+
+void print_forecast(const fc::Forecast& f, const std::vector<std::string>& dates, const std::string& observations,
+                    const std::vector<fc::Insight>& insights) {
+  std::string head = fmt::format("{:>5}  {:<20} {:>12}", "step", dates.empty() ? "" : "date", "forecast");
+  for (const auto& iv : f.intervals)
+    head += fmt::format("  {:>12} {:>12}", fmt::format("lo{:g}", iv.level), fmt::format("hi{:g}", iv.level));
+  fmt::print("{}\n", head);
+  for (std::size_t k = 0; k < f.mean.size(); ++k) {
+    std::string row = fmt::format("{:>5}  {:<20} {:>12.6g}", k + 1, dates.empty() ? "" : dates[k], f.mean[k]);
+    for (const auto& iv : f.intervals) row += fmt::format("  {:>12.6g} {:>12.6g}", iv.lower[k], iv.upper[k]);
+    fmt::print("{}\n", row);
   }
-  fc::Forecaster forecaster(automation::SystemClock::instance(), backend);
+  fmt::print("\nbackend: {}: {}\n", f.backend, f.why);
+  fmt::print("method: {} ({})\nseasonality: {}\nobservations: {}\n", fc::to_string(f.method), f.detail, f.seasonality.reason, observations);
+  for (const auto& note : f.notes) fmt::print("note: {}\n", note);
+  for (const auto& i : insights) fmt::print("insight: {}\n", i.text);
+}
+
+int run_metric_forecast(Context& ctx, const ForecastOptions& o) {
+  if (!o.column.empty() || !o.date_column.empty() || o.fill_gaps)
+    return ctx.error(automation::Error{errc::invalid_argument, "--column, --date-column and --fill-gaps go with --input"});
+  auto options = forecast_options(o);
+  if (!options) return ctx.error(options.error());
+  auto backend = backend_options(ctx, o.statistical);
+  if (!backend) return ctx.error(backend.error());
+  auto zone = automation::TimeZone::locate(ctx.config.time_zone);
+  if (!zone) return ctx.error(automation::with_context(zone.error(), "time_zone"));
+  // A forecast reads (and stores) daily rollups, and is stored itself.
+  auto store = ctx.open_store(Context::Access::write);
+  if (!store) return ctx.error(store.error());
+  auto& clock = automation::SystemClock::instance();
+  fc::Forecaster forecaster(clock, *backend);
+  fc::MetricForecaster metrics(**store, clock, forecaster, {.time_zone = *zone});
+  auto m = metrics.forecast(o.metric, *options, fmt::format("autoctl forecast --metric by {}", ctx.actor()));
+  if (!m) return ctx.error(automation::with_context(m.error(), "--metric"));
+  std::vector<std::string> dates;
+  for (const auto& d : m->days) dates.push_back(automation::metrics::format_date(d));
+  if (ctx.global.json) {
+    auto doc = fc::to_json(m->forecast, dates);
+    doc["metric"] = m->metric;
+    doc["id"] = m->id;
+    doc["history"] = boost::json::object{{"first_day", automation::metrics::format_date(m->history_first)},
+                                         {"last_day", automation::metrics::format_date(m->history_last)},
+                                         {"days", m->history.size()}};
+    doc["previous"] = automation::json::or_null(m->previous);
+    doc["insights"] = insights_json(m->insights);
+    ctx.print_json(doc);
+    return ex_ok;
+  }
+  fmt::print("{}: {} days to {}, from {} to {} ({} days); stored as forecast {}\n\n", m->metric, m->days.size(),
+             dates.empty() ? "" : dates.back(), automation::metrics::format_date(m->history_first),
+             automation::metrics::format_date(m->history_last), m->history.size(), m->id);
+  print_forecast(m->forecast, dates, fmt::format("{}, daily", m->forecast.observations), m->insights);
+  return ex_ok;
+}
+
+int run_forecast(Context& ctx, const ForecastOptions& o) {
+  if (o.metric.empty() == o.input.empty())
+    return ctx.error(automation::Error{errc::invalid_argument, "choose one of --metric (stored data) and --input FILE.csv"});
+  if (!o.metric.empty()) return run_metric_forecast(ctx, o);
+  auto series = read_series(o);
+  if (!series) return ctx.error(series.error());
+  auto opts = forecast_options(o);
+  if (!opts) return ctx.error(opts.error());
+  const Step step = infer_step(series->dates);
+  auto options = *opts;
+  options.period = o.frequency.value_or(step.period);
+  auto backend = backend_options(ctx, o.statistical);
+  if (!backend) return ctx.error(backend.error());
+  fc::Forecaster forecaster(automation::SystemClock::instance(), *backend);
   auto f = forecaster.forecast(series->values, options);
   if (!f) return ctx.error(automation::with_context(f.error(), o.input));
   std::vector<std::string> dates;
@@ -143,26 +225,102 @@ int run_forecast(Context& ctx, const ForecastOptions& o) {
     auto doc = fc::to_json(*f, dates);
     doc["input"] = o.input;
     if (!series->dates.empty()) doc["step"] = step.name;
-    boost::json::array ins;
-    for (const auto& i : insights) ins.push_back({{"kind", i.kind}, {"text", i.text}, {"value", i.value}});
-    doc["insights"] = std::move(ins);
+    doc["insights"] = insights_json(insights);
     ctx.print_json(doc);
     return ex_ok;
   }
-  std::string head = fmt::format("{:>5}  {:<20} {:>12}", "step", dates.empty() ? "" : "date", "forecast");
-  for (const auto& iv : f->intervals)
-    head += fmt::format("  {:>12} {:>12}", fmt::format("lo{:g}", iv.level), fmt::format("hi{:g}", iv.level));
-  fmt::print("{}\n", head);
-  for (std::size_t k = 0; k < f->mean.size(); ++k) {
-    std::string row = fmt::format("{:>5}  {:<20} {:>12.6g}", k + 1, dates.empty() ? "" : dates[k], f->mean[k]);
-    for (const auto& iv : f->intervals) row += fmt::format("  {:>12.6g} {:>12.6g}", iv.lower[k], iv.upper[k]);
-    fmt::print("{}\n", row);
+  print_forecast(*f, dates, fmt::format("{}{}", f->observations, series->dates.empty() ? "" : fmt::format(", {}", step.name)), insights);
+  return ex_ok;
+}
+
+struct AccuracyOptions {
+  std::string metric;
+  std::size_t limit = 30;
+};
+
+boost::json::array coverage_json(const std::vector<std::pair<double, double>>& coverage) {
+  boost::json::array out;
+  for (const auto& [level, share] : coverage) out.push_back(boost::json::object{{"level", level}, {"coverage", share}});
+  return out;
+}
+
+int run_accuracy(Context& ctx, const AccuracyOptions& o) {
+  auto zone = automation::TimeZone::locate(ctx.config.time_zone);
+  if (!zone) return ctx.error(automation::with_context(zone.error(), "time_zone"));
+  auto store = ctx.open_store(Context::Access::write);  // actuals come from daily rollups, stored when missing
+  if (!store) return ctx.error(store.error());
+  auto& clock = automation::SystemClock::instance();
+  fc::Forecaster forecaster(clock);
+  fc::MetricForecaster metrics(**store, clock, forecaster, {.time_zone = *zone});
+  std::vector<std::string> names;
+  if (!o.metric.empty()) {
+    names.push_back(o.metric);
+  } else {
+    for (const auto& f : automation::metrics::daily_figures()) {
+      auto any = (*store)->list_forecasts({.metric = std::string(f.name), .limit = 1});
+      if (!any) return ctx.error(any.error());
+      if (!any->empty()) names.emplace_back(f.name);
+    }
   }
-  fmt::print("\nbackend: {}: {}\n", f->backend, f->why);
-  fmt::print("method: {} ({})\nseasonality: {}\nobservations: {}{}\n", fc::to_string(f->method), f->detail, f->seasonality.reason,
-             f->observations, series->dates.empty() ? "" : fmt::format(", {}", step.name));
-  for (const auto& note : f->notes) fmt::print("note: {}\n", note);
-  for (const auto& i : insights) fmt::print("insight: {}\n", i.text);
+  boost::json::array all;
+  for (const auto& name : names) {
+    auto a = metrics.accuracy(name, o.limit);
+    if (!a) return ctx.error(automation::with_context(a.error(), "--metric"));
+    if (ctx.global.json) {
+      boost::json::array scores;
+      for (const auto& s : a->scores)
+        scores.push_back(boost::json::object{{"id", s.id},
+                                             {"created", automation::format_timestamp(s.created)},
+                                             {"method", s.method},
+                                             {"backend", s.backend},
+                                             {"first_day", automation::metrics::format_date(s.first_day)},
+                                             {"horizon", s.horizon},
+                                             {"compared", s.compared},
+                                             {"mae", s.mae},
+                                             {"smape", s.smape},
+                                             {"mase", automation::json::or_null(s.mase)},
+                                             {"coverage", coverage_json(s.coverage)}});
+      all.push_back(boost::json::object{{"metric", a->metric},
+                                        {"forecasts", a->forecasts},
+                                        {"scored", a->scored},
+                                        {"points", a->points},
+                                        {"mae", a->mae},
+                                        {"smape", a->smape},
+                                        {"mase", automation::json::or_null(a->mase)},
+                                        {"coverage", coverage_json(a->coverage)},
+                                        {"scores", std::move(scores)}});
+      continue;
+    }
+    if (a->forecasts == 0) {
+      fmt::print("{}: no stored forecasts (autoctl forecast --metric {})\n", a->metric, a->metric);
+      continue;
+    }
+    if (a->points == 0) {
+      fmt::print("{}: {} stored forecast{}, none with a complete predicted day yet\n", a->metric, a->forecasts,
+                 a->forecasts == 1 ? "" : "s");
+      continue;
+    }
+    std::string cov;
+    for (const auto& [level, share] : a->coverage) cov += fmt::format(", {:g} % interval covered {:.1f} %", level, 100 * share);
+    fmt::print("{}: {} forecast{} scored over {} day{}: sMAPE {:.2f} %, MAE {:.6g}, MASE {}{}\n", a->metric, a->scored,
+               a->scored == 1 ? "" : "s", a->points, a->points == 1 ? "" : "s", a->smape, a->mae,
+               a->mase ? fmt::format("{:.3f}", *a->mase) : "n/a", cov);
+    for (const auto& s : a->scores) {
+      fmt::print("  #{:<4} {} {:<12} from {} ({} days): ", s.id, automation::format_timestamp(s.created), s.method,
+                 automation::metrics::format_date(s.first_day), s.horizon);
+      if (s.compared == 0) {
+        fmt::print("no actuals yet\n");
+        continue;
+      }
+      fmt::print("{} compared, sMAPE {:.2f} %, MASE {}", s.compared, s.smape, s.mase ? fmt::format("{:.3f}", *s.mase) : "n/a");
+      for (const auto& [level, share] : s.coverage) fmt::print(", {:g} %: {:.0f} %", level, 100 * share);
+      fmt::print("\n");
+    }
+  }
+  if (ctx.global.json)
+    ctx.print_json(boost::json::object{{"accuracy", std::move(all)}});
+  else if (names.empty())
+    fmt::print("no stored forecasts (autoctl forecast --metric revenue|users|usage)\n");
   return ex_ok;
 }
 
@@ -171,7 +329,10 @@ int run_forecast(Context& ctx, const ForecastOptions& o) {
 void register_forecast(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<ForecastOptions>();
   auto* cmd = app.add_subcommand("forecast", "Forecast a series with prediction intervals");
-  cmd->add_option("--input", o->input, "CSV file with a value column and optionally a date column")->required();
+  cmd->add_option("--input", o->input, "CSV file with a value column and optionally a date column");
+  cmd->add_option("--metric", o->metric,
+                  "A stored daily metric: revenue, users (active users), usage (events), or any of autoctl anomalies' metrics; the "
+                  "forecast is stored for autoctl forecast accuracy");
   cmd->add_option("--horizon", o->horizon, "Steps to forecast (default 30)")->check(CLI::Range(1, 100000));
   cmd->add_option("--frequency", o->frequency, "Seasonal period (12 monthly, 7 daily, 1 none; default: from the dates, else detected)")
       ->check(CLI::Range(1, 10000));
@@ -184,10 +345,19 @@ void register_forecast(CLI::App& app, Context& ctx) {
   cmd->add_flag("--fill-gaps", o->fill_gaps, "Interpolate empty or NA values instead of refusing the file");
   cmd->add_flag("--statistical", o->statistical, "Do not ask the LLM backend even when AUTOMATION_LLM_* configure one");
   cmd->footer(
-      "Examples:\n  autoctl forecast --input sales.csv --horizon 12\n  autoctl forecast --input daily.csv --horizon 30 "
+      "Examples:\n  autoctl forecast --metric revenue --horizon 30\n  autoctl forecast accuracy\n  autoctl forecast --input sales.csv "
+      "--horizon 12\n  autoctl forecast --input daily.csv --horizon 30 "
       "--method theta --levels 90 --json\n  AUTOMATION_LLM_BASE_URL=https://api.openai.com/v1 AUTOMATION_LLM_MODEL=gpt-4o-mini "
       "OPENAI_API_KEY=... autoctl forecast --input sales.csv\n\nMethods and the LLM backend are described in docs/forecasting.md.");
-  cmd->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_forecast(ctx, *o); }; });
+  cmd->callback([&ctx, o, cmd] {
+    if (cmd->get_subcommands().empty()) ctx.run = [&ctx, o] { return run_forecast(ctx, *o); };
+  });
+
+  auto a = std::make_shared<AccuracyOptions>();
+  auto* acc = cmd->add_subcommand("accuracy", "How the stored forecasts did against the actuals so far (running accuracy per metric)");
+  acc->add_option("--metric", a->metric, "Only this metric (default: every metric with stored forecasts)");
+  acc->add_option("--limit", a->limit, "The newest N forecasts of each metric (default 30)");
+  acc->callback([&ctx, a] { ctx.run = [&ctx, a] { return run_accuracy(ctx, *a); }; });
 }
 
 }  // namespace autoctl

@@ -9,6 +9,7 @@
 #include <automation/core/time.hpp>
 #include <automation/forecast/forecast.hpp>
 #include <automation/forecast/forecaster.hpp>
+#include <automation/forecast/metric_forecaster.hpp>
 #include <automation/metrics/aggregator.hpp>
 #include <automation/metrics/anomaly.hpp>
 #include <automation/metrics/alerts.hpp>

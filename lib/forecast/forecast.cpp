@@ -11,6 +11,7 @@
 #include <limits>
 #include <numbers>
 #include <numeric>
+#include <optional>
 
 namespace automation::forecast {
 namespace {
@@ -483,6 +484,72 @@ boost::json::object to_json(const Forecast& f, std::span<const std::string> date
           {"notes", boost::json::value_from(f.notes)},
           {"in_sample_rmse", f.in_sample_rmse},
           {"predictions", std::move(predictions)}};
+}
+
+Result<Forecast> forecast_from_json(const boost::json::value& doc) {
+  auto bad = [](std::string_view what) { return fail(errc::corrupt, fmt::format("stored forecast: {}", what)); };
+  const auto* o = doc.if_object();
+  if (!o) return bad("not a JSON object");
+  auto text = [&](std::string_view key) -> std::string {
+    const auto* v = o->if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  auto number = [](const boost::json::value* v) -> std::optional<double> {
+    if (!v || !v->is_number()) return std::nullopt;
+    return v->to_number<double>();
+  };
+  Forecast f;
+  f.backend = text("backend");
+  f.why = text("why");
+  f.detail = text("detail");
+  auto method = parse_method(text("method"));
+  if (!method) return bad(fmt::format("method: {}", method.error().message));
+  f.method = *method;
+  if (const auto* notes = o->if_contains("notes"); notes && notes->is_array())
+    for (const auto& n : notes->as_array())
+      if (n.is_string()) f.notes.emplace_back(n.as_string());
+  f.in_sample_rmse = number(o->if_contains("in_sample_rmse")).value_or(0.0);
+  f.observations = static_cast<std::size_t>(number(o->if_contains("observations")).value_or(0.0));
+  if (const auto* s = o->if_contains("seasonality"); s && s->is_object()) {
+    const auto& so = s->as_object();
+    f.seasonality.period = static_cast<std::size_t>(number(so.if_contains("period")).value_or(1.0));
+    f.seasonality.seasonal = so.contains("seasonal") && so.at("seasonal").is_bool() && so.at("seasonal").as_bool();
+    f.seasonality.multiplicative = so.contains("multiplicative") && so.at("multiplicative").is_bool() && so.at("multiplicative").as_bool();
+    f.seasonality.acf = number(so.if_contains("acf")).value_or(0.0);
+    f.seasonality.threshold = number(so.if_contains("threshold")).value_or(0.0);
+    if (const auto* r = so.if_contains("reason"); r && r->is_string()) f.seasonality.reason = std::string(r->as_string());
+    if (const auto* ix = so.if_contains("indices"); ix && ix->is_array())
+      for (const auto& v : ix->as_array())
+        if (v.is_number()) f.seasonality.indices.push_back(v.to_number<double>());
+  }
+  const auto* preds = o->if_contains("predictions");
+  if (!preds || !preds->is_array()) return bad("no predictions");
+  for (std::size_t k = 0; k < preds->as_array().size(); ++k) {
+    const auto* p = preds->as_array()[k].if_object();
+    const auto value = p ? number(p->if_contains("value")) : std::nullopt;
+    if (!value) return bad(fmt::format("prediction {} has no value", k + 1));
+    f.mean.push_back(*value);
+    const auto* ivs = p->if_contains("intervals");
+    if (!ivs || !ivs->is_array()) return bad(fmt::format("prediction {} has no intervals", k + 1));
+    const auto& arr = ivs->as_array();
+    if (k == 0) {
+      for (const auto& iv : arr) {
+        const auto level = iv.is_object() ? number(iv.as_object().if_contains("level")) : std::nullopt;
+        if (!level) return bad("an interval without a level");
+        f.intervals.push_back(Interval{*level, {}, {}});
+      }
+    }
+    if (arr.size() != f.intervals.size())
+      return bad(fmt::format("prediction {} has {} intervals, not {}", k + 1, arr.size(), f.intervals.size()));
+    for (std::size_t j = 0; j < arr.size(); ++j) {
+      const auto& iv = arr[j].as_object();
+      const auto lo = number(iv.if_contains("lower")), hi = number(iv.if_contains("upper"));
+      if (!lo || !hi) return bad(fmt::format("prediction {}: an interval without bounds", k + 1));
+      f.intervals[j].lower.push_back(*lo);
+      f.intervals[j].upper.push_back(*hi);
+    }
+  }
+  return f;
 }
 
 std::vector<Insight> insights(const Forecast& f, std::span<const double> history, std::string_view metric, const Forecast* previous) {

@@ -1,5 +1,6 @@
 // autoctl forecast on real CSV files.
 #include <automation/core/json.hpp>
+#include <automation/storage/store.hpp>
 
 #include "support/autoctl.hpp"
 #include "support/http_server.hpp"
@@ -175,4 +176,81 @@ TEST_CASE("autoctl forecast: a filled gap at the end keeps the insights numeric"
   const auto insights = json_out(r).at("insights").as_array();
   CHECK_THAT(std::string(insights[0].at("text").as_string()), !Contains("nan"));
   CHECK(std::isfinite(insights[0].at("value").to_number<double>()));
+}
+
+TEST_CASE("autoctl forecast --metric: stored revenue forecast, stored, and its accuracy once actuals arrive") {
+  using namespace std::chrono;
+  test::TempDir dir;
+  const auto db = dir.file("m.db");
+  const std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + db}};
+  // Sixty days of revenue up to yesterday (the real date: the CLI runs on the system clock).
+  const auto today = floor<days>(system_clock::now());
+  std::string csv = "date,plan,totalRevenue,newSubscribers,activeUsers,churnCount\n";
+  for (int i = 60; i >= 1; --i) {
+    const year_month_day d{today - days{i}};
+    char row[96];
+    std::snprintf(row, sizeof row, "%04d-%02u-%02u,pro,%.2f,1,%d,0\n", int(d.year()), unsigned(d.month()), unsigned(d.day()),
+                  1000 + 3.0 * (60 - i) + 100 * std::sin(2 * M_PI * i / 7.0), 100 + (60 - i));
+    csv += row;
+  }
+  const auto file = test::write_file(dir.file("revenue.csv"), csv);
+  REQUIRE(autoctl({"ingest", "revenue", file}, env).exit_code == 0);
+
+  auto none = autoctl({"forecast", "accuracy"}, env);
+  REQUIRE(none.exit_code == 0);
+  CHECK_THAT(none.out, Contains("no stored forecasts"));
+
+  auto r = autoctl({"forecast", "--metric", "revenue", "--horizon", "14", "--statistical", "--json"}, env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto doc = json_out(r);
+  CHECK(doc.at("metric").as_string() == "revenue");
+  CHECK(doc.at("history").at("days").to_number<int>() == 60);
+  CHECK(doc.at("predictions").as_array().size() == 14);
+  const year_month_day first_day{today};
+  char first_date[16];
+  std::snprintf(first_date, sizeof first_date, "%04d-%02u-%02u", int(first_day.year()), unsigned(first_day.month()),
+                unsigned(first_day.day()));
+  CHECK(doc.at("predictions").as_array()[0].at("date").as_string() == first_date);  // today: the first day not complete
+  CHECK(doc.at("previous").is_null());
+  const auto id = doc.at("id").to_number<std::int64_t>();
+
+  auto text = autoctl({"forecast", "--metric", "users", "--horizon", "7", "--statistical"}, env);
+  INFO(text.err);
+  REQUIRE(text.exit_code == 0);
+  CHECK_THAT(text.out, Contains("users: 7 days to"));
+  CHECK_THAT(text.out, Contains("stored as forecast"));
+  auto again = json_out(autoctl({"forecast", "--metric", "revenue", "--horizon", "14", "--statistical", "--json"}, env));
+  CHECK(again.at("previous").to_number<std::int64_t>() == id);
+
+  auto pending = autoctl({"forecast", "accuracy", "--metric", "revenue"}, env);
+  REQUIRE(pending.exit_code == 0);
+  CHECK_THAT(pending.out, Contains("revenue: 2 stored forecasts, none with a complete predicted day yet"));
+
+  // A forecast made two weeks ago (its days are complete now) is scored against the actuals.
+  {
+    auto store = storage::open_store("sqlite:" + db).value();
+    auto rec = store->get_forecast(id).value().value();
+    rec.first_day -= 14;
+    rec.created -= days(14);
+    rec.reason = "a forecast made two weeks ago";
+    REQUIRE(store->append_forecast(rec));
+  }
+  auto scored = autoctl({"forecast", "accuracy", "--json"}, env);
+  INFO(scored.err);
+  REQUIRE(scored.exit_code == 0);
+  const auto all = json_out(scored).at("accuracy").as_array();
+  REQUIRE(all.size() == 2);  // revenue and users
+  const auto& rev = all[0].at("metric").as_string() == "revenue" ? all[0] : all[1];
+  CHECK(rev.at("forecasts").to_number<int>() == 3);
+  CHECK(rev.at("scored").to_number<int>() == 1);
+  CHECK(rev.at("points").to_number<int>() == 14);
+  CHECK(rev.at("smape").to_number<double>() > 0);
+  CHECK(rev.at("coverage").as_array().size() == 2);
+  auto shown = autoctl({"forecast", "accuracy", "--metric", "revenue"}, env);
+  CHECK_THAT(shown.out, Contains("revenue: 1 forecast scored over 14 days: sMAPE"));
+
+  CHECK(autoctl({"forecast", "--metric", "profit"}, env).exit_code == 65);
+  CHECK(autoctl({"forecast", "--metric", "revenue", "--input", file}, env).exit_code == 65);
+  CHECK(autoctl({"forecast"}, env).exit_code == 65);
 }

@@ -97,6 +97,9 @@ Seasonality detect_seasonality(std::span<const double> history, std::size_t peri
 /// seasonality, notes, in_sample_rmse and predictions, one per step: step, date (when `dates` has
 /// one per step), value, confidence with lower and upper (the widest level), and every interval.
 boost::json::object to_json(const Forecast& forecast, std::span<const std::string> dates = {});
+/// The inverse of to_json (dates are not kept): a stored forecast read back. errc::corrupt naming
+/// the field when the document is not one to_json() wrote.
+Result<Forecast> forecast_from_json(const boost::json::value& document);
 
 /// A plain sentence about a forecast and the number behind it.
 struct Insight {

@@ -1,0 +1,213 @@
+#include <automation/core/json.hpp>
+#include <automation/forecast/metric_forecaster.hpp>
+#include <automation/metrics/aggregator.hpp>
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace automation::forecast {
+
+namespace bj = boost::json;
+using namespace std::chrono;
+
+namespace {
+
+std::int32_t day_number(year_month_day d) { return static_cast<std::int32_t>(sys_days{d}.time_since_epoch().count()); }
+year_month_day day_of(std::int32_t n) { return year_month_day{sys_days{days{n}}}; }
+
+// MASE's scale: the mean absolute difference at lag `period` (lag 1 when the history is not longer).
+std::optional<double> scale_of(std::span<const double> h, std::size_t period) {
+  const std::size_t lag = period > 1 && h.size() > period ? period : 1;
+  if (h.size() <= lag) return std::nullopt;
+  double sum = 0;
+  for (std::size_t i = lag; i < h.size(); ++i) sum += std::abs(h[i] - h[i - lag]);
+  const double s = sum / static_cast<double>(h.size() - lag);
+  if (s == 0) return std::nullopt;
+  return s;
+}
+
+bj::array insights_json(const std::vector<Insight>& in) {
+  bj::array out;
+  for (const auto& i : in) out.push_back(bj::object{{"kind", i.kind}, {"text", i.text}, {"value", i.value}});
+  return out;
+}
+
+}  // namespace
+
+MetricForecaster::MetricForecaster(storage::Store& store, const Clock& clock, Forecaster& forecaster, MetricForecastOptions options)
+    : store_(store), clock_(clock), forecaster_(forecaster), options_(std::move(options)) {}
+
+Result<MetricForecast> MetricForecaster::forecast(std::string_view metric, Options options, std::string_view reason) {
+  if (auto f = metrics::daily_figure(metric); !f) return f.error();
+  if (options_.history_days < 2 || options_.history_days > 3660)
+    return fail(errc::invalid_argument, fmt::format("forecast history of {} days: expected 2 to 3,660", options_.history_days));
+  const auto today = options_.time_zone.local_date(clock_.now());
+  const year_month_day last{sys_days{today} - days{1}};
+  const year_month_day first{sys_days{last} - days{static_cast<int>(options_.history_days) - 1}};
+  metrics::MetricsAggregator agg(store_, clock_, {.time_zone = options_.time_zone});
+  auto values = agg.daily_series(metric, first, last);
+  if (!values) return values.error();
+  // Days before the first with data are before the business (or the ingest) began.
+  const auto start = std::find_if(values->begin(), values->end(), [](double v) { return v != 0; });
+  const auto n = static_cast<std::size_t>(values->end() - start);
+  if (n < 2)
+    return fail(errc::invalid_argument,
+                fmt::format("{} has {} day{} of data up to {} (a forecast needs at least 2; ingest events or revenue first)", metric, n,
+                            n == 1 ? "" : "s", metrics::format_date(last)));
+  MetricForecast out;
+  out.metric = std::string(metric);
+  out.history.assign(start, values->end());
+  out.history_first = year_month_day{sys_days{last} - days{static_cast<int>(n) - 1}};
+  out.history_last = last;
+  if (options.period == 0) options.period = 7;  // daily data: a weekly cycle, tested before it is used
+
+  // The metric's previous forecast, for "what changed since".
+  std::optional<Forecast> previous;
+  auto before = store_.list_forecasts({.metric = std::string(metric), .limit = 1});
+  if (!before) return before.error();
+  if (!before->empty()) {
+    if (auto doc = json::parse(before->front().document); doc)
+      if (auto f = forecast_from_json(*doc); f) {
+        previous = std::move(*f);
+        out.previous = before->front().id;
+      }
+  }
+
+  auto f = forecaster_.forecast(out.history, options);
+  if (!f) return with_context(f.error(), fmt::format("forecasting {}", metric));
+  out.forecast = std::move(*f);
+  std::vector<std::string> dates;
+  for (std::size_t k = 1; k <= out.forecast.mean.size(); ++k) {
+    out.days.push_back(year_month_day{sys_days{last} + days{static_cast<int>(k)}});
+    dates.push_back(metrics::format_date(out.days.back()));
+  }
+  out.insights = insights(out.forecast, out.history, metric, previous ? &*previous : nullptr);
+
+  storage::ForecastRecord r;
+  r.metric = out.metric;
+  r.time_zone = options_.time_zone.name();
+  r.created = clock_.now();
+  r.first_day = day_number(out.days.front());
+  r.horizon = static_cast<std::int32_t>(out.days.size());
+  r.method = std::string(to_string(out.forecast.method));
+  r.backend = out.forecast.backend;
+  auto doc = to_json(out.forecast, dates);
+  doc["insights"] = insights_json(out.insights);
+  r.document = json::dump(doc);
+  bj::array levels;
+  for (const double l : options.levels) levels.push_back(l);
+  const auto scale = scale_of(out.history, options.period);
+  r.inputs = json::dump(bj::object{{"first_day", metrics::format_date(out.history_first)},
+                                   {"last_day", metrics::format_date(out.history_last)},
+                                   {"points", n},
+                                   {"period", options.period},
+                                   {"method", std::string(to_string(options.method))},
+                                   {"levels", std::move(levels)},
+                                   {"scale", json::or_null(scale)},
+                                   {"last_value", out.history.back()}});
+  r.reason = std::string(reason);
+  auto id = store_.append_forecast(r);
+  if (!id) return with_context(id.error(), fmt::format("storing the forecast of {}", metric));
+  out.id = *id;
+  return out;
+}
+
+Result<MetricAccuracy> MetricForecaster::accuracy(std::string_view metric, std::size_t limit) {
+  if (auto f = metrics::daily_figure(metric); !f) return f.error();
+  MetricAccuracy out;
+  out.metric = std::string(metric);
+  auto records = store_.list_forecasts({.metric = std::string(metric), .limit = limit});
+  if (!records) return records.error();
+  out.forecasts = records->size();
+  const auto zone = options_.time_zone.name();
+  const auto last = day_number(year_month_day{sys_days{options_.time_zone.local_date(clock_.now())} - days{1}});
+  // One read of the actuals for every day any of them predicted that is complete now.
+  std::int32_t lo = last + 1;
+  for (const auto& r : *records)
+    if (r.time_zone == zone) lo = std::min(lo, r.first_day);
+  lo = std::max(lo, last - 3659);
+  std::vector<double> actual;
+  if (lo <= last) {
+    metrics::MetricsAggregator agg(store_, clock_, {.time_zone = options_.time_zone});
+    auto v = agg.daily_series(metric, day_of(lo), day_of(last));
+    if (!v) return v.error();
+    actual = std::move(*v);
+  }
+  double abs_sum = 0, smape_sum = 0, scaled_sum = 0;
+  std::size_t scaled_n = 0;
+  std::map<double, std::pair<std::size_t, std::size_t>> inside;  // level -> (inside, compared)
+  std::vector<double> newest_levels;
+  for (const auto& r : *records) {
+    ForecastScore s;
+    s.id = r.id;
+    s.created = r.created;
+    s.method = r.method;
+    s.backend = r.backend;
+    s.first_day = day_of(r.first_day);
+    s.horizon = static_cast<std::size_t>(r.horizon);
+    if (r.time_zone != zone || r.first_day > last) {  // another zone's days, or nothing to compare yet
+      out.scores.push_back(std::move(s));
+      continue;
+    }
+    auto doc = json::parse(r.document);
+    if (!doc) return with_context(doc.error(), fmt::format("forecast {}", r.id));
+    auto f = forecast_from_json(*doc);
+    if (!f) return with_context(f.error(), fmt::format("forecast {}", r.id));
+    std::optional<double> scale;
+    if (auto in = json::parse(r.inputs); in && in->is_object())
+      if (const auto* sc = in->as_object().if_contains("scale"); sc && sc->is_number()) scale = sc->to_number<double>();
+    double abs = 0, sm = 0;
+    std::vector<std::size_t> hits(f->intervals.size(), 0);
+    for (std::int32_t d = std::max(r.first_day, lo); d <= std::min(last, r.first_day + r.horizon - 1); ++d) {
+      const auto k = static_cast<std::size_t>(d - r.first_day);
+      if (k >= f->mean.size()) break;
+      const double a = actual[static_cast<std::size_t>(d - lo)], p = f->mean[k];
+      abs += std::abs(a - p);
+      sm += std::abs(a) + std::abs(p) == 0 ? 0.0 : 200.0 * std::abs(a - p) / (std::abs(a) + std::abs(p));
+      for (std::size_t j = 0; j < f->intervals.size(); ++j)
+        if (f->intervals[j].lower[k] <= a && a <= f->intervals[j].upper[k]) ++hits[j];
+      ++s.compared;
+    }
+    if (s.compared == 0) {
+      out.scores.push_back(std::move(s));
+      continue;
+    }
+    const auto c = static_cast<double>(s.compared);
+    s.mae = abs / c;
+    s.smape = sm / c;
+    if (scale) s.mase = s.mae / *scale;
+    for (std::size_t j = 0; j < f->intervals.size(); ++j) {
+      s.coverage.emplace_back(f->intervals[j].level, static_cast<double>(hits[j]) / c);
+      auto& [in, n] = inside[f->intervals[j].level];
+      in += hits[j];
+      n += s.compared;
+    }
+    if (newest_levels.empty())
+      for (const auto& iv : f->intervals) newest_levels.push_back(iv.level);
+    ++out.scored;
+    out.points += s.compared;
+    abs_sum += abs;
+    smape_sum += sm;
+    if (scale) {
+      scaled_sum += abs / *scale;
+      scaled_n += s.compared;
+    }
+    out.scores.push_back(std::move(s));
+  }
+  if (out.points) {
+    out.mae = abs_sum / static_cast<double>(out.points);
+    out.smape = smape_sum / static_cast<double>(out.points);
+    if (scaled_n) out.mase = scaled_sum / static_cast<double>(scaled_n);
+    for (const double l : newest_levels) {
+      const auto& [in, n] = inside[l];
+      out.coverage.emplace_back(l, static_cast<double>(in) / static_cast<double>(n));
+    }
+  }
+  return out;
+}
+
+}  // namespace automation::forecast
