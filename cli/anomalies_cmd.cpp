@@ -59,7 +59,7 @@ Result<Series> stored_series(Context& ctx, const AnomaliesOptions& o, automation
   auto values = agg.daily_series(o.metric, first, last);
   if (!values) return values.error();
   Series s;
-  s.values = std::move(*values);
+  for (const auto& v : *values) s.values.push_back(v.value_or(0.0));  // days without data count as 0
   for (auto d = sys_days{first}; d <= sys_days{last}; d += days{1}) s.dates.push_back(zone.start_of_day(year_month_day{d}));
   return s;
 }

@@ -238,6 +238,12 @@ struct AccuracyOptions {
   std::size_t limit = 30;
 };
 
+boost::json::array coverage_json(const std::vector<fc::LevelCoverage>& coverage) {
+  boost::json::array out;
+  for (const auto& c : coverage) out.push_back(boost::json::object{{"level", c.level}, {"coverage", c.share}, {"days", c.days}});
+  return out;
+}
+
 boost::json::array coverage_json(const std::vector<std::pair<double, double>>& coverage) {
   boost::json::array out;
   for (const auto& [level, share] : coverage) out.push_back(boost::json::object{{"level", level}, {"coverage", share}});
@@ -279,7 +285,8 @@ int run_accuracy(Context& ctx, const AccuracyOptions& o) {
                                              {"mae", s.mae},
                                              {"smape", s.smape},
                                              {"mase", automation::json::or_null(s.mase)},
-                                             {"coverage", coverage_json(s.coverage)}});
+                                             {"coverage", coverage_json(s.coverage)},
+                                             {"note", s.note}});
       all.push_back(boost::json::object{{"metric", a->metric},
                                         {"forecasts", a->forecasts},
                                         {"scored", a->scored},
@@ -287,6 +294,7 @@ int run_accuracy(Context& ctx, const AccuracyOptions& o) {
                                         {"mae", a->mae},
                                         {"smape", a->smape},
                                         {"mase", automation::json::or_null(a->mase)},
+                                        {"mase_points", a->mase_points},
                                         {"coverage", coverage_json(a->coverage)},
                                         {"scores", std::move(scores)}});
       continue;
@@ -301,15 +309,17 @@ int run_accuracy(Context& ctx, const AccuracyOptions& o) {
       continue;
     }
     std::string cov;
-    for (const auto& [level, share] : a->coverage) cov += fmt::format(", {:g} % interval covered {:.1f} %", level, 100 * share);
+    for (const auto& c : a->coverage)
+      cov += fmt::format(", {:g} % interval covered {:.1f} %{}", c.level, 100 * c.share,
+                         c.days == a->points ? "" : fmt::format(" (of {} days)", c.days));
     fmt::print("{}: {} forecast{} scored over {} day{}: sMAPE {:.2f} %, MAE {:.6g}, MASE {}{}\n", a->metric, a->scored,
                a->scored == 1 ? "" : "s", a->points, a->points == 1 ? "" : "s", a->smape, a->mae,
                a->mase ? fmt::format("{:.3f}", *a->mase) : "n/a", cov);
     for (const auto& s : a->scores) {
-      fmt::print("  #{:<4} {} {:<12} from {} ({} days): ", s.id, automation::format_timestamp(s.created), s.method,
+      fmt::print("  #{:<4} {} {:<12} {:<11} from {} ({} days): ", s.id, automation::format_timestamp(s.created), s.method, s.backend,
                  automation::metrics::format_date(s.first_day), s.horizon);
       if (s.compared == 0) {
-        fmt::print("no actuals yet\n");
+        fmt::print("{}\n", s.note);
         continue;
       }
       fmt::print("{} compared, sMAPE {:.2f} %, MASE {}", s.compared, s.smape, s.mase ? fmt::format("{:.3f}", *s.mase) : "n/a");
@@ -350,7 +360,14 @@ void register_forecast(CLI::App& app, Context& ctx) {
       "--method theta --levels 90 --json\n  AUTOMATION_LLM_BASE_URL=https://api.openai.com/v1 AUTOMATION_LLM_MODEL=gpt-4o-mini "
       "OPENAI_API_KEY=... autoctl forecast --input sales.csv\n\nMethods and the LLM backend are described in docs/forecasting.md.");
   cmd->callback([&ctx, o, cmd] {
-    if (cmd->get_subcommands().empty()) ctx.run = [&ctx, o] { return run_forecast(ctx, *o); };
+    if (cmd->get_subcommands().empty()) {
+      ctx.run = [&ctx, o] { return run_forecast(ctx, *o); };
+    } else if (!o->metric.empty() || !o->input.empty()) {  // "forecast --metric x accuracy": the option is accuracy's
+      ctx.run = [&ctx] {
+        return ctx.error(
+            automation::Error{errc::invalid_argument, "options go after the subcommand: autoctl forecast accuracy --metric M"});
+      };
+    }
   });
 
   auto a = std::make_shared<AccuracyOptions>();

@@ -509,10 +509,14 @@ Result<Forecast> forecast_from_json(const boost::json::value& doc) {
     for (const auto& n : notes->as_array())
       if (n.is_string()) f.notes.emplace_back(n.as_string());
   f.in_sample_rmse = number(o->if_contains("in_sample_rmse")).value_or(0.0);
-  f.observations = static_cast<std::size_t>(number(o->if_contains("observations")).value_or(0.0));
+  const auto count = [](std::optional<double> v, double fallback) {
+    const double x = v.value_or(fallback);
+    return x >= 0 && x <= 1e12 ? static_cast<std::size_t>(x) : static_cast<std::size_t>(fallback);
+  };
+  f.observations = count(number(o->if_contains("observations")), 0.0);
   if (const auto* s = o->if_contains("seasonality"); s && s->is_object()) {
     const auto& so = s->as_object();
-    f.seasonality.period = static_cast<std::size_t>(number(so.if_contains("period")).value_or(1.0));
+    f.seasonality.period = std::max<std::size_t>(1, count(number(so.if_contains("period")), 1.0));
     f.seasonality.seasonal = so.contains("seasonal") && so.at("seasonal").is_bool() && so.at("seasonal").as_bool();
     f.seasonality.multiplicative = so.contains("multiplicative") && so.at("multiplicative").is_bool() && so.at("multiplicative").as_bool();
     f.seasonality.acf = number(so.if_contains("acf")).value_or(0.0);
@@ -543,7 +547,11 @@ Result<Forecast> forecast_from_json(const boost::json::value& doc) {
       return bad(fmt::format("prediction {} has {} intervals, not {}", k + 1, arr.size(), f.intervals.size()));
     for (std::size_t j = 0; j < arr.size(); ++j) {
       const auto& iv = arr[j].as_object();
-      const auto lo = number(iv.if_contains("lower")), hi = number(iv.if_contains("upper"));
+      // json::dump writes a non-finite bound as null: an unbounded side.
+      const auto* lv = iv.if_contains("lower");
+      const auto* hv = iv.if_contains("upper");
+      const auto lo = lv && lv->is_null() ? std::optional<double>(-std::numeric_limits<double>::infinity()) : number(lv);
+      const auto hi = hv && hv->is_null() ? std::optional<double>(std::numeric_limits<double>::infinity()) : number(hv);
       if (!lo || !hi) return bad(fmt::format("prediction {}: an interval without bounds", k + 1));
       f.intervals[j].lower.push_back(*lo);
       f.intervals[j].upper.push_back(*hi);

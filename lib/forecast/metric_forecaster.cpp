@@ -48,26 +48,34 @@ Result<MetricForecast> MetricForecaster::forecast(std::string_view metric, Optio
   const auto today = options_.time_zone.local_date(clock_.now());
   const year_month_day last{sys_days{today} - days{1}};
   const year_month_day first{sys_days{last} - days{static_cast<int>(options_.history_days) - 1}};
+  if (options.horizon > 10000) return fail(errc::invalid_argument, fmt::format("a horizon of {} days: at most 10,000", options.horizon));
   metrics::MetricsAggregator agg(store_, clock_, {.time_zone = options_.time_zone});
   auto values = agg.daily_series(metric, first, last);
   if (!values) return values.error();
-  // Days before the first with data are before the business (or the ingest) began.
-  const auto start = std::find_if(values->begin(), values->end(), [](double v) { return v != 0; });
-  const auto n = static_cast<std::size_t>(values->end() - start);
+  // From the first to the last day with data: before it the business (or the ingest) had not begun,
+  // after it the data has not arrived yet (a day not yet ingested is not a day of 0).
+  const auto has = [](const std::optional<double>& v) { return v.has_value(); };
+  const auto begin = std::find_if(values->begin(), values->end(), has);
+  const auto end = std::find_if(values->rbegin(), values->rend(), has).base();
+  const auto n = begin < end ? static_cast<std::size_t>(end - begin) : 0;
   if (n < 2)
     return fail(errc::invalid_argument,
-                fmt::format("{} has {} day{} of data up to {} (a forecast needs at least 2; ingest events or revenue first)", metric, n,
-                            n == 1 ? "" : "s", metrics::format_date(last)));
+                fmt::format("{} has {} up to {} (a forecast needs at least 2 days; ingest events or revenue first)", metric,
+                            n == 0   ? std::string("no data")
+                            : n == 1 ? std::string("data on one day")
+                                     : fmt::format("{} days of data", n),
+                            metrics::format_date(last)));
   MetricForecast out;
   out.metric = std::string(metric);
-  out.history.assign(start, values->end());
-  out.history_first = year_month_day{sys_days{last} - days{static_cast<int>(n) - 1}};
-  out.history_last = last;
+  for (auto it = begin; it != end; ++it) out.history.push_back(it->value_or(0.0));
+  const auto trailing = static_cast<int>(values->end() - end);
+  out.history_last = year_month_day{sys_days{last} - days{trailing}};
+  out.history_first = year_month_day{sys_days{out.history_last} - days{static_cast<int>(n) - 1}};
   if (options.period == 0) options.period = 7;  // daily data: a weekly cycle, tested before it is used
 
   // The metric's previous forecast, for "what changed since".
   std::optional<Forecast> previous;
-  auto before = store_.list_forecasts({.metric = std::string(metric), .limit = 1});
+  auto before = store_.list_forecasts({.metric = std::string(metric), .time_zone = options_.time_zone.name(), .limit = 1});
   if (!before) return before.error();
   if (!before->empty()) {
     if (auto doc = json::parse(before->front().document); doc)
@@ -82,7 +90,7 @@ Result<MetricForecast> MetricForecaster::forecast(std::string_view metric, Optio
   out.forecast = std::move(*f);
   std::vector<std::string> dates;
   for (std::size_t k = 1; k <= out.forecast.mean.size(); ++k) {
-    out.days.push_back(year_month_day{sys_days{last} + days{static_cast<int>(k)}});
+    out.days.push_back(year_month_day{sys_days{out.history_last} + days{static_cast<int>(k)}});
     dates.push_back(metrics::format_date(out.days.back()));
   }
   out.insights = insights(out.forecast, out.history, metric, previous ? &*previous : nullptr);
@@ -120,17 +128,16 @@ Result<MetricAccuracy> MetricForecaster::accuracy(std::string_view metric, std::
   if (auto f = metrics::daily_figure(metric); !f) return f.error();
   MetricAccuracy out;
   out.metric = std::string(metric);
-  auto records = store_.list_forecasts({.metric = std::string(metric), .limit = limit});
+  const auto zone = options_.time_zone.name();
+  auto records = store_.list_forecasts({.metric = std::string(metric), .time_zone = zone, .limit = limit});
   if (!records) return records.error();
   out.forecasts = records->size();
-  const auto zone = options_.time_zone.name();
   const auto last = day_number(year_month_day{sys_days{options_.time_zone.local_date(clock_.now())} - days{1}});
   // One read of the actuals for every day any of them predicted that is complete now.
   std::int32_t lo = last + 1;
-  for (const auto& r : *records)
-    if (r.time_zone == zone) lo = std::min(lo, r.first_day);
+  for (const auto& r : *records) lo = std::min(lo, r.first_day);
   lo = std::max(lo, last - 3659);
-  std::vector<double> actual;
+  std::vector<std::optional<double>> actual;
   if (lo <= last) {
     metrics::MetricsAggregator agg(store_, clock_, {.time_zone = options_.time_zone});
     auto v = agg.daily_series(metric, day_of(lo), day_of(last));
@@ -138,9 +145,7 @@ Result<MetricAccuracy> MetricForecaster::accuracy(std::string_view metric, std::
     actual = std::move(*v);
   }
   double abs_sum = 0, smape_sum = 0, scaled_sum = 0;
-  std::size_t scaled_n = 0;
   std::map<double, std::pair<std::size_t, std::size_t>> inside;  // level -> (inside, compared)
-  std::vector<double> newest_levels;
   for (const auto& r : *records) {
     ForecastScore s;
     s.id = r.id;
@@ -149,30 +154,33 @@ Result<MetricAccuracy> MetricForecaster::accuracy(std::string_view metric, std::
     s.backend = r.backend;
     s.first_day = day_of(r.first_day);
     s.horizon = static_cast<std::size_t>(r.horizon);
-    if (r.time_zone != zone || r.first_day > last) {  // another zone's days, or nothing to compare yet
+    auto doc = json::parse(r.document);
+    auto f = doc ? forecast_from_json(*doc) : Result<Forecast>(doc.error());
+    if (!f) {
+      s.note = "cannot be read: " + f.error().message;
       out.scores.push_back(std::move(s));
       continue;
     }
-    auto doc = json::parse(r.document);
-    if (!doc) return with_context(doc.error(), fmt::format("forecast {}", r.id));
-    auto f = forecast_from_json(*doc);
-    if (!f) return with_context(f.error(), fmt::format("forecast {}", r.id));
     std::optional<double> scale;
     if (auto in = json::parse(r.inputs); in && in->is_object())
-      if (const auto* sc = in->as_object().if_contains("scale"); sc && sc->is_number()) scale = sc->to_number<double>();
+      if (const auto* sc = in->as_object().if_contains("scale"); sc && sc->is_number() && sc->to_number<double>() > 0)
+        scale = sc->to_number<double>();
     double abs = 0, sm = 0;
     std::vector<std::size_t> hits(f->intervals.size(), 0);
-    for (std::int32_t d = std::max(r.first_day, lo); d <= std::min(last, r.first_day + r.horizon - 1); ++d) {
+    const auto to = std::min<std::int64_t>(last, std::int64_t{r.first_day} + r.horizon - 1);
+    for (std::int64_t d = std::max(r.first_day, lo); d <= to; ++d) {
       const auto k = static_cast<std::size_t>(d - r.first_day);
-      if (k >= f->mean.size()) break;
-      const double a = actual[static_cast<std::size_t>(d - lo)], p = f->mean[k];
-      abs += std::abs(a - p);
-      sm += std::abs(a) + std::abs(p) == 0 ? 0.0 : 200.0 * std::abs(a - p) / (std::abs(a) + std::abs(p));
+      const auto& a = actual[static_cast<std::size_t>(d - lo)];
+      if (k >= f->mean.size() || !a) continue;  // a day without data has no actual
+      const double p = f->mean[k];
+      abs += std::abs(*a - p);
+      sm += std::abs(*a) + std::abs(p) == 0 ? 0.0 : 200.0 * std::abs(*a - p) / (std::abs(*a) + std::abs(p));
       for (std::size_t j = 0; j < f->intervals.size(); ++j)
-        if (f->intervals[j].lower[k] <= a && a <= f->intervals[j].upper[k]) ++hits[j];
+        if (f->intervals[j].lower[k] <= *a && *a <= f->intervals[j].upper[k]) ++hits[j];
       ++s.compared;
     }
     if (s.compared == 0) {
+      s.note = r.first_day > last ? "no complete day yet" : "no actuals for its days yet";
       out.scores.push_back(std::move(s));
       continue;
     }
@@ -186,26 +194,22 @@ Result<MetricAccuracy> MetricForecaster::accuracy(std::string_view metric, std::
       in += hits[j];
       n += s.compared;
     }
-    if (newest_levels.empty())
-      for (const auto& iv : f->intervals) newest_levels.push_back(iv.level);
     ++out.scored;
     out.points += s.compared;
     abs_sum += abs;
     smape_sum += sm;
     if (scale) {
       scaled_sum += abs / *scale;
-      scaled_n += s.compared;
+      out.mase_points += s.compared;
     }
     out.scores.push_back(std::move(s));
   }
   if (out.points) {
     out.mae = abs_sum / static_cast<double>(out.points);
     out.smape = smape_sum / static_cast<double>(out.points);
-    if (scaled_n) out.mase = scaled_sum / static_cast<double>(scaled_n);
-    for (const double l : newest_levels) {
-      const auto& [in, n] = inside[l];
-      out.coverage.emplace_back(l, static_cast<double>(in) / static_cast<double>(n));
-    }
+    if (out.mase_points) out.mase = scaled_sum / static_cast<double>(out.mase_points);
+    for (const auto& [level, counts] : inside)
+      out.coverage.push_back({level, static_cast<double>(counts.first) / static_cast<double>(counts.second), counts.second});
   }
   return out;
 }

@@ -504,16 +504,19 @@ std::span<const DailyFigure> daily_figures() noexcept {
       {"errors", "events with an error code", [](const Rollup& r) { return static_cast<double>(r.usage.errors); }},
       {"error_rate", "errors / events", [](const Rollup& r) { return r.usage.error_rate; }},
       {"duration_p95", "95th percentile of event durations, ms", [](const Rollup& r) { return r.usage.duration.p95_ms; }},
-      {"revenue", "total revenue of all plans", [](const Rollup& r) { return r.revenue.total_revenue; }},
-      {"new_subscribers", "new subscribers of all plans", [](const Rollup& r) { return static_cast<double>(r.revenue.new_subscribers); }},
+      {"revenue", "total revenue of all plans", [](const Rollup& r) { return r.revenue.total_revenue; }, true},
+      {"new_subscribers", "new subscribers of all plans", [](const Rollup& r) { return static_cast<double>(r.revenue.new_subscribers); },
+       true},
       {"active_users", "active users of all plans (revenue records)",
-       [](const Rollup& r) { return static_cast<double>(r.revenue.active_users); }},
-      {"churn", "churned users of all plans", [](const Rollup& r) { return static_cast<double>(r.revenue.churn_count); }},
+       [](const Rollup& r) { return static_cast<double>(r.revenue.active_users); }, true},
+      {"churn", "churned users of all plans", [](const Rollup& r) { return static_cast<double>(r.revenue.churn_count); }, true},
       {"usage", "the seed's name for events", [](const Rollup& r) { return static_cast<double>(r.usage.events); }},
-      {"users", "the seed's name for active_users", [](const Rollup& r) { return static_cast<double>(r.revenue.active_users); }},
+      {"users", "the seed's name for active_users", [](const Rollup& r) { return static_cast<double>(r.revenue.active_users); }, true},
   };
   return kFigures;
 }
+
+bool DailyFigure::has_data(const Rollup& r) const noexcept { return from_revenue ? r.revenue.days > 0 : r.usage.events > 0; }
 
 Result<DailyFigure> daily_figure(std::string_view name) {
   std::vector<std::string_view> names;
@@ -524,18 +527,21 @@ Result<DailyFigure> daily_figure(std::string_view name) {
   return fail(errc::invalid_argument, fmt::format("unknown metric \"{}\" (use {})", name, fmt::join(names, ", ")));
 }
 
-Result<std::vector<double>> MetricsAggregator::daily_series(std::string_view figure, year_month_day first, year_month_day last) {
+Result<std::vector<std::optional<double>>> MetricsAggregator::daily_series(std::string_view figure, year_month_day first,
+                                                                           year_month_day last) {
   auto f = daily_figure(figure);
   if (!f) return f.error();
-  auto rollups = daily_rollups(first, last);
+  auto rollups = daily(first, last, false);
   if (!rollups) return rollups.error();
-  std::vector<double> out;
+  std::vector<std::optional<double>> out;
   out.reserve(rollups->size());
-  for (const auto& r : *rollups) out.push_back(f->of(r));
+  for (const auto& r : *rollups) out.push_back(f->has_data(r) ? std::optional<double>(f->of(r)) : std::nullopt);
   return out;
 }
 
-Result<std::vector<Rollup>> MetricsAggregator::daily_rollups(year_month_day first, year_month_day last) {
+Result<std::vector<Rollup>> MetricsAggregator::daily_rollups(year_month_day first, year_month_day last) { return daily(first, last, true); }
+
+Result<std::vector<Rollup>> MetricsAggregator::daily(year_month_day first, year_month_day last, bool store) {
   if (!first.ok() || !last.ok()) return fail(errc::invalid_argument, "daily rollups: invalid date");
   if (sys_days{last} < sys_days{first})
     return fail(errc::invalid_argument, fmt::format("daily rollups: {} is before {}", format_date(last), format_date(first)));
@@ -564,7 +570,7 @@ Result<std::vector<Rollup>> MetricsAggregator::daily_rollups(year_month_day firs
         continue;
       }
     }
-    auto r = aggregate(period);
+    auto r = store ? aggregate(period) : summary(period);
     if (!r) return with_context(r.error(), period.key());
     out.push_back(std::move(*r));
   }

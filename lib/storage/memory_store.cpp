@@ -861,6 +861,7 @@ Result<std::vector<ForecastRecord>> MemoryStore::list_forecasts(const ForecastQu
   auto take = [&](const ForecastRecord& r) {
     if (q.metric && r.metric != *q.metric) return true;
     if (q.since && r.created < at_ms(*q.since)) return true;
+    if (q.time_zone && r.time_zone != *q.time_zone) return true;
     out.push_back(r);
     return q.limit == 0 || out.size() < q.limit;
   };

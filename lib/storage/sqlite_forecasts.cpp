@@ -78,12 +78,14 @@ Result<std::vector<ForecastRecord>> SqliteStore::list_forecasts(const ForecastQu
   std::string sql = fmt::format("SELECT {} FROM forecast WHERE 1", kForecastColumns);
   if (q.metric) sql += " AND metric = ?1";
   if (q.since) sql += " AND created_ms >= ?2";
+  if (q.time_zone) sql += " AND time_zone = ?3";
   sql += q.newest_first ? " ORDER BY id DESC" : " ORDER BY id";
   if (q.limit) sql += fmt::format(" LIMIT {}", q.limit);
   auto st = impl_->db.prepare(sql);
   if (!st) return st.error();
   if (q.metric) st->bind(1, std::string_view(*q.metric));
   if (q.since) st->bind(2, to_epoch_ms(*q.since));
+  if (q.time_zone) st->bind(3, std::string_view(*q.time_zone));
   std::vector<ForecastRecord> out;
   for (;;) {
     auto row = st->step("list forecasts");

@@ -1414,7 +1414,9 @@ TEMPLATE_TEST_CASE("contract: forecasts round-trip with store-assigned ids and a
   llm.inputs = "{}";
   llm.reason = "";
   const auto id2 = s.append_forecast(llm).value();
-  const auto id3 = s.append_forecast(a_forecast("revenue", t0 + 2h)).value();
+  auto utc = a_forecast("revenue", t0 + 2h);
+  utc.time_zone = "UTC";
+  const auto id3 = s.append_forecast(utc).value();
   const auto id4 = s.append_forecast(a_forecast("error_rate", t0 + 3h, -5, 1)).value();
   const auto id5 = s.append_forecast(a_forecast("revenue", t0 - 1h)).value();  // created earlier, appended later
   CHECK(id1 < id2);
@@ -1450,6 +1452,9 @@ TEMPLATE_TEST_CASE("contract: forecasts round-trip with store-assigned ids and a
   CHECK(ids({.metric = "revenue", .since = t0}) == std::vector<std::int64_t>{id3, id1});
   CHECK(ids({.metric = "revenue", .since = t0, .limit = 1, .newest_first = false}) == std::vector<std::int64_t>{id1});
   CHECK(ids({.metric = "users", .since = t0 + 2h}).empty());
+  CHECK(ids({.metric = "revenue", .time_zone = "UTC"}) == std::vector<std::int64_t>{id3});
+  CHECK(ids({.metric = "revenue", .time_zone = "Europe/Berlin"}) == std::vector<std::int64_t>{id5, id1});
+  CHECK(ids({.time_zone = "Asia/Tokyo"}).empty());
   const auto listed = s.list_forecasts({.metric = "users"}).value();
   REQUIRE(listed.size() == 1);
   CHECK(listed[0] == stored_llm);

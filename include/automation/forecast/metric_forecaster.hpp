@@ -48,6 +48,14 @@ struct ForecastScore {
   double mae = 0, smape = 0;                        ///< over the compared days (sMAPE in percent, M4's definition)
   std::optional<double> mase;                       ///< scaled by the history's mean absolute seasonal difference (none when that is 0)
   std::vector<std::pair<double, double>> coverage;  ///< per level: the share of actuals inside the interval
+  std::string note;                                 ///< why it was not scored: no complete day yet, no actuals, unreadable
+};
+
+/// How often the actuals fell inside the intervals of one level, over every forecast that had it.
+struct LevelCoverage {
+  double level = 0;
+  double share = 0;      ///< inside / days
+  std::size_t days = 0;  ///< compared days of forecasts with this level
 };
 
 /// The running accuracy of a metric's stored forecasts: every compared day of every forecast, pooled.
@@ -57,9 +65,10 @@ struct MetricAccuracy {
   std::size_t scored = 0;     ///< of which had at least one day with an actual
   std::size_t points = 0;     ///< compared days in all
   double mae = 0, smape = 0;
-  std::optional<double> mase;
-  std::vector<std::pair<double, double>> coverage;  ///< per level (of the newest scored forecast's levels)
-  std::vector<ForecastScore> scores;                ///< per forecast, newest first
+  std::optional<double> mase;           ///< over the compared days of forecasts with a MASE scale
+  std::size_t mase_points = 0;          ///< those days
+  std::vector<LevelCoverage> coverage;  ///< every level any scored forecast had, in order
+  std::vector<ForecastScore> scores;    ///< per forecast, newest first
 };
 
 class MetricForecaster {
@@ -67,13 +76,15 @@ class MetricForecaster {
   MetricForecaster(storage::Store& store, const Clock& clock, Forecaster& forecaster, MetricForecastOptions options = {});
 
   /// Forecasts `metric` (metrics::daily_figure(): revenue, users, usage, ...) from its daily values up
-  /// to yesterday (the last complete day in the zone), leading days without data left out, with
-  /// `options` (a period of 0 means 7: daily data with a weekly cycle), and stores it with `reason`.
-  /// errc::invalid_argument for an unknown metric or fewer than 2 days of data.
+  /// to yesterday (the last complete day in the zone), from its first to its last day with data (days
+  /// in between without data count as 0), with `options` (a period of 0 means 7: daily data with a
+  /// weekly cycle), and stores it with `reason`. errc::invalid_argument for an unknown metric, a
+  /// horizon over 10,000, or fewer than 2 days from the first to the last day with data.
   Result<MetricForecast> forecast(std::string_view metric, Options options, std::string_view reason);
 
-  /// The stored forecasts of `metric` (the newest `limit`) against the actuals of the days that are
-  /// complete now. errc::invalid_argument for an unknown metric.
+  /// The stored forecasts of `metric` made in this zone (the newest `limit`; 0: all) against the
+  /// actuals of the days that are complete now. A stored forecast that cannot be read is listed with
+  /// a note and not scored. errc::invalid_argument for an unknown metric.
   Result<MetricAccuracy> accuracy(std::string_view metric, std::size_t limit = 30);
 
  private:

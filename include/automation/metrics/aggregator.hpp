@@ -103,6 +103,9 @@ struct DailyFigure {
   std::string_view name;
   std::string_view description;
   double (*of)(const Rollup&);
+  bool from_revenue = false;  ///< read from revenue records (else from usage events)
+  /// Whether the day has any data this figure is made from (events, or revenue records).
+  bool has_data(const Rollup& r) const noexcept;
 };
 /// events, unique_users, errors, error_rate, duration_p95, revenue, new_subscribers, active_users
 /// and churn, then the seed's names: usage (events) and users (active_users).
@@ -150,9 +153,12 @@ class MetricsAggregator {
   /// revenue), the others are computed and stored. errc::busy when another owner is computing one.
   Result<std::vector<Rollup>> daily_rollups(std::chrono::year_month_day first, std::chrono::year_month_day last);
 
-  /// One daily figure (daily_figure()) for each day first..last, oldest first, from daily_rollups();
-  /// days without data count as 0.
-  Result<std::vector<double>> daily_series(std::string_view figure, std::chrono::year_month_day first, std::chrono::year_month_day last);
+  /// One daily figure (daily_figure()) for each day first..last, oldest first; nullopt for a day
+  /// without the data it is made from (no events, or no revenue records). It only reads: a day's
+  /// stored rollup is used while current, any other day is computed (summary()) and not stored, so it
+  /// never waits for or claims a day another process is aggregating.
+  Result<std::vector<std::optional<double>>> daily_series(std::string_view figure, std::chrono::year_month_day first,
+                                                          std::chrono::year_month_day last);
 
   /// The report of `period`: its rollup as aggregate() returns it, the daily figures of its trend
   /// window (report_days(), from daily_rollups()) and its insights. See report.hpp.
@@ -165,6 +171,9 @@ class MetricsAggregator {
   std::chrono::year_month_day local_date(TimePoint t) const { return options_.time_zone.local_date(t); }
 
  private:
+  // The rollup of each day first..last: stored ones while current, the others aggregate()d (and
+  // stored) when `store`, else summary()'d.
+  Result<std::vector<Rollup>> daily(std::chrono::year_month_day first, std::chrono::year_month_day last, bool store);
   // The insights of a rollup: the revenue of its trend window read, then derive_insights().
   Result<std::vector<Insight>> insights_of(const Rollup& rollup, const InsightOptions& options);
 

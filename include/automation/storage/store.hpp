@@ -520,9 +520,10 @@ struct ForecastRecord {
 /// Filters are ANDed.
 struct ForecastQuery {
   std::optional<std::string> metric;
-  std::optional<TimePoint> since;  ///< created >= since
-  std::size_t limit = 100;         ///< 0: no limit
-  bool newest_first = true;        ///< by id
+  std::optional<std::string> time_zone;  ///< exact
+  std::optional<TimePoint> since;        ///< created >= since
+  std::size_t limit = 100;               ///< 0: no limit
+  bool newest_first = true;              ///< by id
 };
 
 Result<void> validate(const ForecastRecord& record);

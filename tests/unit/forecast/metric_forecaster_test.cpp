@@ -82,11 +82,16 @@ TEST_CASE("metric forecasts: a stored daily metric is forecast, stored, scored a
   CHECK(back.method == first->forecast.method);
   CHECK(back.seasonality.period == 7);
 
+  // Forecasting only reads: no rollup is stored or claimed, no aggregation recorded.
+  CHECK(store.list_rollups(0).value().empty());
+  CHECK(store.query_tasks({.domain = std::string("metrics")}).value().empty());
+
   // Nothing to compare yet.
   auto none = mf.accuracy("revenue").value();
   CHECK(none.forecasts == 1);
   CHECK(none.scored == 0);
   CHECK(none.points == 0);
+  CHECK(none.scores.at(0).note == "no complete day yet");
 
   // A week later, with its actuals: seven days are compared.
   add_revenue(agg, 2026y / March / 1, 7, 56);
@@ -97,13 +102,14 @@ TEST_CASE("metric forecasts: a stored daily metric is forecast, stored, scored a
   REQUIRE(acc.scores.size() == 1);
   CHECK(acc.scores[0].compared == 7);
   // The same figures by hand from the stored forecast and the actuals.
-  auto actual = agg.daily_series("revenue", 2026y / March / 1, 2026y / March / 7).value();
+  const auto series = agg.daily_series("revenue", 2026y / March / 1, 2026y / March / 7).value();
   double abs = 0, smape = 0;
   int inside95 = 0;
   for (std::size_t k = 0; k < 7; ++k) {
-    abs += std::abs(actual[k] - back.mean[k]);
-    smape += 200 * std::abs(actual[k] - back.mean[k]) / (std::abs(actual[k]) + std::abs(back.mean[k]));
-    inside95 += back.intervals[1].lower[k] <= actual[k] && actual[k] <= back.intervals[1].upper[k];
+    const double a = series[k].value();
+    abs += std::abs(a - back.mean[k]);
+    smape += 200 * std::abs(a - back.mean[k]) / (std::abs(a) + std::abs(back.mean[k]));
+    inside95 += back.intervals[1].lower[k] <= a && a <= back.intervals[1].upper[k];
   }
   CHECK(acc.mae == Approx(abs / 7));
   CHECK(acc.smape == Approx(smape / 7));
@@ -111,8 +117,10 @@ TEST_CASE("metric forecasts: a stored daily metric is forecast, stored, scored a
   REQUIRE(acc.mase);
   CHECK(*acc.mase == Approx(abs / 7 / inputs.at("scale").to_number<double>()));
   REQUIRE(acc.coverage.size() == 2);
-  CHECK(acc.coverage[1].first == 95);
-  CHECK(acc.coverage[1].second == Approx(inside95 / 7.0));
+  CHECK(acc.coverage[1].level == 95);
+  CHECK(acc.coverage[1].share == Approx(inside95 / 7.0));
+  CHECK(acc.coverage[1].days == 7);
+  CHECK(acc.mase_points == 7);
 
   // The next forecast knows the previous one and says what changed.
   auto second = mf.forecast("revenue", o, "test run");
@@ -144,11 +152,58 @@ TEST_CASE("metric forecasts: unknown metrics and metrics without data are refuse
   auto empty = mf.forecast("usage", {}, "x");
   REQUIRE_FALSE(empty);
   CHECK(empty.error().code == errc::invalid_argument);
-  CHECK_THAT(empty.error().message, Catch::Contains("usage has 0 days of data up to 2026-02-28"));
+  CHECK_THAT(empty.error().message, Catch::Contains("usage has no data up to 2026-02-28 (a forecast needs at least 2 days"));
   CHECK(store.list_forecasts({}).value().empty());
   CHECK(mf.accuracy("profit").error().code == errc::invalid_argument);
   auto nothing = mf.accuracy("usage").value();
   CHECK(nothing.forecasts == 0);
   CHECK_FALSE(forecast_from_json(json::parse(R"({"method":"theta"})").value()));
   CHECK_FALSE(forecast_from_json(json::parse(R"({"method":"nope","predictions":[]})").value()));
+}
+
+TEST_CASE("metric forecasts: the history runs from the first to the last day with data, zones and unreadable records are kept apart",
+          "[forecast]") {
+  storage::MemoryStore store;
+  testing::ManualClock clock(sys_days{2026y / March / 1} + hours(12));
+  metrics::MetricsAggregator agg(store, clock, {});
+  add_revenue(agg, 2026y / January / 4, 54);  // to February 26: the 27th and 28th not ingested yet
+  Forecaster forecaster(clock);
+  MetricForecaster mf(store, clock, forecaster);
+  Options o;
+  o.horizon = 7;
+  auto f = mf.forecast("revenue", o, "x").value();
+  CHECK(f.history_last == 2026y / February / 26);
+  CHECK(f.history.size() == 54);
+  CHECK(f.days.front() == 2026y / February / 27);  // the forecast covers the days not in yet
+  // churn is 0 on every day with revenue records: a series of zeros, not "no data".
+  auto churn = mf.forecast("churn", o, "x");
+  REQUIRE(churn);
+  CHECK(churn->history.size() == 54);
+  CHECK(mf.forecast(
+              "revenue",
+              [] {
+                Options big;
+                big.horizon = 20000;
+                return big;
+              }(),
+              "x")
+            .error()
+            .code == errc::invalid_argument);
+
+  // A forecast made in another zone is neither "previous" nor scored here; an unreadable one is noted.
+  auto other = store.list_forecasts({.metric = std::string("revenue")}).value().at(0);
+  other.time_zone = "Asia/Tokyo";
+  REQUIRE(store.append_forecast(other));
+  auto broken = store.list_forecasts({.metric = std::string("revenue"), .time_zone = std::string("UTC")}).value().at(0);
+  broken.document = R"({"method":"theta","predictions":[{"value":1}]})";
+  const auto broken_id = store.append_forecast(broken).value();
+  clock.advance(days(3));
+  add_revenue(agg, 2026y / February / 27, 3, 54);
+  auto a = mf.accuracy("revenue").value();
+  CHECK(a.forecasts == 2);  // UTC only
+  REQUIRE(a.scores.size() == 2);
+  CHECK(a.scores[0].id == broken_id);
+  CHECK_THAT(a.scores[0].note, Catch::Contains("cannot be read: stored forecast: prediction 1 has no intervals"));
+  CHECK(a.scored == 1);
+  CHECK(a.points == 3);  // February 27, 28 and March 1
 }
