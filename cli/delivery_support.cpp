@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -97,6 +98,41 @@ automation::Result<AlertSetup> alert_setup(const Context& ctx) {
   const auto& th = ctx.config.thresholds;
   o.rules = mx::default_alert_rules(th.cpu_high, th.memory_high, th.disk_high, std::move(notify));
   s.source = fmt::format("defaults (thresholds.*; {} does not exist)", file.empty() ? "no alerts.rules_file" : file);
+  return s;
+}
+
+automation::Result<automation::forecast::ForecasterOptions> forecaster_options(const Context& ctx, bool statistical) {
+  automation::forecast::ForecasterOptions backend;
+  if (statistical) return backend;
+  automation::Environment openai;
+  for (const char* name : {"OPENAI_BASE_URL", "OPENAI_API_KEY"})
+    if (const char* v = std::getenv(name)) openai.emplace(name, v);
+  auto llm = automation::forecast::LlmConfig::from_config(ctx.config, openai);
+  if (!llm) return llm.error();
+  backend.llm = *llm;
+  return backend;
+}
+
+automation::workflow::BuiltinSettings builtin_settings(const Context& ctx, std::vector<std::string>& warnings) {
+  automation::workflow::BuiltinSettings s;
+  if (auto zone = automation::TimeZone::locate(ctx.config.time_zone); zone)
+    s.time_zone = *zone;
+  else
+    warnings.push_back(fmt::format("time_zone: {}; the metrics actions use UTC", zone.error().message));
+  if (auto d = delivery_settings(ctx); !d) {
+    warnings.push_back(fmt::format("reports: {}; the report actions have no targets", d.error().message));
+  } else {
+    s.reports = std::move(*d);
+    s.reports.actor = "system:workflow";
+    if (auto t = delivery_targets(ctx, {}); t)
+      s.reports.targets = std::move(*t);
+    else
+      warnings.push_back(fmt::format("reports: {}; the report action has no targets", t.error().message));
+  }
+  if (auto f = forecaster_options(ctx, false); f)
+    s.forecaster = std::move(*f);
+  else
+    warnings.push_back(fmt::format("llm: {}; forecasts are statistical", f.error().message));
   return s;
 }
 

@@ -3,8 +3,10 @@
 // configuration, and the alert rules in effect.
 #include "context.hpp"
 
+#include <automation/forecast/forecaster.hpp>
 #include <automation/metrics/alerts.hpp>
 #include <automation/metrics/delivery.hpp>
+#include <automation/workflow/builtins.hpp>
 
 #include <boost/json/array.hpp>
 
@@ -27,6 +29,14 @@ struct AlertSetup {
   std::string source;  // "file:alerts.json" or "defaults (thresholds.*)"
 };
 automation::Result<AlertSetup> alert_setup(const Context& ctx);
+
+// The forecaster's backend: the LLM when llm.* (or OPENAI_*) configure one and not `statistical`.
+automation::Result<automation::forecast::ForecasterOptions> forecaster_options(const Context& ctx, bool statistical);
+
+// What the built-in metrics, report and forecast actions take from the configuration. A problem in
+// the reports or LLM settings is returned as a warning (those actions then fail, saying so), so that
+// it does not stop unrelated workflows.
+automation::workflow::BuiltinSettings builtin_settings(const Context& ctx, std::vector<std::string>& warnings);
 
 // What an evaluation changed, as JSON and as text lines (alerts_cmd.cpp).
 boost::json::array changes_json(const std::vector<automation::metrics::AlertChange>& changes);

@@ -1,6 +1,7 @@
 // autoctl forecast --metric NAME | --input FILE.csv --horizon H [--frequency M] [--method NAME] [--levels 80,95]
 //                  [--column NAME] [--date-column NAME] [--fill-gaps]
 #include "context.hpp"
+#include "delivery_support.hpp"
 #include "series_input.hpp"
 
 #include <automation/core/json.hpp>
@@ -112,19 +113,6 @@ Result<std::vector<double>> parse_levels(const std::string& text) {
   return levels;
 }
 
-// The forecaster: the LLM backend when configured (and not --statistical), else statistical.
-Result<fc::ForecasterOptions> backend_options(const Context& ctx, bool statistical) {
-  fc::ForecasterOptions backend;
-  if (statistical) return backend;
-  automation::Environment openai;
-  for (const char* name : {"OPENAI_BASE_URL", "OPENAI_API_KEY"})
-    if (const char* v = std::getenv(name)) openai.emplace(name, v);
-  auto llm = fc::LlmConfig::from_config(ctx.config, openai);
-  if (!llm) return llm.error();
-  backend.llm = *llm;
-  return backend;
-}
-
 Result<fc::Options> forecast_options(const ForecastOptions& o) {
   auto method = fc::parse_method(o.method);
   if (!method) return automation::with_context(method.error(), "--method");
@@ -167,7 +155,7 @@ int run_metric_forecast(Context& ctx, const ForecastOptions& o) {
     return ctx.error(automation::Error{errc::invalid_argument, "--column, --date-column and --fill-gaps go with --input"});
   auto options = forecast_options(o);
   if (!options) return ctx.error(options.error());
-  auto backend = backend_options(ctx, o.statistical);
+  auto backend = forecaster_options(ctx, o.statistical);
   if (!backend) return ctx.error(backend.error());
   auto zone = automation::TimeZone::locate(ctx.config.time_zone);
   if (!zone) return ctx.error(automation::with_context(zone.error(), "time_zone"));
@@ -211,7 +199,7 @@ int run_forecast(Context& ctx, const ForecastOptions& o) {
   const Step step = infer_step(series->dates);
   auto options = *opts;
   options.period = o.frequency.value_or(step.period);
-  auto backend = backend_options(ctx, o.statistical);
+  auto backend = forecaster_options(ctx, o.statistical);
   if (!backend) return ctx.error(backend.error());
   fc::Forecaster forecaster(automation::SystemClock::instance(), *backend);
   auto f = forecaster.forecast(series->values, options);

@@ -1,4 +1,5 @@
 #include "workflow_support.hpp"
+#include "delivery_support.hpp"
 
 #include <automation/core/time.hpp>
 #include <automation/workflow/builtins.hpp>
@@ -89,7 +90,10 @@ automation::Result<EngineHost> open_engine(const Context& ctx, const Catalog& ca
   if (!opened) return opened.error();
   auto& store = **opened;
   auto engine = std::make_unique<wf::WorkflowEngine>(store, clock ? *clock : automation::SystemClock::instance());
-  wf::register_builtin_actions(*engine, store);
+  std::vector<std::string> warnings;
+  wf::register_builtin_actions(*engine, store, builtin_settings(ctx, warnings));
+  if (!ctx.global.quiet)
+    for (const auto& w : warnings) fmt::print(stderr, "autoctl: warning: {}\n", w);
   for (const auto& e : catalog.entries)
     if (auto r = engine->register_workflow(e.definition); !r) return r.error();
   auto report = engine->recover(false);
@@ -111,7 +115,7 @@ std::string when(std::optional<automation::TimePoint> t) {
 
 automation::Result<std::vector<ScheduleEntry>> load_schedules(const Context& ctx) {
   std::vector<ScheduleEntry> out;
-  for (auto& s : wf::builtin_schedules()) out.push_back({std::move(s), "built-in"});
+  for (auto& s : wf::builtin_schedules(ctx.config.time_zone)) out.push_back({std::move(s), "built-in"});
   const fs::path file = fs::path(ctx.config.workflows_dir) / kSchedulesFile;
   std::error_code ec;
   if (!ctx.config.workflows_dir.empty() && fs::exists(file, ec)) {

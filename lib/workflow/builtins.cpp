@@ -1,13 +1,18 @@
 #include <automation/core/time.hpp>
+#include <automation/forecast/metric_forecaster.hpp>
+#include <automation/metrics/aggregator.hpp>
 #include <automation/workflow/builtins.hpp>
 #include <detail/names.hpp>
 #include <detail/sqlite.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <sys/stat.h>
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
+#include <memory>
 
 namespace automation::workflow {
 
@@ -67,6 +72,22 @@ constexpr std::string_view kCatalog[] = {
     R"json({"name":"on_content_publish","description":"Template run on the content.published event; the payload is in params.payload",
   "params":{"payload":{"default":"{}"},"command":{"default":"echo content published: $PAYLOAD"}},
   "steps":[{"id":"handle","shell":"${{ params.command }}","env":{"PAYLOAD":"${{ params.payload }}"},"timeout":"5m"}]})json",
+    R"json({"name":"daily-metrics-aggregation","description":"Roll up yesterday's usage and revenue in the configured zone (seed: daily at 00:00)",
+  "params":{"period":{"default":"daily"},"date":{"default":""},"force":{"default":"false"}},
+  "steps":[{"id":"aggregate","action":{"name":"aggregate","with":{"period":"${{ params.period }}","date":"${{ params.date }}",
+            "force":"${{ params.force }}"}},"outputs":["period","events","unique_users","revenue","why"],
+            "retry":{"max_attempts":3,"backoff":"exponential","initial_delay":"1m"},"timeout":"30m"}]})json",
+    R"json({"name":"weekly-report-generation","description":"Last week's report, delivered to the configured targets (seed: Mondays at 09:00)",
+  "params":{"period":{"default":"weekly"},"date":{"default":""}},
+  "steps":[{"id":"report","action":{"name":"report","with":{"period":"${{ params.period }}","date":"${{ params.date }}"}},
+            "outputs":["report","deliveries","delivered","pending","failed"],
+            "retry":{"max_attempts":3,"backoff":"exponential","initial_delay":"1m"},"timeout":"30m"}]})json",
+    R"json({"name":"forecast-update","description":"Forecast revenue, users and usage for the next 30 days and store them (seed: daily at 06:00)",
+  "params":{"metrics":{"default":"revenue,users,usage"},"horizon":{"default":"30"}},
+  "steps":[{"id":"forecast","action":{"name":"forecast_metrics","with":{"metrics":"${{ params.metrics }}","horizon":"${{ params.horizon }}"}},
+            "outputs":["forecasts","skipped"],"timeout":"30m"}]})json",
+    R"json({"name":"delivery-retry","description":"Attempt the report deliveries that are due again (seed: every 10 minutes)",
+  "steps":[{"id":"retry","action":{"name":"retry_deliveries"},"outputs":["attempted","delivered","pending","failed"],"timeout":"30m"}]})json",
 };
 
 std::string arg(const StepContext& c, const std::string& key, std::string fallback) {
@@ -256,6 +277,111 @@ Result<void> cleanup(StepContext& c) {
   return {};
 }
 
+// The period an action names: `period` (daily, weekly or monthly) containing `date`, or the last
+// complete one (yesterday, last week, last month) in the zone.
+Result<metrics::Period> period_arg(const StepContext& c, const TimeZone& zone, std::string_view fallback) {
+  const auto kind = arg(c, "period", std::string(fallback));
+  auto of = kind == "daily" ? &metrics::day_of : kind == "weekly" ? &metrics::week_of : kind == "monthly" ? &metrics::month_of : nullptr;
+  if (!of) return fail(errc::invalid_argument, fmt::format("{}: period must be daily, weekly or monthly, got \"{}\"", c.step, kind));
+  const auto date = arg(c, "date", "");
+  if (date.empty()) return of(zone.local_date(c.clock->now())).previous();
+  auto d = metrics::parse_date(date);
+  if (!d) return with_context(d.error(), fmt::format("{}: date", c.step));
+  return of(*d);
+}
+
+Result<void> aggregate_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {
+  auto period = period_arg(c, s.time_zone, "daily");
+  if (!period) return period.error();
+  auto force = flag(c, "force", false);
+  if (!force) return force.error();
+  metrics::MetricsAggregator agg(store, *c.clock, {.time_zone = s.time_zone});
+  auto r = agg.aggregate(*period, *force);
+  if (!r) return with_context(r.error(), fmt::format("aggregate {}", period->key()));
+  c.set_output("period", period->key());
+  c.set_output("events", std::to_string(r->usage.events));
+  c.set_output("unique_users", std::to_string(r->usage.unique_users));
+  c.set_output("revenue", fmt::format("{:.2f}", r->revenue.total_revenue));
+  c.set_output("why", r->why);
+  c.log(fmt::format("{} in {}: {} events, {} users, revenue {:.2f} ({})", period->key(), s.time_zone.name(), r->usage.events,
+                    r->usage.unique_users, r->revenue.total_revenue, r->why));
+  return {};
+}
+
+void delivery_outputs(StepContext& c, const std::vector<metrics::DeliveryOutcome>& out) {
+  int delivered = 0, pending = 0, failed = 0;
+  for (const auto& o : out) {
+    (o.state == "delivered" ? delivered : o.state == "pending" ? pending : failed) += 1;
+    c.log(fmt::format("#{} {} {}: {}", o.id, o.target, o.state, o.detail));
+  }
+  c.set_output("delivered", std::to_string(delivered));
+  c.set_output("pending", std::to_string(pending));
+  c.set_output("failed", std::to_string(failed));
+}
+
+Result<void> report_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {
+  auto period = period_arg(c, s.time_zone, "weekly");
+  if (!period) return period.error();
+  if (s.reports.targets.empty())
+    return fail(errc::config, "report: no delivery targets are configured (reports.directory, reports.webhook_url, reports.email_to)");
+  metrics::MetricsAggregator agg(store, *c.clock, {.time_zone = s.time_zone});
+  auto rep = agg.report(*period);
+  if (!rep) return with_context(rep.error(), fmt::format("report {}", period->key()));
+  metrics::ReportDeliverer deliverer(store, *c.clock, s.reports);
+  auto out = deliverer.deliver(*rep, fmt::format("workflow {} run {}", c.workflow, c.run_id));
+  if (!out) return with_context(out.error(), fmt::format("delivering {}", rep->title()));
+  // A delivery left pending is stored and retried (delivery-retry); the step has done its part.
+  c.set_output("report", rep->key());
+  c.set_output("deliveries", std::to_string(out->size()));
+  delivery_outputs(c, *out);
+  return {};
+}
+
+Result<void> retry_deliveries_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {
+  metrics::ReportDeliverer deliverer(store, *c.clock, s.reports);
+  auto out = deliverer.retry_due();
+  if (!out) return out.error();
+  c.set_output("attempted", std::to_string(out->size()));
+  delivery_outputs(c, *out);
+  return {};
+}
+
+Result<void> forecast_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {
+  const auto names = arg(c, "metrics", "revenue,users,usage");
+  const auto horizon_text = arg(c, "horizon", "30");
+  std::size_t horizon = 0;
+  const auto [end, ec] = std::from_chars(horizon_text.data(), horizon_text.data() + horizon_text.size(), horizon);
+  if (ec != std::errc{} || end != horizon_text.data() + horizon_text.size() || horizon < 1 || horizon > 10000)
+    return fail(errc::invalid_argument,
+                fmt::format("{}: horizon must be a whole number from 1 to 10000, got \"{}\"", c.step, horizon_text));
+  forecast::Forecaster forecaster(*c.clock, s.forecaster);
+  forecast::MetricForecaster mf(store, *c.clock, forecaster, {.time_zone = s.time_zone});
+  std::vector<std::string> made, skipped;
+  for (std::size_t start = 0; start <= names.size();) {
+    const auto comma = std::min(names.find(',', start), names.size());
+    const auto name = std::string(automation::detail::trim(std::string_view(names).substr(start, comma - start)));
+    start = comma + 1;
+    if (name.empty()) continue;
+    forecast::Options o;
+    o.horizon = horizon;
+    auto f = mf.forecast(name, o, fmt::format("workflow {} run {}", c.workflow, c.run_id));
+    if (!f) {
+      // A metric without data yet is skipped; anything else (a store error) fails the step.
+      if (f.error().code != errc::invalid_argument) return f.error();
+      skipped.push_back(fmt::format("{}: {}", name, f.error().message));
+      c.log(fmt::format("skipped {}", skipped.back()));
+      continue;
+    }
+    made.push_back(fmt::format("{}:{}", name, f->id));
+    c.log(fmt::format("{}: forecast {} by {} ({}), {} days from {}", name, f->id, forecast::to_string(f->forecast.method),
+                      f->forecast.backend, f->days.size(), metrics::format_date(f->days.front())));
+    for (const auto& i : f->insights) c.log("  " + i.text);
+  }
+  c.set_output("forecasts", fmt::format("{}", fmt::join(made, ",")));
+  c.set_output("skipped", fmt::format("{}", fmt::join(skipped, "; ")));
+  return {};
+}
+
 }  // namespace
 
 std::vector<WorkflowDefinition> builtin_workflows() {
@@ -268,14 +394,19 @@ std::vector<WorkflowDefinition> builtin_workflows() {
   return out;
 }
 
-void register_builtin_actions(WorkflowEngine& engine, storage::Store& store) {
+void register_builtin_actions(WorkflowEngine& engine, storage::Store& store, BuiltinSettings settings) {
   engine.register_action("backup", [&store](StepContext& c) { return backup(store, c); });
   engine.register_action("db_maintenance", [&store](StepContext& c) { return maintenance(store, c); });
   engine.register_action("cleanup", [](StepContext& c) { return cleanup(c); });
+  auto shared = std::make_shared<const BuiltinSettings>(std::move(settings));
+  engine.register_action("aggregate", [&store, shared](StepContext& c) { return aggregate_action(store, *shared, c); });
+  engine.register_action("report", [&store, shared](StepContext& c) { return report_action(store, *shared, c); });
+  engine.register_action("retry_deliveries", [&store, shared](StepContext& c) { return retry_deliveries_action(store, *shared, c); });
+  engine.register_action("forecast_metrics", [&store, shared](StepContext& c) { return forecast_action(store, *shared, c); });
 }
 
-Result<void> register_builtins(WorkflowEngine& engine, storage::Store& store) {
-  register_builtin_actions(engine, store);
+Result<void> register_builtins(WorkflowEngine& engine, storage::Store& store, BuiltinSettings settings) {
+  register_builtin_actions(engine, store, std::move(settings));
   for (auto& w : builtin_workflows())
     if (auto r = engine.register_workflow(std::move(w)); !r) return r;
   return {};

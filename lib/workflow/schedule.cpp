@@ -282,7 +282,7 @@ bj::object to_json(const ScheduleDefinition& s) {
   return o;
 }
 
-std::vector<ScheduleDefinition> builtin_schedules() {
+std::vector<ScheduleDefinition> builtin_schedules(std::string_view time_zone) {
   using namespace std::chrono_literals;
   auto make = [](std::string name, std::string description) {
     ScheduleDefinition s;
@@ -307,6 +307,21 @@ std::vector<ScheduleDefinition> builtin_schedules() {
   auto scale = make("auto_scale_check", "Run the scaling check every 10 minutes");
   scale.cron = "every 10 minutes";
   out.push_back(std::move(scale));
+  auto aggregate = make("daily-metrics-aggregation", "Roll up yesterday's usage and revenue daily at 00:00");
+  aggregate.cron = "daily at 00:00";
+  aggregate.catch_up = 12h;
+  out.push_back(std::move(aggregate));
+  auto report = make("weekly-report-generation", "Deliver last week's report on Mondays at 09:00");
+  report.cron = "mondays at 09:00";
+  report.catch_up = 24h;
+  out.push_back(std::move(report));
+  auto forecasts = make("forecast-update", "Forecast revenue, users and usage daily at 06:00");
+  forecasts.cron = "daily at 06:00";
+  forecasts.catch_up = 12h;
+  out.push_back(std::move(forecasts));
+  auto retry = make("delivery-retry", "Attempt the report deliveries that are due again, every 10 minutes");
+  retry.cron = "every 10 minutes";
+  out.push_back(std::move(retry));
   auto user = make("on_user_register", "Run on_user_register for every user.registered event");
   user.event = "user.registered";
   user.overlap = OverlapPolicy::allow_all;
@@ -317,6 +332,7 @@ std::vector<ScheduleDefinition> builtin_schedules() {
   content.overlap = OverlapPolicy::allow_all;
   content.catch_up = 24h;
   out.push_back(std::move(content));
+  for (auto& s : out) s.time_zone = std::string(time_zone);
   return out;
 }
 

@@ -14,11 +14,26 @@
 ///   cleanup      Deletes regular files older than `older_than` (default 7d) under each directory in
 ///                `dirs` (comma-separated), recursively, never following symlinks; `dry_run` lists
 ///                only. Outputs: files, bytes_freed.
-/// Workflows: auto_backup, auto_optimize, database-maintenance, cleanup-resources (real work), and
+///   aggregate    The rollup of `period` (daily, weekly or monthly; default daily) containing `date`
+///                (default: the last complete one) in the settings' zone, stored (`force` recomputes
+///                it). Outputs: period, events, unique_users, revenue, why.
+///   report       The report of `period` (default weekly, last complete) delivered to the settings'
+///                targets; a delivery left pending is stored for retry_deliveries. Outputs: report,
+///                deliveries, delivered, pending, failed.
+///   retry_deliveries  Attempts the stored deliveries that are due. Outputs: attempted, delivered,
+///                pending, failed.
+///   forecast_metrics  Forecasts each of `metrics` (default revenue,users,usage) `horizon` (30) days
+///                ahead and stores it (a metric without data is skipped, saying so). Outputs:
+///                forecasts ("revenue:12,users:13"), skipped.
+/// Workflows: auto_backup, auto_optimize, database-maintenance, cleanup-resources,
+/// daily-metrics-aggregation, weekly-report-generation, forecast-update, delivery-retry (real work), and
 /// the templates test-and-build, deploy-production, setup-monitoring, health_check,
 /// auto_scale_check, on_user_register and on_content_publish, whose commands come from parameters
 /// (documented defaults in docs/workflows.md).
 /// Thread-safety: the actions may run on any thread; each opens its own SQLite connection.
+#include <automation/core/time.hpp>
+#include <automation/forecast/forecaster.hpp>
+#include <automation/metrics/delivery.hpp>
 #include <automation/storage/store.hpp>
 #include <automation/workflow/definition.hpp>
 #include <automation/workflow/engine.hpp>
@@ -31,11 +46,18 @@ namespace automation::workflow {
 /// The catalog, parsed and validated.
 std::vector<WorkflowDefinition> builtin_workflows();
 
+/// What the metrics, report and forecast actions take from the configuration.
+struct BuiltinSettings {
+  TimeZone time_zone;                      ///< of calendar periods and days (the configuration's time_zone)
+  metrics::DeliveryOptions reports;        ///< report targets and how they are sent (no targets: report fails, saying so)
+  forecast::ForecasterOptions forecaster;  ///< the LLM backend, if any
+};
+
 /// Registers the actions above on `engine`; they act on `store` (backup and maintenance need an
 /// SQLite store; on another backend they fail with errc::config saying so).
-void register_builtin_actions(WorkflowEngine& engine, storage::Store& store);
+void register_builtin_actions(WorkflowEngine& engine, storage::Store& store, BuiltinSettings settings = {});
 
 /// Registers the catalog and the actions.
-Result<void> register_builtins(WorkflowEngine& engine, storage::Store& store);
+Result<void> register_builtins(WorkflowEngine& engine, storage::Store& store, BuiltinSettings settings = {});
 
 }  // namespace automation::workflow

@@ -102,9 +102,11 @@ Result<std::vector<ScheduleDefinition>> load_schedules_file(const std::string& p
 boost::json::object to_json(const ScheduleDefinition& s);
 
 /// The seed schedules: auto_backup every 6 hours, health_check every 5 minutes, auto_optimize daily
-/// at 02:00, auto_scale_check every 10 minutes, on_user_register on user.registered and
-/// on_content_publish on content.published.
-std::vector<ScheduleDefinition> builtin_schedules();
+/// at 02:00, auto_scale_check every 10 minutes, daily-metrics-aggregation daily at 00:00,
+/// weekly-report-generation Mondays at 09:00, forecast-update daily at 06:00, delivery-retry every
+/// 10 minutes, on_user_register on user.registered and on_content_publish on content.published.
+/// Clock times are in `time_zone` (the configuration's).
+std::vector<ScheduleDefinition> builtin_schedules(std::string_view time_zone = "UTC");
 
 /// The first nominal fire strictly after `after` for a time trigger (nullopt for events, @reboot,
 /// an expression that never fires, or an invalid definition).

@@ -1,4 +1,5 @@
 // The built-in catalog and actions: real backups, maintenance and cleanup.
+#include <automation/metrics/aggregator.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/testing/manual_clock.hpp>
@@ -253,4 +254,86 @@ TEST_CASE("builtins: cleanup-resources deletes only regular files older than the
     auto logs = store.run_attempts(id, std::nullopt).value();
     CHECK_THAT(logs[0].stdout_text, Catch::Contains("missing: not a directory; skipped"));
   }
+}
+
+TEST_CASE("builtins: the seed jobs aggregate yesterday, deliver last week's report, update forecasts and retry deliveries") {
+  using namespace std::chrono;
+  test::TempDir dir;
+  storage::MemoryStore store;
+  testing::ManualClock clock(sys_days{2026y / March / 2} + 30min);  // a Monday, just after midnight UTC
+  metrics::MetricsAggregator agg(store, clock, {});
+  std::vector<metrics::UsageEvent> events;
+  for (int i = 0; i < 3; ++i) {
+    metrics::UsageEvent e;
+    e.time = sys_days{2026y / March / 1} + hours(10 + i);
+    e.user_id = fmt::format("u{}", i % 2);
+    e.feature = "vocal-coach";
+    e.event_type = "start";
+    events.push_back(e);
+  }
+  REQUIRE(agg.ingest(events));
+  std::vector<metrics::RevenueRecord> revenue;
+  for (int d = 0; d < 28; ++d) {
+    metrics::RevenueRecord r;
+    r.date = year_month_day{sys_days{2026y / February / 2} + days{d}};
+    r.plan = "pro";
+    r.total_revenue = 100 + d + 10 * (d % 7 == 0);
+    r.active_users = 50 + d;
+    revenue.push_back(r);
+  }
+  REQUIRE(agg.ingest_revenue(revenue));
+
+  BuiltinSettings settings;
+  settings.reports.targets = {metrics::parse_target("file:" + dir.file("reports") + "/").value()};
+  settings.reports.targets[0].format = metrics::ReportFormat::markdown;
+  WorkflowEngine engine(store, clock);
+  REQUIRE(register_builtins(engine, store, settings));
+  auto run = [&](const std::string& name, std::map<std::string, std::string> params = {}) {
+    auto id = engine.start(name, {.params = std::move(params)}).value();
+    REQUIRE(drive(engine, [&] { return !engine.is_active(id); }));
+    return id;
+  };
+
+  const auto agg_run = run("daily-metrics-aggregation");
+  CHECK(store.get_run(agg_run).value()->state == RunState::succeeded);
+  auto out = outputs(store, agg_run, "aggregate");
+  CHECK(out["period"] == "2026-03-01");
+  CHECK(out["events"] == "3");
+  CHECK(out["unique_users"] == "2");
+  CHECK(store.get_rollup("UTC", "2026-03-01").value()->state == "done");
+
+  const auto report_run = run("weekly-report-generation");
+  CHECK(store.get_run(report_run).value()->state == RunState::succeeded);
+  out = outputs(store, report_run, "report");
+  CHECK(out["report"] == "weekly-2026-W09");
+  CHECK(out["delivered"] == "1");
+  CHECK(fs::exists(fs::path(dir.file("reports")) / "weekly-2026-W09.md"));
+  // Run again: the same report is not sent twice.
+  const auto again = run("weekly-report-generation");
+  CHECK(outputs(store, again, "report")["deliveries"] == "1");
+  CHECK(store.list_deliveries({.limit = 0}).value().size() == 1);
+
+  const auto fc_run = run("forecast-update", {{"horizon", "7"}});
+  CHECK(store.get_run(fc_run).value()->state == RunState::succeeded);
+  out = outputs(store, fc_run, "forecast");
+  CHECK_THAT(out["forecasts"], Catch::Matches("revenue:\\d+,users:\\d+"));
+  CHECK_THAT(out["skipped"], Catch::Contains("usage: usage has data on one day"));  // one day of events: too short
+  CHECK(store.list_forecasts({.metric = std::string("revenue")}).value().at(0).horizon == 7);
+  CHECK_THAT(store.list_forecasts({}).value().at(0).reason, Catch::Contains("workflow forecast-update run"));
+
+  const auto retry_run = run("delivery-retry");
+  CHECK(outputs(store, retry_run, "retry")["attempted"] == "0");
+
+  // Without report targets the report job fails and says why.
+  storage::MemoryStore bare;
+  WorkflowEngine plain(bare, clock);
+  REQUIRE(register_builtins(plain, bare));
+  auto id = plain.start("weekly-report-generation", {.params = {{"date", "2026-02-25"}}}).value();
+  REQUIRE(drive(plain, [&] { return !plain.is_active(id); }));
+  CHECK(bare.get_run(id).value()->state == RunState::failed);
+  CHECK_THAT(bare.run_attempts(id, std::nullopt).value().back().error, Catch::Contains("no delivery targets are configured"));
+  // A bad period is refused by name.
+  auto bad = plain.start("daily-metrics-aggregation", {.params = {{"period", "hourly"}}}).value();
+  REQUIRE(drive(plain, [&] { return !plain.is_active(bad); }));
+  CHECK_THAT(bare.run_attempts(bad, std::nullopt).value().back().error, Catch::Contains("period must be daily, weekly or monthly"));
 }

@@ -750,6 +750,8 @@ TEST_CASE("scheduler: definitions are validated with JSON paths, and add() check
     REQUIRE(validate(seed));
     names.insert(seed.name);
   }
-  CHECK(names == std::set<std::string>{"auto_backup", "health_check", "auto_optimize", "auto_scale_check", "on_user_register",
+  CHECK(names == std::set<std::string>{"auto_backup", "health_check", "auto_optimize", "auto_scale_check", "daily-metrics-aggregation",
+                                       "weekly-report-generation", "forecast-update", "delivery-retry", "on_user_register",
                                        "on_content_publish"});
+  for (const auto& seed : builtin_schedules("Europe/Berlin")) CHECK(seed.time_zone == "Europe/Berlin");
 }
