@@ -199,11 +199,13 @@ void register_schedule(CLI::App& app, Context& ctx) {
         ctx.print_json(bj::object{{"schedules", rows}});
         return ex_ok;
       }
-      fmt::print("{:<20} {:<8} {:<22} {:<38} {}\n", "NAME", "STATE", "NEXT FIRE", "TRIGGER", "WORKFLOW");
+      std::size_t width = 20;  // the longest name sets the first column
+      for (const auto& v : rows) width = std::max(width, v.as_object().at("name").as_string().size());
+      fmt::print("{:<{}} {:<8} {:<22} {:<38} {}\n", "NAME", width, "STATE", "NEXT FIRE", "TRIGGER", "WORKFLOW");
       for (const auto& v : rows) {
         const auto& o = v.as_object();
         auto text = [&](const char* k) { return o.contains(k) ? std::string(o.at(k).as_string()) : std::string("-"); };
-        fmt::print("{:<20} {:<8} {:<22} {:<38} {}\n", text("name"), text("state"), text("next_fire"), text("trigger_text"),
+        fmt::print("{:<{}} {:<8} {:<22} {:<38} {}\n", text("name"), width, text("state"), text("next_fire"), text("trigger_text"),
                    text("workflow"));
       }
       return ex_ok;
