@@ -564,21 +564,38 @@ std::vector<Insight> insights(const Forecast& f, std::span<const double> history
   std::vector<Insight> out;
   if (f.mean.empty() || history.empty()) return out;
   const std::size_t h = f.mean.size();
-  // Trend: the forecast's average against the average of the last season (or the last 7 values at
-  // most); missing values in the history are skipped.
-  const std::size_t recent = std::min(history.size(), f.seasonality.seasonal ? f.seasonality.period : std::min<std::size_t>(h, 7));
-  double base = 0;
+  // Trend: the forecast's average against the history. For a seasonal series each step is set
+  // against the same point of the cycle one season back (so a horizon that is not whole seasons is
+  // not biased by where it falls in the cycle); otherwise against the last values (at most 7).
+  // Missing values in the history are skipped.
+  const std::size_t n = history.size();
+  const bool cycle = f.seasonality.seasonal && f.seasonality.period > 1 && n >= f.seasonality.period;
+  const double average = std::accumulate(f.mean.begin(), f.mean.end(), 0.0) / static_cast<double>(h);
+  double base = 0, ahead = 0;
   std::size_t known = 0;
-  for (double v : history.last(recent))
-    if (std::isfinite(v)) base += v, ++known;
+  if (cycle) {  // the steps whose point one season back is known, on both sides
+    const std::size_t p = f.seasonality.period;
+    for (std::size_t k = 0; k < h; ++k) {
+      const double v = history[n - p + k % p];
+      if (!std::isfinite(v)) continue;
+      base += v;
+      ahead += f.mean[k];
+      ++known;
+    }
+    ahead = known ? ahead / static_cast<double>(known) : average;
+  } else {
+    for (double v : history.last(std::min<std::size_t>(n, std::min<std::size_t>(h, 7))))
+      if (std::isfinite(v)) base += v, ++known;
+    ahead = average;
+  }
   base = known ? base / static_cast<double>(known) : 0.0;
-  const double ahead = std::accumulate(f.mean.begin(), f.mean.end(), 0.0) / static_cast<double>(h);
   const double change = base != 0 ? 100 * (ahead - base) / std::abs(base) : 0.0;
   const char* direction = std::abs(change) < 1 ? "flat" : change > 0 ? "trending upward" : "trending downward";
+  const auto against = cycle ? fmt::format("the same points of the last cycle of {} ({:.6g})", f.seasonality.period, base)
+                             : fmt::format("the last {} value(s) ({:.6g})", std::min<std::size_t>(n, std::min<std::size_t>(h, 7)), base);
   out.push_back({"trend",
-                 fmt::format("{} is {}: the forecast averages {:.6g} over the next {} steps, {:+.1f} % on the last {} "
-                             "value(s) ({:.6g})",
-                             metric, direction, ahead, h, change, recent, base),
+                 fmt::format("{} is {}: the forecast averages {:.6g} over the next {} steps, {:+.1f} % on {}", metric, direction, average,
+                             h, change, against),
                  change});
   if (f.seasonality.seasonal && f.seasonality.indices.empty()) {
     out.push_back({"seasonality", fmt::format("{} repeats every {} steps ({})", metric, f.seasonality.period, f.seasonality.reason),

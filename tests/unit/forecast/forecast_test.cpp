@@ -278,6 +278,20 @@ TEST_CASE("forecast: insights name the trend, the season, the certainty and the 
   CHECK(std::isfinite(filled_trend.value));
   CHECK_THAT(filled_trend.text, Contains("trending upward"));
 
+  // A horizon that is not whole seasons is set against the same points of the last cycle, so where
+  // it falls in the cycle does not turn a rising series "downward".
+  const auto daily = seasonal_series(98, 7, 0.0);
+  for (std::size_t horizon = 1; horizon <= 15; ++horizon) {
+    Options d;
+    d.horizon = horizon;
+    d.period = 7;
+    const auto fd = forecast(daily, d).value();
+    REQUIRE(fd.seasonality.seasonal);
+    const auto trend = insights(fd, daily, "usage").at(0);
+    INFO(trend.text);
+    CHECK_THAT(trend.text, Contains("usage is trending upward") && Contains("on the same points of the last cycle of 7"));
+  }
+
   auto with_change = insights(f, y, "revenue", &previous);
   REQUIRE(with_change.size() == 4);
   CHECK(with_change[3].kind == "change");
