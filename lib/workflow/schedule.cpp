@@ -284,55 +284,43 @@ bj::object to_json(const ScheduleDefinition& s) {
 
 std::vector<ScheduleDefinition> builtin_schedules(std::string_view time_zone) {
   using namespace std::chrono_literals;
-  auto make = [](std::string name, std::string description) {
-    ScheduleDefinition s;
-    s.name = name;
-    s.workflow = std::move(name);
-    s.description = std::move(description);
-    return s;
+  // Each seed runs the built-in workflow of its name.
+  struct Seed {
+    const char* name;
+    const char* description;
+    const char* cron;   // or nullptr for an event
+    const char* event;  // or nullptr for a time trigger
+    Duration catch_up;
+    int pause_after_failures = 0;
+  };
+  static const Seed kSeeds[] = {
+      {"auto_backup", "Back the store up every 6 hours; after downtime, one backup runs at once", "every 6 hours", nullptr, 6h},
+      {"health_check", "Probe the health URL every 5 minutes; pauses itself after 3 failed probes in a row", "every 5 minutes", nullptr,
+       1min, 3},
+      {"auto_optimize", "Checkpoint, analyze, vacuum and prune the store daily at 02:00", "daily at 02:00", nullptr, 12h},
+      {"auto_scale_check", "Run the scaling check every 10 minutes", "every 10 minutes", nullptr, 1min},
+      {"daily-metrics-aggregation", "Roll up yesterday's usage and revenue daily at 00:00", "daily at 00:00", nullptr, 12h},
+      {"weekly-report-generation", "Deliver last week's report on Mondays at 09:00", "mondays at 09:00", nullptr, 24h},
+      {"forecast-update", "Forecast revenue, users and usage daily at 06:00", "daily at 06:00", nullptr, 12h},
+      {"delivery-retry", "Attempt the report deliveries that are due again, every 10 minutes", "every 10 minutes", nullptr, 1min},
+      {"on_user_register", "Run on_user_register for every user.registered event", nullptr, "user.registered", 24h},
+      {"on_content_publish", "Run on_content_publish for every content.published event", nullptr, "content.published", 24h},
   };
   std::vector<ScheduleDefinition> out;
-  auto backup = make("auto_backup", "Back the store up every 6 hours; after downtime, one backup runs at once");
-  backup.cron = "every 6 hours";
-  backup.catch_up = 6h;
-  out.push_back(std::move(backup));
-  auto health = make("health_check", "Probe the health URL every 5 minutes; pauses itself after 3 failed probes in a row");
-  health.cron = "every 5 minutes";
-  health.pause_after_failures = 3;
-  out.push_back(std::move(health));
-  auto optimize = make("auto_optimize", "Checkpoint, analyze, vacuum and prune the store daily at 02:00");
-  optimize.cron = "daily at 02:00";
-  optimize.catch_up = 12h;
-  out.push_back(std::move(optimize));
-  auto scale = make("auto_scale_check", "Run the scaling check every 10 minutes");
-  scale.cron = "every 10 minutes";
-  out.push_back(std::move(scale));
-  auto aggregate = make("daily-metrics-aggregation", "Roll up yesterday's usage and revenue daily at 00:00");
-  aggregate.cron = "daily at 00:00";
-  aggregate.catch_up = 12h;
-  out.push_back(std::move(aggregate));
-  auto report = make("weekly-report-generation", "Deliver last week's report on Mondays at 09:00");
-  report.cron = "mondays at 09:00";
-  report.catch_up = 24h;
-  out.push_back(std::move(report));
-  auto forecasts = make("forecast-update", "Forecast revenue, users and usage daily at 06:00");
-  forecasts.cron = "daily at 06:00";
-  forecasts.catch_up = 12h;
-  out.push_back(std::move(forecasts));
-  auto retry = make("delivery-retry", "Attempt the report deliveries that are due again, every 10 minutes");
-  retry.cron = "every 10 minutes";
-  out.push_back(std::move(retry));
-  auto user = make("on_user_register", "Run on_user_register for every user.registered event");
-  user.event = "user.registered";
-  user.overlap = OverlapPolicy::allow_all;
-  user.catch_up = 24h;
-  out.push_back(std::move(user));
-  auto content = make("on_content_publish", "Run on_content_publish for every content.published event");
-  content.event = "content.published";
-  content.overlap = OverlapPolicy::allow_all;
-  content.catch_up = 24h;
-  out.push_back(std::move(content));
-  for (auto& s : out) s.time_zone = std::string(time_zone);
+  for (const auto& seed : kSeeds) {
+    ScheduleDefinition s;
+    s.name = s.workflow = seed.name;
+    s.description = seed.description;
+    if (seed.cron) s.cron = seed.cron;
+    if (seed.event) {
+      s.event = seed.event;
+      s.overlap = OverlapPolicy::allow_all;  // every event gets its run
+    }
+    s.catch_up = seed.catch_up;
+    s.pause_after_failures = seed.pause_after_failures;
+    s.time_zone = std::string(time_zone);
+    out.push_back(std::move(s));
+  }
   return out;
 }
 
