@@ -1,0 +1,157 @@
+#pragma once
+/// The Kubernetes HorizontalPodAutoscaler's decision, exactly as it computes it (the replica
+/// calculator and the v2 scaling behaviour), over any resource made of members: a process pool, a
+/// container set, a connection pool.
+///
+///  1. Each metric proposes a size. Per-member metrics (CPU %, requests per member): the ratio of
+///     the members' mean to the target; within the tolerance (|1 - ratio| <= tolerance, per
+///     direction) the size stays; else ceil(ratio x members with a value). Members not ready (or
+///     still warming up) are left out of the mean but counted as capacity: on a scale-up they are
+///     taken as using 0; members without a value are taken as using the target on a scale-down and
+///     0 on a scale-up; a proposal that would then change direction, or fall within the tolerance,
+///     keeps the size (the HPA's dampening). Total metrics (queue depth, requests per minute) with a
+///     per-member target propose ceil(total / target) unless total / (target x current) is within
+///     the tolerance.
+///  2. Several metrics: the largest proposal. A metric that fails: the decision may scale up on the
+///     others but never down (the size is kept, reason FailedGetMetrics); all failing keeps it too.
+///  3. Outside [min, max] the size is corrected at once (TooFewReplicas / TooManyReplicas).
+///  4. Stabilization: the proposal is clamped to [the lowest proposal of the scale-up window, the
+///     highest of the scale-down window] (defaults 0 s and 300 s; the scale-down window is seeded
+///     with the current size when the scaler is made), reasons ScaleUpStabilized /
+///     ScaleDownStabilized.
+///  5. Rate policies per direction (members or percent per period, from the scale events recorded
+///     by applied(); select max, min or disabled), then min and max: ScaleUpLimit, ScaleDownLimit,
+///     TooManyReplicas, TooFewReplicas, else DesiredWithinRange.
+///
+/// Thread-safety: one thread at a time. Needs a Clock, outliving it.
+#include <automation/core/clock.hpp>
+#include <automation/core/error.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace automation::scaling {
+
+/// One member's reading of a per-member metric.
+struct MemberSample {
+  std::string member;
+  std::optional<double> value;  ///< none: the metric is missing for it
+  bool ready = true;            ///< false: not ready or still warming up (out of the mean, counted as capacity)
+};
+
+enum class MetricKind : std::uint8_t {
+  per_member,  ///< each member reports; the target is the members' mean (CPU %, requests per member)
+  total,       ///< one value for the whole resource; the target is per member (queue depth: 5 per worker)
+};
+
+struct MetricReading {
+  std::string name;  ///< "cpu_usage", "queue_depth"
+  MetricKind kind = MetricKind::per_member;
+  double target = 0;                  ///< > 0
+  std::vector<MemberSample> members;  ///< per_member
+  std::optional<double> total;        ///< total: the value (none: missing)
+  std::string error;                  ///< non-empty: the metric could not be read (why)
+};
+
+/// What one metric proposes.
+struct Proposal {
+  std::string metric;
+  bool valid = false;
+  int replicas = 0;
+  double ratio = 0;    ///< usage / target (after filling in missing and unready members)
+  std::string detail;  ///< "mean 90 over 3 ready members against 60: ratio 1.500, ceil(1.500 x 3) = 5"
+};
+
+struct Tolerance {
+  double up = 0.1;    ///< a ratio above 1 within this stays (<=)
+  double down = 0.1;  ///< a ratio below 1 within this stays (<=)
+};
+
+enum class PolicyKind : std::uint8_t { members, percent };
+struct RatePolicy {
+  PolicyKind kind = PolicyKind::percent;
+  int value = 100;
+  Duration period = std::chrono::seconds(15);
+};
+enum class SelectPolicy : std::uint8_t { max, min, disabled };
+
+struct ScalingRules {
+  Duration stabilization{};
+  std::vector<RatePolicy> policies;
+  SelectPolicy select = SelectPolicy::max;
+};
+
+/// The HPA's defaults: up without a window, the larger of +4 members and +100 % per 15 s; down
+/// over a 300 s window, at most 100 % per 15 s.
+struct Behavior {
+  ScalingRules up{std::chrono::seconds(0),
+                  {{PolicyKind::percent, 100, std::chrono::seconds(15)}, {PolicyKind::members, 4, std::chrono::seconds(15)}},
+                  SelectPolicy::max};
+  ScalingRules down{std::chrono::seconds(300), {{PolicyKind::percent, 100, std::chrono::seconds(15)}}, SelectPolicy::max};
+};
+
+struct HpaOptions {
+  int min_replicas = 1;
+  int max_replicas = 10;
+  Tolerance tolerance;
+  Behavior behavior;
+  /// errc::invalid_argument naming the field for min < 0, max < min, negative tolerances or
+  /// windows, non-positive policy values or periods.
+  Result<void> validate() const;
+};
+
+/// One decision with every input and the HPA's reason code.
+struct HpaDecision {
+  TimePoint time{};
+  int current = 0;
+  int recommended = 0;  ///< the metrics' proposal (or the min/max correction)
+  int stabilized = 0;   ///< after the stabilization windows
+  int desired = 0;      ///< after the rate policies and min/max: what to scale to
+  /// TooFewReplicas, TooManyReplicas, FailedGetMetrics, ScaleUpStabilized, ScaleDownStabilized,
+  /// ScaleUpLimit, ScaleDownLimit, DesiredWithinRange.
+  std::string reason;
+  std::string message;
+  std::vector<Proposal> proposals;
+};
+
+/// One metric's proposal for a resource of `current` members (pure).
+Proposal propose(int current, const MetricReading& metric, const Tolerance& tolerance);
+
+class HpaScaler {
+ public:
+  /// Throws automation::Exception (errc::invalid_argument) for invalid options. The scale-down
+  /// window starts with `current` recommended now, so a restart never scales down at once.
+  HpaScaler(const Clock& clock, HpaOptions options, int current);
+
+  const HpaOptions& options() const noexcept { return options_; }
+
+  /// Decides the size for a resource of `current` members from `metrics`. It records the
+  /// recommendation (the stabilization windows' history) but no scale event: call applied() once
+  /// the resource was resized (a dry run calls nothing more).
+  HpaDecision decide(int current, std::span<const MetricReading> metrics);
+
+  /// Records that the resource went from `from` to `to` members now (the rate policies' history).
+  void applied(int from, int to);
+
+ private:
+  struct Event {
+    TimePoint time;
+    int change;
+  };
+  struct Recommendation {
+    TimePoint time;
+    int replicas;
+  };
+  int change_in_period(const std::vector<Event>& events, Duration period, TimePoint now) const;
+  void forget(TimePoint now);
+
+  const Clock& clock_;
+  HpaOptions options_;
+  std::vector<Recommendation> recommendations_;
+  std::vector<Event> up_events_, down_events_;
+};
+
+}  // namespace automation::scaling
