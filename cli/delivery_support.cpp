@@ -120,15 +120,16 @@ automation::workflow::BuiltinSettings builtin_settings(const Context& ctx, std::
   else
     warnings.push_back(fmt::format("time_zone: {}; the metrics actions use UTC", zone.error().message));
   if (auto d = delivery_settings(ctx); !d) {
-    warnings.push_back(fmt::format("reports: {}; the report actions have no targets", d.error().message));
+    s.reports_problem = d.error().message;
   } else {
     s.reports = std::move(*d);
     s.reports.actor = "system:workflow";
     if (auto t = delivery_targets(ctx, {}); t)
       s.reports.targets = std::move(*t);
     else
-      warnings.push_back(fmt::format("reports: {}; the report action has no targets", t.error().message));
+      s.reports_problem = t.error().message;
   }
+  if (!s.reports_problem.empty()) warnings.push_back(fmt::format("reports: {}; the report and delivery jobs will fail", s.reports_problem));
   if (auto f = forecaster_options(ctx, false); f)
     s.forecaster = std::move(*f);
   else

@@ -34,8 +34,8 @@ automation::Result<AlertSetup> alert_setup(const Context& ctx);
 automation::Result<automation::forecast::ForecasterOptions> forecaster_options(const Context& ctx, bool statistical);
 
 // What the built-in metrics, report and forecast actions take from the configuration. A problem in
-// the reports or LLM settings is returned as a warning (those actions then fail, saying so), so that
-// it does not stop unrelated workflows.
+// the reports settings is a warning here and the error of the report and delivery actions; one in
+// the LLM settings is a warning and forecasts are statistical. Neither stops unrelated workflows.
 automation::workflow::BuiltinSettings builtin_settings(const Context& ctx, std::vector<std::string>& warnings);
 
 // What an evaluation changed, as JSON and as text lines (alerts_cmd.cpp).

@@ -77,7 +77,7 @@ constexpr std::string_view kCatalog[] = {
   "steps":[{"id":"aggregate","action":{"name":"aggregate","with":{"period":"${{ params.period }}","date":"${{ params.date }}",
             "force":"${{ params.force }}"}},"outputs":["period","events","unique_users","revenue","why"],
             "retry":{"max_attempts":3,"backoff":"exponential","initial_delay":"1m"},"timeout":"30m"}]})json",
-    R"json({"name":"weekly-report-generation","description":"Last week's report, delivered to the configured targets (seed: Mondays at 09:00)",
+    R"json({"name":"weekly-report-generation","description":"Last week's report, delivered to the configured targets (seed: Mondays at 09:00); a delivery given up fails the run",
   "params":{"period":{"default":"weekly"},"date":{"default":""}},
   "steps":[{"id":"report","action":{"name":"report","with":{"period":"${{ params.period }}","date":"${{ params.date }}"}},
             "outputs":["report","deliveries","delivered","pending","failed"],
@@ -322,22 +322,32 @@ void delivery_outputs(StepContext& c, const std::vector<metrics::DeliveryOutcome
 Result<void> report_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {
   auto period = period_arg(c, s.time_zone, "weekly");
   if (!period) return period.error();
-  if (s.reports.targets.empty())
-    return fail(errc::config, "report: no delivery targets are configured (reports.directory, reports.webhook_url, reports.email_to)");
+  if (!s.reports_problem.empty()) return fail(errc::config, fmt::format("report: {}", s.reports_problem));
+  if (s.reports.targets.empty()) {  // nowhere to send it: nothing to do, and nothing wrong
+    c.set_output("report", period->key());
+    c.set_output("deliveries", "0");
+    c.log("no delivery targets are configured (reports.directory, reports.webhook_url, reports.email_to): nothing sent");
+    return {};
+  }
   metrics::MetricsAggregator agg(store, *c.clock, {.time_zone = s.time_zone});
   auto rep = agg.report(*period);
   if (!rep) return with_context(rep.error(), fmt::format("report {}", period->key()));
   metrics::ReportDeliverer deliverer(store, *c.clock, s.reports);
   auto out = deliverer.deliver(*rep, fmt::format("workflow {} run {}", c.workflow, c.run_id));
   if (!out) return with_context(out.error(), fmt::format("delivering {}", rep->title()));
-  // A delivery left pending is stored and retried (delivery-retry); the step has done its part.
   c.set_output("report", rep->key());
   c.set_output("deliveries", std::to_string(out->size()));
   delivery_outputs(c, *out);
+  // A delivery left pending is stored and retried (delivery-retry); one that was given up is a
+  // failure of this run (running it again would not resend the same report).
+  for (const auto& o : *out)
+    if (o.state == "failed")
+      return fail(errc::invalid_argument, fmt::format("report {}: the delivery to {} was given up: {}", rep->key(), o.target, o.detail));
   return {};
 }
 
 Result<void> retry_deliveries_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {
+  if (!s.reports_problem.empty()) return fail(errc::config, fmt::format("retry_deliveries: {}", s.reports_problem));
   metrics::ReportDeliverer deliverer(store, *c.clock, s.reports);
   auto out = deliverer.retry_due();
   if (!out) return out.error();
@@ -362,6 +372,15 @@ Result<void> forecast_action(storage::Store& store, const BuiltinSettings& s, St
     const auto name = std::string(automation::detail::trim(std::string_view(names).substr(start, comma - start)));
     start = comma + 1;
     if (name.empty()) continue;
+    // Once a day: a second fire (a catch-up, a manual run) does not store the same forecast again.
+    auto newest = store.list_forecasts({.metric = name, .time_zone = s.time_zone.name(), .limit = 1});
+    if (!newest) return newest.error();
+    if (!newest->empty() && newest->front().horizon == static_cast<std::int32_t>(horizon) &&
+        s.time_zone.local_date(newest->front().created) == s.time_zone.local_date(c.clock->now())) {
+      skipped.push_back(fmt::format("{}: forecast {} was made today", name, newest->front().id));
+      c.log(fmt::format("skipped {}", skipped.back()));
+      continue;
+    }
     forecast::Options o;
     o.horizon = horizon;
     auto f = mf.forecast(name, o, fmt::format("workflow {} run {}", c.workflow, c.run_id));

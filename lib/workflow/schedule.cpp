@@ -292,6 +292,7 @@ std::vector<ScheduleDefinition> builtin_schedules(std::string_view time_zone) {
     const char* event;  // or nullptr for a time trigger
     Duration catch_up;
     int pause_after_failures = 0;
+    bool local = false;  // at a local time of day (else every N hours or minutes, in UTC)
   };
   static const Seed kSeeds[] = {
       {"auto_backup", "Back the store up every 6 hours; after downtime, one backup runs at once", "every 6 hours", nullptr, 6h},
@@ -299,9 +300,9 @@ std::vector<ScheduleDefinition> builtin_schedules(std::string_view time_zone) {
        1min, 3},
       {"auto_optimize", "Checkpoint, analyze, vacuum and prune the store daily at 02:00", "daily at 02:00", nullptr, 12h},
       {"auto_scale_check", "Run the scaling check every 10 minutes", "every 10 minutes", nullptr, 1min},
-      {"daily-metrics-aggregation", "Roll up yesterday's usage and revenue daily at 00:00", "daily at 00:00", nullptr, 12h},
-      {"weekly-report-generation", "Deliver last week's report on Mondays at 09:00", "mondays at 09:00", nullptr, 24h},
-      {"forecast-update", "Forecast revenue, users and usage daily at 06:00", "daily at 06:00", nullptr, 12h},
+      {"daily-metrics-aggregation", "Roll up yesterday's usage and revenue daily at 00:00", "daily at 00:00", nullptr, 12h, 0, true},
+      {"weekly-report-generation", "Deliver last week's report on Mondays at 09:00", "mondays at 09:00", nullptr, 24h, 0, true},
+      {"forecast-update", "Forecast revenue, users and usage daily at 06:00", "daily at 06:00", nullptr, 12h, 0, true},
       {"delivery-retry", "Attempt the report deliveries that are due again, every 10 minutes", "every 10 minutes", nullptr, 1min},
       {"on_user_register", "Run on_user_register for every user.registered event", nullptr, "user.registered", 24h},
       {"on_content_publish", "Run on_content_publish for every content.published event", nullptr, "content.published", 24h},
@@ -318,7 +319,7 @@ std::vector<ScheduleDefinition> builtin_schedules(std::string_view time_zone) {
     }
     s.catch_up = seed.catch_up;
     s.pause_after_failures = seed.pause_after_failures;
-    s.time_zone = std::string(time_zone);
+    if (seed.local) s.time_zone = std::string(time_zone);
     out.push_back(std::move(s));
   }
   return out;

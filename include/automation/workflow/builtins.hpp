@@ -48,8 +48,11 @@ std::vector<WorkflowDefinition> builtin_workflows();
 
 /// What the metrics, report and forecast actions take from the configuration.
 struct BuiltinSettings {
-  TimeZone time_zone;                      ///< of calendar periods and days (the configuration's time_zone)
-  metrics::DeliveryOptions reports;        ///< report targets and how they are sent (no targets: report fails, saying so)
+  TimeZone time_zone;                ///< of calendar periods and days (the configuration's time_zone)
+  metrics::DeliveryOptions reports;  ///< report targets and how they are sent (no targets: report skips, saying so)
+  /// Why reports cannot be sent (a configuration problem), returned by report and retry_deliveries
+  /// rather than sending with half the settings; empty when they can.
+  std::string reports_problem;
   forecast::ForecasterOptions forecaster;  ///< the LLM backend, if any
 };
 

@@ -105,7 +105,9 @@ boost::json::object to_json(const ScheduleDefinition& s);
 /// at 02:00, auto_scale_check every 10 minutes, daily-metrics-aggregation daily at 00:00,
 /// weekly-report-generation Mondays at 09:00, forecast-update daily at 06:00, delivery-retry every
 /// 10 minutes, on_user_register on user.registered and on_content_publish on content.published.
-/// Clock times are in `time_zone` (the configuration's).
+/// The metrics, report and forecast seeds fire at their times of day in `time_zone` (the
+/// configuration's, so that "yesterday" is the zone's); the others in UTC, as before, so a process
+/// with another zone never moves them (every process sharing a store must share its zone).
 std::vector<ScheduleDefinition> builtin_schedules(std::string_view time_zone = "UTC");
 
 /// The first nominal fire strictly after `after` for a time trigger (nullopt for events, @reboot,

@@ -5,6 +5,7 @@
 #include <automation/testing/manual_clock.hpp>
 #include <automation/workflow/builtins.hpp>
 
+#include "support/http_server.hpp"
 #include "support/temp_dir.hpp"
 #include "support/workflow.hpp"
 
@@ -324,14 +325,44 @@ TEST_CASE("builtins: the seed jobs aggregate yesterday, deliver last week's repo
   const auto retry_run = run("delivery-retry");
   CHECK(outputs(store, retry_run, "retry")["attempted"] == "0");
 
-  // Without report targets the report job fails and says why.
+  // The same day's forecast is not made twice (a catch-up, a manual run).
+  const auto twice = run("forecast-update", {{"horizon", "7"}});
+  CHECK(outputs(store, twice, "forecast")["forecasts"].empty());
+  CHECK_THAT(outputs(store, twice, "forecast")["skipped"], Catch::Contains("was made today"));
+  CHECK(store.list_forecasts({.metric = std::string("revenue"), .limit = 0}).value().size() == 1);
+
+  // A delivery given up fails the run (a rerun would not send the same report again).
+  test::HttpServer refusing(400, "bad payload");
+  BuiltinSettings hooked;
+  hooked.reports.targets = {metrics::parse_target("webhook:" + refusing.url()).value()};
+  storage::MemoryStore other;
+  REQUIRE(metrics::MetricsAggregator(other, clock, {}).ingest_revenue(revenue));
+  WorkflowEngine hooked_engine(other, clock);
+  REQUIRE(register_builtins(hooked_engine, other, hooked));
+  auto refused = hooked_engine.start("weekly-report-generation").value();
+  REQUIRE(drive(hooked_engine, [&] { return !hooked_engine.is_active(refused); }));
+  CHECK(other.get_run(refused).value()->state == RunState::failed);
+  CHECK_THAT(other.run_attempts(refused, std::nullopt).value().back().error, Catch::Contains("was given up"));
+
+  // Without report targets the report job has nothing to do; with a configuration problem it fails, saying which.
   storage::MemoryStore bare;
   WorkflowEngine plain(bare, clock);
   REQUIRE(register_builtins(plain, bare));
   auto id = plain.start("weekly-report-generation", {.params = {{"date", "2026-02-25"}}}).value();
   REQUIRE(drive(plain, [&] { return !plain.is_active(id); }));
-  CHECK(bare.get_run(id).value()->state == RunState::failed);
-  CHECK_THAT(bare.run_attempts(id, std::nullopt).value().back().error, Catch::Contains("no delivery targets are configured"));
+  CHECK(bare.get_run(id).value()->state == RunState::succeeded);
+  CHECK(outputs(bare, id, "report")["deliveries"] == "0");
+  BuiltinSettings broken;
+  broken.reports_problem = "reports.smtp_port: 25.5 is not a whole number";
+  storage::MemoryStore third;
+  WorkflowEngine broken_engine(third, clock);
+  REQUIRE(register_builtins(broken_engine, third, broken));
+  for (const char* job : {"weekly-report-generation", "delivery-retry"}) {
+    auto r = broken_engine.start(job).value();
+    REQUIRE(drive(broken_engine, [&] { return !broken_engine.is_active(r); }));
+    CHECK(third.get_run(r).value()->state == RunState::failed);
+    CHECK_THAT(third.run_attempts(r, std::nullopt).value().back().error, Catch::Contains("reports.smtp_port: 25.5 is not a whole number"));
+  }
   // A bad period is refused by name.
   auto bad = plain.start("daily-metrics-aggregation", {.params = {{"period", "hourly"}}}).value();
   REQUIRE(drive(plain, [&] { return !plain.is_active(bad); }));
