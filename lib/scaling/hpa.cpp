@@ -5,15 +5,22 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <limits>
 #include <map>
 
 namespace automation::scaling {
 
 namespace {
 
-bool within(double ratio, const Tolerance& t) { return ratio >= 1.0 ? std::abs(1.0 - ratio) <= t.up : std::abs(1.0 - ratio) <= t.down; }
+// As the HPA (1.33) tests it: (1 - down) <= ratio <= (1 + up).
+bool within(double ratio, const Tolerance& t) { return 1.0 - t.down <= ratio && ratio <= 1.0 + t.up; }
 
-int ceil_int(double v) { return v >= static_cast<double>(INT_MAX) ? INT_MAX : static_cast<int>(std::ceil(v)); }
+int ceil_int(double v) {
+  if (!(v > 0)) return 0;
+  return v >= static_cast<double>(INT_MAX) ? INT_MAX : static_cast<int>(std::ceil(v));
+}
+
+int clamp_int(long long v) { return static_cast<int>(std::clamp<long long>(v, INT_MIN, INT_MAX)); }
 
 std::string number(double v) { return fmt::format("{:.6g}", v); }
 
@@ -31,7 +38,7 @@ Result<void> HpaOptions::validate() const {
     if (rules->policies.empty() && rules->select != SelectPolicy::disabled)
       return bad(fmt::format("{} rules need a policy (or select disabled)", dir));
     for (const auto& p : rules->policies) {
-      if (p.value <= 0) return bad(fmt::format("{} policy value {} must be more than 0", dir, p.value));
+      if (p.value <= 0 || p.value > 1'000'000) return bad(fmt::format("{} policy value {} must be from 1 to 1,000,000", dir, p.value));
       if (p.period <= Duration{}) return bad(fmt::format("{} policy period must be longer than 0", dir));
     }
   }
@@ -54,10 +61,14 @@ Proposal propose(int current, const MetricReading& m, const Tolerance& tol) {
       p.detail = "no value";
       return p;
     }
+    if (*m.total < 0) {
+      p.detail = fmt::format("a negative value {}", number(*m.total));
+      return p;
+    }
     p.valid = true;
-    const double members = std::max(current, 1);
-    p.ratio = *m.total / (m.target * members);
-    if (within(p.ratio, tol)) {
+    // At a size of 0 the ratio is infinite, as in the HPA: ceil(total / target) whatever it is.
+    p.ratio = current > 0 ? *m.total / (m.target * current) : std::numeric_limits<double>::infinity();
+    if (current > 0 && within(p.ratio, tol)) {
       p.replicas = current;
       p.detail = fmt::format("{} against {} x {} members: ratio {:.3f}, within the tolerance", number(*m.total), number(m.target), current,
                              p.ratio);
@@ -68,35 +79,39 @@ Proposal propose(int current, const MetricReading& m, const Tolerance& tol) {
     }
     return p;
   }
-  // Per-member: the ready members with a value make the mean.
-  std::map<std::string, double> values;
-  std::vector<const MemberSample*> unready, missing;
+  // Per-member, grouped as the HPA's groupPods: no value is missing (ready or not), then not ready.
+  std::vector<double> values;
+  std::size_t unready = 0, missing = 0;
   for (const auto& s : m.members) {
-    if (!s.ready) {
-      unready.push_back(&s);
-      continue;
-    }
     if (!s.value || !std::isfinite(*s.value)) {
-      missing.push_back(&s);
+      ++missing;
       continue;
     }
-    values[s.member] = *s.value;
+    if (*s.value < 0) {
+      p.detail = fmt::format("member {} has a negative value {}", s.member, number(*s.value));
+      return p;
+    }
+    if (!s.ready) {
+      ++unready;
+      continue;
+    }
+    values.push_back(*s.value);
   }
   const auto ready = static_cast<int>(values.size());
   if (values.empty()) {
-    p.detail = fmt::format("no ready member has a value ({} not ready, {} missing)", unready.size(), missing.size());
+    p.detail = fmt::format("no ready member has a value ({} not ready, {} missing)", unready, missing);
     return p;
   }
   p.valid = true;
   auto mean = [&] {
     double sum = 0;
-    for (const auto& [k, v] : values) sum += v;
+    for (const double v : values) sum += v;
     return sum / static_cast<double>(values.size());
   };
   const double ratio = mean() / m.target;
   p.ratio = ratio;
-  const bool up_with_unready = !unready.empty() && ratio > 1.0;
-  if (!up_with_unready && missing.empty()) {
+  const bool up_with_unready = unready > 0 && ratio > 1.0;
+  if (!up_with_unready && missing == 0) {
     if (within(ratio, tol)) {
       p.replicas = current;
       p.detail = fmt::format("mean {} of {} ready members against {}: ratio {:.3f}, within the tolerance", number(mean()), ready,
@@ -108,16 +123,19 @@ Proposal propose(int current, const MetricReading& m, const Tolerance& tol) {
     }
     return p;
   }
-  // The HPA's dampening: missing members count as the target on a scale-down and 0 on a scale-up;
-  // unready ones as 0 on a scale-up.
-  for (const auto* s : missing) values[s->member] = ratio < 1.0 ? m.target : 0.0;
-  if (up_with_unready)
-    for (const auto* s : unready) values[s->member] = 0.0;
+  // The HPA's dampening: missing members count as the target on a scale-down and 0 on a scale-up
+  // (at a ratio of exactly 1 they stay out); unready ones as 0 on a scale-up.
+  std::string missing_as = "left out";
+  if (missing > 0 && ratio != 1.0) {
+    values.insert(values.end(), missing, ratio < 1.0 ? m.target : 0.0);
+    missing_as = ratio < 1.0 ? "the target" : "0";
+  }
+  if (up_with_unready) values.insert(values.end(), unready, 0.0);
   const double adjusted = mean() / m.target;
   p.ratio = adjusted;
   const auto counted = static_cast<int>(values.size());
-  const auto assumed = fmt::format("{} missing taken as {}, {} not ready taken as {}", missing.size(), ratio < 1.0 ? "the target" : "0",
-                                   unready.size(), up_with_unready ? "0" : "absent");
+  const auto assumed =
+      fmt::format("{} missing taken as {}, {} not ready taken as {}", missing, missing_as, unready, up_with_unready ? "0" : "absent");
   if (within(adjusted, tol) || (ratio < 1.0 && adjusted > 1.0) || (ratio > 1.0 && adjusted < 1.0)) {
     p.replicas = current;
     p.detail = fmt::format("ratio {:.3f} over the ready members, {:.3f} with {}: no change", ratio, adjusted, assumed);
@@ -136,7 +154,7 @@ Proposal propose(int current, const MetricReading& m, const Tolerance& tol) {
 
 HpaScaler::HpaScaler(const Clock& clock, HpaOptions options, int current) : clock_(clock), options_(std::move(options)) {
   if (auto v = options_.validate(); !v) throw Exception(with_context(v.error(), "scaler"));
-  recommendations_.push_back({clock_.now(), current});
+  if (options_.behavior.down.stabilization > Duration{}) recommendations_.push_back({clock_.now(), current});
 }
 
 int HpaScaler::change_in_period(const std::vector<Event>& events, Duration period, TimePoint now) const {
@@ -163,32 +181,39 @@ HpaDecision HpaScaler::decide(int current, std::span<const MetricReading> metric
   d.time = now;
   d.current = current;
   const int lo = options_.min_replicas, hi = options_.max_replicas;
-  // Outside the bounds: corrected at once, whatever the metrics say.
+  // A resource scaled to 0 with a minimum above 0 is switched off: left alone, as the HPA does.
+  if (current == 0 && lo > 0) {
+    d.recommended = d.stabilized = d.desired = 0;
+    d.reason = "ScalingDisabled";
+    d.message = "scaling is disabled since the size of the resource is zero";
+    return d;
+  }
+  // Outside the bounds: corrected at once, whatever the metrics say; the windows are not touched.
   if (current > hi || current < lo) {
     d.recommended = d.stabilized = d.desired = current > hi ? hi : lo;
     d.reason = current > hi ? "TooManyReplicas" : "TooFewReplicas";
-    d.message = fmt::format("the current size {} is {} the {} of {}", current, current > hi ? "above" : "below",
-                            current > hi ? "maximum" : "minimum", current > hi ? hi : lo);
-    recommendations_.push_back({now, d.desired});
+    d.message = current > hi ? "the current size is above the maximum" : "the current size is below the minimum";
     return d;
   }
   // The metrics' proposal: the largest; a failing metric may not let it go down.
   int proposal = INT_MIN;
   int invalid = 0;
-  std::string first_error;
+  std::string first_error, first_reason = "FailedGetPodsMetric";
   for (const auto& m : metrics) {
     d.proposals.push_back(propose(current, m, options_.tolerance));
     const auto& p = d.proposals.back();
     if (!p.valid) {
-      ++invalid;
-      if (first_error.empty()) first_error = fmt::format("{}: {}", p.metric, p.detail);
+      if (invalid++ == 0) {
+        first_error = fmt::format("{}: {}", p.metric, p.detail);
+        first_reason = m.kind == MetricKind::total ? "FailedGetExternalMetric" : "FailedGetPodsMetric";
+      }
       continue;
     }
     proposal = std::max(proposal, p.replicas);
   }
   if (metrics.empty() || invalid == static_cast<int>(metrics.size()) || (invalid > 0 && proposal < current)) {
     d.recommended = d.stabilized = d.desired = current;
-    d.reason = "FailedGetMetrics";
+    d.reason = first_reason;
     d.message = metrics.empty() ? std::string("no metrics") : fmt::format("kept at {}: {}", current, first_error);
     return d;  // no recommendation is recorded: nothing was measured
   }
@@ -205,10 +230,12 @@ HpaDecision HpaScaler::decide(int current, std::span<const MetricReading> metric
   if (stabilized < up) stabilized = up;
   if (stabilized > down) stabilized = down;
   d.stabilized = stabilized;
+  std::string stable_message = "the recommended size matches the current size";
+  d.able_to_scale = "ReadyForNewScale";
   if (stabilized != proposal) {
-    d.reason = stabilized < proposal ? "ScaleUpStabilized" : "ScaleDownStabilized";
-    d.message = stabilized < proposal ? "recent recommendations were lower than the current one: the lowest recent one applies"
-                                      : "recent recommendations were higher than the current one: the highest recent one applies";
+    d.able_to_scale = stabilized < proposal ? "ScaleUpStabilized" : "ScaleDownStabilized";
+    stable_message = stabilized < proposal ? "recent recommendations were lower than the current one: the lowest recent one applies"
+                                           : "recent recommendations were higher than the current one: the highest recent one applies";
   }
 
   // Rate policies, then the bounds.
@@ -220,8 +247,11 @@ HpaDecision HpaScaler::decide(int current, std::span<const MetricReading> metric
     if (rules.select != SelectPolicy::disabled) {
       limit = rules.select == SelectPolicy::min ? INT_MAX : INT_MIN;
       for (const auto& p : rules.policies) {
-        const int start = current - change_in_period(up_events_, p.period, now);
-        const int proposed = p.kind == PolicyKind::members ? start + p.value : ceil_int(static_cast<double>(start) * (1 + p.value / 100.0));
+        // The size when the period began: less what was added, plus what was removed, within it.
+        const int start = clamp_int(static_cast<long long>(current) - change_in_period(up_events_, p.period, now) +
+                                    change_in_period(down_events_, p.period, now));
+        const int proposed = p.kind == PolicyKind::members ? clamp_int(static_cast<long long>(start) + p.value)
+                                                           : ceil_int(static_cast<double>(start) * (1 + p.value / 100.0));
         limit = rules.select == SelectPolicy::min ? std::min(limit, proposed) : std::max(limit, proposed);
       }
       limit = std::max(limit, current);
@@ -243,9 +273,10 @@ HpaDecision HpaScaler::decide(int current, std::span<const MetricReading> metric
     if (rules.select != SelectPolicy::disabled) {
       limit = rules.select == SelectPolicy::min ? INT_MIN : INT_MAX;
       for (const auto& p : rules.policies) {
-        const int start = current + change_in_period(down_events_, p.period, now);
-        const int proposed =
-            p.kind == PolicyKind::members ? start - p.value : static_cast<int>(static_cast<double>(start) * (1 - p.value / 100.0));
+        const int start = clamp_int(static_cast<long long>(current) + change_in_period(down_events_, p.period, now) -
+                                    change_in_period(up_events_, p.period, now));
+        const int proposed = p.kind == PolicyKind::members ? clamp_int(static_cast<long long>(start) - p.value)
+                                                           : static_cast<int>(static_cast<double>(start) * (1 - p.value / 100.0));
         limit = rules.select == SelectPolicy::min ? std::max(limit, proposed) : std::min(limit, proposed);
       }
       limit = std::min(limit, current);
@@ -263,11 +294,12 @@ HpaDecision HpaScaler::decide(int current, std::span<const MetricReading> metric
     if (stabilized < allowed) d.desired = allowed;
   }
   if (d.desired != stabilized) {
-    d.reason = limit_reason;
+    d.scaling_limited = d.reason = limit_reason;
     d.message = limit_message;
-  } else if (d.reason.empty()) {
-    d.reason = "DesiredWithinRange";
-    d.message = "the desired size is within the acceptable range";
+  } else {
+    d.scaling_limited = "DesiredWithinRange";
+    d.reason = d.able_to_scale == "ReadyForNewScale" ? "DesiredWithinRange" : d.able_to_scale;
+    d.message = d.able_to_scale == "ReadyForNewScale" ? "the desired size is within the acceptable range" : stable_message;
   }
   return d;
 }

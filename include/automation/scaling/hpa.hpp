@@ -4,24 +4,29 @@
 /// container set, a connection pool.
 ///
 ///  1. Each metric proposes a size. Per-member metrics (CPU %, requests per member): the ratio of
-///     the members' mean to the target; within the tolerance (|1 - ratio| <= tolerance, per
-///     direction) the size stays; else ceil(ratio x members with a value). Members not ready (or
-///     still warming up) are left out of the mean but counted as capacity: on a scale-up they are
-///     taken as using 0; members without a value are taken as using the target on a scale-down and
-///     0 on a scale-up; a proposal that would then change direction, or fall within the tolerance,
-///     keeps the size (the HPA's dampening). Total metrics (queue depth, requests per minute) with a
+///     the members' mean to the target; within the tolerance (1 - down <= ratio <= 1 + up) the
+///     size stays; else ceil(ratio x ready members with a value). A member without a value is
+///     missing (whether ready or not); a member not ready (or still warming up) is left out of the
+///     mean but counted as capacity. Then, as the HPA dampens: missing members are taken as using
+///     the target on a scale-down and 0 on a scale-up (left out at a ratio of exactly 1), unready
+///     ones as 0 on a scale-up; a proposal that would then change direction, or fall within the
+///     tolerance, keeps the size. Total metrics (queue depth, requests per minute) with a
 ///     per-member target propose ceil(total / target) unless total / (target x current) is within
-///     the tolerance.
+///     the tolerance. Values are doubles (the HPA truncates means to whole milli-units first).
 ///  2. Several metrics: the largest proposal. A metric that fails: the decision may scale up on the
-///     others but never down (the size is kept, reason FailedGetMetrics); all failing keeps it too.
-///  3. Outside [min, max] the size is corrected at once (TooFewReplicas / TooManyReplicas).
+///     others but never down (the size is kept, reason FailedGetPodsMetric or
+///     FailedGetExternalMetric); all failing keeps it too.
+///  3. A current size of 0 with a minimum above 0 is left alone (ScalingDisabled); outside
+///     [min, max] the size is corrected at once (TooManyReplicas / TooFewReplicas), the windows
+///     untouched.
 ///  4. Stabilization: the proposal is clamped to [the lowest proposal of the scale-up window, the
-///     highest of the scale-down window] (defaults 0 s and 300 s; the scale-down window is seeded
+///     highest of the scale-down window] (defaults 0 s and 300 s; a scale-down window is seeded
 ///     with the current size when the scaler is made), reasons ScaleUpStabilized /
-///     ScaleDownStabilized.
-///  5. Rate policies per direction (members or percent per period, from the scale events recorded
-///     by applied(); select max, min or disabled), then min and max: ScaleUpLimit, ScaleDownLimit,
-///     TooManyReplicas, TooFewReplicas, else DesiredWithinRange.
+///     ScaleDownStabilized (the HPA's AbleToScale condition).
+///  5. Rate policies per direction (members or percent of the size at the start of each period:
+///     the current size less the scale-ups and plus the scale-downs applied() within it; select max,
+///     min or disabled), then min and max: ScaleUpLimit, ScaleDownLimit, TooManyReplicas,
+///     TooFewReplicas, else DesiredWithinRange (the ScalingLimited condition).
 ///
 /// Thread-safety: one thread at a time. Needs a Clock, outliving it.
 #include <automation/core/clock.hpp>
@@ -51,7 +56,7 @@ struct MetricReading {
   std::string name;  ///< "cpu_usage", "queue_depth"
   MetricKind kind = MetricKind::per_member;
   double target = 0;                  ///< > 0
-  std::vector<MemberSample> members;  ///< per_member
+  std::vector<MemberSample> members;  ///< per_member (values 0 or more)
   std::optional<double> total;        ///< total: the value (none: missing)
   std::string error;                  ///< non-empty: the metric could not be read (why)
 };
@@ -99,7 +104,7 @@ struct HpaOptions {
   Tolerance tolerance;
   Behavior behavior;
   /// errc::invalid_argument naming the field for min < 0, max < min, negative tolerances or
-  /// windows, non-positive policy values or periods.
+  /// windows, policy values outside 1..1,000,000, non-positive periods.
   Result<void> validate() const;
 };
 
@@ -110,10 +115,15 @@ struct HpaDecision {
   int recommended = 0;  ///< the metrics' proposal (or the min/max correction)
   int stabilized = 0;   ///< after the stabilization windows
   int desired = 0;      ///< after the rate policies and min/max: what to scale to
-  /// TooFewReplicas, TooManyReplicas, FailedGetMetrics, ScaleUpStabilized, ScaleDownStabilized,
-  /// ScaleUpLimit, ScaleDownLimit, DesiredWithinRange.
+  /// What explains `desired`: ScalingDisabled, TooFewReplicas, TooManyReplicas,
+  /// FailedGetPodsMetric, FailedGetExternalMetric, ScaleUpLimit, ScaleDownLimit,
+  /// ScaleUpStabilized, ScaleDownStabilized or DesiredWithinRange.
   std::string reason;
   std::string message;
+  /// The HPA's two conditions: AbleToScale (ReadyForNewScale, ScaleUpStabilized,
+  /// ScaleDownStabilized) and ScalingLimited (DesiredWithinRange, ScaleUpLimit, ScaleDownLimit,
+  /// TooManyReplicas, TooFewReplicas); empty when the decision stopped before them.
+  std::string able_to_scale, scaling_limited;
   std::vector<Proposal> proposals;
 };
 
@@ -122,8 +132,9 @@ Proposal propose(int current, const MetricReading& metric, const Tolerance& tole
 
 class HpaScaler {
  public:
-  /// Throws automation::Exception (errc::invalid_argument) for invalid options. The scale-down
-  /// window starts with `current` recommended now, so a restart never scales down at once.
+  /// Throws automation::Exception (errc::invalid_argument) for invalid options. A scale-down
+  /// window (longer than 0) starts with `current` recommended now, so a restart never scales down
+  /// at once.
   HpaScaler(const Clock& clock, HpaOptions options, int current);
 
   const HpaOptions& options() const noexcept { return options_; }

@@ -52,9 +52,15 @@ TEST_CASE("hpa: a metric proposes ceil(ratio x ready members), within the tolera
   CHECK(propose(4, cpu({59.9, 60, 60, 60}, 80), t).replicas == 3);
   // Per direction.
   CHECK(propose(4, cpu({60, 60, 60, 60}, 80), {0.25, 0.1}).replicas == 3);
-  // The default tolerance is 0.1.
-  CHECK(propose(10, cpu(std::vector<std::optional<double>>(10, 65.0), 60), {}).replicas == 10);  // 1.083
+  // The default tolerance is 0.1, tested as the HPA does: 1 - 0.1 <= ratio <= 1 + 0.1, so 66 / 60 (1.1
+  // in doubles) stays, where |1 - ratio| <= 0.1 would not.
+  CHECK(propose(10, cpu(std::vector<std::optional<double>>(10, 66.0), 60), {}).replicas == 10);
   CHECK(propose(10, cpu(std::vector<std::optional<double>>(10, 67.0), 60), {}).replicas == 12);  // 1.117: ceil(11.17)
+  // Members are counted, not keyed: unnamed members are three.
+  MetricReading unnamed{.name = "cpu_usage", .target = 60, .members = {{"", 90.0}, {"", 90.0}, {"", 90.0}}};
+  CHECK(propose(3, unnamed, {}).replicas == 5);
+  // A negative value is no reading.
+  CHECK_FALSE(propose(3, cpu({90, -5, 90}), {}).valid);
 }
 
 TEST_CASE("hpa: missing and unready members are dampened as the HPA does", "[scaling]") {
@@ -71,6 +77,10 @@ TEST_CASE("hpa: missing and unready members are dampened as the HPA does", "[sca
   CHECK(propose(3, cpu({20, 20, 500}, 50, {true, true, false}), {}).replicas == 1);
   // A fill-in that reverses the direction keeps the size: 1.2 over the ready, 0.8 with the missing at 0.
   CHECK(propose(3, cpu({72, 72, std::nullopt}, 60), {}).replicas == 3);
+  // At a ratio of exactly 1 missing members are left out: no change.
+  CHECK(propose(3, cpu({60, 60, std::nullopt}), {}).replicas == 3);
+  // A member without a value is missing even when it is not ready: (20 + 20 + 50) / 3 -> 2.
+  CHECK(propose(3, cpu({20, 20, std::nullopt}, 50, {true, true, false}), {}).replicas == 2);
   // No ready member with a value: no proposal.
   auto none = propose(2, cpu({std::nullopt, 10}, 60, {true, false}), {});
   CHECK_FALSE(none.valid);
@@ -79,6 +89,7 @@ TEST_CASE("hpa: missing and unready members are dampened as the HPA does", "[sca
   CHECK(propose(2, queue(30), {}).replicas == 6);
   CHECK(propose(6, queue(31), {}).replicas == 6);  // 31 / 30 = 1.033
   CHECK(propose(2, queue(0), {}).replicas == 0);
+  CHECK(propose(0, queue(5), {}).replicas == 1);  // from 0 the ratio is infinite: ceil(5 / 5)
   CHECK_FALSE(propose(2, queue(std::nullopt), {}).valid);
 }
 
@@ -95,14 +106,18 @@ TEST_CASE("hpa: several metrics take the largest proposal, and a failing one nev
   const std::vector<MetricReading> down{cpu({10, 10, 10}), failing};
   d = s.decide(3, down);
   CHECK(d.desired == 3);
-  CHECK(d.reason == "FailedGetMetrics");
+  CHECK(d.reason == "FailedGetExternalMetric");
   CHECK_THAT(d.message, Catch::Contains("queue_depth: the queue's API answered 503"));
+  const std::vector<MetricReading> all_failing{failing, cpu({std::nullopt, std::nullopt, std::nullopt})};
+  d = s.decide(3, all_failing);
+  CHECK(d.desired == 3);
+  CHECK(d.reason == "FailedGetExternalMetric");
   const std::vector<MetricReading> both{cpu({10, 10, 10}), queue(40)};
   d = s.decide(3, both);
   CHECK(d.recommended == 8);  // the queue wants 8, the CPU 1
   REQUIRE(d.proposals.size() == 2);
   CHECK(d.proposals[0].replicas == 1);
-  CHECK(s.decide(3, {}).reason == "FailedGetMetrics");
+  CHECK(s.decide(3, {}).reason == "FailedGetPodsMetric");
 }
 
 TEST_CASE("hpa: outside the bounds the size is corrected at once, and the bounds cap a proposal", "[scaling]") {
@@ -124,6 +139,24 @@ TEST_CASE("hpa: outside the bounds the size is corrected at once, and the bounds
   d = s.decide(3, idle);
   CHECK(d.desired == 2);
   CHECK(d.reason == "TooFewReplicas");
+  CHECK(d.scaling_limited == "TooFewReplicas");
+
+  // A correction leaves the windows alone: a scale-up right after it is not held back by it.
+  HpaOptions o = wide(2, 10);
+  o.behavior.up.stabilization = 60s;
+  o.behavior.down.stabilization = 0s;  // and no seed
+  testing::ManualClock c2;
+  HpaScaler fresh(c2, o, 1);
+  CHECK(fresh.decide(1, m).desired == 2);
+  c2.advance(1s);
+  const std::vector<MetricReading> busy{cpu({120, 120})};
+  d = fresh.decide(2, busy);
+  CHECK(d.desired == 4);
+  CHECK(d.able_to_scale == "ReadyForNewScale");
+  // A resource at 0 with a minimum above it is switched off.
+  d = fresh.decide(0, busy);
+  CHECK(d.desired == 0);
+  CHECK(d.reason == "ScalingDisabled");
 }
 
 TEST_CASE("hpa: the scale-down window keeps the highest recent recommendation, seeded with the size at start", "[scaling]") {
@@ -202,6 +235,22 @@ TEST_CASE("hpa: rate policies limit each period by the scale events applied in i
   CHECK(gentle.decide(4, idle).desired == 4);  // the minute began at 5: 5 - 1 = 4
   c3.advance(31s);
   CHECK(gentle.decide(4, idle).desired == 3);
+  // The period's start counts both directions: after 4 -> 8, 2 members a minute may go from 4.
+  testing::ManualClock c4;
+  HpaScaler mixed(c4, slow, 4);
+  mixed.applied(4, 8);
+  c4.advance(5s);
+  const std::vector<MetricReading> quiet{cpu({1, 1, 1, 1, 1, 1, 1, 1})};
+  CHECK(mixed.decide(8, quiet).desired == 3);  // start 8 + 0 - 4 = 4, less 1 member: 3 (the members policy)
+  // And after 10 -> 5, the default up policies start from 10: +100 % allows 20.
+  testing::ManualClock c5;
+  HpaScaler back(c5, wide(1, 100), 10);
+  back.applied(10, 5);
+  c5.advance(5s);
+  const std::vector<MetricReading> surge{cpu(std::vector<std::optional<double>>(5, 600.0))};  // wants 50
+  d = back.decide(5, surge);
+  CHECK(d.desired == 20);
+  CHECK(d.reason == "ScaleUpLimit");
   slow.behavior.down.select = SelectPolicy::disabled;
   HpaScaler frozen(c3, slow, 5);
   d = frozen.decide(5, idle);
@@ -221,7 +270,8 @@ TEST_CASE("hpa: invalid options are refused by name", "[scaling]") {
   bad([](HpaOptions& o) { o.max_replicas = 0; }, "max_replicas 0 is below min_replicas 1");
   bad([](HpaOptions& o) { o.min_replicas = -1; }, "min_replicas -1 is negative");
   bad([](HpaOptions& o) { o.tolerance.up = -0.1; }, "tolerances");
-  bad([](HpaOptions& o) { o.behavior.down.policies[0].value = 0; }, "scale-down policy value 0");
+  bad([](HpaOptions& o) { o.behavior.down.policies[0].value = 0; }, "scale-down policy value 0 must be from 1 to 1,000,000");
+  bad([](HpaOptions& o) { o.behavior.up.policies[0].value = 2'000'000; }, "scale-up policy value 2000000");
   bad([](HpaOptions& o) { o.behavior.up.policies.clear(); }, "scale-up rules need a policy");
   testing::ManualClock clock;
   HpaOptions o;
