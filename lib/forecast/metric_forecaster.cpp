@@ -1,4 +1,5 @@
 #include <automation/core/json.hpp>
+#include <automation/core/time.hpp>
 #include <automation/forecast/metric_forecaster.hpp>
 #include <automation/metrics/aggregator.hpp>
 
@@ -75,12 +76,14 @@ Result<MetricForecast> MetricForecaster::forecast(std::string_view metric, Optio
 
   // The metric's previous forecast, for "what changed since".
   std::optional<Forecast> previous;
+  std::optional<storage::ForecastRecord> previous_record;
   auto before = store_.list_forecasts({.metric = std::string(metric), .time_zone = options_.time_zone.name(), .limit = 1});
   if (!before) return before.error();
   if (!before->empty()) {
     if (auto doc = json::parse(before->front().document); doc)
       if (auto f = forecast_from_json(*doc); f) {
         previous = std::move(*f);
+        previous_record = before->front();
         out.previous = before->front().id;
       }
   }
@@ -93,7 +96,27 @@ Result<MetricForecast> MetricForecaster::forecast(std::string_view metric, Optio
     out.days.push_back(year_month_day{sys_days{out.history_last} + days{static_cast<int>(k)}});
     dates.push_back(metrics::format_date(out.days.back()));
   }
-  out.insights = insights(out.forecast, out.history, metric, previous ? &*previous : nullptr);
+  out.insights = insights(out.forecast, out.history, metric);
+  // What changed: both forecasts' values for the last day they share (the ends of their horizons
+  // are different days when they began on different days or look different distances ahead).
+  if (previous && !previous->mean.empty()) {
+    const auto first = day_number(out.days.front());
+    const auto prev_first = previous_record->first_day;
+    const auto last = std::min<std::int64_t>(first + static_cast<std::int64_t>(out.forecast.mean.size()) - 1,
+                                             prev_first + static_cast<std::int64_t>(previous->mean.size()) - 1);
+    if (last >= first && last >= prev_first) {
+      const double before = previous->mean[static_cast<std::size_t>(last - prev_first)];
+      const double now = out.forecast.mean[static_cast<std::size_t>(last - first)];
+      const double moved = before != 0 ? 100 * (now - before) / std::abs(before) : 0.0;
+      out.insights.push_back(
+          {"change",
+           fmt::format("since the last forecast ({}, {}), the forecast for {} moved {:+.1f} % ({:.6g} to {:.6g}); method "
+                       "now {}",
+                       previous_record->method, format_timestamp(previous_record->created),
+                       metrics::format_date(day_of(static_cast<std::int32_t>(last))), moved, before, now, to_string(out.forecast.method)),
+           moved});
+    }
+  }
 
   storage::ForecastRecord r;
   r.metric = out.metric;

@@ -127,7 +127,12 @@ TEST_CASE("metric forecasts: a stored daily metric is forecast, stored, scored a
   REQUIRE(second);
   CHECK(second->previous == first->id);
   CHECK(second->history.size() == 63);
-  CHECK(std::any_of(second->insights.begin(), second->insights.end(), [](const Insight& i) { return i.kind == "change"; }));
+  // The change is read on the last day both forecasts predict: March 14 (the first ran March 1-14,
+  // the second March 8-21).
+  const auto change = std::find_if(second->insights.begin(), second->insights.end(), [](const Insight& i) { return i.kind == "change"; });
+  REQUIRE(change != second->insights.end());
+  CHECK_THAT(change->text, Catch::Contains("the forecast for 2026-03-14 moved"));
+  CHECK(change->value == Approx(100 * (second->forecast.mean[6] - back.mean[13]) / std::abs(back.mean[13])));
   auto both = mf.accuracy("revenue").value();
   CHECK(both.forecasts == 2);
   CHECK(both.scored == 1);  // the new one has no actuals yet
