@@ -11,8 +11,8 @@
 #include <automation/forecast/forecaster.hpp>
 #include <automation/forecast/metric_forecaster.hpp>
 #include <automation/metrics/aggregator.hpp>
-#include <automation/metrics/anomaly.hpp>
 #include <automation/metrics/alerts.hpp>
+#include <automation/metrics/anomaly.hpp>
 #include <automation/metrics/collector.hpp>
 #include <automation/metrics/delivery.hpp>
 #include <automation/metrics/insights.hpp>
@@ -23,6 +23,7 @@
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/resilience/retry.hpp>
 #include <automation/resilience/task_history.hpp>
+#include <automation/scaling/hpa.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/storage/store.hpp>
