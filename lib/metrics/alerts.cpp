@@ -795,6 +795,7 @@ DeliveryOptions AlertOptions::default_delivery() {
   d.actor = "system:alerts";
   d.domain = "alerts";
   d.breaker_name = "alerts-webhook";
+  d.subject_prefix = "alert:";
   return d;
 }
 
@@ -1140,16 +1141,13 @@ Result<std::vector<AlertChange>> AlertManager::evaluate() {
       resolve_orphan(std::move(a), changes);
     }
   }
-  // Alert notices that failed before and are due again.
-  if (auto due = store_.list_deliveries({.state = std::string("pending"), .due_by = now, .limit = 1000}); !due) {
-    changes.push_back({0, "", "", "error", "listing due notices: " + due.error().message});
+  // Alert notices that failed before and are due again (the deliverer's subject prefix is "alert:").
+  if (auto due = deliverer_->retry_due(); !due) {
+    changes.push_back({0, "", "", "error", "retrying due notices: " + due.error().message});
   } else {
-    for (const auto& d : *due) {
-      if (d.subject.rfind("alert:", 0) != 0) continue;
-      auto o = deliverer_->retry(d.id);
-      if (o && o->attempted)
-        changes.push_back({0, "", "", "notified", fmt::format("retried delivery {} ({}): {} {}", d.id, d.subject, o->target, o->state)});
-    }
+    for (const auto& o : *due)
+      if (o.attempted)
+        changes.push_back({0, "", "", "notified", fmt::format("retried delivery {} ({}): {} {}", o.id, o.subject, o.target, o.state)});
   }
   return changes;
 }

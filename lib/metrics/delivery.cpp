@@ -352,10 +352,20 @@ Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Notice& noti
 }
 
 Result<std::vector<DeliveryOutcome>> ReportDeliverer::retry_due(std::size_t limit) {
-  auto due = store_.list_deliveries({.state = std::string("pending"), .due_by = clock_.now(), .limit = limit, .with_body = true});
+  // Only this deliverer's messages (reports, or alert notices): each is sent with its own breaker
+  // and recorded in its own domain. Others' due ones are read past, up to a bound.
+  const auto& prefix = options_.subject_prefix;
+  auto due = store_.list_deliveries({.state = std::string("pending"),
+                                     .due_by = clock_.now(),
+                                     .limit = prefix.empty() ? limit : std::max<std::size_t>(limit, 1000),
+                                     .with_body = true});
   if (!due) return due.error();
   std::vector<DeliveryOutcome> out;
-  for (auto& d : *due) out.push_back(attempt(std::move(d)));
+  for (auto& d : *due) {
+    if (!prefix.empty() && d.subject.rfind(prefix, 0) != 0) continue;
+    if (limit && out.size() >= limit) break;
+    out.push_back(attempt(std::move(d)));
+  }
   return out;
 }
 

@@ -86,7 +86,8 @@ struct ConditionState {
 /// `staleness` before now), once per instance. Instances are the label sets of the labelled series
 /// its comparisons match (or one unlabelled instance); a comparison reads, for an instance, the
 /// series with exactly its labels or else the unlabelled series of its metric. A series' value at
-/// a moment is its latest point no older than `staleness`; without one, its comparisons are false.
+/// a moment is its latest point no older than `staleness`; without one, its comparisons are
+/// unknown (three-valued: `not` of unknown is unknown; a condition holds only when true).
 std::vector<ConditionState> evaluate(const Condition& condition, std::span<const Series> series, TimePoint now, Duration staleness);
 
 // ---- rules ---------------------------------------------------------------------------------------
@@ -160,7 +161,9 @@ struct AlertOptions {
 struct AlertChange {
   std::int64_t alert = 0;
   std::string rule, labels;
-  std::string what;    ///< "fired", "reopened", "resolved", "notified", "escalated", "notice-held", "acknowledged", "emitted"
+  /// "fired", "reopened", "resolved", "notified", "escalated", "notice-held", "emitted", "skipped"
+  /// (another process changed it meanwhile) or "error" (what could not be done, and why).
+  std::string what;
   std::string detail;  ///< why, or what was sent where
 };
 

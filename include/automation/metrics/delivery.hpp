@@ -70,6 +70,8 @@ struct DeliveryOptions {
   std::string actor = "system:reports";  ///< recorded as the sender in the task history
   std::string domain = "reports";        ///< the task history's domain for attempts (and the log category)
   std::string breaker_name = "reports-webhook";
+  /// retry_due() attempts only deliveries whose subject starts with this (empty: every one).
+  std::string subject_prefix = "report:";
 
   static resilience::RetryPolicy default_retry();
   static resilience::BreakerConfig default_webhook_breaker();
@@ -122,7 +124,8 @@ class ReportDeliverer {
   Result<std::vector<DeliveryOutcome>> deliver(const Report& report, std::string_view reason);
   /// The same for any notice, to the given targets (options().targets are not used).
   Result<std::vector<DeliveryOutcome>> deliver(const Notice& notice, std::span<const DeliveryTarget> targets, std::string_view reason);
-  /// Attempts the pending deliveries that are due, oldest due first, at most `limit`.
+  /// Attempts the pending deliveries of options().subject_prefix that are due, oldest due first, at
+  /// most `limit`.
   Result<std::vector<DeliveryOutcome>> retry_due(std::size_t limit = 100);
   /// Attempts one delivery now, whatever its due time; a failed one gets this one more attempt. A
   /// delivered one, or one another sender has claimed, is left alone. errc::not_found for an unknown id.

@@ -67,7 +67,7 @@ struct Proposal {
   bool valid = false;
   int replicas = 0;
   double ratio = 0;    ///< usage / target (after filling in missing and unready members)
-  std::string detail;  ///< "mean 90 over 3 ready members against 60: ratio 1.500, ceil(1.500 x 3) = 5"
+  std::string detail;  ///< "mean 90 of 3 ready members against 60: ratio 1.500, ceil(1.500 x 3) = 5"
 };
 
 struct Tolerance {
