@@ -24,6 +24,7 @@
 #include <automation/resilience/retry.hpp>
 #include <automation/resilience/task_history.hpp>
 #include <automation/scaling/hpa.hpp>
+#include <automation/scaling/steps.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/storage/store.hpp>
