@@ -23,6 +23,7 @@
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/resilience/retry.hpp>
 #include <automation/resilience/task_history.hpp>
+#include <automation/scaling/gates.hpp>
 #include <automation/scaling/hpa.hpp>
 #include <automation/scaling/steps.hpp>
 #include <automation/storage/memory_store.hpp>

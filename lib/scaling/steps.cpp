@@ -127,25 +127,4 @@ StepDecision decide_steps(int current, const std::map<std::string, double>& valu
   return d;
 }
 
-std::optional<TimePoint> Cooldowns::blocked_until(int current, int desired, TimePoint now) const {
-  std::optional<TimePoint> until;
-  if (desired > current) {
-    if (last_up_ && now < *last_up_ + up_) until = *last_up_ + up_;
-  } else if (desired < current) {
-    // A scale-down waits for the down cooldown after either kind of change.
-    for (const auto& last : {last_up_, last_down_})
-      if (last && now < *last + down_) until = std::max(until.value_or(*last + down_), *last + down_);
-  }
-  return until;
-}
-
-void Cooldowns::applied(int from, int to, TimePoint now) {
-  if (to > from) {
-    last_up_ = now;
-    last_down_.reset();  // a scale-out ends a scale-in cooldown
-  } else if (to < from) {
-    last_down_ = now;
-  }
-}
-
 }  // namespace automation::scaling

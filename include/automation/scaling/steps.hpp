@@ -1,9 +1,8 @@
 #pragma once
-/// Threshold/step scaling (the seeds' "CPU above 80 % scales up, below 20 % down; memory above
-/// 85 % up; a queue deeper than 5 scales the AI workers") and cooldowns between actions (the seeds'
-/// 5 minutes, where a scale-out cancels a scale-in cooldown, as AWS step scaling does).
+/// Threshold/step scaling: the seeds' "CPU above 80 % scales up, below 20 % down; memory above
+/// 85 % up; a queue deeper than 5 scales the AI workers". Cooldowns are in gates.hpp.
 ///
-/// Thread-safety: decide_steps() is pure; a Cooldowns is for one thread at a time.
+/// Thread-safety: pure functions.
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
 
@@ -56,22 +55,5 @@ struct StepDecision {
 /// else the largest proposal below it, unless a band's metric has no value (then no scale-down).
 /// The result is kept within [min, max], and a size outside them is corrected at once.
 StepDecision decide_steps(int current, const std::map<std::string, double>& values, const StepOptions& options);
-
-/// Cooldowns between actions: after a scale-up, further scale-ups wait `up` and scale-downs wait
-/// `down`; after a scale-down, scale-downs wait `down`, while a scale-up may go at once (and ends
-/// the scale-down cooldown).
-class Cooldowns {
- public:
-  Cooldowns(Duration up = std::chrono::minutes(5), Duration down = std::chrono::minutes(5)) : up_(up), down_(down) {}
-
-  /// Until when a change from `current` to `desired` must wait (nullopt: it may go now).
-  std::optional<TimePoint> blocked_until(int current, int desired, TimePoint now) const;
-  /// Records a change made at `now`.
-  void applied(int from, int to, TimePoint now);
-
- private:
-  Duration up_, down_;
-  std::optional<TimePoint> last_up_, last_down_;
-};
 
 }  // namespace automation::scaling

@@ -1,4 +1,5 @@
-// Threshold/step scaling with the seeds' thresholds, and cooldowns between actions, on the manual clock.
+// Threshold/step scaling with the seeds' thresholds, cooldowns, activation to and from zero and the fallback size, on the manual clock.
+#include <automation/scaling/gates.hpp>
 #include <automation/scaling/steps.hpp>
 #include <automation/testing/manual_clock.hpp>
 
@@ -90,4 +91,39 @@ TEST_CASE("cooldowns: 5 minutes between actions, and a scale-out cancels a scale
   fast.applied(1, 2, t0);
   CHECK_FALSE(fast.blocked_until(2, 3, t0 + 1min));
   CHECK(fast.blocked_until(2, 1, t0 + 1min) == t0 + 10min);
+}
+
+TEST_CASE("activation: woken from 0 when a metric passes its activation threshold, put to sleep after the cooldown", "[scaling]") {
+  testing::ManualClock clock;
+  const auto t0 = clock.now();
+  Activation a(5min, 2);
+  CHECK_FALSE(a.check(0, false, t0));  // asleep and nothing to do
+  auto o = a.check(0, true, t0 + 1min);
+  REQUIRE(o);
+  CHECK(o->size == 2);
+  CHECK(o->reason == "Activated");
+  CHECK_FALSE(a.check(2, true, t0 + 2min));   // active: the ordinary decision applies
+  CHECK_FALSE(a.check(2, false, t0 + 6min));  // inactive for 4 minutes: not yet
+  o = a.check(2, false, t0 + 7min);
+  REQUIRE(o);
+  CHECK(o->size == 0);
+  CHECK(o->reason == "Deactivated");
+  CHECK_THAT(o->message, Catch::Contains("since 2026-01-01T00:02:00Z (5m ago)"));
+  // A scaler that never saw it active counts the cooldown from its first look.
+  Activation fresh;
+  CHECK_FALSE(fresh.check(3, false, t0));
+  CHECK_FALSE(fresh.check(3, false, t0 + 4min));
+  CHECK(fresh.check(3, false, t0 + 5min)->size == 0);
+}
+
+TEST_CASE("fallback: after N consecutive failed reads the fallback size, until a read succeeds", "[scaling]") {
+  Fallback f(3, 6);
+  CHECK_FALSE(f.record(false));
+  CHECK_FALSE(f.record(false));
+  CHECK(f.record(false) == 6);
+  CHECK(f.record(false) == 6);
+  CHECK(f.failures() == 4);
+  CHECK_FALSE(f.record(true));
+  CHECK(f.failures() == 0);
+  CHECK_FALSE(f.record(false));
 }
