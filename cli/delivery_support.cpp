@@ -7,8 +7,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace autoctl {
 namespace mx = automation::metrics;
@@ -79,11 +77,9 @@ automation::Result<AlertSetup> alert_setup(const Context& ctx) {
     return automation::fail(errc::config, fmt::format("alerts.rules_file {} (from {}) does not exist{}", file, source->second,
                                                       file.empty() || file.front() == '/' ? "" : " in the working directory"));
   if (exists) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in && !in.eof()) return automation::fail(errc::io, fmt::format("alerts.rules_file {}: cannot be read", file));
-    auto rules = mx::parse_alert_rules(text.str(), file);
+    auto text = automation::read_file(file);
+    if (!text) return automation::fail(errc::io, fmt::format("alerts.rules_file {}: cannot be read: {}", file, text.error().message));
+    auto rules = mx::parse_alert_rules(*text, file);
     if (!rules) return rules.error();
     o.rules = std::move(*rules);
     s.source = "file:" + file;

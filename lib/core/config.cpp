@@ -1,4 +1,5 @@
 #include <automation/core/config.hpp>
+#include <automation/core/files.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <detail/names.hpp>
@@ -9,9 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
-#include <sstream>
 #include <variant>
 
 extern char** environ;
@@ -406,11 +405,9 @@ Result<Config> load_config(const std::optional<std::string>& file, const Environ
   std::string text;
   std::string origin = "defaults";
   if (file) {
-    std::ifstream in(*file, std::ios::binary);
-    if (!in) return fail(errc::not_found, fmt::format("config file {} cannot be read: {}", *file, std::strerror(errno)));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+    auto read = read_file(*file);
+    if (!read) return fail(errc::not_found, fmt::format("config file {} cannot be read: {}", *file, read.error().message));
+    text = std::move(*read);
     origin = *file;
     if (text.find_first_not_of(" \t\r\n") == std::string::npos)
       return fail(errc::config, fmt::format("{}: the file is empty (expected a JSON object, e.g. {{}})", *file));

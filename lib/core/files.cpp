@@ -9,10 +9,21 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace automation {
 
 namespace fs = std::filesystem;
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(errc::not_found, std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return fail(errc::io, std::strerror(errno));
+  return std::move(text).str();
+}
 
 Result<void> write_file_atomically(const std::string& path, std::string_view contents) {
   std::error_code ec;

@@ -1,5 +1,7 @@
 #include <automation/core/ids.hpp>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -52,5 +54,7 @@ std::string host_name() {
   if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) return "unknown";
   return host;
 }
+
+std::string this_process() { return fmt::format("pid {} on {}", static_cast<long>(::getpid()), host_name()); }
 
 }  // namespace automation

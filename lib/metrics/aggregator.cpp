@@ -228,7 +228,7 @@ Result<Rollup> reuse(const storage::RollupRecord& s) {
 MetricsAggregator::MetricsAggregator(storage::Store& store, const Clock& clock, AggregatorOptions options)
     : store_(store), clock_(clock), options_(std::move(options)) {
   options_.block_events = std::clamp<std::size_t>(options_.block_events, 1, 1 << 20);
-  if (options_.owner.empty()) options_.owner = fmt::format("pid {} on {}", static_cast<long>(::getpid()), host_name());
+  if (options_.owner.empty()) options_.owner = this_process();
 }
 
 Result<IngestResult> MetricsAggregator::ingest(std::span<const UsageEvent> events, const BatchSource& source) {

@@ -1173,7 +1173,7 @@ Result<storage::AlertRecord> AlertManager::acknowledge(std::int64_t id, std::str
     r.actor = actor;
     r.action = "alert.ack";
     r.resource = fmt::format("alert:{}", id);
-    r.origin = fmt::format("pid {} on {}", ::getpid(), host_name());
+    r.origin = this_process();
     r.reason = reason.empty() ? "acknowledged" : reason;
     r.details = json::dump(bj::object{{"rule", a.rule}, {"labels", a.labels}, {"state", a.state}, {"level", a.level}});
     r.correlation_id = std::string(current_correlation_id());

@@ -1,3 +1,4 @@
+#include <automation/core/files.hpp>
 #include <automation/metrics/system.hpp>
 
 #include <detail/names.hpp>
@@ -10,9 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace automation::metrics {
 
@@ -214,11 +213,9 @@ namespace {
 template <class Parse>
 auto read_parsed(const std::string& root, std::string_view name, Parse parse) -> decltype(parse(std::string_view{})) {
   const auto path = root + "/" + std::string(name);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{errc::not_found, fmt::format("cannot read {}", path)};
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto parsed = parse(text.view());
+  auto text = read_file(path);
+  if (!text) return Error{errc::not_found, fmt::format("cannot read {}", path)};
+  auto parsed = parse(std::string_view(*text));
   if (!parsed) return with_context(parsed.error(), path);
   return parsed;
 }

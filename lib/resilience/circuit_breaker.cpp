@@ -949,7 +949,7 @@ struct CircuitBreaker::Sharing {
 
 namespace {
 
-std::string default_owner() { return fmt::format("pid {} on {}", static_cast<long>(getpid()), host_name()); }
+std::string default_owner() { return this_process(); }
 
 // A reason without the prefix that marks it adopted, so adopting an adopted reason does not nest.
 std::string_view base_reason(std::string_view r) {

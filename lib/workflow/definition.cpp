@@ -1,3 +1,4 @@
+#include <automation/core/files.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/workflow/definition.hpp>
@@ -8,10 +9,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 
 namespace automation::workflow {
 
@@ -626,11 +625,9 @@ std::string to_json(const WorkflowDefinition& w) {
 }
 
 Result<WorkflowDefinition> load_workflow_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(errc::not_found, fmt::format("workflow file {} cannot be read", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_workflow(ss.str(), path);
+  auto text = read_file(path);
+  if (!text) return fail(errc::not_found, fmt::format("workflow file {} cannot be read", path));
+  return parse_workflow(*text, path);
 }
 
 }  // namespace automation::workflow

@@ -1,5 +1,6 @@
 // Schedule definitions: validation, JSON, the seed schedules, next fire times, event matching, and
 // pause/resume through the store.
+#include <automation/core/files.hpp>
 #include <automation/core/ids.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
@@ -18,9 +19,7 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace automation::workflow {
 
@@ -244,11 +243,9 @@ Result<std::vector<ScheduleDefinition>> parse_schedules(std::string_view text, s
 }
 
 Result<std::vector<ScheduleDefinition>> load_schedules_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(errc::not_found, fmt::format("{}: cannot open the schedules file", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_schedules(ss.str(), path);
+  auto text = read_file(path);
+  if (!text) return fail(errc::not_found, fmt::format("{}: cannot open the schedules file", path));
+  return parse_schedules(*text, path);
 }
 
 bj::object to_json(const ScheduleDefinition& s) {

@@ -13,5 +13,7 @@ bool is_trace_id(std::string_view s) noexcept;
 
 /// This machine's host name, as owners and origins name it ("unknown" when it cannot be read).
 std::string host_name();
+/// This process as owners and origins name it: "pid 4242 on web1".
+std::string this_process();
 
 }  // namespace automation
