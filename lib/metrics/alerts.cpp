@@ -570,12 +570,6 @@ bool valid_rule_name(std::string_view s) {
   });
 }
 
-bool valid_event_name(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':';
-  });
-}
-
 }  // namespace
 
 Result<AlertRules> parse_alert_rules(std::string_view json_text, std::string_view origin) {
@@ -688,7 +682,7 @@ Result<AlertRules> parse_alert_rules(std::string_view json_text, std::string_vie
           problems.push_back(fmt::format("{}: cooldown: {}", where, d.error().message));
       }
       if (const auto ev = text("event")) {
-        if (valid_event_name(*ev))
+        if (storage::is_event_name(*ev))
           rule.event = *ev;
         else
           problems.push_back(fmt::format("{}: event \"{}\": expected letters, digits and . _ - :", where, *ev));

@@ -178,11 +178,18 @@ Result<void> validate(const FireRecord& r) {
   return {};
 }
 
+bool is_event_name(std::string_view name) noexcept {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':';
+  });
+}
+
 Result<void> validate(const EventRecord& r) {
   if (r.name.empty()) return fail(errc::invalid_argument, "event: \"name\" must not be empty");
-  for (char c : r.name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':'))
-      return fail(errc::invalid_argument, fmt::format("event \"{}\": names use letters, digits and . _ - : only (found '{}')", r.name, c));
+  if (!is_event_name(r.name)) {
+    const auto bad = std::find_if(r.name.begin(), r.name.end(), [](char c) { return !is_event_name(std::string_view(&c, 1)); });
+    return fail(errc::invalid_argument, fmt::format("event \"{}\": names use letters, digits and . _ - : only (found '{}')", r.name, *bad));
+  }
   if (r.depth < 0) return fail(errc::invalid_argument, fmt::format("event \"{}\": negative depth", r.name));
   if (r.payload.empty() || r.payload.front() != '{')
     return fail(errc::invalid_argument, fmt::format("event \"{}\": the payload must be a JSON object", r.name));

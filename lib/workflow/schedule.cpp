@@ -80,10 +80,7 @@ bool valid_schedule_name(std::string_view n) {
 bool valid_event_pattern(std::string_view p) {
   if (p == "*") return true;
   if (p.size() > 2 && p.substr(p.size() - 2) == ".*") p.remove_suffix(2);
-  if (p.empty()) return false;
-  for (char c : p)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':')) return false;
-  return true;
+  return storage::is_event_name(p);
 }
 
 // The structural checks shared by validate() and the JSON reader.

@@ -317,6 +317,9 @@ Result<void> validate(const AttemptRecord& record);
 Result<void> validate(const ScheduleRecord& record);
 Result<void> validate(const FireRecord& record);
 Result<void> validate(const EventRecord& record);
+/// An event's name: letters, digits and . _ - : (not empty). Schedules' patterns and alert rules'
+/// events are checked with it too.
+bool is_event_name(std::string_view name) noexcept;
 
 // ---- metrics area ------------------------------------------------------------------------------
 
