@@ -30,9 +30,7 @@ automation::Result<std::vector<mx::Period>> select_periods(const PeriodOptions& 
     if (!default_kind) return Error{errc::invalid_argument, "choose --daily, --weekly or --monthly, or a range with --from and --to"};
     kind = default_kind;
   }
-  auto period_of = [&](year_month_day d) {
-    return *kind == mx::Granularity::day ? mx::day_of(d) : *kind == mx::Granularity::week ? mx::week_of(d) : mx::month_of(d);
-  };
+  auto period_of = [&](year_month_day d) { return mx::period_of(*kind, d); };
   std::vector<mx::Period> periods;
   if (!o.from.empty()) {
     auto a = mx::parse_date(o.from);

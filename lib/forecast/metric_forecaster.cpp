@@ -17,8 +17,8 @@ using namespace std::chrono;
 
 namespace {
 
-std::int32_t day_number(year_month_day d) { return static_cast<std::int32_t>(sys_days{d}.time_since_epoch().count()); }
-year_month_day day_of(std::int32_t n) { return year_month_day{sys_days{days{n}}}; }
+using metrics::date_of_day;
+using metrics::day_number;
 
 // MASE's scale: the mean absolute difference at lag `period` (lag 1 when the history is not longer).
 std::optional<double> scale_of(std::span<const double> h, std::size_t period) {
@@ -113,7 +113,8 @@ Result<MetricForecast> MetricForecaster::forecast(std::string_view metric, Optio
            fmt::format("since the last forecast ({}, {}), the forecast for {} moved {:+.1f} % ({:.6g} to {:.6g}); method "
                        "now {}",
                        previous_record->method, format_timestamp(previous_record->created),
-                       metrics::format_date(day_of(static_cast<std::int32_t>(last))), moved, before, now, to_string(out.forecast.method)),
+                       metrics::format_date(date_of_day(static_cast<std::int32_t>(last))), moved, before, now,
+                       to_string(out.forecast.method)),
            moved});
     }
   }
@@ -163,7 +164,7 @@ Result<MetricAccuracy> MetricForecaster::accuracy(std::string_view metric, std::
   std::vector<std::optional<double>> actual;
   if (lo <= last) {
     metrics::MetricsAggregator agg(store_, clock_, {.time_zone = options_.time_zone});
-    auto v = agg.daily_series(metric, day_of(lo), day_of(last));
+    auto v = agg.daily_series(metric, date_of_day(lo), date_of_day(last));
     if (!v) return v.error();
     actual = std::move(*v);
   }
@@ -175,7 +176,7 @@ Result<MetricAccuracy> MetricForecaster::accuracy(std::string_view metric, std::
     s.created = r.created;
     s.method = r.method;
     s.backend = r.backend;
-    s.first_day = day_of(r.first_day);
+    s.first_day = date_of_day(r.first_day);
     s.horizon = static_cast<std::size_t>(r.horizon);
     auto doc = json::parse(r.document);
     auto f = doc ? forecast_from_json(*doc) : Result<Forecast>(doc.error());

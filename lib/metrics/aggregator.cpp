@@ -87,8 +87,6 @@ Result<IngestResult> store_block(storage::Store& store, const TimeZone& zone, Ti
 
 namespace {
 
-std::int32_t day_number(year_month_day d) { return static_cast<std::int32_t>(sys_days{d}.time_since_epoch().count()); }
-
 RevenueSummary revenue_summary(const std::vector<storage::RevenueRow>& rows) {
   RevenueSummary s;
   std::map<std::int32_t, std::int64_t> active_by_day;
@@ -369,8 +367,7 @@ Result<std::vector<RevenueRecord>> MetricsAggregator::revenue_records(year_month
   std::vector<RevenueRecord> out;
   out.reserve(rows->size());
   for (auto& r : *rows)
-    out.push_back(
-        {year_month_day{sys_days{days{r.day}}}, std::move(r.plan), r.total_revenue, r.new_subscribers, r.active_users, r.churn_count});
+    out.push_back({date_of_day(r.day), std::move(r.plan), r.total_revenue, r.new_subscribers, r.active_users, r.churn_count});
   std::sort(out.begin(), out.end(), [](const RevenueRecord& a, const RevenueRecord& b) {
     return std::pair(sys_days{a.date}, std::string_view(a.plan)) < std::pair(sys_days{b.date}, std::string_view(b.plan));
   });

@@ -36,21 +36,29 @@ Result<Collection> MetricsCollector::collect() {
   Collection c;
   c.time = clock_.now();
   std::vector<MetricPoint> points;
+  // Every source's points get the sample's time, and one that is not valid (a mount point with ','
+  // in its name, a host's bad label) is a warning instead of failing the whole append.
+  auto take = [&](std::string_view source, std::vector<MetricPoint> got) {
+    for (auto& p : got) {
+      p.time = c.time;
+      if (auto v = storage::validate(p); !v) {
+        c.warnings.push_back(fmt::format("{}: {}", source, v.error().message));
+        continue;
+      }
+      points.push_back(std::move(p));
+    }
+  };
   if (options_.system) {
     auto s = system_.sample();
     if (!s) {
       c.warnings.push_back("system: " + s.error().message);
     } else {
-      for (auto& p : s->points()) {
-        if (p.name == "cpu_usage" && s->cpu_since_boot) continue;
-        p.time = c.time;
-        if (auto v = storage::validate(p); !v) {  // a mount point with ',' or '=' in its name, ...
-          c.warnings.push_back("system: " + v.error().message);
-          continue;
-        }
-        points.push_back(std::move(p));
+      auto got = s->points();
+      if (s->cpu_since_boot) {
+        std::erase_if(got, [](const MetricPoint& p) { return p.name == "cpu_usage"; });
+        c.warnings.push_back("cpu_usage: a first reading measures since boot; it is stored from the next sample on");
       }
-      if (s->cpu_since_boot) c.warnings.push_back("cpu_usage: a first reading measures since boot; it is stored from the next sample on");
+      take("system", std::move(got));
       for (const auto& w : s->warnings) c.warnings.push_back("system: " + w);
       c.system = std::move(*s);
     }
@@ -60,22 +68,14 @@ Result<Collection> MetricsCollector::collect() {
     if (!a)
       c.warnings.push_back("application: " + a.error().message);
     else
-      points.insert(points.end(), a->begin(), a->end());
+      take("application", std::move(*a));
   }
   for (const auto& [name, source] : options_.sources) {
     auto got = source ? source() : Result<std::vector<MetricPoint>>(fail(errc::invalid_argument, "no function"));
-    if (!got) {
+    if (!got)
       c.warnings.push_back(fmt::format("{}: {}", name, got.error().message));
-      continue;
-    }
-    for (auto& p : *got) {
-      p.time = c.time;
-      if (auto v = storage::validate(p); !v) {
-        c.warnings.push_back(fmt::format("{}: {}", name, v.error().message));
-        continue;
-      }
-      points.push_back(std::move(p));
-    }
+    else
+      take(name, std::move(*got));
   }
   last_ = c.time;
   if (auto w = store_.append_metric_points(points); !w) return with_context(w.error(), "storing metric points");

@@ -121,6 +121,13 @@ Period week_of(year_month_day d) {
 }
 Period month_of(year_month_day d) { return {Granularity::month, d.year() / d.month() / 1, d.year() / d.month() / last}; }
 
+Period period_of(Granularity g, year_month_day d) {
+  return g == Granularity::week ? week_of(d) : g == Granularity::month ? month_of(d) : day_of(d);
+}
+
+std::int32_t day_number(year_month_day d) { return static_cast<std::int32_t>(sys_days{d}.time_since_epoch().count()); }
+year_month_day date_of_day(std::int32_t day) { return year_month_day{sys_days{days{day}}}; }
+
 Result<Period> date_range(year_month_day first, year_month_day last) {
   if (!first.ok() || !last.ok()) return fail(errc::invalid_argument, "date range: invalid date");
   if (sys_days{last} < sys_days{first})

@@ -281,13 +281,16 @@ Result<void> cleanup(StepContext& c) {
 // complete one (yesterday, last week, last month) in the zone.
 Result<metrics::Period> period_arg(const StepContext& c, const TimeZone& zone, std::string_view fallback) {
   const auto kind = arg(c, "period", std::string(fallback));
-  auto of = kind == "daily" ? &metrics::day_of : kind == "weekly" ? &metrics::week_of : kind == "monthly" ? &metrics::month_of : nullptr;
-  if (!of) return fail(errc::invalid_argument, fmt::format("{}: period must be daily, weekly or monthly, got \"{}\"", c.step, kind));
+  const auto g = kind == "daily"     ? std::optional(metrics::Granularity::day)
+                 : kind == "weekly"  ? std::optional(metrics::Granularity::week)
+                 : kind == "monthly" ? std::optional(metrics::Granularity::month)
+                                     : std::nullopt;
+  if (!g) return fail(errc::invalid_argument, fmt::format("{}: period must be daily, weekly or monthly, got \"{}\"", c.step, kind));
   const auto date = arg(c, "date", "");
-  if (date.empty()) return of(zone.local_date(c.clock->now())).previous();
+  if (date.empty()) return metrics::period_of(*g, zone.local_date(c.clock->now())).previous();
   auto d = metrics::parse_date(date);
   if (!d) return with_context(d.error(), fmt::format("{}: date", c.step));
-  return of(*d);
+  return metrics::period_of(*g, *d);
 }
 
 Result<void> aggregate_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {

@@ -66,6 +66,11 @@ struct Period {
 Period day_of(std::chrono::year_month_day date);
 Period week_of(std::chrono::year_month_day date);
 Period month_of(std::chrono::year_month_day date);
+/// The day, ISO week or month containing `date` (a range granularity gives the day).
+Period period_of(Granularity granularity, std::chrono::year_month_day date);
+/// Days since 1970-01-01, as the store keeps dates, and back.
+std::int32_t day_number(std::chrono::year_month_day date);
+std::chrono::year_month_day date_of_day(std::int32_t day);
 /// errc::invalid_argument when `last` is before `first` or either date is invalid.
 Result<Period> date_range(std::chrono::year_month_day first, std::chrono::year_month_day last);
 /// Parses a key as printed by Period::key(), a date "2026-11-23" being a day.
