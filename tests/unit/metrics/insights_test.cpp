@@ -6,6 +6,8 @@
 #include <automation/testing/manual_clock.hpp>
 
 #include <fmt/format.h>
+#include "support/usage_events.hpp"
+
 #include <catch2/catch.hpp>
 
 using namespace automation;
@@ -15,11 +17,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-/// `count` events of `feature` on `date`, the first `errors` of them failed.
 void add(std::vector<UsageEvent>& out, std::string_view date, const std::string& feature, int count, int errors = 0) {
-  for (int i = 0; i < count; ++i)
-    out.push_back({parse_timestamp(fmt::format("{}T10:{:02}:{:02}Z", date, i / 60 % 60, i % 60)).value(), fmt::format("u{}", i % 7),
-                   feature, "start", std::nullopt, i < errors ? "E500" : ""});
+  test::add_events(out, date, feature, count, errors, 7, false);
 }
 
 const Insight* find(const std::vector<Insight>& all, InsightKind kind, std::string_view subject = {}) {

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
+#include "support/usage_events.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cctype>
@@ -22,9 +24,7 @@ using Catch::Matchers::Contains;
 namespace {
 
 void add(std::vector<UsageEvent>& out, std::string_view date, const std::string& feature, int count, int errors = 0) {
-  for (int i = 0; i < count; ++i)
-    out.push_back({parse_timestamp(fmt::format("{}T10:{:02}:{:02}Z", date, i / 60 % 60, i % 60)).value(), fmt::format("u{}", i % 9),
-                   feature, "start", milliseconds(10 + i), i < errors ? "E500" : ""});
+  test::add_events(out, date, feature, count, errors, 9, true);
 }
 
 // A feature name with every character HTML and Markdown care about.
