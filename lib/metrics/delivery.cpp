@@ -263,7 +263,7 @@ ReportDeliverer::ReportDeliverer(storage::Store& store, const Clock& clock, Deli
 ReportDeliverer::~ReportDeliverer() = default;
 
 Result<std::vector<DeliveryOutcome>> ReportDeliverer::deliver(const Report& report, std::string_view reason) {
-  if (options_.targets.empty()) return fail(errc::invalid_argument, "no delivery targets are configured");
+  if (options_.targets.empty()) return fail(errc::invalid_argument, "no delivery targets are configured");  // before rendering
   return deliver(notice_of(report), options_.targets, reason);
 }
 
