@@ -1,6 +1,7 @@
 #include <automation/storage/memory_store.hpp>
 
 #include "storage/audit_match.hpp"
+#include "storage/history_check.hpp"
 #include "storage/task_stats.hpp"
 
 #include <fmt/format.h>
@@ -51,6 +52,10 @@ struct MemoryStore::State {
   std::int64_t next_alert_id = 1;
   std::map<std::int64_t, ForecastRecord> forecasts;
   std::int64_t next_forecast_id = 1;
+  std::map<std::int64_t, ScalingRecord> scaling;
+  std::int64_t next_scaling_id = 1;
+  std::map<std::int64_t, HealingRecord> healing;
+  std::int64_t next_healing_id = 1;
 
   // Stores a block's partials for a zone and marks them present (the caller holds mu).
   // Marks a block's partials for a zone present and stores them; nothing when present already.
@@ -124,6 +129,8 @@ Result<StoreInfo> MemoryStore::info() {
   info.areas.push_back({"samples", "metric_point", static_cast<std::int64_t>(state_->points.size())});
   info.areas.push_back({"alerts", "alert", static_cast<std::int64_t>(state_->alerts.size())});
   info.areas.push_back({"forecasts", "forecast", static_cast<std::int64_t>(state_->forecasts.size())});
+  info.areas.push_back({"scaling", "scaling_record", static_cast<std::int64_t>(state_->scaling.size())});
+  info.areas.push_back({"healing", "healing_record", static_cast<std::int64_t>(state_->healing.size())});
   return info;
 }
 
@@ -878,6 +885,136 @@ Result<std::vector<ForecastRecord>> MemoryStore::list_forecasts(const ForecastQu
 Result<std::int64_t> MemoryStore::prune_forecasts(TimePoint before) {
   std::lock_guard lock(state_->mu);
   return static_cast<std::int64_t>(std::erase_if(state_->forecasts, [&](const auto& kv) { return kv.second.created < at_ms(before); }));
+}
+
+namespace {
+// The records of an id-ordered map that `keep` accepts, newest or oldest first, at most `limit` (0: all).
+template <class R, class Keep>
+std::vector<R> select_by_id(const std::map<std::int64_t, R>& all, bool newest_first, std::size_t limit, Keep&& keep) {
+  std::vector<R> out;
+  auto take = [&](const R& r) {
+    if (!keep(r)) return true;
+    out.push_back(r);
+    return limit == 0 || out.size() < limit;
+  };
+  if (newest_first) {
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+      if (!take(it->second)) break;
+  } else {
+    for (const auto& [id, r] : all)
+      if (!take(r)) break;
+  }
+  return out;
+}
+
+// A finish of record `id` of `records`, whose messages match SqliteStore's: not_found for an unknown
+// id, conflict when it is not pending; else `apply` changes it.
+template <class R, class Apply>
+Result<void> finish_pending(std::map<std::int64_t, R>& records, std::string_view what, std::int64_t id, Apply&& apply) {
+  auto it = records.find(id);
+  if (it == records.end()) return fail(errc::not_found, fmt::format("{} record {} does not exist", what, id));
+  if (it->second.outcome != "pending")
+    return fail(errc::conflict, fmt::format("{} record {} is not pending (its outcome is \"{}\"): another writer finished it, or it "
+                                            "never was pending",
+                                            what, id, it->second.outcome));
+  apply(it->second);
+  return {};
+}
+}  // namespace
+
+Result<std::int64_t> MemoryStore::append_scaling(const ScalingRecord& record, std::optional<std::int64_t> after) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  if (after) {
+    std::int64_t current = 0;
+    for (auto it = state_->scaling.rbegin(); it != state_->scaling.rend(); ++it)
+      if (it->second.resource == record.resource) {
+        current = it->first;
+        break;
+      }
+    if (current != *after)
+      return fail(errc::conflict, fmt::format("resource \"{}\": the newest scaling record is {}, not {}: another writer recorded one first",
+                                              record.resource, current, *after));
+  }
+  ScalingRecord r = record;
+  r.id = state_->next_scaling_id++;
+  r.time = at_ms(r.time);
+  r.updated = at_ms(r.updated);
+  state_->scaling.emplace(r.id, r);
+  return r.id;
+}
+
+Result<void> MemoryStore::finish_scaling(std::int64_t id, std::string_view outcome, std::string_view error, TimePoint updated) {
+  if (auto v = detail::check_scaling_finish(id, outcome); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  return finish_pending(state_->scaling, "scaling", id, [&](ScalingRecord& r) {
+    r.outcome = outcome;
+    r.error = error;
+    r.updated = at_ms(updated);
+  });
+}
+
+Result<std::vector<ScalingRecord>> MemoryStore::list_scaling(const ScalingQuery& q) {
+  std::lock_guard lock(state_->mu);
+  return select_by_id(state_->scaling, q.newest_first, q.limit, [&](const ScalingRecord& r) {
+    if (q.resource && r.resource != *q.resource) return false;
+    if (q.action && r.action != *q.action) return false;
+    if (q.outcome && r.outcome != *q.outcome) return false;
+    if (q.since && r.time < at_ms(*q.since)) return false;
+    if (q.changes_only && r.desired == r.current && r.action != "scale-up" && r.action != "scale-down" && r.action != "restart")
+      return false;
+    return true;
+  });
+}
+
+Result<std::int64_t> MemoryStore::prune_scaling(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  std::map<std::string_view, std::int64_t> thresholds;  // each resource's newest "thresholds" record
+  for (const auto& [id, r] : state_->scaling)
+    if (r.action == "thresholds") thresholds[r.resource] = id;
+  std::set<std::int64_t> kept;
+  for (const auto& [resource, id] : thresholds) kept.insert(id);
+  return static_cast<std::int64_t>(
+      std::erase_if(state_->scaling, [&](const auto& kv) { return kv.second.time < at_ms(before) && !kept.contains(kv.first); }));
+}
+
+Result<std::int64_t> MemoryStore::append_healing(const HealingRecord& record) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  HealingRecord r = record;
+  r.id = state_->next_healing_id++;
+  r.time = at_ms(r.time);
+  r.updated = at_ms(r.updated);
+  state_->healing.emplace(r.id, r);
+  return r.id;
+}
+
+Result<void> MemoryStore::finish_healing(std::int64_t id, std::string_view outcome, std::string_view error, std::string_view detail,
+                                         TimePoint updated) {
+  if (auto v = detail::check_healing_finish(id, outcome, detail); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  return finish_pending(state_->healing, "healing", id, [&](HealingRecord& r) {
+    r.outcome = outcome;
+    r.error = error;
+    if (!detail.empty()) r.detail = detail;
+    r.updated = at_ms(updated);
+  });
+}
+
+Result<std::vector<HealingRecord>> MemoryStore::list_healing(const HealingQuery& q) {
+  std::lock_guard lock(state_->mu);
+  return select_by_id(state_->healing, q.newest_first, q.limit, [&](const HealingRecord& r) {
+    if (q.target && r.target != *q.target) return false;
+    if (q.kind && r.kind != *q.kind) return false;
+    if (q.action && r.action != *q.action) return false;
+    if (q.since && r.time < at_ms(*q.since)) return false;
+    return true;
+  });
+}
+
+Result<std::int64_t> MemoryStore::prune_healing(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  return static_cast<std::int64_t>(std::erase_if(state_->healing, [&](const auto& kv) { return kv.second.time < at_ms(before); }));
 }
 
 }  // namespace automation::storage

@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 8> kMigrations{{
+constexpr std::array<Migration, 9> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -348,6 +348,65 @@ CREATE TABLE forecast (
 ) STRICT;
 CREATE INDEX forecast_metric  ON forecast (metric, id);
 CREATE INDEX forecast_created ON forecast (created_ms);
+)sql"},
+    {9, "scaling and healing history", R"sql(
+-- One row per scaling decision or action on a named resource (every evaluation of the scaler, every
+-- manual action, dry run and change of thresholds); the scaler rebuilds its windows, cooldowns and
+-- counters from them. An appender that must not race another compares the resource's newest id
+-- (index on (resource, id)) inside its write transaction. AUTOINCREMENT so an id is never reused
+-- after a prune; the time index serves pruning, and the partial index finds each resource's newest
+-- thresholds record, which pruning keeps.
+CREATE TABLE scaling_record (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  resource         TEXT NOT NULL CHECK (length(resource) BETWEEN 1 AND 100 AND resource GLOB '[A-Za-z0-9]*'
+                                       AND resource NOT GLOB '*[^A-Za-z0-9_.-]*'),
+  action           TEXT NOT NULL CHECK (action IN ('decide', 'scale-up', 'scale-down', 'restart', 'thresholds')),
+  time_ms          INTEGER NOT NULL,
+  actor            TEXT NOT NULL,
+  current_size     INTEGER NOT NULL CHECK (current_size >= 0),
+  recommended_size INTEGER NOT NULL CHECK (recommended_size >= 0),
+  desired_size     INTEGER NOT NULL CHECK (desired_size >= 0),
+  reason           TEXT NOT NULL,
+  message          TEXT NOT NULL,
+  inputs           TEXT NOT NULL CHECK (json_valid(inputs) AND json_type(inputs) = 'object'),
+  active           INTEGER NOT NULL CHECK (active IN (0, 1)),
+  metrics_ok       INTEGER NOT NULL CHECK (metrics_ok IN (0, 1)),
+  dry_run          INTEGER NOT NULL CHECK (dry_run IN (0, 1)),
+  outcome          TEXT NOT NULL CHECK (outcome IN ('pending', 'applied', 'unchanged', 'blocked', 'failed', 'dry-run')),
+  error            TEXT NOT NULL,
+  updated_ms       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX scaling_record_resource   ON scaling_record (resource, id);
+CREATE INDEX scaling_record_time       ON scaling_record (time_ms);
+CREATE INDEX scaling_record_thresholds ON scaling_record (resource, id) WHERE action = 'thresholds';
+
+-- One row per event in the life of a health target: a change of its state, a healing step (kind
+-- 'action', with its outcome), an operator's pause or resume; the healer rebuilds its restart budget
+-- and backoff from them. AUTOINCREMENT so an id is never reused after a prune; the time index serves
+-- pruning.
+CREATE TABLE healing_record (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  target     TEXT NOT NULL CHECK (length(target) BETWEEN 1 AND 100 AND target GLOB '[A-Za-z0-9]*'
+                                  AND target NOT GLOB '*[^A-Za-z0-9_.-]*'),
+  time_ms    INTEGER NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('state', 'action', 'pause', 'resume')),
+  state      TEXT NOT NULL CHECK (state IN ('unknown', 'healthy', 'unhealthy', 'healing', 'quarantined', 'paused')),
+  action     TEXT NOT NULL,
+  step       INTEGER NOT NULL CHECK (step >= 0),
+  attempt    INTEGER NOT NULL CHECK (attempt >= 0),
+  actor      TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  detail     TEXT NOT NULL CHECK (json_valid(detail) AND json_type(detail) = 'object'),
+  dry_run    INTEGER NOT NULL CHECK (dry_run IN (0, 1)),
+  outcome    TEXT NOT NULL,
+  error      TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  CHECK (kind = 'action' AND action IN ('restart', 'command', 'workflow', 'callback', 'wait', 'alert', 'quarantine')
+         AND outcome IN ('pending', 'succeeded', 'failed', 'skipped', 'dry-run')
+         OR kind <> 'action' AND action = '' AND outcome = '')
+) STRICT;
+CREATE INDEX healing_record_target ON healing_record (target, id);
+CREATE INDEX healing_record_time   ON healing_record (time_ms);
 )sql"},
 }};
 

@@ -169,7 +169,9 @@ Result<StoreInfo> SqliteStore::info() {
                                          {"deliveries", "delivery", 7},
                                          {"samples", "metric_point", 8},
                                          {"alerts", "alert", 8},
-                                         {"forecasts", "forecast", 8}};
+                                         {"forecasts", "forecast", 8},
+                                         {"scaling", "scaling_record", 9},
+                                         {"healing", "healing_record", 9}};
   for (const auto& a : kAreas) {
     std::int64_t rows = 0;
     if (info.schema_version >= a.since_version) {

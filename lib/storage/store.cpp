@@ -4,6 +4,7 @@
 #include <automation/storage/store.hpp>
 #include <detail/names.hpp>
 
+#include "storage/history_check.hpp"
 #include "storage/schema.hpp"
 
 #include <fmt/format.h>
@@ -320,6 +321,103 @@ Result<void> validate(const ForecastRecord& r) {
   if (auto v = check_object("\"inputs\"", r.inputs); !v) return bad(v.error().message);
   return {};
 }
+
+bool is_resource_name(std::string_view name) noexcept {
+  auto alnum = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  return !name.empty() && name.size() <= 100 && alnum(name.front()) &&
+         std::all_of(name.begin() + 1, name.end(), [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+namespace {
+constexpr std::string_view kScalingActions[] = {"decide", "scale-up", "scale-down", "restart", "thresholds"};
+constexpr std::string_view kScalingOutcomes[] = {"pending", "applied", "unchanged", "blocked", "failed", "dry-run"};
+constexpr std::string_view kHealingKinds[] = {"state", "action", "pause", "resume"};
+constexpr std::string_view kHealingStates[] = {"unknown", "healthy", "unhealthy", "healing", "quarantined", "paused"};
+constexpr std::string_view kHealingActions[] = {"restart", "command", "workflow", "callback", "wait", "alert", "quarantine"};
+constexpr std::string_view kHealingOutcomes[] = {"pending", "succeeded", "failed", "skipped", "dry-run"};
+
+template <std::size_t N>
+bool one_of(const std::string_view (&set)[N], std::string_view value) {
+  return std::find(std::begin(set), std::end(set), value) != std::end(set);
+}
+
+// "a, b or c"
+template <std::size_t N>
+std::string listed(const std::string_view (&set)[N], std::size_t skip = 0) {
+  std::string out;
+  for (std::size_t i = skip; i < N; ++i) {
+    if (i > skip) out += i + 1 == N ? " or " : ", ";
+    out += set[i];
+  }
+  return out;
+}
+
+Result<void> check_resource_name(std::string_view field, const std::string& name) {
+  if (name.empty()) return fail(errc::invalid_argument, fmt::format("\"{}\" must not be empty", field));
+  if (!is_resource_name(name))
+    return fail(errc::invalid_argument,
+                fmt::format("\"{}\" must match [A-Za-z0-9][A-Za-z0-9_.-]* and have at most 100 characters (not \"{}\")", field, name));
+  return {};
+}
+}  // namespace
+
+Result<void> validate(const ScalingRecord& r) {
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("scaling record (resource \"{}\", action \"{}\"): {}", r.resource, r.action, msg));
+  };
+  if (auto v = check_resource_name("resource", r.resource); !v) return bad(v.error().message);
+  if (!one_of(kScalingActions, r.action)) return bad(fmt::format("\"action\" must be {} (not \"{}\")", listed(kScalingActions), r.action));
+  if (r.current < 0) return bad(fmt::format("\"current\" must not be negative (not {})", r.current));
+  if (r.recommended < 0) return bad(fmt::format("\"recommended\" must not be negative (not {})", r.recommended));
+  if (r.desired < 0) return bad(fmt::format("\"desired\" must not be negative (not {})", r.desired));
+  if (!one_of(kScalingOutcomes, r.outcome))
+    return bad(fmt::format("\"outcome\" must be {} (not \"{}\")", listed(kScalingOutcomes), r.outcome));
+  if (auto v = check_object("\"inputs\"", r.inputs); !v) return bad(v.error().message);
+  return {};
+}
+
+Result<void> validate(const HealingRecord& r) {
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("healing record (target \"{}\", kind \"{}\"): {}", r.target, r.kind, msg));
+  };
+  if (auto v = check_resource_name("target", r.target); !v) return bad(v.error().message);
+  if (!one_of(kHealingKinds, r.kind)) return bad(fmt::format("\"kind\" must be {} (not \"{}\")", listed(kHealingKinds), r.kind));
+  if (!one_of(kHealingStates, r.state)) return bad(fmt::format("\"state\" must be {} (not \"{}\")", listed(kHealingStates), r.state));
+  if (r.kind == "action") {
+    if (!one_of(kHealingActions, r.action))
+      return bad(fmt::format("\"action\" must be {} (not \"{}\")", listed(kHealingActions), r.action));
+    if (!one_of(kHealingOutcomes, r.outcome))
+      return bad(fmt::format("\"outcome\" must be {} (not \"{}\")", listed(kHealingOutcomes), r.outcome));
+  } else {
+    if (!r.action.empty()) return bad(fmt::format("\"action\" must be empty for a record of kind {} (not \"{}\")", r.kind, r.action));
+    if (!r.outcome.empty()) return bad(fmt::format("\"outcome\" must be empty for a record of kind {} (not \"{}\")", r.kind, r.outcome));
+  }
+  if (r.step < 0) return bad(fmt::format("\"step\" must not be negative (not {})", r.step));
+  if (r.attempt < 0) return bad(fmt::format("\"attempt\" must not be negative (not {})", r.attempt));
+  if (auto v = check_object("\"detail\"", r.detail); !v) return bad(v.error().message);
+  return {};
+}
+
+namespace detail {
+
+Result<void> check_scaling_finish(std::int64_t id, std::string_view outcome) {
+  if (outcome == "pending" || !one_of(kScalingOutcomes, outcome))
+    return fail(errc::invalid_argument,
+                fmt::format("finish scaling record {}: the outcome must be {} (not \"{}\")", id, listed(kScalingOutcomes, 1), outcome));
+  return {};
+}
+
+Result<void> check_healing_finish(std::int64_t id, std::string_view outcome, std::string_view detail) {
+  if (outcome == "pending" || !one_of(kHealingOutcomes, outcome))
+    return fail(errc::invalid_argument,
+                fmt::format("finish healing record {}: the outcome must be {} (not \"{}\")", id, listed(kHealingOutcomes, 1), outcome));
+  if (!detail.empty())
+    if (auto v = check_object("\"detail\"", std::string(detail)); !v)
+      return fail(errc::invalid_argument, fmt::format("finish healing record {}: {}", id, v.error().message));
+  return {};
+}
+
+}  // namespace detail
 
 Result<std::unique_ptr<Store>> open_store(std::string_view uri, const OpenOptions& options) {
   if (uri == "memory:") return std::unique_ptr<Store>(std::make_unique<MemoryStore>());

@@ -285,4 +285,39 @@ Result<std::int64_t> FaultInjectingStore::prune_forecasts(TimePoint before) {
   return inner_.prune_forecasts(before);
 }
 
+Result<std::int64_t> FaultInjectingStore::append_scaling(const storage::ScalingRecord& record, std::optional<std::int64_t> after) {
+  if (auto r = before_write("append_scaling"); !r) return r.error();
+  return inner_.append_scaling(record, after);
+}
+Result<void> FaultInjectingStore::finish_scaling(std::int64_t id, std::string_view outcome, std::string_view error, TimePoint updated) {
+  if (auto r = before_write("finish_scaling"); !r) return r.error();
+  return inner_.finish_scaling(id, outcome, error, updated);
+}
+Result<std::vector<storage::ScalingRecord>> FaultInjectingStore::list_scaling(const storage::ScalingQuery& query) {
+  if (auto r = before_read("list_scaling"); !r) return r.error();
+  return inner_.list_scaling(query);
+}
+Result<std::int64_t> FaultInjectingStore::prune_scaling(TimePoint before) {
+  if (auto r = before_write("prune_scaling"); !r) return r.error();
+  return inner_.prune_scaling(before);
+}
+
+Result<std::int64_t> FaultInjectingStore::append_healing(const storage::HealingRecord& record) {
+  if (auto r = before_write("append_healing"); !r) return r.error();
+  return inner_.append_healing(record);
+}
+Result<void> FaultInjectingStore::finish_healing(std::int64_t id, std::string_view outcome, std::string_view error, std::string_view detail,
+                                                 TimePoint updated) {
+  if (auto r = before_write("finish_healing"); !r) return r.error();
+  return inner_.finish_healing(id, outcome, error, detail, updated);
+}
+Result<std::vector<storage::HealingRecord>> FaultInjectingStore::list_healing(const storage::HealingQuery& query) {
+  if (auto r = before_read("list_healing"); !r) return r.error();
+  return inner_.list_healing(query);
+}
+Result<std::int64_t> FaultInjectingStore::prune_healing(TimePoint before) {
+  if (auto r = before_write("prune_healing"); !r) return r.error();
+  return inner_.prune_healing(before);
+}
+
 }  // namespace automation::testing

@@ -1537,3 +1537,546 @@ TEMPLATE_TEST_CASE("contract: pruning deletes forecasts created before the cut a
   CHECK(s.list_forecasts({.metric = "users", .limit = 0}).value().size() == 50);
   CHECK(s.list_forecasts({.since = t0 - 1000h, .limit = 0}).value().size() == 101);
 }
+
+// ---- scaling -----------------------------------------------------------------------------------
+
+namespace {
+ScalingRecord a_scaling(std::string resource, std::string action, TimePoint time, int current = 2, int desired = 2,
+                        std::string outcome = "unchanged") {
+  ScalingRecord r;
+  r.resource = std::move(resource);
+  r.action = std::move(action);
+  r.time = time;
+  r.actor = "scaler";
+  r.current = current;
+  r.recommended = desired;
+  r.desired = desired;
+  r.reason = desired > current ? "StepUp" : desired < current ? "StepDown" : "NoChange";
+  r.message = "cpu_usage 71 is within 50..80";
+  r.inputs = R"({"cpu_usage":71})";
+  r.active = true;
+  r.outcome = std::move(outcome);
+  r.updated = time;
+  return r;
+}
+
+std::vector<std::int64_t> scaling_ids(Store& s, const ScalingQuery& q) {
+  std::vector<std::int64_t> out;
+  for (const auto& r : s.list_scaling(q).value()) out.push_back(r.id);
+  return out;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: scaling records round-trip with store-assigned ids and are listed by every filter", "[contract][scaling]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  // Every field set to something other than its default.
+  ScalingRecord full;
+  full.id = 77;  // ignored: the store assigns ids
+  full.resource = "web-1.prod_eu";
+  full.action = "scale-up";
+  full.time = t0 + 250us;
+  full.actor = "user:alice";
+  full.current = 3;
+  full.recommended = 7;
+  full.desired = 5;
+  full.reason = "ScaleUpLimit";
+  full.message = "cpu_usage 93 > 80; limited to +2 per minute";
+  full.inputs = R"({"cpu_usage":93,"policy":{"max":10}})";
+  full.active = true;
+  full.metrics_ok = false;
+  full.dry_run = true;
+  full.outcome = "dry-run";
+  full.error = "the actuator was not called";
+  full.updated = t0 + 1s + 999us;
+  const auto id1 = s.append_scaling(full, std::nullopt).value();
+  auto expected = full;
+  expected.id = id1;
+  expected.time = t0;  // to the millisecond
+  expected.updated = t0 + 1s;
+  const auto listed = s.list_scaling({}).value();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0] == expected);
+  CHECK(area_rows(s, "scaling") == 1);
+
+  const auto id2 = s.append_scaling(a_scaling("web-1.prod_eu", "decide", t0 + 1min), std::nullopt).value();  // no change
+  const auto id3 = s.append_scaling(a_scaling("web-1.prod_eu", "decide", t0 + 2min, 2, 4, "applied"), std::nullopt).value();
+  const auto id4 = s.append_scaling(a_scaling("api", "decide", t0 + 3min, 4, 3, "blocked"), std::nullopt).value();
+  const auto id5 = s.append_scaling(a_scaling("api", "restart", t0 + 4min, 3, 3, "pending"), std::nullopt).value();  // a manual action
+  const auto id6 = s.append_scaling(a_scaling("api", "thresholds", t0 - 1h), std::nullopt).value();  // earlier time, appended later
+  const auto id7 = s.append_scaling(a_scaling("api", "scale-down", t0 + 5min, 3, 3, "failed"), std::nullopt).value();
+  CHECK(id1 < id2);
+  CHECK(id2 < id3);
+  CHECK(id3 < id4);
+  CHECK(id4 < id5);
+  CHECK(id5 < id6);
+  CHECK(id6 < id7);
+  CHECK(area_rows(s, "scaling") == 7);
+
+  using Ids = std::vector<std::int64_t>;
+  CHECK(scaling_ids(s, {}) == Ids{id7, id6, id5, id4, id3, id2, id1});
+  CHECK(scaling_ids(s, {.limit = 2}) == Ids{id7, id6});
+  CHECK(scaling_ids(s, {.limit = 2, .newest_first = false}) == Ids{id1, id2});
+  CHECK(scaling_ids(s, {.limit = 0, .newest_first = false}) == Ids{id1, id2, id3, id4, id5, id6, id7});
+  CHECK(scaling_ids(s, {.resource = "api"}) == Ids{id7, id6, id5, id4});
+  CHECK(scaling_ids(s, {.resource = "web-1.prod_eu", .newest_first = false}) == Ids{id1, id2, id3});
+  CHECK(scaling_ids(s, {.resource = "web"}).empty());  // resources match exactly
+  CHECK(scaling_ids(s, {.action = "decide"}) == Ids{id4, id3, id2});
+  CHECK(scaling_ids(s, {.resource = "api", .action = "decide"}) == Ids{id4});
+  CHECK(scaling_ids(s, {.action = "thresholds"}) == Ids{id6});
+  CHECK(scaling_ids(s, {.outcome = "pending"}) == Ids{id5});
+  CHECK(scaling_ids(s, {.outcome = "dry-run"}) == Ids{id1});
+  CHECK(scaling_ids(s, {.resource = "web-1.prod_eu", .outcome = "unchanged"}) == Ids{id2});
+  CHECK(scaling_ids(s, {.since = t0}) == Ids{id7, id5, id4, id3, id2, id1});  // id1 at t0 + 250 us, stored as t0
+  CHECK(scaling_ids(s, {.since = t0 + 1ms}) == Ids{id7, id5, id4, id3, id2});
+  CHECK(scaling_ids(s, {.since = t0 + 3min, .newest_first = false}) == Ids{id4, id5, id7});
+  // Changes: desired != current, or a manual action (even one that changed nothing).
+  CHECK(scaling_ids(s, {.changes_only = true}) == Ids{id7, id5, id4, id3, id1});
+  CHECK(scaling_ids(s, {.resource = "api", .action = "decide", .changes_only = true}) == Ids{id4});
+  CHECK(scaling_ids(s, {.resource = "web-1.prod_eu", .changes_only = true, .limit = 1}) == Ids{id3});
+  CHECK(scaling_ids(s, {.resource = "api", .outcome = "failed", .since = t0 + 5min, .changes_only = true}) == Ids{id7});
+  CHECK(scaling_ids(s, {.resource = "api", .outcome = "unchanged", .changes_only = true}).empty());  // the thresholds record
+  CHECK(scaling_ids(s, {.resource = "db"}).empty());
+  auto thresholds = a_scaling("api", "thresholds", t0 - 1h);
+  thresholds.id = id6;
+  CHECK(s.list_scaling({.action = "thresholds"}).value().at(0) == thresholds);
+}
+
+TEMPLATE_TEST_CASE("contract: a scaling record with `after` is stored only when its resource's newest record is `after`",
+                   "[contract][scaling]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  // Another resource's records do not matter.
+  const auto other = s.append_scaling(a_scaling("api", "decide", t0), std::nullopt).value();
+  const auto first = s.append_scaling(a_scaling("web", "decide", t0), 0).value();  // 0: it has none yet
+  auto again = s.append_scaling(a_scaling("web", "decide", t0 + 1min), 0);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().is(errc::conflict));
+  CHECK_THAT(again.error().message, Catch::Contains("\"web\"") &&
+                                        Catch::Contains(fmt::format("newest scaling record is {}, not 0", first)) &&
+                                        Catch::Contains("another writer"));
+  auto stale = s.append_scaling(a_scaling("web", "decide", t0 + 1min), other);  // the newest record, but of another resource
+  REQUIRE_FALSE(stale);
+  CHECK(stale.error().is(errc::conflict));
+  CHECK(s.list_scaling({.resource = "web"}).value().size() == 1);  // a conflict stores nothing
+  CHECK(area_rows(s, "scaling") == 2);
+
+  const auto second = s.append_scaling(a_scaling("web", "scale-up", t0 + 1min, 2, 3, "pending"), first).value();
+  CHECK(second > first);
+  CHECK(s.append_scaling(a_scaling("web", "decide", t0 + 2min), first).error().is(errc::conflict));  // no longer the newest
+  // api's history is unaffected by web's records.
+  const auto other2 = s.append_scaling(a_scaling("api", "decide", t0 + 2min), other).value();
+  CHECK(s.append_scaling(a_scaling("web", "decide", t0 + 2min), other2).error().is(errc::conflict));
+  const auto third = s.append_scaling(a_scaling("web", "decide", t0 + 2min), second).value();
+  CHECK(s.append_scaling(a_scaling("db", "decide", t0 + 2min), 0).value() > third);
+  CHECK(s.append_scaling(a_scaling("db", "decide", t0 + 3min), std::nullopt).has_value());  // without `after`: unconditional
+  CHECK(scaling_ids(s, {.resource = "web"}) == std::vector<std::int64_t>{third, second, first});
+  CHECK(area_rows(s, "scaling") == 7);
+  // An invalid record is refused as such, whatever `after` says.
+  CHECK(s.append_scaling(a_scaling("web", "bogus", t0), 0).error().is(errc::invalid_argument));
+}
+
+TEMPLATE_TEST_CASE("contract: two writers racing with `after` never both append after the same record", "[contract][scaling]",
+                   SqliteBackend) {
+  TestType b;
+  auto second = open_store("sqlite:" + b.dir.file("contract.db")).value();
+  std::atomic<int> wins{0}, conflicts{0};
+  auto race = [&](Store& s) {
+    for (int i = 0; i < 60; ++i) {
+      const auto newest = s.list_scaling({.resource = "web", .limit = 1}).value();
+      const std::int64_t after = newest.empty() ? 0 : newest[0].id;
+      auto r = a_scaling("web", "decide", TimePoint(std::chrono::minutes(i)));
+      r.inputs = fmt::format(R"({{"after":{}}})", after);
+      auto appended = s.append_scaling(r, after);
+      if (appended)
+        ++wins;
+      else if (appended.error().is(errc::conflict))
+        ++conflicts;
+    }
+  };
+  std::thread t1([&] { race(*b.store); });
+  std::thread t2([&] { race(*second); });
+  t1.join();
+  t2.join();
+  CHECK(wins + conflicts == 120);
+  const auto records = b.store->list_scaling({.limit = 0, .newest_first = false}).value();
+  CHECK(records.size() == static_cast<std::size_t>(wins.load()));
+  // Each record was appended after the one before it: a chain, no fork.
+  std::int64_t previous = 0;
+  for (const auto& r : records) {
+    CHECK(r.inputs == fmt::format(R"({{"after":{}}})", previous));
+    previous = r.id;
+  }
+}
+
+TEMPLATE_TEST_CASE("contract: finishing a scaling record sets its outcome once, while it is pending", "[contract][scaling]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto pending = s.append_scaling(a_scaling("web", "scale-up", t0, 2, 4, "pending"), std::nullopt).value();
+  const auto done = s.append_scaling(a_scaling("web", "decide", t0 + 1min), std::nullopt).value();
+  auto before = s.list_scaling({.limit = 0, .newest_first = false}).value();
+
+  auto refused = [&](std::string_view outcome) {
+    auto r = s.finish_scaling(pending, outcome, "", t0 + 1h);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::invalid_argument));
+    return r.error().message;
+  };
+  CHECK_THAT(refused("pending"), Catch::Contains(fmt::format("scaling record {}", pending)) && Catch::Contains("(not \"pending\")") &&
+                                     Catch::Contains("applied, unchanged, blocked, failed or dry-run"));
+  CHECK_THAT(refused("done"), Catch::Contains("(not \"done\")"));
+  CHECK_THAT(refused(""), Catch::Contains("(not \"\")"));
+  auto unknown = s.finish_scaling(done + 100, "applied", "", t0);
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().is(errc::not_found));
+  CHECK_THAT(unknown.error().message, Catch::Contains(fmt::format("scaling record {} does not exist", done + 100)));
+  auto finished = s.finish_scaling(done, "applied", "", t0);  // appended as unchanged: never pending
+  REQUIRE_FALSE(finished);
+  CHECK(finished.error().is(errc::conflict));
+  CHECK_THAT(finished.error().message,
+             Catch::Contains(fmt::format("scaling record {} is not pending", done)) && Catch::Contains("\"unchanged\""));
+  CHECK(s.list_scaling({.limit = 0, .newest_first = false}).value() == before);  // nothing changed
+
+  REQUIRE(s.finish_scaling(pending, "failed", "kubectl: connection refused", t0 + 90s + 500us));
+  auto expected = before[0];
+  expected.outcome = "failed";
+  expected.error = "kubectl: connection refused";
+  expected.updated = t0 + 90s;
+  auto after = s.list_scaling({.limit = 0, .newest_first = false}).value();
+  REQUIRE(after.size() == 2);
+  CHECK(after[0] == expected);
+  CHECK(after[1] == before[1]);
+  auto twice = s.finish_scaling(pending, "applied", "", t0 + 2h);  // another writer finished it first
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().is(errc::conflict));
+  CHECK_THAT(twice.error().message, Catch::Contains("\"failed\""));
+  CHECK(s.list_scaling({.outcome = "failed"}).value().at(0) == expected);
+  for (std::string outcome : {"applied", "unchanged", "blocked", "failed", "dry-run"}) {
+    const auto id = s.append_scaling(a_scaling("api", "decide", t0, 1, 2, "pending"), std::nullopt).value();
+    CHECK(s.finish_scaling(id, outcome, "", t0));
+    CHECK(s.list_scaling({.resource = "api", .limit = 1}).value().at(0).outcome == outcome);
+  }
+}
+
+TEMPLATE_TEST_CASE("contract: pruning scaling records keeps each resource's newest thresholds record", "[contract][scaling]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto web_old_thresholds = s.append_scaling(a_scaling("web", "thresholds", t0 - 10h), std::nullopt).value();
+  const auto web_thresholds = s.append_scaling(a_scaling("web", "thresholds", t0 - 5h), std::nullopt).value();
+  s.append_scaling(a_scaling("web", "decide", t0 - 4h), std::nullopt).value();
+  const auto api_thresholds = s.append_scaling(a_scaling("api", "thresholds", t0 - 9h), std::nullopt).value();
+  const auto api_new = s.append_scaling(a_scaling("api", "decide", t0), std::nullopt).value();
+  s.append_scaling(a_scaling("db", "scale-up", t0 - 1ms, 1, 2, "applied"), std::nullopt).value();
+  CHECK(s.prune_scaling(t0 - 10h).value() == 0);  // strictly before the cut
+  CHECK(s.prune_scaling(t0).value() == 3);
+  CHECK(scaling_ids(s, {}) == std::vector<std::int64_t>{api_new, api_thresholds, web_thresholds});
+  CHECK(s.prune_scaling(t0 + 1000h).value() == 1);  // api_new; the thresholds records stay however old
+  CHECK(scaling_ids(s, {}) == std::vector<std::int64_t>{api_thresholds, web_thresholds});
+  // A newer thresholds record of web: the older one may go now.
+  const auto web_new_thresholds = s.append_scaling(a_scaling("web", "thresholds", t0 + 1h), std::nullopt).value();
+  CHECK(web_new_thresholds > api_new);  // ids are never reused
+  CHECK(web_old_thresholds < web_thresholds);
+  CHECK(s.prune_scaling(t0).value() == 1);
+  CHECK(scaling_ids(s, {}) == std::vector<std::int64_t>{web_new_thresholds, api_thresholds});
+  CHECK(area_rows(s, "scaling") == 2);
+
+  // Many at once (more than SQLite deletes per chunk): the kept thresholds record is among the oldest.
+  const auto cut = t0 - 2000h + 10'040min;
+  for (int i = 0; i < 10'050; ++i)
+    REQUIRE(s.append_scaling(a_scaling("bulk", "decide", t0 - 2000h + std::chrono::minutes(i)), std::nullopt));
+  const auto bulk_thresholds = s.append_scaling(a_scaling("bulk", "thresholds", t0 - 3000h), std::nullopt).value();
+  CHECK(s.prune_scaling(cut).value() == 10'040);
+  CHECK(s.list_scaling({.resource = "bulk", .limit = 0}).value().size() == 11);
+  CHECK(scaling_ids(s, {.resource = "bulk", .action = "thresholds"}) == std::vector<std::int64_t>{bulk_thresholds});
+  CHECK(area_rows(s, "scaling") == 13);
+}
+
+TEMPLATE_TEST_CASE("contract: an invalid scaling record is refused with a message naming the field and nothing is stored",
+                   "[contract][scaling]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto good = a_scaling("web", "decide", TimePoint(1'700'000'000'000ms));
+  auto refused = [&](auto change) {
+    ScalingRecord r = good;
+    change(r);
+    auto appended = s.append_scaling(r, std::nullopt);
+    REQUIRE_FALSE(appended);
+    CHECK(appended.error().is(errc::invalid_argument));
+    CHECK_THAT(appended.error().message, Catch::Contains("scaling record"));
+    return appended.error().message;
+  };
+  CHECK_THAT(refused([](ScalingRecord& r) { r.resource = ""; }), Catch::Contains("\"resource\" must not be empty"));
+  for (std::string name : {std::string("-web"), std::string("we b"), std::string("web/1"), std::string("_web"), std::string(".web"),
+                           std::string("wéb"), std::string(101, 'a')})
+    CHECK_THAT(refused([&](ScalingRecord& r) { r.resource = name; }),
+               Catch::Contains("\"resource\" must match [A-Za-z0-9][A-Za-z0-9_.-]*") && Catch::Contains(fmt::format("\"{}\"", name)));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.action = ""; }), Catch::Contains("\"action\" must be") && Catch::Contains("(not \"\")"));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.action = "scale_up"; }),
+             Catch::Contains("decide, scale-up, scale-down, restart or thresholds") && Catch::Contains("(not \"scale_up\")"));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.current = -1; }), Catch::Contains("\"current\" must not be negative (not -1)"));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.recommended = -2; }), Catch::Contains("\"recommended\" must not be negative (not -2)"));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.desired = -3; }), Catch::Contains("\"desired\" must not be negative (not -3)"));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.outcome = ""; }), Catch::Contains("\"outcome\" must be") && Catch::Contains("(not \"\")"));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.outcome = "ok"; }),
+             Catch::Contains("pending, applied, unchanged, blocked, failed or dry-run") && Catch::Contains("(not \"ok\")"));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.inputs = "[1]"; }), Catch::Contains("\"inputs\"") && Catch::Contains("JSON object"));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.inputs = ""; }), Catch::Contains("\"web\""));
+  CHECK_THAT(refused([](ScalingRecord& r) { r.inputs = "{\"a\":"; }), Catch::Contains("\"web\""));
+  CHECK(s.list_scaling({.limit = 0}).value().empty());
+  CHECK(area_rows(s, "scaling") == 0);
+
+  // The bounds themselves are fine.
+  auto fine = [&](auto change) {
+    ScalingRecord r = good;
+    change(r);
+    return s.append_scaling(r, std::nullopt).has_value();
+  };
+  CHECK(fine([](ScalingRecord& r) { r.resource = std::string(100, 'a'); }));
+  CHECK(fine([](ScalingRecord& r) { r.resource = "9web_1.a-b"; }));
+  CHECK(fine([](ScalingRecord& r) {
+    r.current = r.recommended = r.desired = 0;
+    r.actor = r.reason = r.message = "";
+  }));
+  CHECK(s.list_scaling({.limit = 0}).value().size() == 3);
+}
+
+// ---- healing -----------------------------------------------------------------------------------
+
+namespace {
+HealingRecord a_healing(std::string target, std::string kind, TimePoint time, std::string action = "", std::string outcome = "") {
+  HealingRecord r;
+  r.target = std::move(target);
+  r.kind = std::move(kind);
+  r.time = time;
+  r.state = r.kind == "action" ? "healing" : r.kind == "pause" ? "paused" : "unhealthy";
+  r.action = std::move(action);
+  r.outcome = std::move(outcome);
+  if (r.kind == "action") {
+    r.step = 1;
+    r.attempt = 1;
+  }
+  r.actor = "healer";
+  r.reason = "probe http failed 3 times: status 503";
+  r.detail = R"({"status":503})";
+  r.updated = time;
+  return r;
+}
+
+std::vector<std::int64_t> healing_ids(Store& s, const HealingQuery& q) {
+  std::vector<std::int64_t> out;
+  for (const auto& r : s.list_healing(q).value()) out.push_back(r.id);
+  return out;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: healing records round-trip with store-assigned ids and are listed by every filter", "[contract][healing]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  HealingRecord full;
+  full.id = 77;  // ignored
+  full.target = "db.primary-1";
+  full.time = t0 + 250us;
+  full.kind = "action";
+  full.state = "quarantined";
+  full.action = "quarantine";
+  full.step = 3;
+  full.attempt = 2;
+  full.actor = "user:alice";
+  full.reason = "restart budget spent";
+  full.detail = R"({"plan":["restart","quarantine"]})";
+  full.dry_run = true;
+  full.outcome = "dry-run";
+  full.error = "not carried out";
+  full.updated = t0 + 2s + 999us;
+  const auto id1 = s.append_healing(full).value();
+  auto expected = full;
+  expected.id = id1;
+  expected.time = t0;
+  expected.updated = t0 + 2s;
+  const auto listed = s.list_healing({}).value();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0] == expected);
+  CHECK(area_rows(s, "healing") == 1);
+
+  const auto id2 = s.append_healing(a_healing("db.primary-1", "state", t0 + 1min)).value();
+  const auto id3 = s.append_healing(a_healing("db.primary-1", "action", t0 + 2min, "restart", "pending")).value();
+  const auto id4 = s.append_healing(a_healing("api", "pause", t0 + 3min)).value();
+  const auto id5 = s.append_healing(a_healing("api", "action", t0 - 1h, "command", "succeeded")).value();  // earlier, appended later
+  const auto id6 = s.append_healing(a_healing("api", "resume", t0 + 4min)).value();
+  CHECK(id1 < id2);
+  CHECK(id2 < id3);
+  CHECK(id3 < id4);
+  CHECK(id4 < id5);
+  CHECK(id5 < id6);
+  CHECK(area_rows(s, "healing") == 6);
+
+  using Ids = std::vector<std::int64_t>;
+  CHECK(healing_ids(s, {}) == Ids{id6, id5, id4, id3, id2, id1});
+  CHECK(healing_ids(s, {.limit = 2}) == Ids{id6, id5});
+  CHECK(healing_ids(s, {.limit = 2, .newest_first = false}) == Ids{id1, id2});
+  CHECK(healing_ids(s, {.limit = 0, .newest_first = false}) == Ids{id1, id2, id3, id4, id5, id6});
+  CHECK(healing_ids(s, {.target = "api"}) == Ids{id6, id5, id4});
+  CHECK(healing_ids(s, {.target = "db"}).empty());  // targets match exactly
+  CHECK(healing_ids(s, {.kind = "action"}) == Ids{id5, id3, id1});
+  CHECK(healing_ids(s, {.target = "db.primary-1", .kind = "action", .newest_first = false}) == Ids{id1, id3});
+  CHECK(healing_ids(s, {.kind = "pause"}) == Ids{id4});
+  CHECK(healing_ids(s, {.action = "restart"}) == Ids{id3});
+  CHECK(healing_ids(s, {.target = "api", .action = "restart"}).empty());
+  CHECK(healing_ids(s, {.action = ""}) == Ids{id6, id4, id2});  // the records that are not actions
+  CHECK(healing_ids(s, {.since = t0}) == Ids{id6, id4, id3, id2, id1});
+  CHECK(healing_ids(s, {.since = t0 + 1ms}) == Ids{id6, id4, id3, id2});
+  CHECK(healing_ids(s, {.target = "api", .kind = "resume", .action = "", .since = t0 + 4min, .limit = 1}) == Ids{id6});
+  CHECK(healing_ids(s, {.target = "api", .since = t0 + 5min}).empty());
+  auto command = a_healing("api", "action", t0 - 1h, "command", "succeeded");
+  command.id = id5;
+  CHECK(s.list_healing({.action = "command"}).value().at(0) == command);
+}
+
+TEMPLATE_TEST_CASE("contract: finishing a healing action sets its outcome once, while it is pending", "[contract][healing]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto pending = s.append_healing(a_healing("db", "action", t0, "restart", "pending")).value();
+  const auto state = s.append_healing(a_healing("db", "state", t0)).value();
+  const auto other = s.append_healing(a_healing("db", "action", t0, "command", "pending")).value();
+  const auto before = s.list_healing({.limit = 0, .newest_first = false}).value();
+
+  auto refused = [&](std::string_view outcome, std::string_view detail = "") {
+    auto r = s.finish_healing(pending, outcome, "", detail, t0 + 1h);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::invalid_argument));
+    return r.error().message;
+  };
+  CHECK_THAT(refused("pending"), Catch::Contains(fmt::format("healing record {}", pending)) && Catch::Contains("(not \"pending\")") &&
+                                     Catch::Contains("succeeded, failed, skipped or dry-run"));
+  CHECK_THAT(refused("applied"), Catch::Contains("(not \"applied\")"));
+  CHECK_THAT(refused(""), Catch::Contains("(not \"\")"));
+  CHECK_THAT(refused("succeeded", "[1]"), Catch::Contains("\"detail\"") && Catch::Contains("JSON object"));
+  CHECK_THAT(refused("succeeded", "{"), Catch::Contains(fmt::format("healing record {}", pending)));
+  auto unknown = s.finish_healing(other + 100, "succeeded", "", "", t0);
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().is(errc::not_found));
+  CHECK_THAT(unknown.error().message, Catch::Contains(fmt::format("healing record {} does not exist", other + 100)));
+  auto not_action = s.finish_healing(state, "succeeded", "", "", t0);  // a state record has no outcome to set
+  REQUIRE_FALSE(not_action);
+  CHECK(not_action.error().is(errc::conflict));
+  CHECK_THAT(not_action.error().message, Catch::Contains(fmt::format("healing record {} is not pending", state)));
+  CHECK(s.list_healing({.limit = 0, .newest_first = false}).value() == before);
+
+  // An empty detail keeps the record's; a JSON object replaces it.
+  REQUIRE(s.finish_healing(pending, "failed", "exit status 1", "", t0 + 30s + 700us));
+  REQUIRE(s.finish_healing(other, "succeeded", "", R"({"exit_code":0,"stdout":"ok"})", t0 + 40s));
+  auto expected_pending = before[0];
+  expected_pending.outcome = "failed";
+  expected_pending.error = "exit status 1";
+  expected_pending.updated = t0 + 30s;
+  auto expected_other = before[2];
+  expected_other.outcome = "succeeded";
+  expected_other.detail = R"({"exit_code":0,"stdout":"ok"})";
+  expected_other.updated = t0 + 40s;
+  const auto after = s.list_healing({.limit = 0, .newest_first = false}).value();
+  REQUIRE(after.size() == 3);
+  CHECK(after[0] == expected_pending);
+  CHECK(after[1] == before[1]);
+  CHECK(after[2] == expected_other);
+  auto twice = s.finish_healing(pending, "succeeded", "", "{}", t0 + 1h);
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().is(errc::conflict));
+  CHECK_THAT(twice.error().message, Catch::Contains("\"failed\""));
+  CHECK(s.list_healing({.limit = 0, .newest_first = false}).value() == after);
+  for (std::string outcome : {"succeeded", "failed", "skipped", "dry-run"}) {
+    const auto id = s.append_healing(a_healing("api", "action", t0, "wait", "pending")).value();
+    CHECK(s.finish_healing(id, outcome, "", "", t0));
+    CHECK(s.list_healing({.target = "api", .limit = 1}).value().at(0).outcome == outcome);
+  }
+}
+
+TEMPLATE_TEST_CASE("contract: pruning deletes healing records older than the cut and their ids are never reused", "[contract][healing]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  s.append_healing(a_healing("db", "state", t0 - 100h)).value();
+  const auto at_cut = s.append_healing(a_healing("db", "action", t0, "restart", "pending")).value();
+  const auto last = s.append_healing(a_healing("api", "pause", t0 + 2h)).value();
+  CHECK(s.prune_healing(t0 - 100h).value() == 0);  // strictly before the cut
+  CHECK(s.prune_healing(t0).value() == 1);
+  CHECK(healing_ids(s, {}) == std::vector<std::int64_t>{last, at_cut});
+  CHECK(s.prune_healing(t0 + 1ms).value() == 1);
+  CHECK(s.prune_healing(t0 + 1000h).value() == 1);
+  CHECK(area_rows(s, "healing") == 0);
+  CHECK(s.append_healing(a_healing("db", "resume", t0)).value() > last);
+}
+
+TEMPLATE_TEST_CASE("contract: an invalid healing record is refused with a message naming the field and nothing is stored",
+                   "[contract][healing]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto good = a_healing("db", "action", TimePoint(1'700'000'000'000ms), "restart", "pending");
+  auto refused = [&](auto change) {
+    HealingRecord r = good;
+    change(r);
+    auto appended = s.append_healing(r);
+    REQUIRE_FALSE(appended);
+    CHECK(appended.error().is(errc::invalid_argument));
+    CHECK_THAT(appended.error().message, Catch::Contains("healing record"));
+    return appended.error().message;
+  };
+  CHECK_THAT(refused([](HealingRecord& r) { r.target = ""; }), Catch::Contains("\"target\" must not be empty"));
+  for (std::string name : {std::string("-db"), std::string("d b"), std::string("db:1"), std::string("wéb"), std::string(101, 'd')})
+    CHECK_THAT(refused([&](HealingRecord& r) { r.target = name; }),
+               Catch::Contains("\"target\" must match [A-Za-z0-9][A-Za-z0-9_.-]*") && Catch::Contains(fmt::format("\"{}\"", name)));
+  CHECK_THAT(refused([](HealingRecord& r) { r.kind = ""; }), Catch::Contains("\"kind\" must be state, action, pause or resume (not \"\")"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.kind = "probe"; }), Catch::Contains("(not \"probe\")"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.state = ""; }),
+             Catch::Contains("\"state\" must be unknown, healthy, unhealthy, healing, quarantined or paused (not \"\")"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.state = "down"; }), Catch::Contains("(not \"down\")"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.action = ""; }),
+             Catch::Contains("\"action\" must be restart, command, workflow, callback, wait, alert or quarantine (not \"\")"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.action = "reboot"; }), Catch::Contains("(not \"reboot\")"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.outcome = ""; }),
+             Catch::Contains("\"outcome\" must be pending, succeeded, failed, skipped or dry-run (not \"\")"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.outcome = "applied"; }), Catch::Contains("(not \"applied\")"));
+  CHECK_THAT(refused([](HealingRecord& r) {
+               r.kind = "state";
+               r.action = "";
+               r.outcome = "pending";
+             }),
+             Catch::Contains("\"outcome\" must be empty for a record of kind state (not \"pending\")"));
+  CHECK_THAT(refused([](HealingRecord& r) {
+               r.kind = "pause";
+               r.outcome = "";
+             }),
+             Catch::Contains("\"action\" must be empty for a record of kind pause (not \"restart\")"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.step = -1; }), Catch::Contains("\"step\" must not be negative (not -1)"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.attempt = -2; }), Catch::Contains("\"attempt\" must not be negative (not -2)"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.detail = "\"x\""; }), Catch::Contains("\"detail\"") && Catch::Contains("JSON object"));
+  CHECK_THAT(refused([](HealingRecord& r) { r.detail = ""; }), Catch::Contains("\"db\""));
+  CHECK(s.list_healing({.limit = 0}).value().empty());
+  CHECK(area_rows(s, "healing") == 0);
+
+  auto fine = [&](auto change) {
+    HealingRecord r = good;
+    change(r);
+    return s.append_healing(r).has_value();
+  };
+  CHECK(fine([](HealingRecord& r) { r.target = std::string(100, 'd'); }));
+  for (std::string kind : {"state", "pause", "resume"})
+    CHECK(fine([&](HealingRecord& r) {
+      r.kind = kind;
+      r.action = r.outcome = "";
+      r.step = r.attempt = 0;
+    }));
+  for (std::string outcome : {"succeeded", "failed", "skipped", "dry-run"}) CHECK(fine([&](HealingRecord& r) { r.outcome = outcome; }));
+  CHECK(s.list_healing({.limit = 0}).value().size() == 8);
+}

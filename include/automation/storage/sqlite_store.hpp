@@ -87,6 +87,17 @@ class SqliteStore final : public Store {
   Result<std::vector<ForecastRecord>> list_forecasts(const ForecastQuery& query) override;
   Result<std::int64_t> prune_forecasts(TimePoint before) override;
 
+  Result<std::int64_t> append_scaling(const ScalingRecord& record, std::optional<std::int64_t> after) override;
+  Result<void> finish_scaling(std::int64_t id, std::string_view outcome, std::string_view error, TimePoint updated) override;
+  Result<std::vector<ScalingRecord>> list_scaling(const ScalingQuery& query) override;
+  Result<std::int64_t> prune_scaling(TimePoint before) override;
+
+  Result<std::int64_t> append_healing(const HealingRecord& record) override;
+  Result<void> finish_healing(std::int64_t id, std::string_view outcome, std::string_view error, std::string_view detail,
+                              TimePoint updated) override;
+  Result<std::vector<HealingRecord>> list_healing(const HealingQuery& query) override;
+  Result<std::int64_t> prune_healing(TimePoint before) override;
+
   /// Runs PRAGMA quick_check; errc::corrupt with SQLite's findings when the file is damaged.
   Result<void> check_integrity();
 

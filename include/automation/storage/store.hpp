@@ -1,9 +1,9 @@
 #pragma once
 /// The pluggable storage interface. Operations are coarse and domain-level, grouped by area (meta,
-/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries, samples, alerts, forecasts), and every one is written to
-/// stay correct when several processes share one database: appends get store-assigned ids, updates use compare-and-set on a version,
-/// "exactly once" uses unique keys, and claims carry an owner and a lease. Thread-safety: every Store implementation is safe to call from
-/// several threads.
+/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries, samples, alerts, forecasts, scaling, healing), and
+/// every one is written to stay correct when several processes share one database: appends get store-assigned ids, updates use
+/// compare-and-set on a version, "exactly once" uses unique keys, and claims carry an owner and a lease. Thread-safety: every Store
+/// implementation is safe to call from several threads.
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
 
@@ -531,6 +531,94 @@ struct ForecastQuery {
 
 Result<void> validate(const ForecastRecord& record);
 
+// ---- scaling area ------------------------------------------------------------------------------
+
+/// Names of scaled resources and health targets: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 100 characters.
+bool is_resource_name(std::string_view name) noexcept;
+
+/// One scaling decision or action on a named resource: every evaluation of the scaler (whether it
+/// changed the size or not), every manual action, every dry run, every change of thresholds. The
+/// scaler rebuilds its stabilization windows, rate-policy history, cooldowns, activation and
+/// fallback counters from these records, so a restarted daemon or a cron `autoctl scale tick`
+/// decides as one long-running process would.
+struct ScalingRecord {
+  std::int64_t id = 0;   ///< assigned by the store, increasing, never reused
+  std::string resource;  ///< is_resource_name
+  /// "decide" (an evaluation by the scaler), "scale-up", "scale-down", "restart" (manual actions),
+  /// "thresholds" (its policy changed at run time; `inputs` holds the new policy)
+  std::string action;
+  TimePoint time{};
+  std::string actor;          ///< "scaler", "user:alice", "schedule hourly-resource-check"
+  int current = 0;            ///< the size before (>= 0)
+  int recommended = 0;        ///< what the metrics proposed (>= 0)
+  int desired = 0;            ///< what it decided to set (>= 0)
+  std::string reason;         ///< the reason code: "ScaleUpLimit", "StepUp", "Manual", "CooldownActive", ...
+  std::string message;        ///< why, in words
+  std::string inputs = "{}";  ///< a JSON object: the metrics, proposals, forecast, policy it used
+  bool active = false;        ///< whether any metric was above its activation threshold
+  bool metrics_ok = true;     ///< whether its metrics could be read
+  bool dry_run = false;
+  /// "pending" (claimed, the action under way), "applied", "unchanged" (nothing to change),
+  /// "blocked" (a cooldown or pause held it), "failed", "dry-run" (it would have applied)
+  std::string outcome;
+  std::string error;  ///< why it failed
+  TimePoint updated{};
+
+  friend bool operator==(const ScalingRecord&, const ScalingRecord&) = default;
+};
+
+/// Filters are ANDed.
+struct ScalingQuery {
+  std::optional<std::string> resource;
+  std::optional<std::string> action;
+  std::optional<std::string> outcome;
+  std::optional<TimePoint> since;  ///< time >= since
+  bool changes_only = false;       ///< only records with desired != current or a manual action
+  std::size_t limit = 100;         ///< 0: no limit
+  bool newest_first = true;        ///< by id
+};
+
+Result<void> validate(const ScalingRecord& record);
+
+// ---- healing area ------------------------------------------------------------------------------
+
+/// One event in the life of a health target: a change of its state, a healing step (planned,
+/// carried out, verified), an operator's pause or resume. The healer rebuilds its restart budget
+/// and backoff from these records.
+struct HealingRecord {
+  std::int64_t id = 0;  ///< assigned by the store, increasing, never reused
+  std::string target;   ///< is_resource_name
+  TimePoint time{};
+  std::string kind;           ///< "state" (the target's state changed), "action" (a healing step), "pause", "resume"
+  std::string state;          ///< the target's state after it: "unknown", "healthy", "unhealthy", "healing", "quarantined", "paused"
+  std::string action;         ///< for kind "action": "restart", "command", "workflow", "callback", "wait", "alert", "quarantine"
+  int step = 0;               ///< the ladder step (0 for other kinds)
+  int attempt = 0;            ///< which healing attempt of the current episode (0 for other kinds)
+  std::string actor;          ///< "healer", "user:alice"
+  std::string reason;         ///< why: "probe http failed 3 times: status 503", "dependency db is unhealthy"
+  std::string detail = "{}";  ///< a JSON object: probe results, the plan, the command's output
+  bool dry_run = false;
+  /// "pending", "succeeded", "failed", "skipped" (pause, budget, dependency), "dry-run"; "" for
+  /// kinds other than "action"
+  std::string outcome;
+  std::string error;
+  TimePoint updated{};
+
+  friend bool operator==(const HealingRecord&, const HealingRecord&) = default;
+};
+
+/// Filters are ANDed.
+struct HealingQuery {
+  std::optional<std::string> target;
+  std::optional<std::string> kind;
+  std::optional<std::string> action;
+  std::optional<TimePoint> since;  ///< time >= since
+  std::size_t limit = 100;         ///< 0: no limit
+  bool newest_first = true;        ///< by id
+};
+
+Result<void> validate(const HealingRecord& record);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -686,6 +774,31 @@ class Store {
   virtual Result<std::vector<ForecastRecord>> list_forecasts(const ForecastQuery& query) = 0;
   /// Deletes forecasts created before `before`; returns how many.
   virtual Result<std::int64_t> prune_forecasts(TimePoint before) = 0;
+
+  // scaling
+  /// Stores a record (its id is assigned here) if the newest record of its resource has the id
+  /// `after` (0: it has none), and returns its id; errc::conflict, storing nothing, when another
+  /// writer recorded one first. Without `after` it is stored unconditionally.
+  virtual Result<std::int64_t> append_scaling(const ScalingRecord& record, std::optional<std::int64_t> after) = 0;
+  /// Sets the outcome, error and updated time of a "pending" record; errc::not_found for an unknown
+  /// id, errc::conflict when it is no longer pending, errc::invalid_argument for "pending" or an
+  /// unknown outcome.
+  virtual Result<void> finish_scaling(std::int64_t id, std::string_view outcome, std::string_view error, TimePoint updated) = 0;
+  virtual Result<std::vector<ScalingRecord>> list_scaling(const ScalingQuery& query) = 0;
+  /// Deletes records older than `before`, except each resource's newest "thresholds" record;
+  /// returns how many.
+  virtual Result<std::int64_t> prune_scaling(TimePoint before) = 0;
+
+  // healing
+  /// Stores a record (its id is assigned here) and returns its id.
+  virtual Result<std::int64_t> append_healing(const HealingRecord& record) = 0;
+  /// As finish_scaling, for healing records of kind "action"; a non-empty `detail` (a JSON object)
+  /// replaces the record's detail.
+  virtual Result<void> finish_healing(std::int64_t id, std::string_view outcome, std::string_view error, std::string_view detail,
+                                      TimePoint updated) = 0;
+  virtual Result<std::vector<HealingRecord>> list_healing(const HealingQuery& query) = 0;
+  /// Deletes records older than `before`; returns how many.
+  virtual Result<std::int64_t> prune_healing(TimePoint before) = 0;
 };
 
 enum class Synchronous { normal, full };

@@ -99,6 +99,17 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::vector<storage::ForecastRecord>> list_forecasts(const storage::ForecastQuery& query) override;
   Result<std::int64_t> prune_forecasts(TimePoint before) override;
 
+  Result<std::int64_t> append_scaling(const storage::ScalingRecord& record, std::optional<std::int64_t> after) override;
+  Result<void> finish_scaling(std::int64_t id, std::string_view outcome, std::string_view error, TimePoint updated) override;
+  Result<std::vector<storage::ScalingRecord>> list_scaling(const storage::ScalingQuery& query) override;
+  Result<std::int64_t> prune_scaling(TimePoint before) override;
+
+  Result<std::int64_t> append_healing(const storage::HealingRecord& record) override;
+  Result<void> finish_healing(std::int64_t id, std::string_view outcome, std::string_view error, std::string_view detail,
+                              TimePoint updated) override;
+  Result<std::vector<storage::HealingRecord>> list_healing(const storage::HealingQuery& query) override;
+  Result<std::int64_t> prune_healing(TimePoint before) override;
+
  private:
   Result<void> before_write(std::string_view op);
   Result<void> before_read(std::string_view op);

@@ -7,10 +7,11 @@
 ///                Outputs: path, bytes, removed.
 ///   db_maintenance  WAL checkpoint, ANALYZE, VACUUM (`vacuum`, default true), and pruning of task
 ///                history and forecasts older than `task_retention` (default 90d), and of finished
-///                runs, events, finished deliveries, metric points and resolved alerts older than
+///                runs, events, finished deliveries, metric points, resolved alerts, scaling records
+///                (but each resource's newest thresholds record) and healing records older than
 ///                `run_retention` (default 30d). Outputs: bytes_before, bytes_after, tasks_pruned,
 ///                runs_pruned, events_pruned, deliveries_pruned, points_pruned, alerts_pruned,
-///                forecasts_pruned.
+///                forecasts_pruned, scaling_pruned, healing_pruned.
 ///   cleanup      Deletes regular files older than `older_than` (default 7d) under each directory in
 ///                `dirs` (comma-separated), recursively, never following symlinks; `dry_run` lists
 ///                only. Outputs: files, bytes_freed.

@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <vector>
+
 using namespace automation;
 using namespace automation::storage;
 
@@ -104,5 +107,56 @@ TEST_CASE("FaultInjectingStore fails forecast writes and reads like the others")
   CHECK(store.prune_forecasts(TimePoint(std::chrono::hours(3))).value() == 1);
   CHECK(inner.list_forecasts({}).value().empty());
   CHECK(store.writes() == 4);
+  CHECK(store.reads() == 4);
+}
+
+TEST_CASE("FaultInjectingStore fails scaling and healing writes and reads like the others") {
+  MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  ScalingRecord scaling;
+  scaling.resource = "web";
+  scaling.action = "decide";
+  scaling.time = TimePoint(std::chrono::hours(2));
+  scaling.outcome = "pending";
+  HealingRecord healing;
+  healing.target = "db";
+  healing.kind = "action";
+  healing.state = "healing";
+  healing.action = "restart";
+  healing.time = TimePoint(std::chrono::hours(2));
+  healing.outcome = "pending";
+  std::vector<std::string> hooked;
+  store.before_each_write([&](std::string_view op) { hooked.emplace_back(op); });
+
+  store.fail_all_writes(errc::busy);
+  CHECK(store.append_scaling(scaling, std::nullopt).error().is(errc::busy));
+  CHECK(store.append_healing(healing).error().is(errc::busy));
+  CHECK(store.prune_scaling(TimePoint(std::chrono::hours(3))).error().is(errc::busy));
+  CHECK(store.prune_healing(TimePoint(std::chrono::hours(3))).error().is(errc::busy));
+  CHECK(inner.list_scaling({}).value().empty());
+  CHECK(inner.list_healing({}).value().empty());
+  store.clear();
+  const auto scaling_id = store.append_scaling(scaling, 0).value();
+  const auto healing_id = store.append_healing(healing).value();
+  store.fail_all_writes(errc::io);
+  CHECK(store.finish_scaling(scaling_id, "applied", "", TimePoint(std::chrono::hours(3))).error().is(errc::io));
+  CHECK(store.finish_healing(healing_id, "succeeded", "", "", TimePoint(std::chrono::hours(3))).error().is(errc::io));
+  CHECK(inner.list_scaling({}).value().at(0).outcome == "pending");  // a failed write is not forwarded
+  CHECK(inner.list_healing({}).value().at(0).outcome == "pending");
+  CHECK(store.injected_failures() == 6);
+  store.clear();
+  store.fail_all_reads(errc::unavailable);
+  CHECK(store.list_scaling({}).error().is(errc::unavailable));
+  CHECK(store.list_healing({}).error().is(errc::unavailable));
+  store.clear();
+  REQUIRE(store.finish_scaling(scaling_id, "applied", "", TimePoint(std::chrono::hours(3))));
+  REQUIRE(store.finish_healing(healing_id, "succeeded", "", R"({"exit_code":0})", TimePoint(std::chrono::hours(3))));
+  CHECK(store.list_scaling({.resource = "web"}).value().at(0).outcome == "applied");
+  CHECK(store.list_healing({.target = "db"}).value().at(0).detail == R"({"exit_code":0})");
+  CHECK(store.prune_scaling(TimePoint(std::chrono::hours(3))).value() == 1);
+  CHECK(store.prune_healing(TimePoint(std::chrono::hours(3))).value() == 1);
+  CHECK(hooked ==
+        std::vector<std::string>{"append_scaling", "append_healing", "finish_scaling", "finish_healing", "prune_scaling", "prune_healing"});
+  CHECK(store.writes() == 12);
   CHECK(store.reads() == 4);
 }

@@ -160,6 +160,24 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
     f.backend = "statistical";
     REQUIRE(store->append_forecast(f));
   }
+  // Scaling and healing records go with the run retention, but for each resource's newest thresholds record.
+  for (auto [action, age] :
+       {std::pair{"thresholds", 50 * 24h}, std::pair{"thresholds", 45 * 24h}, std::pair{"decide", 40 * 24h}, std::pair{"decide", 1h}}) {
+    storage::ScalingRecord r;
+    r.resource = "web";
+    r.action = action;
+    r.time = clock.now() - age;
+    r.outcome = "unchanged";
+    REQUIRE(store->append_scaling(r, std::nullopt));
+  }
+  for (auto age : {40 * 24h, 31 * 24h, 1h}) {
+    storage::HealingRecord r;
+    r.target = "db";
+    r.kind = "state";
+    r.state = "healthy";
+    r.time = clock.now() - age;
+    REQUIRE(store->append_healing(r));
+  }
   WorkflowEngine engine(*store, clock);
   REQUIRE(register_builtins(engine, *store));
   auto id = engine.start("auto_optimize").value();
@@ -182,6 +200,14 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   auto forecasts = store->list_forecasts({}).value();
   REQUIRE(forecasts.size() == 2);
   CHECK(forecasts[1].reason == "made 960 h ago");
+  CHECK(out["scaling_pruned"] == "2");
+  auto scaling = store->list_scaling({}).value();
+  REQUIRE(scaling.size() == 2);
+  CHECK(scaling[0].action == "decide");
+  CHECK(scaling[1].action == "thresholds");
+  CHECK(to_epoch_ms(scaling[1].time) == to_epoch_ms(clock.now() - 45 * 24h));
+  CHECK(out["healing_pruned"] == "2");
+  CHECK(store->list_healing({}).value().size() == 1);
   CHECK(store->get_run(1).value() == std::nullopt);
   CHECK(store->get_run(2).value());
   // ANALYZE ran (statistics exist) and VACUUM left no free pages, on the file itself.
