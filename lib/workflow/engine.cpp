@@ -22,7 +22,6 @@
 #include <mutex>
 #include <set>
 
-extern char** environ;
 
 namespace automation::workflow {
 
@@ -257,11 +256,7 @@ struct WorkflowEngine::Impl {
     if (options.base_env) {
       base_env = *options.base_env;
     } else {
-      for (char** e = environ; e && *e; ++e) {
-        std::string_view kv(*e);
-        const auto eq = kv.find('=');
-        if (eq != std::string_view::npos) base_env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-      }
+      base_env = detail::current_environment();
     }
   }
 

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <fstream>
 
+extern char** environ;
+
 namespace automation::workflow::detail {
 
 namespace {
@@ -96,14 +98,36 @@ int exit_code(int st) noexcept {
   return -1;
 }
 
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    if (eq != std::string_view::npos) env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
 Result<Child> Child::spawn(const SpawnRequest& req) {
   if (req.argv.empty() || req.argv[0].empty()) return fail(errc::invalid_argument, "no program to run");
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return fail(errc::io, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    return fail(errc::io, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+  int out[2] = {-1, -1}, err[2] = {-1, -1};
+  const bool to_file = !req.output_file.empty();
+  if (to_file) {
+    out[1] = ::open(req.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out[1] < 0) return fail(errc::io, fmt::format("cannot open {}: {}", req.output_file, std::strerror(errno)));
+    err[1] = ::dup(out[1]);
+    if (err[1] < 0) {
+      ::close(out[1]);
+      return fail(errc::io, fmt::format("cannot open {}: {}", req.output_file, std::strerror(errno)));
+    }
+    ::fcntl(err[1], F_SETFD, FD_CLOEXEC);
+  } else {
+    if (::pipe2(out, O_CLOEXEC) != 0) return fail(errc::io, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+      ::close(out[0]);
+      ::close(out[1]);
+      return fail(errc::io, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+    }
   }
   SpawnAttrs a;
   posix_spawnattr_setpgroup(&a.attr, 0);  // its own group, led by the child
@@ -113,7 +137,9 @@ Result<Child> Child::spawn(const SpawnRequest& req) {
   for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&dflt, sig);
   posix_spawnattr_setsigmask(&a.attr, &none);
   posix_spawnattr_setsigdefault(&a.attr, &dflt);
-  posix_spawnattr_setflags(&a.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // A new session also makes it the leader of its own group.
+  posix_spawnattr_setflags(&a.attr, static_cast<short>((req.new_session ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP) |
+                                                       POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
   posix_spawn_file_actions_addopen(&a.actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&a.actions, out[1], 1);
   posix_spawn_file_actions_adddup2(&a.actions, err[1], 2);
@@ -153,20 +179,24 @@ Result<Child> Child::spawn(const SpawnRequest& req) {
   ::close(out[1]);
   ::close(err[1]);
   if (rc != 0) {
-    ::close(out[0]);
-    ::close(err[0]);
+    if (!to_file) {
+      ::close(out[0]);
+      ::close(err[0]);
+    }
     const errc code = rc == ENOENT ? errc::not_found : rc == EACCES ? errc::permission_denied : errc::io;
     std::string msg = fmt::format("cannot run \"{}\": {}", req.argv[0], std::strerror(rc));
     if (rc == ENOENT && !req.working_directory.empty() && ::access(req.working_directory.c_str(), F_OK) != 0)
       msg = fmt::format("cannot run \"{}\": working directory {} does not exist", req.argv[0], req.working_directory);
     return fail(code, msg);
   }
-  ::fcntl(out[0], F_SETFL, O_NONBLOCK);
-  ::fcntl(err[0], F_SETFL, O_NONBLOCK);
   Child c;
   c.pid_ = pid;
-  c.out_ = out[0];
-  c.err_ = err[0];
+  if (!to_file) {
+    ::fcntl(out[0], F_SETFL, O_NONBLOCK);
+    ::fcntl(err[0], F_SETFL, O_NONBLOCK);
+    c.out_ = out[0];
+    c.err_ = err[0];
+  }
   c.pidfd_ = open_pidfd(pid);
   c.start_ticks_ = process_start_ticks(pid);
   return c;
@@ -230,6 +260,14 @@ void Child::signal_group(int sig) const noexcept {
 }
 
 bool Child::group_gone() const noexcept { return pid_ <= 0 || (::kill(-pid_, 0) != 0 && errno == ESRCH); }
+
+pid_t Child::detach() noexcept {
+  const pid_t pid = pid_;
+  close_pipes();
+  close_fd(pidfd_);
+  pid_ = -1;
+  return pid;
+}
 
 void Child::close_pipes() noexcept {
   close_fd(out_);

@@ -17,7 +17,13 @@ struct SpawnRequest {
   std::vector<std::string> argv;           // argv[0] is looked up in PATH
   std::map<std::string, std::string> env;  // the whole environment
   std::string working_directory;           // empty: inherit
+  // Non-empty: stdout and stderr are appended to this file instead of pipes (a pool member's log).
+  std::string output_file;
+  bool new_session = false;  // its own session (setsid), so it outlives a terminal that closes
 };
+
+// The environment of this process, as a SpawnRequest wants it.
+std::map<std::string, std::string> current_environment();
 
 class Child {
  public:
@@ -48,6 +54,8 @@ class Child {
   // True when no process of the group is left.
   bool group_gone() const noexcept;
   void close_pipes() noexcept;
+  // Lets the process go on without this object: no kill, no reap (the caller reaps it by pid).
+  pid_t detach() noexcept;
 
  private:
   void release() noexcept;
