@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -66,6 +67,29 @@ Result<Url> parse_url(const std::string& url, std::string_view shown) {
       return fail(errc::invalid_argument, fmt::format("\"{}\": bad port \"{}\"", shown, u.port));
   }
   return u;
+}
+
+using unix_stream = beast::basic_stream<asio::local::stream_protocol>;
+
+// connect -> write -> read over a unix socket, recording the stage for errors.
+void start_unix(unix_stream& stream, const std::string& path, http::request<http::string_body>& req, beast::flat_buffer& buffer,
+                http::response_parser<http::string_body>& parser, beast::error_code& failure, std::string& stage) {
+  stage = "connect to " + path;
+  stream.async_connect(asio::local::stream_protocol::endpoint(path), [&](beast::error_code ec) {
+    if (ec) {
+      failure = ec;
+      return;
+    }
+    stage = "send the request";
+    http::async_write(stream, req, [&](beast::error_code ec2, std::size_t) {
+      if (ec2) {
+        failure = ec2;
+        return;
+      }
+      stage = "read the response";
+      http::async_read(stream, buffer, parser, [&](beast::error_code ec3, std::size_t) { failure = ec3; });
+    });
+  });
 }
 
 // resolve -> connect -> (TLS handshake) -> write -> read, recording the stage for errors.
@@ -163,7 +187,13 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
   std::optional<beast::tcp_stream> plain;
   std::optional<asio::ssl::context> tls_context;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
-  if (url->tls) {
+  std::optional<unix_stream> local;
+  if (!call.unix_socket.empty()) {
+    if (url->tls) return fail(errc::invalid_argument, fmt::format("{}: https over a unix socket is not supported", shown));
+    local.emplace(io);
+    local->expires_after(call.timeout);
+    start_unix(*local, call.unix_socket, req, buffer, parser, failure, stage);
+  } else if (url->tls) {
     tls_context.emplace(asio::ssl::context::tls_client);
     beast::error_code ec;
     tls_context->set_default_verify_paths(ec);

@@ -25,6 +25,9 @@ struct HttpCall {
   std::string ca_file;
   // The URL as errors show it (default: url); for a URL that carries a secret, redact_url(url).
   std::string shown_url;
+  // Non-empty: connect to this unix socket instead of the URL's host (as curl --unix-socket; the
+  // Docker Engine API at /var/run/docker.sock). The URL still gives the path and the Host header.
+  std::string unix_socket;
 };
 
 // scheme://host[:port]/... for a URL with a path or query (which often carries a secret, as in a

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -49,9 +50,25 @@ inline std::pair<std::string, std::string> make_self_signed(const std::filesyste
   return {cert, key};
 }
 
+/// Where an HttpServer listens instead of 127.0.0.1: a unix socket (a fake Docker Engine API).
+struct UnixSocket {
+  std::string path;
+};
+
 class HttpServer {
  public:
   using Handler = std::function<HttpReply(const std::string& request)>;
+
+  HttpServer(UnixSocket where, Handler handler) : handler_(std::move(handler)) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (where.path.size() >= sizeof a.sun_path) throw std::runtime_error("unix socket path too long: " + where.path);
+    std::copy(where.path.begin(), where.path.end(), a.sun_path);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("cannot bind " + where.path);
+    ::listen(fd_, 16);
+    thread_ = std::thread([this] { serve(); });
+  }
 
   explicit HttpServer(Handler handler, std::string cert = {}, std::string key = {}) : handler_(std::move(handler)) {
     if (!cert.empty()) {
