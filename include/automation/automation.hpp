@@ -23,8 +23,10 @@
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/resilience/retry.hpp>
 #include <automation/resilience/task_history.hpp>
+#include <automation/scaling/actuator.hpp>
 #include <automation/scaling/gates.hpp>
 #include <automation/scaling/hpa.hpp>
+#include <automation/scaling/resource_scaler.hpp>
 #include <automation/scaling/steps.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>

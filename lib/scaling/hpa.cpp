@@ -152,10 +152,12 @@ Proposal propose(int current, const MetricReading& m, const Tolerance& tol) {
   return p;
 }
 
-HpaScaler::HpaScaler(const Clock& clock, HpaOptions options, int current) : clock_(clock), options_(std::move(options)) {
+HpaScaler::HpaScaler(const Clock& clock, HpaOptions options, std::optional<int> current) : clock_(clock), options_(std::move(options)) {
   if (auto v = options_.validate(); !v) throw Exception(with_context(v.error(), "scaler"));
-  if (options_.behavior.down.stabilization > Duration{}) recommendations_.push_back({clock_.now(), current});
+  if (current && options_.behavior.down.stabilization > Duration{}) recommendations_.push_back({clock_.now(), *current});
 }
+
+void HpaScaler::remember(TimePoint time, int recommended) { recommendations_.push_back({time, recommended}); }
 
 int HpaScaler::change_in_period(const std::vector<Event>& events, Duration period, TimePoint now) const {
   int sum = 0;
@@ -304,10 +306,11 @@ HpaDecision HpaScaler::decide(int current, std::span<const MetricReading> metric
   return d;
 }
 
-void HpaScaler::applied(int from, int to) {
-  const auto now = clock_.now();
-  if (to > from) up_events_.push_back({now, to - from});
-  if (to < from) down_events_.push_back({now, from - to});
+void HpaScaler::applied(int from, int to) { applied_at(clock_.now(), from, to); }
+
+void HpaScaler::applied_at(TimePoint time, int from, int to) {
+  if (to > from) up_events_.push_back({time, to - from});
+  if (to < from) down_events_.push_back({time, from - to});
 }
 
 }  // namespace automation::scaling

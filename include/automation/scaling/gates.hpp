@@ -46,6 +46,8 @@ class Activation {
   /// The size to set instead of the ordinary decision, if any. `active`: whether any metric is above
   /// its activation threshold now.
   std::optional<Override> check(int current, bool active, TimePoint now);
+  /// Restores when a metric was last seen active (by an earlier scaler).
+  void restore(TimePoint last_active) { last_active_ = last_active; }
 
  private:
   Duration cooldown_;
@@ -63,6 +65,8 @@ class Fallback {
   /// more reads in a row have failed.
   std::optional<int> record(bool read_ok);
   int failures() const noexcept { return failures_; }
+  /// Restores the count of consecutive failed reads (recorded by an earlier scaler).
+  void restore(int failures) { failures_ = failures < 0 ? 0 : failures; }
 
  private:
   int threshold_, size_;

@@ -134,8 +134,9 @@ class HpaScaler {
  public:
   /// Throws automation::Exception (errc::invalid_argument) for invalid options. A scale-down
   /// window (longer than 0) starts with `current` recommended now, so a restart never scales down
-  /// at once.
-  HpaScaler(const Clock& clock, HpaOptions options, int current);
+  /// at once; without `current` it starts empty (a scaler restored from recorded history, see
+  /// remember()).
+  HpaScaler(const Clock& clock, HpaOptions options, std::optional<int> current);
 
   const HpaOptions& options() const noexcept { return options_; }
 
@@ -146,6 +147,12 @@ class HpaScaler {
 
   /// Records that the resource went from `from` to `to` members now (the rate policies' history).
   void applied(int from, int to);
+
+  /// Restores history recorded by an earlier scaler (another process, before a restart), in time
+  /// order and before decide(): a recommendation made at `time` (a decision that reached the
+  /// stabilization step, so that its able_to_scale is set), and a resize applied at `time`.
+  void remember(TimePoint time, int recommended);
+  void applied_at(TimePoint time, int from, int to);
 
  private:
   struct Event {
