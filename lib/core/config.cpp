@@ -203,6 +203,19 @@ const std::vector<KeyDef>& defs() {
     alerts_duration("interval", "AUTOMATION_ALERTS_INTERVAL", &AlertsConfig::interval,
                     "how often metrics are sampled and alert rules evaluated");
     alerts_duration("staleness", "AUTOMATION_ALERTS_STALENESS", &AlertsConfig::staleness, "a metric sample older than this is no data");
+    text_key("scaling.resources_file", "AUTOMATION_SCALING_RESOURCES_FILE", &Config::scaling, &ScalingConfig::resources_file,
+             "scaled resources with their policies and actuators (JSON); while it does not exist there are none", {}, Shown::plain);
+    text_key("scaling.state_dir", "AUTOMATION_SCALING_STATE_DIR", &Config::scaling, &ScalingConfig::state_dir,
+             "where process pools record their members and write their logs", {}, Shown::plain);
+    v.push_back({"scaling.interval",
+                 "AUTOMATION_SCALING_INTERVAL",
+                 Kind::duration,
+                 "how often the daemon evaluates every resource",
+                 {},
+                 -INFINITY,
+                 INFINITY,
+                 [](Config& c, const Value& x) { c.scaling.interval = std::get<Millis>(x); },
+                 [](const Config& c) { return boost::json::value(format_duration(c.scaling.interval)); }});
     auto pct = [&v](std::string name, std::string env, double ThresholdsConfig::*m, std::string desc) {
       v.push_back({"thresholds." + name,
                    std::move(env),

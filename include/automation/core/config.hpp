@@ -69,6 +69,16 @@ struct AlertsConfig {
   Millis staleness{300'000};  ///< a sample older than this is no data
 };
 
+/// Scaled resources (see docs/scaling.md).
+struct ScalingConfig {
+  /// The resources and their policies and actuators (JSON), relative to the working directory; while
+  /// it does not exist no resource is configured.
+  std::string resources_file = "scaling.json";
+  /// Where process pools record their members (so the next autoctl or a restarted daemon adopts them) and their logs.
+  std::string state_dir = "var/pools";
+  Millis interval{60'000};  ///< how often the daemon evaluates every resource
+};
+
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
   std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
@@ -79,6 +89,7 @@ struct Config {
   LlmSettings llm;
   ReportsConfig reports;
   AlertsConfig alerts;
+  ScalingConfig scaling;
 
   /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
   std::map<std::string, std::string> sources;
