@@ -10,6 +10,9 @@
 #include <automation/forecast/forecast.hpp>
 #include <automation/forecast/forecaster.hpp>
 #include <automation/forecast/metric_forecaster.hpp>
+#include <automation/healing/probe.hpp>
+#include <automation/healing/self_healer.hpp>
+#include <automation/healing/supervisor.hpp>
 #include <automation/metrics/aggregator.hpp>
 #include <automation/metrics/alerts.hpp>
 #include <automation/metrics/anomaly.hpp>
