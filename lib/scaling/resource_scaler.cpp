@@ -67,7 +67,8 @@ std::optional<double> reading_value(const MetricReading& m) {
       sum += *s.value;
       ++n;
     }
-  if (n == 0) return std::nullopt;
+  // Without members (a resource at 0) the series without the member label stands for them.
+  if (n == 0) return m.total;
   return sum / n;
 }
 
@@ -87,6 +88,13 @@ bj::object reading_json(const MetricReading& m) {
 }
 
 bool is_manual(std::string_view action) { return action == "scale-up" || action == "scale-down" || action == "restart"; }
+
+/// A resize that happened, or may have (pending: under way, or its process died): both start the
+/// cooldowns and count in the rate policies.
+bool resized(const storage::ScalingRecord& h) { return (h.outcome == "applied" || h.outcome == "pending") && h.desired != h.current; }
+
+/// How long a pending record keeps others from acting on the resource.
+constexpr auto kInFlight = std::chrono::minutes(10);
 
 }  // namespace
 
@@ -127,8 +135,10 @@ Result<void> ResourceSpec::validate() const {
   if (auto v = policy.validate(); !v) return bad(v.error().message);
   if (cooldown_up < Duration{} || cooldown_down < Duration{}) return bad("cooldowns cannot be negative");
   if (staleness <= Duration{}) return bad("\"staleness\" must be positive");
-  if (activation && (activation->cooldown < Duration{} || activation->wake_to < 1))
-    return bad("activation needs a cooldown of 0 or more and a wake_to of at least 1");
+  if (activation && (activation->cooldown < Duration{} || activation->wake_to < 1 || activation->wake_to > policy.max_replicas))
+    return bad(fmt::format("activation needs a cooldown of 0 or more and a wake_to from 1 to the maximum ({})", policy.max_replicas));
+  if (activation && policy.mode != PolicyMode::hpa)
+    return bad("activation (scaling to and from zero) needs an hpa policy: its metrics carry the activation thresholds");
   if (fallback && (fallback->after < 1 || fallback->size < policy.min_replicas || fallback->size > policy.max_replicas))
     return bad(fmt::format("fallback needs \"after\" of at least 1 and a size within [{}, {}]", policy.min_replicas, policy.max_replicas));
   if (predictive) {
@@ -139,8 +149,10 @@ Result<void> ResourceSpec::validate() const {
     if (policy.mode == PolicyMode::steps && policy.bands.empty())
       for (const auto& b : seed_steps().bands) known = known || b.metric == p.metric;
     if (!known) return bad(fmt::format("predictive metric \"{}\" is not one of the policy's metrics", p.metric));
-    if (p.step <= Duration{} || p.horizon < p.step || p.history < p.step * 2)
-      return bad("predictive needs a positive step, a horizon of at least one step and a history of at least two");
+    if (p.step < std::chrono::seconds(1) || p.horizon < p.step || p.history < p.step * 2)
+      return bad("predictive needs a step of at least 1s, a horizon of at least one step and a history of at least two");
+    if (p.history / p.step > 100000 || p.horizon / p.step > 10000)
+      return bad("predictive: at most 100000 steps of history and 10000 of horizon");
     if (!(p.level > 0 && p.level < 100)) return bad("predictive \"level\" must be between 0 and 100");
   }
   return {};
@@ -254,6 +266,7 @@ struct ResourceScaler::Impl {
           m.members.clear();
           auto v = read(m, spec_m.labels);
           if (v) {
+            m.total = v;  // the activation value, also at size 0
             if (st.members.empty()) {
               for (int i = 0; i < current; ++i) m.members.push_back({fmt::format("member {}", i + 1), v, true});
             } else {
@@ -289,28 +302,45 @@ struct ResourceScaler::Impl {
     q.since = now - p.history;
     auto pts = store.query_metric_points(q);
     if (!pts) return give_up(pts.error().message);
-    if (pts->empty() || now - pts->back().time > spec.staleness)
-      return give_up(fmt::format("no recent samples of {}", series(ms.name, ms.labels)));
+    if (pts->empty() && ms.kind == MetricKind::per_member) {
+      // No series for the members' mean: the mean of the members' own series, step by step.
+      q.labels.reset();
+      pts = store.query_metric_points(q);
+      if (!pts) return give_up(pts.error().message);
+      std::erase_if(*pts, [&](const sd::MetricPoint& pt) {
+        return pt.labels.find("member=") == std::string::npos || (!ms.labels.empty() && pt.labels.find(ms.labels) == std::string::npos);
+      });
+    }
+    if (pts->empty()) return give_up(fmt::format("no samples of {} within {}", series(ms.name, ms.labels), format_duration(std::chrono::duration_cast<Millis>(p.history))));
+    auto [oldest, newest] = std::minmax_element(pts->begin(), pts->end(), [](const auto& a, const auto& b) { return a.time < b.time; });
+    if (now - newest->time > spec.staleness) return give_up(fmt::format("no recent samples of {}", series(ms.name, ms.labels)));
     // Resampled to the step: the mean of each step's samples, a step without any carrying the last.
     const auto step_ms = std::chrono::duration_cast<Millis>(p.step).count();
-    const auto first = to_epoch_ms(pts->front().time) / step_ms;
-    const auto last = to_epoch_ms(pts->back().time) / step_ms;
+    const auto first = to_epoch_ms(oldest->time) / step_ms;
+    const auto last = to_epoch_ms(now) / step_ms;
     std::vector<double> sum(static_cast<std::size_t>(last - first + 1), 0.0);
     std::vector<int> count(sum.size(), 0);
     for (const auto& pt : *pts) {
       const auto i = static_cast<std::size_t>(to_epoch_ms(pt.time) / step_ms - first);
+      if (i >= sum.size()) continue;  // a sample from the future
       sum[i] += pt.value;
       ++count[i];
     }
     std::vector<double> history;
-    for (std::size_t i = 0; i < sum.size(); ++i)
+    std::size_t measured = 0;
+    for (std::size_t i = 0; i < sum.size(); ++i) {
+      // The current step is still filling: it counts only once it has a sample.
+      if (i + 1 == sum.size() && count[i] == 0) break;
+      measured += count[i] ? 1 : 0;
       history.push_back(count[i] ? sum[i] / count[i] : history.empty() ? 0.0 : history.back());
-    f["points"] = history.size();
-    if (history.size() < p.min_points)
-      return give_up(fmt::format("only {} points of {} history at {} steps (needs {})", history.size(), ms.name,
+    }
+    f["points"] = measured;
+    if (measured < p.min_points)
+      return give_up(fmt::format("only {} steps of {} have samples within {} at {} steps (needs {})", measured, ms.name,
+                                 format_duration(std::chrono::duration_cast<Millis>(p.history)),
                                  format_duration(std::chrono::duration_cast<Millis>(p.step)), p.min_points));
     forecast::Options fo;
-    fo.horizon = static_cast<std::size_t>((p.horizon + p.step - Duration(1)) / p.step);
+    fo.horizon = static_cast<std::size_t>((p.horizon + p.step - Duration(1)) / p.step) + (sum.size() - history.size());
     fo.levels = {p.level};
     auto fc = forecaster->forecast(history, fo);
     if (!fc) return give_up(fc.error().message);
@@ -371,6 +401,32 @@ struct ResourceScaler::Impl {
     return recs->empty() ? policy.min_replicas : recs->front().desired;
   }
 
+  /// errc::busy while another action on the resource is under way (a pending record younger than
+  /// kInFlight; an older one belongs to a process that died, and the actuator's size tells the truth).
+  Result<void> check_in_flight(const std::string& resource, TimePoint now) {
+    sd::ScalingQuery q;
+    q.resource = resource;
+    q.outcome = "pending";
+    q.since = now - kInFlight;
+    q.limit = 1;
+    auto recs = store.list_scaling(q);
+    if (!recs) return recs.error();
+    if (!recs->empty())
+      return fail(errc::busy, fmt::format("resource \"{}\": {} by {} is under way (scaling record {}, since {}); nothing was done", resource,
+                                          recs->front().action, recs->front().actor, recs->front().id, format_timestamp(recs->front().time)));
+    return {};
+  }
+
+  Result<bool> ever_decided(const std::string& resource) {
+    sd::ScalingQuery q;
+    q.resource = resource;
+    q.action = "decide";
+    q.limit = 1;
+    auto recs = store.list_scaling(q);
+    if (!recs) return recs.error();
+    return !recs->empty();
+  }
+
   Result<std::int64_t> newest_id(const std::string& resource) {
     sd::ScalingQuery q;
     q.resource = resource;
@@ -415,6 +471,10 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
   if (!eff) return eff.error();
   const ScalingPolicy& policy = eff->policy;
 
+  // The newest record first: the compare-and-set base; a record written after it and read in the
+  // history below means another writer is at work.
+  auto newest = im.newest_id(spec.name);
+  if (!newest) return newest.error();
   sd::ScalingQuery hq;
   hq.resource = spec.name;
   hq.since = now - Impl::horizon(spec, policy);
@@ -422,8 +482,12 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
   hq.newest_first = false;
   auto history = im.store.list_scaling(hq);
   if (!history) return history.error();
-  auto newest = im.newest_id(spec.name);
-  if (!newest) return newest.error();
+  if (!history->empty() && history->back().id > *newest)
+    return fail(errc::busy, fmt::format("resource \"{}\": another scaler recorded a decision at the same time; nothing was done", spec.name));
+  if (options.record)
+    if (auto busy = im.check_in_flight(spec.name, now); !busy) return busy.error();
+  auto decided = im.ever_decided(spec.name);
+  if (!decided) return decided.error();
 
   sd::ScalingRecord rec;
   rec.resource = spec.name;
@@ -453,16 +517,17 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
   inputs["members"] = st->members.size();
 
   auto readings = r.source ? r.source(spec, *st) : im.stored_readings(spec, policy, *st, current);
-  bool metrics_ok = !readings.empty();
-  for (const auto& m : readings) metrics_ok = metrics_ok && m.error.empty() && reading_value(m).has_value();
-  if (spec.predictive) im.predict(spec, policy, *st, current, readings, inputs);
+  // Read: at least one metric has a value (the HPA decides on those; the fallback is for none).
+  bool metrics_ok = false;
+  for (const auto& m : readings) metrics_ok = metrics_ok || (m.error.empty() && reading_value(m).has_value());
   bool active = false;
   for (const auto& m : readings) {
     double threshold = 0;
     for (const auto& ms : policy.metrics)
-      if (ms.name == m.name || "forecast:" + ms.name == m.name) threshold = ms.activation;
+      if (ms.name == m.name) threshold = ms.activation;
     if (auto v = reading_value(m); v && *v > threshold) active = true;
   }
+  if (spec.predictive) im.predict(spec, policy, *st, current, readings, inputs);
   bj::array shown;
   for (const auto& m : readings) shown.push_back(reading_json(m));
   inputs["readings"] = std::move(shown);
@@ -470,9 +535,10 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
   rec.metrics_ok = metrics_ok;
   rec.active = active;
 
-  // The ordinary decision, unless activation overrides it.
+  // The ordinary decision, unless activation overrides it. Metrics that cannot be read say nothing
+  // about activity: a resource above 0 is never put to sleep on an outage.
   std::optional<Activation::Override> wake;
-  if (spec.activation) {
+  if (spec.activation && (metrics_ok || current == 0)) {
     Activation act(spec.activation->cooldown, spec.activation->wake_to);
     std::optional<TimePoint> last_active;
     for (const auto& h : *history)
@@ -491,6 +557,7 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
     wake = act.check(current, active, now);
   }
   if (wake) {
+    if (wake->size > 0) wake->size = std::clamp(wake->size, std::max(1, policy.min_replicas), policy.max_replicas);
     rec.recommended = rec.desired = wake->size;
     rec.reason = wake->reason;
     rec.message = wake->message;
@@ -504,15 +571,20 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
     o.max_replicas = policy.max_replicas;
     o.tolerance = policy.tolerance;
     o.behavior = policy.behavior;
-    HpaScaler hpa(im.clock, o, *newest == 0 ? std::optional<int>(current) : std::nullopt);
+    // The first decision ever seeds the scale-down window with the current size (as the HPA
+    // does when it starts watching); the seed is recorded, so later decisions keep it.
+    HpaScaler hpa(im.clock, o, *decided ? std::nullopt : std::optional<int>(current));
+    if (!*decided && o.behavior.down.stabilization > Duration{}) inputs["seed"] = current;
     for (const auto& h : *history) {
       if (h.action == "decide") {
-        auto doc = json::parse(h.inputs, "scaling record");
-        if (doc && doc->is_object())
-          if (auto* a = doc->as_object().if_contains("able_to_scale"); a && a->is_string() && !a->as_string().empty())
-            hpa.remember(h.time, h.recommended);
+        auto doc = json::parse(h.inputs, fmt::format("scaling record {}", h.id));
+        if (doc && doc->is_object()) {
+          const auto& in = doc->as_object();
+          if (auto* seed = in.if_contains("seed"); seed && seed->is_int64()) hpa.remember(h.time, static_cast<int>(seed->as_int64()));
+          if (auto* a = in.if_contains("able_to_scale"); a && a->is_string() && !a->as_string().empty()) hpa.remember(h.time, h.recommended);
+        }
       }
-      if (h.outcome == "applied" && h.desired != h.current) hpa.applied_at(h.time, h.current, h.desired);
+      if (resized(h)) hpa.applied_at(h.time, h.current, h.desired);
     }
     auto d = hpa.decide(current, readings);
     rec.recommended = d.recommended;
@@ -534,8 +606,12 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
       }
     }
     inputs["proposals"] = std::move(proposals);
-    if (predicted && predicted->valid && predicted->replicas > others && predicted->replicas == d.recommended)
+    // The forecast drove the decision when its proposal won and nothing after it changed the size.
+    if (predicted && predicted->valid && predicted->replicas > others && predicted->replicas == d.recommended && d.desired == d.recommended &&
+        d.desired != current) {
       rec.message += fmt::format("; driven by the forecast of {}: {}", predicted->metric.substr(9), predicted->detail);
+      inputs["driven_by_forecast"] = true;
+    }
   } else {
     StepOptions o;
     o.min_replicas = policy.min_replicas;
@@ -577,6 +653,7 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
     if (!recent) return recent.error();
     int failures = 0;
     for (const auto& h : *recent) {
+      if (h.reason == "FailedGetScale") continue;  // the size could not be read: no metrics were asked
       if (h.metrics_ok) break;
       ++failures;
     }
@@ -590,13 +667,14 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
   }
   inputs["decision"] = rec.reason;
 
-  // Cooldowns hold ordinary changes; corrections into the bounds and activation do not wait.
+  // Cooldowns hold ordinary changes; corrections into the bounds, waking from zero and the fallback do not wait.
   const bool correction = current < policy.min_replicas || current > policy.max_replicas;
   std::string outcome = rec.desired == current ? "unchanged" : rec.dry_run ? "dry-run" : "";
-  if (rec.desired != current && !correction && !wake && rec.reason != "Fallback") {
+  // Deactivation waits for them too: a manual scale-up is not undone at once.
+  if (rec.desired != current && !correction && rec.reason != "Activated" && rec.reason != "Fallback") {
     Cooldowns cd(spec.cooldown_up, spec.cooldown_down);
     for (const auto& h : *history)
-      if (h.outcome == "applied" && h.desired != h.current) cd.applied(h.current, h.desired, h.time);
+      if (resized(h)) cd.applied(h.current, h.desired, h.time);
     if (auto until = cd.blocked_until(current, rec.desired, now)) {
       const bool up = rec.desired > current;
       rec.message = fmt::format("{} to {} held until {} by the {} cooldown ({})", up ? "scaling up" : "scaling down", rec.desired,
@@ -627,23 +705,15 @@ std::vector<Result<sd::ScalingRecord>> ResourceScaler::evaluate_all(const Evalua
 }
 
 Result<sd::ScalingRecord> ResourceScaler::scale_by(std::string_view resource, int delta, const std::string& actor, const std::string& reason) {
-  std::optional<int> current;
-  {
-    std::lock_guard lock(impl_->mu);
-    auto found = impl_->find(resource);
-    if (!found) return found.error();
-    auto st = (*found)->actuator->status();
-    if (!st) return with_context(st.error(), fmt::format("resource \"{}\": reading its size", resource));
-    auto eff = impl_->policy_of(**found);
-    if (!eff) return eff.error();
-    auto size = impl_->size_of(**found, *st, eff->policy);
-    if (!size) return size.error();
-    current = *size;
-  }
-  return scale_to(resource, *current + delta, actor, reason);
+  return manual_resize(resource, true, delta, actor, reason);
 }
 
 Result<sd::ScalingRecord> ResourceScaler::scale_to(std::string_view resource, int size, const std::string& actor, const std::string& reason) {
+  return manual_resize(resource, false, size, actor, reason);
+}
+
+Result<sd::ScalingRecord> ResourceScaler::manual_resize(std::string_view resource, bool relative, int amount, const std::string& actor,
+                                                        const std::string& reason) {
   std::lock_guard lock(impl_->mu);
   auto& im = *impl_;
   auto found = im.find(resource);
@@ -652,12 +722,16 @@ Result<sd::ScalingRecord> ResourceScaler::scale_to(std::string_view resource, in
   auto eff = im.policy_of(r);
   if (!eff) return eff.error();
   const auto& policy = eff->policy;
+  const auto now = im.clock.now();
   auto newest = im.newest_id(r.spec.name);
   if (!newest) return newest.error();
+  if (auto busy = im.check_in_flight(r.spec.name, now); !busy) return busy.error();
   auto st = r.actuator->status();
   if (!st) return with_context(st.error(), fmt::format("resource \"{}\": reading its size", resource));
   auto current = im.size_of(r, *st, policy);
   if (!current) return current.error();
+  const long long asked = relative ? static_cast<long long>(*current) + amount : amount;
+  const int size = static_cast<int>(std::clamp<long long>(asked, -1, 1000000));
   const int lo = r.spec.activation ? 0 : policy.min_replicas;
   const int target = std::clamp(size, lo, policy.max_replicas);
   if (target == *current) {
@@ -668,7 +742,7 @@ Result<sd::ScalingRecord> ResourceScaler::scale_to(std::string_view resource, in
   sd::ScalingRecord rec;
   rec.resource = r.spec.name;
   rec.action = target > *current ? "scale-up" : "scale-down";
-  rec.time = rec.updated = im.clock.now();
+  rec.time = rec.updated = now;
   rec.actor = actor;
   rec.current = *current;
   rec.recommended = size < 0 ? 0 : size;
@@ -692,6 +766,7 @@ Result<sd::ScalingRecord> ResourceScaler::restart(std::string_view resource, con
   if (!eff) return eff.error();
   auto newest = im.newest_id(r.spec.name);
   if (!newest) return newest.error();
+  if (auto busy = im.check_in_flight(r.spec.name, im.clock.now()); !busy) return busy.error();
   auto st = r.actuator->status();
   if (!st) return with_context(st.error(), fmt::format("resource \"{}\": reading its size", resource));
   auto current = im.size_of(r, *st, eff->policy);

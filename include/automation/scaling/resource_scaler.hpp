@@ -48,7 +48,9 @@ struct MetricSpec {
   /// The series: for total, exactly these labels; for per_member, these plus member=<name> for
   /// each member (when the actuator names none, the series with these labels is the members' mean).
   std::string labels;
-  /// With activation configured: the resource is active while the value is above this (default 0).
+  /// With activation configured (hpa policies only): the resource is active while the value is
+  /// above this (default 0); a per-member metric's value is then its series without the member
+  /// label, so that a resource at 0 can wake.
   double activation = 0;
 };
 
@@ -134,8 +136,9 @@ class ResourceScaler {
   };
   /// One evaluation. The returned record says what was decided and done; an actuator that failed
   /// is outcome "failed" with its error, not an error here. Errors: errc::not_found for an unknown
-  /// resource, errc::busy when another process recorded a decision for it meanwhile (nothing was
-  /// done), the store's errors.
+  /// resource, errc::busy when another process recorded a decision for it meanwhile or an action
+  /// on it is under way (a pending record younger than 10 minutes; nothing was done), the store's
+  /// errors.
   Result<storage::ScalingRecord> evaluate(std::string_view resource, const EvaluateOptions& options);
   Result<storage::ScalingRecord> evaluate(std::string_view resource) { return evaluate(resource, EvaluateOptions{}); }
   /// Every resource, in name order; one failing does not stop the others (its error is its record's).
@@ -143,7 +146,7 @@ class ResourceScaler {
   std::vector<Result<storage::ScalingRecord>> evaluate_all() { return evaluate_all(EvaluateOptions{}); }
 
   /// Manual actions, recorded as such (action "scale-up", "scale-down", "restart") with `actor`
-  /// and `reason`. A resize is kept within [min, max] (errc::invalid_argument when nothing is left
+  /// and `reason`; errc::busy while another action on the resource is under way. A resize is kept within [min, max] (errc::invalid_argument when nothing is left
   /// to do, naming the bound); it starts the cooldowns but is not held by them. Outcome "failed"
   /// with the actuator's error when it failed.
   Result<storage::ScalingRecord> scale_by(std::string_view resource, int delta, const std::string& actor, const std::string& reason = {});
@@ -161,6 +164,8 @@ class ResourceScaler {
   Result<ResourceReport> report(std::string_view resource);
 
  private:
+  Result<storage::ScalingRecord> manual_resize(std::string_view resource, bool relative, int amount, const std::string& actor,
+                                               const std::string& reason);
   struct Resource;
   struct Impl;
   std::unique_ptr<Impl> impl_;

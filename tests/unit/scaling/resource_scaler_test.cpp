@@ -159,7 +159,7 @@ TEST_CASE("scaler: samples older than the staleness are missing, and a missing m
   auto r = scaler.evaluate("web");
   REQUIRE(r);
   CHECK(r->reason == "MissingMetrics");
-  CHECK_FALSE(r->metrics_ok);
+  CHECK(r->metrics_ok);  // cpu_usage was read: enough to decide, not to scale down
   CHECK(web.size == 3);
   auto inputs = json::parse(r->inputs);
   REQUIRE(inputs);
@@ -218,6 +218,92 @@ TEST_CASE("scaler: the first evaluation ever seeds the scale-down window with th
   REQUIRE(r);
   CHECK(r->reason == "ScaleDownStabilized");
   CHECK(ai.size == 6);
+}
+
+TEST_CASE("scaler: the seed of the first decision holds the scale-down window for its whole length", "[scaling][scaler]") {
+  Fixture f;
+  Fake ai;
+  ai.size = 6;
+  ResourceScaler scaler(f.store, f.clock);
+  // A manual action before the first decision does not count as one.
+  REQUIRE(scaler.scale_to("ai-workers", 6, "user:x").error().code == errc::not_found);
+  REQUIRE(scaler.add(queue_spec(), ai.actuator()));
+  for (int i = 0; i < 20; ++i) {
+    f.sample("queue_depth", 0);
+    auto r = scaler.evaluate("ai-workers");
+    REQUIRE(r);
+    CHECK(r->reason == "ScaleDownStabilized");
+    f.clock.advance(15s);
+  }
+  CHECK(ai.size == 6);  // 285 s of recommendations of 1 against the seed of 6
+  f.sample("queue_depth", 0);  // 300 s: the seed has left the window
+  auto r = scaler.evaluate("ai-workers");
+  REQUIRE(r);
+  CHECK(r->desired == 1);
+}
+
+TEST_CASE("scaler: an action under way (pending) makes others busy, and counts for the cooldowns", "[scaling][scaler]") {
+  Fixture f;
+  Fake web;
+  ResourceScaler scaler(f.store, f.clock);
+  REQUIRE(scaler.add(steps_spec(), web.actuator()));
+  sd::ScalingRecord other;
+  other.resource = "web";
+  other.action = "scale-up";
+  other.time = other.updated = f.clock.now();
+  other.actor = "user:bob";
+  other.current = 1;
+  other.recommended = other.desired = 3;
+  other.reason = "Manual";
+  other.outcome = "pending";
+  REQUIRE(f.store.append_scaling(other, std::nullopt));
+  f.system(95, 40);
+  auto r = scaler.evaluate("web");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::busy);
+  CHECK_THAT(r.error().message, Catch::Contains("scale-up by user:bob is under way"));
+  CHECK(scaler.scale_by("web", 1, "user:alice").error().code == errc::busy);
+  CHECK(web.resizes == 0);
+  // Ten minutes later the process that wrote it is taken for dead: the size is what the actuator says.
+  f.clock.advance(10min + 1s);
+  f.system(95, 40);
+  r = scaler.evaluate("web");
+  REQUIRE(r);
+  CHECK(r->outcome == "applied");
+}
+
+TEST_CASE("scaler: with activation, an outage of the metrics never puts a resource to sleep, and the fallback waits for all of them to fail", "[scaling][scaler]") {
+  Fixture f;
+  Fake ai;
+  ai.size = 3;
+  auto spec = queue_spec();
+  spec.policy.min_replicas = 0;
+  spec.policy.metrics.push_back(MetricSpec{.name = "cpu_usage", .kind = MetricKind::per_member, .target = 60});
+  spec.activation = ResourceSpec::ActivationOptions{.cooldown = 5min};
+  spec.fallback = ResourceSpec::FallbackOptions{.after = 2, .size = 2};
+  ResourceScaler scaler(f.store, f.clock);
+  REQUIRE(scaler.add(spec, ai.actuator()));
+  // Only the CPU is read, and high: no fallback, whatever the queue metric does.
+  for (int i = 0; i < 4; ++i) {
+    f.sample("cpu_usage", 90);
+    auto r = scaler.evaluate("ai-workers");
+    REQUIRE(r);
+    CHECK(r->reason != "Fallback");
+    f.clock.advance(1min);
+  }
+  const int size = ai.size;
+  CHECK(size >= 3);
+  // Nothing read for ten minutes: never Deactivated; the fallback after two evaluations.
+  std::string reasons;
+  for (int i = 0; i < 10; ++i) {
+    f.clock.advance(1min);
+    auto r = scaler.evaluate("ai-workers");
+    REQUIRE(r);
+    reasons += r->reason + " ";
+  }
+  CHECK_THAT(reasons, !Catch::Contains("Deactivated"));
+  CHECK_THAT(reasons, Catch::Contains("Fallback"));
+  CHECK(ai.size == 2);
 }
 
 TEST_CASE("scaler: a dry run decides and records exactly the same and never calls the actuator", "[scaling][scaler]") {
