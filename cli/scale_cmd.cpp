@@ -124,7 +124,7 @@ int print_result(const Context& ctx, const st::ScalingRecord& r) {
 struct ActionOptions {
   std::string resource;
   std::string action;
-  int by = 1;
+  std::optional<int> by;
   std::optional<int> to;
   std::string reason;
 };
@@ -132,20 +132,34 @@ struct ActionOptions {
 int run_status(Context& ctx, const std::string& only);
 
 int run_action(Context& ctx, const ActionOptions& o) {
+  auto usage = [&](std::string msg) { return ctx.error(automation::fail(errc::invalid_argument, std::move(msg))); };
+  if (o.action != "scale-up" && o.action != "scale-down" && o.action != "restart" && o.action != "status")
+    return usage(fmt::format("--action: \"{}\" is not scale-up, scale-down, restart or status", o.action));
+  if ((o.action == "status" || o.action == "restart") && (o.by || o.to)) return usage(fmt::format("--by and --to do not go with --action {}", o.action));
+  if (o.by && o.to) return usage("give --by or --to, not both");
+  if (o.by && *o.by < 1) return usage("--by must be at least 1");
+  if (o.to && *o.to < 0) return usage("--to cannot be negative");
   if (o.action == "status") return run_status(ctx, o.resource);
-  if (o.action != "scale-up" && o.action != "scale-down" && o.action != "restart")
-    return ctx.error(automation::fail(errc::invalid_argument,
-                                      fmt::format("--action: \"{}\" is not scale-up, scale-down, restart or status", o.action)));
-  if (o.by < 1) return ctx.error(automation::fail(errc::invalid_argument, "--by must be at least 1"));
   auto s = scaling_setup(ctx, Context::Access::write);
   if (!s) return ctx.error(s.error());
+  if (o.to) {
+    // --to must go the way --action says.
+    auto rep = s->scaler->report(o.resource);
+    if (!rep) return ctx.error(rep.error());
+    if (rep->status && rep->status->size &&
+        ((o.action == "scale-up" && *o.to < *rep->status->size) || (o.action == "scale-down" && *o.to > *rep->status->size)))
+      return ctx.error(automation::fail(errc::invalid_argument, fmt::format("--action {} --to {}: {} has {} now (use --action {})", o.action, *o.to,
+                                                                            o.resource, *rep->status->size,
+                                                                            o.action == "scale-up" ? "scale-down" : "scale-up")));
+  }
   Result<st::ScalingRecord> r = automation::fail(errc::internal, "no action");
   if (o.action == "restart")
     r = s->scaler->restart(o.resource, ctx.actor(), o.reason);
   else if (o.to)
     r = s->scaler->scale_to(o.resource, *o.to, ctx.actor(), o.reason);
   else
-    r = s->scaler->scale_by(o.resource, o.action == "scale-up" ? o.by : -o.by, ctx.actor(), o.reason);
+    r = s->scaler->scale_by(o.resource, o.action == "scale-up" ? o.by.value_or(1) : -o.by.value_or(1), ctx.actor(), o.reason);
+
   if (!r) {
     ctx.audit(*s->store, "scale." + o.action, o.resource, st::AuditOutcome::failure, r.error().message, {});
     return ctx.error(r.error());
@@ -288,8 +302,10 @@ struct HistoryOptions {
 };
 
 int run_history(Context& ctx, const HistoryOptions& o) {
-  auto store = ctx.open_store(Context::Access::read);
-  if (!store) return ctx.error(store.error());
+  auto opened = ctx.open_store(Context::Access::read);
+  if (!opened && opened.error().code != errc::not_found) return ctx.error(opened.error());
+  // A store that does not exist yet has no history.
+  std::unique_ptr<st::Store> store = opened ? std::move(*opened) : std::make_unique<st::MemoryStore>();
   st::ScalingQuery q;
   if (!o.resource.empty()) q.resource = o.resource;
   q.limit = o.limit;
@@ -299,11 +315,11 @@ int run_history(Context& ctx, const HistoryOptions& o) {
     if (!t) return ctx.error(automation::with_context(t.error(), "--since"));
     q.since = *t;
   }
-  auto list = (*store)->list_scaling(q);
+  auto list = store->list_scaling(q);
   if (!list) return ctx.error(list.error());
   if (ctx.global.json) {
     bj::array items;
-    for (const auto& r : *list) items.push_back(record_json(r));
+    for (auto it = list->rbegin(); it != list->rend(); ++it) items.push_back(record_json(*it));  // oldest first, as the text
     ctx.print_json(bj::object{{"history", std::move(items)}});
     return ex_ok;
   }
@@ -411,7 +427,10 @@ int run_thresholds_set(Context& ctx, const ThresholdOptions& o) {
   if (o.min) policy.min_replicas = *o.min;
   if (o.max) policy.max_replicas = *o.max;
   auto r = s->scaler->set_policy(o.resource, policy, ctx.actor(), o.reason);
-  if (!r) return ctx.error(r.error());
+  if (!r) {
+    ctx.audit(*s->store, "scale.thresholds", o.resource, st::AuditOutcome::failure, r.error().message, {{"policy", sc::to_json(policy)}});
+    return ctx.error(r.error());
+  }
   ctx.audit(*s->store, "scale.thresholds", o.resource, st::AuditOutcome::success, o.reason, {{"policy", sc::to_json(policy)}});
   return print_result(ctx, *r);
 }

@@ -22,6 +22,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 namespace automation::scaling {
@@ -61,38 +62,35 @@ int pidfd_of(pid_t pid) noexcept {
   return -1;
 }
 
-/// Waits up to `timeout` for `pid` to exit (reaping it when it is a child of this process).
-bool wait_exit(pid_t pid, Duration timeout) {
+/// State letter of /proc/PID/stat ('\0' when there is no such process).
+char process_state(pid_t pid) {
+  auto stat = read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat) return '\0';
+  const auto close = stat->rfind(')');
+  return close != std::string::npos && close + 2 < stat->size() ? (*stat)[close + 2] : '\0';
+}
+
+/// Waits up to `timeout` for the process behind `pidfd` to exit.
+bool wait_pidfd(int pidfd, Duration timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const int fd = pidfd_of(pid);
   for (;;) {
-    int st = 0;
-    const pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) break;  // our child, reaped
-    if (r < 0 && errno == ECHILD) {
-      // Not our child (adopted from another process): gone once its /proc entry is, or a zombie.
-      const long long ticks = wd::process_start_ticks(pid);
-      if (ticks == 0) break;
-      std::ifstream in(fmt::format("/proc/{}/stat", pid));
-      std::string line;
-      std::getline(in, line);
-      const auto close = line.rfind(')');
-      if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z') break;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      if (fd >= 0) ::close(fd);
-      return false;
-    }
-    if (fd >= 0) {
-      pollfd p{fd, POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 200)));
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long long>(left.count(), 20)));
-    }
+    pollfd p{pidfd, POLLIN, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    const int rc = ::poll(&p, 1, static_cast<int>(std::max<long long>(0, std::min<long long>(left, 1000))));
+    if (rc > 0) return true;
+    if (left <= 0) return false;
   }
-  if (fd >= 0) ::close(fd);
-  return true;
+}
+
+int pidfd_signal(int pidfd, int sig) noexcept {
+#ifdef SYS_pidfd_send_signal
+  return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+#else
+  (void)pidfd;
+  (void)sig;
+  errno = ENOSYS;
+  return -1;
+#endif
 }
 
 std::string substitute(std::string_view text, const std::map<std::string, std::string>& values) {
@@ -116,7 +114,8 @@ std::string substitute(std::string_view text, const std::map<std::string, std::s
 }
 
 Result<void> check_placeholders(const std::vector<std::string>& argv, std::string_view what) {
-  static const std::vector<std::string> known{"resource", "size", "current", "reason"};
+  // No {reason}: free text has no place in an argument a shell may read ($AUTOMATION_REASON has it).
+  static const std::vector<std::string> known{"resource", "size", "current"};
   for (const auto& arg : argv) {
     for (std::size_t i = arg.find('{'); i != std::string::npos; i = arg.find('{', i + 1)) {
       const auto close = arg.find('}', i);
@@ -124,7 +123,9 @@ Result<void> check_placeholders(const std::vector<std::string>& argv, std::strin
       const auto name = arg.substr(i + 1, close - i - 1);
       if (std::find(known.begin(), known.end(), name) == known.end() && !name.empty() &&
           name.find_first_of(" \"'") == std::string::npos)
-        return fail(errc::invalid_argument, fmt::format("{} command: unknown placeholder {{{}}} (use {{resource}}, {{size}}, {{current}} or {{reason}})", what, name));
+        return fail(errc::invalid_argument,
+                    fmt::format("{} command: unknown placeholder {{{}}} (use {{resource}}, {{size}} or {{current}}; the reason is in $AUTOMATION_REASON)",
+                                what, name));
     }
   }
   return {};
@@ -189,8 +190,10 @@ CommandActuator::CommandActuator(std::string resource, CommandOptions options) :
 
 Result<std::string> CommandActuator::run(const std::vector<std::string>& argv, std::map<std::string, std::string> values) {
   values["resource"] = resource_;
+  std::map<std::string, std::string> placeholders = values;
+  placeholders.erase("reason");
   std::vector<std::string> args;
-  for (const auto& a : argv) args.push_back(substitute(a, values));
+  for (const auto& a : argv) args.push_back(substitute(a, placeholders));
   std::map<std::string, std::string> env = options_.environment;
   env["AUTOMATION_RESOURCE"] = resource_;
   if (auto it = values.find("size"); it != values.end()) env["AUTOMATION_SIZE"] = it->second;
@@ -227,18 +230,20 @@ Result<ResourceStatus> CommandActuator::status() {
       return fail(errc::corrupt, fmt::format("resource \"{}\": the status command printed \"{}\", not a size (an integer, or "
                                              "a JSON object with \"size\")",
                                              resource_, shown));
-    st.size = static_cast<int>(doc->as_object().at("size").as_int64());
+    st.size = static_cast<int>(std::min<std::int64_t>(doc->as_object().at("size").as_int64(), 1000000));
     if (auto* m = doc->as_object().if_contains("members"); m && m->is_array())
       for (const auto& v : m->as_array())
         if (v.is_string()) st.members.push_back(Member{.name = std::string(v.as_string())});
   }
   st.detail = shown;
+  last_size_ = st.size;  // {current} for the next resize
   return st;
 }
 
 Result<void> CommandActuator::resize(int size, const std::string& reason) {
   if (size < 0) return fail(errc::invalid_argument, fmt::format("resource \"{}\": a size cannot be negative ({})", resource_, size));
   auto out = run(options_.resize, {{"size", std::to_string(size)}, {"current", last_size_ ? std::to_string(*last_size_) : ""}, {"reason", reason}});
+  // (the reason goes to the environment only: run() leaves it out of the arguments)
   if (!out) return out.error();
   last_size_ = size;
   return {};
@@ -302,8 +307,14 @@ class ProcessPool::Lock {
     const auto path = (o.state_directory / (resource + ".lock")).string();
     l.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (l.fd_ < 0) return fail(errc::io, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-    while (::flock(l.fd_, LOCK_EX) != 0)
-      if (errno != EINTR) return fail(errc::io, fmt::format("cannot lock {}: {}", path, std::strerror(errno)));
+    // Another process holds it while it starts or stops members: wait a while, then say so.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (::flock(l.fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR) return fail(errc::io, fmt::format("cannot lock {}: {}", path, std::strerror(errno)));
+      if (std::chrono::steady_clock::now() > deadline)
+        return fail(errc::busy, fmt::format("resource \"{}\": another process has been changing its members for a minute ({})", resource, path));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     return l;
   }
   Lock() = default;
@@ -335,7 +346,7 @@ ProcessPool::ProcessPool(std::string resource, ProcessPoolOptions options, const
 ProcessPool::~ProcessPool() {
   if (!memory_) return;  // recorded members outlive this object, for the next one to adopt
   prune(*memory_);
-  for (auto it = memory_->members.rbegin(); it != memory_->members.rend(); ++it) (void)stop_member(it->member);
+  for (auto it = memory_->members.rbegin(); it != memory_->members.rend(); ++it) (void)stop_member(it->member, it->ticks);
 }
 
 Result<ProcessPool::State> ProcessPool::load() {
@@ -348,7 +359,7 @@ Result<ProcessPool::State> ProcessPool::load() {
   }
   auto doc = json::parse(*text, path);
   auto bad = [&](std::string_view what) { return fail(errc::corrupt, fmt::format("{}: {}", path, what)); };
-  if (!doc) return doc.error();
+  if (!doc) return Error(errc::corrupt, doc.error().message);
   if (!doc->is_object()) return bad("not a JSON object");
   State s;
   const auto& o = doc->as_object();
@@ -364,6 +375,9 @@ Result<ProcessPool::State> ProcessPool::load() {
       auto* started = e.if_contains("started_ms");
       if (!name || !name->is_string() || !pid || !pid->is_int64() || !ticks || !ticks->is_int64() || !started || !started->is_int64())
         return bad("a member needs name, pid, start_ticks and started_ms");
+      if (pid->as_int64() <= 1 || pid->as_int64() > std::numeric_limits<pid_t>::max() || ticks->as_int64() <= 0)
+        return bad(fmt::format("member \"{}\" has an impossible pid {} or start time {}", std::string_view(name->as_string()), pid->as_int64(),
+                               ticks->as_int64()));
       State::Entry entry;
       entry.member.name = std::string(name->as_string());
       entry.member.pid = static_cast<pid_t>(pid->as_int64());
@@ -391,16 +405,18 @@ Result<void> ProcessPool::save(const State& state) {
 }
 
 void ProcessPool::prune(State& state) {
-  std::erase_if(state.members, [](const State::Entry& e) {
-    int st = 0;
-    const pid_t r = ::waitpid(e.member.pid, &st, WNOHANG);
-    if (r == e.member.pid) return true;  // our child, and it has exited
-    if (wd::process_start_ticks(e.member.pid) != e.ticks) return true;  // gone, or the pid is another process now
-    std::ifstream in(fmt::format("/proc/{}/stat", e.member.pid));
-    std::string line;
-    std::getline(in, line);
-    const auto close = line.rfind(')');
-    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';  // exited, not yet reaped by its parent
+  std::erase_if(state.members, [this](const State::Entry& e) {
+    const pid_t pid = e.member.pid;
+    // Another process with the pid now (or none): the member is gone. Only this pool's own
+    // children are ever reaped here, never a pid that may belong to someone else.
+    if (wd::process_start_ticks(pid) != e.ticks) return true;
+    const char state = process_state(pid);
+    if (state != 'Z' && state != 'X' && state != '\0') return false;
+    if (spawned_.erase(pid) > 0) {
+      int st = 0;
+      ::waitpid(pid, &st, WNOHANG);
+    }
+    return true;  // exited
   });
 }
 
@@ -427,21 +443,41 @@ Result<Member> ProcessPool::start_member(State& state, const std::string& reason
   if (!child) return with_context(child.error(), fmt::format("resource \"{}\": starting {}", resource_, m.name));
   const long long ticks = child->start_ticks();
   m.pid = child->detach();
+  spawned_.insert(m.pid);
   m.started = clock_.now();
   ++state.next;
   state.members.push_back({m, ticks});
   return m;
 }
 
-Result<void> ProcessPool::stop_member(const Member& m) {
-  if (::kill(-m.pid, SIGTERM) != 0 && errno == ESRCH) ::kill(m.pid, SIGTERM);
-  if (!wait_exit(m.pid, options_.stop_timeout)) {
-    ::kill(-m.pid, SIGKILL);
-    ::kill(m.pid, SIGKILL);
-    if (!wait_exit(m.pid, std::chrono::seconds(5)))
-      return fail(errc::timeout, fmt::format("resource \"{}\": {} (pid {}) did not exit after SIGKILL", resource_, m.name, m.pid));
+Result<void> ProcessPool::stop_member(const Member& m, long long ticks) {
+  // A pidfd pins the member: once its start time is checked through it, no signal can reach a
+  // process that took its pid after it.
+  const int fd = pidfd_of(m.pid);
+  if (fd < 0) return {};  // gone
+  if (wd::process_start_ticks(m.pid) != ticks) {
+    ::close(fd);
+    return {};
   }
-  ::kill(-m.pid, SIGKILL);  // what is left of its group
+  ::kill(-m.pid, SIGTERM);  // the group the member leads
+  pidfd_signal(fd, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + options_.stop_timeout;
+  bool exited = wait_pidfd(fd, options_.stop_timeout);
+  if (!exited) {
+    ::kill(-m.pid, SIGKILL);
+    pidfd_signal(fd, SIGKILL);
+    exited = wait_pidfd(fd, std::chrono::seconds(5));
+  }
+  ::close(fd);
+  if (spawned_.erase(m.pid) > 0) {
+    int st = 0;
+    ::waitpid(m.pid, &st, exited ? 0 : WNOHANG);
+  }
+  if (!exited) return fail(errc::timeout, fmt::format("resource \"{}\": {} (pid {}) did not exit after SIGKILL", resource_, m.name, m.pid));
+  // The rest of its group gets what is left of the grace (at most 2 s), then SIGKILL.
+  const auto group_deadline = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  while (::kill(-m.pid, 0) == 0 && std::chrono::steady_clock::now() < group_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(-m.pid, SIGKILL);
   return {};
 }
 
@@ -480,14 +516,19 @@ Result<void> ProcessPool::resize(int size, const std::string& reason) {
       (void)save(*state);
       return m.error();
     }
-    if (auto r = save(*state); !r) return r.error();
+    if (auto r = save(*state); !r) {
+      // Not recorded: nobody could find it again; stop it rather than leave it running.
+      const auto e = state->members.back();
+      (void)stop_member(e.member, e.ticks);
+      return r.error();
+    }
   }
   while (static_cast<int>(state->members.size()) > size) {
-    const auto newest = state->members.back().member;
-    auto r = stop_member(newest);
+    const auto newest = state->members.back();
+    // A member that cannot be stopped stays recorded.
+    if (auto r = stop_member(newest.member, newest.ticks); !r) return r.error();
     state->members.pop_back();
     if (auto s = save(*state); !s) return s.error();
-    if (!r) return r.error();
   }
   return save(*state);
 }
@@ -506,10 +547,10 @@ Result<void> ProcessPool::restart(const std::string& reason) {
       (void)save(*state);
       return m.error();
     }
-    auto r = stop_member(e.member);
+    if (auto s = save(*state); !s) return s.error();
+    if (auto r = stop_member(e.member, e.ticks); !r) return r.error();
     std::erase_if(state->members, [&](const State::Entry& x) { return x.member.name == e.member.name; });
     if (auto s = save(*state); !s) return s.error();
-    if (!r) return r.error();
   }
   return save(*state);
 }

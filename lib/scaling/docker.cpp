@@ -44,6 +44,7 @@ std::string seconds(Duration d) { return std::to_string(std::max<long long>(0, s
 
 Result<void> DockerOptions::validate() const {
   if (socket.empty()) return fail(errc::invalid_argument, "a docker actuator needs the API's socket");
+  if (socket.size() >= 108) return fail(errc::invalid_argument, fmt::format("the Docker socket path {} is too long for a unix socket (107 bytes at most)", socket));
   if (image.empty()) return fail(errc::invalid_argument, "a docker actuator needs an image");
   if (timeout <= Duration{} || stop_timeout < Duration{}) return fail(errc::invalid_argument, "a docker actuator's timeouts must be positive");
   return {};
@@ -57,7 +58,7 @@ DockerActuator::DockerActuator(std::string resource, DockerOptions options, cons
 }
 
 Result<std::string> DockerActuator::call(const std::string& method, const std::string& target, const std::string& body,
-                                         std::vector<int> expect) {
+                                         std::vector<int> expect, Duration extra) {
   detail::HttpCall c;
   c.method = method;
   c.url = "http://docker" + target;
@@ -65,7 +66,7 @@ Result<std::string> DockerActuator::call(const std::string& method, const std::s
   c.body = body;
   if (!body.empty()) c.headers.emplace_back("Content-Type", "application/json");
   c.expect_status = std::move(expect);
-  c.timeout = std::chrono::duration_cast<Millis>(options_.timeout);
+  c.timeout = std::chrono::duration_cast<Millis>(options_.timeout + extra);  // a stop takes its grace on top
   const std::atomic<bool> never{false};
   auto a = detail::perform_http(c, never);
   if (!a) return with_context(a.error(), fmt::format("resource \"{}\": the Docker API at {}", resource_, options_.socket));
@@ -133,17 +134,18 @@ Result<void> DockerActuator::resize(int size, const std::string& reason) {
   if (size < 0) return fail(errc::invalid_argument, fmt::format("resource \"{}\": a size cannot be negative ({})", resource_, size));
   auto all = list(true);
   if (!all) return all.error();
-  std::vector<Container> running;
+  std::vector<Container> running, finished;
   int next = 1;
   for (const auto& c : *all) {
     next = std::max(next, c.index + 1);
-    if (c.state == "running") {
-      running.push_back(c);
-    } else if (static_cast<int>(running.size()) < size) {
-      // An exited member of the resource: removed, so its name can be used again.
-      if (auto r = call("DELETE", fmt::format("/containers/{}?force=true", c.id), "", {204, 404}); !r) return r.error();
-    }
+    if (c.state == "running") running.push_back(c);
+    if (c.state == "exited" || c.state == "dead" || c.state == "created") finished.push_back(c);
   }
+  // Before adding members, the resource's finished containers are removed (their names are free
+  // again); paused or restarting ones are left alone.
+  if (static_cast<int>(running.size()) < size)
+    for (const auto& c : finished)
+      if (auto r = call("DELETE", fmt::format("/containers/{}?force=true", c.id), "", {204, 404}); !r) return r.error();
   while (static_cast<int>(running.size()) < size) {
     const auto name = fmt::format("{}-{}", resource_, next++);
     bj::array env;
@@ -170,7 +172,9 @@ Result<void> DockerActuator::resize(int size, const std::string& reason) {
   }
   while (static_cast<int>(running.size()) > size) {
     const auto newest = running.back();
-    if (auto r = call("POST", fmt::format("/containers/{}/stop?t={}", newest.id, seconds(options_.stop_timeout)), "", {204, 304}); !r)
+    if (auto r = call("POST", fmt::format("/containers/{}/stop?t={}", newest.id, seconds(options_.stop_timeout)), "", {204, 304, 404},
+                      options_.stop_timeout);
+        !r)
       return r.error();
     if (auto r = call("DELETE", fmt::format("/containers/{}?force=true", newest.id), "", {204, 404}); !r) return r.error();
     running.pop_back();
@@ -182,7 +186,9 @@ Result<void> DockerActuator::restart(const std::string&) {
   auto running = list(false);
   if (!running) return running.error();
   for (const auto& c : *running)
-    if (auto r = call("POST", fmt::format("/containers/{}/restart?t={}", c.id, seconds(options_.stop_timeout)), "", {204}); !r)
+    if (auto r = call("POST", fmt::format("/containers/{}/restart?t={}", c.id, seconds(options_.stop_timeout)), "", {204, 404},
+                      options_.stop_timeout);
+        !r)
       return r.error();
   return {};
 }

@@ -36,7 +36,9 @@ void close_fd(int& fd) noexcept {
 bool drain(int& fd, std::string& into) {
   if (fd < 0) return false;
   char buf[16384];
-  for (;;) {
+  // At most 256 KiB a call: a writer that keeps the pipe full cannot keep the caller from its
+  // timeout and its trimming.
+  for (int reads = 0; reads < 16; ++reads) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
       into.append(buf, static_cast<std::size_t>(n));
@@ -51,6 +53,7 @@ bool drain(int& fd, std::string& into) {
     close_fd(fd);
     return false;
   }
+  return true;
 }
 
 struct SpawnAttrs {
@@ -115,12 +118,11 @@ Result<Child> Child::spawn(const SpawnRequest& req) {
   if (to_file) {
     out[1] = ::open(req.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out[1] < 0) return fail(errc::io, fmt::format("cannot open {}: {}", req.output_file, std::strerror(errno)));
-    err[1] = ::dup(out[1]);
+    err[1] = ::fcntl(out[1], F_DUPFD_CLOEXEC, 0);
     if (err[1] < 0) {
       ::close(out[1]);
       return fail(errc::io, fmt::format("cannot open {}: {}", req.output_file, std::strerror(errno)));
     }
-    ::fcntl(err[1], F_SETFD, FD_CLOEXEC);
   } else {
     if (::pipe2(out, O_CLOEXEC) != 0) return fail(errc::io, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
     if (::pipe2(err, O_CLOEXEC) != 0) {
@@ -250,6 +252,10 @@ std::optional<int> Child::reap() {
   } while (r < 0 && errno == EINTR);
   if (r == pid_) {
     status_ = st;
+    close_fd(pidfd_);
+  } else if (r < 0 && errno == ECHILD) {
+    // Reaped by someone else (a waitpid(-1) in the host): it is gone, its status unknown.
+    status_ = 255 << 8;
     close_fd(pidfd_);
   }
   return status_;

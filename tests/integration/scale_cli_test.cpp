@@ -127,6 +127,12 @@ TEST_CASE("autoctl scale: real workers scaled up and down across runs, restarted
   CHECK_THAT(band.err, Contains("--band \"cpu_usage>80\""));
   auto action = autoctl({"scale", "--resource", "workers", "--action", "grow"}, env, cwd);
   CHECK(action.exit_code == 65);
+  auto combo = autoctl({"scale", "--resource", "workers", "--action", "restart", "--by", "2"}, env, cwd);
+  CHECK(combo.exit_code == 65);
+  CHECK_THAT(combo.err, Contains("--by and --to do not go with --action restart"));
+  auto backwards = autoctl({"scale", "--resource", "api", "--action", "scale-up", "--to", "1"}, env, cwd);
+  CHECK(backwards.exit_code == 65);
+  CHECK_THAT(backwards.err, Contains("api has 8 now (use --action scale-down)"));
 }
 
 TEST_CASE("autoctl scale: a broken or missing resources file is a configuration error naming it") {
@@ -137,6 +143,10 @@ TEST_CASE("autoctl scale: a broken or missing resources file is a configuration 
   auto none = autoctl({"scale", "status"}, env, cwd);
   CHECK(none.exit_code == 0);
   CHECK_THAT(none.out, Contains("no resources are configured"));
+  auto empty = autoctl({"scale", "history"}, env, cwd);  // no store yet: no history, and nothing created
+  CHECK(empty.exit_code == 0);
+  CHECK_THAT(empty.out, Contains("no scaling history"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("s.db")));
   auto named = env;
   named["AUTOMATION_SCALING_RESOURCES_FILE"] = dir.file("missing.json");
   auto missing = autoctl({"scale", "status"}, named, cwd);

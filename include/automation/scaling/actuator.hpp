@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,19 +93,21 @@ class ProcessPool final : public Actuator {
   Result<State> load();
   Result<void> save(const State& state);
   Result<Member> start_member(State& state, const std::string& reason);
-  Result<void> stop_member(const Member& member);
+  Result<void> stop_member(const Member& member, long long ticks);
   void prune(State& state);
 
   std::string resource_;
   ProcessPoolOptions options_;
   const Clock& clock_;
   std::unique_ptr<State> memory_;  // without a state directory
+  std::set<pid_t> spawned_;        // members this object started: its children, reaped by it
 };
 
 struct CommandOptions {
   /// Each a command's argv, run without a shell (a template that wants one says sh -c itself).
-  /// Placeholders, replaced inside each argument: {resource}, {size} (the new size), {current},
-  /// {reason}. `resize` is required.
+  /// Placeholders, replaced inside each argument: {resource}, {size} (the new size), {current}
+  /// (the size its status last said). The environment has AUTOMATION_RESOURCE, AUTOMATION_SIZE
+  /// and AUTOMATION_REASON. `resize` is required.
   std::vector<std::string> resize;
   /// Prints the current size: an integer, or a JSON object with "size" (and optionally "members",
   /// an array of names). Without it the size is unknown to the actuator.
@@ -163,7 +166,8 @@ class DockerActuator final : public Actuator {
  private:
   struct Container;
   Result<std::vector<Container>> list(bool all);
-  Result<std::string> call(const std::string& method, const std::string& target, const std::string& body, std::vector<int> expect);
+  Result<std::string> call(const std::string& method, const std::string& target, const std::string& body, std::vector<int> expect,
+                           Duration extra = {});
   std::string resource_;
   DockerOptions options_;
   const Clock& clock_;
@@ -191,7 +195,8 @@ class CallbackActuator final : public Actuator {
 
 /// Runs `argv` (no shell) to completion: its exit code and output. errc::timeout (killing its
 /// process group) when it outlives `timeout`; errc::io when it cannot start. Output beyond 64 KiB
-/// per stream is dropped from the front.
+/// per stream is dropped from the front. The command's process group does not outlive it: what it
+/// left running in the background is killed when it exits.
 struct CommandResult {
   int exit_code = 0;
   std::string status;  ///< "exit 0", "killed by SIGKILL"

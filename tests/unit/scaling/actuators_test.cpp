@@ -9,6 +9,7 @@
 #include <automation/testing/manual_clock.hpp>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <sys/wait.h>
 
@@ -79,6 +80,11 @@ TEST_CASE("process pool: real workers started with their names, the newest stopp
   test::TempDir dir;
   testing::ManualClock clock;
   auto pool = std::make_unique<ProcessPool>("workers", sleeper(dir), clock);
+  struct Cleanup {
+    const test::TempDir& dir;
+    testing::ManualClock& clock;
+    ~Cleanup() { (void)ProcessPool("workers", sleeper(dir), clock).resize(0, "test over"); }
+  } cleanup{dir, clock};
   REQUIRE(pool->resize(3, "test"));
   auto st = pool->status();
   REQUIRE(st);
@@ -135,6 +141,10 @@ TEST_CASE("process pool: a member that ignores SIGTERM is killed after the stop 
   o.command = {"sh", "-c", "trap '' TERM; sleep 600 & wait"};
   o.stop_timeout = 200ms;
   ProcessPool pool("stubborn", o, clock);
+  struct Cleanup {
+    ProcessPool& pool;
+    ~Cleanup() { (void)pool.resize(0, "test over"); }
+  } cleanup{pool};
   REQUIRE(pool.resize(1, "test"));
   auto st = pool.status();
   REQUIRE(st);
@@ -179,6 +189,28 @@ TEST_CASE("process pool: a program that cannot start is an error naming it, and 
   CHECK_THROWS_WITH(ProcessPool("broken", o, clock), Catch::Contains("needs a command"));
   o.command = {"sleep", "1"};
   CHECK_THROWS_WITH(ProcessPool("bad name!", o, clock), Catch::Contains("invalid resource name"));
+}
+
+TEST_CASE("process pool: a damaged state file is refused, naming it, and never leads to a signal", "[scaling][actuator]") {
+  test::TempDir dir;
+  testing::ManualClock clock;
+  ProcessPool pool("workers", sleeper(dir), clock);
+  const auto state = (dir.path() / "pools" / "workers.json").string();
+  // pid 0 would mean this process's own group to kill().
+  test::write_file(state, R"({"next": 2, "members": [{"name": "workers-1", "pid": 0, "start_ticks": 0, "started_ms": 0}]})");
+  auto r = pool.resize(0, "test");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::corrupt);
+  CHECK_THAT(r.error().message, Catch::Contains("workers.json") && Catch::Contains("impossible pid 0"));
+  test::write_file(state, "{not json");
+  CHECK(pool.status().error().code == errc::corrupt);
+  // A recorded pid that is now another process (its start time differs) is not a member.
+  test::write_file(state, fmt::format(R"({{"next": 2, "members": [{{"name": "workers-1", "pid": {}, "start_ticks": 1, "started_ms": 0}}]}})",
+                                      ::getpid()));
+  auto st = pool.status();
+  REQUIRE(st);
+  CHECK(st->size == 0);
+  CHECK(alive(::getpid()));
 }
 
 TEST_CASE("command actuator: templates run without a shell, the status parsed, failures and timeouts explained", "[scaling][actuator]") {
@@ -227,6 +259,14 @@ TEST_CASE("command actuator: templates run without a shell, the status parsed, f
   CommandOptions typo;
   typo.resize = {"kubectl", "scale", "--replicas={sise}"};
   CHECK_THROWS_WITH(CommandActuator("web", typo), Catch::Contains("unknown placeholder {sise}"));
+  // Free text never goes into an argument (a shell script might read it): the reason is in the environment.
+  CommandOptions reason;
+  reason.resize = {"sh", "-c", "echo {reason}"};
+  CHECK_THROWS_WITH(CommandActuator("web", reason), Catch::Contains("unknown placeholder {reason}") && Catch::Contains("$AUTOMATION_REASON"));
+  CommandOptions env;
+  env.resize = {"sh", "-c", "printf '%s' \"$AUTOMATION_REASON\" > \"$1\"", "resize", dir.file("reason")};
+  REQUIRE(CommandActuator("web", env).resize(1, "queue; rm -rf /"));
+  CHECK(test::read_file(dir.file("reason")) == "queue; rm -rf /");
 }
 
 TEST_CASE("scaler: the seed thresholds drive a real process pool up and down", "[scaling][actuator]") {
