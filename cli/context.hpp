@@ -88,5 +88,6 @@ void register_metrics(CLI::App& app, Context& ctx);
 void register_report(CLI::App& app, Context& ctx);
 void register_alerts(CLI::App& app, Context& ctx);
 void register_scale(CLI::App& app, Context& ctx);
+void register_health(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

@@ -69,8 +69,9 @@ ProbeResult probe_process(const ProbeSpec& p) {
     for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
       const auto name = e.path().filename().string();
       if (name.empty() || !std::isdigit(static_cast<unsigned char>(name.front()))) continue;
+      // The kernel keeps 15 bytes of a name (TASK_COMM_LEN).
       auto comm = read_file((e.path() / "comm").string());
-      if (!comm || detail::trim(*comm) != p.process_name) continue;
+      if (!comm || detail::trim(*comm) != std::string_view(p.process_name).substr(0, 15)) continue;
       const long pid = std::stol(name);
       const char st = process_state(pid);
       if (st != 'Z' && st != 'X' && st != '\0')
@@ -97,9 +98,11 @@ ProbeResult probe_tcp(const ProbeSpec& p) {
     int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
     if (rc != 0 && errno == EINPROGRESS) {
       pollfd pf{fd, POLLOUT, 0};
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-      rc = ::poll(&pf, 1, static_cast<int>(std::max<long long>(left, 0)));
-      if (rc == 0) {
+      do {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        rc = ::poll(&pf, 1, static_cast<int>(std::max<long long>(left, 0)));
+      } while (rc < 0 && errno == EINTR);
+      if (rc <= 0 || !(pf.revents & (POLLOUT | POLLERR | POLLHUP))) {
         ::close(fd);
         ::freeaddrinfo(res);
         return failed(fmt::format("tcp {}:{}: no answer within {}", p.host, p.port, format_duration(std::chrono::duration_cast<Millis>(p.timeout))));
@@ -173,8 +176,23 @@ ProbeResult probe_memory(const ProbeSpec& p) {
     if (key == "MemAvailable:") available = value;
   }
   if (total <= 0 || available < 0) return failed("/proc/meminfo has no MemTotal or MemAvailable");
-  const double pct = 100.0 * (total - available) / total;
-  return ProbeResult{pct < p.max_percent, fmt::format("memory {} used (limit {})", percent(pct), percent(p.max_percent)), std::nullopt, {}};
+  double pct = 100.0 * (total - available) / total;
+  std::string where = "memory";
+  // Inside a container the cgroup's limit comes first (cgroup v2: memory.current / memory.max).
+  if (auto cg = read_file("/proc/self/cgroup"); cg && cg->rfind("0::", 0) == 0) {
+    const auto path = std::string(detail::trim(std::string_view(*cg).substr(3)));
+    auto max = read_file("/sys/fs/cgroup" + path + "/memory.max");
+    auto current = read_file("/sys/fs/cgroup" + path + "/memory.current");
+    if (max && current && detail::trim(*max) != "max") {
+      const double limit = std::strtod(std::string(detail::trim(*max)).c_str(), nullptr);
+      const double used = std::strtod(std::string(detail::trim(*current)).c_str(), nullptr);
+      if (limit > 0 && 100.0 * used / limit > pct) {
+        pct = 100.0 * used / limit;
+        where = "memory (cgroup limit)";
+      }
+    }
+  }
+  return ProbeResult{pct < p.max_percent, fmt::format("{} {} used (limit {})", where, percent(pct), percent(p.max_percent)), std::nullopt, {}};
 }
 
 ProbeResult probe_sqlite(const ProbeSpec& p) {

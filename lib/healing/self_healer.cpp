@@ -3,6 +3,7 @@
 #include <automation/healing/self_healer.hpp>
 #include <automation/scaling/actuator.hpp>
 
+#include "detail/clean_text.hpp"
 #include "detail/hash.hpp"
 #include "detail/names.hpp"
 
@@ -16,6 +17,7 @@
 #include <cmath>
 #include <deque>
 #include <mutex>
+#include <random>
 #include <set>
 
 namespace automation::healing {
@@ -107,7 +109,8 @@ struct SelfHealer::Target {
   int ready_fails = 0, ready_oks = 0;
   bool ready = true;
   std::string state = "unknown";
-  std::string reason = "not probed yet";
+  std::string reason = "not probed yet";  // why it is in its state
+  std::string cause;                      // what made this episode unhealthy (actions say it)
   TimePoint since{};
   std::optional<ProbeResult> last;
   TimePoint last_time{};
@@ -119,15 +122,20 @@ struct SelfHealer::Target {
   std::optional<TimePoint> paused_until;
   std::string paused_by;
   std::int64_t resume_seen = 0;
+  TimePoint resumed{};  // the newest resume: restarts before it no longer count against the budget
   std::vector<std::string> waiting_for;
-  bool exit_noted = false;
+  bool exit_noted = false;   // left down on purpose (an exit code not healed, a service stopped)
+  bool announced = false;    // this episode's unhealthy was announced (so its end is too)
+  bool restarted = false;    // this episode restarted its service (dependants follow when it heals)
+  std::string error;         // the last pass's error
 };
 
 struct SelfHealer::Impl {
   sd::Store& store;
   const Clock& clock;
   HealerOptions options;
-  mutable std::mutex mu;
+  // Recursive: hooks run on the ticking thread and may ask for status() or pause().
+  mutable std::recursive_mutex mu;
   std::vector<Target> targets;  // dependencies before dependants
   std::vector<sd::HealingRecord> written;
 
@@ -138,6 +146,8 @@ struct SelfHealer::Impl {
   }
 
   Result<void> record(sd::HealingRecord& r) {
+    r.reason = detail::clean_text(r.reason);
+    r.error = detail::clean_text(r.error);
     auto id = store.append_healing(r);
     if (!id) return with_context(id.error(), fmt::format("target \"{}\": recording the healing history", r.target));
     r.id = *id;
@@ -145,17 +155,25 @@ struct SelfHealer::Impl {
     return {};
   }
 
+  bool silenced(const Target& t) const { return !t.waiting_for.empty() || t.paused_until.has_value(); }
+
   void announce(const Target& t, const std::string& what, const std::string& reason) {
-    if (!t.waiting_for.empty() || t.paused_until) return;  // silenced: a dependency is down, or paused
+    if (silenced(t)) return;  // a dependency is down, or an operator paused it
+    if (t.spec.dry_run && (what == "alert" || what == "quarantined")) return;  // a dry run only plans its alerts
     if (options.emit_events) {
       sd::EventRecord e;
       e.name = "health." + what;
       e.time = clock.now();
-      e.payload = json::dump(bj::object{{"target", t.spec.name}, {"state", t.state}, {"reason", reason}});
+      e.payload = json::dump(bj::object{{"target", t.spec.name}, {"state", t.state}, {"reason", detail::clean_text(reason)}});
       e.source = "healer";
       (void)store.append_event(e);
     }
-    if (options.alert) options.alert(t.spec.name, what, reason);
+    if (options.alert) {
+      try {
+        options.alert(t.spec.name, what, reason);
+      } catch (...) {  // a host's alert hook cannot stop the healing
+      }
+    }
   }
 
   /// A change of state, recorded; announced when `what` is given.
@@ -171,8 +189,8 @@ struct SelfHealer::Impl {
     r.state = t.state;
     r.actor = "healer";
     r.reason = reason;
-    bj::object d{{"consecutive_failures", t.fails}, {"consecutive_successes", t.oks}};
-    if (t.last) d["probe"] = t.last->detail;
+    bj::object d{{"consecutive_failures", t.fails}, {"consecutive_successes", t.oks}, {"step", t.step}, {"attempt", t.attempt}};
+    if (t.last) d["probe"] = detail::clean_text(t.last->detail);
     if (!t.waiting_for.empty()) {
       bj::array w;
       for (const auto& n : t.waiting_for) w.push_back(bj::value(n));
@@ -199,16 +217,16 @@ struct SelfHealer::Impl {
     return run_probe(p);
   }
 
-  /// The delay before attempt `n` (n >= 1 waits; the first attempt does not).
+  /// The delay before attempt `n` (n >= 1 waits; the first attempt does not), jittered, within the cap.
   Duration delay(const Target& t, int n) const {
     if (n <= 0) return Duration{};
     const auto& b = t.spec.backoff;
-    const double base = std::min(static_cast<double>(b.cap.count()),
-                                 static_cast<double>(b.initial.count()) * std::pow(b.multiplier, n - 1));
-    // Jitter from a hash of the target and the attempt: spread, yet reproducible.
+    const double cap = static_cast<double>(b.cap.count());
+    const double base = std::min(cap, static_cast<double>(b.initial.count()) * std::pow(b.multiplier, std::min(n - 1, 60)));
+    // Jitter from a hash of the healer's seed, the target and the attempt: spread across hosts, reproducible in one.
     const auto h = detail::mix64(detail::fnv1a(fmt::format("{}/{}/{}", options.seed, t.spec.name, n)));
     const double u = static_cast<double>(h % 2001) / 1000.0 - 1.0;  // [-1, 1]
-    return Duration(static_cast<Duration::rep>(std::max(0.0, base * (1 + b.jitter * u))));
+    return Duration(static_cast<Duration::rep>(std::clamp(base * (1 + b.jitter * u), 0.0, cap)));
   }
 
   /// The newest pause and resume of a target, from the store (another process may have set them).
@@ -225,6 +243,7 @@ struct SelfHealer::Impl {
     t.paused_until.reset();
     t.paused_by.clear();
     const std::int64_t resumed = resume->empty() ? 0 : resume->front().id;
+    if (!resume->empty()) t.resumed = resume->front().time;
     if (!pause->empty() && pause->front().id > resumed) {
       const auto& p = pause->front();
       TimePoint until = TimePoint::max();
@@ -236,11 +255,13 @@ struct SelfHealer::Impl {
         t.paused_by = p.actor;
       }
     }
-    // An operator's resume takes a quarantined target back to healing.
+    // An operator's resume takes a quarantined (or deliberately left) target back to healing.
     if (resumed > t.resume_seen) {
       t.resume_seen = resumed;
+      t.exit_noted = false;
       if (t.state == "quarantined") {
         t.step = 0;
+        t.attempt = 0;
         t.verify_until.reset();
         t.next_action = now;
         if (auto r = change(t, "unhealthy", fmt::format("resumed by {}: {}", resume->front().actor, resume->front().reason)); !r) return r;
@@ -254,38 +275,53 @@ struct SelfHealer::Impl {
     q.target = t.spec.name;
     q.kind = "action";
     q.action = "restart";
-    q.since = now - t.spec.budget.window;
+    // An operator's resume starts a new budget.
+    q.since = std::max(now - t.spec.budget.window, t.resumed);
     q.limit = 0;
     auto recs = store.list_healing(q);
     if (!recs) return recs.error();
     int n = 0;
-    for (const auto& r : *recs) n += r.outcome == "succeeded" || r.outcome == "failed" || r.outcome == "pending" ? 1 : 0;
+    for (const auto& r : *recs)
+      n += r.outcome == "succeeded" || r.outcome == "failed" || r.outcome == "pending" || (t.spec.dry_run && r.outcome == "dry-run") ? 1 : 0;
     return n;
   }
 
-  Result<void> escalate(Target& t, const std::string& why) {
+  Result<void> escalate(Target& t, const std::string& why, bool record_action = true) {
     const auto now = clock.now();
-    sd::HealingRecord r;
-    r.target = t.spec.name;
-    r.time = r.updated = now;
-    r.kind = "action";
-    r.state = "quarantined";
-    r.action = "quarantine";
-    r.step = t.step;
-    r.attempt = t.attempt;
-    r.actor = "healer";
-    r.reason = why;
-    r.dry_run = t.spec.dry_run;
-    r.outcome = t.spec.dry_run ? "dry-run" : "succeeded";
-    if (auto rec = record(r); !rec) return rec;
+    if (record_action) {
+      sd::HealingRecord r;
+      r.target = t.spec.name;
+      r.time = r.updated = now;
+      r.kind = "action";
+      r.state = "quarantined";
+      r.action = "quarantine";
+      r.step = t.step;
+      r.attempt = t.attempt;
+      r.actor = "healer";
+      r.reason = why;
+      r.dry_run = t.spec.dry_run;
+      r.outcome = t.spec.dry_run ? "dry-run" : "succeeded";
+      if (auto rec = record(r); !rec) return rec;
+    }
     t.verify_until.reset();
     return change(t, "quarantined", why, "quarantined");
   }
 
-  /// Carries out (or, in a dry run, plans) ladder step t.step.
-  Result<void> run_step(Target& t) {
+  /// Runs a host hook; an exception is a failure like any other.
+  template <class F>
+  static Result<std::string> guarded(F&& f) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      return fail(errc::internal, fmt::format("it threw: {}", e.what()));
+    } catch (...) {
+      return fail(errc::internal, "it threw");
+    }
+  }
+
+  /// Carries out (or, in a dry run, records the plan of) one action for `t`, recorded with its outcome.
+  Result<sd::HealingRecord> carry_out(Target& t, const HealStep& s, int step_number, std::string reason) {
     const auto now = clock.now();
-    const HealStep& s = t.spec.ladder[static_cast<std::size_t>(t.step)];
     const auto service = s.service.empty() ? t.spec.service : s.service;
     sd::HealingRecord r;
     r.target = t.spec.name;
@@ -293,87 +329,112 @@ struct SelfHealer::Impl {
     r.kind = "action";
     r.state = "healing";
     r.action = std::string(to_string(s.kind));
-    r.step = t.step + 1;
+    r.step = step_number;
     r.attempt = t.attempt + 1;
     r.actor = "healer";
-    r.reason = fmt::format("{} is unhealthy ({}): step {} of {}, {}", t.spec.name, t.reason, t.step + 1, t.spec.ladder.size(), s.describe());
-    bj::object plan{{"step", s.describe()}, {"verify", shown(s.verify)}, {"attempt", t.attempt + 1},
-                    {"next_delay", shown(delay(t, t.attempt + 1))}};
+    r.reason = std::move(reason);
+    bj::object plan{{"step", s.describe()}, {"verify", shown(s.verify)}, {"attempt", t.attempt + 1}, {"next_delay", shown(delay(t, t.attempt + 1))}};
     r.detail = json::dump(plan);
     r.dry_run = t.spec.dry_run;
     r.outcome = r.dry_run ? "dry-run" : "pending";
-    if (auto rec = record(r); !rec) return rec;
-    if (t.state != "healing")
-      if (auto c = change(t, "healing", fmt::format("step {}: {}", t.step + 1, s.describe())); !c) return c;
-
+    if (auto rec = record(r); !rec) return rec.error();
+    const auto index = written.size() - 1;
+    if (r.dry_run) return r;
     Result<std::string> done = std::string();
-    if (!r.dry_run) {
-      switch (s.kind) {
-        case ActionKind::restart: {
-          if (!options.supervisor) {
-            done = fail(errc::unavailable, "no supervisor");
-            break;
-          }
+    switch (s.kind) {
+      case ActionKind::restart:
+        done = guarded([&]() -> Result<std::string> {
+          if (!options.supervisor) return fail(errc::unavailable, "no supervisor");
           auto st = options.supervisor->restart(service);
-          if (!st) done = st.error();
-          else done = fmt::format("service {} restarted (pid {})", service, st->pid);
-          break;
-        }
-        case ActionKind::command: {
-          auto c = scaling::run_command(s.command, s.timeout, {{"AUTOMATION_TARGET", t.spec.name}, {"AUTOMATION_REASON", t.reason}});
-          if (!c) done = c.error();
-          else if (c->exit_code != 0) done = fail(errc::unavailable, fmt::format("{}: {}: {}", s.command.front(), c->status, c->err.empty() ? c->out : c->err));
-          else done = fmt::format("{}: {}", s.command.front(), c->status);
-          break;
-        }
-        case ActionKind::workflow: {
-          if (!options.start_workflow) {
-            done = fail(errc::unavailable, "no workflow runner was given to the healer");
-            break;
-          }
+          if (!st) return st.error();
+          return fmt::format("service {} restarted (pid {})", service, st->pid);
+        });
+        break;
+      case ActionKind::command:
+        done = guarded([&]() -> Result<std::string> {
+          auto c = scaling::run_command(s.command, s.timeout, {{"AUTOMATION_TARGET", t.spec.name}, {"AUTOMATION_REASON", t.cause}});
+          if (!c) return c.error();
+          if (c->exit_code != 0) return fail(errc::unavailable, fmt::format("{}: {}: {}", s.command.front(), c->status, c->err.empty() ? c->out : c->err));
+          return fmt::format("{}: {}", s.command.front(), c->status);
+        });
+        break;
+      case ActionKind::workflow:
+        done = guarded([&]() -> Result<std::string> {
+          if (!options.start_workflow) return fail(errc::unavailable, "no workflow runner was given to the healer");
           auto run = options.start_workflow(s.workflow, s.params, r.reason);
-          if (!run) done = run.error();
-          else done = fmt::format("workflow {} started: run {}", s.workflow, *run);
-          break;
-        }
-        case ActionKind::callback: {
+          if (!run) return run.error();
+          return fmt::format("workflow {} started: run {}", s.workflow, *run);
+        });
+        break;
+      case ActionKind::callback:
+        done = guarded([&]() -> Result<std::string> {
           auto it = options.callbacks.find(s.callback);
-          if (it == options.callbacks.end()) done = fail(errc::not_found, "no callback " + s.callback);
-          else done = it->second();
-          break;
-        }
-        case ActionKind::wait: done = fmt::format("waiting {} before looking again", shown(s.verify)); break;
-        case ActionKind::alert:
-          announce(t, "alert", t.reason);
-          done = std::string("alert sent");
-          break;
-        case ActionKind::quarantine: break;
-      }
-      const bool ok = static_cast<bool>(done);
-      r.outcome = ok ? "succeeded" : "failed";
-      r.error = ok ? std::string() : done.error().message;
-      plan["result"] = ok ? *done : done.error().message;
-      r.detail = json::dump(plan);
-      r.updated = clock.now();
-      if (auto f = store.finish_healing(r.id, r.outcome, r.error, r.detail, r.updated); !f)
-        return with_context(f.error(), fmt::format("target \"{}\": recording the outcome of healing record {}", t.spec.name, r.id));
-      written.back() = r;
+          if (it == options.callbacks.end()) return fail(errc::not_found, "no callback " + s.callback);
+          return it->second();
+        });
+        break;
+      case ActionKind::wait: done = fmt::format("waiting {} before looking again", shown(s.verify)); break;
+      case ActionKind::alert:
+        announce(t, "alert", t.cause);
+        done = std::string("alert sent");
+        break;
+      case ActionKind::quarantine: done = std::string("quarantined"); break;
     }
-    if (s.kind == ActionKind::quarantine) return escalate(t, fmt::format("the ladder's step {} quarantines it", t.step + 1));
+    const bool ok = static_cast<bool>(done);
+    r.outcome = ok ? "succeeded" : "failed";
+    r.error = ok ? std::string() : detail::clean_text(done.error().message);
+    plan["result"] = detail::clean_text(ok ? *done : done.error().message);
+    r.detail = json::dump(plan);
+    r.updated = clock.now();
+    if (auto f = store.finish_healing(r.id, r.outcome, r.error, r.detail, r.updated); !f)
+      return with_context(f.error(), fmt::format("target \"{}\": recording the outcome of healing record {}", t.spec.name, r.id));
+    written[index] = r;
+    if (s.kind == ActionKind::restart) t.restarted = true;
+    return r;
+  }
+
+  /// Carries out (or plans) ladder step t.step.
+  Result<void> run_step(Target& t) {
+    const auto now = clock.now();
+    const HealStep& s = t.spec.ladder[static_cast<std::size_t>(t.step)];
+    auto reason = fmt::format("{} is unhealthy ({}): step {} of {}, {}", t.spec.name, t.cause, t.step + 1, t.spec.ladder.size(), s.describe());
+    if (t.state != "healing")
+      if (auto c = change(t, "healing", fmt::format("step {} of {}: {}", t.step + 1, t.spec.ladder.size(), s.describe())); !c) return c;
+    auto r = carry_out(t, s, t.step + 1, std::move(reason));
+    // Whatever happened, the attempt is counted and the next one waits: a step that keeps failing
+    // (or throwing) cannot run in a loop.
     ++t.attempt;
-    // A step that failed is not waited for; one that ran gets its verification wait.
-    t.verify_until = now + (r.outcome == "failed" ? Duration{} : s.verify);
+    const bool failed = r && r->outcome == "failed";
+    t.verify_until = now + (failed ? Duration{} : s.verify);
     t.verifying = s.describe();
     t.next_action = *t.verify_until + delay(t, t.attempt);
+    t.next_probe = std::min(t.next_probe, *t.verify_until);  // verified by a probe taken after it
+    if (!r) return r.error();
+    if (s.kind == ActionKind::quarantine) return escalate(t, fmt::format("the ladder's step {} quarantines it", t.step + 1), false);
+    return {};
+  }
+
+  /// After a root cause was restarted and healed, its dependants with a service are restarted, in order.
+  Result<void> restart_dependants(const Target& root) {
+    for (auto& d : targets) {
+      if (std::find(d.spec.depends_on.begin(), d.spec.depends_on.end(), root.spec.name) == d.spec.depends_on.end()) continue;
+      if (d.spec.service.empty() || d.paused_until || !options.supervisor) continue;
+      HealStep step{.kind = ActionKind::restart, .verify = Duration{}};
+      auto r = carry_out(d, step, 0, fmt::format("{} was restarted and is healthy again: its dependants are restarted in order", root.spec.name));
+      if (!r) return r.error();
+    }
     return {};
   }
 
   Result<void> pass(Target& t) {
     const auto now = clock.now();
     if (auto r = refresh_pause(t, now); !r) return r;
+    const bool was_waiting = !t.waiting_for.empty();
     t.waiting_for.clear();
     for (const auto& d : t.spec.depends_on)
       if (auto* dep = find(d); dep && unwell(dep->state)) t.waiting_for.push_back(d);
+    // A dependency back: look again now rather than act on an old probe.
+    if (was_waiting && t.waiting_for.empty()) t.next_probe = std::min(t.next_probe, now);
 
     // Probes that are due.
     const auto& live = t.spec.liveness;
@@ -424,43 +485,55 @@ struct SelfHealer::Impl {
       t.verify_until.reset();
       t.healthy_since.reset();
       t.exit_noted = false;
-      const auto why = flapping && t.fails < live.failure_threshold
-                           ? fmt::format("flapping: {} of the last {} probes failed ({})", flap_count, live.flap_window, probe_said)
-                           : fmt::format("{} failed {} time{} in a row: {}", live.describe(), t.fails, t.fails == 1 ? "" : "s", probe_said);
-      if (auto r = change(t, "unhealthy", why, "unhealthy"); !r) return r;
+      t.restarted = false;
+      t.cause = flapping && t.fails < live.failure_threshold
+                    ? fmt::format("flapping: {} of the last {} probes failed ({})", flap_count, live.flap_window, probe_said)
+                    : fmt::format("{} failed {} time{} in a row: {}", live.describe(), t.fails, t.fails == 1 ? "" : "s", probe_said);
+      t.announced = !silenced(t);
+      if (auto r = change(t, "unhealthy", t.cause, "unhealthy"); !r) return r;
     } else if (t.state == "unknown" && healthy_now) {
       t.healthy_since = now;
       if (auto r = change(t, "healthy", probe_said); !r) return r;
     } else if (unwell(t.state) && healthy_now) {
-      const auto why = t.verify_until ? fmt::format("healed after {}: {}", t.verifying, probe_said)
-                                      : fmt::format("recovered: {}", probe_said);
+      const auto why = t.verify_until ? fmt::format("healed after {}: {}", t.verifying, probe_said) : fmt::format("recovered: {}", probe_said);
+      const bool restarted = t.restarted;
       t.step = 0;
       t.verify_until.reset();
       t.healthy_since = now;
-      if (auto r = change(t, "healthy", why, "healthy"); !r) return r;
+      t.exit_noted = false;
+      t.restarted = false;
+      // Its end is announced only if its start was.
+      if (auto r = change(t, "healthy", why, t.announced ? "healthy" : ""); !r) return r;
+      t.announced = false;
+      if (restarted)
+        if (auto r = restart_dependants(t); !r) return r;
+    } else if (unwell(t.state) && !t.announced && !silenced(t)) {
+      // Silenced while a dependency was down (or paused), and still unhealthy now that it is not.
+      t.announced = true;
+      announce(t, t.state == "quarantined" ? "quarantined" : "unhealthy", t.cause);
     }
     if (t.state == "healthy" && t.healthy_since && now - *t.healthy_since >= t.spec.backoff.reset_after) t.attempt = 0;
 
     // Healing.
     if (t.state != "unhealthy" && t.state != "healing") return {};
-    if (t.paused_until || !t.waiting_for.empty()) return {};  // the operator's pause wins; the root cause first
+    if (silenced(t)) return {};  // the operator's pause wins; the root cause first
     if (t.verify_until) {
-      if (now < *t.verify_until) return {};  // one action in flight
+      if (now < *t.verify_until || t.last_time < *t.verify_until) return {};  // one action in flight, verified by a fresh probe
       t.verify_until.reset();
       ++t.step;  // still unhealthy after the verification: the next step
     }
+    if (t.exit_noted) return {};
     if (!t.spec.service.empty() && options.supervisor) {
       auto st = options.supervisor->status(t.spec.service);
-      if (st && !st->running && st->exit_code &&
-          std::find(t.spec.no_heal_exit_codes.begin(), t.spec.no_heal_exit_codes.end(), *st->exit_code) != t.spec.no_heal_exit_codes.end()) {
-        if (!t.exit_noted) {
+      if (st && !st->running) {
+        const bool no_heal = st->exit_code && std::find(t.spec.no_heal_exit_codes.begin(), t.spec.no_heal_exit_codes.end(), *st->exit_code) !=
+                                                  t.spec.no_heal_exit_codes.end();
+        if (st->stopped || no_heal) {
           t.exit_noted = true;
-          if (auto r = change(t, "unhealthy", fmt::format("service {} exited with code {}, which is not healed", t.spec.service, *st->exit_code),
-                              "not_healed");
-              !r)
-            return r;
+          const auto why = st->stopped ? fmt::format("service {} was stopped on purpose: it is not healed", t.spec.service)
+                                       : fmt::format("service {} exited with code {}, which is not healed", t.spec.service, *st->exit_code);
+          return change(t, "unhealthy", why, "not_healed");
         }
-        return {};
       }
     }
     if (t.step >= static_cast<int>(t.spec.ladder.size()))
@@ -475,10 +548,20 @@ struct SelfHealer::Impl {
     }
     return run_step(t);
   }
+
+  /// When the target next needs a pass: its probes, and its healing when it can act.
+  std::optional<TimePoint> due(const Target& t) const {
+    std::optional<TimePoint> d = t.next_probe;
+    if (t.spec.readiness) d = std::min(*d, t.next_ready_probe);
+    const bool can_act = (t.state == "unhealthy" || t.state == "healing") && !silenced(t) && !t.exit_noted;
+    if (can_act) d = std::min(*d, std::max(t.next_action, t.verify_until.value_or(TimePoint{})));
+    return d;
+  }
 };
 
 SelfHealer::SelfHealer(sd::Store& store, const Clock& clock, HealerOptions options) : impl_(new Impl{store, clock, std::move(options)}) {
   impl_->options.callbacks.try_emplace("clear_caches", trim_heap);
+  if (impl_->options.seed == 0) impl_->options.seed = std::random_device{}() | 1u;
 }
 
 SelfHealer::~SelfHealer() = default;
@@ -524,13 +607,70 @@ Result<void> SelfHealer::add(TargetSpec spec) {
   if (spec.readiness) t.next_ready_probe = now + spec.readiness->initial_delay;
   t.since = now;
   t.spec = std::move(spec);
-  // Resumes recorded before this healer existed are not news.
+  // A healer restarted picks up where the last one left: its recorded state (a quarantine stays,
+  // an episode goes on from its next step without announcing it again).
   sd::HealingQuery q;
   q.target = t.spec.name;
   q.kind = "resume";
   q.limit = 1;
-  if (auto r = im.store.list_healing(q); r && !r->empty()) t.resume_seen = r->front().id;
+  auto resumes = im.store.list_healing(q);
+  if (!resumes) return resumes.error();
+  if (!resumes->empty()) {
+    t.resume_seen = resumes->front().id;
+    t.resumed = resumes->front().time;
+  }
+  q.kind = "state";
+  auto last_state = im.store.list_healing(q);
+  if (!last_state) return last_state.error();
+  if (!last_state->empty()) {
+    const auto& ls = last_state->front();
+    t.state = ls.state == "healing" ? std::string("unhealthy") : ls.state;
+    t.reason = ls.reason + " (recorded before this healer started)";
+    t.cause = ls.reason;
+    t.since = ls.time;
+    t.announced = unwell(t.state);
+    if (t.state == "healthy") t.healthy_since = ls.time;
+    if (unwell(t.state)) {
+      q.kind = "action";
+      auto last_action = im.store.list_healing(q);
+      if (!last_action) return last_action.error();
+      if (!last_action->empty() && last_action->front().time >= ls.time - std::chrono::hours(24)) {
+        t.step = std::max(0, last_action->front().step);  // the next one (records count steps from 1)
+        t.attempt = last_action->front().attempt;
+      }
+    }
+    if (t.state == "unknown" || t.state == "paused") t.state = "unknown";
+  }
   im.targets.push_back(std::move(t));
+  return {};
+}
+
+Result<void> SelfHealer::add_all(std::vector<TargetSpec> specs) {
+  // Kahn's order over the dependencies; what is left is a cycle.
+  std::vector<TargetSpec> ordered;
+  std::set<std::string> placed;
+  for (const auto& name : targets()) placed.insert(name);
+  std::set<std::string> given;
+  for (const auto& s : specs) given.insert(s.name);
+  for (const auto& s : specs)
+    for (const auto& d : s.depends_on)
+      if (!given.contains(d) && !placed.contains(d))
+        return fail(errc::invalid_argument, fmt::format("target \"{}\" depends on \"{}\", which is not a target", s.name, d));
+  while (!specs.empty()) {
+    auto ready = std::find_if(specs.begin(), specs.end(), [&](const TargetSpec& s) {
+      return std::all_of(s.depends_on.begin(), s.depends_on.end(), [&](const std::string& d) { return placed.contains(d); });
+    });
+    if (ready == specs.end()) {
+      std::string cycle;
+      for (const auto& s : specs) cycle += (cycle.empty() ? "" : ", ") + s.name;
+      return fail(errc::invalid_argument, fmt::format("the dependencies of targets {} form a cycle", cycle));
+    }
+    placed.insert(ready->name);
+    ordered.push_back(std::move(*ready));
+    specs.erase(ready);
+  }
+  for (auto& s : ordered)
+    if (auto r = add(std::move(s)); !r) return r;
   return {};
 }
 
@@ -541,24 +681,31 @@ std::vector<std::string> SelfHealer::targets() const {
   return out;
 }
 
-Result<std::vector<sd::HealingRecord>> SelfHealer::tick() {
+TickReport SelfHealer::tick() {
   std::lock_guard lock(impl_->mu);
   impl_->written.clear();
-  for (auto& t : impl_->targets)
-    if (auto r = impl_->pass(t); !r) return r.error();
-  return std::move(impl_->written);
+  TickReport report;
+  // One target's trouble (a store refusing a record, a probe that throws) does not stop the others.
+  for (auto& t : impl_->targets) {
+    Result<void> r = fail(errc::internal, "not run");
+    try {
+      r = impl_->pass(t);
+    } catch (const std::exception& e) {
+      r = fail(errc::internal, fmt::format("the pass threw: {}", e.what()));
+    }
+    t.error = r ? std::string() : r.error().message;
+    if (!r) report.errors.push_back(with_context(r.error(), fmt::format("target \"{}\"", t.spec.name)));
+  }
+  report.records = std::move(impl_->written);
+  impl_->written.clear();
+  return report;
 }
 
 std::optional<TimePoint> SelfHealer::next_due() const {
   std::lock_guard lock(impl_->mu);
   std::optional<TimePoint> due;
-  auto take = [&](TimePoint t) { due = due ? std::min(*due, t) : t; };
-  for (const auto& t : impl_->targets) {
-    take(t.next_probe);
-    if (t.spec.readiness) take(t.next_ready_probe);
-    if (t.verify_until) take(*t.verify_until);
-    if (t.state == "unhealthy" || t.state == "healing") take(t.next_action);
-  }
+  for (const auto& t : impl_->targets)
+    if (auto d = impl_->due(t)) due = due ? std::min(*due, *d) : *d;
   return due;
 }
 
@@ -576,6 +723,7 @@ Result<sd::HealingRecord> SelfHealer::pause(std::string_view target, std::option
   r.reason = reason.empty() ? std::string("paused by an operator") : reason;
   r.detail = json::dump(bj::object{{"until", until ? bj::value(format_timestamp(*until)) : bj::value(nullptr)}});
   if (auto rec = impl_->record(r); !rec) return rec.error();
+  impl_->written.pop_back();  // not part of a tick's report
   return r;
 }
 
@@ -587,10 +735,11 @@ Result<sd::HealingRecord> SelfHealer::resume(std::string_view target, const std:
   r.target = t->spec.name;
   r.time = r.updated = impl_->clock.now();
   r.kind = "resume";
-  r.state = t->state == "unknown" ? std::string("unknown") : t->state;
+  r.state = t->state;
   r.actor = actor;
   r.reason = reason.empty() ? std::string("resumed by an operator") : reason;
   if (auto rec = impl_->record(r); !rec) return rec.error();
+  impl_->written.pop_back();
   return r;
 }
 
@@ -610,10 +759,12 @@ std::vector<TargetStatus> SelfHealer::status() const {
     s.consecutive_successes = t.oks;
     s.attempt = t.attempt;
     s.step = t.step;
-    if (t.state == "unhealthy" || t.state == "healing") s.next_action = std::max(t.next_action, t.verify_until.value_or(TimePoint{}));
+    if (impl_->due(t) && (t.state == "unhealthy" || t.state == "healing") && !impl_->silenced(t) && !t.exit_noted)
+      s.next_action = std::max(t.next_action, t.verify_until.value_or(TimePoint{}));
     s.paused_until = t.paused_until;
     s.paused_by = t.paused_by;
     s.waiting_for = t.waiting_for;
+    s.error = t.error;
     out.push_back(std::move(s));
   }
   return out;

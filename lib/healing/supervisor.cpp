@@ -99,6 +99,7 @@ Result<ServiceStatus> Supervisor::start(std::string_view name) {
   s.status.pid = child->pid();
   s.child.emplace(std::move(*child));
   s.status.running = true;
+  s.status.stopped = false;
   s.status.started = clock_.now();
   ++s.status.starts;
   return s.status;
@@ -126,12 +127,19 @@ Result<ServiceStatus> Supervisor::stop(std::string_view name) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long long>(left, 20)));
     }
   }
-  s.child.reset();  // SIGKILL to what is left of the group, and the leader reaped
+  // The rest of its group gets what is left of the grace, then SIGKILL (with the Child's end).
+  while (!s.child->group_gone() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (auto st = s.child->status()) {
+    s.status.exit_code = wd::exit_code(*st);
+    s.status.exit = wd::describe_status(*st) + ", stopped";
+  } else {
+    s.status.exit = "stopped";
+  }
+  s.child.reset();
   s.status.running = false;
+  s.status.stopped = true;
   s.status.pid = 0;
   s.status.exited = clock_.now();
-  s.status.exit = "stopped";
-  s.status.exit_code.reset();
   return s.status;
 }
 

@@ -79,6 +79,14 @@ struct ScalingConfig {
   Millis interval{60'000};  ///< how often the daemon evaluates every resource
 };
 
+/// Health targets and their healing (see docs/healing.md).
+struct HealingConfig {
+  /// Services to supervise and targets to heal (JSON), relative to the working directory; while it
+  /// does not exist the seed strategies apply.
+  std::string targets_file = "healing.json";
+  std::string log_dir = "var/log";  ///< supervised services' output: <log_dir>/<service>.log
+};
+
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
   std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
@@ -90,6 +98,7 @@ struct Config {
   ReportsConfig reports;
   AlertsConfig alerts;
   ScalingConfig scaling;
+  HealingConfig healing;
 
   /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
   std::map<std::string, std::string> sources;

@@ -9,14 +9,19 @@
 ///    workflow, call a host callback, wait, alert, quarantine) is followed by its verification
 ///    wait; still unhealthy, the next step follows after an exponential backoff with a cap and
 ///    jitter. The backoff is reset only after the target stayed healthy for `reset_after`.
-///  - Restarts are budgeted per window, counted from the healing history so that a crash loop that
-///    starts fine and dies seconds later, or a restarted healer, cannot reset it; a spent budget or
-///    an exhausted ladder escalates: an alert, and the target is quarantined until it is healthy
-///    again or an operator resumes it.
-///  - A supervised service that exited with a code in `no_heal_exit_codes` is not healed.
+///  - Restarts are budgeted per window (per target), counted from the healing history so that a
+///    crash loop that starts fine and dies seconds later, or a restarted healer, cannot reset it; a
+///    spent budget or an exhausted ladder escalates: an alert, and the target is quarantined until
+///    it is healthy again or an operator resumes it (which starts a new budget).
+///  - A step is verified by a probe taken after its verification wait; a step that fails (or whose
+///    hook throws) is counted and backed off like any other.
+///  - A healer that starts picks up the recorded state: a quarantine stays, an episode goes on.
+///  - A supervised service that exited with a code in `no_heal_exit_codes`, or that was stopped on
+///    purpose, is not healed.
 ///  - One action in flight per target. Targets depend on others (a DAG): while a dependency is
 ///    unhealthy a dependant is not healed and its alarms are silenced; roots are healed first and
-///    dependants after, in order.
+///    dependants after, in order; when a root that was restarted is healthy again, its dependants
+///    with a service are restarted, in order.
 ///  - An operator's pause (or maintenance window, a pause with an end) always wins; it is stored,
 ///    so `autoctl heal pause` reaches a running daemon.
 ///  - Alerts and events (health.unhealthy, health.healthy, health.quarantined, ...) only on a
@@ -100,6 +105,13 @@ struct TargetStatus {
   std::optional<TimePoint> paused_until;  ///< paused (TimePoint::max(): until resumed)
   std::string paused_by;
   std::vector<std::string> waiting_for;  ///< unhealthy dependencies
+  std::string error;                     ///< why the last pass over it failed (a store error), "" when it did not
+};
+
+/// What one pass wrote, and what went wrong (one target's error does not stop the others).
+struct TickReport {
+  std::vector<storage::HealingRecord> records;
+  std::vector<Error> errors;
 };
 
 struct HealerOptions {
@@ -114,7 +126,7 @@ struct HealerOptions {
   /// alert steps, never for a silenced target.
   std::function<void(const std::string& target, const std::string& what, const std::string& reason)> alert;
   bool emit_events = true;  ///< health.<what> events in the store
-  std::uint64_t seed = 0;   ///< for the backoff's jitter (0: from the target name only)
+  std::uint64_t seed = 0;   ///< for the backoff's jitter (0: a random one, so hosts spread apart)
 };
 
 class SelfHealer {
@@ -127,11 +139,16 @@ class SelfHealer {
   /// errc::invalid_argument for an invalid spec, a callback or service that is not registered, an
   /// unknown dependency or a cycle (dependencies must be added first); errc::already_exists.
   Result<void> add(TargetSpec spec);
+  /// Adds several, dependencies first whatever their order; errc::invalid_argument naming a cycle
+  /// or an unknown dependency (nothing is added then), or the first target add() refuses (those
+  /// before it stay added).
+  Result<void> add_all(std::vector<TargetSpec> specs);
   std::vector<std::string> targets() const;
 
   /// One pass over every target, dependencies first: runs the probes that are due, changes states,
-  /// carries out the healing steps that are due. Returns the records it wrote.
-  Result<std::vector<storage::HealingRecord>> tick();
+  /// carries out the healing steps that are due. Returns the records it wrote and the errors of
+  /// targets whose pass failed (a store error); the other targets' passes go on.
+  TickReport tick();
   /// When the next probe or step is due (nullopt without targets).
   std::optional<TimePoint> next_due() const;
 
@@ -162,5 +179,34 @@ struct SeedOptions {
   double memory_limit = 90, disk_limit = 90;
 };
 std::vector<TargetSpec> seed_targets(const SeedOptions& options);
+
+/// A healing file (healing.targets_file):
+///   {"seeds": true,
+///    "services": [{"name": "api", "command": ["python3", "-m", "http.server", "8001"], "environment": {},
+///                  "working_directory": "", "stop_timeout": "10s"}],
+///    "targets": [{"name": "api", "service": "api", "description": "...",
+///                 "liveness": {"type": "http", "url": "http://127.0.0.1:8001/", "status": [200], "body": "ok",
+///                              "interval": "30s", "timeout": "5s", "initial_delay": "10s",
+///                              "failure_threshold": 3, "success_threshold": 1, "flap": {"window": 10, "failures": 5}},
+///                 "readiness": {...},
+///                 "ladder": [{"action": "restart", "verify": "30s"}, {"action": "command", "command": [...], "timeout": "1m"},
+///                            {"action": "workflow", "workflow": "cleanup-resources", "params": {...}},
+///                            {"action": "callback", "callback": "clear_caches"}, {"action": "wait", "verify": "1m"},
+///                            {"action": "alert"}, {"action": "quarantine"}],
+///                 "backoff": {"initial": "10s", "cap": "5m", "multiplier": 2, "jitter": 0.1, "reset_after": "10m"},
+///                 "budget": {"restarts": 3, "window": "15m"}, "no_heal_exit_codes": [0], "depends_on": ["database"],
+///                 "dry_run": false}]}
+/// Probe types: http (url, status, body, ca_file), tcp (host, port), process (pid, pidfile, name,
+/// service), command (command), disk (path, max_percent), memory (max_percent), sqlite (database),
+/// callback (callback). "seeds" (default true) adds the seed strategies for targets the file does
+/// not name. Relative paths are relative to `base_directory`; services log to
+/// <log_directory>/<name>.log. errc::invalid_argument naming `origin`, the target and the field.
+struct HealingConfig {
+  bool seeds = true;
+  std::vector<ServiceSpec> services;
+  std::vector<TargetSpec> targets;
+};
+Result<HealingConfig> parse_healing(std::string_view text, std::string_view origin, const std::filesystem::path& base_directory,
+                                    const std::filesystem::path& log_directory);
 
 }  // namespace automation::healing

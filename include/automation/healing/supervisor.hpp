@@ -38,6 +38,7 @@ struct ServiceStatus {
   std::optional<int> exit_code;  ///< of the last exit: the code, or 128 + the signal
   std::string exit;              ///< "exit 3", "killed by SIGKILL"
   TimePoint exited{};
+  bool stopped = false;  ///< stopped on purpose by stop() (not to be healed); cleared by start()
 };
 
 class Supervisor {
@@ -52,7 +53,8 @@ class Supervisor {
   std::vector<std::string> services() const;
   /// Starts it (errc::busy when it is running; the spawn's error when it cannot start).
   Result<ServiceStatus> start(std::string_view name);
-  /// Stops it (nothing to do when it is not running).
+  /// Stops it (nothing to do when it is not running): SIGTERM to its group, SIGKILL to what is
+  /// left after stop_timeout.
   Result<ServiceStatus> stop(std::string_view name);
   Result<ServiceStatus> restart(std::string_view name);
   /// Its state now (an exit is noticed and reaped here). errc::not_found for an unknown name.

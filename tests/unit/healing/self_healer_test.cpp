@@ -96,6 +96,13 @@ const TargetStatus& status_of(const std::vector<TargetStatus>& all, const std::s
   throw std::runtime_error("no status for " + name);
 }
 
+/// One pass, which must not have failed for any target.
+TickReport tick(SelfHealer& healer) {
+  auto report = healer.tick();
+  for (const auto& e : report.errors) FAIL_CHECK(e.message);
+  return report;
+}
+
 void wait_dead(pid_t pid) {
   siginfo_t info{};
   ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT);
@@ -110,17 +117,16 @@ TEST_CASE("healer: unhealthy after the failure threshold, the ladder climbed wit
   REQUIRE(healer.add(target("api", api.probe(), {HealStep{.kind = ActionKind::callback, .callback = "a", .verify = 30s},
                                                  HealStep{.kind = ActionKind::callback, .callback = "b", .verify = 30s},
                                                  HealStep{.kind = ActionKind::alert, .verify = 60s}})));
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(status_of(healer.status(), "api").state == "healthy");
   api.ok = false;
   for (int i = 0; i < 2; ++i) {
     f.clock.advance(10s);
-    REQUIRE(healer.tick());
+    tick(healer);
     CHECK(status_of(healer.status(), "api").state == "healthy");  // 1 and 2 failures: not yet
   }
   f.clock.advance(10s);
-  auto written = healer.tick();
-  REQUIRE(written);
+  tick(healer);
   // Third failure: unhealthy, announced once, and the first step runs at once.
   CHECK(f.called["a"] == 1);
   CHECK(f.alerts == std::vector<std::string>{"api unhealthy"});
@@ -130,27 +136,27 @@ TEST_CASE("healer: unhealthy after the failure threshold, the ladder climbed wit
   // During the verification wait nothing else runs, however often it is probed.
   for (int i = 0; i < 3; ++i) {
     f.clock.advance(10s);
-    REQUIRE(healer.tick());
+    tick(healer);
   }
   CHECK(f.called["b"] == 0);
   // Verification over (30 s), then the backoff's first delay (10 s) before step 2.
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.called["b"] == 1);
   // Step 3 waits 30 s of verification and then 20 s: the delay doubles.
   f.clock.advance(40s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.alerts.size() == 1);
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.alerts == std::vector<std::string>{"api unhealthy", "api alert"});
   // After the last step's verification: quarantined, announced; nothing more runs.
   f.clock.advance(60s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(status_of(healer.status(), "api").state == "quarantined");
   CHECK(f.alerts.back() == "api quarantined");
   f.clock.advance(10min);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.called["a"] == 1);
   auto actions = f.history("api", "action");
   REQUIRE(actions.size() == 4);
@@ -164,7 +170,7 @@ TEST_CASE("healer: unhealthy after the failure threshold, the ladder climbed wit
   // Healthy again: out of quarantine, announced; events went out only on changes.
   api.ok = true;
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(status_of(healer.status(), "api").state == "healthy");
   CHECK(f.events() == std::vector<std::string>{"health.unhealthy", "health.alert", "health.quarantined", "health.healthy"});
 }
@@ -177,11 +183,11 @@ TEST_CASE("healer: a step that fixes it ends the episode, and the backoff resets
   t.backoff.reset_after = 10min;
   REQUIRE(healer.add(t));
   api.ok = false;
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.called["a"] == 1);
   api.ok = true;
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   auto s = status_of(healer.status(), "api");
   CHECK(s.state == "healthy");
   CHECK_THAT(s.reason, Catch::Contains("healed after callback a"));
@@ -189,15 +195,15 @@ TEST_CASE("healer: a step that fixes it ends the episode, and the backoff resets
   // Down again a minute later: the second attempt waits its backoff (10 s after the first's verification).
   f.clock.advance(50s);
   api.ok = false;
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.called["a"] == 2);  // 30 s verify + 10 s delay had passed since the first attempt
   api.ok = true;
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   // Healthy for the whole reset period: the next episode starts from the first delay again.
   for (int i = 0; i < 61; ++i) {
     f.clock.advance(10s);
-    REQUIRE(healer.tick());
+    tick(healer);
   }
   CHECK(status_of(healer.status(), "api").attempt == 0);
 }
@@ -212,7 +218,7 @@ TEST_CASE("healer: flapping is unhealthy even without consecutive failures", "[h
   REQUIRE(healer.add(target("api", p, {HealStep{.kind = ActionKind::wait, .verify = 1min}})));
   for (int i = 0; i < 6; ++i) {
     api.ok = i % 2 == 0;
-    REQUIRE(healer.tick());
+    tick(healer);
     f.clock.advance(10s);
   }
   auto s = status_of(healer.status(), "api");
@@ -233,7 +239,7 @@ TEST_CASE("healer: a dependant waits silently while its dependency is down, and 
   CHECK_THAT(healer.add(cycle).error().message, Catch::Contains("depends on \"nowhere\", which is not added"));
 
   db.ok = api.ok = false;
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.called["a"] == 1);
   CHECK(f.called["b"] == 0);
   CHECK(f.alerts == std::vector<std::string>{"db unhealthy"});  // api's alarm is silenced
@@ -242,7 +248,7 @@ TEST_CASE("healer: a dependant waits silently while its dependency is down, and 
   // The root heals; the dependant is healed next, in the same pass.
   db.ok = true;
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(status_of(healer.status(), "db").state == "healthy");
   CHECK(f.called["b"] == 1);
 }
@@ -254,7 +260,7 @@ TEST_CASE("healer: an operator's pause wins until it ends or is resumed, and a d
   REQUIRE(healer.add(target("api", api.probe(1), {HealStep{.kind = ActionKind::callback, .callback = "a", .verify = 30s}})));
   REQUIRE(healer.pause("api", f.clock.now() + 1h, "user:alice", "maintenance window"));
   api.ok = false;
-  REQUIRE(healer.tick());
+  tick(healer);
   auto s = status_of(healer.status(), "api");
   CHECK(s.state == "paused");
   CHECK(s.paused_by == "user:alice");
@@ -265,19 +271,19 @@ TEST_CASE("healer: an operator's pause wins until it ends or is resumed, and a d
   REQUIRE(other.add(target("api", api.probe(1), {})));
   REQUIRE(other.resume("api", "user:alice", "done"));
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.called["a"] == 1);
   // A maintenance window that ends by itself.
   api.ok = true;
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   REQUIRE(healer.pause("api", f.clock.now() + 30s, "user:alice", "deploy"));
   api.ok = false;
   f.clock.advance(10s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.called["a"] == 1);
   f.clock.advance(30s);
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(f.called["a"] == 2);
   CHECK(healer.pause("nope", {}, "user:alice", "").error().code == errc::not_found);
 
@@ -288,7 +294,7 @@ TEST_CASE("healer: an operator's pause wins until it ends or is resumed, and a d
   t.dry_run = true;
   REQUIRE(dry.add(t));
   web.ok = false;
-  REQUIRE(dry.tick());
+  tick(dry);
   CHECK(g.called["a"] == 0);
   auto plan = g.history("web", "action");
   REQUIRE(plan.size() == 1);
@@ -314,7 +320,7 @@ TEST_CASE("healer: a real supervised process killed is restarted, a crash loop s
   t.backoff.jitter = 0;
   t.budget = {.restarts = 2, .window = 15min};
   REQUIRE(healer.add(t));
-  REQUIRE(healer.tick());
+  tick(healer);
   CHECK(status_of(healer.status(), "worker").state == "healthy");
 
   // Killed: noticed at the next probe and restarted as a new process.
@@ -323,7 +329,7 @@ TEST_CASE("healer: a real supervised process killed is restarted, a crash loop s
     ::kill(pid, SIGKILL);
     wait_dead(pid);
     f.clock.advance(30s);
-    REQUIRE(healer.tick());
+    tick(healer);
     auto st = supervisor.status("worker");
     REQUIRE(st);
     REQUIRE(st->running);
@@ -332,14 +338,14 @@ TEST_CASE("healer: a real supervised process killed is restarted, a crash loop s
     pid = st->pid;
     // It starts fine: healthy again at the next probe (a brief success does not reset the budget).
     f.clock.advance(30s);
-    REQUIRE(healer.tick());
+    tick(healer);
     CHECK(status_of(healer.status(), "worker").state == "healthy");
   }
   // The third crash within 15 minutes: the budget of 2 restarts is spent.
   ::kill(pid, SIGKILL);
   wait_dead(pid);
   f.clock.advance(30s);
-  REQUIRE(healer.tick());
+  tick(healer);
   auto s = status_of(healer.status(), "worker");
   CHECK(s.state == "quarantined");
   CHECK_THAT(s.reason, Catch::Contains("the restart budget is spent: 2 restarts within 15m"));
@@ -358,7 +364,7 @@ TEST_CASE("healer: a real supervised process killed is restarted, a crash loop s
   CHECK(st->exit_code == 3);
   for (int i = 0; i < 3; ++i) {
     f.clock.advance(30s);
-    REQUIRE(healer.tick());
+    tick(healer);
   }
   CHECK(f.history("batch", "action").empty());
   CHECK_THAT(status_of(healer.status(), "batch").reason, Catch::Contains("exited with code 3, which is not healed"));
@@ -465,7 +471,7 @@ TEST_CASE("healer seeds: a disk over its limit runs the real cleanup-resources w
   auto seeds = seed_targets({.database = dir.file("s.db"), .data_directory = dir.path().string(), .disk_limit = 0.0001});
   for (auto& t : seeds) REQUIRE(healer.add(t));
   clock.advance(8 * 24h);  // the file is 8 days old now
-  REQUIRE(healer.tick());
+  tick(healer);
   REQUIRE(runs.size() == 1);
   REQUIRE(test::drive(engine, [&] { return !engine.is_active(runs[0]); }));
   CHECK(store->get_run(runs[0]).value()->state == sd::RunState::succeeded);
@@ -489,4 +495,196 @@ TEST_CASE("healer seeds: a disk over its limit runs the real cleanup-resources w
   CHECK(seeds.front().name == "database");
   CHECK(seeds.front().ladder.front().kind == ActionKind::wait);
   CHECK(seeds[1].ladder.front().callback == "clear_caches");  // memory: the built-in heap trim, then an alert
+}
+
+TEST_CASE("healer: readiness is announced but never healed", "[healing]") {
+  Fixture f;
+  Switch live, ready;
+  SelfHealer healer(f.store, f.clock, f.options());
+  auto t = target("api", live.probe(1), {HealStep{.kind = ActionKind::callback, .callback = "a"}});
+  t.readiness = ready.probe(2);
+  REQUIRE(healer.add(t));
+  tick(healer);
+  ready.ok = false;
+  for (int i = 0; i < 2; ++i) {
+    f.clock.advance(10s);
+    tick(healer);
+  }
+  auto s = status_of(healer.status(), "api");
+  CHECK(s.state == "healthy");
+  CHECK_FALSE(s.ready);
+  CHECK(f.called["a"] == 0);
+  ready.ok = true;
+  f.clock.advance(10s);
+  tick(healer);
+  CHECK(status_of(healer.status(), "api").ready);
+  CHECK(f.events() == std::vector<std::string>{"health.not_ready", "health.ready"});
+}
+
+TEST_CASE("healer: the backoff's delays are jittered within their bounds and never beyond the cap", "[healing]") {
+  Fixture f;
+  Switch api;
+  auto o = f.options();
+  o.seed = 42;
+  SelfHealer healer(f.store, f.clock, o);
+  std::vector<HealStep> ladder(8, HealStep{.kind = ActionKind::wait, .verify = 0s});
+  auto t = target("api", api.probe(1), ladder);
+  t.backoff = {.initial = 10s, .cap = 40s, .multiplier = 2, .jitter = 0.5};
+  t.liveness.interval = 1s;
+  REQUIRE(healer.add(t));
+  api.ok = false;
+  for (int i = 0; i < 400; ++i) {
+    tick(healer);
+    f.clock.advance(1s);
+  }
+  auto actions = f.history("api", "action");
+  REQUIRE(actions.size() >= 6);
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < actions.size(); ++i)
+    gaps.push_back(std::chrono::duration<double>(actions[i].time - actions[i - 1].time).count());
+  // Unjittered: 10, 20, 40, 40, ... seconds; with +-50 % (and a tick of 1 s): 5..16, 10..31, then up to the cap.
+  CHECK(gaps[0] >= 5);
+  CHECK(gaps[0] <= 16);
+  CHECK(gaps[1] >= 10);
+  CHECK(gaps[1] <= 31);
+  bool jittered = false;
+  for (double g : gaps) {
+    CHECK(g <= 41);
+    jittered = jittered || (g != 10 && g != 20 && g != 40);
+  }
+  CHECK(jittered);
+}
+
+TEST_CASE("healer: a resume after a spent budget starts a new one, and a restarted healer keeps the quarantine", "[healing]") {
+  Fixture f;
+  Supervisor supervisor(f.clock);
+  REQUIRE(supervisor.add({.name = "worker", .command = {"sleep", "600"}}));
+  REQUIRE(supervisor.start("worker"));
+  auto o = f.options();
+  o.supervisor = &supervisor;
+  auto t = seed_targets({.services = {"worker"}}).back();
+  t.ladder = {HealStep{.kind = ActionKind::restart, .verify = 5s}};
+  t.budget = {.restarts = 1, .window = 1h};
+  t.backoff.jitter = 0;
+  auto crash = [&] {
+    auto st = supervisor.status("worker");
+    REQUIRE(st);
+    REQUIRE(st->running);
+    ::kill(st->pid, SIGKILL);
+    wait_dead(st->pid);
+  };
+  {
+    SelfHealer healer(f.store, f.clock, o);
+    REQUIRE(healer.add(t));
+    tick(healer);
+    crash();
+    f.clock.advance(30s);
+    tick(healer);  // restarted: the budget of 1 is used
+    f.clock.advance(30s);
+    tick(healer);
+    crash();
+    f.clock.advance(30s);
+    tick(healer);
+    CHECK(status_of(healer.status(), "worker").state == "quarantined");
+  }
+  // A new healer (a restarted daemon) picks the quarantine up without announcing it again.
+  f.alerts.clear();
+  SelfHealer again(f.store, f.clock, o);
+  REQUIRE(again.add(t));
+  CHECK(status_of(again.status(), "worker").state == "quarantined");
+  f.clock.advance(30s);
+  tick(again);
+  CHECK(status_of(again.status(), "worker").state == "quarantined");
+  CHECK(f.alerts.empty());
+  // The operator resumes it: a new budget, and it is restarted at once.
+  REQUIRE(again.resume("worker", "user:alice", "fixed the config"));
+  f.clock.advance(1s);
+  tick(again);
+  auto st = supervisor.status("worker");
+  REQUIRE(st);
+  CHECK(st->running);
+  CHECK(st->starts == 3);
+  CHECK(status_of(again.status(), "worker").state == "healing");
+}
+
+TEST_CASE("healer: when a restarted root cause is healthy again its dependants are restarted, in order", "[healing]") {
+  Fixture f;
+  Supervisor supervisor(f.clock);
+  for (const char* name : {"db", "api", "web"}) REQUIRE(supervisor.add({.name = name, .command = {"sleep", "600"}}));
+  for (const char* name : {"db", "api", "web"}) REQUIRE(supervisor.start(name));
+  auto o = f.options();
+  o.supervisor = &supervisor;
+  SelfHealer healer(f.store, f.clock, o);
+  auto seeds = seed_targets({.services = {"db", "api", "web"}});
+  std::vector<TargetSpec> targets;
+  for (auto& t : seeds)
+    if (!t.service.empty()) {
+      t.ladder = {HealStep{.kind = ActionKind::restart, .verify = 5s}};
+      if (t.name == "api") t.depends_on = {"db"};
+      if (t.name == "web") t.depends_on = {"api"};
+      targets.push_back(t);
+    }
+  std::reverse(targets.begin(), targets.end());  // given dependants first: add_all orders them
+  REQUIRE(healer.add_all(targets));
+  CHECK(healer.targets() == std::vector<std::string>{"db", "api", "web"});
+  tick(healer);
+  const auto api_pid = supervisor.status("api")->pid;
+  const auto db_pid = supervisor.status("db")->pid;
+  ::kill(db_pid, SIGKILL);
+  wait_dead(db_pid);
+  f.clock.advance(30s);
+  tick(healer);  // db restarted
+  CHECK(supervisor.status("db")->pid != db_pid);
+  f.clock.advance(30s);
+  tick(healer);  // db healthy: api restarted after it
+  CHECK(supervisor.status("api")->pid != api_pid);
+  auto actions = f.history("api", "action");
+  REQUIRE(actions.size() == 1);
+  CHECK_THAT(actions[0].reason, Catch::Contains("db was restarted and is healthy again"));
+  CHECK(f.history("web", "action").empty());  // web depends on api, not on db
+
+  auto cyclic = seed_targets({.services = {"db"}}).back();
+  cyclic.name = "x";
+  cyclic.depends_on = {"y"};
+  auto other = cyclic;
+  other.name = "y";
+  other.depends_on = {"x"};
+  auto r = healer.add_all({cyclic, other});
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("x, y form a cycle"));
+}
+
+TEST_CASE("healer: a hook that throws is a failed step, backed off like any other, and a service stopped on purpose is left alone", "[healing]") {
+  Fixture f;
+  Switch api;
+  auto o = f.options();
+  o.callbacks["boom"] = []() -> Result<std::string> { throw std::runtime_error("boom"); };
+  Supervisor supervisor(f.clock);
+  REQUIRE(supervisor.add({.name = "batch", .command = {"sleep", "600"}}));
+  REQUIRE(supervisor.start("batch"));
+  o.supervisor = &supervisor;
+  SelfHealer healer(f.store, f.clock, o);
+  REQUIRE(healer.add(target("api", api.probe(1), {HealStep{.kind = ActionKind::callback, .callback = "boom", .verify = 30s},
+                                                  HealStep{.kind = ActionKind::callback, .callback = "a", .verify = 30s}})));
+  auto batch = seed_targets({.services = {"batch"}}).back();
+  REQUIRE(healer.add(batch));
+  api.ok = false;
+  tick(healer);
+  tick(healer);  // at once again: nothing more runs
+  auto actions = f.history("api", "action");
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].outcome == "failed");
+  CHECK(actions[0].error == "it threw: boom");
+  f.clock.advance(10s);  // a failed step is not verified, only backed off (10 s)
+  tick(healer);
+  CHECK(f.called["a"] == 1);
+
+  REQUIRE(supervisor.stop("batch"));
+  CHECK(supervisor.status("batch")->stopped);
+  for (int i = 0; i < 3; ++i) {
+    f.clock.advance(30s);
+    tick(healer);
+  }
+  CHECK(f.history("batch", "action").empty());
+  CHECK_THAT(status_of(healer.status(), "batch").reason, Catch::Contains("stopped on purpose"));
 }
