@@ -688,3 +688,74 @@ TEST_CASE("healer: a hook that throws is a failed step, backed off like any othe
   CHECK(f.history("batch", "action").empty());
   CHECK_THAT(status_of(healer.status(), "batch").reason, Catch::Contains("stopped on purpose"));
 }
+
+TEST_CASE("healer seeds: a locked database waits and retries, memory clears caches then alerts, an exhausted pool is recycled", "[healing]") {
+  Fixture f;
+  test::TempDir dir;
+  const auto db_path = dir.file("app.db");
+  { auto s = sd::SqliteStore::open(db_path).value(); }
+  bool pool_ok = false;
+  int recycled = 0;
+  auto o = f.options();
+  o.callbacks["connection_pool"] = [&]() -> Result<std::string> {
+    if (pool_ok) return std::string("3 of 10 connections in use");
+    return fail(errc::unavailable, "10 of 10 connections in use, 7 waiting");
+  };
+  o.callbacks["recycle_connections"] = [&]() -> Result<std::string> {
+    ++recycled;
+    pool_ok = true;
+    return std::string("10 connections recycled");
+  };
+  o.start_workflow = [](const std::string&, const std::map<std::string, std::string>&, const std::string&) -> Result<std::int64_t> { return 1; };
+  SelfHealer healer(f.store, f.clock, o);
+  auto seeds = seed_targets({.database = db_path, .data_directory = dir.path().string(), .connection_pool = true, .memory_limit = 0.0001,
+                             .disk_limit = 100});
+  for (auto& t : seeds) {
+    t.liveness.timeout = 50ms;
+    t.backoff.jitter = 0;
+  }
+  REQUIRE(healer.add_all(seeds));
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(db_path.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  for (int i = 0; i < 3; ++i) {
+    tick(healer);
+    f.clock.advance(30s);
+  }
+  // The database: unhealthy after two failed probes; it waits 5 s, looks again, waits 30 s.
+  auto db = f.history("database", "action");
+  REQUIRE(db.size() == 2);
+  CHECK(db[0].action == "wait");
+  CHECK(db[1].action == "wait");
+  CHECK_THAT(db[1].detail, Catch::Contains("30s"));
+  CHECK_THAT(f.history("database", "state").at(0).reason, Catch::Contains("locked"));
+  // The pool: recycled by the host's callback, and healthy at the next probe.
+  CHECK(recycled == 1);
+  // Memory: the built-in cache clearing (the heap returned to the system) ran.
+  auto memory = f.history("memory", "action");
+  REQUIRE(memory.size() == 1);
+  CHECK(memory[0].action == "callback");
+  CHECK(memory[0].outcome == "succeeded");
+  CHECK_THAT(memory[0].detail, Catch::Contains("malloc_trim"));
+  // The lock goes away: the database heals after its wait.
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  for (int i = 0; i < 3; ++i) {
+    tick(healer);
+    f.clock.advance(30s);
+  }
+  auto all = healer.status();
+  CHECK(status_of(all, "database").state == "healthy");
+  CHECK_THAT(status_of(all, "database").reason, Catch::Contains("healed after wait"));
+  CHECK(status_of(all, "connection-pool").state == "healthy");
+  CHECK_THAT(status_of(all, "connection-pool").reason, Catch::Contains("healed after callback recycle_connections"));
+  // Memory is still over its (tiny) limit: its ladder goes on to the alert.
+  for (int i = 0; i < 4; ++i) {
+    tick(healer);
+    f.clock.advance(30s);
+  }
+  memory = f.history("memory", "action");
+  REQUIRE(memory.size() >= 2);
+  CHECK(memory[1].action == "alert");
+  CHECK(std::find(f.alerts.begin(), f.alerts.end(), "memory alert") != f.alerts.end());
+}
