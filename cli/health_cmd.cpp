@@ -8,8 +8,8 @@
 #include <automation/healing/self_healer.hpp>
 #include <automation/storage/memory_store.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <filesystem>
 #include <thread>
@@ -68,7 +68,8 @@ Result<Setup> healing_setup(const Context& ctx) {
   if (exists) {
     auto text = automation::read_file(file);
     if (!text) return automation::fail(errc::io, fmt::format("healing.targets_file {}: cannot be read: {}", file, text.error().message));
-    auto parsed = hl::parse_healing(*text, file, std::filesystem::absolute(file).parent_path(), std::filesystem::absolute(ctx.config.healing.log_dir));
+    auto parsed = hl::parse_healing(*text, file, std::filesystem::absolute(file).parent_path(),
+                                    std::filesystem::absolute(ctx.config.healing.log_dir));
     if (!parsed) return automation::Error(errc::config, parsed.error().message);
     s.config = std::move(*parsed);
     s.source = "file:" + file;
@@ -214,8 +215,8 @@ int run_heal(Context& ctx, const RunOptions& o) {
     if (!ctx.global.quiet) fmt::print(stderr, "autoctl: started service {} (pid {})\n", svc.name, started->pid);
   }
   if (!ctx.global.quiet)
-    fmt::print(stderr, "autoctl: healing {} target{} from {}{}; Ctrl-C stops\n", targets.size(), targets.size() == 1 ? "" : "s", setup->source,
-               o.dry_run ? " (dry run)" : "");
+    fmt::print(stderr, "autoctl: healing {} target{} from {}{}; Ctrl-C stops\n", targets.size(), targets.size() == 1 ? "" : "s",
+               setup->source, o.dry_run ? " (dry run)" : "");
   StopSignals signals;
   const auto until = limit ? std::optional(std::chrono::steady_clock::now() + *limit) : std::nullopt;
   while (!stop_signal() && (!until || std::chrono::steady_clock::now() < *until)) {
@@ -314,7 +315,8 @@ int run_pause(Context& ctx, const PauseOptions& o, bool pause) {
   if (ctx.global.json)
     ctx.print_json(record_json(*r));
   else
-    fmt::print("{} {}{} by {}: {}\n", o.target, pause ? "paused" : "resumed", until ? " until " + shown_time(*until) : "", r->actor, r->reason);
+    fmt::print("{} {}{} by {}: {}\n", o.target, pause ? "paused" : "resumed", until ? " until " + shown_time(*until) : "", r->actor,
+               r->reason);
   return ex_ok;
 }
 
@@ -322,14 +324,16 @@ int run_pause(Context& ctx, const PauseOptions& o, bool pause) {
 
 void register_health(CLI::App& app, Context& ctx) {
   auto target = std::make_shared<std::string>();
-  auto* health = app.add_subcommand("health", "Every health target now: its probe's answer, the healer's recorded state and last actions (exit 1 when one fails)");
+  auto* health = app.add_subcommand(
+      "health", "Every health target now: its probe's answer, the healer's recorded state and last actions (exit 1 when one fails)");
   health->add_option("target", *target, "Only this target");
   health->callback([&ctx, target] { ctx.run = [&ctx, target] { return run_health(ctx, *target); }; });
 
   auto* heal = app.add_subcommand("heal", "The self-healer: run it, its history, pause and resume a target");
   heal->require_subcommand(1);
   auto ro = std::make_shared<RunOptions>();
-  auto* run = heal->add_subcommand("run", "Supervise the configured services and heal every target in the foreground until Ctrl-C or SIGTERM");
+  auto* run =
+      heal->add_subcommand("run", "Supervise the configured services and heal every target in the foreground until Ctrl-C or SIGTERM");
   run->add_option("--for", ro->duration, "Stop after this long");
   run->add_flag("--dry-run", ro->dry_run, "Record the healing plan, carry nothing out");
   run->callback([&ctx, ro] { ctx.run = [&ctx, ro] { return run_heal(ctx, *ro); }; });

@@ -12,8 +12,8 @@
 #include <automation/storage/memory_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <charconv>
 #include <filesystem>
@@ -52,7 +52,7 @@ bj::object record_json(const st::ScalingRecord& r) {
 
 void print_record(const st::ScalingRecord& r) {
   const auto sizes = r.action == "thresholds" || r.action == "restart" ? std::string(r.action == "restart" ? "restart" : "policy")
-                                                                         : fmt::format("{} -> {}", r.current, r.desired);
+                                                                       : fmt::format("{} -> {}", r.current, r.desired);
   fmt::print("{}  {:<12} {:<10} {:<9} {:<9} {}: {}\n", shown_time(r.time), r.resource, r.action, sizes, r.outcome, r.reason, r.message);
   if (!r.error.empty()) fmt::print("{:>22}error: {}\n", "", r.error);
 }
@@ -135,7 +135,8 @@ int run_action(Context& ctx, const ActionOptions& o) {
   auto usage = [&](std::string msg) { return ctx.error(automation::fail(errc::invalid_argument, std::move(msg))); };
   if (o.action != "scale-up" && o.action != "scale-down" && o.action != "restart" && o.action != "status")
     return usage(fmt::format("--action: \"{}\" is not scale-up, scale-down, restart or status", o.action));
-  if ((o.action == "status" || o.action == "restart") && (o.by || o.to)) return usage(fmt::format("--by and --to do not go with --action {}", o.action));
+  if ((o.action == "status" || o.action == "restart") && (o.by || o.to))
+    return usage(fmt::format("--by and --to do not go with --action {}", o.action));
   if (o.by && o.to) return usage("give --by or --to, not both");
   if (o.by && *o.by < 1) return usage("--by must be at least 1");
   if (o.to && *o.to < 0) return usage("--to cannot be negative");
@@ -148,9 +149,9 @@ int run_action(Context& ctx, const ActionOptions& o) {
     if (!rep) return ctx.error(rep.error());
     if (rep->status && rep->status->size &&
         ((o.action == "scale-up" && *o.to < *rep->status->size) || (o.action == "scale-down" && *o.to > *rep->status->size)))
-      return ctx.error(automation::fail(errc::invalid_argument, fmt::format("--action {} --to {}: {} has {} now (use --action {})", o.action, *o.to,
-                                                                            o.resource, *rep->status->size,
-                                                                            o.action == "scale-up" ? "scale-down" : "scale-up")));
+      return ctx.error(automation::fail(errc::invalid_argument,
+                                        fmt::format("--action {} --to {}: {} has {} now (use --action {})", o.action, *o.to, o.resource,
+                                                    *rep->status->size, o.action == "scale-up" ? "scale-down" : "scale-up")));
   }
   Result<st::ScalingRecord> r = automation::fail(errc::internal, "no action");
   if (o.action == "restart")
@@ -215,8 +216,8 @@ int run_status(Context& ctx, const std::string& only) {
       continue;
     }
     const auto& p = rep->spec.policy;
-    fmt::print("{}  ({}, {} policy, [{}, {}]{}; {})\n", name, rep->actuator, p.mode == sc::PolicyMode::hpa ? "hpa" : "steps", p.min_replicas,
-               p.max_replicas, rep->spec.dry_run ? ", dry run" : "", rep->policy_source);
+    fmt::print("{}  ({}, {} policy, [{}, {}]{}; {})\n", name, rep->actuator, p.mode == sc::PolicyMode::hpa ? "hpa" : "steps",
+               p.min_replicas, p.max_replicas, rep->spec.dry_run ? ", dry run" : "", rep->policy_source);
     if (rep->status) {
       fmt::print("  size: {}  {}\n", rep->status->size ? std::to_string(*rep->status->size) : std::string("unknown"), rep->status->detail);
       for (const auto& m : rep->status->members)
@@ -253,7 +254,8 @@ int run_explain(Context& ctx, const std::string& name) {
     if (auto* rs = in.if_contains("readings"); rs && rs->is_array())
       for (const auto& m : rs->as_array()) {
         const auto& mo = m.as_object();
-        fmt::print("  metric {}: {}{}\n", mo.at("name").as_string(), mo.at("value").is_null() ? "no value" : automation::json::dump(mo.at("value")),
+        fmt::print("  metric {}: {}{}\n", mo.at("name").as_string(),
+                   mo.at("value").is_null() ? "no value" : automation::json::dump(mo.at("value")),
                    mo.contains("error") ? fmt::format(" ({})", mo.at("error").as_string()) : std::string());
       }
     if (auto* ps = in.if_contains("proposals"); ps && ps->is_array())
@@ -289,8 +291,10 @@ int run_tick(Context& ctx, const std::string& only, bool dry_run) {
     else
       print_record(*r);
   }
-  if (ctx.global.json) ctx.print_json(bj::object{{"decisions", std::move(items)}});
-  else if (names.empty()) fmt::print("no resources are configured (resources: {})\n", s->source);
+  if (ctx.global.json)
+    ctx.print_json(bj::object{{"decisions", std::move(items)}});
+  else if (names.empty())
+    fmt::print("no resources are configured (resources: {})\n", s->source);
   return rc;
 }
 
@@ -333,8 +337,9 @@ int run_history(Context& ctx, const HistoryOptions& o) {
 /// "cpu_usage>80:+1", "cpu_usage<20:-1", "rpm>1000<5000:+50%", "rpm>5000:=40".
 Result<sc::StepBand> parse_band(std::string_view text) {
   auto bad = [&](std::string_view why) {
-    return automation::fail(errc::invalid_argument,
-                            fmt::format("--band \"{}\": {} (use METRIC>A[<B]:STEP or METRIC<B:STEP, STEP as +1, -1, +50% or =10)", text, why));
+    return automation::fail(
+        errc::invalid_argument,
+        fmt::format("--band \"{}\": {} (use METRIC>A[<B]:STEP or METRIC<B:STEP, STEP as +1, -1, +50% or =10)", text, why));
   };
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos) return bad("no step after ':'");
@@ -422,7 +427,8 @@ int run_thresholds_set(Context& ctx, const ThresholdOptions& o) {
         found = true;
       }
     if (!found)
-      return ctx.error(automation::fail(errc::invalid_argument, fmt::format("--target: {} has no metric \"{}\"", o.resource, t.substr(0, eq))));
+      return ctx.error(
+          automation::fail(errc::invalid_argument, fmt::format("--target: {} has no metric \"{}\"", o.resource, t.substr(0, eq))));
   }
   if (o.min) policy.min_replicas = *o.min;
   if (o.max) policy.max_replicas = *o.max;
@@ -510,7 +516,8 @@ int run_simulate(Context& ctx, const SimulateOptions& o) {
     if (!t) return fail_in(o.metrics, automation::fail(errc::invalid_argument, fmt::format("line {}: {}", line_no, t.error().message)));
     double v = 0;
     if (std::from_chars(cells[2].data(), cells[2].data() + cells[2].size(), v).ec != std::errc{})
-      return fail_in(o.metrics, automation::fail(errc::invalid_argument, fmt::format("line {}: \"{}\" is not a number", line_no, cells[2])));
+      return fail_in(o.metrics,
+                     automation::fail(errc::invalid_argument, fmt::format("line {}: \"{}\" is not a number", line_no, cells[2])));
     st::MetricPoint p{cells[1], "", *t, v};
     if (auto valid = st::validate(p); !valid)
       return fail_in(o.metrics, automation::fail(errc::invalid_argument, fmt::format("line {}: {}", line_no, valid.error().message)));
@@ -555,7 +562,8 @@ int run_simulate(Context& ctx, const SimulateOptions& o) {
 }  // namespace
 
 void register_scale(CLI::App& app, Context& ctx) {
-  auto* s = app.add_subcommand("scale", "Scaled resources: act on one, show them, explain or run a decision, the history, thresholds, simulate");
+  auto* s =
+      app.add_subcommand("scale", "Scaled resources: act on one, show them, explain or run a decision, the history, thresholds, simulate");
   auto ao = std::make_shared<ActionOptions>();
   s->add_option("--resource", ao->resource, "The resource to act on");
   s->add_option("--action", ao->action, "scale-up, scale-down, restart or status");
@@ -566,7 +574,8 @@ void register_scale(CLI::App& app, Context& ctx) {
     if (!s->get_subcommands().empty()) return;
     ctx.run = [&ctx, ao] {
       if (ao->resource.empty() || ao->action.empty())
-        return ctx.error(automation::fail(errc::invalid_argument, "give --resource NAME and --action scale-up|scale-down|restart|status, or a subcommand"));
+        return ctx.error(automation::fail(errc::invalid_argument,
+                                          "give --resource NAME and --action scale-up|scale-down|restart|status, or a subcommand"));
       return run_action(ctx, *ao);
     };
   });
@@ -605,7 +614,8 @@ void register_scale(CLI::App& app, Context& ctx) {
   auto to = std::make_shared<ThresholdOptions>();
   auto* set = th->add_subcommand("set", "Change the policy for every later decision (recorded; the configuration file is untouched)");
   set->add_option("name", to->resource, "The resource")->required();
-  set->add_option("--band", to->bands, "A step band replacing the bands: cpu_usage>80:+1, cpu_usage<20:-1, rpm>1000<5000:+50%, rpm>5000:=40");
+  set->add_option("--band", to->bands,
+                  "A step band replacing the bands: cpu_usage>80:+1, cpu_usage<20:-1, rpm>1000<5000:+50%, rpm>5000:=40");
   set->add_option("--target", to->targets, "An hpa metric's target: cpu_usage=60");
   set->add_option("--min", to->min, "The minimum size");
   set->add_option("--max", to->max, "The maximum size");

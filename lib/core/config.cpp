@@ -208,7 +208,8 @@ const std::vector<KeyDef>& defs() {
     text_key("scaling.state_dir", "AUTOMATION_SCALING_STATE_DIR", &Config::scaling, &ScalingConfig::state_dir,
              "where process pools record their members and write their logs", {}, Shown::plain);
     text_key("healing.targets_file", "AUTOMATION_HEALING_TARGETS_FILE", &Config::healing, &HealingConfig::targets_file,
-             "services to supervise and health targets to heal (JSON); while it does not exist the seed strategies apply", {}, Shown::plain);
+             "services to supervise and health targets to heal (JSON); while it does not exist the seed strategies apply", {},
+             Shown::plain);
     text_key("healing.log_dir", "AUTOMATION_HEALING_LOG_DIR", &Config::healing, &HealingConfig::log_dir,
              "where supervised services' output goes (<log_dir>/<service>.log)", {}, Shown::plain);
     v.push_back({"scaling.interval",

@@ -7,8 +7,8 @@
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <cmath>
 #include <map>
@@ -104,7 +104,8 @@ class Fields {
   /// errc::invalid_argument naming the first key that was never asked for.
   Result<void> no_others() const {
     for (const auto& [k, v] : *o_)
-      if (!seen_.contains(std::string(k))) return fail(errc::invalid_argument, fmt::format("{}: unknown field \"{}\"", where_, std::string_view(k)));
+      if (!seen_.contains(std::string(k)))
+        return fail(errc::invalid_argument, fmt::format("{}: unknown field \"{}\"", where_, std::string_view(k)));
     return {};
   }
 
@@ -116,12 +117,11 @@ class Fields {
 };
 
 /// Assigns what a Fields getter found (if anything) to `target`, returning its error.
-#define TRY_ASSIGN(target, expr)          \
-  do {                                    \
-    auto r_ = (expr);                     \
-    if (!r_) return r_.error();           \
-    if (*r_) target = std::move(**r_);    \
+#define TRY_ASSIGN(target, expr)       \
+  do {                                 \
+    auto r_ = (expr);                  \
+    if (!r_) return r_.error();        \
+    if (*r_) target = std::move(**r_); \
   } while (0)
-
 
 }  // namespace automation::detail

@@ -56,18 +56,24 @@ Result<ProbeSpec> parse_probe(const bj::value& v, const std::string& where, cons
       TRY_ASSIGN(p.process_name, f->string("name"));
       TRY_ASSIGN(p.service, f->string("service"));
       break;
-    case ProbeKind::command: TRY_ASSIGN(p.command, f->strings("command")); break;
+    case ProbeKind::command:
+      TRY_ASSIGN(p.command, f->strings("command"));
+      break;
     case ProbeKind::disk:
       TRY_ASSIGN(p.path, f->string("path"));
       p.path = path_of(p.path);
       TRY_ASSIGN(p.max_percent, f->number("max_percent"));
       break;
-    case ProbeKind::memory: TRY_ASSIGN(p.max_percent, f->number("max_percent")); break;
+    case ProbeKind::memory:
+      TRY_ASSIGN(p.max_percent, f->number("max_percent"));
+      break;
     case ProbeKind::sqlite:
       TRY_ASSIGN(p.database, f->string("database"));
       p.database = path_of(p.database);
       break;
-    case ProbeKind::callback: TRY_ASSIGN(p.callback_name, f->string("callback")); break;
+    case ProbeKind::callback:
+      TRY_ASSIGN(p.callback_name, f->string("callback"));
+      break;
   }
   TRY_ASSIGN(p.timeout, f->duration("timeout"));
   TRY_ASSIGN(p.interval, f->duration("interval"));
@@ -139,7 +145,8 @@ Result<HealingConfig> parse_healing(std::string_view text, std::string_view orig
       if (auto r = f->no_others(); !r) return r.error();
       s.log_file = log_directory / (s.name + ".log");
       if (auto r = s.validate(); !r) return with_context(r.error(), std::string(origin));
-      if (!services.insert(s.name).second) return fail(errc::invalid_argument, fmt::format("{}: service \"{}\" is named twice", origin, s.name));
+      if (!services.insert(s.name).second)
+        return fail(errc::invalid_argument, fmt::format("{}: service \"{}\" is named twice", origin, s.name));
       c.services.push_back(std::move(s));
     }
   }
@@ -202,7 +209,8 @@ Result<HealingConfig> parse_healing(std::string_view text, std::string_view orig
       TRY_ASSIGN(t.dry_run, f->boolean("dry_run"));
       if (auto r = f->no_others(); !r) return r.error();
       if (auto r = t.validate(); !r) return with_context(r.error(), std::string(origin));
-      if (!names.insert(t.name).second) return fail(errc::invalid_argument, fmt::format("{}: target \"{}\" is named twice", origin, t.name));
+      if (!names.insert(t.name).second)
+        return fail(errc::invalid_argument, fmt::format("{}: target \"{}\" is named twice", origin, t.name));
       c.targets.push_back(std::move(t));
     }
   }

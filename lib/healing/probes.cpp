@@ -30,8 +30,8 @@ namespace automation::healing {
 
 namespace {
 
-constexpr std::array kKinds{ProbeKind::http, ProbeKind::tcp, ProbeKind::process, ProbeKind::command,
-                            ProbeKind::disk, ProbeKind::memory, ProbeKind::sqlite, ProbeKind::callback};
+constexpr std::array kKinds{ProbeKind::http, ProbeKind::tcp,    ProbeKind::process, ProbeKind::command,
+                            ProbeKind::disk, ProbeKind::memory, ProbeKind::sqlite,  ProbeKind::callback};
 
 std::string percent(double v) { return fmt::format("{:.1f}%", v); }
 
@@ -105,7 +105,8 @@ ProbeResult probe_tcp(const ProbeSpec& p) {
       if (rc <= 0 || !(pf.revents & (POLLOUT | POLLERR | POLLHUP))) {
         ::close(fd);
         ::freeaddrinfo(res);
-        return failed(fmt::format("tcp {}:{}: no answer within {}", p.host, p.port, format_duration(std::chrono::duration_cast<Millis>(p.timeout))));
+        return failed(
+            fmt::format("tcp {}:{}: no answer within {}", p.host, p.port, format_duration(std::chrono::duration_cast<Millis>(p.timeout))));
       }
       int err = 0;
       socklen_t len = sizeof err;
@@ -134,8 +135,9 @@ ProbeResult probe_http(const ProbeSpec& p) {
   const std::atomic<bool> never{false};
   auto a = detail::perform_http(c, never);
   if (!a) return failed(a.error().message);
-  const bool status_ok = p.expect_status.empty() ? a->status >= 200 && a->status < 400
-                                                 : std::find(p.expect_status.begin(), p.expect_status.end(), a->status) != p.expect_status.end();
+  const bool status_ok = p.expect_status.empty()
+                             ? a->status >= 200 && a->status < 400
+                             : std::find(p.expect_status.begin(), p.expect_status.end(), a->status) != p.expect_status.end();
   if (!status_ok) return failed(fmt::format("GET {}: status {}", c.shown_url, a->status));
   if (!p.expect_body.empty() && a->body.find(p.expect_body) == std::string::npos)
     return failed(fmt::format("GET {}: status {} but the body does not contain \"{}\"", c.shown_url, a->status, p.expect_body));
@@ -148,7 +150,8 @@ ProbeResult probe_command(const ProbeSpec& p) {
   std::string said = r->err.empty() ? r->out : r->err;
   while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
   if (said.size() > 200) said = said.substr(said.size() - 200);
-  ProbeResult out{r->exit_code == 0, fmt::format("{}: {}{}", p.command.front(), r->status, said.empty() ? "" : ": " + said), r->exit_code, {}};
+  ProbeResult out{
+      r->exit_code == 0, fmt::format("{}: {}{}", p.command.front(), r->status, said.empty() ? "" : ": " + said), r->exit_code, {}};
   return out;
 }
 
@@ -159,7 +162,8 @@ ProbeResult probe_disk(const ProbeSpec& p) {
   const double used = static_cast<double>(st.f_blocks - st.f_bfree);
   const double avail = static_cast<double>(st.f_bavail);
   const double pct = used + avail > 0 ? 100.0 * used / (used + avail) : 0.0;
-  return ProbeResult{pct < p.max_percent, fmt::format("disk {} {} used (limit {})", p.path, percent(pct), percent(p.max_percent)), std::nullopt, {}};
+  return ProbeResult{
+      pct < p.max_percent, fmt::format("disk {} {} used (limit {})", p.path, percent(pct), percent(p.max_percent)), std::nullopt, {}};
 }
 
 ProbeResult probe_memory(const ProbeSpec& p) {
@@ -192,7 +196,8 @@ ProbeResult probe_memory(const ProbeSpec& p) {
       }
     }
   }
-  return ProbeResult{pct < p.max_percent, fmt::format("{} {} used (limit {})", where, percent(pct), percent(p.max_percent)), std::nullopt, {}};
+  return ProbeResult{
+      pct < p.max_percent, fmt::format("{} {} used (limit {})", where, percent(pct), percent(p.max_percent)), std::nullopt, {}};
 }
 
 ProbeResult probe_sqlite(const ProbeSpec& p) {
@@ -211,19 +216,29 @@ ProbeResult probe_sqlite(const ProbeSpec& p) {
 
 std::string_view to_string(ProbeKind k) noexcept {
   switch (k) {
-    case ProbeKind::http: return "http";
-    case ProbeKind::tcp: return "tcp";
-    case ProbeKind::process: return "process";
-    case ProbeKind::command: return "command";
-    case ProbeKind::disk: return "disk";
-    case ProbeKind::memory: return "memory";
-    case ProbeKind::sqlite: return "sqlite";
-    case ProbeKind::callback: return "callback";
+    case ProbeKind::http:
+      return "http";
+    case ProbeKind::tcp:
+      return "tcp";
+    case ProbeKind::process:
+      return "process";
+    case ProbeKind::command:
+      return "command";
+    case ProbeKind::disk:
+      return "disk";
+    case ProbeKind::memory:
+      return "memory";
+    case ProbeKind::sqlite:
+      return "sqlite";
+    case ProbeKind::callback:
+      return "callback";
   }
   return "?";
 }
 
-Result<ProbeKind> parse_probe_kind(std::string_view text) { return detail::parse_name(text, std::span<const ProbeKind>(kKinds), "probe type"); }
+Result<ProbeKind> parse_probe_kind(std::string_view text) {
+  return detail::parse_name(text, std::span<const ProbeKind>(kKinds), "probe type");
+}
 
 Result<void> ProbeSpec::validate() const {
   auto bad = [&](std::string msg) { return fail(errc::invalid_argument, fmt::format("{} probe: {}", to_string(kind), msg)); };
@@ -264,18 +279,25 @@ Result<void> ProbeSpec::validate() const {
 
 std::string ProbeSpec::describe() const {
   switch (kind) {
-    case ProbeKind::http: return "GET " + detail::redact_url(url);
-    case ProbeKind::tcp: return fmt::format("tcp {}:{}", host, port);
+    case ProbeKind::http:
+      return "GET " + detail::redact_url(url);
+    case ProbeKind::tcp:
+      return fmt::format("tcp {}:{}", host, port);
     case ProbeKind::process:
       if (!service.empty()) return "service " + service + " running";
       if (pid > 0) return fmt::format("pid {} running", pid);
       if (!pidfile.empty()) return "pidfile " + pidfile + " running";
       return "process " + process_name + " running";
-    case ProbeKind::command: return "command " + command.front();
-    case ProbeKind::disk: return fmt::format("disk {} below {}", path, percent(max_percent));
-    case ProbeKind::memory: return fmt::format("memory below {}", percent(max_percent));
-    case ProbeKind::sqlite: return "database " + database + " writable";
-    case ProbeKind::callback: return "callback " + (callback_name.empty() ? std::string("(host)") : callback_name);
+    case ProbeKind::command:
+      return "command " + command.front();
+    case ProbeKind::disk:
+      return fmt::format("disk {} below {}", path, percent(max_percent));
+    case ProbeKind::memory:
+      return fmt::format("memory below {}", percent(max_percent));
+    case ProbeKind::sqlite:
+      return "database " + database + " writable";
+    case ProbeKind::callback:
+      return "callback " + (callback_name.empty() ? std::string("(host)") : callback_name);
   }
   return "?";
 }
@@ -285,13 +307,27 @@ ProbeResult run_probe(const ProbeSpec& p) {
   ProbeResult r;
   try {
     switch (p.kind) {
-      case ProbeKind::http: r = probe_http(p); break;
-      case ProbeKind::tcp: r = probe_tcp(p); break;
-      case ProbeKind::process: r = probe_process(p); break;
-      case ProbeKind::command: r = probe_command(p); break;
-      case ProbeKind::disk: r = probe_disk(p); break;
-      case ProbeKind::memory: r = probe_memory(p); break;
-      case ProbeKind::sqlite: r = probe_sqlite(p); break;
+      case ProbeKind::http:
+        r = probe_http(p);
+        break;
+      case ProbeKind::tcp:
+        r = probe_tcp(p);
+        break;
+      case ProbeKind::process:
+        r = probe_process(p);
+        break;
+      case ProbeKind::command:
+        r = probe_command(p);
+        break;
+      case ProbeKind::disk:
+        r = probe_disk(p);
+        break;
+      case ProbeKind::memory:
+        r = probe_memory(p);
+        break;
+      case ProbeKind::sqlite:
+        r = probe_sqlite(p);
+        break;
       case ProbeKind::callback:
         if (!p.callback) {
           r = failed(fmt::format("no callback \"{}\" is registered", p.callback_name));

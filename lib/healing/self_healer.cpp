@@ -7,8 +7,8 @@
 #include "detail/hash.hpp"
 #include "detail/names.hpp"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <malloc.h>
 
@@ -27,8 +27,8 @@ namespace bj = boost::json;
 
 namespace {
 
-constexpr std::array kActions{ActionKind::restart, ActionKind::command,  ActionKind::workflow,  ActionKind::callback,
-                              ActionKind::wait,    ActionKind::alert,    ActionKind::quarantine};
+constexpr std::array kActions{ActionKind::restart, ActionKind::command, ActionKind::workflow,  ActionKind::callback,
+                              ActionKind::wait,    ActionKind::alert,   ActionKind::quarantine};
 
 std::string shown(Duration d) { return format_duration(std::chrono::duration_cast<Millis>(d)); }
 
@@ -40,36 +40,52 @@ Result<std::string> trim_heap() {
   const auto before = mallinfo2();
   const bool released = malloc_trim(0) == 1;
   const auto after = mallinfo2();
-  return fmt::format("malloc_trim: {} (heap {} bytes in use, {} free before, {} free after)", released ? "memory returned to the system" : "nothing to return",
-                     after.uordblks, before.fordblks, after.fordblks);
+  return fmt::format("malloc_trim: {} (heap {} bytes in use, {} free before, {} free after)",
+                     released ? "memory returned to the system" : "nothing to return", after.uordblks, before.fordblks, after.fordblks);
 }
 
 }  // namespace
 
 std::string_view to_string(ActionKind k) noexcept {
   switch (k) {
-    case ActionKind::restart: return "restart";
-    case ActionKind::command: return "command";
-    case ActionKind::workflow: return "workflow";
-    case ActionKind::callback: return "callback";
-    case ActionKind::wait: return "wait";
-    case ActionKind::alert: return "alert";
-    case ActionKind::quarantine: return "quarantine";
+    case ActionKind::restart:
+      return "restart";
+    case ActionKind::command:
+      return "command";
+    case ActionKind::workflow:
+      return "workflow";
+    case ActionKind::callback:
+      return "callback";
+    case ActionKind::wait:
+      return "wait";
+    case ActionKind::alert:
+      return "alert";
+    case ActionKind::quarantine:
+      return "quarantine";
   }
   return "?";
 }
 
-Result<ActionKind> parse_action_kind(std::string_view text) { return detail::parse_name(text, std::span<const ActionKind>(kActions), "healing action"); }
+Result<ActionKind> parse_action_kind(std::string_view text) {
+  return detail::parse_name(text, std::span<const ActionKind>(kActions), "healing action");
+}
 
 std::string HealStep::describe() const {
   switch (kind) {
-    case ActionKind::restart: return "restart " + service;
-    case ActionKind::command: return "command " + (command.empty() ? std::string("?") : command.front());
-    case ActionKind::workflow: return "workflow " + workflow;
-    case ActionKind::callback: return "callback " + callback;
-    case ActionKind::wait: return "wait " + shown(verify);
-    case ActionKind::alert: return "alert";
-    case ActionKind::quarantine: return "quarantine";
+    case ActionKind::restart:
+      return "restart " + service;
+    case ActionKind::command:
+      return "command " + (command.empty() ? std::string("?") : command.front());
+    case ActionKind::workflow:
+      return "workflow " + workflow;
+    case ActionKind::callback:
+      return "callback " + callback;
+    case ActionKind::wait:
+      return "wait " + shown(verify);
+    case ActionKind::alert:
+      return "alert";
+    case ActionKind::quarantine:
+      return "quarantine";
   }
   return "?";
 }
@@ -124,10 +140,10 @@ struct SelfHealer::Target {
   std::int64_t resume_seen = 0;
   TimePoint resumed{};  // the newest resume: restarts before it no longer count against the budget
   std::vector<std::string> waiting_for;
-  bool exit_noted = false;   // left down on purpose (an exit code not healed, a service stopped)
-  bool announced = false;    // this episode's unhealthy was announced (so its end is too)
-  bool restarted = false;    // this episode restarted its service (dependants follow when it heals)
-  std::string error;         // the last pass's error
+  bool exit_noted = false;  // left down on purpose (an exit code not healed, a service stopped)
+  bool announced = false;   // this episode's unhealthy was announced (so its end is too)
+  bool restarted = false;   // this episode restarted its service (dependants follow when it heals)
+  std::string error;        // the last pass's error
 };
 
 struct SelfHealer::Impl {
@@ -158,7 +174,7 @@ struct SelfHealer::Impl {
   bool silenced(const Target& t) const { return !t.waiting_for.empty() || t.paused_until.has_value(); }
 
   void announce(const Target& t, const std::string& what, const std::string& reason) {
-    if (silenced(t)) return;  // a dependency is down, or an operator paused it
+    if (silenced(t)) return;                                                   // a dependency is down, or an operator paused it
     if (t.spec.dry_run && (what == "alert" || what == "quarantined")) return;  // a dry run only plans its alerts
     if (options.emit_events) {
       sd::EventRecord e;
@@ -209,10 +225,8 @@ struct SelfHealer::Impl {
       auto st = options.supervisor->status(p.service);
       if (!st) return ProbeResult{false, st.error().message, std::nullopt, {}};
       if (st->running) return ProbeResult{true, fmt::format("service {} is running (pid {})", p.service, st->pid), std::nullopt, {}};
-      return ProbeResult{false,
-                         fmt::format("service {} is not running{}", p.service, st->exit.empty() ? "" : " (" + st->exit + ")"),
-                         st->exit_code,
-                         {}};
+      return ProbeResult{
+          false, fmt::format("service {} is not running{}", p.service, st->exit.empty() ? "" : " (" + st->exit + ")"), st->exit_code, {}};
     }
     return run_probe(p);
   }
@@ -282,7 +296,8 @@ struct SelfHealer::Impl {
     if (!recs) return recs.error();
     int n = 0;
     for (const auto& r : *recs)
-      n += r.outcome == "succeeded" || r.outcome == "failed" || r.outcome == "pending" || (t.spec.dry_run && r.outcome == "dry-run") ? 1 : 0;
+      n +=
+          r.outcome == "succeeded" || r.outcome == "failed" || r.outcome == "pending" || (t.spec.dry_run && r.outcome == "dry-run") ? 1 : 0;
     return n;
   }
 
@@ -333,7 +348,8 @@ struct SelfHealer::Impl {
     r.attempt = t.attempt + 1;
     r.actor = "healer";
     r.reason = std::move(reason);
-    bj::object plan{{"step", s.describe()}, {"verify", shown(s.verify)}, {"attempt", t.attempt + 1}, {"next_delay", shown(delay(t, t.attempt + 1))}};
+    bj::object plan{
+        {"step", s.describe()}, {"verify", shown(s.verify)}, {"attempt", t.attempt + 1}, {"next_delay", shown(delay(t, t.attempt + 1))}};
     r.detail = json::dump(plan);
     r.dry_run = t.spec.dry_run;
     r.outcome = r.dry_run ? "dry-run" : "pending";
@@ -354,7 +370,8 @@ struct SelfHealer::Impl {
         done = guarded([&]() -> Result<std::string> {
           auto c = scaling::run_command(s.command, s.timeout, {{"AUTOMATION_TARGET", t.spec.name}, {"AUTOMATION_REASON", t.cause}});
           if (!c) return c.error();
-          if (c->exit_code != 0) return fail(errc::unavailable, fmt::format("{}: {}: {}", s.command.front(), c->status, c->err.empty() ? c->out : c->err));
+          if (c->exit_code != 0)
+            return fail(errc::unavailable, fmt::format("{}: {}: {}", s.command.front(), c->status, c->err.empty() ? c->out : c->err));
           return fmt::format("{}: {}", s.command.front(), c->status);
         });
         break;
@@ -373,12 +390,16 @@ struct SelfHealer::Impl {
           return it->second();
         });
         break;
-      case ActionKind::wait: done = fmt::format("waiting {} before looking again", shown(s.verify)); break;
+      case ActionKind::wait:
+        done = fmt::format("waiting {} before looking again", shown(s.verify));
+        break;
       case ActionKind::alert:
         announce(t, "alert", t.cause);
         done = std::string("alert sent");
         break;
-      case ActionKind::quarantine: done = std::string("quarantined"); break;
+      case ActionKind::quarantine:
+        done = std::string("quarantined");
+        break;
     }
     const bool ok = static_cast<bool>(done);
     r.outcome = ok ? "succeeded" : "failed";
@@ -397,7 +418,8 @@ struct SelfHealer::Impl {
   Result<void> run_step(Target& t) {
     const auto now = clock.now();
     const HealStep& s = t.spec.ladder[static_cast<std::size_t>(t.step)];
-    auto reason = fmt::format("{} is unhealthy ({}): step {} of {}, {}", t.spec.name, t.cause, t.step + 1, t.spec.ladder.size(), s.describe());
+    auto reason =
+        fmt::format("{} is unhealthy ({}): step {} of {}, {}", t.spec.name, t.cause, t.step + 1, t.spec.ladder.size(), s.describe());
     if (t.state != "healing")
       if (auto c = change(t, "healing", fmt::format("step {} of {}: {}", t.step + 1, t.spec.ladder.size(), s.describe())); !c) return c;
     auto r = carry_out(t, s, t.step + 1, std::move(reason));
@@ -420,7 +442,8 @@ struct SelfHealer::Impl {
       if (std::find(d.spec.depends_on.begin(), d.spec.depends_on.end(), root.spec.name) == d.spec.depends_on.end()) continue;
       if (d.spec.service.empty() || d.paused_until || !options.supervisor) continue;
       HealStep step{.kind = ActionKind::restart, .verify = Duration{}};
-      auto r = carry_out(d, step, 0, fmt::format("{} was restarted and is healthy again: its dependants are restarted in order", root.spec.name));
+      auto r = carry_out(d, step, 0,
+                         fmt::format("{} was restarted and is healthy again: its dependants are restarted in order", root.spec.name));
       if (!r) return r.error();
     }
     return {};
@@ -495,7 +518,8 @@ struct SelfHealer::Impl {
       t.healthy_since = now;
       if (auto r = change(t, "healthy", probe_said); !r) return r;
     } else if (unwell(t.state) && healthy_now) {
-      const auto why = t.verify_until ? fmt::format("healed after {}: {}", t.verifying, probe_said) : fmt::format("recovered: {}", probe_said);
+      const auto why =
+          t.verify_until ? fmt::format("healed after {}: {}", t.verifying, probe_said) : fmt::format("recovered: {}", probe_said);
       const bool restarted = t.restarted;
       t.step = 0;
       t.verify_until.reset();
@@ -526,8 +550,8 @@ struct SelfHealer::Impl {
     if (!t.spec.service.empty() && options.supervisor) {
       auto st = options.supervisor->status(t.spec.service);
       if (st && !st->running) {
-        const bool no_heal = st->exit_code && std::find(t.spec.no_heal_exit_codes.begin(), t.spec.no_heal_exit_codes.end(), *st->exit_code) !=
-                                                  t.spec.no_heal_exit_codes.end();
+        const bool no_heal = st->exit_code && std::find(t.spec.no_heal_exit_codes.begin(), t.spec.no_heal_exit_codes.end(),
+                                                        *st->exit_code) != t.spec.no_heal_exit_codes.end();
         if (st->stopped || no_heal) {
           t.exit_noted = true;
           const auto why = st->stopped ? fmt::format("service {} was stopped on purpose: it is not healed", t.spec.service)
@@ -537,14 +561,16 @@ struct SelfHealer::Impl {
       }
     }
     if (t.step >= static_cast<int>(t.spec.ladder.size()))
-      return escalate(t, t.spec.ladder.empty() ? std::string("it has no healing steps")
-                                               : fmt::format("still unhealthy after all {} healing steps: {}", t.spec.ladder.size(), probe_said));
+      return escalate(t, t.spec.ladder.empty()
+                             ? std::string("it has no healing steps")
+                             : fmt::format("still unhealthy after all {} healing steps: {}", t.spec.ladder.size(), probe_said));
     if (now < t.next_action) return {};
     if (t.spec.ladder[static_cast<std::size_t>(t.step)].kind == ActionKind::restart) {
       auto n = restarts_in_window(t, now);
       if (!n) return n.error();
       if (*n >= t.spec.budget.restarts)
-        return escalate(t, fmt::format("the restart budget is spent: {} restart{} within {}", *n, *n == 1 ? "" : "s", shown(t.spec.budget.window)));
+        return escalate(
+            t, fmt::format("the restart budget is spent: {} restart{} within {}", *n, *n == 1 ? "" : "s", shown(t.spec.budget.window)));
     }
     return run_step(t);
   }

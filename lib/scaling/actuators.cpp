@@ -6,8 +6,8 @@
 
 #include "workflow/process.hpp"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -121,11 +121,12 @@ Result<void> check_placeholders(const std::vector<std::string>& argv, std::strin
       const auto close = arg.find('}', i);
       if (close == std::string::npos) continue;
       const auto name = arg.substr(i + 1, close - i - 1);
-      if (std::find(known.begin(), known.end(), name) == known.end() && !name.empty() &&
-          name.find_first_of(" \"'") == std::string::npos)
-        return fail(errc::invalid_argument,
-                    fmt::format("{} command: unknown placeholder {{{}}} (use {{resource}}, {{size}} or {{current}}; the reason is in $AUTOMATION_REASON)",
-                                what, name));
+      if (std::find(known.begin(), known.end(), name) == known.end() && !name.empty() && name.find_first_of(" \"'") == std::string::npos)
+        return fail(
+            errc::invalid_argument,
+            fmt::format(
+                "{} command: unknown placeholder {{{}}} (use {{resource}}, {{size}} or {{current}}; the reason is in $AUTOMATION_REASON)",
+                what, name));
     }
   }
   return {};
@@ -135,7 +136,8 @@ Result<void> check_placeholders(const std::vector<std::string>& argv, std::strin
 
 // ---- run_command -------------------------------------------------------------------------------
 
-Result<CommandResult> run_command(const std::vector<std::string>& argv, Duration timeout, const std::map<std::string, std::string>& environment) {
+Result<CommandResult> run_command(const std::vector<std::string>& argv, Duration timeout,
+                                  const std::map<std::string, std::string>& environment) {
   wd::SpawnRequest req;
   req.argv = argv;
   req.env = wd::current_environment();
@@ -184,7 +186,8 @@ Result<void> CommandOptions::validate() const {
   return {};
 }
 
-CommandActuator::CommandActuator(std::string resource, CommandOptions options) : resource_(std::move(resource)), options_(std::move(options)) {
+CommandActuator::CommandActuator(std::string resource, CommandOptions options)
+    : resource_(std::move(resource)), options_(std::move(options)) {
   if (auto v = options_.validate(); !v) throw Exception(with_context(v.error(), fmt::format("resource \"{}\"", resource_)));
 }
 
@@ -202,8 +205,8 @@ Result<std::string> CommandActuator::run(const std::vector<std::string>& argv, s
   if (!r) return r.error();
   if (r->exit_code != 0) {
     const auto& said = r->err.empty() ? r->out : r->err;
-    return fail(errc::unavailable,
-                fmt::format("command \"{}\" failed: {}{}", join_argv(args), r->status, said.empty() ? std::string() : ": " + tail_of(said)));
+    return fail(errc::unavailable, fmt::format("command \"{}\" failed: {}{}", join_argv(args), r->status,
+                                               said.empty() ? std::string() : ": " + tail_of(said)));
   }
   return std::move(r->out);
 }
@@ -242,7 +245,8 @@ Result<ResourceStatus> CommandActuator::status() {
 
 Result<void> CommandActuator::resize(int size, const std::string& reason) {
   if (size < 0) return fail(errc::invalid_argument, fmt::format("resource \"{}\": a size cannot be negative ({})", resource_, size));
-  auto out = run(options_.resize, {{"size", std::to_string(size)}, {"current", last_size_ ? std::to_string(*last_size_) : ""}, {"reason", reason}});
+  auto out = run(options_.resize,
+                 {{"size", std::to_string(size)}, {"current", last_size_ ? std::to_string(*last_size_) : ""}, {"reason", reason}});
   // (the reason goes to the environment only: run() leaves it out of the arguments)
   if (!out) return out.error();
   last_size_ = size;
@@ -250,8 +254,7 @@ Result<void> CommandActuator::resize(int size, const std::string& reason) {
 }
 
 Result<void> CommandActuator::restart(const std::string& reason) {
-  if (options_.restart.empty())
-    return fail(errc::invalid_argument, fmt::format("resource \"{}\" has no restart command", resource_));
+  if (options_.restart.empty()) return fail(errc::invalid_argument, fmt::format("resource \"{}\" has no restart command", resource_));
   auto out = run(options_.restart, {{"reason", reason}});
   if (!out) return out.error();
   return {};
@@ -312,7 +315,8 @@ class ProcessPool::Lock {
     while (::flock(l.fd_, LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK && errno != EINTR) return fail(errc::io, fmt::format("cannot lock {}: {}", path, std::strerror(errno)));
       if (std::chrono::steady_clock::now() > deadline)
-        return fail(errc::busy, fmt::format("resource \"{}\": another process has been changing its members for a minute ({})", resource, path));
+        return fail(errc::busy,
+                    fmt::format("resource \"{}\": another process has been changing its members for a minute ({})", resource, path));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return l;
@@ -376,8 +380,8 @@ Result<ProcessPool::State> ProcessPool::load() {
       if (!name || !name->is_string() || !pid || !pid->is_int64() || !ticks || !ticks->is_int64() || !started || !started->is_int64())
         return bad("a member needs name, pid, start_ticks and started_ms");
       if (pid->as_int64() <= 1 || pid->as_int64() > std::numeric_limits<pid_t>::max() || ticks->as_int64() <= 0)
-        return bad(fmt::format("member \"{}\" has an impossible pid {} or start time {}", std::string_view(name->as_string()), pid->as_int64(),
-                               ticks->as_int64()));
+        return bad(fmt::format("member \"{}\" has an impossible pid {} or start time {}", std::string_view(name->as_string()),
+                               pid->as_int64(), ticks->as_int64()));
       State::Entry entry;
       entry.member.name = std::string(name->as_string());
       entry.member.pid = static_cast<pid_t>(pid->as_int64());
@@ -396,10 +400,8 @@ Result<void> ProcessPool::save(const State& state) {
   }
   bj::array members;
   for (const auto& e : state.members)
-    members.push_back(bj::object{{"name", e.member.name},
-                                 {"pid", e.member.pid},
-                                 {"start_ticks", e.ticks},
-                                 {"started_ms", to_epoch_ms(e.member.started)}});
+    members.push_back(bj::object{
+        {"name", e.member.name}, {"pid", e.member.pid}, {"start_ticks", e.ticks}, {"started_ms", to_epoch_ms(e.member.started)}});
   bj::object doc{{"resource", resource_}, {"next", state.next}, {"members", std::move(members)}};
   return write_file_atomically((options_.state_directory / (resource_ + ".json")).string(), json::pretty(doc));
 }
@@ -476,7 +478,8 @@ Result<void> ProcessPool::stop_member(const Member& m, long long ticks) {
   if (!exited) return fail(errc::timeout, fmt::format("resource \"{}\": {} (pid {}) did not exit after SIGKILL", resource_, m.name, m.pid));
   // The rest of its group gets what is left of the grace (at most 2 s), then SIGKILL.
   const auto group_deadline = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2));
-  while (::kill(-m.pid, 0) == 0 && std::chrono::steady_clock::now() < group_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (::kill(-m.pid, 0) == 0 && std::chrono::steady_clock::now() < group_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ::kill(-m.pid, SIGKILL);
   return {};
 }

@@ -5,8 +5,8 @@
 
 #include "detail/http_client.hpp"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -38,15 +38,19 @@ std::string encode(std::string_view s) {
   return out;
 }
 
-std::string seconds(Duration d) { return std::to_string(std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(d).count())); }
+std::string seconds(Duration d) {
+  return std::to_string(std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(d).count()));
+}
 
 }  // namespace
 
 Result<void> DockerOptions::validate() const {
   if (socket.empty()) return fail(errc::invalid_argument, "a docker actuator needs the API's socket");
-  if (socket.size() >= 108) return fail(errc::invalid_argument, fmt::format("the Docker socket path {} is too long for a unix socket (107 bytes at most)", socket));
+  if (socket.size() >= 108)
+    return fail(errc::invalid_argument, fmt::format("the Docker socket path {} is too long for a unix socket (107 bytes at most)", socket));
   if (image.empty()) return fail(errc::invalid_argument, "a docker actuator needs an image");
-  if (timeout <= Duration{} || stop_timeout < Duration{}) return fail(errc::invalid_argument, "a docker actuator's timeouts must be positive");
+  if (timeout <= Duration{} || stop_timeout < Duration{})
+    return fail(errc::invalid_argument, "a docker actuator's timeouts must be positive");
   return {};
 }
 
@@ -74,7 +78,8 @@ Result<std::string> DockerActuator::call(const std::string& method, const std::s
     std::string said = a->body;
     if (auto doc = json::parse(a->body); doc && doc->is_object())
       if (auto* m = doc->as_object().if_contains("message"); m && m->is_string()) said = std::string(m->as_string());
-    return fail(errc::unavailable, fmt::format("resource \"{}\": Docker answered {} {} with {}: {}", resource_, method, target, a->status, said));
+    return fail(errc::unavailable,
+                fmt::format("resource \"{}\": Docker answered {} {} with {}: {}", resource_, method, target, a->status, said));
   }
   return std::move(a->body);
 }
@@ -92,12 +97,14 @@ Result<std::vector<DockerActuator::Container>> DockerActuator::list(bool all) {
     const auto& o = v.as_object();
     Container c;
     if (auto* id = o.if_contains("Id"); id && id->is_string()) c.id = std::string(id->as_string());
-    if (auto* names = o.if_contains("Names"); names && names->is_array() && !names->as_array().empty() && names->as_array()[0].is_string()) {
+    if (auto* names = o.if_contains("Names");
+        names && names->is_array() && !names->as_array().empty() && names->as_array()[0].is_string()) {
       c.name = std::string(names->as_array()[0].as_string());
       if (!c.name.empty() && c.name.front() == '/') c.name.erase(0, 1);
     }
     if (auto* st = o.if_contains("State"); st && st->is_string()) c.state = std::string(st->as_string());
-    if (auto* cr = o.if_contains("Created"); cr && cr->is_number()) c.created = TimePoint(std::chrono::seconds(cr->to_number<std::int64_t>()));
+    if (auto* cr = o.if_contains("Created"); cr && cr->is_number())
+      c.created = TimePoint(std::chrono::seconds(cr->to_number<std::int64_t>()));
     if (auto* labels = o.if_contains("Labels"); labels && labels->is_object())
       if (auto* m = labels->as_object().if_contains("automation.member"); m && m->is_string()) {
         const std::string_view member = m->as_string();
@@ -107,7 +114,8 @@ Result<std::vector<DockerActuator::Container>> DockerActuator::list(bool all) {
     if (!c.id.empty()) out.push_back(std::move(c));
   }
   // Oldest first, as a pool's members.
-  std::sort(out.begin(), out.end(), [](const Container& a, const Container& b) { return std::tie(a.created, a.index) < std::tie(b.created, b.index); });
+  std::sort(out.begin(), out.end(),
+            [](const Container& a, const Container& b) { return std::tie(a.created, a.index) < std::tie(b.created, b.index); });
   return out;
 }
 

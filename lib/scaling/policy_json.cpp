@@ -5,8 +5,8 @@
 
 #include "detail/json_fields.hpp"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <cmath>
 #include <set>
@@ -25,10 +25,14 @@ Result<ScalingRules> parse_rules(const bj::value& v, std::string where, ScalingR
   if (auto s = f->string("select"); !s) {
     return s.error();
   } else if (*s) {
-    if (**s == "max") rules.select = SelectPolicy::max;
-    else if (**s == "min") rules.select = SelectPolicy::min;
-    else if (**s == "disabled") rules.select = SelectPolicy::disabled;
-    else return f->bad("select", fmt::format("must be max, min or disabled, not \"{}\"", **s));
+    if (**s == "max")
+      rules.select = SelectPolicy::max;
+    else if (**s == "min")
+      rules.select = SelectPolicy::min;
+    else if (**s == "disabled")
+      rules.select = SelectPolicy::disabled;
+    else
+      return f->bad("select", fmt::format("must be max, min or disabled, not \"{}\"", **s));
   }
   if (auto* p = f->get("policies")) {
     if (!p->is_array()) return f->bad("policies", "must be an array");
@@ -40,8 +44,7 @@ Result<ScalingRules> parse_rules(const bj::value& v, std::string where, ScalingR
       RatePolicy rp;
       auto type = pf->string("type");
       if (!type) return type.error();
-      if (!*type || (**type != "percent" && **type != "members" && **type != "pods"))
-        return pf->bad("type", "must be percent or members");
+      if (!*type || (**type != "percent" && **type != "members" && **type != "pods")) return pf->bad("type", "must be percent or members");
       rp.kind = **type == "percent" ? PolicyKind::percent : PolicyKind::members;
       TRY_ASSIGN(rp.value, pf->integer("value"));
       TRY_ASSIGN(rp.period, pf->duration("period"));
@@ -60,7 +63,9 @@ bj::object rules_json(const ScalingRules& r) {
                                   {"value", p.value},
                                   {"period", format_duration(std::chrono::duration_cast<Millis>(p.period))}});
   return bj::object{{"stabilization", format_duration(std::chrono::duration_cast<Millis>(r.stabilization))},
-                    {"select", r.select == SelectPolicy::max ? "max" : r.select == SelectPolicy::min ? "min" : "disabled"},
+                    {"select", r.select == SelectPolicy::max   ? "max"
+                               : r.select == SelectPolicy::min ? "min"
+                                                               : "disabled"},
                     {"policies", std::move(policies)}};
 }
 
@@ -138,7 +143,8 @@ Result<ScalingPolicy> parse_policy(const bj::value& v, std::string_view origin) 
           ++given;
         }
       }
-      if (given != 1) return fail(errc::invalid_argument, fmt::format("{}: give exactly one of \"change\", \"percent\" and \"exact\"", bf->where()));
+      if (given != 1)
+        return fail(errc::invalid_argument, fmt::format("{}: give exactly one of \"change\", \"percent\" and \"exact\"", bf->where()));
       if (auto r = bf->no_others(); !r) return r.error();
       p.bands.push_back(std::move(band));
     }
@@ -186,13 +192,16 @@ Result<std::vector<ResourceConfig>> parse_resources(std::string_view text, std::
   if (auto r = top->no_others(); !r) return r.error();
   std::vector<ResourceConfig> out;
   std::set<std::string> names;
-  auto path_of = [&](const std::string& p) { return p.empty() || std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base / p; };
+  auto path_of = [&](const std::string& p) {
+    return p.empty() || std::filesystem::path(p).is_absolute() ? std::filesystem::path(p) : base / p;
+  };
   int i = 0;
   for (const auto& e : list->as_array()) {
     ++i;
     std::string where = fmt::format("{}: resource {}", origin, i);
     if (e.is_object())
-      if (auto* n = e.as_object().if_contains("name"); n && n->is_string()) where = fmt::format("{}: resource \"{}\"", origin, std::string_view(n->as_string()));
+      if (auto* n = e.as_object().if_contains("name"); n && n->is_string())
+        where = fmt::format("{}: resource \"{}\"", origin, std::string_view(n->as_string()));
     auto f = Fields::of(e, where);
     if (!f) return f.error();
     ResourceConfig c;

@@ -4,8 +4,8 @@
 #include <automation/scaling/gates.hpp>
 #include <automation/scaling/resource_scaler.hpp>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -81,7 +81,8 @@ bj::object reading_json(const MetricReading& m) {
   } else {
     o["value"] = json::or_null(reading_value(m));
     bj::array members;
-    for (const auto& s : m.members) members.push_back(bj::object{{"member", s.member}, {"value", json::or_null(s.value)}, {"ready", s.ready}});
+    for (const auto& s : m.members)
+      members.push_back(bj::object{{"member", s.member}, {"value", json::or_null(s.value)}, {"ready", s.ready}});
     o["members"] = std::move(members);
   }
   return o;
@@ -103,7 +104,8 @@ constexpr auto kInFlight = std::chrono::minutes(10);
 Result<void> ScalingPolicy::validate() const {
   if (min_replicas < 0) return fail(errc::invalid_argument, fmt::format("\"min\" cannot be negative ({})", min_replicas));
   if (max_replicas < std::max(min_replicas, 1))
-    return fail(errc::invalid_argument, fmt::format("\"max\" ({}) must be at least 1 and at least \"min\" ({})", max_replicas, min_replicas));
+    return fail(errc::invalid_argument,
+                fmt::format("\"max\" ({}) must be at least 1 and at least \"min\" ({})", max_replicas, min_replicas));
   if (mode == PolicyMode::hpa) {
     if (metrics.empty()) return fail(errc::invalid_argument, "an hpa policy needs at least one metric");
     for (std::size_t i = 0; i < metrics.size(); ++i) {
@@ -178,7 +180,8 @@ struct ResourceScaler::Impl {
     if (it != resources.end()) return &it->second;
     std::string known;
     for (const auto& [n, r] : resources) known += (known.empty() ? "" : ", ") + n;
-    return fail(errc::not_found, fmt::format("unknown resource \"{}\" ({})", name, known.empty() ? "none is configured" : "configured: " + known));
+    return fail(errc::not_found,
+                fmt::format("unknown resource \"{}\" ({})", name, known.empty() ? "none is configured" : "configured: " + known));
   }
 
   struct Effective {
@@ -311,7 +314,9 @@ struct ResourceScaler::Impl {
         return pt.labels.find("member=") == std::string::npos || (!ms.labels.empty() && pt.labels.find(ms.labels) == std::string::npos);
       });
     }
-    if (pts->empty()) return give_up(fmt::format("no samples of {} within {}", series(ms.name, ms.labels), format_duration(std::chrono::duration_cast<Millis>(p.history))));
+    if (pts->empty())
+      return give_up(fmt::format("no samples of {} within {}", series(ms.name, ms.labels),
+                                 format_duration(std::chrono::duration_cast<Millis>(p.history))));
     auto [oldest, newest] = std::minmax_element(pts->begin(), pts->end(), [](const auto& a, const auto& b) { return a.time < b.time; });
     if (now - newest->time > spec.staleness) return give_up(fmt::format("no recent samples of {}", series(ms.name, ms.labels)));
     // Resampled to the step: the mean of each step's samples, a step without any carrying the last.
@@ -367,7 +372,8 @@ struct ResourceScaler::Impl {
     auto id = store.append_scaling(rec, after);
     if (!id) {
       if (id.error().code == errc::conflict)
-        return fail(errc::busy, fmt::format("resource \"{}\": another scaler recorded a decision at the same time; nothing was done", rec.resource));
+        return fail(errc::busy,
+                    fmt::format("resource \"{}\": another scaler recorded a decision at the same time; nothing was done", rec.resource));
       return with_context(id.error(), fmt::format("resource \"{}\": recording the decision", rec.resource));
     }
     rec.id = *id;
@@ -384,7 +390,8 @@ struct ResourceScaler::Impl {
     stored->error = done ? std::string() : done.error().message;
     stored->updated = clock.now();
     if (auto f = store.finish_scaling(stored->id, stored->outcome, stored->error, stored->updated); !f)
-      return with_context(f.error(), fmt::format("resource \"{}\": recording the outcome of scaling record {}", stored->resource, stored->id));
+      return with_context(f.error(),
+                          fmt::format("resource \"{}\": recording the outcome of scaling record {}", stored->resource, stored->id));
     return stored;
   }
 
@@ -412,8 +419,9 @@ struct ResourceScaler::Impl {
     auto recs = store.list_scaling(q);
     if (!recs) return recs.error();
     if (!recs->empty())
-      return fail(errc::busy, fmt::format("resource \"{}\": {} by {} is under way (scaling record {}, since {}); nothing was done", resource,
-                                          recs->front().action, recs->front().actor, recs->front().id, format_timestamp(recs->front().time)));
+      return fail(errc::busy,
+                  fmt::format("resource \"{}\": {} by {} is under way (scaling record {}, since {}); nothing was done", resource,
+                              recs->front().action, recs->front().actor, recs->front().id, format_timestamp(recs->front().time)));
     return {};
   }
 
@@ -483,7 +491,8 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
   auto history = im.store.list_scaling(hq);
   if (!history) return history.error();
   if (!history->empty() && history->back().id > *newest)
-    return fail(errc::busy, fmt::format("resource \"{}\": another scaler recorded a decision at the same time; nothing was done", spec.name));
+    return fail(errc::busy,
+                fmt::format("resource \"{}\": another scaler recorded a decision at the same time; nothing was done", spec.name));
   if (options.record)
     if (auto busy = im.check_in_flight(spec.name, now); !busy) return busy.error();
   auto decided = im.ever_decided(spec.name);
@@ -495,7 +504,8 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
   rec.time = rec.updated = now;
   rec.actor = options.actor;
   rec.dry_run = spec.dry_run || options.dry_run;
-  bj::object inputs{{"mode", policy.mode == PolicyMode::hpa ? "hpa" : "steps"}, {"policy_source", eff->source}, {"actuator", r.actuator->kind()}};
+  bj::object inputs{
+      {"mode", policy.mode == PolicyMode::hpa ? "hpa" : "steps"}, {"policy_source", eff->source}, {"actuator", r.actuator->kind()}};
 
   auto st = r.actuator->status();
   if (!st) {
@@ -581,7 +591,8 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
         if (doc && doc->is_object()) {
           const auto& in = doc->as_object();
           if (auto* seed = in.if_contains("seed"); seed && seed->is_int64()) hpa.remember(h.time, static_cast<int>(seed->as_int64()));
-          if (auto* a = in.if_contains("able_to_scale"); a && a->is_string() && !a->as_string().empty()) hpa.remember(h.time, h.recommended);
+          if (auto* a = in.if_contains("able_to_scale"); a && a->is_string() && !a->as_string().empty())
+            hpa.remember(h.time, h.recommended);
         }
       }
       if (resized(h)) hpa.applied_at(h.time, h.current, h.desired);
@@ -598,7 +609,11 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
     const Proposal* predicted = nullptr;
     int others = INT_MIN;
     for (const auto& p : d.proposals) {
-      proposals.push_back(bj::object{{"metric", p.metric}, {"valid", p.valid}, {"replicas", p.replicas}, {"ratio", std::isfinite(p.ratio) ? bj::value(p.ratio) : bj::value(nullptr)}, {"detail", p.detail}});
+      proposals.push_back(bj::object{{"metric", p.metric},
+                                     {"valid", p.valid},
+                                     {"replicas", p.replicas},
+                                     {"ratio", std::isfinite(p.ratio) ? bj::value(p.ratio) : bj::value(nullptr)},
+                                     {"detail", p.detail}});
       if (p.metric.starts_with("forecast:")) {
         predicted = &p;
       } else if (p.valid) {
@@ -607,8 +622,8 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
     }
     inputs["proposals"] = std::move(proposals);
     // The forecast drove the decision when its proposal won and nothing after it changed the size.
-    if (predicted && predicted->valid && predicted->replicas > others && predicted->replicas == d.recommended && d.desired == d.recommended &&
-        d.desired != current) {
+    if (predicted && predicted->valid && predicted->replicas > others && predicted->replicas == d.recommended &&
+        d.desired == d.recommended && d.desired != current) {
       rec.message += fmt::format("; driven by the forecast of {}: {}", predicted->metric.substr(9), predicted->detail);
       inputs["driven_by_forecast"] = true;
     }
@@ -626,7 +641,8 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
         const auto base = m.name.substr(9);
         auto it = values.find(base);
         if (it != values.end() && *v > it->second) {
-          raised = fmt::format("; the forecast of {} ({} at its upper bound) stood in for its current value {}", base, number(*v), number(it->second));
+          raised = fmt::format("; the forecast of {} ({} at its upper bound) stood in for its current value {}", base, number(*v),
+                               number(it->second));
           it->second = *v;
         }
         continue;
@@ -704,11 +720,13 @@ std::vector<Result<sd::ScalingRecord>> ResourceScaler::evaluate_all(const Evalua
   return out;
 }
 
-Result<sd::ScalingRecord> ResourceScaler::scale_by(std::string_view resource, int delta, const std::string& actor, const std::string& reason) {
+Result<sd::ScalingRecord> ResourceScaler::scale_by(std::string_view resource, int delta, const std::string& actor,
+                                                   const std::string& reason) {
   return manual_resize(resource, true, delta, actor, reason);
 }
 
-Result<sd::ScalingRecord> ResourceScaler::scale_to(std::string_view resource, int size, const std::string& actor, const std::string& reason) {
+Result<sd::ScalingRecord> ResourceScaler::scale_to(std::string_view resource, int size, const std::string& actor,
+                                                   const std::string& reason) {
   return manual_resize(resource, false, size, actor, reason);
 }
 
@@ -735,7 +753,8 @@ Result<sd::ScalingRecord> ResourceScaler::manual_resize(std::string_view resourc
   const int lo = r.spec.activation ? 0 : policy.min_replicas;
   const int target = std::clamp(size, lo, policy.max_replicas);
   if (target == *current) {
-    if (size > policy.max_replicas) return fail(errc::invalid_argument, fmt::format("resource \"{}\" is at its maximum of {}", resource, policy.max_replicas));
+    if (size > policy.max_replicas)
+      return fail(errc::invalid_argument, fmt::format("resource \"{}\" is at its maximum of {}", resource, policy.max_replicas));
     if (size < lo) return fail(errc::invalid_argument, fmt::format("resource \"{}\" is at its minimum of {}", resource, lo));
     return fail(errc::invalid_argument, fmt::format("resource \"{}\" already has {} member{}", resource, target, target == 1 ? "" : "s"));
   }
@@ -778,7 +797,8 @@ Result<sd::ScalingRecord> ResourceScaler::restart(std::string_view resource, con
   rec.actor = actor;
   rec.current = rec.recommended = rec.desired = *current;
   rec.reason = "Manual";
-  rec.message = fmt::format("restart of {} member{} by {}{}", *current, *current == 1 ? "" : "s", actor, reason.empty() ? "" : ": " + reason);
+  rec.message =
+      fmt::format("restart of {} member{} by {}{}", *current, *current == 1 ? "" : "s", actor, reason.empty() ? "" : ": " + reason);
   rec.inputs = json::dump(bj::object{{"status", st->detail}});
   Actuator& actuator = *r.actuator;
   const std::string why = rec.message;

@@ -22,7 +22,6 @@
 #include <mutex>
 #include <set>
 
-
 namespace automation::workflow {
 
 namespace sd = automation::storage;

@@ -7,8 +7,8 @@
 #include "support/json_out.hpp"
 #include "support/temp_dir.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 using namespace automation;
 using automation::test::autoctl;
@@ -47,7 +47,8 @@ TEST_CASE("autoctl health: every target's probe now, exit 1 when one fails, and 
   auto broken = autoctl({"health"}, env, cwd);
   CHECK(broken.exit_code == 78);
   CHECK_THAT(broken.err, Contains("target \"x\" liveness") && Contains("port"));
-  test::write_file(dir.file("healing.json"), R"({"targets": [{"name": "x", "liveness": {"type": "tcp", "port": 1}, "depends_on": ["y"]}]})");
+  test::write_file(dir.file("healing.json"),
+                   R"({"targets": [{"name": "x", "liveness": {"type": "tcp", "port": 1}, "depends_on": ["y"]}]})");
   broken = autoctl({"health"}, env, cwd);
   CHECK(broken.exit_code == 78);
   CHECK_THAT(broken.err, Contains("depends on \"y\", which is not a target"));

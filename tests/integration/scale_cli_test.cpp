@@ -7,8 +7,8 @@
 #include "support/json_out.hpp"
 #include "support/temp_dir.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <csignal>
 

@@ -70,8 +70,8 @@ struct ProbeSpec {
 
 struct ProbeResult {
   bool ok = false;
-  std::string detail;             ///< what it saw: "200 in 3 ms", "disk / 93.1% used (limit 90%)", the error
-  std::optional<int> exit_code;   ///< a command's exit code; a supervised service's last exit code
+  std::string detail;            ///< what it saw: "200 in 3 ms", "disk / 93.1% used (limit 90%)", the error
+  std::optional<int> exit_code;  ///< a command's exit code; a supervised service's last exit code
   Duration took{};
 };
 

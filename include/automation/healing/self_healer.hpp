@@ -51,14 +51,14 @@ Result<ActionKind> parse_action_kind(std::string_view text);
 
 struct HealStep {
   ActionKind kind = ActionKind::wait;
-  std::string service;                        ///< restart: the supervised service (default: the target's)
-  std::vector<std::string> command;           ///< command: argv, no shell
-  std::string workflow;                       ///< workflow: its name ("cleanup-resources")
-  std::map<std::string, std::string> params;  ///< workflow: its parameters
-  std::string callback;                       ///< callback: one registered with the healer ("clear_caches")
-  Duration verify = std::chrono::seconds(30);  ///< the verification wait after the step
+  std::string service;                          ///< restart: the supervised service (default: the target's)
+  std::vector<std::string> command;             ///< command: argv, no shell
+  std::string workflow;                         ///< workflow: its name ("cleanup-resources")
+  std::map<std::string, std::string> params;    ///< workflow: its parameters
+  std::string callback;                         ///< callback: one registered with the healer ("clear_caches")
+  Duration verify = std::chrono::seconds(30);   ///< the verification wait after the step
   Duration timeout = std::chrono::seconds(60);  ///< command
-  std::string describe() const;                ///< "restart web", "workflow cleanup-resources", ...
+  std::string describe() const;                 ///< "restart web", "workflow cleanup-resources", ...
 };
 
 struct Backoff {
@@ -70,7 +70,7 @@ struct Backoff {
 };
 
 struct Budget {
-  int restarts = 3;                             ///< restarts allowed per window (0: none)
+  int restarts = 3;  ///< restarts allowed per window (0: none)
   Duration window = std::chrono::minutes(15);
 };
 
@@ -99,9 +99,9 @@ struct TargetStatus {
   std::optional<ProbeResult> last_probe;
   TimePoint last_probe_time{};
   int consecutive_failures = 0, consecutive_successes = 0;
-  int attempt = 0;   ///< healing attempts since the backoff was last reset
-  int step = 0;      ///< the next ladder step of this episode
-  std::optional<TimePoint> next_action;  ///< when the next step may run
+  int attempt = 0;                        ///< healing attempts since the backoff was last reset
+  int step = 0;                           ///< the next ladder step of this episode
+  std::optional<TimePoint> next_action;   ///< when the next step may run
   std::optional<TimePoint> paused_until;  ///< paused (TimePoint::max(): until resumed)
   std::string paused_by;
   std::vector<std::string> waiting_for;  ///< unhealthy dependencies

@@ -20,8 +20,8 @@
 namespace automation::healing {
 
 struct ServiceSpec {
-  std::string name;                  ///< storage::is_resource_name
-  std::vector<std::string> command;  ///< argv, no shell; argv[0] looked up in PATH
+  std::string name;                                ///< storage::is_resource_name
+  std::vector<std::string> command;                ///< argv, no shell; argv[0] looked up in PATH
   std::map<std::string, std::string> environment;  ///< added to the inherited environment
   std::filesystem::path working_directory;         ///< empty: inherit
   std::filesystem::path log_file;                  ///< stdout and stderr appended here (empty: /dev/null)
@@ -32,9 +32,9 @@ struct ServiceSpec {
 struct ServiceStatus {
   std::string name;
   bool running = false;
-  pid_t pid = 0;           ///< while running
-  TimePoint started{};     ///< the last start
-  int starts = 0;          ///< since the Supervisor was made
+  pid_t pid = 0;                 ///< while running
+  TimePoint started{};           ///< the last start
+  int starts = 0;                ///< since the Supervisor was made
   std::optional<int> exit_code;  ///< of the last exit: the code, or 128 + the signal
   std::string exit;              ///< "exit 3", "killed by SIGKILL"
   TimePoint exited{};

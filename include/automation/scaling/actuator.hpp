@@ -28,8 +28,8 @@ namespace automation::scaling {
 
 /// One member of a resource.
 struct Member {
-  std::string name;   ///< "workers-3"
-  pid_t pid = 0;      ///< for processes (0 otherwise)
+  std::string name;  ///< "workers-3"
+  pid_t pid = 0;     ///< for processes (0 otherwise)
   TimePoint started{};
   bool ready = true;  ///< false while warming up
 };
@@ -56,9 +56,9 @@ class Actuator {
 };
 
 struct ProcessPoolOptions {
-  std::vector<std::string> command;               ///< argv; argv[0] is looked up in PATH
+  std::vector<std::string> command;                ///< argv; argv[0] is looked up in PATH
   std::map<std::string, std::string> environment;  ///< added to the inherited environment
-  std::filesystem::path working_directory;        ///< empty: inherit
+  std::filesystem::path working_directory;         ///< empty: inherit
   /// Where the members are recorded (<dir>/<resource>.json, locked through <resource>.lock) so
   /// another process adopts them; empty: only in this object, whose destructor then stops them.
   std::filesystem::path state_directory;
@@ -175,9 +175,9 @@ class DockerActuator final : public Actuator {
 
 /// C++ callbacks: a connection pool's or a cache's size inside the host.
 struct Callbacks {
-  std::function<Result<int>()> size;                                    ///< required
+  std::function<Result<int>()> size;                                        ///< required
   std::function<Result<void>(int size, const std::string& reason)> resize;  ///< required
-  std::function<Result<void>(const std::string& reason)> restart;        ///< optional (recycle the connections)
+  std::function<Result<void>(const std::string& reason)> restart;           ///< optional (recycle the connections)
 };
 
 class CallbackActuator final : public Actuator {

@@ -110,8 +110,8 @@ using MetricSource = std::function<std::vector<MetricReading>(const ResourceSpec
 /// and its latest records.
 struct ResourceReport {
   ResourceSpec spec;
-  std::string actuator;         ///< the actuator's kind
-  std::string policy_source;    ///< "configuration" or "changed by user:alice at ..."
+  std::string actuator;       ///< the actuator's kind
+  std::string policy_source;  ///< "configuration" or "changed by user:alice at ..."
   Result<ResourceStatus> status = ResourceStatus{};
   std::optional<storage::ScalingRecord> last_decision;  ///< the newest "decide" record
   std::optional<storage::ScalingRecord> last_change;    ///< the newest record that changed the size
@@ -146,9 +146,9 @@ class ResourceScaler {
   std::vector<Result<storage::ScalingRecord>> evaluate_all() { return evaluate_all(EvaluateOptions{}); }
 
   /// Manual actions, recorded as such (action "scale-up", "scale-down", "restart") with `actor`
-  /// and `reason`; errc::busy while another action on the resource is under way. A resize is kept within [min, max] (errc::invalid_argument when nothing is left
-  /// to do, naming the bound); it starts the cooldowns but is not held by them. Outcome "failed"
-  /// with the actuator's error when it failed.
+  /// and `reason`; errc::busy while another action on the resource is under way. A resize is kept within [min, max] (errc::invalid_argument
+  /// when nothing is left to do, naming the bound); it starts the cooldowns but is not held by them. Outcome "failed" with the actuator's
+  /// error when it failed.
   Result<storage::ScalingRecord> scale_by(std::string_view resource, int delta, const std::string& actor, const std::string& reason = {});
   Result<storage::ScalingRecord> scale_to(std::string_view resource, int size, const std::string& actor, const std::string& reason = {});
   Result<storage::ScalingRecord> restart(std::string_view resource, const std::string& actor, const std::string& reason = {});

@@ -10,8 +10,8 @@
 #include <automation/workflow/builtins.hpp>
 #include <automation/workflow/engine.hpp>
 
-#include <catch2/catch.hpp>
 #include <sqlite3.h>
+#include <catch2/catch.hpp>
 
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -110,13 +110,15 @@ void wait_dead(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("healer: unhealthy after the failure threshold, the ladder climbed with verification and growing backoff, then quarantine", "[healing]") {
+TEST_CASE("healer: unhealthy after the failure threshold, the ladder climbed with verification and growing backoff, then quarantine",
+          "[healing]") {
   Fixture f;
   Switch api;
   SelfHealer healer(f.store, f.clock, f.options());
-  REQUIRE(healer.add(target("api", api.probe(), {HealStep{.kind = ActionKind::callback, .callback = "a", .verify = 30s},
-                                                 HealStep{.kind = ActionKind::callback, .callback = "b", .verify = 30s},
-                                                 HealStep{.kind = ActionKind::alert, .verify = 60s}})));
+  REQUIRE(healer.add(target(
+      "api", api.probe(),
+      {HealStep{.kind = ActionKind::callback, .callback = "a", .verify = 30s},
+       HealStep{.kind = ActionKind::callback, .callback = "b", .verify = 30s}, HealStep{.kind = ActionKind::alert, .verify = 60s}})));
   tick(healer);
   CHECK(status_of(healer.status(), "api").state == "healthy");
   api.ok = false;
@@ -223,7 +225,8 @@ TEST_CASE("healer: flapping is unhealthy even without consecutive failures", "[h
   }
   auto s = status_of(healer.status(), "api");
   CHECK(s.state == "healing");
-  CHECK_THAT(f.history("api", "state").back().reason + f.history("api", "state").at(1).reason, Catch::Contains("flapping: 3 of the last 6"));
+  CHECK_THAT(f.history("api", "state").back().reason + f.history("api", "state").at(1).reason,
+             Catch::Contains("flapping: 3 of the last 6"));
 }
 
 TEST_CASE("healer: a dependant waits silently while its dependency is down, and is healed after it", "[healing]") {
@@ -303,7 +306,8 @@ TEST_CASE("healer: an operator's pause wins until it ends or is resumed, and a d
   CHECK_THAT(plan[0].detail, Catch::Contains("callback a"));
 }
 
-TEST_CASE("healer: a real supervised process killed is restarted, a crash loop spends the budget, exit codes that are not healed", "[healing]") {
+TEST_CASE("healer: a real supervised process killed is restarted, a crash loop spends the budget, exit codes that are not healed",
+          "[healing]") {
   Fixture f;
   test::TempDir dir;
   Supervisor supervisor(f.clock);
@@ -450,7 +454,8 @@ TEST_CASE("probes: real HTTP, TCP, process, pidfile, command, disk, memory and S
   CHECK_THAT(ProbeSpec{.kind = ProbeKind::tcp}.validate().error().message, Catch::Contains("port"));
 }
 
-TEST_CASE("healer seeds: a disk over its limit runs the real cleanup-resources workflow, the database locked waits and retries", "[healing]") {
+TEST_CASE("healer seeds: a disk over its limit runs the real cleanup-resources workflow, the database locked waits and retries",
+          "[healing]") {
   test::TempDir dir;
   auto store = sd::SqliteStore::open(dir.file("s.db")).value();
   testing::ManualClock clock(SystemClock::instance().now());
@@ -654,7 +659,8 @@ TEST_CASE("healer: when a restarted root cause is healthy again its dependants a
   CHECK_THAT(r.error().message, Catch::Contains("x, y form a cycle"));
 }
 
-TEST_CASE("healer: a hook that throws is a failed step, backed off like any other, and a service stopped on purpose is left alone", "[healing]") {
+TEST_CASE("healer: a hook that throws is a failed step, backed off like any other, and a service stopped on purpose is left alone",
+          "[healing]") {
   Fixture f;
   Switch api;
   auto o = f.options();
@@ -664,8 +670,9 @@ TEST_CASE("healer: a hook that throws is a failed step, backed off like any othe
   REQUIRE(supervisor.start("batch"));
   o.supervisor = &supervisor;
   SelfHealer healer(f.store, f.clock, o);
-  REQUIRE(healer.add(target("api", api.probe(1), {HealStep{.kind = ActionKind::callback, .callback = "boom", .verify = 30s},
-                                                  HealStep{.kind = ActionKind::callback, .callback = "a", .verify = 30s}})));
+  REQUIRE(healer.add(target("api", api.probe(1),
+                            {HealStep{.kind = ActionKind::callback, .callback = "boom", .verify = 30s},
+                             HealStep{.kind = ActionKind::callback, .callback = "a", .verify = 30s}})));
   auto batch = seed_targets({.services = {"batch"}}).back();
   REQUIRE(healer.add(batch));
   api.ok = false;
@@ -689,7 +696,8 @@ TEST_CASE("healer: a hook that throws is a failed step, backed off like any othe
   CHECK_THAT(status_of(healer.status(), "batch").reason, Catch::Contains("stopped on purpose"));
 }
 
-TEST_CASE("healer seeds: a locked database waits and retries, memory clears caches then alerts, an exhausted pool is recycled", "[healing]") {
+TEST_CASE("healer seeds: a locked database waits and retries, memory clears caches then alerts, an exhausted pool is recycled",
+          "[healing]") {
   Fixture f;
   test::TempDir dir;
   const auto db_path = dir.file("app.db");
@@ -706,10 +714,12 @@ TEST_CASE("healer seeds: a locked database waits and retries, memory clears cach
     pool_ok = true;
     return std::string("10 connections recycled");
   };
-  o.start_workflow = [](const std::string&, const std::map<std::string, std::string>&, const std::string&) -> Result<std::int64_t> { return 1; };
+  o.start_workflow = [](const std::string&, const std::map<std::string, std::string>&, const std::string&) -> Result<std::int64_t> {
+    return 1;
+  };
   SelfHealer healer(f.store, f.clock, o);
-  auto seeds = seed_targets({.database = db_path, .data_directory = dir.path().string(), .connection_pool = true, .memory_limit = 0.0001,
-                             .disk_limit = 100});
+  auto seeds = seed_targets(
+      {.database = db_path, .data_directory = dir.path().string(), .connection_pool = true, .memory_limit = 0.0001, .disk_limit = 100});
   for (auto& t : seeds) {
     t.liveness.timeout = 50ms;
     t.backoff.jitter = 0;

@@ -8,16 +8,16 @@
 #include <automation/storage/memory_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <sys/wait.h>
 
 #include <csignal>
 #include <filesystem>
-#include <sstream>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "support/catch_result.hpp"
 #include "support/http_server.hpp"
@@ -76,7 +76,8 @@ std::set<pid_t> pids(const ResourceStatus& st) {
 
 }  // namespace
 
-TEST_CASE("process pool: real workers started with their names, the newest stopped first, adopted by a second pool", "[scaling][actuator]") {
+TEST_CASE("process pool: real workers started with their names, the newest stopped first, adopted by a second pool",
+          "[scaling][actuator]") {
   test::TempDir dir;
   testing::ManualClock clock;
   auto pool = std::make_unique<ProcessPool>("workers", sleeper(dir), clock);
@@ -154,7 +155,8 @@ TEST_CASE("process pool: a member that ignores SIGTERM is killed after the stop 
   CHECK_FALSE(group_running(leader));  // nothing is left of its group
 }
 
-TEST_CASE("process pool: members are not ready while warming up, and an in-memory pool stops its members when it dies", "[scaling][actuator]") {
+TEST_CASE("process pool: members are not ready while warming up, and an in-memory pool stops its members when it dies",
+          "[scaling][actuator]") {
   testing::ManualClock clock;
   ProcessPoolOptions o;
   o.command = {"sleep", "600"};
@@ -205,8 +207,9 @@ TEST_CASE("process pool: a damaged state file is refused, naming it, and never l
   test::write_file(state, "{not json");
   CHECK(pool.status().error().code == errc::corrupt);
   // A recorded pid that is now another process (its start time differs) is not a member.
-  test::write_file(state, fmt::format(R"({{"next": 2, "members": [{{"name": "workers-1", "pid": {}, "start_ticks": 1, "started_ms": 0}}]}})",
-                                      ::getpid()));
+  test::write_file(
+      state,
+      fmt::format(R"({{"next": 2, "members": [{{"name": "workers-1", "pid": {}, "start_ticks": 1, "started_ms": 0}}]}})", ::getpid()));
   auto st = pool.status();
   REQUIRE(st);
   CHECK(st->size == 0);
@@ -262,7 +265,8 @@ TEST_CASE("command actuator: templates run without a shell, the status parsed, f
   // Free text never goes into an argument (a shell script might read it): the reason is in the environment.
   CommandOptions reason;
   reason.resize = {"sh", "-c", "echo {reason}"};
-  CHECK_THROWS_WITH(CommandActuator("web", reason), Catch::Contains("unknown placeholder {reason}") && Catch::Contains("$AUTOMATION_REASON"));
+  CHECK_THROWS_WITH(CommandActuator("web", reason),
+                    Catch::Contains("unknown placeholder {reason}") && Catch::Contains("$AUTOMATION_REASON"));
   CommandOptions env;
   env.resize = {"sh", "-c", "printf '%s' \"$AUTOMATION_REASON\" > \"$1\"", "resize", dir.file("reason")};
   REQUIRE(CommandActuator("web", env).resize(1, "queue; rm -rf /"));
@@ -364,8 +368,11 @@ struct FakeDocker {
       for (const auto& c : containers)
         if ((all || c.state == "running") &&
             query.find("\"automation.resource=" + std::string(c.labels.at("automation.resource").as_string()) + "\"") != std::string::npos)
-          out.push_back(boost::json::object{
-              {"Id", c.id}, {"Names", boost::json::array{boost::json::value("/" + c.name)}}, {"State", c.state}, {"Created", c.created}, {"Labels", c.labels}});
+          out.push_back(boost::json::object{{"Id", c.id},
+                                            {"Names", boost::json::array{boost::json::value("/" + c.name)}},
+                                            {"State", c.state},
+                                            {"Created", c.created},
+                                            {"Labels", c.labels}});
       return {200, json::dump(out)};
     }
     if (method == "POST" && target.starts_with("/containers/create?name=")) {
@@ -404,7 +411,8 @@ struct FakeDocker {
 
 }  // namespace
 
-TEST_CASE("docker actuator: containers created, started, listed by label, stopped and removed through the Engine API", "[scaling][actuator]") {
+TEST_CASE("docker actuator: containers created, started, listed by label, stopped and removed through the Engine API",
+          "[scaling][actuator]") {
   test::TempDir dir;
   testing::ManualClock clock;
   FakeDocker docker;
@@ -430,7 +438,8 @@ TEST_CASE("docker actuator: containers created, started, listed by label, stoppe
   }
   const auto created = server.bodies();
   bool saw_env = false;
-  for (const auto& b : created) saw_env = saw_env || (b.find("AUTOMATION_MEMBER=workers-1") != std::string::npos && b.find("QUEUE=jobs") != std::string::npos);
+  for (const auto& b : created)
+    saw_env = saw_env || (b.find("AUTOMATION_MEMBER=workers-1") != std::string::npos && b.find("QUEUE=jobs") != std::string::npos);
   CHECK(saw_env);
 
   REQUIRE(a.resize(1, "quiet"));

@@ -235,7 +235,7 @@ TEST_CASE("scaler: the seed of the first decision holds the scale-down window fo
     CHECK(r->reason == "ScaleDownStabilized");
     f.clock.advance(15s);
   }
-  CHECK(ai.size == 6);  // 285 s of recommendations of 1 against the seed of 6
+  CHECK(ai.size == 6);         // 285 s of recommendations of 1 against the seed of 6
   f.sample("queue_depth", 0);  // 300 s: the seed has left the window
   auto r = scaler.evaluate("ai-workers");
   REQUIRE(r);
@@ -272,7 +272,9 @@ TEST_CASE("scaler: an action under way (pending) makes others busy, and counts f
   CHECK(r->outcome == "applied");
 }
 
-TEST_CASE("scaler: with activation, an outage of the metrics never puts a resource to sleep, and the fallback waits for all of them to fail", "[scaling][scaler]") {
+TEST_CASE(
+    "scaler: with activation, an outage of the metrics never puts a resource to sleep, and the fallback waits for all of them to fail",
+    "[scaling][scaler]") {
   Fixture f;
   Fake ai;
   ai.size = 3;
@@ -565,5 +567,6 @@ TEST_CASE("scaler: policies read from JSON with errors naming the field, and wri
   bad(R"({"mode": "hpa", "metrics": [{"name": "x", "target": -1}]})", "\"target\" must be a positive number");
   bad(R"({"bands": [{"metric": "cpu_usage", "above": 80}]})", "exactly one of \"change\"");
   bad(R"({"bands": [], "colour": 1})", "unknown field \"colour\"");
-  bad(R"({"mode": "hpa", "metrics": [{"name": "x", "target": 1}], "behavior": {"scale_up": {"select": "most"}}})", "must be max, min or disabled");
+  bad(R"({"mode": "hpa", "metrics": [{"name": "x", "target": 1}], "behavior": {"scale_up": {"select": "most"}}})",
+      "must be max, min or disabled");
 }
