@@ -1,5 +1,9 @@
 #include "context.hpp"
 
+#include <automation/storage/memory_store.hpp>
+
+#include <filesystem>
+
 #include <automation/core/ids.hpp>
 
 #include <automation/core/json.hpp>
@@ -84,6 +88,23 @@ automation::Result<std::unique_ptr<automation::storage::Store>> Context::open_st
   auto o = open_options();
   o.read_only = access == Access::read;
   return automation::storage::open_store(store_uri(), o);
+}
+
+automation::Result<std::unique_ptr<automation::storage::Store>> Context::open_store_or_empty() const {
+  auto opened = open_store(Access::read);
+  if (opened || opened.error().code != automation::errc::not_found) return opened;
+  return std::unique_ptr<automation::storage::Store>(std::make_unique<automation::storage::MemoryStore>());
+}
+
+automation::Result<bool> Context::configured_file(const std::string& key, const std::string& path) const {
+  std::error_code ec;
+  const bool exists = !path.empty() && std::filesystem::exists(path, ec);
+  if (ec) return automation::fail(automation::errc::config, fmt::format("{} {}: {}", key, path, ec.message()));
+  const auto source = config.sources.find(key);
+  if (!exists && source != config.sources.end() && source->second != "default")
+    return automation::fail(automation::errc::config, fmt::format("{} {} (from {}) does not exist{}", key, path, source->second,
+                                                                  path.empty() || path.front() == '/' ? "" : " in the working directory"));
+  return exists;
 }
 
 std::string Context::actor() const {

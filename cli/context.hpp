@@ -55,6 +55,13 @@ class Context {
   /// Opens the store in effect; read-only opens never create, migrate or change anything.
   enum class Access { read, write };
   automation::Result<std::unique_ptr<automation::storage::Store>> open_store(Access access) const;
+  /// The store for reading; one that does not exist yet reads as an empty one (in memory: nothing
+  /// is created).
+  automation::Result<std::unique_ptr<automation::storage::Store>> open_store_or_empty() const;
+  /// Whether the file a configuration key names exists: a missing file is fine at its default name
+  /// (the caller falls back), but one the configuration named must exist (errc::config, naming
+  /// the key, the file and where the name came from).
+  automation::Result<bool> configured_file(const std::string& key, const std::string& path) const;
 
   /// Who and where, for audit records.
   std::string actor() const;

@@ -67,16 +67,11 @@ automation::Result<AlertSetup> alert_setup(const Context& ctx) {
   o.staleness = ctx.config.alerts.staleness;
   if (o.staleness.count() <= 0) return automation::fail(errc::config, "alerts.staleness: must be longer than 0");
   const auto& file = ctx.config.alerts.rules_file;
-  std::error_code ec;
-  const bool exists = !file.empty() && std::filesystem::exists(file, ec);
-  if (ec) return automation::fail(errc::config, fmt::format("alerts.rules_file {}: {}", file, ec.message()));
   // A file someone named must be there: falling back to the seed's rules would resolve every alert of
   // theirs (run from another directory, a typo).
-  const auto source = ctx.config.sources.find("alerts.rules_file");
-  if (!exists && source != ctx.config.sources.end() && source->second != "default")
-    return automation::fail(errc::config, fmt::format("alerts.rules_file {} (from {}) does not exist{}", file, source->second,
-                                                      file.empty() || file.front() == '/' ? "" : " in the working directory"));
-  if (exists) {
+  auto exists = ctx.configured_file("alerts.rules_file", file);
+  if (!exists) return exists.error();
+  if (*exists) {
     auto text = automation::read_file(file);
     if (!text) return automation::fail(errc::io, fmt::format("alerts.rules_file {}: cannot be read: {}", file, text.error().message));
     auto rules = mx::parse_alert_rules(*text, file);

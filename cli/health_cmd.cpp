@@ -60,12 +60,9 @@ struct Setup {
 Result<Setup> healing_setup(const Context& ctx) {
   Setup s;
   const auto& file = ctx.config.healing.targets_file;
-  std::error_code ec;
-  const bool exists = !file.empty() && std::filesystem::exists(file, ec);
-  const auto from = ctx.config.sources.find("healing.targets_file");
-  if (!exists && from != ctx.config.sources.end() && from->second != "default")
-    return automation::fail(errc::config, fmt::format("healing.targets_file {} (from {}) does not exist", file, from->second));
-  if (exists) {
+  auto exists = ctx.configured_file("healing.targets_file", file);
+  if (!exists) return exists.error();
+  if (*exists) {
     auto text = automation::read_file(file);
     if (!text) return automation::fail(errc::io, fmt::format("healing.targets_file {}: cannot be read: {}", file, text.error().message));
     auto parsed = hl::parse_healing(*text, file, std::filesystem::absolute(file).parent_path(),
@@ -100,9 +97,9 @@ Result<Setup> healing_setup(const Context& ctx) {
 int run_health(Context& ctx, const std::string& only) {
   auto setup = healing_setup(ctx);
   if (!setup) return ctx.error(setup.error());
-  auto opened = ctx.open_store(Context::Access::read);
-  if (!opened && opened.error().code != errc::not_found) return ctx.error(opened.error());
-  std::unique_ptr<st::Store> store = opened ? std::move(*opened) : std::make_unique<st::MemoryStore>();
+  auto opened = ctx.open_store_or_empty();
+  if (!opened) return ctx.error(opened.error());
+  auto& store = *opened;
   // The same checks `heal run` makes, so a broken file is refused here too.
   automation::healing::Supervisor supervisor(automation::SystemClock::instance());
   for (const auto& svc : setup->config.services) (void)supervisor.add(svc);
@@ -249,9 +246,9 @@ struct HistoryOptions {
 };
 
 int run_history(Context& ctx, const HistoryOptions& o) {
-  auto opened = ctx.open_store(Context::Access::read);
-  if (!opened && opened.error().code != errc::not_found) return ctx.error(opened.error());
-  std::unique_ptr<st::Store> store = opened ? std::move(*opened) : std::make_unique<st::MemoryStore>();
+  auto opened = ctx.open_store_or_empty();
+  if (!opened) return ctx.error(opened.error());
+  auto& store = *opened;
   st::HealingQuery q;
   if (!o.target.empty()) q.target = o.target;
   if (o.actions) q.kind = "action";

@@ -71,14 +71,11 @@ struct Scaling {
 Result<Scaling> scaling_setup(const Context& ctx, Context::Access access) {
   Scaling s;
   const auto& file = ctx.config.scaling.resources_file;
-  std::error_code ec;
-  const bool exists = !file.empty() && std::filesystem::exists(file, ec);
-  const auto source = ctx.config.sources.find("scaling.resources_file");
-  if (!exists && source != ctx.config.sources.end() && source->second != "default")
-    return automation::fail(errc::config, fmt::format("scaling.resources_file {} (from {}) does not exist", file, source->second));
+  auto exists = ctx.configured_file("scaling.resources_file", file);
+  if (!exists) return exists.error();
   auto& clock = automation::SystemClock::instance();
-  s.source = exists ? "file:" + file : fmt::format("none ({} does not exist)", file.empty() ? "no scaling.resources_file" : file);
-  if (exists) {
+  s.source = *exists ? "file:" + file : fmt::format("none ({} does not exist)", file.empty() ? "no scaling.resources_file" : file);
+  if (*exists) {
     auto text = automation::read_file(file);
     if (!text) return automation::fail(errc::io, fmt::format("scaling.resources_file {}: cannot be read: {}", file, text.error().message));
     auto base = std::filesystem::absolute(file).parent_path();
@@ -86,9 +83,9 @@ Result<Scaling> scaling_setup(const Context& ctx, Context::Access access) {
     if (!configs) return automation::Error(errc::config, configs.error().message);
     s.configs = std::move(*configs);
   }
-  auto store = ctx.open_store(access);
-  if (!store && !(access == Context::Access::read && store.error().code == errc::not_found)) return store.error();
-  s.store = store ? std::move(*store) : std::make_unique<st::MemoryStore>();
+  auto store = access == Context::Access::read ? ctx.open_store_or_empty() : ctx.open_store(access);
+  if (!store) return store.error();
+  s.store = std::move(*store);
   bool predictive = false;
   for (const auto& c : s.configs) predictive = predictive || c.spec.predictive.has_value();
   if (predictive) {
@@ -306,10 +303,9 @@ struct HistoryOptions {
 };
 
 int run_history(Context& ctx, const HistoryOptions& o) {
-  auto opened = ctx.open_store(Context::Access::read);
-  if (!opened && opened.error().code != errc::not_found) return ctx.error(opened.error());
-  // A store that does not exist yet has no history.
-  std::unique_ptr<st::Store> store = opened ? std::move(*opened) : std::make_unique<st::MemoryStore>();
+  auto opened = ctx.open_store_or_empty();  // a store that does not exist yet has no history
+  if (!opened) return ctx.error(opened.error());
+  auto& store = *opened;
   st::ScalingQuery q;
   if (!o.resource.empty()) q.resource = o.resource;
   q.limit = o.limit;
