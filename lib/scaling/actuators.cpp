@@ -220,7 +220,7 @@ Result<ResourceStatus> CommandActuator::status() {
   }
   auto out = run(options_.status, {});
   if (!out) return out.error();
-  const std::string_view text = tail_of(*out, std::string::npos);
+  const std::string text = tail_of(*out, std::string::npos);  // owned: tail_of returns a new string
   const auto shown = tail_of(*out, 200);
   int size = -1;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), size);
