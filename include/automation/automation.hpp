@@ -27,6 +27,7 @@
 #include <automation/resilience/retry.hpp>
 #include <automation/resilience/task_history.hpp>
 #include <automation/runtime/http_server.hpp>
+#include <automation/runtime/prometheus.hpp>
 #include <automation/scaling/actuator.hpp>
 #include <automation/scaling/gates.hpp>
 #include <automation/scaling/hpa.hpp>

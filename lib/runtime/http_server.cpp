@@ -4,12 +4,12 @@
 #include <automation/core/logging.hpp>
 #include <automation/runtime/http_server.hpp>
 
+#include <fmt/format.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,8 +27,9 @@ using tcp = asio::ip::tcp;
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y)); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 int hex(char c) {
@@ -69,16 +70,23 @@ std::vector<std::string> split_path(std::string_view path) {
 
 int status_for(errc e) {
   switch (e) {
-    case errc::invalid_argument: return 400;
-    case errc::permission_denied: return 403;
-    case errc::not_found: return 404;
+    case errc::invalid_argument:
+      return 400;
+    case errc::permission_denied:
+      return 403;
+    case errc::not_found:
+      return 404;
     case errc::already_exists:
     case errc::conflict:
     case errc::busy:
-    case errc::cancelled: return 409;
-    case errc::unavailable: return 503;
-    case errc::timeout: return 504;
-    default: return 500;
+    case errc::cancelled:
+      return 409;
+    case errc::unavailable:
+      return 503;
+    case errc::timeout:
+      return 504;
+    default:
+      return 500;
   }
 }
 
@@ -109,9 +117,11 @@ HttpResponse HttpResponse::error(const Error& e) {
 // ---- Router ------------------------------------------------------------------------------------
 
 Result<void> Router::add(std::string method, std::string pattern, Handler handler) {
-  if (pattern.empty() || pattern.front() != '/') return fail(errc::invalid_argument, fmt::format("route \"{}\" must start with '/'", pattern));
+  if (pattern.empty() || pattern.front() != '/')
+    return fail(errc::invalid_argument, fmt::format("route \"{}\" must start with '/'", pattern));
   for (const auto& r : routes_)
-    if (r.method == method && r.pattern == pattern) return fail(errc::invalid_argument, fmt::format("route {} {} is added twice", method, pattern));
+    if (r.method == method && r.pattern == pattern)
+      return fail(errc::invalid_argument, fmt::format("route {} {} is added twice", method, pattern));
   routes_.push_back(Route{std::move(method), split_path(pattern), pattern, std::move(handler)});
   return {};
 }
@@ -206,7 +216,8 @@ class Session : public std::enable_shared_from_this<Session> {
         const auto amp = query.find('&');
         const auto pair = query.substr(0, amp);
         const auto eq = pair.find('=');
-        if (!pair.empty()) req.query[decode(pair.substr(0, eq), true)] = eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1), true);
+        if (!pair.empty())
+          req.query[decode(pair.substr(0, eq), true)] = eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1), true);
         query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       }
     }

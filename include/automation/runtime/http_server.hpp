@@ -25,9 +25,9 @@
 namespace automation::runtime {
 
 struct HttpRequest {
-  std::string method;  ///< "GET", "POST", ...
-  std::string target;  ///< as sent: "/api/v1/tasks/history?limit=10"
-  std::string path;    ///< without the query, %-decoded
+  std::string method;                         ///< "GET", "POST", ...
+  std::string target;                         ///< as sent: "/api/v1/tasks/history?limit=10"
+  std::string path;                           ///< without the query, %-decoded
   std::map<std::string, std::string> query;   ///< %-decoded; a repeated key keeps the last value
   std::map<std::string, std::string> params;  ///< the route's :param segments
   std::vector<std::pair<std::string, std::string>> headers;
@@ -79,8 +79,8 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   int port = 8080;  ///< 0: any free port (see HttpServer::port())
   int threads = 2;
-  std::size_t max_body = 1 << 20;     ///< larger: 413
-  std::size_t max_header = 16 << 10;  ///< larger: 431
+  std::size_t max_body = 1 << 20;                    ///< larger: 413
+  std::size_t max_header = 16 << 10;                 ///< larger: 431
   Duration read_timeout = std::chrono::seconds(10);  ///< to read one whole request; a slower client is cut off
   Duration idle_timeout = std::chrono::seconds(30);  ///< between requests on a kept-alive connection
 };

@@ -5,9 +5,9 @@
 #include <automation/core/logging.hpp>
 #include <automation/runtime/http_server.hpp>
 
+#include <fmt/format.h>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
-#include <fmt/format.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,8 +17,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "detail/http_client.hpp"
@@ -154,9 +154,11 @@ TEST_CASE("http server: routes with parameters, query decoding, JSON errors, 404
   server.stop();
 }
 
-TEST_CASE("http server: oversized bodies and headers are refused, a slow client is cut off, keep-alive serves several requests", "[runtime][http]") {
+TEST_CASE("http server: oversized bodies and headers are refused, a slow client is cut off, keep-alive serves several requests",
+          "[runtime][http]") {
   std::atomic<int> concurrent{0}, peak{0};
-  HttpServer server(test_router(concurrent, peak), {.port = 0, .max_body = 1024, .max_header = 2048, .read_timeout = 300ms, .idle_timeout = 300ms});
+  HttpServer server(test_router(concurrent, peak),
+                    {.port = 0, .max_body = 1024, .max_header = 2048, .read_timeout = 300ms, .idle_timeout = 300ms});
   REQUIRE(server.start());
   const int port = server.port();
 
