@@ -4,8 +4,12 @@
 #include <automation/core/logging.hpp>
 #include <automation/runtime/http_server.hpp>
 
+#include "detail/clean_text.hpp"
+
 #include <fmt/format.h>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -14,6 +18,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <future>
+#include <mutex>
 #include <thread>
 
 namespace automation::runtime {
@@ -56,14 +62,18 @@ std::string decode(std::string_view s, bool query) {
   return out;
 }
 
-std::vector<std::string> split_path(std::string_view path) {
+/// The segments of a path as sent, each %-decoded on its own ("/a%2Fb" is one segment "a/b"); an
+/// empty segment ("//x", "/x/") stays empty, so no route matches it. "/" has none.
+std::vector<std::string> split_path(std::string_view path, bool decoded) {
   std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
+  if (path.empty() || path == "/") return out;
+  std::size_t i = path.front() == '/' ? 1 : 0;
+  for (;;) {
     const auto end = std::min(path.find('/', i), path.size());
-    if (end > i) out.emplace_back(path.substr(i, end - i));
-    i = end;
+    const auto raw = path.substr(i, end - i);
+    out.push_back(decoded ? decode(raw, false) : std::string(raw));
+    if (end >= path.size()) break;
+    i = end + 1;
   }
   return out;
 }
@@ -122,7 +132,7 @@ Result<void> Router::add(std::string method, std::string pattern, Handler handle
   for (const auto& r : routes_)
     if (r.method == method && r.pattern == pattern)
       return fail(errc::invalid_argument, fmt::format("route {} {} is added twice", method, pattern));
-  routes_.push_back(Route{std::move(method), split_path(pattern), pattern, std::move(handler)});
+  routes_.push_back(Route{std::move(method), split_path(pattern, false), pattern, std::move(handler)});
   return {};
 }
 
@@ -133,37 +143,55 @@ std::vector<std::string> Router::routes() const {
 }
 
 HttpResponse Router::route(HttpRequest& req) const {
-  const auto segments = split_path(req.path);
+  const auto raw = std::string_view(req.target).substr(0, req.target.find('?'));
+  const auto segments = split_path(raw, true);
   std::vector<std::string> allowed;
+  const Route* best = nullptr;
+  int best_literals = -1;
   for (const auto& r : routes_) {
     if (r.segments.size() != segments.size()) continue;
-    std::map<std::string, std::string> params;
+    int literals = 0;
     bool match = true;
     for (std::size_t i = 0; i < segments.size() && match; ++i) {
-      if (!r.segments[i].empty() && r.segments[i].front() == ':')
-        params[r.segments[i].substr(1)] = segments[i];
-      else
+      const bool param = !r.segments[i].empty() && r.segments[i].front() == ':';
+      if (param) {
+        match = !segments[i].empty();
+      } else {
         match = r.segments[i] == segments[i];
+        ++literals;
+      }
     }
     if (!match) continue;
     if (r.method != req.method && !(r.method == "GET" && req.method == "HEAD")) {
       allowed.push_back(r.method);
       continue;
     }
-    req.params = std::move(params);
-    try {
-      return r.handler(req);
-    } catch (const std::exception& e) {
-      log(LogLevel::error, "http", fmt::format("{} {}: the handler threw: {}", req.method, req.path, e.what()));
-      return HttpResponse::error(500, "internal", "the request could not be handled (see the server's log)");
+    // The most specific route wins: /workflows/executions before /workflows/:name.
+    if (literals > best_literals) {
+      best = &r;
+      best_literals = literals;
     }
   }
-  if (allowed.empty()) return HttpResponse::error(404, "not_found", fmt::format("no such endpoint: {} {}", req.method, req.path));
+  if (best) {
+    req.params.clear();
+    for (std::size_t i = 0; i < segments.size(); ++i)
+      if (!best->segments[i].empty() && best->segments[i].front() == ':') req.params[best->segments[i].substr(1)] = segments[i];
+    try {
+      return best->handler(req);
+    } catch (const std::exception& e) {
+      log(LogLevel::error, "http", fmt::format("{} {}: the handler threw: {}", req.method, req.path, e.what()));
+    } catch (...) {
+      log(LogLevel::error, "http", fmt::format("{} {}: the handler threw", req.method, req.path));
+    }
+    return HttpResponse::error(500, "internal", "the request could not be handled (see the server's log)");
+  }
+  const auto shown = detail::clean_text(req.path);
+  if (allowed.empty()) return HttpResponse::error(404, "not_found", fmt::format("no such endpoint: {} {}", req.method, shown));
   std::sort(allowed.begin(), allowed.end());
   allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
   std::string allow;
   for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
-  auto r = HttpResponse::error(405, "method_not_allowed", fmt::format("{} {} is not allowed (use {})", req.method, req.path, allow));
+  auto r = HttpResponse::error(405, "method_not_allowed", fmt::format("{} {} is not allowed (use {})", req.method, shown, allow));
   r.headers.emplace_back("Allow", allow);
   return r;
 }
@@ -171,6 +199,21 @@ HttpResponse Router::route(HttpRequest& req) const {
 // ---- the server --------------------------------------------------------------------------------
 
 namespace {
+
+class Session;
+
+/// The live sessions, so that stop() can close them.
+struct Sessions {
+  std::mutex mu;
+  std::vector<std::weak_ptr<Session>> live;
+  std::size_t count() {
+    std::lock_guard lock(mu);
+    std::erase_if(live, [](const auto& w) { return w.expired(); });
+    return live.size();
+  }
+};
+
+bool no_body(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -183,28 +226,46 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void run() { asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this())); }
 
+  /// Closes the connection from another thread (the server stopping).
+  void shut() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
  private:
   void read() {
+    // On a kept-alive connection the next request may wait `idle_timeout` to begin; once it has
+    // begun (or when it is already buffered) it must arrive whole within `read_timeout`.
+    if (served_ > 0 && buffer_.size() == 0) {
+      stream_.expires_after(options_.idle_timeout);
+      stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+        if (ec) return self->close();
+        self->buffer_.commit(n);
+        self->read_request();
+      });
+      return;
+    }
+    read_request();
+  }
+
+  void read_request() {
     parser_.emplace();
     parser_->body_limit(options_.max_body);
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header));
-    // The first request must arrive whole within the read timeout; a kept-alive connection may idle
-    // that long more between requests.
-    stream_.expires_after(served_ == 0 ? options_.read_timeout : options_.idle_timeout + options_.read_timeout);
+    stream_.expires_after(options_.read_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted) {
-      return close();
-    }
     if (ec == http::error::body_limit)
       return reply_error(413, "payload_too_large", fmt::format("the request body is larger than {} bytes", options_.max_body));
     if (ec == http::error::header_limit)
       return reply_error(431, "headers_too_large", fmt::format("the request headers are larger than {} bytes", options_.max_header));
-    if (ec) return reply_error(400, "bad_request", fmt::format("a malformed request: {}", ec.message()));
-    const auto& msg = parser_->get();
+    // A parse error gets a 400; anything else (the client left, a timeout, the server stopping) a close.
+    if (ec && ec.category() == http::make_error_code(http::error::bad_target).category() && ec != http::error::end_of_stream &&
+        ec != http::error::partial_message)
+      return reply_error(400, "bad_request", fmt::format("a malformed request: {}", ec.message()));
+    if (ec) return close();
+    auto msg = parser_->release();
     HttpRequest req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
@@ -221,36 +282,42 @@ class Session : public std::enable_shared_from_this<Session> {
         query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       }
     }
+    req.headers.reserve(16);
     for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-    req.body = msg.body();
+    req.body = std::move(msg.body());
     req.remote = remote_;
     req.correlation_id = correlation_id_from(req.header("traceparent"), req.header("X-Request-Id"));
     keep_alive_ = msg.keep_alive();
-    const unsigned version = msg.version();
+    version_ = msg.version();
     HttpResponse res;
     {
       CorrelationScope scope(req.correlation_id);
       res = router_.route(req);
     }
-    send(std::move(res), version, req.method == "HEAD", req.correlation_id);
+    send(std::move(res), req.method == "HEAD", req.correlation_id);
   }
 
   void reply_error(int status, std::string_view code, std::string message) {
     keep_alive_ = false;  // what follows on this connection cannot be trusted
-    send(HttpResponse::error(status, code, message), 11, false, generate_id());
+    linger_ = true;       // the client may still be sending: let it finish before closing, so it reads the answer
+    send(HttpResponse::error(status, code, message), false, generate_id());
   }
 
-  void send(HttpResponse res, unsigned version, bool head, const std::string& correlation_id) {
-    auto out = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), version);
+  void send(HttpResponse res, bool head, const std::string& correlation_id) {
+    auto out = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), version_);
     out->set(http::field::server, "automation");
-    out->set(http::field::content_type, res.content_type);
     out->set("X-Request-Id", correlation_id);
     for (const auto& [k, v] : res.headers) out->set(k, v);
     out->keep_alive(keep_alive_);
-    const auto size = res.body.size();
-    if (!head) out->body() = std::move(res.body);
-    out->prepare_payload();
-    if (head) out->content_length(size);
+    if (no_body(res.status)) {
+      // 1xx, 204 and 304 carry no body (and no length): a handler's body is dropped.
+    } else {
+      out->set(http::field::content_type, res.content_type);
+      const auto size = res.body.size();
+      if (!head) out->body() = std::move(res.body);
+      out->prepare_payload();
+      if (head) out->content_length(size);
+    }
     response_ = out;
     stream_.expires_after(options_.read_timeout);
     http::async_write(stream_, *out, beast::bind_front_handler(&Session::on_write, shared_from_this()));
@@ -259,13 +326,33 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_write(beast::error_code ec, std::size_t) {
     response_.reset();
     ++served_;
-    if (ec || !keep_alive_) return close();
+    if (ec) return close();
+    if (linger_) return linger();
+    if (!keep_alive_) return close();
     read();
+  }
+
+  /// After an error answer: stop sending, read and discard what the client still sends (for a
+  /// second, up to 16 MiB), then close, so that a client that reads only after sending everything
+  /// gets the answer rather than a reset.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(1));
+    drain();
+  }
+  void drain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(64 * 1024), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > (16u << 20)) return self->close();
+      self->drain();
+    });
   }
 
   void close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
   }
 
@@ -277,7 +364,10 @@ class Session : public std::enable_shared_from_this<Session> {
   const ServerOptions& options_;
   std::string remote_;
   bool keep_alive_ = false;
+  bool linger_ = false;
+  unsigned version_ = 11;
   std::size_t served_ = 0;
+  std::size_t drained_ = 0;
 };
 
 }  // namespace
@@ -287,16 +377,38 @@ struct HttpServer::Impl {
   ServerOptions options;
   asio::io_context io;
   std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::strand<asio::io_context::executor_type>> accept_strand;
+  std::optional<asio::steady_timer> backoff;
+  Sessions sessions;
   std::vector<std::thread> threads;
   std::atomic<int> port{0};
   bool started = false;
 
   void accept() {
-    acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), router, options)->run();
-      accept();
-    });
+    acceptor->async_accept(asio::make_strand(io), asio::bind_executor(*accept_strand, [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+                             if (ec) {
+                               // Out of descriptors, say: wait a little rather than spin on the same pending connection.
+                               log(LogLevel::warn, "http", fmt::format("accepting a connection failed: {}", ec.message()));
+                               backoff->expires_after(std::chrono::milliseconds(50));
+                               backoff->async_wait(asio::bind_executor(*accept_strand, [this](beast::error_code) {
+                                 if (acceptor->is_open()) accept();
+                               }));
+                               return;
+                             }
+                             if (sessions.count() >= options.max_connections) {
+                               beast::error_code ignored;
+                               socket.close(ignored);  // over the limit: refused at once
+                             } else {
+                               auto session = std::make_shared<Session>(std::move(socket), router, options);
+                               {
+                                 std::lock_guard lock(sessions.mu);
+                                 sessions.live.push_back(session);
+                               }
+                               session->run();
+                             }
+                             accept();
+                           }));
   }
 };
 
@@ -311,7 +423,10 @@ Result<void> HttpServer::start() {
   const auto address = asio::ip::make_address(im.options.address, ec);
   if (ec) return fail(errc::invalid_argument, fmt::format("\"{}\" is not an IP address", im.options.address));
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(im.options.port));
-  im.acceptor.emplace(im.io);
+  im.io.restart();
+  im.accept_strand.emplace(asio::make_strand(im.io));
+  im.acceptor.emplace(*im.accept_strand);
+  im.backoff.emplace(*im.accept_strand);
   auto bind_error = [&](std::string_view what) {
     return fail(errc::unavailable, fmt::format("cannot {} {}:{}: {}", what, im.options.address, im.options.port, ec.message()));
   };
@@ -323,9 +438,22 @@ Result<void> HttpServer::start() {
   im.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return bind_error("listen on");
   im.port = im.acceptor->local_endpoint().port();
-  im.accept();
+  asio::dispatch(*im.accept_strand, [&im] { im.accept(); });
   const int n = std::max(1, im.options.threads);
-  for (int i = 0; i < n; ++i) im.threads.emplace_back([&im] { im.io.run(); });
+  for (int i = 0; i < n; ++i)
+    im.threads.emplace_back([&im] {
+      // A handler's exception must not end the thread (and the process with it).
+      for (;;) {
+        try {
+          im.io.run();
+          return;
+        } catch (const std::exception& e) {
+          log(LogLevel::error, "http", fmt::format("the server loop caught: {}", e.what()));
+        } catch (...) {
+          log(LogLevel::error, "http", "the server loop caught an unknown exception");
+        }
+      }
+    });
   im.started = true;
   return {};
 }
@@ -335,13 +463,30 @@ int HttpServer::port() const noexcept { return impl_->port.load(); }
 void HttpServer::stop() {
   auto& im = *impl_;
   if (!im.started) return;
-  asio::post(im.io, [&im] {
+  // Stop accepting (on the acceptor's strand, and wait for it), then close every connection.
+  std::promise<void> closed;
+  asio::dispatch(*im.accept_strand, [&im, &closed] {
     beast::error_code ec;
     im.acceptor->close(ec);
+    im.backoff->cancel();
+    closed.set_value();
   });
+  closed.get_future().wait();
+  {
+    std::lock_guard lock(im.sessions.mu);
+    for (auto& w : im.sessions.live)
+      if (auto s = w.lock()) s->shut();
+    im.sessions.live.clear();
+  }
+  // What the sessions still have to do ends with their sockets; then the loop is stopped.
   im.io.stop();
-  for (auto& t : im.threads) t.join();
+  for (auto& t : im.threads)
+    if (t.get_id() != std::this_thread::get_id())
+      t.join();
+    else
+      t.detach();  // stop() from a handler: its own thread cannot join itself
   im.threads.clear();
+  im.acceptor.reset();
   im.started = false;
 }
 

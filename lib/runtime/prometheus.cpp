@@ -1,5 +1,7 @@
 #include <automation/runtime/prometheus.hpp>
 
+#include "detail/clean_text.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -62,15 +64,20 @@ void PrometheusWriter::family(std::string_view name, std::string_view type, std:
 }
 
 void PrometheusWriter::sample(std::string_view name, const Labels& labels, double value) {
-  if (family_.empty() || name.rfind(family_, 0) != 0) misuse(fmt::format("sample {} outside its family", name));
-  if (!metric_name(name)) misuse(fmt::format("invalid metric name \"{}\"", name));
+  const auto suffix = name.rfind(family_, 0) == 0 ? name.substr(family_.size()) : std::string_view("?");
+  if (family_.empty() || !(suffix.empty() || suffix == "_bucket" || suffix == "_sum" || suffix == "_count"))
+    misuse(fmt::format("sample {} outside its family", name));
   out_ += name;
   if (!labels.empty()) {
     out_ += '{';
     bool first = true;
-    for (const auto& [k, v] : labels) {
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      const auto& [k, v] = labels[i];
       if (!label_name(k)) misuse(fmt::format("metric {}: invalid label name \"{}\"", name, k));
-      out_ += fmt::format("{}{}=\"{}\"", first ? "" : ",", k, escape(v, true));
+      for (std::size_t j = 0; j < i; ++j)
+        if (labels[j].first == k) misuse(fmt::format("metric {}: label {} given twice", name, k));
+      // A value that is not valid UTF-8 would make Prometheus refuse the whole scrape.
+      out_ += fmt::format("{}{}=\"{}\"", first ? "" : ",", k, escape(detail::clean_text(v), true));
       first = false;
     }
     out_ += '}';
@@ -93,6 +100,7 @@ Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), c
 }
 
 void Histogram::observe(double v) {
+  if (std::isnan(v)) misuse("a histogram cannot observe NaN");
   const auto i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());  // le: v <= bound
   std::lock_guard lock(mu_);
   ++counts_[i];
@@ -185,7 +193,8 @@ Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help, cons
 Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view help, std::vector<double> bounds, const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& f = family(name, "histogram", help, labels);
-  if (f.bounds.empty()) f.bounds = bounds;
+  if (f.histograms.empty() && f.bounds.empty()) f.bounds = bounds;
+  if (f.bounds.empty()) misuse(fmt::format("histogram {} needs bucket bounds", name));
   auto values = f.values_of(labels);
   for (auto& [v, h] : f.histograms)
     if (v == values) return *h;

@@ -82,7 +82,8 @@ struct ServerOptions {
   std::size_t max_body = 1 << 20;                    ///< larger: 413
   std::size_t max_header = 16 << 10;                 ///< larger: 431
   Duration read_timeout = std::chrono::seconds(10);  ///< to read one whole request; a slower client is cut off
-  Duration idle_timeout = std::chrono::seconds(30);  ///< between requests on a kept-alive connection
+  Duration idle_timeout = std::chrono::seconds(30);  ///< for the next request to begin on a kept-alive connection
+  std::size_t max_connections = 1024;                ///< more at once are closed as they come
 };
 
 class HttpServer {
@@ -96,7 +97,8 @@ class HttpServer {
   Result<void> start();
   /// The bound port (after start()).
   int port() const noexcept;
-  /// Stops accepting, closes the connections and joins the threads.
+  /// Stops accepting, closes the connections and joins the threads; start() may serve again.
+  /// Handlers are not waited for beyond the loop's end: a host drains its own work first.
   void stop();
 
  private:

@@ -218,3 +218,52 @@ TEST_CASE("http server: requests are served in parallel on the pool, a port in u
   CHECK(std::chrono::steady_clock::now() - start < 2s);
   ::close(idle);
 }
+
+TEST_CASE(
+    "http server: a 204 never carries a body, a large upload gets its 413, segments decode alone, literal routes win, stop and start again",
+    "[runtime][http]") {
+  Router r;
+  REQUIRE(r.add("DELETE", "/api/v1/things/:id", [](const HttpRequest&) { return HttpResponse::json(204, nullptr); }));
+  REQUIRE(r.add("GET", "/api/v1/workflows/:name", [](const HttpRequest& req) {
+    return HttpResponse::json(200, boost::json::object{{"name", req.params.at("name")}});
+  }));
+  REQUIRE(r.add("GET", "/api/v1/workflows/executions", [](const HttpRequest&) {
+    return HttpResponse::json(200, boost::json::object{{"executions", boost::json::array{}}});
+  }));
+  REQUIRE(r.add("POST", "/api/v1/upload", [](const HttpRequest&) { return HttpResponse::json(200, nullptr); }));
+  HttpServer server(std::move(r), {.port = 0, .max_body = 1024});
+  REQUIRE(server.start());
+  int port = server.port();
+
+  auto a = call(port, "DELETE", "/api/v1/things/7");
+  CHECK(a.status == 204);
+  CHECK(a.body.empty());
+  CHECK(call(port, "GET", "/healthz").status == 404);  // the server is still up
+
+  // 5 MB against a 1 KiB limit: the client reads the 413 rather than a reset connection.
+  a = call(port, "POST", "/api/v1/upload", std::string(5 << 20, 'x'));
+  CHECK(a.status == 413);
+
+  a = call(port, "GET", "/api/v1/workflows/a%2Fb");
+  CHECK(a.status == 200);
+  CHECK(body_of(a).at("name") == "a/b");
+  CHECK(body_of(call(port, "GET", "/api/v1/workflows/executions")).as_object().contains("executions"));
+  CHECK(call(port, "GET", "/api/v1//workflows/x").status == 404);
+  CHECK(call(port, "GET", "/api/v1/workflows/x/").status == 404);
+
+  server.stop();
+  // Stopped: nothing listens.
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<unsigned short>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0);
+    ::close(fd);
+  }
+  // And it serves again after start().
+  REQUIRE(server.start());
+  port = server.port();
+  CHECK(call(port, "DELETE", "/api/v1/things/8").status == 204);
+}

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <thread>
 
 #include "support/process.hpp"
@@ -60,6 +61,12 @@ TEST_CASE("prometheus: misuse is refused, and updates from several threads all c
   w.family("automation_z", "gauge", "z");
   CHECK_THROWS_WITH(w.family("automation_z", "gauge", "z"), Catch::Contains("written twice"));
   CHECK_THROWS_WITH(w.sample("automation_other", {}, 1), Catch::Contains("outside its family"));
+  CHECK_THROWS_WITH(w.sample("automation_zz", {}, 1), Catch::Contains("outside its family"));
+  CHECK_THROWS_WITH(w.sample("automation_z", {{"a", "1"}, {"a", "2"}}, 1), Catch::Contains("label a given twice"));
+  // A label value that is not valid UTF-8 is repaired rather than spoiling the scrape.
+  w.sample("automation_z", {{"path", "/w\xff"}}, 1);
+  CHECK_THAT(w.str(), Catch::Contains("automation_z{path=\"/w\xEF\xBF\xBD\"} 1"));
+  CHECK_THROWS_WITH(r.histogram("automation_h_seconds", "h", {1}).observe(std::nan("")), Catch::Contains("NaN"));
 
   auto& c = r.counter("automation_events_total", "Events.");
   auto& h = r.histogram("automation_latency_seconds", "Latency.", latency_buckets());
