@@ -48,7 +48,7 @@ struct HttpResponse {
   /// {"error": {"code": code, "message": message}}
   static HttpResponse error(int status, std::string_view code, std::string_view message);
   /// The error of a Result, with the status its code calls for (not_found 404, invalid_argument
-  /// 400, conflict 409, busy 429... see docs/http-api.md).
+  /// 400, conflict and busy 409, ... see docs/http-api.md).
   static HttpResponse error(const Error& error);
 };
 
