@@ -435,6 +435,43 @@ struct ResourceScaler::Impl {
     return !recs->empty();
   }
 
+  /// What a manual action starts from: the resource, its policy, the compare-and-set base, its
+  /// status and size (errc::busy while another action is under way).
+  struct Manual {
+    Resource* resource;
+    Effective policy;
+    std::int64_t newest;
+    ResourceStatus status;
+    int current;
+    TimePoint now;
+    sd::ScalingRecord record(std::string action, const std::string& actor) const {
+      sd::ScalingRecord rec;
+      rec.resource = resource->spec.name;
+      rec.action = std::move(action);
+      rec.time = rec.updated = now;
+      rec.actor = actor;
+      rec.current = rec.recommended = rec.desired = current;
+      rec.reason = "Manual";
+      return rec;
+    }
+  };
+  Result<Manual> begin_manual(std::string_view name) {
+    auto found = find(name);
+    if (!found) return found.error();
+    Resource& r = **found;
+    auto eff = policy_of(r);
+    if (!eff) return eff.error();
+    const auto now = clock.now();
+    auto newest = newest_id(r.spec.name);
+    if (!newest) return newest.error();
+    if (auto busy = check_in_flight(r.spec.name, now); !busy) return busy.error();
+    auto st = r.actuator->status();
+    if (!st) return with_context(st.error(), fmt::format("resource \"{}\": reading its size", name));
+    auto current = size_of(r, *st, eff->policy);
+    if (!current) return current.error();
+    return Manual{&r, std::move(*eff), *newest, std::move(*st), *current, now};
+  }
+
   Result<std::int64_t> newest_id(const std::string& resource) {
     sd::ScalingQuery q;
     q.resource = resource;
@@ -733,76 +770,42 @@ Result<sd::ScalingRecord> ResourceScaler::scale_to(std::string_view resource, in
 Result<sd::ScalingRecord> ResourceScaler::manual_resize(std::string_view resource, bool relative, int amount, const std::string& actor,
                                                         const std::string& reason) {
   std::lock_guard lock(impl_->mu);
-  auto& im = *impl_;
-  auto found = im.find(resource);
-  if (!found) return found.error();
-  Resource& r = **found;
-  auto eff = im.policy_of(r);
-  if (!eff) return eff.error();
-  const auto& policy = eff->policy;
-  const auto now = im.clock.now();
-  auto newest = im.newest_id(r.spec.name);
-  if (!newest) return newest.error();
-  if (auto busy = im.check_in_flight(r.spec.name, now); !busy) return busy.error();
-  auto st = r.actuator->status();
-  if (!st) return with_context(st.error(), fmt::format("resource \"{}\": reading its size", resource));
-  auto current = im.size_of(r, *st, policy);
-  if (!current) return current.error();
-  const long long asked = relative ? static_cast<long long>(*current) + amount : amount;
+  auto m = impl_->begin_manual(resource);
+  if (!m) return m.error();
+  const auto& policy = m->policy.policy;
+  const int current = m->current;
+  const long long asked = relative ? static_cast<long long>(current) + amount : amount;
   const int size = static_cast<int>(std::clamp<long long>(asked, -1, 1000000));
-  const int lo = r.spec.activation ? 0 : policy.min_replicas;
+  const int lo = m->resource->spec.activation ? 0 : policy.min_replicas;
   const int target = std::clamp(size, lo, policy.max_replicas);
-  if (target == *current) {
+  if (target == current) {
     if (size > policy.max_replicas)
       return fail(errc::invalid_argument, fmt::format("resource \"{}\" is at its maximum of {}", resource, policy.max_replicas));
     if (size < lo) return fail(errc::invalid_argument, fmt::format("resource \"{}\" is at its minimum of {}", resource, lo));
     return fail(errc::invalid_argument, fmt::format("resource \"{}\" already has {} member{}", resource, target, target == 1 ? "" : "s"));
   }
-  sd::ScalingRecord rec;
-  rec.resource = r.spec.name;
-  rec.action = target > *current ? "scale-up" : "scale-down";
-  rec.time = rec.updated = now;
-  rec.actor = actor;
-  rec.current = *current;
+  auto rec = m->record(target > current ? "scale-up" : "scale-down", actor);
   rec.recommended = size < 0 ? 0 : size;
   rec.desired = target;
-  rec.reason = "Manual";
-  rec.message = fmt::format("{} from {} to {} by {}{}{}", rec.action, *current, target, actor, reason.empty() ? "" : ": " + reason,
+  rec.message = fmt::format("{} from {} to {} by {}{}{}", rec.action, current, target, actor, reason.empty() ? "" : ": " + reason,
                             target != size ? fmt::format(" (asked for {}, kept within [{}, {}])", size, lo, policy.max_replicas) : "");
-  rec.inputs = json::dump(bj::object{{"status", st->detail}, {"asked", size}});
-  Actuator& actuator = *r.actuator;
+  rec.inputs = json::dump(bj::object{{"status", m->status.detail}, {"asked", size}});
+  Actuator& actuator = *m->resource->actuator;
   const std::string why = rec.message;
-  return im.act(std::move(rec), *newest, [&] { return actuator.resize(target, why); });
+  return impl_->act(std::move(rec), m->newest, [&] { return actuator.resize(target, why); });
 }
 
 Result<sd::ScalingRecord> ResourceScaler::restart(std::string_view resource, const std::string& actor, const std::string& reason) {
   std::lock_guard lock(impl_->mu);
-  auto& im = *impl_;
-  auto found = im.find(resource);
-  if (!found) return found.error();
-  Resource& r = **found;
-  auto eff = im.policy_of(r);
-  if (!eff) return eff.error();
-  auto newest = im.newest_id(r.spec.name);
-  if (!newest) return newest.error();
-  if (auto busy = im.check_in_flight(r.spec.name, im.clock.now()); !busy) return busy.error();
-  auto st = r.actuator->status();
-  if (!st) return with_context(st.error(), fmt::format("resource \"{}\": reading its size", resource));
-  auto current = im.size_of(r, *st, eff->policy);
-  if (!current) return current.error();
-  sd::ScalingRecord rec;
-  rec.resource = r.spec.name;
-  rec.action = "restart";
-  rec.time = rec.updated = im.clock.now();
-  rec.actor = actor;
-  rec.current = rec.recommended = rec.desired = *current;
-  rec.reason = "Manual";
-  rec.message =
-      fmt::format("restart of {} member{} by {}{}", *current, *current == 1 ? "" : "s", actor, reason.empty() ? "" : ": " + reason);
-  rec.inputs = json::dump(bj::object{{"status", st->detail}});
-  Actuator& actuator = *r.actuator;
+  auto m = impl_->begin_manual(resource);
+  if (!m) return m.error();
+  const int current = m->current;
+  auto rec = m->record("restart", actor);
+  rec.message = fmt::format("restart of {} member{} by {}{}", current, current == 1 ? "" : "s", actor, reason.empty() ? "" : ": " + reason);
+  rec.inputs = json::dump(bj::object{{"status", m->status.detail}});
+  Actuator& actuator = *m->resource->actuator;
   const std::string why = rec.message;
-  return im.act(std::move(rec), *newest, [&] { return actuator.restart(why); });
+  return impl_->act(std::move(rec), m->newest, [&] { return actuator.restart(why); });
 }
 
 Result<sd::ScalingRecord> ResourceScaler::set_policy(std::string_view resource, const ScalingPolicy& policy, const std::string& actor,
