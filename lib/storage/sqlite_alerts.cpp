@@ -143,27 +143,10 @@ Result<std::vector<MetricPoint>> SqliteStore::query_metric_points(const MetricQu
 }
 
 Result<std::int64_t> SqliteStore::prune_metric_points(TimePoint before) {
-  if (auto w = impl_->writable(); !w) return w.error();
-  std::lock_guard lock(impl_->mu);
-  if (auto e = impl_->ensure_current(); !e) return e.error();
-  // In chunks, each its own (autocommit) transaction, so a month of samples going at once never
-  // locks other writers out for long.
-  auto st = impl_->db.prepare(
+  return impl_->prune_in_chunks(
       "DELETE FROM metric_point WHERE (name, labels, time_ms) IN (SELECT name, labels, time_ms FROM metric_point WHERE time_ms < ?1 "
-      "ORDER BY time_ms LIMIT ?2)");
-  if (!st) return st.error();
-  constexpr std::int64_t kChunk = 10000;
-  std::int64_t total = 0;
-  for (;;) {
-    st->reset();
-    st->bind(1, to_epoch_ms(before));
-    st->bind(2, kChunk);
-    if (auto e = st->step("prune metric points"); !e)
-      return with_context(e.error(), fmt::format("prune metric points (after pruning {})", total));
-    const std::int64_t n = sqlite3_changes(impl_->db.get());
-    total += n;
-    if (n < kChunk) return total;
-  }
+      "ORDER BY time_ms LIMIT ?2)",
+      before, 10000, "prune metric points");
 }
 
 Result<std::int64_t> SqliteStore::create_alert(const AlertRecord& r) {

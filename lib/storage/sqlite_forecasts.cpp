@@ -97,25 +97,10 @@ Result<std::vector<ForecastRecord>> SqliteStore::list_forecasts(const ForecastQu
 }
 
 Result<std::int64_t> SqliteStore::prune_forecasts(TimePoint before) {
-  if (auto w = impl_->writable(); !w) return w.error();
-  std::lock_guard lock(impl_->mu);
-  if (auto e = impl_->ensure_current(); !e) return e.error();
-  // In chunks, each its own (autocommit) transaction, as prune_metric_points: a forecast carries its
-  // document and inputs, so a long-unpruned store never holds other writers out for long.
-  auto st =
-      impl_->db.prepare("DELETE FROM forecast WHERE id IN (SELECT id FROM forecast WHERE created_ms < ?1 ORDER BY created_ms LIMIT ?2)");
-  if (!st) return st.error();
-  constexpr std::int64_t kChunk = 1000;
-  std::int64_t total = 0;
-  for (;;) {
-    st->reset();
-    st->bind(1, to_epoch_ms(before));
-    st->bind(2, kChunk);
-    if (auto e = st->step("prune forecasts"); !e) return with_context(e.error(), fmt::format("prune forecasts (after pruning {})", total));
-    const std::int64_t n = sqlite3_changes(impl_->db.get());
-    total += n;
-    if (n < kChunk) return total;
-  }
+  // Smaller chunks: a forecast carries its document and inputs.
+  return impl_->prune_in_chunks(
+      "DELETE FROM forecast WHERE id IN (SELECT id FROM forecast WHERE created_ms < ?1 ORDER BY created_ms LIMIT ?2)", before, 1000,
+      "prune forecasts");
 }
 
 }  // namespace automation::storage

@@ -66,6 +66,10 @@ struct SqliteStore::Impl {
                                                version, latest_schema_version()));
   }
 
+  // Deletes with `sql` (binding ?1 = before in epoch ms, ?2 = the chunk size) until a chunk deletes
+  // fewer rows than `chunk`: each chunk its own (autocommit) transaction, so that pruning a
+  // long-unpruned store never holds other writers out for long. Returns the rows deleted.
+  Result<std::int64_t> prune_in_chunks(std::string_view sql, TimePoint before, std::int64_t chunk, std::string_view what);
   Result<void> fill_task_rollups();
   // Inside a write transaction: marks a block's partials for a zone present and stores them; false
   // (nothing written) when they were present already.

@@ -182,28 +182,11 @@ Result<std::vector<ScalingRecord>> SqliteStore::list_scaling(const ScalingQuery&
 }
 
 Result<std::int64_t> SqliteStore::prune_scaling(TimePoint before) {
-  if (auto w = impl_->writable(); !w) return w.error();
-  std::lock_guard lock(impl_->mu);
-  if (auto e = impl_->ensure_current(); !e) return e.error();
-  // In chunks, each its own (autocommit) transaction, as prune_metric_points: the scaler writes a
-  // record per evaluation, so a long-unpruned store never holds other writers out for long. Each
-  // chunk spares the resources' newest thresholds records as they are then (the partial index).
-  auto st = impl_->db.prepare(
+  // Each chunk spares the resources' newest thresholds records as they are then (the partial index).
+  return impl_->prune_in_chunks(
       "DELETE FROM scaling_record WHERE id IN (SELECT id FROM scaling_record WHERE time_ms < ?1 AND id NOT IN (SELECT max(id) FROM "
-      "scaling_record WHERE action = 'thresholds' GROUP BY resource) ORDER BY time_ms LIMIT ?2)");
-  if (!st) return st.error();
-  constexpr std::int64_t kChunk = 10000;
-  std::int64_t total = 0;
-  for (;;) {
-    st->reset();
-    st->bind(1, to_epoch_ms(before));
-    st->bind(2, kChunk);
-    if (auto e = st->step("prune scaling records"); !e)
-      return with_context(e.error(), fmt::format("prune scaling records (after pruning {})", total));
-    const std::int64_t n = sqlite3_changes(impl_->db.get());
-    total += n;
-    if (n < kChunk) return total;
-  }
+      "scaling_record WHERE action = 'thresholds' GROUP BY resource) ORDER BY time_ms LIMIT ?2)",
+      before, 10000, "prune scaling records");
 }
 
 Result<std::int64_t> SqliteStore::append_healing(const HealingRecord& r) {
@@ -295,24 +278,9 @@ Result<std::vector<HealingRecord>> SqliteStore::list_healing(const HealingQuery&
 }
 
 Result<std::int64_t> SqliteStore::prune_healing(TimePoint before) {
-  if (auto w = impl_->writable(); !w) return w.error();
-  std::lock_guard lock(impl_->mu);
-  if (auto e = impl_->ensure_current(); !e) return e.error();
-  auto st = impl_->db.prepare(
-      "DELETE FROM healing_record WHERE id IN (SELECT id FROM healing_record WHERE time_ms < ?1 ORDER BY time_ms LIMIT ?2)");
-  if (!st) return st.error();
-  constexpr std::int64_t kChunk = 10000;
-  std::int64_t total = 0;
-  for (;;) {
-    st->reset();
-    st->bind(1, to_epoch_ms(before));
-    st->bind(2, kChunk);
-    if (auto e = st->step("prune healing records"); !e)
-      return with_context(e.error(), fmt::format("prune healing records (after pruning {})", total));
-    const std::int64_t n = sqlite3_changes(impl_->db.get());
-    total += n;
-    if (n < kChunk) return total;
-  }
+  return impl_->prune_in_chunks(
+      "DELETE FROM healing_record WHERE id IN (SELECT id FROM healing_record WHERE time_ms < ?1 ORDER BY time_ms LIMIT ?2)", before, 10000,
+      "prune healing records");
 }
 
 }  // namespace automation::storage

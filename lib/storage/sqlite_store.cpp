@@ -541,6 +541,24 @@ Result<std::vector<TaskRecord>> SqliteStore::query_tasks(const TaskQuery& q) {
   return out;
 }
 
+Result<std::int64_t> SqliteStore::Impl::prune_in_chunks(std::string_view sql, TimePoint before, std::int64_t chunk, std::string_view what) {
+  if (auto w = writable(); !w) return w.error();
+  std::lock_guard lock(mu);
+  if (auto e = ensure_current(); !e) return e.error();
+  auto st = db.prepare(sql);
+  if (!st) return st.error();
+  std::int64_t total = 0;
+  for (;;) {
+    st->reset();
+    st->bind(1, to_epoch_ms(before));
+    st->bind(2, chunk);
+    if (auto e = st->step(what); !e) return with_context(e.error(), fmt::format("{} (after pruning {})", what, total));
+    const std::int64_t n = sqlite3_changes(db.get());
+    total += n;
+    if (n < chunk) return total;
+  }
+}
+
 Result<void> SqliteStore::Impl::fill_task_rollups() {
   std::int64_t from = 0, to = 0;
   {
