@@ -20,17 +20,12 @@ struct ListOptions {
 
 int audit_list(Context& ctx, const ListOptions& o) {
   st::AuditQuery q;
-  const auto now = automation::SystemClock::instance().now();
-  if (!o.since.empty()) {
-    auto t = automation::parse_time_spec(o.since, now);
-    if (!t) return ctx.error(automation::with_context(t.error(), "--since"));
-    q.since = *t;
-  }
-  if (!o.until.empty()) {
-    auto t = automation::parse_time_spec(o.until, now);
-    if (!t) return ctx.error(automation::with_context(t.error(), "--until"));
-    q.until = *t;
-  }
+  auto since = Context::time_option(o.since, "--since");
+  if (!since) return ctx.error(since.error());
+  q.since = *since;
+  auto until = Context::time_option(o.until, "--until");
+  if (!until) return ctx.error(until.error());
+  q.until = *until;
   if (!o.outcome.empty()) {
     auto out = st::parse_audit_outcome(o.outcome);
     if (!out) return ctx.error(automation::with_context(out.error(), "--outcome"));

@@ -1,5 +1,6 @@
 #include "context.hpp"
 
+#include <automation/core/time.hpp>
 #include <automation/storage/memory_store.hpp>
 
 #include <filesystem>
@@ -94,6 +95,13 @@ automation::Result<std::unique_ptr<automation::storage::Store>> Context::open_st
   auto opened = open_store(Access::read);
   if (opened || opened.error().code != automation::errc::not_found) return opened;
   return std::unique_ptr<automation::storage::Store>(std::make_unique<automation::storage::MemoryStore>());
+}
+
+automation::Result<std::optional<automation::TimePoint>> Context::time_option(std::string_view text, std::string_view option) {
+  if (text.empty()) return std::optional<automation::TimePoint>();
+  auto t = automation::parse_time_spec(text, automation::SystemClock::instance().now());
+  if (!t) return automation::with_context(t.error(), option);
+  return std::optional<automation::TimePoint>(*t);
 }
 
 automation::Result<bool> Context::configured_file(const std::string& key, const std::string& path) const {

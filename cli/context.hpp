@@ -62,6 +62,9 @@ class Context {
   /// (the caller falls back), but one the configuration named must exist (errc::config, naming
   /// the key, the file and where the name came from).
   automation::Result<bool> configured_file(const std::string& key, const std::string& path) const;
+  /// A point in time given to `option` ("--since"): ISO-8601, or a duration before now ("24h");
+  /// nullopt for an empty text; errors name the option.
+  static automation::Result<std::optional<automation::TimePoint>> time_option(std::string_view text, std::string_view option);
 
   /// Who and where, for audit records.
   std::string actor() const;

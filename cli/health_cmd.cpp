@@ -6,13 +6,12 @@
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/healing/self_healer.hpp>
-#include <automation/storage/memory_store.hpp>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
 #include <filesystem>
-#include <thread>
+#include <set>
 
 namespace autoctl {
 namespace hl = automation::healing;
@@ -23,13 +22,11 @@ using automation::Result;
 
 namespace {
 
-std::string shown_time(automation::TimePoint t) { return automation::format_timestamp(t); }
-
 bj::object record_json(const st::HealingRecord& r) {
   auto detail = automation::json::parse(r.detail);
   return {{"id", r.id},
           {"target", r.target},
-          {"time", shown_time(r.time)},
+          {"time", automation::format_timestamp(r.time)},
           {"kind", r.kind},
           {"state", r.state},
           {"action", r.action},
@@ -45,7 +42,7 @@ bj::object record_json(const st::HealingRecord& r) {
 
 void print_record(const st::HealingRecord& r) {
   const auto what = r.kind == "action" ? fmt::format("{} {}", r.action, r.outcome) : r.kind == "state" ? r.state : r.kind;
-  fmt::print("{}  {:<16} {:<20} {}\n", shown_time(r.time), r.target, what, r.reason);
+  fmt::print("{}  {:<16} {:<20} {}\n", automation::format_timestamp(r.time), r.target, what, r.reason);
   if (!r.error.empty()) fmt::print("{:>26}error: {}\n", "", r.error);
 }
 
@@ -75,11 +72,9 @@ Result<Setup> healing_setup(const Context& ctx) {
   }
   if (s.config.seeds) {
     hl::SeedOptions seeds;
-    const auto uri = ctx.store_uri();
-    if (uri.rfind("sqlite:", 0) == 0 || (uri.find(':') == std::string::npos && !uri.empty())) {
-      const std::string path = uri.rfind("sqlite:", 0) == 0 ? uri.substr(7) : uri;
-      seeds.database = std::filesystem::absolute(path).string();
-      seeds.data_directory = std::filesystem::absolute(path).parent_path().string();
+    if (auto path = st::sqlite_path(ctx.store_uri()); path && !path->empty()) {
+      seeds.database = std::filesystem::absolute(*path).string();
+      seeds.data_directory = std::filesystem::absolute(*path).parent_path().string();
     }
     seeds.disk_limit = ctx.config.thresholds.disk_high;
     for (const auto& svc : s.config.services) seeds.services.push_back(svc.name);
@@ -156,9 +151,11 @@ int run_health(Context& ctx, const std::string& only) {
     fmt::print("{:<16} {}\n", t.name, t.liveness.describe());
     fmt::print("{:<16}   now: {}\n", "", now_says);
     if (!state->empty())
-      fmt::print("{:<16}   healer: {} since {} ({})\n", "", state->front().state, shown_time(state->front().time), state->front().reason);
+      fmt::print("{:<16}   healer: {} since {} ({})\n", "", state->front().state, automation::format_timestamp(state->front().time),
+                 state->front().reason);
     for (const auto& a : *actions)
-      fmt::print("{:<16}   {} {} {} {}{}\n", "", shown_time(a.time), a.action, a.outcome, a.reason, a.error.empty() ? "" : ": " + a.error);
+      fmt::print("{:<16}   {} {} {} {}{}\n", "", automation::format_timestamp(a.time), a.action, a.outcome, a.reason,
+                 a.error.empty() ? "" : ": " + a.error);
   }
   if (!found) return ctx.error(automation::fail(errc::not_found, fmt::format("unknown health target \"{}\"", only)));
   if (ctx.global.json) ctx.print_json(bj::object{{"source", setup->source}, {"healthy", all_ok}, {"targets", std::move(items)}});
@@ -253,11 +250,9 @@ int run_history(Context& ctx, const HistoryOptions& o) {
   if (!o.target.empty()) q.target = o.target;
   if (o.actions) q.kind = "action";
   q.limit = o.limit;
-  if (!o.since.empty()) {
-    auto t = automation::parse_time_spec(o.since, automation::SystemClock::instance().now());
-    if (!t) return ctx.error(automation::with_context(t.error(), "--since"));
-    q.since = *t;
-  }
+  auto since = Context::time_option(o.since, "--since");
+  if (!since) return ctx.error(since.error());
+  q.since = *since;
   auto list = store->list_healing(q);
   if (!list) return ctx.error(list.error());
   if (ctx.global.json) {
@@ -308,12 +303,12 @@ int run_pause(Context& ctx, const PauseOptions& o, bool pause) {
   auto r = pause ? healer.pause(o.target, until, ctx.actor(), o.reason) : healer.resume(o.target, ctx.actor(), o.reason);
   if (!r) return ctx.error(r.error());
   ctx.audit(**store, pause ? "heal.pause" : "heal.resume", o.target, st::AuditOutcome::success, r->reason,
-            {{"until", until ? bj::value(shown_time(*until)) : bj::value(nullptr)}});
+            {{"until", until ? bj::value(automation::format_timestamp(*until)) : bj::value(nullptr)}});
   if (ctx.global.json)
     ctx.print_json(record_json(*r));
   else
-    fmt::print("{} {}{} by {}: {}\n", o.target, pause ? "paused" : "resumed", until ? " until " + shown_time(*until) : "", r->actor,
-               r->reason);
+    fmt::print("{} {}{} by {}: {}\n", o.target, pause ? "paused" : "resumed", until ? " until " + automation::format_timestamp(*until) : "",
+               r->actor, r->reason);
   return ex_ok;
 }
 

@@ -29,17 +29,12 @@ struct Filters {
 
 automation::Result<void> parse_range(const Filters& f, std::optional<automation::TimePoint>& since,
                                      std::optional<automation::TimePoint>& until) {
-  const auto now = automation::SystemClock::instance().now();
-  if (!f.since.empty()) {
-    auto t = automation::parse_time_spec(f.since, now);
-    if (!t) return automation::with_context(t.error(), "--since");
-    since = *t;
-  }
-  if (!f.until.empty()) {
-    auto t = automation::parse_time_spec(f.until, now);
-    if (!t) return automation::with_context(t.error(), "--until");
-    until = *t;
-  }
+  auto s = Context::time_option(f.since, "--since");
+  if (!s) return s.error();
+  since = *s;
+  auto u = Context::time_option(f.until, "--until");
+  if (!u) return u.error();
+  until = *u;
   return {};
 }
 

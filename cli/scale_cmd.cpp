@@ -28,14 +28,12 @@ using automation::Result;
 
 namespace {
 
-std::string shown_time(automation::TimePoint t) { return automation::format_timestamp(t); }
-
 bj::object record_json(const st::ScalingRecord& r) {
   auto inputs = automation::json::parse(r.inputs);
   return {{"id", r.id},
           {"resource", r.resource},
           {"action", r.action},
-          {"time", shown_time(r.time)},
+          {"time", automation::format_timestamp(r.time)},
           {"actor", r.actor},
           {"current", r.current},
           {"recommended", r.recommended},
@@ -53,7 +51,8 @@ bj::object record_json(const st::ScalingRecord& r) {
 void print_record(const st::ScalingRecord& r) {
   const auto sizes = r.action == "thresholds" || r.action == "restart" ? std::string(r.action == "restart" ? "restart" : "policy")
                                                                        : fmt::format("{} -> {}", r.current, r.desired);
-  fmt::print("{}  {:<12} {:<10} {:<9} {:<9} {}: {}\n", shown_time(r.time), r.resource, r.action, sizes, r.outcome, r.reason, r.message);
+  fmt::print("{}  {:<12} {:<10} {:<9} {:<9} {}: {}\n", automation::format_timestamp(r.time), r.resource, r.action, sizes, r.outcome,
+             r.reason, r.message);
   if (!r.error.empty()) fmt::print("{:>22}error: {}\n", "", r.error);
 }
 
@@ -180,7 +179,7 @@ bj::object report_json(const sc::ResourceReport& rep) {
     for (const auto& m : rep.status->members) {
       bj::object mo{{"name", m.name}, {"ready", m.ready}};
       if (m.pid) mo["pid"] = m.pid;
-      if (m.started != automation::TimePoint{}) mo["started"] = shown_time(m.started);
+      if (m.started != automation::TimePoint{}) mo["started"] = automation::format_timestamp(m.started);
       members.push_back(std::move(mo));
     }
     o["size"] = automation::json::or_null(rep.status->size);
@@ -223,10 +222,10 @@ int run_status(Context& ctx, const std::string& only) {
       fmt::print("  size: cannot be read: {}\n", rep->status.error().message);
     }
     if (rep->last_decision)
-      fmt::print("  last decision: {} {} -> {} {}: {}\n", shown_time(rep->last_decision->time), rep->last_decision->current,
-                 rep->last_decision->desired, rep->last_decision->reason, rep->last_decision->message);
+      fmt::print("  last decision: {} {} -> {} {}: {}\n", automation::format_timestamp(rep->last_decision->time),
+                 rep->last_decision->current, rep->last_decision->desired, rep->last_decision->reason, rep->last_decision->message);
     if (rep->last_change)
-      fmt::print("  last change: {} {} by {}: {} -> {}\n", shown_time(rep->last_change->time), rep->last_change->action,
+      fmt::print("  last change: {} {} by {}: {} -> {}\n", automation::format_timestamp(rep->last_change->time), rep->last_change->action,
                  rep->last_change->actor, rep->last_change->current, rep->last_change->desired);
   }
   if (ctx.global.json) ctx.print_json(bj::object{{"source", s->source}, {"resources", std::move(items)}});
@@ -310,11 +309,9 @@ int run_history(Context& ctx, const HistoryOptions& o) {
   if (!o.resource.empty()) q.resource = o.resource;
   q.limit = o.limit;
   q.changes_only = o.changes;
-  if (!o.since.empty()) {
-    auto t = automation::parse_time_spec(o.since, automation::SystemClock::instance().now());
-    if (!t) return ctx.error(automation::with_context(t.error(), "--since"));
-    q.since = *t;
-  }
+  auto since = Context::time_option(o.since, "--since");
+  if (!since) return ctx.error(since.error());
+  q.since = *since;
   auto list = store->list_scaling(q);
   if (!list) return ctx.error(list.error());
   if (ctx.global.json) {

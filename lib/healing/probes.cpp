@@ -3,6 +3,8 @@
 #include <automation/healing/probe.hpp>
 #include <automation/scaling/actuator.hpp>
 
+#include "workflow/process.hpp"
+
 #include "detail/http_client.hpp"
 #include "detail/names.hpp"
 #include "detail/sqlite.hpp"
@@ -10,8 +12,6 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -37,16 +37,8 @@ std::string percent(double v) { return fmt::format("{:.1f}%", v); }
 
 ProbeResult failed(std::string why) { return ProbeResult{false, std::move(why), std::nullopt, {}}; }
 
-/// State letter of /proc/PID/stat ('\0' when the process does not exist).
-char process_state(long pid) {
-  auto stat = read_file(fmt::format("/proc/{}/stat", pid));
-  if (!stat) return '\0';
-  const auto close = stat->rfind(')');
-  return close != std::string::npos && close + 2 < stat->size() ? (*stat)[close + 2] : '\0';
-}
-
 ProbeResult probe_pid(long pid, const std::string& what) {
-  const char st = process_state(pid);
+  const char st = workflow::detail::process_state(static_cast<pid_t>(pid));
   if (st == '\0') return failed(fmt::format("{}: pid {} is not running", what, pid));
   if (st == 'Z' || st == 'X') return failed(fmt::format("{}: pid {} has exited (a zombie)", what, pid));
   return ProbeResult{true, fmt::format("{}: pid {} is running", what, pid), std::nullopt, {}};
@@ -73,7 +65,7 @@ ProbeResult probe_process(const ProbeSpec& p) {
       auto comm = read_file((e.path() / "comm").string());
       if (!comm || detail::trim(*comm) != std::string_view(p.process_name).substr(0, 15)) continue;
       const long pid = std::stol(name);
-      const char st = process_state(pid);
+      const char st = workflow::detail::process_state(static_cast<pid_t>(pid));
       if (st != 'Z' && st != 'X' && st != '\0')
         return ProbeResult{true, fmt::format("process {} is running (pid {})", p.process_name, pid), std::nullopt, {}};
     }

@@ -91,8 +91,7 @@ std::string HealStep::describe() const {
 }
 
 Result<void> TargetSpec::validate() const {
-  if (!sd::is_resource_name(name))
-    return fail(errc::invalid_argument, fmt::format("invalid target name \"{}\" (use [A-Za-z0-9][A-Za-z0-9_.-]*, at most 100)", name));
+  if (auto v = sd::check_resource_name("target", name); !v) return v;
   auto bad = [&](std::string msg) { return fail(errc::invalid_argument, fmt::format("target \"{}\": {}", name, msg)); };
   if (auto v = liveness.validate(); !v) return bad("liveness " + v.error().message);
   if (readiness)

@@ -36,8 +36,7 @@ struct Supervisor::Service {
 };
 
 Result<void> ServiceSpec::validate() const {
-  if (!storage::is_resource_name(name))
-    return fail(errc::invalid_argument, fmt::format("invalid service name \"{}\" (use [A-Za-z0-9][A-Za-z0-9_.-]*)", name));
+  if (auto v = storage::check_resource_name("service", name); !v) return v;
   if (command.empty() || command.front().empty()) return fail(errc::invalid_argument, fmt::format("service \"{}\" needs a command", name));
   if (stop_timeout < Duration{}) return fail(errc::invalid_argument, fmt::format("service \"{}\": stop_timeout cannot be negative", name));
   return {};

@@ -32,12 +32,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 int hex(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -104,7 +98,7 @@ int status_for(errc e) {
 
 std::string HttpRequest::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
-    if (iequals(k, name)) return v;
+    if (beast::iequals(k, name)) return v;
   return {};
 }
 

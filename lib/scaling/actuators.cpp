@@ -21,7 +21,6 @@
 #include <charconv>
 #include <csignal>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <thread>
 
@@ -52,22 +51,6 @@ std::string join_argv(const std::vector<std::string>& argv) {
     out += a;
   }
   return out;
-}
-
-int pidfd_of(pid_t pid) noexcept {
-#ifdef SYS_pidfd_open
-  const long fd = syscall(SYS_pidfd_open, pid, 0);
-  if (fd >= 0) return static_cast<int>(fd);
-#endif
-  return -1;
-}
-
-/// State letter of /proc/PID/stat ('\0' when there is no such process).
-char process_state(pid_t pid) {
-  auto stat = read_file(fmt::format("/proc/{}/stat", pid));
-  if (!stat) return '\0';
-  const auto close = stat->rfind(')');
-  return close != std::string::npos && close + 2 < stat->size() ? (*stat)[close + 2] : '\0';
 }
 
 /// Waits up to `timeout` for the process behind `pidfd` to exit.
@@ -191,16 +174,16 @@ CommandActuator::CommandActuator(std::string resource, CommandOptions options)
   if (auto v = options_.validate(); !v) throw Exception(with_context(v.error(), fmt::format("resource \"{}\"", resource_)));
 }
 
-Result<std::string> CommandActuator::run(const std::vector<std::string>& argv, std::map<std::string, std::string> values) {
+Result<std::string> CommandActuator::run(const std::vector<std::string>& argv, std::map<std::string, std::string> values,
+                                         const std::string& reason) {
   values["resource"] = resource_;
-  std::map<std::string, std::string> placeholders = values;
-  placeholders.erase("reason");
   std::vector<std::string> args;
-  for (const auto& a : argv) args.push_back(substitute(a, placeholders));
+  for (const auto& a : argv) args.push_back(substitute(a, values));
+  // The reason is free text: the environment only, never an argument.
   std::map<std::string, std::string> env = options_.environment;
   env["AUTOMATION_RESOURCE"] = resource_;
   if (auto it = values.find("size"); it != values.end()) env["AUTOMATION_SIZE"] = it->second;
-  if (auto it = values.find("reason"); it != values.end()) env["AUTOMATION_REASON"] = it->second;
+  if (!reason.empty()) env["AUTOMATION_REASON"] = reason;
   auto r = run_command(args, options_.timeout, env);
   if (!r) return r.error();
   if (r->exit_code != 0) {
@@ -218,7 +201,7 @@ Result<ResourceStatus> CommandActuator::status() {
     st.detail = "no status command";
     return st;
   }
-  auto out = run(options_.status, {});
+  auto out = run(options_.status, {}, {});
   if (!out) return out.error();
   const std::string text = tail_of(*out, std::string::npos);  // owned: tail_of returns a new string
   const auto shown = tail_of(*out, 200);
@@ -245,9 +228,7 @@ Result<ResourceStatus> CommandActuator::status() {
 
 Result<void> CommandActuator::resize(int size, const std::string& reason) {
   if (size < 0) return fail(errc::invalid_argument, fmt::format("resource \"{}\": a size cannot be negative ({})", resource_, size));
-  auto out = run(options_.resize,
-                 {{"size", std::to_string(size)}, {"current", last_size_ ? std::to_string(*last_size_) : ""}, {"reason", reason}});
-  // (the reason goes to the environment only: run() leaves it out of the arguments)
+  auto out = run(options_.resize, {{"size", std::to_string(size)}, {"current", last_size_ ? std::to_string(*last_size_) : ""}}, reason);
   if (!out) return out.error();
   last_size_ = size;
   return {};
@@ -255,7 +236,7 @@ Result<void> CommandActuator::resize(int size, const std::string& reason) {
 
 Result<void> CommandActuator::restart(const std::string& reason) {
   if (options_.restart.empty()) return fail(errc::invalid_argument, fmt::format("resource \"{}\" has no restart command", resource_));
-  auto out = run(options_.restart, {{"reason", reason}});
+  auto out = run(options_.restart, {}, reason);
   if (!out) return out.error();
   return {};
 }
@@ -341,8 +322,7 @@ Result<void> ProcessPoolOptions::validate() const {
 
 ProcessPool::ProcessPool(std::string resource, ProcessPoolOptions options, const Clock& clock)
     : resource_(std::move(resource)), options_(std::move(options)), clock_(clock) {
-  if (!storage::is_resource_name(resource_))
-    throw Exception(fail(errc::invalid_argument, fmt::format("invalid resource name \"{}\" (use [A-Za-z0-9][A-Za-z0-9_.-]*)", resource_)));
+  if (auto v = storage::check_resource_name("resource", resource_); !v) throw Exception(v.error());
   if (auto v = options_.validate(); !v) throw Exception(with_context(v.error(), fmt::format("resource \"{}\"", resource_)));
   if (options_.state_directory.empty()) memory_ = std::make_unique<State>();
 }
@@ -412,7 +392,7 @@ void ProcessPool::prune(State& state) {
     // Another process with the pid now (or none): the member is gone. Only this pool's own
     // children are ever reaped here, never a pid that may belong to someone else.
     if (wd::process_start_ticks(pid) != e.ticks) return true;
-    const char state = process_state(pid);
+    const char state = wd::process_state(pid);
     if (state != 'Z' && state != 'X' && state != '\0') return false;
     if (spawned_.erase(pid) > 0) {
       int st = 0;
@@ -455,7 +435,7 @@ Result<Member> ProcessPool::start_member(State& state, const std::string& reason
 Result<void> ProcessPool::stop_member(const Member& m, long long ticks) {
   // A pidfd pins the member: once its start time is checked through it, no signal can reach a
   // process that took its pid after it.
-  const int fd = pidfd_of(m.pid);
+  const int fd = wd::open_pidfd(m.pid);
   if (fd < 0) return {};  // gone
   if (wd::process_start_ticks(m.pid) != ticks) {
     ::close(fd);

@@ -56,8 +56,7 @@ Result<void> DockerOptions::validate() const {
 
 DockerActuator::DockerActuator(std::string resource, DockerOptions options, const Clock& clock)
     : resource_(std::move(resource)), options_(std::move(options)), clock_(clock) {
-  if (!storage::is_resource_name(resource_))
-    throw Exception(fail(errc::invalid_argument, fmt::format("invalid resource name \"{}\"", resource_)));
+  if (auto v = storage::check_resource_name("resource", resource_); !v) throw Exception(v.error());
   if (auto v = options_.validate(); !v) throw Exception(with_context(v.error(), fmt::format("resource \"{}\"", resource_)));
 }
 

@@ -8,8 +8,10 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
-#include <numeric>
+#include <map>
+#include <mutex>
 
 namespace automation::scaling {
 
@@ -88,8 +90,6 @@ bj::object reading_json(const MetricReading& m) {
   return o;
 }
 
-bool is_manual(std::string_view action) { return action == "scale-up" || action == "scale-down" || action == "restart"; }
-
 /// A resize that happened, or may have (pending: under way, or its process died): both start the
 /// cooldowns and count in the rate policies.
 bool resized(const storage::ScalingRecord& h) { return (h.outcome == "applied" || h.outcome == "pending") && h.desired != h.current; }
@@ -131,8 +131,7 @@ Result<void> ScalingPolicy::validate() const {
 }
 
 Result<void> ResourceSpec::validate() const {
-  if (!sd::is_resource_name(name))
-    return fail(errc::invalid_argument, fmt::format("invalid resource name \"{}\" (use [A-Za-z0-9][A-Za-z0-9_.-]*, at most 100)", name));
+  if (auto v = sd::check_resource_name("resource", name); !v) return v;
   auto bad = [&](std::string msg) { return fail(errc::invalid_argument, fmt::format("resource \"{}\": {}", name, msg)); };
   if (auto v = policy.validate(); !v) return bad(v.error().message);
   if (cooldown_up < Duration{} || cooldown_down < Duration{}) return bad("cooldowns cannot be negative");
@@ -873,11 +872,7 @@ Result<ResourceReport> ResourceScaler::report(std::string_view resource) {
   q.outcome = "applied";
   last = im.store.list_scaling(q);
   if (!last) return last.error();
-  for (const auto& rec : *last)
-    if (rec.action != "thresholds" && (rec.desired != rec.current || is_manual(rec.action))) {
-      rep.last_change = rec;
-      break;
-    }
+  if (!last->empty()) rep.last_change = last->front();  // changes_only: a resize or a manual action
   return rep;
 }
 

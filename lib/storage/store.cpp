@@ -328,6 +328,12 @@ bool is_resource_name(std::string_view name) noexcept {
          std::all_of(name.begin() + 1, name.end(), [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
+Result<void> check_resource_name(std::string_view kind, std::string_view name) {
+  if (is_resource_name(name)) return {};
+  return fail(errc::invalid_argument,
+              fmt::format("invalid {} name \"{}\" (use [A-Za-z0-9][A-Za-z0-9_.-]*, at most 100 characters)", kind, name));
+}
+
 namespace {
 constexpr std::string_view kScalingActions[] = {"decide", "scale-up", "scale-down", "restart", "thresholds"};
 constexpr std::string_view kScalingOutcomes[] = {"pending", "applied", "unchanged", "blocked", "failed", "dry-run"};
@@ -419,16 +425,17 @@ Result<void> check_healing_finish(std::int64_t id, std::string_view outcome, std
 
 }  // namespace detail
 
+std::optional<std::string> sqlite_path(std::string_view uri) {
+  if (uri.rfind("sqlite:", 0) == 0) return std::string(uri.substr(7));
+  if (!uri.empty() && uri.find(':') == std::string_view::npos) return std::string(uri);  // a bare path means SQLite
+  return std::nullopt;
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view uri, const OpenOptions& options) {
   if (uri == "memory:") return std::unique_ptr<Store>(std::make_unique<MemoryStore>());
-  std::string path;
-  if (uri.rfind("sqlite:", 0) == 0) {
-    path = std::string(uri.substr(7));
-  } else if (!uri.empty() && uri.find(':') == std::string_view::npos) {
-    path = std::string(uri);  // a bare path means SQLite
-  } else {
-    return fail(errc::invalid_argument, fmt::format("invalid store URI \"{}\" (use sqlite:PATH or memory:)", uri));
-  }
+  auto file = sqlite_path(uri);
+  if (!file) return fail(errc::invalid_argument, fmt::format("invalid store URI \"{}\" (use sqlite:PATH or memory:)", uri));
+  std::string path = std::move(*file);
   if (path.empty()) return fail(errc::invalid_argument, fmt::format("invalid store URI \"{}\": the path is empty", uri));
   auto s = SqliteStore::open(path, options);
   if (!s) return s.error();

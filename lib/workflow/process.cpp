@@ -16,7 +16,6 @@ extern char** environ;
 
 namespace automation::workflow::detail {
 
-namespace {
 int open_pidfd(pid_t pid) noexcept {
 #ifdef SYS_pidfd_open
   const long fd = syscall(SYS_pidfd_open, pid, 0);
@@ -27,6 +26,8 @@ int open_pidfd(pid_t pid) noexcept {
 #endif
   return -1;
 }
+
+namespace {
 
 void close_fd(int& fd) noexcept {
   if (fd >= 0) ::close(fd);
@@ -84,6 +85,14 @@ long long process_start_ticks(pid_t pid) noexcept {
     ++pos;
   }
   return std::atoll(line.c_str() + pos);
+}
+
+char process_state(pid_t pid) noexcept {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(in, line)) return '\0';
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : '\0';
 }
 
 std::string describe_status(int st) {

@@ -67,6 +67,10 @@ class Child {
 
 // The start time of a process in clock ticks since boot (/proc/PID/stat field 22); 0 when it is gone.
 long long process_start_ticks(pid_t pid) noexcept;
+// Its state letter (/proc/PID/stat field 3: 'R', 'S', 'Z', ...); '\0' when it is gone.
+char process_state(pid_t pid) noexcept;
+// A close-on-exec pidfd for `pid` (-1 when it is gone or pidfds are not supported).
+int open_pidfd(pid_t pid) noexcept;
 // "exit 3", "killed by SIGKILL", ...
 std::string describe_status(int wait_status);
 // The exit code a shell would report: the code, or 128 + the signal.

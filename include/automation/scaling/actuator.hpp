@@ -131,7 +131,7 @@ class CommandActuator final : public Actuator {
   Result<void> restart(const std::string& reason) override;
 
  private:
-  Result<std::string> run(const std::vector<std::string>& argv, std::map<std::string, std::string> values);
+  Result<std::string> run(const std::vector<std::string>& argv, std::map<std::string, std::string> values, const std::string& reason);
   std::string resource_;
   CommandOptions options_;
   std::optional<int> last_size_;

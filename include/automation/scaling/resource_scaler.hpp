@@ -24,9 +24,7 @@
 #include <boost/json/fwd.hpp>
 
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>

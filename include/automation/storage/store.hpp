@@ -535,6 +535,8 @@ Result<void> validate(const ForecastRecord& record);
 
 /// Names of scaled resources and health targets: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 100 characters.
 bool is_resource_name(std::string_view name) noexcept;
+/// errc::invalid_argument unless is_resource_name: "invalid <kind> name "x" (use [A-Za-z0-9][A-Za-z0-9_.-]*, at most 100 characters)".
+Result<void> check_resource_name(std::string_view kind, std::string_view name);
 
 /// One scaling decision or action on a named resource: every evaluation of the scaler (whether it
 /// changed the size or not), every manual action, every dry run, every change of thresholds. The
@@ -814,5 +816,7 @@ struct OpenOptions {
 /// Opens a store by URI: "sqlite:PATH" (a relative PATH is relative to the working directory;
 /// missing parent directories are created) or "memory:". errc::invalid_argument for any other form.
 Result<std::unique_ptr<Store>> open_store(std::string_view uri, const OpenOptions& options = {});
+/// The database file of an SQLite store URI ("sqlite:PATH" or a bare path), nullopt for any other.
+std::optional<std::string> sqlite_path(std::string_view uri);
 
 }  // namespace automation::storage
