@@ -116,18 +116,28 @@ Result<void> ScalingPolicy::validate() const {
       if (!std::isfinite(m.activation) || m.activation < 0)
         return fail(errc::invalid_argument, fmt::format("metric \"{}\": \"activation\" must be 0 or more", m.name));
     }
-    HpaOptions o;
-    o.min_replicas = min_replicas;
-    o.max_replicas = max_replicas;
-    o.tolerance = tolerance;
-    o.behavior = behavior;
-    return o.validate();
+    return hpa_options().validate();
   }
+  auto o = step_options();
+  o.bands = bands;  // empty bands are fine: the seeds' apply
+  return o.validate();
+}
+
+HpaOptions ScalingPolicy::hpa_options() const {
+  HpaOptions o;
+  o.min_replicas = min_replicas;
+  o.max_replicas = max_replicas;
+  o.tolerance = tolerance;
+  o.behavior = behavior;
+  return o;
+}
+
+StepOptions ScalingPolicy::step_options() const {
   StepOptions o;
   o.min_replicas = min_replicas;
   o.max_replicas = max_replicas;
-  o.bands = bands;
-  return o.validate();
+  o.bands = bands.empty() ? seed_steps().bands : bands;
+  return o;
 }
 
 Result<void> ResourceSpec::validate() const {
@@ -146,9 +156,8 @@ Result<void> ResourceSpec::validate() const {
     const auto& p = *predictive;
     bool known = false;
     for (const auto& m : policy.metrics) known = known || m.name == p.metric;
-    for (const auto& b : policy.bands) known = known || b.metric == p.metric;
-    if (policy.mode == PolicyMode::steps && policy.bands.empty())
-      for (const auto& b : seed_steps().bands) known = known || b.metric == p.metric;
+    if (policy.mode == PolicyMode::steps)
+      for (const auto& b : policy.step_options().bands) known = known || b.metric == p.metric;
     if (!known) return bad(fmt::format("predictive metric \"{}\" is not one of the policy's metrics", p.metric));
     if (p.step < std::chrono::seconds(1) || p.horizon < p.step || p.history < p.step * 2)
       return bad("predictive needs a step of at least 1s, a horizon of at least one step and a history of at least two");
@@ -240,7 +249,7 @@ struct ResourceScaler::Impl {
       return *v;
     };
     if (policy.mode == PolicyMode::steps) {
-      const auto bands = policy.bands.empty() ? seed_steps().bands : policy.bands;
+      const auto bands = policy.step_options().bands;
       for (const auto& b : bands) {
         if (std::any_of(out.begin(), out.end(), [&](const MetricReading& m) { return m.name == b.metric; })) continue;
         MetricReading m{.name = b.metric, .kind = MetricKind::total, .target = 1};
@@ -612,11 +621,8 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
     rec.reason = "Inactive";
     rec.message = "no metric is above its activation threshold: it stays at 0";
   } else if (policy.mode == PolicyMode::hpa) {
-    HpaOptions o;
-    o.min_replicas = spec.activation ? std::max(1, policy.min_replicas) : policy.min_replicas;
-    o.max_replicas = policy.max_replicas;
-    o.tolerance = policy.tolerance;
-    o.behavior = policy.behavior;
+    auto o = policy.hpa_options();
+    if (spec.activation) o.min_replicas = std::max(1, o.min_replicas);
     // The first decision ever seeds the scale-down window with the current size (as the HPA
     // does when it starts watching); the seed is recorded, so later decisions keep it.
     HpaScaler hpa(im.clock, o, *decided ? std::nullopt : std::optional<int>(current));
@@ -664,10 +670,7 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
       inputs["driven_by_forecast"] = true;
     }
   } else {
-    StepOptions o;
-    o.min_replicas = policy.min_replicas;
-    o.max_replicas = policy.max_replicas;
-    o.bands = policy.bands.empty() ? seed_steps().bands : policy.bands;
+    const auto o = policy.step_options();
     std::map<std::string, double> values;
     std::string raised;
     for (const auto& m : readings) {

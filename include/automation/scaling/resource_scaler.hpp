@@ -62,6 +62,9 @@ struct ScalingPolicy {
   std::vector<StepBand> bands;      ///< steps: empty means the seeds' thresholds (seed_steps())
   /// errc::invalid_argument naming the field.
   Result<void> validate() const;
+  /// The HPA's options of an hpa policy; the step options of a steps policy (no bands: the seeds').
+  HpaOptions hpa_options() const;
+  StepOptions step_options() const;
 };
 
 /// Predictive scaling: forecast `metric` (one of the policy's metrics, from its stored samples
