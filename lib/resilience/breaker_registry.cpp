@@ -1,5 +1,6 @@
 #include <automation/core/time.hpp>
 #include <automation/resilience/breaker_registry.hpp>
+#include <automation/runtime/prometheus.hpp>
 #include "resilience/breaker_json.hpp"
 
 #include <detail/log.hpp>
@@ -165,47 +166,28 @@ boost::json::value to_json(const BreakerStatus& s) {
   return o;
 }
 
-namespace {
-// Label values escape backslash, double quote and newline.
-std::string label(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-}  // namespace
-
 std::string to_prometheus(std::span<const BreakerStatus> breakers, bool live) {
-  std::string out;
-  auto family = [&](std::string_view name, std::string_view type, std::string_view help, auto&& value_of) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-    for (const auto& b : breakers) value_of(b);
+  runtime::PrometheusWriter w;
+  auto family = [&](const std::string& name, std::string_view type, std::string_view help, auto&& samples) {
+    w.family(name, type, help);
+    for (const auto& b : breakers) samples(b);
   };
   static constexpr BreakerState kStates[] = {BreakerState::closed,      BreakerState::open,     BreakerState::half_open,
                                              BreakerState::forced_open, BreakerState::disabled, BreakerState::metrics_only};
-  family("automation_circuit_breaker_state", "gauge", "1 for the state the circuit breaker is in, 0 for the others.",
-         [&](const BreakerStatus& b) {
-           for (auto s : kStates)
-             out += fmt::format("automation_circuit_breaker_state{{name=\"{}\",state=\"{}\"}} {}\n", label(b.name), to_string(s),
-                                s == b.state ? 1 : 0);
-         });
-  family("automation_circuit_breaker_window_calls", "gauge", "Calls in the current window.", [&](const BreakerStatus& b) {
-    out += fmt::format("automation_circuit_breaker_window_calls{{name=\"{}\",kind=\"all\"}} {}\n", label(b.name), b.window.calls);
-    out += fmt::format("automation_circuit_breaker_window_calls{{name=\"{}\",kind=\"failed\"}} {}\n", label(b.name), b.window.failures);
-    out += fmt::format("automation_circuit_breaker_window_calls{{name=\"{}\",kind=\"slow\"}} {}\n", label(b.name), b.window.slow_calls);
+  const std::string state = "automation_circuit_breaker_state";
+  family(state, "gauge", "1 for the state the circuit breaker is in, 0 for the others.", [&](const BreakerStatus& b) {
+    for (auto s : kStates) w.sample(state, {{"name", b.name}, {"state", std::string(to_string(s))}}, s == b.state ? 1 : 0);
   });
-  family("automation_circuit_breaker_failure_rate", "gauge", "Failure rate of the current window in percent (-1 with no calls).",
-         [&](const BreakerStatus& b) {
-           out += fmt::format("automation_circuit_breaker_failure_rate{{name=\"{}\"}} {}\n", label(b.name), b.window.failure_rate());
-         });
+  const std::string window = "automation_circuit_breaker_window_calls";
+  family(window, "gauge", "Calls in the current window.", [&](const BreakerStatus& b) {
+    w.sample(window, {{"name", b.name}, {"kind", "all"}}, static_cast<double>(b.window.calls));
+    w.sample(window, {{"name", b.name}, {"kind", "failed"}}, static_cast<double>(b.window.failures));
+    w.sample(window, {{"name", b.name}, {"kind", "slow"}}, static_cast<double>(b.window.slow_calls));
+  });
+  const std::string rate = "automation_circuit_breaker_failure_rate";
+  family(rate, "gauge", "Failure rate of the current window in percent (-1 with no calls).", [&](const BreakerStatus& b) {
+    w.sample(rate, {{"name", b.name}}, b.window.failure_rate());
+  });
   const std::string calls = live ? "automation_circuit_breaker_calls_total" : "automation_circuit_breaker_writer_calls";
   const std::string slow = live ? "automation_circuit_breaker_slow_calls_total" : "automation_circuit_breaker_writer_slow_calls";
   const std::string transitions = live ? "automation_circuit_breaker_transitions_total" : "automation_circuit_breaker_writer_transitions";
@@ -217,18 +199,21 @@ std::string to_prometheus(std::span<const BreakerStatus> breakers, bool live) {
                                                            {"ignored", b.counters.ignored},
                                                            {"not_permitted", b.counters.not_permitted},
                                                            {"stale", b.counters.stale}};
-    for (const auto& [k, v] : kinds) out += fmt::format("{}{{name=\"{}\",kind=\"{}\"}} {}\n", calls, label(b.name), k, v);
+    for (const auto& [k, v] : kinds) w.sample(calls, {{"name", b.name}, {"kind", k}}, static_cast<double>(v));
   });
-  family(slow, counter, fmt::format("Slow calls {}", since),
-         [&](const BreakerStatus& b) { out += fmt::format("{}{{name=\"{}\"}} {}\n", slow, label(b.name), b.counters.slow); });
-  family(transitions, counter, fmt::format("State transitions {}", since),
-         [&](const BreakerStatus& b) { out += fmt::format("{}{{name=\"{}\"}} {}\n", transitions, label(b.name), b.counters.transitions); });
-  family("automation_circuit_breaker_open_until_seconds", "gauge", "Unix time when the open period ends (0 when not open).",
-         [&](const BreakerStatus& b) {
-           const double t = b.open_until ? std::chrono::duration<double>(b.open_until->time_since_epoch()).count() : 0.0;
-           out += fmt::format("automation_circuit_breaker_open_until_seconds{{name=\"{}\"}} {:.3f}\n", label(b.name), t);
-         });
-  return out;
+  family(slow, counter, fmt::format("Slow calls {}", since), [&](const BreakerStatus& b) {
+    w.sample(slow, {{"name", b.name}}, static_cast<double>(b.counters.slow));
+  });
+  family(transitions, counter, fmt::format("State transitions {}", since), [&](const BreakerStatus& b) {
+    w.sample(transitions, {{"name", b.name}}, static_cast<double>(b.counters.transitions));
+  });
+  const std::string open_until = "automation_circuit_breaker_open_until_seconds";
+  family(open_until, "gauge", "Unix time when the open period ends (0 when not open).", [&](const BreakerStatus& b) {
+    // Whole milliseconds, as stored.
+    const double t = b.open_until ? static_cast<double>(to_epoch_ms(*b.open_until)) / 1000.0 : 0.0;
+    w.sample(open_until, {{"name", b.name}}, t);
+  });
+  return w.str();
 }
 
 }  // namespace automation::resilience
