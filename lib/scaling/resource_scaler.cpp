@@ -433,14 +433,13 @@ struct ResourceScaler::Impl {
     return {};
   }
 
-  Result<bool> ever_decided(const std::string& resource) {
+  /// The resource's newest `n` (at least 1) decisions, newest first.
+  Result<std::vector<sd::ScalingRecord>> recent_decisions(const std::string& resource, int n) {
     sd::ScalingQuery q;
     q.resource = resource;
     q.action = "decide";
-    q.limit = 1;
-    auto recs = store.list_scaling(q);
-    if (!recs) return recs.error();
-    return !recs->empty();
+    q.limit = static_cast<std::size_t>(std::max(1, n));
+    return store.list_scaling(q);
   }
 
   /// What a manual action starts from: the resource, its policy, the compare-and-set base, its
@@ -540,8 +539,10 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
                 fmt::format("resource \"{}\": another scaler recorded a decision at the same time; nothing was done", spec.name));
   if (options.record)
     if (auto busy = im.check_in_flight(spec.name, now); !busy) return busy.error();
-  auto decided = im.ever_decided(spec.name);
-  if (!decided) return decided.error();
+  // The newest decisions: whether there was one ever (the HPA's seed), and the fallback's count.
+  auto recent = im.recent_decisions(spec.name, spec.fallback ? spec.fallback->after : 1);
+  if (!recent) return recent.error();
+  const bool decided = !recent->empty();
 
   sd::ScalingRecord rec;
   rec.resource = spec.name;
@@ -625,8 +626,8 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
     if (spec.activation) o.min_replicas = std::max(1, o.min_replicas);
     // The first decision ever seeds the scale-down window with the current size (as the HPA
     // does when it starts watching); the seed is recorded, so later decisions keep it.
-    HpaScaler hpa(im.clock, o, *decided ? std::nullopt : std::optional<int>(current));
-    if (!*decided && o.behavior.down.stabilization > Duration{}) inputs["seed"] = current;
+    HpaScaler hpa(im.clock, o, decided ? std::nullopt : std::optional<int>(current));
+    if (!decided && o.behavior.down.stabilization > Duration{}) inputs["seed"] = current;
     for (const auto& h : *history) {
       if (h.action == "decide") {
         auto doc = json::parse(h.inputs, fmt::format("scaling record {}", h.id));
@@ -700,12 +701,6 @@ Result<sd::ScalingRecord> ResourceScaler::evaluate(std::string_view resource, co
   // The fallback size after consecutive failed reads.
   if (spec.fallback && !wake) {
     Fallback fb(spec.fallback->after, spec.fallback->size);
-    sd::ScalingQuery fq;
-    fq.resource = spec.name;
-    fq.action = "decide";
-    fq.limit = static_cast<std::size_t>(spec.fallback->after);
-    auto recent = im.store.list_scaling(fq);
-    if (!recent) return recent.error();
     int failures = 0;
     for (const auto& h : *recent) {
       if (h.reason == "FailedGetScale") continue;  // the size could not be read: no metrics were asked
