@@ -56,6 +56,7 @@ struct MemoryStore::State {
   std::int64_t next_scaling_id = 1;
   std::map<std::int64_t, HealingRecord> healing;
   std::int64_t next_healing_id = 1;
+  std::map<std::string, TokenRecord, std::less<>> tokens;  // by id
 
   // Stores a block's partials for a zone and marks them present (the caller holds mu).
   // Marks a block's partials for a zone present and stores them; nothing when present already.
@@ -131,6 +132,7 @@ Result<StoreInfo> MemoryStore::info() {
   info.areas.push_back({"forecasts", "forecast", static_cast<std::int64_t>(state_->forecasts.size())});
   info.areas.push_back({"scaling", "scaling_record", static_cast<std::int64_t>(state_->scaling.size())});
   info.areas.push_back({"healing", "healing_record", static_cast<std::int64_t>(state_->healing.size())});
+  info.areas.push_back({"tokens", "api_token", static_cast<std::int64_t>(state_->tokens.size())});
   return info;
 }
 
@@ -1015,6 +1017,78 @@ Result<std::vector<HealingRecord>> MemoryStore::list_healing(const HealingQuery&
 Result<std::int64_t> MemoryStore::prune_healing(TimePoint before) {
   std::lock_guard lock(state_->mu);
   return static_cast<std::int64_t>(std::erase_if(state_->healing, [&](const auto& kv) { return kv.second.time < at_ms(before); }));
+}
+
+// The messages below match SqliteStore's.
+
+Result<void> MemoryStore::create_token(const TokenRecord& record) {
+  if (auto v = validate(record); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  if (state_->tokens.contains(record.id)) return fail(errc::already_exists, fmt::format("token \"{}\" already exists", record.id));
+  if (to_epoch_ms(record.revoked) == 0)
+    for (const auto& [id, t] : state_->tokens)
+      if (t.name == record.name && to_epoch_ms(t.revoked) == 0)
+        return fail(errc::already_exists, fmt::format("a token not revoked is already named \"{}\" (token \"{}\")", record.name, id));
+  TokenRecord r = record;
+  r.created = at_ms(r.created);
+  r.expires = at_ms(r.expires);
+  r.revoked = at_ms(r.revoked);
+  r.last_used = at_ms(r.last_used);
+  state_->tokens.emplace(r.id, std::move(r));
+  return {};
+}
+
+Result<std::optional<TokenRecord>> MemoryStore::get_token(std::string_view id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->tokens.find(id);
+  if (it == state_->tokens.end()) return std::optional<TokenRecord>();
+  return std::optional<TokenRecord>(it->second);
+}
+
+Result<std::vector<TokenRecord>> MemoryStore::list_tokens(bool include_revoked) {
+  std::lock_guard lock(state_->mu);
+  std::vector<TokenRecord> out;
+  for (const auto& [id, t] : state_->tokens)
+    if (include_revoked || to_epoch_ms(t.revoked) == 0) out.push_back(t);
+  // By id already (the map's order); a stable sort by creation time keeps it within equal times.
+  std::stable_sort(out.begin(), out.end(), [](const TokenRecord& a, const TokenRecord& b) { return a.created < b.created; });
+  return out;
+}
+
+Result<TokenRecord> MemoryStore::revoke_token(std::string_view id_or_name, TimePoint time, std::string_view by, std::string_view reason) {
+  if (auto v = check_token_revocation(id_or_name, time, by); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  auto it = state_->tokens.find(id_or_name);
+  if (it == state_->tokens.end()) {
+    // The token not revoked with that name, else the one revoked last (then the greatest id), to say it is revoked.
+    for (auto t = state_->tokens.begin(); t != state_->tokens.end(); ++t) {
+      if (t->second.name != id_or_name) continue;
+      if (to_epoch_ms(t->second.revoked) == 0) {
+        it = t;
+        break;
+      }
+      if (it == state_->tokens.end() || t->second.revoked >= it->second.revoked) it = t;
+    }
+  }
+  if (it == state_->tokens.end()) return fail(errc::not_found, fmt::format("no token has the id or name \"{}\"", id_or_name));
+  TokenRecord& t = it->second;
+  if (to_epoch_ms(t.revoked) != 0)
+    return fail(errc::conflict, fmt::format("token \"{}\" (name \"{}\") is already revoked (by {})", t.id, t.name, t.revoked_by));
+  t.revoked = at_ms(time);
+  t.revoked_by = by;
+  t.revoke_reason = reason;
+  return t;
+}
+
+Result<void> MemoryStore::touch_token(std::string_view id, TimePoint time, std::string_view from) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->tokens.find(id);
+  if (it == state_->tokens.end()) return fail(errc::not_found, fmt::format("token \"{}\" does not exist", id));
+  if (to_epoch_ms(time) > to_epoch_ms(it->second.last_used)) {
+    it->second.last_used = at_ms(time);
+    it->second.last_used_from = from;
+  }
+  return {};
 }
 
 }  // namespace automation::storage

@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 9> kMigrations{{
+constexpr std::array<Migration, 10> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -407,6 +407,29 @@ CREATE TABLE healing_record (
 ) STRICT;
 CREATE INDEX healing_record_target ON healing_record (target, id);
 CREATE INDEX healing_record_time   ON healing_record (time_ms);
+)sql"},
+    {10, "api tokens", R"sql(
+-- One row per API bearer token. The secret is never stored, only its SHA-256 (lowercase hex); the id
+-- is public. Names are unique among the tokens not revoked (the partial unique index holds that
+-- across every process); a revoked token keeps its name, which a new token may then take. Listing
+-- goes by creation time then id.
+CREATE TABLE api_token (
+  id             TEXT PRIMARY KEY CHECK (length(id) BETWEEN 3 AND 64 AND id NOT GLOB '*[^a-z0-9_]*'),
+  name           TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+  role           TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+  secret_hash    TEXT NOT NULL CHECK (length(secret_hash) = 64 AND secret_hash NOT GLOB '*[^0-9a-f]*'),
+  created_ms     INTEGER NOT NULL,
+  created_by     TEXT NOT NULL CHECK (created_by <> ''),
+  expires_ms     INTEGER NOT NULL,
+  revoked_ms     INTEGER NOT NULL,
+  revoked_by     TEXT NOT NULL,
+  revoke_reason  TEXT NOT NULL,
+  last_used_ms   INTEGER NOT NULL,
+  last_used_from TEXT NOT NULL,
+  CHECK (revoked_ms <> 0 AND revoked_by <> '' OR revoked_ms = 0 AND revoked_by = '' AND revoke_reason = '')
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX api_token_live_name ON api_token (name) WHERE revoked_ms = 0;
+CREATE INDEX api_token_created ON api_token (created_ms, id);
 )sql"},
 }};
 

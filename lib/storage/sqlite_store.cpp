@@ -171,7 +171,8 @@ Result<StoreInfo> SqliteStore::info() {
                                          {"alerts", "alert", 8},
                                          {"forecasts", "forecast", 8},
                                          {"scaling", "scaling_record", 9},
-                                         {"healing", "healing_record", 9}};
+                                         {"healing", "healing_record", 9},
+                                         {"tokens", "api_token", 10}};
   for (const auto& a : kAreas) {
     std::int64_t rows = 0;
     if (info.schema_version >= a.since_version) {

@@ -2,6 +2,7 @@
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/storage/store.hpp>
+#include <detail/clean_text.hpp>
 #include <detail/names.hpp>
 
 #include "storage/history_check.hpp"
@@ -401,6 +402,65 @@ Result<void> validate(const HealingRecord& r) {
   if (r.step < 0) return bad(fmt::format("\"step\" must not be negative (not {})", r.step));
   if (r.attempt < 0) return bad(fmt::format("\"attempt\" must not be negative (not {})", r.attempt));
   if (auto v = check_object("\"detail\"", r.detail); !v) return bad(v.error().message);
+  return {};
+}
+
+namespace {
+constexpr std::string_view kTokenRoles[] = {"viewer", "operator", "admin"};
+
+bool is_token_id(std::string_view id) {
+  return id.size() >= 3 && id.size() <= 64 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+bool is_sha256_hex(std::string_view hash) {
+  return hash.size() == 64 &&
+         std::all_of(hash.begin(), hash.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// The characters of `name` when it is valid UTF-8 of printable characters (no control characters), else nullopt.
+std::optional<std::size_t> printable_length(std::string_view name) {
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < name.size(); ++chars) {
+    const auto n = automation::detail::valid_char(name, i);
+    if (n == 0 || name[i] == '\t' || name[i] == '\n' || name[i] == '\r') return std::nullopt;
+    i += n;
+  }
+  return chars;
+}
+}  // namespace
+
+Result<void> validate(const TokenRecord& r) {
+  // Shown as valid UTF-8 whatever they hold, so the message can go into JSON and logs as it is.
+  const auto id = automation::detail::clean_text(r.id);
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("token \"{}\" (name \"{}\"): {}", id, automation::detail::clean_text(r.name), msg));
+  };
+  if (!is_token_id(r.id)) return bad(fmt::format("\"id\" must match [a-z0-9_]{{3,64}} (not \"{}\")", id));
+  if (r.name.empty()) return bad("\"name\" must not be empty");
+  const auto length = printable_length(r.name);
+  if (!length) return bad("\"name\" must be printable UTF-8 characters (no control characters)");
+  if (*length > 100) return bad(fmt::format("\"name\" must have at most 100 characters (not {})", *length));
+  if (!one_of(kTokenRoles, r.role)) return bad(fmt::format("\"role\" must be {} (not \"{}\")", listed(kTokenRoles), r.role));
+  // The hash is not shown: a caller that mixed up the fields may have passed the secret.
+  if (!is_sha256_hex(r.secret_hash))
+    return bad(fmt::format("\"secret_hash\" must be a SHA-256 as 64 lowercase hex characters (got {} characters)", r.secret_hash.size()));
+  if (r.created_by.empty()) return bad("\"created_by\" must not be empty");
+  if (to_epoch_ms(r.revoked) != 0) {
+    if (r.revoked_by.empty()) return bad("\"revoked_by\" must not be empty for a revoked token");
+  } else {
+    if (!r.revoked_by.empty()) return bad("\"revoked_by\" must be empty for a token not revoked (\"revoked\" is epoch 0)");
+    if (!r.revoke_reason.empty()) return bad("\"revoke_reason\" must be empty for a token not revoked (\"revoked\" is epoch 0)");
+  }
+  return {};
+}
+
+Result<void> check_token_revocation(std::string_view id_or_name, TimePoint time, std::string_view by) {
+  if (by.empty()) return fail(errc::invalid_argument, fmt::format("revoke token \"{}\": \"by\" must not be empty", id_or_name));
+  if (to_epoch_ms(time) <= 0)
+    return fail(errc::invalid_argument,
+                fmt::format("revoke token \"{}\": the time must be after epoch 0 (not {} ms), which means \"not revoked\"", id_or_name,
+                            to_epoch_ms(time)));
   return {};
 }
 

@@ -320,4 +320,26 @@ Result<std::int64_t> FaultInjectingStore::prune_healing(TimePoint before) {
   return inner_.prune_healing(before);
 }
 
+Result<void> FaultInjectingStore::create_token(const storage::TokenRecord& record) {
+  if (auto r = before_write("create_token"); !r) return r.error();
+  return inner_.create_token(record);
+}
+Result<std::optional<storage::TokenRecord>> FaultInjectingStore::get_token(std::string_view id) {
+  if (auto r = before_read("get_token"); !r) return r.error();
+  return inner_.get_token(id);
+}
+Result<std::vector<storage::TokenRecord>> FaultInjectingStore::list_tokens(bool include_revoked) {
+  if (auto r = before_read("list_tokens"); !r) return r.error();
+  return inner_.list_tokens(include_revoked);
+}
+Result<storage::TokenRecord> FaultInjectingStore::revoke_token(std::string_view id_or_name, TimePoint time, std::string_view by,
+                                                               std::string_view reason) {
+  if (auto r = before_write("revoke_token"); !r) return r.error();
+  return inner_.revoke_token(id_or_name, time, by, reason);
+}
+Result<void> FaultInjectingStore::touch_token(std::string_view id, TimePoint time, std::string_view from) {
+  if (auto r = before_write("touch_token"); !r) return r.error();
+  return inner_.touch_token(id, time, from);
+}
+
 }  // namespace automation::testing

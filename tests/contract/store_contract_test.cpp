@@ -2080,3 +2080,343 @@ TEMPLATE_TEST_CASE("contract: an invalid healing record is refused with a messag
   for (std::string outcome : {"succeeded", "failed", "skipped", "dry-run"}) CHECK(fine([&](HealingRecord& r) { r.outcome = outcome; }));
   CHECK(s.list_healing({.limit = 0}).value().size() == 8);
 }
+
+// ---- tokens ------------------------------------------------------------------------------------
+
+namespace {
+// The SHA-256 of "test": the store keeps hashes only.
+constexpr std::string_view kHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+TokenRecord a_token(std::string id, std::string name, TimePoint created, std::string role = "operator") {
+  TokenRecord t;
+  t.id = std::move(id);
+  t.name = std::move(name);
+  t.role = std::move(role);
+  t.secret_hash = std::string(kHash);
+  t.created = created;
+  t.created_by = "user:alice";
+  return t;
+}
+
+std::vector<std::string> token_ids(Store& s, bool include_revoked) {
+  std::vector<std::string> out;
+  for (const auto& t : s.list_tokens(include_revoked).value()) out.push_back(t.id);
+  return out;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: tokens round-trip with every field and are read by id", "[contract][tokens]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  // Every field set to something other than its default.
+  TokenRecord full;
+  full.id = "atk_3f9a0c1d2e4b5a6f";
+  full.name = "deploy bot (prod) — «eu»";
+  full.role = "admin";
+  full.secret_hash = std::string(kHash);
+  full.created = t0 + 250us;
+  full.created_by = "user:alice";
+  full.expires = t0 + 24h + 999us;
+  full.last_used = t0 + 1h + 1us;
+  full.last_used_from = "203.0.113.7:51234";
+  REQUIRE(s.create_token(full));
+  auto expected = full;
+  expected.created = t0;  // to the millisecond
+  expected.expires = t0 + 24h;
+  expected.last_used = t0 + 1h;
+  CHECK(s.get_token(full.id).value() == expected);
+  CHECK(s.list_tokens(false).value() == std::vector{expected});
+  CHECK(area_rows(s, "tokens") == 1);
+
+  // One stored revoked (an import): every revocation field round-trips too.
+  auto revoked = a_token("atk_old", "deploy bot (prod) — «eu»", t0 - 24h, "viewer");
+  revoked.revoked = t0 - 1h + 5us;
+  revoked.revoked_by = "user:bob";
+  revoked.revoke_reason = "leaked in a CI log";
+  REQUIRE(s.create_token(revoked));
+  revoked.revoked = t0 - 1h;
+  CHECK(s.get_token("atk_old").value() == revoked);
+  CHECK(area_rows(s, "tokens") == 2);
+
+  CHECK_FALSE(s.get_token("atk_none").value().has_value());
+  CHECK_FALSE(s.get_token("").value().has_value());
+  CHECK_FALSE(s.get_token("deploy bot (prod) — «eu»").value().has_value());  // by id only
+}
+
+TEMPLATE_TEST_CASE("contract: a token id is unique and a name is unique among the tokens not revoked", "[contract][tokens]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  REQUIRE(s.create_token(a_token("atk_a", "deploy", t0)));
+  auto same_id = s.create_token(a_token("atk_a", "other", t0 + 1min, "viewer"));
+  REQUIRE_FALSE(same_id);
+  CHECK(same_id.error().is(errc::already_exists));
+  CHECK_THAT(same_id.error().message, Catch::Contains("token \"atk_a\" already exists"));
+  auto same_name = s.create_token(a_token("atk_b", "deploy", t0 + 1min));
+  REQUIRE_FALSE(same_name);
+  CHECK(same_name.error().is(errc::already_exists));
+  CHECK_THAT(same_name.error().message, Catch::Contains("already named \"deploy\"") && Catch::Contains("\"atk_a\""));
+  CHECK(token_ids(s, true) == std::vector<std::string>{"atk_a"});  // a refusal stores nothing
+  CHECK(s.get_token("atk_a").value()->name == "deploy");
+  // Names are compared exactly.
+  REQUIRE(s.create_token(a_token("atk_c", "Deploy", t0 + 2min)));
+  REQUIRE(s.create_token(a_token("atk_d", "deploy ", t0 + 3min)));
+
+  // A revoked token's name may be taken again, and then only once.
+  REQUIRE(s.revoke_token("atk_a", t0 + 1h, "user:bob", "rotated"));
+  REQUIRE(s.create_token(a_token("atk_b", "deploy", t0 + 2h)));
+  auto third = s.create_token(a_token("atk_e", "deploy", t0 + 3h));
+  REQUIRE_FALSE(third);
+  CHECK(third.error().is(errc::already_exists));
+  CHECK_THAT(third.error().message, Catch::Contains("already named \"deploy\"") && Catch::Contains("\"atk_b\""));
+  // A revoked token's id stays taken.
+  auto revoked_id = s.create_token(a_token("atk_a", "fresh", t0 + 3h));
+  REQUIRE_FALSE(revoked_id);
+  CHECK(revoked_id.error().is(errc::already_exists));
+  // A token stored revoked does not hold its name.
+  auto imported = a_token("atk_f", "deploy", t0 + 4h);
+  imported.revoked = t0 + 5h;
+  imported.revoked_by = "user:bob";
+  REQUIRE(s.create_token(imported));
+  CHECK(token_ids(s, true) == std::vector<std::string>{"atk_a", "atk_c", "atk_d", "atk_b", "atk_f"});
+  CHECK(area_rows(s, "tokens") == 5);
+}
+
+TEMPLATE_TEST_CASE("contract: tokens are listed by creation time then id and revoked ones only when asked", "[contract][tokens]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  CHECK(s.list_tokens(true).value().empty());
+  REQUIRE(s.create_token(a_token("atk_c", "third", t0 + 2min)));
+  REQUIRE(s.create_token(a_token("atk_b", "second", t0 + 700us)));  // the same millisecond as atk_a, as stored
+  REQUIRE(s.create_token(a_token("atk_a", "first", t0)));
+  REQUIRE(s.create_token(a_token("atk_d", "older", t0 - 1h, "viewer")));
+  using Ids = std::vector<std::string>;
+  CHECK(token_ids(s, false) == Ids{"atk_d", "atk_a", "atk_b", "atk_c"});
+  CHECK(token_ids(s, true) == Ids{"atk_d", "atk_a", "atk_b", "atk_c"});
+  const auto revoked = s.revoke_token("atk_b", t0 + 1h, "user:bob", "").value();
+  REQUIRE(s.revoke_token("older", t0 + 1h, "user:bob", "unused"));
+  CHECK(token_ids(s, false) == Ids{"atk_a", "atk_c"});
+  CHECK(token_ids(s, true) == Ids{"atk_d", "atk_a", "atk_b", "atk_c"});
+  CHECK(s.list_tokens(true).value().at(2) == revoked);
+  auto c = a_token("atk_c", "third", t0 + 2min);
+  CHECK(s.list_tokens(false).value().at(1) == c);
+  REQUIRE(s.revoke_token("atk_a", t0 + 1h, "user:bob", ""));
+  REQUIRE(s.revoke_token("atk_c", t0 + 1h, "user:bob", ""));
+  CHECK(s.list_tokens(false).value().empty());
+  CHECK(token_ids(s, true).size() == 4);
+}
+
+TEMPLATE_TEST_CASE("contract: a token is revoked once, by id or by the name of the token not revoked", "[contract][tokens]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  REQUIRE(s.create_token(a_token("atk_a", "deploy", t0)));
+  REQUIRE(s.create_token(a_token("atk_b", "ci", t0 + 1min, "viewer")));
+  REQUIRE(s.create_token(a_token("atk_c", "atk_a", t0 + 2min)));  // named like another token's id
+
+  // By id: the id wins over a name.
+  const auto by_id = s.revoke_token("atk_a", t0 + 1h + 999us, "user:bob", "rotated");
+  REQUIRE(by_id);
+  auto expected = a_token("atk_a", "deploy", t0);
+  expected.revoked = t0 + 1h;  // to the millisecond
+  expected.revoked_by = "user:bob";
+  expected.revoke_reason = "rotated";
+  CHECK(*by_id == expected);
+  CHECK(s.get_token("atk_a").value() == expected);
+  CHECK(s.get_token("atk_c").value()->revoked == TimePoint{});
+  auto twice = s.revoke_token("atk_a", t0 + 2h, "user:carol", "again");
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().is(errc::conflict));
+  CHECK_THAT(twice.error().message,
+             Catch::Contains("token \"atk_a\"") && Catch::Contains("already revoked") && Catch::Contains("user:bob"));
+  CHECK(s.get_token("atk_a").value() == expected);  // unchanged
+
+  // By name.
+  const auto by_name = s.revoke_token("ci", t0 + 2h, "user:carol", "");
+  REQUIRE(by_name);
+  CHECK(by_name->id == "atk_b");
+  CHECK(by_name->revoked == t0 + 2h);
+  CHECK(by_name->revoked_by == "user:carol");
+  CHECK(s.get_token("atk_b").value() == *by_name);
+  // Only revoked tokens have the name now.
+  auto name_twice = s.revoke_token("ci", t0 + 3h, "user:carol", "");
+  REQUIRE_FALSE(name_twice);
+  CHECK(name_twice.error().is(errc::conflict));
+  CHECK_THAT(name_twice.error().message, Catch::Contains("token \"atk_b\"") && Catch::Contains("already revoked"));
+  // A new token of that name is the one revoked by name.
+  REQUIRE(s.create_token(a_token("atk_d", "ci", t0 + 3h)));
+  CHECK(s.revoke_token("ci", t0 + 4h, "user:carol", "").value().id == "atk_d");
+  CHECK(s.get_token("atk_b").value() == *by_name);
+
+  auto unknown = s.revoke_token("nope", t0 + 4h, "user:carol", "");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().is(errc::not_found));
+  CHECK_THAT(unknown.error().message, Catch::Contains("no token has the id or name \"nope\""));
+
+  // The arguments are checked first: who revokes it, and a time that is not "never".
+  auto no_one = s.revoke_token("atk_c", t0 + 4h, "", "");
+  REQUIRE_FALSE(no_one);
+  CHECK(no_one.error().is(errc::invalid_argument));
+  CHECK_THAT(no_one.error().message, Catch::Contains("\"atk_c\"") && Catch::Contains("\"by\" must not be empty"));
+  for (TimePoint never : {TimePoint{}, TimePoint(500us), TimePoint(-1s)}) {
+    auto at_zero = s.revoke_token("atk_c", never, "user:carol", "");
+    REQUIRE_FALSE(at_zero);
+    CHECK(at_zero.error().is(errc::invalid_argument));
+    CHECK_THAT(at_zero.error().message, Catch::Contains("after epoch 0"));
+  }
+  CHECK(s.revoke_token("nope", TimePoint{}, "user:carol", "").error().is(errc::invalid_argument));
+  CHECK(s.get_token("atk_c").value()->revoked == TimePoint{});
+  CHECK(token_ids(s, false) == std::vector<std::string>{"atk_c"});
+}
+
+TEMPLATE_TEST_CASE("contract: touching a token moves its last use forward only", "[contract][tokens]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto token = a_token("atk_a", "deploy", t0);
+  REQUIRE(s.create_token(token));
+  REQUIRE(s.create_token(a_token("atk_b", "other", t0)));
+  auto last_use = [&](std::string_view id) {
+    const auto t = s.get_token(id).value().value();
+    return std::pair(t.last_used, t.last_used_from);
+  };
+  using Use = std::pair<TimePoint, std::string>;
+  CHECK(last_use("atk_a") == Use{TimePoint{}, ""});
+  REQUIRE(s.touch_token("atk_a", t0 + 1min + 300us, "10.0.0.1:5000"));
+  CHECK(last_use("atk_a") == Use{t0 + 1min, "10.0.0.1:5000"});
+  REQUIRE(s.touch_token("atk_a", t0 + 30s, "10.0.0.2:5000"));  // earlier: a slower request of another user
+  CHECK(last_use("atk_a") == Use{t0 + 1min, "10.0.0.1:5000"});
+  REQUIRE(s.touch_token("atk_a", t0 + 1min, "10.0.0.3:5000"));          // the same time is not later
+  REQUIRE(s.touch_token("atk_a", t0 + 1min + 900us, "10.0.0.3:5000"));  // nor is the same millisecond
+  CHECK(last_use("atk_a") == Use{t0 + 1min, "10.0.0.1:5000"});
+  REQUIRE(s.touch_token("atk_a", t0 + 1min + 1ms, "[2001:db8::1]:443"));
+  CHECK(last_use("atk_a") == Use{t0 + 1min + 1ms, "[2001:db8::1]:443"});
+  CHECK(last_use("atk_b") == Use{TimePoint{}, ""});  // other tokens are untouched
+  // Nothing but the last use changes.
+  auto expected = token;
+  expected.last_used = t0 + 1min + 1ms;
+  expected.last_used_from = "[2001:db8::1]:443";
+  CHECK(s.get_token("atk_a").value() == expected);
+  // A revoked token's uses are still recorded (say, a refused attempt).
+  REQUIRE(s.revoke_token("atk_a", t0 + 1h, "user:bob", ""));
+  REQUIRE(s.touch_token("atk_a", t0 + 2h, "10.0.0.9:1"));
+  CHECK(last_use("atk_a") == Use{t0 + 2h, "10.0.0.9:1"});
+
+  auto unknown = s.touch_token("atk_none", t0 + 3h, "10.0.0.1:1");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().is(errc::not_found));
+  CHECK_THAT(unknown.error().message, Catch::Contains("token \"atk_none\" does not exist"));
+  CHECK(s.touch_token("atk_none", TimePoint{}, "").error().is(errc::not_found));  // also when the time would change nothing
+}
+
+TEMPLATE_TEST_CASE("contract: an invalid token is refused with a message naming the field and nothing is stored", "[contract][tokens]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto good = a_token("atk_good", "deploy", TimePoint(1'700'000'000'000ms));
+  auto refused = [&](auto change) {
+    TokenRecord r = good;
+    change(r);
+    auto created = s.create_token(r);
+    REQUIRE_FALSE(created);
+    CHECK(created.error().is(errc::invalid_argument));
+    CHECK_THAT(created.error().message, Catch::StartsWith("token \""));
+    return created.error().message;
+  };
+  for (std::string id : {std::string(""), std::string("ab"), std::string("ATK_1"), std::string("atk-1"), std::string("atk.1"),
+                         std::string("atk 1"), std::string("atké"), std::string(65, 'a')})
+    CHECK_THAT(refused([&](TokenRecord& r) { r.id = id; }),
+               Catch::Contains("\"id\" must match [a-z0-9_]{3,64}") && Catch::Contains(fmt::format("(not \"{}\")", id)));
+  CHECK_THAT(refused([](TokenRecord& r) { r.name = ""; }), Catch::Contains("\"name\" must not be empty"));
+  CHECK_THAT(refused([](TokenRecord& r) { r.name = std::string(101, 'n'); }),
+             Catch::Contains("\"name\" must have at most 100 characters (not 101)"));
+  for (std::string name : {std::string("two\nlines"), std::string("tab\there"), std::string("bell\a"), std::string("del\x7f"),
+                           std::string("bad \xff utf-8"), std::string("c1 \xc2\x85")})
+    CHECK_THAT(refused([&](TokenRecord& r) { r.name = name; }), Catch::Contains("\"name\" must be printable"));
+  for (std::string role : {"", "root", "Admin", "viewer "})
+    CHECK_THAT(refused([&](TokenRecord& r) { r.role = role; }),
+               Catch::Contains("\"role\" must be viewer, operator or admin") && Catch::Contains(fmt::format("(not \"{}\")", role)));
+  const std::string upper = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+  for (std::string hash : {std::string(""), std::string(kHash.substr(1)), std::string(kHash) + "0", upper,
+                           std::string(kHash.substr(0, 63)) + "g", std::string("test")}) {
+    const auto message = refused([&](TokenRecord& r) { r.secret_hash = hash; });
+    CHECK_THAT(message, Catch::Contains("\"secret_hash\" must be a SHA-256 as 64 lowercase hex characters"));
+    if (!hash.empty()) CHECK_THAT(message, !Catch::Contains(hash));  // a mixed-up secret is never echoed
+  }
+  CHECK_THAT(refused([](TokenRecord& r) { r.created_by = ""; }), Catch::Contains("\"created_by\" must not be empty"));
+  CHECK_THAT(refused([](TokenRecord& r) { r.revoked = TimePoint(1'700'000'000'000ms); }),
+             Catch::Contains("\"revoked_by\" must not be empty for a revoked token"));
+  CHECK_THAT(refused([](TokenRecord& r) { r.revoked_by = "user:bob"; }), Catch::Contains("\"revoked_by\" must be empty"));
+  CHECK_THAT(refused([](TokenRecord& r) {
+               r.revoked = TimePoint(400us);  // epoch 0 as stored
+               r.revoked_by = "user:bob";
+             }),
+             Catch::Contains("\"revoked_by\" must be empty"));
+  CHECK_THAT(refused([](TokenRecord& r) { r.revoke_reason = "why"; }), Catch::Contains("\"revoke_reason\" must be empty"));
+  CHECK(s.list_tokens(true).value().empty());
+  CHECK(area_rows(s, "tokens") == 0);
+
+  // The bounds themselves are fine.
+  auto fine = [&](auto change) {
+    TokenRecord r = good;
+    change(r);
+    return s.create_token(r).has_value();
+  };
+  CHECK(fine([](TokenRecord& r) { r.id = "abc"; }));
+  CHECK(fine([](TokenRecord& r) {
+    r.id = std::string(64, 'z');
+    r.name = std::string(100, 'n');
+  }));
+  CHECK(fine([](TokenRecord& r) {
+    r.id = "atk_0_9";
+    r.name = "";
+    for (int i = 0; i < 100; ++i) r.name += "é";  // characters, not bytes
+    r.role = "viewer";
+  }));
+  CHECK(fine([](TokenRecord& r) {
+    r.id = "atk_admin";
+    r.name = "x";
+    r.role = "admin";
+  }));
+  CHECK(s.list_tokens(true).value().size() == 4);
+}
+
+TEMPLATE_TEST_CASE("contract: two writers racing for token names leave one token of each not revoked and the newest use",
+                   "[contract][tokens]", SqliteBackend) {
+  TestType b;
+  auto second = open_store("sqlite:" + b.dir.file("contract.db")).value();
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  REQUIRE(b.store->create_token(a_token("atk_shared", "shared", t0)));
+  std::atomic<int> created{0}, refused{0}, touched{0};
+  auto race = [&](Store& s, std::string_view writer) {
+    for (int i = 0; i < 40; ++i) {
+      auto r = s.create_token(a_token(fmt::format("atk_{}_{}", writer, i), fmt::format("name {}", i), t0 + std::chrono::minutes(i)));
+      if (r)
+        ++created;
+      else if (r.error().is(errc::already_exists))
+        ++refused;
+      // Both record uses of one token, in opposite orders: the newest stays, whoever writes last.
+      const int minute = writer == "a" ? i : 39 - i;
+      if (s.touch_token("atk_shared", t0 + std::chrono::minutes(minute), writer)) ++touched;
+    }
+  };
+  std::thread t1([&] { race(*b.store, "a"); });
+  std::thread t2([&] { race(*second, "b"); });
+  t1.join();
+  t2.join();
+  CHECK(created == 40);
+  CHECK(refused == 40);
+  CHECK(touched == 80);
+  const auto tokens = b.store->list_tokens(false).value();
+  REQUIRE(tokens.size() == 41);
+  std::set<std::string> names;
+  for (const auto& t : tokens) names.insert(t.name);
+  CHECK(names.size() == 41);
+  const auto shared = b.store->get_token("atk_shared").value().value();
+  CHECK(shared.last_used == t0 + 39min);
+}

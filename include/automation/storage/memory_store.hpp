@@ -91,6 +91,12 @@ class MemoryStore final : public Store {
   Result<std::vector<HealingRecord>> list_healing(const HealingQuery& query) override;
   Result<std::int64_t> prune_healing(TimePoint before) override;
 
+  Result<void> create_token(const TokenRecord& record) override;
+  Result<std::optional<TokenRecord>> get_token(std::string_view id) override;
+  Result<std::vector<TokenRecord>> list_tokens(bool include_revoked) override;
+  Result<TokenRecord> revoke_token(std::string_view id_or_name, TimePoint time, std::string_view by, std::string_view reason) override;
+  Result<void> touch_token(std::string_view id, TimePoint time, std::string_view from) override;
+
  private:
   struct State;
   std::unique_ptr<State> state_;

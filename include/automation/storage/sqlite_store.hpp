@@ -98,6 +98,12 @@ class SqliteStore final : public Store {
   Result<std::vector<HealingRecord>> list_healing(const HealingQuery& query) override;
   Result<std::int64_t> prune_healing(TimePoint before) override;
 
+  Result<void> create_token(const TokenRecord& record) override;
+  Result<std::optional<TokenRecord>> get_token(std::string_view id) override;
+  Result<std::vector<TokenRecord>> list_tokens(bool include_revoked) override;
+  Result<TokenRecord> revoke_token(std::string_view id_or_name, TimePoint time, std::string_view by, std::string_view reason) override;
+  Result<void> touch_token(std::string_view id, TimePoint time, std::string_view from) override;
+
   /// Runs PRAGMA quick_check; errc::corrupt with SQLite's findings when the file is damaged.
   Result<void> check_integrity();
 

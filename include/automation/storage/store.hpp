@@ -1,6 +1,6 @@
 #pragma once
 /// The pluggable storage interface. Operations are coarse and domain-level, grouped by area (meta,
-/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries, samples, alerts, forecasts, scaling, healing), and
+/// audit, task history, breakers, workflow runs, schedules, metrics, deliveries, samples, alerts, forecasts, scaling, healing, tokens), and
 /// every one is written to stay correct when several processes share one database: appends get store-assigned ids, updates use
 /// compare-and-set on a version, "exactly once" uses unique keys, and claims carry an owner and a lease. Thread-safety: every Store
 /// implementation is safe to call from several threads.
@@ -621,6 +621,35 @@ struct HealingQuery {
 
 Result<void> validate(const HealingRecord& record);
 
+// ---- tokens area -------------------------------------------------------------------------------
+
+/// An API bearer token. The secret is never stored: only its SHA-256 (lowercase hex). A token is
+/// presented as "<id>.<secret>"; `id` is public (it appears in lists and audit records).
+struct TokenRecord {
+  std::string id;           ///< unique, [a-z0-9_]{3,64} (e.g. "atk_3f9a0c1d2e4b5a6f")
+  std::string name;         ///< what it is for: 1..100 printable characters; unique among tokens not revoked
+  std::string role;         ///< "viewer", "operator" or "admin"
+  std::string secret_hash;  ///< 64 lowercase hex characters
+  TimePoint created{};
+  std::string created_by;      ///< not empty
+  TimePoint expires{};         ///< epoch 0: never
+  TimePoint revoked{};         ///< epoch 0: not revoked
+  std::string revoked_by;      ///< not empty when revoked; empty otherwise
+  std::string revoke_reason;   ///< empty unless revoked
+  TimePoint last_used{};       ///< epoch 0: never used
+  std::string last_used_from;  ///< the source address of that use
+
+  friend bool operator==(const TokenRecord&, const TokenRecord&) = default;
+};
+
+/// Checks a token before it is stored: the spelling of id, name, role and secret_hash, a non-empty
+/// created_by, a non-empty revoked_by when revoked, and neither revoked_by nor revoke_reason when
+/// not. Times count to the millisecond, as stored: `revoked` within 1 ms of epoch 0 is "not revoked".
+Result<void> validate(const TokenRecord& record);
+/// Checks revoke_token's arguments before anything is read: `by` not empty, and `time` at least a
+/// millisecond after epoch 0 (which means "not revoked").
+Result<void> check_token_revocation(std::string_view id_or_name, TimePoint time, std::string_view by);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -801,6 +830,21 @@ class Store {
   virtual Result<std::vector<HealingRecord>> list_healing(const HealingQuery& query) = 0;
   /// Deletes records older than `before`; returns how many.
   virtual Result<std::int64_t> prune_healing(TimePoint before) = 0;
+
+  // tokens
+  /// Stores a new token; errc::already_exists when the id exists or a token not revoked has the name.
+  virtual Result<void> create_token(const TokenRecord& record) = 0;
+  /// The token with this id (nullopt: none).
+  virtual Result<std::optional<TokenRecord>> get_token(std::string_view id) = 0;
+  /// Tokens by creation time (then id), oldest first; revoked ones only when asked.
+  virtual Result<std::vector<TokenRecord>> list_tokens(bool include_revoked) = 0;
+  /// Revokes the token whose id is `id_or_name`, or else the unrevoked token with that name; returns it as revoked.
+  /// errc::not_found when there is none; errc::conflict when it is already revoked (by name: when only
+  /// revoked tokens have it); errc::invalid_argument when check_token_revocation refuses the arguments.
+  virtual Result<TokenRecord> revoke_token(std::string_view id_or_name, TimePoint time, std::string_view by, std::string_view reason) = 0;
+  /// Records a use: sets last_used/last_used_from, but only when `time` is later than the stored last_used
+  /// (so concurrent users never move it back). errc::not_found for an unknown id.
+  virtual Result<void> touch_token(std::string_view id, TimePoint time, std::string_view from) = 0;
 };
 
 enum class Synchronous { normal, full };

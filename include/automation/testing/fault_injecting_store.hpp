@@ -110,6 +110,13 @@ class FaultInjectingStore final : public storage::Store {
   Result<std::vector<storage::HealingRecord>> list_healing(const storage::HealingQuery& query) override;
   Result<std::int64_t> prune_healing(TimePoint before) override;
 
+  Result<void> create_token(const storage::TokenRecord& record) override;
+  Result<std::optional<storage::TokenRecord>> get_token(std::string_view id) override;
+  Result<std::vector<storage::TokenRecord>> list_tokens(bool include_revoked) override;
+  Result<storage::TokenRecord> revoke_token(std::string_view id_or_name, TimePoint time, std::string_view by,
+                                            std::string_view reason) override;
+  Result<void> touch_token(std::string_view id, TimePoint time, std::string_view from) override;
+
  private:
   Result<void> before_write(std::string_view op);
   Result<void> before_read(std::string_view op);

@@ -160,3 +160,42 @@ TEST_CASE("FaultInjectingStore fails scaling and healing writes and reads like t
   CHECK(store.writes() == 12);
   CHECK(store.reads() == 4);
 }
+
+TEST_CASE("FaultInjectingStore fails token writes and reads like the others") {
+  MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  TokenRecord token;
+  token.id = "atk_1";
+  token.name = "deploy";
+  token.role = "operator";
+  token.secret_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  token.created = TimePoint(std::chrono::hours(2));
+  token.created_by = "user:alice";
+  std::vector<std::string> hooked;
+  store.before_each_write([&](std::string_view op) { hooked.emplace_back(op); });
+
+  store.fail_all_writes(errc::busy);
+  CHECK(store.create_token(token).error().is(errc::busy));
+  CHECK(inner.list_tokens(true).value().empty());
+  store.clear();
+  REQUIRE(store.create_token(token));
+  store.fail_all_writes(errc::io);
+  CHECK(store.touch_token("atk_1", TimePoint(std::chrono::hours(3)), "10.0.0.1:1").error().is(errc::io));
+  CHECK(store.revoke_token("atk_1", TimePoint(std::chrono::hours(3)), "user:bob", "").error().is(errc::io));
+  CHECK(inner.get_token("atk_1").value() == token);  // a failed write is not forwarded
+  CHECK(store.injected_failures() == 3);
+  store.clear();
+  store.fail_all_reads(errc::unavailable);
+  CHECK(store.get_token("atk_1").error().is(errc::unavailable));
+  CHECK(store.list_tokens(false).error().is(errc::unavailable));
+  store.clear();
+  REQUIRE(store.touch_token("atk_1", TimePoint(std::chrono::hours(3)), "10.0.0.1:1"));
+  CHECK(store.revoke_token("deploy", TimePoint(std::chrono::hours(4)), "user:bob", "rotated").value().id == "atk_1");
+  CHECK(store.get_token("atk_1").value()->last_used_from == "10.0.0.1:1");
+  CHECK(store.list_tokens(false).value().empty());
+  CHECK(store.list_tokens(true).value().size() == 1);
+  CHECK(hooked == std::vector<std::string>{"create_token", "touch_token", "revoke_token"});
+  CHECK(store.writes() == 6);
+  CHECK(store.reads() == 5);
+  CHECK(store.injected_failures() == 5);
+}

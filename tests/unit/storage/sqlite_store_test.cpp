@@ -348,14 +348,13 @@ TEST_CASE("task statistics from SQLite's hourly rollups and edge records equal m
   {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(dir.file("p.db").c_str(), &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(
-              db,
-              "DROP TABLE healing_record; DROP TABLE scaling_record; DROP TABLE forecast; DROP TABLE alert; DROP TABLE metric_point; "
-              "DROP TABLE delivery; DROP TABLE task_rollup; "
-              "DROP TABLE workflow_attempt; DROP TABLE workflow_step; DROP TABLE workflow_run; DROP TABLE schedule_state; "
-              "DROP TABLE schedule_fire; DROP TABLE event; DROP TABLE metric_rollup; DROP TABLE revenue_daily; "
-              "DROP TABLE usage_partial_zone; DROP TABLE usage_partial; DROP TABLE usage_block; PRAGMA user_version = 2;",
-              nullptr, nullptr, nullptr) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "DROP TABLE api_token; DROP TABLE healing_record; DROP TABLE scaling_record; DROP TABLE forecast; DROP TABLE alert; "
+                       "DROP TABLE metric_point; DROP TABLE delivery; DROP TABLE task_rollup; "
+                       "DROP TABLE workflow_attempt; DROP TABLE workflow_step; DROP TABLE workflow_run; DROP TABLE schedule_state; "
+                       "DROP TABLE schedule_fire; DROP TABLE event; DROP TABLE metric_rollup; DROP TABLE revenue_daily; "
+                       "DROP TABLE usage_partial_zone; DROP TABLE usage_partial; DROP TABLE usage_block; PRAGMA user_version = 2;",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
   }
   auto migrated = SqliteStore::open(dir.file("p.db")).value();
@@ -404,7 +403,7 @@ TEST_CASE("migration 9 adds the scaling and healing areas to a version 8 databas
       "PRAGMA user_version = 8;" +
       fmt::format("PRAGMA application_id = {};", storage::detail::kApplicationId);
   raw_exec(path, sql);
-  CHECK(pending_migrations(8) == std::vector<std::string>{"9: scaling and healing history"});
+  CHECK(pending_migrations(8) == std::vector<std::string>{"9: scaling and healing history", "10: api tokens"});
   {
     // Opened without migrating, the new areas say the schema is behind instead of failing on a missing table.
     auto old = SqliteStore::open(path, {.migrate = false}).value();
@@ -455,6 +454,89 @@ TEST_CASE("migration 9 adds the scaling and healing areas to a version 8 databas
     CHECK(sqlite3_exec(db, bad, nullptr, nullptr, nullptr) == SQLITE_CONSTRAINT);
   }
   sqlite3_close(db);
+}
+
+TEST_CASE("migration 10 adds the tokens area to a version 9 database and keeps its data") {
+  test::TempDir dir;
+  const auto path = dir.file("v9.db");
+  std::string sql;
+  for (const auto& m : storage::detail::migrations())
+    if (m.version <= 9) sql += m.sql;
+  sql +=
+      "INSERT INTO scaling_record (resource, action, time_ms, actor, current_size, recommended_size, desired_size, reason, message, "
+      "inputs, active, metrics_ok, dry_run, outcome, error, updated_ms) VALUES ('web', 'decide', 1700000000000, 'scaler', 2, 3, 3, "
+      "'StepUp', 'kept', '{}', 1, 1, 0, 'applied', '', 1700000000000);"
+      "INSERT INTO healing_record (target, time_ms, kind, state, action, step, attempt, actor, reason, detail, dry_run, outcome, error, "
+      "updated_ms) VALUES ('db', 1700000000000, 'state', 'healthy', '', 0, 0, 'healer', 'kept', '{}', 0, '', '', 1700000000000);"
+      "PRAGMA user_version = 9;" +
+      fmt::format("PRAGMA application_id = {};", storage::detail::kApplicationId);
+  raw_exec(path, sql);
+  CHECK(pending_migrations(9) == std::vector<std::string>{"10: api tokens"});
+  TokenRecord t;
+  t.id = "atk_3f9a0c1d2e4b5a6f";
+  t.name = "deploy";
+  t.role = "operator";
+  t.secret_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  t.created = TimePoint(std::chrono::milliseconds(1'700'000'000'123));
+  t.created_by = "user:alice";
+  {
+    // Opened without migrating, the new area says the schema is behind instead of failing on a missing table.
+    auto old = SqliteStore::open(path, {.migrate = false}).value();
+    CHECK(old->schema_version().value() == 9);
+    CHECK(old->list_tokens(true).error().is(errc::unavailable));
+    CHECK(old->get_token(t.id).error().is(errc::unavailable));
+    CHECK(old->create_token(t).error().is(errc::unavailable));
+    CHECK(old->revoke_token(t.id, t.created, "user:bob", "").error().is(errc::unavailable));
+    CHECK(old->touch_token(t.id, t.created, "10.0.0.1:1").error().is(errc::unavailable));
+    auto info = old->info().value();
+    auto area = std::find_if(info.areas.begin(), info.areas.end(), [&](const AreaInfo& a) { return a.area == "tokens"; });
+    REQUIRE(area != info.areas.end());
+    CHECK(area->table == "api_token");
+    CHECK(area->rows == 0);
+  }
+  auto store = SqliteStore::open(path).value();
+  CHECK(store->schema_version().value() == latest_schema_version());
+  CHECK(store->list_scaling({}).value().at(0).message == "kept");
+  CHECK(store->list_healing({}).value().at(0).reason == "kept");
+  CHECK(raw_text(path, "SELECT strict FROM pragma_table_list WHERE name = 'api_token'") == "1");
+  for (const char* index : {"api_token_live_name", "api_token_created"})
+    CHECK(raw_text(path, fmt::format("SELECT name FROM sqlite_master WHERE type = 'index' AND name = '{}'", index)) == index);
+  // The name index is unique among the tokens not revoked only.
+  CHECK(raw_text(path, "SELECT sql FROM sqlite_master WHERE name = 'api_token_live_name'") ==
+        "CREATE UNIQUE INDEX api_token_live_name ON api_token (name) WHERE revoked_ms = 0");
+  REQUIRE(store->create_token(t));
+  CHECK(raw_text(path, "SELECT created_ms FROM api_token WHERE id = 'atk_3f9a0c1d2e4b5a6f'") == "1700000000123");
+  CHECK(raw_text(path, "SELECT revoked_ms || ',' || last_used_ms || ',' || expires_ms FROM api_token") == "0,0,0");
+  auto info = store->info().value();
+  CHECK(std::find_if(info.areas.begin(), info.areas.end(), [](const AreaInfo& a) { return a.area == "tokens"; })->rows == 1);
+
+  // The CHECK constraints and the partial unique index hold what validate() and create_token hold, for
+  // writers that bypass the library.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const std::string hash = "'9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'";
+  auto insert = [&](std::string id, std::string name, std::string role, std::string secret_hash, std::string created_by,
+                    std::string revoked) {
+    return fmt::format(
+        "INSERT INTO api_token (id, name, role, secret_hash, created_ms, created_by, expires_ms, revoked_ms, revoked_by, revoke_reason, "
+        "last_used_ms, last_used_from) VALUES ({}, {}, {}, {}, 0, {}, 0, {}, '', '', 0, '')",
+        id, name, role, secret_hash, created_by, revoked);
+  };
+  for (const auto& bad : {insert("'atk_3f9a0c1d2e4b5a6f'", "'other'", "'viewer'", hash, "'u'", "0"),  // the id exists
+                          insert("'atk_x'", "'deploy'", "'viewer'", hash, "'u'", "0"),                // a live token has the name
+                          insert("'AT'", "'x'", "'viewer'", hash, "'u'", "0"), insert("'atk-x'", "'x'", "'viewer'", hash, "'u'", "0"),
+                          insert("'atk_x'", "''", "'viewer'", hash, "'u'", "0"), insert("'atk_x'", "'x'", "'root'", hash, "'u'", "0"),
+                          insert("'atk_x'", "'x'", "'viewer'", "'ABC'", "'u'", "0"), insert("'atk_x'", "'x'", "'viewer'", hash, "''", "0"),
+                          insert("'atk_x'", "'x'", "'viewer'", hash, "'u'", "5")}) {  // revoked without revoked_by
+    INFO(bad);
+    CHECK(sqlite3_exec(db, bad.c_str(), nullptr, nullptr, nullptr) == SQLITE_CONSTRAINT);
+  }
+  // A revoked token's name is free again.
+  CHECK(sqlite3_exec(db, "UPDATE api_token SET revoked_ms = 5, revoked_by = 'u'", nullptr, nullptr, nullptr) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, insert("'atk_x'", "'deploy'", "'viewer'", hash, "'u'", "0").c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  CHECK(store->list_tokens(false).value().at(0).id == "atk_x");
+  CHECK(store->list_tokens(true).value().size() == 2);
 }
 
 TEST_CASE("task durations are quantized to three significant digits, exact below a millisecond") {
