@@ -42,6 +42,7 @@ int exit_code_for(errc e) noexcept {
     case errc::cancelled:
       return ex_tempfail;
     case errc::permission_denied:
+    case errc::unauthenticated:
       return ex_noperm;
     case errc::config:
       return ex_config;

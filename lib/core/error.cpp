@@ -6,7 +6,7 @@
 namespace automation {
 namespace {
 
-constexpr std::array<std::pair<errc, std::string_view>, 14> kNames{{
+constexpr std::array<std::pair<errc, std::string_view>, 15> kNames{{
     {errc::invalid_argument, "invalid_argument"},
     {errc::not_found, "not_found"},
     {errc::already_exists, "already_exists"},
@@ -21,6 +21,7 @@ constexpr std::array<std::pair<errc, std::string_view>, 14> kNames{{
     {errc::cancelled, "cancelled"},
     {errc::config, "config"},
     {errc::internal, "internal"},
+    {errc::unauthenticated, "unauthenticated"},
 }};
 
 class Category final : public std::error_category {
@@ -56,6 +57,8 @@ class Category final : public std::error_category {
         return "configuration error";
       case errc::internal:
         return "internal error";
+      case errc::unauthenticated:
+        return "not authenticated";
     }
     return "unknown automation error";
   }
@@ -85,7 +88,7 @@ std::optional<errc> errc_from_string(std::string_view name) noexcept {
 errc Error::kind() const noexcept {
   if (code.category() == error_category()) {
     const int v = code.value();
-    if (v >= static_cast<int>(errc::invalid_argument) && v <= static_cast<int>(errc::internal)) return static_cast<errc>(v);
+    if (v >= static_cast<int>(errc::invalid_argument) && v <= static_cast<int>(errc::unauthenticated)) return static_cast<errc>(v);
     return errc::internal;
   }
   if (code == std::errc::timed_out) return errc::timeout;

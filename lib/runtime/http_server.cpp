@@ -2,6 +2,7 @@
 #include <automation/core/ids.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
+#include <automation/runtime/event_loop.hpp>
 #include <automation/runtime/http_server.hpp>
 
 #include "detail/clean_text.hpp"
@@ -76,6 +77,8 @@ int status_for(errc e) {
   switch (e) {
     case errc::invalid_argument:
       return 400;
+    case errc::unauthenticated:
+      return 401;
     case errc::permission_denied:
       return 403;
     case errc::not_found:
@@ -369,14 +372,22 @@ class Session : public std::enable_shared_from_this<Session> {
 struct HttpServer::Impl {
   Router router;
   ServerOptions options;
-  asio::io_context io;
+  std::unique_ptr<EventLoop> own_loop;  // when the server runs its own
+  EventLoop* loop;
+  asio::io_context& io;
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::strand<asio::io_context::executor_type>> accept_strand;
   std::optional<asio::steady_timer> backoff;
   Sessions sessions;
-  std::vector<std::thread> threads;
   std::atomic<int> port{0};
   bool started = false;
+
+  Impl(Router r, ServerOptions o, EventLoop* shared)
+      : router(std::move(r)),
+        options(std::move(o)),
+        own_loop(shared ? nullptr : std::make_unique<EventLoop>(std::max(1, options.threads))),
+        loop(shared ? shared : own_loop.get()),
+        io(*static_cast<asio::io_context*>(loop->native())) {}
 
   void accept() {
     acceptor->async_accept(asio::make_strand(io), asio::bind_executor(*accept_strand, [this](beast::error_code ec, tcp::socket socket) {
@@ -406,7 +417,10 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(Router router, ServerOptions options) : impl_(new Impl{std::move(router), std::move(options)}) {}
+HttpServer::HttpServer(Router router, ServerOptions options) : impl_(new Impl(std::move(router), std::move(options), nullptr)) {}
+
+HttpServer::HttpServer(EventLoop& loop, Router router, ServerOptions options)
+    : impl_(new Impl(std::move(router), std::move(options), &loop)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -417,7 +431,7 @@ Result<void> HttpServer::start() {
   const auto address = asio::ip::make_address(im.options.address, ec);
   if (ec) return fail(errc::invalid_argument, fmt::format("\"{}\" is not an IP address", im.options.address));
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(im.options.port));
-  im.io.restart();
+  if (im.own_loop) im.own_loop->start();
   im.accept_strand.emplace(asio::make_strand(im.io));
   im.acceptor.emplace(*im.accept_strand);
   im.backoff.emplace(*im.accept_strand);
@@ -433,21 +447,7 @@ Result<void> HttpServer::start() {
   if (ec) return bind_error("listen on");
   im.port = im.acceptor->local_endpoint().port();
   asio::dispatch(*im.accept_strand, [&im] { im.accept(); });
-  const int n = std::max(1, im.options.threads);
-  for (int i = 0; i < n; ++i)
-    im.threads.emplace_back([&im] {
-      // A handler's exception must not end the thread (and the process with it).
-      for (;;) {
-        try {
-          im.io.run();
-          return;
-        } catch (const std::exception& e) {
-          log(LogLevel::error, "http", fmt::format("the server loop caught: {}", e.what()));
-        } catch (...) {
-          log(LogLevel::error, "http", "the server loop caught an unknown exception");
-        }
-      }
-    });
+  if (!im.loop->running()) im.loop->start();
   im.started = true;
   return {};
 }
@@ -472,14 +472,15 @@ void HttpServer::stop() {
       if (auto s = w.lock()) s->shut();
     im.sessions.live.clear();
   }
-  // What the sessions still have to do ends with their sockets; then the loop is stopped.
-  im.io.stop();
-  for (auto& t : im.threads)
-    if (t.get_id() != std::this_thread::get_id())
-      t.join();
-    else
-      t.detach();  // stop() from a handler: its own thread cannot join itself
-  im.threads.clear();
+  // What the sessions still have to do ends with their sockets: the server's own loop is stopped;
+  // on a shared loop, the sessions' last handlers run out before the router they use goes away.
+  if (im.own_loop) {
+    im.own_loop->stop();
+  } else {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (im.sessions.count() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   im.acceptor.reset();
   im.started = false;
 }

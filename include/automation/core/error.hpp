@@ -30,6 +30,7 @@ enum class errc {
   cancelled,             ///< the work was cancelled before it finished
   config,                ///< configuration is missing, unknown or of the wrong type
   internal,              ///< a bug: an invariant did not hold
+  unauthenticated,       ///< the caller did not prove who it is (no credentials, or wrong ones)
 };
 
 }  // namespace automation

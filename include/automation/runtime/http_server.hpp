@@ -86,9 +86,15 @@ struct ServerOptions {
   std::size_t max_connections = 1024;                ///< more at once are closed as they come
 };
 
+class EventLoop;
+
 class HttpServer {
  public:
+  /// A server with its own loop of `options.threads` threads.
   HttpServer(Router router, ServerOptions options);
+  /// A server on a host's loop (`options.threads` is ignored); the loop must outlive it, and is
+  /// started by start() when it is not running yet.
+  HttpServer(EventLoop& loop, Router router, ServerOptions options);
   ~HttpServer();  ///< stops it
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -97,8 +103,9 @@ class HttpServer {
   Result<void> start();
   /// The bound port (after start()).
   int port() const noexcept;
-  /// Stops accepting, closes the connections and joins the threads; start() may serve again.
-  /// Handlers are not waited for beyond the loop's end: a host drains its own work first.
+  /// Stops accepting and closes the connections; start() may serve again. Its own loop is stopped
+  /// (its threads joined); on a shared loop, it waits (up to 10 s) for the connections' handlers to
+  /// end, and the loop keeps running. A host drains its own work first.
   void stop();
 
  private:
