@@ -26,6 +26,7 @@
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/resilience/retry.hpp>
 #include <automation/resilience/task_history.hpp>
+#include <automation/runtime/access.hpp>
 #include <automation/runtime/event_loop.hpp>
 #include <automation/runtime/http_server.hpp>
 #include <automation/runtime/prometheus.hpp>
