@@ -1,4 +1,5 @@
 // autoctl alerts list | ack ID | rules | evaluate
+#include "components.hpp"
 #include "context.hpp"
 #include "delivery_support.hpp"
 
@@ -16,32 +17,6 @@ namespace st = automation::storage;
 using automation::errc;
 
 namespace {
-
-boost::json::object alert_json(const st::AlertRecord& a) {
-  auto values = automation::json::parse(a.values);
-  auto at = [](automation::TimePoint t) {
-    return t == automation::TimePoint{} ? boost::json::value(nullptr) : boost::json::value(automation::format_timestamp(t));
-  };
-  return {{"id", a.id},
-          {"rule", a.rule},
-          {"labels", a.labels},
-          {"severity", a.severity},
-          {"state", a.state},
-          {"summary", a.summary},
-          {"values", values ? *values : boost::json::value(boost::json::object{})},
-          {"active_since", at(a.active_since)},
-          {"fired", at(a.fired)},
-          {"resolved", at(a.resolved)},
-          {"acknowledged", at(a.acknowledged)},
-          {"acknowledged_by", a.acknowledged_by},
-          {"ack_reason", a.ack_reason},
-          {"notified_state", a.notified_state},
-          {"notified", at(a.notified)},
-          {"level", a.level},
-          {"reopened", a.reopened},
-          {"reason", a.reason},
-          {"updated", at(a.updated)}};
-}
 
 struct ListOptions {
   std::string state = "firing";
@@ -62,7 +37,7 @@ int run_list(Context& ctx, const ListOptions& o) {
   if (!list) return ctx.error(list.error());
   if (ctx.global.json) {
     boost::json::array items;
-    for (const auto& a : *list) items.push_back(alert_json(a));
+    for (const auto& a : *list) items.push_back(alert_record_json(a));
     ctx.print_json(boost::json::object{{"alerts", std::move(items)}});
     return ex_ok;
   }
@@ -91,7 +66,7 @@ int run_ack(Context& ctx, std::int64_t id, const std::string& reason) {
   auto a = alerts.acknowledge(id, ctx.actor(), reason);
   if (!a) return ctx.error(a.error());
   if (ctx.global.json) {
-    ctx.print_json(alert_json(*a));
+    ctx.print_json(alert_record_json(*a));
   } else {
     fmt::print("alert {} ({}) acknowledged by {} at {}\n", a->id, a->rule, a->acknowledged_by,
                automation::format_timestamp(a->acknowledged));

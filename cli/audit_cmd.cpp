@@ -1,4 +1,5 @@
 // autoctl audit list
+#include "components.hpp"
 #include "context.hpp"
 
 #include <automation/core/json.hpp>
@@ -45,17 +46,7 @@ int audit_list(Context& ctx, const ListOptions& o) {
   if (ctx.global.json) {
     boost::json::array arr;
     for (const auto& r : *records) {
-      auto details = automation::json::parse(r.details, "details");
-      arr.push_back(boost::json::object{{"id", r.id},
-                                        {"time", automation::format_timestamp(r.time)},
-                                        {"actor", r.actor},
-                                        {"action", r.action},
-                                        {"resource", r.resource},
-                                        {"origin", r.origin},
-                                        {"outcome", std::string(st::to_string(r.outcome))},
-                                        {"reason", r.reason},
-                                        {"details", details ? *details : boost::json::value(r.details)},
-                                        {"correlation_id", r.correlation_id}});
+      arr.push_back(audit_record_json(r));
     }
     ctx.print_json(boost::json::object{{"records", arr}});
   } else {

@@ -1,4 +1,5 @@
 // autoctl breaker list | status | reset | force-open | export | run
+#include "components.hpp"
 #include "context.hpp"
 
 #include <automation/core/json.hpp>
@@ -102,33 +103,16 @@ int breaker_set(Context& ctx, const std::string& name, rs::BreakerState to, cons
   const std::string action = to == rs::BreakerState::closed ? "breaker.reset" : "breaker.force_open";
   const std::string resource = "breaker:" + name;
   const std::string reason = why.empty() ? "requested from the command line" : why;
-  auto existing = (*store)->get_breaker(name);
-  if (!existing) return ctx.error(existing.error());
-  if (!*existing && to == rs::BreakerState::closed) {
-    auto e = automation::Error(errc::not_found, fmt::format("no circuit breaker named '{}' is stored (see `autoctl breaker list`)", name));
-    ctx.audit(**store, action, resource, st::AuditOutcome::failure, e.message, {{"reason", reason}});
-    return ctx.error(e);
+  auto change = set_breaker(**store, automation::SystemClock::instance(), name, to, reason, ctx.actor());
+  if (!change) {
+    ctx.audit(**store, action, resource, st::AuditOutcome::failure, change.error().message, {{"reason", reason}});
+    return ctx.error(change.error());
   }
-  st::BreakerRecord rec = *existing ? **existing : st::BreakerRecord{.name = name};
-  const std::string before = *existing ? rec.state : "none";
-  rec.state = std::string(rs::to_string(to));
-  rec.reason = to == rs::BreakerState::closed ? "reset" : "forced_open";
-  rec.open_until = {};
-  rec.open_attempt = 0;
-  // The window starts over: sharing processes clear theirs when they adopt a reset.
-  rec.details = boost::json::serialize(boost::json::object{{"by", ctx.actor()}, {"why", reason}});
-  rec.updated = automation::SystemClock::instance().now();
-  rec.updated_by = ctx.actor();
-  auto w = (*store)->put_breaker(rec, *existing ? (*existing)->version : 0);
-  if (!w) {
-    ctx.audit(**store, action, resource, st::AuditOutcome::failure, w.error().message, {{"reason", reason}});
-    return ctx.error(w.error());
-  }
-  ctx.audit(**store, action, resource, st::AuditOutcome::success, reason, {{"from", before}, {"to", rec.state}, {"version", *w}});
+  ctx.audit(**store, action, resource, st::AuditOutcome::success, reason, {{"from", change->from}, {"to", change->to}, {"version", change->version}});
   if (ctx.global.json) {
-    ctx.print_json(boost::json::object{{"name", name}, {"from", before}, {"to", rec.state}, {"version", *w}});
+    ctx.print_json(boost::json::object{{"name", name}, {"from", change->from}, {"to", change->to}, {"version", change->version}});
   } else if (!ctx.global.quiet) {
-    fmt::print("circuit breaker '{}': {} -> {} (processes sharing it follow within their poll interval)\n", name, before, rec.state);
+    fmt::print("circuit breaker '{}': {} -> {} (processes sharing it follow within their poll interval)\n", name, change->from, change->to);
   }
   return ex_ok;
 }

@@ -1,4 +1,5 @@
 // autoctl health [TARGET] | heal run [--for D] [--dry-run] | heal history [TARGET] | heal pause|resume TARGET
+#include "components.hpp"
 #include "context.hpp"
 #include "workflow_support.hpp"
 
@@ -22,69 +23,10 @@ using automation::Result;
 
 namespace {
 
-bj::object record_json(const st::HealingRecord& r) {
-  auto detail = automation::json::parse(r.detail);
-  return {{"id", r.id},
-          {"target", r.target},
-          {"time", automation::format_timestamp(r.time)},
-          {"kind", r.kind},
-          {"state", r.state},
-          {"action", r.action},
-          {"step", r.step},
-          {"attempt", r.attempt},
-          {"actor", r.actor},
-          {"reason", r.reason},
-          {"outcome", r.outcome},
-          {"error", r.error},
-          {"dry_run", r.dry_run},
-          {"detail", detail ? *detail : bj::value(bj::object{})}};
-}
-
 void print_record(const st::HealingRecord& r) {
   const auto what = r.kind == "action" ? fmt::format("{} {}", r.action, r.outcome) : r.kind == "state" ? r.state : r.kind;
   fmt::print("{}  {:<16} {:<20} {}\n", automation::format_timestamp(r.time), r.target, what, r.reason);
   if (!r.error.empty()) fmt::print("{:>26}error: {}\n", "", r.error);
-}
-
-/// The targets in effect: healing.targets_file when it exists, plus the seed strategies for what it
-/// does not name (unless it says "seeds": false).
-struct Setup {
-  hl::HealingConfig config;
-  std::vector<hl::TargetSpec> targets;
-  std::string source;
-};
-
-Result<Setup> healing_setup(const Context& ctx) {
-  Setup s;
-  const auto& file = ctx.config.healing.targets_file;
-  auto exists = ctx.configured_file("healing.targets_file", file);
-  if (!exists) return exists.error();
-  if (*exists) {
-    auto text = automation::read_file(file);
-    if (!text) return automation::fail(errc::io, fmt::format("healing.targets_file {}: cannot be read: {}", file, text.error().message));
-    auto parsed = hl::parse_healing(*text, file, std::filesystem::absolute(file).parent_path(),
-                                    std::filesystem::absolute(ctx.config.healing.log_dir));
-    if (!parsed) return automation::Error(errc::config, parsed.error().message);
-    s.config = std::move(*parsed);
-    s.source = "file:" + file;
-  } else {
-    s.source = fmt::format("the seed strategies ({} does not exist)", file.empty() ? "no healing.targets_file" : file);
-  }
-  if (s.config.seeds) {
-    hl::SeedOptions seeds;
-    if (auto path = st::sqlite_path(ctx.store_uri()); path && !path->empty()) {
-      seeds.database = std::filesystem::absolute(*path).string();
-      seeds.data_directory = std::filesystem::absolute(*path).parent_path().string();
-    }
-    seeds.disk_limit = ctx.config.thresholds.disk_high;
-    for (const auto& svc : s.config.services) seeds.services.push_back(svc.name);
-    std::set<std::string> named;
-    for (const auto& t : s.config.targets) named.insert(t.name);
-    for (auto& t : hl::seed_targets(seeds))
-      if (!named.contains(t.name)) s.targets.push_back(std::move(t));
-  }
-  for (auto& t : s.config.targets) s.targets.push_back(t);
-  return s;
 }
 
 // ---- health ------------------------------------------------------------------------------------
@@ -140,9 +82,9 @@ int run_health(Context& ctx, const std::string& only) {
     q.limit = 3;
     auto actions = store->list_healing(q);
     if (!actions) return ctx.error(actions.error());
-    item["recorded_state"] = state->empty() ? bj::value(nullptr) : bj::value(record_json(state->front()));
+    item["recorded_state"] = state->empty() ? bj::value(nullptr) : bj::value(healing_record_json(state->front()));
     bj::array acts;
-    for (const auto& a : *actions) acts.push_back(record_json(a));
+    for (const auto& a : *actions) acts.push_back(healing_record_json(a));
     item["last_actions"] = std::move(acts);
     if (ctx.global.json) {
       items.push_back(std::move(item));
@@ -219,7 +161,7 @@ int run_heal(Context& ctx, const RunOptions& o) {
     for (const auto& e : report.errors) fmt::print(stderr, "autoctl: healer: {}\n", e.message);
     for (const auto& r : report.records) {
       if (ctx.global.json)
-        fmt::print("{}\n", automation::json::dump(record_json(r)));
+        fmt::print("{}\n", automation::json::dump(healing_record_json(r)));
       else
         print_record(r);
     }
@@ -257,7 +199,7 @@ int run_history(Context& ctx, const HistoryOptions& o) {
   if (!list) return ctx.error(list.error());
   if (ctx.global.json) {
     bj::array items;
-    for (auto it = list->rbegin(); it != list->rend(); ++it) items.push_back(record_json(*it));
+    for (auto it = list->rbegin(); it != list->rend(); ++it) items.push_back(healing_record_json(*it));
     ctx.print_json(bj::object{{"history", std::move(items)}});
     return ex_ok;
   }
@@ -305,7 +247,7 @@ int run_pause(Context& ctx, const PauseOptions& o, bool pause) {
   ctx.audit(**store, pause ? "heal.pause" : "heal.resume", o.target, st::AuditOutcome::success, r->reason,
             {{"until", until ? bj::value(automation::format_timestamp(*until)) : bj::value(nullptr)}});
   if (ctx.global.json)
-    ctx.print_json(record_json(*r));
+    ctx.print_json(healing_record_json(*r));
   else
     fmt::print("{} {}{} by {}: {}\n", o.target, pause ? "paused" : "resumed", until ? " until " + automation::format_timestamp(*until) : "",
                r->actor, r->reason);

@@ -1,6 +1,7 @@
 // autoctl scale --resource NAME --action scale-up|scale-down|restart|status
 //         scale status [NAME] | explain NAME | tick [NAME] [--dry-run] | history [NAME]
 //         scale thresholds show|set|reset NAME | simulate --policy FILE --metrics FILE.csv
+#include "components.hpp"
 #include "context.hpp"
 #include "delivery_support.hpp"
 
@@ -28,26 +29,6 @@ using automation::Result;
 
 namespace {
 
-bj::object record_json(const st::ScalingRecord& r) {
-  auto inputs = automation::json::parse(r.inputs);
-  return {{"id", r.id},
-          {"resource", r.resource},
-          {"action", r.action},
-          {"time", automation::format_timestamp(r.time)},
-          {"actor", r.actor},
-          {"current", r.current},
-          {"recommended", r.recommended},
-          {"desired", r.desired},
-          {"reason", r.reason},
-          {"message", r.message},
-          {"outcome", r.outcome},
-          {"error", r.error},
-          {"dry_run", r.dry_run},
-          {"metrics_ok", r.metrics_ok},
-          {"active", r.active},
-          {"inputs", inputs ? *inputs : bj::value(bj::object{})}};
-}
-
 void print_record(const st::ScalingRecord& r) {
   const auto sizes = r.action == "thresholds" || r.action == "restart" ? std::string(r.action == "restart" ? "restart" : "policy")
                                                                        : fmt::format("{} -> {}", r.current, r.desired);
@@ -56,7 +37,7 @@ void print_record(const st::ScalingRecord& r) {
   if (!r.error.empty()) fmt::print("{:>22}error: {}\n", "", r.error);
 }
 
-/// The configured resources and a scaler over them.
+/// The configured resources and a scaler over them on the store in effect.
 struct Scaling {
   std::unique_ptr<st::Store> store;
   std::vector<sc::ResourceConfig> configs;
@@ -68,40 +49,18 @@ struct Scaling {
 /// The configured resources first (a configuration error is one whether or not the store exists),
 /// then the store: reading from one that does not exist yet reads an empty history.
 Result<Scaling> scaling_setup(const Context& ctx, Context::Access access) {
+  auto setup = scaling_configs(ctx);
+  if (!setup) return setup.error();
   Scaling s;
-  const auto& file = ctx.config.scaling.resources_file;
-  auto exists = ctx.configured_file("scaling.resources_file", file);
-  if (!exists) return exists.error();
-  auto& clock = automation::SystemClock::instance();
-  s.source = *exists ? "file:" + file : fmt::format("none ({} does not exist)", file.empty() ? "no scaling.resources_file" : file);
-  if (*exists) {
-    auto text = automation::read_file(file);
-    if (!text) return automation::fail(errc::io, fmt::format("scaling.resources_file {}: cannot be read: {}", file, text.error().message));
-    auto base = std::filesystem::absolute(file).parent_path();
-    auto configs = sc::parse_resources(*text, file, base, std::filesystem::absolute(ctx.config.scaling.state_dir));
-    if (!configs) return automation::Error(errc::config, configs.error().message);
-    s.configs = std::move(*configs);
-  }
   auto store = access == Context::Access::read ? ctx.open_store_or_empty() : ctx.open_store(access);
   if (!store) return store.error();
   s.store = std::move(*store);
-  bool predictive = false;
-  for (const auto& c : s.configs) predictive = predictive || c.spec.predictive.has_value();
-  if (predictive) {
-    auto fo = forecaster_options(ctx, false);
-    if (!fo) return fo.error();
-    s.forecaster = std::make_unique<automation::forecast::Forecaster>(clock, std::move(*fo));
-  }
-  s.scaler = std::make_unique<sc::ResourceScaler>(*s.store, clock, s.forecaster.get());
-  const auto& th = ctx.config.thresholds;
-  for (auto& c : s.configs) {
-    // The seed thresholds follow the configuration's thresholds.*.
-    if (c.spec.policy.mode == sc::PolicyMode::steps && c.spec.policy.bands.empty())
-      c.spec.policy.bands = sc::seed_steps(th.cpu_high, th.cpu_low, th.memory_high).bands;
-    auto actuator = sc::make_actuator(c, clock);
-    if (!actuator) return automation::Error(errc::config, fmt::format("{}: {}", file, actuator.error().message));
-    if (auto r = s.scaler->add(c.spec, std::move(*actuator)); !r) return automation::Error(errc::config, r.error().message);
-  }
+  auto made = make_scaler(ctx, *s.store, *setup, automation::SystemClock::instance());
+  if (!made) return made.error();
+  s.configs = std::move(setup->configs);
+  s.source = std::move(setup->source);
+  s.forecaster = std::move(made->forecaster);
+  s.scaler = std::move(made->scaler);
   return s;
 }
 
@@ -109,7 +68,7 @@ int exit_for(const st::ScalingRecord& r) { return r.outcome == "failed" ? ex_una
 
 int print_result(const Context& ctx, const st::ScalingRecord& r) {
   if (ctx.global.json)
-    ctx.print_json(record_json(r));
+    ctx.print_json(scaling_record_json(r));
   else
     print_record(r);
   return exit_for(r);
@@ -168,32 +127,6 @@ int run_action(Context& ctx, const ActionOptions& o) {
 
 // ---- status, explain, tick, history -------------------------------------------------------------
 
-bj::object report_json(const sc::ResourceReport& rep) {
-  bj::object o{{"resource", rep.spec.name},
-               {"actuator", rep.actuator},
-               {"policy", sc::to_json(rep.spec.policy)},
-               {"policy_source", rep.policy_source},
-               {"dry_run", rep.spec.dry_run}};
-  if (rep.status) {
-    bj::array members;
-    for (const auto& m : rep.status->members) {
-      bj::object mo{{"name", m.name}, {"ready", m.ready}};
-      if (m.pid) mo["pid"] = m.pid;
-      if (m.started != automation::TimePoint{}) mo["started"] = automation::format_timestamp(m.started);
-      members.push_back(std::move(mo));
-    }
-    o["size"] = automation::json::or_null(rep.status->size);
-    o["members"] = std::move(members);
-    o["detail"] = rep.status->detail;
-  } else {
-    o["size"] = nullptr;
-    o["error"] = rep.status.error().message;
-  }
-  o["last_decision"] = rep.last_decision ? bj::value(record_json(*rep.last_decision)) : bj::value(nullptr);
-  o["last_change"] = rep.last_change ? bj::value(record_json(*rep.last_change)) : bj::value(nullptr);
-  return o;
-}
-
 int run_status(Context& ctx, const std::string& only) {
   auto s = scaling_setup(ctx, Context::Access::read);
   if (!s) return ctx.error(s.error());
@@ -208,7 +141,7 @@ int run_status(Context& ctx, const std::string& only) {
     if (!rep) return ctx.error(rep.error());
     if (!rep->status) rc = ex_unavailable;
     if (ctx.global.json) {
-      items.push_back(report_json(*rep));
+      items.push_back(scaling_report_json(*rep));
       continue;
     }
     const auto& p = rep->spec.policy;
@@ -238,7 +171,7 @@ int run_explain(Context& ctx, const std::string& name) {
   auto r = s->scaler->evaluate(name, {.dry_run = true, .record = false, .actor = ctx.actor()});
   if (!r) return ctx.error(r.error());
   if (ctx.global.json) {
-    ctx.print_json(record_json(*r));
+    ctx.print_json(scaling_record_json(*r));
     return ex_ok;
   }
   fmt::print("{}: {} -> {} ({}): {}\n", name, r->current, r->desired, r->reason, r->message);
@@ -283,7 +216,7 @@ int run_tick(Context& ctx, const std::string& only, bool dry_run) {
     }
     if (r->outcome == "failed") rc = std::max(rc, static_cast<int>(ex_unavailable));
     if (ctx.global.json)
-      items.push_back(record_json(*r));
+      items.push_back(scaling_record_json(*r));
     else
       print_record(*r);
   }
@@ -316,7 +249,7 @@ int run_history(Context& ctx, const HistoryOptions& o) {
   if (!list) return ctx.error(list.error());
   if (ctx.global.json) {
     bj::array items;
-    for (auto it = list->rbegin(); it != list->rend(); ++it) items.push_back(record_json(*it));  // oldest first, as the text
+    for (auto it = list->rbegin(); it != list->rend(); ++it) items.push_back(scaling_record_json(*it));  // oldest first, as the text
     ctx.print_json(bj::object{{"history", std::move(items)}});
     return ex_ok;
   }
@@ -541,7 +474,7 @@ int run_simulate(Context& ctx, const SimulateOptions& o) {
     if (!r) return ctx.error(r.error());
     changes += r->outcome == "applied" ? 1 : 0;
     if (ctx.global.json)
-      items.push_back(record_json(*r));
+      items.push_back(scaling_record_json(*r));
     else
       print_record(*r);
   }
