@@ -62,19 +62,23 @@ std::optional<int> Context::load() {
     return error(e);
   }
   config = std::move(cfg.value());
+  setup_logging(automation::LogLevel::warn);
+  return std::nullopt;
+}
+
+void Context::setup_logging(automation::LogLevel unconfigured) {
   automation::LoggingOptions lo;
   lo.level = config.log.level;
   lo.format = config.log.format;
   lo.file = config.log.file;
-  // On a terminal, unconfigured logs are short text and only warnings; -v/-q adjust.
+  // On a terminal, unconfigured logs are short text and only warnings (a command's default); -v/-q adjust.
   const bool level_default = config.sources["log.level"] == "default";
-  if (level_default) lo.level = automation::LogLevel::warn;
+  if (level_default) lo.level = unconfigured;
   if (config.sources["log.format"] == "default" && ::isatty(STDERR_FILENO)) lo.format = automation::LogFormat::text;
   if (global.verbose == 1) lo.level = automation::LogLevel::debug;
   if (global.verbose >= 2) lo.level = automation::LogLevel::trace;
   if (global.quiet) lo.level = automation::LogLevel::error;
   automation::configure_logging(lo);
-  return std::nullopt;
 }
 
 std::string Context::store_uri() const { return global.db.empty() ? config.db : global.db; }

@@ -48,6 +48,9 @@ class Context {
 
   /// Loads config (file + environment) and sets up logging. Returns an exit code on failure.
   std::optional<int> load();
+  /// (Re)configures logging from `config` and the flags; `unconfigured` is the level when log.level
+  /// is not set (warn for a command, info for the daemon).
+  void setup_logging(automation::LogLevel unconfigured);
 
   /// The store URI in effect: --db, else AUTOMATION_DB / config "db".
   std::string store_uri() const;
@@ -99,5 +102,7 @@ void register_report(CLI::App& app, Context& ctx);
 void register_alerts(CLI::App& app, Context& ctx);
 void register_scale(CLI::App& app, Context& ctx);
 void register_health(CLI::App& app, Context& ctx);
+void register_serve(CLI::App& app, Context& ctx);
+void register_token(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

@@ -63,6 +63,8 @@ Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavail
   autoctl::register_alerts(app, ctx);
   autoctl::register_scale(app, ctx);
   autoctl::register_health(app, ctx);
+  autoctl::register_serve(app, ctx);
+  autoctl::register_token(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -221,6 +221,31 @@ const std::vector<KeyDef>& defs() {
                  INFINITY,
                  [](Config& c, const Value& x) { c.scaling.interval = std::get<Millis>(x); },
                  [](const Config& c) { return boost::json::value(format_duration(c.scaling.interval)); }});
+    text_key("server.address", "AUTOMATION_SERVER_ADDRESS", &Config::server, &ServerConfig::address,
+             "the address autoctl serve listens on (127.0.0.1: this host only)", {}, Shown::plain);
+    auto server_number = [&v](std::string name, std::string env, double ServerConfig::*m, std::string desc, double lo, double hi) {
+      v.push_back({"server." + name,
+                   std::move(env),
+                   Kind::number,
+                   std::move(desc),
+                   {},
+                   lo,
+                   hi,
+                   [m](Config& c, const Value& x) { c.server.*m = std::get<double>(x); },
+                   [m](const Config& c) { return boost::json::value(c.server.*m); }});
+    };
+    server_number("port", "AUTOMATION_SERVER_PORT", &ServerConfig::port, "the port autoctl serve listens on (0: any free port)", 0, 65535);
+    server_number("threads", "AUTOMATION_SERVER_THREADS", &ServerConfig::threads,
+                  "the daemon's event-loop threads (HTTP, periodic component work, in-process workflow steps)", 1, 64);
+    v.push_back({"server.drain_timeout",
+                 "AUTOMATION_SERVER_DRAIN_TIMEOUT",
+                 Kind::duration,
+                 "on SIGTERM, how long running workflow runs get to finish before they are cancelled",
+                 {},
+                 -INFINITY,
+                 INFINITY,
+                 [](Config& c, const Value& x) { c.server.drain_timeout = std::get<Millis>(x); },
+                 [](const Config& c) { return boost::json::value(format_duration(c.server.drain_timeout)); }});
     auto pct = [&v](std::string name, std::string env, double ThresholdsConfig::*m, std::string desc) {
       v.push_back({"thresholds." + name,
                    std::move(env),

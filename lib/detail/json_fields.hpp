@@ -28,6 +28,8 @@ class Fields {
     if (!v.is_object()) return fail(errc::invalid_argument, fmt::format("{}: expected an object, not {}", where, json::type_name(v)));
     return Fields(v.as_object(), std::move(where));
   }
+  /// The object itself (not a copy: it must outlive the Fields).
+  static Result<Fields> of(const bj::object& o, std::string where) { return Fields(o, std::move(where)); }
 
   const std::string& where() const { return where_; }
   const bj::value* get(std::string_view key) {

@@ -168,6 +168,11 @@ boost::json::value to_json(const BreakerStatus& s) {
 
 std::string to_prometheus(std::span<const BreakerStatus> breakers, bool live) {
   runtime::PrometheusWriter w;
+  write_prometheus(w, breakers, live);
+  return w.str();
+}
+
+void write_prometheus(runtime::PrometheusWriter& w, std::span<const BreakerStatus> breakers, bool live) {
   auto family = [&](const std::string& name, std::string_view type, std::string_view help, auto&& samples) {
     w.family(name, type, help);
     for (const auto& b : breakers) samples(b);
@@ -213,7 +218,6 @@ std::string to_prometheus(std::span<const BreakerStatus> breakers, bool live) {
     const double t = b.open_until ? static_cast<double>(to_epoch_ms(*b.open_until)) / 1000.0 : 0.0;
     w.sample(open_until, {{"name", b.name}}, t);
   });
-  return w.str();
 }
 
 }  // namespace automation::resilience

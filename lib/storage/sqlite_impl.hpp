@@ -26,6 +26,7 @@ struct RollupStatements {
 
 struct SqliteStore::Impl {
   std::string path;
+  std::function<void(std::chrono::nanoseconds)> observer;  // observe_statements()
   OpenOptions options;
   sq::Connection db;
   std::mutex mu;

@@ -42,6 +42,23 @@ Result<std::int64_t> SqliteStore::Impl::checked_version(std::string_view table, 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
 
+void SqliteStore::observe_statements(std::function<void(std::chrono::nanoseconds)> observer) {
+  std::lock_guard lock(impl_->mu);
+  impl_->observer = std::move(observer);
+  if (!impl_->observer) {
+    sqlite3_trace_v2(impl_->db.get(), 0, nullptr, nullptr);
+    return;
+  }
+  sqlite3_trace_v2(
+      impl_->db.get(), SQLITE_TRACE_PROFILE,
+      [](unsigned, void* ctx, void*, void* x) -> int {
+        // x: the statement's run time in nanoseconds (sqlite3_int64).
+        static_cast<Impl*>(ctx)->observer(std::chrono::nanoseconds(*static_cast<sqlite3_int64*>(x)));
+        return 0;
+      },
+      impl_.get());
+}
+
 const std::string& SqliteStore::path() const noexcept { return impl_->path; }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, const OpenOptions& options) {

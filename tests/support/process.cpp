@@ -1,6 +1,9 @@
 #include "process.hpp"
 
 #include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <thread>
 #include <cstring>
 #include <stdexcept>
 
@@ -85,6 +88,60 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                                     const std::string& cwd, const std::string& log_file) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+  std::vector<std::string> envs;
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, "AUTOMATION_", 11) != 0 && std::strncmp(*e, "OPENAI_", 7) != 0) envs.emplace_back(*e);
+  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& a : argv_copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error(std::string("posix_spawn failed: ") + std::strerror(rc));
+  pid_ = pid;
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void BackgroundProcess::signal(int sig) const { ::kill(pid_, sig); }
+
+bool BackgroundProcess::running() {
+  if (exit_code_ >= 0) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return r == 0;
+}
+
+int BackgroundProcess::wait(int seconds) {
+  // Waiting for the child to act, not for time to pass: checked every 10 ms up to the limit.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return exit_code_;
 }
 
 }  // namespace automation::test

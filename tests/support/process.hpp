@@ -16,4 +16,24 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
                           const std::string& cwd = {}, const std::string& stdin_data = {});
 
+/// A child process left running (a daemon): stdout and stderr go to `log_file`. The destructor
+/// kills (SIGKILL) and reaps it if it is still running.
+class BackgroundProcess {
+ public:
+  BackgroundProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, const std::string& cwd,
+                    const std::string& log_file);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+  int pid() const noexcept { return pid_; }
+  void signal(int sig) const;
+  /// Waits up to `seconds` for it to exit: its exit code (128 + signal when killed), or -1 if it is still running.
+  int wait(int seconds);
+  bool running();
+
+ private:
+  int pid_ = -1;
+  int exit_code_ = -1;
+};
+
 }  // namespace automation::test

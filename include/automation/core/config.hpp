@@ -87,6 +87,14 @@ struct HealingConfig {
   std::string log_dir = "var/log";  ///< supervised services' output: <log_dir>/<service>.log
 };
 
+/// The daemon, `autoctl serve` (see docs/http-api.md).
+struct ServerConfig {
+  std::string address = "127.0.0.1";  ///< the address it listens on (another than loopback exposes it to the network)
+  double port = 8080;                 ///< 0: any free port
+  double threads = 4;                 ///< the event loop's threads (HTTP, periodic component work, in-process steps)
+  Millis drain_timeout{30'000};       ///< on SIGTERM, how long running workflow runs get to finish before they are cancelled
+};
+
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
   std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
@@ -99,6 +107,7 @@ struct Config {
   AlertsConfig alerts;
   ScalingConfig scaling;
   HealingConfig healing;
+  ServerConfig server;
 
   /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
   std::map<std::string, std::string> sources;

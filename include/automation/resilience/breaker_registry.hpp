@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+namespace automation::runtime {
+class PrometheusWriter;
+}
+
 namespace automation::resilience {
 
 struct RegistryOptions {
@@ -79,5 +83,7 @@ boost::json::value to_json(const BreakerStatus& s);
 /// process wrote last, which are not monotonic across writers, so they are exported as gauges
 /// named automation_circuit_breaker_writer_* instead.
 std::string to_prometheus(std::span<const BreakerStatus> breakers, bool live = true);
+/// The same families into a writer (a /metrics handler's, next to other families).
+void write_prometheus(runtime::PrometheusWriter& out, std::span<const BreakerStatus> breakers, bool live = true);
 
 }  // namespace automation::resilience

@@ -7,6 +7,8 @@
 /// share one file.
 #include <automation/storage/store.hpp>
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -19,6 +21,10 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   const std::string& path() const noexcept;
+  /// Calls `observer` with the run time of every SQL statement this store executes from now on
+  /// (SQLite's profile trace), on the calling thread while the store's lock is held: it must be
+  /// quick and must not call the store. An empty function stops it. For a host's latency metrics.
+  void observe_statements(std::function<void(std::chrono::nanoseconds)> observer);
 
   std::string_view backend() const noexcept override { return "sqlite"; }
   Result<StoreInfo> info() override;

@@ -608,3 +608,24 @@ TEST_CASE("a rollup that does not parse is recomputed from the records instead o
   CHECK(s[0].top_failures[0] == FailureReason{"disk full", 2});
   CHECK(sqlite->query_tasks({.limit = 0}).value().size() == 4);
 }
+
+TEST_CASE("observe_statements reports every statement's run time until it is cleared") {
+  test::TempDir dir;
+  auto store = SqliteStore::open(dir.file("a.db"));
+  REQUIRE(store);
+  std::vector<std::chrono::nanoseconds> seen;
+  (*store)->observe_statements([&](std::chrono::nanoseconds d) { seen.push_back(d); });
+  AuditRecord r;
+  r.time = TimePoint(std::chrono::seconds(1767225600));
+  r.actor = "user:a";
+  r.action = "x.y";
+  r.resource = "r";
+  REQUIRE((*store)->append_audit(std::span<const AuditRecord>(&r, 1)));
+  REQUIRE((*store)->query_audit({}));
+  REQUIRE(seen.size() >= 2);
+  for (auto d : seen) CHECK(d.count() >= 0);
+  const auto n = seen.size();
+  (*store)->observe_statements({});
+  REQUIRE((*store)->query_audit({}));
+  CHECK(seen.size() == n);
+}

@@ -1,0 +1,853 @@
+// The HTTP API's route table: one clean set of routes, the seed documents' paths as aliases of them,
+// and the command API. Handlers call the same library operations and shared helpers as the commands.
+#include "daemon.hpp"
+
+#include <automation/core/json.hpp>
+#include <automation/core/time.hpp>
+#include <automation/resilience/breaker_registry.hpp>
+#include <automation/resilience/task_history.hpp>
+#include <automation/runtime/prometheus.hpp>
+#include <automation/version.hpp>
+
+#include "detail/json_fields.hpp"
+#include "openapi_json.hpp"
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include <charconv>
+
+namespace autoctl {
+
+namespace wf = automation::workflow;
+namespace st = automation::storage;
+namespace rs = automation::resilience;
+namespace rt = automation::runtime;
+namespace bj = boost::json;
+using automation::errc;
+using automation::Result;
+using automation::TimePoint;
+using rt::HttpRequest;
+using rt::HttpResponse;
+using rt::Principal;
+using rt::Role;
+
+namespace {
+
+HttpResponse ok(bj::value v, int status = 200) { return HttpResponse::json(status, v); }
+HttpResponse err(const automation::Error& e) { return HttpResponse::error(e); }
+automation::Error bad(std::string message) { return automation::Error(errc::invalid_argument, std::move(message)); }
+
+/// The request's body as a JSON object ({} when empty).
+Result<bj::object> body_object(const HttpRequest& req) {
+  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return bj::object{};
+  auto v = automation::json::parse(req.body, "the request body");
+  if (!v) return bad(v.error().message);
+  if (!v->is_object()) return bad(fmt::format("the request body must be a JSON object, not {}", automation::json::type_name(*v)));
+  return std::move(v->as_object());
+}
+
+Result<std::int64_t> integer_param(const HttpRequest& req, std::string_view key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
+  auto it = req.query.find(std::string(key));
+  if (it == req.query.end() || it->second.empty()) return fallback;
+  std::int64_t v = 0;
+  const auto& s = it->second;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size() || v < lo || v > hi)
+    return bad(fmt::format("query parameter \"{}\": \"{}\" is not a whole number from {} to {}", key, s, lo, hi));
+  return v;
+}
+
+std::optional<std::string> text_param(const HttpRequest& req, std::string_view key) {
+  auto it = req.query.find(std::string(key));
+  if (it == req.query.end() || it->second.empty()) return std::nullopt;
+  return it->second;
+}
+
+Result<std::optional<TimePoint>> time_param(const HttpRequest& req, std::string_view key) {
+  auto t = text_param(req, key);
+  if (!t) return std::optional<TimePoint>();
+  auto r = Context::time_option(*t, fmt::format("query parameter \"{}\"", key));
+  if (!r) return r.error();
+  return *r;
+}
+
+/// Pagination: `limit` (default 50, at most 1000) items from `offset` (default 0), newest first.
+struct Page {
+  std::size_t limit = 50, offset = 0;
+  std::size_t fetch() const { return offset + limit + 1; }  ///< what to ask the store for: one more tells whether a next page exists
+};
+
+Result<Page> page_of(const HttpRequest& req) {
+  auto limit = integer_param(req, "limit", 50, 1, 1000);
+  if (!limit) return limit.error();
+  auto offset = integer_param(req, "offset", 0, 0, 1'000'000);
+  if (!offset) return offset.error();
+  return Page{static_cast<std::size_t>(*limit), static_cast<std::size_t>(*offset)};
+}
+
+/// {"items": [...], "limit", "offset", "next_offset": N or null} from what the store returned for page.fetch().
+template <class T, class F>
+bj::object paged(const std::vector<T>& all, const Page& page, F&& to_json) {
+  bj::array items;
+  for (std::size_t i = page.offset; i < all.size() && i < page.offset + page.limit; ++i) items.push_back(to_json(all[i]));
+  const bool more = all.size() > page.offset + page.limit;
+  return {{"items", std::move(items)},
+          {"limit", page.limit},
+          {"offset", page.offset},
+          {"next_offset", more ? bj::value(page.offset + page.limit) : bj::value(nullptr)}};
+}
+
+/// A body's "params" object (values as strings: numbers and booleans are written out).
+Result<std::map<std::string, std::string>> params_of(const bj::object& body, std::string_view key) {
+  std::map<std::string, std::string> out;
+  auto* v = body.if_contains(key);
+  if (!v || v->is_null()) return out;
+  if (!v->is_object()) return bad(fmt::format("\"{}\" must be an object, not {}", key, automation::json::type_name(*v)));
+  for (const auto& [k, x] : v->as_object()) {
+    if (x.is_string())
+      out.emplace(std::string(k), std::string(x.as_string()));
+    else if (x.is_number() || x.is_bool())
+      out.emplace(std::string(k), automation::json::dump(x));
+    else
+      return bad(fmt::format("\"{}.{}\" must be a string, number or boolean, not {}", key, std::string_view(k), automation::json::type_name(x)));
+  }
+  return out;
+}
+
+class Api {
+ public:
+  explicit Api(Services& s) : s_(s), access_(*s.access) {}
+
+  /// The table; every handler holds `self`, so the Api lives as long as the router.
+  rt::Router routes(const std::shared_ptr<Api>& self);
+
+ private:
+  using Guarded = rt::GuardedHandler;
+  void add(rt::Router& router, std::string method, std::vector<std::string> paths, Role role, std::string action, std::string resource,
+           Guarded handler) {
+    auto keep = self_.lock();
+    Guarded held = [keep, handler = std::move(handler)](const HttpRequest& q, const Principal& p) { return handler(q, p); };
+    for (auto& p : paths) {
+      auto r = router.add(method, p, rt::guard(access_, role, action, resource, held));
+      if (!r) throw automation::Exception(r.error());
+    }
+  }
+  std::weak_ptr<Api> self_;
+
+  // ---- handlers ----
+  HttpResponse status(const HttpRequest&, const Principal&) { return ok(s_.status()); }
+  HttpResponse stats(const HttpRequest&, const Principal&);
+  bj::object compute_stats();
+  HttpResponse workflows(const HttpRequest&, const Principal&);
+  HttpResponse workflow(const HttpRequest&, const Principal&);
+  HttpResponse start_run(const HttpRequest& req, const Principal& who, std::string workflow, std::map<std::string, std::string> params,
+                         const bj::object& body);
+  HttpResponse run_workflow(const HttpRequest&, const Principal&);
+  HttpResponse runs(const HttpRequest&, const Principal&, std::optional<std::string> workflow);
+  HttpResponse run(const HttpRequest&, const Principal&);
+  HttpResponse cancel_run(const HttpRequest&, const Principal&);
+  HttpResponse schedules(const HttpRequest&, const Principal&);
+  HttpResponse pause_schedule(const HttpRequest&, const Principal&, bool pause);
+  HttpResponse breakers(const HttpRequest&, const Principal&);
+  HttpResponse breaker(const HttpRequest&, const Principal&);
+  HttpResponse set_breaker_state(const HttpRequest&, const Principal&, rs::BreakerState to);
+  HttpResponse tasks(const HttpRequest&, const Principal&);
+  HttpResponse task_stats(const HttpRequest&, const Principal&);
+  HttpResponse scaling(const HttpRequest&, const Principal&);
+  HttpResponse scaling_history(const HttpRequest&, const Principal&);
+  HttpResponse scale(const HttpRequest&, const Principal&, std::string resource, const bj::object& body);
+  HttpResponse health(const HttpRequest&, const Principal&);
+  HttpResponse health_history(const HttpRequest&, const Principal&);
+  HttpResponse pause_target(const HttpRequest&, const Principal&, bool pause);
+  HttpResponse audit(const HttpRequest&, const Principal&, bool security);
+  HttpResponse alerts(const HttpRequest&, const Principal&);
+  HttpResponse tokens(const HttpRequest&, const Principal&);
+  HttpResponse create_token(const HttpRequest&, const Principal&);
+  HttpResponse revoke_token(const HttpRequest&, const Principal&);
+  HttpResponse command(const HttpRequest&, const Principal&);
+
+  Services& s_;
+  rt::AccessControl& access_;
+  std::mutex stats_mu_;
+  std::chrono::steady_clock::time_point stats_at_{};
+  std::string stats_body_;
+};
+
+// ---- stats -------------------------------------------------------------------------------------
+
+bj::object Api::compute_stats() {
+  auto& store = *s_.store;
+  const auto now = s_.clock->now();
+  bj::object o{{"as_of", automation::format_timestamp(now)}, {"version", automation::version_string}};
+  // Workflow runs of the last 24 hours by state.
+  st::RunQuery rq;
+  rq.since = now - std::chrono::hours(24);
+  rq.limit = 0;
+  bj::object by_state;
+  std::size_t total = 0;
+  if (auto runs = store.list_runs(rq)) {
+    std::map<std::string, std::int64_t> n;
+    for (const auto& r : *runs) ++n[std::string(st::to_string(r.state))];
+    for (const auto& [k, v] : n) by_state[k] = v;
+    total = runs->size();
+  }
+  o["workflows"] = bj::object{{"defined", s_.catalog->entries.size()},
+                              {"schedules", s_.schedules->size()},
+                              {"active_runs", s_.workflows->active()},
+                              {"runs_24h", total},
+                              {"runs_24h_by_state", std::move(by_state)}};
+  // Task history of the last 24 hours.
+  st::TaskStatsQuery tq;
+  tq.since = now - std::chrono::hours(24);
+  if (auto groups = store.task_stats(tq)) {
+    std::uint64_t count = 0, ok_count = 0;
+    for (const auto& g : *groups) {
+      count += g.count;
+      ok_count += g.successes;
+    }
+    o["tasks"] = bj::object{{"runs_24h", count}, {"success_rate", count ? bj::value(double(ok_count) / double(count)) : bj::value(nullptr)}};
+  }
+  bj::object breakers;
+  if (auto list = store.list_breakers())
+    for (const auto& b : *list) breakers[b.state] = (breakers.contains(b.state) ? breakers[b.state].as_int64() : 0) + 1;
+  o["circuit_breakers"] = std::move(breakers);
+  bj::object health;
+  for (const auto& t : s_.healer->status()) health[t.state] = (health.contains(t.state) ? health[t.state].as_int64() : 0) + 1;
+  o["health"] = std::move(health);
+  st::AlertQuery aq;
+  aq.state = "firing";
+  aq.limit = 0;
+  if (auto firing = store.list_alerts(aq)) o["alerts_firing"] = firing->size();
+  if (auto sc = s_.scaler()) o["scaled_resources"] = sc->resources().size();
+  return o;
+}
+
+HttpResponse Api::stats(const HttpRequest&, const Principal&) {
+  // Computed at most once a second: a dashboard or a load balancer polling it costs the store nothing more.
+  std::lock_guard lock(stats_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (stats_body_.empty() || now - stats_at_ >= std::chrono::seconds(1)) {
+    stats_body_ = automation::json::dump(compute_stats());
+    stats_at_ = now;
+  }
+  HttpResponse r;
+  r.body = stats_body_;
+  return r;
+}
+
+// ---- workflows and runs ------------------------------------------------------------------------
+
+HttpResponse Api::workflows(const HttpRequest&, const Principal&) {
+  bj::array items;
+  for (const auto& e : s_.catalog->entries) {
+    bj::object params;
+    for (const auto& p : e.definition.params) params[p.name] = p.default_value ? bj::value(*p.default_value) : bj::value(nullptr);
+    items.push_back(bj::object{{"name", e.definition.name},
+                               {"description", e.definition.description},
+                               {"source", e.source},
+                               {"steps", e.definition.steps.size()},
+                               {"params", std::move(params)}});
+  }
+  bj::array problems;
+  for (const auto& p : s_.catalog->problems) problems.push_back(bj::value(p));
+  return ok(bj::object{{"items", std::move(items)}, {"problems", std::move(problems)}});
+}
+
+HttpResponse Api::workflow(const HttpRequest& req, const Principal&) {
+  const auto& name = req.params.at("name");
+  for (const auto& e : s_.catalog->entries)
+    if (e.definition.name == name) {
+      auto def = automation::json::parse(wf::to_json(e.definition));
+      return ok(bj::object{{"name", name}, {"source", e.source}, {"definition", def ? *def : bj::value(nullptr)}});
+    }
+  return err(automation::Error(errc::not_found, fmt::format("no workflow named \"{}\"", name)));
+}
+
+HttpResponse Api::start_run(const HttpRequest& req, const Principal& who, std::string workflow, std::map<std::string, std::string> params,
+                            const bj::object& body) {
+  std::chrono::milliseconds wait{0};
+  if (auto* w = body.if_contains("wait"); w && !w->is_null()) {
+    auto f = automation::detail::Fields::of(body, "the request body");
+    auto d = f->duration("wait");
+    if (!d) return err(d.error());
+    wait = std::chrono::duration_cast<std::chrono::milliseconds>(**d);
+    if (wait > std::chrono::minutes(5)) return err(bad("\"wait\" is at most 5m"));
+  }
+  const auto correlation = req.correlation_id;
+  const auto trigger = "api: " + who.actor();
+  auto id = s_.workflows->call([&](wf::WorkflowEngine& e, wf::Scheduler&) {
+    wf::StartOptions so;
+    so.params = params;
+    so.trigger = trigger;
+    so.correlation_id = correlation;
+    return e.start(workflow, so);
+  });
+  if (!id) return err(id.error());
+  auto run = s_.workflows->wait(*id, wait);
+  if (!run) return err(run.error());
+  auto r = ok(bj::object{{"run", wf::to_json(*run)}}, st::is_final(run->state) ? 200 : 202);
+  r.headers.emplace_back("Location", fmt::format("/api/v1/runs/{}", *id));
+  return r;
+}
+
+HttpResponse Api::run_workflow(const HttpRequest& req, const Principal& who) {
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  auto params = params_of(*body, "params");
+  if (!params) return err(params.error());
+  std::string name;
+  if (auto it = req.params.find("name"); it != req.params.end()) {
+    name = it->second;
+  } else if (auto* w = body->if_contains("workflow"); w && w->is_string()) {
+    name = std::string(w->as_string());
+  } else {
+    return err(bad("the request body needs \"workflow\": the workflow's name"));
+  }
+  return start_run(req, who, name, std::move(*params), *body);
+}
+
+HttpResponse Api::runs(const HttpRequest& req, const Principal&, std::optional<std::string> workflow) {
+  auto page = page_of(req);
+  if (!page) return err(page.error());
+  st::RunQuery q;
+  q.workflow = workflow ? workflow : text_param(req, "workflow");
+  if (auto state = text_param(req, "state")) {
+    auto s = st::parse_run_state(*state);
+    if (!s) return err(bad(fmt::format("query parameter \"state\": {}", s.error().message)));
+    q.states = {*s};
+  }
+  auto since = time_param(req, "since");
+  if (!since) return err(since.error());
+  q.since = *since;
+  q.limit = page->fetch();
+  auto list = s_.store->list_runs(q);
+  if (!list) return err(list.error());
+  return ok(paged(*list, *page, [](const st::RunRecord& r) { return wf::to_json(r); }));
+}
+
+HttpResponse Api::run(const HttpRequest& req, const Principal&) {
+  auto id = integer_param(HttpRequest{.query = {{"id", req.params.at("id")}}}, "id", 0, 1, INT64_MAX);
+  if (!id) return err(bad(fmt::format("\"{}\" is not a run id", req.params.at("id"))));
+  auto r = s_.store->get_run(*id);
+  if (!r) return err(r.error());
+  if (!*r) return err(automation::Error(errc::not_found, fmt::format("no workflow run {}", *id)));
+  auto steps = s_.store->run_steps(*id);
+  if (!steps) return err(steps.error());
+  bj::array sa;
+  for (const auto& s : *steps) sa.push_back(wf::to_json(s));
+  auto o = wf::to_json(**r);
+  o["steps"] = std::move(sa);
+  return ok(o);
+}
+
+HttpResponse Api::cancel_run(const HttpRequest& req, const Principal& who) {
+  auto id = integer_param(HttpRequest{.query = {{"id", req.params.at("id")}}}, "id", 0, 1, INT64_MAX);
+  if (!id) return err(bad(fmt::format("\"{}\" is not a run id", req.params.at("id"))));
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  std::string reason = "cancelled through the API by " + who.actor();
+  if (auto* r = body->if_contains("reason"); r && r->is_string() && !r->as_string().empty()) reason = std::string(r->as_string());
+  if (auto c = s_.workflows->engine_unsafe().cancel(*id, reason); !c) return err(c.error());
+  return ok(bj::object{{"run_id", *id}, {"cancel_requested", true}, {"reason", reason}}, 202);
+}
+
+HttpResponse Api::schedules(const HttpRequest&, const Principal&) {
+  auto stored = s_.store->list_schedules();
+  if (!stored) return err(stored.error());
+  bj::array items;
+  for (const auto& e : *s_.schedules) {
+    auto o = wf::to_json(e.definition);
+    o["source"] = e.source;
+    o["trigger_text"] = e.definition.trigger_text();
+    bool paused = e.definition.paused;
+    for (const auto& r : *stored)
+      if (r.name == e.definition.name) {
+        paused = r.paused;
+        o["reason"] = r.reason;
+        o["last_fire"] = r.last_fire == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(r.last_fire));
+        o["consecutive_failures"] = r.consecutive_failures;
+      }
+    o["state"] = paused ? "paused" : "active";
+    if (!paused)
+      if (auto t = wf::next_fire_time(e.definition, s_.clock->now())) o["next_fire"] = automation::format_timestamp(*t);
+    items.push_back(std::move(o));
+  }
+  return ok(bj::object{{"items", std::move(items)}});
+}
+
+HttpResponse Api::pause_schedule(const HttpRequest& req, const Principal& who, bool pause) {
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  std::string reason = fmt::format("{} through the API", pause ? "paused" : "resumed");
+  if (auto* r = body->if_contains("reason"); r && r->is_string() && !r->as_string().empty()) reason = std::string(r->as_string());
+  const auto name = req.params.at("name");
+  auto r = s_.workflows->call([&](wf::WorkflowEngine&, wf::Scheduler& s) {
+    return pause ? s.pause(name, reason, who.actor()) : s.resume(name, reason, who.actor());
+  });
+  if (!r) return err(r.error());
+  return ok(bj::object{{"schedule", name}, {"state", pause ? "paused" : "active"}, {"reason", reason}});
+}
+
+// ---- breakers ----------------------------------------------------------------------------------
+
+HttpResponse Api::breakers(const HttpRequest&, const Principal&) {
+  auto records = s_.store->list_breakers();
+  if (!records) return err(records.error());
+  bj::array items;
+  for (const auto& r : *records) {
+    auto s = rs::status_from_record(r);
+    if (!s) return err(s.error());
+    items.push_back(rs::to_json(*s));
+  }
+  return ok(bj::object{{"items", std::move(items)}});
+}
+
+HttpResponse Api::breaker(const HttpRequest& req, const Principal&) {
+  const auto& name = req.params.at("name");
+  auto r = s_.store->get_breaker(name);
+  if (!r) return err(r.error());
+  if (!*r) return err(automation::Error(errc::not_found, fmt::format("no circuit breaker named '{}' is stored", name)));
+  auto s = rs::status_from_record(**r);
+  if (!s) return err(s.error());
+  return ok(rs::to_json(*s));
+}
+
+HttpResponse Api::set_breaker_state(const HttpRequest& req, const Principal& who, rs::BreakerState to) {
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  std::string reason = "requested through the API";
+  if (auto* r = body->if_contains("reason"); r && r->is_string() && !r->as_string().empty()) reason = std::string(r->as_string());
+  const auto& name = req.params.at("name");
+  auto change = set_breaker(*s_.store, *s_.clock, name, to, reason, who.actor());
+  if (!change) return err(change.error());
+  return ok(bj::object{{"name", name}, {"from", change->from}, {"to", change->to}, {"version", change->version}, {"reason", reason}});
+}
+
+// ---- task history ------------------------------------------------------------------------------
+
+HttpResponse Api::tasks(const HttpRequest& req, const Principal&) {
+  auto page = page_of(req);
+  if (!page) return err(page.error());
+  st::TaskQuery q;
+  q.domain = text_param(req, "domain");
+  q.action = text_param(req, "action");
+  q.correlation_id = text_param(req, "correlation_id");
+  if (auto outcome = text_param(req, "outcome")) {
+    auto o = st::parse_task_outcome(*outcome);
+    if (!o) return err(bad(fmt::format("query parameter \"outcome\": {}", o.error().message)));
+    q.outcome = *o;
+  }
+  auto since = time_param(req, "since");
+  if (!since) return err(since.error());
+  q.since = *since;
+  q.limit = page->fetch();
+  auto list = s_.store->query_tasks(q);
+  if (!list) return err(list.error());
+  return ok(paged(*list, *page, [](const st::TaskRecord& r) { return rs::to_json(r); }));
+}
+
+HttpResponse Api::task_stats(const HttpRequest& req, const Principal&) {
+  rs::TaskHistory history(*s_.store, *s_.clock);
+  st::TaskStatsQuery q;
+  auto since = time_param(req, "since");
+  if (!since) return err(since.error());
+  q.since = since->value_or(s_.clock->now() - std::chrono::hours(24));
+  q.domain = text_param(req, "domain");
+  q.action = text_param(req, "action");
+  auto report = history.stats(q);
+  if (!report) return err(report.error());
+  return ok(rs::to_json(*report));
+}
+
+// ---- scaling -----------------------------------------------------------------------------------
+
+HttpResponse Api::scaling(const HttpRequest&, const Principal&) {
+  auto scaler = s_.scaler();
+  bj::array items;
+  if (scaler)
+    for (const auto& name : scaler->resources()) {
+      auto rep = scaler->report(name);
+      if (!rep) return err(rep.error());
+      items.push_back(scaling_report_json(*rep));
+    }
+  return ok(bj::object{{"items", std::move(items)}});
+}
+
+HttpResponse Api::scaling_history(const HttpRequest& req, const Principal&) {
+  auto page = page_of(req);
+  if (!page) return err(page.error());
+  st::ScalingQuery q;
+  q.resource = text_param(req, "resource");
+  q.action = text_param(req, "action");
+  q.outcome = text_param(req, "outcome");
+  auto since = time_param(req, "since");
+  if (!since) return err(since.error());
+  q.since = *since;
+  q.limit = page->fetch();
+  auto list = s_.store->list_scaling(q);
+  if (!list) return err(list.error());
+  return ok(paged(*list, *page, [](const st::ScalingRecord& r) { return scaling_record_json(r); }));
+}
+
+HttpResponse Api::scale(const HttpRequest&, const Principal& who, std::string resource, const bj::object& body) {
+  auto f = automation::detail::Fields::of(body, "the request body");
+  std::string action = "scale-up", reason;
+  std::optional<int> by, to;
+  auto read = [&]() -> Result<void> {
+    TRY_ASSIGN(action, f->string("action"));
+    TRY_ASSIGN(by, f->integer("by"));
+    TRY_ASSIGN(to, f->integer("to"));
+    TRY_ASSIGN(reason, f->string("reason"));
+    (void)f->get("resource");
+    return f->no_others();
+  };
+  if (auto r = read(); !r) return err(r.error());
+  if (action != "scale-up" && action != "scale-down" && action != "restart")
+    return err(bad(fmt::format("\"action\": \"{}\" is not scale-up, scale-down or restart", action)));
+  if (by && to) return err(bad("give \"by\" or \"to\", not both"));
+  if (by && *by < 1) return err(bad("\"by\" must be at least 1"));
+  if (to && *to < 0) return err(bad("\"to\" cannot be negative"));
+  if (action == "restart" && (by || to)) return err(bad("\"by\" and \"to\" do not go with restart"));
+  auto scaler = s_.scaler();
+  if (!scaler) return err(automation::Error(errc::unavailable, "the scaler is not running"));
+  if (reason.empty()) reason = "requested through the API";
+  Result<st::ScalingRecord> r = automation::fail(errc::internal, "no action");
+  if (action == "restart")
+    r = scaler->restart(resource, who.actor(), reason);
+  else if (to)
+    r = scaler->scale_to(resource, *to, who.actor(), reason);
+  else
+    r = scaler->scale_by(resource, (action == "scale-up" ? 1 : -1) * by.value_or(1), who.actor(), reason);
+  if (!r) return err(r.error());
+  auto o = scaling_record_json(*r);
+  if (r->outcome == "failed") return HttpResponse::json(502, bj::object{{"error", {{"code", "unavailable"}, {"message", r->error}}}, {"record", o}});
+  return ok(o);
+}
+
+// ---- health ------------------------------------------------------------------------------------
+
+HttpResponse Api::health(const HttpRequest&, const Principal&) {
+  bj::array items;
+  bool healthy = true;
+  for (const auto& t : s_.healer->status()) {
+    if (t.state != "healthy" && t.state != "unknown" && t.state != "paused") healthy = false;
+    bj::object o{{"target", t.name},
+                 {"state", t.state},
+                 {"reason", t.reason},
+                 {"since", t.since == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(t.since))},
+                 {"ready", t.ready},
+                 {"consecutive_failures", t.consecutive_failures},
+                 {"attempt", t.attempt}};
+    if (t.last_probe) o["last_probe"] = bj::object{{"ok", t.last_probe->ok}, {"detail", t.last_probe->detail}};
+    if (t.paused_until)
+      o["paused_until"] = *t.paused_until == TimePoint::max() ? bj::value("resumed by hand") : bj::value(automation::format_timestamp(*t.paused_until));
+    if (!t.error.empty()) o["error"] = t.error;
+    items.push_back(std::move(o));
+  }
+  return ok(bj::object{{"healthy", healthy}, {"source", s_.healing->source}, {"items", std::move(items)}});
+}
+
+HttpResponse Api::health_history(const HttpRequest& req, const Principal&) {
+  auto page = page_of(req);
+  if (!page) return err(page.error());
+  st::HealingQuery q;
+  q.target = text_param(req, "target");
+  q.kind = text_param(req, "kind");
+  auto since = time_param(req, "since");
+  if (!since) return err(since.error());
+  q.since = *since;
+  q.limit = page->fetch();
+  auto list = s_.store->list_healing(q);
+  if (!list) return err(list.error());
+  return ok(paged(*list, *page, [](const st::HealingRecord& r) { return healing_record_json(r); }));
+}
+
+HttpResponse Api::pause_target(const HttpRequest& req, const Principal& who, bool pause) {
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  auto f = automation::detail::Fields::of(*body, "the request body");
+  std::string reason = fmt::format("{} through the API", pause ? "paused" : "resumed");
+  std::optional<automation::Duration> for_;
+  auto read = [&]() -> Result<void> {
+    TRY_ASSIGN(reason, f->string("reason"));
+    if (pause) TRY_ASSIGN(for_, f->duration("for"));
+    return f->no_others();
+  };
+  if (auto r = read(); !r) return err(r.error());
+  const auto& target = req.params.at("target");
+  std::optional<TimePoint> until;
+  if (for_) until = s_.clock->now() + *for_;
+  auto r = pause ? s_.healer->pause(target, until, who.actor(), reason) : s_.healer->resume(target, who.actor(), reason);
+  if (!r) return err(r.error());
+  return ok(healing_record_json(*r));
+}
+
+// ---- audit, alerts, tokens ---------------------------------------------------------------------
+
+HttpResponse Api::audit(const HttpRequest& req, const Principal&, bool security) {
+  auto page = page_of(req);
+  if (!page) return err(page.error());
+  st::AuditQuery q;
+  q.actor = text_param(req, "actor");
+  q.resource = text_param(req, "resource");
+  q.action = security ? std::optional<std::string>() : text_param(req, "action");
+  if (auto outcome = text_param(req, "outcome")) {
+    auto o = st::parse_audit_outcome(*outcome);
+    if (!o) return err(bad(fmt::format("query parameter \"outcome\": {}", o.error().message)));
+    q.outcome = *o;
+  }
+  auto since = time_param(req, "since");
+  if (!since) return err(since.error());
+  q.since = *since;
+  q.limit = page->fetch();
+  if (security) {
+    // Security events: flagged sources, and every denied call or failed authentication.
+    q.outcome = st::AuditOutcome::denied;
+  }
+  auto list = s_.store->query_audit(q);
+  if (!list) return err(list.error());
+  return ok(paged(*list, *page, [](const st::AuditRecord& r) { return audit_record_json(r); }));
+}
+
+HttpResponse Api::alerts(const HttpRequest& req, const Principal&) {
+  auto page = page_of(req);
+  if (!page) return err(page.error());
+  st::AlertQuery q;
+  q.state = text_param(req, "state");
+  q.rule = text_param(req, "rule");
+  q.limit = page->fetch();
+  auto list = s_.store->list_alerts(q);
+  if (!list) return err(list.error());
+  return ok(paged(*list, *page, [](const st::AlertRecord& a) { return alert_record_json(a); }));
+}
+
+bj::object token_json(const st::TokenRecord& t) {
+  auto at = [](TimePoint p) { return p == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(p)); };
+  return {{"id", t.id},           {"name", t.name},       {"role", t.role},
+          {"created", at(t.created)}, {"created_by", t.created_by}, {"expires", at(t.expires)},
+          {"revoked", at(t.revoked)}, {"revoked_by", t.revoked_by}, {"last_used", at(t.last_used)},
+          {"last_used_from", t.last_used_from}};
+}
+
+HttpResponse Api::tokens(const HttpRequest& req, const Principal&) {
+  const bool all = text_param(req, "revoked").value_or("false") == "true";
+  auto list = s_.store->list_tokens(all);
+  if (!list) return err(list.error());
+  bj::array items;
+  for (const auto& t : *list) items.push_back(token_json(t));
+  return ok(bj::object{{"items", std::move(items)}});
+}
+
+HttpResponse Api::create_token(const HttpRequest& req, const Principal& who) {
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  auto f = automation::detail::Fields::of(*body, "the request body");
+  std::string name, role;
+  std::optional<automation::Duration> expires_in;
+  auto read = [&]() -> Result<void> {
+    TRY_ASSIGN(name, f->string("name"));
+    TRY_ASSIGN(role, f->string("role"));
+    TRY_ASSIGN(expires_in, f->duration("expires_in"));
+    return f->no_others();
+  };
+  if (auto r = read(); !r) return err(r.error());
+  if (name.empty()) return err(bad("the request body needs \"name\": what the token is for"));
+  auto parsed = rt::parse_role(role);
+  if (!parsed) return err(bad(fmt::format("\"role\": {}", parsed.error().message)));
+  std::optional<TimePoint> expires;
+  if (expires_in) expires = s_.clock->now() + *expires_in;
+  auto t = access_.create(name, *parsed, who.actor(), expires, {req.remote, req.correlation_id});
+  if (!t) return err(t.error());
+  auto o = token_json(t->record);
+  o["token"] = t->token;
+  return ok(o, 201);
+}
+
+HttpResponse Api::revoke_token(const HttpRequest& req, const Principal& who) {
+  auto r = access_.revoke(req.params.at("id"), who.actor(), "revoked through the API", {req.remote, req.correlation_id});
+  if (!r) return err(r.error());
+  return ok(token_json(*r));
+}
+
+// ---- the command API ---------------------------------------------------------------------------
+
+HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  auto f = automation::detail::Fields::of(*body, "the command");
+  std::string module, action;
+  auto read = [&]() -> Result<void> {
+    TRY_ASSIGN(module, f->string("module"));
+    TRY_ASSIGN(action, f->string("action"));
+    (void)f->get("params");
+    return f->no_others();
+  };
+  if (auto r = read(); !r) return err(r.error());
+  bj::object params;
+  if (auto* p = body->if_contains("params"); p && !p->is_null()) {
+    if (!p->is_object()) return err(bad(fmt::format("the command: \"params\" must be an object, not {}", automation::json::type_name(*p))));
+    params = p->as_object();
+  }
+  // Each command is one of the API's operations; its role is that operation's.
+  auto need = [&](Role role) -> std::optional<HttpResponse> {
+    if (who.role >= role) return std::nullopt;
+    return HttpResponse::error(403, "permission_denied",
+                               fmt::format("token \"{}\" has role {}; {} needs {}", who.name, rt::to_string(who.role), action, rt::to_string(role)));
+  };
+  auto start = [&](std::string workflow) {
+    if (auto denied = need(Role::operator_)) return *denied;
+    auto p = params_of(bj::object{{"params", params}}, "params");
+    if (!p) return err(p.error());
+    auto wait = p->extract("wait");
+    bj::object b;
+    if (!wait.empty()) b["wait"] = wait.mapped();
+    return start_run(req, who, std::move(workflow), std::move(*p), b);
+  };
+  if (action == "get-stats") return stats(req, who);
+  if (action == "aggregate-metrics") return start("daily-metrics-aggregation");
+  if (action == "generate-forecast") return start("forecast-update");
+  if (action == "generate-report") return start("weekly-report-generation");
+  if (action == "execute-workflow") {
+    auto* w = params.if_contains("workflow");
+    if (!w || !w->is_string()) return err(bad("execute-workflow: \"params.workflow\" names the workflow"));
+    std::string name(w->as_string());
+    params.erase("workflow");
+    bj::object inner;
+    if (auto* ip = params.if_contains("params"); ip && ip->is_object()) inner = ip->as_object();
+    if (auto* wt = params.if_contains("wait")) inner["wait"] = *wt;
+    params = std::move(inner);
+    return start(std::move(name));
+  }
+  if (action == "scale-resources") {
+    if (auto denied = need(Role::operator_)) return *denied;
+    auto* r = params.if_contains("resource");
+    if (!r || !r->is_string()) return err(bad("scale-resources: \"params.resource\" names the resource"));
+    return scale(req, who, std::string(r->as_string()), params);
+  }
+  (void)module;
+  return err(bad(fmt::format(
+      "unknown command action \"{}\" (aggregate-metrics, generate-forecast, execute-workflow, scale-resources, generate-report, get-stats)", action)));
+}
+
+// ---- the table ---------------------------------------------------------------------------------
+
+rt::Router Api::routes(const std::shared_ptr<Api>& self) {
+  self_ = self;
+  rt::Router r;
+  auto bind = [this](auto method) { return [this, method](const HttpRequest& q, const Principal& p) { return (this->*method)(q, p); }; };
+  const auto V = Role::viewer, O = Role::operator_, A = Role::admin;
+  // Liveness answers without a token: it says only that the process serves.
+  (void)r.add("GET", "/healthz", [](const HttpRequest&) { return ok(bj::object{{"status", "ok"}}); });
+  add(r, "GET", {"/readyz"}, V, "", "", [this](const HttpRequest&, const Principal&) {
+    auto [ready, why] = s_.ready();
+    return ok(bj::object{{"ready", ready}, {"reason", why}}, ready ? 200 : 503);
+  });
+  add(r, "GET", {"/metrics"}, V, "", "", [this](const HttpRequest&, const Principal&) {
+    HttpResponse res;
+    res.content_type = std::string(rt::kPrometheusContentType);
+    res.body = s_.metrics->text();
+    return res;
+  });
+  add(r, "GET", {"/api/v1/openapi.json"}, V, "", "", [](const HttpRequest&, const Principal&) {
+    HttpResponse res;
+    res.body = kOpenApiJson;
+    return res;
+  });
+  add(r, "GET", {"/api/v1/status", "/api/v1/automation/status"}, V, "", "", bind(&Api::status));
+  add(r, "GET", {"/api/v1/stats", "/api/v1/jarvis/automation/stats", "/api/v1/automation/statistics"}, V, "", "", bind(&Api::stats));
+  // Workflows and runs.
+  add(r, "GET", {"/api/v1/workflows", "/api/v1/automation/workflows"}, V, "", "", bind(&Api::workflows));
+  add(r, "GET", {"/api/v1/workflows/:name", "/api/v1/automation/workflows/:name"}, V, "", "", bind(&Api::workflow));
+  add(r, "POST", {"/api/v1/workflows/:name/runs", "/api/v1/automation/workflows/:name/execute"}, O, "workflow.run", "workflow:{name}",
+      bind(&Api::run_workflow));
+  add(r, "POST", {"/api/v1/jarvis/automation/workflow"}, O, "workflow.run", "workflow", bind(&Api::run_workflow));
+  add(r, "GET", {"/api/v1/workflows/:name/runs", "/api/v1/automation/workflows/:name/executions"}, V, "", "",
+      [this](const HttpRequest& q, const Principal& p) { return runs(q, p, q.params.at("name")); });
+  add(r, "GET", {"/api/v1/runs", "/api/v1/automation/executions"}, V, "", "",
+      [this](const HttpRequest& q, const Principal& p) { return runs(q, p, std::nullopt); });
+  add(r, "GET", {"/api/v1/runs/:id", "/api/v1/automation/executions/:id"}, V, "", "", bind(&Api::run));
+  add(r, "POST", {"/api/v1/runs/:id/cancel", "/api/v1/automation/executions/:id/cancel"}, O, "workflow.cancel", "run:{id}",
+      bind(&Api::cancel_run));
+  // Jobs: the built-in workflows behind the seed endpoints.
+  auto job = [this](std::string workflow) {
+    return [this, workflow](const HttpRequest& q, const Principal& p) {
+      auto body = body_object(q);
+      if (!body) return err(body.error());
+      auto wait = body->if_contains("wait") ? body->at("wait") : bj::value(nullptr);
+      bj::object b = *body;
+      b.erase("wait");
+      auto params = params_of(bj::object{{"params", b}}, "params");
+      if (!params) return err(params.error());
+      bj::object w;
+      if (!wait.is_null()) w["wait"] = wait;
+      return start_run(q, p, workflow, std::move(*params), w);
+    };
+  };
+  add(r, "POST", {"/api/v1/jobs/aggregate", "/api/v1/jarvis/automation/aggregate"}, O, "workflow.run", "workflow:daily-metrics-aggregation",
+      job("daily-metrics-aggregation"));
+  add(r, "POST", {"/api/v1/jobs/forecast", "/api/v1/jarvis/automation/forecast"}, O, "workflow.run", "workflow:forecast-update",
+      job("forecast-update"));
+  add(r, "POST", {"/api/v1/jobs/report"}, O, "workflow.run", "workflow:weekly-report-generation", job("weekly-report-generation"));
+  // Schedules.
+  add(r, "GET", {"/api/v1/schedules", "/api/v1/automation/schedules"}, V, "", "", bind(&Api::schedules));
+  add(r, "POST", {"/api/v1/schedules/:name/pause"}, O, "schedule.pause", "schedule:{name}",
+      [this](const HttpRequest& q, const Principal& p) { return pause_schedule(q, p, true); });
+  add(r, "POST", {"/api/v1/schedules/:name/resume"}, O, "schedule.resume", "schedule:{name}",
+      [this](const HttpRequest& q, const Principal& p) { return pause_schedule(q, p, false); });
+  // Circuit breakers.
+  add(r, "GET", {"/api/v1/circuit-breakers"}, V, "", "", bind(&Api::breakers));
+  add(r, "GET", {"/api/v1/circuit-breakers/:name"}, V, "", "", bind(&Api::breaker));
+  add(r, "POST", {"/api/v1/circuit-breakers/:name/reset"}, O, "breaker.reset", "breaker:{name}",
+      [this](const HttpRequest& q, const Principal& p) { return set_breaker_state(q, p, rs::BreakerState::closed); });
+  add(r, "POST", {"/api/v1/circuit-breakers/:name/force-open"}, O, "breaker.force_open", "breaker:{name}",
+      [this](const HttpRequest& q, const Principal& p) { return set_breaker_state(q, p, rs::BreakerState::forced_open); });
+  // Task history.
+  add(r, "GET", {"/api/v1/tasks/history"}, V, "", "", bind(&Api::tasks));
+  add(r, "GET", {"/api/v1/tasks/stats", "/api/v1/tasks/history/stats"}, V, "", "", bind(&Api::task_stats));
+  // Scaling.
+  add(r, "GET", {"/api/v1/scaling", "/api/v1/automation/scaling/metrics"}, V, "", "", bind(&Api::scaling));
+  add(r, "GET", {"/api/v1/scaling/history", "/api/v1/automation/scaling/history"}, V, "", "", bind(&Api::scaling_history));
+  add(r, "POST", {"/api/v1/scaling/:resource"}, O, "scale.request", "{resource}", [this](const HttpRequest& q, const Principal& p) {
+    auto body = body_object(q);
+    if (!body) return err(body.error());
+    return scale(q, p, q.params.at("resource"), *body);
+  });
+  add(r, "POST", {"/api/v1/jarvis/automation/scale"}, O, "scale.request", "scaling", [this](const HttpRequest& q, const Principal& p) {
+    auto body = body_object(q);
+    if (!body) return err(body.error());
+    auto* res = body->if_contains("resource");
+    if (!res || !res->is_string()) return err(bad("the request body needs \"resource\": the resource's name"));
+    return scale(q, p, std::string(res->as_string()), *body);
+  });
+  // Health.
+  add(r, "GET", {"/api/v1/health", "/api/v1/automation/health"}, V, "", "", bind(&Api::health));
+  add(r, "GET", {"/api/v1/health/history"}, V, "", "", bind(&Api::health_history));
+  add(r, "POST", {"/api/v1/health/:target/pause"}, O, "heal.pause", "target:{target}",
+      [this](const HttpRequest& q, const Principal& p) { return pause_target(q, p, true); });
+  add(r, "POST", {"/api/v1/health/:target/resume"}, O, "heal.resume", "target:{target}",
+      [this](const HttpRequest& q, const Principal& p) { return pause_target(q, p, false); });
+  // Alerts.
+  add(r, "GET", {"/api/v1/alerts"}, V, "", "", bind(&Api::alerts));
+  // The audit trail: who did what, from where; admin only.
+  add(r, "GET", {"/api/v1/audit", "/api/v1/automation/audit-logs", "/api/v1/automation/trails"}, A, "", "",
+      [this](const HttpRequest& q, const Principal& p) { return audit(q, p, false); });
+  add(r, "GET", {"/api/v1/security/events", "/api/v1/automation/security-events"}, A, "", "",
+      [this](const HttpRequest& q, const Principal& p) { return audit(q, p, true); });
+  // Tokens.
+  add(r, "GET", {"/api/v1/tokens"}, A, "", "", bind(&Api::tokens));
+  add(r, "POST", {"/api/v1/tokens"}, A, "token.create.request", "tokens", bind(&Api::create_token));
+  add(r, "DELETE", {"/api/v1/tokens/:id"}, A, "token.revoke.request", "token:{id}", bind(&Api::revoke_token));
+  // The command API: a viewer may ask get-stats; each other command checks its own role.
+  add(r, "POST", {"/api/v1/commands", "/api/v1/jarvis/automation/commands"}, V, "command", "commands", bind(&Api::command));
+  return r;
+}
+
+}  // namespace
+
+rt::Router api_routes(Services& services) {
+  auto api = std::make_shared<Api>(services);
+  return api->routes(api);
+}
+
+}  // namespace autoctl

@@ -1,0 +1,105 @@
+#pragma once
+// `autoctl serve`: every component on one event loop, and the HTTP API in front of them.
+//
+// Threads: the event loop's pool (server.threads) runs the HTTP connections, the periodic component
+// work (healer passes, scaler passes, metric collection and alert rules) and in-process workflow
+// steps. The workflow engine and the scheduler are passive and single-threaded: one driver thread
+// polls them and blocks in their wait() (which watches the step processes); everything else that
+// needs them (an API call starting a run, the healer starting a workflow) hands the driver a job
+// and wakes it.
+#include "components.hpp"
+#include "context.hpp"
+#include "workflow_support.hpp"
+
+#include <automation/healing/supervisor.hpp>
+#include <automation/metrics/alerts.hpp>
+#include <automation/metrics/collector.hpp>
+#include <automation/runtime/access.hpp>
+#include <automation/runtime/event_loop.hpp>
+#include <automation/runtime/http_server.hpp>
+#include <automation/runtime/prometheus.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace autoctl {
+
+/// The engine and the scheduler behind their driver thread.
+class Workflows {
+ public:
+  Workflows(std::unique_ptr<automation::workflow::WorkflowEngine> engine, std::unique_ptr<automation::workflow::Scheduler> scheduler);
+  ~Workflows();  ///< stop(0) when still running
+  void start();
+  /// Stops firing schedules, lets active runs finish for up to `drain`, then ends the driver; the
+  /// engine's destructor marks what still runs interrupted (a restart recovers it). Returns the ids
+  /// of the runs left unfinished.
+  std::vector<std::int64_t> stop(automation::Duration drain);
+
+  /// Runs `job` on the driver thread between two polls and returns its result.
+  template <class F>
+  auto call(F job) -> decltype(job(std::declval<automation::workflow::WorkflowEngine&>(), std::declval<automation::workflow::Scheduler&>())) {
+    using R = decltype(job(std::declval<automation::workflow::WorkflowEngine&>(), std::declval<automation::workflow::Scheduler&>()));
+    auto promise = std::make_shared<std::promise<R>>();
+    auto future = promise->get_future();
+    post([promise, job = std::move(job)](automation::workflow::WorkflowEngine& e, automation::workflow::Scheduler& s) mutable {
+      promise->set_value(job(e, s));
+    });
+    return future.get();
+  }
+  /// The run's record once it is final, or its latest record after `max` (real time).
+  automation::Result<automation::storage::RunRecord> wait(std::int64_t run_id, std::chrono::milliseconds max);
+  /// Runs this engine has in hand now.
+  std::size_t active() const noexcept { return active_.load(); }
+  /// Called on the driver thread with each run this engine finishes.
+  void on_finished(std::function<void(const automation::storage::RunRecord&)> fn);
+  automation::workflow::WorkflowEngine& engine_unsafe() noexcept { return *engine_; }  ///< for reads the engine allows from any thread
+
+ private:
+  using Job = std::function<void(automation::workflow::WorkflowEngine&, automation::workflow::Scheduler&)>;
+  void post(Job job);
+  void drive();
+
+  std::unique_ptr<automation::workflow::WorkflowEngine> engine_;
+  std::unique_ptr<automation::workflow::Scheduler> scheduler_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable finished_cv_;
+  std::deque<Job> jobs_;
+  std::map<std::int64_t, automation::storage::RunRecord> finished_;  // recent final records, for wait()
+  std::vector<std::function<void(const automation::storage::RunRecord&)>> listeners_;
+  std::atomic<bool> firing_{true};  // false while draining: the scheduler fires nothing new
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> active_{0};
+};
+
+/// What the HTTP API works with (owned by the daemon; every pointer outlives the server).
+struct Services {
+  Context* ctx = nullptr;
+  automation::storage::Store* store = nullptr;
+  const automation::Clock* clock = nullptr;
+  Workflows* workflows = nullptr;
+  const Catalog* catalog = nullptr;
+  const std::vector<ScheduleEntry>* schedules = nullptr;
+  automation::healing::SelfHealer* healer = nullptr;
+  const HealingSetup* healing = nullptr;
+  /// The scaler is replaced on a reload: use it through `scaler()` under its lock.
+  std::function<std::shared_ptr<automation::scaling::ResourceScaler>()> scaler;
+  automation::runtime::AccessControl* access = nullptr;
+  automation::runtime::MetricsRegistry* metrics = nullptr;
+  /// The components' status document (GET /api/v1/automation/status).
+  std::function<boost::json::object()> status;
+  /// Whether the daemon is ready (every component started, not draining), and why not.
+  std::function<std::pair<bool, std::string>()> ready;
+};
+
+/// The API's route table over `services` (docs/http-api.md).
+automation::runtime::Router api_routes(Services& services);
+
+}  // namespace autoctl

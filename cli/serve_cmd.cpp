@@ -1,0 +1,692 @@
+// autoctl serve [--port-file FILE]: the daemon.
+#include "daemon.hpp"
+#include "delivery_support.hpp"
+
+#include <automation/core/json.hpp>
+#include <automation/core/logging.hpp>
+#include <automation/core/time.hpp>
+#include <automation/resilience/breaker_registry.hpp>
+#include <automation/storage/sqlite_store.hpp>
+#include <automation/version.hpp>
+#include <automation/workflow/builtins.hpp>
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+namespace autoctl {
+
+namespace wf = automation::workflow;
+namespace st = automation::storage;
+namespace hl = automation::healing;
+namespace mx = automation::metrics;
+namespace rt = automation::runtime;
+namespace bj = boost::json;
+using automation::Duration;
+using automation::errc;
+using automation::Result;
+using automation::TimePoint;
+
+// ---- Workflows ---------------------------------------------------------------------------------
+
+Workflows::Workflows(std::unique_ptr<wf::WorkflowEngine> engine, std::unique_ptr<wf::Scheduler> scheduler)
+    : engine_(std::move(engine)), scheduler_(std::move(scheduler)) {
+  engine_->on_run_finished([this](const st::RunRecord& r) {
+    std::vector<std::function<void(const st::RunRecord&)>> listeners;
+    {
+      std::lock_guard lock(mu_);
+      finished_[r.id] = r;
+      while (finished_.size() > 1000) finished_.erase(finished_.begin());
+      listeners = listeners_;
+    }
+    finished_cv_.notify_all();
+    for (const auto& l : listeners) l(r);
+  });
+}
+
+Workflows::~Workflows() { stop(Duration::zero()); }
+
+void Workflows::start() {
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { drive(); });
+}
+
+void Workflows::on_finished(std::function<void(const st::RunRecord&)> fn) {
+  std::lock_guard lock(mu_);
+  listeners_.push_back(std::move(fn));
+}
+
+void Workflows::post(Job job) {
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  engine_->wake();
+}
+
+void Workflows::drive() {
+  for (;;) {
+    std::deque<Job> jobs;
+    {
+      std::lock_guard lock(mu_);
+      jobs.swap(jobs_);
+    }
+    for (auto& j : jobs) j(*engine_, *scheduler_);
+    const auto r = firing_ ? scheduler_->poll() : engine_->poll();
+    active_ = r.active_runs;
+    if (stop_) return;
+    {
+      std::lock_guard lock(mu_);
+      if (!jobs_.empty()) continue;
+    }
+    if (firing_)
+      scheduler_->wait(std::chrono::milliseconds(1000));
+    else
+      engine_->wait(std::chrono::milliseconds(200));
+  }
+}
+
+std::vector<std::int64_t> Workflows::stop(Duration drain) {
+  if (!thread_.joinable()) return {};
+  firing_ = false;
+  engine_->wake();
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  // Draining: the driver polls the engine only; wait for the active runs to end (or the grace).
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::unique_lock lock(mu_);
+    if (active_ == 0 && jobs_.empty()) break;
+    finished_cv_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  std::vector<std::int64_t> left;
+  {
+    // What is still in hand is reported; the engine's destructor marks it interrupted.
+    auto ids = call([](wf::WorkflowEngine& e, wf::Scheduler&) {
+      std::vector<std::int64_t> out;
+      st::RunQuery q;
+      q.states = {st::RunState::queued, st::RunState::running};
+      q.limit = 0;
+      if (auto runs = e.store().list_runs(q))
+        for (const auto& r : *runs)
+          if (e.is_active(r.id)) out.push_back(r.id);
+      return out;
+    });
+    left = std::move(ids);
+  }
+  stop_ = true;
+  engine_->wake();
+  thread_.join();
+  scheduler_.reset();
+  engine_.reset();
+  return left;
+}
+
+Result<st::RunRecord> Workflows::wait(std::int64_t run_id, std::chrono::milliseconds max) {
+  const auto deadline = std::chrono::steady_clock::now() + max;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (auto it = finished_.find(run_id); it != finished_.end()) return it->second;
+    lock.unlock();
+    auto r = engine_->store().get_run(run_id);
+    if (!r) return r.error();
+    if (!*r) return automation::fail(errc::not_found, fmt::format("no workflow run {}", run_id));
+    if (st::is_final((*r)->state) || std::chrono::steady_clock::now() >= deadline) return std::move(**r);
+    lock.lock();
+    finished_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500)));
+  }
+}
+
+// ---- the daemon --------------------------------------------------------------------------------
+
+namespace {
+
+struct ServeOptions {
+  std::string port_file;
+  std::string duration;  // --for
+  bool routes = false;   // --routes
+};
+
+/// Every component, built from one configuration.
+class Daemon {
+ public:
+  explicit Daemon(Context& ctx) : ctx_(ctx), clock_(automation::SystemClock::instance()) {}
+
+  Result<void> start(const ServeOptions& o);
+  /// SIGHUP: a new configuration for what can change while running.
+  void reload();
+  /// SIGTERM: drain, stop, record.
+  void stop(const std::string& why);
+
+ private:
+  Result<void> start_workflows();
+  Result<void> start_healing();
+  Result<void> start_scaling();
+  Result<void> start_metrics();
+  Result<void> start_server(const ServeOptions& o);
+  void audit(std::string action, st::AuditOutcome outcome, std::string reason, bj::object details);
+  void add_collectors();
+  void resume_interrupted(wf::WorkflowEngine& engine);
+  bj::object status_json();
+  std::shared_ptr<automation::scaling::ResourceScaler> scaler() {
+    std::lock_guard lock(mu_);
+    return scaler_ ? std::shared_ptr<automation::scaling::ResourceScaler>(scaler_, scaler_->scaler.get()) : nullptr;
+  }
+
+  Context& ctx_;
+  const automation::Clock& clock_;
+  TimePoint started_{};
+  std::unique_ptr<st::Store> store_;
+  std::unique_ptr<rt::EventLoop> loop_;
+  rt::MetricsRegistry metrics_;
+  std::unique_ptr<rt::AccessControl> access_;
+  Catalog catalog_;
+  std::vector<ScheduleEntry> schedules_;
+  std::unique_ptr<Workflows> workflows_;
+  HealingSetup healing_;
+  std::unique_ptr<hl::Supervisor> supervisor_;
+  std::unique_ptr<hl::SelfHealer> healer_;
+  std::mutex mu_;  // guards the replaceable components below
+  std::shared_ptr<Scaler> scaler_;
+  ScalingSetup scaling_;
+  std::shared_ptr<mx::MetricsCollector> collector_;
+  std::shared_ptr<mx::AlertManager> alerts_;
+  std::string alerts_source_;
+  Services services_;
+  std::unique_ptr<rt::HttpServer> server_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
+  std::map<std::string, std::string> component_errors_;  // under mu_: the last error of each periodic task
+};
+
+void Daemon::audit(std::string action, st::AuditOutcome outcome, std::string reason, bj::object details) {
+  ctx_.audit(*store_, std::move(action), "daemon", outcome, std::move(reason), std::move(details));
+}
+
+Result<void> Daemon::start_workflows() {
+  auto cat = load_catalog(ctx_);
+  if (!cat) return cat.error();
+  catalog_ = std::move(*cat);
+  auto schedules = load_schedules(ctx_);
+  if (!schedules) return schedules.error();
+  schedules_ = std::move(*schedules);
+  wf::WorkflowEngine::Options eo;
+  // In-process steps (aggregation, reports, forecasts, backups) run on the loop's pool, so the
+  // driver keeps polling while they work.
+  eo.executor = [this](std::function<void()> fn) { loop_->post(std::move(fn)); };
+  auto engine = std::make_unique<wf::WorkflowEngine>(*store_, clock_, std::move(eo));
+  std::vector<std::string> warnings;
+  wf::register_builtin_actions(*engine, *store_, builtin_settings(ctx_, warnings));
+  for (const auto& w : warnings) automation::log(automation::LogLevel::warn, "serve", w);
+  for (const auto& e : catalog_.entries)
+    if (auto r = engine->register_workflow(e.definition); !r) return r.error();
+  for (const auto& p : catalog_.problems) automation::log(automation::LogLevel::warn, "serve", "workflow not loaded: " + p);
+  // Runs a daemon left behind (killed, or stopped past its drain) are taken over as their
+  // definitions' on_interrupt says.
+  auto recovered = engine->recover(true);
+  if (!recovered) return recovered.error();
+  for (auto id : recovered->interrupted)
+    automation::log(automation::LogLevel::warn, "serve", fmt::format("run {} was left by an engine that is gone: marked interrupted", id));
+  for (auto id : recovered->adopted) automation::log(automation::LogLevel::info, "serve", fmt::format("run {} resumed here", id));
+  for (auto id : recovered->restarted) automation::log(automation::LogLevel::info, "serve", fmt::format("run {} started again", id));
+  resume_interrupted(*engine);
+  wf::Scheduler::Options so;
+  so.actor = "system:scheduler (" + ctx_.actor() + ")";
+  auto scheduler = std::make_unique<wf::Scheduler>(*engine, so);
+  for (const auto& e : schedules_)
+    if (auto r = scheduler->add(e.definition); !r)
+      return automation::with_context(r.error(), fmt::format("schedule \"{}\" from {}", e.definition.name, e.source));
+  workflows_ = std::make_unique<Workflows>(std::move(engine), std::move(scheduler));
+  workflows_->on_finished([this](const st::RunRecord& r) {
+    const auto state = std::string(st::to_string(r.state));
+    metrics_.counter("automation_workflow_runs_total", "Workflow runs this daemon finished, by workflow and final state",
+                     {{"workflow", r.workflow}, {"state", state}})
+        .inc();
+    if (r.started_at != TimePoint{} && r.ended_at >= r.started_at)
+      metrics_
+          .histogram("automation_workflow_run_duration_seconds", "How long finished workflow runs took, by workflow",
+                     {0.01, 0.1, 1, 5, 15, 60, 300, 900, 3600}, {{"workflow", r.workflow}})
+          .observe(std::chrono::duration<double>(r.ended_at - r.started_at).count());
+    static const std::map<std::string, std::string, std::less<>> kJobs{
+        {"daily-metrics-aggregation", "aggregation"}, {"forecast-update", "forecast"}, {"weekly-report-generation", "report"}};
+    if (auto it = kJobs.find(r.workflow); it != kJobs.end())
+      metrics_
+          .counter("automation_job_runs_total", "Aggregation, forecast and report runs this daemon finished, by job and outcome",
+                   {{"job", it->second}, {"outcome", r.state == st::RunState::succeeded ? "success" : "failure"}})
+          .inc();
+  });
+  workflows_->start();
+  return {};
+}
+
+Result<void> Daemon::start_healing() {
+  auto setup = healing_setup(ctx_);
+  if (!setup) return setup.error();
+  healing_ = std::move(*setup);
+  supervisor_ = std::make_unique<hl::Supervisor>(clock_);
+  for (const auto& svc : healing_.config.services)
+    if (auto r = supervisor_->add(svc); !r) return automation::Error(errc::config, r.error().message);
+  hl::HealerOptions options;
+  options.supervisor = supervisor_.get();
+  options.start_workflow = [this](const std::string& name, const std::map<std::string, std::string>& params, const std::string& reason) {
+    return workflows_->call([&](wf::WorkflowEngine& e, wf::Scheduler&) {
+      wf::StartOptions so;
+      so.params = params;
+      so.trigger = "healer: " + reason;
+      return e.start(name, so);
+    });
+  };
+  options.alert = [](const std::string& target, const std::string& what, const std::string& reason) {
+    automation::log(automation::LogLevel::warn, "healer", fmt::format("health {}: {}: {}", what, target, reason));
+  };
+  healer_ = std::make_unique<hl::SelfHealer>(*store_, clock_, options);
+  if (auto r = healer_->add_all(healing_.targets); !r) return automation::Error(errc::config, r.error().message);
+  for (const auto& svc : healing_.config.services) {
+    auto started = supervisor_->start(svc.name);
+    if (!started) return started.error();
+    automation::log(automation::LogLevel::info, "serve", fmt::format("started service {} (pid {})", svc.name, started->pid));
+  }
+  loop_->every("healer", Duration::zero(), [this]() -> Duration {
+    auto report = healer_->tick();
+    for (const auto& r : report.records)
+      if (r.kind == "action")
+        metrics_
+            .counter("automation_healing_actions_total", "Healing steps this daemon took, by target, action and outcome",
+                     {{"target", r.target}, {"action", r.action}, {"outcome", r.outcome}})
+            .inc();
+    {
+      std::lock_guard lock(mu_);
+      if (report.errors.empty())
+        component_errors_.erase("healer");
+      else
+        component_errors_["healer"] = report.errors.front().message;
+    }
+    for (const auto& e : report.errors) automation::log(automation::LogLevel::warn, "healer", e.message);
+    const auto next = healer_->next_due().value_or(clock_.now() + std::chrono::seconds(30));
+    return std::clamp<Duration>(next - clock_.now(), std::chrono::milliseconds(50), std::chrono::seconds(30));
+  });
+  return {};
+}
+
+Result<void> Daemon::start_scaling() {
+  auto setup = scaling_configs(ctx_);
+  if (!setup) return setup.error();
+  auto made = make_scaler(ctx_, *store_, *setup, clock_);
+  if (!made) return made.error();
+  {
+    std::lock_guard lock(mu_);
+    scaling_ = std::move(*setup);
+    scaler_ = std::make_shared<Scaler>(std::move(*made));
+  }
+  loop_->every("scaler", ctx_.config.scaling.interval, [this]() -> Duration {
+    if (auto s = scaler()) {
+      std::string error;
+      for (const auto& r : s->evaluate_all()) {
+        if (!r) {
+          error = r.error().message;
+          automation::log(automation::LogLevel::warn, "scaler", error);
+        }
+      }
+      std::lock_guard lock(mu_);
+      if (error.empty())
+        component_errors_.erase("scaler");
+      else
+        component_errors_["scaler"] = error;
+    }
+    return std::max<Duration>(ctx_.config.scaling.interval, std::chrono::seconds(1));
+  });
+  return {};
+}
+
+Result<void> Daemon::start_metrics() {
+  auto setup = alert_setup(ctx_);
+  if (!setup) return setup.error();
+  mx::CollectorOptions co;
+  co.interval = ctx_.config.alerts.interval;
+  {
+    std::lock_guard lock(mu_);
+    collector_ = std::make_shared<mx::MetricsCollector>(*store_, clock_, co);
+    alerts_ = std::make_shared<mx::AlertManager>(*store_, clock_, std::move(setup->options));
+    alerts_source_ = setup->source;
+  }
+  (void)collector_->prime();
+  loop_->every("collector", std::max<Duration>(ctx_.config.alerts.interval, std::chrono::seconds(1)), [this]() -> Duration {
+    std::shared_ptr<mx::MetricsCollector> collector;
+    std::shared_ptr<mx::AlertManager> alerts;
+    {
+      std::lock_guard lock(mu_);
+      collector = collector_;
+      alerts = alerts_;
+    }
+    std::string error;
+    if (auto c = collector->collect(); !c) error = c.error().message;
+    if (auto ch = alerts->evaluate(); !ch)
+      error = ch.error().message;
+    else
+      for (const auto& change : *ch)
+        automation::log(automation::LogLevel::info, "alerts", fmt::format("alert {} {} {}: {}", change.alert, change.what, change.rule, change.detail));
+    {
+      std::lock_guard lock(mu_);
+      if (error.empty())
+        component_errors_.erase("collector");
+      else
+        component_errors_["collector"] = error;
+    }
+    if (!error.empty()) automation::log(automation::LogLevel::warn, "collector", error);
+    return std::max<Duration>(ctx_.config.alerts.interval, std::chrono::seconds(1));
+  });
+  return {};
+}
+
+// The runs the last daemon interrupted when it stopped (its daemon.stop record lists them) are
+// taken over as their definitions' on_interrupt says: resumed, started again, or left.
+void Daemon::resume_interrupted(wf::WorkflowEngine& engine) {
+  st::AuditQuery q;
+  q.action = "daemon.stop";
+  q.limit = 1;
+  auto last = store_->query_audit(q);
+  if (!last || last->empty()) return;
+  auto details = automation::json::parse(last->front().details);
+  if (!details || !details->is_object()) return;
+  auto* ids = details->as_object().if_contains("interrupted_runs");
+  if (!ids || !ids->is_array()) return;
+  for (const auto& v : ids->as_array()) {
+    if (!v.is_int64()) continue;
+    const auto id = v.as_int64();
+    auto run = store_->get_run(id);
+    if (!run || !*run || (*run)->state != st::RunState::interrupted) continue;  // already taken over, or gone
+    const auto* def = engine.workflow((*run)->workflow);
+    const auto policy = def ? def->on_interrupt : wf::InterruptPolicy::resume;
+    if (policy == wf::InterruptPolicy::fail) continue;
+    if (policy == wf::InterruptPolicy::restart) {
+      wf::StartOptions so;
+      auto params = automation::json::parse((*run)->params);
+      if (params && params->is_object())
+        for (const auto& [k, pv] : params->as_object())
+          if (pv.is_string()) so.params.emplace(std::string(k), std::string(pv.as_string()));
+      so.trigger = fmt::format("restart:{}", id);
+      if (auto r = engine.start((*run)->workflow, so))
+        automation::log(automation::LogLevel::info, "serve", fmt::format("run {} (interrupted by the last stop) started again as run {}", id, *r));
+      else
+        automation::log(automation::LogLevel::warn, "serve", fmt::format("run {} could not be started again: {}", id, r.error().message));
+      continue;
+    }
+    if (auto r = engine.resume(id, "resumed by the restarted daemon"))
+      automation::log(automation::LogLevel::info, "serve", fmt::format("run {} (interrupted by the last stop) resumed", id));
+    else
+      automation::log(automation::LogLevel::warn, "serve", fmt::format("run {} could not be resumed: {}", id, r.error().message));
+  }
+}
+
+// Families computed at scrape time from the store and the components.
+void Daemon::add_collectors() {
+  metrics_.collector([this](rt::PrometheusWriter& w) {
+    // Breakers as stored: shared by every process on the store, so their counters are the last writer's.
+    std::vector<automation::resilience::BreakerStatus> breakers;
+    if (auto records = store_->list_breakers())
+      for (const auto& r : *records)
+        if (auto s = automation::resilience::status_from_record(r)) breakers.push_back(std::move(*s));
+    automation::resilience::write_prometheus(w, breakers, false);
+    // The scaler's last decision per resource.
+    if (auto sc = scaler()) {
+      const std::string desired = "automation_scaler_desired_size", current = "automation_scaler_current_size";
+      std::vector<std::pair<std::string, st::ScalingRecord>> last;
+      for (const auto& name : sc->resources()) {
+        st::ScalingQuery q;
+        q.resource = name;
+        q.limit = 1;
+        q.changes_only = false;
+        if (auto l = store_->list_scaling(q); l && !l->empty()) last.emplace_back(name, l->front());
+      }
+      w.family(desired, "gauge", "The size the scaler last decided on, by resource");
+      for (const auto& [name, r] : last) w.sample(desired, {{"resource", name}}, r.desired);
+      w.family(current, "gauge", "The size the resource had at the scaler's last decision, by resource");
+      for (const auto& [name, r] : last) w.sample(current, {{"resource", name}}, r.current);
+    }
+    // Health targets.
+    if (healer_) {
+      const std::string up = "automation_health_target_up";
+      w.family(up, "gauge", "1 when a health target is healthy (or not probed yet), 0 otherwise, by target and state");
+      for (const auto& t : healer_->status())
+        w.sample(up, {{"target", t.name}, {"state", t.state}}, t.state == "healthy" || t.state == "unknown" ? 1 : 0);
+    }
+    const std::string active = "automation_workflow_active_runs";
+    w.family(active, "gauge", "Workflow runs this daemon has in hand now");
+    w.sample(active, {}, workflows_ ? static_cast<double>(workflows_->active()) : 0);
+    const std::string failures = "automation_auth_failures_total", events = "automation_security_events_total";
+    w.family(failures, "counter", "Failed authentications since the daemon started");
+    w.sample(failures, {}, static_cast<double>(access_->failures()));
+    w.family(events, "counter", "Security events (repeated failed authentications from one source) since the daemon started");
+    w.sample(events, {}, static_cast<double>(access_->security_events()));
+  });
+}
+
+bj::object Daemon::status_json() {
+  bj::object components;
+  std::map<std::string, std::string> errors;
+  std::size_t resources = 0;
+  std::string alerts_source;
+  {
+    std::lock_guard lock(mu_);
+    errors = component_errors_;
+    resources = scaling_.configs.size();
+    alerts_source = alerts_source_;
+  }
+  auto component = [&](std::string name, bj::object o) {
+    auto it = errors.find(name);
+    o["state"] = draining_ ? "draining" : it == errors.end() ? "running" : "degraded";
+    if (it != errors.end()) o["error"] = it->second;
+    components[name] = std::move(o);
+  };
+  component("scheduler", {{"schedules", schedules_.size()}, {"workflows", catalog_.entries.size()}, {"active_runs", workflows_->active()}});
+  component("healer", {{"targets", healer_->targets().size()}, {"services", healing_.config.services.size()}, {"source", healing_.source}});
+  component("scaler", {{"resources", resources}, {"interval", automation::format_duration(ctx_.config.scaling.interval)}});
+  component("collector", {{"interval", automation::format_duration(ctx_.config.alerts.interval)}, {"rules", alerts_source}});
+  component("api", {{"port", server_ ? server_->port() : 0}, {"address", ctx_.config.server.address}});
+  return {{"version", automation::version_string},
+          {"started", automation::format_timestamp(started_)},
+          {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - started_).count()},
+          {"ready", ready_ && !draining_},
+          {"pid", static_cast<std::int64_t>(::getpid())},
+          {"store", ctx_.store_uri()},
+          {"components", std::move(components)}};
+}
+
+Result<void> Daemon::start_server(const ServeOptions& o) {
+  const auto& sc = ctx_.config.server;
+  if (sc.port != static_cast<int>(sc.port)) return automation::fail(errc::config, fmt::format("server.port: {} is not a whole number", sc.port));
+  services_.ctx = &ctx_;
+  services_.store = store_.get();
+  services_.clock = &clock_;
+  services_.workflows = workflows_.get();
+  services_.catalog = &catalog_;
+  services_.schedules = &schedules_;
+  services_.healer = healer_.get();
+  services_.healing = &healing_;
+  services_.scaler = [this] { return scaler(); };
+  services_.access = access_.get();
+  services_.metrics = &metrics_;
+  services_.status = [this] { return status_json(); };
+  services_.ready = [this]() -> std::pair<bool, std::string> {
+    if (draining_) return {false, "draining: the daemon is stopping"};
+    if (!ready_) return {false, "starting"};
+    return {true, "ready"};
+  };
+  rt::ServerOptions so;
+  so.address = sc.address;
+  so.port = static_cast<int>(sc.port);
+  server_ = std::make_unique<rt::HttpServer>(*loop_, api_routes(services_), so);
+  if (auto r = server_->start(); !r) return r.error();
+  const auto url = fmt::format("http://{}:{}", sc.address, server_->port());
+  if (!o.port_file.empty()) {
+    // Written whole, then renamed: a reader never sees half a number.
+    const auto tmp = o.port_file + ".tmp";
+    std::ofstream(tmp) << server_->port() << "\n";
+    std::error_code ec;
+    std::filesystem::rename(tmp, o.port_file, ec);
+    if (ec) return automation::fail(errc::io, fmt::format("--port-file {}: {}", o.port_file, ec.message()));
+  }
+  automation::log(automation::LogLevel::info, "serve", fmt::format("serving on {}", url));
+  if (!ctx_.global.quiet) fmt::print(stderr, "autoctl: serving the API on {} (Ctrl-C stops)\n", url);
+  return {};
+}
+
+Result<void> Daemon::start(const ServeOptions& o) {
+  started_ = clock_.now();
+  const auto threads = ctx_.config.server.threads;
+  if (threads != static_cast<int>(threads)) return automation::fail(errc::config, fmt::format("server.threads: {} is not a whole number", threads));
+  loop_ = std::make_unique<rt::EventLoop>(static_cast<int>(threads));
+  auto opened = ctx_.open_store(Context::Access::write);
+  if (!opened) return opened.error();
+  store_ = std::move(*opened);
+  if (auto* sqlite = dynamic_cast<st::SqliteStore*>(store_.get())) {
+    auto& latency = metrics_.histogram("automation_store_statement_duration_seconds", "How long the store's SQL statements took",
+                                       {0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1});
+    sqlite->observe_statements([&latency](std::chrono::nanoseconds d) { latency.observe(std::chrono::duration<double>(d).count()); });
+  }
+  access_ = std::make_unique<rt::AccessControl>(*store_, clock_);
+  metrics_.gauge("automation_build_info", "The build: always 1, its version in the label", {{"version", automation::version_string}}).set(1);
+  metrics_.gauge("automation_start_time_seconds", "When the daemon started, in seconds since the epoch")
+      .set(std::chrono::duration<double>(started_.time_since_epoch()).count());
+  loop_->start();
+  add_collectors();
+  if (auto r = start_workflows(); !r) return automation::with_context(r.error(), "workflows");
+  if (auto r = start_healing(); !r) return automation::with_context(r.error(), "healing");
+  if (auto r = start_scaling(); !r) return automation::with_context(r.error(), "scaling");
+  if (auto r = start_metrics(); !r) return automation::with_context(r.error(), "metrics");
+  if (auto r = start_server(o); !r) return r.error();
+  ready_ = true;
+  audit("daemon.start", st::AuditOutcome::success, "autoctl serve started",
+        {{"port", server_->port()}, {"address", ctx_.config.server.address}, {"pid", static_cast<std::int64_t>(::getpid())}});
+  return {};
+}
+
+void Daemon::reload() {
+  auto cfg = automation::load_config(ctx_.global.config, automation::process_environment());
+  if (!cfg) {
+    automation::log(automation::LogLevel::error, "serve", "SIGHUP: the configuration is not valid; the old one stays: " + cfg.error().message);
+    audit("daemon.reload", st::AuditOutcome::failure, "the configuration is not valid; the old one stays", {{"error", cfg.error().message}});
+    return;
+  }
+  // What can change while running: thresholds, scaled resources, alert rules, the log level.
+  // The store, the listening address, workflows, schedules, healing targets and services need a restart.
+  Context next = ctx_;
+  next.config = *cfg;
+  auto scaling = scaling_configs(next);
+  Result<Scaler> scaler = scaling ? make_scaler(next, *store_, *scaling, clock_) : Result<Scaler>(scaling.error());
+  auto alerts = alert_setup(next);
+  if (!scaler || !alerts) {
+    const auto msg = !scaler ? scaler.error().message : alerts.error().message;
+    automation::log(automation::LogLevel::error, "serve", "SIGHUP: the new configuration is refused; the old one stays: " + msg);
+    audit("daemon.reload", st::AuditOutcome::failure, "the new configuration is refused; the old one stays", {{"error", msg}});
+    return;
+  }
+  bj::array restart_needed;
+  const auto& oc = ctx_.config;
+  if (oc.db != cfg->db) restart_needed.push_back("db");
+  if (oc.server.address != cfg->server.address || oc.server.port != cfg->server.port) restart_needed.push_back("server");
+  if (oc.workflows_dir != cfg->workflows_dir) restart_needed.push_back("workflows_dir");
+  if (oc.healing.targets_file != cfg->healing.targets_file) restart_needed.push_back("healing");
+  {
+    std::lock_guard lock(mu_);
+    scaling_ = std::move(*scaling);
+    scaler_ = std::make_shared<Scaler>(std::move(*scaler));
+    alerts_ = std::make_shared<mx::AlertManager>(*store_, clock_, std::move(alerts->options));
+    alerts_source_ = alerts->source;
+  }
+  ctx_.config.thresholds = cfg->thresholds;
+  ctx_.config.scaling.resources_file = cfg->scaling.resources_file;
+  ctx_.config.alerts.rules_file = cfg->alerts.rules_file;
+  ctx_.config.log = cfg->log;
+  ctx_.config.sources = cfg->sources;
+  ctx_.setup_logging(automation::LogLevel::info);
+  automation::log(automation::LogLevel::info, "serve", "SIGHUP: configuration reloaded");
+  audit("daemon.reload", st::AuditOutcome::success, "configuration reloaded: thresholds, scaled resources, alert rules, log level",
+        {{"restart_needed_for", std::move(restart_needed)}});
+}
+
+void Daemon::stop(const std::string& why) {
+  draining_ = true;
+  automation::log(automation::LogLevel::info, "serve", fmt::format("{}: draining (up to {})", why, automation::format_duration(ctx_.config.server.drain_timeout)));
+  const auto left = workflows_ ? workflows_->stop(ctx_.config.server.drain_timeout) : std::vector<std::int64_t>{};
+  if (server_) server_->stop();
+  if (loop_) loop_->stop();
+  if (supervisor_) supervisor_.reset();  // stops the supervised services
+  bj::array ids;
+  for (auto id : left) ids.push_back(id);
+  const auto reason = left.empty() ? fmt::format("{}: stopped cleanly", why)
+                                   : fmt::format("{}: {} run(s) still running after the drain were interrupted (a restart recovers them)",
+                                                 why, left.size());
+  if (!left.empty()) automation::log(automation::LogLevel::warn, "serve", reason);
+  if (store_) audit("daemon.stop", st::AuditOutcome::success, reason, {{"interrupted_runs", std::move(ids)}});
+}
+
+int run_serve(Context& ctx, const ServeOptions& o) {
+  if (o.routes) {
+    // The route table alone (no store, no server): what docs/openapi.json must describe.
+    Services none;
+    for (const auto& r : api_routes(none).routes()) fmt::print("{}\n", r);
+    return ex_ok;
+  }
+  std::optional<std::chrono::steady_clock::time_point> until;
+  if (!o.duration.empty()) {
+    auto d = automation::parse_duration(o.duration);
+    if (!d) return ctx.error(automation::with_context(d.error(), "--for"));
+    until = std::chrono::steady_clock::now() + *d;
+  }
+  // The signals are taken by sigwait() on this thread; every thread started from here on inherits
+  // the mask, so none of them is interrupted by them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ctx.setup_logging(automation::LogLevel::info);
+  Daemon daemon(ctx);
+  if (auto r = daemon.start(o); !r) {
+    daemon.stop("startup failed");
+    return ctx.error(r.error());
+  }
+  for (;;) {
+    int sig = 0;
+    if (until) {
+      // --for: a demo or a test that ends by itself.
+      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        daemon.stop("--for " + o.duration + " passed");
+        return ex_ok;
+      }
+      timespec ts{static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
+      sig = sigtimedwait(&set, nullptr, &ts);
+      if (sig < 0) continue;
+    } else if (sigwait(&set, &sig) != 0) {
+      continue;
+    }
+    if (sig == SIGHUP) {
+      daemon.reload();
+      continue;
+    }
+    daemon.stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return ex_ok;
+  }
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* serve = app.add_subcommand("serve", "Run the daemon: scheduler, healer, scaler, metrics and the HTTP API, until SIGTERM");
+  serve->add_option("--port-file", o->port_file, "Write the port it listens on to this file (with server.port 0: a free port)");
+  serve->add_option("--for", o->duration, "Stop by itself after this long (a demo, a smoke test), as SIGTERM would");
+  serve->add_flag("--routes", o->routes, "Print the route table (METHOD pattern) and exit");
+  serve->footer(
+      "Zero configuration works: the store under var/, listening on 127.0.0.1:8080 (server.*).\n"
+      "SIGHUP reloads the configuration (a bad one is refused and the old one kept); SIGTERM drains running\n"
+      "workflow runs for server.drain_timeout and records what was interrupted. Tokens: `autoctl token create`.");
+  serve->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_serve(ctx, *o); }; });
+}
+
+}  // namespace autoctl
