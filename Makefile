@@ -9,7 +9,7 @@ CMAKE_ARGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build run test bench test-asan test-tsan sanitize install clean format
+.PHONY: all deps configure build run test bench bench-http test-asan test-tsan sanitize install clean format
 
 all: build
 
@@ -34,8 +34,15 @@ test: build
 
 bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DAUTOMATION_BUILD_BENCH=ON -DAUTOMATION_BUILD_TESTS=OFF -DAUTOMATION_BUILD_EXAMPLES=OFF -DAUTOMATION_HEADER_CHECK=OFF
-	cmake --build $(BENCH_BUILD) -j $(JOBS) --target automation_bench
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target automation_bench autoctl
 	$(BENCH_BUILD)/bench/automation_bench --benchmark_counters_tabular=true $(BENCH_ARGS)
+	scripts/bench-http $(BENCH_BUILD)/cli/autoctl
+
+# The HTTP API alone under wrk (DURATION=60s CONNECTIONS=32 THREADS=2).
+bench-http: deps
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DAUTOMATION_BUILD_BENCH=ON -DAUTOMATION_BUILD_TESTS=OFF -DAUTOMATION_BUILD_EXAMPLES=OFF -DAUTOMATION_HEADER_CHECK=OFF
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target autoctl
+	scripts/bench-http $(BENCH_BUILD)/cli/autoctl
 
 # Sanitizer builds of the whole suite (address+undefined, and thread).
 test-asan: deps
