@@ -169,6 +169,7 @@ class Api {
 
   Services& s_;
   rt::AccessControl& access_;
+  std::atomic<int> waiting_{0};
   std::mutex stats_mu_;
   std::chrono::steady_clock::time_point stats_at_{};
   std::string stats_body_;
@@ -284,10 +285,23 @@ HttpResponse Api::start_run(const HttpRequest& req, const Principal& who, std::s
     return e.start(workflow, so);
   });
   if (!id) return err(id.error());
+  // A waiting request holds a loop thread: at most max_waiting wait at once, the others answer
+  // 202 at once (the client polls the Location).
+  bool waited = false;
+  if (wait.count() > 0) {
+    if (waiting_.fetch_add(1) < s_.max_waiting)
+      waited = true;
+    else
+      wait = std::chrono::milliseconds(0);
+    if (!waited) waiting_.fetch_sub(1);
+  }
   auto run = s_.workflows->wait(*id, wait);
+  if (waited) waiting_.fetch_sub(1);
   if (!run) return err(run.error());
   auto r = ok(bj::object{{"run", wf::to_json(*run)}}, st::is_final(run->state) ? 200 : 202);
   r.headers.emplace_back("Location", fmt::format("/api/v1/runs/{}", *id));
+  if (!waited && wait.count() == 0 && body.contains("wait"))
+    r.headers.emplace_back("X-Wait-Skipped", "too many requests are waiting for runs; poll the Location");
   return r;
 }
 
@@ -348,7 +362,7 @@ HttpResponse Api::cancel_run(const HttpRequest& req, const Principal& who) {
   if (!body) return err(body.error());
   std::string reason = "cancelled through the API by " + who.actor();
   if (auto* r = body->if_contains("reason"); r && r->is_string() && !r->as_string().empty()) reason = std::string(r->as_string());
-  if (auto c = s_.workflows->engine_unsafe().cancel(*id, reason); !c) return err(c.error());
+  if (auto c = s_.workflows->call([&](wf::WorkflowEngine& e, wf::Scheduler&) { return e.cancel(*id, reason); }); !c) return err(c.error());
   return ok(bj::object{{"run_id", *id}, {"cancel_requested", true}, {"reason", reason}}, 202);
 }
 

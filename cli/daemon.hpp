@@ -42,15 +42,17 @@ class Workflows {
   /// of the runs left unfinished.
   std::vector<std::int64_t> stop(automation::Duration drain);
 
-  /// Runs `job` on the driver thread between two polls and returns its result.
+  /// Runs `job` on the driver thread between two polls and returns its result (a Result);
+  /// errc::unavailable once the driver has stopped.
   template <class F>
   auto call(F job) -> decltype(job(std::declval<automation::workflow::WorkflowEngine&>(), std::declval<automation::workflow::Scheduler&>())) {
     using R = decltype(job(std::declval<automation::workflow::WorkflowEngine&>(), std::declval<automation::workflow::Scheduler&>()));
     auto promise = std::make_shared<std::promise<R>>();
     auto future = promise->get_future();
-    post([promise, job = std::move(job)](automation::workflow::WorkflowEngine& e, automation::workflow::Scheduler& s) mutable {
+    const bool queued = post([promise, job = std::move(job)](automation::workflow::WorkflowEngine& e, automation::workflow::Scheduler& s) mutable {
       promise->set_value(job(e, s));
     });
+    if (!queued) return R(automation::Error(automation::errc::unavailable, "the workflow engine has stopped (the daemon is shutting down)"));
     return future.get();
   }
   /// The run's record once it is final, or its latest record after `max` (real time).
@@ -59,16 +61,18 @@ class Workflows {
   std::size_t active() const noexcept { return active_.load(); }
   /// Called on the driver thread with each run this engine finishes.
   void on_finished(std::function<void(const automation::storage::RunRecord&)> fn);
-  automation::workflow::WorkflowEngine& engine_unsafe() noexcept { return *engine_; }  ///< for reads the engine allows from any thread
 
  private:
   using Job = std::function<void(automation::workflow::WorkflowEngine&, automation::workflow::Scheduler&)>;
-  void post(Job job);
+  bool post(Job job);  ///< false once the driver has stopped
   void drive();
 
+  automation::storage::Store& store_;  // outlives the engine: wait() reads it after the engine is gone
   std::unique_ptr<automation::workflow::WorkflowEngine> engine_;
   std::unique_ptr<automation::workflow::Scheduler> scheduler_;
   std::thread thread_;
+  bool started_ = false;  // under mu_
+  bool closed_ = false;   // under mu_: the driver took its last jobs
   mutable std::mutex mu_;
   std::condition_variable finished_cv_;
   std::deque<Job> jobs_;
@@ -97,6 +101,8 @@ struct Services {
   std::function<boost::json::object()> status;
   /// Whether the daemon is ready (every component started, not draining), and why not.
   std::function<std::pair<bool, std::string>()> ready;
+  /// Requests that may wait for a run at once (each holds a loop thread); more answer 202 at once.
+  int max_waiting = 1;
 };
 
 /// The API's route table over `services` (docs/http-api.md).

@@ -33,7 +33,7 @@ using automation::TimePoint;
 // ---- Workflows ---------------------------------------------------------------------------------
 
 Workflows::Workflows(std::unique_ptr<wf::WorkflowEngine> engine, std::unique_ptr<wf::Scheduler> scheduler)
-    : engine_(std::move(engine)), scheduler_(std::move(scheduler)) {
+    : store_(engine->store()), engine_(std::move(engine)), scheduler_(std::move(scheduler)) {
   engine_->on_run_finished([this](const st::RunRecord& r) {
     std::vector<std::function<void(const st::RunRecord&)>> listeners;
     {
@@ -47,10 +47,12 @@ Workflows::Workflows(std::unique_ptr<wf::WorkflowEngine> engine, std::unique_ptr
   });
 }
 
-Workflows::~Workflows() { stop(Duration::zero()); }
+Workflows::~Workflows() { (void)stop(Duration::zero()); }
 
 void Workflows::start() {
-  if (thread_.joinable()) return;
+  std::lock_guard lock(mu_);
+  if (started_) return;
+  started_ = true;
   stop_ = false;
   thread_ = std::thread([this] { drive(); });
 }
@@ -60,12 +62,12 @@ void Workflows::on_finished(std::function<void(const st::RunRecord&)> fn) {
   listeners_.push_back(std::move(fn));
 }
 
-void Workflows::post(Job job) {
-  {
-    std::lock_guard lock(mu_);
-    jobs_.push_back(std::move(job));
-  }
-  engine_->wake();
+bool Workflows::post(Job job) {
+  std::lock_guard lock(mu_);
+  if (closed_ || !started_) return false;
+  jobs_.push_back(std::move(job));
+  engine_->wake();  // thread-safe; the engine lives while the driver is not closed
+  return true;
 }
 
 void Workflows::drive() {
@@ -78,7 +80,15 @@ void Workflows::drive() {
     for (auto& j : jobs) j(*engine_, *scheduler_);
     const auto r = firing_ ? scheduler_->poll() : engine_->poll();
     active_ = r.active_runs;
-    if (stop_) return;
+    if (stop_) {
+      // Jobs posted meanwhile still run; then nothing more is taken.
+      std::lock_guard lock(mu_);
+      if (jobs_.empty()) {
+        closed_ = true;
+        return;
+      }
+      continue;
+    }
     {
       std::lock_guard lock(mu_);
       if (!jobs_.empty()) continue;
@@ -104,7 +114,7 @@ std::vector<std::int64_t> Workflows::stop(Duration drain) {
   std::vector<std::int64_t> left;
   {
     // What is still in hand is reported; the engine's destructor marks it interrupted.
-    auto ids = call([](wf::WorkflowEngine& e, wf::Scheduler&) {
+    auto ids = call([](wf::WorkflowEngine& e, wf::Scheduler&) -> Result<std::vector<std::int64_t>> {
       std::vector<std::int64_t> out;
       st::RunQuery q;
       q.states = {st::RunState::queued, st::RunState::running};
@@ -114,7 +124,7 @@ std::vector<std::int64_t> Workflows::stop(Duration drain) {
           if (e.is_active(r.id)) out.push_back(r.id);
       return out;
     });
-    left = std::move(ids);
+    if (ids) left = std::move(*ids);
   }
   stop_ = true;
   engine_->wake();
@@ -130,7 +140,7 @@ Result<st::RunRecord> Workflows::wait(std::int64_t run_id, std::chrono::millisec
   for (;;) {
     if (auto it = finished_.find(run_id); it != finished_.end()) return it->second;
     lock.unlock();
-    auto r = engine_->store().get_run(run_id);
+    auto r = store_.get_run(run_id);
     if (!r) return r.error();
     if (!*r) return automation::fail(errc::not_found, fmt::format("no workflow run {}", run_id));
     if (st::is_final((*r)->state) || std::chrono::steady_clock::now() >= deadline) return std::move(**r);
@@ -509,6 +519,7 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   services_.access = access_.get();
   services_.metrics = &metrics_;
   services_.status = [this] { return status_json(); };
+  services_.max_waiting = std::max(1, static_cast<int>(ctx_.config.server.threads) / 2);
   services_.ready = [this]() -> std::pair<bool, std::string> {
     if (draining_) return {false, "draining: the daemon is stopping"};
     if (!ready_) return {false, "starting"};

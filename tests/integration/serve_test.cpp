@@ -488,3 +488,27 @@ TEST_CASE("autoctl serve: docs/openapi.json describes exactly the routes the dae
   CHECK(Served::doc(served_doc) == *doc);
   CHECK(s.stop() == 0);
 }
+
+TEST_CASE("autoctl serve: requests that wait for runs are capped, so they cannot take every loop thread") {
+  Served s(R"({"server": {"threads": 2}})");  // at most one waiting request
+  const auto done = s.dir.file("done.flag");
+  test::write_file(s.dir.file("workflows/gate.json"),
+                   fmt::format(R"({{"name": "gate", "steps": [{{"id": "wait", "shell": "while [ ! -f {} ]; do sleep 0.05; done"}}]}})", done));
+  s.start();
+  detail::HttpAnswer first;
+  std::thread waiter([&] { first = s.call("POST", "/api/v1/workflows/gate/runs", "operator", R"({"wait": "60s"})"); });
+  // The first request is waiting once its run is running.
+  const bool running = poll_json(fmt::format("http://127.0.0.1:{}/api/v1/runs?state=running", s.port),
+                                 [](const bj::value& d) { return d.at("items").as_array().size() == 1; }, 30,
+                                 {{"Authorization", "Bearer " + s.tokens["viewer"]}});
+  CHECK(running);
+  auto second = s.call("POST", "/api/v1/workflows/gate/runs", "operator", R"({"wait": "60s"})");
+  CHECK(second.status == 202);  // answered at once, not after the gate opens
+  CHECK(Served::doc(second).at("run").at("state") != "succeeded");
+  CHECK(s.call("GET", "/api/v1/status", "viewer").status == 200);  // the loop still serves
+  test::write_file(done, "");
+  waiter.join();
+  CHECK(first.status == 200);
+  CHECK(Served::doc(first).at("run").at("state") == "succeeded");
+  CHECK(s.stop() == 0);
+}
