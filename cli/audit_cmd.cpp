@@ -75,7 +75,20 @@ void register_audit(CLI::App& app, Context& ctx) {
   list->add_option("--limit", o->limit, "At most this many records (0: all)")->capture_default_str();
   list->add_flag("--oldest-first", o->oldest_first, "Oldest first");
   list->footer("Examples:\n  autoctl audit list --since 24h\n  autoctl audit list --resource 'breaker:*' --outcome failure --json");
-  list->callback([&ctx, o] { ctx.run = [&ctx, o] { return audit_list(ctx, *o); }; });
+  list->callback([&ctx, o] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, o] {
+      if (!ctx.remote()) return audit_list(ctx, *o);
+      if (o->until.size() || o->oldest_first)
+        return ctx.error(automation::fail(automation::errc::invalid_argument, "--until and --oldest-first do not go through --server"));
+      return ctx.print_api(ctx.api("GET", "/api/v1/audit" + Context::query({{"since", o->since},
+                                                                            {"actor", o->actor},
+                                                                            {"action", o->action},
+                                                                            {"resource", o->resource},
+                                                                            {"outcome", o->outcome},
+                                                                            {"limit", o->limit ? std::to_string(std::min<std::size_t>(o->limit, 1000)) : "1000"}})));
+    };
+  });
 }
 
 }  // namespace autoctl

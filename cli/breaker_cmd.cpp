@@ -98,6 +98,11 @@ int breaker_status(Context& ctx, const std::string& name) {
 
 // reset and force-open: a compare-and-set write that every sharing process adopts at its next poll.
 int breaker_set(Context& ctx, const std::string& name, rs::BreakerState to, const std::string& why) {
+  if (ctx.remote())
+    return ctx.print_api(ctx.api("POST",
+                                 fmt::format("/api/v1/circuit-breakers/{}/{}", Context::encode(name),
+                                             to == rs::BreakerState::closed ? "reset" : "force-open"),
+                                 boost::json::object{{"reason", why}}));
   auto store = ctx.open_store(Context::Access::write);
   if (!store) return ctx.error(store.error());
   const std::string action = to == rs::BreakerState::closed ? "breaker.reset" : "breaker.force_open";
@@ -208,24 +213,38 @@ void register_breaker(CLI::App& app, Context& ctx) {
   auto* b = app.add_subcommand("breaker", "Circuit breakers stored in the database (shared by the processes that use it)");
   b->require_subcommand(1);
 
-  b->add_subcommand("list", "List stored circuit breakers")->callback([&ctx] { ctx.run = [&ctx] { return breaker_list(ctx); }; });
+  b->add_subcommand("list", "List stored circuit breakers")->callback([&ctx] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx] { return ctx.remote() ? ctx.print_api(ctx.api("GET", "/api/v1/circuit-breakers")) : breaker_list(ctx); };
+  });
 
   auto name = std::make_shared<std::string>();
   auto why = std::make_shared<std::string>();
   auto* status = b->add_subcommand("status", "Show one circuit breaker");
   status->add_option("name", *name, "Breaker name")->required();
-  status->callback([&ctx, name] { ctx.run = [&ctx, name] { return breaker_status(ctx, *name); }; });
+  status->callback([&ctx, name] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, name] {
+      return ctx.remote() ? ctx.print_api(ctx.api("GET", "/api/v1/circuit-breakers/" + Context::encode(*name)))
+                          : breaker_status(ctx, *name);
+    };
+  });
 
   auto* reset = b->add_subcommand("reset", "Close a breaker and clear its window (every sharing process follows)");
   reset->add_option("name", *name, "Breaker name")->required();
   reset->add_option("--reason", *why, "Why (kept in the audit trail)");
-  reset->callback([&ctx, name, why] { ctx.run = [&ctx, name, why] { return breaker_set(ctx, *name, rs::BreakerState::closed, *why); }; });
+  reset->callback([&ctx, name, why] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, name, why] { return breaker_set(ctx, *name, rs::BreakerState::closed, *why); };
+  });
 
   auto* force = b->add_subcommand("force-open", "Hold a breaker open until reset (every sharing process follows)");
   force->add_option("name", *name, "Breaker name")->required();
   force->add_option("--reason", *why, "Why (kept in the audit trail)");
-  force->callback(
-      [&ctx, name, why] { ctx.run = [&ctx, name, why] { return breaker_set(ctx, *name, rs::BreakerState::forced_open, *why); }; });
+  force->callback([&ctx, name, why] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, name, why] { return breaker_set(ctx, *name, rs::BreakerState::forced_open, *why); };
+  });
 
   auto format = std::make_shared<std::string>("json");
   auto* exp = b->add_subcommand("export", "Export every stored breaker as JSON or Prometheus text");

@@ -10,6 +10,8 @@
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
 
+#include "detail/http_client.hpp"
+
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
@@ -155,5 +157,69 @@ int Context::error(const automation::Error& e) const {
 }
 
 void Context::print_json(const boost::json::value& v) const { fmt::print("{}\n", automation::json::pretty(v)); }
+
+automation::Result<boost::json::value> Context::api(std::string method, std::string path, std::optional<boost::json::value> body) const {
+  automation::detail::HttpCall call;
+  call.method = std::move(method);
+  std::string base = server_url();
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  call.url = base + path;
+  const std::string token = global.token.empty() ? config.remote.token : global.token;
+  if (!token.empty()) call.headers.emplace_back("Authorization", "Bearer " + token);
+  // The daemon's audit records of this call carry this command's correlation id.
+  if (auto id = automation::current_correlation_id(); !id.empty()) call.headers.emplace_back("X-Request-Id", std::string(id));
+  if (body) {
+    call.headers.emplace_back("Content-Type", "application/json");
+    call.body = automation::json::dump(*body);
+  }
+  call.ca_file = config.remote.ca_file;
+  call.timeout = std::chrono::minutes(6);  // a run the daemon waits for: at most 5 minutes
+  for (int status = 200; status < 600; ++status) call.expect_status.push_back(status);
+  const std::atomic<bool> never{false};
+  auto answer = automation::detail::perform_http(call, never);
+  if (!answer) return automation::with_context(answer.error(), fmt::format("the daemon at {}", base));
+  auto doc = automation::json::parse(answer->body, "the daemon's answer");
+  if (answer->status >= 400) {
+    if (doc && doc->is_object())
+      if (auto* e = doc->as_object().if_contains("error"); e && e->is_object()) {
+        const auto* code = e->as_object().if_contains("code");
+        const auto* message = e->as_object().if_contains("message");
+        auto kind = code && code->is_string() ? automation::errc_from_string(code->as_string()) : std::nullopt;
+        if (!kind) kind = answer->status == 401 ? errc::unauthenticated : answer->status == 413 ? errc::invalid_argument : errc::internal;
+        return automation::Error(*kind, fmt::format("the daemon answered {}: {}", answer->status,
+                                                    message && message->is_string() ? std::string(message->as_string()) : answer->body));
+      }
+    return automation::Error(errc::unavailable, fmt::format("the daemon answered {}: {}", answer->status, answer->body.substr(0, 200)));
+  }
+  if (!doc) return automation::Error(errc::corrupt, doc.error().message);
+  return std::move(*doc);
+}
+
+std::string Context::encode(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '*' || c == ':')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+std::string Context::query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string out;
+  for (const auto& [k, v] : params) {
+    if (v.empty()) continue;
+    out += out.empty() ? '?' : '&';
+    out += k + '=' + encode(v);
+  }
+  return out;
+}
+
+int Context::print_api(const automation::Result<boost::json::value>& answer) const {
+  if (!answer) return error(answer.error());
+  print_json(*answer);
+  return ex_ok;
+}
 
 }  // namespace autoctl

@@ -11,6 +11,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace autoctl {
 
@@ -37,6 +39,8 @@ struct GlobalOptions {
   bool json = false;
   int verbose = 0;
   bool quiet = false;
+  std::string server;  // --server URL (else remote.url)
+  std::string token;   // --token (else remote.token)
 };
 
 class Context {
@@ -75,6 +79,21 @@ class Context {
   /// Appends an audit record for a mutating action; a failure to record is reported on stderr.
   void audit(automation::storage::Store& store, std::string action, std::string resource, automation::storage::AuditOutcome outcome,
              std::string reason, boost::json::object details) const;
+
+  /// Whether commands go through a running daemon's API (--server or remote.url).
+  bool remote() const { return !server_url().empty(); }
+  std::string server_url() const { return global.server.empty() ? config.remote.url : global.server; }
+  /// Set by a command that can run through the API; main refuses the others when remote() is true.
+  bool remote_capable = false;
+  /// Calls the daemon: the answer's JSON document, or its error ({"error": {"code", "message"}}
+  /// as the Error of that code); errc::unavailable when it cannot be reached.
+  automation::Result<boost::json::value> api(std::string method, std::string path, std::optional<boost::json::value> body = {}) const;
+  /// A path segment or query value %-encoded.
+  static std::string encode(std::string_view text);
+  /// "?a=1&b=x%20y" from the pairs with a value (%-encoded); "" when none has one.
+  static std::string query(const std::vector<std::pair<std::string, std::string>>& params);
+  /// Prints an API answer (the JSON document, pretty unless --json) or its error; an exit code.
+  int print_api(const automation::Result<boost::json::value>& answer) const;
 
   /// Prints an error (plain or JSON per --json) and returns its exit code.
   int error(const automation::Error& e) const;

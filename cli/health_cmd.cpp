@@ -32,6 +32,21 @@ void print_record(const st::HealingRecord& r) {
 // ---- health ------------------------------------------------------------------------------------
 
 int run_health(Context& ctx, const std::string& only) {
+  if (ctx.remote()) {
+    // The daemon's view: what its healer last saw of each target.
+    auto all = ctx.api("GET", "/api/v1/health");
+    if (!all) return ctx.error(all.error());
+    if (only.empty()) {
+      ctx.print_json(*all);
+      return all->at("healthy") == true ? ex_ok : ex_no;
+    }
+    for (const auto& t : all->at("items").as_array())
+      if (t.at("target").is_string() && t.at("target").as_string() == only) {
+        ctx.print_json(t);
+        return t.at("state") == "healthy" || t.at("state") == "unknown" ? ex_ok : ex_no;
+      }
+    return ctx.error(automation::fail(errc::not_found, fmt::format("unknown health target \"{}\"", only)));
+  }
   auto setup = healing_setup(ctx);
   if (!setup) return ctx.error(setup.error());
   auto opened = ctx.open_store_or_empty();
@@ -261,7 +276,10 @@ void register_health(CLI::App& app, Context& ctx) {
   auto* health = app.add_subcommand(
       "health", "Every health target now: its probe's answer, the healer's recorded state and last actions (exit 1 when one fails)");
   health->add_option("target", *target, "Only this target");
-  health->callback([&ctx, target] { ctx.run = [&ctx, target] { return run_health(ctx, *target); }; });
+  health->callback([&ctx, target] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, target] { return run_health(ctx, *target); };
+  });
 
   auto* heal = app.add_subcommand("heal", "The self-healer: run it, its history, pause and resume a target");
   heal->require_subcommand(1);

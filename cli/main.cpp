@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   app.add_flag("--json", ctx.global.json, "Print one JSON document on stdout; errors as JSON on stderr");
   app.add_flag("-v,--verbose", ctx.global.verbose, "More log output on stderr (-vv for trace)");
   app.add_flag("-q,--quiet", ctx.global.quiet, "Only errors on stderr");
+  app.add_option("--server", ctx.global.server,
+                 "A running daemon's URL (default: AUTOMATION_REMOTE_URL, config remote.url): the commands that can go through its API do, "
+                 "instead of opening the store");
+  app.add_option("--token", ctx.global.token, "The bearer token for --server (default: AUTOMATION_REMOTE_TOKEN, config remote.token)");
   app.footer(R"(Examples:
   autoctl store info                      where the data lives, schema version, row counts
   autoctl --db sqlite:/tmp/a.db store migrate
@@ -86,6 +90,12 @@ Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavail
     if (auto code = ctx.load()) return *code;
     const char* given_id = std::getenv("AUTOCTL_CORRELATION_ID");
     automation::CorrelationScope correlation(given_id ? given_id : "");
+    if (ctx.run && ctx.remote() && !ctx.remote_capable) {
+      ctx.error(automation::Error(automation::errc::invalid_argument,
+                                  "this command does not go through --server: run it where the daemon's store is (docs/cli.md lists the "
+                                  "commands that do)"));
+      return autoctl::ex_usage;
+    }
     return ctx.run ? ctx.run() : autoctl::ex_usage;
   } catch (const automation::Exception& e) {
     return ctx.error(e.error());

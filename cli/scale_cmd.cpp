@@ -88,6 +88,12 @@ int run_status(Context& ctx, const std::string& only);
 
 int run_action(Context& ctx, const ActionOptions& o) {
   auto usage = [&](std::string msg) { return ctx.error(automation::fail(errc::invalid_argument, std::move(msg))); };
+  if (ctx.remote() && o.action != "status") {
+    bj::object body{{"action", o.action}, {"reason", o.reason}};
+    if (o.by) body["by"] = *o.by;
+    if (o.to) body["to"] = *o.to;
+    return ctx.print_api(ctx.api("POST", "/api/v1/scaling/" + Context::encode(o.resource), bj::value(body)));
+  }
   if (o.action != "scale-up" && o.action != "scale-down" && o.action != "restart" && o.action != "status")
     return usage(fmt::format("--action: \"{}\" is not scale-up, scale-down, restart or status", o.action));
   if ((o.action == "status" || o.action == "restart") && (o.by || o.to))
@@ -128,6 +134,13 @@ int run_action(Context& ctx, const ActionOptions& o) {
 // ---- status, explain, tick, history -------------------------------------------------------------
 
 int run_status(Context& ctx, const std::string& only) {
+  if (ctx.remote()) {
+    auto all = ctx.api("GET", "/api/v1/scaling");
+    if (!all || only.empty()) return ctx.print_api(all);
+    for (const auto& r : all->at("items").as_array())
+      if (r.at("resource").is_string() && r.at("resource").as_string() == only) return ctx.print_api(bj::value(r));
+    return ctx.error(automation::fail(errc::not_found, fmt::format("the daemon scales no resource \"{}\"", only)));
+  }
   auto s = scaling_setup(ctx, Context::Access::read);
   if (!s) return ctx.error(s.error());
   std::vector<std::string> names = only.empty() ? s->scaler->resources() : std::vector<std::string>{only};
@@ -498,6 +511,7 @@ void register_scale(CLI::App& app, Context& ctx) {
   s->add_option("--reason", ao->reason, "Why (recorded)");
   s->callback([&ctx, ao, s] {
     if (!s->get_subcommands().empty()) return;
+    ctx.remote_capable = true;
     ctx.run = [&ctx, ao] {
       if (ao->resource.empty() || ao->action.empty())
         return ctx.error(automation::fail(errc::invalid_argument,
@@ -509,7 +523,10 @@ void register_scale(CLI::App& app, Context& ctx) {
   auto status_name = std::make_shared<std::string>();
   auto* status = s->add_subcommand("status", "Every resource (or one): size, members, policy, last decision and change");
   status->add_option("name", *status_name, "Only this resource");
-  status->callback([&ctx, status_name] { ctx.run = [&ctx, status_name] { return run_status(ctx, *status_name); }; });
+  status->callback([&ctx, status_name] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, status_name] { return run_status(ctx, *status_name); };
+  });
 
   auto explain_name = std::make_shared<std::string>();
   auto* explain = s->add_subcommand("explain", "What the scaler would decide now and why, with every input; records nothing");

@@ -178,7 +178,9 @@ void register_schedule(CLI::App& app, Context& ctx) {
   // ---- list ----
   auto* list = sc->add_subcommand("list", "Every schedule: trigger, workflow, state, next and last fire");
   list->callback([&ctx] {
+    ctx.remote_capable = true;
     ctx.run = [&ctx]() -> int {
+      if (ctx.remote()) return ctx.print_api(ctx.api("GET", "/api/v1/schedules"));
       auto all = load_schedules(ctx);
       if (!all) return ctx.error(all.error());
       auto store = open_existing(ctx);
@@ -263,7 +265,11 @@ void register_schedule(CLI::App& app, Context& ctx) {
     cmd->add_option("name", pa->name, "The schedule")->required();
     cmd->add_option("--reason", pa->reason, "Why (stored with the schedule and in the audit log)");
     cmd->callback([&ctx, pa, pausing] {
+      ctx.remote_capable = true;
       ctx.run = [&ctx, pa, pausing]() -> int {
+        if (ctx.remote())
+          return ctx.print_api(ctx.api("POST", fmt::format("/api/v1/schedules/{}/{}", Context::encode(pa->name), pausing ? "pause" : "resume"),
+                                       bj::object{{"reason", pa->reason}}));
         auto all = load_schedules(ctx);
         if (!all) return ctx.error(all.error());
         if (auto e = find_schedule(*all, pa->name); !e) return ctx.error(e.error());

@@ -698,6 +698,19 @@ void register_serve(CLI::App& app, Context& ctx) {
       "SIGHUP reloads the configuration (a bad one is refused and the old one kept); SIGTERM drains running\n"
       "workflow runs for server.drain_timeout and records what was interrupted. Tokens: `autoctl token create`.");
   serve->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_serve(ctx, *o); }; });
+
+  auto* status = app.add_subcommand("status", "A running daemon's components, version and uptime (needs --server or remote.url)");
+  status->callback([&ctx] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx]() -> int {
+      if (!ctx.remote())
+        return ctx.error(automation::fail(errc::invalid_argument, "autoctl status asks a running daemon: give --server URL (or remote.url)"));
+      auto doc = ctx.api("GET", "/api/v1/status");
+      if (!doc) return ctx.error(doc.error());
+      ctx.print_json(*doc);
+      return doc->at("ready") == true ? ex_ok : ex_no;
+    };
+  });
 }
 
 }  // namespace autoctl

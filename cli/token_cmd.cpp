@@ -34,6 +34,17 @@ rt::CallContext call_of(const Context& ctx) { return {"", "", ctx.origin()}; }
 int run_create(Context& ctx, const TokenOptions& o) {
   auto role = rt::parse_role(o.role);
   if (!role) return ctx.error(automation::with_context(role.error(), "--role"));
+  if (ctx.remote()) {
+    bj::object body{{"name", o.name}, {"role", o.role}};
+    if (!o.expires_in.empty()) body["expires_in"] = o.expires_in;
+    auto t = ctx.api("POST", "/api/v1/tokens", bj::value(body));
+    if (!t) return ctx.error(t.error());
+    if (ctx.global.json)
+      ctx.print_json(*t);
+    else
+      fmt::print("{}\n", std::string_view(t->at("token").as_string()));
+    return ex_ok;
+  }
   std::optional<TimePoint> expires;
   if (!o.expires_in.empty()) {
     auto d = automation::parse_duration(o.expires_in);
@@ -112,14 +123,23 @@ void register_token(CLI::App& app, Context& ctx) {
   create->add_option("--name", o->name, "What the token is for (unique among live tokens)")->required();
   create->add_option("--role", o->role, "viewer, operator or admin")->required();
   create->add_option("--expires-in", o->expires_in, "It stops working after this long (e.g. 90d); default: never");
-  create->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_create(ctx, *o); }; });
+  create->callback([&ctx, o] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, o] { return run_create(ctx, *o); };
+  });
   auto* list = token->add_subcommand("list", "The tokens (never their secrets)");
   list->add_flag("--all", o->all, "Include revoked tokens");
-  list->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_list(ctx, *o); }; });
+  list->callback([&ctx, o] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, o] { return ctx.remote() ? ctx.print_api(ctx.api("GET", o->all ? "/api/v1/tokens?revoked=true" : "/api/v1/tokens")) : run_list(ctx, *o); };
+  });
   auto* revoke = token->add_subcommand("revoke", "Revoke a token by id or name");
   revoke->add_option("token", o->id, "The token's id (atk_...) or name")->required();
   revoke->add_option("--reason", o->reason, "Why (kept in the audit trail)");
-  revoke->callback([&ctx, o] { ctx.run = [&ctx, o] { return run_revoke(ctx, *o); }; });
+  revoke->callback([&ctx, o] {
+    ctx.remote_capable = true;
+    ctx.run = [&ctx, o] { return ctx.remote() ? ctx.print_api(ctx.api("DELETE", "/api/v1/tokens/" + Context::encode(o->id))) : run_revoke(ctx, *o); };
+  });
 }
 
 }  // namespace autoctl

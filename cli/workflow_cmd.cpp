@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include <csignal>
 #include <map>
+#include <thread>
 
 namespace autoctl {
 
@@ -47,6 +49,41 @@ automation::Result<std::pair<std::unique_ptr<st::Store>, st::RunRecord>> open_ru
   if (!run) return run.error();
   if (!*run) return automation::fail(automation::errc::not_found, fmt::format("workflow run {} does not exist", *id));
   return std::pair{std::move(store.value()), std::move(**run)};
+}
+
+}  // namespace
+
+namespace {
+
+// workflow run through the daemon: started there, waited for here (Ctrl-C cancels it there too).
+int run_remote(Context& ctx, const std::string& target, const std::map<std::string, std::string>& params) {
+  if (target.find('/') != std::string::npos || target.ends_with(".json"))
+    return ctx.error(automation::Error(automation::errc::invalid_argument,
+                                       "a workflow file runs here, not through --server: install it in the daemon's workflows_dir"));
+  bj::object p;
+  for (const auto& [k, v] : params) p[k] = v;
+  auto started = ctx.api("POST", "/api/v1/workflows/" + Context::encode(target) + "/runs", bj::object{{"params", p}, {"wait", "30s"}});
+  if (!started) return ctx.error(started.error());
+  const auto id = started->at("run").at("id").as_int64();
+  if (!ctx.global.quiet) fmt::print(stderr, "autoctl: run {} of {} started on {}\n", id, target, ctx.server_url());
+  StopSignals signals;
+  bool cancel_sent = false;
+  for (;;) {
+    auto r = ctx.api("GET", fmt::format("/api/v1/runs/{}", id));
+    if (!r) return ctx.error(r.error());
+    const auto state = std::string(r->at("state").as_string());
+    if (state != "queued" && state != "running") {
+      ctx.print_json(*r);
+      return state == "succeeded" ? ex_ok : ex_no;
+    }
+    if (const int sig = stop_signal(); sig && !cancel_sent) {
+      cancel_sent = true;
+      (void)ctx.api("POST", fmt::format("/api/v1/runs/{}/cancel", id),
+                    bj::object{{"reason", fmt::format("autoctl received SIG{}", sig == SIGINT ? "INT" : "TERM")}});
+    }
+    // Polling the daemon once a second, as `workflow status` would.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 }  // namespace
@@ -171,6 +208,7 @@ void register_workflow(CLI::App& app, Context& ctx) {
       "Examples:\n  autoctl workflow run auto_backup --param keep=3\n  autoctl workflow run ./deploy.json -p version=1.4.2\n"
       "  autoctl --json workflow run cleanup-resources -p dirs=/tmp/builds -p older_than=3d");
   run->callback([&ctx, ra] {
+    ctx.remote_capable = true;
     ctx.run = [&ctx, ra]() -> int {
       std::map<std::string, std::string> params;
       for (const auto& p : ra->params) {
@@ -179,6 +217,7 @@ void register_workflow(CLI::App& app, Context& ctx) {
           return ctx.error(automation::Error(automation::errc::invalid_argument, fmt::format("--param \"{}\": expected NAME=VALUE", p)));
         params[p.substr(0, eq)] = p.substr(eq + 1);
       }
+      if (ctx.remote()) return run_remote(ctx, ra->target, params);
       auto cat = load_catalog(ctx);
       if (!cat) return ctx.error(cat.error());
       auto def = resolve_workflow(*cat, ra->target);
@@ -234,9 +273,11 @@ void register_workflow(CLI::App& app, Context& ctx) {
   cancel->add_option("run", ca->run, "The run id")->required();
   cancel->add_option("--reason", ca->reason, "Why (recorded with the run and in the audit log)");
   cancel->callback([&ctx, ca] {
+    ctx.remote_capable = true;
     ctx.run = [&ctx, ca]() -> int {
       auto id = parse_run_id(ca->run);
       if (!id) return ctx.error(id.error());
+      if (ctx.remote()) return ctx.print_api(ctx.api("POST", fmt::format("/api/v1/runs/{}/cancel", *id), bj::object{{"reason", ca->reason}}));
       auto store = ctx.open_store(Context::Access::write);
       if (!store) return ctx.error(store.error());
       const std::string reason = ca->reason.empty() ? fmt::format("cancelled by {}", ctx.actor()) : ca->reason;
@@ -261,7 +302,17 @@ void register_workflow(CLI::App& app, Context& ctx) {
   auto* status = wfc->add_subcommand("status", "A run and its steps");
   status->add_option("run", *status_id, "The run id")->required();
   status->callback([&ctx, status_id] {
+    ctx.remote_capable = true;
     ctx.run = [&ctx, status_id]() -> int {
+      if (ctx.remote()) {
+        auto id = parse_run_id(*status_id);
+        if (!id) return ctx.error(id.error());
+        auto r = ctx.api("GET", fmt::format("/api/v1/runs/{}", *id));
+        if (!r) return ctx.error(r.error());
+        ctx.print_json(*r);
+        const auto state = std::string(r->at("state").as_string());
+        return state == "succeeded" || state == "queued" || state == "running" ? ex_ok : ex_no;
+      }
       auto loaded = open_run(ctx, *status_id);
       if (!loaded) return ctx.error(loaded.error());
       auto& [store, r] = *loaded;
@@ -304,7 +355,12 @@ void register_workflow(CLI::App& app, Context& ctx) {
   history->add_option("--state", ha->state,
                       "Only runs in this state (queued, running, succeeded, failed, cancelled, timed_out, interrupted)");
   history->callback([&ctx, ha] {
+    ctx.remote_capable = true;
     ctx.run = [&ctx, ha]() -> int {
+      if (ctx.remote())
+        return ctx.print_api(ctx.api("GET", "/api/v1/runs" + Context::query({{"workflow", ha->workflow},
+                                                                             {"state", ha->state},
+                                                                             {"limit", std::to_string(std::clamp<std::size_t>(ha->limit, 1, 1000))}})));
       st::RunQuery q;
       if (!ha->workflow.empty()) q.workflow = ha->workflow;
       if (!ha->state.empty()) {

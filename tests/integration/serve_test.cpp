@@ -512,3 +512,72 @@ TEST_CASE("autoctl serve: requests that wait for runs are capped, so they cannot
   CHECK(Served::doc(first).at("run").at("state") == "succeeded");
   CHECK(s.stop() == 0);
 }
+
+TEST_CASE("autoctl --server: commands go through the daemon's API with a token, and the others are refused") {
+  Served s;
+  s.start();
+  const auto url = fmt::format("http://127.0.0.1:{}", s.port);
+  auto as = [&](std::string role, std::vector<std::string> args, std::map<std::string, std::string> extra = {}) {
+    std::vector<std::string> argv{"--server", url};
+    if (!role.empty()) argv.insert(argv.end(), {"--token", s.tokens[role]});
+    argv.insert(argv.end(), args.begin(), args.end());
+    // No store here: whatever works, works through the daemon.
+    std::map<std::string, std::string> env{{"AUTOMATION_DB", "sqlite:" + s.dir.file("elsewhere/none.db")}};
+    env.insert(extra.begin(), extra.end());
+    return autoctl(argv, env, s.cwd());
+  };
+  auto status = as("viewer", {"status"});
+  INFO(status.err);
+  REQUIRE(status.exit_code == 0);
+  CHECK(test::json_out(status).at("ready") == true);
+  auto anonymous = as("", {"status"});
+  CHECK(anonymous.exit_code == 77);
+  CHECK_THAT(anonymous.err, Contains("401"));
+
+  auto run = as("operator", {"workflow", "run", "cleanup-resources", "-p", "dry_run=true"}, {{"AUTOCTL_CORRELATION_ID", "cli-corr-7"}});
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  auto doc = test::json_out(run);
+  CHECK(doc.at("state") == "succeeded");
+  CHECK(doc.at("trigger") == "api: token:operator-token");
+  CHECK(doc.at("correlation_id") == "cli-corr-7");
+  CHECK(test::json_out(as("viewer", {"workflow", "history"})).at("items").as_array().size() == 1);
+  CHECK(test::json_out(as("viewer", {"workflow", "status", std::to_string(doc.at("id").as_int64())})).at("steps").as_array().size() == 1);
+
+  CHECK(as("viewer", {"breaker", "force-open", "payments"}).exit_code == 77);  // a viewer may not
+  REQUIRE(as("operator", {"breaker", "force-open", "payments", "--reason", "drill"}).exit_code == 0);
+  CHECK(test::json_out(as("viewer", {"breaker", "status", "payments"})).at("state") == "forced_open");
+  CHECK(as("operator", {"schedule", "pause", "auto_backup", "--reason", "drill"}).exit_code == 0);
+  auto schedules = test::json_out(as("viewer", {"schedule", "list"}));
+  bool paused = false;
+  for (const auto& sc : schedules.at("items").as_array()) paused = paused || (sc.at("name") == "auto_backup" && sc.at("state") == "paused");
+  CHECK(paused);
+  auto health = as("viewer", {"health"});
+  CHECK((health.exit_code == 0 || health.exit_code == 1));
+  CHECK(test::json_out(health).at("items").as_array().size() == 3);
+  CHECK(as("operator", {"scale", "--resource", "web", "--action", "scale-up"}).exit_code == 66);
+  CHECK(as("viewer", {"scale", "status"}).exit_code == 0);
+
+  // The audit trail, read through the API, has the run with this command's correlation id.
+  auto audit = as("admin", {"audit", "list", "--action", "workflow.run"});
+  REQUIRE(audit.exit_code == 0);
+  CHECK(test::json_out(audit).at("items").as_array()[0].at("correlation_id") == "cli-corr-7");
+  CHECK(as("viewer", {"audit", "list"}).exit_code == 77);
+
+  // Tokens through the API.
+  auto made = as("admin", {"token", "create", "--name", "remote-made", "--role", "viewer"});
+  REQUIRE(made.exit_code == 0);
+  const auto token = made.out.substr(0, made.out.find('\n'));
+  CHECK(s.call("GET", "/api/v1/stats", token).status == 200);
+  CHECK(as("admin", {"token", "revoke", "remote-made"}).exit_code == 0);
+  CHECK(s.call("GET", "/api/v1/stats", token).status == 401);
+
+  // What has no route is refused, not run against some other store.
+  auto ingest = as("operator", {"ingest", "events", "x.csv"});
+  CHECK(ingest.exit_code == 64);
+  CHECK_THAT(ingest.err, Contains("--server"));
+  CHECK_FALSE(std::filesystem::exists(s.dir.file("elsewhere/none.db")));
+  CHECK(s.stop() == 0);
+  auto gone = as("viewer", {"status"});
+  CHECK(gone.exit_code == 69);
+}

@@ -95,6 +95,13 @@ struct ServerConfig {
   Millis drain_timeout{30'000};       ///< on SIGTERM, how long running workflow runs get to finish before they are cancelled
 };
 
+/// autoctl as a client of a running daemon (`--server`, `--token`; see docs/cli.md).
+struct RemoteConfig {
+  std::string url;      ///< empty: commands open the store themselves
+  std::string token;    ///< the bearer token; shown as "***" by to_json()
+  std::string ca_file;  ///< extra trusted CA certificates (PEM) for an https URL
+};
+
 struct Config {
   std::string db = "sqlite:var/automation.db";  ///< store URI: "sqlite:PATH" or "memory:"
   std::string time_zone = "UTC";                ///< IANA name, used for calendar periods
@@ -108,6 +115,7 @@ struct Config {
   ScalingConfig scaling;
   HealingConfig healing;
   ServerConfig server;
+  RemoteConfig remote;
 
   /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
   std::map<std::string, std::string> sources;
