@@ -121,6 +121,9 @@ automation::workflow::BuiltinSettings builtin_settings(const Context& ctx, std::
       s.reports_problem = t.error().message;
   }
   if (!s.reports_problem.empty()) warnings.push_back(fmt::format("reports: {}; the report and delivery jobs will fail", s.reports_problem));
+  s.cpu_high = ctx.config.thresholds.cpu_high;
+  s.memory_high = ctx.config.thresholds.memory_high;
+  s.disk_high = ctx.config.thresholds.disk_high;
   if (auto f = forecaster_options(ctx, false); f)
     s.forecaster = std::move(*f);
   else

@@ -1,6 +1,7 @@
 #include <automation/core/time.hpp>
 #include <automation/forecast/metric_forecaster.hpp>
 #include <automation/metrics/aggregator.hpp>
+#include <automation/core/json.hpp>
 #include <automation/workflow/builtins.hpp>
 #include <detail/names.hpp>
 #include <detail/sqlite.hpp>
@@ -60,10 +61,10 @@ constexpr std::string_view kCatalog[] = {
     R"json({"name":"setup-monitoring","description":"Template: install or refresh monitoring with the configured command",
   "params":{"command":{"default":"echo monitoring setup command not configured"}},
   "steps":[{"id":"setup","shell":"${{ params.command }}","timeout":"15m"}]})json",
-    R"json({"name":"health_check","description":"Template until the SelfHealer lands: probe a health URL (seed: every 5 minutes)",
+    R"json({"name":"health_check","description":"Probe a health URL, by default the daemon's own /healthz (seed: every 5 minutes)",
   "params":{"url":{"default":"http://127.0.0.1:8080/healthz"}},
   "steps":[{"id":"probe","http":{"url":"${{ params.url }}"},"timeout":"10s"}]})json",
-    R"json({"name":"auto_scale_check","description":"Template until the ResourceScaler lands: run the configured check command (seed: every 10 minutes)",
+    R"json({"name":"auto_scale_check","description":"Template: run an external scaling check command (seed: every 10 minutes; the daemon's scaler decides on its own)",
   "params":{"command":{"default":"true"}},
   "steps":[{"id":"check","shell":"${{ params.command }}","timeout":"5m"}]})json",
     R"json({"name":"on_user_register","description":"Template run on the user.registered event; the payload is in params.payload",
@@ -86,6 +87,10 @@ constexpr std::string_view kCatalog[] = {
   "params":{"metrics":{"default":"revenue,users,usage"},"horizon":{"default":"30"}},
   "steps":[{"id":"forecast","action":{"name":"forecast_metrics","with":{"metrics":"${{ params.metrics }}","horizon":"${{ params.horizon }}"}},
             "outputs":["forecasts","skipped"],"timeout":"30m"}]})json",
+    R"json({"name":"hourly-resource-check","description":"The last hour of stored CPU, memory and disk samples against the thresholds; emits resource.high when one went above (seed: hourly)",
+  "params":{"window":{"default":"1h"}},
+  "steps":[{"id":"check","action":{"name":"resource_check","with":{"window":"${{ params.window }}"}},
+            "outputs":["samples","cpu_mean","cpu_max","memory_max","disk_max","above"],"timeout":"5m"}]})json",
     R"json({"name":"delivery-retry","description":"Attempt the report deliveries that are due again (seed: every 10 minutes)",
   "steps":[{"id":"retry","action":{"name":"retry_deliveries"},"outputs":["attempted","delivered","pending","failed"],"timeout":"30m"}]})json",
 };
@@ -410,6 +415,80 @@ Result<void> forecast_action(storage::Store& store, const BuiltinSettings& s, St
   return {};
 }
 
+// The stored system samples of the last `window` (the collector's, every alerts.interval) against
+// the thresholds: the mean and the peak of each, which went above, and a resource.high event then.
+Result<void> resource_check_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {
+  auto window = parse_duration(arg(c, "window", "1h"));
+  if (!window) return with_context(window.error(), "resource_check: window");
+  const auto now = c.clock ? c.clock->now() : SystemClock::instance().now();
+  struct Check {
+    const char* metric;
+    double limit;
+  };
+  const Check checks[] = {{"cpu_usage", s.cpu_high}, {"memory_usage", s.memory_high}, {"disk_usage", s.disk_high}};
+  std::vector<std::string> above;
+  boost::json::array peaks;
+  std::size_t samples = 0;
+  for (const auto& check : checks) {
+    storage::MetricQuery q;
+    q.name = check.metric;
+    q.since = now - *window;
+    q.until = now + std::chrono::milliseconds(1);
+    auto points = store.query_metric_points(q);
+    if (!points) return with_context(points.error(), fmt::format("resource_check: reading {}", check.metric));
+    samples += points->size();
+    // One figure per series (a disk per mount).
+    std::map<std::string, std::pair<double, double>> sum_max;  // labels -> (sum, max)
+    std::map<std::string, std::size_t> count;
+    for (const auto& p : *points) {
+      auto& [sum, max] = sum_max.try_emplace(p.labels, 0.0, p.value).first->second;
+      sum += p.value;
+      max = std::max(max, p.value);
+      ++count[p.labels];
+    }
+    double peak = 0, mean_of_first = 0;
+    for (const auto& [labels, sm] : sum_max) {
+      const auto series = labels.empty() ? std::string(check.metric) : fmt::format("{}{{{}}}", check.metric, labels);
+      const double mean = sm.first / static_cast<double>(count[labels]);
+      c.log(fmt::format("{}: mean {:.1f} %, peak {:.1f} % over {} samples (limit {:.0f} %)", series, mean, sm.second, count[labels],
+                        check.limit));
+      if (sm.second > check.limit) {
+        above.push_back(series);
+        peaks.push_back(boost::json::object{{"series", series}, {"peak", sm.second}, {"limit", check.limit}});
+      }
+      if (peak == 0) mean_of_first = mean;
+      peak = std::max(peak, sm.second);
+    }
+    const std::string m = check.metric;
+    if (m == "cpu_usage") {
+      c.set_output("cpu_mean", sum_max.empty() ? "" : fmt::format("{:.1f}", mean_of_first));
+      c.set_output("cpu_max", sum_max.empty() ? "" : fmt::format("{:.1f}", peak));
+    } else if (m == "memory_usage") {
+      c.set_output("memory_max", sum_max.empty() ? "" : fmt::format("{:.1f}", peak));
+    } else {
+      c.set_output("disk_max", sum_max.empty() ? "" : fmt::format("{:.1f}", peak));
+    }
+  }
+  c.set_output("samples", std::to_string(samples));
+  c.set_output("above", fmt::format("{}", fmt::join(above, ",")));
+  if (samples == 0) {
+    c.log(fmt::format("no CPU, memory or disk samples stored in the last {}: is the collector running (autoctl serve, or "
+                      "autoctl metrics collect)?",
+                      format_duration(std::chrono::duration_cast<Millis>(*window))));
+    return {};
+  }
+  if (!above.empty()) {
+    storage::EventRecord e;
+    e.name = "resource.high";
+    e.time = now;
+    e.source = "workflow";
+    e.payload = automation::json::dump(boost::json::object{{"above", std::move(peaks)}, {"window", format_duration(std::chrono::duration_cast<Millis>(*window))}});
+    if (auto r = store.append_event(e); !r) return with_context(r.error(), "resource_check: emitting resource.high");
+    c.log(fmt::format("above the thresholds: {}; resource.high emitted", fmt::join(above, ", ")));
+  }
+  return {};
+}
+
 }  // namespace
 
 std::vector<WorkflowDefinition> builtin_workflows() {
@@ -431,6 +510,7 @@ void register_builtin_actions(WorkflowEngine& engine, storage::Store& store, Bui
   engine.register_action("report", [&store, shared](StepContext& c) { return report_action(store, *shared, c); });
   engine.register_action("retry_deliveries", [&store, shared](StepContext& c) { return retry_deliveries_action(store, *shared, c); });
   engine.register_action("forecast_metrics", [&store, shared](StepContext& c) { return forecast_action(store, *shared, c); });
+  engine.register_action("resource_check", [&store, shared](StepContext& c) { return resource_check_action(store, *shared, c); });
 }
 
 Result<void> register_builtins(WorkflowEngine& engine, storage::Store& store, BuiltinSettings settings) {

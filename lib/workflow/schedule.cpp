@@ -298,6 +298,7 @@ std::vector<ScheduleDefinition> builtin_schedules(std::string_view time_zone) {
       {"weekly-report-generation", "Deliver last week's report on Mondays at 09:00", "mondays at 09:00", nullptr, 24h, 0, true},
       {"forecast-update", "Forecast revenue, users and usage daily at 06:00", "daily at 06:00", nullptr, 12h, 0, true},
       {"delivery-retry", "Attempt the report deliveries that are due again, every 10 minutes", "every 10 minutes", nullptr, 1min},
+      {"hourly-resource-check", "Check the last hour's CPU, memory and disk samples against the thresholds, hourly", "hourly", nullptr, 1h},
       {"on_user_register", "Run on_user_register for every user.registered event", nullptr, "user.registered", 24h},
       {"on_content_publish", "Run on_content_publish for every content.published event", nullptr, "content.published", 24h},
   };

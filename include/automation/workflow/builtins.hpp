@@ -26,8 +26,12 @@
 ///   forecast_metrics  Forecasts each of `metrics` (default revenue,users,usage) `horizon` (30) days
 ///                ahead and stores it (a metric without data is skipped, saying so). Outputs:
 ///                forecasts ("revenue:12,users:13"), skipped.
+///   resource_check  The stored cpu_usage, memory_usage and disk_usage samples of the last `window`
+///                (1h) against the settings' limits; logs each series' mean and peak and appends the
+///                event resource.high (payload: the series above and their peaks) when one went
+///                above. Outputs: samples, cpu_mean, cpu_max, memory_max, disk_max, above.
 /// Workflows: auto_backup, auto_optimize, database-maintenance, cleanup-resources,
-/// daily-metrics-aggregation, weekly-report-generation, forecast-update, delivery-retry (real work), and
+/// daily-metrics-aggregation, weekly-report-generation, forecast-update, hourly-resource-check, delivery-retry (real work), and
 /// the templates test-and-build, deploy-production, setup-monitoring, health_check,
 /// auto_scale_check, on_user_register and on_content_publish, whose commands come from parameters
 /// (documented defaults in docs/workflows.md).
@@ -55,6 +59,8 @@ struct BuiltinSettings {
   /// rather than sending with half the settings; empty when they can.
   std::string reports_problem;
   forecast::ForecasterOptions forecaster;  ///< the LLM backend, if any
+  /// resource_check's limits in percent (the configuration's thresholds.*).
+  double cpu_high = 80, memory_high = 85, disk_high = 90;
 };
 
 /// Registers the actions above on `engine`; they act on `store` (backup and maintenance need an

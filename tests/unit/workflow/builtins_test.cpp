@@ -283,6 +283,46 @@ TEST_CASE("builtins: cleanup-resources deletes only regular files older than the
   }
 }
 
+TEST_CASE("builtins: hourly-resource-check sums up the last hour of samples against the thresholds and emits resource.high") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  WorkflowEngine engine(store, clock);
+  BuiltinSettings settings;
+  settings.cpu_high = 80;
+  settings.disk_high = 90;
+  REQUIRE(register_builtins(engine, store, settings));
+  SECTION("no samples: it says where they come from, and succeeds") {
+    auto id = engine.start("hourly-resource-check", {}).value();
+    REQUIRE(drive(engine, [&] { return !engine.is_active(id); }));
+    REQUIRE(store.get_run(id).value()->state == RunState::succeeded);
+    CHECK(outputs(store, id, "check")["samples"] == "0");
+    CHECK_THAT(store.run_attempts(id, std::nullopt).value()[0].stdout_text, Catch::Contains("is the collector running"));
+  }
+  SECTION("a CPU peak and one full disk of two: above, with an event; older samples are left out") {
+    std::vector<storage::MetricPoint> points;
+    const double cpu[] = {40, 50, 95, 45};
+    for (int i = 0; i < 4; ++i) points.push_back({"cpu_usage", "", clock.now() - std::chrono::minutes(50 - 10 * i), cpu[i]});
+    points.push_back({"cpu_usage", "", clock.now() - 2h, 99});  // outside the hour
+    points.push_back({"memory_usage", "", clock.now() - 5min, 60});
+    points.push_back({"disk_usage", "mount=/", clock.now() - 5min, 50});
+    points.push_back({"disk_usage", "mount=/data", clock.now() - 5min, 93});
+    REQUIRE(store.append_metric_points(points));
+    auto id = engine.start("hourly-resource-check", {}).value();
+    REQUIRE(drive(engine, [&] { return !engine.is_active(id); }));
+    REQUIRE(store.get_run(id).value()->state == RunState::succeeded);
+    auto out = outputs(store, id, "check");
+    CHECK(out["samples"] == "7");
+    CHECK(out["cpu_mean"] == "57.5");
+    CHECK(out["cpu_max"] == "95.0");
+    CHECK(out["memory_max"] == "60.0");
+    CHECK(out["disk_max"] == "93.0");
+    CHECK(out["above"] == "cpu_usage,disk_usage{mount=/data}");
+    auto events = store.list_events({.name = "resource.high"}).value();
+    REQUIRE(events.size() == 1);
+    CHECK_THAT(events[0].payload, Catch::Contains("mount=/data"));
+  }
+}
+
 TEST_CASE("builtins: the seed jobs aggregate yesterday, deliver last week's report, update forecasts and retry deliveries") {
   using namespace std::chrono;
   test::TempDir dir;
