@@ -110,7 +110,8 @@ Result<std::map<std::string, std::string>> params_of(const bj::object& body, std
     else if (x.is_number() || x.is_bool())
       out.emplace(std::string(k), automation::json::dump(x));
     else
-      return bad(fmt::format("\"{}.{}\" must be a string, number or boolean, not {}", key, std::string_view(k), automation::json::type_name(x)));
+      return bad(
+          fmt::format("\"{}.{}\" must be a string, number or boolean, not {}", key, std::string_view(k), automation::json::type_name(x)));
   }
   return out;
 }
@@ -207,7 +208,8 @@ bj::object Api::compute_stats() {
       count += g.count;
       ok_count += g.successes;
     }
-    o["tasks"] = bj::object{{"runs_24h", count}, {"success_rate", count ? bj::value(double(ok_count) / double(count)) : bj::value(nullptr)}};
+    o["tasks"] =
+        bj::object{{"runs_24h", count}, {"success_rate", count ? bj::value(double(ok_count) / double(count)) : bj::value(nullptr)}};
   }
   bj::object breakers;
   if (auto list = store.list_breakers())
@@ -535,7 +537,8 @@ HttpResponse Api::scale(const HttpRequest&, const Principal& who, std::string re
     r = scaler->scale_by(resource, (action == "scale-up" ? 1 : -1) * by.value_or(1), who.actor(), reason);
   if (!r) return err(r.error());
   auto o = scaling_record_json(*r);
-  if (r->outcome == "failed") return HttpResponse::json(502, bj::object{{"error", {{"code", "unavailable"}, {"message", r->error}}}, {"record", o}});
+  if (r->outcome == "failed")
+    return HttpResponse::json(502, bj::object{{"error", {{"code", "unavailable"}, {"message", r->error}}}, {"record", o}});
   return ok(o);
 }
 
@@ -546,16 +549,15 @@ HttpResponse Api::health(const HttpRequest&, const Principal&) {
   bool healthy = true;
   for (const auto& t : s_.healer->status()) {
     if (t.state != "healthy" && t.state != "unknown" && t.state != "paused") healthy = false;
-    bj::object o{{"target", t.name},
-                 {"state", t.state},
-                 {"reason", t.reason},
-                 {"since", t.since == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(t.since))},
-                 {"ready", t.ready},
-                 {"consecutive_failures", t.consecutive_failures},
-                 {"attempt", t.attempt}};
+    bj::object o{
+        {"target", t.name},    {"state", t.state},
+        {"reason", t.reason},  {"since", t.since == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(t.since))},
+        {"ready", t.ready},    {"consecutive_failures", t.consecutive_failures},
+        {"attempt", t.attempt}};
     if (t.last_probe) o["last_probe"] = bj::object{{"ok", t.last_probe->ok}, {"detail", t.last_probe->detail}};
     if (t.paused_until)
-      o["paused_until"] = *t.paused_until == TimePoint::max() ? bj::value("resumed by hand") : bj::value(automation::format_timestamp(*t.paused_until));
+      o["paused_until"] =
+          *t.paused_until == TimePoint::max() ? bj::value("resumed by hand") : bj::value(automation::format_timestamp(*t.paused_until));
     if (!t.error.empty()) o["error"] = t.error;
     items.push_back(std::move(o));
   }
@@ -638,9 +640,15 @@ HttpResponse Api::alerts(const HttpRequest& req, const Principal&) {
 
 bj::object token_json(const st::TokenRecord& t) {
   auto at = [](TimePoint p) { return p == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(p)); };
-  return {{"id", t.id},           {"name", t.name},       {"role", t.role},
-          {"created", at(t.created)}, {"created_by", t.created_by}, {"expires", at(t.expires)},
-          {"revoked", at(t.revoked)}, {"revoked_by", t.revoked_by}, {"last_used", at(t.last_used)},
+  return {{"id", t.id},
+          {"name", t.name},
+          {"role", t.role},
+          {"created", at(t.created)},
+          {"created_by", t.created_by},
+          {"expires", at(t.expires)},
+          {"revoked", at(t.revoked)},
+          {"revoked_by", t.revoked_by},
+          {"last_used", at(t.last_used)},
           {"last_used_from", t.last_used_from}};
 }
 
@@ -706,8 +714,9 @@ HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
   // Each command is one of the API's operations; its role is that operation's.
   auto need = [&](Role role) -> std::optional<HttpResponse> {
     if (who.role >= role) return std::nullopt;
-    return HttpResponse::error(403, "permission_denied",
-                               fmt::format("token \"{}\" has role {}; {} needs {}", who.name, rt::to_string(who.role), action, rt::to_string(role)));
+    return HttpResponse::error(
+        403, "permission_denied",
+        fmt::format("token \"{}\" has role {}; {} needs {}", who.name, rt::to_string(who.role), action, rt::to_string(role)));
   };
   auto start = [&](std::string workflow) {
     if (auto denied = need(Role::operator_)) return *denied;
@@ -741,7 +750,8 @@ HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
   }
   (void)module;
   return err(bad(fmt::format(
-      "unknown command action \"{}\" (aggregate-metrics, generate-forecast, execute-workflow, scale-resources, generate-report, get-stats)", action)));
+      "unknown command action \"{}\" (aggregate-metrics, generate-forecast, execute-workflow, scale-resources, generate-report, get-stats)",
+      action)));
 }
 
 // ---- the table ---------------------------------------------------------------------------------

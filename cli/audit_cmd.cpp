@@ -81,12 +81,13 @@ void register_audit(CLI::App& app, Context& ctx) {
       if (!ctx.remote()) return audit_list(ctx, *o);
       if (o->until.size() || o->oldest_first)
         return ctx.error(automation::fail(automation::errc::invalid_argument, "--until and --oldest-first do not go through --server"));
-      return ctx.print_api(ctx.api("GET", "/api/v1/audit" + Context::query({{"since", o->since},
-                                                                            {"actor", o->actor},
-                                                                            {"action", o->action},
-                                                                            {"resource", o->resource},
-                                                                            {"outcome", o->outcome},
-                                                                            {"limit", o->limit ? std::to_string(std::min<std::size_t>(o->limit, 1000)) : "1000"}})));
+      return ctx.print_api(ctx.api(
+          "GET", "/api/v1/audit" + Context::query({{"since", o->since},
+                                                   {"actor", o->actor},
+                                                   {"action", o->action},
+                                                   {"resource", o->resource},
+                                                   {"outcome", o->outcome},
+                                                   {"limit", o->limit ? std::to_string(std::min<std::size_t>(o->limit, 1000)) : "1000"}})));
     };
   });
 }

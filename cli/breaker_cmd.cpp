@@ -99,10 +99,10 @@ int breaker_status(Context& ctx, const std::string& name) {
 // reset and force-open: a compare-and-set write that every sharing process adopts at its next poll.
 int breaker_set(Context& ctx, const std::string& name, rs::BreakerState to, const std::string& why) {
   if (ctx.remote())
-    return ctx.print_api(ctx.api("POST",
-                                 fmt::format("/api/v1/circuit-breakers/{}/{}", Context::encode(name),
-                                             to == rs::BreakerState::closed ? "reset" : "force-open"),
-                                 boost::json::object{{"reason", why}}));
+    return ctx.print_api(ctx.api(
+        "POST",
+        fmt::format("/api/v1/circuit-breakers/{}/{}", Context::encode(name), to == rs::BreakerState::closed ? "reset" : "force-open"),
+        boost::json::object{{"reason", why}}));
   auto store = ctx.open_store(Context::Access::write);
   if (!store) return ctx.error(store.error());
   const std::string action = to == rs::BreakerState::closed ? "breaker.reset" : "breaker.force_open";
@@ -113,7 +113,8 @@ int breaker_set(Context& ctx, const std::string& name, rs::BreakerState to, cons
     ctx.audit(**store, action, resource, st::AuditOutcome::failure, change.error().message, {{"reason", reason}});
     return ctx.error(change.error());
   }
-  ctx.audit(**store, action, resource, st::AuditOutcome::success, reason, {{"from", change->from}, {"to", change->to}, {"version", change->version}});
+  ctx.audit(**store, action, resource, st::AuditOutcome::success, reason,
+            {{"from", change->from}, {"to", change->to}, {"version", change->version}});
   if (ctx.global.json) {
     ctx.print_json(boost::json::object{{"name", name}, {"from", change->from}, {"to", change->to}, {"version", change->version}});
   } else if (!ctx.global.quiet) {

@@ -87,7 +87,8 @@ Result<Scaler> make_scaler(const Context& ctx, st::Store& store, const ScalingSe
   s.scaler = std::make_unique<sc::ResourceScaler>(store, clock, s.forecaster.get());
   for (const auto& c : setup.configs) {
     auto actuator = sc::make_actuator(c, clock);
-    if (!actuator) return automation::Error(errc::config, fmt::format("{}: {}", ctx.config.scaling.resources_file, actuator.error().message));
+    if (!actuator)
+      return automation::Error(errc::config, fmt::format("{}: {}", ctx.config.scaling.resources_file, actuator.error().message));
     if (auto r = s.scaler->add(c.spec, std::move(*actuator)); !r) return automation::Error(errc::config, r.error().message);
   }
   return s;

@@ -45,14 +45,17 @@ class Workflows {
   /// Runs `job` on the driver thread between two polls and returns its result (a Result);
   /// errc::unavailable once the driver has stopped.
   template <class F>
-  auto call(F job) -> decltype(job(std::declval<automation::workflow::WorkflowEngine&>(), std::declval<automation::workflow::Scheduler&>())) {
+  auto call(F job)
+      -> decltype(job(std::declval<automation::workflow::WorkflowEngine&>(), std::declval<automation::workflow::Scheduler&>())) {
     using R = decltype(job(std::declval<automation::workflow::WorkflowEngine&>(), std::declval<automation::workflow::Scheduler&>()));
     auto promise = std::make_shared<std::promise<R>>();
     auto future = promise->get_future();
-    const bool queued = post([promise, job = std::move(job)](automation::workflow::WorkflowEngine& e, automation::workflow::Scheduler& s) mutable {
-      promise->set_value(job(e, s));
-    });
-    if (!queued) return R(automation::Error(automation::errc::unavailable, "the workflow engine has stopped (the daemon is shutting down)"));
+    const bool queued =
+        post([promise, job = std::move(job)](automation::workflow::WorkflowEngine& e, automation::workflow::Scheduler& s) mutable {
+          promise->set_value(job(e, s));
+        });
+    if (!queued)
+      return R(automation::Error(automation::errc::unavailable, "the workflow engine has stopped (the daemon is shutting down)"));
     return future.get();
   }
   /// The run's record once it is final, or its latest record after `max` (real time).

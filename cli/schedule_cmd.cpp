@@ -268,7 +268,8 @@ void register_schedule(CLI::App& app, Context& ctx) {
       ctx.remote_capable = true;
       ctx.run = [&ctx, pa, pausing]() -> int {
         if (ctx.remote())
-          return ctx.print_api(ctx.api("POST", fmt::format("/api/v1/schedules/{}/{}", Context::encode(pa->name), pausing ? "pause" : "resume"),
+          return ctx.print_api(ctx.api("POST",
+                                       fmt::format("/api/v1/schedules/{}/{}", Context::encode(pa->name), pausing ? "pause" : "resume"),
                                        bj::object{{"reason", pa->reason}}));
         auto all = load_schedules(ctx);
         if (!all) return ctx.error(all.error());

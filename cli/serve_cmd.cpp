@@ -251,8 +251,9 @@ Result<void> Daemon::start_workflows() {
   workflows_ = std::make_unique<Workflows>(std::move(engine), std::move(scheduler));
   workflows_->on_finished([this](const st::RunRecord& r) {
     const auto state = std::string(st::to_string(r.state));
-    metrics_.counter("automation_workflow_runs_total", "Workflow runs this daemon finished, by workflow and final state",
-                     {{"workflow", r.workflow}, {"state", state}})
+    metrics_
+        .counter("automation_workflow_runs_total", "Workflow runs this daemon finished, by workflow and final state",
+                 {{"workflow", r.workflow}, {"state", state}})
         .inc();
     if (r.started_at != TimePoint{} && r.ended_at >= r.started_at)
       metrics_
@@ -376,7 +377,8 @@ Result<void> Daemon::start_metrics() {
       error = ch.error().message;
     else
       for (const auto& change : *ch)
-        automation::log(automation::LogLevel::info, "alerts", fmt::format("alert {} {} {}: {}", change.alert, change.what, change.rule, change.detail));
+        automation::log(automation::LogLevel::info, "alerts",
+                        fmt::format("alert {} {} {}: {}", change.alert, change.what, change.rule, change.detail));
     {
       std::lock_guard lock(mu_);
       if (error.empty())
@@ -418,7 +420,8 @@ void Daemon::resume_interrupted(wf::WorkflowEngine& engine) {
           if (pv.is_string()) so.params.emplace(std::string(k), std::string(pv.as_string()));
       so.trigger = fmt::format("restart:{}", id);
       if (auto r = engine.start((*run)->workflow, so))
-        automation::log(automation::LogLevel::info, "serve", fmt::format("run {} (interrupted by the last stop) started again as run {}", id, *r));
+        automation::log(automation::LogLevel::info, "serve",
+                        fmt::format("run {} (interrupted by the last stop) started again as run {}", id, *r));
       else
         automation::log(automation::LogLevel::warn, "serve", fmt::format("run {} could not be started again: {}", id, r.error().message));
       continue;
@@ -506,7 +509,8 @@ bj::object Daemon::status_json() {
 
 Result<void> Daemon::start_server(const ServeOptions& o) {
   const auto& sc = ctx_.config.server;
-  if (sc.port != static_cast<int>(sc.port)) return automation::fail(errc::config, fmt::format("server.port: {} is not a whole number", sc.port));
+  if (sc.port != static_cast<int>(sc.port))
+    return automation::fail(errc::config, fmt::format("server.port: {} is not a whole number", sc.port));
   services_.ctx = &ctx_;
   services_.store = store_.get();
   services_.clock = &clock_;
@@ -547,7 +551,8 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
 Result<void> Daemon::start(const ServeOptions& o) {
   started_ = clock_.now();
   const auto threads = ctx_.config.server.threads;
-  if (threads != static_cast<int>(threads)) return automation::fail(errc::config, fmt::format("server.threads: {} is not a whole number", threads));
+  if (threads != static_cast<int>(threads))
+    return automation::fail(errc::config, fmt::format("server.threads: {} is not a whole number", threads));
   loop_ = std::make_unique<rt::EventLoop>(static_cast<int>(threads));
   auto opened = ctx_.open_store(Context::Access::write);
   if (!opened) return opened.error();
@@ -558,7 +563,8 @@ Result<void> Daemon::start(const ServeOptions& o) {
     sqlite->observe_statements([&latency](std::chrono::nanoseconds d) { latency.observe(std::chrono::duration<double>(d).count()); });
   }
   access_ = std::make_unique<rt::AccessControl>(*store_, clock_);
-  metrics_.gauge("automation_build_info", "The build: always 1, its version in the label", {{"version", automation::version_string}}).set(1);
+  metrics_.gauge("automation_build_info", "The build: always 1, its version in the label", {{"version", automation::version_string}})
+      .set(1);
   metrics_.gauge("automation_start_time_seconds", "When the daemon started, in seconds since the epoch")
       .set(std::chrono::duration<double>(started_.time_since_epoch()).count());
   loop_->start();
@@ -577,8 +583,10 @@ Result<void> Daemon::start(const ServeOptions& o) {
 void Daemon::reload() {
   auto cfg = automation::load_config(ctx_.global.config, automation::process_environment());
   if (!cfg) {
-    automation::log(automation::LogLevel::error, "serve", "SIGHUP: the configuration is not valid; the old one stays: " + cfg.error().message);
-    audit("daemon.reload", st::AuditOutcome::failure, "the configuration is not valid; the old one stays", {{"error", cfg.error().message}});
+    automation::log(automation::LogLevel::error, "serve",
+                    "SIGHUP: the configuration is not valid; the old one stays: " + cfg.error().message);
+    audit("daemon.reload", st::AuditOutcome::failure, "the configuration is not valid; the old one stays",
+          {{"error", cfg.error().message}});
     return;
   }
   // What can change while running: thresholds, scaled resources, alert rules, the log level.
@@ -620,7 +628,8 @@ void Daemon::reload() {
 
 void Daemon::stop(const std::string& why) {
   draining_ = true;
-  automation::log(automation::LogLevel::info, "serve", fmt::format("{}: draining (up to {})", why, automation::format_duration(ctx_.config.server.drain_timeout)));
+  automation::log(automation::LogLevel::info, "serve",
+                  fmt::format("{}: draining (up to {})", why, automation::format_duration(ctx_.config.server.drain_timeout)));
   const auto left = workflows_ ? workflows_->stop(ctx_.config.server.drain_timeout) : std::vector<std::int64_t>{};
   if (server_) server_->stop();
   if (loop_) loop_->stop();
@@ -704,7 +713,8 @@ void register_serve(CLI::App& app, Context& ctx) {
     ctx.remote_capable = true;
     ctx.run = [&ctx]() -> int {
       if (!ctx.remote())
-        return ctx.error(automation::fail(errc::invalid_argument, "autoctl status asks a running daemon: give --server URL (or remote.url)"));
+        return ctx.error(
+            automation::fail(errc::invalid_argument, "autoctl status asks a running daemon: give --server URL (or remote.url)"));
       auto doc = ctx.api("GET", "/api/v1/status");
       if (!doc) return ctx.error(doc.error());
       ctx.print_json(*doc);

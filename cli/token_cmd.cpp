@@ -24,9 +24,16 @@ struct TokenOptions {
 bj::value at(TimePoint t) { return t == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(t)); }
 
 bj::object token_json(const st::TokenRecord& t) {
-  return {{"id", t.id},         {"name", t.name},           {"role", t.role},           {"created", at(t.created)},
-          {"created_by", t.created_by}, {"expires", at(t.expires)}, {"revoked", at(t.revoked)}, {"revoked_by", t.revoked_by},
-          {"last_used", at(t.last_used)}, {"last_used_from", t.last_used_from}};
+  return {{"id", t.id},
+          {"name", t.name},
+          {"role", t.role},
+          {"created", at(t.created)},
+          {"created_by", t.created_by},
+          {"expires", at(t.expires)},
+          {"revoked", at(t.revoked)},
+          {"revoked_by", t.revoked_by},
+          {"last_used", at(t.last_used)},
+          {"last_used_from", t.last_used_from}};
 }
 
 rt::CallContext call_of(const Context& ctx) { return {"", "", ctx.origin()}; }
@@ -88,9 +95,7 @@ int run_list(Context& ctx, const TokenOptions& o) {
   fmt::print("{:<22} {:<24} {:<9} {:<21} {:<21} {}\n", "ID", "NAME", "ROLE", "CREATED", "LAST USED", "STATE");
   const auto now = automation::SystemClock::instance().now();
   for (const auto& t : *list) {
-    const auto state = t.revoked != TimePoint{}                     ? "revoked"
-                       : t.expires != TimePoint{} && now >= t.expires ? "expired"
-                                                                     : "active";
+    const auto state = t.revoked != TimePoint{} ? "revoked" : t.expires != TimePoint{} && now >= t.expires ? "expired" : "active";
     fmt::print("{:<22} {:<24} {:<9} {:<21} {:<21} {}\n", t.id, t.name, t.role, automation::format_timestamp(t.created),
                t.last_used == TimePoint{} ? "-" : automation::format_timestamp(t.last_used), state);
   }
@@ -131,14 +136,18 @@ void register_token(CLI::App& app, Context& ctx) {
   list->add_flag("--all", o->all, "Include revoked tokens");
   list->callback([&ctx, o] {
     ctx.remote_capable = true;
-    ctx.run = [&ctx, o] { return ctx.remote() ? ctx.print_api(ctx.api("GET", o->all ? "/api/v1/tokens?revoked=true" : "/api/v1/tokens")) : run_list(ctx, *o); };
+    ctx.run = [&ctx, o] {
+      return ctx.remote() ? ctx.print_api(ctx.api("GET", o->all ? "/api/v1/tokens?revoked=true" : "/api/v1/tokens")) : run_list(ctx, *o);
+    };
   });
   auto* revoke = token->add_subcommand("revoke", "Revoke a token by id or name");
   revoke->add_option("token", o->id, "The token's id (atk_...) or name")->required();
   revoke->add_option("--reason", o->reason, "Why (kept in the audit trail)");
   revoke->callback([&ctx, o] {
     ctx.remote_capable = true;
-    ctx.run = [&ctx, o] { return ctx.remote() ? ctx.print_api(ctx.api("DELETE", "/api/v1/tokens/" + Context::encode(o->id))) : run_revoke(ctx, *o); };
+    ctx.run = [&ctx, o] {
+      return ctx.remote() ? ctx.print_api(ctx.api("DELETE", "/api/v1/tokens/" + Context::encode(o->id))) : run_revoke(ctx, *o);
+    };
   });
 }
 

@@ -277,7 +277,8 @@ void register_workflow(CLI::App& app, Context& ctx) {
     ctx.run = [&ctx, ca]() -> int {
       auto id = parse_run_id(ca->run);
       if (!id) return ctx.error(id.error());
-      if (ctx.remote()) return ctx.print_api(ctx.api("POST", fmt::format("/api/v1/runs/{}/cancel", *id), bj::object{{"reason", ca->reason}}));
+      if (ctx.remote())
+        return ctx.print_api(ctx.api("POST", fmt::format("/api/v1/runs/{}/cancel", *id), bj::object{{"reason", ca->reason}}));
       auto store = ctx.open_store(Context::Access::write);
       if (!store) return ctx.error(store.error());
       const std::string reason = ca->reason.empty() ? fmt::format("cancelled by {}", ctx.actor()) : ca->reason;
@@ -358,9 +359,10 @@ void register_workflow(CLI::App& app, Context& ctx) {
     ctx.remote_capable = true;
     ctx.run = [&ctx, ha]() -> int {
       if (ctx.remote())
-        return ctx.print_api(ctx.api("GET", "/api/v1/runs" + Context::query({{"workflow", ha->workflow},
-                                                                             {"state", ha->state},
-                                                                             {"limit", std::to_string(std::clamp<std::size_t>(ha->limit, 1, 1000))}})));
+        return ctx.print_api(
+            ctx.api("GET", "/api/v1/runs" + Context::query({{"workflow", ha->workflow},
+                                                            {"state", ha->state},
+                                                            {"limit", std::to_string(std::clamp<std::size_t>(ha->limit, 1, 1000))}})));
       st::RunQuery q;
       if (!ha->workflow.empty()) q.workflow = ha->workflow;
       if (!ha->state.empty()) {

@@ -222,10 +222,9 @@ const std::vector<KeyDef>& defs() {
                  [](Config& c, const Value& x) { c.scaling.interval = std::get<Millis>(x); },
                  [](const Config& c) { return boost::json::value(format_duration(c.scaling.interval)); }});
     text_key("remote.url", "AUTOMATION_REMOTE_URL", &Config::remote, &RemoteConfig::url,
-             "a running daemon's URL: commands that can go through its API do, instead of opening the store (--server)", {},
-             Shown::plain);
-    text_key("remote.token", "AUTOMATION_REMOTE_TOKEN", &Config::remote, &RemoteConfig::token, "the bearer token for remote.url (--token)", {},
-             Shown::secret);
+             "a running daemon's URL: commands that can go through its API do, instead of opening the store (--server)", {}, Shown::plain);
+    text_key("remote.token", "AUTOMATION_REMOTE_TOKEN", &Config::remote, &RemoteConfig::token, "the bearer token for remote.url (--token)",
+             {}, Shown::secret);
     text_key("remote.ca_file", "AUTOMATION_REMOTE_CA_FILE", &Config::remote, &RemoteConfig::ca_file,
              "extra trusted CA certificates (PEM) for an https remote.url", {}, Shown::plain);
     text_key("server.address", "AUTOMATION_SERVER_ADDRESS", &Config::server, &ServerConfig::address,

@@ -5,10 +5,10 @@
 #include <automation/runtime/access.hpp>
 
 #include <fmt/format.h>
-#include <boost/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <boost/json.hpp>
 
 #include <array>
 #include <map>
@@ -142,7 +142,8 @@ struct AccessControl::Impl {
         flag_count = s.failures + s.unrecorded;
         s.unrecorded = 0;
       }
-      if (sources.size() > 10000) std::erase_if(sources, [&](const auto& kv) { return now - kv.second.window_start >= options.failure_window; });
+      if (sources.size() > 10000)
+        std::erase_if(sources, [&](const auto& kv) { return now - kv.second.window_start >= options.failure_window; });
     }
     if (write_failure) {
       bj::object d{{"source", call.source}};
@@ -150,9 +151,10 @@ struct AccessControl::Impl {
     }
     if (flag_count) {
       security_events.fetch_add(1, std::memory_order_relaxed);
-      const auto reason = fmt::format("{} failed authentications from {} within {}; further failures from it are counted, not recorded one by one, for {}",
-                                      *flag_count, host, format_duration(std::chrono::duration_cast<Millis>(options.failure_window)),
-                                      format_duration(std::chrono::duration_cast<Millis>(options.failure_window)));
+      const auto reason =
+          fmt::format("{} failed authentications from {} within {}; further failures from it are counted, not recorded one by one, for {}",
+                      *flag_count, host, format_duration(std::chrono::duration_cast<Millis>(options.failure_window)),
+                      format_duration(std::chrono::duration_cast<Millis>(options.failure_window)));
       bj::object d{{"source", host}, {"failures", *flag_count}};
       append(record("system:access", "security.auth_failures", "api", st::AuditOutcome::denied, reason, json::dump(d), call));
       log(LogLevel::warn, "access", reason);
@@ -196,7 +198,8 @@ Result<st::TokenRecord> AccessControl::revoke(std::string_view id_or_name, std::
   auto& im = *impl_;
   auto r = im.store.revoke_token(id_or_name, im.clock.now(), actor, reason);
   if (!r) {
-    im.append(im.record(actor, "token.revoke", fmt::format("token:{}", id_or_name), st::AuditOutcome::failure, r.error().message, "{}", call));
+    im.append(
+        im.record(actor, "token.revoke", fmt::format("token:{}", id_or_name), st::AuditOutcome::failure, r.error().message, "{}", call));
     return r.error();
   }
   {
@@ -204,7 +207,8 @@ Result<st::TokenRecord> AccessControl::revoke(std::string_view id_or_name, std::
     im.cache.erase(r->id);
   }
   bj::object d{{"id", r->id}, {"name", r->name}, {"role", r->role}};
-  im.append(im.record(actor, "token.revoke", "token:" + r->id, st::AuditOutcome::success, reason.empty() ? "revoked" : reason, json::dump(d), call));
+  im.append(im.record(actor, "token.revoke", "token:" + r->id, st::AuditOutcome::success, reason.empty() ? "revoked" : reason,
+                      json::dump(d), call));
   return r;
 }
 
@@ -213,8 +217,9 @@ Result<Principal> AccessControl::authenticate(std::string_view authorization, co
   const std::string anonymous(kAnonymous);
   if (authorization.empty()) return im.failed(anonymous, "no Authorization header (send \"Authorization: Bearer <token>\")", call);
   constexpr std::string_view kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size() ||
-      !std::equal(kScheme.begin(), kScheme.end(), authorization.begin(), [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+  if (authorization.size() <= kScheme.size() || !std::equal(kScheme.begin(), kScheme.end(), authorization.begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      }))
     return im.failed(anonymous, "the Authorization header is not \"Bearer <token>\"", call);
   auto token = authorization.substr(kScheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
@@ -295,14 +300,16 @@ std::string reason_of(const HttpResponse& r) {
   auto v = json::parse(r.body);
   if (v && v->is_object())
     if (auto* e = v->as_object().if_contains("error"); e && e->is_object())
-      if (auto* m = e->as_object().if_contains("message"); m && m->is_string()) return fmt::format("{}: {}", r.status, std::string_view(m->as_string()));
+      if (auto* m = e->as_object().if_contains("message"); m && m->is_string())
+        return fmt::format("{}: {}", r.status, std::string_view(m->as_string()));
   return fmt::format("answered {}", r.status);
 }
 
 }  // namespace
 
 Handler guard(AccessControl& access, Role minimum, std::string action, std::string resource, GuardedHandler handler) {
-  return [&access, minimum, action = std::move(action), resource = std::move(resource), handler = std::move(handler)](const HttpRequest& req) {
+  return [&access, minimum, action = std::move(action), resource = std::move(resource),
+          handler = std::move(handler)](const HttpRequest& req) {
     const CallContext call{req.remote, req.correlation_id};
     auto who = access.authenticate(req.header("authorization"), call);
     if (!who) {
@@ -320,16 +327,20 @@ Handler guard(AccessControl& access, Role minimum, std::string action, std::stri
       return json::dump(d);
     };
     if (who->role < minimum) {
-      auto r = HttpResponse::error(403, "permission_denied",
-                                   fmt::format("token \"{}\" has role {}; this needs {}", who->name, to_string(who->role), to_string(minimum)));
+      auto r =
+          HttpResponse::error(403, "permission_denied",
+                              fmt::format("token \"{}\" has role {}; this needs {}", who->name, to_string(who->role), to_string(minimum)));
       // A denial is audited on every route: a read beyond a token's role is worth knowing too.
-      access.audit(&*who, action.empty() ? "api.denied" : action, resource.empty() ? req.path : fill(resource, req.params), st::AuditOutcome::denied,
-                     fmt::format("role {} is below {}", to_string(who->role), to_string(minimum)), details(403), call);
+      access.audit(&*who, action.empty() ? "api.denied" : action, resource.empty() ? req.path : fill(resource, req.params),
+                   st::AuditOutcome::denied, fmt::format("role {} is below {}", to_string(who->role), to_string(minimum)), details(403),
+                   call);
       return r;
     }
     auto r = handler(req, *who);
     if (!action.empty()) {
-      const auto outcome = r.status < 400 ? st::AuditOutcome::success : (r.status == 401 || r.status == 403) ? st::AuditOutcome::denied : st::AuditOutcome::failure;
+      const auto outcome = r.status < 400                         ? st::AuditOutcome::success
+                           : (r.status == 401 || r.status == 403) ? st::AuditOutcome::denied
+                                                                  : st::AuditOutcome::failure;
       access.audit(&*who, action, fill(resource, req.params), outcome, reason_of(r), details(r.status), call);
     }
     return r;

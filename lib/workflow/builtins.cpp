@@ -1,7 +1,7 @@
+#include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/forecast/metric_forecaster.hpp>
 #include <automation/metrics/aggregator.hpp>
-#include <automation/core/json.hpp>
 #include <automation/workflow/builtins.hpp>
 #include <detail/names.hpp>
 #include <detail/sqlite.hpp>
@@ -472,9 +472,10 @@ Result<void> resource_check_action(storage::Store& store, const BuiltinSettings&
   c.set_output("samples", std::to_string(samples));
   c.set_output("above", fmt::format("{}", fmt::join(above, ",")));
   if (samples == 0) {
-    c.log(fmt::format("no CPU, memory or disk samples stored in the last {}: is the collector running (autoctl serve, or "
-                      "autoctl metrics collect)?",
-                      format_duration(std::chrono::duration_cast<Millis>(*window))));
+    c.log(
+        fmt::format("no CPU, memory or disk samples stored in the last {}: is the collector running (autoctl serve, or "
+                    "autoctl metrics collect)?",
+                    format_duration(std::chrono::duration_cast<Millis>(*window))));
     return {};
   }
   if (!above.empty()) {
@@ -482,7 +483,8 @@ Result<void> resource_check_action(storage::Store& store, const BuiltinSettings&
     e.name = "resource.high";
     e.time = now;
     e.source = "workflow";
-    e.payload = automation::json::dump(boost::json::object{{"above", std::move(peaks)}, {"window", format_duration(std::chrono::duration_cast<Millis>(*window))}});
+    e.payload = automation::json::dump(
+        boost::json::object{{"above", std::move(peaks)}, {"window", format_duration(std::chrono::duration_cast<Millis>(*window))}});
     if (auto r = store.append_event(e); !r) return with_context(r.error(), "resource_check: emitting resource.high");
     c.log(fmt::format("above the thresholds: {}; resource.high emitted", fmt::join(above, ", ")));
   }

@@ -123,14 +123,31 @@ TEST_CASE("autoctl serve: only /healthz answers without a token, and each role r
   CHECK(s.call("GET", "/api/v1/status", forged).status == 401);
 
   // Every read route, for every role; the audit trail and tokens only for admin.
-  const std::vector<std::string> reads{"/readyz", "/metrics", "/api/v1/status", "/api/v1/automation/status", "/api/v1/stats",
-                                       "/api/v1/jarvis/automation/stats", "/api/v1/automation/statistics", "/api/v1/workflows",
-                                       "/api/v1/automation/workflows", "/api/v1/workflows/cleanup-resources", "/api/v1/runs",
-                                       "/api/v1/automation/executions", "/api/v1/workflows/cleanup-resources/runs", "/api/v1/schedules",
-                                       "/api/v1/circuit-breakers", "/api/v1/tasks/history", "/api/v1/tasks/stats", "/api/v1/scaling",
-                                       "/api/v1/automation/scaling/metrics", "/api/v1/scaling/history",
-                                       "/api/v1/automation/scaling/history", "/api/v1/health", "/api/v1/automation/health",
-                                       "/api/v1/health/history", "/api/v1/alerts"};
+  const std::vector<std::string> reads{"/readyz",
+                                       "/metrics",
+                                       "/api/v1/status",
+                                       "/api/v1/automation/status",
+                                       "/api/v1/stats",
+                                       "/api/v1/jarvis/automation/stats",
+                                       "/api/v1/automation/statistics",
+                                       "/api/v1/workflows",
+                                       "/api/v1/automation/workflows",
+                                       "/api/v1/workflows/cleanup-resources",
+                                       "/api/v1/runs",
+                                       "/api/v1/automation/executions",
+                                       "/api/v1/workflows/cleanup-resources/runs",
+                                       "/api/v1/schedules",
+                                       "/api/v1/circuit-breakers",
+                                       "/api/v1/tasks/history",
+                                       "/api/v1/tasks/stats",
+                                       "/api/v1/scaling",
+                                       "/api/v1/automation/scaling/metrics",
+                                       "/api/v1/scaling/history",
+                                       "/api/v1/automation/scaling/history",
+                                       "/api/v1/health",
+                                       "/api/v1/automation/health",
+                                       "/api/v1/health/history",
+                                       "/api/v1/alerts"};
   const std::vector<std::string> admin_reads{"/api/v1/audit", "/api/v1/automation/audit-logs", "/api/v1/security/events",
                                              "/api/v1/automation/security-events", "/api/v1/tokens"};
   for (const auto* role : {"viewer", "operator", "admin"}) {
@@ -269,19 +286,23 @@ TEST_CASE("autoctl serve: the command API runs each command with the role it nee
   CHECK(stats.status == 200);
   CHECK(Served::doc(stats).at("workflows").at("defined").as_int64() > 5);
   CHECK(s.call("POST", "/api/v1/commands", "viewer", R"({"module": "jarvis", "action": "aggregate-metrics"})").status == 403);
-  auto agg = s.call("POST", "/api/v1/commands", "operator",
-                    R"({"module": "jarvis", "action": "aggregate-metrics", "params": {"period": "daily", "date": "2026-01-05", "wait": "30s"}})");
+  auto agg =
+      s.call("POST", "/api/v1/commands", "operator",
+             R"({"module": "jarvis", "action": "aggregate-metrics", "params": {"period": "daily", "date": "2026-01-05", "wait": "30s"}})");
   REQUIRE(agg.status == 200);
   CHECK(Served::doc(agg).at("run").at("workflow") == "daily-metrics-aggregation");
   CHECK(Served::doc(agg).at("run").at("state") == "succeeded");
-  auto wf = s.call("POST", "/api/v1/commands", "operator",
-                   R"({"module": "automation", "action": "execute-workflow", "params": {"workflow": "cleanup-resources", "params": {"dry_run": "true"}, "wait": "30s"}})");
+  auto wf = s.call(
+      "POST", "/api/v1/commands", "operator",
+      R"({"module": "automation", "action": "execute-workflow", "params": {"workflow": "cleanup-resources", "params": {"dry_run": "true"}, "wait": "30s"}})");
   REQUIRE(wf.status == 200);
   CHECK(Served::doc(wf).at("run").at("params").at("dry_run") == "true");
-  auto seed = s.call("POST", "/api/v1/jarvis/automation/aggregate", "operator", R"({"period": "weekly", "date": "2026-01-05", "wait": "30s"})");
+  auto seed =
+      s.call("POST", "/api/v1/jarvis/automation/aggregate", "operator", R"({"period": "weekly", "date": "2026-01-05", "wait": "30s"})");
   REQUIRE(seed.status == 200);
   CHECK(Served::doc(seed).at("run").at("params").at("period") == "weekly");
-  auto scale = s.call("POST", "/api/v1/commands", "operator", R"({"module": "scaler", "action": "scale-resources", "params": {"resource": "web"}})");
+  auto scale =
+      s.call("POST", "/api/v1/commands", "operator", R"({"module": "scaler", "action": "scale-resources", "params": {"resource": "web"}})");
   CHECK(scale.status == 404);
   auto unknown = s.call("POST", "/api/v1/commands", "operator", R"({"module": "x", "action": "launch-rockets"})");
   CHECK(unknown.status == 400);
@@ -327,17 +348,19 @@ bool poll_json(const std::string& url, Pred done, int seconds, std::vector<std::
 TEST_CASE("autoctl serve: /metrics passes promtool, and a real Prometheus server scrapes it with a bearer token") {
   Served s;
   s.start();
-  REQUIRE(s.call("POST", "/api/v1/workflows/cleanup-resources/runs", "operator", R"({"params": {"dry_run": "true"}, "wait": "20s"})").status ==
-          200);
+  REQUIRE(
+      s.call("POST", "/api/v1/workflows/cleanup-resources/runs", "operator", R"({"params": {"dry_run": "true"}, "wait": "20s"})").status ==
+      200);
   REQUIRE(s.call("POST", "/api/v1/circuit-breakers/payments/force-open", "operator").status == 200);
   CHECK(s.call("GET", "/api/v1/stats", "atk_0000000000000000.bad").status == 401);
   auto m = s.call("GET", "/metrics", "viewer");
   REQUIRE(m.status == 200);
-  for (const auto* line : {"# TYPE automation_build_info gauge", "automation_workflow_runs_total{workflow=\"cleanup-resources\",state=\"succeeded\"} 1",
-                           "automation_workflow_run_duration_seconds_count{workflow=\"cleanup-resources\"} 1",
-                           "automation_circuit_breaker_state{name=\"payments\",state=\"forced_open\"} 1",
-                           "# TYPE automation_health_target_up gauge", "automation_auth_failures_total 1",
-                           "automation_workflow_active_runs 0", "# TYPE automation_store_statement_duration_seconds histogram"}) {
+  for (const auto* line :
+       {"# TYPE automation_build_info gauge", "automation_workflow_runs_total{workflow=\"cleanup-resources\",state=\"succeeded\"} 1",
+        "automation_workflow_run_duration_seconds_count{workflow=\"cleanup-resources\"} 1",
+        "automation_circuit_breaker_state{name=\"payments\",state=\"forced_open\"} 1", "# TYPE automation_health_target_up gauge",
+        "automation_auth_failures_total 1", "automation_workflow_active_runs 0",
+        "# TYPE automation_store_statement_duration_seconds histogram"}) {
     INFO(line << "\n" << m.body);
     CHECK(m.body.find(line) != std::string::npos);
   }
@@ -360,10 +383,10 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:{}']
 )",
-                                                            s.dir.file("token.txt"), s.port));
+                                                             s.dir.file("token.txt"), s.port));
   const auto prometheus = std::filesystem::path(PROMTOOL_PATH).parent_path() / "prometheus";
-  test::BackgroundProcess prom({prometheus.string(), "--config.file=" + s.dir.file("prometheus.yml"), "--storage.tsdb.path=" + s.dir.file("tsdb"),
-                                fmt::format("--web.listen-address=127.0.0.1:{}", prom_port)},
+  test::BackgroundProcess prom({prometheus.string(), "--config.file=" + s.dir.file("prometheus.yml"),
+                                "--storage.tsdb.path=" + s.dir.file("tsdb"), fmt::format("--web.listen-address=127.0.0.1:{}", prom_port)},
                                {}, s.cwd(), s.dir.file("prometheus.log"));
   const auto query = [&](std::string q) { return fmt::format("http://127.0.0.1:{}/api/v1/query?query={}", prom_port, q); };
   const bool scraped = poll_json(
@@ -394,8 +417,8 @@ TEST_CASE("autoctl serve: SIGHUP with a broken configuration keeps the old one, 
   const auto base = fmt::format("http://127.0.0.1:{}", s.port);
   const std::vector<std::pair<std::string, std::string>> admin{{"Authorization", "Bearer " + s.tokens["admin"]}};
   auto reloads = [&](std::size_t n) {
-    return poll_json(base + "/api/v1/audit?action=daemon.reload", [&](const bj::value& d) { return d.at("items").as_array().size() >= n; }, 30,
-                     admin);
+    return poll_json(
+        base + "/api/v1/audit?action=daemon.reload", [&](const bj::value& d) { return d.at("items").as_array().size() >= n; }, 30, admin);
   };
   test::write_file(s.dir.file("config.json"), R"({"thresholds": {"cpu_high": )");
   s.daemon->signal(SIGHUP);
@@ -423,10 +446,9 @@ TEST_CASE("autoctl serve: SIGHUP with a broken configuration keeps the old one, 
 TEST_CASE("autoctl serve: SIGTERM in the middle of a run records it interrupted, and the restarted daemon finishes it") {
   Served s(R"({"server": {"drain_timeout": "0s"}})");
   const auto started = s.dir.file("started.flag"), done = s.dir.file("done.flag");
-  test::write_file(s.dir.file("workflows/slow.json"),
-                   fmt::format(R"({{"name": "slow", "on_interrupt": "resume", "steps": [
+  test::write_file(s.dir.file("workflows/slow.json"), fmt::format(R"({{"name": "slow", "on_interrupt": "resume", "steps": [
       {{"id": "work", "shell": "test -f {1} && exit 0; touch {0}; sleep 60"}}]}})",
-                               started, done));
+                                                                  started, done));
   s.start();
   auto queued = s.call("POST", "/api/v1/workflows/slow/runs", "operator");
   REQUIRE(queued.status == 202);
@@ -445,9 +467,9 @@ TEST_CASE("autoctl serve: SIGTERM in the middle of a run records it interrupted,
 
   test::write_file(done, "");
   s.start();
-  const bool finished = poll_json(fmt::format("http://127.0.0.1:{}/api/v1/runs/{}", s.port, id),
-                                  [](const bj::value& d) { return d.at("state") == "succeeded"; }, 60,
-                                  {{"Authorization", "Bearer " + s.tokens["viewer"]}});
+  const bool finished =
+      poll_json(fmt::format("http://127.0.0.1:{}/api/v1/runs/{}", s.port, id),
+                [](const bj::value& d) { return d.at("state") == "succeeded"; }, 60, {{"Authorization", "Bearer " + s.tokens["viewer"]}});
   INFO(s.log());
   CHECK(finished);
   CHECK(s.stop() == 0);
@@ -492,8 +514,9 @@ TEST_CASE("autoctl serve: docs/openapi.json describes exactly the routes the dae
 TEST_CASE("autoctl serve: requests that wait for runs are capped, so they cannot take every loop thread") {
   Served s(R"({"server": {"threads": 2}})");  // at most one waiting request
   const auto done = s.dir.file("done.flag");
-  test::write_file(s.dir.file("workflows/gate.json"),
-                   fmt::format(R"({{"name": "gate", "steps": [{{"id": "wait", "shell": "while [ ! -f {} ]; do sleep 0.05; done"}}]}})", done));
+  test::write_file(
+      s.dir.file("workflows/gate.json"),
+      fmt::format(R"({{"name": "gate", "steps": [{{"id": "wait", "shell": "while [ ! -f {} ]; do sleep 0.05; done"}}]}})", done));
   s.start();
   detail::HttpAnswer first;
   std::thread waiter([&] { first = s.call("POST", "/api/v1/workflows/gate/runs", "operator", R"({"wait": "60s"})"); });

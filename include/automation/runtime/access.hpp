@@ -70,8 +70,7 @@ class AccessControl {
 
   /// Makes and stores a token. `name` says what it is for (unique among live tokens);
   /// `expires` nullopt: never. The creation is audited as `token.create` by `actor`.
-  Result<NewToken> create(std::string name, Role role, std::string actor, std::optional<TimePoint> expires,
-                          const CallContext& call = {});
+  Result<NewToken> create(std::string name, Role role, std::string actor, std::optional<TimePoint> expires, const CallContext& call = {});
   /// Revokes a token by id or name (audited as `token.revoke`); it stops working at once here.
   Result<storage::TokenRecord> revoke(std::string_view id_or_name, std::string actor, std::string reason, const CallContext& call = {});
 

@@ -12,9 +12,9 @@
 
 using namespace automation;
 using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
 using runtime::AccessControl;
 using runtime::Role;
-using Catch::Matchers::Contains;
 
 namespace {
 
@@ -63,7 +63,8 @@ TEST_CASE("AccessControl: a token is shown once, stored hashed, and proves its r
 
   // Every way of failing is unauthenticated, and audited.
   const auto id = t->record.id;
-  for (const std::string& bad : std::vector<std::string>{"", "Basic abc", "Bearer nodot", "Bearer " + id + ".wrong", "Bearer atk_0000000000000000.x", "Bearer .x"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "Basic abc", "Bearer nodot", "Bearer " + id + ".wrong", "Bearer atk_0000000000000000.x", "Bearer .x"}) {
     INFO(bad);
     auto r = access.authenticate(bad, kCall);
     REQUIRE_FALSE(r);
@@ -113,7 +114,8 @@ TEST_CASE("AccessControl: repeated failures from one address are one security ev
   storage::MemoryStore store;
   testing::ManualClock clock;
   AccessControl access(store, clock);
-  for (int i = 0; i < 15; ++i) CHECK_FALSE(access.authenticate("Bearer atk_0000000000000000.x", {"10.0.0.9:" + std::to_string(4000 + i), ""}));
+  for (int i = 0; i < 15; ++i)
+    CHECK_FALSE(access.authenticate("Bearer atk_0000000000000000.x", {"10.0.0.9:" + std::to_string(4000 + i), ""}));
   CHECK(audit(store, "auth.failed").size() == 10);
   auto flags = audit(store, "security.auth_failures");
   REQUIRE(flags.size() == 1);
@@ -143,7 +145,8 @@ TEST_CASE("guard(): 401 with a challenge, 403 below the role, and mutating calls
   auto handler = runtime::guard(access, Role::operator_, "breaker.reset", "breaker:{name}",
                                 [&](const runtime::HttpRequest& req, const runtime::Principal& who) {
                                   ++calls;
-                                  if (req.params.at("name") == "missing") return runtime::HttpResponse::error(Error(errc::not_found, "no breaker missing"));
+                                  if (req.params.at("name") == "missing")
+                                    return runtime::HttpResponse::error(Error(errc::not_found, "no breaker missing"));
                                   return runtime::HttpResponse::json(200, boost::json::object{{"by", who.actor()}});
                                 });
   runtime::HttpRequest req;

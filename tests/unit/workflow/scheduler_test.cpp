@@ -751,8 +751,8 @@ TEST_CASE("scheduler: definitions are validated with JSON paths, and add() check
     names.insert(seed.name);
   }
   CHECK(names == std::set<std::string>{"auto_backup", "health_check", "auto_optimize", "auto_scale_check", "daily-metrics-aggregation",
-                                       "weekly-report-generation", "forecast-update", "delivery-retry", "hourly-resource-check", "on_user_register",
-                                       "on_content_publish"});
+                                       "weekly-report-generation", "forecast-update", "delivery-retry", "hourly-resource-check",
+                                       "on_user_register", "on_content_publish"});
   for (const auto& seed : builtin_schedules("Europe/Berlin")) {
     const bool local =
         seed.name == "daily-metrics-aggregation" || seed.name == "weekly-report-generation" || seed.name == "forecast-update";
