@@ -706,7 +706,7 @@ struct WorkflowEngine::Impl {
       for (const auto& [k, t] : s.def->env) ctxp->env[k] = t.render(ctx);
       if (at.deadline) ctxp->deadline = *at.deadline;
       ctxp->clock = &clock;
-      ctxp->cancel_ = at.cancel.get();
+      ctxp->cancel_ = at.cancel;
       StepFunction fn = it->second;
       work = [fn = std::move(fn), ctxp]() {
         AsyncResult out;
@@ -768,6 +768,7 @@ struct WorkflowEngine::Impl {
     Attempt& a = *s.inflight;
     std::string err_text = how == RunState::succeeded ? std::string() : error.message;
     note_attempt(r, s, a, how, err_text, code, now);
+    if (how != RunState::succeeded) a.cancel->store(true);  // a timed-out in-process step may still be running
     s.exit_code = code;
     --inflight;
     if (how == RunState::succeeded) {
@@ -1271,7 +1272,8 @@ struct WorkflowEngine::Impl {
   void abandon(RunRt& r) {
     for (auto& s : r.steps)
       if (s.inflight) {
-        s.inflight.reset();  // the Child destructor kills the group
+        s.inflight->cancel->store(true);  // an in-process step still running elsewhere is told to stop
+        s.inflight.reset();               // the Child destructor kills the group
         --inflight;
       }
   }
@@ -1468,6 +1470,7 @@ struct WorkflowEngine::Impl {
       for (auto& s : r.steps) {
         if (!s.inflight) continue;
         Attempt& a = *s.inflight;
+        a.cancel->store(true);  // an in-process step on the host's executor is told to stop
         note_attempt(r, s, a, RunState::interrupted, "the engine shut down", std::nullopt, now);
         s.inflight.reset();
         s.state = RunState::interrupted;

@@ -72,7 +72,7 @@ class StepContext {
   friend class WorkflowEngine;
   std::map<std::string, std::string> outputs_;
   std::string log_;
-  const std::atomic<bool>* cancel_ = nullptr;
+  std::shared_ptr<const std::atomic<bool>> cancel_;  // shared: a step on an executor may outlive its attempt
 };
 
 /// A C++ step: Result<void> (an error fails the attempt with its code and message).
