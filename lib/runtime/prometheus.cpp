@@ -208,7 +208,7 @@ void MetricsRegistry::collector(std::function<void(PrometheusWriter&)> write) {
 }
 
 void MetricsRegistry::write(PrometheusWriter& out) const {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   for (const auto& f : families_) {
     out.family(f->name, f->type, f->help);
     for (const auto& [v, c] : f->counters) out.sample(f->name, f->labels_of(v), c->value());
@@ -225,7 +225,11 @@ void MetricsRegistry::write(PrometheusWriter& out) const {
       out.sample(f->name + "_count", labels, static_cast<double>(s.count));
     }
   }
-  for (const auto& c : collectors_) c(out);
+  // The collectors run without the registry's lock: they read a store or take a component's lock,
+  // and a thread holding that one may be waiting to count something here.
+  const auto collectors = collectors_;
+  lock.unlock();
+  for (const auto& c : collectors) c(out);
 }
 
 std::string MetricsRegistry::text() const {

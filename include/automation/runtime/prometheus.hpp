@@ -97,7 +97,8 @@ class MetricsRegistry {
   Gauge& gauge(std::string_view name, std::string_view help, const Labels& labels = {});
   /// `bounds`: the buckets' upper bounds, increasing (the first call's win).
   Histogram& histogram(std::string_view name, std::string_view help, std::vector<double> bounds, const Labels& labels = {});
-  /// A family computed at scrape time (from the store, say): called under the registry's lock by write().
+  /// A family computed at scrape time (from the store, say), called by write() after the live
+  /// families and without the registry's lock (it may take other locks; it may update live metrics).
   void collector(std::function<void(PrometheusWriter&)> write);
   /// Every family, in registration order, then the collectors.
   void write(PrometheusWriter& out) const;
