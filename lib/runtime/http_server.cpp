@@ -470,7 +470,6 @@ void HttpServer::stop() {
     std::lock_guard lock(im.sessions.mu);
     for (auto& w : im.sessions.live)
       if (auto s = w.lock()) s->shut();
-    im.sessions.live.clear();
   }
   // What the sessions still have to do ends with their sockets: the server's own loop is stopped;
   // on a shared loop, the sessions' last handlers run out before the router they use goes away.
@@ -480,6 +479,10 @@ void HttpServer::stop() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (im.sessions.count() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  {
+    std::lock_guard lock(im.sessions.mu);
+    im.sessions.live.clear();
   }
   im.acceptor.reset();
   im.started = false;
