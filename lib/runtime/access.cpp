@@ -91,6 +91,7 @@ struct AccessControl::Impl {
   std::map<std::string, Source, std::less<>> sources;
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::uint64_t> security_events{0};
+  std::uint64_t revocations = 0;  // under mu: a fetch that began before a revocation is not cached
 
   static std::string host_of(std::string_view source) {
     // "127.0.0.1:53122" and "[::1]:53122": failures are counted per address, not per connection.
@@ -184,8 +185,12 @@ Result<NewToken> AccessControl::create(std::string name, Role role, std::string 
   r.created = im.clock.now();
   r.created_by = actor;
   if (expires) r.expires = *expires;
-  if (auto v = st::validate(r); !v) return v.error();
-  if (auto c = im.store.create_token(r); !c) return c.error();
+  auto refused = [&](const Error& e) {
+    im.append(im.record(actor, "token.create", "token:" + r.name, st::AuditOutcome::failure, e.message, "{}", call));
+    return e;
+  };
+  if (auto v = st::validate(r); !v) return refused(v.error());
+  if (auto c = im.store.create_token(r); !c) return refused(c.error());
   out.token = r.id + "." + *secret;
   bj::object d{{"id", r.id}, {"name", r.name}, {"role", r.role}};
   if (expires) d["expires"] = format_timestamp(*expires);
@@ -205,6 +210,7 @@ Result<st::TokenRecord> AccessControl::revoke(std::string_view id_or_name, std::
   {
     std::lock_guard lock(im.mu);
     im.cache.erase(r->id);
+    ++im.revocations;
   }
   bj::object d{{"id", r->id}, {"name", r->name}, {"role", r->role}};
   im.append(im.record(actor, "token.revoke", "token:" + r->id, st::AuditOutcome::success, reason.empty() ? "revoked" : reason,
@@ -232,9 +238,11 @@ Result<Principal> AccessControl::authenticate(std::string_view authorization, co
   const auto now = im.clock.now();
   std::optional<st::TokenRecord> rec;
   bool touch = false;
+  std::uint64_t revocations = 0;
   {
     std::lock_guard lock(im.mu);
     if (auto it = im.cache.find(id); it != im.cache.end() && now - it->second.fetched < im.options.cache_ttl) rec = it->second.record;
+    revocations = im.revocations;
   }
   if (!rec) {
     auto got = im.store.get_token(id);
@@ -242,6 +250,13 @@ Result<Principal> AccessControl::authenticate(std::string_view authorization, co
     if (!*got) return im.failed(anonymous, fmt::format("no token {}", id), call);
     rec = std::move(**got);
     std::lock_guard lock(im.mu);
+    if (im.revocations != revocations) {
+      // A revocation here since the read began: read again rather than cache what may be stale.
+      auto again = im.store.get_token(id);
+      if (!again) return again.error();
+      if (!*again) return im.failed(anonymous, fmt::format("no token {}", id), call);
+      rec = std::move(**again);
+    }
     auto& c = im.cache[id];
     c.record = *rec;
     c.fetched = now;
@@ -313,8 +328,10 @@ Handler guard(AccessControl& access, Role minimum, std::string action, std::stri
     const CallContext call{req.remote, req.correlation_id};
     auto who = access.authenticate(req.header("authorization"), call);
     if (!who) {
+      if (!who.error().is(errc::unauthenticated))  // the store could not say: try again later
+        return HttpResponse::error(503, "unavailable", fmt::format("the token could not be checked: {}", who.error().message));
       auto r = HttpResponse::error(who.error());
-      if (who.error().is(errc::unauthenticated)) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"automation\"");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"automation\"");
       return r;
     }
     const auto details = [&](int status) {
@@ -336,7 +353,18 @@ Handler guard(AccessControl& access, Role minimum, std::string action, std::stri
                    call);
       return r;
     }
-    auto r = handler(req, *who);
+    HttpResponse r;
+    try {
+      r = handler(req, *who);
+    } catch (const std::exception& e) {
+      // Recorded like any failed call, then answered 500 without the message.
+      log(LogLevel::error, "http", fmt::format("{} {} threw: {}", req.method, req.path, e.what()));
+      r = HttpResponse::error(500, "internal", "the request could not be handled (see the server's log)");
+      if (!action.empty())
+        access.audit(&*who, action, fill(resource, req.params), st::AuditOutcome::failure, fmt::format("the handler threw: {}", e.what()),
+                     details(500), call);
+      return r;
+    }
     if (!action.empty()) {
       const auto outcome = r.status < 400                         ? st::AuditOutcome::success
                            : (r.status == 401 || r.status == 403) ? st::AuditOutcome::denied

@@ -4,6 +4,7 @@
 #include <automation/core/json.hpp>
 #include <automation/runtime/access.hpp>
 #include <automation/storage/memory_store.hpp>
+#include <automation/testing/fault_injecting_store.hpp>
 #include <automation/testing/manual_clock.hpp>
 
 #include "support/catch_result.hpp"
@@ -181,4 +182,31 @@ TEST_CASE("guard(): 401 with a challenge, 403 below the role, and mutating calls
   auto details = json::parse(records[1].details);
   REQUIRE(details);
   CHECK(details->at("status") == 200);
+}
+
+TEST_CASE("AccessControl: a token's use is written at most once a minute, and a store error is not a failed login") {
+  storage::MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  testing::ManualClock clock;
+  AccessControl access(store, clock);
+  auto t = access.create("ci", Role::viewer, "user:a", std::nullopt);
+  REQUIRE(t);
+  const auto header = "Bearer " + t->token;
+  const auto first = clock.now();
+  REQUIRE(access.authenticate(header, kCall));
+  clock.advance(30s);
+  REQUIRE(access.authenticate(header, kCall));
+  CHECK(store.get_token(t->record.id).value()->last_used == first);  // not written again within the minute
+  clock.advance(31s);
+  REQUIRE(access.authenticate(header, kCall));
+  CHECK(store.get_token(t->record.id).value()->last_used == clock.now());
+  // The store cannot answer: the error is passed on, not counted or audited as a failed login.
+  clock.advance(10s);  // past the cache
+  store.fail_all_reads(errc::busy);
+  auto r = access.authenticate(header, kCall);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::busy));
+  CHECK(access.failures() == 0);
+  store.clear();
+  CHECK(audit(inner, "auth.failed").empty());
 }
