@@ -24,8 +24,8 @@ configure: deps $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The main job on the embedded SQLite default. Until `autoctl serve` exists this migrates the store,
-# records the start in the audit log and shows the store and the audit trail.
+# The whole system on the embedded SQLite default: demo data into an empty store, an admin token,
+# then `autoctl serve` in the foreground (scripts/run-main; RUN_FOR=30s stops it by itself).
 run: build
 	@scripts/run-main $(BUILD)/cli/autoctl
 

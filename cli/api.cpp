@@ -81,7 +81,8 @@ struct Page {
 Result<Page> page_of(const HttpRequest& req) {
   auto limit = integer_param(req, "limit", 50, 1, 1000);
   if (!limit) return limit.error();
-  auto offset = integer_param(req, "offset", 0, 0, 1'000'000);
+  // The stores have no offset: a page is read from the newest, so offsets stay small.
+  auto offset = integer_param(req, "offset", 0, 0, 10'000);
   if (!offset) return offset.error();
   return Page{static_cast<std::size_t>(*limit), static_cast<std::size_t>(*offset)};
 }
@@ -96,6 +97,21 @@ bj::object paged(const std::vector<T>& all, const Page& page, F&& to_json) {
           {"limit", page.limit},
           {"offset", page.offset},
           {"next_offset", more ? bj::value(page.offset + page.limit) : bj::value(nullptr)}};
+}
+
+/// A paginated list: `q` gets the request's `since`, and a limit for the page; `fetch` reads it and
+/// `to_json` writes each item.
+template <class Query, class Fetch, class ToJson>
+HttpResponse listing(const HttpRequest& req, Query q, Fetch&& fetch, ToJson&& to_json) {
+  auto page = page_of(req);
+  if (!page) return err(page.error());
+  auto since = time_param(req, "since");
+  if (!since) return err(since.error());
+  q.since = *since;
+  q.limit = page->fetch();
+  auto list = fetch(q);
+  if (!list) return err(list.error());
+  return ok(paged(*list, *page, to_json));
 }
 
 /// A body's "params" object (values as strings: numbers and booleans are written out).
@@ -130,16 +146,22 @@ class Api {
     auto keep = self_.lock();
     Guarded held = [keep, handler = std::move(handler)](const HttpRequest& q, const Principal& p) { return handler(q, p); };
     for (auto& p : paths) {
+      described_.push_back(fmt::format("{} {} {}", method, p, rt::to_string(role)));
       auto r = router.add(method, p, rt::guard(access_, role, action, resource, held));
       if (!r) throw automation::Exception(r.error());
     }
   }
   std::weak_ptr<Api> self_;
 
+ public:
+  std::vector<std::string> described_;  ///< "METHOD pattern role", as added
+
+ private:
+
   // ---- handlers ----
   HttpResponse status(const HttpRequest&, const Principal&) { return ok(s_.status()); }
   HttpResponse stats(const HttpRequest&, const Principal&);
-  bj::object compute_stats();
+  Result<bj::object> compute_stats();
   HttpResponse workflows(const HttpRequest&, const Principal&);
   HttpResponse workflow(const HttpRequest&, const Principal&);
   HttpResponse start_run(const HttpRequest& req, const Principal& who, std::string workflow, std::map<std::string, std::string> params,
@@ -170,7 +192,6 @@ class Api {
 
   Services& s_;
   rt::AccessControl& access_;
-  std::atomic<int> waiting_{0};
   std::mutex stats_mu_;
   std::chrono::steady_clock::time_point stats_at_{};
   std::string stats_body_;
@@ -178,7 +199,7 @@ class Api {
 
 // ---- stats -------------------------------------------------------------------------------------
 
-bj::object Api::compute_stats() {
+Result<bj::object> Api::compute_stats() {
   auto& store = *s_.store;
   const auto now = s_.clock->now();
   bj::object o{{"as_of", automation::format_timestamp(now)}, {"version", automation::version_string}};
@@ -188,12 +209,12 @@ bj::object Api::compute_stats() {
   rq.limit = 0;
   bj::object by_state;
   std::size_t total = 0;
-  if (auto runs = store.list_runs(rq)) {
-    std::map<std::string, std::int64_t> n;
-    for (const auto& r : *runs) ++n[std::string(st::to_string(r.state))];
-    for (const auto& [k, v] : n) by_state[k] = v;
-    total = runs->size();
-  }
+  auto runs = store.list_runs(rq);
+  if (!runs) return runs.error();
+  std::map<std::string, std::int64_t> n;
+  for (const auto& r : *runs) ++n[std::string(st::to_string(r.state))];
+  for (const auto& [k, v] : n) by_state[k] = v;
+  total = runs->size();
   o["workflows"] = bj::object{{"defined", s_.catalog->entries.size()},
                               {"schedules", s_.schedules->size()},
                               {"active_runs", s_.workflows->active()},
@@ -202,18 +223,18 @@ bj::object Api::compute_stats() {
   // Task history of the last 24 hours.
   st::TaskStatsQuery tq;
   tq.since = now - std::chrono::hours(24);
-  if (auto groups = store.task_stats(tq)) {
-    std::uint64_t count = 0, ok_count = 0;
-    for (const auto& g : *groups) {
-      count += g.count;
-      ok_count += g.successes;
-    }
-    o["tasks"] =
-        bj::object{{"runs_24h", count}, {"success_rate", count ? bj::value(double(ok_count) / double(count)) : bj::value(nullptr)}};
+  auto groups = store.task_stats(tq);
+  if (!groups) return groups.error();
+  std::uint64_t count = 0, ok_count = 0;
+  for (const auto& g : *groups) {
+    count += g.count;
+    ok_count += g.successes;
   }
+  o["tasks"] = bj::object{{"runs_24h", count}, {"success_rate", count ? bj::value(double(ok_count) / double(count)) : bj::value(nullptr)}};
   bj::object breakers;
-  if (auto list = store.list_breakers())
-    for (const auto& b : *list) breakers[b.state] = (breakers.contains(b.state) ? breakers[b.state].as_int64() : 0) + 1;
+  auto list = store.list_breakers();
+  if (!list) return list.error();
+  for (const auto& b : *list) breakers[b.state] = (breakers.contains(b.state) ? breakers[b.state].as_int64() : 0) + 1;
   o["circuit_breakers"] = std::move(breakers);
   bj::object health;
   for (const auto& t : s_.healer->status()) health[t.state] = (health.contains(t.state) ? health[t.state].as_int64() : 0) + 1;
@@ -221,7 +242,9 @@ bj::object Api::compute_stats() {
   st::AlertQuery aq;
   aq.state = "firing";
   aq.limit = 0;
-  if (auto firing = store.list_alerts(aq)) o["alerts_firing"] = firing->size();
+  auto firing = store.list_alerts(aq);
+  if (!firing) return firing.error();
+  o["alerts_firing"] = firing->size();
   if (auto sc = s_.scaler()) o["scaled_resources"] = sc->resources().size();
   return o;
 }
@@ -231,7 +254,9 @@ HttpResponse Api::stats(const HttpRequest&, const Principal&) {
   std::lock_guard lock(stats_mu_);
   const auto now = std::chrono::steady_clock::now();
   if (stats_body_.empty() || now - stats_at_ >= std::chrono::seconds(1)) {
-    stats_body_ = automation::json::dump(compute_stats());
+    auto doc = compute_stats();
+    if (!doc) return HttpResponse::error(503, "unavailable", fmt::format("the statistics could not be read: {}", doc.error().message));
+    stats_body_ = automation::json::dump(*doc);
     stats_at_ = now;
   }
   HttpResponse r;
@@ -277,6 +302,8 @@ HttpResponse Api::start_run(const HttpRequest& req, const Principal& who, std::s
     wait = std::chrono::duration_cast<std::chrono::milliseconds>(**d);
     if (wait > std::chrono::minutes(5)) return err(bad("\"wait\" is at most 5m"));
   }
+  if (!s_.workflows->accepting())
+    return HttpResponse::error(503, "unavailable", "the daemon is stopping: it starts no new workflow runs (try again once it is back)");
   const auto correlation = req.correlation_id;
   const auto trigger = "api: " + who.actor();
   auto id = s_.workflows->call([&](wf::WorkflowEngine& e, wf::Scheduler&) {
@@ -291,14 +318,14 @@ HttpResponse Api::start_run(const HttpRequest& req, const Principal& who, std::s
   // 202 at once (the client polls the Location).
   bool waited = false;
   if (wait.count() > 0) {
-    if (waiting_.fetch_add(1) < s_.max_waiting)
+    if (s_.waiting.fetch_add(1) < s_.max_waiting)
       waited = true;
     else
       wait = std::chrono::milliseconds(0);
-    if (!waited) waiting_.fetch_sub(1);
+    if (!waited) s_.waiting.fetch_sub(1);
   }
   auto run = s_.workflows->wait(*id, wait);
-  if (waited) waiting_.fetch_sub(1);
+  if (waited) s_.waiting.fetch_sub(1);
   if (!run) return err(run.error());
   auto r = ok(bj::object{{"run", wf::to_json(*run)}}, st::is_final(run->state) ? 200 : 202);
   r.headers.emplace_back("Location", fmt::format("/api/v1/runs/{}", *id));
@@ -324,8 +351,6 @@ HttpResponse Api::run_workflow(const HttpRequest& req, const Principal& who) {
 }
 
 HttpResponse Api::runs(const HttpRequest& req, const Principal&, std::optional<std::string> workflow) {
-  auto page = page_of(req);
-  if (!page) return err(page.error());
   st::RunQuery q;
   q.workflow = workflow ? workflow : text_param(req, "workflow");
   if (auto state = text_param(req, "state")) {
@@ -333,13 +358,7 @@ HttpResponse Api::runs(const HttpRequest& req, const Principal&, std::optional<s
     if (!s) return err(bad(fmt::format("query parameter \"state\": {}", s.error().message)));
     q.states = {*s};
   }
-  auto since = time_param(req, "since");
-  if (!since) return err(since.error());
-  q.since = *since;
-  q.limit = page->fetch();
-  auto list = s_.store->list_runs(q);
-  if (!list) return err(list.error());
-  return ok(paged(*list, *page, [](const st::RunRecord& r) { return wf::to_json(r); }));
+  return listing(req, q, [&](const st::RunQuery& x) { return s_.store->list_runs(x); }, [](const st::RunRecord& r) { return wf::to_json(r); });
 }
 
 HttpResponse Api::run(const HttpRequest& req, const Principal&) {
@@ -443,8 +462,6 @@ HttpResponse Api::set_breaker_state(const HttpRequest& req, const Principal& who
 // ---- task history ------------------------------------------------------------------------------
 
 HttpResponse Api::tasks(const HttpRequest& req, const Principal&) {
-  auto page = page_of(req);
-  if (!page) return err(page.error());
   st::TaskQuery q;
   q.domain = text_param(req, "domain");
   q.action = text_param(req, "action");
@@ -454,13 +471,7 @@ HttpResponse Api::tasks(const HttpRequest& req, const Principal&) {
     if (!o) return err(bad(fmt::format("query parameter \"outcome\": {}", o.error().message)));
     q.outcome = *o;
   }
-  auto since = time_param(req, "since");
-  if (!since) return err(since.error());
-  q.since = *since;
-  q.limit = page->fetch();
-  auto list = s_.store->query_tasks(q);
-  if (!list) return err(list.error());
-  return ok(paged(*list, *page, [](const st::TaskRecord& r) { return rs::to_json(r); }));
+  return listing(req, q, [&](const st::TaskQuery& x) { return s_.store->query_tasks(x); }, [](const st::TaskRecord& r) { return rs::to_json(r); });
 }
 
 HttpResponse Api::task_stats(const HttpRequest& req, const Principal&) {
@@ -491,19 +502,11 @@ HttpResponse Api::scaling(const HttpRequest&, const Principal&) {
 }
 
 HttpResponse Api::scaling_history(const HttpRequest& req, const Principal&) {
-  auto page = page_of(req);
-  if (!page) return err(page.error());
   st::ScalingQuery q;
   q.resource = text_param(req, "resource");
   q.action = text_param(req, "action");
   q.outcome = text_param(req, "outcome");
-  auto since = time_param(req, "since");
-  if (!since) return err(since.error());
-  q.since = *since;
-  q.limit = page->fetch();
-  auto list = s_.store->list_scaling(q);
-  if (!list) return err(list.error());
-  return ok(paged(*list, *page, [](const st::ScalingRecord& r) { return scaling_record_json(r); }));
+  return listing(req, q, [&](const st::ScalingQuery& x) { return s_.store->list_scaling(x); }, scaling_record_json);
 }
 
 HttpResponse Api::scale(const HttpRequest&, const Principal& who, std::string resource, const bj::object& body) {
@@ -565,18 +568,10 @@ HttpResponse Api::health(const HttpRequest&, const Principal&) {
 }
 
 HttpResponse Api::health_history(const HttpRequest& req, const Principal&) {
-  auto page = page_of(req);
-  if (!page) return err(page.error());
   st::HealingQuery q;
   q.target = text_param(req, "target");
   q.kind = text_param(req, "kind");
-  auto since = time_param(req, "since");
-  if (!since) return err(since.error());
-  q.since = *since;
-  q.limit = page->fetch();
-  auto list = s_.store->list_healing(q);
-  if (!list) return err(list.error());
-  return ok(paged(*list, *page, [](const st::HealingRecord& r) { return healing_record_json(r); }));
+  return listing(req, q, [&](const st::HealingQuery& x) { return s_.store->list_healing(x); }, healing_record_json);
 }
 
 HttpResponse Api::pause_target(const HttpRequest& req, const Principal& who, bool pause) {
@@ -602,62 +597,34 @@ HttpResponse Api::pause_target(const HttpRequest& req, const Principal& who, boo
 // ---- audit, alerts, tokens ---------------------------------------------------------------------
 
 HttpResponse Api::audit(const HttpRequest& req, const Principal&, bool security) {
-  auto page = page_of(req);
-  if (!page) return err(page.error());
   st::AuditQuery q;
   q.actor = text_param(req, "actor");
   q.resource = text_param(req, "resource");
-  q.action = security ? std::optional<std::string>() : text_param(req, "action");
+  q.action = text_param(req, "action");
   if (auto outcome = text_param(req, "outcome")) {
     auto o = st::parse_audit_outcome(*outcome);
     if (!o) return err(bad(fmt::format("query parameter \"outcome\": {}", o.error().message)));
     q.outcome = *o;
   }
-  auto since = time_param(req, "since");
-  if (!since) return err(since.error());
-  q.since = *since;
-  q.limit = page->fetch();
-  if (security) {
-    // Security events: flagged sources, and every denied call or failed authentication.
-    q.outcome = st::AuditOutcome::denied;
-  }
-  auto list = s_.store->query_audit(q);
-  if (!list) return err(list.error());
-  return ok(paged(*list, *page, [](const st::AuditRecord& r) { return audit_record_json(r); }));
+  // Security events: denied calls, failed authentications and flagged sources.
+  if (security) q.outcome = st::AuditOutcome::denied;
+  return listing(req, q, [&](const st::AuditQuery& x) { return s_.store->query_audit(x); }, audit_record_json);
 }
 
 HttpResponse Api::alerts(const HttpRequest& req, const Principal&) {
-  auto page = page_of(req);
-  if (!page) return err(page.error());
   st::AlertQuery q;
   q.state = text_param(req, "state");
   q.rule = text_param(req, "rule");
-  q.limit = page->fetch();
-  auto list = s_.store->list_alerts(q);
-  if (!list) return err(list.error());
-  return ok(paged(*list, *page, [](const st::AlertRecord& a) { return alert_record_json(a); }));
+  return listing(req, q, [&](const st::AlertQuery& x) { return s_.store->list_alerts(x); }, alert_record_json);
 }
 
-bj::object token_json(const st::TokenRecord& t) {
-  auto at = [](TimePoint p) { return p == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(p)); };
-  return {{"id", t.id},
-          {"name", t.name},
-          {"role", t.role},
-          {"created", at(t.created)},
-          {"created_by", t.created_by},
-          {"expires", at(t.expires)},
-          {"revoked", at(t.revoked)},
-          {"revoked_by", t.revoked_by},
-          {"last_used", at(t.last_used)},
-          {"last_used_from", t.last_used_from}};
-}
 
 HttpResponse Api::tokens(const HttpRequest& req, const Principal&) {
   const bool all = text_param(req, "revoked").value_or("false") == "true";
   auto list = s_.store->list_tokens(all);
   if (!list) return err(list.error());
   bj::array items;
-  for (const auto& t : *list) items.push_back(token_json(t));
+  for (const auto& t : *list) items.push_back(token_record_json(t));
   return ok(bj::object{{"items", std::move(items)}});
 }
 
@@ -681,15 +648,16 @@ HttpResponse Api::create_token(const HttpRequest& req, const Principal& who) {
   if (expires_in) expires = s_.clock->now() + *expires_in;
   auto t = access_.create(name, *parsed, who.actor(), expires, {req.remote, req.correlation_id});
   if (!t) return err(t.error());
-  auto o = token_json(t->record);
+  auto o = token_record_json(t->record);
   o["token"] = t->token;
   return ok(o, 201);
 }
 
 HttpResponse Api::revoke_token(const HttpRequest& req, const Principal& who) {
-  auto r = access_.revoke(req.params.at("id"), who.actor(), "revoked through the API", {req.remote, req.correlation_id});
+  auto r = access_.revoke(req.params.at("id"), who.actor(), text_param(req, "reason").value_or("revoked through the API"),
+                          {req.remote, req.correlation_id});
   if (!r) return err(r.error());
-  return ok(token_json(*r));
+  return ok(token_record_json(*r));
 }
 
 // ---- the command API ---------------------------------------------------------------------------
@@ -711,47 +679,53 @@ HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
     if (!p->is_object()) return err(bad(fmt::format("the command: \"params\" must be an object, not {}", automation::json::type_name(*p))));
     params = p->as_object();
   }
-  // Each command is one of the API's operations; its role is that operation's.
-  auto need = [&](Role role) -> std::optional<HttpResponse> {
-    if (who.role >= role) return std::nullopt;
-    return HttpResponse::error(
-        403, "permission_denied",
-        fmt::format("token \"{}\" has role {}; {} needs {}", who.name, rt::to_string(who.role), action, rt::to_string(role)));
+  if (action == "get-stats") return stats(req, who);
+  const rt::CallContext call{req.remote, req.correlation_id};
+  // A mutating command is audited as the operation it is, with its outcome, like its route.
+  auto audited = [&](const std::string& op, const std::string& resource, HttpResponse r) {
+    const auto outcome = r.status < 400                        ? st::AuditOutcome::success
+                         : r.status == 401 || r.status == 403 ? st::AuditOutcome::denied
+                                                              : st::AuditOutcome::failure;
+    access_.audit(&who, op, resource, outcome, fmt::format("command {}: answered {}", action, r.status),
+                  automation::json::dump(bj::object{{"method", req.method}, {"path", req.path}, {"command", action}, {"status", r.status}}), call);
+    return r;
   };
-  auto start = [&](std::string workflow) {
-    if (auto denied = need(Role::operator_)) return *denied;
-    auto p = params_of(bj::object{{"params", params}}, "params");
-    if (!p) return err(p.error());
-    auto wait = p->extract("wait");
+  auto denied = [&]() -> std::optional<HttpResponse> {
+    if (who.role >= Role::operator_) return std::nullopt;
+    return HttpResponse::error(403, "permission_denied", fmt::format("token \"{}\" has role {}; {} needs operator", who.name,
+                                                                     rt::to_string(who.role), action));
+  };
+  auto start = [&](std::string workflow, bj::object p) {
+    const auto resource = "workflow:" + workflow;
+    if (auto d = denied()) return audited("workflow.run", resource, *d);
+    auto strings = params_of(bj::object{{"params", p}}, "params");
+    if (!strings) return audited("workflow.run", resource, err(strings.error()));
+    auto wait = strings->extract("wait");
     bj::object b;
     if (!wait.empty()) b["wait"] = wait.mapped();
-    return start_run(req, who, std::move(workflow), std::move(*p), b);
+    return audited("workflow.run", resource, start_run(req, who, std::move(workflow), std::move(*strings), b));
   };
-  if (action == "get-stats") return stats(req, who);
-  if (action == "aggregate-metrics") return start("daily-metrics-aggregation");
-  if (action == "generate-forecast") return start("forecast-update");
-  if (action == "generate-report") return start("weekly-report-generation");
+  if (action == "aggregate-metrics") return start("daily-metrics-aggregation", params);
+  if (action == "generate-forecast") return start("forecast-update", params);
+  if (action == "generate-report") return start("weekly-report-generation", params);
   if (action == "execute-workflow") {
     auto* w = params.if_contains("workflow");
     if (!w || !w->is_string()) return err(bad("execute-workflow: \"params.workflow\" names the workflow"));
-    std::string name(w->as_string());
-    params.erase("workflow");
     bj::object inner;
     if (auto* ip = params.if_contains("params"); ip && ip->is_object()) inner = ip->as_object();
     if (auto* wt = params.if_contains("wait")) inner["wait"] = *wt;
-    params = std::move(inner);
-    return start(std::move(name));
+    return start(std::string(w->as_string()), std::move(inner));
   }
   if (action == "scale-resources") {
-    if (auto denied = need(Role::operator_)) return *denied;
     auto* r = params.if_contains("resource");
     if (!r || !r->is_string()) return err(bad("scale-resources: \"params.resource\" names the resource"));
-    return scale(req, who, std::string(r->as_string()), params);
+    const std::string resource(r->as_string());
+    if (auto d = denied()) return audited("scale.request", resource, *d);
+    return audited("scale.request", resource, scale(req, who, resource, params));
   }
-  (void)module;
+  (void)module;  // accepted, as the seed's clients send it; the action says what to do
   return err(bad(fmt::format(
-      "unknown command action \"{}\" (aggregate-metrics, generate-forecast, execute-workflow, scale-resources, generate-report, get-stats)",
-      action)));
+      "unknown command action \"{}\" (aggregate-metrics, generate-forecast, execute-workflow, scale-resources, generate-report, get-stats)", action)));
 }
 
 // ---- the table ---------------------------------------------------------------------------------
@@ -763,6 +737,7 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
   const auto V = Role::viewer, O = Role::operator_, A = Role::admin;
   // Liveness answers without a token: it says only that the process serves.
   (void)r.add("GET", "/healthz", [](const HttpRequest&) { return ok(bj::object{{"status", "ok"}}); });
+  described_.push_back("GET /healthz none");
   add(r, "GET", {"/readyz"}, V, "", "", [this](const HttpRequest&, const Principal&) {
     auto [ready, why] = s_.ready();
     return ok(bj::object{{"ready", ready}, {"reason", why}}, ready ? 200 : 503);
@@ -860,18 +835,22 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
       [this](const HttpRequest& q, const Principal& p) { return audit(q, p, true); });
   // Tokens.
   add(r, "GET", {"/api/v1/tokens"}, A, "", "", bind(&Api::tokens));
-  add(r, "POST", {"/api/v1/tokens"}, A, "token.create.request", "tokens", bind(&Api::create_token));
-  add(r, "DELETE", {"/api/v1/tokens/:id"}, A, "token.revoke.request", "token:{id}", bind(&Api::revoke_token));
-  // The command API: a viewer may ask get-stats; each other command checks its own role.
-  add(r, "POST", {"/api/v1/commands", "/api/v1/jarvis/automation/commands"}, V, "command", "commands", bind(&Api::command));
+  // AccessControl records token.create and token.revoke itself (with the token's id).
+  add(r, "POST", {"/api/v1/tokens"}, A, "", "", bind(&Api::create_token));
+  add(r, "DELETE", {"/api/v1/tokens/:id"}, A, "", "", bind(&Api::revoke_token));
+  // The command API: a viewer may ask get-stats; each other command checks its own role and is
+  // audited as the operation it is (workflow.run, scale.request).
+  add(r, "POST", {"/api/v1/commands", "/api/v1/jarvis/automation/commands"}, V, "", "", bind(&Api::command));
   return r;
 }
 
 }  // namespace
 
-rt::Router api_routes(Services& services) {
+rt::Router api_routes(Services& services, std::vector<std::string>* described) {
   auto api = std::make_shared<Api>(services);
-  return api->routes(api);
+  auto router = api->routes(api);
+  if (described) *described = api->described_;
+  return router;
 }
 
 }  // namespace autoctl

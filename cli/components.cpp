@@ -184,6 +184,20 @@ boost::json::object alert_record_json(const st::AlertRecord& a) {
           {"updated", at(a.updated)}};
 }
 
+bj::object token_record_json(const st::TokenRecord& t) {
+  auto at = [](automation::TimePoint p) { return p == automation::TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(p)); };
+  return {{"id", t.id},
+          {"name", t.name},
+          {"role", t.role},
+          {"created", at(t.created)},
+          {"created_by", t.created_by},
+          {"expires", at(t.expires)},
+          {"revoked", at(t.revoked)},
+          {"revoked_by", t.revoked_by},
+          {"last_used", at(t.last_used)},
+          {"last_used_from", t.last_used_from}};
+}
+
 bj::object audit_record_json(const st::AuditRecord& r) {
   auto details = automation::json::parse(r.details, "details");
   return {{"id", r.id},

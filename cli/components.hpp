@@ -47,6 +47,8 @@ boost::json::object scaling_record_json(const automation::storage::ScalingRecord
 boost::json::object scaling_report_json(const automation::scaling::ResourceReport& rep);
 boost::json::object alert_record_json(const automation::storage::AlertRecord& a);
 boost::json::object audit_record_json(const automation::storage::AuditRecord& r);
+/// A token's record, never its secret or hash.
+boost::json::object token_record_json(const automation::storage::TokenRecord& t);
 
 /// Closes (reset) or forces open a stored breaker by compare-and-set; every process sharing it
 /// follows at its next poll. errc::not_found when resetting one that is not stored. The caller audits.

@@ -60,6 +60,8 @@ class Workflows {
   }
   /// The run's record once it is final, or its latest record after `max` (real time).
   automation::Result<automation::storage::RunRecord> wait(std::int64_t run_id, std::chrono::milliseconds max);
+  /// False once stop() began: nothing new should be started (the API answers 503).
+  bool accepting() const noexcept;
   /// Runs this engine has in hand now.
   std::size_t active() const noexcept { return active_.load(); }
   /// Called on the driver thread with each run this engine finishes.
@@ -81,7 +83,8 @@ class Workflows {
   std::deque<Job> jobs_;
   std::map<std::int64_t, automation::storage::RunRecord> finished_;  // recent final records, for wait()
   std::vector<std::function<void(const automation::storage::RunRecord&)>> listeners_;
-  std::atomic<bool> firing_{true};  // false while draining: the scheduler fires nothing new
+  std::atomic<bool> firing_{true};     // false while draining: the scheduler fires nothing new
+  std::atomic<bool> accepting_{true};  // false while draining: the API and the healer start nothing
   std::atomic<bool> stop_{false};
   std::atomic<std::size_t> active_{0};
 };
@@ -106,9 +109,11 @@ struct Services {
   std::function<std::pair<bool, std::string>()> ready;
   /// Requests that may wait for a run at once (each holds a loop thread); more answer 202 at once.
   int max_waiting = 1;
+  std::atomic<int> waiting{0};  ///< requests waiting for a run now
 };
 
-/// The API's route table over `services` (docs/http-api.md).
-automation::runtime::Router api_routes(Services& services);
+/// The API's route table over `services` (docs/http-api.md); `described` gets each route as
+/// "METHOD pattern role" (role "none" for /healthz).
+automation::runtime::Router api_routes(Services& services, std::vector<std::string>* described = nullptr);
 
 }  // namespace autoctl

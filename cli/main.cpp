@@ -90,7 +90,9 @@ Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavail
     if (auto code = ctx.load()) return *code;
     const char* given_id = std::getenv("AUTOCTL_CORRELATION_ID");
     automation::CorrelationScope correlation(given_id ? given_id : "");
-    if (ctx.run && ctx.remote() && !ctx.remote_capable) {
+    // An explicit --server is a promise that the daemon does the work: a command that cannot go
+    // through it is refused. remote.url in the configuration applies to the commands that can.
+    if (ctx.run && !ctx.global.server.empty() && !ctx.remote_capable) {
       ctx.error(automation::Error(automation::errc::invalid_argument,
                                   "this command does not go through --server: run it where the daemon's store is (docs/cli.md lists the "
                                   "commands that do)"));

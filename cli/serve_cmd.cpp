@@ -49,6 +49,8 @@ Workflows::Workflows(std::unique_ptr<wf::WorkflowEngine> engine, std::unique_ptr
 
 Workflows::~Workflows() { (void)stop(Duration::zero()); }
 
+bool Workflows::accepting() const noexcept { return accepting_; }
+
 void Workflows::start() {
   std::lock_guard lock(mu_);
   if (started_) return;
@@ -101,34 +103,32 @@ void Workflows::drive() {
 }
 
 std::vector<std::int64_t> Workflows::stop(Duration drain) {
-  if (!thread_.joinable()) return {};
+  {
+    std::lock_guard lock(mu_);
+    if (!started_ || closed_) return {};
+  }
+  // Draining: schedules fire nothing and nothing new is started; the driver polls the engine only.
   firing_ = false;
+  accepting_ = false;
   engine_->wake();
   const auto deadline = std::chrono::steady_clock::now() + drain;
-  // Draining: the driver polls the engine only; wait for the active runs to end (or the grace).
   while (std::chrono::steady_clock::now() < deadline) {
     std::unique_lock lock(mu_);
     if (active_ == 0 && jobs_.empty()) break;
     finished_cv_.wait_for(lock, std::chrono::milliseconds(100));
   }
-  std::vector<std::int64_t> left;
-  {
-    // What is still in hand is reported; the engine's destructor marks it interrupted.
-    auto ids = call([](wf::WorkflowEngine& e, wf::Scheduler&) -> Result<std::vector<std::int64_t>> {
-      std::vector<std::int64_t> out;
-      st::RunQuery q;
-      q.states = {st::RunState::queued, st::RunState::running};
-      q.limit = 0;
-      if (auto runs = e.store().list_runs(q))
-        for (const auto& r : *runs)
-          if (e.is_active(r.id)) out.push_back(r.id);
-      return out;
-    });
-    if (ids) left = std::move(*ids);
-  }
   stop_ = true;
   engine_->wake();
   thread_.join();
+  // The driver has taken its last job: what the engine still has in hand is final, and the engine's
+  // destructor marks it interrupted.
+  std::vector<std::int64_t> left;
+  st::RunQuery q;
+  q.states = {st::RunState::queued, st::RunState::running};
+  q.limit = 0;
+  if (auto runs = store_.list_runs(q))
+    for (const auto& r : *runs)
+      if (engine_->is_active(r.id)) left.push_back(r.id);
   scheduler_.reset();
   engine_.reset();
   return left;
@@ -163,6 +163,11 @@ struct ServeOptions {
 class Daemon {
  public:
   explicit Daemon(Context& ctx) : ctx_(ctx), clock_(automation::SystemClock::instance()) {}
+  /// The loops first: their tasks use the components.
+  ~Daemon() {
+    if (work_) work_->stop();
+    if (loop_) loop_->stop();
+  }
 
   Result<void> start(const ServeOptions& o);
   /// SIGHUP: a new configuration for what can change while running.
@@ -189,7 +194,8 @@ class Daemon {
   const automation::Clock& clock_;
   TimePoint started_{};
   std::unique_ptr<st::Store> store_;
-  std::unique_ptr<rt::EventLoop> loop_;
+  std::unique_ptr<rt::EventLoop> loop_;  // HTTP connections
+  std::unique_ptr<rt::EventLoop> work_;  // component passes and in-process workflow steps, which may block
   rt::MetricsRegistry metrics_;
   std::unique_ptr<rt::AccessControl> access_;
   Catalog catalog_;
@@ -208,6 +214,7 @@ class Daemon {
   std::unique_ptr<rt::HttpServer> server_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
+  bool started_ok_ = false;  // daemon.start was recorded
   std::map<std::string, std::string> component_errors_;  // under mu_: the last error of each periodic task
 };
 
@@ -225,7 +232,7 @@ Result<void> Daemon::start_workflows() {
   wf::WorkflowEngine::Options eo;
   // In-process steps (aggregation, reports, forecasts, backups) run on the loop's pool, so the
   // driver keeps polling while they work.
-  eo.executor = [this](std::function<void()> fn) { loop_->post(std::move(fn)); };
+  eo.executor = [this](std::function<void()> fn) { work_->post(std::move(fn)); };
   auto engine = std::make_unique<wf::WorkflowEngine>(*store_, clock_, std::move(eo));
   std::vector<std::string> warnings;
   wf::register_builtin_actions(*engine, *store_, builtin_settings(ctx_, warnings));
@@ -281,7 +288,9 @@ Result<void> Daemon::start_healing() {
     if (auto r = supervisor_->add(svc); !r) return automation::Error(errc::config, r.error().message);
   hl::HealerOptions options;
   options.supervisor = supervisor_.get();
-  options.start_workflow = [this](const std::string& name, const std::map<std::string, std::string>& params, const std::string& reason) {
+  options.start_workflow = [this](const std::string& name, const std::map<std::string, std::string>& params,
+                                  const std::string& reason) -> Result<std::int64_t> {
+    if (!workflows_->accepting()) return automation::fail(errc::unavailable, "the daemon is stopping: no new workflow runs");
     return workflows_->call([&](wf::WorkflowEngine& e, wf::Scheduler&) {
       wf::StartOptions so;
       so.params = params;
@@ -299,7 +308,7 @@ Result<void> Daemon::start_healing() {
     if (!started) return started.error();
     automation::log(automation::LogLevel::info, "serve", fmt::format("started service {} (pid {})", svc.name, started->pid));
   }
-  loop_->every("healer", Duration::zero(), [this]() -> Duration {
+  work_->every("healer", Duration::zero(), [this]() -> Duration {
     auto report = healer_->tick();
     for (const auto& r : report.records)
       if (r.kind == "action")
@@ -331,7 +340,7 @@ Result<void> Daemon::start_scaling() {
     scaling_ = std::move(*setup);
     scaler_ = std::make_shared<Scaler>(std::move(*made));
   }
-  loop_->every("scaler", ctx_.config.scaling.interval, [this]() -> Duration {
+  work_->every("scaler", ctx_.config.scaling.interval, [this]() -> Duration {
     if (auto s = scaler()) {
       std::string error;
       for (const auto& r : s->evaluate_all()) {
@@ -363,7 +372,7 @@ Result<void> Daemon::start_metrics() {
     alerts_source_ = setup->source;
   }
   (void)collector_->prime();
-  loop_->every("collector", std::max<Duration>(ctx_.config.alerts.interval, std::chrono::seconds(1)), [this]() -> Duration {
+  work_->every("collector", std::max<Duration>(ctx_.config.alerts.interval, std::chrono::seconds(1)), [this]() -> Duration {
     std::shared_ptr<mx::MetricsCollector> collector;
     std::shared_ptr<mx::AlertManager> alerts;
     {
@@ -497,7 +506,10 @@ bj::object Daemon::status_json() {
   component("healer", {{"targets", healer_->targets().size()}, {"services", healing_.config.services.size()}, {"source", healing_.source}});
   component("scaler", {{"resources", resources}, {"interval", automation::format_duration(ctx_.config.scaling.interval)}});
   component("collector", {{"interval", automation::format_duration(ctx_.config.alerts.interval)}, {"rules", alerts_source}});
-  component("api", {{"port", server_ ? server_->port() : 0}, {"address", ctx_.config.server.address}});
+  component("api", {{"port", server_ ? server_->port() : 0},
+                    {"address", ctx_.config.server.address},
+                    {"waiting_requests", services_.waiting.load()},
+                    {"max_waiting_requests", services_.max_waiting}});
   return {{"version", automation::version_string},
           {"started", automation::format_timestamp(started_)},
           {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - started_).count()},
@@ -523,7 +535,8 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   services_.access = access_.get();
   services_.metrics = &metrics_;
   services_.status = [this] { return status_json(); };
-  services_.max_waiting = std::max(1, static_cast<int>(ctx_.config.server.threads) / 2);
+  // Half the HTTP threads may wait for runs (none with one thread); the others keep answering.
+  services_.max_waiting = static_cast<int>(ctx_.config.server.threads) / 2;
   services_.ready = [this]() -> std::pair<bool, std::string> {
     if (draining_) return {false, "draining: the daemon is stopping"};
     if (!ready_) return {false, "starting"};
@@ -554,6 +567,9 @@ Result<void> Daemon::start(const ServeOptions& o) {
   if (threads != static_cast<int>(threads))
     return automation::fail(errc::config, fmt::format("server.threads: {} is not a whole number", threads));
   loop_ = std::make_unique<rt::EventLoop>(static_cast<int>(threads));
+  // The healer, the scaler and the collector each take one thread at most (a task never overlaps
+  // itself); in-process steps (aggregation, reports, forecasts, backups) take the rest.
+  work_ = std::make_unique<rt::EventLoop>(4);
   auto opened = ctx_.open_store(Context::Access::write);
   if (!opened) return opened.error();
   store_ = std::move(*opened);
@@ -568,6 +584,7 @@ Result<void> Daemon::start(const ServeOptions& o) {
   metrics_.gauge("automation_start_time_seconds", "When the daemon started, in seconds since the epoch")
       .set(std::chrono::duration<double>(started_.time_since_epoch()).count());
   loop_->start();
+  work_->start();
   add_collectors();
   if (auto r = start_workflows(); !r) return automation::with_context(r.error(), "workflows");
   if (auto r = start_healing(); !r) return automation::with_context(r.error(), "healing");
@@ -575,10 +592,22 @@ Result<void> Daemon::start(const ServeOptions& o) {
   if (auto r = start_metrics(); !r) return automation::with_context(r.error(), "metrics");
   if (auto r = start_server(o); !r) return r.error();
   ready_ = true;
+  started_ok_ = true;
   audit("daemon.start", st::AuditOutcome::success, "autoctl serve started",
         {{"port", server_->port()}, {"address", ctx_.config.server.address}, {"pid", static_cast<std::int64_t>(::getpid())}});
   return {};
 }
+
+namespace {
+/// "a.b" -> its value as JSON text, for every leaf of a configuration document.
+void flatten(const bj::value& v, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.as_object()) flatten(x, prefix.empty() ? std::string(k) : prefix + "." + std::string(k), out);
+    return;
+  }
+  out[prefix] = automation::json::dump(v);
+}
+}  // namespace
 
 void Daemon::reload() {
   auto cfg = automation::load_config(ctx_.global.config, automation::process_environment());
@@ -602,12 +631,21 @@ void Daemon::reload() {
     audit("daemon.reload", st::AuditOutcome::failure, "the new configuration is refused; the old one stays", {{"error", msg}});
     return;
   }
+  // Every key that changed and is not applied below needs a restart; the thresholds are applied to
+  // the scaler and the alert rules, while the hourly resource check and the healing seeds keep the
+  // values they started with.
   bj::array restart_needed;
-  const auto& oc = ctx_.config;
-  if (oc.db != cfg->db) restart_needed.push_back("db");
-  if (oc.server.address != cfg->server.address || oc.server.port != cfg->server.port) restart_needed.push_back("server");
-  if (oc.workflows_dir != cfg->workflows_dir) restart_needed.push_back("workflows_dir");
-  if (oc.healing.targets_file != cfg->healing.targets_file) restart_needed.push_back("healing");
+  {
+    std::map<std::string, std::string> before, after;
+    flatten(ctx_.config.to_json(), "", before);
+    flatten(cfg->to_json(), "", after);
+    for (const auto& [key, value] : after) {
+      if (before[key] == value) continue;
+      const bool applied = key.starts_with("thresholds.") || key.starts_with("log.") || key == "scaling.resources_file" ||
+                           key == "alerts.rules_file";
+      if (!applied || key.starts_with("thresholds.")) restart_needed.push_back(bj::value(key));
+    }
+  }
   {
     std::lock_guard lock(mu_);
     scaling_ = std::move(*scaling);
@@ -622,7 +660,11 @@ void Daemon::reload() {
   ctx_.config.sources = cfg->sources;
   ctx_.setup_logging(automation::LogLevel::info);
   automation::log(automation::LogLevel::info, "serve", "SIGHUP: configuration reloaded");
-  audit("daemon.reload", st::AuditOutcome::success, "configuration reloaded: thresholds, scaled resources, alert rules, log level",
+  audit("daemon.reload", st::AuditOutcome::success,
+        restart_needed.empty() ? "configuration reloaded: thresholds, scaled resources, alert rules, log level"
+                               : fmt::format("configuration reloaded: thresholds, scaled resources, alert rules, log level; {} other "
+                                             "change(s) take effect at the next start",
+                                             restart_needed.size()),
         {{"restart_needed_for", std::move(restart_needed)}});
 }
 
@@ -632,6 +674,7 @@ void Daemon::stop(const std::string& why) {
                   fmt::format("{}: draining (up to {})", why, automation::format_duration(ctx_.config.server.drain_timeout)));
   const auto left = workflows_ ? workflows_->stop(ctx_.config.server.drain_timeout) : std::vector<std::int64_t>{};
   if (server_) server_->stop();
+  if (work_) work_->stop();
   if (loop_) loop_->stop();
   if (supervisor_) supervisor_.reset();  // stops the supervised services
   bj::array ids;
@@ -640,14 +683,17 @@ void Daemon::stop(const std::string& why) {
                                    : fmt::format("{}: {} run(s) still running after the drain were interrupted (a restart recovers them)",
                                                  why, left.size());
   if (!left.empty()) automation::log(automation::LogLevel::warn, "serve", reason);
-  if (store_) audit("daemon.stop", st::AuditOutcome::success, reason, {{"interrupted_runs", std::move(ids)}});
+  // Only a daemon that started records its stop: the next one resumes the runs of the last record.
+  if (store_ && started_ok_) audit("daemon.stop", st::AuditOutcome::success, reason, {{"interrupted_runs", std::move(ids)}});
 }
 
 int run_serve(Context& ctx, const ServeOptions& o) {
   if (o.routes) {
     // The route table alone (no store, no server): what docs/openapi.json must describe.
     Services none;
-    for (const auto& r : api_routes(none).routes()) fmt::print("{}\n", r);
+    std::vector<std::string> described;
+    (void)api_routes(none, &described);
+    for (const auto& r : described) fmt::print("{}\n", r);
     return ex_ok;
   }
   std::optional<std::chrono::steady_clock::time_point> until;
@@ -701,7 +747,7 @@ void register_serve(CLI::App& app, Context& ctx) {
   auto* serve = app.add_subcommand("serve", "Run the daemon: scheduler, healer, scaler, metrics and the HTTP API, until SIGTERM");
   serve->add_option("--port-file", o->port_file, "Write the port it listens on to this file (with server.port 0: a free port)");
   serve->add_option("--for", o->duration, "Stop by itself after this long (a demo, a smoke test), as SIGTERM would");
-  serve->add_flag("--routes", o->routes, "Print the route table (METHOD pattern) and exit");
+  serve->add_flag("--routes", o->routes, "Print the route table (METHOD pattern role) and exit");
   serve->footer(
       "Zero configuration works: the store under var/, listening on 127.0.0.1:8080 (server.*).\n"
       "SIGHUP reloads the configuration (a bad one is refused and the old one kept); SIGTERM drains running\n"

@@ -1,4 +1,5 @@
 // autoctl token create --name N --role R [--expires-in D] | list [--all] | revoke ID|NAME [--reason R]
+#include "components.hpp"
 #include "context.hpp"
 
 #include <automation/core/time.hpp>
@@ -20,21 +21,6 @@ struct TokenOptions {
   std::string name, role = "viewer", expires_in, id, reason;
   bool all = false;
 };
-
-bj::value at(TimePoint t) { return t == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(t)); }
-
-bj::object token_json(const st::TokenRecord& t) {
-  return {{"id", t.id},
-          {"name", t.name},
-          {"role", t.role},
-          {"created", at(t.created)},
-          {"created_by", t.created_by},
-          {"expires", at(t.expires)},
-          {"revoked", at(t.revoked)},
-          {"revoked_by", t.revoked_by},
-          {"last_used", at(t.last_used)},
-          {"last_used_from", t.last_used_from}};
-}
 
 rt::CallContext call_of(const Context& ctx) { return {"", "", ctx.origin()}; }
 
@@ -64,7 +50,7 @@ int run_create(Context& ctx, const TokenOptions& o) {
   auto t = access.create(o.name, *role, ctx.actor(), expires, call_of(ctx));
   if (!t) return ctx.error(t.error());
   if (ctx.global.json) {
-    auto j = token_json(t->record);
+    auto j = token_record_json(t->record);
     j["token"] = t->token;
     ctx.print_json(j);
   } else {
@@ -84,7 +70,7 @@ int run_list(Context& ctx, const TokenOptions& o) {
   if (!list) return ctx.error(list.error());
   if (ctx.global.json) {
     bj::array items;
-    for (const auto& t : *list) items.push_back(token_json(t));
+    for (const auto& t : *list) items.push_back(token_record_json(t));
     ctx.print_json(bj::object{{"tokens", std::move(items)}});
     return ex_ok;
   }
@@ -109,7 +95,7 @@ int run_revoke(Context& ctx, const TokenOptions& o) {
   auto r = access.revoke(o.id, ctx.actor(), o.reason.empty() ? "revoked from the command line" : o.reason, call_of(ctx));
   if (!r) return ctx.error(r.error());
   if (ctx.global.json)
-    ctx.print_json(token_json(*r));
+    ctx.print_json(token_record_json(*r));
   else if (!ctx.global.quiet)
     fmt::print("token {} (\"{}\") revoked; a running daemon refuses it within 5 s\n", r->id, r->name);
   return ex_ok;
@@ -146,7 +132,7 @@ void register_token(CLI::App& app, Context& ctx) {
   revoke->callback([&ctx, o] {
     ctx.remote_capable = true;
     ctx.run = [&ctx, o] {
-      return ctx.remote() ? ctx.print_api(ctx.api("DELETE", "/api/v1/tokens/" + Context::encode(o->id))) : run_revoke(ctx, *o);
+      return ctx.remote() ? ctx.print_api(ctx.api("DELETE", "/api/v1/tokens/" + Context::encode(o->id) + Context::query({{"reason", o->reason}}))) : run_revoke(ctx, *o);
     };
   });
 }

@@ -62,11 +62,11 @@ int run_remote(Context& ctx, const std::string& target, const std::map<std::stri
                                        "a workflow file runs here, not through --server: install it in the daemon's workflows_dir"));
   bj::object p;
   for (const auto& [k, v] : params) p[k] = v;
-  auto started = ctx.api("POST", "/api/v1/workflows/" + Context::encode(target) + "/runs", bj::object{{"params", p}, {"wait", "30s"}});
+  StopSignals signals;  // from here on, Ctrl-C cancels the run on the daemon
+  auto started = ctx.api("POST", "/api/v1/workflows/" + Context::encode(target) + "/runs", bj::object{{"params", p}});
   if (!started) return ctx.error(started.error());
   const auto id = started->at("run").at("id").as_int64();
   if (!ctx.global.quiet) fmt::print(stderr, "autoctl: run {} of {} started on {}\n", id, target, ctx.server_url());
-  StopSignals signals;
   bool cancel_sent = false;
   for (;;) {
     auto r = ctx.api("GET", fmt::format("/api/v1/runs/{}", id));
@@ -362,7 +362,7 @@ void register_workflow(CLI::App& app, Context& ctx) {
         return ctx.print_api(
             ctx.api("GET", "/api/v1/runs" + Context::query({{"workflow", ha->workflow},
                                                             {"state", ha->state},
-                                                            {"limit", std::to_string(std::clamp<std::size_t>(ha->limit, 1, 1000))}})));
+                                                            {"limit", std::to_string(ha->limit == 0 ? 1000 : std::min<std::size_t>(ha->limit, 1000))}})));
       st::RunQuery q;
       if (!ha->workflow.empty()) q.workflow = ha->workflow;
       if (!ha->state.empty()) {

@@ -246,7 +246,7 @@ const std::vector<KeyDef>& defs() {
     v.push_back({"server.drain_timeout",
                  "AUTOMATION_SERVER_DRAIN_TIMEOUT",
                  Kind::duration,
-                 "on SIGTERM, how long running workflow runs get to finish before they are cancelled",
+                 "on SIGTERM, how long running workflow runs get to finish before they are interrupted (the next start resumes them)",
                  {},
                  -INFINITY,
                  INFINITY,

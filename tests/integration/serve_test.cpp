@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <memory>
@@ -84,6 +85,20 @@ class Served {
     INFO(a.body);
     REQUIRE(d);
     return *d;
+  }
+  /// POSTs a run (with "wait") and, when the daemon answers 202 (a loaded machine), polls the run
+  /// until it is final: its final record.
+  bj::value run_to_end(const std::string& path, const std::string& role, const std::string& body,
+                       std::vector<std::pair<std::string, std::string>> headers = {}) {
+    auto a = call("POST", path, role, body, headers);
+    INFO(a.body);
+    REQUIRE((a.status == 200 || a.status == 202));
+    auto run = doc(a).at("run");
+    for (int i = 0; i < 600 && (run.at("state") == "queued" || run.at("state") == "running"); ++i) {
+      std::this_thread::sleep_for(100ms);  // polling the daemon for the run's end
+      run = doc(call("GET", fmt::format("/api/v1/runs/{}", run.at("id").as_int64()), "viewer"));
+    }
+    return run;
   }
   int stop() {
     daemon->signal(SIGTERM);
@@ -168,9 +183,7 @@ TEST_CASE("autoctl serve: only /healthz answers without a token, and each role r
   const auto run_path = "/api/v1/workflows/cleanup-resources/runs";
   auto refused = s.call("POST", run_path, "viewer", R"({"params": {"dry_run": "true"}})");
   CHECK(refused.status == 403);
-  auto ran = s.call("POST", run_path, "operator", R"({"params": {"dry_run": "true"}, "wait": "20s"})", {{"X-Request-Id", "req-run-1"}});
-  REQUIRE(ran.status == 200);
-  auto run = Served::doc(ran).at("run");
+  auto run = s.run_to_end(run_path, "operator", R"({"params": {"dry_run": "true"}, "wait": "20s"})", {{"X-Request-Id", "req-run-1"}});
   CHECK(run.at("state") == "succeeded");
   CHECK(run.at("trigger") == "api: token:operator-token");
   CHECK(run.at("correlation_id") == "req-run-1");
@@ -184,7 +197,7 @@ TEST_CASE("autoctl serve: only /healthz answers without a token, and each role r
   CHECK(s.call("DELETE", "/api/v1/runs", "admin").status == 405);
 
   // Pagination: two runs, one per page.
-  REQUIRE(s.call("POST", run_path, "operator", R"({"params": {"dry_run": "true"}, "wait": "20s"})").status == 200);
+  CHECK(s.run_to_end(run_path, "operator", R"({"params": {"dry_run": "true"}, "wait": "20s"})").at("state") == "succeeded");
   auto first = Served::doc(s.call("GET", "/api/v1/runs?limit=1", "viewer"));
   CHECK(first.at("items").as_array().size() == 1);
   CHECK(first.at("next_offset") == 1);
@@ -237,7 +250,10 @@ TEST_CASE("autoctl serve: only /healthz answers without a token, and each role r
   CHECK_THAT(std::string(first_run->at("origin").as_string()), Contains("http 127.0.0.1:"));
   CHECK(denied == 1);
   CHECK(failed == 1);
-  CHECK(audit_records(s, "action=auth.failed").size() >= 6);
+  CHECK(audit_records(s, "action=auth.failed").size() == 6);
+  bool read_denied = false;  // a read beyond the role is recorded too
+  for (const auto& r : audit_records(s, "action=api.denied")) read_denied = read_denied || r.at("actor") == "token:viewer-token";
+  CHECK(read_denied);
   CHECK(audit_records(s, "action=breaker.reset").size() == 2);
   CHECK(audit_records(s, "action=token.revoke").size() == 1);
   CHECK(s.stop() == 0);
@@ -364,6 +380,10 @@ TEST_CASE("autoctl serve: /metrics passes promtool, and a real Prometheus server
     INFO(line << "\n" << m.body);
     CHECK(m.body.find(line) != std::string::npos);
   }
+  // Statements were timed (the family alone is registered at start).
+  const auto count_at = m.body.find("automation_store_statement_duration_seconds_count ");
+  REQUIRE(count_at != std::string::npos);
+  CHECK(std::stod(m.body.substr(count_at + std::string("automation_store_statement_duration_seconds_count ").size())) > 10);
   test::write_file(s.dir.file("metrics.txt"), m.body);
   auto check = test::run_process({"/bin/sh", "-c", fmt::format("{} check metrics < {}", PROMTOOL_PATH, s.dir.file("metrics.txt"))});
   INFO(check.out << check.err);
@@ -437,8 +457,25 @@ TEST_CASE("autoctl serve: SIGHUP with a broken configuration keeps the old one, 
   REQUIRE(reloads(3));
   auto good = Served::doc(s.call("GET", "/api/v1/audit?action=daemon.reload", "admin")).at("items").as_array()[0];
   CHECK(good.at("outcome") == "success");
-  REQUIRE(good.at("details").at("restart_needed_for").as_array().size() == 1);
-  CHECK(good.at("details").at("restart_needed_for").as_array()[0] == "workflows_dir");
+  const auto& restart = good.at("details").at("restart_needed_for").as_array();
+  CHECK(restart.size() == 2);
+  CHECK(std::find(restart.begin(), restart.end(), bj::value("workflows_dir")) != restart.end());
+  CHECK(std::find(restart.begin(), restart.end(), bj::value("thresholds.cpu_high")) != restart.end());
+  // A scaling file that does not load is refused and the resources in effect stay.
+  test::write_file(s.dir.file("scaling.json"), R"({"resources": [{"name": "web", "actuator": {"type": "command", "resize": ["true"], "status": ["echo", "2"]}}]})");
+  test::write_file(s.dir.file("config.json"), R"({"thresholds": {"cpu_high": 70}, "workflows_dir": "elsewhere", "scaling": {"resources_file": "scaling.json"}})");
+  s.daemon->signal(SIGHUP);
+  REQUIRE(reloads(4));
+  auto scaled = Served::doc(s.call("GET", "/api/v1/scaling", "viewer")).at("items").as_array();
+  REQUIRE(scaled.size() == 1);
+  CHECK(scaled[0].at("resource") == "web");
+  test::write_file(s.dir.file("scaling.json"), R"({"resources": [{"name": "web", "actuator": {"type": "teleporter"}}]})");
+  s.daemon->signal(SIGHUP);
+  REQUIRE(reloads(5));
+  auto refused = Served::doc(s.call("GET", "/api/v1/audit?action=daemon.reload", "admin")).at("items").as_array()[0];
+  CHECK(refused.at("outcome") == "failure");
+  CHECK_THAT(std::string(refused.at("details").at("error").as_string()), Contains("scaling.json"));
+  CHECK(Served::doc(s.call("GET", "/api/v1/scaling", "viewer")).at("items").as_array().size() == 1);
   CHECK(s.call("GET", "/api/v1/status", "viewer").status == 200);
   CHECK(s.stop() == 0);
 }
@@ -447,15 +484,17 @@ TEST_CASE("autoctl serve: SIGTERM in the middle of a run records it interrupted,
   Served s(R"({"server": {"drain_timeout": "0s"}})");
   const auto started = s.dir.file("started.flag"), done = s.dir.file("done.flag");
   test::write_file(s.dir.file("workflows/slow.json"), fmt::format(R"({{"name": "slow", "on_interrupt": "resume", "steps": [
-      {{"id": "work", "shell": "test -f {1} && exit 0; touch {0}; sleep 60"}}]}})",
+      {{"id": "work", "shell": "test -f {1} && exit 0; echo $$ > {0}; sleep 60"}}]}})",
                                                                   started, done));
   s.start();
   auto queued = s.call("POST", "/api/v1/workflows/slow/runs", "operator");
   REQUIRE(queued.status == 202);
   const auto id = Served::doc(queued).at("run").at("id").as_int64();
   for (int i = 0; i < 3000 && !std::filesystem::exists(started); ++i) std::this_thread::sleep_for(10ms);
-  REQUIRE(std::filesystem::exists(started));
+  for (int i = 0; i < 3000 && test::read_file(started).empty(); ++i) std::this_thread::sleep_for(10ms);
+  const int step_pid = std::stoi(test::read_file(started));
   CHECK(s.stop() == 0);
+  CHECK(::kill(step_pid, 0) == -1);  // the step's process group was killed with the engine
 
   auto status = autoctl({"--json", "workflow", "status", std::to_string(id)}, s.env, s.cwd());
   INFO(status.out << status.err);
@@ -481,24 +520,25 @@ TEST_CASE("autoctl serve: docs/openapi.json describes exactly the routes the dae
   std::set<std::string> served;
   std::istringstream lines(routes.out);
   for (std::string line; std::getline(lines, line);) {
-    // "GET /api/v1/runs/:id" -> "get /api/v1/runs/{id}"
-    const auto space = line.find(' ');
-    std::string method = line.substr(0, space), path, out;
+    // "GET /api/v1/runs/:id viewer" -> "get /api/v1/runs/{id} viewer"
+    std::istringstream fields(line);
+    std::string method, path, role, out;
+    fields >> method >> path >> role;
     for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::istringstream segs(line.substr(space + 1));
+    std::istringstream segs(path);
     for (std::string seg; std::getline(segs, seg, '/');)
       if (!seg.empty()) out += "/" + (seg[0] == ':' ? "{" + seg.substr(1) + "}" : seg);
-    served.insert(method + " " + out);
+    served.insert(method + " " + out + " " + role);
   }
   auto doc = json::parse(test::read_file(std::string(AUTOMATION_SOURCE_DIR) + "/docs/openapi.json"));
   REQUIRE(doc);
   std::set<std::string> documented;
   for (const auto& [path, ops] : doc->at("paths").as_object())
     for (const auto& [method, op] : ops.as_object()) {
-      documented.insert(std::string(method) + " " + std::string(path));
       INFO(path << " " << method);
-      CHECK(op.as_object().contains("x-role"));
+      REQUIRE(op.as_object().contains("x-role"));
       CHECK(op.as_object().contains("summary"));
+      documented.insert(std::string(method) + " " + std::string(path) + " " + std::string(op.at("x-role").as_string()));
     }
   CHECK(served == documented);
   CHECK(served.size() > 50);
@@ -512,7 +552,7 @@ TEST_CASE("autoctl serve: docs/openapi.json describes exactly the routes the dae
 }
 
 TEST_CASE("autoctl serve: requests that wait for runs are capped, so they cannot take every loop thread") {
-  Served s(R"({"server": {"threads": 2}})");  // at most one waiting request
+  Served s(R"({"server": {"threads": 2}})");  // at most one waiting request (half the threads)
   const auto done = s.dir.file("done.flag");
   test::write_file(
       s.dir.file("workflows/gate.json"),
@@ -525,6 +565,10 @@ TEST_CASE("autoctl serve: requests that wait for runs are capped, so they cannot
                                  [](const bj::value& d) { return d.at("items").as_array().size() == 1; }, 30,
                                  {{"Authorization", "Bearer " + s.tokens["viewer"]}});
   CHECK(running);
+  const bool holding = poll_json(fmt::format("http://127.0.0.1:{}/api/v1/status", s.port),
+                                 [](const bj::value& d) { return d.at("components").at("api").at("waiting_requests") == 1; }, 30,
+                                 {{"Authorization", "Bearer " + s.tokens["viewer"]}});
+  CHECK(holding);
   auto second = s.call("POST", "/api/v1/workflows/gate/runs", "operator", R"({"wait": "60s"})");
   CHECK(second.status == 202);  // answered at once, not after the gate opens
   CHECK(Served::doc(second).at("run").at("state") != "succeeded");
@@ -603,4 +647,40 @@ TEST_CASE("autoctl --server: commands go through the daemon's API with a token, 
   CHECK(s.stop() == 0);
   auto gone = as("viewer", {"status"});
   CHECK(gone.exit_code == 69);
+}
+
+TEST_CASE("autoctl serve: every route refuses a caller without a token (401) and each role below its own (403)") {
+  auto routes = autoctl({"serve", "--routes"});
+  REQUIRE(routes.exit_code == 0);
+  Served s;
+  s.start();
+  const std::vector<std::string> order{"viewer", "operator", "admin"};
+  std::istringstream lines(routes.out);
+  int checked = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string method, pattern, role;
+    fields >> method >> pattern >> role;
+    if (role == "none") continue;
+    std::string path;
+    std::istringstream segs(pattern);
+    for (std::string seg; std::getline(segs, seg, '/');) {
+      if (seg.empty()) continue;
+      if (seg[0] != ':')
+        path += "/" + seg;
+      else
+        path += seg == ":id" ? "/1" : seg == ":name" ? "/cleanup-resources" : seg == ":target" ? "/disk" : "/web";
+    }
+    INFO(line);
+    CHECK(s.call(method, path).status == 401);
+    const auto rank = std::find(order.begin(), order.end(), role) - order.begin();
+    REQUIRE(rank < 3);
+    for (std::ptrdiff_t below = 0; below < rank; ++below) {
+      INFO(order[below]);
+      CHECK(s.call(method, path, order[below], "{}").status == 403);
+    }
+    ++checked;
+  }
+  CHECK(checked > 55);
+  CHECK(s.stop() == 0);
 }

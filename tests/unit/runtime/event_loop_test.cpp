@@ -46,12 +46,12 @@ TEST_CASE("EventLoop: posted work and repeating tasks, which never overlap thems
   std::atomic<int> inside{0}, overlap{0};
   loop.every("busy", 0ms, [&] {
     if (inside.fetch_add(1) > 0) overlap.fetch_add(1);
-    std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::microseconds(200));  // a window another run would fall into
     inside.fetch_sub(1);
     runs.hit();
     return Duration::zero();
   });
-  CHECK(runs.reaches(200));
+  CHECK(runs.reaches(50));
   CHECK(overlap.load() == 0);
 
   // Every other run throws: it is logged, and the task runs again after the delay it last returned.
@@ -84,10 +84,14 @@ TEST_CASE("EventLoop: cancel ends a task, and a long delay is honoured") {
   CHECK(loop.cancel(id));
   CHECK_FALSE(loop.cancel(id));
   const int after = fast.value();
-  // The next run would have been due long ago: a post that runs after it proves it did not come.
-  Counter marker;
-  for (int i = 0; i < 50; ++i) loop.post([&] { marker.hit(); });
-  CHECK(marker.reaches(50));
+  // A task every 20 ms running three times proves 40 ms passed: the cancelled 1 ms task would have
+  // run many times meanwhile.
+  Counter probe;
+  loop.every("probe", 0ms, [&] {
+    probe.hit();
+    return Duration(std::chrono::milliseconds(20));
+  });
+  CHECK(probe.reaches(3));
   CHECK(fast.value() <= after + 1);  // at most the run already in progress
   CHECK(slow.value() == 1);
   loop.stop();
