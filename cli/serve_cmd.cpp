@@ -6,6 +6,7 @@
 #include <automation/core/logging.hpp>
 #include <automation/core/time.hpp>
 #include <automation/resilience/breaker_registry.hpp>
+#include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/version.hpp>
 #include <automation/workflow/builtins.hpp>
@@ -690,7 +691,11 @@ void Daemon::stop(const std::string& why) {
 int run_serve(Context& ctx, const ServeOptions& o) {
   if (o.routes) {
     // The route table alone (no store, no server): what docs/openapi.json must describe.
+    // Nothing is served: the routes need an access control to be built, not a store.
+    st::MemoryStore memory;
+    rt::AccessControl access(memory, automation::SystemClock::instance());
     Services none;
+    none.access = &access;
     std::vector<std::string> described;
     (void)api_routes(none, &described);
     for (const auto& r : described) fmt::print("{}\n", r);
