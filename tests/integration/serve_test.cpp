@@ -3,8 +3,8 @@
 // configuration, and SIGTERM in the middle of a workflow run followed by a restart that recovers it.
 #include <automation/core/json.hpp>
 
-#include "detail/http_client.hpp"
 #include "support/autoctl.hpp"
+#include "support/http_client.hpp"
 #include "support/json_out.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -66,29 +66,15 @@ class Served {
 
   /// The call without Catch's macros (they are not thread-safe): for another thread.
   Result<detail::HttpAnswer> call_quietly(std::string method, std::string path, std::string role, std::string body) {
-    detail::HttpCall c;
-    c.method = std::move(method);
-    c.url = fmt::format("http://127.0.0.1:{}{}", port, path);
-    c.body = std::move(body);
-    c.headers.emplace_back("Authorization", "Bearer " + tokens.at(role));
-    c.timeout = 90s;
-    c.expect_status = {200, 202, 400, 503};
-    const std::atomic<bool> never{false};
-    return detail::perform_http(c, never);
+    return test::http_call(port, std::move(method), std::move(path), std::move(body), {{"Authorization", "Bearer " + tokens.at(role)}}, 90s,
+                           {200, 202, 400, 503});
   }
 
   detail::HttpAnswer call(std::string method, std::string path, std::string role = {}, std::string body = {},
                           std::vector<std::pair<std::string, std::string>> headers = {}) {
-    detail::HttpCall c;
-    c.method = std::move(method);
-    c.url = fmt::format("http://127.0.0.1:{}{}", port, path);
-    c.body = std::move(body);
-    c.headers = std::move(headers);
-    if (!role.empty()) c.headers.emplace_back("Authorization", "Bearer " + (tokens.contains(role) ? tokens[role] : role));
-    c.timeout = 30s;
-    c.expect_status = {200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 502, 503};
-    const std::atomic<bool> never{false};
-    auto a = detail::perform_http(c, never);
+    if (!role.empty()) headers.emplace_back("Authorization", "Bearer " + (tokens.contains(role) ? tokens[role] : role));
+    auto a = test::http_call(port, std::move(method), std::move(path), std::move(body), std::move(headers), 30s,
+                             {200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 502, 503});
     INFO(log());
     REQUIRE(a);
     return *a;
@@ -475,8 +461,10 @@ TEST_CASE("autoctl serve: SIGHUP with a broken configuration keeps the old one, 
   CHECK(std::find(restart.begin(), restart.end(), bj::value("workflows_dir")) != restart.end());
   CHECK(std::find(restart.begin(), restart.end(), bj::value("thresholds.cpu_high")) != restart.end());
   // A scaling file that does not load is refused and the resources in effect stay.
-  test::write_file(s.dir.file("scaling.json"), R"({"resources": [{"name": "web", "actuator": {"type": "command", "resize": ["true"], "status": ["echo", "2"]}}]})");
-  test::write_file(s.dir.file("config.json"), R"({"thresholds": {"cpu_high": 70}, "workflows_dir": "elsewhere", "scaling": {"resources_file": "scaling.json"}})");
+  test::write_file(s.dir.file("scaling.json"),
+                   R"({"resources": [{"name": "web", "actuator": {"type": "command", "resize": ["true"], "status": ["echo", "2"]}}]})");
+  test::write_file(s.dir.file("config.json"),
+                   R"({"thresholds": {"cpu_high": 70}, "workflows_dir": "elsewhere", "scaling": {"resources_file": "scaling.json"}})");
   s.daemon->signal(SIGHUP);
   REQUIRE(reloads(4));
   auto scaled = Served::doc(s.call("GET", "/api/v1/scaling", "viewer")).at("items").as_array();

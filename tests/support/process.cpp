@@ -17,6 +17,28 @@ extern char** environ;
 
 namespace automation::test {
 
+namespace {
+
+/// posix_spawn of argv with the current environment minus AUTOMATION_* and OPENAI_* plus `env`;
+/// destroys `fa`. The error number, 0 on success.
+int spawn(pid_t& pid, const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, posix_spawn_file_actions_t& fa) {
+  std::vector<std::string> envs;
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, "AUTOMATION_", 11) != 0 && std::strncmp(*e, "OPENAI_", 7) != 0) envs.emplace_back(*e);
+  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& a : argv_copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  return rc;
+}
+
+}  // namespace
+
 ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, const std::string& cwd,
                           const std::string& stdin_data) {
   int out[2], err[2], in[2];
@@ -28,20 +50,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
 
-  std::vector<std::string> envs;
-  for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, "AUTOMATION_", 11) != 0 && std::strncmp(*e, "OPENAI_", 7) != 0) envs.emplace_back(*e);
-  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-  std::vector<char*> envp, args;
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& a : argv_copy) args.push_back(a.data());
-  args.push_back(nullptr);
-
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
+  const int rc = spawn(pid, argv, env, fa);
   ::close(out[1]);
   ::close(err[1]);
   ::close(in[0]);
@@ -98,19 +108,8 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const
   posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-  std::vector<std::string> envs;
-  for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, "AUTOMATION_", 11) != 0 && std::strncmp(*e, "OPENAI_", 7) != 0) envs.emplace_back(*e);
-  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-  std::vector<char*> envp, args;
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& a : argv_copy) args.push_back(a.data());
-  args.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
+  const int rc = spawn(pid, argv, env, fa);
   if (rc != 0) throw std::runtime_error(std::string("posix_spawn failed: ") + std::strerror(rc));
   pid_ = pid;
 }

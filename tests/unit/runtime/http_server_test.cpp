@@ -21,8 +21,8 @@
 #include <mutex>
 #include <thread>
 
-#include "detail/http_client.hpp"
 #include "support/catch_result.hpp"
+#include "support/http_client.hpp"
 
 using namespace automation;
 using namespace automation::runtime;
@@ -65,14 +65,7 @@ Router test_router(std::atomic<int>& concurrent, std::atomic<int>& peak) {
 
 detail::HttpAnswer call(int port, std::string method, std::string path, std::string body = {},
                         std::vector<std::pair<std::string, std::string>> headers = {}) {
-  detail::HttpCall c;
-  c.method = std::move(method);
-  c.url = fmt::format("http://127.0.0.1:{}{}", port, path);
-  c.body = std::move(body);
-  c.headers = std::move(headers);
-  c.timeout = 5s;
-  const std::atomic<bool> never{false};
-  auto a = detail::perform_http(c, never);
+  auto a = test::http_call(port, std::move(method), std::move(path), std::move(body), std::move(headers), 5s);
   REQUIRE(a);
   return *a;
 }
