@@ -4,6 +4,7 @@
 
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
+#include <automation/intelligence/timeline.hpp>
 #include <automation/resilience/breaker_registry.hpp>
 #include <automation/resilience/task_history.hpp>
 #include <automation/runtime/prometheus.hpp>
@@ -157,7 +158,6 @@ class Api {
   std::vector<std::string> described_;  ///< "METHOD pattern role", as added
 
  private:
-
   // ---- handlers ----
   HttpResponse status(const HttpRequest&, const Principal&) { return ok(s_.status()); }
   HttpResponse stats(const HttpRequest&, const Principal&);
@@ -189,6 +189,7 @@ class Api {
   HttpResponse create_token(const HttpRequest&, const Principal&);
   HttpResponse revoke_token(const HttpRequest&, const Principal&);
   HttpResponse command(const HttpRequest&, const Principal&);
+  HttpResponse timeline(const HttpRequest&, const Principal&);
 
   Services& s_;
   rt::AccessControl& access_;
@@ -358,7 +359,8 @@ HttpResponse Api::runs(const HttpRequest& req, const Principal&, std::optional<s
     if (!s) return err(bad(fmt::format("query parameter \"state\": {}", s.error().message)));
     q.states = {*s};
   }
-  return listing(req, q, [&](const st::RunQuery& x) { return s_.store->list_runs(x); }, [](const st::RunRecord& r) { return wf::to_json(r); });
+  return listing(
+      req, q, [&](const st::RunQuery& x) { return s_.store->list_runs(x); }, [](const st::RunRecord& r) { return wf::to_json(r); });
 }
 
 HttpResponse Api::run(const HttpRequest& req, const Principal&) {
@@ -471,7 +473,8 @@ HttpResponse Api::tasks(const HttpRequest& req, const Principal&) {
     if (!o) return err(bad(fmt::format("query parameter \"outcome\": {}", o.error().message)));
     q.outcome = *o;
   }
-  return listing(req, q, [&](const st::TaskQuery& x) { return s_.store->query_tasks(x); }, [](const st::TaskRecord& r) { return rs::to_json(r); });
+  return listing(
+      req, q, [&](const st::TaskQuery& x) { return s_.store->query_tasks(x); }, [](const st::TaskRecord& r) { return rs::to_json(r); });
 }
 
 HttpResponse Api::task_stats(const HttpRequest& req, const Principal&) {
@@ -506,7 +509,8 @@ HttpResponse Api::scaling_history(const HttpRequest& req, const Principal&) {
   q.resource = text_param(req, "resource");
   q.action = text_param(req, "action");
   q.outcome = text_param(req, "outcome");
-  return listing(req, q, [&](const st::ScalingQuery& x) { return s_.store->list_scaling(x); }, scaling_record_json);
+  return listing(
+      req, q, [&](const st::ScalingQuery& x) { return s_.store->list_scaling(x); }, scaling_record_json);
 }
 
 HttpResponse Api::scale(const HttpRequest&, const Principal& who, std::string resource, const bj::object& body) {
@@ -571,7 +575,8 @@ HttpResponse Api::health_history(const HttpRequest& req, const Principal&) {
   st::HealingQuery q;
   q.target = text_param(req, "target");
   q.kind = text_param(req, "kind");
-  return listing(req, q, [&](const st::HealingQuery& x) { return s_.store->list_healing(x); }, healing_record_json);
+  return listing(
+      req, q, [&](const st::HealingQuery& x) { return s_.store->list_healing(x); }, healing_record_json);
 }
 
 HttpResponse Api::pause_target(const HttpRequest& req, const Principal& who, bool pause) {
@@ -608,16 +613,17 @@ HttpResponse Api::audit(const HttpRequest& req, const Principal&, bool security)
   }
   // Security events: denied calls, failed authentications and flagged sources.
   if (security) q.outcome = st::AuditOutcome::denied;
-  return listing(req, q, [&](const st::AuditQuery& x) { return s_.store->query_audit(x); }, audit_record_json);
+  return listing(
+      req, q, [&](const st::AuditQuery& x) { return s_.store->query_audit(x); }, audit_record_json);
 }
 
 HttpResponse Api::alerts(const HttpRequest& req, const Principal&) {
   st::AlertQuery q;
   q.state = text_param(req, "state");
   q.rule = text_param(req, "rule");
-  return listing(req, q, [&](const st::AlertQuery& x) { return s_.store->list_alerts(x); }, alert_record_json);
+  return listing(
+      req, q, [&](const st::AlertQuery& x) { return s_.store->list_alerts(x); }, alert_record_json);
 }
-
 
 HttpResponse Api::tokens(const HttpRequest& req, const Principal&) {
   const bool all = text_param(req, "revoked").value_or("false") == "true";
@@ -660,6 +666,46 @@ HttpResponse Api::revoke_token(const HttpRequest& req, const Principal& who) {
   return ok(token_record_json(*r));
 }
 
+// ---- intelligence ------------------------------------------------------------------------------
+
+HttpResponse Api::timeline(const HttpRequest& req, const Principal&) {
+  auto duration = [&](std::string_view key, automation::Duration fallback) -> Result<automation::Duration> {
+    auto t = text_param(req, key);
+    if (!t) return fallback;
+    auto d = automation::parse_duration(*t);
+    if (!d) return bad(fmt::format("query parameter \"{}\": {}", key, d.error().message));
+    return automation::Duration(*d);
+  };
+  auto before = duration("before", std::chrono::minutes(30));
+  if (!before) return err(before.error());
+  auto after = duration("after", std::chrono::minutes(10));
+  if (!after) return err(after.error());
+  auto limit = integer_param(req, "limit", 500, 1, 10'000);
+  if (!limit) return err(limit.error());
+  const automation::intelligence::TimelineOptions options{static_cast<std::size_t>(*limit)};
+  const auto now = s_.clock->now();
+  Result<automation::intelligence::Timeline> t = automation::fail(errc::internal, "no timeline");
+  if (text_param(req, "run") && text_param(req, "alert")) return err(bad("give run or alert, not both"));
+  if (text_param(req, "run")) {
+    auto id = integer_param(req, "run", 0, 1, INT64_MAX);
+    if (!id) return err(id.error());
+    t = automation::intelligence::timeline_for_run(*s_.store, *id, now, *before, *after, options);
+  } else if (text_param(req, "alert")) {
+    auto id = integer_param(req, "alert", 0, 1, INT64_MAX);
+    if (!id) return err(id.error());
+    t = automation::intelligence::timeline_for_alert(*s_.store, *id, now, *before, *after, options);
+  } else {
+    auto since = time_param(req, "since");
+    if (!since) return err(since.error());
+    auto until = time_param(req, "until");
+    if (!until) return err(until.error());
+    if (!*since) return err(bad("give run=ID, alert=ID, or since (and until) for a range"));
+    t = automation::intelligence::timeline(*s_.store, **since, until->value_or(now), options);
+  }
+  if (!t) return err(t.error());
+  return ok(automation::intelligence::to_json(*t));
+}
+
 // ---- the command API ---------------------------------------------------------------------------
 
 HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
@@ -683,17 +729,18 @@ HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
   const rt::CallContext call{req.remote, req.correlation_id};
   // A mutating command is audited as the operation it is, with its outcome, like its route.
   auto audited = [&](const std::string& op, const std::string& resource, HttpResponse r) {
-    const auto outcome = r.status < 400                        ? st::AuditOutcome::success
+    const auto outcome = r.status < 400                       ? st::AuditOutcome::success
                          : r.status == 401 || r.status == 403 ? st::AuditOutcome::denied
                                                               : st::AuditOutcome::failure;
     access_.audit(&who, op, resource, outcome, fmt::format("command {}: answered {}", action, r.status),
-                  automation::json::dump(bj::object{{"method", req.method}, {"path", req.path}, {"command", action}, {"status", r.status}}), call);
+                  automation::json::dump(bj::object{{"method", req.method}, {"path", req.path}, {"command", action}, {"status", r.status}}),
+                  call);
     return r;
   };
   auto denied = [&]() -> std::optional<HttpResponse> {
     if (who.role >= Role::operator_) return std::nullopt;
-    return HttpResponse::error(403, "permission_denied", fmt::format("token \"{}\" has role {}; {} needs operator", who.name,
-                                                                     rt::to_string(who.role), action));
+    return HttpResponse::error(403, "permission_denied",
+                               fmt::format("token \"{}\" has role {}; {} needs operator", who.name, rt::to_string(who.role), action));
   };
   auto start = [&](std::string workflow, bj::object p) {
     const auto resource = "workflow:" + workflow;
@@ -725,7 +772,8 @@ HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
   }
   (void)module;  // accepted, as the seed's clients send it; the action says what to do
   return err(bad(fmt::format(
-      "unknown command action \"{}\" (aggregate-metrics, generate-forecast, execute-workflow, scale-resources, generate-report, get-stats)", action)));
+      "unknown command action \"{}\" (aggregate-metrics, generate-forecast, execute-workflow, scale-resources, generate-report, get-stats)",
+      action)));
 }
 
 // ---- the table ---------------------------------------------------------------------------------
@@ -828,6 +876,8 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
       [this](const HttpRequest& q, const Principal& p) { return pause_target(q, p, false); });
   // Alerts.
   add(r, "GET", {"/api/v1/alerts"}, V, "", "", bind(&Api::alerts));
+  // Intelligence: what happened around a failed run, an alert or a time range.
+  add(r, "GET", {"/api/v1/intelligence/timeline", "/api/v1/automation/incidents/timeline"}, V, "", "", bind(&Api::timeline));
   // The audit trail: who did what, from where; admin only.
   add(r, "GET", {"/api/v1/audit", "/api/v1/automation/audit-logs", "/api/v1/automation/trails"}, A, "", "",
       [this](const HttpRequest& q, const Principal& p) { return audit(q, p, false); });

@@ -123,5 +123,6 @@ void register_scale(CLI::App& app, Context& ctx);
 void register_health(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
 void register_token(CLI::App& app, Context& ctx);
+void register_timeline(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

@@ -69,6 +69,7 @@ Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavail
   autoctl::register_health(app, ctx);
   autoctl::register_serve(app, ctx);
   autoctl::register_token(app, ctx);
+  autoctl::register_timeline(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -686,3 +686,47 @@ TEST_CASE("autoctl serve: every route refuses a caller without a token (401) and
   CHECK(checked > 55);
   CHECK(s.stop() == 0);
 }
+
+TEST_CASE("autoctl timeline: what happened around a failed run, from the store and through the daemon") {
+  Served s;
+  test::write_file(s.dir.file("workflows/flaky.json"), R"({"name": "flaky", "steps": [{"id": "go", "shell": "echo boom >&2; exit 3"}]})");
+  REQUIRE(autoctl({"breaker", "force-open", "payments", "--reason", "provider incident"}, s.env, s.cwd()).exit_code == 0);
+  auto run = autoctl({"--json", "workflow", "run", "flaky"}, s.env, s.cwd());
+  CHECK(run.exit_code == 1);
+  const auto id = test::json_out(run).at("id").as_int64();
+  auto local = autoctl({"--json", "timeline", "--run", std::to_string(id)}, s.env, s.cwd());
+  INFO(local.err);
+  REQUIRE(local.exit_code == 0);
+  auto doc = test::json_out(local);
+  CHECK(doc.at("focus") == bj::value(fmt::format("run:{}", id)));
+  bool failed = false, forced = false;
+  for (const auto& e : doc.at("entries").as_array()) {
+    failed = failed || (e.at("kind") == "run.failed" && e.as_object().contains("focus"));
+    forced = forced || (e.at("kind") == "breaker.force_open" && e.at("source") == "audit");
+  }
+  CHECK(failed);
+  CHECK(forced);
+  auto text = autoctl({"timeline", "--run", std::to_string(id)}, s.env, s.cwd());
+  CHECK_THAT(text.out, Contains("run.failed"));
+  CHECK(autoctl({"timeline"}, s.env, s.cwd()).exit_code == 65);
+  CHECK(autoctl({"timeline", "--run", "999"}, s.env, s.cwd()).exit_code == 66);
+
+  s.start();
+  auto api = s.call("GET", fmt::format("/api/v1/intelligence/timeline?run={}", id), "viewer");
+  REQUIRE(api.status == 200);
+  // The same story, and what the daemon recorded since (its start, the healer's first states).
+  const auto served = Served::doc(api);
+  CHECK(served.at("entries").as_array().size() >= doc.at("entries").as_array().size());
+  bool daemon_started = false;
+  for (const auto& e : served.at("entries").as_array()) daemon_started = daemon_started || e.at("kind") == "daemon.start";
+  CHECK(daemon_started);
+  CHECK(s.call("GET", "/api/v1/automation/incidents/timeline?since=1h", "viewer").status == 200);
+  CHECK(s.call("GET", "/api/v1/intelligence/timeline", "viewer").status == 400);
+  CHECK(s.call("GET", "/api/v1/intelligence/timeline?run=1&alert=1", "viewer").status == 400);
+  auto remote = autoctl(
+      {"--server", fmt::format("http://127.0.0.1:{}", s.port), "--token", s.tokens["viewer"], "timeline", "--run", std::to_string(id)}, {},
+      s.cwd());
+  REQUIRE(remote.exit_code == 0);
+  CHECK(test::json_out(remote).at("focus") == bj::value(fmt::format("run:{}", id)));
+  CHECK(s.stop() == 0);
+}
