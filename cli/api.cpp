@@ -682,10 +682,13 @@ HttpResponse Api::timeline(const HttpRequest& req, const Principal&) {
   if (!after) return err(after.error());
   auto limit = integer_param(req, "limit", 500, 1, 10'000);
   if (!limit) return err(limit.error());
-  const automation::intelligence::TimelineOptions options{static_cast<std::size_t>(*limit)};
+  automation::intelligence::TimelineOptions options;
+  options.limit = static_cast<std::size_t>(*limit);
   const auto now = s_.clock->now();
   Result<automation::intelligence::Timeline> t = automation::fail(errc::internal, "no timeline");
   if (text_param(req, "run") && text_param(req, "alert")) return err(bad("give run or alert, not both"));
+  if ((text_param(req, "run") || text_param(req, "alert")) && (text_param(req, "since") || text_param(req, "until")))
+    return err(bad("since and until go with a plain range; around a run or an alert use before and after"));
   if (text_param(req, "run")) {
     auto id = integer_param(req, "run", 0, 1, INT64_MAX);
     if (!id) return err(id.error());
@@ -700,6 +703,8 @@ HttpResponse Api::timeline(const HttpRequest& req, const Principal&) {
     auto until = time_param(req, "until");
     if (!until) return err(until.error());
     if (!*since) return err(bad("give run=ID, alert=ID, or since (and until) for a range"));
+    // One request reads at most a month: a wider review is several.
+    if (until->value_or(now) - **since > std::chrono::hours(24 * 31)) return err(bad("a timeline's range is at most 31 days"));
     t = automation::intelligence::timeline(*s_.store, **since, until->value_or(now), options);
   }
   if (!t) return err(t.error());

@@ -28,12 +28,18 @@ void print(const it::Timeline& t) {
   for (const auto& e : t.entries)
     fmt::print("{} {} {:<7} {:<18} {:<22} {}\n", e.focus ? ">" : " ", automation::format_timestamp(e.time), e.severity, e.kind, e.subject,
                e.summary);
-  if (t.dropped) fmt::print("  ({} later entries left out: narrow the window or raise --limit)\n", t.dropped);
+  if (t.dropped_before || t.dropped_after)
+    fmt::print("  ({} earlier and {} later entries left out by --limit)\n", t.dropped_before, t.dropped_after);
+  if (t.truncated) fmt::print("  (a source had more records in this window than a timeline reads: some may be missing; narrow it)\n");
 }
 
 int run_timeline(Context& ctx, const TimelineOptions& o) {
   if ((o.run != 0) + (o.alert != 0) + !o.since.empty() != 1)
     return ctx.error(automation::fail(errc::invalid_argument, "give one of --run ID, --alert ID or --since TIME"));
+  if (!o.until.empty() && o.since.empty())
+    return ctx.error(
+        automation::fail(errc::invalid_argument, "--until goes with --since; around a run or an alert use --before and --after"));
+  if (o.limit == 0) return ctx.error(automation::fail(errc::invalid_argument, "--limit must be at least 1"));
   if (ctx.remote())
     return ctx.print_api(ctx.api("GET", "/api/v1/intelligence/timeline" + Context::query({{"run", o.run ? std::to_string(o.run) : ""},
                                                                                           {"alert", o.alert ? std::to_string(o.alert) : ""},
@@ -49,7 +55,8 @@ int run_timeline(Context& ctx, const TimelineOptions& o) {
   auto store = ctx.open_store_or_empty();
   if (!store) return ctx.error(store.error());
   const auto now = automation::SystemClock::instance().now();
-  const it::TimelineOptions options{o.limit};
+  it::TimelineOptions options;
+  options.limit = o.limit;
   automation::Result<it::Timeline> t = automation::fail(errc::internal, "no timeline");
   if (o.run) {
     t = it::timeline_for_run(**store, o.run, now, *before, *after, options);

@@ -2,9 +2,9 @@
 /// Incident timelines: for a failed workflow run, an alert, or any time range, what happened around
 /// it across the store, in time order, to start a post-incident review. It reads what the
 /// components already record: workflow runs (deploys among them: a workflow whose name contains
-/// "deploy"), failed tasks, circuit breaker transitions and health changes (their events), healing
-/// steps, scaling changes, alerts, and the audit trail's actions (failed logins are summed up, not
-/// listed one by one). Nothing is stored.
+/// "deploy"), failed tasks, circuit breaker transitions (their events), health changes and healing
+/// steps (the healing records), scaling changes and policy changes, alerts, and the audit trail's
+/// actions (failed logins are summed up per address). Nothing is stored. See docs/intelligence.md.
 /// Thread-safety: pure functions over a Store, which is safe from several threads.
 #include <automation/core/clock.hpp>
 #include <automation/core/error.hpp>
@@ -29,17 +29,25 @@ struct TimelineEntry {
 };
 
 struct Timeline {
-  TimePoint from{}, until{};           ///< [from, until)
+  TimePoint from{}, until{};           ///< [from, until), whole milliseconds
   std::string focus;                   ///< "run:12", "alert:3", or "" for a plain range
   std::vector<TimelineEntry> entries;  ///< oldest first
-  std::size_t dropped = 0;             ///< entries beyond the limit (the oldest are kept)
+  /// Entries left out by the limit: around a focus those farthest from it in time, before and
+  /// after; in a plain range the latest.
+  std::size_t dropped_before = 0, dropped_after = 0;
+  /// A source had more records in the window than a timeline reads (10 x limit, at least 1000):
+  /// some may be missing; narrow the window.
+  bool truncated = false;
 };
 
 struct TimelineOptions {
-  std::size_t limit = 500;  ///< at most this many entries
+  std::size_t limit = 500;  ///< at most this many entries (>= 1)
+  /// How long before the window a run (queued) or an alert (fired) may have begun and still have
+  /// its end inside the window told.
+  Duration look_back = std::chrono::hours(24);
 };
 
-/// Everything recorded in [from, until). errc::invalid_argument when until <= from.
+/// Everything recorded in [from, until). errc::invalid_argument when until <= from or limit is 0.
 Result<Timeline> timeline(storage::Store& store, TimePoint from, TimePoint until, TimelineOptions options = {});
 /// Around a workflow run: from `before` ahead of its start (or queueing) to `after` past its end (or
 /// `now` while it runs). errc::not_found for an unknown run.

@@ -118,7 +118,7 @@ TEST_CASE("timeline: around a failed deploy, every area's records in time order,
   CHECK_THAT(find(*t, "breaker.opened")->summary, Contains("payments closed -> open: 5 failures in a row"));
   CHECK_THAT(find(*t, "health.unhealthy")->summary, Contains("database is locked"));
   CHECK_THAT(find(*t, "scale.up")->summary, Contains("web 2 -> 4"));
-  CHECK_THAT(find(*t, "auth.failed")->summary, Contains("3 failed authentications from http 10.0.0.9:1"));
+  CHECK_THAT(find(*t, "auth.failed")->summary, Contains("3 failed authentications from http 10.0.0.9 "));  // one address, three connections
   CHECK_FALSE(find(*t, "breaker.opened")->focus);
 
   // Around the alert: the same story, with the alert in focus; a narrow range leaves the rest out.
@@ -134,7 +134,9 @@ TEST_CASE("timeline: around a failed deploy, every area's records in time order,
   auto limited = intelligence::timeline(store, t0 - 1h, t0 + 1h, {.limit = 3});
   REQUIRE(limited);
   CHECK(limited->entries.size() == 3);
-  CHECK(limited->dropped == 6);
+  CHECK(limited->dropped_after == 6);
+  CHECK(limited->dropped_before == 0);
+  CHECK_FALSE(limited->truncated);
   CHECK(limited->entries.front().kind == "breaker.opened");
   CHECK(intelligence::timeline(store, t0, t0).error().is(errc::invalid_argument));
   CHECK(intelligence::timeline_for_run(store, 999, clock.now()).error().is(errc::not_found));
@@ -142,4 +144,85 @@ TEST_CASE("timeline: around a failed deploy, every area's records in time order,
   auto doc = intelligence::to_json(*t);
   CHECK(doc.at("entries").as_array().size() == 9);
   CHECK(doc.at("entries").as_array()[5].at("focus") == true);
+}
+
+TEST_CASE("timeline: the window's edges, records that began before it, a limit around the focus, and what scaling and breakers say") {
+  storage::MemoryStore store;
+  testing::ManualClock clock;
+  const TimePoint t0 = clock.now();
+  auto event = [&](std::string name, TimePoint at) {
+    storage::EventRecord e;
+    e.name = std::move(name);
+    e.time = at;
+    e.source = "breaker";
+    e.payload = R"({"breaker":"payments","from":"closed","to":"forced_open","reason":"maintenance"})";
+    REQUIRE(store.append_event(e));
+  };
+  event("breaker.forced_open", t0);
+  event("breaker.closed", t0 + 10min);
+  // A task that began before the window and failed inside it; one that began inside and failed after.
+  storage::TaskRecord long_task;
+  long_task.domain = "backup";
+  long_task.action = "full";
+  long_task.outcome = storage::TaskOutcome::timeout;
+  long_task.started = t0 - 2h;
+  long_task.ended = t0 + 1min;
+  long_task.duration = 2h + 1min;
+  auto late_task = long_task;
+  late_task.action = "late";
+  late_task.started = t0 + 9min;
+  late_task.ended = t0 + 20min;
+  late_task.duration = 11min;
+  REQUIRE(store.append_tasks(std::vector<storage::TaskRecord>{long_task, late_task}));
+  // A scale-up a cooldown held, and a policy change.
+  storage::ScalingRecord held;
+  held.resource = "web";
+  held.action = "decide";
+  held.time = held.updated = t0 + 2min;
+  held.actor = "scaler";
+  held.current = 2;
+  held.recommended = held.desired = 3;
+  held.reason = "CooldownActive";
+  held.message = "held by the scale-up cooldown";
+  held.outcome = "blocked";
+  REQUIRE(store.append_scaling(held, std::nullopt));
+  auto policy = held;
+  policy.action = "thresholds";
+  policy.time = policy.updated = t0 + 3min;
+  policy.actor = "user:alice";
+  policy.current = policy.recommended = policy.desired = 0;
+  policy.reason = "Manual";
+  policy.message = "bands set: cpu_usage>70:+1";
+  policy.outcome = "applied";
+  policy.inputs = R"({"policy":{}})";
+  REQUIRE(store.append_scaling(policy, std::nullopt));
+
+  auto t = intelligence::timeline(store, t0, t0 + 10min);  // [from, until)
+  REQUIRE(t);
+  std::vector<std::string> kinds;
+  for (const auto& e : t->entries) kinds.push_back(e.kind);
+  CHECK(kinds == std::vector<std::string>{"breaker.forced_open", "task.timeout", "scale.up.blocked", "scale.policy"});
+  CHECK(t->entries[0].severity == "error");  // a forced-open breaker refuses every call
+  CHECK_THAT(t->entries[3].summary, Contains("bands set"));
+  // One millisecond earlier the forced-open event is out; one later the closing is in.
+  auto shifted = intelligence::timeline(store, t0 + 1ms, t0 + 10min + 1ms);
+  REQUIRE(shifted);
+  CHECK(shifted->entries.front().kind == "task.timeout");
+  CHECK(shifted->entries.back().kind == "breaker.closed");
+
+  // Around a run with a small limit: the run's entries and those nearest it stay.
+  workflow::WorkflowEngine engine(store, clock);
+  engine.register_callback("ok", [](workflow::StepContext&) -> Result<void> { return {}; });
+  REQUIRE(engine.register_workflow(test::parse(R"({"name":"sync","steps":[{"id":"s","callback":"ok"}]})")));
+  clock.set(t0 + 2min + 30s);
+  const auto id = engine.start("sync", {}).value();
+  REQUIRE(test::drive(engine, [&] { return !engine.is_active(id); }));
+  auto around = intelligence::timeline_for_run(store, id, clock.now(), 30min, 30min, {.limit = 4});
+  REQUIRE(around);
+  std::vector<std::string> near;
+  for (const auto& e : around->entries) near.push_back(e.kind);
+  CHECK(near == std::vector<std::string>{"scale.up.blocked", "run.started", "run.succeeded", "scale.policy"});
+  CHECK(around->dropped_before == 2);
+  CHECK(around->dropped_after == 2);  // the closing at +10 min and the late task at +20 min
+  CHECK(intelligence::timeline(store, t0, t0 + 1h, {.limit = 0}).error().is(errc::invalid_argument));
 }
