@@ -185,7 +185,9 @@ boost::json::object alert_record_json(const st::AlertRecord& a) {
 }
 
 bj::object token_record_json(const st::TokenRecord& t) {
-  auto at = [](automation::TimePoint p) { return p == automation::TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(p)); };
+  auto at = [](automation::TimePoint p) {
+    return p == automation::TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(p));
+  };
   return {{"id", t.id},
           {"name", t.name},
           {"role", t.role},

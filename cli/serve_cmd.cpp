@@ -215,7 +215,7 @@ class Daemon {
   std::unique_ptr<rt::HttpServer> server_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
-  bool started_ok_ = false;  // daemon.start was recorded
+  bool started_ok_ = false;                              // daemon.start was recorded
   std::map<std::string, std::string> component_errors_;  // under mu_: the last error of each periodic task
 };
 
@@ -642,8 +642,8 @@ void Daemon::reload() {
     flatten(cfg->to_json(), "", after);
     for (const auto& [key, value] : after) {
       if (before[key] == value) continue;
-      const bool applied = key.starts_with("thresholds.") || key.starts_with("log.") || key == "scaling.resources_file" ||
-                           key == "alerts.rules_file";
+      const bool applied =
+          key.starts_with("thresholds.") || key.starts_with("log.") || key == "scaling.resources_file" || key == "alerts.rules_file";
       if (!applied || key.starts_with("thresholds.")) restart_needed.push_back(bj::value(key));
     }
   }

@@ -132,7 +132,9 @@ void register_token(CLI::App& app, Context& ctx) {
   revoke->callback([&ctx, o] {
     ctx.remote_capable = true;
     ctx.run = [&ctx, o] {
-      return ctx.remote() ? ctx.print_api(ctx.api("DELETE", "/api/v1/tokens/" + Context::encode(o->id) + Context::query({{"reason", o->reason}}))) : run_revoke(ctx, *o);
+      return ctx.remote()
+                 ? ctx.print_api(ctx.api("DELETE", "/api/v1/tokens/" + Context::encode(o->id) + Context::query({{"reason", o->reason}})))
+                 : run_revoke(ctx, *o);
     };
   });
 }

@@ -359,10 +359,11 @@ void register_workflow(CLI::App& app, Context& ctx) {
     ctx.remote_capable = true;
     ctx.run = [&ctx, ha]() -> int {
       if (ctx.remote())
-        return ctx.print_api(
-            ctx.api("GET", "/api/v1/runs" + Context::query({{"workflow", ha->workflow},
-                                                            {"state", ha->state},
-                                                            {"limit", std::to_string(ha->limit == 0 ? 1000 : std::min<std::size_t>(ha->limit, 1000))}})));
+        return ctx.print_api(ctx.api(
+            "GET",
+            "/api/v1/runs" + Context::query({{"workflow", ha->workflow},
+                                             {"state", ha->state},
+                                             {"limit", std::to_string(ha->limit == 0 ? 1000 : std::min<std::size_t>(ha->limit, 1000))}})));
       st::RunQuery q;
       if (!ha->workflow.empty()) q.workflow = ha->workflow;
       if (!ha->state.empty()) {

@@ -92,7 +92,8 @@ struct ServerConfig {
   std::string address = "127.0.0.1";  ///< the address it listens on (another than loopback exposes it to the network)
   double port = 8080;                 ///< 0: any free port
   double threads = 4;                 ///< the event loop's threads (HTTP, periodic component work, in-process steps)
-  Millis drain_timeout{30'000};       ///< on SIGTERM, how long running workflow runs get to finish before they are interrupted (the next start resumes them)
+  Millis drain_timeout{
+      30'000};  ///< on SIGTERM, how long running workflow runs get to finish before they are interrupted (the next start resumes them)
 };
 
 /// autoctl as a client of a running daemon (`--server`, `--token`; see docs/cli.md).
