@@ -160,14 +160,32 @@ struct SelfHealer::Impl {
     return nullptr;
   }
 
-  Result<void> record(sd::HealingRecord& r) {
+  /// Stores `r`; a pass's records also go into its report (an operator's do not).
+  Result<void> record(sd::HealingRecord& r, bool report = true) {
     r.reason = detail::clean_text(r.reason);
     r.error = detail::clean_text(r.error);
     auto id = store.append_healing(r);
     if (!id) return with_context(id.error(), fmt::format("target \"{}\": recording the healing history", r.target));
     r.id = *id;
-    written.push_back(r);
+    if (report) written.push_back(r);
     return {};
+  }
+
+  /// An operator's pause or resume of a target, recorded.
+  Result<sd::HealingRecord> operator_record(std::string_view target, std::string kind, const std::string& actor, const std::string& reason,
+                                            std::string detail = "{}") {
+    auto* t = find(target);
+    if (!t) return fail(errc::not_found, fmt::format("unknown health target \"{}\"", target));
+    sd::HealingRecord r;
+    r.target = t->spec.name;
+    r.time = r.updated = clock.now();
+    r.state = kind == "pause" ? std::string("paused") : t->state;
+    r.actor = actor;
+    r.reason = reason.empty() ? fmt::format("{} by an operator", kind == "pause" ? "paused" : "resumed") : reason;
+    r.kind = std::move(kind);
+    r.detail = std::move(detail);
+    if (auto rec = record(r, false); !rec) return rec.error();
+    return r;
   }
 
   bool silenced(const Target& t) const { return !t.waiting_for.empty() || t.paused_until.has_value(); }
@@ -737,35 +755,13 @@ std::optional<TimePoint> SelfHealer::next_due() const {
 Result<sd::HealingRecord> SelfHealer::pause(std::string_view target, std::optional<TimePoint> until, const std::string& actor,
                                             const std::string& reason) {
   std::lock_guard lock(impl_->mu);
-  auto* t = impl_->find(target);
-  if (!t) return fail(errc::not_found, fmt::format("unknown health target \"{}\"", target));
-  sd::HealingRecord r;
-  r.target = t->spec.name;
-  r.time = r.updated = impl_->clock.now();
-  r.kind = "pause";
-  r.state = "paused";
-  r.actor = actor;
-  r.reason = reason.empty() ? std::string("paused by an operator") : reason;
-  r.detail = json::dump(bj::object{{"until", until ? bj::value(format_timestamp(*until)) : bj::value(nullptr)}});
-  if (auto rec = impl_->record(r); !rec) return rec.error();
-  impl_->written.pop_back();  // not part of a tick's report
-  return r;
+  return impl_->operator_record(target, "pause", actor, reason,
+                                json::dump(bj::object{{"until", until ? bj::value(format_timestamp(*until)) : bj::value(nullptr)}}));
 }
 
 Result<sd::HealingRecord> SelfHealer::resume(std::string_view target, const std::string& actor, const std::string& reason) {
   std::lock_guard lock(impl_->mu);
-  auto* t = impl_->find(target);
-  if (!t) return fail(errc::not_found, fmt::format("unknown health target \"{}\"", target));
-  sd::HealingRecord r;
-  r.target = t->spec.name;
-  r.time = r.updated = impl_->clock.now();
-  r.kind = "resume";
-  r.state = t->state;
-  r.actor = actor;
-  r.reason = reason.empty() ? std::string("resumed by an operator") : reason;
-  if (auto rec = impl_->record(r); !rec) return rec.error();
-  impl_->written.pop_back();
-  return r;
+  return impl_->operator_record(target, "resume", actor, reason);
 }
 
 std::vector<TargetStatus> SelfHealer::status() const {
