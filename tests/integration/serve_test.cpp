@@ -6,6 +6,7 @@
 #include "support/autoctl.hpp"
 #include "support/http_client.hpp"
 #include "support/json_out.hpp"
+#include "support/ports.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -21,8 +22,6 @@
 #include <sstream>
 #include <thread>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace automation;
@@ -328,17 +327,6 @@ TEST_CASE("autoctl serve: the command API runs each command with the role it nee
 
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 /// GETs `url` until `done` says yes with the parsed answer (every 100 ms, up to `seconds`).
 template <class Pred>
@@ -389,7 +377,7 @@ TEST_CASE("autoctl serve: /metrics passes promtool, and a real Prometheus server
   CHECK(check.exit_code == 0);
 
   // A real Prometheus, scraping every second with the viewer's token.
-  const int prom_port = free_port();
+  const int prom_port = test::free_port();
   test::write_file(s.dir.file("token.txt"), s.tokens["viewer"]);
   test::write_file(s.dir.file("prometheus.yml"), fmt::format(R"(global:
   scrape_interval: 1s

@@ -13,7 +13,6 @@
 #include <sqlite3.h>
 #include <catch2/catch.hpp>
 
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 
 #include "support/catch_result.hpp"
 #include "support/http_server.hpp"
+#include "support/ports.hpp"
 #include "support/temp_dir.hpp"
 #include "support/workflow.hpp"
 
@@ -395,18 +395,7 @@ TEST_CASE("probes: real HTTP, TCP, process, pidfile, command, disk, memory and S
 
   ProbeSpec tcp{.kind = ProbeKind::tcp, .port = server.port()};
   CHECK(run_probe(tcp).ok);
-  {
-    // A port nothing listens on: bind one and close it.
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    tcp.port = ntohs(a.sin_port);
-    ::close(fd);
-  }
+  tcp.port = test::free_port();  // a port nothing listens on
   r = run_probe(tcp);
   CHECK_FALSE(r.ok);
   CHECK_THAT(r.detail, Catch::Contains("refused"));
