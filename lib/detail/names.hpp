@@ -23,6 +23,12 @@ inline std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
+/// "10.0.0.9" of "10.0.0.9:53122" (and "[::1]" of "[::1]:53122"): a source address without its port.
+inline std::string_view address_of(std::string_view source) noexcept {
+  const auto colon = source.rfind(':');
+  return colon == std::string_view::npos || source.ends_with(']') ? source : source.substr(0, colon);
+}
+
 /// The white-space separated words of `s`.
 inline std::vector<std::string_view> words(std::string_view s) {
   std::vector<std::string_view> out;

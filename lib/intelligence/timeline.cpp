@@ -3,6 +3,8 @@
 #include <automation/core/time.hpp>
 #include <automation/intelligence/timeline.hpp>
 
+#include "detail/names.hpp"
+
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
@@ -229,9 +231,7 @@ Result<void> add_audit(st::Store& store, const Window& w, std::vector<TimelineEn
   std::map<std::string, std::pair<TimePoint, int>> failed_logins;  // address -> (first, count)
   for (const auto& a : *records) {
     if (a.action == "auth.failed") {
-      const auto colon = a.origin.rfind(':');
-      const auto address = colon == std::string::npos ? a.origin : a.origin.substr(0, colon);
-      auto& [first, n] = failed_logins.try_emplace(address, a.time, 0).first->second;
+      auto& [first, n] = failed_logins.try_emplace(std::string(detail::address_of(a.origin)), a.time, 0).first->second;
       ++n;
       continue;
     }
@@ -300,6 +300,22 @@ Result<Timeline> timeline(st::Store& store, TimePoint from, TimePoint until, Tim
   return t;
 }
 
+namespace {
+
+/// The timeline of [start - before, max(end, start) + after), with the entries of `source` about
+/// `focus` ("run:12") marked: what that component recorded of it, not others' actions on it.
+Result<Timeline> around(st::Store& store, std::string focus, std::string_view source, TimePoint start, TimePoint end, Duration before,
+                        Duration after, const TimelineOptions& options) {
+  auto t = gather(store, start - before, std::max(end, start) + after, options);
+  if (!t) return t.error();
+  t->focus = std::move(focus);
+  for (auto& e : t->entries) e.focus = e.source == source && e.subject == t->focus;
+  trim(*t, options.limit);
+  return t;
+}
+
+}  // namespace
+
 Result<Timeline> timeline_for_run(st::Store& store, std::int64_t run_id, TimePoint now, Duration before, Duration after,
                                   TimelineOptions options) {
   auto run = store.get_run(run_id);
@@ -308,13 +324,7 @@ Result<Timeline> timeline_for_run(st::Store& store, std::int64_t run_id, TimePoi
   const auto& r = **run;
   const TimePoint start = r.started_at != TimePoint{} ? r.started_at : r.queued_at;
   const TimePoint end = st::is_final(r.state) && r.ended_at != TimePoint{} ? r.ended_at : now;
-  auto t = gather(store, start - before, std::max(end, start) + after, options);
-  if (!t) return t.error();
-  t->focus = fmt::format("run:{}", run_id);
-  // The run's own entries: what the workflow recorded of it, not others' actions on it.
-  for (auto& e : t->entries) e.focus = e.source == "workflow" && e.subject == t->focus;
-  trim(*t, options.limit);
-  return t;
+  return around(store, fmt::format("run:{}", run_id), "workflow", start, end, before, after, options);
 }
 
 Result<Timeline> timeline_for_alert(st::Store& store, std::int64_t alert_id, TimePoint now, Duration before, Duration after,
@@ -325,12 +335,7 @@ Result<Timeline> timeline_for_alert(st::Store& store, std::int64_t alert_id, Tim
   const auto& a = **alert;
   const TimePoint start = a.active_since != TimePoint{} ? a.active_since : a.fired;
   const TimePoint end = a.resolved != TimePoint{} ? a.resolved : now;
-  auto t = gather(store, start - before, std::max(end, start) + after, options);
-  if (!t) return t.error();
-  t->focus = fmt::format("alert:{}", alert_id);
-  for (auto& e : t->entries) e.focus = e.source == "alert" && e.subject == t->focus;
-  trim(*t, options.limit);
-  return t;
+  return around(store, fmt::format("alert:{}", alert_id), "alert", start, end, before, after, options);
 }
 
 bj::object to_json(const Timeline& t) {

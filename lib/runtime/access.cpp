@@ -4,6 +4,8 @@
 #include <automation/core/time.hpp>
 #include <automation/runtime/access.hpp>
 
+#include "detail/names.hpp"
+
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -63,12 +65,7 @@ std::string_view to_string(Role role) noexcept {
   return "viewer";
 }
 
-Result<Role> parse_role(std::string_view text) {
-  if (text == "viewer") return Role::viewer;
-  if (text == "operator") return Role::operator_;
-  if (text == "admin") return Role::admin;
-  return fail(errc::invalid_argument, fmt::format("\"{}\" is not a role (viewer, operator or admin)", text));
-}
+Result<Role> parse_role(std::string_view text) { return detail::parse_name(text, {Role::viewer, Role::operator_, Role::admin}, "role"); }
 
 struct AccessControl::Impl {
   st::Store& store;
@@ -93,11 +90,6 @@ struct AccessControl::Impl {
   std::atomic<std::uint64_t> security_events{0};
   std::uint64_t revocations = 0;  // under mu: a fetch that began before a revocation is not cached
 
-  static std::string host_of(std::string_view source) {
-    // "127.0.0.1:53122" and "[::1]:53122": failures are counted per address, not per connection.
-    const auto colon = source.rfind(':');
-    return std::string(colon == std::string_view::npos ? source : source.substr(0, colon));
-  }
 
   void append(st::AuditRecord r) {
     if (auto a = store.append_audit(std::span<const st::AuditRecord>(&r, 1)); !a)
@@ -122,7 +114,7 @@ struct AccessControl::Impl {
   Error failed(std::string actor, std::string why, const CallContext& call) {
     failures.fetch_add(1, std::memory_order_relaxed);
     const auto now = clock.now();
-    const auto host = host_of(call.source);
+    const auto host = std::string(detail::address_of(call.source));
     bool write_failure = true;
     std::optional<int> flag_count;
     {
@@ -153,9 +145,8 @@ struct AccessControl::Impl {
     if (flag_count) {
       security_events.fetch_add(1, std::memory_order_relaxed);
       const auto reason =
-          fmt::format("{} failed authentications from {} within {}; further failures from it are counted, not recorded one by one, for {}",
-                      *flag_count, host, format_duration(std::chrono::duration_cast<Millis>(options.failure_window)),
-                      format_duration(std::chrono::duration_cast<Millis>(options.failure_window)));
+          fmt::format("{0} failed authentications from {1} within {2}; further failures from it are counted, not recorded one by one, for {2}",
+                      *flag_count, host, format_duration(std::chrono::duration_cast<Millis>(options.failure_window)));
       bj::object d{{"source", host}, {"failures", *flag_count}};
       append(record("system:access", "security.auth_failures", "api", st::AuditOutcome::denied, reason, json::dump(d), call));
       log(LogLevel::warn, "access", reason);
@@ -357,13 +348,11 @@ Handler guard(AccessControl& access, Role minimum, std::string action, std::stri
     try {
       r = handler(req, *who);
     } catch (const std::exception& e) {
-      // Recorded like any failed call, then answered 500 without the message.
-      log(LogLevel::error, "http", fmt::format("{} {} threw: {}", req.method, req.path, e.what()));
-      r = HttpResponse::error(500, "internal", "the request could not be handled (see the server's log)");
+      // Recorded like any failed call; the router logs it and answers 500.
       if (!action.empty())
         access.audit(&*who, action, fill(resource, req.params), st::AuditOutcome::failure, fmt::format("the handler threw: {}", e.what()),
                      details(500), call);
-      return r;
+      throw;
     }
     if (!action.empty()) {
       const auto outcome = r.status < 400                         ? st::AuditOutcome::success

@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -431,7 +430,6 @@ Result<void> HttpServer::start() {
   const auto address = asio::ip::make_address(im.options.address, ec);
   if (ec) return fail(errc::invalid_argument, fmt::format("\"{}\" is not an IP address", im.options.address));
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(im.options.port));
-  if (im.own_loop) im.own_loop->start();
   im.accept_strand.emplace(asio::make_strand(im.io));
   im.acceptor.emplace(*im.accept_strand);
   im.backoff.emplace(*im.accept_strand);

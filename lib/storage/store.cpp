@@ -359,7 +359,8 @@ std::string listed(const std::string_view (&set)[N], std::size_t skip = 0) {
   return out;
 }
 
-Result<void> check_resource_name(std::string_view field, const std::string& name) {
+// A record's name field: the message names the field (the public check_resource_name names the kind).
+Result<void> check_name_field(std::string_view field, const std::string& name) {
   if (name.empty()) return fail(errc::invalid_argument, fmt::format("\"{}\" must not be empty", field));
   if (!is_resource_name(name))
     return fail(errc::invalid_argument,
@@ -372,7 +373,7 @@ Result<void> validate(const ScalingRecord& r) {
   auto bad = [&](std::string msg) {
     return fail(errc::invalid_argument, fmt::format("scaling record (resource \"{}\", action \"{}\"): {}", r.resource, r.action, msg));
   };
-  if (auto v = check_resource_name("resource", r.resource); !v) return bad(v.error().message);
+  if (auto v = check_name_field("resource", r.resource); !v) return bad(v.error().message);
   if (!one_of(kScalingActions, r.action)) return bad(fmt::format("\"action\" must be {} (not \"{}\")", listed(kScalingActions), r.action));
   if (r.current < 0) return bad(fmt::format("\"current\" must not be negative (not {})", r.current));
   if (r.recommended < 0) return bad(fmt::format("\"recommended\" must not be negative (not {})", r.recommended));
@@ -387,7 +388,7 @@ Result<void> validate(const HealingRecord& r) {
   auto bad = [&](std::string msg) {
     return fail(errc::invalid_argument, fmt::format("healing record (target \"{}\", kind \"{}\"): {}", r.target, r.kind, msg));
   };
-  if (auto v = check_resource_name("target", r.target); !v) return bad(v.error().message);
+  if (auto v = check_name_field("target", r.target); !v) return bad(v.error().message);
   if (!one_of(kHealingKinds, r.kind)) return bad(fmt::format("\"kind\" must be {} (not \"{}\")", listed(kHealingKinds), r.kind));
   if (!one_of(kHealingStates, r.state)) return bad(fmt::format("\"state\" must be {} (not \"{}\")", listed(kHealingStates), r.state));
   if (r.kind == "action") {

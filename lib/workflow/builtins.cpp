@@ -420,12 +420,17 @@ Result<void> forecast_action(storage::Store& store, const BuiltinSettings& s, St
 Result<void> resource_check_action(storage::Store& store, const BuiltinSettings& s, StepContext& c) {
   auto window = parse_duration(arg(c, "window", "1h"));
   if (!window) return with_context(window.error(), "resource_check: window");
-  const auto now = c.clock ? c.clock->now() : SystemClock::instance().now();
+  const auto now = c.clock->now();
+  const auto window_text = format_duration(*window);
   struct Check {
     const char* metric;
     double limit;
+    const char* mean_output;  // nullptr: none
+    const char* max_output;
   };
-  const Check checks[] = {{"cpu_usage", s.cpu_high}, {"memory_usage", s.memory_high}, {"disk_usage", s.disk_high}};
+  const Check checks[] = {{"cpu_usage", s.cpu_high, "cpu_mean", "cpu_max"},
+                          {"memory_usage", s.memory_high, nullptr, "memory_max"},
+                          {"disk_usage", s.disk_high, nullptr, "disk_max"}};
   std::vector<std::string> above;
   boost::json::array peaks;
   std::size_t samples = 0;
@@ -438,44 +443,38 @@ Result<void> resource_check_action(storage::Store& store, const BuiltinSettings&
     if (!points) return with_context(points.error(), fmt::format("resource_check: reading {}", check.metric));
     samples += points->size();
     // One figure per series (a disk per mount).
-    std::map<std::string, std::pair<double, double>> sum_max;  // labels -> (sum, max)
-    std::map<std::string, std::size_t> count;
+    struct Series {
+      double sum = 0, max = 0;
+      std::size_t n = 0;
+    };
+    std::map<std::string, Series> series;
     for (const auto& p : *points) {
-      auto& [sum, max] = sum_max.try_emplace(p.labels, 0.0, p.value).first->second;
-      sum += p.value;
-      max = std::max(max, p.value);
-      ++count[p.labels];
+      auto& x = series[p.labels];
+      x.max = x.n == 0 ? p.value : std::max(x.max, p.value);
+      x.sum += p.value;
+      ++x.n;
     }
     double peak = 0, mean_of_first = 0;
-    for (const auto& [labels, sm] : sum_max) {
-      const auto series = labels.empty() ? std::string(check.metric) : fmt::format("{}{{{}}}", check.metric, labels);
-      const double mean = sm.first / static_cast<double>(count[labels]);
-      c.log(fmt::format("{}: mean {:.1f} %, peak {:.1f} % over {} samples (limit {:.0f} %)", series, mean, sm.second, count[labels],
-                        check.limit));
-      if (sm.second > check.limit) {
-        above.push_back(series);
-        peaks.push_back(boost::json::object{{"series", series}, {"peak", sm.second}, {"limit", check.limit}});
+    for (const auto& [labels, x] : series) {
+      const auto name = labels.empty() ? std::string(check.metric) : fmt::format("{}{{{}}}", check.metric, labels);
+      const double mean = x.sum / static_cast<double>(x.n);
+      c.log(fmt::format("{}: mean {:.1f} %, peak {:.1f} % over {} samples (limit {:.0f} %)", name, mean, x.max, x.n, check.limit));
+      if (x.max > check.limit) {
+        above.push_back(name);
+        peaks.push_back(boost::json::object{{"series", name}, {"peak", x.max}, {"limit", check.limit}});
       }
       if (peak == 0) mean_of_first = mean;
-      peak = std::max(peak, sm.second);
+      peak = std::max(peak, x.max);
     }
-    const std::string m = check.metric;
-    if (m == "cpu_usage") {
-      c.set_output("cpu_mean", sum_max.empty() ? "" : fmt::format("{:.1f}", mean_of_first));
-      c.set_output("cpu_max", sum_max.empty() ? "" : fmt::format("{:.1f}", peak));
-    } else if (m == "memory_usage") {
-      c.set_output("memory_max", sum_max.empty() ? "" : fmt::format("{:.1f}", peak));
-    } else {
-      c.set_output("disk_max", sum_max.empty() ? "" : fmt::format("{:.1f}", peak));
-    }
+    if (check.mean_output) c.set_output(check.mean_output, series.empty() ? "" : fmt::format("{:.1f}", mean_of_first));
+    c.set_output(check.max_output, series.empty() ? "" : fmt::format("{:.1f}", peak));
   }
   c.set_output("samples", std::to_string(samples));
   c.set_output("above", fmt::format("{}", fmt::join(above, ",")));
   if (samples == 0) {
-    c.log(
-        fmt::format("no CPU, memory or disk samples stored in the last {}: is the collector running (autoctl serve, or "
-                    "autoctl metrics collect)?",
-                    format_duration(std::chrono::duration_cast<Millis>(*window))));
+    c.log(fmt::format("no CPU, memory or disk samples stored in the last {}: is the collector running (autoctl serve, or "
+                      "autoctl metrics collect)?",
+                      window_text));
     return {};
   }
   if (!above.empty()) {
@@ -483,8 +482,7 @@ Result<void> resource_check_action(storage::Store& store, const BuiltinSettings&
     e.name = "resource.high";
     e.time = now;
     e.source = "workflow";
-    e.payload = automation::json::dump(
-        boost::json::object{{"above", std::move(peaks)}, {"window", format_duration(std::chrono::duration_cast<Millis>(*window))}});
+    e.payload = automation::json::dump(boost::json::object{{"above", std::move(peaks)}, {"window", window_text}});
     if (auto r = store.append_event(e); !r) return with_context(r.error(), "resource_check: emitting resource.high");
     c.log(fmt::format("above the thresholds: {}; resource.high emitted", fmt::join(above, ", ")));
   }
