@@ -48,15 +48,32 @@ Result<bj::object> body_object(const HttpRequest& req) {
   return std::move(v->as_object());
 }
 
+/// A whole number from lo to hi, all of `text`.
+std::optional<std::int64_t> whole_number(std::string_view text, std::int64_t lo, std::int64_t hi) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
 Result<std::int64_t> integer_param(const HttpRequest& req, std::string_view key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
   auto it = req.query.find(std::string(key));
   if (it == req.query.end() || it->second.empty()) return fallback;
-  std::int64_t v = 0;
-  const auto& s = it->second;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size() || v < lo || v > hi)
-    return bad(fmt::format("query parameter \"{}\": \"{}\" is not a whole number from {} to {}", key, s, lo, hi));
-  return v;
+  if (auto v = whole_number(it->second, lo, hi)) return *v;
+  return bad(fmt::format("query parameter \"{}\": \"{}\" is not a whole number from {} to {}", key, it->second, lo, hi));
+}
+
+/// The route's :id as a run id.
+Result<std::int64_t> run_id_of(const HttpRequest& req) {
+  const auto& text = req.params.at("id");
+  if (auto v = whole_number(text, 1, INT64_MAX)) return *v;
+  return bad(fmt::format("\"{}\" is not a run id", text));
+}
+
+/// The body's non-empty "reason", else `fallback`.
+std::string reason_or(const bj::object& body, std::string fallback) {
+  if (auto* r = body.if_contains("reason"); r && r->is_string() && !r->as_string().empty()) return std::string(r->as_string());
+  return fallback;
 }
 
 std::optional<std::string> text_param(const HttpRequest& req, std::string_view key) {
@@ -364,8 +381,8 @@ HttpResponse Api::runs(const HttpRequest& req, const Principal&, std::optional<s
 }
 
 HttpResponse Api::run(const HttpRequest& req, const Principal&) {
-  auto id = integer_param(HttpRequest{.query = {{"id", req.params.at("id")}}}, "id", 0, 1, INT64_MAX);
-  if (!id) return err(bad(fmt::format("\"{}\" is not a run id", req.params.at("id"))));
+  auto id = run_id_of(req);
+  if (!id) return err(id.error());
   auto r = s_.store->get_run(*id);
   if (!r) return err(r.error());
   if (!*r) return err(automation::Error(errc::not_found, fmt::format("no workflow run {}", *id)));
@@ -379,12 +396,11 @@ HttpResponse Api::run(const HttpRequest& req, const Principal&) {
 }
 
 HttpResponse Api::cancel_run(const HttpRequest& req, const Principal& who) {
-  auto id = integer_param(HttpRequest{.query = {{"id", req.params.at("id")}}}, "id", 0, 1, INT64_MAX);
-  if (!id) return err(bad(fmt::format("\"{}\" is not a run id", req.params.at("id"))));
+  auto id = run_id_of(req);
+  if (!id) return err(id.error());
   auto body = body_object(req);
   if (!body) return err(body.error());
-  std::string reason = "cancelled through the API by " + who.actor();
-  if (auto* r = body->if_contains("reason"); r && r->is_string() && !r->as_string().empty()) reason = std::string(r->as_string());
+  const auto reason = reason_or(*body, "cancelled through the API by " + who.actor());
   if (auto c = s_.workflows->call([&](wf::WorkflowEngine& e, wf::Scheduler&) { return e.cancel(*id, reason); }); !c) return err(c.error());
   return ok(bj::object{{"run_id", *id}, {"cancel_requested", true}, {"reason", reason}}, 202);
 }
@@ -402,7 +418,7 @@ HttpResponse Api::schedules(const HttpRequest&, const Principal&) {
       if (r.name == e.definition.name) {
         paused = r.paused;
         o["reason"] = r.reason;
-        o["last_fire"] = r.last_fire == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(r.last_fire));
+        o["last_fire"] = automation::json::time_or_null(r.last_fire);
         o["consecutive_failures"] = r.consecutive_failures;
       }
     o["state"] = paused ? "paused" : "active";
@@ -416,8 +432,7 @@ HttpResponse Api::schedules(const HttpRequest&, const Principal&) {
 HttpResponse Api::pause_schedule(const HttpRequest& req, const Principal& who, bool pause) {
   auto body = body_object(req);
   if (!body) return err(body.error());
-  std::string reason = fmt::format("{} through the API", pause ? "paused" : "resumed");
-  if (auto* r = body->if_contains("reason"); r && r->is_string() && !r->as_string().empty()) reason = std::string(r->as_string());
+  const auto reason = reason_or(*body, fmt::format("{} through the API", pause ? "paused" : "resumed"));
   const auto name = req.params.at("name");
   auto r = s_.workflows->call([&](wf::WorkflowEngine&, wf::Scheduler& s) {
     return pause ? s.pause(name, reason, who.actor()) : s.resume(name, reason, who.actor());
@@ -453,8 +468,7 @@ HttpResponse Api::breaker(const HttpRequest& req, const Principal&) {
 HttpResponse Api::set_breaker_state(const HttpRequest& req, const Principal& who, rs::BreakerState to) {
   auto body = body_object(req);
   if (!body) return err(body.error());
-  std::string reason = "requested through the API";
-  if (auto* r = body->if_contains("reason"); r && r->is_string() && !r->as_string().empty()) reason = std::string(r->as_string());
+  const auto reason = reason_or(*body, "requested through the API");
   const auto& name = req.params.at("name");
   auto change = set_breaker(*s_.store, *s_.clock, name, to, reason, who.actor());
   if (!change) return err(change.error());
@@ -556,11 +570,10 @@ HttpResponse Api::health(const HttpRequest&, const Principal&) {
   bool healthy = true;
   for (const auto& t : s_.healer->status()) {
     if (t.state != "healthy" && t.state != "unknown" && t.state != "paused") healthy = false;
-    bj::object o{
-        {"target", t.name},    {"state", t.state},
-        {"reason", t.reason},  {"since", t.since == TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(t.since))},
-        {"ready", t.ready},    {"consecutive_failures", t.consecutive_failures},
-        {"attempt", t.attempt}};
+    bj::object o{{"target", t.name},    {"state", t.state},
+                 {"reason", t.reason},  {"since", automation::json::time_or_null(t.since)},
+                 {"ready", t.ready},    {"consecutive_failures", t.consecutive_failures},
+                 {"attempt", t.attempt}};
     if (t.last_probe) o["last_probe"] = bj::object{{"ok", t.last_probe->ok}, {"detail", t.last_probe->detail}};
     if (t.paused_until)
       o["paused_until"] =
@@ -686,14 +699,15 @@ HttpResponse Api::timeline(const HttpRequest& req, const Principal&) {
   options.limit = static_cast<std::size_t>(*limit);
   const auto now = s_.clock->now();
   Result<automation::intelligence::Timeline> t = automation::fail(errc::internal, "no timeline");
-  if (text_param(req, "run") && text_param(req, "alert")) return err(bad("give run or alert, not both"));
-  if ((text_param(req, "run") || text_param(req, "alert")) && (text_param(req, "since") || text_param(req, "until")))
+  const bool run = text_param(req, "run").has_value(), alert = text_param(req, "alert").has_value();
+  if (run && alert) return err(bad("give run or alert, not both"));
+  if ((run || alert) && (text_param(req, "since") || text_param(req, "until")))
     return err(bad("since and until go with a plain range; around a run or an alert use before and after"));
-  if (text_param(req, "run")) {
+  if (run) {
     auto id = integer_param(req, "run", 0, 1, INT64_MAX);
     if (!id) return err(id.error());
     t = automation::intelligence::timeline_for_run(*s_.store, *id, now, *before, *after, options);
-  } else if (text_param(req, "alert")) {
+  } else if (alert) {
     auto id = integer_param(req, "alert", 0, 1, INT64_MAX);
     if (!id) return err(id.error());
     t = automation::intelligence::timeline_for_alert(*s_.store, *id, now, *before, *after, options);
@@ -734,9 +748,7 @@ HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
   const rt::CallContext call{req.remote, req.correlation_id};
   // A mutating command is audited as the operation it is, with its outcome, like its route.
   auto audited = [&](const std::string& op, const std::string& resource, HttpResponse r) {
-    const auto outcome = r.status < 400                       ? st::AuditOutcome::success
-                         : r.status == 401 || r.status == 403 ? st::AuditOutcome::denied
-                                                              : st::AuditOutcome::failure;
+    const auto outcome = rt::audit_outcome(r.status);
     access_.audit(&who, op, resource, outcome, fmt::format("command {}: answered {}", action, r.status),
                   automation::json::dump(bj::object{{"method", req.method}, {"path", req.path}, {"command", action}, {"status", r.status}}),
                   call);

@@ -160,9 +160,8 @@ bj::object scaling_report_json(const sc::ResourceReport& rep) {
 
 boost::json::object alert_record_json(const st::AlertRecord& a) {
   auto values = automation::json::parse(a.values);
-  auto at = [](automation::TimePoint t) {
-    return t == automation::TimePoint{} ? boost::json::value(nullptr) : boost::json::value(automation::format_timestamp(t));
-  };
+  const auto at = automation::json::time_or_null;
+
   return {{"id", a.id},
           {"rule", a.rule},
           {"labels", a.labels},
@@ -185,9 +184,8 @@ boost::json::object alert_record_json(const st::AlertRecord& a) {
 }
 
 bj::object token_record_json(const st::TokenRecord& t) {
-  auto at = [](automation::TimePoint p) {
-    return p == automation::TimePoint{} ? bj::value(nullptr) : bj::value(automation::format_timestamp(p));
-  };
+  const auto at = automation::json::time_or_null;
+
   return {{"id", t.id},
           {"name", t.name},
           {"role", t.role},
@@ -201,7 +199,6 @@ bj::object token_record_json(const st::TokenRecord& t) {
 }
 
 bj::object audit_record_json(const st::AuditRecord& r) {
-  auto details = automation::json::parse(r.details, "details");
   return {{"id", r.id},
           {"time", automation::format_timestamp(r.time)},
           {"actor", r.actor},
@@ -210,7 +207,7 @@ bj::object audit_record_json(const st::AuditRecord& r) {
           {"origin", r.origin},
           {"outcome", std::string(st::to_string(r.outcome))},
           {"reason", r.reason},
-          {"details", details ? *details : bj::value(r.details)},
+          {"details", automation::json::object_or_text(r.details)},
           {"correlation_id", r.correlation_id}};
 }
 

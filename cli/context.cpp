@@ -174,7 +174,6 @@ automation::Result<boost::json::value> Context::api(std::string method, std::str
   }
   call.ca_file = config.remote.ca_file;
   call.timeout = std::chrono::minutes(6);  // a run the daemon waits for: at most 5 minutes
-  for (int status = 200; status < 600; ++status) call.expect_status.push_back(status);
   const std::atomic<bool> never{false};
   auto answer = automation::detail::perform_http(call, never);
   if (!answer) return automation::with_context(answer.error(), fmt::format("the daemon at {}", base));

@@ -11,11 +11,7 @@
 #include "context.hpp"
 #include "workflow_support.hpp"
 
-#include <automation/healing/supervisor.hpp>
-#include <automation/metrics/alerts.hpp>
-#include <automation/metrics/collector.hpp>
 #include <automation/runtime/access.hpp>
-#include <automation/runtime/event_loop.hpp>
 #include <automation/runtime/http_server.hpp>
 #include <automation/runtime/prometheus.hpp>
 
@@ -83,15 +79,13 @@ class Workflows {
   std::deque<Job> jobs_;
   std::map<std::int64_t, automation::storage::RunRecord> finished_;  // recent final records, for wait()
   std::vector<std::function<void(const automation::storage::RunRecord&)>> listeners_;
-  std::atomic<bool> firing_{true};     // false while draining: the scheduler fires nothing new
-  std::atomic<bool> accepting_{true};  // false while draining: the API and the healer start nothing
+  std::atomic<bool> accepting_{true};  // false while draining: the scheduler fires nothing, the API and the healer start nothing
   std::atomic<bool> stop_{false};
   std::atomic<std::size_t> active_{0};
 };
 
 /// What the HTTP API works with (owned by the daemon; every pointer outlives the server).
 struct Services {
-  Context* ctx = nullptr;
   automation::storage::Store* store = nullptr;
   const automation::Clock* clock = nullptr;
   Workflows* workflows = nullptr;

@@ -3,16 +3,12 @@
 #include "context.hpp"
 #include "workflow_support.hpp"
 
-#include <automation/core/files.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
 #include <automation/healing/self_healer.hpp>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
-
-#include <filesystem>
-#include <set>
 
 namespace autoctl {
 namespace hl = automation::healing;

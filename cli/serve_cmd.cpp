@@ -5,7 +5,11 @@
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
 #include <automation/core/time.hpp>
+#include <automation/healing/supervisor.hpp>
+#include <automation/metrics/alerts.hpp>
+#include <automation/metrics/collector.hpp>
 #include <automation/resilience/breaker_registry.hpp>
+#include <automation/runtime/event_loop.hpp>
 #include <automation/storage/memory_store.hpp>
 #include <automation/storage/sqlite_store.hpp>
 #include <automation/version.hpp>
@@ -56,7 +60,6 @@ void Workflows::start() {
   std::lock_guard lock(mu_);
   if (started_) return;
   started_ = true;
-  stop_ = false;
   thread_ = std::thread([this] { drive(); });
 }
 
@@ -81,7 +84,7 @@ void Workflows::drive() {
       jobs.swap(jobs_);
     }
     for (auto& j : jobs) j(*engine_, *scheduler_);
-    const auto r = firing_ ? scheduler_->poll() : engine_->poll();
+    const auto r = accepting_ ? scheduler_->poll() : engine_->poll();
     active_ = r.active_runs;
     if (stop_) {
       // Jobs posted meanwhile still run; then nothing more is taken.
@@ -96,7 +99,7 @@ void Workflows::drive() {
       std::lock_guard lock(mu_);
       if (!jobs_.empty()) continue;
     }
-    if (firing_)
+    if (accepting_)
       scheduler_->wait(std::chrono::milliseconds(1000));
     else
       engine_->wait(std::chrono::milliseconds(200));
@@ -109,7 +112,6 @@ std::vector<std::int64_t> Workflows::stop(Duration drain) {
     if (!started_ || closed_) return {};
   }
   // Draining: schedules fire nothing and nothing new is started; the driver polls the engine only.
-  firing_ = false;
   accepting_ = false;
   engine_->wake();
   const auto deadline = std::chrono::steady_clock::now() + drain;
@@ -184,6 +186,14 @@ class Daemon {
   Result<void> start_server(const ServeOptions& o);
   void audit(std::string action, st::AuditOutcome outcome, std::string reason, bj::object details);
   void add_collectors();
+  /// A periodic task's last error ("" when its last pass went well), for the status document.
+  void note_error(const std::string& component, const std::string& error) {
+    std::lock_guard lock(mu_);
+    if (error.empty())
+      component_errors_.erase(component);
+    else
+      component_errors_[component] = error;
+  }
   void resume_interrupted(wf::WorkflowEngine& engine);
   bj::object status_json();
   std::shared_ptr<automation::scaling::ResourceScaler> scaler() {
@@ -317,13 +327,7 @@ Result<void> Daemon::start_healing() {
             .counter("automation_healing_actions_total", "Healing steps this daemon took, by target, action and outcome",
                      {{"target", r.target}, {"action", r.action}, {"outcome", r.outcome}})
             .inc();
-    {
-      std::lock_guard lock(mu_);
-      if (report.errors.empty())
-        component_errors_.erase("healer");
-      else
-        component_errors_["healer"] = report.errors.front().message;
-    }
+    note_error("healer", report.errors.empty() ? std::string() : report.errors.front().message);
     for (const auto& e : report.errors) automation::log(automation::LogLevel::warn, "healer", e.message);
     const auto next = healer_->next_due().value_or(clock_.now() + std::chrono::seconds(30));
     return std::clamp<Duration>(next - clock_.now(), std::chrono::milliseconds(50), std::chrono::seconds(30));
@@ -350,11 +354,7 @@ Result<void> Daemon::start_scaling() {
           automation::log(automation::LogLevel::warn, "scaler", error);
         }
       }
-      std::lock_guard lock(mu_);
-      if (error.empty())
-        component_errors_.erase("scaler");
-      else
-        component_errors_["scaler"] = error;
+      note_error("scaler", error);
     }
     return std::max<Duration>(ctx_.config.scaling.interval, std::chrono::seconds(1));
   });
@@ -389,13 +389,7 @@ Result<void> Daemon::start_metrics() {
       for (const auto& change : *ch)
         automation::log(automation::LogLevel::info, "alerts",
                         fmt::format("alert {} {} {}: {}", change.alert, change.what, change.rule, change.detail));
-    {
-      std::lock_guard lock(mu_);
-      if (error.empty())
-        component_errors_.erase("collector");
-      else
-        component_errors_["collector"] = error;
-    }
+    note_error("collector", error);
     if (!error.empty()) automation::log(automation::LogLevel::warn, "collector", error);
     return std::max<Duration>(ctx_.config.alerts.interval, std::chrono::seconds(1));
   });
@@ -524,7 +518,6 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   const auto& sc = ctx_.config.server;
   if (sc.port != static_cast<int>(sc.port))
     return automation::fail(errc::config, fmt::format("server.port: {} is not a whole number", sc.port));
-  services_.ctx = &ctx_;
   services_.store = store_.get();
   services_.clock = &clock_;
   services_.workflows = workflows_.get();

@@ -1,4 +1,5 @@
 #include <automation/core/json.hpp>
+#include <automation/core/time.hpp>
 
 #include <fmt/format.h>
 #include <boost/json/basic_parser_impl.hpp>
@@ -201,6 +202,15 @@ std::string_view type_name(const boost::json::value& v) noexcept {
       return "object";
   }
   return "unknown";
+}
+
+boost::json::value time_or_null(TimePoint t) {
+  return t == TimePoint{} ? boost::json::value(nullptr) : boost::json::value(format_timestamp(t));
+}
+
+boost::json::value object_or_text(std::string_view text) {
+  auto doc = parse(text, "stored JSON");
+  return doc ? std::move(*doc) : boost::json::value(text);
 }
 
 }  // namespace automation::json

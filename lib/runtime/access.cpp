@@ -90,7 +90,6 @@ struct AccessControl::Impl {
   std::atomic<std::uint64_t> security_events{0};
   std::uint64_t revocations = 0;  // under mu: a fetch that began before a revocation is not cached
 
-
   void append(st::AuditRecord r) {
     if (auto a = store.append_audit(std::span<const st::AuditRecord>(&r, 1)); !a)
       log(LogLevel::error, "access", fmt::format("could not record {} in the audit log: {}", r.action, a.error().message));
@@ -144,9 +143,9 @@ struct AccessControl::Impl {
     }
     if (flag_count) {
       security_events.fetch_add(1, std::memory_order_relaxed);
-      const auto reason =
-          fmt::format("{0} failed authentications from {1} within {2}; further failures from it are counted, not recorded one by one, for {2}",
-                      *flag_count, host, format_duration(std::chrono::duration_cast<Millis>(options.failure_window)));
+      const auto reason = fmt::format(
+          "{0} failed authentications from {1} within {2}; further failures from it are counted, not recorded one by one, for {2}",
+          *flag_count, host, format_duration(std::chrono::duration_cast<Millis>(options.failure_window)));
       bj::object d{{"source", host}, {"failures", *flag_count}};
       append(record("system:access", "security.auth_failures", "api", st::AuditOutcome::denied, reason, json::dump(d), call));
       log(LogLevel::warn, "access", reason);
@@ -313,6 +312,11 @@ std::string reason_of(const HttpResponse& r) {
 
 }  // namespace
 
+st::AuditOutcome audit_outcome(int status) noexcept {
+  if (status < 400) return st::AuditOutcome::success;
+  return status == 401 || status == 403 ? st::AuditOutcome::denied : st::AuditOutcome::failure;
+}
+
 Handler guard(AccessControl& access, Role minimum, std::string action, std::string resource, GuardedHandler handler) {
   return [&access, minimum, action = std::move(action), resource = std::move(resource),
           handler = std::move(handler)](const HttpRequest& req) {
@@ -355,10 +359,7 @@ Handler guard(AccessControl& access, Role minimum, std::string action, std::stri
       throw;
     }
     if (!action.empty()) {
-      const auto outcome = r.status < 400                         ? st::AuditOutcome::success
-                           : (r.status == 401 || r.status == 403) ? st::AuditOutcome::denied
-                                                                  : st::AuditOutcome::failure;
-      access.audit(&*who, action, fill(resource, req.params), outcome, reason_of(r), details(r.status), call);
+      access.audit(&*who, action, fill(resource, req.params), audit_outcome(r.status), reason_of(r), details(r.status), call);
     }
     return r;
   };

@@ -472,9 +472,10 @@ Result<void> resource_check_action(storage::Store& store, const BuiltinSettings&
   c.set_output("samples", std::to_string(samples));
   c.set_output("above", fmt::format("{}", fmt::join(above, ",")));
   if (samples == 0) {
-    c.log(fmt::format("no CPU, memory or disk samples stored in the last {}: is the collector running (autoctl serve, or "
-                      "autoctl metrics collect)?",
-                      window_text));
+    c.log(
+        fmt::format("no CPU, memory or disk samples stored in the last {}: is the collector running (autoctl serve, or "
+                    "autoctl metrics collect)?",
+                    window_text));
     return {};
   }
   if (!above.empty()) {

@@ -1494,11 +1494,8 @@ struct WorkflowEngine::Impl {
 // ---- JSON forms ----------------------------------------------------------------------------------
 
 namespace {
-bj::value time_or_null(TimePoint t) { return t == TimePoint{} ? bj::value(nullptr) : bj::value(format_timestamp(t)); }
-bj::value object_or_text(const std::string& text) {
-  auto doc = json::parse(text, "stored JSON");
-  return doc ? std::move(*doc) : bj::value(text);
-}
+using json::object_or_text;
+using json::time_or_null;
 bj::value duration_ms(TimePoint a, TimePoint b) {
   if (a == TimePoint{} || b == TimePoint{}) return nullptr;
   return duration_cast<Millis>(b - a).count();

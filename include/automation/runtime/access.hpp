@@ -93,6 +93,10 @@ class AccessControl {
   std::unique_ptr<Impl> impl_;
 };
 
+/// How an answered call goes into the audit trail: success below 400, denied for 401 and 403,
+/// failure otherwise.
+storage::AuditOutcome audit_outcome(int status) noexcept;
+
 /// The actor of a request nobody authenticated.
 inline constexpr std::string_view kAnonymous = "anonymous";
 
