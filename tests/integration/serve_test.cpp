@@ -709,3 +709,33 @@ TEST_CASE("autoctl timeline: what happened around a failed run, from the store a
   CHECK(test::json_out(remote).at("focus") == bj::value(fmt::format("run:{}", id)));
   CHECK(s.stop() == 0);
 }
+
+TEST_CASE("autoctl serve: SIGTERM drains: not ready, no new runs, and a run that ends within the grace is not interrupted") {
+  Served s(R"({"server": {"drain_timeout": "60s"}})");
+  const auto done = s.dir.file("done.flag");
+  test::write_file(
+      s.dir.file("workflows/gate.json"),
+      fmt::format(R"({{"name": "gate", "steps": [{{"id": "wait", "shell": "while [ ! -f {} ]; do sleep 0.05; done"}}]}})", done));
+  s.start();
+  auto queued = s.call("POST", "/api/v1/workflows/gate/runs", "operator");
+  REQUIRE(queued.status == 202);
+  const auto id = Served::doc(queued).at("run").at("id").as_int64();
+  REQUIRE(poll_json(s.port, fmt::format("/api/v1/runs/{}", id), [](const bj::value& d) { return d.at("state") == "running"; }, 30,
+                    {{"Authorization", "Bearer " + s.tokens["viewer"]}}));
+  s.daemon->signal(SIGTERM);
+  // Draining: /readyz says so (every 10 ms, up to 30 s), and no run starts.
+  bool draining = false;
+  for (int i = 0; i < 3000 && !draining; ++i) {
+    draining = s.call("GET", "/readyz", "viewer").status == 503;
+    if (!draining) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(draining);
+  CHECK(s.call("POST", "/api/v1/workflows/cleanup-resources/runs", "operator").status == 503);
+  test::write_file(done, "");  // the run ends within the grace
+  CHECK(s.daemon->wait(60) == 0);
+  auto status = test::json_out(autoctl({"--json", "workflow", "status", std::to_string(id)}, s.env, s.cwd()));
+  CHECK(status.at("state") == "succeeded");
+  auto stop = test::json_out(autoctl({"--json", "audit", "list", "--action", "daemon.stop"}, s.env, s.cwd()));
+  REQUIRE(stop.at("records").as_array().size() == 1);
+  CHECK(stop.at("records").as_array()[0].at("details").at("interrupted_runs").as_array().empty());
+}
