@@ -57,6 +57,9 @@ struct MemoryStore::State {
   std::map<std::int64_t, HealingRecord> healing;
   std::int64_t next_healing_id = 1;
   std::map<std::string, TokenRecord, std::less<>> tokens;  // by id
+  std::map<std::string, NodeRecord, std::less<>> nodes;    // by id
+  std::map<std::int64_t, ScanRecord> scans;
+  std::int64_t next_scan_id = 1;
 
   // Stores a block's partials for a zone and marks them present (the caller holds mu).
   // Marks a block's partials for a zone present and stores them; nothing when present already.
@@ -133,6 +136,8 @@ Result<StoreInfo> MemoryStore::info() {
   info.areas.push_back({"scaling", "scaling_record", static_cast<std::int64_t>(state_->scaling.size())});
   info.areas.push_back({"healing", "healing_record", static_cast<std::int64_t>(state_->healing.size())});
   info.areas.push_back({"tokens", "api_token", static_cast<std::int64_t>(state_->tokens.size())});
+  info.areas.push_back({"nodes", "registry_nodes", static_cast<std::int64_t>(state_->nodes.size())});
+  info.areas.push_back({"scans", "discovery_scans", static_cast<std::int64_t>(state_->scans.size())});
   return info;
 }
 
@@ -1089,6 +1094,67 @@ Result<void> MemoryStore::touch_token(std::string_view id, TimePoint time, std::
     it->second.last_used_from = from;
   }
   return {};
+}
+
+Result<std::optional<NodeRecord>> MemoryStore::get_node(std::string_view id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->nodes.find(id);
+  if (it == state_->nodes.end()) return std::optional<NodeRecord>();
+  return std::optional<NodeRecord>(it->second);
+}
+
+Result<std::vector<NodeRecord>> MemoryStore::list_nodes() {
+  std::lock_guard lock(state_->mu);
+  std::vector<NodeRecord> out;
+  for (const auto& [id, n] : state_->nodes) out.push_back(n);
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::put_node(const NodeRecord& r, std::optional<std::int64_t> expected_version) {
+  if (auto v = validate(r); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  auto cur = checked_version(state_->nodes, "node", r.id, r.id, expected_version);
+  if (!cur) return cur.error();
+  NodeRecord stored = r;
+  stored.registered = at_ms(r.registered);
+  stored.last_seen = at_ms(r.last_seen);
+  stored.state_since = at_ms(r.state_since);
+  stored.version = *cur + 1;
+  state_->nodes.insert_or_assign(r.id, std::move(stored));
+  return *cur + 1;
+}
+
+Result<bool> MemoryStore::delete_node(std::string_view id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->nodes.find(id);
+  if (it == state_->nodes.end()) return false;
+  state_->nodes.erase(it);
+  return true;
+}
+
+Result<std::int64_t> MemoryStore::append_scan(const ScanRecord& r) {
+  if (auto v = validate(r); !v) return v.error();
+  std::lock_guard lock(state_->mu);
+  ScanRecord stored = r;
+  stored.id = state_->next_scan_id++;
+  stored.started = at_ms(r.started);
+  stored.finished = at_ms(r.finished);
+  state_->scans.emplace(stored.id, stored);
+  return stored.id;
+}
+
+Result<std::vector<ScanRecord>> MemoryStore::list_scans(std::size_t limit, std::int64_t before_id) {
+  std::lock_guard lock(state_->mu);
+  std::vector<ScanRecord> out;
+  auto end = before_id > 0 ? state_->scans.lower_bound(before_id) : state_->scans.end();
+  for (auto it = std::make_reverse_iterator(end); it != state_->scans.rend() && (limit == 0 || out.size() < limit); ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+Result<std::int64_t> MemoryStore::prune_scans(TimePoint before) {
+  std::lock_guard lock(state_->mu);
+  return static_cast<std::int64_t>(std::erase_if(state_->scans, [&](const auto& kv) { return kv.second.started < at_ms(before); }));
 }
 
 }  // namespace automation::storage

@@ -7,7 +7,7 @@ namespace {
 
 // Times are INTEGER epoch milliseconds UTC. Tables are STRICT. Each migration runs in one
 // BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump.
-constexpr std::array<Migration, 10> kMigrations{{
+constexpr std::array<Migration, 11> kMigrations{{
     {1, "meta and audit areas", R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -430,6 +430,46 @@ CREATE TABLE api_token (
 ) STRICT, WITHOUT ROWID;
 CREATE UNIQUE INDEX api_token_live_name ON api_token (name) WHERE revoked_ms = 0;
 CREATE INDEX api_token_created ON api_token (created_ms, id);
+)sql"},
+    {11, "registry", R"sql(
+-- One row per node of the registry: a host, daemon or service that registers itself and sends
+-- heartbeats, or an HTTP service a discovery scan found. Writers coordinate by compare-and-set on
+-- `version`, which every write increases by one. `services`, `depends_on` and `labels` are JSON
+-- (their inner shape is checked by storage::validate); ttl_ms 0 never expires.
+CREATE TABLE registry_nodes (
+  id             TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 100 AND id GLOB '[A-Za-z0-9]*' AND id NOT GLOB '*[^A-Za-z0-9_.-]*'),
+  kind           TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
+  address        TEXT NOT NULL CHECK (length(address) <= 512),
+  source         TEXT NOT NULL CHECK (source IN ('registered', 'discovered')),
+  services       TEXT NOT NULL CHECK (json_valid(services) AND json_type(services) = 'array'),
+  depends_on     TEXT NOT NULL CHECK (json_valid(depends_on) AND json_type(depends_on) = 'array'),
+  labels         TEXT NOT NULL CHECK (json_valid(labels) AND json_type(labels) = 'object'),
+  state          TEXT NOT NULL CHECK (state IN ('up', 'down')),
+  reason         TEXT NOT NULL,
+  registered_ms  INTEGER NOT NULL,
+  last_seen_ms   INTEGER NOT NULL,
+  state_since_ms INTEGER NOT NULL,
+  ttl_ms         INTEGER NOT NULL CHECK (ttl_ms >= 0),
+  updated_by     TEXT NOT NULL CHECK (updated_by <> ''),
+  version        INTEGER NOT NULL CHECK (version >= 1)
+) STRICT, WITHOUT ROWID;
+
+-- One row per discovery scan: the addresses it tried and what answered. AUTOINCREMENT so an id is
+-- never reused after a prune; the index on started_ms serves pruning.
+CREATE TABLE discovery_scans (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  started_ms  INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL,
+  actor       TEXT NOT NULL CHECK (actor <> ''),
+  reason      TEXT NOT NULL,
+  targets     TEXT NOT NULL CHECK (json_valid(targets) AND json_type(targets) = 'array'),
+  found       TEXT NOT NULL CHECK (json_valid(found) AND json_type(found) = 'array'),
+  added       INTEGER NOT NULL CHECK (added >= 0),
+  lost        INTEGER NOT NULL CHECK (lost >= 0),
+  error       TEXT NOT NULL,
+  CHECK (finished_ms >= started_ms)
+) STRICT;
+CREATE INDEX discovery_scans_started ON discovery_scans (started_ms);
 )sql"},
 }};
 

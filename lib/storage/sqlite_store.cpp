@@ -189,7 +189,9 @@ Result<StoreInfo> SqliteStore::info() {
                                          {"forecasts", "forecast", 8},
                                          {"scaling", "scaling_record", 9},
                                          {"healing", "healing_record", 9},
-                                         {"tokens", "api_token", 10}};
+                                         {"tokens", "api_token", 10},
+                                         {"nodes", "registry_nodes", 11},
+                                         {"scans", "discovery_scans", 11}};
   for (const auto& a : kAreas) {
     std::int64_t rows = 0;
     if (info.schema_version >= a.since_version) {

@@ -465,6 +465,138 @@ Result<void> check_token_revocation(std::string_view id_or_name, TimePoint time,
   return {};
 }
 
+namespace {
+constexpr std::string_view kNodeSources[] = {"registered", "discovered"};
+constexpr std::string_view kNodeStates[] = {"up", "down"};
+
+// Characters as SQLite's length() counts them in valid UTF-8: every byte that does not continue a sequence.
+std::size_t char_count(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// "a string", "a number", ...: what a JSON value is, for messages.
+std::string a_json(const boost::json::value& v) {
+  const auto type = json::type_name(v);
+  return fmt::format("{} {}", type == "array" || type == "object" ? "an" : "a", type);
+}
+
+// `text` parsed as JSON; the message (without the record's prefix) says what `shape` it must have.
+Result<boost::json::value> parse_shape(std::string_view field, std::string_view text, std::string_view shape) {
+  auto doc = json::parse(text, field);
+  if (!doc) return fail(errc::invalid_argument, fmt::format("{} must be {} (not valid JSON: {})", field, shape, doc.error().message));
+  return doc;
+}
+
+// An array of non-empty strings (references to nodes or services, or addresses); `path` names it in
+// the message, `shape` says what it must be.
+Result<void> check_strings(const boost::json::value& v, std::string_view path, std::string_view shape) {
+  if (!v.is_array()) return fail(errc::invalid_argument, fmt::format("{} must be {} (not {})", path, shape, a_json(v)));
+  const auto& a = v.as_array();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].is_string())
+      return fail(errc::invalid_argument, fmt::format("{} must be {} ({}[{}] is {})", path, shape, path, i, a_json(a[i])));
+    if (a[i].as_string().empty()) return fail(errc::invalid_argument, fmt::format("{} must be {} ({}[{}] is empty)", path, shape, path, i));
+  }
+  return {};
+}
+
+Result<void> check_services(std::string_view text) {
+  constexpr std::string_view shape = "a JSON array of objects with a string \"name\"";
+  auto doc = parse_shape("services", text, shape);
+  if (!doc) return doc.error();
+  auto bad = [&](std::string detail) { return fail(errc::invalid_argument, fmt::format("services must be {} ({})", shape, detail)); };
+  if (!doc->is_array()) return bad(fmt::format("not {}", a_json(*doc)));
+  const auto& services = doc->as_array();
+  for (std::size_t i = 0; i < services.size(); ++i) {
+    if (!services[i].is_object()) return bad(fmt::format("services[{}] is {}", i, a_json(services[i])));
+    const auto& s = services[i].as_object();
+    const auto* name = s.if_contains("name");
+    if (!name) return bad(fmt::format("services[{}] has no \"name\"", i));
+    if (!name->is_string()) return bad(fmt::format("the \"name\" of services[{}] is {}", i, a_json(*name)));
+    if (name->as_string().empty()) return bad(fmt::format("the \"name\" of services[{}] is empty", i));
+    // The service's problems, named by its name and place.
+    auto bad_service = [&](std::string msg) {
+      return fail(errc::invalid_argument,
+                  fmt::format("service \"{}\" (services[{}]): {}", automation::detail::clean_text(name->as_string()), i, msg));
+    };
+    if (const auto* port = s.if_contains("port")) {
+      const bool in_range = (port->is_int64() && port->as_int64() >= 1 && port->as_int64() <= 65535) ||
+                            (port->is_uint64() && port->as_uint64() >= 1 && port->as_uint64() <= 65535);
+      if (!in_range)
+        return bad_service(
+            fmt::format("port must be an integer from 1 to 65535 (not {})", port->is_number() ? json::dump(*port) : a_json(*port)));
+    }
+    if (const auto* url = s.if_contains("url"); url && !url->is_string())
+      return bad_service(fmt::format("url must be a string (not {})", a_json(*url)));
+    if (const auto* needs = s.if_contains("depends_on"))
+      if (auto v = check_strings(*needs, "depends_on", "a JSON array of \"node\" or \"node/service\" strings"); !v)
+        return bad_service(v.error().message);
+  }
+  return {};
+}
+
+Result<void> check_node_labels(std::string_view text) {
+  constexpr std::string_view shape = "a JSON object of strings";
+  auto doc = parse_shape("labels", text, shape);
+  if (!doc) return doc.error();
+  if (!doc->is_object()) return fail(errc::invalid_argument, fmt::format("labels must be {} (not {})", shape, a_json(*doc)));
+  for (const auto& kv : doc->as_object())
+    if (!kv.value().is_string())
+      return fail(errc::invalid_argument, fmt::format("labels must be {} (the value of \"{}\" is {})", shape,
+                                                      automation::detail::clean_text(kv.key()), a_json(kv.value())));
+  return {};
+}
+
+// `text` a JSON array of non-empty strings; `field` names it.
+Result<void> check_string_array(std::string_view field, std::string_view text, std::string_view shape) {
+  auto doc = parse_shape(field, text, shape);
+  if (!doc) return doc.error();
+  return check_strings(*doc, field, shape);
+}
+}  // namespace
+
+Result<void> validate(const NodeRecord& r) {
+  if (auto v = check_resource_name("node", r.id); !v) return v;
+  auto bad = [&](std::string msg) { return fail(errc::invalid_argument, fmt::format("node \"{}\": {}", r.id, msg)); };
+  if (r.kind.empty()) return bad("kind must not be empty");
+  const auto kind_length = printable_length(r.kind);
+  if (!kind_length) return bad("kind must be printable UTF-8 characters (no control characters)");
+  if (*kind_length > 64) return bad(fmt::format("kind must have at most 64 characters (not {})", *kind_length));
+  if (const auto n = char_count(r.address); n > 512) return bad(fmt::format("address must have at most 512 characters (not {})", n));
+  if (!one_of(kNodeSources, r.source))
+    return bad(fmt::format("source must be {} (not \"{}\")", listed(kNodeSources), automation::detail::clean_text(r.source)));
+  if (auto v = check_services(r.services); !v) return bad(v.error().message);
+  if (auto v = check_string_array("depends_on", r.depends_on, "a JSON array of node id strings"); !v) return bad(v.error().message);
+  if (auto v = check_node_labels(r.labels); !v) return bad(v.error().message);
+  if (!one_of(kNodeStates, r.state))
+    return bad(fmt::format("state must be {} (not \"{}\")", listed(kNodeStates), automation::detail::clean_text(r.state)));
+  if (r.ttl < Millis::zero()) return bad(fmt::format("ttl must not be negative (not {} ms)", r.ttl.count()));
+  if (r.updated_by.empty()) return bad("updated_by must not be empty");
+  return {};
+}
+
+Result<void> validate(const ScanRecord& r) {
+  auto bad = [&](std::string msg) {
+    return fail(errc::invalid_argument, fmt::format("discovery scan (actor \"{}\", started {} ms): {}",
+                                                    automation::detail::clean_text(r.actor), to_epoch_ms(r.started), msg));
+  };
+  if (r.actor.empty()) return bad("actor must not be empty");
+  // To the millisecond, as stored.
+  if (to_epoch_ms(r.finished) < to_epoch_ms(r.started))
+    return bad(fmt::format("finished ({} ms) must not be before started", to_epoch_ms(r.finished)));
+  if (auto v = check_string_array("targets", r.targets, "a JSON array of \"host:port\" strings"); !v) return bad(v.error().message);
+  constexpr std::string_view found_shape = "a JSON array of objects";
+  auto found = parse_shape("found", r.found, found_shape);
+  if (!found) return bad(found.error().message);
+  if (!found->is_array()) return bad(fmt::format("found must be {} (not {})", found_shape, a_json(*found)));
+  for (std::size_t i = 0; i < found->as_array().size(); ++i)
+    if (const auto& f = found->as_array()[i]; !f.is_object())
+      return bad(fmt::format("found must be {} (found[{}] is {})", found_shape, i, a_json(f)));
+  if (r.added < 0) return bad(fmt::format("added must not be negative (not {})", r.added));
+  if (r.lost < 0) return bad(fmt::format("lost must not be negative (not {})", r.lost));
+  return {};
+}
+
 namespace detail {
 
 Result<void> check_scaling_finish(std::int64_t id, std::string_view outcome) {

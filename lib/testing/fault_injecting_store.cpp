@@ -342,4 +342,33 @@ Result<void> FaultInjectingStore::touch_token(std::string_view id, TimePoint tim
   return inner_.touch_token(id, time, from);
 }
 
+Result<std::optional<storage::NodeRecord>> FaultInjectingStore::get_node(std::string_view id) {
+  if (auto r = before_read("get_node"); !r) return r.error();
+  return inner_.get_node(id);
+}
+Result<std::vector<storage::NodeRecord>> FaultInjectingStore::list_nodes() {
+  if (auto r = before_read("list_nodes"); !r) return r.error();
+  return inner_.list_nodes();
+}
+Result<std::int64_t> FaultInjectingStore::put_node(const storage::NodeRecord& record, std::optional<std::int64_t> expected_version) {
+  if (auto r = before_write("put_node"); !r) return r.error();
+  return inner_.put_node(record, expected_version);
+}
+Result<bool> FaultInjectingStore::delete_node(std::string_view id) {
+  if (auto r = before_write("delete_node"); !r) return r.error();
+  return inner_.delete_node(id);
+}
+Result<std::int64_t> FaultInjectingStore::append_scan(const storage::ScanRecord& record) {
+  if (auto r = before_write("append_scan"); !r) return r.error();
+  return inner_.append_scan(record);
+}
+Result<std::vector<storage::ScanRecord>> FaultInjectingStore::list_scans(std::size_t limit, std::int64_t before_id) {
+  if (auto r = before_read("list_scans"); !r) return r.error();
+  return inner_.list_scans(limit, before_id);
+}
+Result<std::int64_t> FaultInjectingStore::prune_scans(TimePoint before) {
+  if (auto r = before_write("prune_scans"); !r) return r.error();
+  return inner_.prune_scans(before);
+}
+
 }  // namespace automation::testing

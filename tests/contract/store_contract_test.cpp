@@ -2420,3 +2420,425 @@ TEMPLATE_TEST_CASE("contract: two writers racing for token names leave one token
   const auto shared = b.store->get_token("atk_shared").value().value();
   CHECK(shared.last_used == t0 + 39min);
 }
+
+// ---- registry ----------------------------------------------------------------------------------
+
+namespace {
+NodeRecord a_node(std::string id, TimePoint seen) {
+  NodeRecord n;
+  n.id = std::move(id);
+  n.kind = "host";
+  n.address = "10.0.0.7";
+  n.source = "registered";
+  n.state = "up";
+  n.reason = "heartbeat";
+  n.registered = seen;
+  n.last_seen = seen;
+  n.state_since = seen;
+  n.ttl = 30s;
+  n.updated_by = "node " + n.id;
+  return n;
+}
+
+ScanRecord a_scan(TimePoint started, std::string reason = "every 5m") {
+  ScanRecord s;
+  s.started = started;
+  s.finished = started + 2s;
+  s.actor = "discovery";
+  s.reason = std::move(reason);
+  s.targets = R"(["127.0.0.1:8080"])";
+  return s;
+}
+
+std::vector<std::string> node_ids(Store& s) {
+  std::vector<std::string> out;
+  for (const auto& n : s.list_nodes().value()) out.push_back(n.id);
+  return out;
+}
+
+std::vector<std::int64_t> scan_ids(Store& s, std::size_t limit, std::int64_t before_id) {
+  std::vector<std::int64_t> out;
+  for (const auto& r : s.list_scans(limit, before_id).value()) out.push_back(r.id);
+  return out;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("contract: nodes round-trip with every field and are listed by id", "[contract][registry]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  CHECK(s.list_nodes().value().empty());
+  CHECK_FALSE(s.get_node("web1").value().has_value());
+  // Every field set to something other than its default.
+  NodeRecord full;
+  full.id = "web1";
+  full.kind = "http";
+  full.address = "http://10.0.0.7:8080/";
+  full.source = "discovered";
+  full.services = R"([{"name":"api","port":8080,"url":"http://10.0.0.7:8080/api","depends_on":["db1","cache/redis"]},{"name":"metrics"}])";
+  full.depends_on = R"(["db1"])";
+  full.labels = R"({"zone":"eu-1","team":"payments — «core»"})";
+  full.state = "down";
+  full.reason = "no heartbeat for 90 s (ttl 30 s)";
+  full.registered = t0 + 250us;
+  full.last_seen = t0 + 1h + 999us;
+  full.state_since = t0 + 2h + 1us;
+  full.ttl = 30'500ms;
+  full.updated_by = "registry";
+  full.version = 42;  // ignored: the store sets it
+  REQUIRE(s.put_node(full, 0).value() == 1);
+  auto expected = full;
+  expected.registered = t0;  // to the millisecond
+  expected.last_seen = t0 + 1h;
+  expected.state_since = t0 + 2h;
+  expected.version = 1;
+  CHECK(s.get_node("web1").value() == expected);
+  CHECK(s.list_nodes().value() == std::vector{expected});
+  CHECK(area_rows(s, "nodes") == 1);
+
+  // Listed by id, whatever the order they were written in (ids compare as bytes: upper case first).
+  for (std::string id : {"web2", "db1", "Zeta", "api.1", "db1-replica", "a_b"}) REQUIRE(s.put_node(a_node(id, t0), std::nullopt));
+  CHECK(node_ids(s) == std::vector<std::string>{"Zeta", "a_b", "api.1", "db1", "db1-replica", "web1", "web2"});
+  CHECK(s.list_nodes().value().at(3) == [&] {
+    auto n = a_node("db1", t0);
+    n.version = 1;
+    return n;
+  }());
+  CHECK(area_rows(s, "nodes") == 7);
+  CHECK_FALSE(s.get_node("WEB1").value().has_value());  // ids are compared exactly
+  CHECK_FALSE(s.get_node("").value().has_value());
+}
+
+TEMPLATE_TEST_CASE("contract: nodes are written by compare-and-set on their version", "[contract][registry]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  auto n = a_node("web1", t0);
+  CHECK(s.put_node(n, 0).value() == 1);  // 0: there is no record yet
+  auto versioned = [](NodeRecord r, std::int64_t v) {
+    r.version = v;
+    return r;
+  };
+  const auto v1 = versioned(n, 1);
+  CHECK(s.get_node("web1").value() == v1);
+
+  // A second creator loses, and changes nothing.
+  auto other = a_node("web1", t0 + 1min);
+  other.address = "10.0.0.8";
+  auto again = s.put_node(other, 0);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().is(errc::conflict));
+  CHECK_THAT(again.error().message, Catch::Contains("node 'web1' is at version 1, not 0"));
+  CHECK(s.get_node("web1").value() == v1);
+
+  // A heartbeat at the current version wins; a stale writer then conflicts and changes nothing.
+  auto beat = n;
+  beat.last_seen = t0 + 10s;
+  CHECK(s.put_node(beat, 1).value() == 2);
+  auto stale = n;
+  stale.state = "down";
+  stale.reason = "no heartbeat for 90 s (ttl 30 s)";
+  auto lost = s.put_node(stale, 1);
+  REQUIRE_FALSE(lost);
+  CHECK(lost.error().is(errc::conflict));
+  CHECK_THAT(lost.error().message, Catch::Contains("node 'web1' is at version 2, not 1"));
+  CHECK(s.get_node("web1").value() == versioned(beat, 2));
+  auto ahead = s.put_node(stale, 3);
+  REQUIRE_FALSE(ahead);
+  CHECK(ahead.error().is(errc::conflict));
+  CHECK(s.get_node("web1").value() == versioned(beat, 2));
+
+  // Unconditional writes replace whatever is there and still count versions.
+  CHECK(s.put_node(stale, std::nullopt).value() == 3);
+  CHECK(s.get_node("web1").value() == versioned(stale, 3));
+  CHECK(s.put_node(a_node("db1", t0), std::nullopt).value() == 1);  // and create
+
+  // Expecting a version of a node that does not exist creates nothing.
+  auto missing = s.put_node(a_node("ghost", t0), 4);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().is(errc::conflict));
+  CHECK_THAT(missing.error().message, Catch::Contains("node 'ghost' is at version 0, not 4"));
+  CHECK(node_ids(s) == std::vector<std::string>{"db1", "web1"});
+}
+
+TEMPLATE_TEST_CASE("contract: a deleted node is gone and may be registered again from version 0", "[contract][registry]", MemoryBackend,
+                   SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  REQUIRE(s.put_node(a_node("web1", t0), 0));
+  REQUIRE(s.put_node(a_node("web1", t0), 1));
+  REQUIRE(s.put_node(a_node("web2", t0), 0));
+  CHECK(s.delete_node("web1").value());
+  CHECK_FALSE(s.get_node("web1").value().has_value());
+  CHECK_FALSE(s.delete_node("web1").value());
+  CHECK_FALSE(s.delete_node("nope").value());
+  CHECK(node_ids(s) == std::vector<std::string>{"web2"});
+  CHECK(s.put_node(a_node("web1", t0 + 1h), 2).error().is(errc::conflict));
+  CHECK(s.put_node(a_node("web1", t0 + 1h), 0).value() == 1);
+  CHECK(s.get_node("web1").value()->registered == t0 + 1h);
+  CHECK(area_rows(s, "nodes") == 2);
+}
+
+TEMPLATE_TEST_CASE("contract: an invalid node is refused with a message naming the field and nothing is written", "[contract][registry]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto good = a_node("web1", t0);
+  auto refused = [&](auto change) {
+    NodeRecord r = good;
+    change(r);
+    for (std::optional<std::int64_t> expected : {std::optional<std::int64_t>(), std::optional<std::int64_t>(0)}) {
+      auto put = s.put_node(r, expected);
+      REQUIRE_FALSE(put);
+      CHECK(put.error().is(errc::invalid_argument));
+    }
+    return s.put_node(r, std::nullopt).error().message;
+  };
+  using Catch::Contains;
+  using Catch::StartsWith;
+  for (std::string id : {std::string(""), std::string("-web"), std::string(".web"), std::string("web 1"), std::string("web/1"),
+                         std::string("wéb"), std::string(101, 'a')})
+    CHECK_THAT(refused([&](NodeRecord& r) { r.id = id; }), StartsWith("invalid node name \""));
+  CHECK_THAT(refused([](NodeRecord& r) { r.kind = ""; }), StartsWith("node \"web1\": kind must not be empty"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.kind = std::string(65, 'k'); }), Contains("kind must have at most 64 characters (not 65)"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.kind = "host\n"; }), Contains("kind must be printable"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.kind = "\xff"; }), Contains("kind must be printable"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.address = std::string(513, 'a'); }),
+             Contains("address must have at most 512 characters (not 513)"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.source = "found"; }),
+             Contains("node \"web1\": source must be registered or discovered (not \"found\")"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.state = "unknown"; }), Contains("node \"web1\": state must be up or down (not \"unknown\")"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.state = ""; }), Contains("state must be up or down"));
+  // services: a JSON array of objects with a string "name"; port, url and depends_on have their own shapes.
+  const std::string services_shape = "node \"web1\": services must be a JSON array of objects with a string \"name\"";
+  for (std::string services : {R"()", R"([)", R"({"name":"api"})", R"("api")", R"(["api"])", R"([{"port":80}])", R"([{"name":7}])",
+                               R"([{"name":""}])", R"([{"name":"api"},null])"})
+    CHECK_THAT(refused([&](NodeRecord& r) { r.services = services; }), StartsWith(services_shape));
+  for (std::string port : {"0", "65536", "-1", "80.5", R"("80")", "null", "true"})
+    CHECK_THAT(refused([&](NodeRecord& r) { r.services = R"([{"name":"api","port":)" + port + "}]"; }),
+               Contains("node \"web1\": service \"api\" (services[0]): port must be an integer from 1 to 65535"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.services = R"([{"name":"a"},{"name":"b","url":5}])"; }),
+             Contains("service \"b\" (services[1]): url must be a string (not a number)"));
+  for (std::string needs : {R"("db1")", R"({"db1":1})", R"([1])", R"([""])", R"(["db1",null])"})
+    CHECK_THAT(refused([&](NodeRecord& r) { r.services = R"([{"name":"api","depends_on":)" + needs + "}]"; }),
+               Contains("service \"api\" (services[0]): depends_on must be a JSON array of \"node\" or \"node/service\" strings"));
+  for (std::string needs : {R"()", R"("db1")", R"({})", R"([1])", R"([""])", R"([["db1"]])"})
+    CHECK_THAT(refused([&](NodeRecord& r) { r.depends_on = needs; }), StartsWith("node \"web1\": depends_on must be a JSON array"));
+  for (std::string labels : {R"()", R"([])", R"("zone=eu")", R"({"zone":1})", R"({"zone":null})", R"({"a":"b","zone":{"x":"y"}})"})
+    CHECK_THAT(refused([&](NodeRecord& r) { r.labels = labels; }), StartsWith("node \"web1\": labels must be a JSON object of strings"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.ttl = -1ms; }), Contains("node \"web1\": ttl must not be negative (not -1 ms)"));
+  CHECK_THAT(refused([](NodeRecord& r) { r.updated_by = ""; }), Contains("node \"web1\": updated_by must not be empty"));
+  CHECK(s.list_nodes().value().empty());
+  CHECK(area_rows(s, "nodes") == 0);
+
+  // A refused update leaves the stored node and its version alone.
+  REQUIRE(s.put_node(good, 0).value() == 1);
+  auto broken = good;
+  broken.state = "gone";
+  CHECK(s.put_node(broken, 1).error().is(errc::invalid_argument));
+  CHECK(s.get_node("web1").value()->version == 1);
+  CHECK(s.get_node("web1").value()->state == "up");
+
+  // The bounds themselves are fine, and so are keys the store does not know.
+  auto fine = [&](std::string id, auto change) {
+    NodeRecord r = good;
+    r.id = std::move(id);
+    change(r);
+    return s.put_node(r, std::nullopt).has_value();
+  };
+  CHECK(fine("a", [](NodeRecord& r) { r.kind = std::string(64, 'k'); }));
+  CHECK(fine("b", [](NodeRecord& r) {
+    r.kind = "";
+    for (int i = 0; i < 64; ++i) r.kind += "é";  // characters, not bytes
+  }));
+  CHECK(fine(std::string(100, 'c'), [](NodeRecord& r) { r.address = std::string(512, 'a'); }));
+  CHECK(fine("d", [](NodeRecord& r) {
+    r.address = "";
+    r.ttl = 0ms;
+    r.source = "discovered";
+    r.state = "down";
+  }));
+  CHECK(fine("e", [](NodeRecord& r) {
+    r.services = R"([{"name":"a","port":1},{"name":"b","port":65535,"url":"","depends_on":[]},{"name":"a","tls":true}])";
+    r.depends_on = R"(["web1","db.2"])";
+    r.labels = R"({"zone":"","":"empty key"})";
+  }));
+  CHECK(s.list_nodes().value().size() == 6);
+}
+
+TEMPLATE_TEST_CASE("contract: discovery scans get increasing ids and are listed newest first, by limit and before an id",
+                   "[contract][registry]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  using Ids = std::vector<std::int64_t>;
+  CHECK(s.list_scans(0, 0).value().empty());
+  // Every field set to something other than its default.
+  ScanRecord full;
+  full.id = 99;  // ignored: the store assigns it
+  full.started = t0 + 250us;
+  full.finished = t0 + 3s + 999us;
+  full.actor = "user:alice";
+  full.reason = "requested";
+  full.targets = R"(["127.0.0.1:8080","10.0.0.7:9090"])";
+  full.found = R"([{"address":"127.0.0.1:8080","status":200,"server":"nginx","node":"web1","new":true}])";
+  full.added = 1;
+  full.lost = 2;
+  full.error = "10.0.0.7:9090: connection refused";
+  const auto first = s.append_scan(full).value();
+  CHECK(first >= 1);
+  auto expected = full;
+  expected.id = first;
+  expected.started = t0;  // to the millisecond
+  expected.finished = t0 + 3s;
+  CHECK(s.list_scans(0, 0).value() == std::vector{expected});
+  CHECK(area_rows(s, "scans") == 1);
+
+  Ids ids{first};
+  for (int i = 1; i < 6; ++i) {
+    // Started out of order: ids follow the appends, not the times.
+    const auto id = s.append_scan(a_scan(t0 + std::chrono::minutes(i % 2 == 0 ? i : -i), fmt::format("scan {}", i))).value();
+    CHECK(id > ids.back());
+    ids.push_back(id);
+  }
+  const Ids newest_first(ids.rbegin(), ids.rend());
+  CHECK(scan_ids(s, 0, 0) == newest_first);
+  CHECK(scan_ids(s, 2, 0) == Ids{ids[5], ids[4]});
+  CHECK(scan_ids(s, 100, 0) == newest_first);
+  CHECK(scan_ids(s, 0, ids[3]) == Ids{ids[2], ids[1], ids[0]});
+  CHECK(scan_ids(s, 2, ids[3]) == Ids{ids[2], ids[1]});
+  CHECK(scan_ids(s, 0, ids[5] + 1000) == newest_first);
+  CHECK(scan_ids(s, 0, ids[0]).empty());
+  CHECK(scan_ids(s, 0, -5) == newest_first);  // before_id <= 0: no bound
+  // Paging through with before_id visits each scan once.
+  Ids paged;
+  for (std::int64_t before = 0;;) {
+    const auto page = scan_ids(s, 4, before);
+    if (page.empty()) break;
+    paged.insert(paged.end(), page.begin(), page.end());
+    before = page.back();
+  }
+  CHECK(paged == newest_first);
+  const auto third = s.list_scans(1, ids[3]).value().at(0);
+  CHECK(third.reason == "scan 2");
+  CHECK(third.started == t0 + 2min);
+  CHECK(third.finished == t0 + 2min + 2s);
+  CHECK(third.targets == R"(["127.0.0.1:8080"])");
+  CHECK(third.found == "[]");
+  CHECK(s.list_scans(0, ids[1]).value() == std::vector{expected});
+  CHECK(area_rows(s, "scans") == 6);
+}
+
+TEMPLATE_TEST_CASE("contract: discovery scans are pruned by start time and their ids are never reused", "[contract][registry]",
+                   MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto a = s.append_scan(a_scan(t0 + 10min)).value();
+  const auto b1 = s.append_scan(a_scan(t0)).value();
+  const auto c = s.append_scan(a_scan(t0 + 5min + 500us)).value();
+  const auto d = s.append_scan(a_scan(t0 + 20min)).value();
+  CHECK(s.prune_scans(t0).value() == 0);                 // started at the cut: kept
+  CHECK(s.prune_scans(t0 + 5min + 999us).value() == 1);  // the same millisecond as c's start: c is kept
+  CHECK(scan_ids(s, 0, 0) == std::vector<std::int64_t>{d, c, a});
+  CHECK(s.prune_scans(t0 + 15min).value() == 2);
+  CHECK(scan_ids(s, 0, 0) == std::vector<std::int64_t>{d});
+  CHECK(b1 < c);
+  CHECK(s.prune_scans(t0 + 1h).value() == 1);
+  CHECK(s.list_scans(0, 0).value().empty());
+  CHECK(area_rows(s, "scans") == 0);
+  const auto e = s.append_scan(a_scan(t0)).value();
+  CHECK(e > d);
+}
+
+TEMPLATE_TEST_CASE("contract: an invalid discovery scan is refused with a message naming the field and nothing is stored",
+                   "[contract][registry]", MemoryBackend, SqliteBackend) {
+  TestType b;
+  auto& s = *b.store;
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  const auto good = a_scan(t0);
+  auto refused = [&](auto change) {
+    ScanRecord r = good;
+    change(r);
+    auto appended = s.append_scan(r);
+    REQUIRE_FALSE(appended);
+    CHECK(appended.error().is(errc::invalid_argument));
+    CHECK_THAT(appended.error().message, Catch::StartsWith("discovery scan (actor \""));
+    return appended.error().message;
+  };
+  using Catch::Contains;
+  CHECK_THAT(refused([](ScanRecord& r) { r.actor = ""; }), Contains("actor must not be empty"));
+  CHECK_THAT(refused([&](ScanRecord& r) { r.finished = t0 - 1ms; }), Contains("finished (1699999999999 ms) must not be before started"));
+  for (std::string targets : {R"()", R"({})", R"("127.0.0.1:80")", R"([80])", R"([""])", R"(["a:1",["b:2"]])"})
+    CHECK_THAT(refused([&](ScanRecord& r) { r.targets = targets; }), Contains("targets must be a JSON array of \"host:port\" strings"));
+  for (std::string found : {R"()", R"({})", R"([1])", R"(["127.0.0.1:80"])", R"([{},null])"})
+    CHECK_THAT(refused([&](ScanRecord& r) { r.found = found; }), Contains("found must be a JSON array of objects"));
+  CHECK_THAT(refused([](ScanRecord& r) { r.added = -1; }), Contains("added must not be negative (not -1)"));
+  CHECK_THAT(refused([](ScanRecord& r) { r.lost = -2; }), Contains("lost must not be negative (not -2)"));
+  CHECK(s.list_scans(0, 0).value().empty());
+  CHECK(area_rows(s, "scans") == 0);
+
+  // The bounds themselves are fine.
+  auto fine = [&](auto change) {
+    ScanRecord r = good;
+    change(r);
+    return s.append_scan(r).has_value();
+  };
+  CHECK(fine([&](ScanRecord& r) { r.finished = r.started; }));
+  CHECK(fine([&](ScanRecord& r) {
+    r.started = t0 + 900us;  // the same millisecond as stored
+    r.finished = t0 + 100us;
+  }));
+  CHECK(fine([](ScanRecord& r) {
+    r.targets = "[]";
+    r.found = R"([{}])";
+    r.reason = "";
+    r.error = "";
+  }));
+  CHECK(s.list_scans(0, 0).value().size() == 3);
+}
+
+TEMPLATE_TEST_CASE("contract: two writers racing to update one node by compare-and-set lose no update", "[contract][registry]",
+                   SqliteBackend) {
+  TestType b;
+  auto second = open_store("sqlite:" + b.dir.file("contract.db")).value();
+  const auto t0 = TimePoint(1'700'000'000'000ms);
+  REQUIRE(b.store->put_node(a_node("web1", t0), 0));
+  constexpr int kPerWriter = 30;
+  std::atomic<int> written{0}, conflicts{0}, failures{0};
+  auto race = [&](Store& s, std::string_view writer) {
+    for (int done = 0; done < kPerWriter;) {
+      auto cur = s.get_node("web1");
+      if (!cur || !*cur) {
+        ++failures;
+        return;
+      }
+      auto n = **cur;
+      n.updated_by = std::string(writer);
+      n.last_seen = t0 + std::chrono::seconds(n.version);
+      auto w = s.put_node(n, n.version);
+      if (w) {
+        ++done;
+        ++written;
+      } else if (w.error().is(errc::conflict)) {
+        ++conflicts;
+      } else {
+        ++failures;
+        return;
+      }
+    }
+  };
+  std::thread t1([&] { race(*b.store, "a"); });
+  std::thread t2([&] { race(*second, "b"); });
+  t1.join();
+  t2.join();
+  CHECK(failures == 0);
+  CHECK(written == 2 * kPerWriter);
+  const auto n = b.store->get_node("web1").value().value();
+  CHECK(n.version == 1 + 2 * kPerWriter);
+  CHECK(n.last_seen == t0 + std::chrono::seconds(2 * kPerWriter));
+}

@@ -110,6 +110,14 @@ class SqliteStore final : public Store {
   Result<TokenRecord> revoke_token(std::string_view id_or_name, TimePoint time, std::string_view by, std::string_view reason) override;
   Result<void> touch_token(std::string_view id, TimePoint time, std::string_view from) override;
 
+  Result<std::optional<NodeRecord>> get_node(std::string_view id) override;
+  Result<std::vector<NodeRecord>> list_nodes() override;
+  Result<std::int64_t> put_node(const NodeRecord& record, std::optional<std::int64_t> expected_version) override;
+  Result<bool> delete_node(std::string_view id) override;
+  Result<std::int64_t> append_scan(const ScanRecord& record) override;
+  Result<std::vector<ScanRecord>> list_scans(std::size_t limit, std::int64_t before_id) override;
+  Result<std::int64_t> prune_scans(TimePoint before) override;
+
   /// Runs PRAGMA quick_check; errc::corrupt with SQLite's findings when the file is damaged.
   Result<void> check_integrity();
 

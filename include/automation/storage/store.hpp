@@ -650,6 +650,57 @@ Result<void> validate(const TokenRecord& record);
 /// millisecond after epoch 0 (which means "not revoked").
 Result<void> check_token_revocation(std::string_view id_or_name, TimePoint time, std::string_view by);
 
+// ---- registry area -----------------------------------------------------------------------------
+
+/// A node of the registry: a host, daemon or service that registers itself and sends heartbeats,
+/// or an HTTP service a discovery scan found. `version` increases by one on every write, so
+/// writers coordinate by compare-and-set.
+struct NodeRecord {
+  std::string id;       ///< is_resource_name
+  std::string kind;     ///< what it is: "host", "daemon", "service", "http" (found by a scan); 1..64 printable characters
+  std::string address;  ///< where it is reached: "10.0.0.7", "127.0.0.1:8080", "http://..."; may be empty
+  std::string source;   ///< "registered" (it or an operator registered it) or "discovered" (a scan found it)
+  /// a JSON array of objects, each with "name" (a string) and optionally "port", "url" and
+  /// "depends_on" (an array of "node" or "node/service" strings)
+  std::string services = "[]";
+  std::string depends_on = "[]";  ///< a JSON array of node ids this node needs
+  std::string labels = "{}";      ///< a JSON object of strings
+  std::string state;              ///< "up" or "down"
+  std::string reason;             ///< why it is in its state: "heartbeat", "no heartbeat for 90 s (ttl 30 s)"
+  TimePoint registered{};
+  TimePoint last_seen{};    ///< the last heartbeat, or the last scan that found it
+  TimePoint state_since{};  ///< when `state` last changed
+  Millis ttl{0};            ///< down once last_seen + ttl has passed; 0: never expires
+  std::string updated_by;   ///< "node web1", "user:alice", "discovery", "registry"
+  std::int64_t version = 0;
+
+  friend bool operator==(const NodeRecord&, const NodeRecord&) = default;
+};
+
+/// Checks a node before it is stored: the id, a kind of 1..64 printable characters, source and state
+/// from their lists, `services`, `depends_on` and `labels` of the JSON shapes above, a ttl >= 0,
+/// an address of at most 512 characters.
+Result<void> validate(const NodeRecord& record);
+
+/// One discovery scan: which addresses it tried and what answered.
+struct ScanRecord {
+  std::int64_t id = 0;  ///< assigned by the store, increasing, never reused
+  TimePoint started{};
+  TimePoint finished{};        ///< >= started
+  std::string actor;           ///< "discovery" (the daemon's own scan), "user:alice"
+  std::string reason;          ///< why it ran: "every 5m", "requested"
+  std::string targets = "[]";  ///< a JSON array of the "host:port" strings it tried
+  /// a JSON array of objects, one per address that answered HTTP: "address", "status", "server", "node", "new"
+  std::string found = "[]";
+  int added = 0;      ///< nodes it registered for the first time
+  int lost = 0;       ///< discovered nodes up before that did not answer
+  std::string error;  ///< why it could not finish; empty when it did
+
+  friend bool operator==(const ScanRecord&, const ScanRecord&) = default;
+};
+
+Result<void> validate(const ScanRecord& record);
+
 // ---- the interface -----------------------------------------------------------------------------
 
 class Store {
@@ -845,6 +896,23 @@ class Store {
   /// Records a use: sets last_used/last_used_from, but only when `time` is later than the stored last_used
   /// (so concurrent users never move it back). errc::not_found for an unknown id.
   virtual Result<void> touch_token(std::string_view id, TimePoint time, std::string_view from) = 0;
+
+  // registry
+  virtual Result<std::optional<NodeRecord>> get_node(std::string_view id) = 0;
+  /// Ordered by id.
+  virtual Result<std::vector<NodeRecord>> list_nodes() = 0;
+  /// Writes `record` if the stored version is `expected_version` (0: no record yet) and returns the
+  /// new version (expected_version + 1); errc::conflict, changing nothing, when another writer got
+  /// there first. Without `expected_version` the write is unconditional. record.version is ignored.
+  virtual Result<std::int64_t> put_node(const NodeRecord& record, std::optional<std::int64_t> expected_version) = 0;
+  /// Removes a node; false when there was none.
+  virtual Result<bool> delete_node(std::string_view id) = 0;
+  /// Stores a scan and returns its id.
+  virtual Result<std::int64_t> append_scan(const ScanRecord& record) = 0;
+  /// The newest scans first (by id), at most `limit` (0: all); only those with id < before_id when it is > 0.
+  virtual Result<std::vector<ScanRecord>> list_scans(std::size_t limit, std::int64_t before_id) = 0;
+  /// Deletes scans that started before `before`; returns how many.
+  virtual Result<std::int64_t> prune_scans(TimePoint before) = 0;
 };
 
 enum class Synchronous { normal, full };

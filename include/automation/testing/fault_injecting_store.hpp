@@ -117,6 +117,14 @@ class FaultInjectingStore final : public storage::Store {
                                             std::string_view reason) override;
   Result<void> touch_token(std::string_view id, TimePoint time, std::string_view from) override;
 
+  Result<std::optional<storage::NodeRecord>> get_node(std::string_view id) override;
+  Result<std::vector<storage::NodeRecord>> list_nodes() override;
+  Result<std::int64_t> put_node(const storage::NodeRecord& record, std::optional<std::int64_t> expected_version) override;
+  Result<bool> delete_node(std::string_view id) override;
+  Result<std::int64_t> append_scan(const storage::ScanRecord& record) override;
+  Result<std::vector<storage::ScanRecord>> list_scans(std::size_t limit, std::int64_t before_id) override;
+  Result<std::int64_t> prune_scans(TimePoint before) override;
+
  private:
   Result<void> before_write(std::string_view op);
   Result<void> before_read(std::string_view op);

@@ -199,3 +199,52 @@ TEST_CASE("FaultInjectingStore fails token writes and reads like the others") {
   CHECK(store.reads() == 5);
   CHECK(store.injected_failures() == 5);
 }
+
+TEST_CASE("FaultInjectingStore fails registry writes and reads like the others") {
+  MemoryStore inner;
+  testing::FaultInjectingStore store(inner);
+  NodeRecord node;
+  node.id = "web1";
+  node.kind = "host";
+  node.source = "registered";
+  node.state = "up";
+  node.registered = node.last_seen = node.state_since = TimePoint(std::chrono::hours(2));
+  node.updated_by = "node web1";
+  ScanRecord scan;
+  scan.started = scan.finished = TimePoint(std::chrono::hours(2));
+  scan.actor = "discovery";
+  std::vector<std::string> hooked;
+  store.before_each_write([&](std::string_view op) { hooked.emplace_back(op); });
+
+  store.fail_all_writes(errc::busy);
+  CHECK(store.put_node(node, 0).error().is(errc::busy));
+  CHECK(store.append_scan(scan).error().is(errc::busy));
+  CHECK(inner.list_nodes().value().empty());
+  CHECK(inner.list_scans(0, 0).value().empty());
+  store.clear();
+  REQUIRE(store.put_node(node, 0).value() == 1);
+  const auto scan_id = store.append_scan(scan).value();
+  store.fail_all_writes(errc::io);
+  CHECK(store.put_node(node, 1).error().is(errc::io));
+  CHECK(store.delete_node("web1").error().is(errc::io));
+  CHECK(store.prune_scans(TimePoint(std::chrono::hours(3))).error().is(errc::io));
+  CHECK(inner.get_node("web1").value()->version == 1);  // a failed write is not forwarded
+  CHECK(inner.list_scans(0, 0).value().size() == 1);
+  CHECK(store.injected_failures() == 5);
+  store.clear();
+  store.fail_all_reads(errc::unavailable);
+  CHECK(store.get_node("web1").error().is(errc::unavailable));
+  CHECK(store.list_nodes().error().is(errc::unavailable));
+  CHECK(store.list_scans(0, 0).error().is(errc::unavailable));
+  store.clear();
+  CHECK(store.put_node(node, 1).value() == 2);
+  CHECK(store.get_node("web1").value()->version == 2);
+  CHECK(store.list_nodes().value().size() == 1);
+  CHECK(store.list_scans(1, 0).value().at(0).id == scan_id);
+  CHECK(store.prune_scans(TimePoint(std::chrono::hours(3))).value() == 1);
+  CHECK(store.delete_node("web1").value());
+  CHECK(hooked == std::vector<std::string>{"put_node", "append_scan", "put_node", "prune_scans", "delete_node"});
+  CHECK(store.writes() == 10);
+  CHECK(store.reads() == 6);
+  CHECK(store.injected_failures() == 8);
+}

@@ -349,8 +349,9 @@ TEST_CASE("task statistics from SQLite's hourly rollups and edge records equal m
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(dir.file("p.db").c_str(), &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
-                       "DROP TABLE api_token; DROP TABLE healing_record; DROP TABLE scaling_record; DROP TABLE forecast; DROP TABLE alert; "
-                       "DROP TABLE metric_point; DROP TABLE delivery; DROP TABLE task_rollup; "
+                       "DROP TABLE discovery_scans; DROP TABLE registry_nodes; DROP TABLE api_token; DROP TABLE healing_record; "
+                       "DROP TABLE scaling_record; DROP TABLE forecast; DROP TABLE alert; DROP TABLE metric_point; DROP TABLE delivery; "
+                       "DROP TABLE task_rollup; "
                        "DROP TABLE workflow_attempt; DROP TABLE workflow_step; DROP TABLE workflow_run; DROP TABLE schedule_state; "
                        "DROP TABLE schedule_fire; DROP TABLE event; DROP TABLE metric_rollup; DROP TABLE revenue_daily; "
                        "DROP TABLE usage_partial_zone; DROP TABLE usage_partial; DROP TABLE usage_block; PRAGMA user_version = 2;",
@@ -403,7 +404,7 @@ TEST_CASE("migration 9 adds the scaling and healing areas to a version 8 databas
       "PRAGMA user_version = 8;" +
       fmt::format("PRAGMA application_id = {};", storage::detail::kApplicationId);
   raw_exec(path, sql);
-  CHECK(pending_migrations(8) == std::vector<std::string>{"9: scaling and healing history", "10: api tokens"});
+  CHECK(pending_migrations(8) == std::vector<std::string>{"9: scaling and healing history", "10: api tokens", "11: registry"});
   {
     // Opened without migrating, the new areas say the schema is behind instead of failing on a missing table.
     auto old = SqliteStore::open(path, {.migrate = false}).value();
@@ -471,7 +472,7 @@ TEST_CASE("migration 10 adds the tokens area to a version 9 database and keeps i
       "PRAGMA user_version = 9;" +
       fmt::format("PRAGMA application_id = {};", storage::detail::kApplicationId);
   raw_exec(path, sql);
-  CHECK(pending_migrations(9) == std::vector<std::string>{"10: api tokens"});
+  CHECK(pending_migrations(9) == std::vector<std::string>{"10: api tokens", "11: registry"});
   TokenRecord t;
   t.id = "atk_3f9a0c1d2e4b5a6f";
   t.name = "deploy";
@@ -537,6 +538,119 @@ TEST_CASE("migration 10 adds the tokens area to a version 9 database and keeps i
   sqlite3_close(db);
   CHECK(store->list_tokens(false).value().at(0).id == "atk_x");
   CHECK(store->list_tokens(true).value().size() == 2);
+}
+
+TEST_CASE("migration 11 adds the registry area to a version 10 database and keeps its data") {
+  test::TempDir dir;
+  const auto path = dir.file("v10.db");
+  std::string sql;
+  for (const auto& m : storage::detail::migrations())
+    if (m.version <= 10) sql += m.sql;
+  sql +=
+      "INSERT INTO api_token (id, name, role, secret_hash, created_ms, created_by, expires_ms, revoked_ms, revoked_by, revoke_reason, "
+      "last_used_ms, last_used_from) VALUES ('atk_kept', 'deploy', 'operator', "
+      "'9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', 1700000000000, 'user:alice', 0, 0, '', '', 0, '');"
+      "PRAGMA user_version = 10;" +
+      fmt::format("PRAGMA application_id = {};", storage::detail::kApplicationId);
+  raw_exec(path, sql);
+  CHECK(pending_migrations(10) == std::vector<std::string>{"11: registry"});
+  NodeRecord n;
+  n.id = "web1";
+  n.kind = "host";
+  n.address = "10.0.0.7";
+  n.source = "registered";
+  n.services = R"([{"name":"api","port":8080}])";
+  n.state = "up";
+  n.registered = TimePoint(std::chrono::milliseconds(1'700'000'000'123));
+  n.last_seen = n.state_since = n.registered;
+  n.ttl = std::chrono::milliseconds(30'500);
+  n.updated_by = "node web1";
+  ScanRecord scan;
+  scan.started = TimePoint(std::chrono::milliseconds(1'700'000'000'456));
+  scan.finished = scan.started + std::chrono::seconds(2);
+  scan.actor = "discovery";
+  {
+    // Opened without migrating, the new area says the schema is behind instead of failing on a missing table.
+    auto old = SqliteStore::open(path, {.migrate = false}).value();
+    CHECK(old->schema_version().value() == 10);
+    CHECK(old->get_node("web1").error().is(errc::unavailable));
+    CHECK(old->list_nodes().error().is(errc::unavailable));
+    CHECK(old->put_node(n, 0).error().is(errc::unavailable));
+    CHECK(old->delete_node("web1").error().is(errc::unavailable));
+    CHECK(old->append_scan(scan).error().is(errc::unavailable));
+    CHECK(old->list_scans(0, 0).error().is(errc::unavailable));
+    CHECK(old->prune_scans(scan.started).error().is(errc::unavailable));
+    auto info = old->info().value();
+    auto area = [&](std::string_view name) {
+      return std::find_if(info.areas.begin(), info.areas.end(), [&](const AreaInfo& a) { return a.area == name; });
+    };
+    REQUIRE(area("nodes") != info.areas.end());
+    CHECK(area("nodes")->table == "registry_nodes");
+    CHECK(area("nodes")->rows == 0);
+    REQUIRE(area("scans") != info.areas.end());
+    CHECK(area("scans")->table == "discovery_scans");
+    CHECK(area("scans")->rows == 0);
+  }
+  auto store = SqliteStore::open(path).value();
+  CHECK(store->schema_version().value() == latest_schema_version());
+  CHECK(store->get_token("atk_kept").value()->name == "deploy");
+  for (const char* table : {"registry_nodes", "discovery_scans"})
+    CHECK(raw_text(path, fmt::format("SELECT strict FROM pragma_table_list WHERE name = '{}'", table)) == "1");
+  CHECK(raw_text(path, "SELECT wr FROM pragma_table_list WHERE name = 'registry_nodes'") == "1");  // WITHOUT ROWID
+  CHECK(raw_text(path, "SELECT sql FROM sqlite_master WHERE name = 'discovery_scans_started'") ==
+        "CREATE INDEX discovery_scans_started ON discovery_scans (started_ms)");
+  REQUIRE(store->put_node(n, 0).value() == 1);
+  CHECK(raw_text(path,
+                 "SELECT registered_ms || ',' || last_seen_ms || ',' || state_since_ms || ',' || ttl_ms || ',' || version FROM "
+                 "registry_nodes WHERE id = 'web1'") == "1700000000123,1700000000123,1700000000123,30500,1");
+  const auto id = store->append_scan(scan).value();
+  CHECK(raw_text(path, fmt::format("SELECT started_ms || ',' || finished_ms FROM discovery_scans WHERE id = {}", id)) ==
+        "1700000000456,1700000002456");
+  auto info = store->info().value();
+  CHECK(std::find_if(info.areas.begin(), info.areas.end(), [](const AreaInfo& a) { return a.area == "nodes"; })->rows == 1);
+  CHECK(std::find_if(info.areas.begin(), info.areas.end(), [](const AreaInfo& a) { return a.area == "scans"; })->rows == 1);
+
+  // The CHECK constraints hold what validate() holds, for writers that bypass the library.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  auto node = [](std::string id, std::string kind, std::string source, std::string services, std::string labels, std::string state,
+                 std::string ttl, std::string updated_by) {
+    return fmt::format(
+        "INSERT INTO registry_nodes (id, kind, address, source, services, depends_on, labels, state, reason, registered_ms, last_seen_ms, "
+        "state_since_ms, ttl_ms, updated_by, version) VALUES ({}, {}, '', {}, {}, '[]', {}, {}, '', 0, 0, 0, {}, {}, 1)",
+        id, kind, source, services, labels, state, ttl, updated_by);
+  };
+  auto scan_row = [](std::string started, std::string finished, std::string actor, std::string targets, std::string found,
+                     std::string added) {
+    return fmt::format(
+        "INSERT INTO discovery_scans (started_ms, finished_ms, actor, reason, targets, found, added, lost, error) VALUES ({}, {}, {}, '', "
+        "{}, {}, {}, 0, '')",
+        started, finished, actor, targets, found, added);
+  };
+  for (const auto& bad :
+       {node("'web1'", "'host'", "'registered'", "'[]'", "'{}'", "'up'", "0", "'u'"),  // the id exists
+        node("'-web'", "'host'", "'registered'", "'[]'", "'{}'", "'up'", "0", "'u'"),
+        node("'w'", "''", "'registered'", "'[]'", "'{}'", "'up'", "0", "'u'"),
+        node("'w'", "'host'", "'found'", "'[]'", "'{}'", "'up'", "0", "'u'"),
+        node("'w'", "'host'", "'registered'", "'{}'", "'{}'", "'up'", "0", "'u'"),
+        node("'w'", "'host'", "'registered'", "'[]'", "'[]'", "'up'", "0", "'u'"),
+        node("'w'", "'host'", "'registered'", "'[]'", "'{}'", "'gone'", "0", "'u'"),
+        node("'w'", "'host'", "'registered'", "'[]'", "'{}'", "'up'", "-1", "'u'"),
+        node("'w'", "'host'", "'registered'", "'[]'", "'{}'", "'up'", "0", "''"), scan_row("10", "9", "'discovery'", "'[]'", "'[]'", "0"),
+        scan_row("10", "10", "''", "'[]'", "'[]'", "0"), scan_row("10", "10", "'discovery'", "'{}'", "'[]'", "0"),
+        scan_row("10", "10", "'discovery'", "'[]'", "'nope'", "0"), scan_row("10", "10", "'discovery'", "'[]'", "'[]'", "-1")}) {
+    INFO(bad);
+    CHECK(sqlite3_exec(db, bad.c_str(), nullptr, nullptr, nullptr) == SQLITE_CONSTRAINT);
+  }
+  // Ids of pruned scans are never reused (AUTOINCREMENT).
+  CHECK(sqlite3_exec(db, "DELETE FROM discovery_scans", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  CHECK(store->append_scan(scan).value() > id);
+  CHECK(store->list_nodes().value().at(0) == [&] {
+    auto stored = n;
+    stored.version = 1;
+    return stored;
+  }());
 }
 
 TEST_CASE("task durations are quantized to three significant digits, exact below a millisecond") {
