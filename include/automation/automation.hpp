@@ -23,6 +23,8 @@
 #include <automation/metrics/metrics.hpp>
 #include <automation/metrics/report.hpp>
 #include <automation/metrics/system.hpp>
+#include <automation/registry/discovery.hpp>
+#include <automation/registry/registry.hpp>
 #include <automation/resilience/breaker_registry.hpp>
 #include <automation/resilience/circuit_breaker.hpp>
 #include <automation/resilience/retry.hpp>

@@ -233,6 +233,7 @@ Result<HttpAnswer> perform_http(const HttpCall& call, const std::atomic<bool>& c
   HttpAnswer a;
   a.status = static_cast<int>(parser.get().result_int());
   a.body = std::move(parser.get().body());
+  if (auto it = parser.get().find(http::field::server); it != parser.get().end()) a.server = std::string(it->value().substr(0, 200));
   a.accepted = call.expect_status.empty()
                    ? a.status >= 200 && a.status < 300
                    : std::find(call.expect_status.begin(), call.expect_status.end(), a.status) != call.expect_status.end();

@@ -36,7 +36,8 @@ std::string redact_url(std::string_view url);
 
 struct HttpAnswer {
   int status = 0;
-  std::string body;  // a larger body than 1 MiB fails the call (errc::unavailable)
+  std::string body;    // a larger body than 1 MiB fails the call (errc::unavailable)
+  std::string server;  // the Server header, at most 200 characters
   bool accepted = false;
 };
 

@@ -29,6 +29,7 @@ namespace automation::test {
 struct HttpReply {
   int status = 200;
   std::string body;
+  std::string extra_headers;  ///< sent as they are: "Server: demo/1.0\r\n"
 };
 
 /// An OpenAI-style chat-completions reply whose message content is `content`.
@@ -159,8 +160,8 @@ class HttpServer {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [&] { return stopping_; });
       } else {
-        const std::string resp = "HTTP/1.1 " + std::to_string(reply.status) +
-                                 " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(reply.body.size()) +
+        const std::string resp = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\n" + reply.extra_headers +
+                                 "Content-Type: application/json\r\nContent-Length: " + std::to_string(reply.body.size()) +
                                  "\r\nConnection: close\r\n\r\n" + reply.body;
         if (ssl)
           SSL_write(ssl, resp.data(), static_cast<int>(resp.size()));
