@@ -13,6 +13,7 @@
 #include <automation/healing/probe.hpp>
 #include <automation/healing/self_healer.hpp>
 #include <automation/healing/supervisor.hpp>
+#include <automation/intelligence/advisor.hpp>
 #include <automation/intelligence/timeline.hpp>
 #include <automation/metrics/aggregator.hpp>
 #include <automation/metrics/alerts.hpp>
