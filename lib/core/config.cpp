@@ -140,6 +140,18 @@ const std::vector<KeyDef>& defs() {
                      return boost::json::value(shown == Shown::secret && !value.empty() ? "***" : value);
                    }});
     };
+    // A duration key of a section.
+    auto duration_key = [&v](std::string path, std::string env, auto section, auto member, std::string desc) {
+      v.push_back({std::move(path),
+                   std::move(env),
+                   Kind::duration,
+                   std::move(desc),
+                   {},
+                   -INFINITY,
+                   INFINITY,
+                   [section, member](Config& c, const Value& x) { c.*section.*member = std::get<Millis>(x); },
+                   [section, member](const Config& c) { return boost::json::value(format_duration(c.*section.*member)); }});
+    };
     auto llm_text = [&](std::string name, std::string env, std::string LlmSettings::*m, std::string desc, bool secret) {
       text_key("llm." + name, std::move(env), &Config::llm, m, std::move(desc), {}, secret ? Shown::secret : Shown::plain);
     };
@@ -252,6 +264,18 @@ const std::vector<KeyDef>& defs() {
                  INFINITY,
                  [](Config& c, const Value& x) { c.server.drain_timeout = std::get<Millis>(x); },
                  [](const Config& c) { return boost::json::value(format_duration(c.server.drain_timeout)); }});
+    duration_key("registry.default_ttl", "AUTOMATION_REGISTRY_DEFAULT_TTL", &Config::registry, &RegistryConfig::default_ttl,
+                 "how long a registered node may go without a heartbeat before it is down, unless it says (0: never)");
+    duration_key("registry.check_interval", "AUTOMATION_REGISTRY_CHECK_INTERVAL", &Config::registry, &RegistryConfig::check_interval,
+                 "how often the daemon marks silent nodes down and sends its own heartbeat");
+    text_key("discovery.hosts", "AUTOMATION_DISCOVERY_HOSTS", &Config::discovery, &DiscoveryConfig::hosts,
+             "comma-separated hosts the daemon scans for HTTP services", {}, Shown::plain);
+    text_key("discovery.ports", "AUTOMATION_DISCOVERY_PORTS", &Config::discovery, &DiscoveryConfig::ports,
+             "comma-separated ports the daemon scans on each host", {}, Shown::plain);
+    duration_key("discovery.interval", "AUTOMATION_DISCOVERY_INTERVAL", &Config::discovery, &DiscoveryConfig::interval,
+                 "how often the daemon scans (0: only when asked, POST /api/v1/automation/discovery/scan)");
+    duration_key("discovery.timeout", "AUTOMATION_DISCOVERY_TIMEOUT", &Config::discovery, &DiscoveryConfig::timeout,
+                 "how long a scan waits for each address to answer");
     auto pct = [&v](std::string name, std::string env, double ThresholdsConfig::*m, std::string desc) {
       v.push_back({"thresholds." + name,
                    std::move(env),

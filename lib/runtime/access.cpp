@@ -301,6 +301,7 @@ std::string fill(std::string_view pattern, const std::map<std::string, std::stri
 }
 
 std::string reason_of(const HttpResponse& r) {
+  if (!r.audit_reason.empty()) return r.audit_reason;
   if (r.status < 400) return fmt::format("answered {}", r.status);
   auto v = json::parse(r.body);
   if (v && v->is_object())
@@ -329,8 +330,9 @@ Handler guard(AccessControl& access, Role minimum, std::string action, std::stri
       r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"automation\"");
       return r;
     }
-    const auto details = [&](int status) {
+    const auto details = [&](int status, const std::string& result = {}) {
       bj::object d{{"method", req.method}, {"path", req.path}, {"status", status}};
+      if (!result.empty()) d["result"] = json::object_or_text(result);
       if (!req.query.empty()) {
         bj::object q;
         for (const auto& [k, v] : req.query) q[k] = v;
@@ -359,7 +361,8 @@ Handler guard(AccessControl& access, Role minimum, std::string action, std::stri
       throw;
     }
     if (!action.empty()) {
-      access.audit(&*who, action, fill(resource, req.params), audit_outcome(r.status), reason_of(r), details(r.status), call);
+      access.audit(&*who, action, fill(resource, req.params), audit_outcome(r.status), reason_of(r), details(r.status, r.audit_result),
+                   call);
     }
     return r;
   };

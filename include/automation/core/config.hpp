@@ -96,6 +96,20 @@ struct ServerConfig {
       30'000};  ///< on SIGTERM, how long running workflow runs get to finish before they are interrupted (the next start resumes them)
 };
 
+/// The node registry (see docs/registry.md).
+struct RegistryConfig {
+  Millis default_ttl{30'000};    ///< a node that does not say its own ttl is down after this long without a heartbeat
+  Millis check_interval{5'000};  ///< how often the daemon expires silent nodes and sends its own heartbeat
+};
+
+/// Discovery of HTTP services (see docs/registry.md).
+struct DiscoveryConfig {
+  std::string hosts = "127.0.0.1";                 ///< comma-separated
+  std::string ports = "3000,3001,8000,8080,5000";  ///< comma-separated
+  Millis interval{300'000};                        ///< 0: only when asked
+  Millis timeout{1'000};                           ///< per address
+};
+
 /// autoctl as a client of a running daemon (`--server`, `--token`; see docs/cli.md).
 struct RemoteConfig {
   std::string url;      ///< empty: commands open the store themselves
@@ -117,6 +131,8 @@ struct Config {
   HealingConfig healing;
   ServerConfig server;
   RemoteConfig remote;
+  RegistryConfig registry;
+  DiscoveryConfig discovery;
 
   /// Where each key's value came from: "default", "file:PATH" or "env:NAME".
   std::map<std::string, std::string> sources;

@@ -43,6 +43,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  /// Not sent: why the call did what it did, for its audit record (guard() records "answered 200"
+  /// or the error's message without it), and a JSON object of what it changed.
+  std::string audit_reason;
+  std::string audit_result;
 
   static HttpResponse json(int status, const boost::json::value& body);
   /// {"error": {"code": code, "message": message}}
