@@ -1,6 +1,7 @@
 // The HTTP API's route table: one clean set of routes, the seed documents' paths as aliases of them,
 // and the command API. Handlers call the same library operations and shared helpers as the commands.
 #include "daemon.hpp"
+#include "registry_support.hpp"
 
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
@@ -207,6 +208,14 @@ class Api {
   HttpResponse revoke_token(const HttpRequest&, const Principal&);
   HttpResponse command(const HttpRequest&, const Principal&);
   HttpResponse timeline(const HttpRequest&, const Principal&);
+  HttpResponse register_node(const HttpRequest&, const Principal&);
+  HttpResponse heartbeat(const HttpRequest&, const Principal&);
+  HttpResponse remove_node(const HttpRequest&, const Principal&);
+  HttpResponse scan_history(const HttpRequest&, const Principal&);
+  HttpResponse suggestions(const HttpRequest&, const Principal&);
+  HttpResponse suggestion(const HttpRequest&, const Principal&);
+  HttpResponse apply_suggestion(const HttpRequest&, const Principal&);
+  Definitions definitions() { return definitions_of(*s_.catalog(), *s_.schedules()); }
 
   Services& s_;
   rt::AccessControl& access_;
@@ -233,8 +242,8 @@ Result<bj::object> Api::compute_stats() {
   for (const auto& r : *runs) ++n[std::string(st::to_string(r.state))];
   for (const auto& [k, v] : n) by_state[k] = v;
   total = runs->size();
-  o["workflows"] = bj::object{{"defined", s_.catalog->entries.size()},
-                              {"schedules", s_.schedules->size()},
+  o["workflows"] = bj::object{{"defined", s_.catalog()->entries.size()},
+                              {"schedules", s_.schedules()->size()},
                               {"active_runs", s_.workflows->active()},
                               {"runs_24h", total},
                               {"runs_24h_by_state", std::move(by_state)}};
@@ -286,7 +295,7 @@ HttpResponse Api::stats(const HttpRequest&, const Principal&) {
 
 HttpResponse Api::workflows(const HttpRequest&, const Principal&) {
   bj::array items;
-  for (const auto& e : s_.catalog->entries) {
+  for (const auto& e : s_.catalog()->entries) {
     bj::object params;
     for (const auto& p : e.definition.params) params[p.name] = p.default_value ? bj::value(*p.default_value) : bj::value(nullptr);
     items.push_back(bj::object{{"name", e.definition.name},
@@ -296,13 +305,13 @@ HttpResponse Api::workflows(const HttpRequest&, const Principal&) {
                                {"params", std::move(params)}});
   }
   bj::array problems;
-  for (const auto& p : s_.catalog->problems) problems.push_back(bj::value(p));
+  for (const auto& p : s_.catalog()->problems) problems.push_back(bj::value(p));
   return ok(bj::object{{"items", std::move(items)}, {"problems", std::move(problems)}});
 }
 
 HttpResponse Api::workflow(const HttpRequest& req, const Principal&) {
   const auto& name = req.params.at("name");
-  for (const auto& e : s_.catalog->entries)
+  for (const auto& e : s_.catalog()->entries)
     if (e.definition.name == name) {
       auto def = automation::json::parse(wf::to_json(e.definition));
       return ok(bj::object{{"name", name}, {"source", e.source}, {"definition", def ? *def : bj::value(nullptr)}});
@@ -409,7 +418,8 @@ HttpResponse Api::schedules(const HttpRequest&, const Principal&) {
   auto stored = s_.store->list_schedules();
   if (!stored) return err(stored.error());
   bj::array items;
-  for (const auto& e : *s_.schedules) {
+  const auto schedules = s_.schedules();
+  for (const auto& e : *schedules) {
     auto o = wf::to_json(e.definition);
     o["source"] = e.source;
     o["trigger_text"] = e.definition.trigger_text();
@@ -793,6 +803,70 @@ HttpResponse Api::command(const HttpRequest& req, const Principal& who) {
       action)));
 }
 
+// ---- registry and discovery --------------------------------------------------------------------
+
+HttpResponse Api::register_node(const HttpRequest& req, const Principal& who) {
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  auto n = register_node_json(*s_.registry, req.params.at("id"), *body, who.actor());
+  if (!n) return err(n.error());
+  return ok(*n);
+}
+
+// Not audited (a node beats every few seconds); the node keeps who sent its last one, and a change
+// of state raises an event.
+HttpResponse Api::heartbeat(const HttpRequest& req, const Principal& who) {
+  auto n = s_.registry->heartbeat(req.params.at("id"), who.actor());
+  if (!n) return err(n.error());
+  return ok(automation::registry::to_json(*n));
+}
+
+HttpResponse Api::remove_node(const HttpRequest& req, const Principal&) {
+  const auto& id = req.params.at("id");
+  auto removed = s_.registry->deregister(id);
+  if (!removed) return err(removed.error());
+  if (!*removed) return err(automation::Error(errc::not_found, fmt::format("no node \"{}\" in the registry", id)));
+  return ok(bj::object{{"removed", id}});
+}
+
+HttpResponse Api::scan_history(const HttpRequest& req, const Principal&) {
+  auto limit = integer_param(req, "limit", 20, 1, 1000);
+  if (!limit) return err(limit.error());
+  auto before = integer_param(req, "before", 0, 0, INT64_MAX);
+  if (!before) return err(before.error());
+  auto doc = scans_json(*s_.store, static_cast<std::size_t>(*limit), *before);
+  if (!doc) return err(doc.error());
+  return ok(*doc);
+}
+
+// ---- suggestions -------------------------------------------------------------------------------
+
+HttpResponse Api::suggestions(const HttpRequest& req, const Principal&) {
+  auto doc = suggestions_json(*s_.store, definitions(), s_.clock->now(), s_.advisor, text_param(req, "kind").value_or(""));
+  if (!doc) return err(doc.error());
+  return ok(*doc);
+}
+
+HttpResponse Api::suggestion(const HttpRequest& req, const Principal&) {
+  auto s = find_suggestion(*s_.store, definitions(), s_.clock->now(), s_.advisor, req.params.at("id"));
+  if (!s) return err(s.error());
+  return ok(automation::intelligence::to_json(*s));
+}
+
+HttpResponse Api::apply_suggestion(const HttpRequest& req, const Principal&) {
+  auto body = body_object(req);
+  if (!body) return err(body.error());
+  auto s = find_suggestion(*s_.store, definitions(), s_.clock->now(), s_.advisor, req.params.at("id"));
+  if (!s) return err(s.error());
+  auto done = s_.apply_suggestion(*s);
+  if (!done) return err(done.error());
+  auto r = ok(*done);
+  r.audit_reason = reason_or(*body, "applied through the API: " + s->title);
+  r.audit_result =
+      automation::json::dump(bj::object{{"kind", s->kind}, {"subject", s->subject}, {"change", s->change}, {"applied", *done}});
+  return r;
+}
+
 // ---- the table ---------------------------------------------------------------------------------
 
 rt::Router Api::routes(const std::shared_ptr<Api>& self) {
@@ -895,6 +969,53 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
   add(r, "GET", {"/api/v1/alerts"}, V, "", "", bind(&Api::alerts));
   // Intelligence: what happened around a failed run, an alert or a time range.
   add(r, "GET", {"/api/v1/intelligence/timeline", "/api/v1/automation/incidents/timeline"}, V, "", "", bind(&Api::timeline));
+  add(r, "GET", {"/api/v1/intelligence/insights", "/api/v1/automation/intelligence/insights"}, V, "", "",
+      [this](const HttpRequest&, const Principal&) {
+        auto doc = insights_json(*s_.store, s_.clock->now(), s_.advisor);
+        return doc ? ok(*doc) : err(doc.error());
+      });
+  add(r, "GET", {"/api/v1/intelligence/suggestions", "/api/v1/automation/intelligence/suggestions"}, V, "", "", bind(&Api::suggestions));
+  add(r, "GET", {"/api/v1/intelligence/suggestions/:id", "/api/v1/automation/intelligence/suggestions/:id"}, V, "", "",
+      bind(&Api::suggestion));
+  add(r, "POST", {"/api/v1/intelligence/suggestions/:id/apply", "/api/v1/automation/intelligence/suggestions/:id/apply"}, O,
+      "suggestion.apply", "suggestion:{id}", bind(&Api::apply_suggestion));
+  // The node registry and discovery.
+  add(r, "GET", {"/api/v1/registry/nodes", "/api/v1/automation/registry/nodes"}, V, "", "", [this](const HttpRequest&, const Principal&) {
+    auto doc = nodes_json(*s_.store);
+    return doc ? ok(*doc) : err(doc.error());
+  });
+  add(r, "GET", {"/api/v1/registry/nodes/:id", "/api/v1/automation/registry/nodes/:id"}, V, "", "",
+      [this](const HttpRequest& q, const Principal&) {
+        auto doc = node_json(*s_.store, q.params.at("id"));
+        return doc ? ok(*doc) : err(doc.error());
+      });
+  add(r, "POST", {"/api/v1/registry/nodes/:id", "/api/v1/automation/registry/nodes/:id"}, O, "registry.register", "node:{id}",
+      bind(&Api::register_node));
+  add(r, "DELETE", {"/api/v1/registry/nodes/:id", "/api/v1/automation/registry/nodes/:id"}, O, "registry.remove", "node:{id}",
+      bind(&Api::remove_node));
+  add(r, "POST", {"/api/v1/registry/nodes/:id/heartbeat", "/api/v1/automation/registry/nodes/:id/heartbeat"}, O, "", "",
+      bind(&Api::heartbeat));
+  add(r, "GET", {"/api/v1/registry/topology", "/api/v1/automation/registry/topology"}, V, "", "",
+      [this](const HttpRequest&, const Principal&) {
+        auto doc = topology_json(*s_.registry);
+        return doc ? ok(*doc) : err(doc.error());
+      });
+  add(r, "GET", {"/api/v1/discovery/services", "/api/v1/automation/discovery/services"}, V, "", "",
+      [this](const HttpRequest&, const Principal&) {
+        auto doc = discovered_json(*s_.store);
+        return doc ? ok(*doc) : err(doc.error());
+      });
+  add(r, "GET", {"/api/v1/discovery/history", "/api/v1/automation/discovery/history"}, V, "", "", bind(&Api::scan_history));
+  add(r, "POST", {"/api/v1/discovery/scan", "/api/v1/automation/discovery/scan"}, O, "discovery.scan", "discovery",
+      [this](const HttpRequest& q, const Principal& p) {
+        auto body = body_object(q);
+        if (!body) return err(body.error());
+        auto doc = s_.scan(p.actor(), reason_or(*body, "requested through the API"));
+        if (!doc) return err(doc.error());
+        auto res = ok(*doc);
+        res.audit_reason = fmt::format("scan {}: {}", automation::json::dump(doc->at("id")), reason_or(*body, "requested through the API"));
+        return res;
+      });
   // The audit trail: who did what, from where; admin only.
   add(r, "GET", {"/api/v1/audit", "/api/v1/automation/audit-logs", "/api/v1/automation/trails"}, A, "", "",
       [this](const HttpRequest& q, const Principal& p) { return audit(q, p, false); });

@@ -124,5 +124,7 @@ void register_health(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
 void register_token(CLI::App& app, Context& ctx);
 void register_timeline(CLI::App& app, Context& ctx);
+void register_registry(CLI::App& app, Context& ctx);
+void register_suggestions(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

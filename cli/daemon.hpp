@@ -7,9 +7,12 @@
 // polls them and blocks in their wait() (which watches the step processes); everything else that
 // needs them (an API call starting a run, the healer starting a workflow) hands the driver a job
 // and wakes it.
+#include "advisor_support.hpp"
 #include "components.hpp"
 #include "context.hpp"
 #include "workflow_support.hpp"
+
+#include <automation/registry/registry.hpp>
 
 #include <automation/runtime/access.hpp>
 #include <automation/runtime/http_server.hpp>
@@ -89,8 +92,16 @@ struct Services {
   automation::storage::Store* store = nullptr;
   const automation::Clock* clock = nullptr;
   Workflows* workflows = nullptr;
-  const Catalog* catalog = nullptr;
-  const std::vector<ScheduleEntry>* schedules = nullptr;
+  /// The workflows and schedules: applying a suggestion adds to them, so each call gets the set of the moment.
+  std::function<std::shared_ptr<const Catalog>()> catalog;
+  std::function<std::shared_ptr<const std::vector<ScheduleEntry>>()> schedules;
+  automation::registry::Registry* registry = nullptr;
+  /// A discovery scan now, as discovery.* says; the scan's record.
+  std::function<automation::Result<boost::json::object>(const std::string& actor, const std::string& reason)> scan;
+  automation::intelligence::AdvisorOptions advisor;
+  /// Applies a suggestion (writes it into workflows_dir, then registers its workflow and schedule
+  /// with the running engine and scheduler); what it did.
+  std::function<automation::Result<boost::json::object>(const automation::intelligence::Suggestion& s)> apply_suggestion;
   automation::healing::SelfHealer* healer = nullptr;
   const HealingSetup* healing = nullptr;
   /// The scaler is replaced on a reload: use it through `scaler()` under its lock.

@@ -1,6 +1,7 @@
 // autoctl serve [--port-file FILE]: the daemon.
 #include "daemon.hpp"
 #include "delivery_support.hpp"
+#include "registry_support.hpp"
 
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
@@ -8,6 +9,7 @@
 #include <automation/healing/supervisor.hpp>
 #include <automation/metrics/alerts.hpp>
 #include <automation/metrics/collector.hpp>
+#include <automation/registry/discovery.hpp>
 #include <automation/resilience/breaker_registry.hpp>
 #include <automation/runtime/event_loop.hpp>
 #include <automation/storage/memory_store.hpp>
@@ -18,6 +20,7 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include <unistd.h>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -30,6 +33,7 @@ namespace hl = automation::healing;
 namespace mx = automation::metrics;
 namespace rt = automation::runtime;
 namespace bj = boost::json;
+namespace rg = automation::registry;
 using automation::Duration;
 using automation::errc;
 using automation::Result;
@@ -196,6 +200,13 @@ class Daemon {
   }
   void resume_interrupted(wf::WorkflowEngine& engine);
   bj::object status_json();
+  std::pair<std::shared_ptr<const Catalog>, std::shared_ptr<const std::vector<ScheduleEntry>>> definitions() {
+    std::lock_guard lock(mu_);
+    return {catalog_, schedules_};
+  }
+  Result<bj::object> apply_suggestion(const automation::intelligence::Suggestion& s);
+  Result<void> start_registry();
+  void register_self();
   std::shared_ptr<automation::scaling::ResourceScaler> scaler() {
     std::lock_guard lock(mu_);
     return scaler_ ? std::shared_ptr<automation::scaling::ResourceScaler>(scaler_, scaler_->scaler.get()) : nullptr;
@@ -209,8 +220,12 @@ class Daemon {
   std::unique_ptr<rt::EventLoop> work_;  // component passes and in-process workflow steps, which may block
   rt::MetricsRegistry metrics_;
   std::unique_ptr<rt::AccessControl> access_;
-  Catalog catalog_;
-  std::vector<ScheduleEntry> schedules_;
+  std::shared_ptr<const Catalog> catalog_;                       // under mu_: replaced when a suggestion adds to it
+  std::shared_ptr<const std::vector<ScheduleEntry>> schedules_;  // under mu_
+  std::mutex apply_mu_;                                          // one suggestion applied at a time
+  std::unique_ptr<rg::Registry> registry_;
+  automation::registry::DiscoveryOptions discovery_;
+  std::string node_id_;  // this daemon's own node in the registry
   std::unique_ptr<Workflows> workflows_;
   HealingSetup healing_;
   std::unique_ptr<hl::Supervisor> supervisor_;
@@ -236,10 +251,13 @@ void Daemon::audit(std::string action, st::AuditOutcome outcome, std::string rea
 Result<void> Daemon::start_workflows() {
   auto cat = load_catalog(ctx_);
   if (!cat) return cat.error();
-  catalog_ = std::move(*cat);
   auto schedules = load_schedules(ctx_);
   if (!schedules) return schedules.error();
-  schedules_ = std::move(*schedules);
+  {
+    std::lock_guard lock(mu_);
+    catalog_ = std::make_shared<const Catalog>(std::move(*cat));
+    schedules_ = std::make_shared<const std::vector<ScheduleEntry>>(std::move(*schedules));
+  }
   wf::WorkflowEngine::Options eo;
   // In-process steps (aggregation, reports, forecasts, backups) run on the loop's pool, so the
   // driver keeps polling while they work.
@@ -248,9 +266,9 @@ Result<void> Daemon::start_workflows() {
   std::vector<std::string> warnings;
   wf::register_builtin_actions(*engine, *store_, builtin_settings(ctx_, warnings));
   for (const auto& w : warnings) automation::log(automation::LogLevel::warn, "serve", w);
-  for (const auto& e : catalog_.entries)
+  for (const auto& e : catalog_->entries)
     if (auto r = engine->register_workflow(e.definition); !r) return r.error();
-  for (const auto& p : catalog_.problems) automation::log(automation::LogLevel::warn, "serve", "workflow not loaded: " + p);
+  for (const auto& p : catalog_->problems) automation::log(automation::LogLevel::warn, "serve", "workflow not loaded: " + p);
   // Runs a daemon left behind (killed, or stopped past its drain) are taken over as their
   // definitions' on_interrupt says.
   auto recovered = engine->recover(true);
@@ -263,7 +281,7 @@ Result<void> Daemon::start_workflows() {
   wf::Scheduler::Options so;
   so.actor = "system:scheduler (" + ctx_.actor() + ")";
   auto scheduler = std::make_unique<wf::Scheduler>(*engine, so);
-  for (const auto& e : schedules_)
+  for (const auto& e : *schedules_)
     if (auto r = scheduler->add(e.definition); !r)
       return automation::with_context(r.error(), fmt::format("schedule \"{}\" from {}", e.definition.name, e.source));
   workflows_ = std::make_unique<Workflows>(std::move(engine), std::move(scheduler));
@@ -497,10 +515,17 @@ bj::object Daemon::status_json() {
     if (it != errors.end()) o["error"] = it->second;
     components[name] = std::move(o);
   };
-  component("scheduler", {{"schedules", schedules_.size()}, {"workflows", catalog_.entries.size()}, {"active_runs", workflows_->active()}});
+  const auto [catalog, schedules] = definitions();
+  component("scheduler", {{"schedules", schedules->size()}, {"workflows", catalog->entries.size()}, {"active_runs", workflows_->active()}});
   component("healer", {{"targets", healer_->targets().size()}, {"services", healing_.config.services.size()}, {"source", healing_.source}});
   component("scaler", {{"resources", resources}, {"interval", automation::format_duration(ctx_.config.scaling.interval)}});
   component("collector", {{"interval", automation::format_duration(ctx_.config.alerts.interval)}, {"rules", alerts_source}});
+  component("registry", {{"node", node_id_}, {"check_interval", automation::format_duration(ctx_.config.registry.check_interval)}});
+  component("discovery", {{"interval", ctx_.config.discovery.interval > Duration::zero()
+                                           ? bj::value(automation::format_duration(ctx_.config.discovery.interval))
+                                           : bj::value("off")},
+                          {"hosts", bj::value_from(discovery_.hosts)},
+                          {"ports", bj::value_from(discovery_.ports)}});
   component("api", {{"port", server_ ? server_->port() : 0},
                     {"address", ctx_.config.server.address},
                     {"waiting_requests", services_.waiting.load()},
@@ -521,8 +546,18 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   services_.store = store_.get();
   services_.clock = &clock_;
   services_.workflows = workflows_.get();
-  services_.catalog = &catalog_;
-  services_.schedules = &schedules_;
+  services_.catalog = [this] { return definitions().first; };
+  services_.schedules = [this] { return definitions().second; };
+  services_.registry = registry_.get();
+  services_.scan = [this](const std::string& actor, const std::string& reason) -> Result<bj::object> {
+    auto d = rg::Discovery::create(*store_, clock_, discovery_);
+    if (!d) return d.error();
+    auto scan = d->scan(actor, reason);
+    if (!scan) return scan.error();
+    return rg::to_json(*scan);
+  };
+  services_.advisor = advisor_options(ctx_.config);
+  services_.apply_suggestion = [this](const automation::intelligence::Suggestion& s) { return apply_suggestion(s); };
   services_.healer = healer_.get();
   services_.healing = &healing_;
   services_.scaler = [this] { return scaler(); };
@@ -555,6 +590,108 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   return {};
 }
 
+Result<void> Daemon::start_registry() {
+  auto discovery = discovery_options(ctx_.config);
+  if (!discovery) return discovery.error();
+  discovery_ = std::move(*discovery);
+  registry_ = std::make_unique<rg::Registry>(*store_, clock_, registry_options(ctx_.config));
+  const auto check = std::max<Duration>(ctx_.config.registry.check_interval, std::chrono::seconds(1));
+  work_->every("registry", check, [this, check]() -> Duration {
+    std::string error;
+    if (auto beat = registry_->heartbeat(node_id_, "daemon"); !beat) {
+      if (beat.error().is(errc::not_found))
+        register_self();  // someone removed it: it is still here
+      else
+        error = beat.error().message;
+    }
+    if (auto down = registry_->expire(); !down)
+      error = down.error().message;
+    else
+      for (const auto& t : *down)
+        automation::log(automation::LogLevel::warn, "registry", fmt::format("node {} is down: {}", t.node, t.reason));
+    note_error("registry", error);
+    return check;
+  });
+  if (const auto every = ctx_.config.discovery.interval; every > Duration::zero())
+    work_->every("discovery", every, [this, every]() -> Duration {
+      auto d = rg::Discovery::create(*store_, clock_, discovery_);
+      auto scan = d ? d->scan("discovery", "every " + automation::format_duration(std::chrono::duration_cast<automation::Millis>(every)))
+                    : Result<st::ScanRecord>(d.error());
+      note_error("discovery", scan ? std::string() : scan.error().message);
+      if (scan && (scan->added || scan->lost))
+        automation::log(automation::LogLevel::info, "discovery",
+                        fmt::format("scan {}: {} new, {} lost", scan->id, scan->added, scan->lost));
+      return every;
+    });
+  return {};
+}
+
+// The daemon's own node: its API and components as services, beating every registry.check_interval.
+void Daemon::register_self() {
+  rg::Registration r;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::string id = "autoctl-";
+  for (const char* c = host; *c && id.size() < 90; ++c)
+    id += std::isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '-' ? *c : '-';
+  r.id = node_id_ = id;
+  r.kind = "daemon";
+  const int port = server_ ? server_->port() : 0;
+  r.address = fmt::format("{}:{}", ctx_.config.server.address, port);
+  r.services.push_back({"api", port, fmt::format("http://{}:{}/", ctx_.config.server.address, port), {}});
+  for (const char* c : {"scheduler", "healer", "scaler", "collector"}) r.services.push_back({c, std::nullopt, "", {}});
+  for (const auto& svc : healing_.config.services) r.services.push_back({svc.name, std::nullopt, "", {}});
+  r.labels = {{"version", automation::version_string}, {"pid", std::to_string(::getpid())}};
+  r.ttl =
+      std::chrono::duration_cast<automation::Millis>(3 * std::max<Duration>(ctx_.config.registry.check_interval, std::chrono::seconds(1)));
+  if (auto n = registry_->register_node(r, "daemon"); !n)
+    automation::log(automation::LogLevel::warn, "registry",
+                    fmt::format("could not register this daemon as node {}: {}", id, n.error().message));
+}
+
+// Writes the change, then loads it into the running engine and scheduler, so it takes effect now.
+Result<bj::object> Daemon::apply_suggestion(const automation::intelligence::Suggestion& s) {
+  std::lock_guard one(apply_mu_);
+  const auto [catalog, schedules] = definitions();
+  const auto defs = definitions_of(*catalog, *schedules);
+  auto applied = automation::intelligence::apply(s, defs.workflows, defs.schedules, ctx_.config.workflows_dir);
+  if (!applied) return applied.error();
+  auto loaded = workflows_->call([&](wf::WorkflowEngine& e, wf::Scheduler& sc) -> Result<void> {
+    if (applied->workflow)
+      if (auto r = e.register_workflow(*applied->workflow); !r) return r.error();
+    if (applied->schedule)
+      if (auto r = sc.add(*applied->schedule); !r) return r.error();
+    return {};
+  });
+  if (!loaded)
+    return automation::with_context(loaded.error(), fmt::format("{}; written, but not loaded (the next start loads it)", applied->summary));
+  auto next_catalog = std::make_shared<Catalog>(*catalog);
+  auto next_schedules = std::make_shared<std::vector<ScheduleEntry>>(*schedules);
+  if (applied->workflow) {
+    const std::string file = applied->files.front();
+    auto it = std::find_if(next_catalog->entries.begin(), next_catalog->entries.end(),
+                           [&](const CatalogEntry& e) { return e.definition.name == applied->workflow->name; });
+    if (it != next_catalog->entries.end())
+      *it = {*applied->workflow, file};
+    else
+      next_catalog->entries.push_back({*applied->workflow, file});
+    std::sort(next_catalog->entries.begin(), next_catalog->entries.end(),
+              [](const auto& a, const auto& b) { return a.definition.name < b.definition.name; });
+  }
+  if (applied->schedule) {
+    next_schedules->push_back({*applied->schedule, applied->files.back()});
+    std::sort(next_schedules->begin(), next_schedules->end(),
+              [](const auto& a, const auto& b) { return a.definition.name < b.definition.name; });
+  }
+  {
+    std::lock_guard lock(mu_);
+    catalog_ = std::move(next_catalog);
+    schedules_ = std::move(next_schedules);
+  }
+  automation::log(automation::LogLevel::info, "serve", fmt::format("suggestion {} applied: {}", s.id, applied->summary));
+  return applied_json(s, *applied);
+}
+
 Result<void> Daemon::start(const ServeOptions& o) {
   started_ = clock_.now();
   const auto threads = ctx_.config.server.threads;
@@ -584,7 +721,9 @@ Result<void> Daemon::start(const ServeOptions& o) {
   if (auto r = start_healing(); !r) return automation::with_context(r.error(), "healing");
   if (auto r = start_scaling(); !r) return automation::with_context(r.error(), "scaling");
   if (auto r = start_metrics(); !r) return automation::with_context(r.error(), "metrics");
+  if (auto r = start_registry(); !r) return automation::with_context(r.error(), "registry");
   if (auto r = start_server(o); !r) return r.error();
+  register_self();
   ready_ = true;
   started_ok_ = true;
   audit("daemon.start", st::AuditOutcome::success, "autoctl serve started",
