@@ -427,7 +427,7 @@ Result<void> reliability_suggestions(st::Store& store, std::span<const wf::Workf
         sg.explanation = fmt::format(
             "Step {} of {} failed {} times in a row (of {} failures in {} runs; most often: \"{}\"). Failures that come in long runs mean "
             "what it calls is down, and retrying only adds load: a circuit breaker around that call fails fast until it recovers. "
-            "This is advice: the breaker goes where the host makes the call (CircuitBreaker, docs/resilience.md).",
+            "This is advice: the breaker goes where the host makes the call (CircuitBreaker, include/automation/resilience/circuit_breaker.hpp).",
             id, w.name, s.longest_streak, s.failed, s.ran, top_reason(s));
         sg.evidence = evidence;
         sg.score = 10.0 * failure_rate * static_cast<double>(s.ran);
