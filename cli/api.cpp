@@ -893,6 +893,23 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
     return res;
   });
   add(r, "GET", {"/api/v1/status", "/api/v1/automation/status"}, V, "", "", bind(&Api::status));
+  // The integration manager: the daemon's own services and the supervised ones.
+  add(r, "GET", {"/api/v1/services/health", "/api/v1/automation/services/health"}, V, "", "",
+      [this](const HttpRequest&, const Principal&) { return ok(s_.services_health()); });
+  for (const bool start : {true, false})
+    add(r, "POST",
+        {fmt::format("/api/v1/services/:name/{}", start ? "start" : "stop"),
+         fmt::format("/api/v1/automation/services/:name/{}", start ? "start" : "stop")},
+        O, start ? "service.start" : "service.stop", "service:{name}", [this, start](const HttpRequest& q, const Principal& p) {
+          auto body = body_object(q);
+          if (!body) return err(body.error());
+          const auto reason = reason_or(*body, fmt::format("{} through the API", start ? "started" : "stopped"));
+          auto doc = s_.control(q.params.at("name"), start, p.actor(), reason);
+          if (!doc) return err(doc.error());
+          auto res = ok(*doc);
+          res.audit_reason = reason;
+          return res;
+        });
   add(r, "GET", {"/api/v1/stats", "/api/v1/jarvis/automation/stats", "/api/v1/automation/statistics"}, V, "", "", bind(&Api::stats));
   // Workflows and runs.
   add(r, "GET", {"/api/v1/workflows", "/api/v1/automation/workflows"}, V, "", "", bind(&Api::workflows));

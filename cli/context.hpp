@@ -126,5 +126,6 @@ void register_token(CLI::App& app, Context& ctx);
 void register_timeline(CLI::App& app, Context& ctx);
 void register_registry(CLI::App& app, Context& ctx);
 void register_suggestions(CLI::App& app, Context& ctx);
+void register_services(CLI::App& app, Context& ctx);
 
 }  // namespace autoctl

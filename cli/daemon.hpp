@@ -61,6 +61,9 @@ class Workflows {
   automation::Result<automation::storage::RunRecord> wait(std::int64_t run_id, std::chrono::milliseconds max);
   /// False once stop() began: nothing new should be started (the API answers 503).
   bool accepting() const noexcept;
+  /// Whether schedules fire (an operator may stop the scheduler while runs go on); wakes the driver.
+  void set_firing(bool on);
+  bool firing() const noexcept { return firing_; }
   /// Runs this engine has in hand now.
   std::size_t active() const noexcept { return active_.load(); }
   /// Called on the driver thread with each run this engine finishes.
@@ -83,6 +86,7 @@ class Workflows {
   std::map<std::int64_t, automation::storage::RunRecord> finished_;  // recent final records, for wait()
   std::vector<std::function<void(const automation::storage::RunRecord&)>> listeners_;
   std::atomic<bool> accepting_{true};  // false while draining: the scheduler fires nothing, the API and the healer start nothing
+  std::atomic<bool> firing_{true};     // false: the scheduler was stopped by an operator; runs started otherwise go on
   std::atomic<bool> stop_{false};
   std::atomic<std::size_t> active_{0};
 };
@@ -110,6 +114,13 @@ struct Services {
   automation::runtime::MetricsRegistry* metrics = nullptr;
   /// The components' status document (GET /api/v1/automation/status).
   std::function<boost::json::object()> status;
+  /// Starts or stops one of the daemon's own services (scheduler, healer, scaler, collector,
+  /// registry, discovery) or a supervised one; what it is now.
+  std::function<automation::Result<boost::json::object>(const std::string& name, bool start, const std::string& actor,
+                                                        const std::string& reason)>
+      control;
+  /// Every service's health now: {"healthy", "services": [...]}.
+  std::function<boost::json::object()> services_health;
   /// Whether the daemon is ready (every component started, not draining), and why not.
   std::function<std::pair<bool, std::string>()> ready;
   /// Requests that may wait for a run at once (each holds a loop thread); more answer 202 at once.

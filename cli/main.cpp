@@ -72,6 +72,7 @@ Exit codes: 0 ok, 1 answer is no, 64 usage, 65 bad data, 66 no input, 69 unavail
   autoctl::register_timeline(app, ctx);
   autoctl::register_registry(app, ctx);
   autoctl::register_suggestions(app, ctx);
+  autoctl::register_services(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -60,6 +60,12 @@ Workflows::~Workflows() { (void)stop(Duration::zero()); }
 
 bool Workflows::accepting() const noexcept { return accepting_; }
 
+void Workflows::set_firing(bool on) {
+  firing_ = on;
+  std::lock_guard lock(mu_);
+  if (started_ && !closed_) engine_->wake();
+}
+
 void Workflows::start() {
   std::lock_guard lock(mu_);
   if (started_) return;
@@ -88,7 +94,8 @@ void Workflows::drive() {
       jobs.swap(jobs_);
     }
     for (auto& j : jobs) j(*engine_, *scheduler_);
-    const auto r = accepting_ ? scheduler_->poll() : engine_->poll();
+    const bool fire = accepting_ && firing_;
+    const auto r = fire ? scheduler_->poll() : engine_->poll();
     active_ = r.active_runs;
     if (stop_) {
       // Jobs posted meanwhile still run; then nothing more is taken.
@@ -103,7 +110,7 @@ void Workflows::drive() {
       std::lock_guard lock(mu_);
       if (!jobs_.empty()) continue;
     }
-    if (accepting_)
+    if (fire)
       scheduler_->wait(std::chrono::milliseconds(1000));
     else
       engine_->wait(std::chrono::milliseconds(200));
@@ -242,6 +249,18 @@ class Daemon {
   std::atomic<bool> draining_{false};
   bool started_ok_ = false;                              // daemon.start was recorded
   std::map<std::string, std::string> component_errors_;  // under mu_: the last error of each periodic task
+  // The daemon's own services an operator may stop and start (until the next start); built once,
+  // so lookups need no lock. The API is not among them: it answers the call that would stop it.
+  std::map<std::string, std::atomic<bool>, std::less<>> running_ = [] {
+    std::map<std::string, std::atomic<bool>, std::less<>> m;
+    for (const char* n : {"scheduler", "healer", "scaler", "collector", "registry", "discovery"}) m[n] = true;
+    return m;
+  }();
+  std::map<std::string, std::string> stopped_why_;  // under mu_: who stopped a service and why
+  bool running(std::string_view name) const { return running_.find(name)->second.load(); }
+  Result<bj::object> control(const std::string& name, bool start, const std::string& actor, const std::string& reason);
+  bj::object services_health();
+  bj::object supervised_json(const hl::ServiceStatus& s);
 };
 
 void Daemon::audit(std::string action, st::AuditOutcome outcome, std::string reason, bj::object details) {
@@ -338,6 +357,7 @@ Result<void> Daemon::start_healing() {
     automation::log(automation::LogLevel::info, "serve", fmt::format("started service {} (pid {})", svc.name, started->pid));
   }
   work_->every("healer", Duration::zero(), [this]() -> Duration {
+    if (!running("healer")) return std::chrono::seconds(1);
     auto report = healer_->tick();
     for (const auto& r : report.records)
       if (r.kind == "action")
@@ -364,6 +384,7 @@ Result<void> Daemon::start_scaling() {
     scaler_ = std::make_shared<Scaler>(std::move(*made));
   }
   work_->every("scaler", ctx_.config.scaling.interval, [this]() -> Duration {
+    if (!running("scaler")) return std::chrono::seconds(1);
     if (auto s = scaler()) {
       std::string error;
       for (const auto& r : s->evaluate_all()) {
@@ -392,6 +413,7 @@ Result<void> Daemon::start_metrics() {
   }
   (void)collector_->prime();
   work_->every("collector", std::max<Duration>(ctx_.config.alerts.interval, std::chrono::seconds(1)), [this]() -> Duration {
+    if (!running("collector")) return std::chrono::seconds(1);
     std::shared_ptr<mx::MetricsCollector> collector;
     std::shared_ptr<mx::AlertManager> alerts;
     {
@@ -500,18 +522,21 @@ void Daemon::add_collectors() {
 
 bj::object Daemon::status_json() {
   bj::object components;
-  std::map<std::string, std::string> errors;
+  std::map<std::string, std::string> errors, stopped_why;
   std::size_t resources = 0;
   std::string alerts_source;
   {
     std::lock_guard lock(mu_);
     errors = component_errors_;
+    stopped_why = stopped_why_;
     resources = scaling_.configs.size();
     alerts_source = alerts_source_;
   }
   auto component = [&](std::string name, bj::object o) {
     auto it = errors.find(name);
-    o["state"] = draining_ ? "draining" : it == errors.end() ? "running" : "degraded";
+    const bool stopped = running_.contains(name) && !running(name);
+    o["state"] = draining_ ? "draining" : stopped ? "stopped" : it == errors.end() ? "running" : "degraded";
+    if (stopped) o["stopped"] = stopped_why[name];
     if (it != errors.end()) o["error"] = it->second;
     components[name] = std::move(o);
   };
@@ -526,6 +551,10 @@ bj::object Daemon::status_json() {
                                            : bj::value("off")},
                           {"hosts", bj::value_from(discovery_.hosts)},
                           {"ports", bj::value_from(discovery_.ports)}});
+  bj::array supervised;
+  if (supervisor_)
+    for (const auto& name : supervisor_->services())
+      if (auto st = supervisor_->status(name)) supervised.push_back(supervised_json(*st));
   component("api", {{"port", server_ ? server_->port() : 0},
                     {"address", ctx_.config.server.address},
                     {"waiting_requests", services_.waiting.load()},
@@ -536,7 +565,109 @@ bj::object Daemon::status_json() {
           {"ready", ready_ && !draining_},
           {"pid", static_cast<std::int64_t>(::getpid())},
           {"store", ctx_.store_uri()},
-          {"components", std::move(components)}};
+          {"components", std::move(components)},
+          {"services", std::move(supervised)}};
+}
+
+bj::object Daemon::supervised_json(const hl::ServiceStatus& st) {
+  bj::object o{{"name", st.name},
+               {"kind", "supervised"},
+               {"state", st.running   ? "running"
+                         : st.stopped ? "stopped"
+                                      : "exited"},
+               {"pid", static_cast<std::int64_t>(st.pid)},
+               {"starts", st.starts},
+               {"started", automation::json::time_or_null(st.started)}};
+  if (!st.exit.empty()) o["last_exit"] = st.exit;
+  if (st.stopped) {
+    std::lock_guard lock(mu_);
+    if (auto it = stopped_why_.find(st.name); it != stopped_why_.end()) o["stopped"] = it->second;
+  }
+  return o;
+}
+
+// The integration manager: the daemon's own services by a flag their tasks read, supervised ones
+// through the Supervisor (a service stopped on purpose is not healed until it is started again).
+Result<bj::object> Daemon::control(const std::string& name, bool start, const std::string& actor, const std::string& reason) {
+  const std::string why = fmt::format("{} by {}: {}", start ? "started" : "stopped", actor, reason);
+  if (name == "api")
+    return automation::fail(errc::invalid_argument,
+                            "the API answers this call and cannot stop itself: stop the daemon (SIGTERM) to stop it");
+  if (auto it = running_.find(name); it != running_.end()) {
+    const bool changed = it->second.exchange(start) != start;
+    if (name == "scheduler") workflows_->set_firing(start);
+    {
+      std::lock_guard lock(mu_);
+      if (start)
+        stopped_why_.erase(name);
+      else if (changed)
+        stopped_why_[name] = why;
+    }
+    if (changed) automation::log(automation::LogLevel::warn, "serve", fmt::format("service {} {}", name, why));
+    return bj::object{{"name", name}, {"kind", "component"}, {"state", start ? "running" : "stopped"}, {"changed", changed}};
+  }
+  const auto names = supervisor_->services();
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    std::vector<std::string> known{"api"};
+    for (const auto& [n, on] : running_) known.push_back(n);
+    known.insert(known.end(), names.begin(), names.end());
+    return automation::fail(errc::not_found, fmt::format("no service \"{}\" (known: {})", name, fmt::join(known, ", ")));
+  }
+  auto before = supervisor_->status(name);
+  if (!before) return before.error();
+  const bool changed = before->running != start;
+  auto after = !changed ? before : start ? supervisor_->start(name) : supervisor_->stop(name);
+  if (!after) return after.error();
+  {
+    std::lock_guard lock(mu_);
+    if (start)
+      stopped_why_.erase(name);
+    else
+      stopped_why_[name] = why;
+  }
+  if (changed) automation::log(automation::LogLevel::warn, "serve", fmt::format("service {} {}", name, why));
+  auto o = supervised_json(*after);
+  o["changed"] = changed;
+  return o;
+}
+
+bj::object Daemon::services_health() {
+  auto status = status_json();
+  bj::array out;
+  bool healthy = true;
+  for (const auto& [name, c] : status.at("components").as_object()) {
+    const auto& o = c.as_object();
+    const std::string state(o.at("state").as_string());
+    const bool ok = state == "running";
+    healthy = healthy && ok;
+    std::string reason = ok ? "running" : state;
+    if (auto* e = o.if_contains("error")) reason = std::string(e->as_string());
+    if (auto* w = o.if_contains("stopped")) reason = std::string(w->as_string());
+    out.push_back(bj::object{{"name", name}, {"kind", "component"}, {"state", state}, {"healthy", ok}, {"reason", reason}});
+  }
+  std::map<std::string, hl::TargetStatus> targets;
+  for (auto& t : healer_->status()) targets.emplace(t.name, std::move(t));
+  for (const auto& v : status.at("services").as_array()) {
+    const auto& o = v.as_object();
+    const std::string name(o.at("name").as_string()), state(o.at("state").as_string());
+    bool ok = state == "running";
+    std::string reason = ok                      ? "running"
+                         : o.contains("stopped") ? std::string(o.at("stopped").as_string())
+                                                 : "exited: " + std::string(o.contains("last_exit") ? o.at("last_exit").as_string() : "");
+    bj::object h{{"name", name}, {"kind", "supervised"}, {"state", state}};
+    if (auto t = targets.find(name); t != targets.end()) {
+      h["target"] = t->second.state;
+      if (ok && (t->second.state == "unhealthy" || t->second.state == "quarantined" || t->second.state == "healing")) {
+        ok = false;
+        reason = fmt::format("health target {} is {}: {}", name, t->second.state, t->second.reason);
+      }
+    }
+    healthy = healthy && ok;
+    h["healthy"] = ok;
+    h["reason"] = reason;
+    out.push_back(std::move(h));
+  }
+  return bj::object{{"healthy", healthy}, {"services", std::move(out)}};
 }
 
 Result<void> Daemon::start_server(const ServeOptions& o) {
@@ -564,6 +695,10 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   services_.access = access_.get();
   services_.metrics = &metrics_;
   services_.status = [this] { return status_json(); };
+  services_.control = [this](const std::string& name, bool start, const std::string& actor, const std::string& reason) {
+    return control(name, start, actor, reason);
+  };
+  services_.services_health = [this] { return services_health(); };
   // Half the HTTP threads may wait for runs (none with one thread); the others keep answering.
   services_.max_waiting = static_cast<int>(ctx_.config.server.threads) / 2;
   services_.ready = [this]() -> std::pair<bool, std::string> {
@@ -597,6 +732,7 @@ Result<void> Daemon::start_registry() {
   registry_ = std::make_unique<rg::Registry>(*store_, clock_, registry_options(ctx_.config));
   const auto check = std::max<Duration>(ctx_.config.registry.check_interval, std::chrono::seconds(1));
   work_->every("registry", check, [this, check]() -> Duration {
+    if (!running("registry")) return std::chrono::seconds(1);
     std::string error;
     if (auto beat = registry_->heartbeat(node_id_, "daemon"); !beat) {
       if (beat.error().is(errc::not_found))
@@ -614,6 +750,7 @@ Result<void> Daemon::start_registry() {
   });
   if (const auto every = ctx_.config.discovery.interval; every > Duration::zero())
     work_->every("discovery", every, [this, every]() -> Duration {
+      if (!running("discovery")) return std::chrono::seconds(1);
       auto d = rg::Discovery::create(*store_, clock_, discovery_);
       auto scan = d ? d->scan("discovery", "every " + automation::format_duration(std::chrono::duration_cast<automation::Millis>(every)))
                     : Result<st::ScanRecord>(d.error());

@@ -225,3 +225,80 @@ TEST_CASE("autoctl suggestions list, show and apply on the store, and autoctl us
   CHECK(usage.exit_code == 0);
   CHECK_THAT(usage.out, Contains("user:alice"));
 }
+
+TEST_CASE(
+    "autoctl services: the daemon's own services and a supervised one are stopped, started and health-checked, with the reason audited") {
+  Served s;
+  test::write_file(s.dir.file("healing.json"), R"({"seeds": false,
+    "services": [{"name": "worker", "command": ["sleep", "300"]}],
+    "targets": [{"name": "worker", "service": "worker", "liveness": {"type": "process", "service": "worker", "interval": "1h"}}]})");
+  s.start();
+  auto find = [](const bj::value& doc, std::string_view name) -> const bj::value* {
+    for (const auto& x : doc.at("services").as_array())
+      if (x.at("name") == bj::value(name)) return &x;
+    return nullptr;
+  };
+  auto health = Served::doc(s.call("GET", "/api/v1/automation/services/health", "viewer"));
+  REQUIRE(find(health, "worker"));
+  CHECK(find(health, "worker")->at("healthy") == true);
+  for (const auto* c : {"scheduler", "healer", "scaler", "collector", "registry", "discovery", "api"}) {
+    INFO(c);
+    REQUIRE(find(health, c));
+    CHECK(find(health, c)->at("kind") == "component");
+  }
+  const auto first_pid = Served::doc(s.call("GET", "/api/v1/status", "viewer")).at("services").as_array()[0].at("pid");
+
+  CHECK(s.call("POST", "/api/v1/services/worker/stop", "viewer").status == 403);
+  auto stopped = s.call("POST", "/api/v1/automation/services/worker/stop", "operator", R"({"reason": "disk swap"})");
+  INFO(stopped.body);
+  REQUIRE(stopped.status == 200);
+  CHECK(Served::doc(stopped).at("state") == "stopped");
+  CHECK(Served::doc(stopped).at("changed") == true);
+  auto status = Served::doc(s.call("GET", "/api/v1/automation/status", "viewer"));
+  CHECK(status.at("services").as_array()[0].at("state") == "stopped");
+  CHECK_THAT(std::string(status.at("services").as_array()[0].at("stopped").as_string()), Contains("token:operator-token: disk swap"));
+  health = Served::doc(s.call("GET", "/api/v1/services/health", "viewer"));
+  CHECK(health.at("healthy") == false);
+  CHECK(find(health, "worker")->at("healthy") == false);
+  auto started = Served::doc(s.call("POST", "/api/v1/services/worker/start", "operator"));
+  CHECK(started.at("state") == "running");
+  CHECK(started.at("starts") == 2);
+  CHECK(started.at("pid") != first_pid);
+
+  // The daemon's own: the scaler stopped for a load test, then started again.
+  auto scaler = Served::doc(s.call("POST", "/api/v1/services/scaler/stop", "operator", R"({"reason": "load test"})"));
+  CHECK(scaler.at("state") == "stopped");
+  status = Served::doc(s.call("GET", "/api/v1/status", "viewer"));
+  CHECK(status.at("components").at("scaler").at("state") == "stopped");
+  health = Served::doc(s.call("GET", "/api/v1/services/health", "viewer"));
+  CHECK_THAT(std::string(find(health, "scaler")->at("reason").as_string()), Contains("load test"));
+  CHECK(Served::doc(s.call("POST", "/api/v1/services/scaler/stop", "operator")).at("changed") == false);
+  CHECK(Served::doc(s.call("POST", "/api/v1/services/scaler/start", "operator")).at("state") == "running");
+  CHECK(s.call("POST", "/api/v1/services/api/stop", "operator").status == 400);
+  auto unknown = s.call("POST", "/api/v1/services/nope/stop", "operator");
+  CHECK(unknown.status == 404);
+  CHECK_THAT(unknown.body, Contains("worker"));
+
+  // The command line, through the daemon.
+  const std::vector<std::string> server{"--server", fmt::format("http://127.0.0.1:{}", s.port), "--token", s.tokens["operator"]};
+  auto with = [&](std::vector<std::string> args) {
+    std::vector<std::string> all = server;
+    all.insert(all.end(), args.begin(), args.end());
+    return autoctl(all, s.env, s.cwd());
+  };
+  auto cli_status = with({"services", "status"});
+  CHECK(cli_status.exit_code == 0);
+  CHECK_THAT(cli_status.out, Contains("worker") && Contains("scheduler"));
+  CHECK(with({"services", "stop", "scheduler", "--reason", "freeze"}).exit_code == 0);
+  auto cli_health = with({"services", "health"});
+  CHECK(cli_health.exit_code == 1);
+  CHECK_THAT(cli_health.out, Contains("FAIL") && Contains("freeze"));
+  CHECK(with({"services", "start", "scheduler"}).exit_code == 0);
+  CHECK(with({"services", "health"}).exit_code == 0);
+  CHECK(autoctl({"services", "status"}, s.env, s.cwd()).exit_code == 65);  // no daemon named
+
+  int audited = 0;
+  for (const auto& a : audit_records(s, "action=service.stop")) audited += a.at("outcome") == "success" && a.at("reason") == "disk swap";
+  CHECK(audited == 1);
+  CHECK(s.stop() == 0);
+}
