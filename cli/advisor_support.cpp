@@ -16,7 +16,10 @@ using automation::Result;
 
 Definitions definitions_of(const Catalog& catalog, const std::vector<ScheduleEntry>& schedules) {
   Definitions d;
-  for (const auto& e : catalog.entries) d.workflows.push_back(e.definition);
+  for (const auto& e : catalog.entries) {
+    d.workflows.push_back(e.definition);
+    if (e.source != "built-in") d.sources.emplace(e.definition.name, e.source);
+  }
   for (const auto& e : schedules) d.schedules.push_back(e.definition);
   return d;
 }

@@ -9,6 +9,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ namespace autoctl {
 struct Definitions {
   std::vector<automation::workflow::WorkflowDefinition> workflows;
   std::vector<automation::workflow::ScheduleDefinition> schedules;
+  std::map<std::string, std::string> sources;  ///< workflow name -> the file it was loaded from (built-ins have none)
 };
 Definitions definitions_of(const Catalog& catalog, const std::vector<ScheduleEntry>& schedules);
 

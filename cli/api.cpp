@@ -215,7 +215,10 @@ class Api {
   HttpResponse suggestions(const HttpRequest&, const Principal&);
   HttpResponse suggestion(const HttpRequest&, const Principal&);
   HttpResponse apply_suggestion(const HttpRequest&, const Principal&);
-  Definitions definitions() { return definitions_of(*s_.catalog(), *s_.schedules()); }
+  Definitions definitions() {
+    const auto [catalog, schedules] = s_.definitions();
+    return definitions_of(*catalog, *schedules);
+  }
 
   Services& s_;
   rt::AccessControl& access_;
@@ -242,8 +245,9 @@ Result<bj::object> Api::compute_stats() {
   for (const auto& r : *runs) ++n[std::string(st::to_string(r.state))];
   for (const auto& [k, v] : n) by_state[k] = v;
   total = runs->size();
-  o["workflows"] = bj::object{{"defined", s_.catalog()->entries.size()},
-                              {"schedules", s_.schedules()->size()},
+  const auto [catalog, schedules] = s_.definitions();
+  o["workflows"] = bj::object{{"defined", catalog->entries.size()},
+                              {"schedules", schedules->size()},
                               {"active_runs", s_.workflows->active()},
                               {"runs_24h", total},
                               {"runs_24h_by_state", std::move(by_state)}};
@@ -295,7 +299,8 @@ HttpResponse Api::stats(const HttpRequest&, const Principal&) {
 
 HttpResponse Api::workflows(const HttpRequest&, const Principal&) {
   bj::array items;
-  for (const auto& e : s_.catalog()->entries) {
+  const auto catalog = s_.definitions().first;  // held while its entries are read
+  for (const auto& e : catalog->entries) {
     bj::object params;
     for (const auto& p : e.definition.params) params[p.name] = p.default_value ? bj::value(*p.default_value) : bj::value(nullptr);
     items.push_back(bj::object{{"name", e.definition.name},
@@ -305,13 +310,14 @@ HttpResponse Api::workflows(const HttpRequest&, const Principal&) {
                                {"params", std::move(params)}});
   }
   bj::array problems;
-  for (const auto& p : s_.catalog()->problems) problems.push_back(bj::value(p));
+  for (const auto& p : catalog->problems) problems.push_back(bj::value(p));
   return ok(bj::object{{"items", std::move(items)}, {"problems", std::move(problems)}});
 }
 
 HttpResponse Api::workflow(const HttpRequest& req, const Principal&) {
   const auto& name = req.params.at("name");
-  for (const auto& e : s_.catalog()->entries)
+  const auto catalog = s_.definitions().first;  // held while its entries are read
+  for (const auto& e : catalog->entries)
     if (e.definition.name == name) {
       auto def = automation::json::parse(wf::to_json(e.definition));
       return ok(bj::object{{"name", name}, {"source", e.source}, {"definition", def ? *def : bj::value(nullptr)}});
@@ -418,7 +424,7 @@ HttpResponse Api::schedules(const HttpRequest&, const Principal&) {
   auto stored = s_.store->list_schedules();
   if (!stored) return err(stored.error());
   bj::array items;
-  const auto schedules = s_.schedules();
+  const auto schedules = s_.definitions().second;
   for (const auto& e : *schedules) {
     auto o = wf::to_json(e.definition);
     o["source"] = e.source;
@@ -986,13 +992,15 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
   add(r, "GET", {"/api/v1/alerts"}, V, "", "", bind(&Api::alerts));
   // Intelligence: what happened around a failed run, an alert or a time range.
   add(r, "GET", {"/api/v1/intelligence/timeline", "/api/v1/automation/incidents/timeline"}, V, "", "", bind(&Api::timeline));
-  add(r, "GET", {"/api/v1/intelligence/insights", "/api/v1/automation/intelligence/insights"}, V, "", "",
+  // Insights name people and what they did, as the audit trail does: admin. Suggestions show
+  // sequences of actions with who did them, to those who may apply them: operator.
+  add(r, "GET", {"/api/v1/intelligence/insights", "/api/v1/automation/intelligence/insights"}, A, "", "",
       [this](const HttpRequest&, const Principal&) {
         auto doc = insights_json(*s_.store, s_.clock->now(), s_.advisor);
         return doc ? ok(*doc) : err(doc.error());
       });
-  add(r, "GET", {"/api/v1/intelligence/suggestions", "/api/v1/automation/intelligence/suggestions"}, V, "", "", bind(&Api::suggestions));
-  add(r, "GET", {"/api/v1/intelligence/suggestions/:id", "/api/v1/automation/intelligence/suggestions/:id"}, V, "", "",
+  add(r, "GET", {"/api/v1/intelligence/suggestions", "/api/v1/automation/intelligence/suggestions"}, O, "", "", bind(&Api::suggestions));
+  add(r, "GET", {"/api/v1/intelligence/suggestions/:id", "/api/v1/automation/intelligence/suggestions/:id"}, O, "", "",
       bind(&Api::suggestion));
   add(r, "POST", {"/api/v1/intelligence/suggestions/:id/apply", "/api/v1/automation/intelligence/suggestions/:id/apply"}, O,
       "suggestion.apply", "suggestion:{id}", bind(&Api::apply_suggestion));

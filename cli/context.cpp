@@ -158,6 +158,28 @@ int Context::error(const automation::Error& e) const {
 
 void Context::print_json(const boost::json::value& v) const { fmt::print("{}\n", automation::json::pretty(v)); }
 
+int Context::print_document(const automation::Result<boost::json::object>& doc,
+                            const std::function<void(const boost::json::object&)>& text) const {
+  if (!doc) return error(doc.error());
+  if (global.json)
+    print_json(*doc);
+  else
+    text(*doc);
+  return ex_ok;
+}
+
+automation::Result<boost::json::object> Context::object_of(const automation::Result<boost::json::value>& answer) {
+  if (!answer) return answer.error();
+  if (!answer->is_object()) return automation::fail(automation::errc::internal, "the daemon's answer is not a JSON object");
+  return answer->as_object();
+}
+
+std::string field_text(const boost::json::object& o, std::string_view key, std::string_view missing) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::string(missing);
+  return v->is_string() ? std::string(v->as_string()) : automation::json::dump(*v);
+}
+
 automation::Result<boost::json::value> Context::api(std::string method, std::string path, std::optional<boost::json::value> body) const {
   automation::detail::HttpCall call;
   call.method = std::move(method);

@@ -99,7 +99,15 @@ class Context {
   int error(const automation::Error& e) const;
   /// Prints a JSON document to stdout.
   void print_json(const boost::json::value& v) const;
+  /// Prints a document (a local operation's, or a daemon's answer): as JSON with --json, else with
+  /// `text`; its error otherwise. An exit code.
+  int print_document(const automation::Result<boost::json::object>& doc, const std::function<void(const boost::json::object&)>& text) const;
+  /// A daemon's answer as an object (errc::internal when it is another JSON value).
+  static automation::Result<boost::json::object> object_of(const automation::Result<boost::json::value>& answer);
 };
+
+/// A field of a document as text: a string as it is, another value as JSON, `missing` when absent or null.
+std::string field_text(const boost::json::object& o, std::string_view key, std::string_view missing = "");
 
 // Subcommand registration, one per file.
 void register_store(CLI::App& app, Context& ctx);

@@ -96,9 +96,9 @@ struct Services {
   automation::storage::Store* store = nullptr;
   const automation::Clock* clock = nullptr;
   Workflows* workflows = nullptr;
-  /// The workflows and schedules: applying a suggestion adds to them, so each call gets the set of the moment.
-  std::function<std::shared_ptr<const Catalog>()> catalog;
-  std::function<std::shared_ptr<const std::vector<ScheduleEntry>>()> schedules;
+  /// The workflows and schedules, one generation of both: applying a suggestion adds to them, so
+  /// each call gets the set of the moment (hold the pointers while using them).
+  std::function<std::pair<std::shared_ptr<const Catalog>, std::shared_ptr<const std::vector<ScheduleEntry>>>()> definitions;
   automation::registry::Registry* registry = nullptr;
   /// A discovery scan now, as discovery.* says; the scan's record.
   std::function<automation::Result<boost::json::object>(const std::string& actor, const std::string& reason)> scan;

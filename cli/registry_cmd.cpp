@@ -29,11 +29,7 @@ struct RegistryOptions {
   std::int64_t before = 0;
 };
 
-std::string text(const bj::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v || v->is_null()) return "-";
-  return v->is_string() ? std::string(v->as_string()) : automation::json::dump(*v);
-}
+std::string text(const bj::object& o, std::string_view key) { return field_text(o, key, "-"); }
 
 void print_node_line(const bj::object& n) {
   fmt::print("{:<28} {:<8} {:<5} {:<22} {:<20} {}\n", text(n, "id"), text(n, "kind"), text(n, "state"), text(n, "address"),
@@ -88,21 +84,12 @@ void print_scan(const bj::object& s) {
   }
 }
 
-/// Prints a document: as JSON with --json or through --server, else with `printer`.
-template <class Printer>
-int show(Context& ctx, const Result<bj::object>& doc, Printer&& printer) {
-  if (!doc) return ctx.error(doc.error());
-  if (ctx.global.json)
-    ctx.print_json(*doc);
-  else
-    printer(*doc);
-  return ex_ok;
+int show(Context& ctx, const Result<bj::object>& doc, const std::function<void(const bj::object&)>& printer) {
+  return ctx.print_document(doc, printer);
 }
 
 int show_remote(Context& ctx, const Result<bj::value>& answer, const std::function<void(const bj::object&)>& printer) {
-  if (!answer) return ctx.error(answer.error());
-  if (!answer->is_object()) return ctx.print_api(answer);
-  return show(ctx, Result<bj::object>(answer->as_object()), printer);
+  return ctx.print_document(Context::object_of(answer), printer);
 }
 
 const std::string kNodes = "/api/v1/automation/registry/nodes/";

@@ -232,7 +232,11 @@ class Daemon {
   std::mutex apply_mu_;                                          // one suggestion applied at a time
   std::unique_ptr<rg::Registry> registry_;
   automation::registry::DiscoveryOptions discovery_;
-  std::string node_id_;  // this daemon's own node in the registry
+  std::string node_id_;  // under mu_: this daemon's own node in the registry ("autoctl-HOST-PORT")
+  std::string node_id() {
+    std::lock_guard lock(mu_);
+    return node_id_;
+  }
   std::unique_ptr<Workflows> workflows_;
   HealingSetup healing_;
   std::unique_ptr<hl::Supervisor> supervisor_;
@@ -545,7 +549,7 @@ bj::object Daemon::status_json() {
   component("healer", {{"targets", healer_->targets().size()}, {"services", healing_.config.services.size()}, {"source", healing_.source}});
   component("scaler", {{"resources", resources}, {"interval", automation::format_duration(ctx_.config.scaling.interval)}});
   component("collector", {{"interval", automation::format_duration(ctx_.config.alerts.interval)}, {"rules", alerts_source}});
-  component("registry", {{"node", node_id_}, {"check_interval", automation::format_duration(ctx_.config.registry.check_interval)}});
+  component("registry", {{"node", node_id()}, {"check_interval", automation::format_duration(ctx_.config.registry.check_interval)}});
   component("discovery", {{"interval", ctx_.config.discovery.interval > Duration::zero()
                                            ? bj::value(automation::format_duration(ctx_.config.discovery.interval))
                                            : bj::value("off")},
@@ -677,8 +681,7 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   services_.store = store_.get();
   services_.clock = &clock_;
   services_.workflows = workflows_.get();
-  services_.catalog = [this] { return definitions().first; };
-  services_.schedules = [this] { return definitions().second; };
+  services_.definitions = [this] { return definitions(); };
   services_.registry = registry_.get();
   services_.scan = [this](const std::string& actor, const std::string& reason) -> Result<bj::object> {
     auto d = rg::Discovery::create(*store_, clock_, discovery_);
@@ -734,7 +737,7 @@ Result<void> Daemon::start_registry() {
   work_->every("registry", check, [this, check]() -> Duration {
     if (!running("registry")) return std::chrono::seconds(1);
     std::string error;
-    if (auto beat = registry_->heartbeat(node_id_, "daemon"); !beat) {
+    if (auto beat = registry_->heartbeat(node_id(), "daemon"); !beat) {
       if (beat.error().is(errc::not_found))
         register_self();  // someone removed it: it is still here
       else
@@ -771,9 +774,14 @@ void Daemon::register_self() {
   std::string id = "autoctl-";
   for (const char* c = host; *c && id.size() < 90; ++c)
     id += std::isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '-' ? *c : '-';
-  r.id = node_id_ = id;
-  r.kind = "daemon";
   const int port = server_ ? server_->port() : 0;
+  id += fmt::format("-{}", port);  // two daemons on one host and store are two nodes
+  r.id = id;
+  {
+    std::lock_guard lock(mu_);
+    node_id_ = id;
+  }
+  r.kind = "daemon";
   r.address = fmt::format("{}:{}", ctx_.config.server.address, port);
   r.services.push_back({"api", port, fmt::format("http://{}:{}/", ctx_.config.server.address, port), {}});
   for (const char* c : {"scheduler", "healer", "scaler", "collector"}) r.services.push_back({c, std::nullopt, "", {}});
@@ -791,7 +799,7 @@ Result<bj::object> Daemon::apply_suggestion(const automation::intelligence::Sugg
   std::lock_guard one(apply_mu_);
   const auto [catalog, schedules] = definitions();
   const auto defs = definitions_of(*catalog, *schedules);
-  auto applied = automation::intelligence::apply(s, defs.workflows, defs.schedules, ctx_.config.workflows_dir);
+  auto applied = automation::intelligence::apply(s, defs.workflows, defs.schedules, ctx_.config.workflows_dir, defs.sources);
   if (!applied) return applied.error();
   auto loaded = workflows_->call([&](wf::WorkflowEngine& e, wf::Scheduler& sc) -> Result<void> {
     if (applied->workflow)
@@ -800,8 +808,16 @@ Result<bj::object> Daemon::apply_suggestion(const automation::intelligence::Sugg
       if (auto r = sc.add(*applied->schedule); !r) return r.error();
     return {};
   });
-  if (!loaded)
-    return automation::with_context(loaded.error(), fmt::format("{}; written, but not loaded (the next start loads it)", applied->summary));
+  if (!loaded) {
+    // The files are written and the next start loads them: that is what was done, and what the audit says.
+    auto doc = applied_json(s, *applied);
+    doc["loaded"] = false;
+    doc["not_loaded_because"] = loaded.error().message;
+    automation::log(automation::LogLevel::warn, "serve",
+                    fmt::format("suggestion {} written ({}) but not loaded: {}; the next start loads it", s.id, applied->summary,
+                                loaded.error().message));
+    return doc;
+  }
   auto next_catalog = std::make_shared<Catalog>(*catalog);
   auto next_schedules = std::make_shared<std::vector<ScheduleEntry>>(*schedules);
   if (applied->workflow) {
@@ -826,7 +842,9 @@ Result<bj::object> Daemon::apply_suggestion(const automation::intelligence::Sugg
     schedules_ = std::move(next_schedules);
   }
   automation::log(automation::LogLevel::info, "serve", fmt::format("suggestion {} applied: {}", s.id, applied->summary));
-  return applied_json(s, *applied);
+  auto doc = applied_json(s, *applied);
+  doc["loaded"] = true;
+  return doc;
 }
 
 Result<void> Daemon::start(const ServeOptions& o) {
@@ -835,9 +853,10 @@ Result<void> Daemon::start(const ServeOptions& o) {
   if (threads != static_cast<int>(threads))
     return automation::fail(errc::config, fmt::format("server.threads: {} is not a whole number", threads));
   loop_ = std::make_unique<rt::EventLoop>(static_cast<int>(threads));
-  // The healer, the scaler and the collector each take one thread at most (a task never overlaps
-  // itself); in-process steps (aggregation, reports, forecasts, backups) take the rest.
-  work_ = std::make_unique<rt::EventLoop>(4);
+  // The healer, the scaler, the collector, the registry and discovery each take one thread at most
+  // (a task never overlaps itself); in-process steps (aggregation, reports, forecasts, backups) and
+  // the dashboard's updates take the rest.
+  work_ = std::make_unique<rt::EventLoop>(6);
   auto opened = ctx_.open_store(Context::Access::write);
   if (!opened) return opened.error();
   store_ = std::move(*opened);

@@ -18,11 +18,7 @@ struct ServicesOptions {
   std::string name, reason;
 };
 
-std::string str(const bj::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v || v->is_null()) return "";
-  return v->is_string() ? std::string(v->as_string()) : automation::json::dump(*v);
-}
+std::string str(const bj::object& o, std::string_view key) { return field_text(o, key); }
 
 int run_services(Context& ctx, const std::string& action, const ServicesOptions& o) {
   if (!ctx.remote())

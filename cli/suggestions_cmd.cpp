@@ -23,11 +23,7 @@ struct SuggestionOptions {
   std::string id, kind, reason;
 };
 
-std::string str(const bj::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (!v || v->is_null()) return "";
-  return v->is_string() ? std::string(v->as_string()) : automation::json::dump(*v);
-}
+std::string str(const bj::object& o, std::string_view key) { return field_text(o, key); }
 
 void print_list(const bj::object& doc) {
   const auto& list = doc.at("suggestions").as_array();
@@ -55,21 +51,11 @@ void print_insights(const bj::object& doc) {
   for (const auto& v : list) fmt::print("{:<16} {}\n", str(v.as_object(), "kind"), str(v.as_object(), "title"));
 }
 
-template <class Printer>
-int show(Context& ctx, const Result<bj::object>& doc, Printer&& printer) {
-  if (!doc) return ctx.error(doc.error());
-  if (ctx.global.json)
-    ctx.print_json(*doc);
-  else
-    printer(*doc);
-  return ex_ok;
+int show(Context& ctx, const Result<bj::object>& doc, const std::function<void(const bj::object&)>& printer) {
+  return ctx.print_document(doc, printer);
 }
 
-Result<bj::object> object_of(const Result<bj::value>& answer) {
-  if (!answer) return answer.error();
-  if (!answer->is_object()) return automation::fail(errc::internal, "the daemon's answer is not a JSON object");
-  return answer->as_object();
-}
+Result<bj::object> object_of(const Result<bj::value>& answer) { return Context::object_of(answer); }
 
 const std::string kSuggestions = "/api/v1/intelligence/suggestions";
 
@@ -95,7 +81,7 @@ int run_suggestions(Context& ctx, const std::string& action, const SuggestionOpt
   auto s = find_suggestion(**store, defs, now, options, o.id);
   if (!s) return ctx.error(s.error());
   if (action == "show") return show(ctx, Result<bj::object>(it::to_json(*s)), print_one);
-  auto applied = it::apply(*s, defs.workflows, defs.schedules, ctx.config.workflows_dir);
+  auto applied = it::apply(*s, defs.workflows, defs.schedules, ctx.config.workflows_dir, defs.sources);
   bj::object details{{"kind", s->kind}, {"subject", s->subject}, {"title", s->title}, {"change", s->change}};
   if (applied) details["files"] = bj::value_from(applied->files);
   ctx.audit(**store, "suggestion.apply", "suggestion:" + s->id, applied ? st::AuditOutcome::success : st::AuditOutcome::failure,

@@ -22,6 +22,7 @@ namespace automation::intelligence {
 namespace bj = boost::json;
 namespace fs = std::filesystem;
 namespace st = storage;
+constexpr const char* kSchedulesFile = "schedules.json";
 namespace wf = workflow;
 
 namespace {
@@ -55,7 +56,8 @@ struct Act {
 };
 
 bool administrative(std::string_view action) {
-  for (std::string_view p : {"token.", "daemon.", "security.", "store.", "auth.", "history.", "config."})
+  for (std::string_view p : {"token.", "daemon.", "security.", "store.", "auth.", "api.", "history.", "config.", "registry.", "discovery.",
+                             "suggestion.", "service."})
     if (action.starts_with(p)) return true;
   return false;
 }
@@ -229,7 +231,15 @@ void automate_suggestions(const Acts& acts, std::span<const wf::WorkflowDefiniti
         bj::object{{"name", name},
                    {"description", fmt::format("Suggested by the advisor ({}): {}", s.id, fmt::join(labels, " > "))},
                    {"steps", std::move(steps)}};
-    if (auto habit = daily_habit(seq.starts, zone, o.min_occurrences)) {
+    auto habit = daily_habit(seq.starts, zone, o.min_occurrences);
+    if (habit && !callbacks.empty()) {
+      // Its callback steps fail until the host registers them: a schedule would fail daily meanwhile.
+      s.evidence["daily_at"] = fmt::format("{:02}:{:02}", habit->second, habit->first);
+      s.explanation += fmt::format(
+          " It happened once a day at about {:02}:{:02}, but no schedule is added while it needs callbacks: add one once they are "
+          "registered.",
+          habit->second, habit->first);
+    } else if (habit) {
       s.change["create_schedule"] = schedule_json(
           name + "-daily", name, habit->first, habit->second, zone.name(),
           fmt::format("Suggested by the advisor ({}): the sequence ran daily at {:02}:{:02}", s.id, habit->second, habit->first));
@@ -427,7 +437,8 @@ Result<void> reliability_suggestions(st::Store& store, std::span<const wf::Workf
         sg.explanation = fmt::format(
             "Step {} of {} failed {} times in a row (of {} failures in {} runs; most often: \"{}\"). Failures that come in long runs mean "
             "what it calls is down, and retrying only adds load: a circuit breaker around that call fails fast until it recovers. "
-            "This is advice: the breaker goes where the host makes the call (CircuitBreaker, include/automation/resilience/circuit_breaker.hpp).",
+            "This is advice: the breaker goes where the host makes the call (CircuitBreaker, "
+            "include/automation/resilience/circuit_breaker.hpp).",
             id, w.name, s.longest_streak, s.failed, s.ran, top_reason(s));
         sg.evidence = evidence;
         sg.score = 10.0 * failure_rate * static_cast<double>(s.ran);
@@ -478,35 +489,9 @@ Result<std::vector<Suggestion>> suggest(st::Store& store, std::span<const wf::Wo
   return out;
 }
 
-namespace {
-
-// The file a workflow of this name was loaded from: NAME.json when it holds that workflow, else the
-// first *.json that does; empty for a built-in.
-std::string file_of(const std::string& dir, const std::string& name) {
-  std::error_code ec;
-  const fs::path direct = fs::path(dir) / (name + ".json");
-  auto holds = [&](const fs::path& p) {
-    auto text = read_file(p.string());
-    if (!text) return false;
-    auto v = json::parse(*text, p.string());
-    if (!v || !v->is_object()) return false;
-    const auto* n = v->as_object().if_contains("name");
-    return n && n->is_string() && n->as_string() == name;
-  };
-  if (fs::exists(direct, ec) && holds(direct)) return direct.string();
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file() && e.path().extension() == ".json" && e.path().filename() != "schedules.json") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files)
-    if (holds(f)) return f.string();
-  return {};
-}
-
-}  // namespace
-
 Result<Applied> apply(const Suggestion& s, std::span<const wf::WorkflowDefinition> workflows,
-                      std::span<const wf::ScheduleDefinition> schedules, const std::string& dir) {
+                      std::span<const wf::ScheduleDefinition> schedules, const std::string& dir,
+                      const std::map<std::string, std::string>& sources) {
   if (!s.applicable())
     return fail(errc::invalid_argument, fmt::format("suggestion {} ({}) is advice and changes nothing here: {}", s.id, s.kind, s.title));
   if (dir.empty()) return fail(errc::config, "no workflows_dir to write the change into: set workflows_dir in the configuration");
@@ -536,7 +521,8 @@ Result<Applied> apply(const Suggestion& s, std::span<const wf::WorkflowDefinitio
     const auto it = known(name);
     if (it == workflows.end())
       return fail(errc::not_found, fmt::format("no workflow named {} any more: suggestion {} no longer applies", name, s.id));
-    std::string file = file_of(dir, name);
+    const auto source = sources.find(name);
+    std::string file = source == sources.end() ? std::string() : source->second;
     bj::value base;
     if (file.empty()) {  // a built-in: a file of the same name takes its place
       file = (fs::path(dir) / (name + ".json")).string();
@@ -572,7 +558,7 @@ Result<Applied> apply(const Suggestion& s, std::span<const wf::WorkflowDefinitio
     if (std::any_of(schedules.begin(), schedules.end(), [&](const auto& x) { return x.name == def->name; }))
       return fail(errc::already_exists,
                   fmt::format("a schedule named {} exists already: suggestion {} was applied before", def->name, s.id));
-    const fs::path file = fs::path(dir) / "schedules.json";
+    const fs::path file = fs::path(dir) / kSchedulesFile;
     bj::value doc = bj::object{{"schedules", bj::array{}}};
     if (fs::exists(file, ec)) {
       auto text = read_file(file.string());
@@ -594,9 +580,28 @@ Result<Applied> apply(const Suggestion& s, std::span<const wf::WorkflowDefinitio
     done.push_back(fmt::format("added schedule {} ({}) to {}", def->name, def->trigger_text(), file.string()));
     a.schedule = std::move(*def);
   }
+  // What each file held before (nullopt: it did not exist), so a failed write undoes the others.
+  std::vector<std::optional<std::string>> before;
   for (const auto& [file, text] : writes) {
-    if (auto w = write_file_atomically(file, text); !w) return w.error();
-    a.files.push_back(file);
+    std::optional<std::string> old;
+    if (fs::exists(file, ec)) {
+      auto t = read_file(file);
+      if (!t) return t.error();
+      old = std::move(*t);
+    }
+    before.push_back(std::move(old));
+  }
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    if (auto w = write_file_atomically(writes[i].first, writes[i].second); !w) {
+      std::vector<std::string> stuck;
+      for (std::size_t k = 0; k < i; ++k) {
+        const auto& file = writes[k].first;
+        if (before[k] ? !write_file_atomically(file, *before[k]) : !fs::remove(file, ec)) stuck.push_back(file);
+      }
+      return with_context(w.error(), stuck.empty() ? fmt::format("suggestion {}: nothing was changed", s.id)
+                                                   : fmt::format("suggestion {}: could not undo {}", s.id, fmt::join(stuck, ", ")));
+    }
+    a.files.push_back(writes[i].first);
   }
   a.summary = fmt::format("{}", fmt::join(done, "; "));
   return a;

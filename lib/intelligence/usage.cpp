@@ -148,6 +148,7 @@ Result<std::vector<Insight>> insights(st::Store& store, TimePoint now, const Adv
     fo.horizon = weekly ? 168 : 24;
     fo.levels = {80.0};
     auto f = o.forecaster ? o.forecaster(series, fo) : forecast::forecast(series, fo);
+    if (f && f->intervals.empty()) f = Error(errc::internal, "the forecaster gave no interval");  // a host's may
     if (f) {
       bj::array points;
       std::size_t peak = 0;

@@ -7,6 +7,10 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include <automation/core/logging.hpp>
+
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <map>
 
@@ -23,10 +27,14 @@ std::string discovered_node_id(std::string_view host, int port) {
 
 namespace {
 
-bool plain_host(std::string_view h) {
+// A host name or an IPv4 address ([A-Za-z0-9.-]), or an IPv6 address.
+bool plain_host(const std::string& h) {
   if (h.empty() || h.size() > 253) return false;
-  return std::all_of(h.begin(), h.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':'; });
+  if (h.find(':') != std::string::npos) {
+    in6_addr a{};
+    return ::inet_pton(AF_INET6, h.c_str(), &a) == 1;
+  }
+  return std::all_of(h.begin(), h.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-'; });
 }
 
 std::string address_of(const std::string& host, int port) {
@@ -48,8 +56,12 @@ struct Probe {
 Result<void> validate(const DiscoveryOptions& options) {
   if (options.hosts.empty()) return fail(errc::invalid_argument, "discovery: no hosts to scan");
   if (options.ports.empty()) return fail(errc::invalid_argument, "discovery: no ports to scan");
-  for (const auto& h : options.hosts)
+  for (const auto& h : options.hosts) {
     if (!plain_host(h)) return fail(errc::invalid_argument, fmt::format("discovery: invalid host \"{}\" (a name or an IP address)", h));
+    if (!storage::is_resource_name(discovered_node_id(h, 65535)))
+      return fail(errc::invalid_argument,
+                  fmt::format("discovery: host \"{}\" is too long to name a node (at most about 85 characters)", h));
+  }
   for (int p : options.ports)
     if (p < 1 || p > 65535) return fail(errc::invalid_argument, fmt::format("discovery: port {} is outside 1..65535", p));
   if (options.path.empty() || options.path.front() != '/')
@@ -109,6 +121,7 @@ Result<storage::ScanRecord> Discovery::scan(std::string_view actor, std::string_
 
   auto existing = store_->list_nodes();
   if (!existing) return existing.error();
+  std::vector<std::string> problems;
   std::map<std::string, const NodeRecord*> by_id;
   for (const auto& n : *existing) by_id.emplace(n.id, &n);
   const TimePoint now = clock_->now();
@@ -127,8 +140,10 @@ Result<storage::ScanRecord> Discovery::scan(std::string_view actor, std::string_
       n.reason = fmt::format("did not answer discovery: {}", p.error);
       n.updated_by = std::string(actor);
       auto v = store_->put_node(n, old->version);
-      if (!v && !v.error().is(errc::conflict)) return v.error();
-      if (!v) continue;
+      if (!v) {
+        if (!v.error().is(errc::conflict)) problems.push_back(fmt::format("{}: {}", id, v.error().message));
+        continue;  // a conflict: another writer (a heartbeat, a scan) got there first
+      }
       ++scan.lost;
       events.emplace_back("discovery.service.lost", std::move(n));
       continue;
@@ -156,19 +171,26 @@ Result<storage::ScanRecord> Discovery::scan(std::string_view actor, std::string_
     n.state_since = old && old->state == "up" ? old->state_since : now;
     n.updated_by = std::string(actor);
     auto v = store_->put_node(n, old ? old->version : 0);
-    if (!v && !v.error().is(errc::conflict)) return v.error();
+    if (!v && !v.error().is(errc::conflict)) problems.push_back(fmt::format("{}: {}", id, v.error().message));
     if (v && !old) ++scan.added;
     if (v && (!old || old->state != "up")) events.emplace_back("discovery.service.found", n);
     found.push_back(std::move(entry));
   }
   scan.found = json::dump(found);
   scan.finished = clock_->now();
+  if (!problems.empty()) {
+    // The scan is recorded all the same, with what could not be stored.
+    const auto text = fmt::format("could not store {} node(s): {}", problems.size(), fmt::join(problems, "; "));
+    scan.error = scan.error.empty() ? text : scan.error + "; " + text;
+  }
   auto id = store_->append_scan(scan);
   if (!id) return id.error();
   scan.id = *id;
   for (const auto& [name, n] : events) {
     bj::object payload{{"node", n.id}, {"address", n.address}, {"state", n.state}, {"reason", n.reason}, {"scan", scan.id}};
-    (void)options_.emit(name, payload);
+    if (auto e = options_.emit(name, payload); !e)
+      log(LogLevel::warn, "discovery",
+          fmt::format("scan {}: event {} for {} could not be stored: {}", scan.id, name, n.id, e.error().message));
   }
   return scan;
 }

@@ -1,4 +1,5 @@
 #include <automation/core/json.hpp>
+#include <automation/core/logging.hpp>
 #include <automation/core/time.hpp>
 #include <automation/registry/discovery.hpp>
 #include <automation/registry/registry.hpp>
@@ -18,6 +19,8 @@ namespace bj = boost::json;
 using storage::NodeRecord;
 
 namespace {
+
+constexpr double kMaxTtlSeconds = 365.0 * 86400;
 
 // A compare-and-set write loses to a concurrent one now and then; reread and redo it this often.
 constexpr int kWriteTries = 5;
@@ -56,8 +59,11 @@ Result<Registration> parse_registration(std::string_view id, const bj::object& b
   auto labels = f->string_map("labels");
   if (!labels) return labels.error();
   r.labels = std::move(*labels);
+  if (const auto* t = body.if_contains("ttl"); t && t->is_number() && t->to_number<double>() > kMaxTtlSeconds)
+    return f->bad("ttl", "must be at most 365 days");
   auto ttl = f->duration("ttl");
   if (!ttl) return ttl.error();
+  if (*ttl && **ttl > std::chrono::seconds(static_cast<long>(kMaxTtlSeconds))) return f->bad("ttl", "must be at most 365 days");
   if (*ttl) r.ttl = std::chrono::duration_cast<Millis>(**ttl);
   if (const auto* services = f->get("services")) {
     if (!services->is_array()) return f->bad("services", fmt::format("must be an array of objects, not {}", json::type_name(*services)));
@@ -86,20 +92,24 @@ Result<Registration> parse_registration(std::string_view id, const bj::object& b
 Registry::Registry(storage::Store& store, const Clock& clock, RegistryOptions options)
     : store_(store), clock_(clock), options_(std::move(options)) {
   if (!options_.emit)
-    options_.emit = [this](std::string name, const bj::object& payload) {
-      return workflow::emit_event(store_, std::move(name), payload, "registry", clock_.now());
+    options_.emit = [store = &store, clock = &clock](std::string name, const bj::object& payload) {
+      return workflow::emit_event(*store, std::move(name), payload, "registry", clock->now());
     };
 }
 
 namespace {
 
-// Raises an event about a node; a failure to store it is not the node's failure, so it is only
-// told in the returned record's reason by the caller's log (the state itself is stored).
-void raise(const RegistryOptions& options, std::string_view name, const NodeRecord& node, std::string_view from) {
+// Raises an event about a node. The node's state is stored already, so a failure to store the
+// event is the event's: logged, and returned ("" when it was stored).
+std::string raise(const RegistryOptions& options, std::string_view name, const NodeRecord& node, std::string_view from) {
   bj::object payload{
       {"node", node.id},  {"kind", node.kind},     {"address", node.address}, {"from", from},
       {"to", node.state}, {"reason", node.reason}, {"source", node.source},   {"last_seen", json::time_or_null(node.last_seen)}};
-  (void)options.emit(std::string(name), payload);
+  auto e = options.emit(std::string(name), payload);
+  if (e) return {};
+  const auto text = fmt::format("event {} for node {} could not be stored: {}", name, node.id, e.error().message);
+  log(LogLevel::warn, "registry", text);
+  return text;
 }
 
 }  // namespace
@@ -189,8 +199,8 @@ Result<std::vector<Transition>> Registry::expire() {
       return version.error();
     }
     down.version = *version;
-    raise(options_, "registry.node.down", down, "up");
-    out.push_back({down.id, "up", "down", down.reason});
+    auto event_error = raise(options_, "registry.node.down", down, "up");
+    out.push_back({down.id, "up", "down", down.reason, std::move(event_error)});
   }
   return out;
 }

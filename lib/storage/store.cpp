@@ -571,6 +571,7 @@ Result<void> validate(const NodeRecord& r) {
   if (!one_of(kNodeStates, r.state))
     return bad(fmt::format("state must be {} (not \"{}\")", listed(kNodeStates), automation::detail::clean_text(r.state)));
   if (r.ttl < Millis::zero()) return bad(fmt::format("ttl must not be negative (not {} ms)", r.ttl.count()));
+  if (r.ttl > std::chrono::hours(24 * 365)) return bad(fmt::format("ttl must be at most 365 days (not {} ms)", r.ttl.count()));
   if (r.updated_by.empty()) return bad("updated_by must not be empty");
   return {};
 }

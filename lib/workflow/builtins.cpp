@@ -33,12 +33,12 @@ constexpr std::string_view kCatalog[] = {
   "params":{"task_retention":{"default":"90d"},"run_retention":{"default":"30d"},"vacuum":{"default":"true"}},
   "steps":[{"id":"optimize","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
             "run_retention":"${{ params.run_retention }}","vacuum":"${{ params.vacuum }}"}},
-            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned","forecasts_pruned","scaling_pruned","healing_pruned"]}]})json",
+            "outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned","forecasts_pruned","scaling_pruned","healing_pruned","scans_pruned"]}]})json",
     R"json({"name":"database-maintenance","description":"Back up the store, then optimize it and prune expired history",
   "params":{"dir":{"default":"var/backups"},"keep":{"default":"7"},"task_retention":{"default":"90d"},"run_retention":{"default":"30d"}},
   "steps":[{"id":"backup","action":{"name":"backup","with":{"dir":"${{ params.dir }}","keep":"${{ params.keep }}"}},"outputs":["path"]},
            {"id":"optimize","needs":"backup","action":{"name":"db_maintenance","with":{"task_retention":"${{ params.task_retention }}",
-            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned","forecasts_pruned","scaling_pruned","healing_pruned"]}]})json",
+            "run_retention":"${{ params.run_retention }}","vacuum":"true"}},"outputs":["bytes_before","bytes_after","tasks_pruned","runs_pruned","events_pruned","deliveries_pruned","points_pruned","alerts_pruned","forecasts_pruned","scaling_pruned","healing_pruned","scans_pruned"]}]})json",
     R"json({"name":"cleanup-resources","description":"Delete files older than N days under the configured directories and report the bytes freed",
   "params":{"dirs":{"default":"var/tmp,var/logs","description":"comma-separated directories"},"older_than":{"default":"7d"},
             "dry_run":{"default":"false"}},
@@ -216,6 +216,8 @@ Result<void> maintenance(storage::Store& store, StepContext& c) {
   if (!scaling) return with_context(scaling.error(), "db_maintenance: prune scaling records");
   auto healing = store.prune_healing(now - *run_ret);
   if (!healing) return with_context(healing.error(), "db_maintenance: prune healing records");
+  auto scans = store.prune_scans(now - *run_ret);
+  if (!scans) return with_context(scans.error(), "db_maintenance: prune discovery scans");
   const auto before = file_bytes(*path);
   sq::Connection db;
   if (auto r = db.open(*path, SQLITE_OPEN_READWRITE); !r) return with_context(r.error(), "db_maintenance: open the store");
@@ -237,6 +239,7 @@ Result<void> maintenance(storage::Store& store, StepContext& c) {
   c.set_output("forecasts_pruned", std::to_string(*forecasts));
   c.set_output("scaling_pruned", std::to_string(*scaling));
   c.set_output("healing_pruned", std::to_string(*healing));
+  c.set_output("scans_pruned", std::to_string(*scans));
   c.log(fmt::format(
       "pruned {} task records, {} runs, {} events, {} deliveries, {} metric points, {} alerts, {} forecasts, {} scaling and {} healing "
       "records; checkpoint, ANALYZE{}: {} -> {} bytes",

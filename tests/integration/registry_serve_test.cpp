@@ -150,7 +150,8 @@ TEST_CASE("autoctl suggestions: a habit in the audit log is suggested, applied t
   write_workflows(s.dir);
   seed_habit(s.dir.file("a.db"));
   s.start();
-  auto list = Served::doc(s.call("GET", "/api/v1/intelligence/suggestions?kind=automate", "viewer"));
+  CHECK(s.call("GET", "/api/v1/intelligence/suggestions", "viewer").status == 403);  // who did what is not a viewer's
+  auto list = Served::doc(s.call("GET", "/api/v1/intelligence/suggestions?kind=automate", "operator"));
   const bj::value* found = nullptr;
   for (const auto& x : list.at("suggestions").as_array())
     if (x.at("subject") == "sequence:workflow.run workflow:hello > workflow.run workflow:bye") found = &x;
@@ -159,7 +160,7 @@ TEST_CASE("autoctl suggestions: a habit in the audit log is suggested, applied t
   CHECK(found->at("evidence").at("occurrences") == 3);
   CHECK(found->at("evidence").at("daily_at") == "09:00");
   const std::string id(found->at("id").as_string());
-  CHECK(s.call("GET", "/api/v1/intelligence/suggestions/" + id, "viewer").status == 200);
+  CHECK(s.call("GET", "/api/v1/intelligence/suggestions/" + id, "operator").status == 200);
   CHECK(s.call("POST", "/api/v1/intelligence/suggestions/" + id + "/apply", "viewer").status == 403);
   auto applied = s.call("POST", "/api/v1/intelligence/suggestions/" + id + "/apply", "operator", R"({"reason": "alice asked for it"})");
   INFO(applied.body);
@@ -186,7 +187,8 @@ TEST_CASE("autoctl suggestions: a habit in the audit log is suggested, applied t
       CHECK(a.at("details").at("result").at("applied").at("workflow") == bj::value(workflow));
     }
   CHECK(ok == 1);
-  auto insights = Served::doc(s.call("GET", "/api/v1/intelligence/insights", "viewer"));
+  CHECK(s.call("GET", "/api/v1/intelligence/insights", "operator").status == 403);
+  auto insights = Served::doc(s.call("GET", "/api/v1/intelligence/insights", "admin"));
   bool alice = false;
   for (const auto& i : insights.at("insights").as_array())
     alice = alice || (i.at("kind") == "power_user" && i.at("detail").at("actor") == "user:alice");

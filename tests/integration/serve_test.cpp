@@ -74,14 +74,13 @@ TEST_CASE("autoctl serve: only /healthz answers without a token, and each role r
                                        "/api/v1/automation/health",
                                        "/api/v1/health/history",
                                        "/api/v1/alerts",
-                                       "/api/v1/intelligence/insights",
-                                       "/api/v1/automation/intelligence/suggestions",
                                        "/api/v1/automation/registry/nodes",
                                        "/api/v1/registry/topology",
                                        "/api/v1/automation/discovery/services",
                                        "/api/v1/discovery/history"};
-  const std::vector<std::string> admin_reads{"/api/v1/audit", "/api/v1/automation/audit-logs", "/api/v1/security/events",
-                                             "/api/v1/automation/security-events", "/api/v1/tokens"};
+  const std::vector<std::string> admin_reads{"/api/v1/audit",           "/api/v1/automation/audit-logs",
+                                             "/api/v1/security/events", "/api/v1/automation/security-events",
+                                             "/api/v1/tokens",          "/api/v1/intelligence/insights"};
   for (const auto* role : {"viewer", "operator", "admin"}) {
     for (const auto& path : reads) {
       INFO(role << " GET " << path);
@@ -91,6 +90,8 @@ TEST_CASE("autoctl serve: only /healthz answers without a token, and each role r
       INFO(role << " GET " << path);
       CHECK(s.call("GET", path, role).status == (std::string(role) == "admin" ? 200 : 403));
     }
+    INFO(role << " GET the suggestions (operator)");
+    CHECK(s.call("GET", "/api/v1/automation/intelligence/suggestions", role).status == (std::string(role) == "viewer" ? 403 : 200));
   }
   auto status = Served::doc(s.call("GET", "/api/v1/status", "viewer"));
   CHECK(status.at("ready") == true);

@@ -4,7 +4,8 @@
 /// steps) and the current workflow definitions, and stores nothing of its own:
 ///   - suggestions, each with its evidence and a change that can be applied:
 ///       "automate"  a sequence of actions people repeat (from the audit log and the host's tasks)
-///                   becomes a workflow, with a daily schedule when it happens at the same time;
+///                   becomes a workflow, with a daily schedule when it happens at the same time
+///                   (unless some step calls a callback the host has yet to register);
 ///       "schedule"  a workflow people start by hand at the same time every day gets a schedule;
 ///       "retry"     a step that fails now and then, and succeeds the next time, gets retries;
 ///       "timeout"   a step that times out often gets a timeout above what its successes take;
@@ -26,6 +27,7 @@
 #include <boost/json/object.hpp>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -95,13 +97,16 @@ struct Applied {
 };
 
 /// Writes a suggestion's change into `workflows_dir`: a new workflow file (errc::already_exists
-/// when the workflow or its file exists), a patched workflow (its file rewritten, or for a built-in
-/// a file of the same name, which takes its place), a schedule added to schedules.json
-/// (errc::already_exists for a name in use among `schedules`). Files are replaced atomically; nothing is written when
-/// anything is refused. errc::invalid_argument for a suggestion that cannot be applied, errc::config
-/// without a workflows_dir.
+/// when the workflow or its file exists), a patched workflow (rewritten in the file `sources` says
+/// it was loaded from, keeping its other keys; a workflow without a source is a built-in, and a
+/// file of its name takes its place), a schedule added to schedules.json (errc::already_exists for
+/// a name in use among `schedules`; errc::not_found when the workflow it would start is gone).
+/// Everything is checked before anything is written; each file is replaced atomically, and when
+/// one cannot be written the ones written before are put back. errc::invalid_argument for a
+/// suggestion that cannot be applied, errc::config without a workflows_dir.
 Result<Applied> apply(const Suggestion& suggestion, std::span<const workflow::WorkflowDefinition> workflows,
-                      std::span<const workflow::ScheduleDefinition> schedules, const std::string& workflows_dir);
+                      std::span<const workflow::ScheduleDefinition> schedules, const std::string& workflows_dir,
+                      const std::map<std::string, std::string>& sources = {});
 
 boost::json::object to_json(const Suggestion& suggestion);
 boost::json::object to_json(const Insight& insight);

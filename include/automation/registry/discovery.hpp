@@ -29,8 +29,8 @@ struct DiscoveryOptions {
   std::function<Result<std::int64_t>(std::string name, const boost::json::object& payload)> emit;
 };
 
-/// errc::invalid_argument for no hosts, no ports, a port outside 1..65535, a bad host or path, or
-/// a timeout of 0.
+/// errc::invalid_argument for no hosts, no ports, a port outside 1..65535, a bad host (a name, an
+/// IPv4 or an IPv6 address, short enough to name a node) or path, or a timeout of 0.
 Result<void> validate(const DiscoveryOptions& options);
 
 /// The node id a scan gives HOST:PORT: "http-" then the host with every character outside
@@ -43,7 +43,9 @@ class Discovery {
   static Result<Discovery> create(storage::Store& store, const Clock& clock, DiscoveryOptions options = {});
 
   /// Probes every host:port once and records the scan. `cancel` stops it between addresses (the
-  /// scan is still recorded, with error "cancelled").
+  /// scan is still recorded, with error "cancelled"); a node that cannot be stored is named in the
+  /// scan's error and the others are stored. Errors: the store could not list the nodes or record
+  /// the scan.
   Result<storage::ScanRecord> scan(std::string_view actor, std::string_view reason, const std::atomic<bool>* cancel = nullptr);
   /// The discovered nodes, by id.
   Result<std::vector<storage::NodeRecord>> services();

@@ -40,17 +40,19 @@ struct Registration {
   std::vector<ServiceInfo> services;
   std::vector<std::string> depends_on;  ///< node ids
   std::map<std::string, std::string> labels;
-  std::optional<Millis> ttl;  ///< how long without a heartbeat before it is down (default: RegistryOptions::default_ttl; 0: never)
+  std::optional<Millis>
+      ttl;  ///< how long without a heartbeat before it is down (default: RegistryOptions::default_ttl; 0: never; at most 365 days)
 };
 
 /// Reads a registration from JSON ({"kind", "address", "services": [{"name", "port", "url",
-/// "depends_on"}], "depends_on", "labels", "ttl": "30s" or milliseconds}); errors name the field.
+/// "depends_on"}], "depends_on", "labels", "ttl": "30s" or seconds, at most 365 days}); errors name the field.
 Result<Registration> parse_registration(std::string_view id, const boost::json::object& body);
 
 struct RegistryOptions {
   Millis default_ttl{30'000};
-  /// Raises an event (default: workflow::emit_event on the store, source "registry"). A daemon
-  /// passes its Scheduler's emit() so event schedules start at once.
+  /// Raises an event (default: workflow::emit_event on the store, source "registry", which a
+  /// Scheduler on the store reads at its next poll). A failure to store one is logged; expire()
+  /// also returns it with the node.
   std::function<Result<std::int64_t>(std::string name, const boost::json::object& payload)> emit;
 };
 
@@ -59,6 +61,7 @@ struct Transition {
   std::string node;
   std::string from, to;  ///< "" (new), "up", "down"
   std::string reason;
+  std::string event_error;  ///< why its event could not be stored ("" when it was)
 };
 
 /// A dependency: node -> node, or node/service -> node[/service].

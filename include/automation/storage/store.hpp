@@ -678,7 +678,7 @@ struct NodeRecord {
 };
 
 /// Checks a node before it is stored: the id, a kind of 1..64 printable characters, source and state
-/// from their lists, `services`, `depends_on` and `labels` of the JSON shapes above, a ttl >= 0,
+/// from their lists, `services`, `depends_on` and `labels` of the JSON shapes above, a ttl from 0 to 365 days,
 /// an address of at most 512 characters.
 Result<void> validate(const NodeRecord& record);
 

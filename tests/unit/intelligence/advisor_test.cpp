@@ -87,12 +87,12 @@ TEST_CASE(
   st::MemoryStore store;
   testing::ManualClock clock;
   const TimePoint day0 = clock.now();  // 2026-01-01T00:00:00Z
-  // alice, on four mornings at about 09:00: build, reset the payments breaker, deploy.
+  // alice, on four mornings at about 09:00: build, deploy, verify.
   for (int d = 0; d < 4; ++d) {
     const TimePoint t = day0 + std::chrono::hours(24 * d) + 9h + std::chrono::minutes(d * 5);
     audit(store, t, "user:alice", "workflow.run", "workflow:build");
-    audit(store, t + 2min, "user:alice", "breaker.reset", "breaker:payments");
-    audit(store, t + 4min, "user:alice", "workflow.run", "workflow:deploy");
+    audit(store, t + 2min, "user:alice", "workflow.run", "workflow:deploy");
+    audit(store, t + 4min, "user:alice", "workflow.run", "workflow:verify");
     audit(store, t + 3h, "user:alice", "workflow.run", "workflow:report");  // a later session, alone
   }
   // bob does things in no repeated order; the system's actions and token management never count.
@@ -114,19 +114,23 @@ TEST_CASE(
   std::vector<workflow::ScheduleDefinition> schedules;
   auto got = intelligence::suggest(store, workflows, schedules, clock.now());
   REQUIRE(got);
-  const auto* seq = find(*got, "automate", "workflow.run workflow:build > breaker.reset breaker:payments > workflow.run workflow:deploy");
+  const auto* seq = find(*got, "automate", "workflow.run workflow:build > workflow.run workflow:deploy > workflow.run workflow:verify");
   REQUIRE(seq);
   CHECK(seq->evidence.at("occurrences") == bj::value(4));
   CHECK(seq->evidence.at("daily_at") == bj::value("09:05"));
   CHECK(seq->evidence.at("by").as_array() == bj::array{"user:alice"});
   CHECK_THAT(seq->explanation, Contains("4 times"));
-  CHECK_THAT(seq->explanation, Contains("breaker.reset"));  // the callback the host registers
   // Its parts are not suggested on their own: they only occur inside it.
-  for (const auto& s : *got) CHECK(s.subject != "sequence:workflow.run workflow:build > breaker.reset breaker:payments");
+  for (const auto& s : *got) CHECK(s.subject != "sequence:workflow.run workflow:build > workflow.run workflow:deploy");
   for (const auto& s : *got) CHECK(s.subject.find("workflow:a") == std::string::npos);  // the scheduler's runs
   const auto* billing = find(*got, "automate", "task billing/export > task billing/send");
   REQUIRE(billing);
   CHECK(billing->evidence.at("occurrences") == bj::value(3));
+  // Its steps call callbacks the host has yet to register: no schedule until it has.
+  CHECK(billing->evidence.at("daily_at") == bj::value("18:00"));
+  CHECK_FALSE(billing->change.contains("create_schedule"));
+  CHECK_THAT(billing->explanation, Contains("no schedule is added while it needs callbacks"));
+  CHECK_THAT(billing->explanation, Contains("export, send"));
   // report: started by hand daily at 12:00-12:15, never scheduled.
   const auto* report = find(*got, "schedule", "workflow:report");
   REQUIRE(report);
@@ -134,8 +138,8 @@ TEST_CASE(
   // The same history gives the same ids.
   auto again = intelligence::suggest(store, workflows, schedules, clock.now());
   REQUIRE(again);
-  REQUIRE(find(*again, "automate", "breaker.reset"));
-  CHECK(find(*again, "automate", "breaker.reset")->id == seq->id);
+  REQUIRE(find(*again, "automate", "workflow:verify"));
+  CHECK(find(*again, "automate", "workflow:verify")->id == seq->id);
 
   test::TempDir dir;
   auto applied = intelligence::apply(*seq, workflows, schedules, dir.path().string());
@@ -146,8 +150,8 @@ TEST_CASE(
   REQUIRE(w.steps.size() == 3);
   CHECK(w.steps[0].action.kind == workflow::StepKind::workflow);
   CHECK(w.steps[0].action.name == "build");
-  CHECK(w.steps[1].action.kind == workflow::StepKind::callback);
-  CHECK(w.steps[1].action.name == "breaker.reset");
+  CHECK(w.steps[1].action.kind == workflow::StepKind::workflow);
+  CHECK(w.steps[1].action.name == "deploy");
   CHECK(w.steps[2].needs == std::vector<std::string>{"step2"});
   REQUIRE(applied->schedule);
   CHECK(applied->schedule->cron == "5 9 * * *");
@@ -166,7 +170,7 @@ TEST_CASE(
   schedules.push_back(*applied->schedule);
   auto after = intelligence::suggest(store, workflows, schedules, clock.now());
   REQUIRE(after);
-  CHECK_FALSE(find(*after, "automate", "breaker.reset breaker:payments > workflow.run workflow:deploy"));
+  for (const auto& x : *after) CHECK(x.id != seq->id);
   auto twice = intelligence::apply(*seq, workflows, schedules, dir.path().string());
   REQUIRE_FALSE(twice);
   CHECK(twice.error().is(errc::already_exists));
@@ -233,15 +237,20 @@ TEST_CASE(
   REQUIRE(write_file_atomically(
       file,
       R"({"name":"sync","description":"kept","steps":[{"id":"fetch","run":["true"]},{"id":"upload","run":["true"],"timeout":"10s","needs":["fetch"]}]})"));
-  auto applied = intelligence::apply(*retry, workflows, schedules, dir.path().string());
+  // Another file holding a workflow of that name (one the catalog did not load it from) is left alone.
+  const std::string other = (dir.path() / "sync.json").string();
+  REQUIRE(write_file_atomically(other, R"({"name":"sync","steps":[{"id":"fetch","run":["false"]}]})"));
+  const std::map<std::string, std::string> sources{{"sync", file}};
+  auto applied = intelligence::apply(*retry, workflows, schedules, dir.path().string(), sources);
   REQUIRE(applied);
   REQUIRE(applied->files == std::vector<std::string>{file});
+  CHECK_FALSE(workflow::load_workflow_file(other)->step("fetch")->retry);
   auto patched = workflow::load_workflow_file(file);
   REQUIRE(patched);
   CHECK(patched->description == "kept");
   REQUIRE(patched->step("fetch")->retry);
   CHECK(patched->step("fetch")->retry->max_attempts == 3);
-  auto t2 = intelligence::apply(*timeout, workflows, schedules, dir.path().string());
+  auto t2 = intelligence::apply(*timeout, workflows, schedules, dir.path().string(), sources);
   REQUIRE(t2);
   CHECK(t2->files == std::vector<std::string>{file});
   patched = workflow::load_workflow_file(file);

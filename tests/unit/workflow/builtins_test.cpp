@@ -178,6 +178,12 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
     r.time = clock.now() - age;
     REQUIRE(store->append_healing(r));
   }
+  for (auto age : {40 * 24h, 1h}) {  // discovery scans go with the run retention too
+    storage::ScanRecord scan;
+    scan.started = scan.finished = clock.now() - age;
+    scan.actor = "discovery";
+    REQUIRE(store->append_scan(scan));
+  }
   WorkflowEngine engine(*store, clock);
   REQUIRE(register_builtins(engine, *store));
   auto id = engine.start("auto_optimize").value();
@@ -208,6 +214,8 @@ TEST_CASE("builtins: auto_optimize prunes expired history and vacuums") {
   CHECK(to_epoch_ms(scaling[1].time) == to_epoch_ms(clock.now() - 45 * 24h));
   CHECK(out["healing_pruned"] == "2");
   CHECK(store->list_healing({}).value().size() == 1);
+  CHECK(out["scans_pruned"] == "1");
+  CHECK(store->list_scans(0, 0).value().size() == 1);
   CHECK(store->get_run(1).value() == std::nullopt);
   CHECK(store->get_run(2).value());
   // ANALYZE ran (statistics exist) and VACUUM left no free pages, on the file itself.
