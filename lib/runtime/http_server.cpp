@@ -14,10 +14,12 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -27,6 +29,7 @@ namespace automation::runtime {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 namespace bj = boost::json;
 using tcp = asio::ip::tcp;
 
@@ -132,6 +135,26 @@ Result<void> Router::add(std::string method, std::string pattern, Handler handle
   return {};
 }
 
+Result<void> Router::add_websocket(std::string path, std::shared_ptr<WebSocketChannel> channel) {
+  if (path.empty() || path.front() != '/') return fail(errc::invalid_argument, fmt::format("websocket \"{}\" must start with '/'", path));
+  for (const auto& [p, c] : websockets_)
+    if (p == path) return fail(errc::invalid_argument, fmt::format("websocket {} is added twice", path));
+  websockets_.emplace_back(std::move(path), std::move(channel));
+  return {};
+}
+
+std::shared_ptr<WebSocketChannel> Router::websocket(std::string_view path) const {
+  for (const auto& [p, c] : websockets_)
+    if (p == path) return c;
+  return nullptr;
+}
+
+std::vector<std::shared_ptr<WebSocketChannel>> Router::websockets() const {
+  std::vector<std::shared_ptr<WebSocketChannel>> out;
+  for (const auto& [p, c] : websockets_) out.push_back(c);
+  return out;
+}
+
 std::vector<std::string> Router::routes() const {
   std::vector<std::string> out;
   for (const auto& r : routes_) out.push_back(r.method + " " + r.pattern);
@@ -195,6 +218,148 @@ HttpResponse Router::route(HttpRequest& req) const {
 // ---- the server --------------------------------------------------------------------------------
 
 namespace {
+class WsSession;
+}  // namespace
+
+struct WebSocketChannel::Impl {
+  Authorize authorize;
+  Greeting greeting;
+  std::string subprotocol;
+  mutable std::mutex mu;
+  std::vector<std::weak_ptr<WsSession>> clients;  // under mu
+  std::vector<std::shared_ptr<WsSession>> live();
+};
+
+namespace {
+
+constexpr std::size_t kMaxQueued = 64;
+
+/// One WebSocket client: the connection a Session upgraded. Every handler runs on the connection's strand.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(beast::tcp_stream&& stream, std::shared_ptr<WebSocketChannel::Impl> channel)
+      : ws_(std::move(stream)), channel_(std::move(channel)) {}
+
+  void accept(http::request<http::string_body> req) {
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));  // pings a silent client, drops a dead one
+    // The subprotocol is echoed only when the client offered it (a browser refuses any other).
+    bool offered = false;
+    const auto protocols = std::string(req[http::field::sec_websocket_protocol]);
+    for (std::size_t start = 0; start <= protocols.size() && !channel_->subprotocol.empty();) {
+      auto end = protocols.find(',', start);
+      if (end == std::string::npos) end = protocols.size();
+      auto item = std::string_view(protocols).substr(start, end - start);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      offered = offered || item == channel_->subprotocol;
+      start = end + 1;
+    }
+    ws_.set_option(websocket::stream_base::decorator([p = offered ? channel_->subprotocol : std::string()](websocket::response_type& res) {
+      res.set(http::field::server, "automation");
+      if (!p.empty()) res.set(http::field::sec_websocket_protocol, p);
+    }));
+    ws_.read_message_max(64 * 1024);
+    ws_.auto_fragment(false);  // a message is one frame, however long
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      {
+        std::lock_guard lock(self->channel_->mu);
+        self->channel_->clients.push_back(self);
+      }
+      if (self->channel_->greeting)
+        if (auto first = self->channel_->greeting()) self->queue(std::move(*first));
+      self->read();
+    });
+  }
+
+  /// From any thread.
+  void send(std::string text) {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), t = std::move(text)]() mutable { self->queue(std::move(t)); });
+  }
+  void shut() {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+      if (self->closing_) return;
+      self->closing_ = true;
+      // A client that does not answer the close within a second is cut off.
+      auto t = websocket::stream_base::timeout::suggested(beast::role_type::server);
+      t.handshake_timeout = std::chrono::seconds(1);
+      self->ws_.set_option(t);
+      self->ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) {});
+    });
+  }
+
+ private:
+  void read() {
+    ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec) return;  // closed, or the client left: the last handler holding it ends here
+      self->in_.consume(n);
+      self->read();
+    });
+  }
+  void queue(std::string text) {
+    if (closing_) return;
+    if (out_.size() >= kMaxQueued) {  // too far behind: it gets a fresh start by reconnecting
+      closing_ = true;
+      ws_.async_close(websocket::close_reason(websocket::close_code::policy_error, "too slow: reconnect"),
+                      [self = shared_from_this()](beast::error_code) {});
+      return;
+    }
+    out_.push_back(std::move(text));
+    if (out_.size() == 1) write();
+  }
+  void write() {
+    ws_.text(true);
+    ws_.async_write(asio::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->out_.pop_front();
+      if (ec) {
+        self->out_.clear();
+        return;
+      }
+      if (!self->out_.empty() && !self->closing_) self->write();
+    });
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<WebSocketChannel::Impl> channel_;
+  beast::flat_buffer in_;
+  std::deque<std::string> out_;
+  bool closing_ = false;
+};
+
+}  // namespace
+
+std::vector<std::shared_ptr<WsSession>> WebSocketChannel::Impl::live() {
+  std::lock_guard lock(mu);
+  std::vector<std::shared_ptr<WsSession>> out;
+  std::erase_if(clients, [&](const std::weak_ptr<WsSession>& w) {
+    auto s = w.lock();
+    if (!s) return true;  // gone
+    out.push_back(std::move(s));
+    return false;
+  });
+  return out;
+}
+
+WebSocketChannel::WebSocketChannel(Authorize authorize, Greeting greeting, std::string subprotocol) : impl_(std::make_shared<Impl>()) {
+  impl_->authorize = std::move(authorize);
+  impl_->greeting = std::move(greeting);
+  impl_->subprotocol = std::move(subprotocol);
+}
+
+WebSocketChannel::~WebSocketChannel() = default;
+
+void WebSocketChannel::broadcast(std::string text) {
+  for (auto& c : impl_->live()) c->send(text);
+}
+
+std::size_t WebSocketChannel::clients() const { return impl_->live().size(); }
+
+void WebSocketChannel::close_all() {
+  for (auto& c : impl_->live()) c->shut();
+}
+
+namespace {
 
 class Session;
 
@@ -224,7 +389,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   /// Closes the connection from another thread (the server stopping).
   void shut() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->upgraded_) self->close();
+    });
   }
 
  private:
@@ -285,6 +452,22 @@ class Session : public std::enable_shared_from_this<Session> {
     req.correlation_id = correlation_id_from(req.header("traceparent"), req.header("X-Request-Id"));
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
+    if (websocket::is_upgrade(msg))
+      if (auto channel = router_.websocket(req.path)) {
+        std::optional<HttpResponse> refused;
+        {
+          CorrelationScope scope(req.correlation_id);
+          refused = channel->impl_->authorize ? channel->impl_->authorize(req) : std::nullopt;
+        }
+        if (refused) {
+          keep_alive_ = false;
+          return send(std::move(*refused), false, req.correlation_id);
+        }
+        // The connection is the WebSocket's from here; this session ends.
+        upgraded_ = true;
+        std::make_shared<WsSession>(std::move(stream_), channel->impl_)->accept(std::move(msg));
+        return;
+      }
     HttpResponse res;
     {
       CorrelationScope scope(req.correlation_id);
@@ -364,6 +547,7 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   std::size_t served_ = 0;
   std::size_t drained_ = 0;
+  bool upgraded_ = false;  // the stream went to a WebSocket
 };
 
 }  // namespace
@@ -469,13 +653,23 @@ void HttpServer::stop() {
     for (auto& w : im.sessions.live)
       if (auto s = w.lock()) s->shut();
   }
+  for (auto& channel : im.router.websockets()) channel->close_all();
+  auto websocket_clients = [&im] {
+    std::size_t n = 0;
+    for (auto& channel : im.router.websockets()) n += channel->clients();
+    return n;
+  };
+  // WebSocket clients get their close (a second to answer it) before the loop goes.
+  const auto ws_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (websocket_clients() > 0 && std::chrono::steady_clock::now() < ws_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   // What the sessions still have to do ends with their sockets: the server's own loop is stopped;
   // on a shared loop, the sessions' last handlers run out before the router they use goes away.
   if (im.own_loop) {
     im.own_loop->stop();
   } else {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (im.sessions.count() > 0 && std::chrono::steady_clock::now() < deadline)
+    while ((im.sessions.count() > 0 || websocket_clients() > 0) && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   {

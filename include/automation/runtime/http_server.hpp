@@ -5,6 +5,7 @@
 /// reading a request (a slow client is cut off), keep-alive with an idle limit, and a correlation id
 /// per request (from `traceparent` or `X-Request-Id`, else new) set on the handler's thread and
 /// echoed back in `X-Request-Id`. Errors are {"error": {"code", "message"}} with the proper status.
+/// WebSocket channels (WebSocketChannel) push live updates to browsers on the same port.
 ///
 /// Thread-safety: handlers run on the pool's threads, several at once; a Router is read-only once
 /// the server started. Beast and Asio stay in lib/runtime/http_server.cpp.
@@ -58,6 +59,34 @@ struct HttpResponse {
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
+/// Messages from the server to WebSocket clients (RFC 6455) on one path: live updates. A client
+/// upgrades a GET on the channel's path; `authorize` decides (nullopt accepts, a response refuses
+/// the upgrade with it), a new client gets `greeting()` first, and every broadcast() goes to every
+/// client connected. What a client sends is read and dropped (pings are answered); a client that
+/// has 64 messages it has not taken yet is closed (it falls too far behind). A browser cannot set
+/// headers on a WebSocket, so a channel with a `subprotocol` ("automation.v1") echoes it when the
+/// client offers it, and the client may offer its credentials as a second one ("bearer.TOKEN").
+/// Thread-safety: broadcast(), clients() and close_all() from any thread.
+class WebSocketChannel {
+ public:
+  using Authorize = std::function<std::optional<HttpResponse>(const HttpRequest&)>;
+  using Greeting = std::function<std::optional<std::string>()>;
+  explicit WebSocketChannel(Authorize authorize, Greeting greeting = {}, std::string subprotocol = {});
+  ~WebSocketChannel();
+  WebSocketChannel(const WebSocketChannel&) = delete;
+  WebSocketChannel& operator=(const WebSocketChannel&) = delete;
+
+  /// Queues a text message for every client connected now.
+  void broadcast(std::string text);
+  /// Clients connected now.
+  std::size_t clients() const;
+  /// Closes every client ("going away").
+  void close_all();
+
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
 /// Routes by method and path: "/api/v1/workflows/:name/runs" matches "/api/v1/workflows/x/runs"
 /// with params["name"] == "x". An unknown path is 404, a known path with another method 405 with
 /// an Allow header; a handler that throws is 500 (logged, its message not shown).
@@ -68,6 +97,11 @@ class Router {
   HttpResponse route(HttpRequest& request) const;
   /// The routes as "METHOD pattern", in the order added.
   std::vector<std::string> routes() const;
+  /// A WebSocket channel on an exact path (a GET without an upgrade there goes to the routes);
+  /// errc::invalid_argument for a path added twice.
+  Result<void> add_websocket(std::string path, std::shared_ptr<WebSocketChannel> channel);
+  std::shared_ptr<WebSocketChannel> websocket(std::string_view path) const;
+  std::vector<std::shared_ptr<WebSocketChannel>> websockets() const;
 
  private:
   struct Route {
@@ -77,6 +111,7 @@ class Router {
     Handler handler;
   };
   std::vector<Route> routes_;
+  std::vector<std::pair<std::string, std::shared_ptr<WebSocketChannel>>> websockets_;
 };
 
 struct ServerOptions {

@@ -1,6 +1,6 @@
 // The HTTP server on 127.0.0.1, port 0: routing with parameters, 404 and 405, JSON errors, query
 // decoding, correlation ids, limits on body and headers, a slow client cut off, keep-alive, and
-// requests served in parallel.
+// requests served in parallel; WebSocket channels (refused upgrades, greetings, broadcasts, close on stop).
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
 #include <automation/runtime/http_server.hpp>
@@ -23,6 +23,7 @@
 
 #include "support/catch_result.hpp"
 #include "support/http_client.hpp"
+#include "support/websocket_client.hpp"
 
 using namespace automation;
 using namespace automation::runtime;
@@ -259,4 +260,67 @@ TEST_CASE(
   REQUIRE(server.start());
   port = server.port();
   CHECK(call(port, "DELETE", "/api/v1/things/8").status == 204);
+}
+
+TEST_CASE(
+    "http server: a WebSocket channel refuses what authorize refuses, greets a new client, broadcasts to every client in order, "
+    "and closes them when the server stops",
+    "[runtime][http]") {
+  std::atomic<int> greeted{0};
+  auto channel = std::make_shared<WebSocketChannel>(
+      [](const HttpRequest& req) -> std::optional<HttpResponse> {
+        if (req.header("Sec-WebSocket-Protocol").find("bearer.good") == std::string::npos)
+          return HttpResponse::error(401, "unauthenticated", "no token");
+        return std::nullopt;
+      },
+      [&greeted]() -> std::optional<std::string> { return "hello " + std::to_string(++greeted); }, "automation.v1");
+  Router r;
+  REQUIRE(r.add("GET", "/live", [](const HttpRequest&) { return HttpResponse::json(200, boost::json::object{{"plain", true}}); }));
+  REQUIRE(r.add_websocket("/live", channel));
+  CHECK_FALSE(r.add_websocket("/live", channel));
+  ServerOptions o;
+  o.port = 0;
+  HttpServer server(std::move(r), o);
+  REQUIRE(server.start());
+
+  // No credentials: the upgrade is refused with authorize's answer.
+  test::WebSocketClient refused(server.port(), "/live");
+  CHECK_FALSE(refused.upgraded());
+  CHECK(refused.head().rfind("HTTP/1.1 401", 0) == 0);
+  // A plain GET of the same path is an ordinary request.
+  auto plain = test::http_call(server.port(), "GET", "/live", "", {}, 10s);
+  REQUIRE(plain);
+  CHECK(plain->status == 200);
+
+  test::WebSocketClient a(server.port(), "/live", {{"Sec-WebSocket-Protocol", "automation.v1, bearer.good"}});
+  REQUIRE(a.upgraded());
+  CHECK(a.head().find("Sec-WebSocket-Protocol: automation.v1") != std::string::npos);
+  CHECK(a.text() == "hello 1");
+  // A client that offers only its credentials gets no subprotocol back (a browser would refuse another).
+  test::WebSocketClient b(server.port(), "/live", {{"Sec-WebSocket-Protocol", "bearer.good"}});
+  REQUIRE(b.upgraded());
+  CHECK(b.head().find("automation.v1") == std::string::npos);
+  CHECK(b.text() == "hello 2");
+  CHECK(channel->clients() == 2);
+
+  for (int i = 0; i < 3; ++i) channel->broadcast("update " + std::to_string(i));
+  for (auto* c : {&a, &b})
+    for (int i = 0; i < 3; ++i) CHECK(c->text() == "update " + std::to_string(i));
+  // A large message (a long length field) arrives whole.
+  channel->broadcast(std::string(70'000, 'x'));
+  CHECK(a.text()->size() == 70'000);
+  CHECK(b.text()->size() == 70'000);
+
+  // Stopping closes them: each client answers the close (its reader runs beside the stop), so the
+  // stop does not wait for the second a silent client gets.
+  auto answer = [](test::WebSocketClient& c) {
+    auto f = c.frame();
+    return f && f->opcode == 8;
+  };
+  auto fa = std::async(std::launch::async, answer, std::ref(a));
+  auto fb = std::async(std::launch::async, answer, std::ref(b));
+  server.stop();
+  CHECK(fa.get());
+  CHECK(fb.get());
+  CHECK(channel->clients() == 0);
 }
