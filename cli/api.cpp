@@ -11,6 +11,7 @@
 #include <automation/runtime/prometheus.hpp>
 #include <automation/version.hpp>
 
+#include "dashboard_assets.hpp"
 #include "detail/json_fields.hpp"
 #include "openapi_json.hpp"
 
@@ -215,6 +216,7 @@ class Api {
   HttpResponse suggestions(const HttpRequest&, const Principal&);
   HttpResponse suggestion(const HttpRequest&, const Principal&);
   HttpResponse apply_suggestion(const HttpRequest&, const Principal&);
+  bj::object snapshot();
   Definitions definitions() {
     const auto [catalog, schedules] = s_.definitions();
     return definitions_of(*catalog, *schedules);
@@ -417,7 +419,9 @@ HttpResponse Api::cancel_run(const HttpRequest& req, const Principal& who) {
   if (!body) return err(body.error());
   const auto reason = reason_or(*body, "cancelled through the API by " + who.actor());
   if (auto c = s_.workflows->call([&](wf::WorkflowEngine& e, wf::Scheduler&) { return e.cancel(*id, reason); }); !c) return err(c.error());
-  return ok(bj::object{{"run_id", *id}, {"cancel_requested", true}, {"reason", reason}}, 202);
+  auto res = ok(bj::object{{"run_id", *id}, {"cancel_requested", true}, {"reason", reason}}, 202);
+  res.audit_reason = reason;
+  return res;
 }
 
 HttpResponse Api::schedules(const HttpRequest&, const Principal&) {
@@ -454,7 +458,9 @@ HttpResponse Api::pause_schedule(const HttpRequest& req, const Principal& who, b
     return pause ? s.pause(name, reason, who.actor()) : s.resume(name, reason, who.actor());
   });
   if (!r) return err(r.error());
-  return ok(bj::object{{"schedule", name}, {"state", pause ? "paused" : "active"}, {"reason", reason}});
+  auto res = ok(bj::object{{"schedule", name}, {"state", pause ? "paused" : "active"}, {"reason", reason}});
+  res.audit_reason = reason;
+  return res;
 }
 
 // ---- breakers ----------------------------------------------------------------------------------
@@ -488,7 +494,9 @@ HttpResponse Api::set_breaker_state(const HttpRequest& req, const Principal& who
   const auto& name = req.params.at("name");
   auto change = set_breaker(*s_.store, *s_.clock, name, to, reason, who.actor());
   if (!change) return err(change.error());
-  return ok(bj::object{{"name", name}, {"from", change->from}, {"to", change->to}, {"version", change->version}, {"reason", reason}});
+  auto res = ok(bj::object{{"name", name}, {"from", change->from}, {"to", change->to}, {"version", change->version}, {"reason", reason}});
+  res.audit_reason = reason;
+  return res;
 }
 
 // ---- task history ------------------------------------------------------------------------------
@@ -574,9 +582,11 @@ HttpResponse Api::scale(const HttpRequest&, const Principal& who, std::string re
     r = scaler->scale_by(resource, (action == "scale-up" ? 1 : -1) * by.value_or(1), who.actor(), reason);
   if (!r) return err(r.error());
   auto o = scaling_record_json(*r);
-  if (r->outcome == "failed")
-    return HttpResponse::json(502, bj::object{{"error", {{"code", "unavailable"}, {"message", r->error}}}, {"record", o}});
-  return ok(o);
+  auto res = r->outcome == "failed"
+                 ? HttpResponse::json(502, bj::object{{"error", {{"code", "unavailable"}, {"message", r->error}}}, {"record", o}})
+                 : ok(o);
+  res.audit_reason = fmt::format("{}: {}", reason, r->message);
+  return res;
 }
 
 // ---- health ------------------------------------------------------------------------------------
@@ -625,7 +635,9 @@ HttpResponse Api::pause_target(const HttpRequest& req, const Principal& who, boo
   if (for_) until = s_.clock->now() + *for_;
   auto r = pause ? s_.healer->pause(target, until, who.actor(), reason) : s_.healer->resume(target, who.actor(), reason);
   if (!r) return err(r.error());
-  return ok(healing_record_json(*r));
+  auto res = ok(healing_record_json(*r));
+  res.audit_reason = reason;
+  return res;
 }
 
 // ---- audit, alerts, tokens ---------------------------------------------------------------------
@@ -873,6 +885,99 @@ HttpResponse Api::apply_suggestion(const HttpRequest& req, const Principal&) {
   return r;
 }
 
+// ---- the dashboard -----------------------------------------------------------------------------
+
+namespace {
+
+/// A list route's items (or its error, for the panel to show).
+bj::value items_of(const HttpResponse& r) {
+  auto v = automation::json::parse(r.body, "an answer");
+  if (!v || !v->is_object()) return bj::object{{"error", "unreadable answer"}};
+  if (r.status >= 400) return v->as_object().contains("error") ? v->as_object().at("error") : bj::value("error");
+  if (auto* items = v->as_object().if_contains("items")) return *items;
+  return *v;
+}
+
+/// At most `n` points of a series, evenly taken, the last one kept.
+bj::array thin(const std::vector<st::MetricPoint>& points, std::size_t n) {
+  bj::array out;
+  const std::size_t step = std::max<std::size_t>(1, (points.size() + n - 1) / n);
+  for (std::size_t i = 0; i < points.size(); i += step) out.push_back(bj::array{automation::to_epoch_ms(points[i].time), points[i].value});
+  if (!points.empty() && (points.size() - 1) % step != 0)
+    out.push_back(bj::array{automation::to_epoch_ms(points.back().time), points.back().value});
+  return out;
+}
+
+}  // namespace
+
+// What the dashboard shows, in one document: recomputed when it may have changed, pushed over the
+// live channel, and read by the page as it is.
+bj::object Api::snapshot() {
+  HttpRequest q;
+  q.method = "GET";
+  const Principal p;
+  const auto now = s_.clock->now();
+  bj::object o{{"type", "snapshot"}, {"at", automation::format_timestamp(now)}};
+  o["status"] = s_.status();
+  o["breakers"] = items_of(breakers(q, p));
+  o["health"] = items_of(health(q, p));
+  o["schedules"] = items_of(schedules(q, p));
+  o["scaling"] = items_of(scaling(q, p));
+  HttpRequest recent = q;
+  recent.query["limit"] = "10";
+  o["scaling_history"] = items_of(scaling_history(recent, p));
+  o["alerts"] = items_of(alerts(recent, p));
+  // Runs: the newest, with their steps.
+  st::RunQuery rq;
+  rq.limit = 12;
+  bj::array runs;
+  if (auto list = s_.store->list_runs(rq)) {
+    for (const auto& r : *list) {
+      auto j = wf::to_json(r);
+      bj::array steps;
+      if (auto ss = s_.store->run_steps(r.id))
+        for (const auto& step : *ss) steps.push_back(wf::to_json(step));
+      j["steps"] = std::move(steps);
+      runs.push_back(std::move(j));
+    }
+    o["runs"] = std::move(runs);
+  } else {
+    o["runs"] = bj::object{{"code", list.error().name()}, {"message", list.error().message}};
+  }
+  bj::array workflows;
+  for (const auto& w : definitions().workflows) workflows.push_back(bj::value(w.name));
+  o["workflows"] = std::move(workflows);
+  // The last hour of the system metrics, as [epoch ms, value] pairs.
+  bj::object metrics;
+  for (const char* name : {"cpu_usage", "memory_usage"}) {
+    st::MetricQuery mq;
+    mq.name = name;
+    mq.labels = "";
+    mq.since = now - std::chrono::hours(1);
+    if (auto points = s_.store->query_metric_points(mq)) metrics[name] = thin(*points, 120);
+  }
+  o["metrics"] = std::move(metrics);
+  // The latest forecast, with its interval band.
+  st::ForecastQuery fq;
+  fq.limit = 1;
+  if (auto f = s_.store->list_forecasts(fq); f && !f->empty()) {
+    const auto& r = f->front();
+    auto doc = automation::json::parse(r.document, "a stored forecast");
+    o["forecast"] =
+        bj::object{{"id", r.id},
+                   {"metric", r.metric},
+                   {"created", automation::format_timestamp(r.created)},
+                   {"method", r.method},
+                   {"backend", r.backend},
+                   {"predictions", doc && doc->is_object() && doc->as_object().contains("predictions") ? doc->as_object().at("predictions")
+                                                                                                       : bj::value(bj::array{})}};
+  } else {
+    o["forecast"] = nullptr;
+  }
+  if (auto nodes = nodes_json(*s_.store)) o["nodes"] = nodes->at("nodes");
+  return o;
+}
+
 // ---- the table ---------------------------------------------------------------------------------
 
 rt::Router Api::routes(const std::shared_ptr<Api>& self) {
@@ -892,6 +997,59 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
     res.content_type = std::string(rt::kPrometheusContentType);
     res.body = s_.metrics->text();
     return res;
+  });
+  // The dashboard: its page and assets are built into the binary and need no token (the page asks
+  // for one and sends it with every call).
+  auto asset = [this, &r](std::string path, std::string type, const char* body) {
+    (void)r.add("GET", path, [type, body](const HttpRequest&) {
+      HttpResponse res;
+      res.content_type = type;
+      res.body = body;
+      res.headers = {{"Cache-Control", "no-cache"},
+                     {"X-Content-Type-Options", "nosniff"},
+                     {"X-Frame-Options", "DENY"},
+                     {"Referrer-Policy", "no-referrer"},
+                     {"Content-Security-Policy",
+                      "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"}};
+      return res;
+    });
+    described_.push_back("GET " + path + " none");
+  };
+  asset("/", "text/html; charset=utf-8", kDashboardHtml);
+  asset("/dashboard", "text/html; charset=utf-8", kDashboardHtml);
+  asset("/dashboard/app.js", "text/javascript; charset=utf-8", kDashboardJs);
+  asset("/dashboard/app.css", "text/css; charset=utf-8", kDashboardCss);
+  add(r, "GET", {"/api/v1/whoami"}, V, "", "", [](const HttpRequest&, const Principal& p) {
+    return ok(bj::object{{"token_id", p.token_id}, {"name", p.name}, {"role", rt::to_string(p.role)}, {"actor", p.actor()}});
+  });
+  // The live channel: a WebSocket upgrade of GET /api/v1/live (viewer). A browser offers
+  // "automation.v1" and "bearer.<token>" as subprotocols, since it cannot set headers.
+  // The channel and the daemon's broadcasts hold the Api as the routes' handlers do.
+  const auto keep = self_.lock();
+  s_.live = std::make_shared<rt::WebSocketChannel>(
+      [this, keep](const HttpRequest& q) -> std::optional<HttpResponse> {
+        std::string authorization = q.header("authorization");
+        const auto offered = q.header("sec-websocket-protocol");
+        for (std::size_t start = 0; authorization.empty() && start < offered.size();) {
+          auto end = offered.find(',', start);
+          if (end == std::string::npos) end = offered.size();
+          auto item = std::string_view(offered).substr(start, end - start);
+          while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+          if (item.starts_with("bearer.")) authorization = "Bearer " + std::string(item.substr(7));
+          start = end + 1;
+        }
+        auto who = access_.authenticate(authorization, rt::CallContext{q.remote, q.correlation_id});
+        if (!who) {
+          if (!who.error().is(errc::unauthenticated)) return HttpResponse::error(503, "unavailable", who.error().message);
+          return HttpResponse::error(who.error());
+        }
+        return std::nullopt;
+      },
+      [this, keep]() -> std::optional<std::string> { return automation::json::dump(snapshot()); }, "automation.v1");
+  s_.snapshot = [this, keep] { return snapshot(); };
+  if (auto w = r.add_websocket("/api/v1/live", s_.live); !w) throw automation::Exception(w.error());
+  add(r, "GET", {"/api/v1/live"}, V, "", "", [](const HttpRequest&, const Principal&) {
+    return HttpResponse::error(426, "upgrade_required", "GET /api/v1/live is a WebSocket: upgrade the connection (docs/dashboard.md)");
   });
   add(r, "GET", {"/api/v1/openapi.json"}, V, "", "", [](const HttpRequest&, const Principal&) {
     HttpResponse res;

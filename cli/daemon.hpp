@@ -121,6 +121,10 @@ struct Services {
       control;
   /// Every service's health now: {"healthy", "services": [...]}.
   std::function<boost::json::object()> services_health;
+  /// Set by api_routes(): the dashboard's live channel (GET /api/v1/live, a WebSocket) and the
+  /// state it pushes ({"type": "snapshot", ...}); the daemon broadcasts it when it changes.
+  std::shared_ptr<automation::runtime::WebSocketChannel> live;
+  std::function<boost::json::object()> snapshot;
   /// Whether the daemon is ready (every component started, not draining), and why not.
   std::function<std::pair<bool, std::string>()> ready;
   /// Requests that may wait for a run at once (each holds a loop thread); more answer 202 at once.

@@ -232,7 +232,8 @@ class Daemon {
   std::mutex apply_mu_;                                          // one suggestion applied at a time
   std::unique_ptr<rg::Registry> registry_;
   automation::registry::DiscoveryOptions discovery_;
-  std::string node_id_;  // under mu_: this daemon's own node in the registry ("autoctl-HOST-PORT")
+  std::string last_snapshot_;  // the dashboard task's only: what it last pushed, without its time
+  std::string node_id_;        // under mu_: this daemon's own node in the registry ("autoctl-HOST-PORT")
   std::string node_id() {
     std::lock_guard lock(mu_);
     return node_id_;
@@ -714,6 +715,24 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   so.port = static_cast<int>(sc.port);
   server_ = std::make_unique<rt::HttpServer>(*loop_, api_routes(services_), so);
   if (auto r = server_->start(); !r) return r.error();
+  // The dashboard's live channel: while a page is connected, what it shows is recomputed every
+  // second and pushed when it changed.
+  work_->every("dashboard", std::chrono::seconds(1), [this]() -> Duration {
+    if (services_.live->clients() == 0) {
+      last_snapshot_.clear();  // a new page gets the state in its greeting
+      return std::chrono::seconds(1);
+    }
+    auto snapshot = services_.snapshot();
+    const auto at = snapshot.at("at");
+    snapshot.erase("at");
+    auto text = automation::json::dump(snapshot);
+    if (text != last_snapshot_) {
+      last_snapshot_ = std::move(text);
+      snapshot["at"] = at;
+      services_.live->broadcast(automation::json::dump(snapshot));
+    }
+    return std::chrono::seconds(1);
+  });
   const auto url = fmt::format("http://{}:{}", sc.address, server_->port());
   if (!o.port_file.empty()) {
     // Written whole, then renamed: a reader never sees half a number.

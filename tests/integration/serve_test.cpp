@@ -429,7 +429,7 @@ TEST_CASE("autoctl serve: docs/openapi.json describes exactly the routes the dae
     std::istringstream segs(path);
     for (std::string seg; std::getline(segs, seg, '/');)
       if (!seg.empty()) out += "/" + (seg[0] == ':' ? "{" + seg.substr(1) + "}" : seg);
-    served.insert(method + " " + out + " " + role);
+    served.insert(method + " " + (out.empty() ? "/" : out) + " " + role);
   }
   auto doc = json::parse(test::read_file(std::string(AUTOMATION_SOURCE_DIR) + "/docs/openapi.json"));
   REQUIRE(doc);

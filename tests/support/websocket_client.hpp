@@ -49,8 +49,9 @@ class WebSocketClient {
   bool upgraded() const { return head_.rfind("HTTP/1.1 101", 0) == 0; }
 
   struct Frame {
-    int opcode = 0;  ///< 1 text, 2 binary, 8 close, 9 ping, 10 pong
+    int opcode = 0;  ///< 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong
     std::string payload;
+    bool fin = true;  ///< the last frame of its message
   };
   /// The next frame within `timeout`; nullopt on a timeout or when the connection ended.
   std::optional<Frame> frame(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -77,7 +78,7 @@ class WebSocketClient {
       header = 10;
     }
     if (!need(header + len)) return std::nullopt;
-    Frame f{b0 & 0x0f, buffer_.substr(header, len)};
+    Frame f{b0 & 0x0f, buffer_.substr(header, len), (b0 & 0x80) != 0};
     buffer_.erase(0, header + len);
     if (f.opcode == 8) {  // a close is answered with a close (masked, as a client's frames are)
       const unsigned char reply[] = {0x88, 0x80, 0, 0, 0, 0};
@@ -86,12 +87,38 @@ class WebSocketClient {
     }
     return f;
   }
+  /// Sends a text message (masked, as a client must).
+  bool send_text(const std::string& text) {
+    std::string f;
+    f += static_cast<char>(0x81);
+    const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    if (text.size() < 126) {
+      f += static_cast<char>(0x80 | text.size());
+    } else if (text.size() < 65536) {
+      f += static_cast<char>(0x80 | 126);
+      f += static_cast<char>(text.size() >> 8);
+      f += static_cast<char>(text.size() & 0xff);
+    } else {
+      f += static_cast<char>(0x80 | 127);
+      for (int i = 7; i >= 0; --i) f += static_cast<char>((static_cast<std::uint64_t>(text.size()) >> (8 * i)) & 0xff);
+    }
+    f.append(reinterpret_cast<const char*>(mask), 4);
+    for (std::size_t i = 0; i < text.size(); ++i) f += static_cast<char>(text[i] ^ mask[i % 4]);
+    return ::send(fd_, f.data(), f.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(f.size());
+  }
   /// The next text message, skipping control frames; nullopt on a timeout, a close or the end.
   std::optional<std::string> text(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::optional<std::string> message;  // a fragmented one, so far
     for (;;) {
       auto f = frame(timeout);
       if (!f || f->opcode == 8) return std::nullopt;
-      if (f->opcode == 1) return f->payload;
+      if (f->opcode == 1)
+        message = f->payload;
+      else if (f->opcode == 0 && message)
+        *message += f->payload;
+      else
+        continue;  // ping, pong, binary
+      if (f->fin) return message;
     }
   }
 
