@@ -1,6 +1,9 @@
 #include "advisor_support.hpp"
 
+#include "delivery_support.hpp"
+
 #include <automation/core/json.hpp>
+#include <automation/forecast/forecaster.hpp>
 #include <automation/core/time.hpp>
 
 #include <fmt/format.h>
@@ -24,9 +27,15 @@ Definitions definitions_of(const Catalog& catalog, const std::vector<ScheduleEnt
   return d;
 }
 
-it::AdvisorOptions advisor_options(const automation::Config& config) {
+it::AdvisorOptions advisor_options(const Context& ctx) {
   it::AdvisorOptions o;
-  o.time_zone = config.time_zone;
+  o.time_zone = ctx.config.time_zone;
+  auto backend = forecaster_options(ctx, false);
+  auto forecaster = std::make_shared<automation::forecast::Forecaster>(automation::SystemClock::instance(),
+                                                                       backend ? *backend : automation::forecast::ForecasterOptions{});
+  o.forecaster = [forecaster](std::span<const double> history, const automation::forecast::Options& options) {
+    return forecaster->forecast(history, options);
+  };
   return o;
 }
 

@@ -22,8 +22,9 @@ struct Definitions {
 };
 Definitions definitions_of(const Catalog& catalog, const std::vector<ScheduleEntry>& schedules);
 
-/// time_zone from the configuration; the rest the library's defaults.
-automation::intelligence::AdvisorOptions advisor_options(const automation::Config& config);
+/// time_zone from the configuration, and the load forecast made by a Forecaster with the
+/// configured LLM backend (llm.*; statistical without one, or when llm.* does not validate).
+automation::intelligence::AdvisorOptions advisor_options(const Context& ctx);
 
 /// {"as_of", "suggestions": [...]}, only those of `kind` when it is not empty.
 automation::Result<boost::json::object> suggestions_json(automation::storage::Store& store, const Definitions& defs,

@@ -691,7 +691,7 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
     if (!scan) return scan.error();
     return rg::to_json(*scan);
   };
-  services_.advisor = advisor_options(ctx_.config);
+  services_.advisor = advisor_options(ctx_);
   services_.apply_suggestion = [this](const automation::intelligence::Suggestion& s) { return apply_suggestion(s); };
   services_.healer = healer_.get();
   services_.healing = &healing_;

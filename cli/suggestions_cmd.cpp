@@ -75,7 +75,7 @@ int run_suggestions(Context& ctx, const std::string& action, const SuggestionOpt
   auto schedules = load_schedules(ctx);
   if (!schedules) return ctx.error(schedules.error());
   const auto defs = definitions_of(*catalog, *schedules);
-  const auto options = advisor_options(ctx.config);
+  const auto options = advisor_options(ctx);
   const auto now = automation::SystemClock::instance().now();
   if (action == "list") return show(ctx, suggestions_json(**store, defs, now, options, o.kind), print_list);
   auto s = find_suggestion(**store, defs, now, options, o.id);
@@ -99,7 +99,7 @@ int run_usage(Context& ctx) {
   if (ctx.remote()) return show(ctx, object_of(ctx.api("GET", "/api/v1/intelligence/insights")), print_insights);
   auto store = ctx.open_store_or_empty();
   if (!store) return ctx.error(store.error());
-  return show(ctx, insights_json(**store, automation::SystemClock::instance().now(), advisor_options(ctx.config)), print_insights);
+  return show(ctx, insights_json(**store, automation::SystemClock::instance().now(), advisor_options(ctx)), print_insights);
 }
 
 }  // namespace
