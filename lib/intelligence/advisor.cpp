@@ -405,66 +405,52 @@ Result<void> reliability_suggestions(st::Store& store, std::span<const wf::Workf
         evidence["success_p50_seconds"] = percentile(s.success_seconds, 0.5);
         evidence["success_p95_seconds"] = percentile(s.success_seconds, 0.95);
       }
+      // One finding about this step: its evidence, and the patch that applies it (none for advice).
+      auto add = [&](std::string kind, std::string title, std::string explanation, std::optional<bj::object> set, double rate) {
+        Suggestion sg;
+        sg.kind = std::move(kind);
+        sg.subject = subject;
+        sg.id = suggestion_id(sg.kind, sg.subject);
+        sg.title = std::move(title);
+        sg.explanation = std::move(explanation);
+        sg.evidence = evidence;
+        if (set) sg.change["patch_step"] = bj::object{{"workflow", w.name}, {"step", id}, {"set", std::move(*set)}};
+        sg.score = 10.0 * rate * static_cast<double>(s.ran);
+        out.push_back(std::move(sg));
+      };
       const double timeout_rate = share(s.timed_out, s.ran);
       if (timeout_rate >= o.timeout_rate && !s.success_seconds.empty()) {
         const double p95 = percentile(s.success_seconds, 0.95);
         const double now_s = def->timeout ? std::chrono::duration<double>(*def->timeout).count() : 0.0;
         const std::string proposed = round_up(std::max(2.0 * p95, 1.5 * now_s));
-        Suggestion sg;
-        sg.kind = "timeout";
-        sg.subject = subject;
-        sg.id = suggestion_id(sg.kind, sg.subject);
-        sg.title = fmt::format("Raise the timeout of {}/{} to {}", w.name, id, proposed);
-        sg.explanation = fmt::format(
-            "Step {} of {} timed out in {} of its {} runs at its current settings ({}), while its successes took {:.1f} s at the 95th "
-            "percentile. "
-            "A timeout of {} (twice that, and at least half again the current {}) lets slow successes finish.",
-            id, w.name, s.timed_out, s.ran, percent(timeout_rate), p95, proposed,
-            def->timeout ? format_duration(std::chrono::duration_cast<Millis>(*def->timeout)) : std::string("none"));
-        sg.evidence = evidence;
-        sg.change["patch_step"] = bj::object{{"workflow", w.name}, {"step", id}, {"set", bj::object{{"timeout", proposed}}}};
-        sg.score = 10.0 * timeout_rate * static_cast<double>(s.ran);
-        out.push_back(std::move(sg));
+        add("timeout", fmt::format("Raise the timeout of {}/{} to {}", w.name, id, proposed),
+            fmt::format("Step {} of {} timed out in {} of its {} runs at its current settings ({}), while its successes took {:.1f} s at "
+                        "the 95th percentile. A timeout of {} (twice that, and at least half again the current {}) lets slow successes "
+                        "finish.",
+                        id, w.name, s.timed_out, s.ran, percent(timeout_rate), p95, proposed,
+                        def->timeout ? format_duration(std::chrono::duration_cast<Millis>(*def->timeout)) : std::string("none")),
+            bj::object{{"timeout", proposed}}, timeout_rate);
       }
       const double failure_rate = share(s.failed, s.ran);
       if (failure_rate < o.failure_rate) continue;
       if (s.longest_streak >= o.breaker_streak) {
-        Suggestion sg;
-        sg.kind = "breaker";
-        sg.subject = subject;
-        sg.id = suggestion_id(sg.kind, sg.subject);
-        sg.title = fmt::format("Put {}/{} behind a circuit breaker", w.name, id);
-        sg.explanation = fmt::format(
-            "Step {} of {} failed {} times in a row (of {} failures in {} runs; most often: \"{}\"). Failures that come in long runs mean "
-            "what it calls is down, and retrying only adds load: a circuit breaker around that call fails fast until it recovers. "
-            "This is advice: the breaker goes where the host makes the call (CircuitBreaker, "
-            "include/automation/resilience/circuit_breaker.hpp).",
-            id, w.name, s.longest_streak, s.failed, s.ran, top_reason(s));
-        sg.evidence = evidence;
-        sg.score = 10.0 * failure_rate * static_cast<double>(s.ran);
-        out.push_back(std::move(sg));
-        continue;
+        add("breaker", fmt::format("Put {}/{} behind a circuit breaker", w.name, id),
+            fmt::format("Step {} of {} failed {} times in a row (of {} failures in {} runs; most often: \"{}\"). Failures that come in "
+                        "long runs mean what it calls is down, and retrying only adds load: a circuit breaker around that call fails fast "
+                        "until it recovers. This is advice: the breaker goes where the host makes the call (CircuitBreaker, "
+                        "include/automation/resilience/circuit_breaker.hpp).",
+                        id, w.name, s.longest_streak, s.failed, s.ran, top_reason(s)),
+            std::nullopt, failure_rate);
+        continue;  // retrying a dependency that is down only adds load
       }
       if (def->retry && def->retry->max_attempts > 1) continue;
       if (2 * s.recovered < s.failed) continue;  // failures that persist: retries would not help
-      Suggestion sg;
-      sg.kind = "retry";
-      sg.subject = subject;
-      sg.id = suggestion_id(sg.kind, sg.subject);
-      sg.title = fmt::format("Retry {}/{} up to 3 times", w.name, id);
-      sg.explanation = fmt::format(
-          "Step {} of {} failed in {} of its {} runs ({}) with no retry, and {} of those {} failures were followed by a success in the "
-          "next run "
-          "(most often: \"{}\"). Failures that go away by themselves are what retries are for: 3 attempts with exponential backoff from 1 "
-          "s.",
-          id, w.name, s.failed, s.ran, percent(failure_rate), s.recovered, s.failed, top_reason(s));
-      sg.evidence = evidence;
-      sg.change["patch_step"] =
-          bj::object{{"workflow", w.name},
-                     {"step", id},
-                     {"set", bj::object{{"retry", bj::object{{"max_attempts", 3}, {"backoff", "exponential"}, {"initial_delay", "1s"}}}}}};
-      sg.score = 10.0 * failure_rate * static_cast<double>(s.ran);
-      out.push_back(std::move(sg));
+      add("retry", fmt::format("Retry {}/{} up to 3 times", w.name, id),
+          fmt::format("Step {} of {} failed in {} of its {} runs ({}) with no retry, and {} of those {} failures were followed by a "
+                      "success in the next run (most often: \"{}\"). Failures that go away by themselves are what retries are for: 3 "
+                      "attempts with exponential backoff from 1 s.",
+                      id, w.name, s.failed, s.ran, percent(failure_rate), s.recovered, s.failed, top_reason(s)),
+          bj::object{{"retry", bj::object{{"max_attempts", 3}, {"backoff", "exponential"}, {"initial_delay", "1s"}}}}, failure_rate);
     }
   }
   return {};
