@@ -19,6 +19,7 @@
 #include <boost/json.hpp>
 
 #include <charconv>
+#include <set>
 
 namespace autoctl {
 
@@ -919,10 +920,23 @@ bj::object Api::snapshot() {
   const auto now = s_.clock->now();
   bj::object o{{"type", "snapshot"}, {"at", automation::format_timestamp(now)}};
   o["status"] = s_.status();
+  o["status"].as_object().erase("uptime_seconds");  // it changes every second; the page has "started"
   o["breakers"] = items_of(breakers(q, p));
   o["health"] = items_of(health(q, p));
   o["schedules"] = items_of(schedules(q, p));
-  o["scaling"] = items_of(scaling(q, p));
+  // Each resource's newest decision, from the store: a live status would run the actuators'
+  // status commands (kubectl, Docker) every second.
+  st::ScalingQuery sq;
+  sq.limit = 200;
+  if (auto recent = s_.store->list_scaling(sq)) {
+    bj::array resources;
+    std::set<std::string> seen;
+    for (const auto& d : *recent)
+      if (d.action != "thresholds" && seen.insert(d.resource).second) resources.push_back(scaling_record_json(d));
+    o["scaling"] = std::move(resources);
+  } else {
+    o["scaling"] = bj::object{{"code", recent.error().name()}, {"message", recent.error().message}};
+  }
   HttpRequest recent = q;
   recent.query["limit"] = "10";
   o["scaling_history"] = items_of(scaling_history(recent, p));
@@ -1009,8 +1023,7 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
                      {"X-Content-Type-Options", "nosniff"},
                      {"X-Frame-Options", "DENY"},
                      {"Referrer-Policy", "no-referrer"},
-                     {"Content-Security-Policy",
-                      "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"}};
+                     {"Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"}};
       return res;
     });
     described_.push_back("GET " + path + " none");
@@ -1045,7 +1058,8 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
         }
         return std::nullopt;
       },
-      [this, keep]() -> std::optional<std::string> { return automation::json::dump(snapshot()); }, "automation.v1");
+      [this, keep]() -> std::optional<std::string> { return automation::json::dump(snapshot()); }, "automation.v1",
+      std::chrono::minutes(5));  // a revoked token's page stops within 5 minutes: it reconnects and is refused
   s_.snapshot = [this, keep] { return snapshot(); };
   if (auto w = r.add_websocket("/api/v1/live", s_.live); !w) throw automation::Exception(w.error());
   add(r, "GET", {"/api/v1/live"}, V, "", "", [](const HttpRequest&, const Principal&) {

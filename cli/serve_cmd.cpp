@@ -213,6 +213,7 @@ class Daemon {
   }
   Result<bj::object> apply_suggestion(const automation::intelligence::Suggestion& s);
   Result<void> start_registry();
+  void start_registry_tasks();
   void register_self();
   std::shared_ptr<automation::scaling::ResourceScaler> scaler() {
     std::lock_guard lock(mu_);
@@ -262,6 +263,7 @@ class Daemon {
     return m;
   }();
   std::map<std::string, std::string> stopped_why_;  // under mu_: who stopped a service and why
+  std::mutex control_mu_;                           // one start or stop at a time
   bool running(std::string_view name) const { return running_.find(name)->second.load(); }
   Result<bj::object> control(const std::string& name, bool start, const std::string& actor, const std::string& reason);
   bj::object services_health();
@@ -594,6 +596,7 @@ bj::object Daemon::supervised_json(const hl::ServiceStatus& st) {
 // The integration manager: the daemon's own services by a flag their tasks read, supervised ones
 // through the Supervisor (a service stopped on purpose is not healed until it is started again).
 Result<bj::object> Daemon::control(const std::string& name, bool start, const std::string& actor, const std::string& reason) {
+  std::lock_guard one(control_mu_);  // a stop and a start at once leave the flag, the driver and the reason agreeing
   const std::string why = fmt::format("{} by {}: {}", start ? "started" : "stopped", actor, reason);
   if (name == "api")
     return automation::fail(errc::invalid_argument,
@@ -620,10 +623,11 @@ Result<bj::object> Daemon::control(const std::string& name, bool start, const st
   }
   auto before = supervisor_->status(name);
   if (!before) return before.error();
-  const bool changed = before->running != start;
+  // Stopping counts an exited service too: it is then stopped on purpose, and not healed.
+  const bool changed = start ? !before->running : before->running || !before->stopped;
   auto after = !changed ? before : start ? supervisor_->start(name) : supervisor_->stop(name);
   if (!after) return after.error();
-  {
+  if (changed) {
     std::lock_guard lock(mu_);
     if (start)
       stopped_why_.erase(name);
@@ -752,6 +756,11 @@ Result<void> Daemon::start_registry() {
   if (!discovery) return discovery.error();
   discovery_ = std::move(*discovery);
   registry_ = std::make_unique<rg::Registry>(*store_, clock_, registry_options(ctx_.config));
+  return {};
+}
+
+// After the server started (the daemon's own node names its port): its heartbeats, expiry, scans.
+void Daemon::start_registry_tasks() {
   const auto check = std::max<Duration>(ctx_.config.registry.check_interval, std::chrono::seconds(1));
   work_->every("registry", check, [this, check]() -> Duration {
     if (!running("registry")) return std::chrono::seconds(1);
@@ -782,7 +791,6 @@ Result<void> Daemon::start_registry() {
                         fmt::format("scan {}: {} new, {} lost", scan->id, scan->added, scan->lost));
       return every;
     });
-  return {};
 }
 
 // The daemon's own node: its API and components as services, beating every registry.check_interval.
@@ -899,6 +907,7 @@ Result<void> Daemon::start(const ServeOptions& o) {
   if (auto r = start_registry(); !r) return automation::with_context(r.error(), "registry");
   if (auto r = start_server(o); !r) return r.error();
   register_self();
+  start_registry_tasks();
   ready_ = true;
   started_ok_ = true;
   audit("daemon.start", st::AuditOutcome::success, "autoctl serve started",

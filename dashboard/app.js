@@ -83,8 +83,10 @@ async function act(button, method, path, body, done) {
 
 // ---- panels -----------------------------------------------------------------------------------
 
+// A panel's data that is not a list is the error its route answered.
 function failed(value) {
-  return value && !Array.isArray(value) && value.message ? empty("could not be read: " + value.message) : null;
+  if (Array.isArray(value)) return null;
+  return empty("could not be read: " + ((value && (value.message || value.error)) || "no answer"));
 }
 
 function renderComponents(status) {
@@ -150,9 +152,10 @@ function renderHealth(health) {
 function renderScaling(resources, history) {
   const box = $("scaling");
   box.replaceChildren();
+  // Each resource's newest decision: the size it decided, and when.
   for (const r of Array.isArray(resources) ? resources : [])
     box.append(h("div", { class: "row", dataset: { resource: r.resource } }, h("span", { class: "name" }, r.resource),
-      h("span", { class: "muted" }, "size " + (r.size ?? "?") + ", " + r.actuator), r.error ? h("span", { class: "detail error" }, r.error) : null));
+      h("span", { class: "muted" }, "size " + r.desired + " (decided " + ago(r.time) + ")")));
   if (failed(history)) return box.append(failed(history));
   if (!history.length && !box.childElementCount) return box.append(empty("no scaled resources (scaling.json)"));
   for (const d of history)
@@ -243,7 +246,7 @@ function renderMetrics(metrics) {
   const cpu = (metrics && metrics.cpu_usage) || [], mem = (metrics && metrics.memory_usage) || [];
   if (!cpu.length && !mem.length) return box.append(empty("no samples in the last hour (the collector stores them every alerts.interval)"));
   const last = (p) => (p.length ? p[p.length - 1][1].toFixed(1) + " %" : "-");
-  box.append(h("div", { class: "legend" }, h("span", { style: "color:#2f5fb3" }, "cpu " + last(cpu)), h("span", { style: "color:#b35900" }, "memory " + last(mem))));
+  box.append(h("div", { class: "legend" }, h("span", { class: "blue" }, "cpu " + last(cpu)), h("span", { class: "orange" }, "memory " + last(mem))));
   const t = cpu.concat(mem).map((p) => p[0]);
   const label = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   box.append(chart([{ points: cpu, color: "#2f5fb3" }, { points: mem, color: "#b35900" }], null, [[Math.min(...t), label(Math.min(...t))], [Math.max(...t), label(Math.max(...t))]], box.clientWidth));
@@ -257,8 +260,8 @@ function renderForecast(f) {
   // The widest interval the forecast has (its "confidence" level), as a band around the mean.
   const band = f.predictions.map((p, i) => [i, p.lower ?? p.value, p.upper ?? p.value]);
   const first = f.predictions[0], last = f.predictions[f.predictions.length - 1];
-  box.append(h("div", { class: "legend", id: "forecast-legend", dataset: { forecast: f.id } }, h("span", { style: "color:#2f5fb3" }, f.metric + ", " + f.method + " (" + f.backend + ")"),
-    h("span", { style: "color:#9db3e0" }, (first.confidence ? first.confidence + " % " : "") + "interval"), h("span", { class: "muted" }, "made " + ago(f.created))));
+  box.append(h("div", { class: "legend", id: "forecast-legend", dataset: { forecast: f.id } }, h("span", { class: "blue" }, f.metric + ", " + f.method + " (" + f.backend + ")"),
+    h("span", { class: "pale" }, (first.confidence ? first.confidence + " % " : "") + "interval"), h("span", { class: "muted" }, "made " + ago(f.created))));
   box.append(chart([{ points, color: "#2f5fb3" }], band, [[0, first.date || "step 1"], [points.length - 1, last.date || "step " + points.length]], box.clientWidth));
 }
 
@@ -312,16 +315,20 @@ function setConnection(state, text) {
 
 function connect() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/live";
-  socket = new WebSocket(url, ["automation.v1", "bearer." + token]);
-  socket.onopen = () => {
+  const ws = new WebSocket(url, ["automation.v1", "bearer." + token]);
+  socket = ws;
+  ws.onopen = () => {
+    if (socket !== ws) return;
     retry = 1000;
     setConnection("live");
   };
-  socket.onmessage = (m) => {
+  ws.onmessage = (m) => {
+    if (socket !== ws) return;  // an older connection's last words
     const doc = JSON.parse(m.data);
     if (doc.type === "snapshot") render(doc);
   };
-  socket.onclose = () => {
+  ws.onclose = () => {
+    if (socket !== ws) return;
     socket = null;
     if (!token) return;
     setConnection("reconnecting", "reconnecting in " + Math.round(retry / 1000) + "s");
@@ -331,6 +338,7 @@ function connect() {
 }
 
 async function start() {
+  if (!token || socket) return;  // signed out meanwhile, or already connected
   try {
     const me = await api("GET", "/api/v1/whoami");
     role = me.role;
@@ -353,8 +361,12 @@ async function start() {
 
 function signOut(why) {
   token = "";
+  role = "";
+  lastSnapshot = null;
   sessionStorage.removeItem("automation.token");
-  if (socket) socket.close();
+  const ws = socket;
+  socket = null;
+  if (ws) ws.close();
   $("board").hidden = true;
   $("signout").hidden = true;
   $("login").hidden = false;

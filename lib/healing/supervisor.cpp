@@ -20,6 +20,7 @@ struct Supervisor::Service {
   ServiceSpec spec;
   std::optional<wd::Child> child;
   ServiceStatus status;
+  bool stopping = false;  // stop() is waiting for it, outside the lock
 
   /// Notices an exit.
   void observe(TimePoint now) {
@@ -82,6 +83,7 @@ Result<ServiceStatus> Supervisor::start(std::string_view name) {
   auto& s = *it->second;
   s.observe(clock_.now());
   if (s.child) return fail(errc::busy, fmt::format("service \"{}\" is running (pid {})", name, s.status.pid));
+  if (s.stopping) return fail(errc::busy, fmt::format("service \"{}\" is being stopped", name));
   wd::SpawnRequest req;
   req.argv = s.spec.command;
   req.env = wd::current_environment();
@@ -104,37 +106,55 @@ Result<ServiceStatus> Supervisor::start(std::string_view name) {
   return s.status;
 }
 
+// The child is taken out under the lock and waited for outside it, so status() and the other
+// services are not held up for the grace; start() refuses while it is being stopped.
 Result<ServiceStatus> Supervisor::stop(std::string_view name) {
-  std::lock_guard lock(mu_);
-  auto it = services_.find(name);
-  if (it == services_.end()) return fail(errc::not_found, fmt::format("no supervised service \"{}\"", name));
-  auto& s = *it->second;
-  s.observe(clock_.now());
-  if (!s.child) return s.status;
-  s.child->signal_group(SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + s.spec.stop_timeout;
-  while (!s.child->reap()) {
+  std::optional<wd::Child> child;
+  Duration grace{};
+  Service* service = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = services_.find(name);
+    if (it == services_.end()) return fail(errc::not_found, fmt::format("no supervised service \"{}\"", name));
+    auto& s = *it->second;
+    s.observe(clock_.now());
+    s.status.stopped = true;  // on purpose: not to be healed, whether it runs now or had exited
+    if (s.stopping) return fail(errc::busy, fmt::format("service \"{}\" is being stopped", name));
+    if (!s.child) return s.status;
+    s.stopping = true;
+    child = std::move(s.child);
+    s.child.reset();
+    grace = s.spec.stop_timeout;
+    service = &s;  // services are never removed
+  }
+  child->signal_group(SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (!child->reap()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) {
-      s.child->signal_group(SIGKILL);
+      child->signal_group(SIGKILL);
       break;
     }
-    if (s.child->exit_fd() >= 0) {
-      pollfd p{s.child->exit_fd(), POLLIN, 0};
+    if (child->exit_fd() >= 0) {
+      pollfd p{child->exit_fd(), POLLIN, 0};
       ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long long>(left, 20)));
     }
   }
   // The rest of its group gets what is left of the grace, then SIGKILL (with the Child's end).
-  while (!s.child->group_gone() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (auto st = s.child->status()) {
+  while (!child->group_gone() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto st = child->status();
+  child.reset();
+  std::lock_guard lock(mu_);
+  auto& s = *service;
+  if (st) {
     s.status.exit_code = wd::exit_code(*st);
     s.status.exit = wd::describe_status(*st) + ", stopped";
   } else {
     s.status.exit = "stopped";
   }
-  s.child.reset();
+  s.stopping = false;
   s.status.running = false;
   s.status.stopped = true;
   s.status.pid = 0;

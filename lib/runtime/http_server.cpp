@@ -225,6 +225,7 @@ struct WebSocketChannel::Impl {
   Authorize authorize;
   Greeting greeting;
   std::string subprotocol;
+  Duration max_age{};
   mutable std::mutex mu;
   std::vector<std::weak_ptr<WsSession>> clients;  // under mu
   std::vector<std::shared_ptr<WsSession>> live();
@@ -233,12 +234,13 @@ struct WebSocketChannel::Impl {
 namespace {
 
 constexpr std::size_t kMaxQueued = 64;
+using Message = std::shared_ptr<const std::string>;  // one copy, however many clients it goes to
 
 /// One WebSocket client: the connection a Session upgraded. Every handler runs on the connection's strand.
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(beast::tcp_stream&& stream, std::shared_ptr<WebSocketChannel::Impl> channel)
-      : ws_(std::move(stream)), channel_(std::move(channel)) {}
+      : ws_(std::move(stream)), channel_(std::move(channel)), age_(ws_.get_executor()) {}
 
   void accept(http::request<http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();
@@ -267,50 +269,68 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         std::lock_guard lock(self->channel_->mu);
         self->channel_->clients.push_back(self);
       }
+      if (self->channel_->max_age > Duration::zero()) {
+        // Its credentials were checked once: after max_age it must connect (and be checked) again.
+        self->age_.expires_after(self->channel_->max_age);
+        self->age_.async_wait([self](beast::error_code e) {
+          if (!e) self->close_now(websocket::close_code::try_again_later, "reconnect");
+        });
+      }
       if (self->channel_->greeting)
-        if (auto first = self->channel_->greeting()) self->queue(std::move(*first));
+        if (auto first = self->channel_->greeting()) self->queue(std::make_shared<const std::string>(std::move(*first)));
       self->read();
     });
   }
 
   /// From any thread.
-  void send(std::string text) {
+  void send(Message text) {
     asio::post(ws_.get_executor(), [self = shared_from_this(), t = std::move(text)]() mutable { self->queue(std::move(t)); });
   }
+  /// From any thread: the server stops.
   void shut() {
-    asio::post(ws_.get_executor(), [self = shared_from_this()] {
-      if (self->closing_) return;
-      self->closing_ = true;
-      // A client that does not answer the close within a second is cut off.
-      auto t = websocket::stream_base::timeout::suggested(beast::role_type::server);
-      t.handshake_timeout = std::chrono::seconds(1);
-      self->ws_.set_option(t);
-      self->ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) {});
-    });
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->close_now(websocket::close_code::going_away, ""); });
   }
 
  private:
   void read() {
     ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-      if (ec) return;  // closed, or the client left: the last handler holding it ends here
+      if (ec) {  // closed, or the client left: the last handlers holding it end here
+        self->age_.cancel();
+        return;
+      }
       self->in_.consume(n);
       self->read();
     });
   }
-  void queue(std::string text) {
+  /// A close handshake when nothing is being written (the client gets a second to answer it);
+  /// with a write under way (a client not reading), the connection is cut at once, since the close
+  /// frame would wait behind that write.
+  void close_now(websocket::close_code code, std::string_view why) {
     if (closing_) return;
-    if (out_.size() >= kMaxQueued) {  // too far behind: it gets a fresh start by reconnecting
-      closing_ = true;
-      ws_.async_close(websocket::close_reason(websocket::close_code::policy_error, "too slow: reconnect"),
-                      [self = shared_from_this()](beast::error_code) {});
-      return;
-    }
+    closing_ = true;
+    age_.cancel();
+    if (!out_.empty()) return cut();
+    auto t = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    t.handshake_timeout = std::chrono::seconds(1);
+    ws_.set_option(t);
+    ws_.async_close(websocket::close_reason(code, why), [self = shared_from_this()](beast::error_code) {});
+  }
+  void cut() {
+    closing_ = true;
+    age_.cancel();
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(ws_).socket().close(ec);
+  }
+  void queue(Message text) {
+    if (closing_) return;
+    if (out_.size() >= kMaxQueued) return cut();  // too far behind: it gets a fresh start by reconnecting
     out_.push_back(std::move(text));
     if (out_.size() == 1) write();
   }
   void write() {
     ws_.text(true);
-    ws_.async_write(asio::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    ws_.async_write(asio::buffer(*out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->out_.pop_front();
       if (ec) {
         self->out_.clear();
@@ -322,8 +342,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   websocket::stream<beast::tcp_stream> ws_;
   std::shared_ptr<WebSocketChannel::Impl> channel_;
+  asio::steady_timer age_;
   beast::flat_buffer in_;
-  std::deque<std::string> out_;
+  std::deque<Message> out_;
   bool closing_ = false;
 };
 
@@ -341,16 +362,19 @@ std::vector<std::shared_ptr<WsSession>> WebSocketChannel::Impl::live() {
   return out;
 }
 
-WebSocketChannel::WebSocketChannel(Authorize authorize, Greeting greeting, std::string subprotocol) : impl_(std::make_shared<Impl>()) {
+WebSocketChannel::WebSocketChannel(Authorize authorize, Greeting greeting, std::string subprotocol, Duration max_age)
+    : impl_(std::make_shared<Impl>()) {
   impl_->authorize = std::move(authorize);
   impl_->greeting = std::move(greeting);
   impl_->subprotocol = std::move(subprotocol);
+  impl_->max_age = max_age;
 }
 
 WebSocketChannel::~WebSocketChannel() = default;
 
 void WebSocketChannel::broadcast(std::string text) {
-  for (auto& c : impl_->live()) c->send(text);
+  const auto message = std::make_shared<const std::string>(std::move(text));
+  for (auto& c : impl_->live()) c->send(message);
 }
 
 std::size_t WebSocketChannel::clients() const { return impl_->live().size(); }
@@ -565,6 +589,13 @@ struct HttpServer::Impl {
   std::atomic<int> port{0};
   bool started = false;
 
+  /// WebSocket clients count against max_connections too (an upgraded connection leaves `sessions`).
+  std::size_t websocket_clients() const {
+    std::size_t n = 0;
+    for (const auto& channel : router.websockets()) n += channel->clients();
+    return n;
+  }
+
   Impl(Router r, ServerOptions o, EventLoop* shared)
       : router(std::move(r)),
         options(std::move(o)),
@@ -584,7 +615,7 @@ struct HttpServer::Impl {
                                }));
                                return;
                              }
-                             if (sessions.count() >= options.max_connections) {
+                             if (sessions.count() + websocket_clients() >= options.max_connections) {
                                beast::error_code ignored;
                                socket.close(ignored);  // over the limit: refused at once
                              } else {
@@ -654,13 +685,9 @@ void HttpServer::stop() {
       if (auto s = w.lock()) s->shut();
   }
   for (auto& channel : im.router.websockets()) channel->close_all();
-  auto websocket_clients = [&im] {
-    std::size_t n = 0;
-    for (auto& channel : im.router.websockets()) n += channel->clients();
-    return n;
-  };
+  auto websocket_clients = [&im] { return im.websocket_clients(); };
   // WebSocket clients get their close (a second to answer it) before the loop goes.
-  const auto ws_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  const auto ws_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (websocket_clients() > 0 && std::chrono::steady_clock::now() < ws_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   // What the sessions still have to do ends with their sockets: the server's own loop is stopped;

@@ -66,8 +66,12 @@ class Chromium {
     }
     INFO(read_file_or_empty(dir.file("chromium.log")));
     REQUIRE(std::filesystem::exists(active));
-    std::ifstream in(active);
-    in >> port_;
+    // It may still be writing it: read until the port is there.
+    for (int i = 0; i < 200 && port_ <= 0; ++i) {
+      std::ifstream in(active);
+      in >> port_;
+      if (port_ <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     REQUIRE(port_ > 0);
     // The page target: its debugger WebSocket.
     std::string page;
@@ -90,7 +94,7 @@ class Chromium {
   ~Chromium() {
     socket_.reset();
     if (process_ && process_->running()) {
-      process_->signal(SIGTERM);
+      process_->signal_group(SIGTERM);  // the browser and its helper processes
       process_->wait(10);
     }
   }
@@ -132,12 +136,31 @@ class Chromium {
     return result.contains("value") ? result.at("value") : boost::json::value(nullptr);
   }
 
+  /// The value of an expression, or null when it threw or the protocol refused (no test failure).
+  boost::json::value try_eval(const std::string& expression) {
+    const int id = ++next_id_;
+    const boost::json::object params{{"expression", expression}, {"returnByValue", true}, {"awaitPromise", true}};
+    if (!socket_->send_text(json::dump(boost::json::object{{"id", id}, {"method", "Runtime.evaluate"}, {"params", params}})))
+      return nullptr;
+    for (;;) {
+      auto text = socket_->text(std::chrono::seconds(60));
+      if (!text) return nullptr;
+      auto doc = json::parse(*text);
+      if (!doc || !doc->is_object()) continue;
+      const auto& o = doc->as_object();
+      if (!o.contains("id") || o.at("id") != id) continue;
+      if (o.contains("error") || o.at("result").as_object().contains("exceptionDetails")) return nullptr;
+      const auto& result = o.at("result").at("result").as_object();
+      return result.contains("value") ? result.at("value") : boost::json::value(nullptr);
+    }
+  }
+
   /// Polls (every 100 ms, for up to `seconds` of real time: the browser and the daemon run on their
   /// own) until `expression` is true.
   bool wait_for(const std::string& expression, int seconds = 30) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     for (;;) {
-      if (eval("Boolean(" + expression + ")") == true) return true;
+      if (try_eval("Boolean(" + expression + ")") == true) return true;  // an error (a page being replaced) is a no
       if (std::chrono::steady_clock::now() > until) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

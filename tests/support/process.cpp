@@ -21,7 +21,8 @@ namespace {
 
 /// posix_spawn of argv with the current environment minus AUTOMATION_* and OPENAI_* plus `env`;
 /// destroys `fa`. The error number, 0 on success.
-int spawn(pid_t& pid, const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, posix_spawn_file_actions_t& fa) {
+int spawn(pid_t& pid, const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, posix_spawn_file_actions_t& fa,
+          bool own_group = false) {
   std::vector<std::string> envs;
   for (char** e = environ; e && *e; ++e)
     if (std::strncmp(*e, "AUTOMATION_", 11) != 0 && std::strncmp(*e, "OPENAI_", 7) != 0) envs.emplace_back(*e);
@@ -32,7 +33,14 @@ int spawn(pid_t& pid, const std::vector<std::string>& argv, const std::map<std::
   std::vector<std::string> argv_copy = argv;
   for (auto& a : argv_copy) args.push_back(a.data());
   args.push_back(nullptr);
-  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (own_group) {  // its own process group, so that what it starts can be ended with it
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+  }
+  const int rc = ::posix_spawn(&pid, args[0], &fa, &attr, args.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   return rc;
 }
@@ -109,7 +117,7 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
   pid_t pid = 0;
-  const int rc = spawn(pid, argv, env, fa);
+  const int rc = spawn(pid, argv, env, fa, true);
   if (rc != 0) throw std::runtime_error(std::string("posix_spawn failed: ") + std::strerror(rc));
   pid_ = pid;
 }
@@ -121,9 +129,12 @@ BackgroundProcess::~BackgroundProcess() {
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
   }
+  ::kill(-pid_, SIGKILL);  // what it started in its group and left behind (a browser's helpers)
 }
 
 void BackgroundProcess::signal(int sig) const { ::kill(pid_, sig); }
+
+void BackgroundProcess::signal_group(int sig) const { ::kill(-pid_, sig); }
 
 bool BackgroundProcess::running() {
   if (exit_code_ >= 0) return false;

@@ -53,8 +53,9 @@ class Supervisor {
   std::vector<std::string> services() const;
   /// Starts it (errc::busy when it is running; the spawn's error when it cannot start).
   Result<ServiceStatus> start(std::string_view name);
-  /// Stops it (nothing to do when it is not running): SIGTERM to its group, SIGKILL to what is
-  /// left after stop_timeout.
+  /// Stops it on purpose (status().stopped, so a healer leaves it alone, even when it had exited
+  /// already): SIGTERM to its group, SIGKILL to what is left after stop_timeout. The wait does not
+  /// hold up status() or other services; start() is errc::busy meanwhile.
   Result<ServiceStatus> stop(std::string_view name);
   Result<ServiceStatus> restart(std::string_view name);
   /// Its state now (an exit is noticed and reaped here). errc::not_found for an unknown name.

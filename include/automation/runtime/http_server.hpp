@@ -62,8 +62,10 @@ using Handler = std::function<HttpResponse(const HttpRequest&)>;
 /// Messages from the server to WebSocket clients (RFC 6455) on one path: live updates. A client
 /// upgrades a GET on the channel's path; `authorize` decides (nullopt accepts, a response refuses
 /// the upgrade with it), a new client gets `greeting()` first, and every broadcast() goes to every
-/// client connected. What a client sends is read and dropped (pings are answered); a client that
-/// has 64 messages it has not taken yet is closed (it falls too far behind). A browser cannot set
+/// client connected (one copy of each message, whatever the number of clients). What a client
+/// sends is read and dropped (pings are answered); a client with 64 messages it has not taken yet
+/// is cut off (it falls too far behind), and so is one that does not read while the server stops.
+/// WebSocket clients count against ServerOptions::max_connections. A browser cannot set
 /// headers on a WebSocket, so a channel with a `subprotocol` ("automation.v1") echoes it when the
 /// client offers it, and the client may offer its credentials as a second one ("bearer.TOKEN").
 /// Thread-safety: broadcast(), clients() and close_all() from any thread.
@@ -71,7 +73,10 @@ class WebSocketChannel {
  public:
   using Authorize = std::function<std::optional<HttpResponse>(const HttpRequest&)>;
   using Greeting = std::function<std::optional<std::string>()>;
-  explicit WebSocketChannel(Authorize authorize, Greeting greeting = {}, std::string subprotocol = {});
+  /// With `max_age`, a client is closed ("try again later") that long after it connected, so a
+  /// client whose credentials were revoked stops getting messages within it (it reconnects and is
+  /// checked again).
+  explicit WebSocketChannel(Authorize authorize, Greeting greeting = {}, std::string subprotocol = {}, Duration max_age = {});
   ~WebSocketChannel();
   WebSocketChannel(const WebSocketChannel&) = delete;
   WebSocketChannel& operator=(const WebSocketChannel&) = delete;

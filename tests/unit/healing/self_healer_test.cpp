@@ -18,6 +18,8 @@
 
 #include <csignal>
 #include <filesystem>
+#include <future>
+#include <thread>
 
 #include "support/catch_result.hpp"
 #include "support/http_server.hpp"
@@ -757,4 +759,44 @@ TEST_CASE("healer seeds: a locked database waits and retries, memory clears cach
   REQUIRE(memory.size() >= 2);
   CHECK(memory[1].action == "alert");
   CHECK(std::find(f.alerts.begin(), f.alerts.end(), "memory alert") != f.alerts.end());
+}
+
+TEST_CASE("supervisor: stopping an exited service marks it stopped on purpose, a stop does not hold up status, start waits for it",
+          "[healing]") {
+  Fixture f;
+  test::TempDir dir;
+  Supervisor supervisor(f.clock);
+  REQUIRE(supervisor.add({.name = "once", .command = {"true"}, .log_file = dir.path() / "once.log"}));
+  REQUIRE(supervisor.start("once"));
+  // It exits by itself: not stopped on purpose, so a healer would restart it...
+  for (int i = 0; i < 500 && supervisor.status("once")->running; ++i) std::this_thread::sleep_for(10ms);  // the real process's exit
+  REQUIRE_FALSE(supervisor.status("once")->running);
+  CHECK_FALSE(supervisor.status("once")->stopped);
+  // ...until an operator stops it: then it is left alone, with no process to signal.
+  auto stopped = supervisor.stop("once");
+  REQUIRE(stopped);
+  CHECK(stopped->stopped);
+  CHECK(supervisor.status("once")->stopped);
+
+  // A service slow to stop (it ignores SIGTERM for its whole grace): status answers meanwhile.
+  REQUIRE(supervisor.add({.name = "stubborn",
+                          .command = {"sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"},
+                          .log_file = dir.path() / "stubborn.log",
+                          .stop_timeout = 1s}));
+  REQUIRE(supervisor.start("stubborn"));
+  std::this_thread::sleep_for(100ms);  // the shell sets its trap
+  auto stopping = std::async(std::launch::async, [&] { return supervisor.stop("stubborn"); });
+  for (int i = 0; i < 100 && supervisor.start("stubborn").error().message.find("being stopped") == std::string::npos; ++i)
+    std::this_thread::sleep_for(5ms);
+  auto busy = supervisor.start("stubborn");
+  REQUIRE_FALSE(busy);
+  CHECK(busy.error().is(errc::busy));
+  // status() answers while that stop still waits out its grace (which the service makes it use whole).
+  CHECK(supervisor.status("stubborn")->running);
+  CHECK(stopping.wait_for(0s) == std::future_status::timeout);
+  auto done = stopping.get();
+  REQUIRE(done);
+  CHECK_FALSE(done->running);
+  CHECK(done->stopped);
+  CHECK_THAT(done->exit, Catch::Contains("stopped"));
 }

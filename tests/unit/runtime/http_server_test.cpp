@@ -324,3 +324,36 @@ TEST_CASE(
   CHECK(fb.get());
   CHECK(channel->clients() == 0);
 }
+
+TEST_CASE("http server: a WebSocket client that does not read is cut off, and one past the channel's max age is closed to reconnect",
+          "[runtime][http]") {
+  auto aged = std::make_shared<WebSocketChannel>([](const HttpRequest&) { return std::optional<HttpResponse>(); },
+                                                 WebSocketChannel::Greeting{}, "", 300ms);
+  auto channel = std::make_shared<WebSocketChannel>([](const HttpRequest&) { return std::optional<HttpResponse>(); });
+  Router r;
+  REQUIRE(r.add_websocket("/aged", aged));
+  REQUIRE(r.add_websocket("/live", channel));
+  ServerOptions o;
+  o.port = 0;
+  HttpServer server(std::move(r), o);
+  REQUIRE(server.start());
+
+  // Past its age: closed with "try again later" (1013), while it reads.
+  test::WebSocketClient aging(server.port(), "/aged");
+  REQUIRE(aging.upgraded());
+  auto close = aging.frame();  // the server's timer, within the frame's 10 s
+  REQUIRE(close);
+  CHECK(close->opcode == 8);
+  REQUIRE(close->payload.size() >= 2);
+  CHECK(((static_cast<unsigned char>(close->payload[0]) << 8) | static_cast<unsigned char>(close->payload[1])) == 1013);
+
+  // Never reading: once 64 messages wait behind a write the socket cannot take, it is cut off.
+  test::WebSocketClient stalled(server.port(), "/live");
+  REQUIRE(stalled.upgraded());
+  for (int i = 0; i < 100 && channel->clients() == 0; ++i) std::this_thread::sleep_for(10ms);  // its accept handler runs
+  const std::string big(256 * 1024, 'x');
+  for (int i = 0; i < 400 && channel->clients() > 0; ++i) channel->broadcast(big);
+  for (int i = 0; i < 1000 && channel->clients() > 0; ++i) std::this_thread::sleep_for(10ms);  // the server's strand acts
+  CHECK(channel->clients() == 0);  // this channel has no max age: only falling behind ends it
+  server.stop();
+}
