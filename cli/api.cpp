@@ -988,7 +988,10 @@ bj::object Api::snapshot() {
   } else {
     o["forecast"] = nullptr;
   }
-  if (auto nodes = nodes_json(*s_.store)) o["nodes"] = nodes->at("nodes");
+  if (auto topology = topology_json(*s_.registry)) {
+    o["nodes"] = topology->at("nodes");
+    o["edges"] = topology->at("edges");
+  }
   return o;
 }
 

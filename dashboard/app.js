@@ -189,10 +189,15 @@ function renderSchedules(schedules) {
   }
 }
 
-function renderNodes(nodes) {
+function renderNodes(nodes, edges) {
   const box = $("nodes");
   box.replaceChildren();
   if (!nodes || !nodes.length) return box.append(empty("no nodes registered"));
+  // The connections first: what each node (or service) needs, and the state of what it points at.
+  if (edges && edges.length)
+    box.append(h("div", { class: "edges" }, edges.map((e) =>
+      h("span", { class: "edge", dataset: { from: e.from, to: e.to, state: e.resolved ? e.state : "missing" } }, e.from + " \u2192 " + e.to, " ",
+        badge(e.resolved ? e.state : "not registered")))));
   for (const n of nodes)
     box.append(h("div", { class: "row", dataset: { node: n.id, state: n.state } }, h("span", { class: "name" }, n.id), badge(n.state),
       h("span", { class: "muted" }, n.kind + (n.address ? " at " + n.address : "") + ", seen " + ago(n.last_seen)),
@@ -300,7 +305,7 @@ function render(snap) {
   renderScaling(snap.scaling, snap.scaling_history);
   renderAlerts(snap.alerts);
   renderSchedules(snap.schedules);
-  renderNodes(snap.nodes);
+  renderNodes(snap.nodes, snap.edges);
   renderMetrics(snap.metrics);
   renderForecast(snap.forecast);
   $("updated").textContent = "as of " + new Date(snap.at).toLocaleTimeString();

@@ -73,6 +73,13 @@ TEST_CASE("dashboard: in headless Chromium it loads, shows live data as it chang
   REQUIRE(autoctl({"schedule", "pause", "auto_backup", "--reason", "maintenance"}, s.env, s.cwd()).exit_code == 0);
   REQUIRE(browser.wait_for(row("schedule", "auto_backup") + "?.dataset.state === 'paused'"));
 
+  // The topology: an edge to a node nobody registered yet, then registered.
+  REQUIRE(s.call("POST", "/api/v1/registry/nodes/web1", "operator", R"({"depends_on": ["db"], "ttl": "1h"})").status == 200);
+  const std::string edge = "document.querySelector('[data-from=\"web1\"][data-to=\"db\"]')";
+  REQUIRE(browser.wait_for(edge + "?.dataset.state === 'missing'"));
+  REQUIRE(s.call("POST", "/api/v1/registry/nodes/db", "operator", R"({"ttl": "1h"})").status == 200);
+  REQUIRE(browser.wait_for(edge + "?.dataset.state === 'up'"));
+
   // Actions: the operator resets the breaker and pauses a schedule from the page.
   browser.eval(row("breaker", "payments") + ".querySelector('button.reset').click()");
   REQUIRE(browser.wait_for(row("breaker", "payments") + "?.dataset.state === 'closed'"));
