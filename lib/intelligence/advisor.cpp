@@ -434,13 +434,16 @@ Result<void> reliability_suggestions(st::Store& store, std::span<const wf::Workf
       const double failure_rate = share(s.failed, s.ran);
       if (failure_rate < o.failure_rate) continue;
       if (s.longest_streak >= o.breaker_streak) {
-        add("breaker", fmt::format("Put {}/{} behind a circuit breaker", w.name, id),
-            fmt::format("Step {} of {} failed {} times in a row (of {} failures in {} runs; most often: \"{}\"). Failures that come in "
-                        "long runs mean what it calls is down, and retrying only adds load: a circuit breaker around that call fails fast "
-                        "until it recovers. This is advice: the breaker goes where the host makes the call (CircuitBreaker, "
-                        "include/automation/resilience/circuit_breaker.hpp).",
-                        id, w.name, s.longest_streak, s.failed, s.ran, top_reason(s)),
-            std::nullopt, failure_rate);
+        if (def->breaker.empty()) {
+          const std::string name = w.name + "." + id;
+          add("breaker", fmt::format("Put {}/{} behind a circuit breaker", w.name, id),
+              fmt::format("Step {} of {} failed {} times in a row (of {} failures in {} runs; most often: \"{}\"). Failures that come "
+                          "in long runs mean what it calls is down, and retrying only adds load: a circuit breaker \"{}\" around the "
+                          "step makes its attempts fail at once while it is open (after 5 failures in a row, for 60 s, unless the host "
+                          "configures it otherwise), and lets a probe through to see whether it recovered.",
+                          id, w.name, s.longest_streak, s.failed, s.ran, top_reason(s), name),
+              bj::object{{"breaker", name}}, failure_rate);
+        }
         continue;  // retrying a dependency that is down only adds load
       }
       if (def->retry && def->retry->max_attempts > 1) continue;

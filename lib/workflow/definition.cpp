@@ -453,7 +453,7 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
       }
       c.unknown_keys(*o, p,
                      {"id", "name", "run", "shell", "callback", "http", "workflow", "action", "with", "needs", "if", "continue_on_error",
-                      "retry", "timeout", "working_directory", "env", "outputs", "compensate", "finally"});
+                      "retry", "breaker", "timeout", "working_directory", "env", "outputs", "compensate", "finally"});
       if (const auto* v = o->if_contains("id")) {
         if (auto id = c.string(*v, p + ".id", true)) s.id = *id;
       } else {
@@ -495,6 +495,15 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
         else
           s.retry = std::move(*r);
       }
+      if (const auto* v = o->if_contains("breaker"))
+        if (auto b = c.string(*v, p + ".breaker", true)) {
+          if (b->size() > 100 || !std::all_of(b->begin(), b->end(), [](char ch) {
+                return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' || ch == ':';
+              }))
+            c.add(p + ".breaker", fmt::format("\"{}\" is not a breaker name (letters, digits and _ - . :, at most 100)", *b));
+          else
+            s.breaker = *b;
+        }
       if (const auto* v = o->if_contains("timeout")) s.timeout = c.duration(*v, p + ".timeout");
       if (const auto* v = o->if_contains("working_directory")) s.working_directory = c.tmpl(*v, p + ".working_directory");
       if (const auto* v = o->if_contains("env")) s.env = c.tmpl_map(*v, p + ".env");
@@ -604,6 +613,7 @@ std::string to_json(const WorkflowDefinition& w) {
     if (s.condition) so["if"] = s.condition->text();
     if (s.continue_on_error) so["continue_on_error"] = true;
     if (s.retry) so["retry"] = s.retry->to_json();
+    if (!s.breaker.empty()) so["breaker"] = s.breaker;
     if (s.timeout) so["timeout"] = duration_text(*s.timeout);
     if (s.working_directory) so["working_directory"] = s.working_directory->text();
     if (!s.env.empty()) so["env"] = template_map(s.env);

@@ -1,5 +1,7 @@
 #include <automation/workflow/engine.hpp>
 
+#include <automation/resilience/breaker_registry.hpp>
+
 #include <automation/core/ids.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/logging.hpp>
@@ -146,6 +148,8 @@ struct Attempt {
   std::int64_t child_run = 0;  // a sub-workflow
   bool async = false;          // on the executor
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<resilience::CircuitBreaker> breaker;  // the step's, held while its permit is out
+  resilience::Permit permit;                            // declared after: reported or dropped first
 };
 
 struct StepRt {
@@ -228,6 +232,7 @@ struct WorkflowEngine::Impl {
   std::vector<std::function<void(const RunRecord&)>> finished_listeners;
   std::unique_ptr<resilience::TaskHistory> own_history;
   resilience::TaskHistory* history = nullptr;
+  std::unique_ptr<resilience::BreakerRegistry> own_breakers;  // made when a step first names a breaker
   std::map<std::string, std::string> base_env;
   std::map<std::string, std::shared_ptr<const WorkflowDefinition>, std::less<>> workflows;
   std::map<std::string, StepFunction, std::less<>> callbacks, actions;
@@ -599,6 +604,19 @@ struct WorkflowEngine::Impl {
     return env;
   }
 
+  resilience::BreakerRegistry& breakers() {
+    if (options.breakers) return *options.breakers;
+    if (!own_breakers) {
+      resilience::RegistryOptions ro;
+      ro.defaults = resilience::BreakerConfig::seed_preset();
+      ro.store = &store;
+      ro.sharing.mode = resilience::SharingMode::shared;
+      ro.sharing.owner = options.owner;
+      own_breakers = std::make_unique<resilience::BreakerRegistry>(clock, std::move(ro));
+    }
+    return *own_breakers;
+  }
+
   void start_attempt(RunRt& r, std::size_t i) {
     StepRt& s = r.steps[i];
     const TimePoint now = clock.now();
@@ -621,6 +639,22 @@ struct WorkflowEngine::Impl {
     ++inflight;
 
     auto fail_now = [&](Error e) { finish_attempt(r, s, RunState::failed, std::move(e), std::nullopt); };
+
+    // The step's breaker: open, the attempt is not made (and fails, so a retry policy may wait).
+    if (!s.def->breaker.empty() && !s.compensation) {
+      auto breaker = breakers().get(s.def->breaker);
+      if (!breaker) return fail_now(breaker.error());
+      auto permit = (*breaker)->try_acquire();
+      if (!permit) {
+        return fail_now(Error(errc::unavailable, fmt::format("breaker {} is {}: the attempt was not made{}", s.def->breaker,
+                                                             resilience::to_string(permit.rejected_state()),
+                                                             permit.retry_after() > Duration::zero()
+                                                                 ? fmt::format(" (it may admit again in {})", format_duration(duration_cast<Millis>(permit.retry_after())))
+                                                                 : std::string())));
+      }
+      at.breaker = std::move(*breaker);
+      at.permit = std::move(permit);
+    }
 
     switch (act.kind) {
       case StepKind::command:
@@ -769,6 +803,15 @@ struct WorkflowEngine::Impl {
     std::string err_text = how == RunState::succeeded ? std::string() : error.message;
     note_attempt(r, s, a, how, err_text, code, now);
     if (how != RunState::succeeded) a.cancel->store(true);  // a timed-out in-process step may still be running
+    if (a.permit) {
+      const auto elapsed = now - a.started;
+      if (how == RunState::succeeded)
+        a.permit.success(elapsed);
+      else if (how == RunState::cancelled)
+        a.permit.ignore();  // stopped by someone, not failed by what it calls
+      else
+        a.permit.failure(elapsed);
+    }
     s.exit_code = code;
     --inflight;
     if (how == RunState::succeeded) {

@@ -9,8 +9,8 @@
 ///       "schedule"  a workflow people start by hand at the same time every day gets a schedule;
 ///       "retry"     a step that fails now and then, and succeeds the next time, gets retries;
 ///       "timeout"   a step that times out often gets a timeout above what its successes take;
-///       "breaker"   a step that fails in long runs (a dependency that is down) should sit behind
-///                   a circuit breaker; this one is advice only (the host wires its breakers);
+///       "breaker"   a step that fails in long runs (a dependency that is down) gets a circuit
+///                   breaker (the step's "breaker"), so its attempts fail fast while it is open;
 ///   - insights: the power users, the busy hours and days, the workflows that fail most, and the
 ///     load of the next day by hour, forecast from the hourly activity with the Forecaster.
 /// A suggestion's id is a hash of what it is about, so the same finding keeps its id between
@@ -49,7 +49,7 @@ struct Suggestion {
   boost::json::object evidence;  ///< the numbers
   /// What applying does: {"create_workflow": {definition}} (and "create_schedule": {schedule}),
   /// {"create_schedule": {schedule}}, or {"patch_step": {"workflow", "step", "set": {"retry": ...}}}.
-  /// Empty for advice that cannot be applied here ("breaker").
+  /// Empty for advice that cannot be applied here.
   boost::json::object change;
   double score = 0;  ///< ranks suggestions: higher first
   bool applicable() const noexcept { return !change.empty(); }

@@ -9,7 +9,7 @@
 ///    "concurrency": {"key": "deploy-${{ params.env }}", "on_conflict": "queue"}, "deadline": "30m",
 ///    "on_interrupt": "resume",
 ///    "steps": [{"id": "build", "run": ["make", "all"], "outputs": ["version"], "timeout": "10m",
-///               "retry": {"max_attempts": 3}, "needs": [], "if": "success()", "continue_on_error": false,
+///               "retry": {"max_attempts": 3}, "breaker": "payments", "needs": [], "if": "success()", "continue_on_error": false,
 ///               "working_directory": "/src", "env": {}, "compensate": {"run": ["make", "clean"]},
 ///               "finally": false}]}
 /// A step does exactly one of: "run" (argv), "shell" (a string run by /bin/sh -c, only when asked
@@ -67,6 +67,9 @@ struct StepDefinition {
   std::optional<Expression> condition;  ///< `if`; default success()
   bool continue_on_error = false;
   std::optional<resilience::RetryPolicy> retry;
+  /// A circuit breaker (its name) around each attempt: while it is open an attempt fails at once
+  /// with errc::unavailable and is not made; each attempt's outcome is reported to it. Empty: none.
+  std::string breaker;
   std::optional<Duration> timeout;
   std::optional<Template> working_directory;
   std::map<std::string, Template> env;

@@ -38,6 +38,10 @@
 #include <string_view>
 #include <vector>
 
+namespace automation::resilience {
+class BreakerRegistry;
+}
+
 namespace automation::workflow {
 
 using storage::RunRecord;
@@ -118,6 +122,10 @@ class WorkflowEngine {
     std::function<void(std::function<void()>)> executor;
     /// Steps and runs are also recorded here; null: an internal TaskHistory on the same store.
     resilience::TaskHistory* history = nullptr;
+    /// The breakers of steps that name one ("breaker"); null: the engine's own registry on the
+    /// same store, breakers shared with every process on it, configured as
+    /// BreakerConfig::seed_preset() (open after 5 failures in a row, half-open after 60 s).
+    resilience::BreakerRegistry* breakers = nullptr;
     /// The environment commands start from (default: this process's).
     std::optional<std::map<std::string, std::string>> base_env;
     /// Appends an event "workflow.<state>" (succeeded, failed, cancelled, timed_out) to the store

@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 
 using namespace automation;
 using namespace std::chrono_literals;
@@ -182,7 +183,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "advisor: steps that fail and recover get retries, steps that time out get a longer timeout, long failure streaks get breaker advice, "
+    "advisor: steps that fail and recover get retries, steps that time out get a longer timeout, long failure streaks get a breaker, "
     "each with its numbers") {
   st::MemoryStore store;
   testing::ManualClock clock;
@@ -224,12 +225,21 @@ TEST_CASE(
   const auto* breaker = find(*got, "breaker", "workflow:pull/step:get");
   REQUIRE(breaker);
   CHECK(breaker->evidence.at("longest_failure_streak") == bj::value(6));
-  CHECK_FALSE(breaker->applicable());
+  REQUIRE(breaker->applicable());
   CHECK_FALSE(find(*got, "retry", "workflow:pull"));  // retrying a dependency that is down only adds load
 
   test::TempDir dir;
-  // A breaker suggestion is advice only.
-  auto refused = intelligence::apply(*breaker, workflows, schedules, dir.path().string());
+  // The breaker goes on the step (pull is a built-in here: a file of its name takes its place).
+  auto guarded = intelligence::apply(*breaker, workflows, schedules, dir.path().string());
+  REQUIRE(guarded);
+  REQUIRE(guarded->workflow);
+  CHECK(guarded->workflow->step("get")->breaker == "pull.get");
+  CHECK(workflow::load_workflow_file((dir.path() / "pull.json").string())->step("get")->breaker == "pull.get");
+  std::filesystem::remove(dir.path() / "pull.json");  // the built-in case is told again below
+  // Advice that changes nothing cannot be applied.
+  intelligence::Suggestion advice = *breaker;
+  advice.change = {};
+  auto refused = intelligence::apply(advice, workflows, schedules, dir.path().string());
   REQUIRE_FALSE(refused);
   CHECK(refused.error().is(errc::invalid_argument));
   // sync comes from a file: applying the retry rewrites that file's step, keeping the rest.

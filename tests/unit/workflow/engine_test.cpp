@@ -738,3 +738,42 @@ TEST_CASE("http client: query-only targets, any verb, HEAD without a body, and b
   call.url = "http://:80/";
   CHECK_THAT(automation::detail::perform_http(call, no).error().message, Catch::Contains("has no host"));
 }
+
+TEST_CASE("engine: a step's breaker opens after 5 failures in a row, then its attempts are not made until it half-opens, and it is shared through the store") {
+  Fixture f;
+  int calls = 0;
+  bool down = true;
+  f.engine->register_callback("upstream", [&](StepContext&) -> Result<void> {
+    ++calls;
+    if (down) return fail(errc::unavailable, "upstream is down");
+    return {};
+  });
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"pull","steps":[{"id":"get","callback":"upstream","breaker":"upstream"}]})json")));
+  for (int i = 0; i < 5; ++i) CHECK(f.finish(*f.engine->start("pull")).state == RunState::failed);
+  CHECK(calls == 5);
+  // Open: the sixth run's attempt is not made, and says why.
+  auto refused = f.finish(*f.engine->start("pull"));
+  CHECK(refused.state == RunState::failed);
+  CHECK(calls == 5);
+  CHECK_THAT(f.step(refused.id, "get").reason, Catch::Contains("breaker upstream is open: the attempt was not made"));
+  // Every process on the store sees it: the stored record is open.
+  auto stored = f.store.get_breaker("upstream").value();
+  REQUIRE(stored);
+  CHECK(stored->state == "open");
+  // After its open duration a probe goes through; two successes close it.
+  down = false;
+  f.clock.advance(61s);
+  CHECK(f.finish(*f.engine->start("pull")).state == RunState::succeeded);
+  CHECK(f.finish(*f.engine->start("pull")).state == RunState::succeeded);
+  CHECK(calls == 7);
+  CHECK(f.store.get_breaker("upstream").value()->state == "closed");
+}
+
+TEST_CASE("definition: a step's breaker is read, written back, and a bad name is refused with its path") {
+  auto w = parse(R"json({"name":"x","steps":[{"id":"a","run":["true"],"breaker":"payments:eu"}]})json");
+  CHECK(w.steps[0].breaker == "payments:eu");
+  CHECK(to_json(w).find("\"breaker\":\"payments:eu\"") != std::string::npos);
+  auto bad = parse_workflow(R"json({"name":"x","steps":[{"id":"a","run":["true"],"breaker":"no spaces"}]})json");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("$.steps[0].breaker"));
+}
