@@ -435,7 +435,8 @@ Result<void> reliability_suggestions(st::Store& store, std::span<const wf::Workf
       if (failure_rate < o.failure_rate) continue;
       if (s.longest_streak >= o.breaker_streak) {
         if (def->breaker.empty()) {
-          const std::string name = w.name + "." + id;
+          std::string name = w.name + "." + id;  // a breaker name holds at most 100 characters
+          if (name.size() > 100) name = name.substr(0, 80) + fmt::format(".{:016x}", detail::fnv1a(name));
           add("breaker", fmt::format("Put {}/{} behind a circuit breaker", w.name, id),
               fmt::format("Step {} of {} failed {} times in a row (of {} failures in {} runs; most often: \"{}\"). Failures that come "
                           "in long runs mean what it calls is down, and retrying only adds load: a circuit breaker \"{}\" around the "

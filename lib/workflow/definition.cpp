@@ -212,6 +212,10 @@ void check_structure(const WorkflowDefinition& w, Checker& c, bool parsed) {
     const auto& s = w.steps[i];
     const std::string p = fmt::format("$.steps[{}]", i);
     if (parsed && s.id.empty()) continue;
+    if (!s.breaker.empty() && (s.breaker.size() > 100 || !std::all_of(s.breaker.begin(), s.breaker.end(), [](char ch) {
+                                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' || ch == ':';
+                               })))
+      c.add(p + ".breaker", fmt::format("\"{}\" is not a breaker name (letters, digits and _ - . :, at most 100)", s.breaker));
     if (!valid_id(s.id))
       c.add(p + ".id", fmt::format("\"{}\" must be letters, digits, '-' or '_'", s.id));
     else if (!index.emplace(s.id, i).second)
@@ -451,9 +455,11 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
         w.steps.push_back(std::move(s));
         continue;
       }
-      c.unknown_keys(*o, p,
-                     {"id", "name", "run", "shell", "callback", "http", "workflow", "action", "with", "needs", "if", "continue_on_error",
-                      "retry", "breaker", "timeout", "working_directory", "env", "outputs", "compensate", "finally"});
+      c.unknown_keys(*o, p, {"id",       "name",    "run",        "shell",
+                             "callback", "http",    "workflow",   "action",
+                             "with",     "needs",   "if",         "continue_on_error",
+                             "retry",    "breaker", "timeout",    "working_directory",
+                             "env",      "outputs", "compensate", "finally"});
       if (const auto* v = o->if_contains("id")) {
         if (auto id = c.string(*v, p + ".id", true)) s.id = *id;
       } else {
@@ -496,14 +502,8 @@ Result<WorkflowDefinition> parse_workflow(std::string_view text, std::string_vie
           s.retry = std::move(*r);
       }
       if (const auto* v = o->if_contains("breaker"))
-        if (auto b = c.string(*v, p + ".breaker", true)) {
-          if (b->size() > 100 || !std::all_of(b->begin(), b->end(), [](char ch) {
-                return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' || ch == ':';
-              }))
-            c.add(p + ".breaker", fmt::format("\"{}\" is not a breaker name (letters, digits and _ - . :, at most 100)", *b));
-          else
-            s.breaker = *b;
-        }
+        if (auto b = c.string(*v, p + ".breaker", true)) s.breaker = *b;  // its spelling is checked with the structure
+
       if (const auto* v = o->if_contains("timeout")) s.timeout = c.duration(*v, p + ".timeout");
       if (const auto* v = o->if_contains("working_directory")) s.working_directory = c.tmpl(*v, p + ".working_directory");
       if (const auto* v = o->if_contains("env")) s.env = c.tmpl_map(*v, p + ".env");

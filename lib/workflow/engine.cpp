@@ -164,6 +164,7 @@ struct StepRt {
   std::map<std::string, std::string> outputs;
   std::string reason;
   std::optional<resilience::RetryState> retry;
+  Duration breaker_wait{0};  // set by a breaker's refusal: how long until it may admit again
   TimePoint not_before{};
   std::unique_ptr<Attempt> inflight;
   std::size_t finish_seq = 0;
@@ -609,6 +610,9 @@ struct WorkflowEngine::Impl {
     if (!own_breakers) {
       resilience::RegistryOptions ro;
       ro.defaults = resilience::BreakerConfig::seed_preset();
+      // A half-open probe is a whole step, which may run for long: the engine always reports or
+      // drops its permits, so the lease only matters after a crash.
+      ro.defaults.permit_lease = std::chrono::hours(24);
       ro.store = &store;
       ro.sharing.mode = resilience::SharingMode::shared;
       ro.sharing.owner = options.owner;
@@ -638,7 +642,11 @@ struct WorkflowEngine::Impl {
     Attempt& at = *s.inflight;
     ++inflight;
 
-    auto fail_now = [&](Error e) { finish_attempt(r, s, RunState::failed, std::move(e), std::nullopt); };
+    // A failure here is ours (a missing program, workflow or callback), not what the breaker guards.
+    auto fail_now = [&](Error e) {
+      if (at.permit) at.permit.ignore();
+      finish_attempt(r, s, RunState::failed, std::move(e), std::nullopt);
+    };
 
     // The step's breaker: open, the attempt is not made (and fails, so a retry policy may wait).
     if (!s.def->breaker.empty() && !s.compensation) {
@@ -646,12 +654,15 @@ struct WorkflowEngine::Impl {
       if (!breaker) return fail_now(breaker.error());
       auto permit = (*breaker)->try_acquire();
       if (!permit) {
-        return fail_now(Error(errc::unavailable, fmt::format("breaker {} is {}: the attempt was not made{}", s.def->breaker,
-                                                             resilience::to_string(permit.rejected_state()),
-                                                             permit.retry_after() > Duration::zero()
-                                                                 ? fmt::format(" (it may admit again in {})", format_duration(duration_cast<Millis>(permit.retry_after())))
-                                                                 : std::string())));
+        s.breaker_wait = permit.retry_after();  // a retry waits at least until it may admit again
+        return fail_now(Error(
+            errc::unavailable,
+            fmt::format("breaker {} is {}: the attempt was not made{}", s.def->breaker, resilience::to_string(permit.rejected_state()),
+                        permit.retry_after() > Duration::zero()
+                            ? fmt::format(" (it may admit again in {})", format_duration(duration_cast<Millis>(permit.retry_after())))
+                            : std::string())));
       }
+      s.breaker_wait = Duration{0};
       at.breaker = std::move(*breaker);
       at.permit = std::move(permit);
     }
@@ -807,8 +818,8 @@ struct WorkflowEngine::Impl {
       const auto elapsed = now - a.started;
       if (how == RunState::succeeded)
         a.permit.success(elapsed);
-      else if (how == RunState::cancelled)
-        a.permit.ignore();  // stopped by someone, not failed by what it calls
+      else if (how == RunState::cancelled || r.cancelling)
+        a.permit.ignore();  // stopped by someone or by the run's deadline, not failed by what it calls
       else
         a.permit.failure(elapsed);
     }
@@ -824,7 +835,8 @@ struct WorkflowEngine::Impl {
       auto d = s.retry->on_failure(error, now);
       if (d.retry) {
         s.state = RunState::queued;
-        s.not_before = now + d.delay;
+        s.not_before = now + std::max<Duration>(d.delay, s.breaker_wait);
+        s.breaker_wait = Duration{0};
         s.reason =
             fmt::format("attempt {} {}: {}; {}", s.attempts, how == RunState::timed_out ? "timed out" : "failed", err_text, d.explanation);
         note_step(r, s);

@@ -739,7 +739,9 @@ TEST_CASE("http client: query-only targets, any verb, HEAD without a body, and b
   CHECK_THAT(automation::detail::perform_http(call, no).error().message, Catch::Contains("has no host"));
 }
 
-TEST_CASE("engine: a step's breaker opens after 5 failures in a row, then its attempts are not made until it half-opens, and it is shared through the store") {
+TEST_CASE(
+    "engine: a step's breaker opens after 5 failures in a row, then its attempts are not made until it half-opens, and it is shared "
+    "through the store") {
   Fixture f;
   int calls = 0;
   bool down = true;
@@ -748,7 +750,8 @@ TEST_CASE("engine: a step's breaker opens after 5 failures in a row, then its at
     if (down) return fail(errc::unavailable, "upstream is down");
     return {};
   });
-  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"pull","steps":[{"id":"get","callback":"upstream","breaker":"upstream"}]})json")));
+  REQUIRE(
+      f.engine->register_workflow(parse(R"json({"name":"pull","steps":[{"id":"get","callback":"upstream","breaker":"upstream"}]})json")));
   for (int i = 0; i < 5; ++i) CHECK(f.finish(*f.engine->start("pull")).state == RunState::failed);
   CHECK(calls == 5);
   // Open: the sixth run's attempt is not made, and says why.
@@ -769,11 +772,49 @@ TEST_CASE("engine: a step's breaker opens after 5 failures in a row, then its at
   CHECK(f.store.get_breaker("upstream").value()->state == "closed");
 }
 
-TEST_CASE("definition: a step's breaker is read, written back, and a bad name is refused with its path") {
+TEST_CASE("definition: a step's breaker is read, written back, and a bad name is refused with its path, parsed or built in C++") {
   auto w = parse(R"json({"name":"x","steps":[{"id":"a","run":["true"],"breaker":"payments:eu"}]})json");
   CHECK(w.steps[0].breaker == "payments:eu");
-  CHECK(to_json(w).find("\"breaker\":\"payments:eu\"") != std::string::npos);
+  auto again = parse_workflow(to_json(w));
+  REQUIRE(again);
+  CHECK(again->steps[0].breaker == "payments:eu");
   auto bad = parse_workflow(R"json({"name":"x","steps":[{"id":"a","run":["true"],"breaker":"no spaces"}]})json");
   REQUIRE_FALSE(bad);
   CHECK_THAT(bad.error().message, Catch::Contains("$.steps[0].breaker"));
+  w.steps[0].breaker = std::string(101, 'b');  // built in C++
+  auto checked = validate(w);
+  REQUIRE_FALSE(checked);
+  CHECK_THAT(checked.error().message, Catch::Contains("$.steps[0].breaker"));
+}
+
+TEST_CASE("engine: a retry after a breaker's refusal waits until it may admit again, and a failure on the engine's side is not counted") {
+  Fixture f;
+  int calls = 0;
+  f.engine->register_callback("down", [&](StepContext&) -> Result<void> {
+    ++calls;
+    return fail(errc::unavailable, "down");
+  });
+  // A callback nobody registered fails the step five times without touching the breaker.
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"typo","steps":[{"id":"s","callback":"dwon","breaker":"svc"}]})json")));
+  for (int i = 0; i < 5; ++i) CHECK(f.finish(*f.engine->start("typo")).state == RunState::failed);
+  REQUIRE(f.store.get_breaker("svc").value());
+  CHECK(f.store.get_breaker("svc").value()->state == "closed");
+  // Five real failures open it; a run with retries then waits for it rather than spending them.
+  REQUIRE(f.engine->register_workflow(parse(R"json({"name":"pull","steps":[{"id":"s","callback":"down","breaker":"svc"}]})json")));
+  for (int i = 0; i < 5; ++i) CHECK(f.finish(*f.engine->start("pull")).state == RunState::failed);
+  CHECK(f.store.get_breaker("svc").value()->state == "open");
+  REQUIRE(f.engine->register_workflow(parse(
+      R"json({"name":"patient","steps":[{"id":"s","callback":"down","breaker":"svc","retry":{"max_attempts":2,"initial_delay":"1s"}}]})json")));
+  auto id = f.engine->start("patient");
+  f.engine->poll();
+  CHECK(calls == 5);  // refused, not called
+  CHECK(f.step(*id, "s").state == RunState::queued);
+  f.clock.advance(2s);  // past the policy's 1 s: still waiting for the breaker's 60 s
+  f.engine->poll();
+  CHECK(calls == 5);
+  CHECK(f.step(*id, "s").state == RunState::queued);
+  f.clock.advance(59s);  // half-open: the retry is the probe
+  CHECK(f.finish(*id).state == RunState::failed);
+  CHECK(calls == 6);
+  CHECK(f.step(*id, "s").attempts == 2);
 }
