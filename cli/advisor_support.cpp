@@ -3,8 +3,8 @@
 #include "delivery_support.hpp"
 
 #include <automation/core/json.hpp>
-#include <automation/forecast/forecaster.hpp>
 #include <automation/core/time.hpp>
+#include <automation/forecast/forecaster.hpp>
 
 #include <fmt/format.h>
 #include <boost/json.hpp>
