@@ -13,6 +13,7 @@
 
 #include "dashboard_assets.hpp"
 #include "detail/json_fields.hpp"
+#include "detail/names.hpp"
 #include "openapi_json.hpp"
 
 #include <fmt/format.h>
@@ -1045,15 +1046,8 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
   s_.live = std::make_shared<rt::WebSocketChannel>(
       [this, keep](const HttpRequest& q) -> std::optional<HttpResponse> {
         std::string authorization = q.header("authorization");
-        const auto offered = q.header("sec-websocket-protocol");
-        for (std::size_t start = 0; authorization.empty() && start < offered.size();) {
-          auto end = offered.find(',', start);
-          if (end == std::string::npos) end = offered.size();
-          auto item = std::string_view(offered).substr(start, end - start);
-          while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-          if (item.starts_with("bearer.")) authorization = "Bearer " + std::string(item.substr(7));
-          start = end + 1;
-        }
+        for (const auto item : automation::detail::comma_list(q.header("sec-websocket-protocol")))
+          if (authorization.empty() && item.starts_with("bearer.")) authorization = "Bearer " + std::string(item.substr(7));
         auto who = access_.authenticate(authorization, rt::CallContext{q.remote, q.correlation_id});
         if (!who) {
           if (!who.error().is(errc::unauthenticated)) return HttpResponse::error(503, "unavailable", who.error().message);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include "detail/names.hpp"
+
 #include <charconv>
 
 namespace autoctl {
@@ -12,31 +14,14 @@ namespace st = automation::storage;
 namespace bj = boost::json;
 using automation::errc;
 using automation::Result;
-
-namespace {
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    auto item = text.substr(start, end - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-    start = end + 1;
-  }
-  return out;
-}
-
-}  // namespace
+namespace detail = automation::detail;
 
 Result<rg::DiscoveryOptions> discovery_options(const automation::Config& config) {
   rg::DiscoveryOptions o;
-  o.hosts = split(config.discovery.hosts);
+  o.hosts.clear();
+  for (const auto h : detail::comma_list(config.discovery.hosts)) o.hosts.emplace_back(h);
   o.ports.clear();
-  for (const auto& p : split(config.discovery.ports)) {
+  for (const auto p : detail::comma_list(config.discovery.ports)) {
     int port = 0;
     auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
     if (ec != std::errc{} || end != p.data() + p.size() || port < 1 || port > 65535)

@@ -1,7 +1,7 @@
 #pragma once
 // Small text helpers for parsers: an enum from its name, for every enum with a to_string() found by
 // ADL (one loop and one error message: "unknown task outcome \"x\" (use success, failure, timeout or
-// cancelled)"), a did-you-mean suggestion, trimming and splitting into words.
+// cancelled)"), a did-you-mean suggestion, trimming, and splitting into words or comma-separated items.
 #include <automation/core/error.hpp>
 
 #include <fmt/format.h>
@@ -27,6 +27,18 @@ inline std::string_view trim(std::string_view s) noexcept {
 inline std::string_view address_of(std::string_view source) noexcept {
   const auto colon = source.rfind(':');
   return colon == std::string_view::npos || source.ends_with(']') ? source : source.substr(0, colon);
+}
+
+/// The comma-separated items of `s`, each trimmed, empty ones left out ("a, b,,c" -> a, b, c): lists
+/// in a configuration value, a header (Sec-WebSocket-Protocol), recipients.
+inline std::vector<std::string_view> comma_list(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (std::size_t start = 0; start <= s.size();) {
+    const auto end = std::min(s.find(',', start), s.size());
+    if (const auto item = trim(s.substr(start, end - start)); !item.empty()) out.push_back(item);
+    start = end + 1;
+  }
+  return out;
 }
 
 /// The white-space separated words of `s`.

@@ -39,13 +39,8 @@ std::string_view to_string(TargetKind k) noexcept {
 namespace {
 
 std::vector<std::string> split_recipients(std::string_view text) {
-  std::vector<std::string> out;
-  for (std::size_t start = 0; start <= text.size();) {
-    const auto end = std::min(text.find(',', start), text.size());
-    if (const auto item = automation::detail::trim(text.substr(start, end - start)); !item.empty()) out.emplace_back(item);
-    start = end + 1;
-  }
-  return out;
+  const auto items = automation::detail::comma_list(text);
+  return {items.begin(), items.end()};
 }
 
 std::string base64_lines(std::string_view in) {

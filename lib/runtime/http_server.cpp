@@ -6,6 +6,7 @@
 #include <automation/runtime/http_server.hpp>
 
 #include "detail/clean_text.hpp"
+#include "detail/names.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/bind_executor.hpp>
@@ -247,16 +248,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));  // pings a silent client, drops a dead one
     // The subprotocol is echoed only when the client offered it (a browser refuses any other).
     bool offered = false;
-    const auto protocols = std::string(req[http::field::sec_websocket_protocol]);
-    for (std::size_t start = 0; start <= protocols.size() && !channel_->subprotocol.empty();) {
-      auto end = protocols.find(',', start);
-      if (end == std::string::npos) end = protocols.size();
-      auto item = std::string_view(protocols).substr(start, end - start);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-      offered = offered || item == channel_->subprotocol;
-      start = end + 1;
-    }
+    if (!channel_->subprotocol.empty())
+      for (const auto item : detail::comma_list(req[http::field::sec_websocket_protocol]))
+        offered = offered || item == channel_->subprotocol;
     ws_.set_option(websocket::stream_base::decorator([p = offered ? channel_->subprotocol : std::string()](websocket::response_type& res) {
       res.set(http::field::server, "automation");
       if (!p.empty()) res.set(http::field::sec_websocket_protocol, p);
