@@ -1046,7 +1046,8 @@ rt::Router Api::routes(const std::shared_ptr<Api>& self) {
   s_.live = std::make_shared<rt::WebSocketChannel>(
       [this, keep](const HttpRequest& q) -> std::optional<HttpResponse> {
         std::string authorization = q.header("authorization");
-        for (const auto item : automation::detail::comma_list(q.header("sec-websocket-protocol")))
+        const std::string offered = q.header("sec-websocket-protocol");  // outlives the views into it
+        for (const auto item : automation::detail::comma_list(offered))
           if (authorization.empty() && item.starts_with("bearer.")) authorization = "Bearer " + std::string(item.substr(7));
         auto who = access_.authenticate(authorization, rt::CallContext{q.remote, q.correlation_id});
         if (!who) {
