@@ -1,9 +1,7 @@
 #include <automation/core/files.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
-#include <automation/forecast/forecast.hpp>
 #include <automation/intelligence/advisor.hpp>
-#include <automation/workflow/builtins.hpp>
 
 #include "detail/hash.hpp"
 
@@ -14,7 +12,6 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <numeric>
 #include <set>
 
 namespace automation::intelligence {
@@ -354,20 +351,24 @@ Result<void> reliability_suggestions(st::Store& store, std::span<const wf::Workf
     if (!runs) return runs.error();
     std::reverse(runs->begin(), runs->end());
     std::map<std::string, StepStats> stats;
-    std::map<std::string, bj::value> parsed;  // definition text -> JSON, runs share few definitions
+    // Definition text -> the ids of its steps whose settings are the current ones: runs share few
+    // definitions, so each is compared once, not once per run and step.
+    std::map<std::string, std::set<std::string>> same_as_now;
     for (const auto& run : *runs) {
       if (!st::is_final(run.state)) continue;
-      auto it = parsed.find(run.definition);
-      if (it == parsed.end()) {
-        auto v = json::parse(run.definition, "run definition");
-        it = parsed.emplace(run.definition, v ? std::move(*v) : bj::value()).first;
+      auto it = same_as_now.find(run.definition);
+      if (it == same_as_now.end()) {
+        std::set<std::string> ids;
+        if (auto then = json::parse(run.definition, "run definition"))
+          for (const auto& def : w.steps)
+            if (const auto* a = step_json(*then, def.id), *b = step_json(current, def.id); a && b && same_settings(*a, *b))
+              ids.insert(def.id);
+        it = same_as_now.emplace(run.definition, std::move(ids)).first;
       }
       auto steps = store.run_steps(run.id);
       if (!steps) return steps.error();
       for (const auto& step : *steps) {
-        const auto* then = step_json(it->second, step.step);
-        const auto* nowdef = step_json(current, step.step);
-        if (!then || !nowdef || !same_settings(*then, *nowdef)) continue;
+        if (!it->second.contains(step.step)) continue;
         if (step.state == st::RunState::skipped || step.state == st::RunState::queued || step.state == st::RunState::running ||
             step.state == st::RunState::cancelled || step.state == st::RunState::interrupted)
           continue;
