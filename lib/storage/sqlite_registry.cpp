@@ -11,9 +11,12 @@ namespace automation::storage {
 
 namespace {
 
-constexpr std::string_view kNodeColumns =
-    "id, kind, address, source, services, depends_on, labels, state, reason, registered_ms, last_seen_ms, state_since_ms, ttl_ms, "
-    "updated_by, version";
+// The columns read_node() and read_scan() read, in their order; string literals, because the
+// statement cache keys on the SQL text's address.
+#define AUTOMATION_NODE_COLUMNS                                                                                                   \
+  "id, kind, address, source, services, depends_on, labels, state, reason, registered_ms, last_seen_ms, state_since_ms, ttl_ms, " \
+  "updated_by, version"
+#define AUTOMATION_SCAN_COLUMNS "id, started_ms, finished_ms, actor, reason, targets, found, added, lost, error"
 
 NodeRecord read_node(const sq::Statement& st) {
   NodeRecord r;
@@ -35,8 +38,6 @@ NodeRecord read_node(const sq::Statement& st) {
   return r;
 }
 
-constexpr std::string_view kScanColumns = "id, started_ms, finished_ms, actor, reason, targets, found, added, lost, error";
-
 ScanRecord read_scan(const sq::Statement& st) {
   ScanRecord r;
   r.id = st.int64(0);
@@ -57,9 +58,7 @@ ScanRecord read_scan(const sq::Statement& st) {
 Result<std::optional<NodeRecord>> SqliteStore::get_node(std::string_view id) {
   std::lock_guard lock(impl_->mu);
   if (auto c = impl_->ensure_current(); !c) return c.error();
-  auto st = impl_->cached(
-      "SELECT id, kind, address, source, services, depends_on, labels, state, reason, registered_ms, last_seen_ms, state_since_ms, ttl_ms, "
-      "updated_by, version FROM registry_nodes WHERE id = ?1");
+  auto st = impl_->cached("SELECT " AUTOMATION_NODE_COLUMNS " FROM registry_nodes WHERE id = ?1");
   if (!st) return st.error();
   auto& q = **st;
   q.bind(1, id);
@@ -74,15 +73,20 @@ Result<std::optional<NodeRecord>> SqliteStore::get_node(std::string_view id) {
 Result<std::vector<NodeRecord>> SqliteStore::list_nodes() {
   std::lock_guard lock(impl_->mu);
   if (auto c = impl_->ensure_current(); !c) return c.error();
-  auto st = impl_->db.prepare(fmt::format("SELECT {} FROM registry_nodes ORDER BY id", kNodeColumns));
+  auto st = impl_->cached("SELECT " AUTOMATION_NODE_COLUMNS " FROM registry_nodes ORDER BY id");
   if (!st) return st.error();
+  auto& q = **st;
   std::vector<NodeRecord> out;
   for (;;) {
-    auto row = st->step("list nodes");
-    if (!row) return row.error();
+    auto row = q.step("list nodes");
+    if (!row) {
+      q.reset();
+      return row.error();
+    }
     if (!*row) break;
-    out.push_back(read_node(*st));
+    out.push_back(read_node(q));
   }
+  q.reset();
   return out;
 }
 
@@ -178,9 +182,7 @@ Result<std::int64_t> SqliteStore::append_scan(const ScanRecord& r) {
 Result<std::vector<ScanRecord>> SqliteStore::list_scans(std::size_t limit, std::int64_t before_id) {
   std::lock_guard lock(impl_->mu);
   if (auto c = impl_->ensure_current(); !c) return c.error();
-  auto st = impl_->cached(
-      "SELECT id, started_ms, finished_ms, actor, reason, targets, found, added, lost, error FROM discovery_scans "
-      "WHERE id < ?1 ORDER BY id DESC LIMIT ?2");
+  auto st = impl_->cached("SELECT " AUTOMATION_SCAN_COLUMNS " FROM discovery_scans WHERE id < ?1 ORDER BY id DESC LIMIT ?2");
   if (!st) return st.error();
   auto& q = **st;
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
