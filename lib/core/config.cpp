@@ -201,20 +201,10 @@ const std::vector<KeyDef>& defs() {
                  false);
     text_key("alerts.rules_file", "AUTOMATION_ALERTS_RULES_FILE", &Config::alerts, &AlertsConfig::rules_file,
              "alert rules (JSON); while it does not exist the seed's thresholds apply", {}, Shown::plain);
-    auto alerts_duration = [&v](std::string name, std::string env, Millis AlertsConfig::*m, std::string desc) {
-      v.push_back({"alerts." + name,
-                   std::move(env),
-                   Kind::duration,
-                   std::move(desc),
-                   {},
-                   -INFINITY,
-                   INFINITY,
-                   [m](Config& c, const Value& x) { c.alerts.*m = std::get<Millis>(x); },
-                   [m](const Config& c) { return boost::json::value(format_duration(c.alerts.*m)); }});
-    };
-    alerts_duration("interval", "AUTOMATION_ALERTS_INTERVAL", &AlertsConfig::interval,
-                    "how often metrics are sampled and alert rules evaluated");
-    alerts_duration("staleness", "AUTOMATION_ALERTS_STALENESS", &AlertsConfig::staleness, "a metric sample older than this is no data");
+    duration_key("alerts.interval", "AUTOMATION_ALERTS_INTERVAL", &Config::alerts, &AlertsConfig::interval,
+                 "how often metrics are sampled and alert rules evaluated");
+    duration_key("alerts.staleness", "AUTOMATION_ALERTS_STALENESS", &Config::alerts, &AlertsConfig::staleness,
+                 "a metric sample older than this is no data");
     text_key("scaling.resources_file", "AUTOMATION_SCALING_RESOURCES_FILE", &Config::scaling, &ScalingConfig::resources_file,
              "scaled resources with their policies and actuators (JSON); while it does not exist there are none", {}, Shown::plain);
     text_key("scaling.state_dir", "AUTOMATION_SCALING_STATE_DIR", &Config::scaling, &ScalingConfig::state_dir,

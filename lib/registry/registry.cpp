@@ -37,14 +37,6 @@ bj::array services_json(const std::vector<ServiceInfo>& services) {
   return out;
 }
 
-bj::object labels_json(const std::map<std::string, std::string>& labels) {
-  bj::object o;
-  for (const auto& [k, v] : labels) o[k] = v;
-  return o;
-}
-
-std::string seconds(Millis d) { return format_duration(d); }
-
 }  // namespace
 
 Result<Registration> parse_registration(std::string_view id, const bj::object& body) {
@@ -126,7 +118,7 @@ Result<NodeRecord> Registry::register_node(const Registration& registration, std
     n.source = "registered";
     n.services = json::dump(services_json(registration.services));
     n.depends_on = json::dump(bj::value_from(registration.depends_on));
-    n.labels = json::dump(labels_json(registration.labels));
+    n.labels = json::dump(bj::value_from(registration.labels));
     n.state = "up";
     n.reason = *old ? "registered again" : "registered";
     n.registered = *old ? (*old)->registered : now;
@@ -191,7 +183,7 @@ Result<std::vector<Transition>> Registry::expire() {
     NodeRecord down = n;
     down.state = "down";
     down.state_since = now;
-    down.reason = fmt::format("no heartbeat for {} (ttl {})", seconds(silent), seconds(n.ttl));
+    down.reason = fmt::format("no heartbeat for {} (ttl {})", format_duration(silent), format_duration(n.ttl));
     down.updated_by = "registry";
     auto version = store_.put_node(down, n.version);
     if (!version) {

@@ -138,8 +138,7 @@ Result<void> Router::add(std::string method, std::string pattern, Handler handle
 
 Result<void> Router::add_websocket(std::string path, std::shared_ptr<WebSocketChannel> channel) {
   if (path.empty() || path.front() != '/') return fail(errc::invalid_argument, fmt::format("websocket \"{}\" must start with '/'", path));
-  for (const auto& [p, c] : websockets_)
-    if (p == path) return fail(errc::invalid_argument, fmt::format("websocket {} is added twice", path));
+  if (websocket(path)) return fail(errc::invalid_argument, fmt::format("websocket {} is added twice", path));
   websockets_.emplace_back(std::move(path), std::move(channel));
   return {};
 }

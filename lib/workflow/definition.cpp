@@ -1,6 +1,7 @@
 #include <automation/core/files.hpp>
 #include <automation/core/json.hpp>
 #include <automation/core/time.hpp>
+#include <automation/storage/store.hpp>
 #include <automation/workflow/definition.hpp>
 #include <detail/json_checker.hpp>
 #include <detail/names.hpp>
@@ -212,9 +213,8 @@ void check_structure(const WorkflowDefinition& w, Checker& c, bool parsed) {
     const auto& s = w.steps[i];
     const std::string p = fmt::format("$.steps[{}]", i);
     if (parsed && s.id.empty()) continue;
-    if (!s.breaker.empty() && (s.breaker.size() > 100 || !std::all_of(s.breaker.begin(), s.breaker.end(), [](char ch) {
-                                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' || ch == ':';
-                               })))
+    // A breaker's name is spelled as an event's (letters, digits and . _ - :).
+    if (!s.breaker.empty() && (s.breaker.size() > 100 || !storage::is_event_name(s.breaker)))
       c.add(p + ".breaker", fmt::format("\"{}\" is not a breaker name (letters, digits and _ - . :, at most 100)", s.breaker));
     if (!valid_id(s.id))
       c.add(p + ".id", fmt::format("\"{}\" must be letters, digits, '-' or '_'", s.id));
