@@ -102,6 +102,11 @@ class Context {
   /// Prints a document (a local operation's, or a daemon's answer): as JSON with --json, else with
   /// `text`; its error otherwise. An exit code.
   int print_document(const automation::Result<boost::json::object>& doc, const std::function<void(const boost::json::object&)>& text) const;
+  /// A daemon's answer printed as print_document() does (an answer that is not an object is an error).
+  int print_answer(const automation::Result<boost::json::value>& answer,
+                   const std::function<void(const boost::json::object&)>& text) const {
+    return print_document(object_of(answer), text);
+  }
   /// A daemon's answer as an object (errc::internal when it is another JSON value).
   static automation::Result<boost::json::object> object_of(const automation::Result<boost::json::value>& answer);
 };

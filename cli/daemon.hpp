@@ -63,7 +63,6 @@ class Workflows {
   bool accepting() const noexcept;
   /// Whether schedules fire (an operator may stop the scheduler while runs go on); wakes the driver.
   void set_firing(bool on);
-  bool firing() const noexcept { return firing_; }
   /// Runs this engine has in hand now.
   std::size_t active() const noexcept { return active_.load(); }
   /// Called on the driver thread with each run this engine finishes.

@@ -84,14 +84,6 @@ void print_scan(const bj::object& s) {
   }
 }
 
-int show(Context& ctx, const Result<bj::object>& doc, const std::function<void(const bj::object&)>& printer) {
-  return ctx.print_document(doc, printer);
-}
-
-int show_remote(Context& ctx, const Result<bj::value>& answer, const std::function<void(const bj::object&)>& printer) {
-  return ctx.print_document(Context::object_of(answer), printer);
-}
-
 const std::string kNodes = "/api/v1/automation/registry/nodes/";
 
 Result<bj::object> registration_body(const RegistryOptions& o) {
@@ -145,15 +137,15 @@ int run_registry(Context& ctx, const std::string& action, const RegistryOptions&
   const std::string path = kNodes + Context::encode(o.id);
   if (ctx.remote()) {
     if (action == "list")
-      return show_remote(ctx, ctx.api("GET", "/api/v1/automation/registry/nodes"), [](auto& d) { print_nodes(d, "nodes"); });
-    if (action == "show") return show_remote(ctx, ctx.api("GET", path), print_node);
-    if (action == "topology") return show_remote(ctx, ctx.api("GET", "/api/v1/automation/registry/topology"), print_topology);
-    if (action == "heartbeat") return show_remote(ctx, ctx.api("POST", path + "/heartbeat"), print_node);
+      return ctx.print_answer(ctx.api("GET", "/api/v1/automation/registry/nodes"), [](auto& d) { print_nodes(d, "nodes"); });
+    if (action == "show") return ctx.print_answer(ctx.api("GET", path), print_node);
+    if (action == "topology") return ctx.print_answer(ctx.api("GET", "/api/v1/automation/registry/topology"), print_topology);
+    if (action == "heartbeat") return ctx.print_answer(ctx.api("POST", path + "/heartbeat"), print_node);
     if (action == "remove") return ctx.print_api(ctx.api("DELETE", path));
     if (action == "register") {
       auto body = registration_body(o);
       if (!body) return ctx.error(body.error());
-      return show_remote(ctx, ctx.api("POST", path, bj::value(*body)), print_node);
+      return ctx.print_answer(ctx.api("POST", path, bj::value(*body)), print_node);
     }
   }
   const bool writes = action == "register" || action == "heartbeat" || action == "remove" || action == "expire";
@@ -161,12 +153,12 @@ int run_registry(Context& ctx, const std::string& action, const RegistryOptions&
   if (!store) return ctx.error(store.error());
   const auto& clock = automation::SystemClock::instance();
   rg::Registry registry(**store, clock, registry_options(ctx.config));
-  if (action == "list") return show(ctx, nodes_json(**store), [](auto& d) { print_nodes(d, "nodes"); });
-  if (action == "show") return show(ctx, node_json(**store, o.id), print_node);
-  if (action == "topology") return show(ctx, topology_json(registry), print_topology);
+  if (action == "list") return ctx.print_document(nodes_json(**store), [](auto& d) { print_nodes(d, "nodes"); });
+  if (action == "show") return ctx.print_document(node_json(**store, o.id), print_node);
+  if (action == "topology") return ctx.print_document(topology_json(registry), print_topology);
   if (action == "heartbeat") {
     auto n = registry.heartbeat(o.id, ctx.actor());
-    return show(ctx, n ? Result<bj::object>(rg::to_json(*n)) : Result<bj::object>(n.error()), print_node);
+    return ctx.print_document(n ? Result<bj::object>(rg::to_json(*n)) : Result<bj::object>(n.error()), print_node);
   }
   if (action == "register") {
     auto body = registration_body(o);
@@ -174,14 +166,14 @@ int run_registry(Context& ctx, const std::string& action, const RegistryOptions&
     auto n = register_node_json(registry, o.id, *body, ctx.actor());
     ctx.audit(**store, "registry.register", "node:" + o.id, n ? st::AuditOutcome::success : st::AuditOutcome::failure,
               n ? "registered from the command line" : n.error().message, bj::object{{"registration", *body}});
-    return show(ctx, n, print_node);
+    return ctx.print_document(n, print_node);
   }
   if (action == "remove") {
     auto removed = registry.deregister(o.id);
     if (!removed) return ctx.error(removed.error());
     if (!*removed) return ctx.error(automation::fail(errc::not_found, fmt::format("no node \"{}\" in the registry", o.id)));
     ctx.audit(**store, "registry.remove", "node:" + o.id, st::AuditOutcome::success, "removed from the command line", {});
-    return show(ctx, Result<bj::object>(bj::object{{"removed", o.id}}), [&](auto&) { fmt::print("node {} removed\n", o.id); });
+    return ctx.print_document(Result<bj::object>(bj::object{{"removed", o.id}}), [&](auto&) { fmt::print("node {} removed\n", o.id); });
   }
   // expire
   auto down = registry.expire();
@@ -191,7 +183,7 @@ int run_registry(Context& ctx, const std::string& action, const RegistryOptions&
   if (!down->empty())
     ctx.audit(**store, "registry.expire", "registry", st::AuditOutcome::success, fmt::format("{} silent nodes marked down", down->size()),
               bj::object{{"down", marked}});
-  return show(ctx, Result<bj::object>(bj::object{{"down", std::move(marked)}}), [](const bj::object& d) {
+  return ctx.print_document(Result<bj::object>(bj::object{{"down", std::move(marked)}}), [](const bj::object& d) {
     const auto& list = d.at("down").as_array();
     if (list.empty()) fmt::print("every node with a ttl has sent a heartbeat in time\n");
     for (const auto& t : list) fmt::print("{} is down: {}\n", text(t.as_object(), "node"), text(t.as_object(), "reason"));
@@ -203,11 +195,10 @@ int run_discovery(Context& ctx, const std::string& action, const RegistryOptions
     if (!o.hosts.empty() || !o.ports.empty())
       return ctx.error(
           automation::fail(errc::invalid_argument, "--host and --port scan from here; the daemon scans what its discovery.* says"));
-    if (action == "scan") return show_remote(ctx, ctx.api("POST", "/api/v1/automation/discovery/scan"), print_scan);
+    if (action == "scan") return ctx.print_answer(ctx.api("POST", "/api/v1/automation/discovery/scan"), print_scan);
     if (action == "services")
-      return show_remote(ctx, ctx.api("GET", "/api/v1/automation/discovery/services"), [](auto& d) { print_nodes(d, "discovered"); });
-    return show_remote(
-        ctx,
+      return ctx.print_answer(ctx.api("GET", "/api/v1/automation/discovery/services"), [](auto& d) { print_nodes(d, "discovered"); });
+    return ctx.print_answer(
         ctx.api("GET", "/api/v1/automation/discovery/history" +
                            Context::query({{"limit", std::to_string(o.limit)}, {"before", o.before ? std::to_string(o.before) : ""}})),
         [](const bj::object& d) {
@@ -216,9 +207,9 @@ int run_discovery(Context& ctx, const std::string& action, const RegistryOptions
   }
   auto store = action == "scan" ? ctx.open_store(Context::Access::write) : ctx.open_store_or_empty();
   if (!store) return ctx.error(store.error());
-  if (action == "services") return show(ctx, discovered_json(**store), [](auto& d) { print_nodes(d, "discovered"); });
+  if (action == "services") return ctx.print_document(discovered_json(**store), [](auto& d) { print_nodes(d, "discovered"); });
   if (action == "history")
-    return show(ctx, scans_json(**store, o.limit, o.before), [](const bj::object& d) {
+    return ctx.print_document(scans_json(**store, o.limit, o.before), [](const bj::object& d) {
       if (d.at("scans").as_array().empty()) fmt::print("no scans yet\n");
       for (const auto& s : d.at("scans").as_array()) print_scan(s.as_object());
     });
@@ -233,7 +224,7 @@ int run_discovery(Context& ctx, const std::string& action, const RegistryOptions
             scan ? fmt::format("scan {} from the command line", scan->id) : scan.error().message,
             bj::object{{"hosts", bj::value_from(options->hosts)}, {"ports", bj::value_from(options->ports)}});
   if (!scan) return ctx.error(scan.error());
-  return show(ctx, Result<bj::object>(rg::to_json(*scan)), print_scan);
+  return ctx.print_document(Result<bj::object>(rg::to_json(*scan)), print_scan);
 }
 
 }  // namespace

@@ -18,8 +18,6 @@ struct ServicesOptions {
   std::string name, reason;
 };
 
-std::string str(const bj::object& o, std::string_view key) { return field_text(o, key); }
-
 int run_services(Context& ctx, const std::string& action, const ServicesOptions& o) {
   if (!ctx.remote())
     return ctx.error(automation::fail(
@@ -29,48 +27,36 @@ int run_services(Context& ctx, const std::string& action, const ServicesOptions&
   if (action == "start" || action == "stop") {
     bj::object body;
     if (!o.reason.empty()) body["reason"] = o.reason;
-    auto doc = ctx.api("POST", fmt::format("/api/v1/services/{}/{}", Context::encode(o.name), action), bj::value(body));
-    if (!doc) return ctx.error(doc.error());
-    if (ctx.global.json)
-      ctx.print_json(*doc);
-    else
-      fmt::print("{} is {}{}\n", o.name, str(doc->as_object(), "state"), doc->at("changed").as_bool() ? "" : " (it already was)");
-    return ex_ok;
+    return ctx.print_answer(
+        ctx.api("POST", fmt::format("/api/v1/services/{}/{}", Context::encode(o.name), action), bj::value(body)), [&](const bj::object& d) {
+          fmt::print("{} is {}{}\n", o.name, field_text(d, "state"), d.at("changed").as_bool() ? "" : " (it already was)");
+        });
   }
   if (action == "health") {
-    auto doc = ctx.api("GET", "/api/v1/services/health");
-    if (!doc) return ctx.error(doc.error());
-    if (ctx.global.json) {
-      ctx.print_json(*doc);
-    } else {
-      for (const auto& v : doc->at("services").as_array()) {
+    const auto doc = Context::object_of(ctx.api("GET", "/api/v1/services/health"));
+    const int rc = ctx.print_document(doc, [](const bj::object& d) {
+      for (const auto& v : d.at("services").as_array()) {
         const auto& s = v.as_object();
-        fmt::print("{:<4} {:<14} {:<10} {:<8} {}\n", s.at("healthy").as_bool() ? "ok" : "FAIL", str(s, "name"), str(s, "kind"),
-                   str(s, "state"), str(s, "reason"));
+        fmt::print("{:<4} {:<14} {:<10} {:<8} {}\n", s.at("healthy").as_bool() ? "ok" : "FAIL", field_text(s, "name"),
+                   field_text(s, "kind"), field_text(s, "state"), field_text(s, "reason"));
       }
-    }
-    return doc->at("healthy").as_bool() ? ex_ok : ex_no;
+    });
+    return rc == ex_ok && !doc->at("healthy").as_bool() ? ex_no : rc;
   }
-  auto doc = ctx.api("GET", "/api/v1/status");
-  if (!doc) return ctx.error(doc.error());
-  if (ctx.global.json) {
-    ctx.print_json(*doc);
-  } else {
-    const auto& d = doc->as_object();
-    fmt::print("autoctl {} (pid {}), up {} s, {}\n", str(d, "version"), str(d, "pid"), str(d, "uptime_seconds"),
+  return ctx.print_answer(ctx.api("GET", "/api/v1/status"), [](const bj::object& d) {
+    fmt::print("autoctl {} (pid {}), up {} s, {}\n", field_text(d, "version"), field_text(d, "pid"), field_text(d, "uptime_seconds"),
                d.at("ready").as_bool() ? "ready" : "not ready");
     for (const auto& [name, c] : d.at("components").as_object()) {
       const auto& o = c.as_object();
-      fmt::print("  {:<12} {:<9} {}\n", std::string_view(name), str(o, "state"),
-                 o.contains("stopped") ? str(o, "stopped") : str(o, "error"));
+      fmt::print("  {:<12} {:<9} {}\n", std::string_view(name), field_text(o, "state"),
+                 o.contains("stopped") ? field_text(o, "stopped") : field_text(o, "error"));
     }
     for (const auto& v : d.at("services").as_array()) {
       const auto& s = v.as_object();
-      fmt::print("  {:<12} {:<9} supervised, pid {}, {} starts{}\n", str(s, "name"), str(s, "state"), str(s, "pid"), str(s, "starts"),
-                 s.contains("last_exit") ? ", last exit: " + str(s, "last_exit") : "");
+      fmt::print("  {:<12} {:<9} supervised, pid {}, {} starts{}\n", field_text(s, "name"), field_text(s, "state"), field_text(s, "pid"),
+                 field_text(s, "starts"), s.contains("last_exit") ? ", last exit: " + field_text(s, "last_exit") : "");
     }
-  }
-  return ex_ok;
+  });
 }
 
 }  // namespace

@@ -23,50 +23,43 @@ struct SuggestionOptions {
   std::string id, kind, reason;
 };
 
-std::string str(const bj::object& o, std::string_view key) { return field_text(o, key); }
-
 void print_list(const bj::object& doc) {
   const auto& list = doc.at("suggestions").as_array();
   if (list.empty()) fmt::print("no suggestions: nothing in the history calls for a change\n");
   for (const auto& v : list) {
     const auto& s = v.as_object();
-    fmt::print("{}  {:<8} {}{}\n", str(s, "id"), str(s, "kind"), str(s, "title"), s.at("applicable").as_bool() ? "" : " (advice)");
+    fmt::print("{}  {:<8} {}{}\n", field_text(s, "id"), field_text(s, "kind"), field_text(s, "title"),
+               s.at("applicable").as_bool() ? "" : " (advice)");
   }
 }
 
 void print_one(const bj::object& s) {
-  fmt::print("{} ({}): {}\n\n{}\n\nevidence: {}\n", str(s, "id"), str(s, "kind"), str(s, "title"), str(s, "explanation"),
-             automation::json::pretty(s.at("evidence")));
+  fmt::print("{} ({}): {}\n\n{}\n\nevidence: {}\n", field_text(s, "id"), field_text(s, "kind"), field_text(s, "title"),
+             field_text(s, "explanation"), automation::json::pretty(s.at("evidence")));
   if (s.at("applicable").as_bool())
-    fmt::print("applying it: {}\n  autoctl suggestions apply {}\n", automation::json::pretty(s.at("change")), str(s, "id"));
+    fmt::print("applying it: {}\n  autoctl suggestions apply {}\n", automation::json::pretty(s.at("change")), field_text(s, "id"));
   else
     fmt::print("this is advice: applying it changes nothing here\n");
 }
 
-void print_applied(const bj::object& a) { fmt::print("applied {}: {}\n", str(a, "id"), str(a, "summary")); }
+void print_applied(const bj::object& a) { fmt::print("applied {}: {}\n", field_text(a, "id"), field_text(a, "summary")); }
 
 void print_insights(const bj::object& doc) {
   const auto& list = doc.at("insights").as_array();
   if (list.empty()) fmt::print("no insights: the audit log, task history and runs are empty for the last 30 days\n");
-  for (const auto& v : list) fmt::print("{:<16} {}\n", str(v.as_object(), "kind"), str(v.as_object(), "title"));
+  for (const auto& v : list) fmt::print("{:<16} {}\n", field_text(v.as_object(), "kind"), field_text(v.as_object(), "title"));
 }
-
-int show(Context& ctx, const Result<bj::object>& doc, const std::function<void(const bj::object&)>& printer) {
-  return ctx.print_document(doc, printer);
-}
-
-Result<bj::object> object_of(const Result<bj::value>& answer) { return Context::object_of(answer); }
 
 const std::string kSuggestions = "/api/v1/intelligence/suggestions";
 
 int run_suggestions(Context& ctx, const std::string& action, const SuggestionOptions& o) {
   if (ctx.remote()) {
     const std::string one = kSuggestions + "/" + Context::encode(o.id);
-    if (action == "list") return show(ctx, object_of(ctx.api("GET", kSuggestions + Context::query({{"kind", o.kind}}))), print_list);
-    if (action == "show") return show(ctx, object_of(ctx.api("GET", one)), print_one);
+    if (action == "list") return ctx.print_answer(ctx.api("GET", kSuggestions + Context::query({{"kind", o.kind}})), print_list);
+    if (action == "show") return ctx.print_answer(ctx.api("GET", one), print_one);
     bj::object body;
     if (!o.reason.empty()) body["reason"] = o.reason;
-    return show(ctx, object_of(ctx.api("POST", one + "/apply", bj::value(body))), print_applied);
+    return ctx.print_answer(ctx.api("POST", one + "/apply", bj::value(body)), print_applied);
   }
   auto store = action == "apply" ? ctx.open_store(Context::Access::write) : ctx.open_store_or_empty();
   if (!store) return ctx.error(store.error());
@@ -77,10 +70,10 @@ int run_suggestions(Context& ctx, const std::string& action, const SuggestionOpt
   const auto defs = definitions_of(*catalog, *schedules);
   const auto options = advisor_options(ctx);
   const auto now = automation::SystemClock::instance().now();
-  if (action == "list") return show(ctx, suggestions_json(**store, defs, now, options, o.kind), print_list);
+  if (action == "list") return ctx.print_document(suggestions_json(**store, defs, now, options, o.kind), print_list);
   auto s = find_suggestion(**store, defs, now, options, o.id);
   if (!s) return ctx.error(s.error());
-  if (action == "show") return show(ctx, Result<bj::object>(it::to_json(*s)), print_one);
+  if (action == "show") return ctx.print_document(Result<bj::object>(it::to_json(*s)), print_one);
   auto applied = it::apply(*s, defs.workflows, defs.schedules, ctx.config.workflows_dir, defs.sources);
   bj::object details{{"kind", s->kind}, {"subject", s->subject}, {"title", s->title}, {"change", s->change}};
   if (applied) details["files"] = bj::value_from(applied->files);
@@ -92,14 +85,14 @@ int run_suggestions(Context& ctx, const std::string& action, const SuggestionOpt
   if (!ctx.global.json && !ctx.global.quiet)
     fmt::print(stderr, "autoctl: a running daemon loads {} at its next start; apply through --server to have it load at once\n",
                ctx.config.workflows_dir);
-  return show(ctx, Result<bj::object>(std::move(doc)), print_applied);
+  return ctx.print_document(Result<bj::object>(std::move(doc)), print_applied);
 }
 
 int run_usage(Context& ctx) {
-  if (ctx.remote()) return show(ctx, object_of(ctx.api("GET", "/api/v1/intelligence/insights")), print_insights);
+  if (ctx.remote()) return ctx.print_answer(ctx.api("GET", "/api/v1/intelligence/insights"), print_insights);
   auto store = ctx.open_store_or_empty();
   if (!store) return ctx.error(store.error());
-  return show(ctx, insights_json(**store, automation::SystemClock::instance().now(), advisor_options(ctx)), print_insights);
+  return ctx.print_document(insights_json(**store, automation::SystemClock::instance().now(), advisor_options(ctx)), print_insights);
 }
 
 }  // namespace
