@@ -232,9 +232,9 @@ class Daemon {
   std::shared_ptr<const std::vector<ScheduleEntry>> schedules_;  // under mu_
   std::mutex apply_mu_;                                          // one suggestion applied at a time
   std::unique_ptr<rg::Registry> registry_;
-  automation::registry::DiscoveryOptions discovery_;
-  std::string last_snapshot_;  // the dashboard task's only: what it last pushed, without its time
-  std::string node_id_;        // under mu_: this daemon's own node in the registry ("autoctl-HOST-PORT")
+  std::optional<rg::Discovery> discovery_;  // made (and its options checked) once, at start
+  std::string last_snapshot_;               // the dashboard task's only: what it last pushed, without its time
+  std::string node_id_;                     // under mu_: this daemon's own node in the registry ("autoctl-HOST-PORT")
   std::string node_id() {
     std::lock_guard lock(mu_);
     return node_id_;
@@ -556,8 +556,8 @@ bj::object Daemon::status_json() {
   component("discovery", {{"interval", ctx_.config.discovery.interval > Duration::zero()
                                            ? bj::value(automation::format_duration(ctx_.config.discovery.interval))
                                            : bj::value("off")},
-                          {"hosts", bj::value_from(discovery_.hosts)},
-                          {"ports", bj::value_from(discovery_.ports)}});
+                          {"hosts", bj::value_from(discovery_->options().hosts)},
+                          {"ports", bj::value_from(discovery_->options().ports)}});
   bj::array supervised;
   if (supervisor_)
     for (const auto& name : supervisor_->services())
@@ -689,9 +689,7 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
   services_.definitions = [this] { return definitions(); };
   services_.registry = registry_.get();
   services_.scan = [this](const std::string& actor, const std::string& reason) -> Result<bj::object> {
-    auto d = rg::Discovery::create(*store_, clock_, discovery_);
-    if (!d) return d.error();
-    auto scan = d->scan(actor, reason);
+    auto scan = discovery_->scan(actor, reason);
     if (!scan) return scan.error();
     return rg::to_json(*scan);
   };
@@ -752,9 +750,11 @@ Result<void> Daemon::start_server(const ServeOptions& o) {
 }
 
 Result<void> Daemon::start_registry() {
-  auto discovery = discovery_options(ctx_.config);
-  if (!discovery) return discovery.error();
-  discovery_ = std::move(*discovery);
+  auto options = discovery_options(ctx_.config);
+  if (!options) return options.error();
+  auto discovery = rg::Discovery::create(*store_, clock_, std::move(*options));
+  if (!discovery) return automation::Error(errc::config, discovery.error().message);
+  discovery_.emplace(std::move(*discovery));
   registry_ = std::make_unique<rg::Registry>(*store_, clock_, registry_options(ctx_.config));
   return {};
 }
@@ -782,9 +782,8 @@ void Daemon::start_registry_tasks() {
   if (const auto every = ctx_.config.discovery.interval; every > Duration::zero())
     work_->every("discovery", every, [this, every]() -> Duration {
       if (!running("discovery")) return std::chrono::seconds(1);
-      auto d = rg::Discovery::create(*store_, clock_, discovery_);
-      auto scan = d ? d->scan("discovery", "every " + automation::format_duration(std::chrono::duration_cast<automation::Millis>(every)))
-                    : Result<st::ScanRecord>(d.error());
+      auto scan =
+          discovery_->scan("discovery", "every " + automation::format_duration(std::chrono::duration_cast<automation::Millis>(every)));
       note_error("discovery", scan ? std::string() : scan.error().message);
       if (scan && (scan->added || scan->lost))
         automation::log(automation::LogLevel::info, "discovery",
