@@ -836,17 +836,13 @@ HttpResponse Api::register_node(const HttpRequest& req, const Principal& who) {
 // Not audited (a node beats every few seconds); the node keeps who sent its last one, and a change
 // of state raises an event.
 HttpResponse Api::heartbeat(const HttpRequest& req, const Principal& who) {
-  auto n = s_.registry->heartbeat(req.params.at("id"), who.actor());
-  if (!n) return err(n.error());
-  return ok(automation::registry::to_json(*n));
+  auto doc = heartbeat_json(*s_.registry, req.params.at("id"), who.actor());
+  return doc ? ok(*doc) : err(doc.error());
 }
 
 HttpResponse Api::remove_node(const HttpRequest& req, const Principal&) {
-  const auto& id = req.params.at("id");
-  auto removed = s_.registry->deregister(id);
-  if (!removed) return err(removed.error());
-  if (!*removed) return err(automation::Error(errc::not_found, fmt::format("no node \"{}\" in the registry", id)));
-  return ok(bj::object{{"removed", id}});
+  auto doc = remove_node_json(*s_.registry, req.params.at("id"));
+  return doc ? ok(*doc) : err(doc.error());
 }
 
 HttpResponse Api::scan_history(const HttpRequest& req, const Principal&) {

@@ -156,10 +156,7 @@ int run_registry(Context& ctx, const std::string& action, const RegistryOptions&
   if (action == "list") return ctx.print_document(nodes_json(**store), [](auto& d) { print_nodes(d, "nodes"); });
   if (action == "show") return ctx.print_document(node_json(**store, o.id), print_node);
   if (action == "topology") return ctx.print_document(topology_json(registry), print_topology);
-  if (action == "heartbeat") {
-    auto n = registry.heartbeat(o.id, ctx.actor());
-    return ctx.print_document(n ? Result<bj::object>(rg::to_json(*n)) : Result<bj::object>(n.error()), print_node);
-  }
+  if (action == "heartbeat") return ctx.print_document(heartbeat_json(registry, o.id, ctx.actor()), print_node);
   if (action == "register") {
     auto body = registration_body(o);
     if (!body) return ctx.error(body.error());
@@ -169,11 +166,9 @@ int run_registry(Context& ctx, const std::string& action, const RegistryOptions&
     return ctx.print_document(n, print_node);
   }
   if (action == "remove") {
-    auto removed = registry.deregister(o.id);
-    if (!removed) return ctx.error(removed.error());
-    if (!*removed) return ctx.error(automation::fail(errc::not_found, fmt::format("no node \"{}\" in the registry", o.id)));
-    ctx.audit(**store, "registry.remove", "node:" + o.id, st::AuditOutcome::success, "removed from the command line", {});
-    return ctx.print_document(Result<bj::object>(bj::object{{"removed", o.id}}), [&](auto&) { fmt::print("node {} removed\n", o.id); });
+    auto removed = remove_node_json(registry, o.id);
+    if (removed) ctx.audit(**store, "registry.remove", "node:" + o.id, st::AuditOutcome::success, "removed from the command line", {});
+    return ctx.print_document(removed, [&](auto&) { fmt::print("node {} removed\n", o.id); });
   }
   // expire
   auto down = registry.expire();

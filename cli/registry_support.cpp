@@ -73,6 +73,19 @@ Result<bj::object> register_node_json(rg::Registry& registry, const std::string&
   return rg::to_json(*n);
 }
 
+Result<bj::object> heartbeat_json(rg::Registry& registry, const std::string& id, const std::string& actor) {
+  auto n = registry.heartbeat(id, actor);
+  if (!n) return n.error();
+  return rg::to_json(*n);
+}
+
+Result<bj::object> remove_node_json(rg::Registry& registry, const std::string& id) {
+  auto removed = registry.deregister(id);
+  if (!removed) return removed.error();
+  if (!*removed) return automation::fail(errc::not_found, fmt::format("no node \"{}\" in the registry", id));
+  return bj::object{{"removed", id}};
+}
+
 Result<bj::object> discovered_json(st::Store& store) {
   auto all = store.list_nodes();
   if (!all) return all.error();

@@ -26,6 +26,11 @@ automation::Result<boost::json::object> topology_json(automation::registry::Regi
 /// Registers (or registers again) node `id` from a JSON body (see registry::parse_registration).
 automation::Result<boost::json::object> register_node_json(automation::registry::Registry& registry, const std::string& id,
                                                            const boost::json::object& body, const std::string& actor);
+/// A heartbeat for node `id` (errc::not_found when it never registered): the node.
+automation::Result<boost::json::object> heartbeat_json(automation::registry::Registry& registry, const std::string& id,
+                                                       const std::string& actor);
+/// Removes node `id`: {"removed": id}; errc::not_found when there is none.
+automation::Result<boost::json::object> remove_node_json(automation::registry::Registry& registry, const std::string& id);
 /// {"discovered": [...]}: the nodes scans found.
 automation::Result<boost::json::object> discovered_json(automation::storage::Store& store);
 /// {"scans": [...], "next_before": ID or null}: the newest `limit` scans with an id below `before` (0: the newest).
